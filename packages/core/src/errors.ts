@@ -1,0 +1,217 @@
+/**
+ * Errors with stable codes.
+ *
+ * Callers branch on `code` (or the subclass), never on message text. Every error carries the
+ * operation, the storage path and the backend when known, whether retrying can help, and the
+ * original error as `cause`. Messages say what to do next and never contain credentials:
+ * `redactSecrets()` scrubs every message that passes through the constructor.
+ */
+
+export const ERROR_CODES = [
+  "E_NOT_FOUND",
+  "E_ALREADY_EXISTS",
+  "E_INVALID_PATH",
+  "E_PATH_TRAVERSAL",
+  "E_PERMISSION_DENIED",
+  "E_UNSUPPORTED",
+  "E_READ_ONLY",
+  "E_PRECONDITION_FAILED",
+  "E_CONFIG",
+  "E_INVALID_ARGUMENT",
+  "E_ABORTED",
+  "E_TIMEOUT",
+  "E_RANGE_NOT_SATISFIABLE",
+  "E_CHECKSUM_MISMATCH",
+  "E_PARTIAL_FAILURE",
+  "E_BACKEND",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type Operation =
+  | "save"
+  | "open"
+  | "read"
+  | "stat"
+  | "exists"
+  | "list"
+  | "copy"
+  | "move"
+  | "delete"
+  | "deleteMany"
+  | "url"
+  | "signedUrl"
+  | "signedUpload"
+  | "setVisibility"
+  | "getVisibility"
+  | "checksum"
+  | "config"
+  | "serve";
+
+export interface StorageErrorOptions {
+  operation?: Operation | undefined;
+  path?: string | undefined;
+  backend?: string | undefined;
+  retryable?: boolean | undefined;
+  cause?: unknown;
+}
+
+/** `Symbol.for` so two copies of this package (a duplicated dependency) still recognise each other's errors. */
+const MARKER = Symbol.for("storages.error");
+
+export class StorageError extends Error {
+  /** Stable, documented code: safe to branch on and to log. */
+  readonly code: ErrorCode;
+  /** The Storage operation that failed ("save", "open"…), filled in by the facade when a driver throws. */
+  operation: Operation | undefined;
+  /** The storage-relative path involved, when there is one. */
+  path: string | undefined;
+  /** The backend name ("fs", "s3"…), filled in by the facade. */
+  backend: string | undefined;
+  /** Whether the same call may succeed if retried (throttling, 5xx, network resets). */
+  retryable: boolean;
+  readonly [MARKER] = true;
+
+  constructor(code: ErrorCode, message: string, options: StorageErrorOptions = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.operation = options.operation;
+    this.path = options.path;
+    this.backend = options.backend;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** True for any StorageError, including ones created by another copy of this package. */
+  static isInstance(error: unknown): error is StorageError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[MARKER] === true;
+  }
+
+  /** True when `error` is a StorageError with this code. */
+  static hasCode(error: unknown, code: ErrorCode): error is StorageError {
+    return StorageError.isInstance(error) && error.code === code;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      operation: this.operation,
+      path: this.path,
+      backend: this.backend,
+      retryable: this.retryable,
+    };
+  }
+}
+
+/**
+ * Subclasses exist for what callers branch on. Each overrides `isInstance` to check its code, so the
+ * check also works across duplicate package copies (where `instanceof` would fail).
+ */
+function codeClass<C extends ErrorCode>(code: C, defaultMessage: string) {
+  return class extends StorageError {
+    static readonly code: C = code;
+    constructor(message: string = defaultMessage, options: StorageErrorOptions = {}) {
+      super(code, message, options);
+    }
+    static override isInstance(error: unknown): error is StorageError {
+      return StorageError.hasCode(error, code);
+    }
+  };
+}
+
+export class NotFoundError extends codeClass("E_NOT_FOUND", "The file does not exist.") {}
+export class AlreadyExistsError extends codeClass("E_ALREADY_EXISTS", "A file with this name already exists.") {}
+export class InvalidPathError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}, code: "E_INVALID_PATH" | "E_PATH_TRAVERSAL" = "E_INVALID_PATH") {
+    super(code, message, options);
+  }
+  /** Matches both E_INVALID_PATH and E_PATH_TRAVERSAL (a traversal attempt is an invalid path). */
+  static override isInstance(error: unknown): error is InvalidPathError {
+    return StorageError.hasCode(error, "E_INVALID_PATH") || StorageError.hasCode(error, "E_PATH_TRAVERSAL");
+  }
+}
+export class PathTraversalError extends InvalidPathError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, "E_PATH_TRAVERSAL");
+  }
+  static override isInstance(error: unknown): error is PathTraversalError {
+    return StorageError.hasCode(error, "E_PATH_TRAVERSAL");
+  }
+}
+export class PermissionDeniedError extends codeClass(
+  "E_PERMISSION_DENIED",
+  "The backend refused access: check the credentials and the permissions they grant.",
+) {}
+export class UnsupportedError extends codeClass("E_UNSUPPORTED", "This backend does not support the operation.") {}
+export class ReadOnlyError extends codeClass(
+  "E_READ_ONLY",
+  "This storage is read-only: writes happen at deploy time, through the writer storage.",
+) {}
+export class PreconditionFailedError extends codeClass(
+  "E_PRECONDITION_FAILED",
+  "The file changed since it was read (precondition failed).",
+) {}
+export class ConfigError extends codeClass("E_CONFIG", "The storage configuration is invalid.") {}
+export class InvalidArgumentError extends codeClass("E_INVALID_ARGUMENT", "An argument is invalid.") {}
+export class AbortedError extends codeClass("E_ABORTED", "The operation was aborted by its AbortSignal.") {}
+export class TimeoutError extends codeClass("E_TIMEOUT", "The operation timed out.") {
+  constructor(message?: string, options: StorageErrorOptions = {}) {
+    super(message, { retryable: true, ...options });
+  }
+}
+export class RangeNotSatisfiableError extends codeClass(
+  "E_RANGE_NOT_SATISFIABLE",
+  "The requested byte range starts past the end of the file.",
+) {}
+export class ChecksumMismatchError extends codeClass(
+  "E_CHECKSUM_MISMATCH",
+  "The data read back does not match its checksum.",
+) {}
+/** A batch operation (deleteMany) that failed for some of its items; `failures` lists them. */
+export class PartialFailureError extends codeClass("E_PARTIAL_FAILURE", "Some items of a batch operation failed.") {
+  failures: Array<{ path: string; error: StorageError }> = [];
+}
+export class BackendError extends codeClass("E_BACKEND", "The storage backend returned an error.") {}
+
+// ---------------------------------------------------------------------------------------------
+// Secret redaction
+
+/**
+ * Patterns that carry credentials in URLs, connection strings and headers. Anything matching is
+ * replaced by `[redacted]`. Signed URLs are the classic leak: a logged SAS or presigned URL is a
+ * working credential until it expires.
+ */
+const SECRET_PATTERNS: RegExp[] = [
+  // query-string signatures and credentials: AWS SigV4, GCS v4, Azure SAS, our own fs signer
+  /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|sig|signature|token|se_sig|access_token)=)[^&#\s"']+/gi,
+  // connection strings and key=value secrets
+  /((?:AccountKey|SharedAccessSignature|SharedAccessKey|secretAccessKey|secret_access_key|aws_secret_access_key|sessionToken|private_key|client_secret|password|secret)\s*[=:]\s*"?)[^;&\s"',}]+/gi,
+  // Authorization headers
+  /((?:Authorization|x-amz-security-token)\s*:\s*)[^\r\n]+/gi,
+  // PEM private keys
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+  // user:password@ in URLs
+  /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@/\s]+(?=@)/gi,
+];
+
+/** Removes credentials from a string meant for a message or a log line. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const pattern of SECRET_PATTERNS) {
+    out = out.replace(pattern, (_match, keep?: string) => (typeof keep === "string" ? `${keep}[redacted]` : "[redacted]"));
+  }
+  return out;
+}
+
+/** Adds operation/path/backend to a StorageError that lacks them (drivers throw without context). */
+export function withContext<E extends StorageError>(
+  error: E,
+  context: { operation?: Operation | undefined; path?: string | undefined; backend?: string | undefined },
+): E {
+  error.operation ??= context.operation;
+  error.path ??= context.path;
+  error.backend ??= context.backend;
+  return error;
+}

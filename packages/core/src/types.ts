@@ -1,0 +1,331 @@
+/**
+ * Public types and the Driver contract.
+ *
+ * The split of work: a driver maps a few primitives onto one service and declares what it can do
+ * (`capabilities`); the `Storage` facade does everything that is the same for every backend (path
+ * rules, input conversion, names and collisions, timeouts and abort, error context, URL rules,
+ * gap filling). A driver never sees an unvalidated path, a user's raw input value, or a timeout.
+ */
+import type { Readable } from "node:stream";
+import type { StorageError } from "./errors.js";
+
+export type Visibility = "public" | "private";
+export type ChecksumAlgorithm = "md5" | "crc32c" | "sha256";
+export type SignedUploadMethod = "put" | "post";
+
+/** Everything `save()` accepts as a body. */
+export type BodyInput =
+  | string
+  | Uint8Array
+  | ArrayBuffer
+  | Blob
+  | Readable
+  | NodeJS.ReadableStream
+  | ReadableStream<Uint8Array>
+  | AsyncIterable<Uint8Array | string>;
+
+/** Every call takes these. `timeout` is in milliseconds and adds to (never replaces) `signal`. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  timeout?: number | undefined;
+}
+
+export interface SaveOptions extends CallOptions {
+  /** Defaults to the type guessed from the name's extension, else application/octet-stream. */
+  contentType?: string | undefined;
+  cacheControl?: string | undefined;
+  contentDisposition?: string | undefined;
+  contentEncoding?: string | undefined;
+  /** Custom metadata: ASCII keys (lower-cased by most services) and string values. */
+  metadata?: Record<string, string> | undefined;
+  /** Defaults to the storage's visibility. */
+  visibility?: Visibility | undefined;
+  /**
+   * false (the storage default unless configured otherwise): a taken name gets a random suffix,
+   * decided atomically by the backend. true: replace whatever is there.
+   */
+  overwrite?: boolean | undefined;
+  /** The body's size in bytes when known in advance (lets drivers pick single-shot vs multipart). */
+  size?: number | undefined;
+}
+
+export interface SaveResult {
+  /** The name actually stored: differs from the requested one when it was taken and overwrite is false. */
+  name: string;
+  size: number;
+  etag?: string | undefined;
+}
+
+export interface ByteRange {
+  /** First byte, 0-based. */
+  start: number;
+  /** Last byte, inclusive. Omitted: to the end. Past the end: clamped to the end. */
+  end?: number | undefined;
+}
+
+export interface OpenOptions extends CallOptions {
+  range?: ByteRange | undefined;
+}
+
+export interface ObjectStat {
+  name: string;
+  size: number;
+  lastModified: Date;
+  etag?: string | undefined;
+  contentType?: string | undefined;
+  cacheControl?: string | undefined;
+  contentDisposition?: string | undefined;
+  contentEncoding?: string | undefined;
+  metadata: Record<string, string>;
+  /** Checksums the backend stores, lower-case hex. Only what the service reports: never guessed. */
+  checksums?: Partial<Record<ChecksumAlgorithm, string>> | undefined;
+  visibility?: Visibility | undefined;
+}
+
+export type ListEntry =
+  | {
+      type: "file";
+      /** Full storage-relative name (not relative to the listed prefix). */
+      name: string;
+      size: number;
+      lastModified: Date;
+      etag?: string | undefined;
+    }
+  | {
+      type: "directory";
+      /** Full storage-relative name, without a trailing slash. */
+      name: string;
+    };
+
+export interface ListOptions extends CallOptions {
+  /** true: every file below the prefix; false (default): one level, with sub-directories as entries. */
+  recursive?: boolean | undefined;
+  /** Page size asked of the backend (memory stays bounded by it). */
+  pageSize?: number | undefined;
+}
+
+export interface ListPageOptions extends ListOptions {
+  /** Opaque cursor returned by the previous page; omit for the first page. */
+  cursor?: string | undefined;
+}
+
+export interface ListPage {
+  entries: ListEntry[];
+  /** Present when more pages follow. Opaque; safe to persist for a resumable listing. */
+  cursor?: string | undefined;
+}
+
+export interface CopyOptions extends CallOptions {
+  /** Default true: like `cp`, the destination is replaced. false: AlreadyExistsError when it exists. */
+  overwrite?: boolean | undefined;
+}
+
+export interface SignedUrlOptions extends CallOptions {
+  /** Seconds. Defaults to the storage's `signedUrlExpiresIn` (3600). */
+  expiresIn?: number | undefined;
+  /** Ask the browser to download: true uses the file's own name, a string sets the file name. */
+  download?: boolean | string | undefined;
+  /** Override the Content-Type of the response. */
+  contentType?: string | undefined;
+}
+
+export interface SignedUploadOptions extends CallOptions {
+  expiresIn?: number | undefined;
+  /** The Content-Type the uploader must send (bound into the signature where the service can). */
+  contentType?: string | undefined;
+  /** Largest body the server will accept. Requires a method that enforces it (see capabilities). */
+  maxBytes?: number | undefined;
+  /** Default: "post" when maxBytes is set and the backend enforces it only for POST, else "put". */
+  method?: SignedUploadMethod | undefined;
+  /**
+   * false (the storage default unless configured otherwise): the name gets a random suffix now, since
+   * a browser upload cannot be checked atomically against concurrent ones. true: use the name as is.
+   */
+  overwrite?: boolean | undefined;
+}
+
+export interface SignedUpload {
+  method: "PUT" | "POST";
+  url: string;
+  /** Headers the uploader must send with a PUT (e.g. content-type, x-ms-blob-type). */
+  headers: Record<string, string>;
+  /** Form fields to send before the file field with a POST. */
+  fields: Record<string, string>;
+  /** The name the file will have once uploaded. */
+  name: string;
+  expiresAt: Date;
+  /** Enforced size limit, when there is one. */
+  maxBytes?: number | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver contract
+
+export interface Capabilities {
+  /** Reads a byte range without fetching the whole object. */
+  rangeRead: boolean;
+  /** Create-exclusive writes (the backend refuses atomically when the name exists). */
+  conditionalWrite: boolean;
+  /** `copy()` happens inside the service, without streaming through this process. */
+  serverSideCopy: boolean;
+  /** `move()` is a native rename (else the facade does copy + delete). */
+  nativeMove: boolean;
+  /** Can produce unsigned URLs (only useful for public files). */
+  publicUrl: boolean;
+  /** Signed, expiring GET URLs. */
+  signedUrl: boolean;
+  /** Signed upload methods a plain HTTP client can use. */
+  signedUpload: readonly SignedUploadMethod[];
+  /** Signed upload methods for which the server enforces `maxBytes`. */
+  signedUploadMaxBytes: readonly SignedUploadMethod[];
+  /** "object": per-file visibility; "bucket": one visibility for the whole storage; "none". */
+  visibility: "object" | "bucket" | "none";
+  /** Custom metadata round-trips. */
+  metadata: boolean;
+  /** deleteMany is a batch call (else the facade deletes one by one, with bounded concurrency). */
+  batchDelete: boolean;
+  /** Checksums `stat()` reports. The facade computes others from the stream. */
+  checksums: readonly ChecksumAlgorithm[];
+}
+
+export interface DriverCallOptions {
+  /** Always present: the facade merges the caller's signal and timeout into this one. */
+  signal: AbortSignal;
+}
+
+export interface DriverWriteOptions extends DriverCallOptions {
+  /** Always resolved by the facade (explicit, else guessed from the extension). */
+  contentType: string;
+  cacheControl?: string | undefined;
+  contentDisposition?: string | undefined;
+  contentEncoding?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  /** Always resolved by the facade (explicit, else the storage's). */
+  visibility: Visibility;
+  /**
+   * Create-exclusive: the driver must fail with AlreadyExistsError, atomically, if `key` exists.
+   * Drivers that commit after receiving the body (fs: link, memory) should instead call
+   * `nextKey()` and retry the commit under the returned key, so a stream body is never lost.
+   */
+  ifNotExists: boolean;
+  /** Present with ifNotExists: yields a fresh alternative key each call. */
+  nextKey?: (() => string) | undefined;
+  /** Size in bytes when known in advance. */
+  size?: number | undefined;
+  /** The whole body, when it is already in memory (the facade also gives it as `body`). */
+  bytes?: Uint8Array | undefined;
+}
+
+export interface DriverWriteResult {
+  /** The key written: differs from the requested one only when the driver used `nextKey()`. */
+  key: string;
+  size: number;
+  etag?: string | undefined;
+}
+
+export interface DriverReadOptions extends DriverCallOptions {
+  /** Already validated: 0 <= start, start <= end when end is set. */
+  range?: ByteRange | undefined;
+}
+
+export interface DriverListOptions extends DriverCallOptions {
+  recursive: boolean;
+  pageSize: number;
+  cursor?: string | undefined;
+}
+
+export interface DriverSignedUrlOptions extends DriverCallOptions {
+  expiresIn: number;
+  /** Full Content-Disposition value to force on the response, e.g. `attachment; filename="a.pdf"`. */
+  responseContentDisposition?: string | undefined;
+  responseContentType?: string | undefined;
+}
+
+export interface DriverSignedUploadOptions extends DriverCallOptions {
+  expiresIn: number;
+  method: SignedUploadMethod;
+  contentType?: string | undefined;
+  maxBytes?: number | undefined;
+  visibility: Visibility;
+  cacheControl?: string | undefined;
+}
+
+export interface DriverCopyOptions extends DriverCallOptions {
+  overwrite: boolean;
+}
+
+export interface DriverDeleteManyResult {
+  /** Keys that failed, with the error. Missing keys are not failures (delete is idempotent). */
+  failures: Array<{ key: string; error: StorageError }>;
+}
+
+/**
+ * What a backend implements. Keys are validated, normalised, storage-relative names
+ * ("avatars/me.jpg"): never empty, never with a leading slash or `..`. The driver applies its own
+ * root or prefix, and strips it from listed names. Errors: throw StorageError subclasses
+ * (NotFoundError, AlreadyExistsError, PermissionDeniedError…) with `cause` set; the facade adds
+ * the operation, path and backend, and wraps anything else as E_BACKEND.
+ */
+export interface Driver {
+  /** Backend name for errors and logs: "memory", "fs", "s3", "gcs", "azure"… */
+  readonly backend: string;
+  readonly capabilities: Capabilities;
+  /** The visibility files get when neither the storage nor the call says otherwise. */
+  readonly defaultVisibility?: Visibility | undefined;
+
+  write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult>;
+  /** Throws NotFoundError for a missing key, RangeNotSatisfiableError when range.start >= size. */
+  read(key: string, options: DriverReadOptions): Promise<Readable>;
+  /** Throws NotFoundError for a missing key. */
+  stat(key: string, options: DriverCallOptions): Promise<ObjectStat>;
+  /** `prefix` is "" (the root) or a directory ending in "/". One service page per call. */
+  listPage(prefix: string, options: DriverListOptions): Promise<ListPage>;
+  /** Must succeed when the key does not exist. */
+  delete(key: string, options: DriverCallOptions): Promise<void>;
+
+  exists?(key: string, options: DriverCallOptions): Promise<boolean>;
+  deleteMany?(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult>;
+  copy?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
+  move?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
+  /** Unsigned URL of a key (endpoint style). The facade prefers a configured `publicUrl` base. */
+  publicUrl?(key: string): string;
+  signedUrl?(key: string, options: DriverSignedUrlOptions): Promise<string>;
+  signedUpload?(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">>;
+  setVisibility?(key: string, visibility: Visibility, options: DriverCallOptions): Promise<void>;
+  getVisibility?(key: string, options: DriverCallOptions): Promise<Visibility>;
+  /** Releases sockets, timers, file handles. */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend definitions: how the config registry builds a driver from a URL / options.
+
+export interface BackendUrlContext {
+  /** The environment variable (or config key) the URL came from, for error messages. */
+  source: string;
+  /** The storage name ("default", "staticfiles"…): drivers read per-storage secret variables by it. */
+  storageName: string;
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * A driver package exports one of these as `backend`. The config registry imports the package
+ * lazily by scheme, so an app that only uses the filesystem never loads a cloud SDK.
+ */
+export interface BackendDefinition<Options extends object = Record<string, unknown>> {
+  /** Canonical name, e.g. "s3". */
+  readonly name: string;
+  /** URL schemes that select this backend, e.g. ["s3"]. */
+  readonly schemes: readonly string[];
+  /** Every option the driver accepts (config validation rejects the others by name). */
+  readonly optionKeys: readonly string[];
+  /**
+   * Driver options from a storage URL (`s3://bucket/prefix?region=…`) and the environment
+   * (secrets come from separate variables, never from the URL). Throws ConfigError naming
+   * `context.source` and the fix. Storage-level query parameters (visibility, overwrite,
+   * publicUrl/baseUrl, expiresIn, timeout) are removed by the registry before this is called.
+   */
+  fromUrl(url: URL, context: BackendUrlContext): Options;
+  /** Validates options (ConfigError with a fix) and builds the driver. */
+  create(options: Options): Driver;
+}
