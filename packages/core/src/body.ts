@@ -1,0 +1,137 @@
+/**
+ * Input conversion (everything `save()` accepts → one Node Readable) and the read-side helpers.
+ */
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
+import { InvalidArgumentError } from "./errors.js";
+import type { BodyInput } from "./types.js";
+
+export interface BodySource {
+  /** A fresh stream of the body. Callable again only when `replayable`. */
+  stream(): Readable;
+  /** The body can be streamed again (it is in memory or a Blob): a save can be retried. */
+  replayable: boolean;
+  /** Known size in bytes, if any. */
+  size?: number | undefined;
+  /** The whole body, when it is in memory. */
+  bytes?: Uint8Array | undefined;
+}
+
+function fromBytes(bytes: Uint8Array): BodySource {
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    replayable: true,
+    size: buffer.byteLength,
+    bytes: buffer,
+    // objectMode false: drivers and pipes see ordinary byte chunks; an empty buffer simply ends.
+    stream: () => Readable.from(buffer.byteLength === 0 ? [] : [buffer], { objectMode: false }),
+  };
+}
+
+function isNodeReadable(value: unknown): value is NodeJS.ReadableStream {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as NodeJS.ReadableStream).pipe === "function" &&
+    typeof (value as NodeJS.ReadableStream).on === "function"
+  );
+}
+
+function isWebReadable(value: unknown): value is ReadableStream<Uint8Array> {
+  return typeof value === "object" && value !== null && typeof (value as ReadableStream).getReader === "function";
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array | string> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+}
+
+async function* asBytes(iterable: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of iterable) {
+    if (typeof chunk === "string") yield Buffer.from(chunk, "utf8");
+    else if (chunk instanceof Uint8Array) yield chunk;
+    else if (chunk instanceof ArrayBuffer) yield new Uint8Array(chunk);
+    else
+      throw new InvalidArgumentError(
+        `The body stream yielded a ${chunk === null ? "null" : typeof chunk}; streams must yield bytes (Uint8Array/Buffer) or strings.`,
+      );
+  }
+}
+
+function oneShot(make: () => Readable): BodySource {
+  let used = false;
+  return {
+    replayable: false,
+    stream: () => {
+      if (used) throw new InvalidArgumentError("This body is a stream and has already been consumed.");
+      used = true;
+      return make();
+    },
+  };
+}
+
+/** Converts any supported body into a BodySource; anything else is an InvalidArgumentError. */
+export function toBodySource(input: BodyInput): BodySource {
+  if (typeof input === "string") return fromBytes(Buffer.from(input, "utf8"));
+  if (input instanceof Uint8Array) return fromBytes(input);
+  if (input instanceof ArrayBuffer) return fromBytes(new Uint8Array(input));
+  if (ArrayBuffer.isView(input)) {
+    const view = input as ArrayBufferView;
+    return fromBytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  }
+  if (typeof Blob !== "undefined" && input instanceof Blob) {
+    const blob = input;
+    return {
+      replayable: true,
+      size: blob.size,
+      stream: () => Readable.fromWeb(blob.stream() as unknown as NodeWebReadableStream<Uint8Array>),
+    };
+  }
+  if (input instanceof Readable) {
+    // Object-mode streams (Readable.from(["a", "b"])) would hand drivers strings: normalise them.
+    return oneShot(() =>
+      input.readableObjectMode ? Readable.from(asBytes(input), { objectMode: false }) : input,
+    );
+  }
+  if (isNodeReadable(input)) {
+    return oneShot(() => Readable.from(asBytes(input as unknown as AsyncIterable<unknown>), { objectMode: false }));
+  }
+  if (isWebReadable(input)) {
+    return oneShot(() =>
+      Readable.from(asBytes(Readable.fromWeb(input as unknown as NodeWebReadableStream<Uint8Array>)), {
+        objectMode: false,
+      }),
+    );
+  }
+  if (isAsyncIterable(input)) {
+    return oneShot(() => Readable.from(asBytes(input), { objectMode: false }));
+  }
+  throw new InvalidArgumentError(
+    `Unsupported body type (${input === null ? "null" : typeof input}). Pass a string, Uint8Array/Buffer, ArrayBuffer, Blob, Node Readable, web ReadableStream or AsyncIterable of bytes.`,
+  );
+}
+
+/** What `open()` returns: the Node Readable itself (no copy), with helpers. */
+export type ReadStream = Readable & {
+  /** Reads the rest of the stream into one Buffer. */
+  bytes(): Promise<Buffer>;
+  /** Reads the rest of the stream as UTF-8 text. */
+  text(): Promise<string>;
+  /** The same data as a web ReadableStream (for fetch Response bodies and edge runtimes). */
+  toWeb(): ReadableStream<Uint8Array>;
+};
+
+export async function collectBytes(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) {
+    chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+  }
+  return Buffer.concat(chunks);
+}
+
+export function asReadStream(stream: Readable): ReadStream {
+  const augmented = stream as ReadStream;
+  augmented.bytes = () => collectBytes(stream);
+  augmented.text = async () => (await collectBytes(stream)).toString("utf8");
+  augmented.toWeb = () => Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
+  return augmented;
+}

@@ -1,0 +1,34 @@
+/**
+ * HTTP header values every backend needs the same way: content types guessed from names, and
+ * Content-Disposition for downloads with any file name.
+ */
+import mime from "mime";
+
+export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
+
+/** The type for a name's extension; text types get "; charset=utf-8" so browsers do not sniff. */
+export function guessContentType(name: string): string {
+  const type = mime.getType(name);
+  if (!type) return DEFAULT_CONTENT_TYPE;
+  if ((type.startsWith("text/") || type === "application/javascript" || type === "application/json") && !type.includes("charset")) {
+    return `${type}; charset=utf-8`;
+  }
+  return type;
+}
+
+/**
+ * `attachment; filename="report.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf` (RFC 6266 + RFC 5987):
+ * an ASCII fallback for old clients and the exact UTF-8 name for the rest. Quotes, backslashes
+ * and control characters never reach the header.
+ */
+export function contentDisposition(filename: string, type: "attachment" | "inline" = "attachment"): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters from a header value
+  const safe = filename.replace(/[\u0000-\u001f\u007f"\\]/g, "_");
+  const ascii = safe.normalize("NFKD").replace(/[^\x20-\x7e]/g, "_");
+  if (ascii === safe) return `${type}; filename="${ascii}"`;
+  const encoded = encodeURIComponent(safe).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}

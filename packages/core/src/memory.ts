@@ -1,0 +1,212 @@
+/**
+ * An in-memory driver: for tests, examples and `fake()`. Behaves like a bucket (no empty
+ * directories, atomic create-exclusive writes) so code tested against it behaves the same on S3.
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { collectBytes } from "./body.js";
+import { AbortedError, AlreadyExistsError, NotFoundError, RangeNotSatisfiableError } from "./errors.js";
+import type {
+  Capabilities,
+  Driver,
+  DriverCallOptions,
+  DriverCopyOptions,
+  DriverDeleteManyResult,
+  DriverListOptions,
+  DriverReadOptions,
+  DriverWriteOptions,
+  DriverWriteResult,
+  ListEntry,
+  ListPage,
+  ObjectStat,
+  Visibility,
+} from "./types.js";
+
+interface MemoryObject {
+  data: Buffer;
+  stat: Omit<ObjectStat, "name">;
+}
+
+export interface MemoryDriverOptions {
+  defaultVisibility?: Visibility | undefined;
+}
+
+function checkSignal(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AbortedError();
+}
+
+/** Cursors are the last name returned; a directory cursor also skips everything under it. */
+function encodeCursor(entry: ListEntry): string {
+  return Buffer.from(JSON.stringify([entry.name, entry.type === "directory"])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { after: string; directory: boolean } {
+  const [after, directory] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, boolean];
+  return { after, directory };
+}
+
+export class MemoryDriver implements Driver {
+  readonly backend = "memory";
+  readonly capabilities: Capabilities = Object.freeze<Capabilities>({
+    rangeRead: true,
+    conditionalWrite: true,
+    serverSideCopy: true,
+    nativeMove: true,
+    publicUrl: false,
+    signedUrl: false,
+    signedUpload: [],
+    signedUploadMaxBytes: [],
+    visibility: "object",
+    metadata: true,
+    batchDelete: true,
+    checksums: ["md5"],
+  });
+  readonly defaultVisibility: Visibility | undefined;
+  private readonly objects = new Map<string, MemoryObject>();
+
+  constructor(options: MemoryDriverOptions = {}) {
+    this.defaultVisibility = options.defaultVisibility;
+  }
+
+  /** Number of stored files (for assertions). */
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Every stored name, sorted. */
+  keys(): string[] {
+    return [...this.objects.keys()].sort();
+  }
+
+  clear(): void {
+    this.objects.clear();
+  }
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    checkSignal(options.signal);
+    const data = options.bytes ? Buffer.from(options.bytes) : await collectWithSignal(body, options.signal);
+    checkSignal(options.signal);
+    let target = key;
+    if (options.ifNotExists) {
+      // The body is complete in memory, so a taken name costs nothing: commit under the next one.
+      while (this.objects.has(target)) {
+        if (!options.nextKey) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
+        target = options.nextKey();
+      }
+    }
+    const md5 = createHash("md5").update(data).digest("hex");
+    this.objects.set(target, {
+      data,
+      stat: {
+        size: data.length,
+        lastModified: new Date(),
+        etag: `"${md5}"`,
+        contentType: options.contentType,
+        cacheControl: options.cacheControl,
+        contentDisposition: options.contentDisposition,
+        contentEncoding: options.contentEncoding,
+        metadata: { ...options.metadata },
+        checksums: { md5 },
+        visibility: options.visibility,
+      },
+    });
+    return { key: target, size: data.length, etag: `"${md5}"` };
+  }
+
+  private get(key: string): MemoryObject {
+    const object = this.objects.get(key);
+    if (!object) throw new NotFoundError(`"${key}" does not exist.`, { path: key });
+    return object;
+  }
+
+  async read(key: string, options: DriverReadOptions): Promise<Readable> {
+    checkSignal(options.signal);
+    const { data } = this.get(key);
+    let slice = data;
+    if (options.range) {
+      if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
+      slice = data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
+    }
+    return Readable.from(slice.length === 0 ? [] : [slice], { objectMode: false });
+  }
+
+  async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
+    checkSignal(options.signal);
+    const { stat } = this.get(key);
+    return { name: key, ...stat, metadata: { ...stat.metadata }, checksums: { ...stat.checksums } };
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.objects.has(key);
+  }
+
+  async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    checkSignal(options.signal);
+    const cursor = options.cursor ? decodeCursor(options.cursor) : undefined;
+    const entries: ListEntry[] = [];
+    let lastDirectory: string | undefined;
+    for (const key of this.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      if (cursor && (key <= cursor.after || (cursor.directory && key.startsWith(`${cursor.after}/`)))) continue;
+      const rest = key.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      let entry: ListEntry;
+      if (!options.recursive && slash !== -1) {
+        const name = prefix + rest.slice(0, slash);
+        if (name === lastDirectory) continue;
+        lastDirectory = name;
+        entry = { type: "directory", name };
+      } else {
+        const { stat } = this.objects.get(key)!;
+        entry = { type: "file", name: key, size: stat.size, lastModified: stat.lastModified, etag: stat.etag };
+      }
+      if (entries.length === options.pageSize) {
+        return { entries, cursor: encodeCursor(entries[entries.length - 1]!) };
+      }
+      entries.push(entry);
+    }
+    return { entries };
+  }
+
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+
+  async deleteMany(keys: string[]): Promise<DriverDeleteManyResult> {
+    for (const key of keys) this.objects.delete(key);
+    return { failures: [] };
+  }
+
+  async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
+    checkSignal(options.signal);
+    const source = this.get(from);
+    if (!options.overwrite && this.objects.has(to)) throw new AlreadyExistsError(`"${to}" already exists.`, { path: to });
+    this.objects.set(to, {
+      data: source.data,
+      stat: { ...source.stat, lastModified: new Date(), metadata: { ...source.stat.metadata } },
+    });
+  }
+
+  async move(from: string, to: string, options: DriverCopyOptions): Promise<void> {
+    await this.copy(from, to, options);
+    this.objects.delete(from);
+  }
+
+  async setVisibility(key: string, visibility: Visibility): Promise<void> {
+    this.get(key).stat.visibility = visibility;
+  }
+
+  async getVisibility(key: string): Promise<Visibility> {
+    return this.get(key).stat.visibility ?? this.defaultVisibility ?? "private";
+  }
+}
+
+async function collectWithSignal(body: Readable, signal: AbortSignal): Promise<Buffer> {
+  const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new AbortedError());
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await collectBytes(body);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}

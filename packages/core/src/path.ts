@@ -1,0 +1,166 @@
+/**
+ * The one place storage names are validated.
+ *
+ * Every name reaches a driver only through `normalizeName` / `normalizePrefix`, so a driver can
+ * join a key to its root or prefix without re-checking it. The rules are deliberately strict and
+ * the same for every backend: a name that is valid on S3 but dangerous on a filesystem (or in a
+ * URL, or in a Content-Disposition header) is refused everywhere, so data can always move between
+ * backends. Names are never rewritten: what is valid is stored byte for byte as given.
+ */
+import { InvalidPathError, PathTraversalError } from "./errors.js";
+
+/** S3's key limit (1,024 UTF-8 bytes) is the smallest of the services. */
+export const MAX_NAME_BYTES = 1024;
+/** NAME_MAX on Linux/macOS filesystems. */
+export const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Characters refused anywhere in a name:
+ * - C0/C1 control characters and DEL (NUL truncates C strings; CR/LF split headers and logs);
+ * - backslash (a path separator on Windows, and in some proxies);
+ * - Unicode bidi controls and line/paragraph separators (they disguise an extension:
+ *   "invoice\u202Efdp.exe" displays as "invoiceexe.pdf").
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
+const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\\\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
+
+/**
+ * Percent-encoded separators, dots and NUL (also double-encoded, and overlong UTF-8 forms): a
+ * server or proxy that decodes a URL path once more than we do would see `../` or `/` in them.
+ */
+const ENCODED_TRAVERSAL = /%(?:25)*(?:2e|2f|5c|00|c0|c1|e0%80|f0%80)/i;
+
+/** Windows drive letters and UNC-ish prefixes. */
+const DRIVE_PREFIX = /^[a-z]:/i;
+
+function byteLength(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+function describe(name: string): string {
+  // Messages quote the name with control characters made visible, and never at unbounded length.
+  const visible = JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
+  return visible;
+}
+
+function checkSegment(segment: string, name: string): void {
+  if (segment === "") {
+    throw new InvalidPathError(
+      `Invalid name ${describe(name)}: empty path segment (a leading, trailing or doubled "/"). Use "a/b.txt", not "a//b.txt" or "a/".`,
+      { path: name },
+    );
+  }
+  // NFKC folds look-alikes (fullwidth "．．", "／", one-dot leaders) into the characters some
+  // systems will eventually see; refuse when the folded form is a traversal or holds a separator.
+  const folded = segment.normalize("NFKC");
+  if (/^\.+$/.test(segment) || /^\.+$/.test(folded)) {
+    const Err = segment === "." || segment === ".." || folded === "." || folded === ".." ? PathTraversalError : InvalidPathError;
+    throw new Err(`Invalid name ${describe(name)}: "." and ".." segments are not allowed (names are never relative).`, {
+      path: name,
+    });
+  }
+  if (folded.includes("/") || folded.includes("\\")) {
+    throw new PathTraversalError(
+      `Invalid name ${describe(name)}: a character in it normalises to a path separator. Use plain "/" between directories.`,
+      { path: name },
+    );
+  }
+  if (segment !== segment.trim()) {
+    throw new InvalidPathError(
+      `Invalid name ${describe(name)}: a path segment starts or ends with white space (Windows and some tools strip it, so two names would collide). Trim it.`,
+      { path: name },
+    );
+  }
+  if (byteLength(segment) > MAX_SEGMENT_BYTES) {
+    throw new InvalidPathError(
+      `Invalid name ${describe(name)}: a path segment is longer than ${MAX_SEGMENT_BYTES} bytes (the filesystem limit). Shorten it; generateFilename() does that keeping the extension.`,
+      { path: name },
+    );
+  }
+}
+
+function checkWhole(name: unknown, what: "name" | "prefix"): string {
+  if (typeof name !== "string") {
+    throw new InvalidPathError(`Invalid ${what}: expected a string, got ${name === null ? "null" : typeof name}.`);
+  }
+  if (!name.isWellFormed()) {
+    throw new InvalidPathError(`Invalid ${what} ${describe(name)}: it contains an unpaired UTF-16 surrogate.`, {
+      path: name,
+    });
+  }
+  if (FORBIDDEN_CHARS.test(name)) {
+    throw new InvalidPathError(
+      `Invalid ${what} ${describe(name)}: control characters, backslashes and bidirectional-override characters are not allowed.`,
+      { path: name },
+    );
+  }
+  if (name.startsWith("/") || DRIVE_PREFIX.test(name)) {
+    throw new PathTraversalError(
+      `Invalid ${what} ${describe(name)}: absolute paths are not allowed. Names are relative to the storage root, e.g. "avatars/me.jpg".`,
+      { path: name },
+    );
+  }
+  if (ENCODED_TRAVERSAL.test(name)) {
+    throw new PathTraversalError(
+      `Invalid ${what} ${describe(name)}: percent-encoded dots, slashes or NUL are not allowed (they become "../" once decoded). Pass names decoded.`,
+      { path: name },
+    );
+  }
+  if (byteLength(name) > MAX_NAME_BYTES) {
+    throw new InvalidPathError(
+      `Invalid ${what} ${describe(name)}: longer than ${MAX_NAME_BYTES} bytes in UTF-8 (the S3 key limit). Shorten it.`,
+      { path: name.slice(0, 64) },
+    );
+  }
+  return name;
+}
+
+/**
+ * Validates a file name and returns it unchanged. Throws InvalidPathError (E_INVALID_PATH) or its
+ * subclass PathTraversalError (E_PATH_TRAVERSAL) with a message saying what to change.
+ */
+export function normalizeName(name: unknown): string {
+  const checked = checkWhole(name, "name");
+  if (checked === "") {
+    throw new InvalidPathError("Invalid name: it is empty. Give the file a name, e.g. \"uploads/report.pdf\".");
+  }
+  for (const segment of checked.split("/")) checkSegment(segment, checked);
+  return checked;
+}
+
+/**
+ * Validates a directory prefix for listing: "" (or undefined) is the root; "a/b" and "a/b/" both
+ * mean the directory a/b and are returned as "a/b/".
+ */
+export function normalizePrefix(prefix: unknown): string {
+  if (prefix === undefined || prefix === "") return "";
+  const checked = checkWhole(prefix, "prefix");
+  const withoutSlash = checked.endsWith("/") ? checked.slice(0, -1) : checked;
+  for (const segment of withoutSlash.split("/")) checkSegment(segment, checked);
+  return `${withoutSlash}/`;
+}
+
+/** The last segment of a name ("a/b/c.txt" → "c.txt"). */
+export function basename(name: string): string {
+  const slash = name.lastIndexOf("/");
+  return slash === -1 ? name : name.slice(slash + 1);
+}
+
+/** The directory part with its trailing slash, or "" ("a/b/c.txt" → "a/b/"). */
+export function dirname(name: string): string {
+  const slash = name.lastIndexOf("/");
+  return slash === -1 ? "" : name.slice(0, slash + 1);
+}
+
+/** Encodes a name for a URL path: each segment percent-encoded, "/" kept. */
+export function encodeNameForUrl(name: string): string {
+  return name
+    .split("/")
+    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join("/");
+}
+
+/** Joins a base URL and a name: exactly one "/" between them, the name encoded. */
+export function joinUrl(base: string, name: string): string {
+  return `${base.endsWith("/") ? base : `${base}/`}${encodeNameForUrl(name)}`;
+}

@@ -1,0 +1,735 @@
+/**
+ * The Storage facade: the one API applications use, whatever the backend.
+ *
+ * Everything that is the same for every backend lives here, once: path rules, input conversion,
+ * names and collisions, timeouts and AbortSignal, error context, URL rules and the gaps a driver
+ * leaves (move = copy + delete, deleteMany one by one, ranges and checksums from the stream).
+ */
+import { Readable, Transform, type TransformCallback } from "node:stream";
+import pLimit from "p-limit";
+import { asReadStream, type ReadStream, toBodySource } from "./body.js";
+import { digestStream } from "./checksum.js";
+import {
+  AbortedError,
+  AlreadyExistsError,
+  BackendError,
+  InvalidArgumentError,
+  type Operation,
+  PartialFailureError,
+  StorageError,
+  TimeoutError,
+  UnsupportedError,
+  withContext,
+} from "./errors.js";
+import { contentDisposition, guessContentType } from "./headers.js";
+import { alternativeName } from "./naming.js";
+import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
+import type {
+  BodyInput,
+  ByteRange,
+  CallOptions,
+  Capabilities,
+  ChecksumAlgorithm,
+  CopyOptions,
+  Driver,
+  ListEntry,
+  ListOptions,
+  ListPage,
+  ListPageOptions,
+  ObjectStat,
+  OpenOptions,
+  SaveOptions,
+  SaveResult,
+  SignedUpload,
+  SignedUploadMethod,
+  SignedUploadOptions,
+  SignedUrlOptions,
+  Visibility,
+} from "./types.js";
+
+export interface StorageOptions {
+  /** Default visibility of saved files. Default: the driver's `defaultVisibility`, else "private". */
+  visibility?: Visibility | undefined;
+  /**
+   * Default for `save()` and `signedUpload()`: false (a taken name gets a random suffix, decided
+   * atomically by the backend). Static-file publishing sets true.
+   */
+  overwrite?: boolean | undefined;
+  /** Default timeout of every call, in milliseconds. None by default. */
+  timeout?: number | undefined;
+  /** Default lifetime of signed URLs and uploads, in seconds. Default 3600. */
+  signedUrlExpiresIn?: number | undefined;
+  /** Base URL for public files (CDN or custom domain), e.g. "https://cdn.example.com/media/". */
+  publicUrl?: string | undefined;
+}
+
+/** The longest lifetime S3 and GCS accept for a v4 signature: 7 days. */
+export const MAX_SIGNED_URL_EXPIRES_IN = 7 * 24 * 3600;
+const DEFAULT_SIGNED_URL_EXPIRES_IN = 3600;
+const DEFAULT_PAGE_SIZE = 1000;
+/** Fallback deleteMany / copy parallelism for drivers without a batch call. */
+const FALLBACK_CONCURRENCY = 16;
+/** How many fresh names a save tries when concurrent writers keep taking them. */
+const MAX_NAME_ATTEMPTS = 10;
+/** Metadata keys every service accepts (S3/Azure headers, GCS): lower-case token characters. */
+const METADATA_KEY = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** One call's merged signal: the caller's signal and the timeout, and what fired first. */
+class CallScope {
+  readonly controller = new AbortController();
+  fired: StorageError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stream: Readable | undefined;
+  private readonly onAbort = () => this.fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
+
+  constructor(
+    private readonly callerSignal: AbortSignal | undefined,
+    timeout: number | undefined,
+  ) {
+    if (callerSignal?.aborted) {
+      this.fired = new AbortedError(undefined, { cause: callerSignal.reason });
+      this.controller.abort(this.fired);
+      return;
+    }
+    callerSignal?.addEventListener("abort", this.onAbort, { once: true });
+    if (timeout !== undefined) {
+      this.timer = setTimeout(
+        () => this.fire(new TimeoutError(`The operation did not finish within ${timeout} ms.`)),
+        timeout,
+      );
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private fire(error: StorageError): void {
+    if (this.fired) return;
+    this.fired = error;
+    // Our error reaches the stream first, before the driver's SDK destroys it with its own.
+    this.stream?.destroy(error);
+    this.controller.abort(error);
+  }
+
+  /** After open(): the timeout covered getting the stream; the caller's signal keeps covering reading it. */
+  attachStream(stream: Readable): void {
+    this.clearTimer();
+    this.stream = stream;
+    stream.once("close", () => this.dispose());
+  }
+
+  clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  dispose(): void {
+    this.clearTimer();
+    this.callerSignal?.removeEventListener("abort", this.onAbort);
+    this.stream = undefined;
+  }
+}
+
+const RETRYABLE_NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+function isAbortLike(error: unknown): boolean {
+  const name = (error as { name?: unknown })?.name;
+  return name === "AbortError" || (error as { code?: unknown })?.code === "ABORT_ERR";
+}
+
+function looksRetryable(error: unknown): boolean {
+  const e = error as { code?: unknown; statusCode?: unknown; status?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = Number(e?.$metadata?.httpStatusCode ?? e?.statusCode ?? e?.status);
+  if (status === 429 || (status >= 500 && status < 600)) return true;
+  return typeof e?.code === "string" && RETRYABLE_NETWORK_CODES.has(e.code);
+}
+
+/** Skips and truncates a full stream to a byte range, for drivers without ranged reads. */
+function sliceStream(range: ByteRange): Transform {
+  let position = 0;
+  const end = range.end ?? Number.POSITIVE_INFINITY;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      const chunkStart = position;
+      position += chunk.length;
+      const from = Math.max(range.start - chunkStart, 0);
+      const to = Math.min(end + 1 - chunkStart, chunk.length);
+      callback(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
+
+function emptyStream(): Readable {
+  return Readable.from([], { objectMode: false });
+}
+
+export class Storage {
+  readonly driver: Driver;
+  readonly options: Readonly<StorageOptions>;
+  /** Default visibility of this storage's files. */
+  readonly visibility: Visibility;
+  readonly overwrite: boolean;
+  readonly timeout: number | undefined;
+  readonly signedUrlExpiresIn: number;
+  readonly publicBaseUrl: string | undefined;
+
+  constructor(driver: Driver, options: StorageOptions = {}) {
+    if (!driver || typeof driver.write !== "function" || typeof driver.read !== "function") {
+      throw new InvalidArgumentError("new Storage(driver) needs a driver object implementing the Driver contract.");
+    }
+    if (options.visibility !== undefined && options.visibility !== "public" && options.visibility !== "private") {
+      throw new InvalidArgumentError(`visibility must be "public" or "private", got ${JSON.stringify(options.visibility)}.`);
+    }
+    if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
+      throw new InvalidArgumentError(`timeout must be a positive number of milliseconds, got ${options.timeout}.`);
+    }
+    if (options.publicUrl !== undefined) {
+      try {
+        if (!/^(https?:\/\/|\/)/.test(options.publicUrl)) throw new Error("not absolute");
+        if (!options.publicUrl.startsWith("/")) new URL(options.publicUrl);
+      } catch {
+        throw new InvalidArgumentError(
+          `publicUrl must be an absolute http(s) URL or a path starting with "/", got ${JSON.stringify(options.publicUrl)}.`,
+        );
+      }
+    }
+    this.driver = driver;
+    this.options = Object.freeze({ ...options });
+    this.visibility = options.visibility ?? driver.defaultVisibility ?? "private";
+    this.overwrite = options.overwrite ?? false;
+    this.timeout = options.timeout;
+    this.signedUrlExpiresIn = checkExpiresIn(options.signedUrlExpiresIn ?? DEFAULT_SIGNED_URL_EXPIRES_IN);
+    this.publicBaseUrl = options.publicUrl;
+  }
+
+  get backend(): string {
+    return this.driver.backend;
+  }
+
+  get capabilities(): Capabilities {
+    return this.driver.capabilities;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The call wrapper: signal + timeout, error context, wrapping of foreign errors.
+
+  private toStorageError(error: unknown, operation: Operation, path: string | undefined): StorageError {
+    const context = { operation, path, backend: this.backend };
+    if (StorageError.isInstance(error)) return withContext(error, context);
+    if (isAbortLike(error)) return new AbortedError(undefined, { ...context, cause: error });
+    const message = error instanceof Error ? error.message : String(error);
+    return new BackendError(`${this.backend} ${operation} failed: ${message}`, {
+      ...context,
+      cause: error,
+      retryable: looksRetryable(error),
+    });
+  }
+
+  private async run<T>(
+    operation: Operation,
+    path: string | undefined,
+    options: CallOptions | undefined,
+    body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
+  ): Promise<T> {
+    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout);
+    let keepScope = false;
+    try {
+      if (scope.fired) throw scope.fired;
+      const result = await body(scope.signal, scope);
+      keepScope = result instanceof Readable;
+      return result;
+    } catch (error) {
+      throw this.toStorageError(scope.fired ?? error, operation, path);
+    } finally {
+      if (!keepScope) scope.dispose();
+    }
+  }
+
+  /** Validation errors thrown before a call starts still carry operation and backend. */
+  private name(operation: Operation, name: unknown): string {
+    try {
+      return normalizeName(name);
+    } catch (error) {
+      throw this.toStorageError(error, operation, typeof name === "string" ? name : undefined);
+    }
+  }
+
+  private resolveVisibility(operation: Operation, path: string, requested: Visibility | undefined): Visibility {
+    if (requested === undefined || requested === this.visibility) return this.visibility;
+    if (requested !== "public" && requested !== "private") {
+      throw this.toStorageError(
+        new InvalidArgumentError(`visibility must be "public" or "private", got ${JSON.stringify(requested)}.`),
+        operation,
+        path,
+      );
+    }
+    if (this.capabilities.visibility !== "object") {
+      throw this.toStorageError(
+        new UnsupportedError(
+          `The ${this.backend} backend has one visibility for the whole storage (${this.visibility}); it cannot make one file ${requested}. Configure a separate ${requested} storage (e.g. named "${requested}").`,
+        ),
+        operation,
+        path,
+      );
+    }
+    return requested;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing
+
+  /**
+   * Stores a body under `name` and returns the name actually used. With `overwrite: false` (the
+   * default) a taken name gets a random suffix; the backend decides atomically which name is free.
+   */
+  async save(name: string, body: BodyInput, options: SaveOptions = {}): Promise<SaveResult> {
+    const key = this.name("save", name);
+    const overwrite = options.overwrite ?? this.overwrite;
+    const visibility = this.resolveVisibility("save", key, options.visibility);
+    return this.run("save", key, options, async (signal) => {
+      checkMetadata(options.metadata, this.capabilities);
+      if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
+        throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
+      }
+      if (!overwrite && !this.capabilities.conditionalWrite) {
+        throw new UnsupportedError(
+          `The ${this.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
+        );
+      }
+      const source = toBodySource(body);
+      const base = {
+        signal,
+        contentType: options.contentType ?? guessContentType(key),
+        cacheControl: options.cacheControl,
+        contentDisposition: options.contentDisposition,
+        contentEncoding: options.contentEncoding,
+        metadata: options.metadata,
+        visibility,
+        size: options.size ?? source.size,
+        bytes: source.bytes,
+        ifNotExists: !overwrite,
+        nextKey: overwrite ? undefined : () => alternativeName(key),
+      };
+      let candidate = key;
+      // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
+      // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
+      if (!overwrite && !source.replayable && (await this.driverExists(key, signal))) candidate = alternativeName(key);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await this.driver.write(candidate, source.stream(), base);
+          return { name: result.key, size: result.size, etag: result.etag };
+        } catch (error) {
+          if (overwrite || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+          if (!source.replayable) {
+            throw new AlreadyExistsError(
+              `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
+              { cause: error, retryable: true, path: candidate },
+            );
+          }
+          if (attempt >= MAX_NAME_ATTEMPTS) {
+            throw new AlreadyExistsError(`No free name found for "${key}" after ${attempt} attempts.`, {
+              cause: error,
+              retryable: true,
+            });
+          }
+          candidate = alternativeName(key);
+        }
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  /** A stream of the file (or of a byte range: `end` inclusive, clamped; a start past the end reads nothing). */
+  async open(name: string, options: OpenOptions = {}): Promise<ReadStream> {
+    const key = this.name("open", name);
+    const range = options.range;
+    if (range !== undefined) checkRange(range, (error) => this.toStorageError(error, "open", key));
+    return this.run("open", key, options, async (signal, scope) => {
+      let stream: Readable;
+      if (range && !this.capabilities.rangeRead) {
+        const full = await this.driver.read(key, { signal });
+        stream = full.pipe(sliceStream(range));
+        full.on("error", (error) => stream.destroy(error));
+      } else {
+        try {
+          stream = await this.driver.read(key, { signal, range });
+        } catch (error) {
+          if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+          stream = emptyStream();
+        }
+      }
+      scope.attachStream(stream);
+      return asReadStream(stream);
+    });
+  }
+
+  async readBytes(name: string, options: OpenOptions = {}): Promise<Buffer> {
+    const stream = await this.open(name, options);
+    try {
+      return await stream.bytes();
+    } catch (error) {
+      throw this.toStorageError(error, "read", name);
+    }
+  }
+
+  async readText(name: string, options: OpenOptions = {}): Promise<string> {
+    return (await this.readBytes(name, options)).toString("utf8");
+  }
+
+  private async driverExists(key: string, signal: AbortSignal): Promise<boolean> {
+    if (this.driver.exists) return this.driver.exists(key, { signal });
+    try {
+      await this.driver.stat(key, { signal });
+      return true;
+    } catch (error) {
+      if (StorageError.hasCode(error, "E_NOT_FOUND")) return false;
+      throw error;
+    }
+  }
+
+  async exists(name: string, options: CallOptions = {}): Promise<boolean> {
+    const key = this.name("exists", name);
+    return this.run("exists", key, options, (signal) => this.driverExists(key, signal));
+  }
+
+  async stat(name: string, options: CallOptions = {}): Promise<ObjectStat> {
+    const key = this.name("stat", name);
+    return this.run("stat", key, options, (signal) => this.driver.stat(key, { signal }));
+  }
+
+  /**
+   * A checksum of the file, lower-case hex: the one the backend stores when it has it, else
+   * computed by streaming the file through the hash.
+   */
+  async checksum(name: string, algorithm: ChecksumAlgorithm, options: CallOptions = {}): Promise<string> {
+    const key = this.name("checksum", name);
+    if (algorithm !== "md5" && algorithm !== "sha256" && algorithm !== "crc32c") {
+      throw this.toStorageError(
+        new InvalidArgumentError(`checksum algorithm must be "md5", "sha256" or "crc32c", got ${JSON.stringify(algorithm)}.`),
+        "checksum",
+        key,
+      );
+    }
+    return this.run("checksum", key, options, async (signal) => {
+      if (this.capabilities.checksums.includes(algorithm)) {
+        const stored = (await this.driver.stat(key, { signal })).checksums?.[algorithm];
+        if (stored) return stored;
+      }
+      return digestStream(await this.driver.read(key, { signal }), algorithm);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listing
+
+  /** One page of a listing; pass the returned cursor back for the next. Cursors can be persisted. */
+  async listPage(prefix = "", options: ListPageOptions = {}): Promise<ListPage> {
+    let dir: string;
+    try {
+      dir = normalizePrefix(prefix);
+    } catch (error) {
+      throw this.toStorageError(error, "list", typeof prefix === "string" ? prefix : undefined);
+    }
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > DEFAULT_PAGE_SIZE) {
+      throw this.toStorageError(
+        new InvalidArgumentError(`pageSize must be an integer from 1 to ${DEFAULT_PAGE_SIZE}, got ${pageSize}.`),
+        "list",
+        dir,
+      );
+    }
+    return this.run("list", dir, options, (signal) =>
+      this.driver.listPage(dir, { signal, recursive: options.recursive ?? false, pageSize, cursor: options.cursor }),
+    );
+  }
+
+  /**
+   * Every entry below `prefix`: one level by default (sub-directories as entries), everything with
+   * `recursive: true`. Fetched page by page, so memory stays bounded by the page size.
+   */
+  async *list(prefix = "", options: ListOptions = {}): AsyncGenerator<ListEntry> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listPage(prefix, { ...options, cursor });
+      yield* page.entries;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Copy, move, delete
+
+  /** Copies a file (inside the service when it can). Replaces the destination unless overwrite: false. */
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
+    const source = this.name("copy", from);
+    const target = this.name("copy", to);
+    const overwrite = options.overwrite ?? true;
+    return this.run("copy", source, options, async (signal) => {
+      if (source === target) {
+        await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
+        if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
+        return;
+      }
+      if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
+      await this.streamCopy(source, target, overwrite, signal);
+    });
+  }
+
+  private async streamCopy(source: string, target: string, overwrite: boolean, signal: AbortSignal): Promise<void> {
+    const stat = await this.driver.stat(source, { signal });
+    const body = await this.driver.read(source, { signal });
+    await this.driver.write(target, body, {
+      signal,
+      contentType: stat.contentType ?? guessContentType(target),
+      cacheControl: stat.cacheControl,
+      contentDisposition: stat.contentDisposition,
+      contentEncoding: stat.contentEncoding,
+      metadata: stat.metadata,
+      visibility: stat.visibility ?? this.visibility,
+      size: stat.size,
+      ifNotExists: !overwrite,
+    });
+  }
+
+  /** Moves a file: a native rename where the service has one, else copy then delete. */
+  async move(from: string, to: string, options: CopyOptions = {}): Promise<void> {
+    const source = this.name("move", from);
+    const target = this.name("move", to);
+    const overwrite = options.overwrite ?? true;
+    return this.run("move", source, options, async (signal) => {
+      if (source === target) {
+        await this.driver.stat(source, { signal });
+        return;
+      }
+      if (this.driver.move) return this.driver.move(source, target, { signal, overwrite });
+      if (this.driver.copy) await this.driver.copy(source, target, { signal, overwrite });
+      else await this.streamCopy(source, target, overwrite, signal);
+      await this.driver.delete(source, { signal });
+    });
+  }
+
+  /** Deletes a file. Deleting a missing file succeeds. */
+  async delete(name: string, options: CallOptions = {}): Promise<void> {
+    const key = this.name("delete", name);
+    return this.run("delete", key, options, (signal) => this.driver.delete(key, { signal }));
+  }
+
+  /**
+   * Deletes many files (missing ones are fine). Every name is validated before anything is deleted.
+   * Throws PartialFailureError listing the ones that could not be deleted.
+   */
+  async deleteMany(names: Iterable<string>, options: CallOptions = {}): Promise<void> {
+    const keys = [...new Set(Array.from(names, (name) => this.name("deleteMany", name)))];
+    if (keys.length === 0) return;
+    return this.run("deleteMany", undefined, options, async (signal) => {
+      let failures: Array<{ key: string; error: unknown }>;
+      if (this.driver.deleteMany) {
+        failures = (await this.driver.deleteMany(keys, { signal })).failures;
+      } else {
+        const limit = pLimit(FALLBACK_CONCURRENCY);
+        failures = [];
+        await Promise.all(
+          keys.map((key) =>
+            limit(async () => {
+              try {
+                await this.driver.delete(key, { signal });
+              } catch (error) {
+                failures.push({ key, error });
+              }
+            }),
+          ),
+        );
+      }
+      if (failures.length > 0) {
+        const error = new PartialFailureError(
+          `${failures.length} of ${keys.length} files could not be deleted (first: "${failures[0]!.key}").`,
+        );
+        error.failures = failures.map(({ key, error: cause }) => ({
+          path: key,
+          error: this.toStorageError(cause, "delete", key),
+        }));
+        error.retryable = error.failures.every((f) => f.error.retryable);
+        throw error;
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // URLs
+
+  /** The unsigned URL of a file: the configured public base (CDN) or the service's own URL. */
+  publicUrl(name: string): string {
+    const key = this.name("url", name);
+    if (this.publicBaseUrl !== undefined) return joinUrl(this.publicBaseUrl, key);
+    if (this.driver.publicUrl && this.capabilities.publicUrl) {
+      try {
+        return this.driver.publicUrl(key);
+      } catch (error) {
+        throw this.toStorageError(error, "url", key);
+      }
+    }
+    throw this.toStorageError(
+      new UnsupportedError(
+        `The ${this.backend} storage has no public URL for files. Configure publicUrl (a CDN or web server base URL), or use signedUrl().`,
+      ),
+      "url",
+      key,
+    );
+  }
+
+  /** The URL to hand a browser: public storages get the public URL, private ones a signed one. */
+  async url(name: string, options: SignedUrlOptions = {}): Promise<string> {
+    if (this.visibility === "public") return this.publicUrl(name);
+    return this.signedUrl(name, options);
+  }
+
+  /** A signed, expiring GET URL; `download` makes browsers save it (with that file name). */
+  async signedUrl(name: string, options: SignedUrlOptions = {}): Promise<string> {
+    const key = this.name("signedUrl", name);
+    return this.run("signedUrl", key, options, async (signal) => {
+      if (!this.capabilities.signedUrl || !this.driver.signedUrl) {
+        throw new UnsupportedError(`The ${this.backend} backend cannot sign URLs.`);
+      }
+      const expiresIn = checkExpiresIn(options.expiresIn ?? this.signedUrlExpiresIn);
+      let responseContentDisposition: string | undefined;
+      if (options.download === true) responseContentDisposition = contentDisposition(basename(key));
+      else if (typeof options.download === "string" && options.download !== "") {
+        responseContentDisposition = contentDisposition(options.download);
+      }
+      return this.driver.signedUrl(key, {
+        signal,
+        expiresIn,
+        responseContentDisposition,
+        responseContentType: options.contentType,
+      });
+    });
+  }
+
+  /**
+   * A signed upload a browser (or any HTTP client) can use without credentials. With `maxBytes`,
+   * only methods whose server enforces the limit are used. With overwrite false (the default) the
+   * name gets a random suffix now: an upload cannot be checked against concurrent ones later.
+   */
+  async signedUpload(name: string, options: SignedUploadOptions = {}): Promise<SignedUpload> {
+    const requested = this.name("signedUpload", name);
+    const overwrite = options.overwrite ?? this.overwrite;
+    const key = overwrite ? requested : alternativeName(requested);
+    return this.run("signedUpload", key, options, async (signal) => {
+      const { signedUpload: methods, signedUploadMaxBytes: limited } = this.capabilities;
+      if (methods.length === 0 || !this.driver.signedUpload) {
+        throw new UnsupportedError(`The ${this.backend} backend has no signed uploads.`);
+      }
+      const { maxBytes } = options;
+      if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) {
+        throw new InvalidArgumentError(`maxBytes must be a non-negative integer, got ${maxBytes}.`);
+      }
+      let method: SignedUploadMethod | undefined = options.method;
+      if (method !== undefined && !methods.includes(method)) {
+        throw new UnsupportedError(
+          `The ${this.backend} backend has no signed ${method.toUpperCase()} uploads (it has: ${methods.join(", ")}).`,
+        );
+      }
+      if (maxBytes !== undefined) {
+        method ??= limited[0];
+        if (method === undefined || !limited.includes(method)) {
+          throw new UnsupportedError(
+            `The ${this.backend} backend cannot enforce maxBytes on a signed ${(method ?? methods[0] ?? "").toUpperCase()} upload${limited.length ? ` (it can with: ${limited.join(", ")})` : ""}. Upload through your server, or check the size after upload.`,
+          );
+        }
+      }
+      method ??= methods.includes("put") ? "put" : methods[0]!;
+      const signed = await this.driver.signedUpload(key, {
+        signal,
+        method,
+        expiresIn: checkExpiresIn(options.expiresIn ?? this.signedUrlExpiresIn),
+        contentType: options.contentType,
+        maxBytes,
+        visibility: this.visibility,
+      });
+      return { ...signed, name: key };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Visibility
+
+  async setVisibility(name: string, visibility: Visibility, options: CallOptions = {}): Promise<void> {
+    const key = this.name("setVisibility", name);
+    const wanted = this.resolveVisibility("setVisibility", key, visibility);
+    return this.run("setVisibility", key, options, async (signal) => {
+      if (this.capabilities.visibility === "object" && this.driver.setVisibility) {
+        return this.driver.setVisibility(key, wanted, { signal });
+      }
+      await this.driver.stat(key, { signal }); // same visibility as the storage: nothing to change
+    });
+  }
+
+  async getVisibility(name: string, options: CallOptions = {}): Promise<Visibility> {
+    const key = this.name("getVisibility", name);
+    return this.run("getVisibility", key, options, async (signal) => {
+      if (this.capabilities.visibility === "object" && this.driver.getVisibility) {
+        return this.driver.getVisibility(key, { signal });
+      }
+      const stat = await this.driver.stat(key, { signal });
+      return stat.visibility ?? this.visibility;
+    });
+  }
+
+  /** Releases the driver's sockets and handles. */
+  async close(): Promise<void> {
+    await this.driver.close?.();
+  }
+}
+
+function checkExpiresIn(expiresIn: number): number {
+  if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_SIGNED_URL_EXPIRES_IN) {
+    throw new InvalidArgumentError(
+      `expiresIn must be a whole number of seconds from 1 to ${MAX_SIGNED_URL_EXPIRES_IN} (7 days), got ${expiresIn}.`,
+    );
+  }
+  return expiresIn;
+}
+
+function checkRange(range: ByteRange, wrap: (error: unknown) => StorageError): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0) {
+    throw wrap(new InvalidArgumentError(`range.start must be a non-negative integer, got ${start}.`));
+  }
+  if (end !== undefined && (!Number.isSafeInteger(end) || end < start)) {
+    throw wrap(new InvalidArgumentError(`range.end must be an integer >= range.start (${start}), got ${end}.`));
+  }
+}
+
+function checkMetadata(metadata: Record<string, string> | undefined, capabilities: Capabilities): void {
+  if (metadata === undefined) return;
+  const entries = Object.entries(metadata);
+  if (entries.length === 0) return;
+  if (!capabilities.metadata) {
+    throw new UnsupportedError("This backend does not store custom metadata. Remove `metadata` from the save options.");
+  }
+  for (const [key, value] of entries) {
+    if (!METADATA_KEY.test(key)) {
+      throw new InvalidArgumentError(
+        `Metadata key ${JSON.stringify(key)} is not portable: use lower-case letters, digits, "-" and "_", starting with a letter or digit.`,
+      );
+    }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: metadata travels in HTTP headers
+    if (typeof value !== "string" || !/^[\x20-\x7e]*$/.test(value)) {
+      throw new InvalidArgumentError(
+        `Metadata value for ${JSON.stringify(key)} must be printable ASCII (it travels in an HTTP header); encode other text, e.g. with encodeURIComponent.`,
+      );
+    }
+  }
+}
