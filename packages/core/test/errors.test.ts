@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import {
+  AlreadyExistsError,
+  ConfigError,
+  InvalidPathError,
+  NotFoundError,
+  PathTraversalError,
+  redactSecrets,
+  StorageError,
+} from "../src/errors.js";
+
+describe("StorageError", () => {
+  it("carries a stable code, context and cause", () => {
+    const cause = new Error("boom");
+    const error = new NotFoundError("missing", { operation: "stat", path: "a.txt", backend: "s3", cause });
+    expect(error.code).toBe("E_NOT_FOUND");
+    expect(error.name).toBe("NotFoundError");
+    expect(error.cause).toBe(cause);
+    expect(error.toJSON()).toMatchObject({ code: "E_NOT_FOUND", operation: "stat", path: "a.txt", backend: "s3" });
+    expect(error).toBeInstanceOf(StorageError);
+  });
+
+  it("is recognised across duplicate package copies through the Symbol.for marker", () => {
+    // What a second copy of @storages/core would throw: a plain object graph with the marker.
+    const foreign = Object.assign(new Error("x"), { code: "E_ALREADY_EXISTS", [Symbol.for("storages.error")]: true });
+    expect(StorageError.isInstance(foreign)).toBe(true);
+    expect(AlreadyExistsError.isInstance(foreign)).toBe(true);
+    expect(NotFoundError.isInstance(foreign)).toBe(false);
+    expect(StorageError.isInstance(new Error("plain"))).toBe(false);
+  });
+
+  it("treats a traversal as an invalid path, not the other way round", () => {
+    const traversal = new PathTraversalError("..");
+    expect(InvalidPathError.isInstance(traversal)).toBe(true);
+    expect(PathTraversalError.isInstance(new InvalidPathError("x"))).toBe(false);
+  });
+});
+
+describe("redactSecrets", () => {
+  it.each([
+    ["https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcdef0123&x=1", ["AKIA", "abcdef0123"]],
+    ["https://a.blob.core.windows.net/c/b?sv=2021&sig=Zm9vYmFy%3D&se=2030", ["Zm9vYmFy"]],
+    ["https://storage.googleapis.com/b/o?X-Goog-Signature=deadbeef", ["deadbeef"]],
+    ["DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=x", ["c2VjcmV0a2V5"]],
+    ['{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEv\\n-----END PRIVATE KEY-----"}', ["MIIEv"]],
+    ["s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/prefix", ["wJalrXUtnFEMI"]],
+    ["Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=99", ["AKIA/x", "Signature=99"]],
+    ["secretAccessKey=abc123xyz", ["abc123xyz"]],
+  ])("removes the secret from %j", (text, secrets) => {
+    const redacted = redactSecrets(text);
+    for (const secret of secrets) expect(redacted).not.toContain(secret);
+    expect(redacted).toContain("[redacted]");
+  });
+
+  it("scrubs every StorageError message", () => {
+    const error = new ConfigError("bad URL https://x/y?sig=TOPSECRET&a=1");
+    expect(error.message).not.toContain("TOPSECRET");
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * Facade behaviour that does not depend on a backend: gap filling, call options, error context,
+ * signed-upload method selection. The conformance suite covers the rest against every driver.
+ */
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { PrefixedDriver, prefixed, readOnly } from "../src/decorators.js";
+import { AbortedError, NotFoundError, PartialFailureError, StorageError } from "../src/errors.js";
+import { fake } from "../src/fake.js";
+import { MemoryDriver } from "../src/memory.js";
+import { Storage } from "../src/storage.js";
+import type { Capabilities, Driver, DriverSignedUploadOptions, DriverWriteOptions } from "../src/types.js";
+
+function slowStream(chunks: number, delayMs: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent++ >= chunks) return this.push(null);
+      setTimeout(() => this.push(Buffer.alloc(1024, 1)), delayMs);
+    },
+  });
+}
+
+/** A memory driver with some capabilities switched off, to exercise the facade's fallbacks. */
+function limitedDriver(overrides: Partial<Capabilities>, extra: Partial<Driver> = {}): Driver {
+  const inner = new MemoryDriver();
+  const driver: Driver = {
+    backend: "limited",
+    capabilities: { ...inner.capabilities, ...overrides },
+    write: (k, b, o) => inner.write(k, b, o),
+    read: (k, o) => inner.read(k, o),
+    stat: (k, o) => inner.stat(k, o),
+    listPage: (p, o) => inner.listPage(p, o),
+    delete: (k) => inner.delete(k),
+    ...extra,
+  };
+  return driver;
+}
+
+describe("Storage facade", () => {
+  it("serves ranges from a full stream when the driver cannot range-read", async () => {
+    const storage = new Storage(limitedDriver({ rangeRead: false }));
+    await storage.save("r.bin", "0123456789");
+    expect(await storage.readText("r.bin", { range: { start: 2, end: 4 } })).toBe("234");
+    expect(await storage.readText("r.bin", { range: { start: 7 } })).toBe("789");
+    expect(await storage.readText("r.bin", { range: { start: 50 } })).toBe("");
+  });
+
+  it("moves with copy + delete and deletes many one by one when the driver has no native calls", async () => {
+    const storage = new Storage(limitedDriver({ nativeMove: false, batchDelete: false }), { overwrite: true });
+    await storage.save("a.txt", "A", { contentType: "text/x-a" });
+    await storage.move("a.txt", "b.txt");
+    expect(await storage.exists("a.txt")).toBe(false);
+    expect(await storage.readText("b.txt")).toBe("A");
+    expect((await storage.stat("b.txt")).contentType).toBe("text/x-a");
+    await storage.deleteMany(["b.txt", "never-existed.txt"]);
+    expect(await storage.exists("b.txt")).toBe(false);
+  });
+
+  it("reports the files deleteMany could not delete, with context", async () => {
+    const storage = new Storage(
+      limitedDriver(
+        { batchDelete: false },
+        {
+          delete: async (key) => {
+            if (key === "locked.txt") throw new Error("EACCES");
+          },
+        },
+      ),
+    );
+    const error = await storage.deleteMany(["ok.txt", "locked.txt"]).catch((e) => e);
+    expect(PartialFailureError.isInstance(error)).toBe(true);
+    expect((error as PartialFailureError).failures.map((f) => f.path)).toEqual(["locked.txt"]);
+    expect((error as PartialFailureError).failures[0]!.error).toMatchObject({ code: "E_BACKEND", operation: "delete" });
+  });
+
+  it("validates every name before deleting any", async () => {
+    const storage = fake();
+    await storage.save("keep.txt", "x");
+    await expect(storage.deleteMany(["keep.txt", "../etc"])).rejects.toMatchObject({ code: "E_PATH_TRAVERSAL" });
+    expect(await storage.exists("keep.txt")).toBe(true);
+  });
+
+  it("wraps foreign errors as E_BACKEND with operation, path and backend, and no secret", async () => {
+    const storage = new Storage(
+      limitedDriver(
+        {},
+        {
+          stat: async () => {
+            throw Object.assign(new Error("GET https://h/x?X-Amz-Signature=SECRET failed"), { statusCode: 503 });
+          },
+        },
+      ),
+    );
+    const error = (await storage.stat("x.txt").catch((e) => e)) as StorageError;
+    expect(error).toMatchObject({ code: "E_BACKEND", operation: "stat", path: "x.txt", backend: "limited", retryable: true });
+    expect(error.message).not.toContain("SECRET");
+  });
+
+  it("aborts a save in flight with AbortedError and stores nothing", async () => {
+    const storage = fake();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 30);
+    const error = await storage.save("big.bin", slowStream(1000, 5), { signal: controller.signal }).catch((e) => e);
+    expect(AbortedError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ operation: "save", path: "big.bin" });
+    storage.assertCount(0);
+  });
+
+  it("times out with E_TIMEOUT (retryable)", async () => {
+    const storage = fake({ timeout: 30 });
+    const error = await storage.save("slow.bin", slowStream(1000, 5)).catch((e) => e);
+    expect(error).toMatchObject({ code: "E_TIMEOUT", retryable: true, operation: "save" });
+  });
+
+  it("aborts a stream being read with AbortedError", async () => {
+    const storage = fake();
+    await storage.save("f.bin", Buffer.alloc(1 << 20));
+    const controller = new AbortController();
+    const stream = await storage.open("f.bin", { signal: controller.signal });
+    controller.abort();
+    await expect(stream.bytes()).rejects.toMatchObject({ code: "E_ABORTED" });
+  });
+
+  it("refuses an already-aborted signal before touching the backend", async () => {
+    const storage = fake();
+    await expect(storage.save("x", "y", { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "E_ABORTED" });
+    storage.assertCount(0);
+  });
+
+  it("gives a stream body a fresh name when the name is taken", async () => {
+    const storage = fake();
+    await storage.save("a.txt", "first");
+    const { name } = await storage.save("a.txt", Readable.from(["sec", "ond"]));
+    expect(name).toMatch(/^a_[A-Za-z0-9]{7}\.txt$/);
+    await storage.assertContent(name, "second");
+    await storage.assertContent("a.txt", "first");
+  });
+
+  it("accepts every body type", async () => {
+    const storage = fake({ overwrite: true });
+    const bodies: unknown[] = [
+      "text",
+      new TextEncoder().encode("text"),
+      Buffer.from("text"),
+      new TextEncoder().encode("text").buffer,
+      new Blob(["te", "xt"]),
+      Readable.from([Buffer.from("te"), Buffer.from("xt")]),
+      Readable.from(["te", "xt"]),
+      new Response("text").body,
+      (async function* () {
+        yield "te";
+        yield new TextEncoder().encode("xt");
+      })(),
+    ];
+    for (const body of bodies) {
+      await storage.save("b.txt", body as string);
+      expect(await storage.readText("b.txt")).toBe("text");
+    }
+    await expect(storage.save("b.txt", 42 as unknown as string)).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    await expect(storage.save("b.txt", Readable.from([1, 2]) as Readable)).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+  });
+
+  it("refuses non-portable metadata and per-file visibility a backend cannot do", async () => {
+    const storage = fake();
+    await expect(storage.save("m", "x", { metadata: { "Bad Key": "v" } })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    await expect(storage.save("m", "x", { metadata: { k: "naïve" } })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    const bucketLevel = new Storage(limitedDriver({ visibility: "bucket" }), { visibility: "private" });
+    await expect(bucketLevel.save("p", "x", { visibility: "public" })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+  });
+
+  describe("signedUpload method selection", () => {
+    function uploadDriver(methods: ("put" | "post")[], limited: ("put" | "post")[]) {
+      const calls: DriverSignedUploadOptions[] = [];
+      const driver = limitedDriver(
+        { signedUpload: methods, signedUploadMaxBytes: limited },
+        {
+          signedUpload: async (_key, options) => {
+            calls.push(options);
+            return { method: options.method === "put" ? "PUT" : "POST", url: "http://x", headers: {}, fields: {}, expiresAt: new Date() };
+          },
+        },
+      );
+      return { storage: new Storage(driver), calls };
+    }
+
+    it("uses PUT by default, POST when only POST can enforce maxBytes", async () => {
+      const { storage, calls } = uploadDriver(["put", "post"], ["post"]);
+      await storage.signedUpload("a.txt");
+      await storage.signedUpload("a.txt", { maxBytes: 10 });
+      expect(calls.map((c) => c.method)).toEqual(["put", "post"]);
+    });
+
+    it("refuses maxBytes where no method enforces it, naming the alternatives", async () => {
+      const { storage } = uploadDriver(["put"], []);
+      await expect(storage.signedUpload("a.txt", { maxBytes: 10 })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+      await expect(storage.signedUpload("a.txt", { method: "post" })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+    });
+
+    it("gives the upload a fresh name unless overwrite is allowed", async () => {
+      const { storage } = uploadDriver(["put"], []);
+      expect((await storage.signedUpload("u/a.txt")).name).toMatch(/^u\/a_[A-Za-z0-9]{7}\.txt$/);
+      expect((await storage.signedUpload("u/a.txt", { overwrite: true })).name).toBe("u/a.txt");
+    });
+
+    it("bounds expiresIn to what S3 and GCS accept", async () => {
+      const { storage } = uploadDriver(["put"], []);
+      await expect(storage.signedUpload("a", { expiresIn: 0 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+      await expect(storage.signedUpload("a", { expiresIn: 8 * 86400 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    });
+  });
+
+  it("builds public URLs from a configured base, encoding the name", () => {
+    const storage = fake({ publicUrl: "https://cdn.example.com/media" });
+    expect(storage.publicUrl("a b/ü#1.png")).toBe("https://cdn.example.com/media/a%20b/%C3%BC%231.png");
+    expect(() => fake().publicUrl("x")).toThrow(expect.objectContaining({ code: "E_UNSUPPORTED" }));
+    expect(() => fake({ publicUrl: "cdn.example.com" })).toThrow(expect.objectContaining({ code: "E_INVALID_ARGUMENT" }));
+  });
+});
+
+describe("decorators", () => {
+  it("readOnly refuses every write with E_READ_ONLY and still reads", async () => {
+    const writer = fake({ overwrite: true });
+    await writer.save("app.css", "body{}");
+    const reader = readOnly(writer);
+    expect(await reader.readText("app.css")).toBe("body{}");
+    for (const attempt of [
+      () => reader.save("x.css", "x"),
+      () => reader.delete("app.css"),
+      () => reader.deleteMany(["app.css"]),
+      () => reader.copy("app.css", "b.css"),
+      () => reader.move("app.css", "b.css"),
+    ]) {
+      await expect(attempt()).rejects.toMatchObject({ code: "E_READ_ONLY" });
+    }
+    expect(writer.files()).toEqual(["app.css"]);
+  });
+
+  it("prefixed confines a storage to a directory and hides the prefix", async () => {
+    const root = fake({ publicUrl: "https://cdn/x/" });
+    const media = prefixed(root, "media");
+    expect(media.driver).toBeInstanceOf(PrefixedDriver);
+    const { name } = await media.save("a.txt", "1");
+    expect(name).toBe("a.txt");
+    const second = await media.save("a.txt", "2");
+    expect(second.name).toMatch(/^a_[A-Za-z0-9]{7}\.txt$/);
+    expect(root.files()).toEqual(["media/a.txt", `media/${second.name}`].sort());
+    expect((await media.stat("a.txt")).name).toBe("a.txt");
+    const names = [];
+    for await (const entry of media.list("", { recursive: true })) names.push(entry.name);
+    expect(names.sort()).toEqual(["a.txt", second.name].sort());
+    expect(media.publicUrl("a.txt")).toBe("https://cdn/x/media/a.txt");
+    await expect(media.stat("../a.txt")).rejects.toMatchObject({ code: "E_PATH_TRAVERSAL" });
+  });
+});
+
+describe("fake()", () => {
+  it("asserts with readable messages", async () => {
+    const storage = fake();
+    await storage.save("a.txt", "hello");
+    await storage.assertContent("a.txt", "hello");
+    await expect(storage.assertContent("a.txt", "bye")).rejects.toThrow(/Expected "a.txt" to hold 3 bytes/);
+    await expect(storage.assertExists("b.txt")).rejects.toThrow(/it holds: "a.txt"/);
+    expect(() => storage.assertCount(2)).toThrow(/Expected 2 files/);
+    await expect(storage.stat("b.txt")).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+// Keeps the write-options type in view for readers of the stub above.
+export type { DriverWriteOptions };

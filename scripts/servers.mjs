@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * Starts and stops the real storage servers the conformance suites run against:
+ * Ceph RGW (S3), Azurite (Azure Blob) and the Cloud Storage emulator (GCS).
+ *
+ *   node scripts/servers.mjs start [rgw|azurite|gcs-emulator …]   installs what is missing, starts, writes .storages-run/servers.env
+ *   node scripts/servers.mjs stop  [ids…]
+ *
+ * Each server lives in scripts/servers/<id>.mjs with install(), start({ workDir, port }) → { env },
+ * stop({ workDir }). A server whose STORAGES_TEST_* variables are already set in the environment
+ * (a real AWS/GCS/Azure account, or a MinIO you run) is not started: the suites use that endpoint.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const RUN_DIR = join(ROOT, ".storages-run");
+export const SERVERS = [
+  { id: "rgw", presetVariable: "STORAGES_TEST_S3_ENDPOINT" },
+  { id: "azurite", presetVariable: "STORAGES_TEST_AZURE_CONNECTION_STRING" },
+  { id: "gcs-emulator", presetVariable: "STORAGES_TEST_GCS_ENDPOINT" },
+];
+
+async function load(id) {
+  return import(pathToFileURL(join(ROOT, "scripts", "servers", `${id}.mjs`)).href);
+}
+
+function log(message) {
+  process.stderr.write(`[servers] ${message}\n`);
+}
+
+function selected(ids) {
+  const known = SERVERS.map((s) => s.id);
+  for (const id of ids) if (!known.includes(id)) throw new Error(`Unknown server "${id}"; known: ${known.join(", ")}.`);
+  return ids.length ? SERVERS.filter((s) => ids.includes(s.id)) : SERVERS;
+}
+
+/** Installs and starts the servers in parallel; returns the environment the tests need. */
+export async function startServers(ids = [], env = process.env) {
+  const chosen = selected(ids).filter((s) => {
+    if (env[s.presetVariable]) log(`${s.id}: ${s.presetVariable} is set, using that endpoint instead of starting ${s.id}`);
+    return !env[s.presetVariable];
+  });
+  const started = [];
+  const results = await Promise.allSettled(
+    chosen.map(async (server) => {
+      const module = await load(server.id);
+      const workDir = join(RUN_DIR, "servers", server.id);
+      await mkdir(workDir, { recursive: true });
+      const t0 = Date.now();
+      await module.install();
+      const t1 = Date.now();
+      const { env: serverEnv } = await module.start({ workDir });
+      started.push(server.id);
+      log(`${module.label ?? server.id}: installed in ${((t1 - t0) / 1000).toFixed(1)} s, up in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+      return serverEnv;
+    }),
+  );
+  const failures = results.filter((r) => r.status === "rejected");
+  if (failures.length) {
+    await stopServers(started);
+    throw new Error(`Could not start: ${failures.map((f) => f.reason?.stack ?? f.reason).join("\n")}`);
+  }
+  const merged = Object.assign({}, ...results.map((r) => r.value));
+  await mkdir(RUN_DIR, { recursive: true });
+  await writeFile(
+    join(RUN_DIR, "servers.env"),
+    Object.entries(merged)
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n") + "\n",
+  );
+  return merged;
+}
+
+export async function stopServers(ids = []) {
+  await Promise.allSettled(
+    selected(ids).map(async (server) => {
+      const module = await load(server.id);
+      await module.stop({ workDir: join(RUN_DIR, "servers", server.id) });
+    }),
+  );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [command, ...ids] = process.argv.slice(2);
+  if (command === "start") {
+    const env = await startServers(ids);
+    for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
+    log(`written to ${join(RUN_DIR, "servers.env")}; stop with: node scripts/servers.mjs stop`);
+  } else if (command === "stop") {
+    await stopServers(ids);
+  } else {
+    process.stderr.write("usage: node scripts/servers.mjs start|stop [rgw|azurite|gcs-emulator …]\n");
+    process.exit(2);
+  }
+}
