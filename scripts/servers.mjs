@@ -32,14 +32,16 @@ function log(message) {
 
 function selected(ids) {
   const known = SERVERS.map((s) => s.id);
-  for (const id of ids) if (!known.includes(id)) throw new Error(`Unknown server "${id}"; known: ${known.join(", ")}.`);
+  for (const id of ids)
+    if (!known.includes(id)) throw new Error(`Unknown server "${id}"; known: ${known.join(", ")}.`);
   return ids.length ? SERVERS.filter((s) => ids.includes(s.id)) : SERVERS;
 }
 
 /** Installs and starts the servers in parallel; returns the environment the tests need. */
 export async function startServers(ids = [], env = process.env) {
   const chosen = selected(ids).filter((s) => {
-    if (env[s.presetVariable]) log(`${s.id}: ${s.presetVariable} is set, using that endpoint instead of starting ${s.id}`);
+    if (env[s.presetVariable])
+      log(`${s.id}: ${s.presetVariable} is set, using that endpoint instead of starting ${s.id}`);
     return !env[s.presetVariable];
   });
   const started = [];
@@ -53,7 +55,9 @@ export async function startServers(ids = [], env = process.env) {
       const t1 = Date.now();
       const { env: serverEnv } = await module.start({ workDir });
       started.push(server.id);
-      log(`${module.label ?? server.id}: installed in ${((t1 - t0) / 1000).toFixed(1)} s, up in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+      log(
+        `${module.label ?? server.id}: installed in ${((t1 - t0) / 1000).toFixed(1)} s, up in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+      );
       return serverEnv;
     }),
   );

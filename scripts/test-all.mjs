@@ -39,7 +39,9 @@ async function summarise() {
   const rows = [];
   for (const file of (await readdir(REPORTS)).filter((f) => f.endsWith(".json")).sort()) {
     const report = JSON.parse(await readFile(join(REPORTS, file), "utf8"));
-    const failedFiles = report.testResults.filter((t) => t.status === "failed" && t.assertionResults.length === 0).length;
+    const failedFiles = report.testResults.filter(
+      (t) => t.status === "failed" && t.assertionResults.length === 0,
+    ).length;
     rows.push({
       pkg: file.replace(/\.json$/, ""),
       passed: report.numPassedTests,
@@ -52,7 +54,11 @@ async function summarise() {
 }
 
 const t0 = Date.now();
-const env = { ...process.env, STORAGES_TEST_REPORT: join(REPORTS, "{pkg}.json"), FORCE_COLOR: process.env.FORCE_COLOR ?? "0" };
+const env = {
+  ...process.env,
+  STORAGES_TEST_REPORT: join(REPORTS, "{pkg}.json"),
+  FORCE_COLOR: process.env.FORCE_COLOR ?? "0",
+};
 await rm(REPORTS, { recursive: true, force: true });
 await mkdir(REPORTS, { recursive: true });
 
@@ -83,7 +89,9 @@ try {
 const { passed, failed, skipped, rows } = await summarise();
 console.log("\npackage                      passed  failed  skipped");
 for (const r of rows) {
-  console.log(`${r.pkg.padEnd(28)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`);
+  console.log(
+    `${r.pkg.padEnd(28)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`,
+  );
 }
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);

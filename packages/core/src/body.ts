@@ -18,7 +18,9 @@ export interface BodySource {
 }
 
 function fromBytes(bytes: Uint8Array): BodySource {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     replayable: true,
     size: buffer.byteLength,
@@ -38,7 +40,9 @@ function isNodeReadable(value: unknown): value is NodeJS.ReadableStream {
 }
 
 function isWebReadable(value: unknown): value is ReadableStream<Uint8Array> {
-  return typeof value === "object" && value !== null && typeof (value as ReadableStream).getReader === "function";
+  return (
+    typeof value === "object" && value !== null && typeof (value as ReadableStream).getReader === "function"
+  );
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array | string> {
@@ -93,7 +97,9 @@ export function toBodySource(input: BodyInput): BodySource {
     );
   }
   if (isNodeReadable(input)) {
-    return oneShot(() => Readable.from(asBytes(input as unknown as AsyncIterable<unknown>), { objectMode: false }));
+    return oneShot(() =>
+      Readable.from(asBytes(input as unknown as AsyncIterable<unknown>), { objectMode: false }),
+    );
   }
   if (isWebReadable(input)) {
     return oneShot(() =>

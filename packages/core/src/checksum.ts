@@ -22,7 +22,10 @@ export function crc32cUpdate(crc: number, data: Uint8Array): number {
 }
 
 /** Lower-case hex digest of everything the stream yields. */
-export async function digestStream(stream: AsyncIterable<Uint8Array>, algorithm: ChecksumAlgorithm): Promise<string> {
+export async function digestStream(
+  stream: AsyncIterable<Uint8Array>,
+  algorithm: ChecksumAlgorithm,
+): Promise<string> {
   if (algorithm === "crc32c") {
     let crc = 0;
     for await (const chunk of stream) crc = crc32cUpdate(crc, chunk);

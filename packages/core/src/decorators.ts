@@ -61,8 +61,8 @@ export class ReadOnlyDriver implements Driver {
   listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
     return this.inner.listPage(prefix, options);
   }
-  async write(key: string, body: Readable): Promise<never> {
-    body.destroy();
+  // The body is left alone: it belongs to the caller (often an HTTP request still to be answered).
+  async write(key: string): Promise<never> {
     refuse("save", key);
   }
   async delete(key: string): Promise<never> {
@@ -111,7 +111,8 @@ export class PrefixedDriver implements Driver {
     if (inner.exists) this.exists = (key, options) => inner.exists!(k(key), options);
     if (inner.copy) this.copy = (from, to, options) => inner.copy!(k(from), k(to), options);
     if (inner.move) this.move = (from, to, options) => inner.move!(k(from), k(to), options);
-    if (inner.setVisibility) this.setVisibility = (key, v, options) => inner.setVisibility!(k(key), v, options);
+    if (inner.setVisibility)
+      this.setVisibility = (key, v, options) => inner.setVisibility!(k(key), v, options);
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(k(key), options);
     if (inner.deleteMany) {
       this.deleteMany = async (keys, options) => {

@@ -122,9 +122,16 @@ function codeClass<C extends ErrorCode>(code: C, defaultMessage: string) {
 }
 
 export class NotFoundError extends codeClass("E_NOT_FOUND", "The file does not exist.") {}
-export class AlreadyExistsError extends codeClass("E_ALREADY_EXISTS", "A file with this name already exists.") {}
+export class AlreadyExistsError extends codeClass(
+  "E_ALREADY_EXISTS",
+  "A file with this name already exists.",
+) {}
 export class InvalidPathError extends StorageError {
-  constructor(message: string, options: StorageErrorOptions = {}, code: "E_INVALID_PATH" | "E_PATH_TRAVERSAL" = "E_INVALID_PATH") {
+  constructor(
+    message: string,
+    options: StorageErrorOptions = {},
+    code: "E_INVALID_PATH" | "E_PATH_TRAVERSAL" = "E_INVALID_PATH",
+  ) {
     super(code, message, options);
   }
   /** Matches both E_INVALID_PATH and E_PATH_TRAVERSAL (a traversal attempt is an invalid path). */
@@ -144,7 +151,10 @@ export class PermissionDeniedError extends codeClass(
   "E_PERMISSION_DENIED",
   "The backend refused access: check the credentials and the permissions they grant.",
 ) {}
-export class UnsupportedError extends codeClass("E_UNSUPPORTED", "This backend does not support the operation.") {}
+export class UnsupportedError extends codeClass(
+  "E_UNSUPPORTED",
+  "This backend does not support the operation.",
+) {}
 export class ReadOnlyError extends codeClass(
   "E_READ_ONLY",
   "This storage is read-only: writes happen at deploy time, through the writer storage.",
@@ -170,7 +180,10 @@ export class ChecksumMismatchError extends codeClass(
   "The data read back does not match its checksum.",
 ) {}
 /** A batch operation (deleteMany) that failed for some of its items; `failures` lists them. */
-export class PartialFailureError extends codeClass("E_PARTIAL_FAILURE", "Some items of a batch operation failed.") {
+export class PartialFailureError extends codeClass(
+  "E_PARTIAL_FAILURE",
+  "Some items of a batch operation failed.",
+) {
   failures: Array<{ path: string; error: StorageError }> = [];
 }
 export class BackendError extends codeClass("E_BACKEND", "The storage backend returned an error.") {}
@@ -200,7 +213,9 @@ const SECRET_PATTERNS: RegExp[] = [
 export function redactSecrets(text: string): string {
   let out = text;
   for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (_match, keep?: string) => (typeof keep === "string" ? `${keep}[redacted]` : "[redacted]"));
+    out = out.replace(pattern, (_match, keep?: string) =>
+      typeof keep === "string" ? `${keep}[redacted]` : "[redacted]",
+    );
   }
   return out;
 }

@@ -24,7 +24,9 @@ export class FakeStorage extends Storage {
 
   async assertExists(name: string): Promise<void> {
     if (!(await this.exists(name))) {
-      throw new Error(`Expected "${name}" to exist in the fake storage; it holds: ${describeFiles(this.files())}.`);
+      throw new Error(
+        `Expected "${name}" to exist in the fake storage; it holds: ${describeFiles(this.files())}.`,
+      );
     }
   }
 
@@ -46,7 +48,9 @@ export class FakeStorage extends Storage {
   assertCount(expected: number): void {
     const files = this.files();
     if (files.length !== expected) {
-      throw new Error(`Expected ${expected} files in the fake storage, found ${files.length}: ${describeFiles(files)}.`);
+      throw new Error(
+        `Expected ${expected} files in the fake storage, found ${files.length}: ${describeFiles(files)}.`,
+      );
     }
   }
 }

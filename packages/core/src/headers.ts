@@ -10,7 +10,10 @@ export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 export function guessContentType(name: string): string {
   const type = mime.getType(name);
   if (!type) return DEFAULT_CONTENT_TYPE;
-  if ((type.startsWith("text/") || type === "application/javascript" || type === "application/json") && !type.includes("charset")) {
+  if (
+    (type.startsWith("text/") || type === "application/javascript" || type === "application/json") &&
+    !type.includes("charset")
+  ) {
     return `${type}; charset=utf-8`;
   }
   return type;

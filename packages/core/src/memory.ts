@@ -41,7 +41,10 @@ function encodeCursor(entry: ListEntry): string {
 }
 
 function decodeCursor(cursor: string): { after: string; directory: boolean } {
-  const [after, directory] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, boolean];
+  const [after, directory] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [
+    string,
+    boolean,
+  ];
   return { after, directory };
 }
 
@@ -147,7 +150,8 @@ export class MemoryDriver implements Driver {
     let lastDirectory: string | undefined;
     for (const key of this.keys()) {
       if (!key.startsWith(prefix)) continue;
-      if (cursor && (key <= cursor.after || (cursor.directory && key.startsWith(`${cursor.after}/`)))) continue;
+      if (cursor && (key <= cursor.after || (cursor.directory && key.startsWith(`${cursor.after}/`))))
+        continue;
       const rest = key.slice(prefix.length);
       const slash = rest.indexOf("/");
       let entry: ListEntry;
@@ -158,7 +162,13 @@ export class MemoryDriver implements Driver {
         entry = { type: "directory", name };
       } else {
         const { stat } = this.objects.get(key)!;
-        entry = { type: "file", name: key, size: stat.size, lastModified: stat.lastModified, etag: stat.etag };
+        entry = {
+          type: "file",
+          name: key,
+          size: stat.size,
+          lastModified: stat.lastModified,
+          etag: stat.etag,
+        };
       }
       if (entries.length === options.pageSize) {
         return { entries, cursor: encodeCursor(entries[entries.length - 1]!) };
@@ -180,7 +190,8 @@ export class MemoryDriver implements Driver {
   async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
     checkSignal(options.signal);
     const source = this.get(from);
-    if (!options.overwrite && this.objects.has(to)) throw new AlreadyExistsError(`"${to}" already exists.`, { path: to });
+    if (!options.overwrite && this.objects.has(to))
+      throw new AlreadyExistsError(`"${to}" already exists.`, { path: to });
     this.objects.set(to, {
       data: source.data,
       stat: { ...source.stat, lastModified: new Date(), metadata: { ...source.stat.metadata } },

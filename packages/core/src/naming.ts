@@ -38,9 +38,12 @@ export function getValidName(name: string): string {
     .replace(/\s+/g, "_")
     .replace(/[^-\p{L}\p{N}\p{M}_.]/gu, "");
   if (cleaned === "" || /^\.+$/.test(cleaned)) {
-    throw new InvalidPathError(`Could not derive a valid file name from ${JSON.stringify(String(name).slice(0, 120))}.`, {
-      path: String(name).slice(0, 120),
-    });
+    throw new InvalidPathError(
+      `Could not derive a valid file name from ${JSON.stringify(String(name).slice(0, 120))}.`,
+      {
+        path: String(name).slice(0, 120),
+      },
+    );
   }
   return cleaned;
 }
@@ -65,7 +68,8 @@ export function shortenName(
 ): string {
   const dir = dirname(name);
   const { root, ext } = splitExtension(basename(name));
-  const budget = Math.min(maxSegmentBytes, maxNameBytes - Buffer.byteLength(dir)) - Buffer.byteLength(ext) - reserve;
+  const budget =
+    Math.min(maxSegmentBytes, maxNameBytes - Buffer.byteLength(dir)) - Buffer.byteLength(ext) - reserve;
   if (Buffer.byteLength(root) <= budget) return name;
   if (budget < 1) {
     throw new InvalidPathError(

@@ -54,10 +54,16 @@ function checkSegment(segment: string, name: string): void {
   // systems will eventually see; refuse when the folded form is a traversal or holds a separator.
   const folded = segment.normalize("NFKC");
   if (/^\.+$/.test(segment) || /^\.+$/.test(folded)) {
-    const Err = segment === "." || segment === ".." || folded === "." || folded === ".." ? PathTraversalError : InvalidPathError;
-    throw new Err(`Invalid name ${describe(name)}: "." and ".." segments are not allowed (names are never relative).`, {
-      path: name,
-    });
+    const Err =
+      segment === "." || segment === ".." || folded === "." || folded === ".."
+        ? PathTraversalError
+        : InvalidPathError;
+    throw new Err(
+      `Invalid name ${describe(name)}: "." and ".." segments are not allowed (names are never relative).`,
+      {
+        path: name,
+      },
+    );
   }
   if (folded.includes("/") || folded.includes("\\")) {
     throw new PathTraversalError(
@@ -81,12 +87,17 @@ function checkSegment(segment: string, name: string): void {
 
 function checkWhole(name: unknown, what: "name" | "prefix"): string {
   if (typeof name !== "string") {
-    throw new InvalidPathError(`Invalid ${what}: expected a string, got ${name === null ? "null" : typeof name}.`);
+    throw new InvalidPathError(
+      `Invalid ${what}: expected a string, got ${name === null ? "null" : typeof name}.`,
+    );
   }
   if (!name.isWellFormed()) {
-    throw new InvalidPathError(`Invalid ${what} ${describe(name)}: it contains an unpaired UTF-16 surrogate.`, {
-      path: name,
-    });
+    throw new InvalidPathError(
+      `Invalid ${what} ${describe(name)}: it contains an unpaired UTF-16 surrogate.`,
+      {
+        path: name,
+      },
+    );
   }
   if (FORBIDDEN_CHARS.test(name)) {
     throw new InvalidPathError(
@@ -122,7 +133,7 @@ function checkWhole(name: unknown, what: "name" | "prefix"): string {
 export function normalizeName(name: unknown): string {
   const checked = checkWhole(name, "name");
   if (checked === "") {
-    throw new InvalidPathError("Invalid name: it is empty. Give the file a name, e.g. \"uploads/report.pdf\".");
+    throw new InvalidPathError('Invalid name: it is empty. Give the file a name, e.g. "uploads/report.pdf".');
   }
   for (const segment of checked.split("/")) checkSegment(segment, checked);
   return checked;
@@ -156,7 +167,12 @@ export function dirname(name: string): string {
 export function encodeNameForUrl(name: string): string {
   return name
     .split("/")
-    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .map((segment) =>
+      encodeURIComponent(segment).replace(
+        /[!'()*]/g,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+      ),
+    )
     .join("/");
 }
 

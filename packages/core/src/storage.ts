@@ -16,6 +16,7 @@ import {
   InvalidArgumentError,
   type Operation,
   PartialFailureError,
+  ReadOnlyError,
   StorageError,
   TimeoutError,
   UnsupportedError,
@@ -80,12 +81,21 @@ class CallScope {
   fired: StorageError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stream: Readable | undefined;
-  private readonly onAbort = () => this.fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
+  /** Rejects with the fired error when the signal or timeout fires (never resolves otherwise). */
+  readonly settled: Promise<never> = new Promise<never>((_resolve, reject) => {
+    this.controller.signal.addEventListener("abort", () => reject(this.fired), { once: true });
+  });
+  /** Set by run(): an open() stream is destroyed with this error, so it must carry the context itself. */
+  context: { operation?: Operation; path?: string | undefined; backend?: string } = {};
+  private readonly onAbort = () =>
+    this.fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
 
   constructor(
     private readonly callerSignal: AbortSignal | undefined,
     timeout: number | undefined,
   ) {
+    // It also fires after the call ended (while an open() stream is read): nobody awaits it then.
+    this.settled.catch(() => {});
     if (callerSignal?.aborted) {
       this.fired = new AbortedError(undefined, { cause: callerSignal.reason });
       this.controller.abort(this.fired);
@@ -106,7 +116,7 @@ class CallScope {
 
   private fire(error: StorageError): void {
     if (this.fired) return;
-    this.fired = error;
+    this.fired = withContext(error, this.context);
     // Our error reaches the stream first, before the driver's SDK destroys it with its own.
     this.stream?.destroy(error);
     this.controller.abort(error);
@@ -148,7 +158,12 @@ function isAbortLike(error: unknown): boolean {
 }
 
 function looksRetryable(error: unknown): boolean {
-  const e = error as { code?: unknown; statusCode?: unknown; status?: unknown; $metadata?: { httpStatusCode?: number } };
+  const e = error as {
+    code?: unknown;
+    statusCode?: unknown;
+    status?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
   const status = Number(e?.$metadata?.httpStatusCode ?? e?.statusCode ?? e?.status);
   if (status === 429 || (status >= 500 && status < 600)) return true;
   return typeof e?.code === "string" && RETRYABLE_NETWORK_CODES.has(e.code);
@@ -185,13 +200,23 @@ export class Storage {
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     if (!driver || typeof driver.write !== "function" || typeof driver.read !== "function") {
-      throw new InvalidArgumentError("new Storage(driver) needs a driver object implementing the Driver contract.");
+      throw new InvalidArgumentError(
+        "new Storage(driver) needs a driver object implementing the Driver contract.",
+      );
     }
-    if (options.visibility !== undefined && options.visibility !== "public" && options.visibility !== "private") {
-      throw new InvalidArgumentError(`visibility must be "public" or "private", got ${JSON.stringify(options.visibility)}.`);
+    if (
+      options.visibility !== undefined &&
+      options.visibility !== "public" &&
+      options.visibility !== "private"
+    ) {
+      throw new InvalidArgumentError(
+        `visibility must be "public" or "private", got ${JSON.stringify(options.visibility)}.`,
+      );
     }
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
-      throw new InvalidArgumentError(`timeout must be a positive number of milliseconds, got ${options.timeout}.`);
+      throw new InvalidArgumentError(
+        `timeout must be a positive number of milliseconds, got ${options.timeout}.`,
+      );
     }
     if (options.publicUrl !== undefined) {
       try {
@@ -242,10 +267,21 @@ export class Storage {
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
   ): Promise<T> {
     const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout);
+    scope.context = { operation, path, backend: this.backend };
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
-      const result = await body(scope.signal, scope);
+      const work = body(scope.signal, scope);
+      // The call settles when the signal or timeout fires even if the driver, or a body stream
+      // stalled inside an async generator, does not react to it; whatever the work yields late is
+      // released, never leaked.
+      void work.then(
+        (late) => {
+          if (scope.fired && late instanceof Readable) late.destroy(scope.fired);
+        },
+        () => {},
+      );
+      const result = await Promise.race([work, scope.settled]);
       keepScope = result instanceof Readable;
       return result;
     } catch (error) {
@@ -264,11 +300,17 @@ export class Storage {
     }
   }
 
-  private resolveVisibility(operation: Operation, path: string, requested: Visibility | undefined): Visibility {
+  private resolveVisibility(
+    operation: Operation,
+    path: string,
+    requested: Visibility | undefined,
+  ): Visibility {
     if (requested === undefined || requested === this.visibility) return this.visibility;
     if (requested !== "public" && requested !== "private") {
       throw this.toStorageError(
-        new InvalidArgumentError(`visibility must be "public" or "private", got ${JSON.stringify(requested)}.`),
+        new InvalidArgumentError(
+          `visibility must be "public" or "private", got ${JSON.stringify(requested)}.`,
+        ),
         operation,
         path,
       );
@@ -294,6 +336,15 @@ export class Storage {
    */
   async save(name: string, body: BodyInput, options: SaveOptions = {}): Promise<SaveResult> {
     const key = this.name("save", name);
+    if (this.driver.readOnly) {
+      throw this.toStorageError(
+        new ReadOnlyError(
+          "This storage is read-only (save refused). Static files are written at deploy time through the writer storage, not by the application.",
+        ),
+        "save",
+        key,
+      );
+    }
     const overwrite = options.overwrite ?? this.overwrite;
     const visibility = this.resolveVisibility("save", key, options.visibility);
     return this.run("save", key, options, async (signal) => {
@@ -323,7 +374,8 @@ export class Storage {
       let candidate = key;
       // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
       // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
-      if (!overwrite && !source.replayable && (await this.driverExists(key, signal))) candidate = alternativeName(key);
+      if (!overwrite && !source.replayable && (await this.driverExists(key, signal)))
+        candidate = alternativeName(key);
       for (let attempt = 1; ; attempt++) {
         try {
           const result = await this.driver.write(candidate, source.stream(), base);
@@ -417,7 +469,9 @@ export class Storage {
     const key = this.name("checksum", name);
     if (algorithm !== "md5" && algorithm !== "sha256" && algorithm !== "crc32c") {
       throw this.toStorageError(
-        new InvalidArgumentError(`checksum algorithm must be "md5", "sha256" or "crc32c", got ${JSON.stringify(algorithm)}.`),
+        new InvalidArgumentError(
+          `checksum algorithm must be "md5", "sha256" or "crc32c", got ${JSON.stringify(algorithm)}.`,
+        ),
         "checksum",
         key,
       );
@@ -445,13 +499,20 @@ export class Storage {
     const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > DEFAULT_PAGE_SIZE) {
       throw this.toStorageError(
-        new InvalidArgumentError(`pageSize must be an integer from 1 to ${DEFAULT_PAGE_SIZE}, got ${pageSize}.`),
+        new InvalidArgumentError(
+          `pageSize must be an integer from 1 to ${DEFAULT_PAGE_SIZE}, got ${pageSize}.`,
+        ),
         "list",
         dir,
       );
     }
     return this.run("list", dir, options, (signal) =>
-      this.driver.listPage(dir, { signal, recursive: options.recursive ?? false, pageSize, cursor: options.cursor }),
+      this.driver.listPage(dir, {
+        signal,
+        recursive: options.recursive ?? false,
+        pageSize,
+        cursor: options.cursor,
+      }),
     );
   }
 
@@ -487,7 +548,12 @@ export class Storage {
     });
   }
 
-  private async streamCopy(source: string, target: string, overwrite: boolean, signal: AbortSignal): Promise<void> {
+  private async streamCopy(
+    source: string,
+    target: string,
+    overwrite: boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
     const stat = await this.driver.stat(source, { signal });
     const body = await this.driver.read(source, { signal });
     await this.driver.write(target, body, {
@@ -708,7 +774,9 @@ function checkRange(range: ByteRange, wrap: (error: unknown) => StorageError): v
     throw wrap(new InvalidArgumentError(`range.start must be a non-negative integer, got ${start}.`));
   }
   if (end !== undefined && (!Number.isSafeInteger(end) || end < start)) {
-    throw wrap(new InvalidArgumentError(`range.end must be an integer >= range.start (${start}), got ${end}.`));
+    throw wrap(
+      new InvalidArgumentError(`range.end must be an integer >= range.start (${start}), got ${end}.`),
+    );
   }
 }
 
@@ -717,7 +785,9 @@ function checkMetadata(metadata: Record<string, string> | undefined, capabilitie
   const entries = Object.entries(metadata);
   if (entries.length === 0) return;
   if (!capabilities.metadata) {
-    throw new UnsupportedError("This backend does not store custom metadata. Remove `metadata` from the save options.");
+    throw new UnsupportedError(
+      "This backend does not store custom metadata. Remove `metadata` from the save options.",
+    );
   }
   for (const [key, value] of entries) {
     if (!METADATA_KEY.test(key)) {
@@ -725,7 +795,6 @@ function checkMetadata(metadata: Record<string, string> | undefined, capabilitie
         `Metadata key ${JSON.stringify(key)} is not portable: use lower-case letters, digits, "-" and "_", starting with a letter or digit.`,
       );
     }
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: metadata travels in HTTP headers
     if (typeof value !== "string" || !/^[\x20-\x7e]*$/.test(value)) {
       throw new InvalidArgumentError(
         `Metadata value for ${JSON.stringify(key)} must be printable ASCII (it travels in an HTTP header); encode other text, e.g. with encodeURIComponent.`,

@@ -272,6 +272,11 @@ export interface Driver {
   readonly capabilities: Capabilities;
   /** The visibility files get when neither the storage nor the call says otherwise. */
   readonly defaultVisibility?: Visibility | undefined;
+  /**
+   * True for drivers that refuse every write (the `readOnly()` decorator): the facade then refuses
+   * writes before touching the body, so an HTTP request being piped in gets a clean error.
+   */
+  readonly readOnly?: boolean | undefined;
 
   write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult>;
   /** Throws NotFoundError for a missing key, RangeNotSatisfiableError when range.start >= size. */

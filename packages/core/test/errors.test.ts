@@ -16,13 +16,21 @@ describe("StorageError", () => {
     expect(error.code).toBe("E_NOT_FOUND");
     expect(error.name).toBe("NotFoundError");
     expect(error.cause).toBe(cause);
-    expect(error.toJSON()).toMatchObject({ code: "E_NOT_FOUND", operation: "stat", path: "a.txt", backend: "s3" });
+    expect(error.toJSON()).toMatchObject({
+      code: "E_NOT_FOUND",
+      operation: "stat",
+      path: "a.txt",
+      backend: "s3",
+    });
     expect(error).toBeInstanceOf(StorageError);
   });
 
   it("is recognised across duplicate package copies through the Symbol.for marker", () => {
     // What a second copy of @storages/core would throw: a plain object graph with the marker.
-    const foreign = Object.assign(new Error("x"), { code: "E_ALREADY_EXISTS", [Symbol.for("storages.error")]: true });
+    const foreign = Object.assign(new Error("x"), {
+      code: "E_ALREADY_EXISTS",
+      [Symbol.for("storages.error")]: true,
+    });
     expect(StorageError.isInstance(foreign)).toBe(true);
     expect(AlreadyExistsError.isInstance(foreign)).toBe(true);
     expect(NotFoundError.isInstance(foreign)).toBe(false);
@@ -38,10 +46,16 @@ describe("StorageError", () => {
 
 describe("redactSecrets", () => {
   it.each([
-    ["https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcdef0123&x=1", ["AKIA", "abcdef0123"]],
+    [
+      "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcdef0123&x=1",
+      ["AKIA", "abcdef0123"],
+    ],
     ["https://a.blob.core.windows.net/c/b?sv=2021&sig=Zm9vYmFy%3D&se=2030", ["Zm9vYmFy"]],
     ["https://storage.googleapis.com/b/o?X-Goog-Signature=deadbeef", ["deadbeef"]],
-    ["DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=x", ["c2VjcmV0a2V5"]],
+    [
+      "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=x",
+      ["c2VjcmV0a2V5"],
+    ],
     ['{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEv\\n-----END PRIVATE KEY-----"}', ["MIIEv"]],
     ["s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/prefix", ["wJalrXUtnFEMI"]],
     ["Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=99", ["AKIA/x", "Signature=99"]],

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { InvalidPathError } from "../src/errors.js";
-import { alternativeName, generateFilename, getValidName, shortenName, splitExtension } from "../src/naming.js";
+import {
+  alternativeName,
+  generateFilename,
+  getValidName,
+  shortenName,
+  splitExtension,
+} from "../src/naming.js";
 
 describe("getValidName (Django's get_valid_name)", () => {
   it("keeps word characters, dashes, underscores and dots; spaces become underscores", () => {
@@ -52,7 +58,9 @@ describe("generateFilename", () => {
     expect(generateFilename("C:\\Users\\me\\photo 1.jpg")).toBe("photo_1.jpg");
   });
   it("expands strftime codes of an uploadTo template (UTC)", () => {
-    expect(generateFilename("me.jpg", { uploadTo: "avatars/%Y/%m/%d/", now })).toBe("avatars/2024/06/01/me.jpg");
+    expect(generateFilename("me.jpg", { uploadTo: "avatars/%Y/%m/%d/", now })).toBe(
+      "avatars/2024/06/01/me.jpg",
+    );
     expect(generateFilename("me.jpg", { uploadTo: "t/%H%M%S-%%", now })).toBe("t/123005-%/me.jpg");
   });
   it("calls an uploadTo function with the cleaned name and validates its result", () => {

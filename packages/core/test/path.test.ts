@@ -90,7 +90,9 @@ describe("URL encoding of names", () => {
   it("encodes every segment and keeps the slashes", () => {
     expect(encodeNameForUrl("a b/c#d?e%f+g.txt")).toBe("a%20b/c%23d%3Fe%25f%2Bg.txt");
     expect(encodeNameForUrl("(it's)*!.txt")).toBe("%28it%27s%29%2A%21.txt");
-    expect(joinUrl("https://cdn.example.com/media", "x y.txt")).toBe("https://cdn.example.com/media/x%20y.txt");
+    expect(joinUrl("https://cdn.example.com/media", "x y.txt")).toBe(
+      "https://cdn.example.com/media/x%20y.txt",
+    );
     expect(joinUrl("/media/", "é.txt")).toBe("/media/%C3%A9.txt");
   });
 });

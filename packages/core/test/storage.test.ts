@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { PrefixedDriver, prefixed, readOnly } from "../src/decorators.js";
-import { AbortedError, NotFoundError, PartialFailureError, StorageError } from "../src/errors.js";
+import { AbortedError, NotFoundError, PartialFailureError, type StorageError } from "../src/errors.js";
 import { fake } from "../src/fake.js";
 import { MemoryDriver } from "../src/memory.js";
 import { Storage } from "../src/storage.js";
@@ -47,7 +47,9 @@ describe("Storage facade", () => {
   });
 
   it("moves with copy + delete and deletes many one by one when the driver has no native calls", async () => {
-    const storage = new Storage(limitedDriver({ nativeMove: false, batchDelete: false }), { overwrite: true });
+    const storage = new Storage(limitedDriver({ nativeMove: false, batchDelete: false }), {
+      overwrite: true,
+    });
     await storage.save("a.txt", "A", { contentType: "text/x-a" });
     await storage.move("a.txt", "b.txt");
     expect(await storage.exists("a.txt")).toBe(false);
@@ -71,13 +73,18 @@ describe("Storage facade", () => {
     const error = await storage.deleteMany(["ok.txt", "locked.txt"]).catch((e) => e);
     expect(PartialFailureError.isInstance(error)).toBe(true);
     expect((error as PartialFailureError).failures.map((f) => f.path)).toEqual(["locked.txt"]);
-    expect((error as PartialFailureError).failures[0]!.error).toMatchObject({ code: "E_BACKEND", operation: "delete" });
+    expect((error as PartialFailureError).failures[0]!.error).toMatchObject({
+      code: "E_BACKEND",
+      operation: "delete",
+    });
   });
 
   it("validates every name before deleting any", async () => {
     const storage = fake();
     await storage.save("keep.txt", "x");
-    await expect(storage.deleteMany(["keep.txt", "../etc"])).rejects.toMatchObject({ code: "E_PATH_TRAVERSAL" });
+    await expect(storage.deleteMany(["keep.txt", "../etc"])).rejects.toMatchObject({
+      code: "E_PATH_TRAVERSAL",
+    });
     expect(await storage.exists("keep.txt")).toBe(true);
   });
 
@@ -87,13 +94,21 @@ describe("Storage facade", () => {
         {},
         {
           stat: async () => {
-            throw Object.assign(new Error("GET https://h/x?X-Amz-Signature=SECRET failed"), { statusCode: 503 });
+            throw Object.assign(new Error("GET https://h/x?X-Amz-Signature=SECRET failed"), {
+              statusCode: 503,
+            });
           },
         },
       ),
     );
     const error = (await storage.stat("x.txt").catch((e) => e)) as StorageError;
-    expect(error).toMatchObject({ code: "E_BACKEND", operation: "stat", path: "x.txt", backend: "limited", retryable: true });
+    expect(error).toMatchObject({
+      code: "E_BACKEND",
+      operation: "stat",
+      path: "x.txt",
+      backend: "limited",
+      retryable: true,
+    });
     expect(error.message).not.toContain("SECRET");
   });
 
@@ -101,7 +116,9 @@ describe("Storage facade", () => {
     const storage = fake();
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 30);
-    const error = await storage.save("big.bin", slowStream(1000, 5), { signal: controller.signal }).catch((e) => e);
+    const error = await storage
+      .save("big.bin", slowStream(1000, 5), { signal: controller.signal })
+      .catch((e) => e);
     expect(AbortedError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ operation: "save", path: "big.bin" });
     storage.assertCount(0);
@@ -124,7 +141,9 @@ describe("Storage facade", () => {
 
   it("refuses an already-aborted signal before touching the backend", async () => {
     const storage = fake();
-    await expect(storage.save("x", "y", { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "E_ABORTED" });
+    await expect(storage.save("x", "y", { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: "E_ABORTED",
+    });
     storage.assertCount(0);
   });
 
@@ -157,7 +176,9 @@ describe("Storage facade", () => {
       await storage.save("b.txt", body as string);
       expect(await storage.readText("b.txt")).toBe("text");
     }
-    await expect(storage.save("b.txt", 42 as unknown as string)).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    await expect(storage.save("b.txt", 42 as unknown as string)).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
     await expect(storage.save("b.txt", Readable.from([1, 2]) as Readable)).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
@@ -168,9 +189,13 @@ describe("Storage facade", () => {
     await expect(storage.save("m", "x", { metadata: { "Bad Key": "v" } })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
-    await expect(storage.save("m", "x", { metadata: { k: "naïve" } })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    await expect(storage.save("m", "x", { metadata: { k: "naïve" } })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
     const bucketLevel = new Storage(limitedDriver({ visibility: "bucket" }), { visibility: "private" });
-    await expect(bucketLevel.save("p", "x", { visibility: "public" })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+    await expect(bucketLevel.save("p", "x", { visibility: "public" })).rejects.toMatchObject({
+      code: "E_UNSUPPORTED",
+    });
   });
 
   describe("signedUpload method selection", () => {
@@ -181,7 +206,13 @@ describe("Storage facade", () => {
         {
           signedUpload: async (_key, options) => {
             calls.push(options);
-            return { method: options.method === "put" ? "PUT" : "POST", url: "http://x", headers: {}, fields: {}, expiresAt: new Date() };
+            return {
+              method: options.method === "put" ? "PUT" : "POST",
+              url: "http://x",
+              headers: {},
+              fields: {},
+              expiresAt: new Date(),
+            };
           },
         },
       );
@@ -197,8 +228,12 @@ describe("Storage facade", () => {
 
     it("refuses maxBytes where no method enforces it, naming the alternatives", async () => {
       const { storage } = uploadDriver(["put"], []);
-      await expect(storage.signedUpload("a.txt", { maxBytes: 10 })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
-      await expect(storage.signedUpload("a.txt", { method: "post" })).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+      await expect(storage.signedUpload("a.txt", { maxBytes: 10 })).rejects.toMatchObject({
+        code: "E_UNSUPPORTED",
+      });
+      await expect(storage.signedUpload("a.txt", { method: "post" })).rejects.toMatchObject({
+        code: "E_UNSUPPORTED",
+      });
     });
 
     it("gives the upload a fresh name unless overwrite is allowed", async () => {
@@ -209,8 +244,12 @@ describe("Storage facade", () => {
 
     it("bounds expiresIn to what S3 and GCS accept", async () => {
       const { storage } = uploadDriver(["put"], []);
-      await expect(storage.signedUpload("a", { expiresIn: 0 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
-      await expect(storage.signedUpload("a", { expiresIn: 8 * 86400 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+      await expect(storage.signedUpload("a", { expiresIn: 0 })).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+      });
+      await expect(storage.signedUpload("a", { expiresIn: 8 * 86400 })).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+      });
     });
   });
 
@@ -218,7 +257,9 @@ describe("Storage facade", () => {
     const storage = fake({ publicUrl: "https://cdn.example.com/media" });
     expect(storage.publicUrl("a b/ü#1.png")).toBe("https://cdn.example.com/media/a%20b/%C3%BC%231.png");
     expect(() => fake().publicUrl("x")).toThrow(expect.objectContaining({ code: "E_UNSUPPORTED" }));
-    expect(() => fake({ publicUrl: "cdn.example.com" })).toThrow(expect.objectContaining({ code: "E_INVALID_ARGUMENT" }));
+    expect(() => fake({ publicUrl: "cdn.example.com" })).toThrow(
+      expect.objectContaining({ code: "E_INVALID_ARGUMENT" }),
+    );
   });
 });
 

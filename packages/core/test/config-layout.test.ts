@@ -1,0 +1,293 @@
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, realpath, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type ConfigWarning,
+  checkOverlaps,
+  createStorages,
+  type LocatedStorage,
+  locationFromUrl,
+} from "@storages/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mountFor, parseMountInfo, resolveExisting } from "../src/config/locations.js";
+import { configError, stubPackages } from "./config-helpers.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await realpath(await mkdtemp(join(tmpdir(), "storages-layout-")));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function registry(env: Record<string, string>, extra: { mountInfo?: string; cwd?: string } = {}) {
+  const warnings: ConfigWarning[] = [];
+  const reg = createStorages({
+    cwd: extra.cwd ?? dir,
+    env,
+    configFile: false,
+    mountInfo: extra.mountInfo ?? "",
+    importPackage: stubPackages().importPackage,
+    onWarning: (w) => warnings.push(w),
+  });
+  return { reg, warnings };
+}
+
+function located(name: string, url: string, allowOverlap = false): LocatedStorage {
+  const u = new URL(url);
+  return {
+    name,
+    source: `STORAGES_${name.toUpperCase()}`,
+    location: locationFromUrl(u.protocol.slice(0, -1), u),
+    allowOverlap,
+  };
+}
+
+describe("overlap rules between buckets and containers", () => {
+  it("refuses staticfiles and media in the same bucket with the same or nested prefixes", () => {
+    expect(() =>
+      checkOverlaps([located("staticfiles", "s3://app/static"), located("default", "s3://app/static/")]),
+    ).toThrow(
+      'STORAGES_STATICFILES and STORAGES_DEFAULT point to the same location (s3 bucket "app" prefix "static/"): ' +
+        "publishing static files would overwrite or delete uploads, and uploads would be served as static assets. " +
+        "Give staticfiles and every other storage separate locations (e.g. …/static and …/media side by side).",
+    );
+    expect(() =>
+      checkOverlaps([located("staticfiles", "s3://app"), located("default", "s3://app/media")]),
+    ).toThrow(/point to nested locations \(s3 bucket "app" prefix "" and s3 bucket "app" prefix "media\/"\)/);
+    expect(() =>
+      checkOverlaps([located("staticfiles", "gs://site/a/b/c"), located("default", "gs://site/a")]),
+    ).toThrow(/nested/);
+    expect(() =>
+      checkOverlaps([
+        located("staticfiles", "azure://acct/web/static"),
+        located("default", "azure://acct/web"),
+      ]),
+    ).toThrow(/azure container "web"/);
+  });
+
+  it("accepts siblings, prefixes that only share characters, other buckets, endpoints, accounts and services", () => {
+    const ok: Array<[string, string]> = [
+      ["s3://app/static", "s3://app/media"],
+      ["s3://app/media", "s3://app/media2"],
+      ["s3://app-static", "s3://app-media"],
+      ["s3://app?endpoint=http://127.0.0.1:7480", "s3://app?endpoint=https://s3.eu-west-1.amazonaws.com"],
+      ["s3://app", "gs://app"],
+      ["azure://one/web", "azure://two/web"],
+      ["memory://", "memory://"],
+      ["file:///srv/static", "s3://srv/static"],
+    ];
+    for (const [a, b] of ok) {
+      expect(
+        () => checkOverlaps([located("staticfiles", a), located("default", b)]),
+        `${a} vs ${b}`,
+      ).not.toThrow();
+    }
+  });
+
+  it("bucket and endpoint names compare case-insensitively; the region does not separate buckets", () => {
+    expect(() =>
+      checkOverlaps([
+        located("staticfiles", "s3://App/x?endpoint=HTTP://127.0.0.1:7480/"),
+        located("default", "s3://app/x?endpoint=http://127.0.0.1:7480&region=us-east-1"),
+      ]),
+    ).toThrow(/same location/);
+  });
+
+  it("between two non-static storages: refused (a private file would be reachable publicly) unless allowOverlap", () => {
+    expect(() =>
+      checkOverlaps([located("default", "s3://app"), located("private", "s3://app/private")]),
+    ).toThrow(
+      'STORAGES_DEFAULT and STORAGES_PRIVATE point to nested locations (s3 bucket "app" prefix "" and s3 bucket ' +
+        '"app" prefix "private/"): files of one are reachable through the other (a private file could be served by ' +
+        "a public URL), and cleaning one deletes the other's files. Give each its own directory or prefix, side by " +
+        "side, or set allowOverlap=true on one of them if sharing is intended.",
+    );
+    expect(() =>
+      checkOverlaps([located("default", "s3://app"), located("private", "s3://app/private", true)]),
+    ).not.toThrow();
+    // allowOverlap never excuses staticfiles.
+    expect(() =>
+      checkOverlaps([located("staticfiles", "s3://app"), located("default", "s3://app/m", true)]),
+    ).toThrow();
+  });
+
+  it("lists every overlapping pair in one error", () => {
+    expect(() =>
+      checkOverlaps([
+        located("staticfiles", "s3://app"),
+        located("default", "s3://app/m"),
+        located("private", "s3://app/m/p"),
+      ]),
+    ).toThrow(
+      /^Storage locations overlap:\n- STORAGES_STATICFILES and STORAGES_DEFAULT .*\n- STORAGES_STATICFILES and STORAGES_PRIVATE .*\n- STORAGES_DEFAULT and STORAGES_PRIVATE /,
+    );
+  });
+});
+
+describe("overlap rules between directories (through the registry)", () => {
+  it("refuses the same directory and nested directories", async () => {
+    const same = registry({
+      STORAGES_STATICFILES: `file://${dir}/public`,
+      STORAGES_DEFAULT: `file://${dir}/public/`,
+    });
+    expect((await configError(same.reg.load())).message).toBe(
+      `STORAGES_DEFAULT and STORAGES_STATICFILES point to the same location (${dir}/public): publishing static files ` +
+        "would overwrite or delete uploads, and uploads would be served as static assets. Give staticfiles and every " +
+        "other storage separate locations (e.g. …/static and …/media side by side).",
+    );
+    const nested = registry({
+      STORAGES_STATICFILES: `file://${dir}/public`,
+      STORAGES_DEFAULT: `file://${dir}/public/media`,
+    });
+    expect((await configError(nested.reg.load())).message).toMatch(
+      new RegExp(`point to nested locations \\(${dir}/public/media and ${dir}/public\\)`),
+    );
+    const dotdot = registry({
+      STORAGES_STATICFILES: `file://${dir}/public`,
+      STORAGES_DEFAULT: `file://${dir}/x/../public/m`,
+    });
+    expect((await configError(dotdot.reg.load())).message).toMatch(/nested locations/);
+  });
+
+  it("sees through symlinks, and creates nothing while checking", async () => {
+    await mkdir(join(dir, "real/static"), { recursive: true });
+    await symlink(join(dir, "real"), join(dir, "link"));
+    const { reg } = registry({
+      STORAGES_STATICFILES: `file://${dir}/real/static`,
+      STORAGES_DEFAULT: `file://${dir}/link/static/uploads/2024`,
+    });
+    expect((await configError(reg.load())).message).toMatch(
+      new RegExp(`nested locations \\(${dir}/real/static/uploads/2024 and ${dir}/real/static\\)`),
+    );
+    expect(await readdir(join(dir, "real/static"))).toEqual([]);
+    const ok = registry({
+      STORAGES_STATICFILES: `file://${dir}/real/static`,
+      STORAGES_DEFAULT: `file://${dir}/link/media`,
+    });
+    await ok.reg.load();
+    expect(existsSync(join(dir, "real/media"))).toBe(false);
+  });
+
+  it("accepts side-by-side directories and names that only share a prefix", async () => {
+    const { reg } = registry({
+      STORAGES_STATICFILES: `file://${dir}/static`,
+      STORAGES_DEFAULT: `file://${dir}/static-media`,
+      STORAGES_PRIVATE: `file://${dir}/private`,
+    });
+    await expect(reg.load()).resolves.toBe(reg);
+  });
+});
+
+describe("warnings for media that a deploy or restart would lose", () => {
+  it("inside a Capistrano/Deployer release directory", async () => {
+    const media = `${dir}/app/releases/20240601120000/public/media`;
+    const { reg, warnings } = registry({ STORAGES_DEFAULT: `file://${media}` }, { cwd: "/" });
+    await reg.load();
+    expect(warnings).toEqual([
+      {
+        code: "W_RELEASE_DIR",
+        storage: "default",
+        source: "STORAGES_DEFAULT",
+        message:
+          `STORAGES_DEFAULT points inside a release directory (${media}): the next deploy starts from a fresh ` +
+          "release and release cleanup deletes this one with its uploads. Point it at the shared directory " +
+          "(e.g. /var/www/app/shared/media) instead.",
+      },
+    ]);
+  });
+
+  it("inside the application's working directory (remote mode only)", async () => {
+    const app = join(dir, "app");
+    await mkdir(app);
+    const { reg, warnings } = registry({ STORAGES_DEFAULT: `file://${app}/uploads` }, { cwd: app });
+    await reg.load();
+    expect(warnings.map((w) => w.code)).toEqual(["W_APP_DIR"]);
+    expect(warnings[0]!.message).toBe(
+      `STORAGES_DEFAULT points inside the application directory (${app}): a redeploy or a fresh checkout replaces ` +
+        "it, and the app's own files sit next to user uploads. Use a directory outside it (e.g. /var/lib/<app>/media).",
+    );
+    const local = registry({ STORAGES_MODE: "local" }, { cwd: app });
+    await local.reg.load();
+    expect(local.warnings).toEqual([]);
+  });
+
+  it("on a container's overlay root without a volume", async () => {
+    const mountInfo = [
+      "540 480 0:52 / / rw,relatime master:244 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/X,upperdir=/u,workdir=/w",
+      "541 540 0:55 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw",
+      `560 540 8:1 /volumes/media ${dir}/with\\040volume rw,relatime - ext4 /dev/sda1 rw`,
+    ].join("\n");
+    const { reg, warnings } = registry(
+      {
+        STORAGES_DEFAULT: `file://${dir}/no-volume`,
+        STORAGES_PRIVATE: `file://${dir}/with%20volume/private`,
+      },
+      { mountInfo, cwd: "/" },
+    );
+    await reg.load();
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "W_EPHEMERAL_FS",
+        storage: "default",
+        message:
+          `STORAGES_DEFAULT (${dir}/no-volume) is on the container's own filesystem, which is discarded when the ` +
+          "container is replaced: mount a volume at that directory, or use a bucket.",
+      }),
+    ]);
+  });
+
+  it("static files and read-only storages draw none (they are rebuilt on deploy)", async () => {
+    const { reg, warnings } = registry(
+      {
+        STORAGES_STATICFILES: `file://${dir}/releases/1/static`,
+        STORAGES_ARCHIVE: `file://${dir}/releases/1/archive?readOnly=true`,
+      },
+      { mountInfo: "1 0 0:1 / / rw - overlay overlay rw", cwd: dir },
+    );
+    await reg.load();
+    expect(warnings).toEqual([]);
+  });
+
+  it("go to console.warn by default", async () => {
+    const original = console.warn;
+    const seen: unknown[] = [];
+    console.warn = (...args: unknown[]) => seen.push(args.join(" "));
+    try {
+      await createStorages({
+        cwd: "/",
+        env: { STORAGES_DEFAULT: `file://${dir}/releases/7/media` },
+        configFile: false,
+        mountInfo: "",
+        importPackage: stubPackages().importPackage,
+      }).load();
+    } finally {
+      console.warn = original;
+    }
+    expect(seen).toEqual([
+      expect.stringMatching(/^\[storages\] STORAGES_DEFAULT points inside a release directory/),
+    ]);
+  });
+});
+
+describe("helpers", () => {
+  it("resolveExisting follows the deepest existing ancestor", async () => {
+    await mkdir(join(dir, "a"));
+    await symlink(join(dir, "a"), join(dir, "b"));
+    expect(await resolveExisting(join(dir, "b/c/d"))).toBe(join(dir, "a/c/d"));
+    expect(existsSync(join(dir, "a/c"))).toBe(false);
+  });
+
+  it("parseMountInfo unescapes mount points; mountFor picks the deepest", () => {
+    const mounts = parseMountInfo(
+      "1 0 0:1 / / rw - overlay overlay rw\n2 1 8:1 / /srv/my\\040data rw - ext4 /dev/sda1 rw\n",
+    );
+    expect(mounts).toEqual([
+      { mountPoint: "/", fsType: "overlay" },
+      { mountPoint: "/srv/my data", fsType: "ext4" },
+    ]);
+    expect(mountFor("/srv/my data/media", mounts)?.fsType).toBe("ext4");
+    expect(mountFor("/srv/my", mounts)?.fsType).toBe("overlay");
+  });
+});
