@@ -49,16 +49,50 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array | st
   return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
 
-async function* asBytes(iterable: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
-  for await (const chunk of iterable) {
-    if (typeof chunk === "string") yield Buffer.from(chunk, "utf8");
-    else if (chunk instanceof Uint8Array) yield chunk;
-    else if (chunk instanceof ArrayBuffer) yield new Uint8Array(chunk);
-    else
-      throw new InvalidArgumentError(
-        `The body stream yielded a ${chunk === null ? "null" : typeof chunk}; streams must yield bytes (Uint8Array/Buffer) or strings.`,
+function toChunk(chunk: unknown): Uint8Array {
+  if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  throw new InvalidArgumentError(
+    `The body stream yielded a ${chunk === null ? "null" : typeof chunk}; streams must yield bytes (Uint8Array/Buffer) or strings.`,
+  );
+}
+
+/**
+ * A byte stream over any async iterable. Unlike `Readable.from(generator)`, destroying it (abort,
+ * timeout) does not wait for the source: a stalled source would otherwise hold the save open
+ * until it produced its next chunk.
+ */
+function iterableToReadable(iterable: AsyncIterable<unknown>): Readable {
+  const iterator = iterable[Symbol.asyncIterator]();
+  let pending = false;
+  return new Readable({
+    read() {
+      if (pending) return;
+      pending = true;
+      iterator.next().then(
+        ({ value, done }) => {
+          pending = false;
+          if (done) this.push(null);
+          else if (!this.destroyed) {
+            try {
+              this.push(toChunk(value));
+            } catch (error) {
+              this.destroy(error as Error);
+            }
+          }
+        },
+        (error: unknown) => {
+          pending = false;
+          this.destroy(error instanceof Error ? error : new Error(String(error)));
+        },
       );
-  }
+    },
+    destroy(error, callback) {
+      iterator.return?.()?.catch(() => {});
+      callback(error);
+    },
+  });
 }
 
 function oneShot(make: () => Readable): BodySource {
@@ -92,24 +126,17 @@ export function toBodySource(input: BodyInput): BodySource {
   }
   if (input instanceof Readable) {
     // Object-mode streams (Readable.from(["a", "b"])) would hand drivers strings: normalise them.
-    return oneShot(() =>
-      input.readableObjectMode ? Readable.from(asBytes(input), { objectMode: false }) : input,
-    );
+    return oneShot(() => (input.readableObjectMode ? iterableToReadable(input) : input));
   }
   if (isNodeReadable(input)) {
-    return oneShot(() =>
-      Readable.from(asBytes(input as unknown as AsyncIterable<unknown>), { objectMode: false }),
-    );
+    return oneShot(() => iterableToReadable(input as unknown as AsyncIterable<unknown>));
   }
   if (isWebReadable(input)) {
-    return oneShot(() =>
-      Readable.from(asBytes(Readable.fromWeb(input as unknown as NodeWebReadableStream<Uint8Array>)), {
-        objectMode: false,
-      }),
-    );
+    // Node's web streams are async iterables; reading them directly keeps abort prompt.
+    return oneShot(() => iterableToReadable(input as unknown as AsyncIterable<unknown>));
   }
   if (isAsyncIterable(input)) {
-    return oneShot(() => Readable.from(asBytes(input), { objectMode: false }));
+    return oneShot(() => iterableToReadable(input));
   }
   throw new InvalidArgumentError(
     `Unsupported body type (${input === null ? "null" : typeof input}). Pass a string, Uint8Array/Buffer, ArrayBuffer, Blob, Node Readable, web ReadableStream or AsyncIterable of bytes.`,
