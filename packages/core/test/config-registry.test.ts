@@ -557,3 +557,18 @@ describe("the local/remote switch", () => {
     expect(described.staticfiles).toMatchObject({ backend: "fs", sourceKind: "local" });
   });
 });
+
+describe("visibility follows a configured public base URL", () => {
+  it("makes a storage with publicUrl/baseUrl public unless visibility=private is explicit", async () => {
+    const { reg } = registry({
+      env: {
+        STORAGES_DEFAULT: "memory://?baseUrl=/media/",
+        STORAGES_PRIVATE: "memory://?publicUrl=https://cdn.example.com/p/&visibility=private",
+      },
+    });
+    const media = await reg.get("default");
+    expect(media.visibility).toBe("public");
+    expect(await media.url("a b.jpg")).toBe("/media/a%20b.jpg");
+    expect((await reg.get("private")).visibility).toBe("private");
+  });
+});

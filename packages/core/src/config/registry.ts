@@ -307,7 +307,11 @@ export class StorageRegistry {
           { cause },
         );
       }
-      writer = new Storage(driver, resolved.storageOptions);
+      // A storage configured with a public base URL serves its files there: it is public unless
+      // the configuration says visibility=private explicitly (e.g. a CDN with signed cookies).
+      const options = { ...resolved.storageOptions };
+      if (options.publicUrl !== undefined && options.visibility === undefined) options.visibility = "public";
+      writer = new Storage(driver, options);
     }
     return { writer, app: resolved.readOnly ? readOnlyView(writer) : writer, owned: !resolved.instance };
   }

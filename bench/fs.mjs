@@ -1,0 +1,246 @@
+// The fs driver side by side with plain Node: save and read back one big file.
+//
+//   node bench/fs.mjs                              1 GiB, 3 rounds
+//   BENCH_FS_BYTES=67108864 BENCH_FS_ROUNDS=5 node bench/fs.mjs
+//   BENCH_FS_DIR=/mnt/disk node bench/fs.mjs       where the files go (default: the OS temp dir)
+//
+// Every case runs in its own child process, so its peak RSS is its own. Cases alternate within
+// each round (the order rotates between rounds), and every write case starts the same way: its
+// previous output of the same size has just been deleted (writes right after a big rm are slower
+// on some machines, so all cases pay that equally). Results: bench/results/fs.json and a markdown
+// table on stdout. Needs the built packages (npm run build).
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, rmSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+
+const SELF = fileURLToPath(import.meta.url);
+const MiB = 1024 * 1024;
+
+/** Consumes a stream without keeping it: what a response socket does, minus the network. */
+function sink() {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+}
+
+/** The cases, each timed inside its child process (import and startup excluded). */
+const CASES = {
+  "write: storages save": {
+    kind: "write",
+    async run({ source, work }) {
+      const { fsStorage } = await import("@storages/fs");
+      const storage = fsStorage({ root: join(work, "storages-root"), overwrite: true });
+      return time(() => storage.save("big.bin", createReadStream(source)));
+    },
+    output: (work) => join(work, "storages-root", "big.bin"),
+  },
+  "write: storages save, streamed body": {
+    kind: "write",
+    async run({ source, work, bytes }) {
+      const { fsStorage } = await import("@storages/fs");
+      const storage = fsStorage({ root: join(work, "streamed-root"), overwrite: true });
+      // An explicit end makes the body a stream like any upload (an HTTP request, a cloud download),
+      // so it goes through the streaming path rather than the kernel-copy path for whole local files.
+      return time(() => storage.save("big.bin", createReadStream(source, { start: 0, end: bytes - 1 })));
+    },
+    output: (work) => join(work, "streamed-root", "big.bin"),
+  },
+  "write: fs.copyFile": {
+    kind: "write",
+    run: ({ source, work }) => time(() => copyFile(source, join(work, "copy.bin"))),
+    output: (work) => join(work, "copy.bin"),
+  },
+  "write: pipeline(read, write)": {
+    kind: "write",
+    run: ({ source, work }) =>
+      time(() => pipeline(createReadStream(source), createWriteStream(join(work, "piped.bin")))),
+    output: (work) => join(work, "piped.bin"),
+  },
+  "write: pipeline + fsync": {
+    kind: "write",
+    run: ({ source, work }) =>
+      time(() =>
+        pipeline(createReadStream(source), createWriteStream(join(work, "synced.bin"), { flush: true })),
+      ),
+    output: (work) => join(work, "synced.bin"),
+  },
+  "read: storages open": {
+    kind: "read",
+    async run({ work }) {
+      const { fsStorage } = await import("@storages/fs");
+      const storage = fsStorage({ root: join(work, "read-root") });
+      return time(async () => pipeline(await storage.open("big.bin"), sink()));
+    },
+  },
+  "read: createReadStream": {
+    kind: "read",
+    run: ({ work }) => time(() => pipeline(createReadStream(join(work, "read-root", "big.bin")), sink())),
+  },
+};
+
+/** Ratio rows: storages case / baseline case. */
+const RATIOS = [
+  ["write: storages save", "write: fs.copyFile"],
+  ["write: storages save", "write: pipeline(read, write)"],
+  ["write: storages save, streamed body", "write: pipeline(read, write)"],
+  ["write: storages save, streamed body", "write: pipeline + fsync"],
+  ["read: storages open", "read: createReadStream"],
+];
+
+async function time(action) {
+  const start = process.hrtime.bigint();
+  await action();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child: run one case, print {ms, rssBytes}.
+
+if (process.argv[2] === "--case") {
+  const [, , , name, source, work, bytes] = process.argv;
+  const ms = await CASES[name].run({ source, work, bytes: Number(bytes) });
+  // maxRSS is in kilobytes: the peak of this process, i.e. of this case alone.
+  process.stdout.write(JSON.stringify({ ms, rssBytes: process.resourceUsage().maxRSS * 1024 }));
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent.
+
+function runChild(name, source, work, bytes) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SELF, "--case", name, source, work, String(bytes)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) reject(new Error(`case "${name}" exited with ${code}`));
+      else resolve(JSON.parse(out));
+    });
+  });
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A file of `bytes` bytes from a repeated random block (incompressible enough, fast to make). */
+async function makeSource(path, bytes) {
+  const block = randomBytes(Math.min(bytes, 4 * MiB));
+  const handle = await open(path, "w");
+  try {
+    for (let written = 0; written < bytes; ) {
+      const n = Math.min(block.length, bytes - written);
+      await handle.write(block, 0, n);
+      written += n;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function main() {
+  const bytes = Number(process.env.BENCH_FS_BYTES ?? 1024 * MiB);
+  const rounds = Number(process.env.BENCH_FS_ROUNDS ?? 3);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    throw new Error("BENCH_FS_BYTES must be a positive integer");
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error("BENCH_FS_ROUNDS must be at least 1");
+  const base = await mkdtemp(join(process.env.BENCH_FS_DIR ?? tmpdir(), "storages-bench-fs-"));
+  // An interrupted run must not leave gigabytes behind in the temp dir.
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    process.once(signal, () => {
+      rmSync(base, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+  const source = join(base, "source.bin");
+  const work = join(base, "work");
+  try {
+    await mkdir(join(work, "read-root"), { recursive: true });
+    await makeSource(source, bytes);
+    await copyFile(source, join(work, "read-root", "big.bin"));
+    const names = Object.keys(CASES);
+    const samples = Object.fromEntries(names.map((n) => [n, { ms: [], rssBytes: [] }]));
+    console.error(
+      `bench/fs: ${(bytes / MiB).toFixed(0)} MiB, ${rounds} rounds, ${names.length} cases, in ${base}`,
+    );
+    // Warm-up: one untimed pass of every write case, so no case pays for first-touch of the disk.
+    for (const name of names.filter((n) => CASES[n].kind === "write"))
+      await runChild(name, source, work, bytes);
+    for (let round = 0; round < rounds; round++) {
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const name of order) {
+        const spec = CASES[name];
+        if (spec.kind === "write") await rm(spec.output(work), { force: true });
+        const result = await runChild(name, source, work, bytes);
+        samples[name].ms.push(result.ms);
+        samples[name].rssBytes.push(result.rssBytes);
+        console.error(`  round ${round + 1}: ${name.padEnd(38)} ${result.ms.toFixed(0).padStart(7)} ms`);
+      }
+    }
+
+    const cases = names.map((name) => ({
+      name,
+      medianMs: median(samples[name].ms),
+      mibPerSecond: bytes / MiB / (median(samples[name].ms) / 1000),
+      peakRssMiB: Math.max(...samples[name].rssBytes) / MiB,
+      samplesMs: samples[name].ms,
+    }));
+    const byName = Object.fromEntries(cases.map((c) => [c.name, c]));
+    const ratios = RATIOS.map(([subject, baseline]) => ({
+      subject,
+      baseline,
+      timeRatio: byName[subject].medianMs / byName[baseline].medianMs,
+      rssRatio: byName[subject].peakRssMiB / byName[baseline].peakRssMiB,
+    }));
+    const report = {
+      benchmark: "fs",
+      date: new Date().toISOString(),
+      node: process.version,
+      bytes,
+      rounds,
+      goal: "storages save/open ≤ 1.5× the time of pipeline(createReadStream, createWriteStream), ≤ 100 MB peak RSS",
+      cases,
+      ratios,
+    };
+    const resultsDir = join(dirname(SELF), "results");
+    await mkdir(resultsDir, { recursive: true });
+    await writeFile(join(resultsDir, "fs.json"), `${JSON.stringify(report, null, 2)}\n`);
+
+    const lines = [
+      `### fs: save and read back ${(bytes / MiB).toFixed(0)} MiB (median of ${rounds}, Node ${process.version})`,
+      "",
+      "| case | median | MiB/s | peak RSS |",
+      "|---|---:|---:|---:|",
+      ...cases.map(
+        (c) =>
+          `| ${c.name} | ${(c.medianMs / 1000).toFixed(2)} s | ${c.mibPerSecond.toFixed(0)} | ${c.peakRssMiB.toFixed(0)} MiB |`,
+      ),
+      "",
+      "| storages vs baseline | time ratio | RSS ratio |",
+      "|---|---:|---:|",
+      ...ratios.map(
+        (r) => `| ${r.subject} / ${r.baseline} | ${r.timeRatio.toFixed(2)}× | ${r.rssRatio.toFixed(2)}× |`,
+      ),
+    ];
+    console.log(lines.join("\n"));
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+await main();

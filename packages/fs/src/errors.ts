@@ -1,0 +1,64 @@
+/**
+ * Node filesystem errors → StorageError subclasses, in one place.
+ */
+import {
+  AbortedError,
+  AlreadyExistsError,
+  BackendError,
+  InvalidPathError,
+  NotFoundError,
+  PermissionDeniedError,
+  StorageError,
+} from "@storages/core";
+import { errnoCode } from "./paths.js";
+
+/** Errors worth retrying: the system was short of a resource for a moment. */
+const TRANSIENT = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR", "EIO", "ETIMEDOUT"]);
+
+/** The error to throw when `signal` ended an operation: its reason if that is ours (a timeout), else E_ABORTED. */
+export function abortError(signal: AbortSignal, cause?: unknown): StorageError {
+  if (StorageError.isInstance(signal.reason)) return signal.reason;
+  return new AbortedError(undefined, { cause: cause ?? signal.reason });
+}
+
+export function toStorageError(error: unknown, key: string | undefined, signal?: AbortSignal): StorageError {
+  if (StorageError.isInstance(error)) return error;
+  if (signal?.aborted) return abortError(signal, error);
+  if (error instanceof Error && error.name === "AbortError")
+    return new AbortedError(undefined, { cause: error });
+  const code = errnoCode(error);
+  const options = { path: key, cause: error };
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+      return new NotFoundError(undefined, options);
+    case "EEXIST":
+      return new AlreadyExistsError(undefined, options);
+    case "EISDIR":
+    case "ENOTEMPTY":
+      return new InvalidPathError(
+        `"${key?.slice(0, 200)}" is a directory in this storage (it holds other files), so it cannot also be a file. Choose another name.`,
+        options,
+      );
+    case "ENAMETOOLONG":
+      return new InvalidPathError("The name is too long for this filesystem. Shorten it.", options);
+    case "ELOOP":
+      return new InvalidPathError("The name runs through a loop of symbolic links.", options);
+    case "EACCES":
+    case "EPERM":
+      return new PermissionDeniedError(
+        "The filesystem refused access: check that the storage root and its files belong to (or are writable by) the user running this process.",
+        options,
+      );
+    case "EROFS":
+      return new PermissionDeniedError("The storage root is on a read-only filesystem.", options);
+    case "ENOSPC":
+    case "EDQUOT":
+      return new BackendError("The disk (or the user's quota) is full: free space, then retry.", options);
+    default:
+      return new BackendError(`Filesystem error${code ? ` ${code}` : ""}.`, {
+        ...options,
+        retryable: code !== undefined && TRANSIENT.has(code),
+      });
+  }
+}

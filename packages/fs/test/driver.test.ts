@@ -1,0 +1,483 @@
+import { lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { guessContentType, type Storage, StorageError } from "@storages/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FsDriver, fsStorage, RESERVED_PREFIX } from "../src/index.js";
+import { tempDir, tree } from "./helpers.js";
+
+let root: string;
+let outside: string;
+let cleanups: Array<() => Promise<void>> = [];
+let storage: Storage;
+
+beforeEach(async () => {
+  const a = await tempDir();
+  const b = await tempDir("storages-outside-");
+  cleanups = [a.cleanup, b.cleanup];
+  root = join(a.path, "root");
+  outside = b.path;
+  await writeFile(join(outside, "secret.txt"), "top secret");
+  storage = fsStorage({ root, overwrite: true });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups) await cleanup();
+});
+
+/** A body that yields some bytes, then fails. */
+function failingBody(afterBytes: number): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(Buffer.alloc(afterBytes, 7));
+      } else {
+        this.destroy(new Error("network cut"));
+      }
+    },
+  });
+}
+
+/** Retries an assertion for up to 2 s (for cleanup that finishes after the call returned). */
+async function eventually(assertion: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    try {
+      return await assertion();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function code(action: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await action;
+    return undefined;
+  } catch (error) {
+    if (!StorageError.isInstance(error)) throw error;
+    return error.code;
+  }
+}
+
+describe("configuration", () => {
+  it("refuses a relative root, bad modes and short signing keys with ConfigError", () => {
+    expect(() => new FsDriver({ root: "media" })).toThrow(/absolute/);
+    expect(() => new FsDriver({ root: "/tmp/x", fileMode: 0o1000000 })).toThrow(/permission/);
+    expect(() => new FsDriver({ root: "/tmp/x", signing: { key: "short", baseUrl: "/m/" } })).toThrow(
+      /at least 32/,
+    );
+    expect(() => new FsDriver({ root: "/tmp/x", signing: { key: "k".repeat(32) } })).toThrow(/baseUrl/);
+    expect(() => new FsDriver({ root: "/tmp/x", baseUrl: "ftp://x/" })).toThrow(/http/);
+  });
+
+  it("creates a missing root with the directory mode", async () => {
+    const driver = new FsDriver({ root: join(root, "deep", "er"), directoryMode: 0o750 });
+    const s = fsStorage({ root: driver.root });
+    await s.save("a.txt", "x");
+    expect((await stat(join(root, "deep", "er"))).isDirectory()).toBe(true);
+  });
+
+  it("is private without baseUrl and public with it, and says so in capabilities", () => {
+    expect(new FsDriver({ root }).defaultVisibility).toBe("private");
+    const pub = new FsDriver({ root, baseUrl: "/media" });
+    expect(pub.defaultVisibility).toBe("public");
+    expect(pub.publicUrl("a b/c.txt")).toBe("/media/a%20b/c.txt");
+    expect(pub.capabilities.publicUrl).toBe(true);
+    expect(pub.capabilities.signedUrl).toBe(false);
+    expect(pub.capabilities.visibility).toBe("bucket");
+  });
+
+  it("never shows the signing key when the driver is printed", async () => {
+    const { inspect } = await import("node:util");
+    const key = "super-secret-signing-key-0123456789-abcdef";
+    const driver = new FsDriver({ root, signing: { key, baseUrl: "/m/" } });
+    expect(inspect(driver, { depth: 5, showHidden: true })).not.toContain(key);
+    expect(JSON.stringify(driver)).not.toContain(key);
+  });
+});
+
+describe("atomic writes", () => {
+  it("a failing stream leaves neither the file nor a temporary file, nor the directories it created", async () => {
+    expect(await code(storage.save("a/b/c.bin", failingBody(100_000)))).toBeDefined();
+    expect(await tree(root)).toEqual([]);
+  });
+
+  it("a failing overwrite keeps the old content intact", async () => {
+    await storage.save("keep.txt", "old content");
+    expect(await code(storage.save("keep.txt", failingBody(50_000)))).toBeDefined();
+    expect(await readFile(join(root, "keep.txt"), "utf8")).toBe("old content");
+    expect(await tree(root)).toEqual(["keep.txt"]);
+  });
+
+  it("an abort mid-stream removes the temporary file and reports E_ABORTED", async () => {
+    const controller = new AbortController();
+    const body = new Readable({
+      read() {
+        this.push(Buffer.alloc(64 * 1024));
+        controller.abort();
+      },
+    });
+    expect(await code(storage.save("aborted.bin", body, { signal: controller.signal }))).toBe("E_ABORTED");
+    // The facade answers the abort at once; the driver removes its temporary file right after.
+    expect(await storage.exists("aborted.bin")).toBe(false);
+    await eventually(async () => expect(await tree(root)).toEqual([]));
+  });
+
+  it("readers never see a partial file: the name appears only once complete", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    async function* slow() {
+      yield Buffer.from("first half,");
+      await gate;
+      yield Buffer.from("second half");
+    }
+    const saving = storage.save("slow.txt", slow());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await storage.exists("slow.txt")).toBe(false);
+    const listed = [];
+    for await (const e of storage.list("", { recursive: true })) listed.push(e.name);
+    expect(listed).toEqual([]);
+    release();
+    await saving;
+    expect(await storage.readText("slow.txt")).toBe("first half,second half");
+  });
+
+  it("create-exclusive with a stream body picks a new name without re-reading the body", async () => {
+    const s = fsStorage({ root });
+    await s.save("taken.txt", "first");
+    const { name } = await s.save("taken.txt", Readable.from([Buffer.from("second")]));
+    expect(name).toMatch(/^taken_[A-Za-z0-9]{7}\.txt$/);
+    expect(await s.readText("taken.txt")).toBe("first");
+    expect(await s.readText(name)).toBe("second");
+    expect((await tree(root)).filter((n) => n.startsWith(RESERVED_PREFIX))).toEqual([]);
+  });
+
+  it("concurrent create-exclusive saves of one name all land under distinct names", async () => {
+    const s = fsStorage({ root });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.save("same.txt", Readable.from([Buffer.from(`body ${i}`)]))),
+    );
+    const names = new Set(results.map((r) => r.name));
+    expect(names.size).toBe(20);
+    const bodies = new Set(await Promise.all(results.map((r) => s.readText(r.name))));
+    expect(bodies.size).toBe(20);
+  });
+
+  it("refuses names using the driver's reserved prefix", async () => {
+    expect(await code(storage.save(`${RESERVED_PREFIX}x.tmp`, "x"))).toBe("E_INVALID_PATH");
+    expect(await code(storage.save(`dir/${RESERVED_PREFIX}x/y.txt`, "x"))).toBe("E_INVALID_PATH");
+    expect(await code(storage.open(`${RESERVED_PREFIX}x.tmp`))).toBe("E_INVALID_PATH");
+  });
+
+  it("a file where a directory is needed is an invalid path, not a crash", async () => {
+    await storage.save("a", "file");
+    expect(await code(storage.save("a/b.txt", "x"))).toBe("E_INVALID_PATH");
+    await storage.save("d/x.txt", "x");
+    expect(await code(storage.save("d", "x"))).toBe("E_INVALID_PATH");
+  });
+});
+
+describe("permission modes", () => {
+  it("applies fileMode and directoryMode exactly, whatever the umask", async () => {
+    const previous = process.umask(0o077);
+    try {
+      const s = fsStorage({ root, fileMode: 0o640, directoryMode: 0o750, overwrite: true });
+      await s.save("m/n/file.txt", "x");
+      await s.copy("m/n/file.txt", "m/copy.txt");
+      expect((await stat(join(root, "m/n/file.txt"))).mode & 0o777).toBe(0o640);
+      expect((await stat(join(root, "m/copy.txt"))).mode & 0o777).toBe(0o640);
+      expect((await stat(join(root, "m"))).mode & 0o777).toBe(0o750);
+      expect((await stat(join(root, "m/n"))).mode & 0o777).toBe(0o750);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it("defaults to 0644 files and 0755 directories", async () => {
+    const previous = process.umask(0o022);
+    try {
+      await storage.save("x/y.txt", "x");
+      expect((await stat(join(root, "x/y.txt"))).mode & 0o777).toBe(0o644);
+      expect((await stat(join(root, "x"))).mode & 0o777).toBe(0o755);
+    } finally {
+      process.umask(previous);
+    }
+  });
+});
+
+describe("root containment with real symlinks", () => {
+  beforeEach(async () => {
+    await storage.save("inside.txt", "inside");
+    await symlink(outside, join(root, "escape-dir"));
+    await symlink(join(outside, "secret.txt"), join(root, "escape-file.txt"));
+    await symlink(join(root, "inside.txt"), join(root, "alias.txt"));
+  });
+
+  it("never reads through a link that leaves the root", async () => {
+    expect(await code(storage.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.readText("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.stat("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.exists("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.copy("escape-file.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.move("escape-file.txt", "moved.txt"))).toBe("E_PATH_TRAVERSAL");
+  });
+
+  it("never writes through a link that leaves the root", async () => {
+    expect(await code(storage.save("escape-dir/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.save("escape-dir/sub/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.copy("inside.txt", "escape-dir/copy.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await tree(outside)).toEqual(["secret.txt"]);
+  });
+
+  it("never deletes through a link that leaves the root", async () => {
+    expect(await code(storage.delete("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await code(storage.delete("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+    expect(await readFile(join(outside, "secret.txt"), "utf8")).toBe("top secret");
+    expect((await lstat(join(root, "escape-file.txt"))).isSymbolicLink()).toBe(true);
+  });
+
+  it("lists neither links that leave the root nor what they point to", async () => {
+    const names = [];
+    for await (const e of storage.list("", { recursive: true })) names.push(e.name);
+    expect(names).toEqual(["alias.txt", "inside.txt"]);
+    expect(await code(storage.listPage("escape-dir/"))).toBe("E_PATH_TRAVERSAL");
+  });
+
+  it("follows links that stay inside the root", async () => {
+    expect(await storage.readText("alias.txt")).toBe("inside");
+  });
+
+  it("works when the root itself is reached through a symlink", async () => {
+    const linked = join(outside, "root-link");
+    await symlink(root, linked);
+    const s = fsStorage({ root: linked, overwrite: true });
+    await s.save("via-link.txt", "ok");
+    expect(await readFile(join(root, "via-link.txt"), "utf8")).toBe("ok");
+    expect(await code(s.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+  });
+});
+
+describe("reads, stat and metadata", () => {
+  it("reads ranges and refuses a start past the end", async () => {
+    const driver = new FsDriver({ root });
+    await storage.save("r.txt", "0123456789");
+    expect(await storage.readText("r.txt", { range: { start: 2, end: 4 } })).toBe("234");
+    expect(await storage.readText("r.txt", { range: { start: 8, end: 100 } })).toBe("89");
+    expect(await storage.readText("r.txt", { range: { start: 7 } })).toBe("789");
+    expect(
+      await code(driver.read("r.txt", { signal: new AbortController().signal, range: { start: 10 } })),
+    ).toBe("E_RANGE_NOT_SATISFIABLE");
+  });
+
+  it("keeps explicit metadata in a sidecar, never listed, and drops it when the data changes outside", async () => {
+    await storage.save("doc", "hello", {
+      contentType: "application/pdf",
+      cacheControl: "max-age=60",
+      contentDisposition: 'attachment; filename="a.pdf"',
+      metadata: { owner: "me" },
+    });
+    const info = await storage.stat("doc");
+    expect(info).toMatchObject({
+      size: 5,
+      contentType: "application/pdf",
+      cacheControl: "max-age=60",
+      contentDisposition: 'attachment; filename="a.pdf"',
+      metadata: { owner: "me" },
+    });
+    expect((await storage.listPage("")).entries.map((e) => e.name)).toEqual(["doc"]);
+    // Another program rewrites the file: its old metadata no longer applies.
+    await writeFile(join(root, "doc"), "changed by hand");
+    const after = await storage.stat("doc");
+    expect(after.contentType).toBe(guessContentType("doc"));
+    expect(after.metadata).toEqual({});
+  });
+
+  it("writes no sidecar when the name says it all, and removes a stale one on overwrite", async () => {
+    await storage.save("plain.css", "a{}");
+    expect(await tree(root)).toEqual(["plain.css"]);
+    await storage.save("x.css", "a{}", { cacheControl: "max-age=1" });
+    expect((await tree(root)).length).toBe(3);
+    await storage.save("x.css", "b{}");
+    expect(await tree(root)).toEqual(["plain.css", "x.css"]);
+    expect((await storage.stat("x.css")).cacheControl).toBeUndefined();
+  });
+
+  it("copy and move carry metadata; delete removes it", async () => {
+    await storage.save("m.bin", "data", { contentType: "text/csv", metadata: { k: "v" } });
+    await storage.copy("m.bin", "copy/m2.bin");
+    expect(await storage.stat("copy/m2.bin")).toMatchObject({
+      contentType: "text/csv",
+      metadata: { k: "v" },
+    });
+    await storage.move("copy/m2.bin", "moved/m3.dat");
+    expect(await storage.stat("moved/m3.dat")).toMatchObject({
+      contentType: "text/csv",
+      metadata: { k: "v" },
+    });
+    await storage.delete("moved/m3.dat");
+    await storage.delete("m.bin");
+    expect(await tree(root)).toEqual([]);
+  });
+
+  it("a copied file keeps the type of its source, not of its new extension", async () => {
+    await storage.save("a.txt", "hello");
+    await storage.copy("a.txt", "b.bin");
+    expect((await storage.stat("b.bin")).contentType).toBe((await storage.stat("a.txt")).contentType);
+  });
+
+  it("etag changes when the file is replaced, and list reports the same etag as stat", async () => {
+    await storage.save("e.txt", "one");
+    const first = await storage.stat("e.txt");
+    await storage.save("e.txt", "two");
+    const second = await storage.stat("e.txt");
+    expect(second.etag).not.toBe(first.etag);
+    const [entry] = (await storage.listPage("")).entries;
+    expect(entry).toMatchObject({ type: "file", name: "e.txt", size: 3, etag: second.etag });
+  });
+
+  it("directories are not files", async () => {
+    await storage.save("dir/f.txt", "x");
+    expect(await code(storage.stat("dir"))).toBe("E_NOT_FOUND");
+    expect(await code(storage.readText("dir"))).toBe("E_NOT_FOUND");
+    expect(await storage.exists("dir")).toBe(false);
+    await storage.delete("dir");
+    expect(await storage.exists("dir/f.txt")).toBe(true);
+  });
+});
+
+describe("listing", () => {
+  const names = ["a-b.txt", "a/x.txt", "a/y/z.txt", "a0.txt", "b.txt", "c/d/e/f.txt"];
+
+  beforeEach(async () => {
+    for (const name of names) await storage.save(name, name);
+    // Clutter that must never show up.
+    await writeFile(join(root, `${RESERVED_PREFIX}leftover.tmp`), "temp");
+    await mkdir(join(root, "c", "d", "empty"), { recursive: true });
+  });
+
+  async function pages(prefix: string, recursive: boolean, pageSize: number): Promise<string[][]> {
+    const out: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await storage.listPage(prefix, { recursive, pageSize, cursor });
+      out.push(page.entries.map((e) => (e.type === "directory" ? `${e.name}/` : e.name)));
+      cursor = page.cursor;
+    } while (cursor);
+    return out;
+  }
+
+  it("recursive listing is sorted and resumes across every page size", async () => {
+    for (const size of [1, 2, 3, 5, 100]) {
+      const all = (await pages("", true, size)).flat();
+      expect(all, `pageSize ${size}`).toEqual([...names].sort());
+    }
+  });
+
+  it("one-level listing shows directories once, without temp files", async () => {
+    expect((await pages("", false, 2)).flat()).toEqual(["a-b.txt", "a/", "a0.txt", "b.txt", "c/"]);
+    expect((await pages("a/", false, 1)).flat()).toEqual(["a/x.txt", "a/y/"]);
+    expect((await pages("c/d/", false, 10)).flat()).toEqual(["c/d/e/", "c/d/empty/"]);
+  });
+
+  it("a missing prefix lists nothing; a bad cursor is an invalid argument", async () => {
+    expect(await storage.listPage("nope/")).toEqual({ entries: [] });
+    expect(await code(storage.listPage("", { cursor: "garbage" }))).toBe("E_INVALID_ARGUMENT");
+    const first = await storage.listPage("", { recursive: true, pageSize: 1 });
+    expect(await code(storage.listPage("a/", { recursive: true, cursor: first.cursor }))).toBe(
+      "E_INVALID_ARGUMENT",
+    );
+  });
+
+  it("a cursor survives deletion of the entry it points at", async () => {
+    const first = await storage.listPage("", { recursive: true, pageSize: 2 });
+    expect(first.entries.map((e) => e.name)).toEqual(["a-b.txt", "a/x.txt"]);
+    await storage.delete("a/x.txt");
+    const second = await storage.listPage("", { recursive: true, pageSize: 2, cursor: first.cursor });
+    expect(second.entries.map((e) => e.name)).toEqual(["a/y/z.txt", "a0.txt"]);
+  });
+});
+
+describe("delete, copy, move", () => {
+  it("delete is idempotent and removes emptied directories up to the root", async () => {
+    await storage.save("p/q/r.txt", "x");
+    await storage.save("p/keep.txt", "x");
+    await storage.delete("p/q/r.txt");
+    await storage.delete("p/q/r.txt");
+    expect(await tree(root)).toEqual(["p/", "p/keep.txt"]);
+    await storage.deleteMany(["p/keep.txt", "missing.txt"]);
+    expect(await tree(root)).toEqual([]);
+    expect((await stat(root)).isDirectory()).toBe(true);
+  });
+
+  it("copy with overwrite false refuses an existing destination atomically", async () => {
+    await storage.save("src.txt", "src");
+    await storage.save("dst.txt", "dst");
+    expect(await code(storage.copy("src.txt", "dst.txt", { overwrite: false }))).toBe("E_ALREADY_EXISTS");
+    expect(await storage.readText("dst.txt")).toBe("dst");
+    await storage.copy("src.txt", "dst.txt");
+    expect(await storage.readText("dst.txt")).toBe("src");
+    expect((await tree(root)).filter((n) => n.includes(RESERVED_PREFIX))).toEqual([]);
+  });
+
+  it("move renames, refuses to replace when asked, and prunes the source directory", async () => {
+    await storage.save("from/a.txt", "a");
+    await storage.save("to/b.txt", "b");
+    expect(await code(storage.move("from/a.txt", "to/b.txt", { overwrite: false }))).toBe("E_ALREADY_EXISTS");
+    expect(await storage.readText("from/a.txt")).toBe("a");
+    await storage.move("from/a.txt", "to/b.txt");
+    expect(await storage.readText("to/b.txt")).toBe("a");
+    expect(await tree(root)).toEqual(["to/", "to/b.txt"]);
+    expect(await code(storage.move("from/a.txt", "x.txt"))).toBe("E_NOT_FOUND");
+  });
+
+  it("moving a directory name is refused as not found (only files move)", async () => {
+    await storage.save("dir/a.txt", "a");
+    expect(await code(storage.move("dir", "other"))).toBe("E_NOT_FOUND");
+    expect(await storage.exists("dir/a.txt")).toBe(true);
+  });
+});
+
+describe("names that cannot exist on disk", () => {
+  it("copy or move under a file name is an invalid path", async () => {
+    await storage.save("f", "file");
+    await storage.save("g.txt", "g");
+    expect(await code(storage.copy("g.txt", "f/g.txt"))).toBe("E_INVALID_PATH");
+    expect(await code(storage.move("g.txt", "f/g.txt"))).toBe("E_INVALID_PATH");
+    expect(await storage.readText("g.txt")).toBe("g");
+  });
+});
+
+describe("bodies that are local files", () => {
+  it("an untouched createReadStream is stored byte for byte with the storage's file mode", async () => {
+    const { createReadStream } = await import("node:fs");
+    const { chmod } = await import("node:fs/promises");
+    const source = join(outside, "big.bin");
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) % 251;
+    await writeFile(source, bytes);
+    await chmod(source, 0o600);
+    const s = fsStorage({ root, fileMode: 0o644 });
+    const { name, size } = await s.save("copied/big.bin", createReadStream(source));
+    expect(size).toBe(bytes.length);
+    expect((await readFile(join(root, name))).equals(bytes)).toBe(true);
+    expect((await stat(join(root, name))).mode & 0o777).toBe(0o644);
+    // A ranged or already-started stream is streamed, so only its bytes are stored.
+    const ranged = await s.save("copied/part.bin", createReadStream(source, { start: 10, end: 19 }));
+    expect((await readFile(join(root, ranged.name))).equals(bytes.subarray(10, 20))).toBe(true);
+    expect(await tree(root)).toEqual(["copied/", "copied/big.bin", "copied/part.bin"]);
+  });
+
+  it("a missing source file fails the save and leaves nothing", async () => {
+    const { createReadStream } = await import("node:fs");
+    expect(
+      await code(storage.save("x/missing.bin", createReadStream(join(outside, "nope.bin")))),
+    ).toBeDefined();
+    expect(await tree(root)).toEqual([]);
+  });
+});
