@@ -1,0 +1,317 @@
+/**
+ * Driver options, their validation, and the one place that turns them into SDK clients.
+ *
+ * Credential selection, exactly one of:
+ *   connectionString | accountName + accountKey | sasToken | credential (TokenCredential) |
+ *   containerClient (built by the caller) | accountName alone (DefaultAzureCredential, loaded lazily).
+ * Messages never repeat a secret value: they name the option and the fix.
+ */
+
+import type { TokenCredential } from "@azure/identity";
+import {
+  AnonymousCredential,
+  BlobServiceClient,
+  type ContainerClient,
+  type StoragePipelineOptions,
+  StorageSharedKeyCredential,
+} from "@azure/storage-blob";
+import { ConfigError, normalizePrefix, type Visibility } from "@storages/core";
+import { MAX_BLOCK_SIZE, MiB } from "./blocks.js";
+
+export interface AzureDriverOptions {
+  /** Blob container name (3–63 lower-case letters, digits, "-"). Not needed with `containerClient`. */
+  container?: string | undefined;
+  /** Key prefix inside the container ("media" → blobs "media/…"). */
+  prefix?: string | undefined;
+
+  /** Storage account name; alone (no key/SAS/credential) it means DefaultAzureCredential. */
+  accountName?: string | undefined;
+  /** Shared account key (base64, "key1" in the portal). Signs service SAS URLs. */
+  accountKey?: string | undefined;
+  /** A full connection string (account key or SAS, or `UseDevelopmentStorage=true` for Azurite). */
+  connectionString?: string | undefined;
+  /** A SAS token (account or container SAS) for every request. Cannot sign new URLs. */
+  sasToken?: string | undefined;
+  /** Entra ID credential from @azure/identity; signs URLs with a user delegation key. */
+  credential?: TokenCredential | undefined;
+  /** A ContainerClient you built; its credential decides what can be signed. */
+  containerClient?: ContainerClient | undefined;
+  /**
+   * Blob service URL, e.g. "http://127.0.0.1:10000/devstoreaccount1" (Azurite) or a sovereign
+   * cloud. Default: https://<accountName>.blob.core.windows.net
+   */
+  endpoint?: string | undefined;
+
+  /**
+   * The container's public access level: "public" when it allows anonymous blob reads (access
+   * "blob" or "container"), else "private" (the default). Azure has no per-blob visibility.
+   */
+  visibility?: Visibility | undefined;
+  /** Base block size of staged uploads, bytes (default 8 MiB; 1 MiB–4000 MiB). */
+  blockSize?: number | undefined;
+  /** Blocks uploaded in parallel per write (default 4). Memory per write ≈ (concurrency + 1) × block size. */
+  concurrency?: number | undefined;
+  /** Lifetime of cached user delegation keys, seconds (default 86400, at most 7 days). */
+  delegationKeyLifetime?: number | undefined;
+  /** Passed to the SDK's pipeline (retry, proxy, keep-alive, custom HTTP client). */
+  pipelineOptions?: StoragePipelineOptions | undefined;
+}
+
+export const OPTION_KEYS = [
+  "container",
+  "prefix",
+  "accountName",
+  "accountKey",
+  "connectionString",
+  "sasToken",
+  "credential",
+  "containerClient",
+  "endpoint",
+  "visibility",
+  "blockSize",
+  "concurrency",
+  "delegationKeyLifetime",
+  "pipelineOptions",
+] as const satisfies readonly (keyof AzureDriverOptions)[];
+
+export const DEFAULT_CONCURRENCY = 4;
+
+export type CredentialKind = "sharedKey" | "token" | "sas" | "anonymous";
+
+export interface ResolvedClients {
+  container: ContainerClient;
+  /** Present when a user delegation key can be requested (TokenCredential). */
+  service: BlobServiceClient | undefined;
+  credentialKind: CredentialKind;
+  sharedKey: StorageSharedKeyCredential | undefined;
+  accountName: string;
+  httpsOnly: boolean;
+}
+
+const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
+const ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function fail(message: string): never {
+  throw new ConfigError(`Azure storage: ${message}`);
+}
+
+export function validateContainerName(name: string): void {
+  if (name === "$root" || name === "$web") return;
+  if (!CONTAINER_NAME.test(name)) {
+    fail(
+      `container ${JSON.stringify(name)} is not a valid container name: use 3–63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit.`,
+    );
+  }
+}
+
+/** "media/" or "": the facade's own prefix rules (no "..", backslashes, control characters…). */
+export function normalizeKeyPrefix(prefix: string | undefined): string {
+  if (prefix === undefined || prefix === "") return "";
+  if (typeof prefix !== "string") fail("prefix must be a string.");
+  const trimmed = prefix.replace(/^\/+/, "");
+  try {
+    return normalizePrefix(trimmed);
+  } catch (error) {
+    fail(
+      `prefix ${JSON.stringify(prefix)} is not a plain path like "media/uploads": ${(error as Error).message}`,
+    );
+  }
+}
+
+function checkRange(name: string, value: number | undefined, min: number, max: number, unit: string): void {
+  if (value === undefined) return;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    fail(`${name} must be an integer from ${min} to ${max} ${unit}, got ${String(value)}.`);
+  }
+}
+
+function parseEndpoint(endpoint: string): URL {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    fail(
+      `endpoint ${JSON.stringify(endpoint)} is not a URL; use e.g. "https://myaccount.blob.core.windows.net".`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") fail("endpoint must be an http(s) URL.");
+  if (url.search !== "" || url.username !== "" || url.password !== "") {
+    fail(
+      "endpoint must not carry credentials or a query string: pass a SAS as sasToken (or STORAGES_<NAME>_SAS_TOKEN).",
+    );
+  }
+  return url;
+}
+
+/** A TokenCredential that loads @azure/identity's DefaultAzureCredential on first use. */
+export function lazyDefaultAzureCredential(): TokenCredential {
+  let credential: Promise<TokenCredential> | undefined;
+  return {
+    async getToken(scopes, options) {
+      credential ??= import("@azure/identity").then((identity) => new identity.DefaultAzureCredential());
+      return (await credential).getToken(scopes, options);
+    },
+  };
+}
+
+function pipelineOptions(options: AzureDriverOptions): StoragePipelineOptions {
+  return {
+    ...options.pipelineOptions,
+    userAgentOptions: { userAgentPrefix: "storages-azure/0.1", ...options.pipelineOptions?.userAgentOptions },
+  };
+}
+
+/** Validates everything that does not need the network. Throws ConfigError naming the option. */
+export function validateOptions(options: AzureDriverOptions): void {
+  if (typeof options !== "object" || options === null) fail("options must be an object.");
+  const unknown = Object.keys(options).filter((key) => !(OPTION_KEYS as readonly string[]).includes(key));
+  if (unknown.length > 0)
+    fail(`unknown option(s) ${unknown.join(", ")}; accepted: ${OPTION_KEYS.join(", ")}.`);
+  const sources = (
+    ["connectionString", "accountKey", "sasToken", "credential", "containerClient"] as const
+  ).filter((key) => options[key] !== undefined && options[key] !== "");
+  if (sources.length > 1) {
+    fail(`pick one way to authenticate, got ${sources.join(" and ")}.`);
+  }
+  if (options.containerClient !== undefined) {
+    if (options.container !== undefined && options.container !== options.containerClient.containerName) {
+      fail(
+        `container ${JSON.stringify(options.container)} differs from the containerClient's (${options.containerClient.containerName}); drop one.`,
+      );
+    }
+    if (options.endpoint !== undefined || options.accountName !== undefined) {
+      fail("endpoint and accountName come from the containerClient; drop them.");
+    }
+  } else {
+    if (!options.container) fail('container is required (the blob container name, e.g. "media").');
+    validateContainerName(options.container);
+    if (sources.length === 0 && !options.accountName) {
+      fail(
+        "no credentials: set connectionString, accountName + accountKey, sasToken, credential (a TokenCredential), or accountName alone for DefaultAzureCredential.",
+      );
+    }
+  }
+  if (options.accountName !== undefined && !ACCOUNT_NAME.test(options.accountName)) {
+    fail(
+      `accountName ${JSON.stringify(options.accountName)} is not a storage account name (3–24 lower-case letters and digits).`,
+    );
+  }
+  if (options.accountKey !== undefined) {
+    if (!options.accountName) fail("accountKey needs accountName.");
+    if (!BASE64.test(options.accountKey))
+      fail("accountKey is not base64: copy key1 or key2 from the account's Access keys page.");
+  }
+  if (options.sasToken !== undefined && !/(^|[?&])sig=/.test(options.sasToken)) {
+    fail('sasToken does not look like a SAS token (it has no "sig=" parameter).');
+  }
+  if (options.sasToken !== undefined && !options.accountName && !options.endpoint) {
+    fail("sasToken needs accountName or endpoint.");
+  }
+  if (
+    options.credential !== undefined &&
+    typeof (options.credential as TokenCredential).getToken !== "function"
+  ) {
+    fail("credential must be a TokenCredential from @azure/identity (an object with getToken()).");
+  }
+  if (options.endpoint !== undefined) parseEndpoint(options.endpoint);
+  if (
+    options.visibility !== undefined &&
+    options.visibility !== "public" &&
+    options.visibility !== "private"
+  ) {
+    fail(`visibility must be "public" or "private", got ${JSON.stringify(options.visibility)}.`);
+  }
+  checkRange("blockSize", options.blockSize, MiB, MAX_BLOCK_SIZE, "bytes");
+  checkRange("concurrency", options.concurrency, 1, 64, "");
+  checkRange("delegationKeyLifetime", options.delegationKeyLifetime, 600, 7 * 24 * 3600, "seconds");
+  normalizeKeyPrefix(options.prefix);
+}
+
+function serviceUrlOf(container: ContainerClient): string {
+  const url = new URL(container.url);
+  url.search = "";
+  url.pathname = url.pathname.replace(/\/[^/]*\/?$/, "");
+  return url.toString().replace(/\/$/, "");
+}
+
+/** Builds the SDK clients for validated options. */
+export function createClients(options: AzureDriverOptions): ResolvedClients {
+  const pipeline = pipelineOptions(options);
+  if (options.containerClient) {
+    const container = options.containerClient;
+    const credential = container.credential;
+    const kind: CredentialKind =
+      credential instanceof StorageSharedKeyCredential
+        ? "sharedKey"
+        : credential instanceof AnonymousCredential
+          ? new URL(container.url).searchParams.has("sig")
+            ? "sas"
+            : "anonymous"
+          : "token";
+    return {
+      container,
+      service:
+        kind === "token"
+          ? new BlobServiceClient(serviceUrlOf(container), credential as TokenCredential, pipeline)
+          : undefined,
+      credentialKind: kind,
+      sharedKey: credential instanceof StorageSharedKeyCredential ? credential : undefined,
+      accountName: container.accountName,
+      httpsOnly: new URL(container.url).protocol === "https:",
+    };
+  }
+
+  const containerName = options.container as string;
+  let service: BlobServiceClient;
+  let kind: CredentialKind;
+  if (options.connectionString) {
+    try {
+      service = BlobServiceClient.fromConnectionString(options.connectionString, pipeline);
+    } catch {
+      // The SDK's message may quote the string, key included: say what is wrong without it.
+      fail(
+        "connectionString is not a valid Azure Storage connection string (expected AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…, or UseDevelopmentStorage=true).",
+      );
+    }
+    kind = service.credential instanceof StorageSharedKeyCredential ? "sharedKey" : "sas";
+    if (options.accountName && service.accountName && options.accountName !== service.accountName) {
+      fail(
+        `accountName ${JSON.stringify(options.accountName)} differs from the connection string's account; drop one.`,
+      );
+    }
+  } else {
+    const endpoint = (
+      options.endpoint
+        ? parseEndpoint(options.endpoint).toString()
+        : `https://${options.accountName}.blob.core.windows.net`
+    ).replace(/\/$/, "");
+    if (options.accountKey) {
+      service = new BlobServiceClient(
+        endpoint,
+        new StorageSharedKeyCredential(options.accountName as string, options.accountKey),
+        pipeline,
+      );
+      kind = "sharedKey";
+    } else if (options.sasToken) {
+      service = new BlobServiceClient(
+        `${endpoint}?${options.sasToken.replace(/^\?/, "")}`,
+        new AnonymousCredential(),
+        pipeline,
+      );
+      kind = "sas";
+    } else {
+      service = new BlobServiceClient(endpoint, options.credential ?? lazyDefaultAzureCredential(), pipeline);
+      kind = "token";
+    }
+  }
+  const container = service.getContainerClient(containerName);
+  return {
+    container,
+    service: kind === "token" ? service : undefined,
+    credentialKind: kind,
+    sharedKey: service.credential instanceof StorageSharedKeyCredential ? service.credential : undefined,
+    accountName: service.accountName || options.accountName || "",
+    httpsOnly: new URL(service.url).protocol === "https:",
+  };
+}
