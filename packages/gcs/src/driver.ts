@@ -1,0 +1,660 @@
+/**
+ * Google Cloud Storage driver on @google-cloud/storage.
+ *
+ * Thin on purpose: the Storage facade validates names, converts bodies, merges timeouts into the
+ * signal and fills gaps (move = copy + delete). This file maps the primitives onto the JSON API,
+ * chooses the upload protocol, applies the bucket's visibility model and builds signed URLs.
+ */
+import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Bucket, File, FileMetadata, Storage as GcsClient } from "@google-cloud/storage";
+import {
+  AbortedError,
+  base64ToHex,
+  type Capabilities,
+  ConfigError,
+  type Driver,
+  type DriverCallOptions,
+  type DriverCopyOptions,
+  type DriverDeleteManyResult,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type DriverSignedUploadOptions,
+  type DriverSignedUrlOptions,
+  type DriverWriteOptions,
+  type DriverWriteResult,
+  InvalidArgumentError,
+  type ListEntry,
+  type ListPage,
+  type ObjectStat,
+  PermissionDeniedError,
+  RangeNotSatisfiableError,
+  type SignedUpload,
+  type StorageError,
+  UnsupportedError,
+  type Visibility,
+} from "@storages/core";
+import { httpStatus, toStorageError } from "./errors.js";
+import { createClient, type GcsDriverOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+
+/** The longest a v4 signature may live. */
+const MAX_EXPIRES_IN = 7 * 24 * 3600;
+/** Fresh names tried when a create-exclusive upload session finds its name taken. */
+const MAX_NAME_ATTEMPTS = 10;
+const DEFAULT_PUBLIC_ENDPOINT = "https://storage.googleapis.com";
+
+type PredefinedAcl = "publicRead" | "projectPrivate";
+
+/** The ACL a fine-grained bucket gets for each visibility; uniform buckets get none. */
+const PREDEFINED_ACL: Record<Visibility, PredefinedAcl> = { public: "publicRead", private: "projectPrivate" };
+/** The same, as the XML API header a signed upload must carry. */
+const XML_ACL: Record<Visibility, string> = { public: "public-read", private: "project-private" };
+
+/** Rejects with the signal's reason as soon as it aborts; the SDK call itself cannot be cancelled. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason ?? new AbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new AbortedError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Keeps bytes [start, end] of a stream that came back whole (a server that ignored Range). */
+function sliceTransform(start: number, end: number | undefined): Transform {
+  let position = 0;
+  const last = end ?? Number.POSITIVE_INFINITY;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      const chunkStart = position;
+      position += chunk.length;
+      const from = Math.max(start - chunkStart, 0);
+      const to = Math.min(last + 1 - chunkStart, chunk.length);
+      callback(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
+
+/** Marks cursors that carry the last directory returned besides GCS's page token. */
+const CURSOR_TAG = "gcs1.";
+
+function encodeCursor(token: string, lastDirectory: string | undefined): string {
+  if (lastDirectory === undefined) return token;
+  return CURSOR_TAG + Buffer.from(JSON.stringify([token, lastDirectory])).toString("base64url");
+}
+
+function decodeCursor(cursor: string | undefined): { token?: string; lastDirectory?: string } {
+  if (cursor === undefined) return {};
+  if (!cursor.startsWith(CURSOR_TAG)) return { token: cursor };
+  try {
+    const [token, lastDirectory] = JSON.parse(
+      Buffer.from(cursor.slice(CURSOR_TAG.length), "base64url").toString("utf8"),
+    );
+    if (typeof token === "string" && typeof lastDirectory === "string") return { token, lastDirectory };
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError(
+    "This listing cursor is damaged: pass back the cursor of the previous page unchanged.",
+  );
+}
+
+/** Path-style object URL: every segment percent-encoded, slashes kept. */
+function objectPath(bucket: string, object: string): string {
+  return `/${bucket}/${object.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+export class GcsDriver implements Driver {
+  readonly backend = "gcs";
+  readonly capabilities: Capabilities;
+  /** The SDK client: for what this driver does not cover (bucket admin, IAM, notifications). */
+  readonly client: GcsClient;
+  readonly bucket: Bucket;
+  private readonly settings: ResolvedOptions;
+
+  constructor(options: GcsDriverOptions) {
+    this.settings = resolveOptions(options);
+    this.client = createClient(options, this.settings);
+    this.bucket = this.client.bucket(this.settings.bucket);
+    this.capabilities = Object.freeze({
+      rangeRead: true,
+      conditionalWrite: true,
+      serverSideCopy: true,
+      nativeMove: false,
+      publicUrl: true,
+      signedUrl: true,
+      signedUpload: ["put", "post"],
+      // POST: the policy's content-length-range; PUT: a signed x-goog-content-length-range header.
+      signedUploadMaxBytes: ["post", "put"],
+      visibility: this.settings.uniformAccess ? "bucket" : "object",
+      metadata: true,
+      batchDelete: false,
+      checksums: ["md5", "crc32c"],
+    } satisfies Capabilities);
+  }
+
+  /** The bucket-relative object name of a storage key. */
+  private objectName(key: string): string {
+    return this.settings.prefix + key;
+  }
+
+  private file(key: string): File {
+    return this.bucket.file(this.objectName(key));
+  }
+
+  private fail(
+    error: unknown,
+    key: string | undefined,
+    signal?: AbortSignal,
+    createExclusive = false,
+  ): StorageError {
+    return toStorageError(error, {
+      bucket: this.settings.bucket,
+      object: key === undefined ? undefined : this.objectName(key),
+      createExclusive,
+      signal,
+    });
+  }
+
+  private predefinedAcl(visibility: Visibility): PredefinedAcl | undefined {
+    return this.settings.uniformAccess ? undefined : PREDEFINED_ACL[visibility];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing
+
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    const metadata: FileMetadata = {
+      contentType: options.contentType,
+      ...(options.cacheControl !== undefined && { cacheControl: options.cacheControl }),
+      ...(options.contentDisposition !== undefined && { contentDisposition: options.contentDisposition }),
+      ...(options.contentEncoding !== undefined && { contentEncoding: options.contentEncoding }),
+      ...(options.metadata !== undefined && { metadata: { ...options.metadata } }),
+    };
+    const predefinedAcl = this.predefinedAcl(options.visibility);
+    const preconditionOpts = options.ifNotExists ? { ifGenerationMatch: 0 } : undefined;
+    const { bytes } = options;
+    if (bytes !== undefined && bytes.byteLength <= this.settings.singleRequestThreshold) {
+      // In memory and small: one multipart request. A 412 here loses nothing (the facade resends the bytes).
+      const file = this.file(key);
+      try {
+        await abortable(
+          file.save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+            resumable: false,
+            metadata,
+            predefinedAcl,
+            preconditionOpts,
+          }),
+          options.signal,
+        );
+      } catch (error) {
+        throw this.fail(error, key, options.signal, options.ifNotExists);
+      }
+      return this.writeResult(key, file);
+    }
+    return this.resumableWrite(key, body, options, { metadata, predefinedAcl, preconditionOpts });
+  }
+
+  /**
+   * Resumable upload, session first: GCS checks `ifGenerationMatch: 0` when the session is created,
+   * so a taken name is found before a single byte of the (maybe unrepeatable) stream is read, and
+   * the next candidate name is tried with the stream intact.
+   */
+  private async resumableWrite(
+    key: string,
+    body: Readable,
+    options: DriverWriteOptions,
+    upload: {
+      metadata: FileMetadata;
+      predefinedAcl: PredefinedAcl | undefined;
+      preconditionOpts: { ifGenerationMatch: number } | undefined;
+    },
+  ): Promise<DriverWriteResult> {
+    const { signal } = options;
+    let candidate = key;
+    let uri: string | undefined;
+    for (let attempt = 1; uri === undefined; attempt++) {
+      try {
+        [uri] = await abortable(this.file(candidate).createResumableUpload(upload), signal);
+      } catch (error) {
+        const mapped = this.fail(error, candidate, signal, options.ifNotExists);
+        if (mapped.code !== "E_ALREADY_EXISTS" || !options.nextKey || attempt >= MAX_NAME_ATTEMPTS)
+          throw mapped;
+        candidate = options.nextKey();
+      }
+    }
+    const file = this.file(candidate);
+    const chunkSize = this.settings.chunkSize;
+    const stream = file.createWriteStream({
+      uri,
+      // Known start: without it the SDK first asks the server how far the session got.
+      offset: 0,
+      resumable: true,
+      metadata: upload.metadata,
+      ...(chunkSize > 0 && { chunkSize }),
+    });
+    const onAbort = () => {
+      // Destroy, do not wait: a body stalled inside its own await would hold pipeline() until it
+      // resumes. The session is abandoned unfinalised, so no object appears.
+      stream.destroy(signal.reason);
+      body.destroy(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await abortable(pipeline(body, stream), signal);
+    } catch (error) {
+      // The session is never finalised, so nothing partial becomes visible; GCS drops it after a week.
+      throw this.fail(error, candidate, signal, options.ifNotExists);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    return this.writeResult(candidate, file);
+  }
+
+  private writeResult(key: string, file: File): DriverWriteResult {
+    const { size, etag } = file.metadata;
+    return { key, size: Number(size ?? 0), etag: etag ?? undefined };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+
+  async read(key: string, options: DriverReadOptions): Promise<Readable> {
+    const { range, signal } = options;
+    const file = this.file(key);
+    const stream = file.createReadStream({
+      // The stored bytes: a gzip-encoded object is returned gzipped, as every other backend does.
+      decompress: false,
+      ...(range !== undefined && { start: range.start, ...(range.end !== undefined && { end: range.end }) }),
+    });
+    let status: number | undefined;
+    let headers: Record<string, string | string[] | undefined> = {};
+    // One error listener for the stream's whole life: before the response it fails the call, after
+    // it it fails the returned stream (a reset mid-body, a CRC32C mismatch), always as a StorageError.
+    let output: Readable | undefined;
+    let lateError: StorageError | undefined;
+    let settle: ((error?: unknown) => void) | undefined;
+    stream.on("error", (error) => {
+      if (settle) return settle(error);
+      const mapped = this.fail(error, key);
+      if (output) output.destroy(mapped);
+      else lateError = mapped;
+    });
+    try {
+      await abortable(
+        new Promise<void>((resolve, reject) => {
+          settle = (error) => {
+            settle = undefined;
+            if (error === undefined) resolve();
+            else reject(error);
+          };
+          stream.on("response", (response: { statusCode?: number; status?: number; headers?: unknown }) => {
+            status = response.statusCode ?? response.status;
+            // Error responses become an 'error' from the SDK, with the body as message.
+            if (status !== undefined && status < 400) {
+              headers = normalizeHeaders(response.headers);
+              settle?.();
+            }
+          });
+          // The SDK sends the request on the first read.
+          stream.read(0);
+        }),
+        signal,
+      );
+    } catch (error) {
+      settle = undefined;
+      stream.destroy();
+      throw this.fail(error, key, signal);
+    }
+    let out: Transform;
+    if (range !== undefined && status === 200) {
+      // The whole object came back (a transcoded gzip object, or a server ignoring Range).
+      const length = Number(headers["content-length"] ?? Number.NaN);
+      if (Number.isFinite(length) && range.start >= length) {
+        stream.destroy();
+        throw new RangeNotSatisfiableError();
+      }
+      out = sliceTransform(range.start, range.end);
+    } else {
+      out = new PassThrough();
+    }
+    output = out;
+    // Whoever stops reading early releases the HTTP response too.
+    out.on("close", () => {
+      if (!stream.destroyed) stream.destroy();
+    });
+    if (lateError) out.destroy(lateError);
+    else stream.pipe(out);
+    return out;
+  }
+
+  async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
+    let metadata: FileMetadata;
+    try {
+      [metadata] = await abortable(this.file(key).getMetadata(), options.signal);
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+    return this.toStat(key, metadata);
+  }
+
+  private toStat(key: string, m: FileMetadata): ObjectStat {
+    const checksums: ObjectStat["checksums"] = {};
+    if (m.md5Hash) checksums.md5 = base64ToHex(m.md5Hash);
+    if (m.crc32c) checksums.crc32c = base64ToHex(m.crc32c);
+    const custom: Record<string, string> = {};
+    for (const [name, value] of Object.entries(m.metadata ?? {})) {
+      if (value !== null && value !== undefined) custom[name] = String(value);
+    }
+    return {
+      name: key,
+      size: Number(m.size ?? 0),
+      lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
+      etag: m.etag,
+      contentType: m.contentType,
+      cacheControl: m.cacheControl,
+      contentDisposition: m.contentDisposition,
+      contentEncoding: m.contentEncoding,
+      metadata: custom,
+      checksums,
+    };
+  }
+
+  async exists(key: string, options: DriverCallOptions): Promise<boolean> {
+    try {
+      const [exists] = await abortable(this.file(key).exists(), options.signal);
+      return exists;
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listing
+
+  async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    const root = this.settings.prefix;
+    const { token, lastDirectory } = decodeCursor(options.cursor);
+    let files: File[];
+    let next: { pageToken?: string } | null | undefined;
+    let response: { prefixes?: string[] } | undefined;
+    try {
+      [files, next, response] = (await abortable(
+        this.bucket.getFiles({
+          prefix: root + prefix,
+          ...(options.recursive ? {} : { delimiter: "/" }),
+          maxResults: options.pageSize,
+          ...(token !== undefined && { pageToken: token }),
+          autoPaginate: false,
+        }),
+        options.signal,
+      )) as unknown as [File[], { pageToken?: string } | null, { prefixes?: string[] }];
+    } catch (error) {
+      throw this.fail(error, prefix || undefined, options.signal);
+    }
+    const entries: ListEntry[] = [];
+    for (const file of files) {
+      // "dir/" placeholder objects (made by the console or gsutil) are folders, not files.
+      if (file.name.endsWith("/")) continue;
+      entries.push({
+        type: "file",
+        name: file.name.slice(root.length),
+        size: Number(file.metadata.size ?? 0),
+        lastModified: new Date(file.metadata.updated ?? file.metadata.timeCreated ?? 0),
+        etag: file.metadata.etag,
+      });
+    }
+    // GCS lists in lexicographic order, so each directory comes once and after those of earlier
+    // pages. Some servers (the Cloud Storage emulator) repeat every directory on every page:
+    // skipping those at or before the last one already returned removes the repeats and is a no-op
+    // on GCS itself.
+    let greatest = lastDirectory;
+    for (const dir of response?.prefixes ?? []) {
+      const name = dir.slice(root.length).replace(/\/+$/, "");
+      if (lastDirectory !== undefined && name <= lastDirectory) continue;
+      entries.push({ type: "directory", name });
+      if (greatest === undefined || name > greatest) greatest = name;
+    }
+    if (!options.recursive) entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const nextToken = next?.pageToken ?? undefined;
+    return { entries, cursor: nextToken === undefined ? undefined : encodeCursor(nextToken, greatest) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Copy and delete
+
+  async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
+    const target = this.file(to);
+    try {
+      // Rewrite keeps contentType, cacheControl and metadata; it takes the ACL from the argument or
+      // the bucket default. The source's own ACL is not read (an extra call and OWNER rights), so the
+      // copy is made private: a copy never widens access.
+      await abortable(
+        this.file(from).copy(target, {
+          ...(!this.settings.uniformAccess && { predefinedAcl: PREDEFINED_ACL.private }),
+          ...(!options.overwrite && { preconditionOpts: { ifGenerationMatch: 0 } }),
+        }),
+        options.signal,
+      );
+    } catch (error) {
+      const status = httpStatus(error);
+      // A 404 names the source (the destination of a rewrite is never "not found").
+      throw this.fail(error, status === 412 ? to : from, options.signal, !options.overwrite);
+    }
+  }
+
+  async delete(key: string, options: DriverCallOptions): Promise<void> {
+    try {
+      await abortable(this.file(key).delete({ ignoreNotFound: true }), options.signal);
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+  }
+
+  /** GCS has no batch delete in this SDK: parallel deletes, at most `deleteConcurrency` at a time. */
+  async deleteMany(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult> {
+    const failures: DriverDeleteManyResult["failures"] = [];
+    let nextIndex = 0;
+    const worker = async () => {
+      while (nextIndex < keys.length) {
+        const key = keys[nextIndex++]!;
+        try {
+          await this.delete(key, options);
+        } catch (error) {
+          failures.push({ key, error: error as StorageError });
+        }
+      }
+    };
+    const workers = Math.min(this.settings.deleteConcurrency, keys.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    return { failures };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // URLs and visibility
+
+  /** The origin URLs point at: the emulator or private endpoint when configured, else Google's. */
+  private get urlEndpoint(): string {
+    return (
+      this.settings.endpoint ??
+      (this.client.customEndpoint ? this.client.apiEndpoint : DEFAULT_PUBLIC_ENDPOINT)
+    );
+  }
+
+  publicUrl(key: string): string {
+    return this.urlEndpoint + objectPath(this.settings.bucket, this.objectName(key));
+  }
+
+  private checkCanSign(): void {
+    if (this.settings.cannotSign !== undefined) throw new ConfigError(this.settings.cannotSign);
+  }
+
+  private checkExpiresIn(expiresIn: number): void {
+    if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
+      throw new InvalidArgumentError(
+        `GCS v4 signatures last from 1 second to 7 days (${MAX_EXPIRES_IN} s); got expiresIn ${expiresIn}.`,
+      );
+    }
+  }
+
+  async signedUrl(key: string, options: DriverSignedUrlOptions): Promise<string> {
+    this.checkCanSign();
+    this.checkExpiresIn(options.expiresIn);
+    try {
+      const [url] = await abortable(
+        this.file(key).getSignedUrl({
+          version: "v4",
+          action: "read",
+          expires: Date.now() + options.expiresIn * 1000,
+          ...(options.responseContentDisposition !== undefined && {
+            responseDisposition: options.responseContentDisposition,
+          }),
+          ...(options.responseContentType !== undefined && { responseType: options.responseContentType }),
+          ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
+        }),
+        options.signal,
+      );
+      return url;
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+  }
+
+  async signedUpload(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">> {
+    this.checkCanSign();
+    this.checkExpiresIn(options.expiresIn);
+    const expiresAt = new Date(Date.now() + options.expiresIn * 1000);
+    try {
+      if (options.method === "post") return await this.signedPost(key, options, expiresAt);
+      return await this.signedPut(key, options, expiresAt);
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+  }
+
+  /** Headers the uploader must send, all of them bound into the signature. */
+  private uploadHeaders(options: DriverSignedUploadOptions): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (!this.settings.uniformAccess) headers["x-goog-acl"] = XML_ACL[options.visibility];
+    if (options.cacheControl !== undefined) headers["cache-control"] = options.cacheControl;
+    if (options.maxBytes !== undefined) headers["x-goog-content-length-range"] = `0,${options.maxBytes}`;
+    return headers;
+  }
+
+  private async signedPut(
+    key: string,
+    options: DriverSignedUploadOptions,
+    expiresAt: Date,
+  ): Promise<Omit<SignedUpload, "name">> {
+    const extensionHeaders = this.uploadHeaders(options);
+    const [url] = await abortable(
+      this.file(key).getSignedUrl({
+        version: "v4",
+        action: "write",
+        expires: expiresAt,
+        ...(options.contentType !== undefined && { contentType: options.contentType }),
+        extensionHeaders,
+        ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
+      }),
+      options.signal,
+    );
+    const headers = { ...extensionHeaders };
+    if (options.contentType !== undefined) headers["content-type"] = options.contentType;
+    return { method: "PUT", url, headers, fields: {}, expiresAt, maxBytes: options.maxBytes };
+  }
+
+  private async signedPost(
+    key: string,
+    options: DriverSignedUploadOptions,
+    expiresAt: Date,
+  ): Promise<Omit<SignedUpload, "name">> {
+    const fields: Record<string, string> = {};
+    const conditions: Array<[string, ...(string | number)[]]> = [];
+    if (!this.settings.uniformAccess) fields.acl = XML_ACL[options.visibility];
+    if (options.contentType !== undefined) fields["Content-Type"] = options.contentType;
+    if (options.cacheControl !== undefined) fields["Cache-Control"] = options.cacheControl;
+    if (options.maxBytes !== undefined) conditions.push(["content-length-range", 0, options.maxBytes]);
+    // Every field is also a policy condition (the SDK adds them): the form cannot change them.
+    const [policy] = await abortable(
+      this.file(key).generateSignedPostPolicyV4({
+        expires: expiresAt,
+        fields,
+        conditions: conditions as never,
+      }),
+      options.signal,
+    );
+    // The SDK posts to the bare endpoint for custom endpoints; path style works on GCS and emulators.
+    const url =
+      this.settings.endpoint !== undefined || this.client.customEndpoint
+        ? `${this.urlEndpoint}/${this.settings.bucket}/`
+        : policy.url;
+    return { method: "POST", url, headers: {}, fields: policy.fields, expiresAt, maxBytes: options.maxBytes };
+  }
+
+  async setVisibility(key: string, visibility: Visibility, options: DriverCallOptions): Promise<void> {
+    if (this.settings.uniformAccess) {
+      throw new UnsupportedError(
+        `Bucket ${this.settings.bucket} uses uniform bucket-level access: visibility is set on the bucket (IAM), not per file.`,
+      );
+    }
+    try {
+      // PATCH ?predefinedAcl=…: replaces the whole ACL in one call, no read-modify-write.
+      await abortable(
+        this.file(key).setMetadata({ acl: null }, { predefinedAcl: PREDEFINED_ACL[visibility] }),
+        options.signal,
+      );
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+  }
+
+  async getVisibility(key: string, options: DriverCallOptions): Promise<Visibility> {
+    if (this.settings.uniformAccess) {
+      throw new UnsupportedError(
+        `Bucket ${this.settings.bucket} uses uniform bucket-level access: visibility is the bucket's (IAM), not per file.`,
+      );
+    }
+    let metadata: FileMetadata;
+    try {
+      [metadata] = await abortable(this.file(key).getMetadata({ projection: "full" }), options.signal);
+    } catch (error) {
+      throw this.fail(error, key, options.signal);
+    }
+    if (!Array.isArray(metadata.acl)) {
+      // GCS returns the ACL only to principals allowed to read it; never guess "private".
+      throw new PermissionDeniedError(
+        `GCS did not return the ACL of gs://${this.settings.bucket}/${this.objectName(key)}: reading it needs storage.objects.getIamPolicy (roles/storage.objectAdmin). If the bucket uses uniform bucket-level access, set uniformAccess: true.`,
+      );
+    }
+    const isPublic = metadata.acl.some(
+      (entry: { entity?: string; role?: string }) =>
+        entry.entity === "allUsers" && (entry.role === "READER" || entry.role === "OWNER"),
+    );
+    return isPublic ? "public" : "private";
+  }
+}
+
+function normalizeHeaders(raw: unknown): Record<string, string | string[] | undefined> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof (raw as Headers).forEach === "function" && typeof (raw as Headers).get === "function") {
+    const out: Record<string, string> = {};
+    (raw as Headers).forEach((value, name) => {
+      out[name.toLowerCase()] = value;
+    });
+    return out;
+  }
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, value] of Object.entries(raw as Record<string, string | string[] | undefined>)) {
+    out[name.toLowerCase()] = value;
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+/**
+ * Translation of @google-cloud/storage failures into StorageError subclasses.
+ *
+ * The SDK throws several shapes: ApiError (`code` = HTTP status) from JSON API calls, GaxiosError
+ * (`status` / `response.status`) from resumable uploads and signBlob, plain Errors with a Node
+ * `code` for network failures, SigningError for URL signing, and RequestError for integrity checks.
+ */
+import {
+  AbortedError,
+  AlreadyExistsError,
+  BackendError,
+  ConfigError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  PreconditionFailedError,
+  RangeNotSatisfiableError,
+  redactSecrets,
+  StorageError,
+} from "@storages/core";
+
+export interface ErrorContext {
+  bucket: string;
+  /** The full object name in the bucket (with the driver's prefix), for messages. */
+  object?: string | undefined;
+  /** The call carried `ifGenerationMatch: 0`: a 412 means the name is taken. */
+  createExclusive?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const RETRYABLE_NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+/** The HTTP status an SDK error carries, whichever shape it has. */
+export function httpStatus(error: unknown): number | undefined {
+  const e = error as {
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+    response?: { status?: unknown; statusCode?: unknown };
+  };
+  for (const candidate of [e?.code, e?.status, e?.statusCode, e?.response?.status, e?.response?.statusCode]) {
+    const status = typeof candidate === "string" && /^\d{3}$/.test(candidate) ? Number(candidate) : candidate;
+    if (typeof status === "number" && status >= 100 && status < 600) return status;
+  }
+  return undefined;
+}
+
+function messageOf(error: unknown): string {
+  // Redact before cutting: a PEM block spans lines, and a cut one would no longer match.
+  const raw = redactSecrets(error instanceof Error ? error.message : String(error));
+  // ApiError messages can be a whole HTML or JSON body: keep the first line, bounded.
+  return raw.split("\n")[0]!.slice(0, 300);
+}
+
+function isAbort(error: unknown): boolean {
+  const e = error as { name?: unknown; code?: unknown };
+  return e?.name === "AbortError" || e?.code === "ABORT_ERR";
+}
+
+function where(context: ErrorContext): string {
+  return context.object === undefined ? `gs://${context.bucket}` : `gs://${context.bucket}/${context.object}`;
+}
+
+/**
+ * Messages for signing failures. Signing without a key file goes through the IAM Credentials
+ * API (signBlob) as the runtime service account, which needs a role most accounts lack.
+ */
+function signingError(error: unknown): StorageError {
+  const message = messageOf(error);
+  if (/client_email|private_key|Cannot sign data without/i.test(message)) {
+    return new ConfigError(
+      `Cannot sign: the credentials have no service-account identity (${message}). Use a service account: a key file/JSON (credentials, keyFilename), or Application Default Credentials of a service account (GKE Workload Identity, Cloud Run, GCE). User credentials from \`gcloud auth application-default login\` cannot sign URLs.`,
+      { cause: error },
+    );
+  }
+  if (/signBlob|iam\.serviceAccounts|PERMISSION_DENIED|Permission|403/i.test(message)) {
+    return new PermissionDeniedError(
+      `Cannot sign without a key file: the IAM Credentials API refused signBlob (${message}). Grant the runtime service account roles/iam.serviceAccountTokenCreator on itself (permission iam.serviceAccounts.signBlob), and enable the IAM Service Account Credentials API (iamcredentials.googleapis.com) in the project.`,
+      { cause: error },
+    );
+  }
+  return new BackendError(`Signing failed: ${message}`, {
+    cause: error,
+    retryable: httpStatus(error) === 503,
+  });
+}
+
+/** Any SDK failure as a StorageError. */
+export function toStorageError(error: unknown, context: ErrorContext): StorageError {
+  if (StorageError.isInstance(error)) return error;
+  if (context.signal?.aborted || isAbort(error)) {
+    const reason = context.signal?.reason;
+    if (StorageError.isInstance(reason)) return reason;
+    return new AbortedError(undefined, { cause: error });
+  }
+  const name = (error as { name?: unknown })?.name;
+  if (name === "SigningError") return signingError(error);
+
+  const message = messageOf(error);
+  const status = httpStatus(error);
+  const target = where(context);
+  switch (status) {
+    case 404:
+      if (/specified bucket does not exist|bucket .*not found/i.test(message)) {
+        // Not a missing file: every call on this storage will fail until the configuration is fixed.
+        return new ConfigError(
+          `Bucket ${context.bucket} does not exist, or these credentials cannot see it (${message}). Create it, or fix the bucket name.`,
+          { cause: error },
+        );
+      }
+      return new NotFoundError(`${target} does not exist.`, { cause: error });
+    case 412:
+      return context.createExclusive
+        ? new AlreadyExistsError(`${target} already exists.`, { cause: error })
+        : new PreconditionFailedError(`${target} changed: a precondition failed (${message}).`, {
+            cause: error,
+          });
+    case 416:
+      return new RangeNotSatisfiableError(undefined, { cause: error });
+    case 401:
+    case 403:
+      return new PermissionDeniedError(
+        `GCS refused access to ${target} (${status}: ${message}). Check that the credentials are valid and that their principal has a role on bucket ${context.bucket} granting this operation (roles/storage.objectUser covers read, write and delete; ACL changes need roles/storage.objectAdmin).`,
+        { cause: error },
+      );
+    case 400:
+      if (/uniform bucket-level access/i.test(message)) {
+        return new ConfigError(
+          `Bucket ${context.bucket} uses uniform bucket-level access, so per-object ACLs are refused (${message}). Set uniformAccess: true (URL: ?uniformAccess=true) and control public access with bucket IAM.`,
+          { cause: error },
+        );
+      }
+      return new InvalidArgumentError(`GCS rejected the request for ${target}: ${message}`, { cause: error });
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (code === "FILE_NO_UPLOAD" || code === "FILE_NO_UPLOAD_DELETE" || code === "CONTENT_DOWNLOAD_MISMATCH") {
+    // The SDK's CRC32C check failed: the bytes were damaged on the way. A new attempt can succeed.
+    return new BackendError(`Data integrity check failed for ${target}: ${message}`, {
+      cause: error,
+      retryable: true,
+    });
+  }
+  const retryable =
+    status === 408 ||
+    status === 429 ||
+    (status !== undefined && status >= 500) ||
+    (typeof code === "string" && RETRYABLE_NETWORK_CODES.has(code));
+  return new BackendError(`GCS request for ${target} failed${status ? ` (${status})` : ""}: ${message}`, {
+    cause: error,
+    retryable,
+  });
+}
