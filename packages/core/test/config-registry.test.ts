@@ -10,7 +10,7 @@ import {
   type StoragesOptions,
 } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configError, stubPackages } from "./config-helpers.js";
+import { configError, stubBackend, stubPackages } from "./config-helpers.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -570,5 +570,24 @@ describe("visibility follows a configured public base URL", () => {
     expect(media.visibility).toBe("public");
     expect(await media.url("a b.jpg")).toBe("/media/a%20b.jpg");
     expect((await reg.get("private")).visibility).toBe("private");
+  });
+});
+
+describe("visibility reaches drivers that keep it in the service", () => {
+  it("passes the URL's visibility to a driver listing it among its options, and only there", async () => {
+    const withVisibility = stubBackend("s3", "s3", ["bucket", "prefix", "visibility"]);
+    const without = stubBackend("gcs", "gs", ["bucket", "prefix"]);
+    const { reg } = registry({
+      env: {
+        STORAGES_DEFAULT: "s3://media-bucket/up?visibility=public",
+        STORAGES_EXPORTS: "gs://export-bucket/x?visibility=private",
+      },
+      importPackage: async (specifier: string) =>
+        ({ "@storages/s3": { backend: withVisibility }, "@storages/gcs": { backend: without } })[specifier],
+    });
+    expect((await reg.get("default")).visibility).toBe("public");
+    expect((await reg.get("exports")).visibility).toBe("private");
+    expect(withVisibility.created.at(-1)).toMatchObject({ bucket: "media-bucket", visibility: "public" });
+    expect(without.created.at(-1)).not.toHaveProperty("visibility");
   });
 });

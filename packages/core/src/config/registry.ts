@@ -307,11 +307,7 @@ export class StorageRegistry {
           { cause },
         );
       }
-      // A storage configured with a public base URL serves its files there: it is public unless
-      // the configuration says visibility=private explicitly (e.g. a CDN with signed cookies).
-      const options = { ...resolved.storageOptions };
-      if (options.publicUrl !== undefined && options.visibility === undefined) options.visibility = "public";
-      writer = new Storage(driver, options);
+      writer = new Storage(driver, resolved.storageOptions);
     }
     return { writer, app: resolved.readOnly ? readOnlyView(writer) : writer, owned: !resolved.instance };
   }
@@ -754,6 +750,18 @@ function finish(
   locationText: string,
 ): ResolvedStorage {
   const { readOnly, allowOverlap, ...facade } = storage;
+  // A storage configured with a public base URL serves its files there: it is public unless the
+  // configuration says visibility=private explicitly (e.g. a CDN with signed cookies).
+  if (facade.publicUrl !== undefined && facade.visibility === undefined) facade.visibility = "public";
+  // Drivers whose visibility lives in the service (S3 ACLs, Azure container access) take it as a
+  // driver option too; the facade alone would leave them answering getVisibility() wrongly.
+  if (
+    facade.visibility !== undefined &&
+    backend.optionKeys.includes("visibility") &&
+    driverOptions.visibility === undefined
+  ) {
+    driverOptions = { ...driverOptions, visibility: facade.visibility };
+  }
   if (name === STATICFILES && allowOverlap) {
     throw new ConfigError(
       `${source}: allowOverlap is refused for staticfiles: static and media must never share a location.`,
