@@ -23,7 +23,15 @@ export function sharedConfig(root: string): ViteUserConfig {
       // Each file gets its own process; conformance files talk to real servers and must not share state.
       pool: "forks",
       reporters: process.env.STORAGES_TEST_REPORT
-        ? ["default", ["json", { outputFile: process.env.STORAGES_TEST_REPORT.replace("{pkg}", root.split("/").pop() ?? "pkg") }]]
+        ? [
+            "default",
+            [
+              "json",
+              {
+                outputFile: process.env.STORAGES_TEST_REPORT.replace("{pkg}", root.split("/").pop() ?? "pkg"),
+              },
+            ],
+          ]
         : ["default"],
     },
   };
