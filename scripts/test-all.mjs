@@ -17,6 +17,7 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RUN_DIR, startServers, stopServers } from "./servers.mjs";
+import { toolCommand } from "./tool.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -30,8 +31,9 @@ function run(command, commandArgs, env) {
   });
 }
 
-function bin(name) {
-  return join(ROOT, "node_modules", ".bin", name);
+function turbo(...turboArgs) {
+  const [command, commandArgs] = toolCommand("turbo", turboArgs);
+  return run(command, commandArgs, env);
 }
 
 async function summarise() {
@@ -62,7 +64,7 @@ const env = {
 await rm(REPORTS, { recursive: true, force: true });
 await mkdir(REPORTS, { recursive: true });
 
-let exitCode = await run(bin("turbo"), ["run", "build", "--output-logs=errors-only"], env);
+let exitCode = await turbo("run", "build", "--output-logs=errors-only");
 if (exitCode !== 0) {
   console.error("Build failed; not running tests.");
   process.exit(exitCode);
@@ -78,7 +80,7 @@ try {
     ? []
     : ["--filter=@storages/core", "--filter=@storages/fs", "--filter=@storages/testing"];
   // Two at a time: the machine has 2 cores and the servers need some of them.
-  exitCode = await run(bin("turbo"), ["run", "test", "--concurrency=2", "--continue", ...filters], env);
+  exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
 } catch (error) {
   console.error(error?.stack ?? error);
   exitCode = 1;
