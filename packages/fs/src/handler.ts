@@ -9,7 +9,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { normalizeName, type ObjectStat, Storage, StorageError, type Visibility } from "@storages/core";
+import {
+  InvalidArgumentError,
+  normalizeName,
+  type ObjectStat,
+  Storage,
+  StorageError,
+  type Visibility,
+} from "@storages/core";
 import { driverSigningKey, FsDriver } from "./driver.js";
 import { decodeUrlPath, signingKeyBytes, type VerifyResult, verifySignedRequest } from "./signer.js";
 
@@ -163,7 +170,7 @@ export function createFsHandler(
 ): FsRequestHandler {
   const storage = target instanceof Storage ? target : new Storage(target);
   if (!(storage.driver instanceof FsDriver)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       "createFsHandler() serves fs storages only: pass a Storage whose driver is an FsDriver.",
     );
   }
@@ -181,7 +188,7 @@ export function createFsHandler(
       ).pathname,
   );
   if (basePath === undefined || !basePath.startsWith("/")) {
-    throw new TypeError('createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".');
+    throw new InvalidArgumentError('createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".');
   }
   const mount = basePath.endsWith("/") ? basePath : `${basePath}/`;
 
