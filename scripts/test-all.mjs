@@ -88,7 +88,14 @@ try {
   if (started && !args.has("--keep-servers")) await stopServers();
 }
 
-const { passed, failed, skipped, rows } = await summarise();
+const { passed, skipped, rows, ...counts } = await summarise();
+let { failed } = counts;
+if (exitCode !== 0 && failed === 0) {
+  // A run can fail with every test green (an unhandled error, a crash, a file that did not load):
+  // the closing count must not read as a pass.
+  console.log("\nA test run failed without a failing test (unhandled error or crash): see its output above.");
+  failed = 1;
+}
 console.log("\npackage                      passed  failed  skipped");
 for (const r of rows) {
   console.log(

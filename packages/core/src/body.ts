@@ -125,6 +125,11 @@ export function toBodySource(input: BodyInput): BodySource {
     };
   }
   if (input instanceof Readable) {
+    // From here the facade owns the stream, but may await the backend (a name check) before any
+    // consumer is attached: an error the stream emits meanwhile (an fs stream whose file is
+    // missing) must not crash the process as unhandled. It stays recorded on the stream
+    // (`errored`), so the write that consumes it still fails with it.
+    input.on("error", () => {});
     // Object-mode streams (Readable.from(["a", "b"])) would hand drivers strings: normalise them.
     return oneShot(() => (input.readableObjectMode ? iterableToReadable(input) : input));
   }

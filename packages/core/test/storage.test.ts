@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { PrefixedDriver, prefixed, readOnly } from "../src/decorators.js";
-import { AbortedError, NotFoundError, PartialFailureError, type StorageError } from "../src/errors.js";
+import { AbortedError, NotFoundError, PartialFailureError, StorageError } from "../src/errors.js";
 import { fake } from "../src/fake.js";
 import { MemoryDriver } from "../src/memory.js";
 import { Storage } from "../src/storage.js";
@@ -154,6 +154,17 @@ describe("Storage facade", () => {
     expect(name).toMatch(/^a_[A-Za-z0-9]{7}\.txt$/);
     await storage.assertContent(name, "second");
     await storage.assertContent("a.txt", "first");
+  });
+
+  it("fails a save whose stream errors before anything reads it, without an unhandled error", async () => {
+    const { createReadStream } = await import("node:fs");
+    const storage = fake();
+    await storage.save("taken.bin", "x"); // so the facade awaits a name check before consuming
+    const missing = createReadStream("/nonexistent/storages-test/missing.bin");
+    const error = await storage.save("taken.bin", missing).catch((e) => e);
+    expect(StorageError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ operation: "save" });
+    storage.assertCount(1);
   });
 
   it("accepts every body type", async () => {

@@ -340,6 +340,9 @@ export class FsDriver implements Driver {
         if (sourcePath !== undefined) {
           // The body is a whole local file nobody has read yet: let the kernel copy it.
           await handle.close();
+          // The stream is never read: its own pending open may still fail (a missing file) and
+          // must not surface as an unhandled 'error'; copyFile below reports the failure.
+          body.on("error", () => {});
           body.destroy();
           await settleOnAbort(copyFile(sourcePath, temp), options.signal);
           await chmod(temp, this.fileMode); // copyFile gives the copy its source's mode
