@@ -16,6 +16,7 @@ import {
   PermissionDeniedError,
   PreconditionFailedError,
   RangeNotSatisfiableError,
+  RETRYABLE_NETWORK_CODES,
   redactSecrets,
   StorageError,
 } from "@storages/core";
@@ -28,19 +29,6 @@ export interface AzureErrorContext {
   /** The write asked for create-exclusive: 409 BlobAlreadyExists / 412 mean "name taken". */
   ifNotExists?: boolean | undefined;
 }
-
-/** Network-level failures worth retrying (the SDK has already retried them a few times). */
-const NETWORK_CODES = new Set([
-  "REQUEST_SEND_ERROR",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-]);
 
 /** Service error codes Azure documents as transient even when the status is not 5xx. */
 const RETRYABLE_SERVICE_CODES = new Set(["ServerBusy", "OperationTimedOut", "InternalError"]);
@@ -150,6 +138,6 @@ export function mapAzureError(error: unknown, context: AzureErrorContext = {}): 
     status === 408 ||
     status === 429 ||
     (status !== undefined && status >= 500) ||
-    (code !== undefined && (RETRYABLE_SERVICE_CODES.has(code) || NETWORK_CODES.has(code)));
+    (code !== undefined && (RETRYABLE_SERVICE_CODES.has(code) || RETRYABLE_NETWORK_CODES.has(code)));
   return new BackendError(`${subject}${detail}`, { ...options, retryable });
 }

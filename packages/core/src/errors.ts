@@ -188,6 +188,27 @@ export class PartialFailureError extends codeClass(
 }
 export class BackendError extends codeClass("E_BACKEND", "The storage backend returned an error.") {}
 
+/**
+ * Network-level error codes (Node, undici, and the Azure SDK's REQUEST_SEND_ERROR) after which the
+ * same call may succeed: connection resets, refusals, timeouts, DNS hiccups, streams cut short.
+ * Every driver maps these to `retryable: true`.
+ */
+export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "REQUEST_SEND_ERROR",
+]);
+
 // ---------------------------------------------------------------------------------------------
 // Secret redaction
 

@@ -16,6 +16,7 @@ import {
   InvalidArgumentError,
   type Operation,
   PartialFailureError,
+  RETRYABLE_NETWORK_CODES,
   ReadOnlyError,
   StorageError,
   TimeoutError,
@@ -140,17 +141,6 @@ class CallScope {
     this.stream = undefined;
   }
 }
-
-const RETRYABLE_NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-]);
 
 function isAbortLike(error: unknown): boolean {
   const name = (error as { name?: unknown })?.name;

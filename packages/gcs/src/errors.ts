@@ -15,6 +15,7 @@ import {
   PermissionDeniedError,
   PreconditionFailedError,
   RangeNotSatisfiableError,
+  RETRYABLE_NETWORK_CODES,
   redactSecrets,
   StorageError,
 } from "@storages/core";
@@ -27,20 +28,6 @@ export interface ErrorContext {
   createExclusive?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
-
-const RETRYABLE_NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
 
 /** The HTTP status an SDK error carries, whichever shape it has. */
 export function httpStatus(error: unknown): number | undefined {

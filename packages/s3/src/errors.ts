@@ -13,6 +13,7 @@ import {
   PermissionDeniedError,
   PreconditionFailedError,
   RangeNotSatisfiableError,
+  RETRYABLE_NETWORK_CODES,
   StorageError,
   TimeoutError,
   UnsupportedError,
@@ -52,18 +53,6 @@ const TRANSIENT = new Set([
   "RequestTimeTooSkewed",
   "OperationAborted",
   "TimeoutError",
-]);
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ECONNABORTED",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ERR_STREAM_PREMATURE_CLOSE",
 ]);
 const CREDENTIAL_ERRORS = new Set([
   "InvalidAccessKeyId",
@@ -201,7 +190,7 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
     TRANSIENT.has(name) ||
     status === 429 ||
     (status !== undefined && status >= 500) ||
-    (typeof code === "string" && NETWORK_CODES.has(code)) ||
+    (typeof code === "string" && RETRYABLE_NETWORK_CODES.has(code)) ||
     (error as SdkErrorShape | undefined)?.$retryable !== undefined;
   return new BackendError(`S3 request for ${what} failed: ${describe(error)}.`, { ...options, retryable });
 }
