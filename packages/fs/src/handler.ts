@@ -188,7 +188,9 @@ export function createFsHandler(
       ).pathname,
   );
   if (basePath === undefined || !basePath.startsWith("/")) {
-    throw new InvalidArgumentError('createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".');
+    throw new InvalidArgumentError(
+      'createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".',
+    );
   }
   const mount = basePath.endsWith("/") ? basePath : `${basePath}/`;
 
