@@ -53,7 +53,15 @@ export async function startServers(ids = [], env = process.env) {
       const t0 = Date.now();
       await module.install();
       const t1 = Date.now();
-      const { env: serverEnv } = await module.start({ workDir });
+      let serverEnv;
+      try {
+        ({ env: serverEnv } = await module.start({ workDir }));
+      } catch (error) {
+        // One clean retry: a daemon that fails to settle on a loaded machine usually starts the second time.
+        log(`${server.id}: start failed (${String(error?.message ?? error).split("\n")[0]}); retrying once`);
+        await module.stop({ workDir });
+        ({ env: serverEnv } = await module.start({ workDir }));
+      }
       started.push(server.id);
       log(
         `${module.label ?? server.id}: installed in ${((t1 - t0) / 1000).toFixed(1)} s, up in ${((Date.now() - t1) / 1000).toFixed(1)} s`,

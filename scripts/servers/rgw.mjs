@@ -40,7 +40,25 @@ function which(bin) {
   return false;
 }
 
-async function run(cmd, args, { env, timeout = 120_000 } = {}) {
+/**
+ * Right after the monitor starts, `ceph` commands now and then fail with "EPERM: problem getting
+ * command descriptions from mon" or time out while it settles: retry those, briefly.
+ */
+const TRANSIENT_MON_ERROR =
+  /problem getting command descriptions|error connecting to the cluster|ETIMEDOUT|monclient/i;
+
+async function run(cmd, args, options = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runOnce(cmd, args, options);
+    } catch (error) {
+      if (cmd !== "ceph" || attempt >= 8 || !TRANSIENT_MON_ERROR.test(error.message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
+async function runOnce(cmd, args, { env, timeout = 120_000 } = {}) {
   try {
     const { stdout } = await execFileAsync(cmd, args, {
       env: { ...process.env, ...env },
