@@ -18,17 +18,14 @@
  * One unrecorded warm-up pass (200 blobs, 64 MiB) runs first on each side.
  * Writes bench/results/azure.json and bench/results/azure.md.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { drain, MiB, median, runJsonChild, source } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const MiB = 1024 * 1024;
 const STREAM_BYTES = Number(process.env.BENCH_AZURE_BYTES ?? 1024 * MiB);
 const ROUNDS = Math.max(3, Number(process.env.BENCH_AZURE_ROUNDS ?? 3));
 const SMALL_COUNT = Number(process.env.BENCH_AZURE_SMALL ?? 1000);
@@ -41,33 +38,6 @@ const PARALLEL_SMALL = 16;
 // Child: one case, one side; prints {"putMs","getMs","peakRssMB"} as its last line.
 
 /** A stream of unknown length: the same 1 MiB buffer over and over (cheap to produce, same for both sides). */
-function source(bytes) {
-  const chunk = randomBytes(MiB);
-  let sent = 0;
-  return new Readable({
-    highWaterMark: MiB,
-    read() {
-      if (sent >= bytes) return this.push(null);
-      const n = Math.min(MiB, bytes - sent);
-      sent += n;
-      this.push(n === MiB ? chunk : chunk.subarray(0, n));
-    },
-  });
-}
-
-async function drain(stream) {
-  let total = 0;
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk, _encoding, callback) {
-        total += chunk.length;
-        callback();
-      },
-    }),
-  );
-  return total;
-}
 
 async function runCase(caseName, side, connectionString, container) {
   const { default: pLimit } = await import("p-limit");
@@ -164,19 +134,9 @@ async function runCase(caseName, side, connectionString, container) {
 // Parent: server, rounds, medians, report.
 
 function child(caseName, side, env) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), "--case", caseName, side], {
-      env,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    proc.stdout.on("data", (d) => {
-      out += d;
-    });
-    proc.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`${caseName}/${side} exited with ${code}`));
-      resolve(JSON.parse(out.trim().split("\n").at(-1)));
-    });
+  return runJsonChild(fileURLToPath(import.meta.url), ["--case", caseName, side], {
+    env,
+    label: `${caseName}/${side}`,
   });
 }
 
@@ -192,12 +152,6 @@ async function freePort() {
     });
   });
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 async function main() {
   let server;

@@ -18,6 +18,7 @@ import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { median } from "./harness.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
@@ -130,12 +131,6 @@ function runChild(name, source, work, bytes) {
       else resolve(JSON.parse(out));
     });
   });
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** A file of `bytes` bytes from a repeated random block (incompressible enough, fast to make). */

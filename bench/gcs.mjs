@@ -20,18 +20,16 @@
  * Knobs: BENCH_GCS_BYTES (stream size, ≤ 130 MB on the emulator), BENCH_GCS_ROUNDS (default 3),
  * BENCH_GCS_SMALL (default 1000). Writes bench/results/gcs.json and bench/results/gcs.md.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { drain, inParallel, MiB, median, runJsonChild, source } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const MiB = 1024 * 1024;
 const STREAM_BYTES = Number(process.env.BENCH_GCS_BYTES ?? 100 * MiB);
 const ROUNDS = Math.max(3, Number(process.env.BENCH_GCS_ROUNDS ?? 3));
 const SMALL_COUNT = Number(process.env.BENCH_GCS_SMALL ?? 1000);
@@ -49,41 +47,6 @@ async function loadSdk() {
 // Child: one case, one side; prints {"putMs","getMs","peakRssMB"} as its last line.
 
 /** A stream of unknown length: the same 1 MiB buffer over and over (cheap, same for both sides). */
-function source(bytes) {
-  const chunk = randomBytes(MiB);
-  let sent = 0;
-  return new Readable({
-    highWaterMark: MiB,
-    read() {
-      if (sent >= bytes) return this.push(null);
-      const n = Math.min(MiB, bytes - sent);
-      sent += n;
-      this.push(n === MiB ? chunk : chunk.subarray(0, n));
-    },
-  });
-}
-
-async function drain(stream) {
-  let total = 0;
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk, _encoding, callback) {
-        total += chunk.length;
-        callback();
-      },
-    }),
-  );
-  return total;
-}
-
-async function parallel(count, limit, fn) {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await fn(next++);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-}
 
 /** put(name, body) and get(name) → bytes read, for one side, under its own prefix. */
 async function makeSide(side, endpoint, bucketName, prefix) {
@@ -178,13 +141,13 @@ async function runCase(caseName, side, endpoint, bucketName) {
     const body = randomBytes(SMALL_SIZE);
     let t = performance.now();
     let cpu = process.cpuUsage();
-    await parallel(SMALL_COUNT, PARALLEL_SMALL, (i) => put(`o-${i}.bin`, body));
+    await inParallel(SMALL_COUNT, PARALLEL_SMALL, (i) => put(`o-${i}.bin`, body));
     putMs = performance.now() - t;
     putCpuMs = cpuSince(cpu);
     t = performance.now();
     cpu = process.cpuUsage();
     let total = 0;
-    await parallel(SMALL_COUNT, PARALLEL_SMALL, async (i) => {
+    await inParallel(SMALL_COUNT, PARALLEL_SMALL, async (i) => {
       const bytes = await get(`o-${i}.bin`); // not `total += await …`: that reads `total` before awaiting
       total += bytes;
     });
@@ -216,26 +179,8 @@ async function runCase(caseName, side, endpoint, bucketName) {
 function child(caseName, side, endpoint, bucket) {
   const args =
     caseName === "paired" ? ["--paired", endpoint, bucket] : ["--child", caseName, side, endpoint, bucket];
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    proc.stdout.on("data", (d) => {
-      out += d;
-    });
-    proc.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`${caseName}/${side} exited with ${code}`));
-      resolve(JSON.parse(out.trim().split("\n").at(-1)));
-    });
-  });
+  return runJsonChild(fileURLToPath(import.meta.url), args, { label: `${caseName}/${side}` });
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 async function main() {
   let endpoint = process.env.STORAGES_TEST_GCS_ENDPOINT;

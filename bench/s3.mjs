@@ -28,12 +28,10 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { drain, inParallel, MiB, median, source } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const MiB = 1024 * 1024;
 const BIG_BYTES = Number(process.env.BENCH_S3_BYTES ?? 1024 * MiB);
 const ROUNDS = Math.max(3, Number(process.env.BENCH_S3_ROUNDS ?? 3));
 const SMALL_COUNT = Number(process.env.BENCH_S3_SMALL ?? 1000);
@@ -72,42 +70,6 @@ function clientConfig(server) {
 }
 
 /** A stream of unknown length: one random 1 MiB buffer over and over (cheap, identical for every side). */
-function source(bytes) {
-  const chunk = randomBytes(MiB);
-  let sent = 0;
-  return new Readable({
-    highWaterMark: MiB,
-    read() {
-      if (sent >= bytes) return this.push(null);
-      const n = Math.min(MiB, bytes - sent);
-      sent += n;
-      this.push(n === MiB ? chunk : chunk.subarray(0, n));
-    },
-  });
-}
-
-async function drain(stream) {
-  let total = 0;
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk, _encoding, callback) {
-        total += chunk.length;
-        callback();
-      },
-    }),
-  );
-  return total;
-}
-
-async function inParallel(count, limit, task) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
 
 // ---------------------------------------------------------------------------------------------
 // The sides: each returns { upload(key, stream), download(key) -> bytes, put(key, buffer), get(key) -> bytes, close() }
@@ -266,12 +228,6 @@ function runInChild(sideName, caseName, bucket) {
     });
   });
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 async function clearPrefix(client, s3, bucket, prefix) {
   let token;

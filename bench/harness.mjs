@@ -1,0 +1,74 @@
+/**
+ * What every benchmark shares: a synthetic body, a sink that counts, bounded parallelism, medians,
+ * and running one case in a child process (so its peak RSS is its own).
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export const MiB = 1024 * 1024;
+
+/** A stream of `bytes` bytes of unknown length (no size hint), repeating one random MiB. */
+export function source(bytes) {
+  const chunk = randomBytes(MiB);
+  let sent = 0;
+  return new Readable({
+    highWaterMark: MiB,
+    read() {
+      if (sent >= bytes) return this.push(null);
+      const n = Math.min(MiB, bytes - sent);
+      sent += n;
+      this.push(n === MiB ? chunk : chunk.subarray(0, n));
+    },
+  });
+}
+
+/** Reads a stream to the end, keeping nothing; resolves with the byte count. */
+export async function drain(stream) {
+  let total = 0;
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk, _encoding, callback) {
+        total += chunk.length;
+        callback();
+      },
+    }),
+  );
+  return total;
+}
+
+/** Runs task(0 … count-1) with at most `limit` in flight. */
+export async function inParallel(count, limit, task) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Runs `script` with `args` in a child process and resolves with the JSON object on the last line
+ * of its stdout; rejects when it exits non-zero.
+ */
+export function runJsonChild(script, args, { env = process.env, label = args.join(" ") } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [script, ...args], { env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    proc.stdout.on("data", (d) => {
+      out += d;
+    });
+    proc.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${label} exited with ${code}`));
+      resolve(JSON.parse(out.trim().split("\n").at(-1)));
+    });
+  });
+}
