@@ -1,6 +1,6 @@
 // The fs driver side by side with plain Node: save and read back one big file.
 //
-//   node bench/fs.mjs                              1 GiB, 3 rounds
+//   node bench/fs.mjs                              1 GiB, 5 rounds
 //   BENCH_FS_BYTES=67108864 BENCH_FS_ROUNDS=5 node bench/fs.mjs
 //   BENCH_FS_DIR=/mnt/disk node bench/fs.mjs       where the files go (default: the OS temp dir)
 //
@@ -9,7 +9,6 @@
 // previous output of the same size has just been deleted (writes right after a big rm are slower
 // on some machines, so all cases pay that equally). Results: bench/results/fs.json and a markdown
 // table on stdout. Needs the built packages (npm run build).
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
@@ -18,7 +17,7 @@ import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { median } from "./harness.mjs";
+import { median, runJsonChild, source as uploadLikeStream } from "./harness.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
@@ -43,16 +42,35 @@ const CASES = {
     },
     output: (work) => join(work, "storages-root", "big.bin"),
   },
-  "write: storages save, streamed body": {
+  "write: storages save, upload-like stream": {
+    kind: "write",
+    async run({ work, bytes }) {
+      const { fsStorage } = await import("@storages/fs");
+      const storage = fsStorage({ root: join(work, "upload-root"), overwrite: true });
+      // The body every cloud benchmark uploads: unknown length, and it allocates nothing per chunk,
+      // so what this case adds to the idle process is the driver's own memory.
+      return time(() => storage.save("big.bin", uploadLikeStream(bytes)));
+    },
+    output: (work) => join(work, "upload-root", "big.bin"),
+  },
+  "write: pipeline(upload-like stream, write) + fsync": {
+    kind: "write",
+    run: ({ work, bytes }) =>
+      time(() =>
+        pipeline(uploadLikeStream(bytes), createWriteStream(join(work, "uploaded.bin"), { flush: true })),
+      ),
+    output: (work) => join(work, "uploaded.bin"),
+  },
+  "write: storages save, fs read stream": {
     kind: "write",
     async run({ source, work, bytes }) {
       const { fsStorage } = await import("@storages/fs");
-      const storage = fsStorage({ root: join(work, "streamed-root"), overwrite: true });
+      const storage = fsStorage({ root: join(work, "fs-stream-root"), overwrite: true });
       // An explicit end makes the body a stream like any upload (an HTTP request, a cloud download),
       // so it goes through the streaming path rather than the kernel-copy path for whole local files.
       return time(() => storage.save("big.bin", createReadStream(source, { start: 0, end: bytes - 1 })));
     },
-    output: (work) => join(work, "streamed-root", "big.bin"),
+    output: (work) => join(work, "fs-stream-root", "big.bin"),
   },
   "write: fs.copyFile": {
     kind: "write",
@@ -90,13 +108,18 @@ const CASES = {
 /** Ratio rows: storages case / baseline case. */
 const RATIOS = [
   ["write: storages save", "write: fs.copyFile"],
+  ["write: storages save, upload-like stream", "write: pipeline(upload-like stream, write) + fsync"],
   ["write: storages save", "write: pipeline(read, write)"],
-  ["write: storages save, streamed body", "write: pipeline(read, write)"],
-  ["write: storages save, streamed body", "write: pipeline + fsync"],
+  ["write: storages save, fs read stream", "write: pipeline(read, write)"],
+  ["write: storages save, fs read stream", "write: pipeline + fsync"],
   ["read: storages open", "read: createReadStream"],
 ];
 
+/** The process's peak RSS just before the timed action: Node, the imported modules, the storage. */
+let idleRssBytes = 0;
+
 async function time(action) {
+  idleRssBytes = process.resourceUsage().maxRSS * 1024;
   const start = process.hrtime.bigint();
   await action();
   return Number(process.hrtime.bigint() - start) / 1e6;
@@ -109,7 +132,9 @@ if (process.argv[2] === "--case") {
   const [, , , name, source, work, bytes] = process.argv;
   const ms = await CASES[name].run({ source, work, bytes: Number(bytes) });
   // maxRSS is in kilobytes: the peak of this process, i.e. of this case alone.
-  process.stdout.write(JSON.stringify({ ms, rssBytes: process.resourceUsage().maxRSS * 1024 }));
+  process.stdout.write(
+    `${JSON.stringify({ ms, rssBytes: process.resourceUsage().maxRSS * 1024, idleRssBytes })}\n`,
+  );
   process.exit(0);
 }
 
@@ -117,20 +142,7 @@ if (process.argv[2] === "--case") {
 // Parent.
 
 function runChild(name, source, work, bytes) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SELF, "--case", name, source, work, String(bytes)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) reject(new Error(`case "${name}" exited with ${code}`));
-      else resolve(JSON.parse(out));
-    });
-  });
+  return runJsonChild(SELF, ["--case", name, source, work, String(bytes)], { label: name });
 }
 
 /** A file of `bytes` bytes from a repeated random block (incompressible enough, fast to make). */
@@ -150,7 +162,7 @@ async function makeSource(path, bytes) {
 
 async function main() {
   const bytes = Number(process.env.BENCH_FS_BYTES ?? 1024 * MiB);
-  const rounds = Number(process.env.BENCH_FS_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_FS_ROUNDS ?? 5);
   if (!Number.isSafeInteger(bytes) || bytes <= 0)
     throw new Error("BENCH_FS_BYTES must be a positive integer");
   if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error("BENCH_FS_ROUNDS must be at least 1");
@@ -169,7 +181,7 @@ async function main() {
     await makeSource(source, bytes);
     await copyFile(source, join(work, "read-root", "big.bin"));
     const names = Object.keys(CASES);
-    const samples = Object.fromEntries(names.map((n) => [n, { ms: [], rssBytes: [] }]));
+    const samples = Object.fromEntries(names.map((n) => [n, { ms: [], rssBytes: [], addedRssBytes: [] }]));
     console.error(
       `bench/fs: ${(bytes / MiB).toFixed(0)} MiB, ${rounds} rounds, ${names.length} cases, in ${base}`,
     );
@@ -184,6 +196,7 @@ async function main() {
         const result = await runChild(name, source, work, bytes);
         samples[name].ms.push(result.ms);
         samples[name].rssBytes.push(result.rssBytes);
+        samples[name].addedRssBytes.push(result.rssBytes - result.idleRssBytes);
         console.error(`  round ${round + 1}: ${name.padEnd(38)} ${result.ms.toFixed(0).padStart(7)} ms`);
       }
     }
@@ -193,6 +206,8 @@ async function main() {
       medianMs: median(samples[name].ms),
       mibPerSecond: bytes / MiB / (median(samples[name].ms) / 1000),
       peakRssMiB: Math.max(...samples[name].rssBytes) / MiB,
+      // What the transfer itself added to the idle process (its buffers and the garbage not yet collected).
+      maxAddedRssMiB: Math.max(...samples[name].addedRssBytes) / MiB,
       samplesMs: samples[name].ms,
     }));
     const byName = Object.fromEntries(cases.map((c) => [c.name, c]));
@@ -219,11 +234,11 @@ async function main() {
     const lines = [
       `### fs: save and read back ${(bytes / MiB).toFixed(0)} MiB (median of ${rounds}, Node ${process.version})`,
       "",
-      "| case | median | MiB/s | peak RSS |",
-      "|---|---:|---:|---:|",
+      "| case | median | MiB/s | peak RSS | added by the transfer |",
+      "|---|---:|---:|---:|---:|",
       ...cases.map(
         (c) =>
-          `| ${c.name} | ${(c.medianMs / 1000).toFixed(2)} s | ${c.mibPerSecond.toFixed(0)} | ${c.peakRssMiB.toFixed(0)} MiB |`,
+          `| ${c.name} | ${(c.medianMs / 1000).toFixed(2)} s | ${c.mibPerSecond.toFixed(0)} | ${c.peakRssMiB.toFixed(0)} MiB | ${c.maxAddedRssMiB.toFixed(0)} MiB |`,
       ),
       "",
       "| storages vs baseline | time ratio | RSS ratio |",

@@ -55,20 +55,59 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** How long a child may linger after printing its result before it is killed. */
+const EXIT_GRACE_MS = 10_000;
+
 /**
  * Runs `script` with `args` in a child process and resolves with the JSON object on the last line
- * of its stdout; rejects when it exits non-zero.
+ * of its stdout; rejects when it exits non-zero or prints nothing within `timeoutMs`.
+ *
+ * A child that has printed its result but does not exit is killed after a grace period and its
+ * result kept: on this VM a Node process occasionally deadlocks in its own exit teardown (main
+ * thread parked on a futex after `process.exit`, seen about once in 20 runs of the 1 GiB fs cases),
+ * and that must not hang a whole benchmark run.
  */
-export function runJsonChild(script, args, { env = process.env, label = args.join(" ") } = {}) {
+export function runJsonChild(
+  script,
+  args,
+  { env = process.env, label = args.join(" "), timeoutMs = 15 * 60_000 } = {},
+) {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [script, ...args], { env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
+    let result;
+    let graceTimer;
+    const deadline = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`${label} printed no result within ${timeoutMs / 1000} s; killed`));
+    }, timeoutMs);
     proc.stdout.on("data", (d) => {
       out += d;
+      const lines = out.trim().split("\n");
+      if (result !== undefined || !out.endsWith("\n")) return;
+      try {
+        result = JSON.parse(lines.at(-1));
+      } catch {
+        return; // not a result line yet
+      }
+      clearTimeout(deadline);
+      graceTimer = setTimeout(() => {
+        console.error(
+          `  (${label}: printed its result but did not exit within ${EXIT_GRACE_MS / 1000} s; killed)`,
+        );
+        proc.kill("SIGKILL");
+      }, EXIT_GRACE_MS);
     });
-    proc.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`${label} exited with ${code}`));
-      resolve(JSON.parse(out.trim().split("\n").at(-1)));
+    proc.on("exit", (code, signal) => {
+      clearTimeout(deadline);
+      clearTimeout(graceTimer);
+      if (result !== undefined && (code === 0 || signal === "SIGKILL")) return resolve(result);
+      if (code !== 0) return reject(new Error(`${label} exited with ${code ?? signal}`));
+      try {
+        resolve(JSON.parse(out.trim().split("\n").at(-1)));
+      } catch {
+        reject(new Error(`${label} printed no JSON result`));
+      }
     });
   });
 }
