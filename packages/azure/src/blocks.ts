@@ -15,7 +15,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
-import { AbortedError, InvalidArgumentError } from "@storages/core";
+import { AbortedError, chunkReader, InvalidArgumentError } from "@storages/core";
 
 export const MiB = 1024 * 1024;
 /** Azure's limit on committed blocks per blob. */
@@ -88,15 +88,6 @@ export interface UploadBlocksResult {
   blocks: number;
 }
 
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === "string") return Buffer.from(chunk);
-  throw new InvalidArgumentError(
-    `The body stream yielded a ${typeof chunk}; only bytes and strings can be stored.`,
-  );
-}
-
 export async function uploadBlocks(
   body: Readable,
   target: BlockTarget,
@@ -162,9 +153,12 @@ export async function uploadBlocks(
     while (inflight.size >= concurrency && !state.failure) await Promise.race(inflight);
   };
 
+  // Chunk by chunk as pushed: the stream's async iterator would concatenate buffered chunks into
+  // fresh Buffers (a copy of the body, and the garbage that drove peak RSS).
+  const read = chunkReader(body);
   try {
-    for await (const chunk of body) {
-      let rest = toBuffer(chunk);
+    for (let chunk = await read(); chunk !== undefined; chunk = await read()) {
+      let rest = chunk;
       while (rest.length > 0) {
         const size = blockSizeAt(ids.length, options.blockSize, base);
         const take = Math.min(rest.length, size - filled);

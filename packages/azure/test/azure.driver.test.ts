@@ -3,6 +3,7 @@
  * batch deletes past 256, both copy paths, SAS-token and ContainerClient setups, container
  * visibility guard, configuration errors that need the service.
  */
+import { Readable } from "node:stream";
 import { inspect } from "node:util";
 import {
   AnonymousCredential,
@@ -138,15 +139,21 @@ describe(`azure driver on ${serverLabel()}`, () => {
         blockSize: MiB,
       });
       const target = container.getBlockBlobClient("race/r.bin");
-      let created = false;
-      const body = new DeterministicBody(3 * MiB, 14).stream();
-      // A competing writer creates the blob while our blocks are being staged.
-      body.on("data", () => {
-        if (!created) {
-          created = true;
-          void target.upload("winner", 6);
-        }
-      });
+      const source = new DeterministicBody(3 * MiB, 14);
+      let pulled = 0;
+      // A competing writer creates the blob after our first block was cut, so while blocks are being
+      // staged. (Not a "data" listener on the body: that would make it flow, and lose its chunks,
+      // before the driver reads it.)
+      const body = Readable.from(
+        (async function* () {
+          for (let offset = 0; offset < source.size; offset += MiB) {
+            if (offset === MiB) await target.upload("winner", 6);
+            pulled += 1;
+            yield source.slice(offset, offset + MiB);
+          }
+        })(),
+        { objectMode: false },
+      );
       await expectCode(
         driver.write("r.bin", body, {
           signal: new AbortController().signal,
@@ -157,6 +164,7 @@ describe(`azure driver on ${serverLabel()}`, () => {
         "E_ALREADY_EXISTS",
       );
       expect((await target.downloadToBuffer()).toString()).toBe("winner");
+      expect(pulled).toBe(3); // the whole body was staged: the refusal came from the conditional commit
     });
 
     it("aborting a staged upload stops it and commits nothing", async () => {

@@ -148,6 +148,83 @@ export function toBodySource(input: BodyInput): BodySource {
   );
 }
 
+/**
+ * Reads a byte stream chunk by chunk, exactly as the producer pushed them: resolves with the next
+ * chunk, or undefined at the end; rejects with the stream's error (or a premature close). Calls
+ * must not overlap.
+ *
+ * Not the stream's async iterator: that calls `read()`, which concatenates every buffered chunk
+ * into a new Buffer — when the producer pushes synchronously (as soon as one chunk is taken), that
+ * is a copy of the whole body, and the garbage is what drives an upload's peak RSS (measured on a
+ * 1 GiB Azure upload with 8 MiB blocks: ~168 MB for the process with the iterator, ~128 MB this way).
+ * Uploaders that copy chunks into reused part buffers read through this.
+ */
+export function chunkReader(body: Readable): () => Promise<Buffer | undefined> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let failed: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  body.on("data", (chunk: unknown) => {
+    try {
+      const bytes = toChunk(chunk);
+      queue.push(
+        Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
+      body.pause();
+    } catch (error) {
+      failed ??= { error };
+      body.destroy(error as Error);
+    }
+    notify();
+  });
+  body.once("end", () => {
+    ended = true;
+    notify();
+  });
+  body.once("error", (error) => {
+    failed ??= { error };
+    notify();
+  });
+  body.once("close", () => {
+    if (!ended)
+      failed ??= {
+        error: Object.assign(new Error("The body stream closed before its end."), {
+          code: "ERR_STREAM_PREMATURE_CLOSE",
+        }),
+      };
+    notify();
+  });
+  // A stream that already finished (read by someone else, or failed) emits nothing more: waiting for
+  // its events would wait forever.
+  if (body.readableEnded) ended = true;
+  else if (body.errored) failed = { error: body.errored };
+  else if (body.destroyed) {
+    failed = {
+      error: Object.assign(new Error("The body stream was destroyed before it was read."), {
+        code: "ERR_STREAM_PREMATURE_CLOSE",
+      }),
+    };
+  }
+  body.pause();
+  return async () => {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk) return chunk;
+      if (failed) throw failed.error;
+      if (ended) return undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        body.resume();
+      });
+    }
+  };
+}
+
 /** What `open()` returns: the Node Readable itself (no copy), with helpers. */
 export type ReadStream = Readable & {
   /** Reads the rest of the stream into one Buffer. */

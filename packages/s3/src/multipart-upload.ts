@@ -22,6 +22,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { chunkReader } from "@storages/core";
 
 /** S3's limit on parts per upload. */
 const MAX_PARTS = 10_000;
@@ -77,58 +78,10 @@ function bytesParts(bytes: Uint8Array, partSize: number): PartSource {
 }
 
 /**
- * Chunks of a stream one by one, as the producer pushed them. Not the stream's async iterator:
- * when more than one chunk is buffered, that concatenates them into a new Buffer on every read —
- * a copy of the whole body, and the garbage that drives peak RSS.
+ * Parts of a stream, copied into a fixed pool of reusable buffers. Chunks are read one by one as
+ * the producer pushed them (core's chunkReader), not through the stream's async iterator, which
+ * concatenates buffered chunks into new Buffers.
  */
-function chunkReader(body: Readable): () => Promise<Buffer | undefined> {
-  const queue: Buffer[] = [];
-  let ended = false;
-  let failed: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  body.on("data", (chunk: Buffer | string) => {
-    queue.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-    body.pause();
-    notify();
-  });
-  body.once("end", () => {
-    ended = true;
-    notify();
-  });
-  body.once("error", (error) => {
-    failed ??= { error };
-    notify();
-  });
-  body.once("close", () => {
-    if (!ended)
-      failed ??= {
-        error: Object.assign(new Error("The body stream closed before its end."), {
-          code: "ERR_STREAM_PREMATURE_CLOSE",
-        }),
-      };
-    notify();
-  });
-  body.pause();
-  return async () => {
-    for (;;) {
-      const chunk = queue.shift();
-      if (chunk) return chunk;
-      if (failed) throw failed.error;
-      if (ended) return undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        body.resume();
-      });
-    }
-  };
-}
-
-/** Parts of a stream, copied into a fixed pool of reusable buffers. */
 function streamParts(body: Readable, partSize: number, poolSize: number): PartSource {
   const read = chunkReader(body);
   const free: Buffer[] = [];

@@ -214,7 +214,7 @@ describe("uploadBlocks", () => {
     expect(maxBuffered).toBeLessThanOrEqual(3 * MiB);
   });
 
-  it("strings and Uint8Arrays from the stream are accepted; objects are refused", async () => {
+  it("strings and Uint8Arrays from the stream are accepted; objects are refused (typed)", async () => {
     const { target, calls } = recordingTarget();
     await uploadBlocks(Readable.from(["ab", new Uint8Array([99])], { objectMode: true }), target, {
       signal: signal(),
@@ -228,6 +228,6 @@ describe("uploadBlocks", () => {
         blockSize: MiB,
         concurrency: 1,
       }),
-    ).rejects.toThrow(/only bytes and strings/);
+    ).rejects.toThrow(/must yield bytes/);
   });
 });
