@@ -10,8 +10,8 @@
  *   stream — one stream of BENCH_GCS_BYTES (default 100 MiB) of unknown length: upload, then download
  *   paired — the small objects again, both sides in one process, one operation each in turn: the
  *            steadiest ratio on a busy machine (no peak RSS: the process is shared)
- * Both sides use the same SDK copy, the same upload protocol (one multipart request for the small
- * objects; one streaming resumable request for the stream, since the emulator cannot take chunks)
+ * Both sides use the same SDK copy and build (ESM), each with its defaults: the same upload protocol
+ * (one multipart request for the small objects; one streaming resumable request for the stream)
  * and CRC32C validation, so the ratio measures the driver. Ratio = storages time / raw time
  * (< 1: storages is faster; the goal is ≤ 1.05, i.e. ≥ 0.95× raw throughput).
  *
@@ -21,8 +21,8 @@
  * BENCH_GCS_SMALL (default 1000). Writes bench/results/gcs.json and bench/results/gcs.md.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { findPackageJSON } from "node:module";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -37,10 +37,18 @@ const SMALL_SIZE = 4096;
 const PARALLEL_SMALL = 16;
 const PROJECT = "demo-storages";
 
-/** The SDK exactly as @storages/gcs resolves it, so both sides run the same code underneath. */
+/**
+ * The SDK exactly as @storages/gcs loads it, so both sides run the same code underneath. The
+ * package ships two builds: @storages/gcs is an ES module and gets the "import" one (build/esm);
+ * require.resolve would pick the "require" one (build/cjs), other code with other timings.
+ */
 async function loadSdk() {
-  const require = createRequire(join(HERE, "..", "packages", "gcs", "package.json"));
-  return import(pathToFileURL(require.resolve("@google-cloud/storage")).href);
+  const manifest = findPackageJSON(
+    "@google-cloud/storage",
+    pathToFileURL(join(HERE, "..", "packages", "gcs", "package.json")),
+  );
+  const entry = JSON.parse(readFileSync(manifest, "utf8")).exports["."].import.default;
+  return import(pathToFileURL(join(dirname(manifest), entry)).href);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -50,7 +58,6 @@ async function loadSdk() {
 
 /** put(name, body) and get(name) → bytes read, for one side, under its own prefix. */
 async function makeSide(side, endpoint, bucketName, prefix) {
-  const { Storage: GcsClient } = await loadSdk();
   if (side === "storages") {
     const { Storage } = await import("@storages/core");
     const { GcsDriver } = await import("@storages/gcs");
@@ -61,7 +68,6 @@ async function makeSide(side, endpoint, bucketName, prefix) {
         endpoint,
         projectId: PROJECT,
         uniformAccess: true,
-        chunkSize: 0,
       }),
       { overwrite: true },
     );
@@ -70,6 +76,7 @@ async function makeSide(side, endpoint, bucketName, prefix) {
       get: async (name) => drain(await storage.open(name)),
     };
   }
+  const { Storage: GcsClient } = await loadSdk();
   const bucket = new GcsClient({ apiEndpoint: endpoint, projectId: PROJECT }).bucket(bucketName);
   return {
     put: (name, body) =>

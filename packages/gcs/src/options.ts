@@ -45,9 +45,16 @@ export interface GcsDriverOptions {
    */
   uniformAccess?: boolean | undefined;
   /**
-   * Resumable uploads send the body in requests of this many bytes, each kept in memory until
-   * acknowledged so that a failed request is retried without restarting the upload. A multiple of
-   * 256 KiB; default 8 MiB. 0: one streaming request (no retry once bytes are sent).
+   * How a stream (or a body above `singleRequestThreshold`) is sent through its resumable session.
+   * Default 0: in one streaming request, as @google-cloud/storage itself does by default. Memory is
+   * bounded by the stream buffers (back-pressure, nothing accumulates) and there is one request
+   * in all; but a connection that breaks mid-way fails the upload (cleanly: nothing becomes
+   * visible) and the caller must send it again.
+   * A multiple of 256 KiB (Google recommends at least 8 MiB): requests of that many bytes, each kept
+   * in memory until GCS acknowledges it, so a dropped connection resumes from the last chunk
+   * instead of failing. Worth it for multi-gigabyte uploads over unreliable networks; it costs
+   * up to `chunkSize` of memory per upload, and one request per chunk, each waiting for the
+   * previous one to be acknowledged.
    */
   chunkSize?: number | undefined;
   /** Bodies up to this size whose bytes are already in memory go in one request. Default 8 MiB. */
@@ -73,7 +80,8 @@ export const OPTION_KEYS = [
 
 /** GCS's granularity for resumable chunks. */
 export const CHUNK_GRANULARITY = 256 * 1024;
-export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+/** One streaming request: see `chunkSize`. */
+export const DEFAULT_CHUNK_SIZE = 0;
 export const DEFAULT_SINGLE_REQUEST_THRESHOLD = 8 * 1024 * 1024;
 export const DEFAULT_DELETE_CONCURRENCY = 16;
 const SCOPES = ["https://www.googleapis.com/auth/devstorage.full_control"];

@@ -6,9 +6,10 @@ import { Readable } from "node:stream";
 import { Storage } from "@storages/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { GcsDriver } from "../src/index.js";
-import { NO_SERVER_MESSAGE, testServer, throwawayKey } from "./server.js";
+import { NO_SERVER_MESSAGE, testChunkSize, testServer, throwawayKey } from "./server.js";
 
 const server = testServer();
+const chunkSize = testChunkSize();
 const MiB = 1024 * 1024;
 
 /** Deterministic pseudo-random bytes, generated piece by piece (never held whole). */
@@ -39,9 +40,8 @@ if (server === undefined) {
       projectId: server.projectId,
       ...(server.endpoint !== undefined && { endpoint: server.endpoint }),
       ...(emulated && { credentials: throwawayKey(), uniformAccess: true }),
-      // The emulator cannot take chunks: this is the single-request streaming mode; on real GCS the
-      // default 8 MiB chunks run.
-      ...(server.kind === "firebase-emulator" && { chunkSize: 0 }),
+      // The driver's default (one streaming request), or chunked uploads where the run asks for them.
+      ...(chunkSize !== undefined && { chunkSize }),
     }),
   );
   if (server.kind === "fake-gcs-server") {
@@ -57,31 +57,40 @@ if (server === undefined) {
       if (names.length > 0) await storage.deleteMany(names);
     });
 
-    it("a 64 MiB stream of unknown length goes up through a resumable upload and comes back intact", async () => {
-      const size = 64 * MiB;
-      const sent = createHash("sha256");
-      const body = Readable.from(
-        (function* () {
-          for (const piece of pieces(size, MiB)) {
-            sent.update(piece);
-            yield piece;
-          }
-        })(),
-      );
-      const result = await storage.save("big/stream.bin", body, { overwrite: true });
-      expect(result.size).toBe(size);
-      const received = createHash("sha256");
-      let length = 0;
-      for await (const chunk of await storage.open("big/stream.bin")) {
-        received.update(chunk as Buffer);
-        length += (chunk as Buffer).length;
-      }
-      expect(length).toBe(size);
-      expect(received.digest("hex")).toBe(sent.digest("hex"));
-      const tail = await storage.readBytes("big/stream.bin", { range: { start: size - 10 } });
-      expect(tail.length).toBe(10);
-      const stat = await storage.stat("big/stream.bin");
-      expect(stat.checksums?.crc32c).toMatch(/^[0-9a-f]{8}$/);
-    }, 300_000);
+    // The emulator finalises a chunked upload after its first chunk: with chunks configured this
+    // check cannot run there (the unit tests cover what the driver sends).
+    const chunkedOnEmulator = server.kind === "firebase-emulator" && (chunkSize ?? 0) > 0;
+    const title =
+      "a 64 MiB stream of unknown length goes up through a resumable upload and comes back intact";
+    (chunkedOnEmulator ? it.skip : it)(
+      chunkedOnEmulator ? `NOT VERIFIABLE on ${server.label} with chunkSize ${chunkSize} — ${title}` : title,
+      async () => {
+        const size = 64 * MiB;
+        const sent = createHash("sha256");
+        const body = Readable.from(
+          (function* () {
+            for (const piece of pieces(size, MiB)) {
+              sent.update(piece);
+              yield piece;
+            }
+          })(),
+        );
+        const result = await storage.save("big/stream.bin", body, { overwrite: true });
+        expect(result.size).toBe(size);
+        const received = createHash("sha256");
+        let length = 0;
+        for await (const chunk of await storage.open("big/stream.bin")) {
+          received.update(chunk as Buffer);
+          length += (chunk as Buffer).length;
+        }
+        expect(length).toBe(size);
+        expect(received.digest("hex")).toBe(sent.digest("hex"));
+        const tail = await storage.readBytes("big/stream.bin", { range: { start: size - 10 } });
+        expect(tail.length).toBe(10);
+        const stat = await storage.stat("big/stream.bin");
+        expect(stat.checksums?.crc32c).toMatch(/^[0-9a-f]{8}$/);
+      },
+      300_000,
+    );
   });
 }

@@ -27,7 +27,7 @@ function configError(fn: () => unknown): Error & { code?: string } {
 }
 
 describe("driver options", () => {
-  it("defaults: fine-grained ACLs, 8 MiB chunks, per-object visibility", () => {
+  it("defaults: fine-grained ACLs, per-object visibility", () => {
     const d = new GcsDriver({ bucket: "media-bkt" });
     expect(d.capabilities).toMatchObject({
       visibility: "object",

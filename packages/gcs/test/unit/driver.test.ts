@@ -176,15 +176,25 @@ describe("writes", () => {
     expect(Buffer.compare(gcs.objects.get("root/chunked.bin")!.data, body)).toBe(0);
   });
 
-  it("chunkSize: 0 streams the whole body in one request", async () => {
-    const body = Buffer.alloc(600 * KiB, 1);
-    await new Storage(driver({ chunkSize: 0 })).save(
+  it.each([
+    ["by default", {}],
+    ["with chunkSize: 0", { chunkSize: 0 }],
+  ])("a stream goes whole in one request %s, after the session", async (_label, options) => {
+    const body = Buffer.from(Array.from({ length: 600 * KiB }, (_, i) => (i * 7) % 253));
+    const result = await new Storage(driver(options)).save(
       "one.bin",
-      oneShot([body.subarray(0, 1000), body.subarray(1000)]),
+      oneShot([body.subarray(0, 1000), body.subarray(1000, 300 * KiB), body.subarray(300 * KiB)]),
     );
-    const puts = gcs.find("/upload/", "PUT");
-    expect(puts.length).toBe(1);
-    expect(puts[0]!.body.length).toBe(body.length);
+    expect(result.size).toBe(body.length);
+    expect(gcs.find("/upload/").map((r) => [r.method, r.query.get("uploadType")])).toEqual([
+      ["POST", "resumable"],
+      ["PUT", "resumable"],
+    ]);
+    const [put] = gcs.find("/upload/", "PUT");
+    // Length unknown when the request starts: the server learns it from the end of the body.
+    expect(put!.headers["content-range"]).toBe("bytes 0-*/*");
+    expect(Buffer.compare(put!.body, body)).toBe(0);
+    expect(Buffer.compare(gcs.objects.get("root/one.bin")!.data, body)).toBe(0);
   });
 
   it("aborting a stream upload finalises nothing", async () => {
@@ -235,6 +245,31 @@ describe("reads", () => {
     expect(StorageError.isInstance(error), String(error)).toBe(true);
     expect(error).toMatchObject({ backend: "gcs", retryable: true });
   });
+
+  it.each([
+    ["a connection reset", { cutAfter: 64 * KiB }, "E_BACKEND"],
+    [
+      "a CRC32C mismatch",
+      { headers: { "x-goog-hash": "crc32c=AAAAAA==", "x-goog-stored-content-encoding": "identity" } },
+      "E_BACKEND",
+    ],
+  ])(
+    "%s mid-body fails the open() stream itself with a StorageError (no facade helper in between)",
+    async (_label, reply, code) => {
+      const data = Buffer.alloc(256 * KiB, 5);
+      gcs.put("root/bad.bin", data);
+      gcs.hook = (r) => (r.query.get("alt") === "media" ? { status: 200, body: data, ...reply } : undefined);
+      const stream = await new Storage(driver()).open("bad.bin");
+      let received = 0;
+      const error = await (async () => {
+        for await (const chunk of stream) received += (chunk as Buffer).length;
+      })().catch((e) => e);
+      expect(StorageError.isInstance(error), String(error)).toBe(true);
+      expect(error.code).toBe(code);
+      expect(error.message).toContain("root/bad.bin");
+      expect(received).toBeLessThanOrEqual(data.length);
+    },
+  );
 
   it("missing objects are E_NOT_FOUND, for read and stat", async () => {
     const s = new Storage(driver());
