@@ -83,10 +83,9 @@ export function runJsonChild(
     }, timeoutMs);
     proc.stdout.on("data", (d) => {
       out += d;
-      const lines = out.trim().split("\n");
       if (result !== undefined || !out.endsWith("\n")) return;
       try {
-        result = JSON.parse(lines.at(-1));
+        result = JSON.parse(out.trim().split("\n").at(-1));
       } catch {
         return; // not a result line yet
       }

@@ -4,10 +4,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { isAlive, logTail, sleep, tcpListening } from "./process.mjs";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const require = createRequire(join(repoRoot, "package.json"));
@@ -63,28 +63,6 @@ export function connectionString(port) {
   );
 }
 
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: HOST, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /** The `Server` header of one request to `url`. */
 async function serverHeader(url) {
   if (url.startsWith("http:")) {
@@ -109,8 +87,8 @@ async function serverHeader(url) {
 async function waitReady(baseUrl, pid, logFile, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!alive(pid)) {
-      throw new Error(`Azurite exited during start-up; see ${logFile}:\n${tail(logFile)}`);
+    if (!isAlive(pid)) {
+      throw new Error(`Azurite exited during start-up; see ${logFile}:\n${logTail(logFile)}`);
     }
     try {
       if ((await serverHeader(`${baseUrl}?comp=list`)).includes("Azurite")) return;
@@ -120,16 +98,8 @@ async function waitReady(baseUrl, pid, logFile, timeoutMs = 30_000) {
     await sleep(100);
   }
   throw new Error(
-    `Azurite did not answer at ${baseUrl} within ${timeoutMs / 1000} s; see ${logFile}:\n${tail(logFile)}`,
+    `Azurite did not answer at ${baseUrl} within ${timeoutMs / 1000} s; see ${logFile}:\n${logTail(logFile)}`,
   );
-}
-
-function tail(file) {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-20).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 /** A throw-away self-signed certificate for 127.0.0.1 (Azurite's OAuth mode requires HTTPS). */
@@ -183,7 +153,7 @@ export async function start({
   const pidFile = join(workDir, "azurite.pid");
   const logFile = join(workDir, "azurite.log");
   if (existsSync(pidFile)) await stop({ workDir });
-  if (await portOpen(port)) {
+  if (await tcpListening(port, HOST)) {
     throw new Error(
       `Port ${port} on ${HOST} is already in use: stop what listens there (is an Azurite already running? ` +
         `\`node scripts/servers/azurite.mjs stop\`) or pass another port.`,
@@ -239,7 +209,7 @@ export async function stop({ workDir = join(tmpdir(), "storages-azurite") } = {}
   const pidFile = join(workDir, "azurite.pid");
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, "utf8").trim());
-  if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
     // Detached: the pid leads its own process group, so the signal reaches everything it spawned.
     const signal = (sig) => {
       try {
@@ -252,9 +222,9 @@ export async function stop({ workDir = join(tmpdir(), "storages-azurite") } = {}
     };
     signal("SIGTERM");
     const deadline = Date.now() + 5000;
-    while (alive(pid) && Date.now() < deadline) await sleep(50);
-    if (alive(pid)) signal("SIGKILL");
-    while (alive(pid)) await sleep(20);
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) signal("SIGKILL");
+    while (isAlive(pid)) await sleep(20);
   }
   rmSync(pidFile, { force: true });
 }

@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { isAlive, logTail, sleep } from "./process.mjs";
 
 /** The one version this recipe was checked against; another one may route or behave differently. */
 const FIREBASE_TOOLS_VERSION = "15.34.2";
@@ -57,17 +58,6 @@ export async function install() {
   }
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The pid in the file, only if that process is still this script's emulator (pids get recycled). */
 function ourPid(workDir) {
   const file = join(workDir, PID_FILE);
@@ -90,14 +80,6 @@ async function answers(endpoint) {
     return res.status === 200;
   } catch {
     return false;
-  }
-}
-
-function logTail(workDir) {
-  try {
-    return readFileSync(join(workDir, LOG_FILE), "utf8").split("\n").slice(-20).join("\n");
-  } catch {
-    return "(no log)";
   }
 }
 
@@ -148,9 +130,12 @@ export async function start({ workDir, port = DEFAULT_PORT } = {}) {
   try {
     const deadline = Date.now() + 30_000;
     while (!(await answers(endpoint))) {
-      if (!isAlive(child.pid)) throw new Error(`the emulator exited during start-up:\n${logTail(dir)}`);
+      if (!isAlive(child.pid))
+        throw new Error(`the emulator exited during start-up:\n${logTail(join(dir, LOG_FILE))}`);
       if (Date.now() > deadline)
-        throw new Error(`the emulator did not answer on ${endpoint} within 30 s:\n${logTail(dir)}`);
+        throw new Error(
+          `the emulator did not answer on ${endpoint} within 30 s:\n${logTail(join(dir, LOG_FILE))}`,
+        );
       await sleep(100);
     }
     await warmUp(endpoint);

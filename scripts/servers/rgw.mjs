@@ -10,11 +10,11 @@ import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { isAlive, sleep, tcpListening } from "./process.mjs";
 
 const execFileAsync = promisify(execFile);
 
@@ -30,8 +30,6 @@ const REGION = "us-east-1";
 const DAEMONS_STOP_ORDER = ["rgw", "osd", "mon"];
 const STOP_GRACE_MS = 15_000;
 const STATE_DIRS = ["log", "mon", "osd", "run", "rgw"];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function which(bin) {
   for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":").concat(["/usr/bin", "/usr/sbin"])) {
@@ -180,16 +178,6 @@ async function spawnDaemon(dir, name, cmd, args, env) {
   }
 }
 
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A stale pid file after a reboot may name an unrelated process: only signal our own daemons. */
 async function isCephDaemon(pid) {
   try {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
@@ -214,22 +202,6 @@ async function waitUntil(what, timeoutMs, check, dir) {
       throw new Error(`rgw: ${what} did not come up within ${timeoutMs / 1000} s (logs in ${dir}/log)`);
     await sleep(250);
   }
-}
-
-function tcpListening(port) {
-  return new Promise((resolvePromise) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    socket.setTimeout(1000);
-    socket.once("connect", () => {
-      socket.destroy();
-      resolvePromise(true);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolvePromise(false);
-    });
-    socket.once("error", () => resolvePromise(false));
-  });
 }
 
 async function portInUse(port) {

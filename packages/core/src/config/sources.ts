@@ -9,12 +9,11 @@ import { readFile } from "node:fs/promises";
 import { extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
-import type { Visibility } from "../types.js";
 import type { ConfigWarning } from "./locations.js";
-import { envVarFor } from "./url.js";
+import { envVarFor, type StorageLevelOptions } from "./url.js";
 
-/** One named storage, as written in code or a config file. */
-export interface StorageEntry {
+/** One named storage, as written in code or a config file: where it is, and the facade settings a URL may carry too. */
+export interface StorageEntry extends StorageLevelOptions {
   /** A storage URL (`s3://bucket/prefix?region=…`). Either this or `backend`. */
   url?: string | undefined;
   /** Backend name ("fs", "s3", "gcs", "azure", "memory") or scheme, with `options`. */
@@ -23,13 +22,6 @@ export interface StorageEntry {
   options?: Record<string, unknown> | undefined;
   /** URL used instead in local mode (default: `file://<localRoot>/<name>`); false: keep the entry in local mode. */
   local?: string | false | undefined;
-  visibility?: Visibility | undefined;
-  overwrite?: boolean | undefined;
-  publicUrl?: string | undefined;
-  signedUrlExpiresIn?: number | undefined;
-  timeout?: number | undefined;
-  readOnly?: boolean | undefined;
-  allowOverlap?: boolean | undefined;
 }
 
 export const ENTRY_KEYS = [
