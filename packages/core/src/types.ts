@@ -65,6 +65,8 @@ export interface ByteRange {
 
 export interface OpenOptions extends CallOptions {
   range?: ByteRange | undefined;
+  /** Milliseconds the source may send nothing while the consumer waits; default the storage's. 0: off. */
+  idleTimeout?: number | undefined;
 }
 
 export interface ObjectStat {
