@@ -358,9 +358,9 @@ export class MirrorDriver implements Driver {
  */
 export function mirror(primary: Storage, ...rest: Array<Storage | MirrorOptions>): Storage {
   const last = rest.at(-1);
-  const options = last !== undefined && !(last instanceof Storage) ? (rest.pop() as MirrorOptions) : {};
+  const options = last !== undefined && !Storage.isInstance(last) ? (rest.pop() as MirrorOptions) : {};
   const secondaries = rest as Storage[];
-  if (!(primary instanceof Storage) || secondaries.some((s) => !(s instanceof Storage))) {
+  if (!Storage.isInstance(primary) || secondaries.some((s) => !Storage.isInstance(s))) {
     throw new InvalidArgumentError(
       "mirror() takes Storage instances: mirror(primary, ...secondaries[, options]).",
     );

@@ -168,7 +168,7 @@ export function createFsHandler(
   target: Storage | FsDriver,
   options: FsHandlerOptions = {},
 ): FsRequestHandler {
-  const storage = target instanceof Storage ? target : new Storage(target);
+  const storage = Storage.isInstance(target) ? target : new Storage(target);
   if (!(storage.driver instanceof FsDriver)) {
     throw new InvalidArgumentError(
       "createFsHandler() serves fs storages only: pass a Storage whose driver is an FsDriver.",

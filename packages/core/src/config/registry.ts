@@ -548,7 +548,7 @@ function readLocalBaseUrl(explicit: string | undefined, env: Record<string, stri
 }
 
 function localOf(entry: unknown): string | false | undefined {
-  if (typeof entry !== "object" || entry === null || entry instanceof Storage) return undefined;
+  if (typeof entry !== "object" || entry === null || Storage.isInstance(entry)) return undefined;
   const local = (entry as StorageEntry).local;
   return local === undefined ? undefined : local;
 }
@@ -576,7 +576,7 @@ interface EntryParts {
 function entryParts(sourced: SourcedEntry): EntryParts {
   const { entry, source } = sourced;
   if (typeof entry === "string") return { url: entry, storage: {} };
-  if (entry instanceof Storage) {
+  if (Storage.isInstance(entry)) {
     if (sourced.sourceKind !== "code")
       throw new ConfigError(`${source}: only code can hand over a Storage instance.`);
     return { instance: entry, storage: {} };
