@@ -118,14 +118,11 @@ export class MirrorDriver implements Driver {
       ...p,
       // Ranges are served by the members' own facades, whatever their drivers can do.
       rangeRead: true,
-      serverSideCopy: all.every((c) => c.serverSideCopy),
-      nativeMove: false,
       publicUrl: primary.publicBaseUrl !== undefined || p.publicUrl,
       // A browser uploading straight to one backend would bypass the mirror.
       signedUpload: [],
       signedUploadMaxBytes: [],
       metadata: all.every((c) => c.metadata),
-      batchDelete: false,
       // stat() may answer from a secondary: claim no stored checksum (the facade computes them).
       checksums: [],
     });

@@ -48,6 +48,8 @@ import type {
   SignedUploadMethod,
   SignedUploadOptions,
   SignedUrlOptions,
+  StorageFeatures,
+  StorageInfo,
   Visibility,
 } from "./types.js";
 
@@ -207,6 +209,63 @@ export class Storage {
 
   get capabilities(): Capabilities {
     return this.driver.capabilities;
+  }
+
+  /** What this storage can do, and whether the service does it or the facade fills it in. */
+  get features(): StorageFeatures {
+    const caps = this.capabilities;
+    const d = this.driver;
+    const has = (method: unknown): "native" | "facade" =>
+      typeof method === "function" ? "native" : "facade";
+    const all: readonly ChecksumAlgorithm[] = ["md5", "sha256", "crc32c"];
+    return {
+      rangeRead: caps.rangeRead ? "native" : "facade",
+      createExclusive: caps.conditionalWrite ? "native" : "none",
+      copy: has(d.copy),
+      move: has(d.move),
+      deleteMany: has(d.deleteMany),
+      exists: has(d.exists),
+      publicUrl:
+        this.publicBaseUrl !== undefined ? "facade" : caps.publicUrl && d.publicUrl ? "native" : "none",
+      signedUrl: caps.signedUrl && d.signedUrl ? "native" : "none",
+      signedUpload: d.signedUpload ? caps.signedUpload : [],
+      signedUploadMaxBytes: d.signedUpload ? caps.signedUploadMaxBytes : [],
+      visibility: caps.visibility,
+      metadata: caps.metadata,
+      checksums: { stored: caps.checksums, computed: all.filter((a) => !caps.checksums.includes(a)) },
+    };
+  }
+
+  /** Where the files are and what the storage does, for tools and startup logs: never a secret. */
+  describe(): StorageInfo {
+    return {
+      backend: this.backend,
+      location: this.driver.describe?.(),
+      publicBaseUrl: this.publicBaseUrl,
+      visibility: this.visibility,
+      overwrite: this.overwrite,
+      readOnly: this.driver.readOnly === true,
+      features: this.features,
+    };
+  }
+
+  /**
+   * The absolute local path of a file, for tools that need a real file (fs storages only). The
+   * file need not exist. Its own calls refuse symlinks out of the root; a tool opening this path
+   * itself should not follow symlinks either.
+   */
+  path(name: string): string {
+    const key = this.name("path", name);
+    if (!this.driver.path) {
+      throw this.toStorageError(
+        new UnsupportedError(
+          `The ${this.backend} backend keeps no local files: read them with open() or readBytes(), or copy them to an fs storage.`,
+        ),
+        "path",
+        key,
+      );
+    }
+    return this.driver.path(key);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -629,36 +688,103 @@ export class Storage {
     const keys = [...new Set(Array.from(names, (name) => this.name("deleteMany", name)))];
     if (keys.length === 0) return;
     return this.run("deleteMany", undefined, options, async (signal) => {
-      let failures: Array<{ key: string; error: unknown }>;
-      if (this.driver.deleteMany) {
-        failures = (await this.driver.deleteMany(keys, { signal })).failures;
-      } else {
-        const limit = pLimit(FALLBACK_CONCURRENCY);
-        failures = [];
-        await Promise.all(
-          keys.map((key) =>
-            limit(async () => {
-              try {
-                await this.driver.delete(key, { signal });
-              } catch (error) {
-                failures.push({ key, error });
-              }
-            }),
-          ),
-        );
-      }
-      if (failures.length > 0) {
-        const error = new PartialFailureError(
-          `${failures.length} of ${keys.length} files could not be deleted (first: "${failures[0]!.key}").`,
-        );
-        error.failures = failures.map(({ key, error: cause }) => ({
-          path: key,
-          error: this.toStorageError(cause, "delete", key),
-        }));
-        error.retryable = error.failures.every((f) => f.error.retryable);
-        throw error;
-      }
+      const failures = await this.deleteKeys(keys, signal);
+      if (failures.length > 0) throw this.partialFailure("deleteMany", failures, keys.length);
     });
+  }
+
+  /**
+   * Deletes every file below a directory prefix ("avatars/2024/"), page by page, so memory stays
+   * bounded whatever the count; returns how many were deleted. The root ("") is refused unless
+   * `all: true` says so. Throws PartialFailureError listing the files that could not be deleted
+   * (after trying every other one).
+   */
+  async deletePrefix(
+    prefix: string,
+    options: CallOptions & { all?: boolean } = {},
+  ): Promise<{ deleted: number }> {
+    let dir: string;
+    try {
+      dir = normalizePrefix(prefix);
+    } catch (error) {
+      throw this.toStorageError(error, "deletePrefix", typeof prefix === "string" ? prefix : undefined);
+    }
+    if (dir === "" && options.all !== true) {
+      throw this.toStorageError(
+        new InvalidArgumentError(
+          'deletePrefix("") would delete every file of the storage: pass { all: true } if that is what you mean.',
+        ),
+        "deletePrefix",
+        dir,
+      );
+    }
+    if (this.driver.readOnly) {
+      throw this.toStorageError(
+        new ReadOnlyError("This storage is read-only (deletePrefix refused)."),
+        "deletePrefix",
+        dir,
+      );
+    }
+    return this.run("deletePrefix", dir, options, async (signal) => {
+      let deleted = 0;
+      let attempted = 0;
+      const failures: Array<{ key: string; error: unknown }> = [];
+      let cursor: string | undefined;
+      do {
+        const page = await this.driver.listPage(dir, {
+          signal,
+          recursive: true,
+          pageSize: DEFAULT_PAGE_SIZE,
+          cursor,
+        });
+        const keys = page.entries.filter((e) => e.type === "file").map((e) => e.name);
+        const failed = keys.length ? await this.deleteKeys(keys, signal) : [];
+        attempted += keys.length;
+        deleted += keys.length - failed.length;
+        failures.push(...failed);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      if (failures.length > 0) throw this.partialFailure("deletePrefix", failures, attempted);
+      return { deleted };
+    });
+  }
+
+  /** One batch of deletes: the driver's batch call, else one by one with bounded concurrency. */
+  private async deleteKeys(
+    keys: string[],
+    signal: AbortSignal,
+  ): Promise<Array<{ key: string; error: unknown }>> {
+    if (this.driver.deleteMany) return (await this.driver.deleteMany(keys, { signal })).failures;
+    const limit = pLimit(FALLBACK_CONCURRENCY);
+    const failures: Array<{ key: string; error: unknown }> = [];
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          try {
+            await this.driver.delete(key, { signal });
+          } catch (error) {
+            failures.push({ key, error });
+          }
+        }),
+      ),
+    );
+    return failures;
+  }
+
+  private partialFailure(
+    operation: Operation,
+    failures: Array<{ key: string; error: unknown }>,
+    total: number,
+  ): PartialFailureError {
+    const error = new PartialFailureError(
+      `${failures.length} of ${total} files could not be deleted (first: "${failures[0]!.key}").`,
+    );
+    error.failures = failures.map(({ key, error: cause }) => ({
+      path: key,
+      error: this.toStorageError(cause, "delete", key),
+    }));
+    error.retryable = error.failures.every((f) => f.error.retryable);
+    return withContext(error, { operation, backend: this.backend });
   }
 
   // -------------------------------------------------------------------------------------------

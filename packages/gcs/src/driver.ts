@@ -129,8 +129,6 @@ export class GcsDriver implements Driver {
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: false,
       publicUrl: true,
       signedUrl: true,
       signedUpload: ["put", "post"],
@@ -138,7 +136,6 @@ export class GcsDriver implements Driver {
       signedUploadMaxBytes: ["post", "put"],
       visibility: this.settings.uniformAccess ? "bucket" : "object",
       metadata: true,
-      batchDelete: false,
       checksums: ["md5", "crc32c"],
     } satisfies Capabilities);
   }
