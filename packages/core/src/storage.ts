@@ -406,7 +406,10 @@ export class Storage {
       if (names && !source.replayable && (await this.driverExists(key, signal))) candidate = names.next();
       for (;;) {
         try {
-          const result = await this.driver.write(candidate, source.stream(), base);
+          const result =
+            source.bytes && this.driver.writeBytes
+              ? await this.driver.writeBytes(candidate, source.bytes, base)
+              : await this.driver.write(candidate, source.stream(), base);
           return { name: result.key, size: result.size, etag: result.etag };
         } catch (error) {
           if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
@@ -471,6 +474,9 @@ export class Storage {
     const range = this.range("read", key, options.range);
     const idleTimeout = this.idleTimeoutOf("read", key, options.idleTimeout);
     return this.run("read", key, options, async (signal, scope) => {
+      if (this.driver.readBytes && (range === undefined || this.capabilities.rangeRead)) {
+        return this.readBytesDirect(key, range, signal);
+      }
       const stream = await this.openStream(key, range, signal);
       scope.watchStream(stream, idleTimeout, true);
       return collectBytes(stream);
@@ -512,6 +518,21 @@ export class Storage {
       operation,
       key,
     );
+  }
+
+  private async readBytesDirect(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.driver.readBytes!(key, { signal, range });
+    } catch (error) {
+      if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+      return Buffer.alloc(0);
+    }
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
