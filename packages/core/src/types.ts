@@ -8,6 +8,7 @@
  */
 import type { Readable } from "node:stream";
 import type { StorageError } from "./errors.js";
+import type { RetryOptions } from "./retry.js";
 
 export type Visibility = "public" | "private";
 export type ChecksumAlgorithm = "md5" | "crc32c" | "sha256";
@@ -28,6 +29,8 @@ export type BodyInput =
 export interface CallOptions {
   signal?: AbortSignal | undefined;
   timeout?: number | undefined;
+  /** This call's retry policy (see the storage's `retry`); false: no retry. */
+  retry?: RetryOptions | false | undefined;
 }
 
 export interface SaveOptions extends CallOptions {

@@ -34,7 +34,7 @@ function flaky(fail: Set<string>) {
       return typeof value === "function" ? value.bind(target) : value;
     },
   }) as Driver;
-  return new Storage(failing);
+  return new Storage(failing, { retry: false });
 }
 
 describe("mirror(primary, ...secondaries)", () => {
