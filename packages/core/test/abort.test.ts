@@ -72,12 +72,12 @@ describe("aborts and timeouts while a read is being opened", () => {
               ? { timeout: 10 }
               : {};
         if (how === "caller signal") setTimeout(() => controller.abort(), 10);
-        const started = Date.now();
         const error = await storage[method]("a.txt", options).then(
           () => undefined,
           (e: unknown) => e,
         );
-        expect(Date.now() - started).toBeLessThan(35);
+        // Settled at the abort, not when the driver finally produced its stream.
+        expect(produced, "the call waited for the driver").toHaveLength(0);
         expect(
           how === "caller signal" ? AbortedError.isInstance(error) : TimeoutError.isInstance(error),
         ).toBe(true);
