@@ -72,13 +72,14 @@ describe("sources and precedence: code > environment > config file", () => {
     });
     const described = Object.fromEntries((await reg.describe()).map((d) => [d.name, d]));
     expect(described.default).toMatchObject({ backend: "memory", sourceKind: "code" });
-    // env replaces the file's entry entirely: its visibility=private does not leak into the env one.
+    // env replaces the file's entry entirely: its visibility=private does not leak into the env one
+    // (the storage is private by its driver's default, set by nobody).
     expect(described.exports).toMatchObject({
       backend: "gcs",
       sourceKind: "env",
       source: "STORAGES_EXPORTS",
-      visibility: undefined,
     });
+    expect(described.exports!.sources.visibility).toBeUndefined();
     expect(described.reports).toMatchObject({
       backend: "memory",
       sourceKind: "file",
@@ -157,8 +158,17 @@ describe("sources and precedence: code > environment > config file", () => {
         code: "W_UNKNOWN_VARIABLE",
         source: "STORAGES_DEFUALT_ACCESS_KEY_ID",
         message: expect.stringMatching(
-          /is set but is neither a storage URL nor a variable of a configured storage/,
+          /is set but is neither a storage URL \(scheme:\/\/…\) nor a variable of a configured storage/,
         ),
+      }),
+      // A variable of a configured storage that its backend does not read is a stray too.
+      expect.objectContaining({
+        code: "W_UNKNOWN_VARIABLE",
+        storage: "default",
+        source: "STORAGES_DEFAULT_ENDPOINT",
+        message:
+          'STORAGES_DEFAULT_ENDPOINT is set, but the s3 backend of storage "default" does not read it. It reads ' +
+          "STORAGES_DEFAULT_SECRET_ACCESS_KEY; STORAGES_DEFAULT_ENDPOINT is ignored.",
       }),
     ]);
     // No secret in anything the registry reports.
@@ -387,7 +397,7 @@ describe("validation messages name the variable and the fix", () => {
       ],
       [
         { url: "memory://", timeout: -1 },
-        /\.timeout must be a positive whole number of milliseconds, not number\.$/,
+        /\.timeout must be a number of milliseconds, or a duration such as "30s", "10m" or "1h" \(whole milliseconds, above 0\), not -1\.$/,
       ],
       [{ url: "memory://", local: 5 }, /\.local must be a storage URL \(file:\/\/\/…\) or false\.$/],
       [42, /must be a storage URL string or an object/],

@@ -10,7 +10,7 @@ import { extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
 import type { ConfigWarning } from "./locations.js";
-import { envVarFor, type StorageLevelOptions } from "./url.js";
+import { looksLikePath, type StorageLevelOptions } from "./url.js";
 
 /** One named storage, as written in code or a config file: where it is, and the facade settings a URL may carry too. */
 export interface StorageEntry extends StorageLevelOptions {
@@ -126,9 +126,9 @@ export function scanEnv(
   for (const [rest, value] of others) {
     if (owners.some((prefix) => rest.startsWith(prefix))) continue;
     const name = rest.toLowerCase();
-    if (ANY_URL_RE.test(value) && STORAGE_NAME_RE.test(name)) {
-      // Looks like a storage URL with a scheme nobody provides: surface it as a storage so the
-      // registry reports the unknown scheme instead of ignoring the variable.
+    if ((ANY_URL_RE.test(value) || looksLikePath(value)) && STORAGE_NAME_RE.test(name)) {
+      // A storage URL with a scheme nobody provides, or a directory path written without file://:
+      // surface it as a storage so the registry says what to write instead of ignoring it.
       urls.set(name, value);
       continue;
     }
@@ -136,8 +136,8 @@ export function scanEnv(
       code: "W_UNKNOWN_VARIABLE",
       source: `STORAGES_${rest}`,
       message:
-        `STORAGES_${rest} is set but is neither a storage URL nor a variable of a configured storage ` +
-        `(a typo in the storage name?). It is ignored.`,
+        `STORAGES_${rest} is set but is neither a storage URL (scheme://…) nor a variable of a configured ` +
+        `storage (a typo in the storage name?). It is ignored.`,
     });
   }
   return { urls, localOverrides, warnings };
@@ -216,38 +216,3 @@ export async function loadConfigFile(
   }
   return { path, label, entries: data as Record<string, unknown> };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Suggestions for misspelt keys
-
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-export function didYouMean(word: string, candidates: readonly string[]): string {
-  const c = closest(word, candidates);
-  return c ? ` (did you mean \`${c}\`?)` : "";
-}
-
-export { envVarFor };
