@@ -59,7 +59,7 @@ describe("backend (file:// URLs)", () => {
     expect(sources.signing).toBe("STORAGES_MEDIA_SIGNING_SECRET");
     expect(secrets).toEqual(["STORAGES_MEDIA_SIGNING_SECRET"]);
     expect(description.settings).toMatchObject({ signedUrls: true, signingBaseUrl: "/private/" });
-    const driver = backend.create({ ...options, root: join(temp.path, "p") } as never);
+    const driver = backend.create({ ...options, root: join(temp.path, "p") });
     expect(driver.capabilities.signedUrl).toBe(true);
     expect(JSON.stringify(driver)).not.toContain(SIGNING_KEY);
     expect(JSON.stringify(description)).not.toContain(SIGNING_KEY);

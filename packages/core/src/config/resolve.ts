@@ -563,9 +563,9 @@ async function inheritDriverVisibility(
 }
 
 /** What the registry makes of one storage URL: see `inspectStorageUrl`. */
-export interface InspectedStorageUrl {
+export interface InspectedStorageUrl<O extends object = Record<string, unknown>> {
   /** Validated driver options, as `create` receives them. */
-  options: Record<string, unknown>;
+  options: O;
   /** Facade options, as `new Storage()` receives them (the visibility rule applied). */
   storage: StorageOptions;
   /** Where each value came from, as `describe()` reports it. */
@@ -585,7 +585,7 @@ export async function inspectStorageUrl<O extends object>(
   backend: BackendDefinition<O>,
   url: string,
   options: { storageName?: string | undefined; env?: Record<string, string | undefined> | undefined } = {},
-): Promise<InspectedStorageUrl> {
+): Promise<InspectedStorageUrl<O>> {
   const name = options.storageName ?? "default";
   const extra = new Map(
     backend.schemes.map((s) => [s.toLowerCase(), backend as unknown as BackendDefinition]),
@@ -604,7 +604,7 @@ export async function inspectStorageUrl<O extends object>(
     },
   );
   return {
-    options: resolved.driverOptions,
+    options: resolved.driverOptions as O,
     storage: resolved.storageOptions,
     sources: resolved.sources,
     location: resolved.location,

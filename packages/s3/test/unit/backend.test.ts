@@ -46,7 +46,7 @@ describe("backend definition", () => {
       region: "STORAGES_MEDIA (region=)",
       partSize: "STORAGES_MEDIA (partSize=)",
     });
-    expect(backend.create(options as never)).toBeInstanceOf(S3Driver);
+    expect(backend.create(options)).toBeInstanceOf(S3Driver);
   });
 
   it("takes secrets from STORAGES_<NAME>_* variables only, both or neither", async () => {
