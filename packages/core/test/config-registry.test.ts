@@ -583,6 +583,49 @@ describe("visibility follows a configured public base URL", () => {
   });
 });
 
+describe("one visibility rule in local mode too", () => {
+  it("a storage public through its base URL alone stays public in local mode (served under /storages/<name>/)", async () => {
+    const { reg } = registry({
+      env: {
+        STORAGES_MODE: "local",
+        STORAGES_DEFAULT: "s3://media?publicUrl=https://cdn.example.com/media/",
+        STORAGES_STATICFILES: "s3://static?baseUrl=https://cdn.example.com/static/",
+        STORAGES_PRIVATE: "s3://docs?publicUrl=https://cdn.example.com/docs/&visibility=private",
+      },
+    });
+    const media = await reg.get("default");
+    expect(media.visibility).toBe("public");
+    expect(media.publicBaseUrl).toBe("/storages/default/");
+    expect((await reg.get("staticfiles")).visibility).toBe("public");
+    // An explicit visibility always wins.
+    const priv = await reg.get("private");
+    expect(priv.visibility).toBe("private");
+    expect(priv.publicBaseUrl).toBeUndefined();
+    const described = Object.fromEntries((await reg.describe()).map((d) => [d.name, d]));
+    expect(described.default!.sources).toMatchObject({
+      visibility: "STORAGES_DEFAULT (publicUrl=) (a storage with a public base URL is public)",
+      publicUrl: "STORAGES_LOCAL_BASE_URL (default /storages/) (local mode)",
+    });
+  });
+
+  it("the same for entries: a publicUrl field, a driver's visibility option, a local folder's own baseUrl", async () => {
+    const { reg } = registry({
+      mode: "local",
+      storages: {
+        default: { url: "s3://media", publicUrl: "https://cdn.example.com/m/" },
+        exports: { backend: "s3", options: { bucket: "exports", visibility: "public" } },
+        assets: { backend: "fs", options: { root: "/srv/assets", baseUrl: "/assets/" } },
+        docs: { backend: "s3", options: { bucket: "docs" } },
+      },
+    });
+    for (const name of ["default", "exports", "assets"]) {
+      expect((await reg.get(name)).visibility, name).toBe("public");
+      expect((await reg.get(name)).publicBaseUrl, name).toBe(`/storages/${name}/`);
+    }
+    expect((await reg.get("docs")).visibility).toBe("private");
+  });
+});
+
 describe("visibility reaches drivers that keep it in the service", () => {
   it("passes the URL's visibility to a driver listing it among its options, and only there", async () => {
     const withVisibility = stubBackend("s3", "s3", ["bucket", "prefix", "visibility"]);

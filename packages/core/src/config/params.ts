@@ -138,11 +138,11 @@ function inRange(n: number, range: Range, show: (n: number) => string, what: str
   if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
     const span =
       min !== undefined && max !== undefined
-        ? `from ${show(min)} to ${show(max)}`
+        ? `${what} from ${show(min)} to ${show(max)}`
         : min !== undefined
           ? `at least ${show(min)}`
           : `at most ${show(max!)}`;
-    return bad(`must be ${what} ${span}, not ${show(n)}`);
+    return bad(`must be ${span}, not ${show(n)}`);
   }
   return ok(n);
 }
@@ -176,7 +176,7 @@ export function formatSize(bytes: number): string {
   ] as const) {
     if (bytes >= factor && bytes % factor === 0) return `${bytes / factor} ${unit}`;
   }
-  return `${bytes} bytes`;
+  return bytes === 1 ? "1 byte" : `${bytes} bytes`;
 }
 
 const SIZE_HINT = 'a number of bytes, or a size such as "8MiB"';
