@@ -10,6 +10,7 @@ import { extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
 import type { ConfigWarning } from "./locations.js";
+import { storageVariable } from "./params.js";
 import { looksLikePath, type StorageLevelOptions } from "./url.js";
 
 /** One named storage, as written in code or a config file: where it is, and the facade settings a URL may carry too. */
@@ -100,7 +101,7 @@ export function scanEnv(
 ): EnvScan {
   const urls = new Map<string, string>();
   const localOverrides = new Map<string, string>();
-  const others: Array<[string, string]> = [];
+  const others: Array<{ key: string; rest: string; value: string }> = [];
   for (const [key, raw] of Object.entries(env)) {
     if (!key.startsWith("STORAGES_") || raw === undefined) continue;
     const value = raw.trim();
@@ -116,15 +117,15 @@ export function scanEnv(
     if (scheme !== undefined && knownSchemes.has(scheme) && STORAGE_NAME_RE.test(rest.toLowerCase())) {
       urls.set(rest.toLowerCase(), value);
     } else {
-      others.push([rest, value]);
+      others.push({ key, rest, value });
     }
   }
   const owners = [...declaredNames, ...urls.keys(), ...localOverrides.keys()].map(
-    (n) => `${n.toUpperCase()}_`,
+    (n) => `${storageVariable(n)}_`,
   );
   const warnings: ConfigWarning[] = [];
-  for (const [rest, value] of others) {
-    if (owners.some((prefix) => rest.startsWith(prefix))) continue;
+  for (const { key, rest, value } of others) {
+    if (owners.some((prefix) => key.startsWith(prefix))) continue;
     const name = rest.toLowerCase();
     if ((ANY_URL_RE.test(value) || looksLikePath(value)) && STORAGE_NAME_RE.test(name)) {
       // A storage URL with a scheme nobody provides, or a directory path written without file://:
@@ -134,9 +135,9 @@ export function scanEnv(
     }
     warnings.push({
       code: "W_UNKNOWN_VARIABLE",
-      source: `STORAGES_${rest}`,
+      source: key,
       message:
-        `STORAGES_${rest} is set but is neither a storage URL (scheme://…) nor a variable of a configured ` +
+        `${key} is set but is neither a storage URL (scheme://…) nor a variable of a configured ` +
         `storage (a typo in the storage name?). It is ignored.`,
     });
   }
