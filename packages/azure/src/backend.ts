@@ -14,9 +14,9 @@ import {
   ConfigError,
   endpointNamespace,
   normalizeKeyPrefix,
-  Storage,
+  type Storage,
   type StorageOptions,
-  splitStorageOptions,
+  storageFromOptions,
   storageVariable,
   urlParam,
 } from "@storages/core";
@@ -155,11 +155,10 @@ export type AzureStorageOptions = AzureDriverOptions & StorageOptions;
  * public access and the storage's default. A misspelt option is an error naming the closest one.
  */
 export function azureStorage(options: AzureStorageOptions): Storage {
-  const split = splitStorageOptions(
-    options,
-    OPTION_KEYS,
-    "Azure storage",
-    '{ accountName: "myaccount", container: "media" }',
-  );
-  return new Storage(new AzureDriver(split.driver as AzureDriverOptions), split.storage);
+  return storageFromOptions(options, {
+    subject: "Azure storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ accountName: "myaccount", container: "media" }',
+    driver: (o: AzureDriverOptions) => new AzureDriver(o),
+  });
 }

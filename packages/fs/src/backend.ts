@@ -7,9 +7,9 @@ import { fileURLToPath } from "node:url";
 import {
   type BackendDefinition,
   ConfigError,
-  Storage,
+  type Storage,
   type StorageOptions,
-  splitStorageOptions,
+  storageFromOptions,
   storageVariable,
   urlParam,
 } from "@storages/core";
@@ -140,11 +140,10 @@ export type FsStorageOptions = FsDriverOptions & StorageOptions;
  * unless `visibility` says otherwise.
  */
 export function fsStorage(options: FsStorageOptions): Storage {
-  const split = splitStorageOptions(
-    options,
-    DRIVER_OPTION_KEYS,
-    "fs storage",
-    '{ root: "/var/lib/app/media" }',
-  );
-  return new Storage(new FsDriver(split.driver as unknown as FsDriverOptions), split.storage);
+  return storageFromOptions(options, {
+    subject: "fs storage",
+    driverKeys: DRIVER_OPTION_KEYS,
+    example: '{ root: "/var/lib/app/media" }',
+    driver: (o: FsDriverOptions) => new FsDriver(o),
+  });
 }

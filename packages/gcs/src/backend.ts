@@ -9,9 +9,9 @@ import {
   type BackendDefinition,
   ConfigError,
   endpointNamespace,
-  Storage,
+  type Storage,
   type StorageOptions,
-  splitStorageOptions,
+  storageFromOptions,
   storageVariable,
   urlParam,
 } from "@storages/core";
@@ -116,6 +116,10 @@ export type GcsStorageOptions = GcsDriverOptions & StorageOptions;
  * A misspelt option is an error naming the closest valid one.
  */
 export function gcsStorage(options: GcsStorageOptions): Storage {
-  const split = splitStorageOptions(options, OPTION_KEYS, "GCS storage", '{ bucket: "my-app-media" }');
-  return new Storage(new GcsDriver(split.driver as unknown as GcsDriverOptions), split.storage);
+  return storageFromOptions(options, {
+    subject: "GCS storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ bucket: "my-app-media" }',
+    driver: (o: GcsDriverOptions) => new GcsDriver(o),
+  });
 }

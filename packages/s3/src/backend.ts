@@ -8,9 +8,9 @@ import {
   type BackendDefinition,
   ConfigError,
   endpointNamespace,
-  Storage,
+  type Storage,
   type StorageOptions,
-  splitStorageOptions,
+  storageFromOptions,
   storageVariable,
   urlParam,
 } from "@storages/core";
@@ -151,11 +151,10 @@ export type S3StorageOptions = S3DriverOptions & StorageOptions & { profile?: Pr
  * which implies it) configures both the ACLs the driver sets and the storage's default.
  */
 export function s3Storage(options: S3StorageOptions): Storage {
-  const split = splitStorageOptions(
-    options,
-    OPTION_KEYS,
-    "S3 storage",
-    '{ bucket: "my-app-media", region: "eu-west-1" }',
-  );
-  return new Storage(new S3Driver(split.driver as unknown as S3DriverOptions), split.storage);
+  return storageFromOptions(options, {
+    subject: "S3 storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ bucket: "my-app-media", region: "eu-west-1" }',
+    driver: (o: S3DriverOptions) => new S3Driver(o),
+  });
 }

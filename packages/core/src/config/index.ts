@@ -64,4 +64,5 @@ export {
   type SplitOptions,
   STORAGE_OPTION_KEYS,
   splitStorageOptions,
+  storageFromOptions,
 } from "./visibility.js";

@@ -9,8 +9,8 @@
  * A base URL says "files are served there"; a storage that is meant to be private behind a CDN
  * (signed cookies, an authenticating proxy) says `visibility: "private"`.
  */
-import type { StorageOptions } from "../storage.js";
-import type { Visibility } from "../types.js";
+import { Storage, type StorageOptions } from "../storage.js";
+import type { Driver, Visibility } from "../types.js";
 import { OptionChecker } from "./params.js";
 
 /** The visibility the rule gives: undefined leaves it to the driver's default. */
@@ -68,4 +68,16 @@ export function splitStorageOptions(
     if (driverKeys.includes("visibility")) driver.visibility = visibility;
   }
   return { driver, storage: storage as StorageOptions };
+}
+
+/**
+ * The body of every `xStorage()` shortcut: split the one options object (misspelt keys refused,
+ * the visibility rule applied), build the driver from its part and a Storage around it.
+ */
+export function storageFromOptions<D extends object>(
+  options: object,
+  spec: { subject: string; driverKeys: readonly string[]; example: string; driver: (options: D) => Driver },
+): Storage {
+  const split = splitStorageOptions(options, spec.driverKeys, spec.subject, spec.example);
+  return new Storage(spec.driver(split.driver as D), split.storage);
 }
