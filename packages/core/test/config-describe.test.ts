@@ -94,6 +94,7 @@ describe("describe()", () => {
     expect(described.default).toMatchObject({
       backend: "fs",
       location: "/srv/app/media",
+      locationParts: { kind: "dir", path: "/srv/app/media" },
       publicUrl: "/media/",
       visibility: "public",
       readOnly: false,
@@ -113,6 +114,13 @@ describe("describe()", () => {
     expect(described.media).toMatchObject({
       backend: "s3",
       location: "s3://acme-media/uploads/",
+      locationParts: {
+        kind: "bucket",
+        service: "s3",
+        namespace: "aws",
+        bucket: "acme-media",
+        prefix: "uploads/",
+      },
       settings: {
         profile: "aws",
         region: "eu-west-1",

@@ -12,7 +12,7 @@ import { readOnly as readOnlyView } from "../decorators.js";
 import { ConfigError, StorageError } from "../errors.js";
 import { FakeStorage } from "../fake.js";
 import { Storage, type StorageOptions } from "../storage.js";
-import type { BackendDefinition, Capabilities, Visibility } from "../types.js";
+import type { BackendDefinition, Capabilities, StorageLocation, Visibility } from "../types.js";
 import { defaultImporter, knownSchemes, type PackageImporter } from "./backends.js";
 import {
   type ConfigWarning,
@@ -82,6 +82,12 @@ export interface StorageDescription {
   sourceKind: SourceKind | "local";
   /** Where the files are, for people: a directory, `s3://bucket/prefix`, `azure://account/container/prefix`. */
   location: string;
+  /**
+   * The same, for tools, as the layout rules see it: `{ kind: "dir", path }`, `{ kind: "bucket",
+   * service, namespace, bucket, prefix }`, or `{ kind: "isolated" }` (memory, or a backend that does
+   * not say).
+   */
+  locationParts: StorageLocation;
   /** Backend settings worth showing (region, endpoint, profile, sizes…): never a secret. */
   settings: Record<string, string | number | boolean>;
   /** Base of public URLs (the storage's publicUrl, else the driver's own), if any. */
@@ -195,6 +201,7 @@ export class StorageRegistry {
           source: s.source,
           sourceKind: s.sourceKind,
           location: s.description.location,
+          locationParts: s.location,
           settings: { ...s.description.settings },
           publicUrl: storage.publicBaseUrl ?? s.description.publicUrl,
           visibility: storage.visibility,
