@@ -139,4 +139,19 @@ describe("load() catches what the drivers would refuse, naming the variable", ()
     );
     expect(await loadError({ STORAGES_DEFAULT: "./media" })).toMatch(/^STORAGES_DEFAULT is a relative path/);
   });
+
+  it("a path in a variable of no configured storage (a stray key file) stays a warning", async () => {
+    const warnings: string[] = [];
+    await createStorages({
+      cwd: dir,
+      configFile: false,
+      mountInfo: "",
+      env: { STORAGES_REPORTS_KEY_FILE: "/run/secrets/reports.json" },
+      onWarning: (w) => warnings.push(w.message),
+    }).load();
+    expect(warnings).toEqual([
+      "STORAGES_REPORTS_KEY_FILE is set but is neither a storage URL (scheme://…) nor a variable of a configured " +
+        "storage (a typo in the storage name?). It is ignored. (A storage's directory is written as a file:/// URL.)",
+    ]);
+  });
 });

@@ -127,9 +127,11 @@ export function scanEnv(
   for (const { key, rest, value } of others) {
     if (owners.some((prefix) => key.startsWith(prefix))) continue;
     const name = rest.toLowerCase();
-    if ((ANY_URL_RE.test(value) || looksLikePath(value)) && STORAGE_NAME_RE.test(name)) {
-      // A storage URL with a scheme nobody provides, or a directory path written without file://:
-      // surface it as a storage so the registry says what to write instead of ignoring it.
+    // A storage URL with a scheme nobody provides, or a directory path written without file:// (the
+    // latter only for names without "_": STORAGES_MEDIA_KEY_FILE=/run/key.json is a stray secret
+    // variable, not a storage): surface it as a storage so the registry says what to write instead.
+    const path = looksLikePath(value);
+    if ((ANY_URL_RE.test(value) || (path && !name.includes("_"))) && STORAGE_NAME_RE.test(name)) {
       urls.set(name, value);
       continue;
     }
@@ -138,7 +140,7 @@ export function scanEnv(
       source: key,
       message:
         `${key} is set but is neither a storage URL (scheme://…) nor a variable of a configured ` +
-        `storage (a typo in the storage name?). It is ignored.`,
+        `storage (a typo in the storage name?). It is ignored.${path ? " (A storage's directory is written as a file:/// URL.)" : ""}`,
     });
   }
   return { urls, localOverrides, warnings };
