@@ -192,14 +192,6 @@ export interface Capabilities {
   checksums: readonly ChecksumAlgorithm[];
 }
 
-/** A driver's account of where its files are. Secret-free by contract: tools print it. */
-export interface DriverDescription {
-  /** One line, URL-like: "file:///var/lib/app/media", "s3://bucket/prefix/ at https://s3.eu-west-1.amazonaws.com". */
-  location: string;
-  /** The parts of it, for tools: root, bucket, container, prefix, endpoint, region… */
-  details: Record<string, string | number | boolean | undefined>;
-}
-
 /** Who provides a feature of a storage: the service itself, the facade on top of it, or nobody. */
 export type Provision = "native" | "facade" | "none";
 
@@ -224,7 +216,8 @@ export interface StorageFeatures {
 /** `Storage.describe()`: what tools need to know about a storage, secret-free. */
 export interface StorageInfo {
   backend: string;
-  location: DriverDescription | undefined;
+  /** The driver's own account of where its files are (`Driver.describe`), when it gives one. */
+  location: BackendDescription | undefined;
   publicBaseUrl: string | undefined;
   visibility: Visibility;
   overwrite: boolean;
@@ -352,8 +345,8 @@ export interface Driver {
   getVisibility?(key: string, options: DriverCallOptions): Promise<Visibility>;
   /** The absolute local path of a key, for drivers whose files are real files (fs). */
   path?(key: string): string;
-  /** Where the files are, for tools and logs: never a secret. */
-  describe?(): DriverDescription;
+  /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
+  describe?(): BackendDescription;
   /** Releases sockets, timers, file handles. */
   close?(): Promise<void>;
 }

@@ -14,7 +14,13 @@ import {
   urlParam,
 } from "@storages/core";
 import { FsDriver } from "./driver.js";
-import { checkBaseUrl, DRIVER_OPTION_KEYS, type FsDriverOptions, resolveFsOptions } from "./options.js";
+import {
+  checkBaseUrl,
+  DRIVER_OPTION_KEYS,
+  describeFsOptions,
+  type FsDriverOptions,
+  resolveFsOptions,
+} from "./options.js";
 
 /** Options of the `fs` backend in a config entry (`{ backend: "fs", options }`) or from a URL. */
 export interface FsBackendOptions extends FsDriverOptions {
@@ -100,14 +106,7 @@ export const backend: BackendDefinition<FsBackendOptions> = {
   },
 
   describe(options) {
-    const o = resolveFsOptions(driverOptions(options));
-    const settings: Record<string, string | boolean> = {
-      fileMode: `0o${o.fileMode.toString(8)}`,
-      directoryMode: `0o${o.directoryMode.toString(8)}`,
-      signedUrls: o.signingKey !== undefined,
-    };
-    if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
-    return { location: o.root, settings, publicUrl: o.baseUrl };
+    return describeFsOptions(resolveFsOptions(driverOptions(options)));
   },
 
   secretVariables(storageName) {

@@ -26,15 +26,14 @@ import {
 import { dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { pathToFileURL } from "node:url";
 import {
   AlreadyExistsError,
+  type BackendDescription,
   type Capabilities,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
   type DriverDeleteManyResult,
-  type DriverDescription,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverSignedUploadOptions,
@@ -56,7 +55,12 @@ import {
   type Visibility,
 } from "@storages/core";
 import { abortError, toStorageError } from "./errors.js";
-import { type FsDriverOptions, resolveFsOptions } from "./options.js";
+import {
+  describeFsOptions,
+  type FsDriverOptions,
+  type ResolvedFsOptions,
+  resolveFsOptions,
+} from "./options.js";
 import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
 import {
   needsSidecar,
@@ -192,10 +196,13 @@ export class FsDriver implements Driver {
   readonly directoryMode: number;
 
   private readonly paths: RootedPaths;
+  /** The options as resolved (the signing key among them stays in this private field). */
+  readonly #resolved: ResolvedFsOptions;
   private ready: Promise<void> | undefined;
 
   constructor(options: FsDriverOptions) {
     const resolved = resolveFsOptions(options);
+    this.#resolved = resolved;
     this.root = resolved.root;
     this.baseUrl = resolved.baseUrl;
     this.fileMode = resolved.fileMode;
@@ -737,11 +744,8 @@ export class FsDriver implements Driver {
     return join(this.root, key);
   }
 
-  describe(): DriverDescription {
-    return {
-      location: pathToFileURL(`${this.root}/`).href,
-      details: { root: this.root, baseUrl: this.baseUrl, signingBaseUrl: this.signer?.baseUrl },
-    };
+  describe(): BackendDescription {
+    return describeFsOptions(this.#resolved);
   }
 
   private signerOrThrow(key: string): UrlSigner {

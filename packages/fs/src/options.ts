@@ -4,7 +4,7 @@
  * everywhere and is caught before the first call. Validation touches nothing on disk.
  */
 import { isAbsolute, resolve } from "node:path";
-import { OptionChecker, type Visibility } from "@storages/core";
+import { type BackendDescription, OptionChecker, type Visibility } from "@storages/core";
 import { checkSigningKey } from "./signer.js";
 
 export interface FsSigningOptions {
@@ -129,4 +129,15 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
     defaultVisibility:
       check.visibility("defaultVisibility", o.defaultVisibility) ?? (baseUrl ? "public" : "private"),
   };
+}
+
+/** The secret-free account of an fs storage, for its backend's and its driver's `describe()`. */
+export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
+  const settings: Record<string, string | boolean> = {
+    fileMode: `0o${o.fileMode.toString(8)}`,
+    directoryMode: `0o${o.directoryMode.toString(8)}`,
+    signedUrls: o.signingKey !== undefined,
+  };
+  if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
+  return { location: o.root, settings, publicUrl: o.baseUrl };
 }
