@@ -10,7 +10,7 @@
  * stop({ workDir }). A server whose STORAGES_TEST_* variables are already set in the environment
  * (a real AWS/GCS/Azure account, or a MinIO you run) is not started: the suites use that endpoint.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -37,7 +37,18 @@ function selected(ids) {
   return ids.length ? SERVERS.filter((s) => ids.includes(s.id)) : SERVERS;
 }
 
-/** Installs and starts the servers in parallel; returns the environment the tests need. */
+/** `KEY='value'` lines a POSIX shell can source (`set -a; . .storages-run/servers.env; set +a`). */
+export function shellAssignments(env) {
+  return Object.entries(env)
+    .map(([key, value]) => `${key}='${String(value).replaceAll("'", "'\\''")}'`)
+    .join("\n");
+}
+
+/**
+ * Installs and starts the servers in parallel. Returns the environment the tests need and the ids
+ * of the servers it started — not those skipped because their variables were preset: a caller
+ * stops only `started`, never a server someone else runs.
+ */
 export async function startServers(ids = [], env = process.env) {
   const chosen = selected(ids).filter((s) => {
     if (env[s.presetVariable])
@@ -57,9 +68,17 @@ export async function startServers(ids = [], env = process.env) {
       try {
         ({ env: serverEnv } = await module.start({ workDir }));
       } catch (error) {
-        // One clean retry: a daemon that fails to settle on a loaded machine usually starts the second time.
-        log(`${server.id}: start failed (${String(error?.message ?? error).split("\n")[0]}); retrying once`);
+        // One clean retry: a daemon that fails to settle on a loaded machine usually starts the
+        // second time. The first attempt's folder (logs, config) is kept beside the new one.
         await module.stop({ workDir });
+        const firstAttempt = `${workDir}.failed-attempt`;
+        await rm(firstAttempt, { recursive: true, force: true });
+        await rename(workDir, firstAttempt);
+        await mkdir(workDir, { recursive: true });
+        log(
+          `${server.id}: start failed; retrying once. Why:\n${String(error?.stack ?? error).replace(/^/gm, "    ")}\n` +
+            `  ${server.id}: the failed attempt's logs are in ${firstAttempt}`,
+        );
         ({ env: serverEnv } = await module.start({ workDir }));
       }
       started.push(server.id);
@@ -76,16 +95,13 @@ export async function startServers(ids = [], env = process.env) {
   }
   const merged = Object.assign({}, ...results.map((r) => r.value));
   await mkdir(RUN_DIR, { recursive: true });
-  await writeFile(
-    join(RUN_DIR, "servers.env"),
-    Object.entries(merged)
-      .map(([k, v]) => `${k}=${v}`)
-      .join("\n") + "\n",
-  );
-  return merged;
+  await writeFile(join(RUN_DIR, "servers.env"), `${shellAssignments(merged)}\n`);
+  return { env: merged, started };
 }
 
-export async function stopServers(ids = []) {
+/** Stops the given servers (all of them when `ids` is omitted; none for an empty list). */
+export async function stopServers(ids = SERVERS.map((s) => s.id)) {
+  if (ids.length === 0) return;
   await Promise.allSettled(
     selected(ids).map(async (server) => {
       const module = await load(server.id);
@@ -97,11 +113,14 @@ export async function stopServers(ids = []) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [command, ...ids] = process.argv.slice(2);
   if (command === "start") {
-    const env = await startServers(ids);
-    for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
-    log(`written to ${join(RUN_DIR, "servers.env")}; stop with: node scripts/servers.mjs stop`);
+    const { env } = await startServers(ids);
+    process.stdout.write(`${shellAssignments(env)}\n`);
+    log(
+      `written to ${join(RUN_DIR, "servers.env")} (load it with: set -a; . .storages-run/servers.env; set +a); ` +
+        "stop with: npm run servers -- stop",
+    );
   } else if (command === "stop") {
-    await stopServers(ids);
+    await stopServers(ids.length ? ids : undefined);
   } else {
     process.stderr.write("usage: node scripts/servers.mjs start|stop [rgw|azurite|gcs-emulator …]\n");
     process.exit(2);

@@ -1,7 +1,7 @@
 /**
  * Options, gs:// URLs and credentials: typed ConfigErrors that say what to fix, never a secret.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Storage as GcsClient } from "@google-cloud/storage";
@@ -86,12 +86,16 @@ describe("driver options", () => {
 
   it("keyFilename: read once; a missing file says so without content", () => {
     const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
-    const file = join(dir, "key.json");
-    writeFileSync(file, JSON.stringify(key));
-    expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
-    expect(
-      configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") })).message,
-    ).toMatch(/ENOENT/);
+    try {
+      const file = join(dir, "key.json");
+      writeFileSync(file, JSON.stringify(key));
+      expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
+      expect(
+        configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") })).message,
+      ).toMatch(/ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
