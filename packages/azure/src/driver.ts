@@ -118,8 +118,6 @@ export class AzureDriver implements Driver {
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: false,
       publicUrl: true,
       signedUrl: canSign,
       signedUpload: canSign ? (["put"] as const) : ([] as const),
@@ -127,7 +125,6 @@ export class AzureDriver implements Driver {
       signedUploadMaxBytes: [] as const,
       visibility: "bucket",
       metadata: true,
-      batchDelete: true,
       // Azure stores the MD5 of bodies sent in one Put Blob; staged uploads have none (checksum() streams).
       checksums: ["md5"] as const,
     } satisfies Capabilities);

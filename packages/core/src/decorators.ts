@@ -14,6 +14,7 @@ import type {
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
+  DriverDescription,
   DriverListOptions,
   DriverReadOptions,
   DriverSignedUploadOptions,
@@ -45,12 +46,15 @@ export class ReadOnlyDriver implements Driver {
     if (inner.signedUrl) this.signedUrl = (key, options) => inner.signedUrl!(key, options);
     if (inner.exists) this.exists = (key, options) => inner.exists!(key, options);
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(key, options);
+    if (inner.describe) this.describe = () => inner.describe!();
+    // No path(): a local path is a way around the refusals below.
   }
 
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
+  describe?: () => DriverDescription;
 
   read(key: string, options: DriverReadOptions): Promise<Readable> {
     return this.inner.read(key, options);
@@ -114,6 +118,13 @@ export class PrefixedDriver implements Driver {
     if (inner.setVisibility)
       this.setVisibility = (key, v, options) => inner.setVisibility!(k(key), v, options);
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(k(key), options);
+    if (inner.path) this.path = (key) => inner.path!(k(key));
+    if (inner.describe) {
+      this.describe = () => {
+        const d = inner.describe!();
+        return { location: `${d.location} (under ${prefix})`, details: { ...d.details, prefix } };
+      };
+    }
     if (inner.deleteMany) {
       this.deleteMany = async (keys, options) => {
         const result = await inner.deleteMany!(keys.map(k), options);
@@ -131,6 +142,8 @@ export class PrefixedDriver implements Driver {
   setVisibility?: (key: string, visibility: Visibility, options: DriverCallOptions) => Promise<void>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
   deleteMany?: Driver["deleteMany"];
+  path?: (key: string) => string;
+  describe?: () => DriverDescription;
 
   async write(key: string, body: Readable, options: DriverWriteOptions) {
     const { nextKey } = options;

@@ -39,6 +39,8 @@ export type Operation =
   | "move"
   | "delete"
   | "deleteMany"
+  | "deletePrefix"
+  | "path"
   | "url"
   | "signedUrl"
   | "signedUpload"

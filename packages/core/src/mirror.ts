@@ -118,14 +118,11 @@ export class MirrorDriver implements Driver {
       ...p,
       // Ranges are served by the members' own facades, whatever their drivers can do.
       rangeRead: true,
-      serverSideCopy: all.every((c) => c.serverSideCopy),
-      nativeMove: false,
       publicUrl: primary.publicBaseUrl !== undefined || p.publicUrl,
       // A browser uploading straight to one backend would bypass the mirror.
       signedUpload: [],
       signedUploadMaxBytes: [],
       metadata: all.every((c) => c.metadata),
-      batchDelete: false,
       // stat() may answer from a secondary: claim no stored checksum (the facade computes them).
       checksums: [],
     });
@@ -358,9 +355,9 @@ export class MirrorDriver implements Driver {
  */
 export function mirror(primary: Storage, ...rest: Array<Storage | MirrorOptions>): Storage {
   const last = rest.at(-1);
-  const options = last !== undefined && !(last instanceof Storage) ? (rest.pop() as MirrorOptions) : {};
+  const options = last !== undefined && !Storage.isInstance(last) ? (rest.pop() as MirrorOptions) : {};
   const secondaries = rest as Storage[];
-  if (!(primary instanceof Storage) || secondaries.some((s) => !(s instanceof Storage))) {
+  if (!Storage.isInstance(primary) || secondaries.some((s) => !Storage.isInstance(s))) {
     throw new InvalidArgumentError(
       "mirror() takes Storage instances: mirror(primary, ...secondaries[, options]).",
     );

@@ -7,7 +7,8 @@
  */
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import pLimit from "p-limit";
-import { asReadStream, type ReadStream, toBodySource } from "./body.js";
+import { releaseStream, settleOnAbort } from "./abort.js";
+import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
 import {
   AbortedError,
@@ -19,13 +20,14 @@ import {
   RETRYABLE_NETWORK_CODES,
   ReadOnlyError,
   StorageError,
-  TimeoutError,
   UnsupportedError,
   withContext,
 } from "./errors.js";
 import { contentDisposition, guessContentType } from "./headers.js";
-import { alternativeName } from "./naming.js";
+import { alternativeName, NameCandidates } from "./naming.js";
+import { checkOptionKeys } from "./options.js";
 import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
+import { CallScope } from "./scope.js";
 import type {
   BodyInput,
   ByteRange,
@@ -46,6 +48,8 @@ import type {
   SignedUploadMethod,
   SignedUploadOptions,
   SignedUrlOptions,
+  StorageFeatures,
+  StorageInfo,
   Visibility,
 } from "./types.js";
 
@@ -63,7 +67,22 @@ export interface StorageOptions {
   signedUrlExpiresIn?: number | undefined;
   /** Base URL for public files (CDN or custom domain), e.g. "https://cdn.example.com/media/". */
   publicUrl?: string | undefined;
+  /**
+   * A read whose source sends nothing for this many milliseconds while the consumer waits ends in
+   * a TimeoutError (a server that stalls mid-body). A slow consumer never trips it. Default 60 s;
+   * 0 turns it off.
+   */
+  idleTimeout?: number | undefined;
 }
+
+const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
+  "visibility",
+  "overwrite",
+  "timeout",
+  "signedUrlExpiresIn",
+  "publicUrl",
+  "idleTimeout",
+];
 
 /** The longest lifetime S3 and GCS accept for a v4 signature: 7 days. */
 export const MAX_SIGNED_URL_EXPIRES_IN = 7 * 24 * 3600;
@@ -71,76 +90,11 @@ const DEFAULT_SIGNED_URL_EXPIRES_IN = 3600;
 const DEFAULT_PAGE_SIZE = 1000;
 /** Fallback deleteMany / copy parallelism for drivers without a batch call. */
 const FALLBACK_CONCURRENCY = 16;
-/** How many fresh names a save tries when concurrent writers keep taking them. */
-const MAX_NAME_ATTEMPTS = 10;
+export const DEFAULT_IDLE_TIMEOUT = 60_000;
+/** `Symbol.for`, so a Storage made by one copy of this package is recognised by another copy. */
+const STORAGE_MARKER = Symbol.for("storages.storage");
 /** Metadata keys every service accepts (S3/Azure headers, GCS): lower-case token characters. */
 const METADATA_KEY = /^[a-z0-9][a-z0-9_-]*$/;
-
-/** One call's merged signal: the caller's signal and the timeout, and what fired first. */
-class CallScope {
-  readonly controller = new AbortController();
-  fired: StorageError | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stream: Readable | undefined;
-  /** Rejects with the fired error when the signal or timeout fires (never resolves otherwise). */
-  readonly settled: Promise<never> = new Promise<never>((_resolve, reject) => {
-    this.controller.signal.addEventListener("abort", () => reject(this.fired), { once: true });
-  });
-  /** Set by run(): an open() stream is destroyed with this error, so it must carry the context itself. */
-  context: { operation?: Operation; path?: string | undefined; backend?: string } = {};
-  private readonly onAbort = () =>
-    this.fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
-
-  constructor(
-    private readonly callerSignal: AbortSignal | undefined,
-    timeout: number | undefined,
-  ) {
-    // It also fires after the call ended (while an open() stream is read): nobody awaits it then.
-    this.settled.catch(() => {});
-    if (callerSignal?.aborted) {
-      this.fired = new AbortedError(undefined, { cause: callerSignal.reason });
-      this.controller.abort(this.fired);
-      return;
-    }
-    callerSignal?.addEventListener("abort", this.onAbort, { once: true });
-    if (timeout !== undefined) {
-      this.timer = setTimeout(
-        () => this.fire(new TimeoutError(`The operation did not finish within ${timeout} ms.`)),
-        timeout,
-      );
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  private fire(error: StorageError): void {
-    if (this.fired) return;
-    this.fired = withContext(error, this.context);
-    // Our error reaches the stream first, before the driver's SDK destroys it with its own.
-    this.stream?.destroy(error);
-    this.controller.abort(error);
-  }
-
-  /** After open(): the timeout covered getting the stream; the caller's signal keeps covering reading it. */
-  attachStream(stream: Readable): void {
-    this.clearTimer();
-    this.stream = stream;
-    stream.once("close", () => this.dispose());
-  }
-
-  clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  dispose(): void {
-    this.clearTimer();
-    this.callerSignal?.removeEventListener("abort", this.onAbort);
-    this.stream = undefined;
-  }
-}
 
 function isAbortLike(error: unknown): boolean {
   const name = (error as { name?: unknown })?.name;
@@ -179,6 +133,18 @@ function emptyStream(): Readable {
 }
 
 export class Storage {
+  /**
+   * True for a Storage made by any copy of @storages/core (an app can end up with two, e.g. a
+   * driver that bundles its own): use it instead of `instanceof`.
+   */
+  static isInstance(value: unknown): value is Storage {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[STORAGE_MARKER] === true
+    );
+  }
+
   readonly driver: Driver;
   readonly options: Readonly<StorageOptions>;
   /** Default visibility of this storage's files. */
@@ -187,6 +153,7 @@ export class Storage {
   readonly timeout: number | undefined;
   readonly signedUrlExpiresIn: number;
   readonly publicBaseUrl: string | undefined;
+  readonly idleTimeout: number;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     if (!driver || typeof driver.write !== "function" || typeof driver.read !== "function") {
@@ -194,6 +161,15 @@ export class Storage {
         "new Storage(driver) needs a driver object implementing the Driver contract.",
       );
     }
+    checkOptionKeys(options, STORAGE_OPTION_KEYS, "Storage options");
+    const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+    if (!(Number.isFinite(idleTimeout) && idleTimeout >= 0)) {
+      throw new InvalidArgumentError(
+        `idleTimeout must be a number of milliseconds (0 turns it off), got ${options.idleTimeout}.`,
+      );
+    }
+    this.idleTimeout = idleTimeout;
+    Object.defineProperty(this, STORAGE_MARKER, { value: true });
     if (
       options.visibility !== undefined &&
       options.visibility !== "public" &&
@@ -235,6 +211,63 @@ export class Storage {
     return this.driver.capabilities;
   }
 
+  /** What this storage can do, and whether the service does it or the facade fills it in. */
+  get features(): StorageFeatures {
+    const caps = this.capabilities;
+    const d = this.driver;
+    const has = (method: unknown): "native" | "facade" =>
+      typeof method === "function" ? "native" : "facade";
+    const all: readonly ChecksumAlgorithm[] = ["md5", "sha256", "crc32c"];
+    return {
+      rangeRead: caps.rangeRead ? "native" : "facade",
+      createExclusive: caps.conditionalWrite ? "native" : "none",
+      copy: has(d.copy),
+      move: has(d.move),
+      deleteMany: has(d.deleteMany),
+      exists: has(d.exists),
+      publicUrl:
+        this.publicBaseUrl !== undefined ? "facade" : caps.publicUrl && d.publicUrl ? "native" : "none",
+      signedUrl: caps.signedUrl && d.signedUrl ? "native" : "none",
+      signedUpload: d.signedUpload ? caps.signedUpload : [],
+      signedUploadMaxBytes: d.signedUpload ? caps.signedUploadMaxBytes : [],
+      visibility: caps.visibility,
+      metadata: caps.metadata,
+      checksums: { stored: caps.checksums, computed: all.filter((a) => !caps.checksums.includes(a)) },
+    };
+  }
+
+  /** Where the files are and what the storage does, for tools and startup logs: never a secret. */
+  describe(): StorageInfo {
+    return {
+      backend: this.backend,
+      location: this.driver.describe?.(),
+      publicBaseUrl: this.publicBaseUrl,
+      visibility: this.visibility,
+      overwrite: this.overwrite,
+      readOnly: this.driver.readOnly === true,
+      features: this.features,
+    };
+  }
+
+  /**
+   * The absolute local path of a file, for tools that need a real file (fs storages only). The
+   * file need not exist. Its own calls refuse symlinks out of the root; a tool opening this path
+   * itself should not follow symlinks either.
+   */
+  path(name: string): string {
+    const key = this.name("path", name);
+    if (!this.driver.path) {
+      throw this.toStorageError(
+        new UnsupportedError(
+          `The ${this.backend} backend keeps no local files: read them with open() or readBytes(), or copy them to an fs storage.`,
+        ),
+        "path",
+        key,
+      );
+    }
+    return this.driver.path(key);
+  }
+
   // -------------------------------------------------------------------------------------------
   // The call wrapper: signal + timeout, error context, wrapping of foreign errors.
 
@@ -256,22 +289,20 @@ export class Storage {
     options: CallOptions | undefined,
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
   ): Promise<T> {
-    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout);
-    scope.context = { operation, path, backend: this.backend };
+    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout, {
+      operation,
+      path,
+      backend: this.backend,
+    });
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
-      const work = body(scope.signal, scope);
       // The call settles when the signal or timeout fires even if the driver, or a body stream
-      // stalled inside an async generator, does not react to it; whatever the work yields late is
-      // released, never leaked.
-      void work.then(
-        (late) => {
-          if (scope.fired && late instanceof Readable) late.destroy(scope.fired);
-        },
-        () => {},
-      );
-      const result = await Promise.race([work, scope.settled]);
+      // stalled inside an async generator, does not react to it; a stream the work yields late is
+      // released, never leaked, and never left to crash the process with an unheard 'error'.
+      const result = await settleOnAbort(body(scope.signal, scope), scope.signal, (late) => {
+        if (late instanceof Readable) releaseStream(late, scope.fired);
+      });
       keepScope = result instanceof Readable;
       return result;
     } catch (error) {
@@ -348,6 +379,7 @@ export class Storage {
         );
       }
       const source = toBodySource(body);
+      const names = overwrite ? undefined : new NameCandidates(key);
       const base = {
         signal,
         contentType: options.contentType ?? guessContentType(key),
@@ -359,75 +391,141 @@ export class Storage {
         size: options.size ?? source.size,
         bytes: source.bytes,
         ifNotExists: !overwrite,
-        nextKey: overwrite ? undefined : () => alternativeName(key),
+        nextKey: names && (() => names.next()),
       };
       let candidate = key;
       // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
       // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
-      if (!overwrite && !source.replayable && (await this.driverExists(key, signal)))
-        candidate = alternativeName(key);
-      for (let attempt = 1; ; attempt++) {
+      if (names && !source.replayable && (await this.driverExists(key, signal))) candidate = names.next();
+      for (;;) {
         try {
           const result = await this.driver.write(candidate, source.stream(), base);
           return { name: result.key, size: result.size, etag: result.etag };
         } catch (error) {
-          if (overwrite || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+          if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
           if (!source.replayable) {
             throw new AlreadyExistsError(
               `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
               { cause: error, retryable: true, path: candidate },
             );
           }
-          if (attempt >= MAX_NAME_ATTEMPTS) {
-            throw new AlreadyExistsError(`No free name found for "${key}" after ${attempt} attempts.`, {
-              cause: error,
-              retryable: true,
-            });
-          }
-          candidate = alternativeName(key);
+          candidate = names.next(error);
         }
       }
     });
+  }
+
+  /** Saves a value as JSON (UTF-8, `application/json` unless the options say otherwise). */
+  async writeJson(name: string, value: unknown, options: SaveOptions = {}): Promise<SaveResult> {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      throw this.toStorageError(
+        new InvalidArgumentError(`writeJson: the value cannot be serialised (${(error as Error).message}).`),
+        "save",
+        typeof name === "string" ? name : undefined,
+      );
+    }
+    if (text === undefined) {
+      throw this.toStorageError(
+        new InvalidArgumentError(
+          `writeJson: ${typeof value} has no JSON form; pass an object, array, string, number, boolean or null.`,
+        ),
+        "save",
+        typeof name === "string" ? name : undefined,
+      );
+    }
+    return this.save(name, text, { contentType: "application/json", ...options });
   }
 
   // -------------------------------------------------------------------------------------------
   // Reading
 
-  /** A stream of the file (or of a byte range: `end` inclusive, clamped; a start past the end reads nothing). */
+  /**
+   * A stream of the file (or of a byte range: `end` inclusive, clamped; a start past the end reads
+   * nothing). The call's timeout covers getting the stream; the caller's signal and the idle
+   * timeout keep covering the reading of it.
+   */
   async open(name: string, options: OpenOptions = {}): Promise<ReadStream> {
     const key = this.name("open", name);
-    const range = options.range;
-    if (range !== undefined) checkRange(range, (error) => this.toStorageError(error, "open", key));
+    const range = this.range("open", key, options.range);
+    const idleTimeout = this.idleTimeoutOf("open", key, options.idleTimeout);
     return this.run("open", key, options, async (signal, scope) => {
-      let stream: Readable;
-      if (range && !this.capabilities.rangeRead) {
-        const full = await this.driver.read(key, { signal });
-        stream = full.pipe(sliceStream(range));
-        full.on("error", (error) => stream.destroy(error));
-      } else {
-        try {
-          stream = await this.driver.read(key, { signal, range });
-        } catch (error) {
-          if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
-          stream = emptyStream();
-        }
-      }
-      scope.attachStream(stream);
+      const stream = await this.openStream(key, range, signal);
+      scope.watchStream(stream, idleTimeout, false);
       return asReadStream(stream);
     });
   }
 
+  /** The whole file (or range) in memory. The call's timeout covers the whole read. */
   async readBytes(name: string, options: OpenOptions = {}): Promise<Buffer> {
-    const stream = await this.open(name, options);
-    try {
-      return await stream.bytes();
-    } catch (error) {
-      throw this.toStorageError(error, "read", name);
-    }
+    const key = this.name("read", name);
+    const range = this.range("read", key, options.range);
+    const idleTimeout = this.idleTimeoutOf("read", key, options.idleTimeout);
+    return this.run("read", key, options, async (signal, scope) => {
+      const stream = await this.openStream(key, range, signal);
+      scope.watchStream(stream, idleTimeout, true);
+      return collectBytes(stream);
+    });
   }
 
   async readText(name: string, options: OpenOptions = {}): Promise<string> {
     return (await this.readBytes(name, options)).toString("utf8");
+  }
+
+  /** Reads and parses a JSON file; a file that is not JSON is an InvalidArgumentError naming it. */
+  async readJson<T = unknown>(name: string, options: OpenOptions = {}): Promise<T> {
+    const text = await this.readText(name, options);
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw this.toStorageError(
+        new InvalidArgumentError(`"${name}" is not valid JSON (${(error as Error).message}).`, {
+          cause: error,
+        }),
+        "read",
+        name,
+      );
+    }
+  }
+
+  private range(operation: Operation, key: string, range: ByteRange | undefined): ByteRange | undefined {
+    if (range !== undefined) checkRange(range, (error) => this.toStorageError(error, operation, key));
+    return range;
+  }
+
+  private idleTimeoutOf(operation: Operation, key: string, requested: number | undefined): number {
+    if (requested === undefined) return this.idleTimeout;
+    if (Number.isFinite(requested) && requested >= 0) return requested;
+    throw this.toStorageError(
+      new InvalidArgumentError(
+        `idleTimeout must be a number of milliseconds (0 turns it off), got ${requested}.`,
+      ),
+      operation,
+      key,
+    );
+  }
+
+  /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
+  private async openStream(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Readable> {
+    if (range && !this.capabilities.rangeRead) {
+      const full = await this.driver.read(key, { signal });
+      const sliced = full.pipe(sliceStream(range));
+      full.on("error", (error) => sliced.destroy(error));
+      sliced.on("close", () => full.destroy());
+      return sliced;
+    }
+    try {
+      return await this.driver.read(key, { signal, range });
+    } catch (error) {
+      if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+      return emptyStream();
+    }
   }
 
   private async driverExists(key: string, signal: AbortSignal): Promise<boolean> {
@@ -590,36 +688,103 @@ export class Storage {
     const keys = [...new Set(Array.from(names, (name) => this.name("deleteMany", name)))];
     if (keys.length === 0) return;
     return this.run("deleteMany", undefined, options, async (signal) => {
-      let failures: Array<{ key: string; error: unknown }>;
-      if (this.driver.deleteMany) {
-        failures = (await this.driver.deleteMany(keys, { signal })).failures;
-      } else {
-        const limit = pLimit(FALLBACK_CONCURRENCY);
-        failures = [];
-        await Promise.all(
-          keys.map((key) =>
-            limit(async () => {
-              try {
-                await this.driver.delete(key, { signal });
-              } catch (error) {
-                failures.push({ key, error });
-              }
-            }),
-          ),
-        );
-      }
-      if (failures.length > 0) {
-        const error = new PartialFailureError(
-          `${failures.length} of ${keys.length} files could not be deleted (first: "${failures[0]!.key}").`,
-        );
-        error.failures = failures.map(({ key, error: cause }) => ({
-          path: key,
-          error: this.toStorageError(cause, "delete", key),
-        }));
-        error.retryable = error.failures.every((f) => f.error.retryable);
-        throw error;
-      }
+      const failures = await this.deleteKeys(keys, signal);
+      if (failures.length > 0) throw this.partialFailure("deleteMany", failures, keys.length);
     });
+  }
+
+  /**
+   * Deletes every file below a directory prefix ("avatars/2024/"), page by page, so memory stays
+   * bounded whatever the count; returns how many were deleted. The root ("") is refused unless
+   * `all: true` says so. Throws PartialFailureError listing the files that could not be deleted
+   * (after trying every other one).
+   */
+  async deletePrefix(
+    prefix: string,
+    options: CallOptions & { all?: boolean } = {},
+  ): Promise<{ deleted: number }> {
+    let dir: string;
+    try {
+      dir = normalizePrefix(prefix);
+    } catch (error) {
+      throw this.toStorageError(error, "deletePrefix", typeof prefix === "string" ? prefix : undefined);
+    }
+    if (dir === "" && options.all !== true) {
+      throw this.toStorageError(
+        new InvalidArgumentError(
+          'deletePrefix("") would delete every file of the storage: pass { all: true } if that is what you mean.',
+        ),
+        "deletePrefix",
+        dir,
+      );
+    }
+    if (this.driver.readOnly) {
+      throw this.toStorageError(
+        new ReadOnlyError("This storage is read-only (deletePrefix refused)."),
+        "deletePrefix",
+        dir,
+      );
+    }
+    return this.run("deletePrefix", dir, options, async (signal) => {
+      let deleted = 0;
+      let attempted = 0;
+      const failures: Array<{ key: string; error: unknown }> = [];
+      let cursor: string | undefined;
+      do {
+        const page = await this.driver.listPage(dir, {
+          signal,
+          recursive: true,
+          pageSize: DEFAULT_PAGE_SIZE,
+          cursor,
+        });
+        const keys = page.entries.filter((e) => e.type === "file").map((e) => e.name);
+        const failed = keys.length ? await this.deleteKeys(keys, signal) : [];
+        attempted += keys.length;
+        deleted += keys.length - failed.length;
+        failures.push(...failed);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      if (failures.length > 0) throw this.partialFailure("deletePrefix", failures, attempted);
+      return { deleted };
+    });
+  }
+
+  /** One batch of deletes: the driver's batch call, else one by one with bounded concurrency. */
+  private async deleteKeys(
+    keys: string[],
+    signal: AbortSignal,
+  ): Promise<Array<{ key: string; error: unknown }>> {
+    if (this.driver.deleteMany) return (await this.driver.deleteMany(keys, { signal })).failures;
+    const limit = pLimit(FALLBACK_CONCURRENCY);
+    const failures: Array<{ key: string; error: unknown }> = [];
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          try {
+            await this.driver.delete(key, { signal });
+          } catch (error) {
+            failures.push({ key, error });
+          }
+        }),
+      ),
+    );
+    return failures;
+  }
+
+  private partialFailure(
+    operation: Operation,
+    failures: Array<{ key: string; error: unknown }>,
+    total: number,
+  ): PartialFailureError {
+    const error = new PartialFailureError(
+      `${failures.length} of ${total} files could not be deleted (first: "${failures[0]!.key}").`,
+    );
+    error.failures = failures.map(({ key, error: cause }) => ({
+      path: key,
+      error: this.toStorageError(cause, "delete", key),
+    }));
+    error.retryable = error.failures.every((f) => f.error.retryable);
+    return withContext(error, { operation, backend: this.backend });
   }
 
   // -------------------------------------------------------------------------------------------

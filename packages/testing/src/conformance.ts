@@ -51,15 +51,12 @@ export function gapTable(ctx: SuiteContext): string {
 const CAPABILITY_KEYS = [
   "rangeRead",
   "conditionalWrite",
-  "serverSideCopy",
-  "nativeMove",
   "publicUrl",
   "signedUrl",
   "signedUpload",
   "signedUploadMaxBytes",
   "visibility",
   "metadata",
-  "batchDelete",
   "checksums",
 ] as const;
 
@@ -100,16 +97,7 @@ export function describeConformance(options: ConformanceOptions): void {
       expect(typeof ctx.backend).toBe("string");
       expect(ctx.backend.length).toBeGreaterThan(0);
       expect(Object.keys(ctx.caps).sort()).toEqual(expect.arrayContaining([...CAPABILITY_KEYS].sort()));
-      for (const key of [
-        "rangeRead",
-        "conditionalWrite",
-        "serverSideCopy",
-        "nativeMove",
-        "publicUrl",
-        "signedUrl",
-        "metadata",
-        "batchDelete",
-      ] as const) {
+      for (const key of ["rangeRead", "conditionalWrite", "publicUrl", "signedUrl", "metadata"] as const) {
         expect(typeof ctx.caps[key], `capabilities.${key}`).toBe("boolean");
       }
       expect(["object", "bucket", "none"]).toContain(ctx.caps.visibility);
