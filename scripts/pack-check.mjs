@@ -125,6 +125,7 @@ try {
   await run(process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app });
   await node("quickstart.ts");
   await node("registry.ts");
+  await node("drivers.ts");
 
   // A second copy of core, nested under one driver, as npm installs a second version.
   const core = join(app, "node_modules", "@storages", "core");

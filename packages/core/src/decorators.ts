@@ -14,6 +14,7 @@ import type {
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
+  DriverDeleteManyResult,
   DriverDescription,
   DriverListOptions,
   DriverReadOptions,
@@ -21,6 +22,7 @@ import type {
   DriverSignedUrlOptions,
   DriverWriteOptions,
   ListPage,
+  SignedUpload,
   Visibility,
 } from "./types.js";
 
@@ -133,15 +135,17 @@ export class PrefixedDriver implements Driver {
     }
   }
 
+  // Each spelled out, not Driver["…"]: an indexed optional member emits `… | undefined` into the
+  // .d.ts, which a consumer compiling with exactOptionalPropertyTypes refuses as a Driver.
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
-  signedUpload?: Driver["signedUpload"];
+  signedUpload?: (key: string, options: DriverSignedUploadOptions) => Promise<Omit<SignedUpload, "name">>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
   copy?: (from: string, to: string, options: DriverCopyOptions) => Promise<void>;
   move?: (from: string, to: string, options: DriverCopyOptions) => Promise<void>;
   setVisibility?: (key: string, visibility: Visibility, options: DriverCallOptions) => Promise<void>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
-  deleteMany?: Driver["deleteMany"];
+  deleteMany?: (keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>;
   path?: (key: string) => string;
   describe?: () => DriverDescription;
 
