@@ -81,7 +81,8 @@ const packages = await publishablePackages();
 const work = await mkdtemp(join(tmpdir(), "storages-pack-check-"));
 let failed = false;
 const cleanUp = () => rm(work, { recursive: true, force: true });
-for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => cleanUp().finally(() => process.exit(130)));
+for (const signal of ["SIGINT", "SIGTERM"])
+  process.once(signal, () => cleanUp().finally(() => process.exit(130)));
 try {
   console.log("pack-check: building");
   await run(...toolCommand("turbo", ["run", "build", "--output-logs=errors-only"]));
@@ -91,7 +92,13 @@ try {
   const packed = JSON.parse(
     await run(
       "npm",
-      ["pack", "--json", "--pack-destination", tarballs, ...packages.map((p) => `--workspace=packages/${p.dir}`)],
+      [
+        "pack",
+        "--json",
+        "--pack-destination",
+        tarballs,
+        ...packages.map((p) => `--workspace=packages/${p.dir}`),
+      ],
       { capture: true },
     ),
   );
@@ -108,9 +115,7 @@ try {
   const app = join(work, "app");
   await mkdir(app);
   const rootManifest = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"));
-  const dependencies = Object.fromEntries(
-    packed.map((p) => [p.name, `file:${join(tarballs, p.filename)}`]),
-  );
+  const dependencies = Object.fromEntries(packed.map((p) => [p.name, `file:${join(tarballs, p.filename)}`]));
   for (const tool of ["typescript", "@types/node"]) dependencies[tool] = rootManifest.devDependencies[tool];
   await writeFile(
     join(app, "package.json"),
@@ -118,11 +123,17 @@ try {
   );
   for (const file of await readdir(APPS)) await cp(join(APPS, file), join(app, file));
   console.log(`pack-check: installing the tarballs into ${app}`);
-  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: app });
+  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: app,
+  });
 
   const node = (file) => run(process.execPath, ["--disable-warning=ExperimentalWarning", file], { cwd: app });
-  console.log("pack-check: typechecking against the published .d.ts (strict, exactOptionalPropertyTypes, skipLibCheck off)");
-  await run(process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app });
+  console.log(
+    "pack-check: typechecking against the published .d.ts (strict, exactOptionalPropertyTypes, skipLibCheck off)",
+  );
+  await run(process.execPath, [join(app, "node_modules", "typescript", "bin", "tsc"), "-p", app], {
+    cwd: app,
+  });
   await node("quickstart.ts");
   await node("registry.ts");
   await node("drivers.ts");

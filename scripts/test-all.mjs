@@ -169,7 +169,8 @@ if (exitCode !== 0 && failed === 0 && !interrupted) {
   failed = 1;
 }
 if (!interrupted && (strays.length || tempLeft.length)) {
-  for (const p of strays) console.log(`A test left a process running (stopped now): pid ${p.pid}: ${p.command}`);
+  for (const p of strays)
+    console.log(`A test left a process running (stopped now): pid ${p.pid}: ${p.command}`);
   if (tempLeft.length) console.log(`Tests left temporary files behind (removed now): ${tempLeft.join(", ")}`);
   failed += strays.length + (tempLeft.length ? 1 : 0);
 }

@@ -59,7 +59,7 @@ server.on("request", (req, res) => {
 
 /** The page at "/": every stored file, as a public URL or a signed URL made for this request. */
 async function index() {
-  const escape = (text) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = (text) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   const items = [];
   for (const [label, storage] of [
     ["media (public)", media],
@@ -67,7 +67,7 @@ async function index() {
   ]) {
     for await (const entry of storage.list("", { recursive: true })) {
       const href = await storage.url(entry.name, { expiresIn: 600 });
-      items.push(`<li>${label}: <a href="${escape(href)}">${escape(entry.name)}</a> (${entry.size} bytes)</li>`);
+      items.push(`<li>${label}: <a href="${html(href)}">${html(entry.name)}</a> (${entry.size} bytes)</li>`);
     }
   }
   return `<!doctype html><title>storages local demo</title><h1>storages local demo</h1><ul>${items.join("")}</ul>\n`;

@@ -16,7 +16,8 @@ try {
   const signed = await media.signedUrl(name, { expiresIn: 600, download: "me.jpg" });
   assert.match(signed, /^\/media\/avatars\/me\.jpg\?.*sig=/);
   const listed: string[] = [];
-  for await (const entry of media.list("avatars/", { recursive: true })) listed.push(`${entry.name} ${entry.type}`);
+  for await (const entry of media.list("avatars/", { recursive: true }))
+    listed.push(`${entry.name} ${entry.type}`);
   assert.deepEqual(listed, ["avatars/me.jpg file"]);
   const stream = await media.open(name, { range: { start: 0, end: 9 } });
   const chunks: Buffer[] = [];

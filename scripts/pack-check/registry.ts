@@ -35,7 +35,9 @@ try {
     assert.equal((await clouds.get(storageName)).backend, backend);
   }
   await clouds.close();
-  console.log("named storages: storages.get('default') from STORAGES_DEFAULT; s3, gcs, azure loaded lazily — ok");
+  console.log(
+    "named storages: storages.get('default') from STORAGES_DEFAULT; s3, gcs, azure loaded lazily — ok",
+  );
 } finally {
   await rm(root, { recursive: true, force: true });
 }

@@ -34,7 +34,8 @@ function nodeBinary() {
 
 function azuriteEntry() {
   const require = toolsRequire();
-  if (!require) throw new Error("Azurite is not installed yet: call install() first (scripts/servers/tools.mjs).");
+  if (!require)
+    throw new Error("Azurite is not installed yet: call install() first (scripts/servers/tools.mjs).");
   return require.resolve("azurite/dist/src/blob/main.js");
 }
 

@@ -156,7 +156,10 @@ export async function stop({ workDir } = {}) {
 /** Runs in the detached child: the emulator's HTTP app without the Java rules runtime. */
 async function serve() {
   const require = toolsRequire();
-  if (!require) throw new Error("firebase-tools is not installed yet: run `node scripts/servers/gcs-emulator.mjs install`.");
+  if (!require)
+    throw new Error(
+      "firebase-tools is not installed yet: run `node scripts/servers/gcs-emulator.mjs install`.",
+    );
   const port = Number(process.env.PORT || DEFAULT_PORT);
   const server = require("firebase-tools/lib/emulator/storage/server");
   // express as firebase-tools resolves it, so the wrapper and the emulator's app are the same version.

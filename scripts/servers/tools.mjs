@@ -60,7 +60,10 @@ function npmCi(cwd) {
     child.on("error", reject);
     child.on("exit", (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`\`npm ${args.join(" ")}\` in ${cwd} failed (${signal ?? `exit ${code}`}):\n${stderr}`));
+      else
+        reject(
+          new Error(`\`npm ${args.join(" ")}\` in ${cwd} failed (${signal ?? `exit ${code}`}):\n${stderr}`),
+        );
     });
   });
 }

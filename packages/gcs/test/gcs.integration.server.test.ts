@@ -103,7 +103,8 @@ if (server === undefined) {
         await storage.save("big/warnings.bin", Readable.from(pieces(8 * MiB, MiB)), { overwrite: true });
         for (let round = 0; round < 3; round++) {
           let length = 0;
-          for await (const chunk of await storage.open("big/warnings.bin")) length += (chunk as Buffer).length;
+          for await (const chunk of await storage.open("big/warnings.bin"))
+            length += (chunk as Buffer).length;
           expect(length).toBe(8 * MiB);
         }
         // Warnings are emitted on the next tick: let them arrive before looking.

@@ -91,7 +91,8 @@ describe("driver options", () => {
       writeFileSync(file, JSON.stringify(key));
       expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
       expect(
-        configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") })).message,
+        configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") }))
+          .message,
       ).toMatch(/ENOENT/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
