@@ -7,7 +7,7 @@
  * - `prefixed(storage, "media/")`: a storage confined to a directory of another one.
  */
 import type { Readable } from "node:stream";
-import { ReadOnlyError } from "./errors.js";
+import { ReadOnlyError, StorageError } from "./errors.js";
 import { joinUrl, normalizePrefix } from "./path.js";
 import { Storage } from "./storage.js";
 import type {
@@ -111,15 +111,28 @@ export class PrefixedDriver implements Driver {
     this.capabilities = inner.capabilities;
     this.defaultVisibility = inner.defaultVisibility;
     const k = (key: string) => prefix + key;
+    // Errors name the inner key: callers must see their own name, never the prefix above it.
+    for (const method of ["write", "read", "stat", "listPage", "delete"] as const) {
+      const own = this[method] as (...args: unknown[]) => Promise<unknown>;
+      (this as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+        own.apply(this, args).catch((error: unknown) => {
+          throw this.#unprefixed(error);
+        });
+    }
+    const fix = <T>(work: Promise<T>): Promise<T> =>
+      work.catch((error: unknown) => {
+        throw this.#unprefixed(error);
+      });
     if (inner.publicUrl) this.publicUrl = (key) => inner.publicUrl!(k(key));
-    if (inner.signedUrl) this.signedUrl = (key, options) => inner.signedUrl!(k(key), options);
-    if (inner.signedUpload) this.signedUpload = (key, options) => inner.signedUpload!(k(key), options);
-    if (inner.exists) this.exists = (key, options) => inner.exists!(k(key), options);
-    if (inner.copy) this.copy = (from, to, options) => inner.copy!(k(from), k(to), options);
-    if (inner.move) this.move = (from, to, options) => inner.move!(k(from), k(to), options);
+    if (inner.signedUrl) this.signedUrl = (key, options) => fix(inner.signedUrl!(k(key), options));
+    if (inner.signedUpload) this.signedUpload = (key, options) => fix(inner.signedUpload!(k(key), options));
+    if (inner.exists) this.exists = (key, options) => fix(inner.exists!(k(key), options));
+    if (inner.copy) this.copy = (from, to, options) => fix(inner.copy!(k(from), k(to), options));
+    if (inner.move) this.move = (from, to, options) => fix(inner.move!(k(from), k(to), options));
     if (inner.setVisibility)
-      this.setVisibility = (key, v, options) => inner.setVisibility!(k(key), v, options);
-    if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(k(key), options);
+      this.setVisibility = (key, v, options) => fix(inner.setVisibility!(k(key), v, options));
+    if (inner.getVisibility)
+      this.getVisibility = (key, options) => fix(inner.getVisibility!(k(key), options));
     if (inner.path) this.path = (key) => inner.path!(k(key));
     if (inner.describe) {
       this.describe = () => {
@@ -148,6 +161,13 @@ export class PrefixedDriver implements Driver {
   deleteMany?: (keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>;
   path?: (key: string) => string;
   describe?: () => DriverDescription;
+
+  #unprefixed(error: unknown): unknown {
+    if (StorageError.isInstance(error) && error.path?.startsWith(this.prefix)) {
+      error.path = error.path.slice(this.prefix.length);
+    }
+    return error;
+  }
 
   async write(key: string, body: Readable, options: DriverWriteOptions) {
     const { nextKey } = options;

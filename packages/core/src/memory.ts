@@ -170,7 +170,7 @@ export class MemoryDriver implements Driver {
       if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
       slice = data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
     }
-    return Readable.from(slice.length === 0 ? [] : [slice], { objectMode: false });
+    return Readable.from(chunksOf(slice), { objectMode: false });
   }
 
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
@@ -276,6 +276,17 @@ export class MemoryDriver implements Driver {
   async getVisibility(key: string): Promise<Visibility> {
     return this.get(key).stat.visibility ?? this.defaultVisibility ?? "private";
   }
+}
+
+/** Like a file or socket read, the stream delivers views of READ_CHUNK bytes (no copies), so an abort lands mid-read. */
+const READ_CHUNK = 64 * 1024;
+
+function chunksOf(data: Buffer): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < data.length; offset += READ_CHUNK) {
+    chunks.push(data.subarray(offset, offset + READ_CHUNK));
+  }
+  return chunks;
 }
 
 async function collectWithSignal(body: Readable, signal: AbortSignal): Promise<Buffer> {

@@ -126,6 +126,30 @@ export class MirrorDriver implements Driver {
       // stat() may answer from a secondary: claim no stored checksum (the facade computes them).
       checksums: [],
     });
+    // The members are whole Storages whose errors already name their own backend and operation;
+    // callers of the mirror must see the mirror's (its facade fills them in), as with any driver.
+    const methods = [
+      "write",
+      "read",
+      "stat",
+      "listPage",
+      "delete",
+      "exists",
+      "copy",
+      "setVisibility",
+      "getVisibility",
+    ];
+    for (const method of methods) {
+      const own = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!;
+      (this as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+        own.apply(this, args).catch((error: unknown) => {
+          if (StorageError.isInstance(error)) {
+            error.backend = undefined;
+            error.operation = undefined;
+          }
+          throw error;
+        });
+    }
     if (this.capabilities.publicUrl) this.publicUrl = (key) => primary.publicUrl(key);
     if (p.signedUrl && primary.driver.signedUrl) {
       this.signedUrl = (key, o) => primary.driver.signedUrl!(key, o);

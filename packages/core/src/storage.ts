@@ -321,6 +321,21 @@ export class Storage {
     }
   }
 
+  /**
+   * Writes to a read-only storage are refused here, before any body is read or the service asked:
+   * an HTTP request being piped in gets a clean error, and no no-op write "succeeds".
+   */
+  private refuseIfReadOnly(operation: Operation, key: string | undefined): void {
+    if (!this.driver.readOnly) return;
+    throw this.toStorageError(
+      new ReadOnlyError(
+        `This storage is read-only (${operation} refused). Static files are written at deploy time through the writer storage, not by the application.`,
+      ),
+      operation,
+      key,
+    );
+  }
+
   private resolveVisibility(
     operation: Operation,
     path: string,
@@ -357,15 +372,7 @@ export class Storage {
    */
   async save(name: string, body: BodyInput, options: SaveOptions = {}): Promise<SaveResult> {
     const key = this.name("save", name);
-    if (this.driver.readOnly) {
-      throw this.toStorageError(
-        new ReadOnlyError(
-          "This storage is read-only (save refused). Static files are written at deploy time through the writer storage, not by the application.",
-        ),
-        "save",
-        key,
-      );
-    }
+    this.refuseIfReadOnly("save", key);
     const overwrite = options.overwrite ?? this.overwrite;
     const visibility = this.resolveVisibility("save", key, options.visibility);
     return this.run("save", key, options, async (signal) => {
@@ -624,6 +631,7 @@ export class Storage {
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const source = this.name("copy", from);
     const target = this.name("copy", to);
+    this.refuseIfReadOnly("copy", target);
     const overwrite = options.overwrite ?? true;
     return this.run("copy", source, options, async (signal) => {
       if (source === target) {
@@ -661,6 +669,7 @@ export class Storage {
   async move(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const source = this.name("move", from);
     const target = this.name("move", to);
+    this.refuseIfReadOnly("move", source);
     const overwrite = options.overwrite ?? true;
     return this.run("move", source, options, async (signal) => {
       if (source === target) {
@@ -677,6 +686,7 @@ export class Storage {
   /** Deletes a file. Deleting a missing file succeeds. */
   async delete(name: string, options: CallOptions = {}): Promise<void> {
     const key = this.name("delete", name);
+    this.refuseIfReadOnly("delete", key);
     return this.run("delete", key, options, (signal) => this.driver.delete(key, { signal }));
   }
 
@@ -686,6 +696,7 @@ export class Storage {
    */
   async deleteMany(names: Iterable<string>, options: CallOptions = {}): Promise<void> {
     const keys = [...new Set(Array.from(names, (name) => this.name("deleteMany", name)))];
+    this.refuseIfReadOnly("deleteMany", undefined);
     if (keys.length === 0) return;
     return this.run("deleteMany", undefined, options, async (signal) => {
       const failures = await this.deleteKeys(keys, signal);
@@ -718,13 +729,7 @@ export class Storage {
         dir,
       );
     }
-    if (this.driver.readOnly) {
-      throw this.toStorageError(
-        new ReadOnlyError("This storage is read-only (deletePrefix refused)."),
-        "deletePrefix",
-        dir,
-      );
-    }
+    this.refuseIfReadOnly("deletePrefix", dir);
     return this.run("deletePrefix", dir, options, async (signal) => {
       let deleted = 0;
       let attempted = 0;
@@ -845,6 +850,7 @@ export class Storage {
    */
   async signedUpload(name: string, options: SignedUploadOptions = {}): Promise<SignedUpload> {
     const requested = this.name("signedUpload", name);
+    this.refuseIfReadOnly("signedUpload", requested);
     const overwrite = options.overwrite ?? this.overwrite;
     const key = overwrite ? requested : alternativeName(requested);
     return this.run("signedUpload", key, options, async (signal) => {
@@ -888,6 +894,7 @@ export class Storage {
 
   async setVisibility(name: string, visibility: Visibility, options: CallOptions = {}): Promise<void> {
     const key = this.name("setVisibility", name);
+    this.refuseIfReadOnly("setVisibility", key);
     const wanted = this.resolveVisibility("setVisibility", key, visibility);
     return this.run("setVisibility", key, options, async (signal) => {
       if (this.capabilities.visibility === "object" && this.driver.setVisibility) {

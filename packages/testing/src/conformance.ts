@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConformanceOptions, emptyStorage, listAllNames, SERVER_GAPS, SuiteContext } from "./context.js";
 import { registerControl } from "./groups/control.js";
+import { registerDecorators } from "./groups/decorators.js";
 import { registerFiles } from "./groups/files.js";
 import { registerHttp } from "./groups/http.js";
 import { registerIo } from "./groups/io.js";
@@ -110,6 +111,7 @@ export function describeConformance(options: ConformanceOptions): void {
     registerPaths(ctx);
     registerHttp(ctx);
     registerControl(ctx);
+    registerDecorators(ctx);
 
     // Printed from a hook: nested groups register their tests after this function returns, and
     // vitest does not show console output written during collection.
