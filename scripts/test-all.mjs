@@ -28,13 +28,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { processesWithEnv, sleep, terminate } from "./servers/process.mjs";
-import { RUN_DIR, startServers, stopServers } from "./servers.mjs";
+import { startServers, stopServers } from "./servers.mjs";
 import { nodeNotice, toolCommand, toolEnv } from "./tool.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
 const unit = args.has("--unit");
-const REPORTS = join(RUN_DIR, "reports");
 const RUN_MARKER = "STORAGES_TEST_RUN";
 
 /** The suites `--unit` leaves for `npm test`: server-backed files, and the integration package. */
@@ -56,10 +55,10 @@ function suitesLeftForServers() {
 }
 
 async function summarise() {
-  if (!existsSync(REPORTS)) return { passed: 0, failed: 0, skipped: 0, rows: [] };
+  if (!existsSync(reports)) return { passed: 0, failed: 0, skipped: 0, rows: [] };
   const rows = [];
-  for (const file of (await readdir(REPORTS)).filter((f) => f.endsWith(".json")).sort()) {
-    const report = JSON.parse(await readFile(join(REPORTS, file), "utf8"));
+  for (const file of (await readdir(reports)).filter((f) => f.endsWith(".json")).sort()) {
+    const report = JSON.parse(await readFile(join(reports, file), "utf8"));
     const failedFiles = report.testResults.filter(
       (t) => t.status === "failed" && t.assertionResults.length === 0,
     ).length;
@@ -77,12 +76,18 @@ async function summarise() {
 nodeNotice();
 const t0 = Date.now();
 const runId = randomUUID();
-const runTmp = await mkdtemp(join(tmpdir(), "storages-test-"));
+// This run's own folder: the tests' TMPDIR and the per-package reports, removed at the end. Two runs
+// at once (a test of this runner inside `npm test`) never share or delete each other's files.
+const runDir = await mkdtemp(join(tmpdir(), "storages-test-"));
+const runTmp = join(runDir, "tmp");
+const reports = join(runDir, "reports");
+await mkdir(runTmp);
+await mkdir(reports);
 const env = toolEnv({
   ...process.env,
   TMPDIR: runTmp,
   [RUN_MARKER]: runId,
-  STORAGES_TEST_REPORT: join(REPORTS, "{pkg}.json"),
+  STORAGES_TEST_REPORT: join(reports, "{pkg}.json"),
 });
 if (unit) env.STORAGES_TEST_SCOPE = "unit";
 else delete env.STORAGES_TEST_SCOPE; // a stray export must not drop the server suites from `npm test`
@@ -103,7 +108,7 @@ function run(command, commandArgs) {
 
 const turbo = (...turboArgs) => run(...toolCommand("turbo", turboArgs));
 
-/** Stops what this run started and removes its temporary folder; returns what the tests left. */
+/** Stops what this run started and empties the tests' TMPDIR; returns what the tests left there. */
 async function cleanUp() {
   if (!args.has("--keep-servers")) await stopServers(startedServers);
   startedServers = [];
@@ -118,12 +123,15 @@ async function cleanUp() {
   return { strays, tempLeft };
 }
 
+const removeRunDir = () => rm(runDir, { recursive: true, force: true });
+
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, async () => {
     if (interrupted) {
       // A second signal: stop waiting for the tests to wind down.
       process.stderr.write(`\n${signal} again: stopping now.\n`);
       await cleanUp();
+      await removeRunDir();
       process.exit(130);
     }
     interrupted = signal;
@@ -136,8 +144,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 let exitCode = 0;
-await rm(REPORTS, { recursive: true, force: true });
-await mkdir(REPORTS, { recursive: true });
 try {
   if (!unit) {
     exitCode = await turbo("run", "build", "--output-logs=errors-only");
@@ -161,6 +167,7 @@ while (child) await sleep(50);
 const { strays, tempLeft } = await cleanUp();
 
 const { passed, skipped, rows, ...counts } = await summarise();
+await removeRunDir();
 let { failed } = counts;
 if (exitCode !== 0 && failed === 0 && !interrupted) {
   // A run can fail with every test green (an unhandled error, a crash, a file that did not load):

@@ -72,12 +72,13 @@ describe("aborts and timeouts while a read is being opened", () => {
               ? { timeout: 10 }
               : {};
         if (how === "caller signal") setTimeout(() => controller.abort(), 10);
-        const started = Date.now();
         const error = await storage[method]("a.txt", options).then(
           () => undefined,
           (e: unknown) => e,
         );
-        expect(Date.now() - started).toBeLessThan(35);
+        // Settled before the driver's stream arrived: ordered by the timers themselves, where a
+        // wall-clock bound failed whenever a loaded machine delayed the event loop.
+        expect(produced).toHaveLength(0);
         expect(
           how === "caller signal" ? AbortedError.isInstance(error) : TimeoutError.isInstance(error),
         ).toBe(true);
