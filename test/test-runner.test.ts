@@ -59,7 +59,9 @@ async function startRunner(): Promise<Probe> {
 
 /** The lines that say what failed, then the end of the output: enough to act on a red run. */
 function failureReport(output: string): string {
-  const failed = output.split("\n").filter((line) => /×|FAIL|Error:|left a process|left temporary/.test(line));
+  const failed = output
+    .split("\n")
+    .filter((line) => /×|FAIL|Error:|left a process|left temporary/.test(line));
   return `${failed.slice(0, 40).join("\n")}\n…\n${output.slice(-2000)}`;
 }
 
@@ -87,7 +89,8 @@ describe("npm run test:unit", () => {
     expect(output).toMatch(/Left for `npm test`, which starts the servers: [1-9]\d* server-backed suites/);
     expect(output).not.toMatch(/A test left a process running|Tests left temporary files behind/);
     // Every package ran: one row each in the closing table.
-    for (const pkg of ["azure", "core", "fs", "gcs", "s3", "testing"]) expect(output).toMatch(new RegExp(`^${pkg} +\\d+`, "m"));
+    for (const pkg of ["azure", "core", "fs", "gcs", "s3", "testing"])
+      expect(output).toMatch(new RegExp(`^${pkg} +\\d+`, "m"));
     expect(await leftovers(probe)).toEqual({ processes: [], files: [] });
   }, 600_000);
 
