@@ -3,7 +3,7 @@
  * Starts and stops the real storage servers the conformance suites run against:
  * Ceph RGW (S3), Azurite (Azure Blob) and the Cloud Storage emulator (GCS).
  *
- *   node scripts/servers.mjs start [rgw|azurite|gcs-emulator …]   installs what is missing, starts, writes .storages-run/servers.env
+ *   node scripts/servers.mjs start [rgw|azurite|gcs-emulator …]   installs what is missing, starts, writes .storages-run/servers.env (shell syntax)
  *   node scripts/servers.mjs stop  [ids…]
  *
  * Each server lives in scripts/servers/<id>.mjs with install(), start({ workDir, port }) → { env },
@@ -44,6 +44,35 @@ export function shellAssignments(env) {
     .join("\n");
 }
 
+/** Writes .storages-run/servers.env for servers meant to outlive the command that started them. */
+export async function writeServersEnv(env) {
+  await mkdir(RUN_DIR, { recursive: true });
+  await writeFile(join(RUN_DIR, "servers.env"), `${shellAssignments(env)}\n`);
+  return join(RUN_DIR, "servers.env");
+}
+
+/**
+ * `module.start({ workDir })`, and once more if that fails: a daemon that fails to settle on a loaded
+ * machine usually starts the second time. The log says why the first attempt failed, and that
+ * attempt's folder (logs, config) is kept as `<workDir>.failed-attempt` instead of being overwritten.
+ */
+export async function startWithRetry(id, module, workDir, say = log) {
+  try {
+    return (await module.start({ workDir })).env;
+  } catch (error) {
+    await module.stop({ workDir });
+    const firstAttempt = `${workDir}.failed-attempt`;
+    await rm(firstAttempt, { recursive: true, force: true });
+    await rename(workDir, firstAttempt);
+    await mkdir(workDir, { recursive: true });
+    say(
+      `${id}: start failed; retrying once. Why:\n${String(error?.stack ?? error).replace(/^/gm, "    ")}\n` +
+        `  ${id}: the failed attempt's logs are in ${firstAttempt}`,
+    );
+    return (await module.start({ workDir })).env;
+  }
+}
+
 /**
  * Installs and starts the servers in parallel. Returns the environment the tests need and the ids
  * of the servers it started — not those skipped because their variables were preset: a caller
@@ -64,23 +93,7 @@ export async function startServers(ids = [], env = process.env) {
       const t0 = Date.now();
       await module.install();
       const t1 = Date.now();
-      let serverEnv;
-      try {
-        ({ env: serverEnv } = await module.start({ workDir }));
-      } catch (error) {
-        // One clean retry: a daemon that fails to settle on a loaded machine usually starts the
-        // second time. The first attempt's folder (logs, config) is kept beside the new one.
-        await module.stop({ workDir });
-        const firstAttempt = `${workDir}.failed-attempt`;
-        await rm(firstAttempt, { recursive: true, force: true });
-        await rename(workDir, firstAttempt);
-        await mkdir(workDir, { recursive: true });
-        log(
-          `${server.id}: start failed; retrying once. Why:\n${String(error?.stack ?? error).replace(/^/gm, "    ")}\n` +
-            `  ${server.id}: the failed attempt's logs are in ${firstAttempt}`,
-        );
-        ({ env: serverEnv } = await module.start({ workDir }));
-      }
+      const serverEnv = await startWithRetry(server.id, module, workDir);
       started.push(server.id);
       log(
         `${module.label ?? server.id}: installed in ${((t1 - t0) / 1000).toFixed(1)} s, up in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
@@ -93,10 +106,7 @@ export async function startServers(ids = [], env = process.env) {
     await stopServers(started);
     throw new Error(`Could not start: ${failures.map((f) => f.reason?.stack ?? f.reason).join("\n")}`);
   }
-  const merged = Object.assign({}, ...results.map((r) => r.value));
-  await mkdir(RUN_DIR, { recursive: true });
-  await writeFile(join(RUN_DIR, "servers.env"), `${shellAssignments(merged)}\n`);
-  return { env: merged, started };
+  return { env: Object.assign({}, ...results.map((r) => r.value)), started };
 }
 
 /** Stops the given servers (all of them when `ids` is omitted; none for an empty list). */
@@ -113,10 +123,13 @@ export async function stopServers(ids = SERVERS.map((s) => s.id)) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [command, ...ids] = process.argv.slice(2);
   if (command === "start") {
+    // Written for servers that outlive their command only (here, and `npm test --keep-servers`):
+    // a run that stops its servers must not overwrite the file of servers someone started by hand.
     const { env } = await startServers(ids);
+    const file = await writeServersEnv(env);
     process.stdout.write(`${shellAssignments(env)}\n`);
     log(
-      `written to ${join(RUN_DIR, "servers.env")} (load it with: set -a; . .storages-run/servers.env; set +a); ` +
+      `written to ${file} (load it with: set -a; . .storages-run/servers.env; set +a); ` +
         "stop with: npm run servers -- stop",
     );
   } else if (command === "stop") {

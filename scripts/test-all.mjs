@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { processesWithEnv, sleep, terminate } from "./servers/process.mjs";
-import { startServers, stopServers } from "./servers.mjs";
+import { startServers, stopServers, writeServersEnv } from "./servers.mjs";
 import { nodeNotice, toolCommand, toolEnv } from "./tool.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -153,6 +153,7 @@ try {
     const result = await startServers([], env);
     startedServers = result.started;
     Object.assign(env, result.env);
+    if (args.has("--keep-servers")) await writeServersEnv(result.env);
   }
   if (exitCode === 0 && !interrupted) {
     const filters = unit ? ["--filter=!@storages/integration"] : [];
