@@ -44,7 +44,9 @@ describe("startWithRetry", () => {
     const said: string[] = [];
     const env = await startWithRetry("flaky", module, workDir, (line: string) => said.push(line));
     expect(env).toEqual({ STORAGES_TEST_FLAKY: "up" });
-    expect(said.join("\n")).toMatch(/flaky: start failed; retrying once\. Why:\n.*the monitor did not settle/);
+    expect(said.join("\n")).toMatch(
+      /flaky: start failed; retrying once\. Why:\n.*the monitor did not settle/,
+    );
     expect(said.join("\n")).toContain(`${workDir}.failed-attempt`);
     expect(await readFile(join(`${workDir}.failed-attempt`, "daemon.log"), "utf8")).toBe("attempt 1\n");
     expect(await readFile(join(workDir, "daemon.log"), "utf8")).toBe("attempt 2\n");
