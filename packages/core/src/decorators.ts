@@ -49,9 +49,11 @@ export class ReadOnlyDriver implements Driver {
     if (inner.exists) this.exists = (key, options) => inner.exists!(key, options);
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(key, options);
     if (inner.describe) this.describe = () => inner.describe!();
+    if (inner.readBytes) this.readBytes = (key, options) => inner.readBytes!(key, options);
     // No path(): a local path is a way around the refusals below.
   }
 
+  readBytes?: Driver["readBytes"];
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
@@ -134,6 +136,13 @@ export class PrefixedDriver implements Driver {
     if (inner.getVisibility)
       this.getVisibility = (key, options) => fix(inner.getVisibility!(k(key), options));
     if (inner.path) this.path = (key) => inner.path!(k(key));
+    if (inner.readBytes) this.readBytes = (key, options) => fix(inner.readBytes!(k(key), options));
+    if (inner.writeBytes) {
+      this.writeBytes = async (key, bytes, options) => {
+        const result = await fix(inner.writeBytes!(k(key), bytes, this.#innerWriteOptions(options)));
+        return { ...result, key: result.key.slice(prefix.length) };
+      };
+    }
     if (inner.describe) {
       this.describe = () => {
         const d = inner.describe!();
@@ -161,6 +170,13 @@ export class PrefixedDriver implements Driver {
   deleteMany?: (keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>;
   path?: (key: string) => string;
   describe?: () => DriverDescription;
+  readBytes?: Driver["readBytes"];
+  writeBytes?: Driver["writeBytes"];
+
+  #innerWriteOptions(options: DriverWriteOptions): DriverWriteOptions {
+    const { nextKey } = options;
+    return { ...options, nextKey: nextKey && (() => this.prefix + nextKey()) };
+  }
 
   #unprefixed(error: unknown): unknown {
     if (StorageError.isInstance(error) && error.path?.startsWith(this.prefix)) {
@@ -170,11 +186,7 @@ export class PrefixedDriver implements Driver {
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions) {
-    const { nextKey } = options;
-    const result = await this.inner.write(this.prefix + key, body, {
-      ...options,
-      nextKey: nextKey && (() => this.prefix + nextKey()),
-    });
+    const result = await this.inner.write(this.prefix + key, body, this.#innerWriteOptions(options));
     return { ...result, key: result.key.slice(this.prefix.length) };
   }
   read(key: string, options: DriverReadOptions) {

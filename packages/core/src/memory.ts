@@ -128,6 +128,15 @@ export class MemoryDriver implements Driver {
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
     checkSignal(options.signal);
     const data = options.bytes ? Buffer.from(options.bytes) : await collectWithSignal(body, options.signal);
+    return this.#store(key, data, options);
+  }
+
+  async writeBytes(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    // A copy: the caller may reuse its buffer after the save.
+    return this.#store(key, Buffer.from(bytes), options);
+  }
+
+  #store(key: string, data: Buffer, options: DriverWriteOptions): DriverWriteResult {
     checkSignal(options.signal);
     let target = key;
     if (options.ifNotExists) {
@@ -163,14 +172,20 @@ export class MemoryDriver implements Driver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
+    return Readable.from(chunksOf(this.#bytes(key, options)), { objectMode: false });
+  }
+
+  /** A view of the stored bytes of `key`, or of its range. */
+  #bytes(key: string, options: DriverReadOptions): Buffer {
     checkSignal(options.signal);
     const { data } = this.get(key);
-    let slice = data;
-    if (options.range) {
-      if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
-      slice = data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
-    }
-    return Readable.from(chunksOf(slice), { objectMode: false });
+    if (!options.range) return data;
+    if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
+    return data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
+  }
+
+  async readBytes(key: string, options: DriverReadOptions): Promise<Uint8Array> {
+    return Buffer.from(this.#bytes(key, options)); // a copy the caller may keep and change
   }
 
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {

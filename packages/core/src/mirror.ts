@@ -401,5 +401,8 @@ export function mirror(primary: Storage, ...rest: Array<Storage | MirrorOptions>
     overwrite: primary.overwrite,
     timeout: primary.timeout,
     signedUrlExpiresIn: primary.signedUrlExpiresIn,
+    // Each member's own facade already retries its calls: retrying here as well would multiply
+    // the attempts, and repeat saves the primary already took.
+    retry: false,
   });
 }

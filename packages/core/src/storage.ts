@@ -27,6 +27,7 @@ import { contentDisposition, guessContentType } from "./headers.js";
 import { alternativeName, NameCandidates } from "./naming.js";
 import { checkOptionKeys } from "./options.js";
 import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
+import { type ResolvedRetry, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import { CallScope } from "./scope.js";
 import type {
   BodyInput,
@@ -73,6 +74,12 @@ export interface StorageOptions {
    * 0 turns it off.
    */
   idleTimeout?: number | undefined;
+  /**
+   * The retry policy of every call (see retry.ts): retryable failures (throttling, 5xx, resets)
+   * of operations that are safe to repeat are retried with jittered backoff. Default 4 attempts
+   * within 30 s; false turns retries off. The drivers switch their SDKs' own retries off.
+   */
+  retry?: RetryOptions | false | undefined;
 }
 
 const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
@@ -82,7 +89,11 @@ const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
   "signedUrlExpiresIn",
   "publicUrl",
   "idleTimeout",
+  "retry",
 ];
+
+/** Whether a failed attempt may be repeated: always, never, or decided by the error. */
+type Repeat = boolean | ((error: StorageError) => boolean);
 
 /** The longest lifetime S3 and GCS accept for a v4 signature: 7 days. */
 export const MAX_SIGNED_URL_EXPIRES_IN = 7 * 24 * 3600;
@@ -154,6 +165,7 @@ export class Storage {
   readonly signedUrlExpiresIn: number;
   readonly publicBaseUrl: string | undefined;
   readonly idleTimeout: number;
+  readonly retry: ResolvedRetry;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     if (!driver || typeof driver.write !== "function" || typeof driver.read !== "function") {
@@ -169,6 +181,7 @@ export class Storage {
       );
     }
     this.idleTimeout = idleTimeout;
+    this.retry = resolveRetry(options.retry);
     Object.defineProperty(this, STORAGE_MARKER, { value: true });
     if (
       options.visibility !== undefined &&
@@ -283,11 +296,17 @@ export class Storage {
     });
   }
 
+  /**
+   * Every call goes through here: one scope (signal + timeout) for all its attempts, the retry
+   * policy for the attempts (when `repeat` allows: the operation is safe to do again), and errors
+   * with their context.
+   */
   private async run<T>(
     operation: Operation,
     path: string | undefined,
     options: CallOptions | undefined,
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
+    repeat: Repeat = true,
   ): Promise<T> {
     const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout, {
       operation,
@@ -297,10 +316,15 @@ export class Storage {
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
+      const policy = options?.retry === undefined ? this.retry : resolveRetry(options.retry);
+      const attempts =
+        repeat === false || policy.attempts === 1
+          ? body(scope.signal, scope)
+          : this.retrying(operation, path, scope.signal, () => body(scope.signal, scope), repeat, policy);
       // The call settles when the signal or timeout fires even if the driver, or a body stream
       // stalled inside an async generator, does not react to it; a stream the work yields late is
       // released, never leaked, and never left to crash the process with an unheard 'error'.
-      const result = await settleOnAbort(body(scope.signal, scope), scope.signal, (late) => {
+      const result = await settleOnAbort(attempts, scope.signal, (late) => {
         if (late instanceof Readable) releaseStream(late, scope.fired);
       });
       keepScope = result instanceof Readable;
@@ -310,6 +334,29 @@ export class Storage {
     } finally {
       if (!keepScope) scope.dispose();
     }
+  }
+
+  /** One step of a call under the retry policy (the steps of a composite operation retry on their own). */
+  private retrying<T>(
+    operation: Operation,
+    path: string | undefined,
+    signal: AbortSignal,
+    attempt: () => Promise<T>,
+    repeat: Repeat = true,
+    policy: ResolvedRetry = this.retry,
+  ): Promise<T> {
+    return withRetry(
+      policy,
+      {
+        operation,
+        path,
+        backend: this.backend,
+        signal,
+        toError: (error) => this.toStorageError(error, operation, path),
+        canRepeat: typeof repeat === "function" ? repeat : () => repeat,
+      },
+      attempt,
+    );
   }
 
   /** Validation errors thrown before a call starts still carry operation and backend. */
@@ -375,51 +422,100 @@ export class Storage {
     this.refuseIfReadOnly("save", key);
     const overwrite = options.overwrite ?? this.overwrite;
     const visibility = this.resolveVisibility("save", key, options.visibility);
-    return this.run("save", key, options, async (signal) => {
-      checkMetadata(options.metadata, this.capabilities);
-      if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
-        throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
-      }
-      if (!overwrite && !this.capabilities.conditionalWrite) {
-        throw new UnsupportedError(
-          `The ${this.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
-        );
-      }
-      const source = toBodySource(body);
-      const names = overwrite ? undefined : new NameCandidates(key);
-      const base = {
-        signal,
-        contentType: options.contentType ?? guessContentType(key),
-        cacheControl: options.cacheControl,
-        contentDisposition: options.contentDisposition,
-        contentEncoding: options.contentEncoding,
-        metadata: options.metadata,
-        visibility,
-        size: options.size ?? source.size,
-        bytes: source.bytes,
-        ifNotExists: !overwrite,
-        nextKey: names && (() => names.next()),
-      };
-      let candidate = key;
-      // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
-      // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
-      if (names && !source.replayable && (await this.driverExists(key, signal))) candidate = names.next();
-      for (;;) {
-        try {
-          const result = await this.driver.write(candidate, source.stream(), base);
-          return { name: result.key, size: result.size, etag: result.etag };
-        } catch (error) {
-          if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
-          if (!source.replayable) {
-            throw new AlreadyExistsError(
-              `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
-              { cause: error, retryable: true, path: candidate },
-            );
-          }
-          candidate = names.next(error);
+    return this.run(
+      "save",
+      key,
+      options,
+      async (signal) => {
+        checkMetadata(options.metadata, this.capabilities);
+        if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
+          throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
         }
-      }
-    });
+        if (!overwrite && !this.capabilities.conditionalWrite) {
+          throw new UnsupportedError(
+            `The ${this.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
+          );
+        }
+        const source = toBodySource(body);
+        const names = overwrite ? undefined : new NameCandidates(key);
+        const base = {
+          signal,
+          contentType: options.contentType ?? guessContentType(key),
+          cacheControl: options.cacheControl,
+          contentDisposition: options.contentDisposition,
+          contentEncoding: options.contentEncoding,
+          metadata: options.metadata,
+          visibility,
+          size: options.size ?? source.size,
+          bytes: source.bytes,
+          ifNotExists: !overwrite,
+          nextKey: names && (() => names.next()),
+        };
+        let candidate = key;
+        // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
+        // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
+        if (
+          names &&
+          !source.replayable &&
+          (await this.retrying("save", key, signal, () => this.driverExists(key, signal)))
+        )
+          candidate = names.next();
+        let sent = 0;
+        const writeOnce = async (target: string): Promise<SaveResult> => {
+          // Resending without overwrite: the last attempt may have stored the file and lost only its
+          // answer. If the name now holds exactly these bytes, that file is this save's.
+          if (sent++ > 0 && names && source.bytes && (await this.holds(target, source.bytes, signal))) {
+            return { name: target, size: source.bytes.byteLength };
+          }
+          const result =
+            source.bytes && this.driver.writeBytes
+              ? await this.driver.writeBytes(target, source.bytes, base)
+              : await this.driver.write(target, source.stream(), base);
+          return { name: result.key, size: result.size, etag: result.etag };
+        };
+        for (;;) {
+          try {
+            // A failed send is repeated while the body can be sent again (in memory, or a stream
+            // the service refused before reading any of it).
+            // A taken name is an answer, not a fault: it goes to the name loop below, never to a retry.
+            return await this.retrying(
+              "save",
+              candidate,
+              signal,
+              () => writeOnce(candidate),
+              (error) => error.code !== "E_ALREADY_EXISTS" && source.canResend(),
+            );
+          } catch (error) {
+            if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+            if (!source.replayable) {
+              throw new AlreadyExistsError(
+                `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
+                { cause: error, retryable: true, path: candidate },
+              );
+            }
+            candidate = names.next(error);
+          }
+        }
+      },
+      false,
+    );
+  }
+
+  /** Whether `key` holds exactly `bytes` (checked by size, then by content). */
+  private async holds(key: string, bytes: Uint8Array, signal: AbortSignal): Promise<boolean> {
+    try {
+      const stat = await this.driver.stat(key, { signal });
+      if (stat.size !== bytes.byteLength) return false;
+      const stored = await (this.driver.readBytes
+        ? this.driver.readBytes(key, { signal })
+        : collectBytes(await this.driver.read(key, { signal })));
+      return (
+        Buffer.compare(Buffer.from(stored), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) ===
+        0
+      );
+    } catch {
+      return false;
+    }
   }
 
   /** Saves a value as JSON (UTF-8, `application/json` unless the options say otherwise). */
@@ -471,6 +567,9 @@ export class Storage {
     const range = this.range("read", key, options.range);
     const idleTimeout = this.idleTimeoutOf("read", key, options.idleTimeout);
     return this.run("read", key, options, async (signal, scope) => {
+      if (this.driver.readBytes && (range === undefined || this.capabilities.rangeRead)) {
+        return this.readBytesDirect(key, range, signal);
+      }
       const stream = await this.openStream(key, range, signal);
       scope.watchStream(stream, idleTimeout, true);
       return collectBytes(stream);
@@ -512,6 +611,21 @@ export class Storage {
       operation,
       key,
     );
+  }
+
+  private async readBytesDirect(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.driver.readBytes!(key, { signal, range });
+    } catch (error) {
+      if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+      return Buffer.alloc(0);
+    }
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
@@ -633,15 +747,23 @@ export class Storage {
     const target = this.name("copy", to);
     this.refuseIfReadOnly("copy", target);
     const overwrite = options.overwrite ?? true;
-    return this.run("copy", source, options, async (signal) => {
-      if (source === target) {
-        await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
-        if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
-        return;
-      }
-      if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
-      await this.streamCopy(source, target, overwrite, signal);
-    });
+    return this.run(
+      "copy",
+      source,
+      options,
+      async (signal) => {
+        if (source === target) {
+          await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
+          if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
+          return;
+        }
+        if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
+        await this.streamCopy(source, target, overwrite, signal);
+        // Copying again is harmless when it replaces the destination; without overwrite, a lost
+        // answer would turn a retry into a false "already exists".
+      },
+      overwrite,
+    );
   }
 
   private async streamCopy(
@@ -671,16 +793,31 @@ export class Storage {
     const target = this.name("move", to);
     this.refuseIfReadOnly("move", source);
     const overwrite = options.overwrite ?? true;
-    return this.run("move", source, options, async (signal) => {
-      if (source === target) {
-        await this.driver.stat(source, { signal });
-        return;
-      }
-      if (this.driver.move) return this.driver.move(source, target, { signal, overwrite });
-      if (this.driver.copy) await this.driver.copy(source, target, { signal, overwrite });
-      else await this.streamCopy(source, target, overwrite, signal);
-      await this.driver.delete(source, { signal });
-    });
+    return this.run(
+      "move",
+      source,
+      options,
+      async (signal) => {
+        if (source === target) {
+          await this.driver.stat(source, { signal });
+          return;
+        }
+        // A rename that may have happened cannot be repeated blindly; copy then delete can, step by step.
+        if (this.driver.move) return this.driver.move(source, target, { signal, overwrite });
+        await this.retrying(
+          "move",
+          source,
+          signal,
+          () =>
+            this.driver.copy
+              ? this.driver.copy(source, target, { signal, overwrite })
+              : this.streamCopy(source, target, overwrite, signal),
+          overwrite,
+        );
+        await this.retrying("move", source, signal, () => this.driver.delete(source, { signal }));
+      },
+      false,
+    );
   }
 
   /** Deletes a file. Deleting a missing file succeeds. */

@@ -8,6 +8,7 @@
  */
 import type { Readable } from "node:stream";
 import type { StorageError } from "./errors.js";
+import type { RetryOptions } from "./retry.js";
 
 export type Visibility = "public" | "private";
 export type ChecksumAlgorithm = "md5" | "crc32c" | "sha256";
@@ -28,6 +29,8 @@ export type BodyInput =
 export interface CallOptions {
   signal?: AbortSignal | undefined;
   timeout?: number | undefined;
+  /** This call's retry policy (see the storage's `retry`); false: no retry. */
+  retry?: RetryOptions | false | undefined;
 }
 
 export interface SaveOptions extends CallOptions {
@@ -329,6 +332,14 @@ export interface Driver {
   /** Must succeed when the key does not exist. */
   delete(key: string, options: DriverCallOptions): Promise<void>;
 
+  /**
+   * Optional fast paths for bodies that are in memory anyway (small files): the facade calls
+   * `writeBytes` instead of `write` when the whole body is in memory, and `readBytes` for
+   * `readBytes()`/`readText()`, skipping stream machinery they do not need. Same contract as
+   * `write`/`read` otherwise. `readBytes` must return bytes the caller may keep and mutate.
+   */
+  writeBytes?(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult>;
+  readBytes?(key: string, options: DriverReadOptions): Promise<Uint8Array>;
   exists?(key: string, options: DriverCallOptions): Promise<boolean>;
   deleteMany?(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult>;
   copy?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
