@@ -17,11 +17,12 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isAlive } from "./process.mjs";
 
 const MANIFEST_DIR = fileURLToPath(new URL("./tools/", import.meta.url));
 const MANIFEST_FILES = ["package.json", "package-lock.json"];
@@ -68,14 +69,34 @@ function npmCi(cwd) {
   });
 }
 
+/** Installs under way in this process: Azurite and the emulator start in parallel and share one. */
+const installing = new Map();
+
 /**
  * Installs the tools unless this lockfile is installed already; returns the folder.
  * `log` hears one line when an install is needed (it takes a while the first time).
  */
-export async function ensureTools(log = () => {}) {
+export function ensureTools(log = () => {}) {
   const dir = toolsDir();
-  if (existsSync(join(dir, "node_modules"))) return dir;
+  if (existsSync(join(dir, "node_modules"))) return Promise.resolve(dir);
+  if (!installing.has(dir)) {
+    const install = installInto(dir, log).finally(() => installing.delete(dir));
+    installing.set(dir, install);
+  }
+  return installing.get(dir);
+}
+
+/** Removes side folders of installs whose process died before finishing (killed, power loss). */
+async function removeAbandonedInstalls() {
+  for (const name of await readdir(cacheRoot())) {
+    const pid = Number(/\.partial-(\d+)-/.exec(name)?.[1]);
+    if (pid && !isAlive(pid)) await rm(join(cacheRoot(), name), { recursive: true, force: true });
+  }
+}
+
+async function installInto(dir, log) {
   await mkdir(cacheRoot(), { recursive: true });
+  await removeAbandonedInstalls();
   const partial = `${dir}.partial-${process.pid}-${randomBytes(3).toString("hex")}`;
   log(`installing the test servers' tools (scripts/servers/tools/package-lock.json) into ${dir}`);
   try {
