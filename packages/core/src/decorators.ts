@@ -14,7 +14,6 @@ import type {
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
-  DriverDeleteManyResult,
   DriverDescription,
   DriverListOptions,
   DriverReadOptions,
@@ -22,7 +21,6 @@ import type {
   DriverSignedUrlOptions,
   DriverWriteOptions,
   ListPage,
-  SignedUpload,
   Visibility,
 } from "./types.js";
 
@@ -157,17 +155,15 @@ export class PrefixedDriver implements Driver {
     }
   }
 
-  // Each spelled out, not Driver["…"]: an indexed optional member emits `… | undefined` into the
-  // .d.ts, which a consumer compiling with exactOptionalPropertyTypes refuses as a Driver.
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
-  signedUpload?: (key: string, options: DriverSignedUploadOptions) => Promise<Omit<SignedUpload, "name">>;
+  signedUpload?: Driver["signedUpload"];
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
   copy?: (from: string, to: string, options: DriverCopyOptions) => Promise<void>;
   move?: (from: string, to: string, options: DriverCopyOptions) => Promise<void>;
   setVisibility?: (key: string, visibility: Visibility, options: DriverCallOptions) => Promise<void>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
-  deleteMany?: (keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>;
+  deleteMany?: Driver["deleteMany"];
   path?: (key: string) => string;
   describe?: () => DriverDescription;
   readBytes?: Driver["readBytes"];

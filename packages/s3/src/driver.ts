@@ -101,12 +101,10 @@ export class S3Driver implements Driver {
   readonly backend = "s3";
   readonly capabilities: Capabilities;
   readonly defaultVisibility: Visibility;
-  /**
-   * Batch deletes through DeleteObjects; absent where the service has none (the facade then deletes
-   * one by one). No `| undefined` here: it would reach the .d.ts, and a consumer compiling with
-   * exactOptionalPropertyTypes would then refuse S3Driver as a Driver.
-   */
-  readonly deleteMany?: (keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>;
+  /** Batch deletes through DeleteObjects; absent where the service has none (the facade then deletes one by one). */
+  readonly deleteMany?:
+    | ((keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>)
+    | undefined;
 
   // Private fields: the client config holds the credentials, and #fields stay out of JSON and inspect.
   readonly #options: ResolvedS3Options;
