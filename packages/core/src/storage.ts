@@ -82,7 +82,8 @@ export interface StorageOptions {
   retry?: RetryOptions | false | undefined;
 }
 
-const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
+/** Every option of `new Storage(driver, options)` (the shortcuts split combined options by it). */
+export const STORAGE_OPTION_KEYS = [
   "visibility",
   "overwrite",
   "timeout",
@@ -90,7 +91,7 @@ const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
   "publicUrl",
   "idleTimeout",
   "retry",
-];
+] as const satisfies readonly (keyof StorageOptions)[];
 
 /** Whether a failed attempt may be repeated: always, never, or decided by the error. */
 type Repeat = boolean | ((error: StorageError) => boolean);
