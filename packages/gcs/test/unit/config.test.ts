@@ -6,11 +6,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Storage as GcsClient } from "@google-cloud/storage";
 import { inspectStorageUrl, OptionError } from "@storages/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { backend, GcsDriver, type GcsDriverOptions, gcsStorage } from "../../src/index.js";
 import { throwawayKey } from "../server.js";
 
 const key = throwawayKey();
+
+/** Folders for key files, removed after the file's tests whatever their outcome. */
+const keyDirs: string[] = [];
+afterAll(() => {
+  for (const dir of keyDirs) rmSync(dir, { recursive: true, force: true });
+});
+function keyDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
+  keyDirs.push(dir);
+  return dir;
+}
 
 function configError(fn: () => unknown): Error & { code?: string } {
   try {
@@ -81,18 +92,13 @@ describe("driver options", () => {
   });
 
   it("keyFilename: read once; a missing file says so without content", () => {
-    const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
-    try {
-      const file = join(dir, "key.json");
-      writeFileSync(file, JSON.stringify(key));
-      expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
-      expect(
-        configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") }))
-          .message,
-      ).toMatch(/ENOENT/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = keyDir();
+    const file = join(dir, "key.json");
+    writeFileSync(file, JSON.stringify(key));
+    expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
+    expect(
+      configError(() => new GcsDriver({ bucket: "media-bkt", keyFilename: join(dir, "nope.json") })).message,
+    ).toMatch(/ENOENT/);
   });
 });
 
@@ -127,7 +133,7 @@ describe("gs:// URLs", () => {
 
   it("credentials come from STORAGES_<NAME>_CREDENTIALS_JSON or _KEY_FILE, one at a time", async () => {
     const json = JSON.stringify(key);
-    const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
+    const dir = keyDir();
     const file = join(dir, "key.json");
     writeFileSync(file, json);
     const fromJson = await inspect("gs://media-bkt", { STORAGES_MEDIA_CREDENTIALS_JSON: json });
