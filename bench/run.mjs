@@ -7,7 +7,8 @@
  * Each bench/<name>.mjs runs its cases side by side (alternating rounds, medians, peak RSS per case
  * in a child process) and writes bench/results/<name>.json; this script starts the servers the
  * chosen benchmarks need, runs them one after another (never two at once: they would share the
- * 2 cores and distort each other), stops the servers, and prints the combined ratios.
+ * 2 cores and distort each other), stops the servers it started (a server given through its
+ * STORAGES_TEST_* variables is left alone), and prints the combined ratios.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -24,7 +25,13 @@ for (const name of chosen)
 
 const servers = [...new Set(chosen.flatMap((name) => ALL[name]))];
 const env = { ...process.env };
-if (servers.length) Object.assign(env, await startServers(servers, env));
+// Servers whose STORAGES_TEST_* variables are preset are used, not started: stop only ours.
+let started = [];
+if (servers.length) {
+  const result = await startServers(servers, env);
+  Object.assign(env, result.env);
+  started = result.started;
+}
 
 let failed = false;
 try {
@@ -40,7 +47,7 @@ try {
     }
   }
 } finally {
-  if (servers.length) await stopServers(servers);
+  await stopServers(started);
 }
 
 console.log("\n## Summary (ratio = storages time / baseline time; < 1 is faster)\n");

@@ -1,46 +1,64 @@
 #!/usr/bin/env node
 /**
- * `npm test`: every test of every package, each backend against a real server.
+ * `npm test` and `npm run test:unit`: the one test runner.
  *
- * 1. builds the packages (examples and the end-to-end test run the built code);
- * 2. installs (apt-get for Ceph RGW) and starts RGW, Azurite and the GCS emulator — unless their
- *    STORAGES_TEST_* variables already point at a server — in parallel;
- * 3. runs every workspace's tests through turbo with the servers' environment;
- * 4. stops what it started, prints a table per package and one closing line
- *    "N passed, N failed, N skipped" (skips are only server gaps, each named in the output).
+ *   npm test             builds the packages (examples and the end-to-end test run the built code);
+ *                        installs and starts RGW, Azurite and the GCS emulator in parallel — unless
+ *                        their STORAGES_TEST_* variables already point at servers; runs every test of
+ *                        every workspace through turbo with the servers' environment; stops what it
+ *                        started. Option --keep-servers leaves them running.
+ *   npm run test:unit    (--unit) every test that needs no server: each package's tests except the
+ *                        server-backed suites (*.server.test.ts, see vitest.shared.ts) and the
+ *                        integration package; no build, no server. Says how many suites it left.
  *
- * Options: --no-servers (core, fs, testing only), --keep-servers (leave them running).
+ * Both run every package even when one fails, print a table per package and one closing line
+ * "N passed, N failed, N skipped" (skips are only server gaps, each named in the output).
+ *
+ * Whatever the outcome — passed, failed or interrupted (Ctrl-C, SIGTERM) — a run leaves nothing
+ * behind: the tests get a temporary folder of their own (TMPDIR) that is removed at the end, and
+ * every process still alive at the end that carries this run's STORAGES_TEST_RUN marker (it is in
+ * the environment of everything the tests start, orphaned or detached) is stopped. A test that left
+ * a process or a temporary file behind fails an otherwise green run, named, so it gets fixed.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RUN_DIR, startServers, stopServers } from "./servers.mjs";
-import { toolCommand } from "./tool.mjs";
+import { processesWithEnv, sleep, terminate } from "./servers/process.mjs";
+import { startServers, stopServers, writeServersEnv } from "./servers.mjs";
+import { nodeNotice, toolCommand, toolEnv } from "./tool.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
-const withServers = !args.has("--no-servers");
-const REPORTS = join(RUN_DIR, "reports");
+const unit = args.has("--unit");
+const RUN_MARKER = "STORAGES_TEST_RUN";
 
-function run(command, commandArgs, env) {
-  return new Promise((resolve) => {
-    const child = spawn(command, commandArgs, { cwd: ROOT, stdio: "inherit", env });
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-  });
-}
-
-function turbo(...turboArgs) {
-  const [command, commandArgs] = toolCommand("turbo", turboArgs);
-  return run(command, commandArgs, env);
+/** The suites `--unit` leaves for `npm test`: server-backed files, and the integration package. */
+function suitesLeftForServers() {
+  const files = (dir) => {
+    try {
+      return readdirSync(dir, { recursive: true }).map(String);
+    } catch {
+      return [];
+    }
+  };
+  const serverBacked = readdirSync(join(ROOT, "packages")).flatMap((pkg) =>
+    files(join(ROOT, "packages", pkg, "test")).filter((f) => f.endsWith(".server.test.ts")),
+  ).length;
+  const integration = files(join(ROOT, "test")).filter(
+    (f) => f.endsWith(".test.ts") && !f.includes("node_modules"),
+  ).length;
+  return { serverBacked, integration };
 }
 
 async function summarise() {
-  if (!existsSync(REPORTS)) return { passed: 0, failed: 0, skipped: 0, rows: [] };
+  if (!existsSync(reports)) return { passed: 0, failed: 0, skipped: 0, rows: [] };
   const rows = [];
-  for (const file of (await readdir(REPORTS)).filter((f) => f.endsWith(".json")).sort()) {
-    const report = JSON.parse(await readFile(join(REPORTS, file), "utf8"));
+  for (const file of (await readdir(reports)).filter((f) => f.endsWith(".json")).sort()) {
+    const report = JSON.parse(await readFile(join(reports, file), "utf8"));
     const failedFiles = report.testResults.filter(
       (t) => t.status === "failed" && t.assertionResults.length === 0,
     ).length;
@@ -55,46 +73,114 @@ async function summarise() {
   return { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped"), rows };
 }
 
+nodeNotice();
 const t0 = Date.now();
-const env = {
+const runId = randomUUID();
+// This run's own folder: the tests' TMPDIR and the per-package reports, removed at the end. Two runs
+// at once (a test of this runner inside `npm test`) never share or delete each other's files.
+const runDir = await mkdtemp(join(tmpdir(), "storages-test-"));
+const runTmp = join(runDir, "tmp");
+const reports = join(runDir, "reports");
+await mkdir(runTmp);
+await mkdir(reports);
+const env = toolEnv({
   ...process.env,
-  STORAGES_TEST_REPORT: join(REPORTS, "{pkg}.json"),
-  FORCE_COLOR: process.env.FORCE_COLOR ?? "0",
-};
-await rm(REPORTS, { recursive: true, force: true });
-await mkdir(REPORTS, { recursive: true });
+  TMPDIR: runTmp,
+  [RUN_MARKER]: runId,
+  STORAGES_TEST_REPORT: join(reports, "{pkg}.json"),
+});
+if (unit) env.STORAGES_TEST_SCOPE = "unit";
+else delete env.STORAGES_TEST_SCOPE; // a stray export must not drop the server suites from `npm test`
 
-let exitCode = await turbo("run", "build", "--output-logs=errors-only");
-if (exitCode !== 0) {
-  console.error("Build failed; not running tests.");
-  process.exit(exitCode);
+let child = null;
+let interrupted = null;
+let startedServers = [];
+
+function run(command, commandArgs) {
+  return new Promise((resolve) => {
+    child = spawn(command, commandArgs, { cwd: ROOT, stdio: "inherit", env });
+    child.on("exit", (code, signal) => {
+      child = null;
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
 }
 
-let started = false;
+const turbo = (...turboArgs) => run(...toolCommand("turbo", turboArgs));
+
+/** Stops what this run started and empties the tests' TMPDIR; returns what the tests left there. */
+async function cleanUp() {
+  if (!args.has("--keep-servers")) await stopServers(startedServers);
+  startedServers = [];
+  const strays = processesWithEnv(RUN_MARKER, runId);
+  if (strays.length) await terminate(strays.map((p) => p.pid));
+  let tempLeft = [];
+  try {
+    // Node's own compile cache (module.enableCompileCache(), used by vitest) is a cache, not a leftover.
+    tempLeft = (await readdir(runTmp)).filter((name) => name !== "node-compile-cache");
+  } catch {}
+  await rm(runTmp, { recursive: true, force: true });
+  return { strays, tempLeft };
+}
+
+const removeRunDir = () => rm(runDir, { recursive: true, force: true });
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, async () => {
+    if (interrupted) {
+      // A second signal: stop waiting for the tests to wind down.
+      process.stderr.write(`\n${signal} again: stopping now.\n`);
+      await cleanUp();
+      await removeRunDir();
+      process.exit(130);
+    }
+    interrupted = signal;
+    process.stderr.write(`\n${signal}: stopping the tests, then the servers this run started…\n`);
+    // Ctrl-C reaches the whole foreground process group; a signal sent to this process alone does not.
+    const running = child;
+    if (running && signal !== "SIGINT") running.kill(signal);
+    else if (running) setTimeout(() => child === running && running.kill("SIGTERM"), 5000).unref();
+  });
+}
+
+let exitCode = 0;
 try {
-  if (withServers) {
-    Object.assign(env, await startServers([], env));
-    started = true;
+  if (!unit) {
+    exitCode = await turbo("run", "build", "--output-logs=errors-only");
+    if (exitCode !== 0) console.error("Build failed; not running tests.");
   }
-  const filters = withServers
-    ? []
-    : ["--filter=@storages/core", "--filter=@storages/fs", "--filter=@storages/testing"];
-  // Two at a time: the machine has 2 cores and the servers need some of them.
-  exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
+  if (exitCode === 0 && !interrupted && !unit) {
+    const result = await startServers([], env);
+    startedServers = result.started;
+    Object.assign(env, result.env);
+    if (args.has("--keep-servers")) await writeServersEnv(result.env);
+  }
+  if (exitCode === 0 && !interrupted) {
+    const filters = unit ? ["--filter=!@storages/integration"] : [];
+    // Two at a time: the machine has 2 cores and the servers need some of them.
+    exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
+  }
 } catch (error) {
   console.error(error?.stack ?? error);
   exitCode = 1;
-} finally {
-  if (started && !args.has("--keep-servers")) await stopServers();
 }
+while (child) await sleep(50);
+const { strays, tempLeft } = await cleanUp();
 
 const { passed, skipped, rows, ...counts } = await summarise();
+await removeRunDir();
 let { failed } = counts;
-if (exitCode !== 0 && failed === 0) {
+if (exitCode !== 0 && failed === 0 && !interrupted) {
   // A run can fail with every test green (an unhandled error, a crash, a file that did not load):
   // the closing count must not read as a pass.
   console.log("\nA test run failed without a failing test (unhandled error or crash): see its output above.");
   failed = 1;
+}
+if (!interrupted && (strays.length || tempLeft.length)) {
+  for (const p of strays)
+    console.log(`A test left a process running (stopped now): pid ${p.pid}: ${p.command}`);
+  if (tempLeft.length) console.log(`Tests left temporary files behind (removed now): ${tempLeft.join(", ")}`);
+  failed += strays.length + (tempLeft.length ? 1 : 0);
 }
 console.log("\npackage                      passed  failed  skipped");
 for (const r of rows) {
@@ -102,7 +188,19 @@ for (const r of rows) {
     `${r.pkg.padEnd(28)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`,
   );
 }
+if (unit) {
+  const left = suitesLeftForServers();
+  console.log(
+    `Left for \`npm test\`, which starts the servers: ${left.serverBacked} server-backed suites ` +
+      `(packages/*/test/**/*.server.test.ts) and ${left.integration} of the integration package (test/).`,
+  );
+}
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+if (interrupted) {
+  console.log(`Interrupted (${interrupted}): the counts cover only the packages that finished.`);
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  process.exit(130);
+}
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (passed === 0 && exitCode === 0) exitCode = 1; // a run that tested nothing is not a pass
 process.exit(exitCode !== 0 || failed > 0 ? 1 : 0);

@@ -1,8 +1,12 @@
 // Stores files in a local folder, serves them over HTTP the way a bucket would, and shows every kind
 // of URL working: a public one, a signed one (and a tampered copy refused), and a signed upload.
 //
-//   node examples/local/main.js           run the tour and exit (0 when every check passed)
-//   node examples/local/main.js --serve   keep serving afterwards (Ctrl-C to stop)
+//   npm run demo                          run the tour; in a terminal, keep serving it until Ctrl-C
+//   node examples/local/main.js --once    run the tour and exit (0 when every check passed)
+//   node examples/local/main.js --serve   keep serving even when not in a terminal
+//
+// Every URL it prints answers while it runs: it stays up in a terminal, and when it exits (not a
+// terminal, CI, --once) it says that the URLs above are gone with it.
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,7 +16,8 @@ import { join } from "node:path";
 import { StorageError } from "@storages/core";
 import { createFsHandler, fsStorage } from "@storages/fs";
 
-const keepServing = process.argv.includes("--serve");
+const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !process.env.CI;
+const keepServing = process.argv.includes("--serve") || (interactive && !process.argv.includes("--once"));
 const port = Number(process.env.PORT ?? 0);
 const folder = await mkdtemp(join(tmpdir(), "storages-demo-"));
 
@@ -37,13 +42,36 @@ const documents = fsStorage({
 });
 const serveMedia = createFsHandler(media);
 const serveDocuments = createFsHandler(documents);
-server.on("request", (req, res) =>
+server.on("request", (req, res) => {
+  if (req.url === "/") {
+    index().then(
+      (html) => res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html),
+      () => res.writeHead(500).end(),
+    );
+    return;
+  }
   serveMedia(req, res, () =>
     serveDocuments(req, res, () => {
       res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
     }),
-  ),
-);
+  );
+});
+
+/** The page at "/": every stored file, as a public URL or a signed URL made for this request. */
+async function index() {
+  const html = (text) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const items = [];
+  for (const [label, storage] of [
+    ["media (public)", media],
+    ["private (signed, valid 10 minutes)", documents],
+  ]) {
+    for await (const entry of storage.list("", { recursive: true })) {
+      const href = await storage.url(entry.name, { expiresIn: 600 });
+      items.push(`<li>${label}: <a href="${html(href)}">${html(entry.name)}</a> (${entry.size} bytes)</li>`);
+    }
+  }
+  return `<!doctype html><title>storages local demo</title><h1>storages local demo</h1><ul>${items.join("")}</ul>\n`;
+}
 
 try {
   console.log(`storages local demo — files in ${folder}, served at ${origin}\n`);
@@ -124,8 +152,10 @@ try {
 
 console.log(failures === 0 ? "\nAll checks passed." : `\n${failures} check(s) failed.`);
 if (keepServing && failures === 0) {
-  console.log(`Serving ${origin}/media/ and ${origin}/private/ (files in ${folder}). Ctrl-C to stop.`);
+  console.log(`\nStill serving: open ${origin}/ for a page linking every file (files in ${folder}).`);
+  console.log("Press Ctrl-C to stop; the folder is removed then.");
   const stop = async () => {
+    server.closeAllConnections();
     server.close();
     await rm(folder, { recursive: true, force: true });
     process.exit(0);
@@ -136,5 +166,9 @@ if (keepServing && failures === 0) {
   server.closeAllConnections();
   server.close();
   await rm(folder, { recursive: true, force: true });
+  console.log(
+    `Stopped serving ${origin}: the URLs above answered during the tour and are gone now. ` +
+      "Run `npm run demo` in a terminal (or add --serve) to keep them up.",
+  );
   process.exitCode = failures === 0 ? 0 : 1;
 }

@@ -3,14 +3,13 @@
 // Runs alone too: `node scripts/servers/azurite.mjs start|stop [workDir] [port]` prints KEY=value lines.
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isAlive, logTail, sleep, tcpListening } from "./process.mjs";
+import { ensureTools, pinnedVersion, toolsRequire } from "./tools.mjs";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const require = createRequire(join(repoRoot, "package.json"));
 
 /** Azurite's documented well-known development account: public on purpose, never a real secret. */
 export const ACCOUNT_NAME = "devstoreaccount1";
@@ -19,16 +18,8 @@ export const ACCOUNT_KEY =
 export const DEFAULT_PORT = 10000;
 const HOST = "127.0.0.1";
 
-function azuriteVersion() {
-  try {
-    return JSON.parse(readFileSync(require.resolve("azurite/package.json"), "utf8")).version;
-  } catch {
-    return "unknown";
-  }
-}
-
 export const id = "azurite";
-export const label = `Azurite ${azuriteVersion()} (blob, in-memory)`;
+export const label = `Azurite ${pinnedVersion("azurite")} (blob, in-memory)`;
 
 /** Azurite 3.37 needs Node >= 22: use this process's Node when it qualifies, else the project's Node 24. */
 function nodeBinary() {
@@ -42,18 +33,15 @@ function nodeBinary() {
 }
 
 function azuriteEntry() {
-  try {
-    return require.resolve("azurite/dist/src/blob/main.js");
-  } catch {
-    return undefined;
-  }
+  const require = toolsRequire();
+  if (!require)
+    throw new Error("Azurite is not installed yet: call install() first (scripts/servers/tools.mjs).");
+  return require.resolve("azurite/dist/src/blob/main.js");
 }
 
-/** Azurite is an npm devDependency of the repository: nothing to install beyond `npm ci`. */
+/** Azurite comes with the test servers' pinned tools (scripts/servers/tools), installed on first use. */
 export async function install() {
-  if (!azuriteEntry()) {
-    throw new Error(`Azurite is missing: run \`npm ci\` in ${repoRoot} (azurite is a root devDependency).`);
-  }
+  await ensureTools((line) => process.stderr.write(`[azurite] ${line}\n`));
 }
 
 export function connectionString(port) {

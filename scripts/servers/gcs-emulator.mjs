@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isAlive, logTail, sleep } from "./process.mjs";
+import { ensureTools, pinnedVersion, toolsRequire } from "./tools.mjs";
 
 /** The one version this recipe was checked against; another one may route or behave differently. */
 const FIREBASE_TOOLS_VERSION = "15.34.2";
@@ -29,33 +30,20 @@ const HOST = "127.0.0.1";
 const PID_FILE = "gcs-emulator.pid";
 const LOG_FILE = "gcs-emulator.log";
 
-const require = createRequire(import.meta.url);
 const thisFile = fileURLToPath(import.meta.url);
 
 export const id = "gcs-emulator";
 export const label = `Cloud Storage emulator (firebase-tools ${FIREBASE_TOOLS_VERSION}, without the rules runtime)`;
 
-function installedVersion() {
-  try {
-    return require("firebase-tools/package.json").version;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Nothing to download: firebase-tools is a pinned root devDependency. Checks it is there, at that version. */
+/** firebase-tools comes with the test servers' pinned tools (scripts/servers/tools), installed on first use. */
 export async function install() {
-  const version = installedVersion();
-  if (version === undefined) {
+  const pinned = pinnedVersion("firebase-tools");
+  if (pinned !== FIREBASE_TOOLS_VERSION) {
     throw new Error(
-      `firebase-tools is not installed. Run \`npm install\` at the repository root (it is a pinned devDependency, firebase-tools@${FIREBASE_TOOLS_VERSION}).`,
+      `scripts/servers/tools/package.json pins firebase-tools ${pinned} but this recipe was checked against ${FIREBASE_TOOLS_VERSION}: re-check the recipe (routes, rules stubs) against ${pinned}, then update FIREBASE_TOOLS_VERSION.`,
     );
   }
-  if (version !== FIREBASE_TOOLS_VERSION) {
-    throw new Error(
-      `firebase-tools ${version} is installed but this recipe is pinned to ${FIREBASE_TOOLS_VERSION}. Run \`npm install firebase-tools@${FIREBASE_TOOLS_VERSION} --save-dev --save-exact\` at the repository root, or re-check the recipe against ${version}.`,
-    );
-  }
+  await ensureTools((line) => process.stderr.write(`[gcs-emulator] ${line}\n`));
 }
 
 /** The pid in the file, only if that process is still this script's emulator (pids get recycled). */
@@ -167,6 +155,11 @@ export async function stop({ workDir } = {}) {
 
 /** Runs in the detached child: the emulator's HTTP app without the Java rules runtime. */
 async function serve() {
+  const require = toolsRequire();
+  if (!require)
+    throw new Error(
+      "firebase-tools is not installed yet: run `node scripts/servers/gcs-emulator.mjs install`.",
+    );
   const port = Number(process.env.PORT || DEFAULT_PORT);
   const server = require("firebase-tools/lib/emulator/storage/server");
   // express as firebase-tools resolves it, so the wrapper and the emulator's app are the same version.

@@ -65,8 +65,13 @@ async function runOnce(cmd, args, { env, timeout = 120_000 } = {}) {
     });
     return stdout;
   } catch (error) {
-    const detail = `${error.stderr ?? ""}${error.stdout ?? ""}`.trim().slice(-2000);
-    throw new Error(`rgw: \`${cmd} ${args.join(" ")}\` failed: ${error.message}\n${detail}`);
+    // error.message already ends with the command's stderr; add what it printed on stdout.
+    const detail = String(error.stdout ?? "")
+      .trim()
+      .slice(-2000);
+    throw new Error(
+      `rgw: \`${cmd} ${args.join(" ")}\` failed: ${error.message.trim()}${detail ? `\n${detail}` : ""}`,
+    );
   }
 }
 

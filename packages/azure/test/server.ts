@@ -4,25 +4,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
-import { inject } from "vitest";
 
 export const NO_SERVER_MESSAGE =
   "No Azure server for the integration tests: run `npm test` from the repository root (it starts Azurite), " +
   "or start one with `node scripts/servers/azurite.mjs start` and set STORAGES_TEST_AZURE_CONNECTION_STRING " +
-  "(and STORAGES_TEST_AZURE_SERVER) to what it prints, or make a Docker engine reachable for testcontainers.";
+  "(and STORAGES_TEST_AZURE_SERVER) to what it prints (or run Azurite with `docker compose up -d azurite`).";
 
 export function connectionString(): string {
-  const value = process.env.STORAGES_TEST_AZURE_CONNECTION_STRING || inject("azureConnectionString");
+  const value = process.env.STORAGES_TEST_AZURE_CONNECTION_STRING;
   if (!value) throw new Error(NO_SERVER_MESSAGE);
   return value;
 }
 
 export function serverLabel(): string {
-  return (
-    process.env.STORAGES_TEST_AZURE_SERVER ||
-    inject("azureServer") ||
-    "Azure (STORAGES_TEST_AZURE_CONNECTION_STRING)"
-  );
+  return process.env.STORAGES_TEST_AZURE_SERVER || "Azure (STORAGES_TEST_AZURE_CONNECTION_STRING)";
 }
 
 export function serviceClient(): BlobServiceClient {

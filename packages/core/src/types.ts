@@ -325,30 +325,40 @@ export interface Driver {
   /** Must succeed when the key does not exist. */
   delete(key: string, options: DriverCallOptions): Promise<void>;
 
+  // The optional members below are properties that may hold `undefined`, not optional methods: a
+  // driver compiled without exactOptionalPropertyTypes may declare them `X | undefined` (or
+  // `Driver["x"]`), and its .d.ts must still satisfy Driver for a consumer compiled with it.
+
   /**
    * Optional fast paths for bodies that are in memory anyway (small files): the facade calls
    * `writeBytes` instead of `write` when the whole body is in memory, and `readBytes` for
    * `readBytes()`/`readText()`, skipping stream machinery they do not need. Same contract as
    * `write`/`read` otherwise. `readBytes` must return bytes the caller may keep and mutate.
    */
-  writeBytes?(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult>;
-  readBytes?(key: string, options: DriverReadOptions): Promise<Uint8Array>;
-  exists?(key: string, options: DriverCallOptions): Promise<boolean>;
-  deleteMany?(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult>;
-  copy?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
-  move?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
+  writeBytes?:
+    | ((key: string, bytes: Uint8Array, options: DriverWriteOptions) => Promise<DriverWriteResult>)
+    | undefined;
+  readBytes?: ((key: string, options: DriverReadOptions) => Promise<Uint8Array>) | undefined;
+  exists?: ((key: string, options: DriverCallOptions) => Promise<boolean>) | undefined;
+  deleteMany?: ((keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>) | undefined;
+  copy?: ((from: string, to: string, options: DriverCopyOptions) => Promise<void>) | undefined;
+  move?: ((from: string, to: string, options: DriverCopyOptions) => Promise<void>) | undefined;
   /** Unsigned URL of a key (endpoint style). The facade prefers a configured `publicUrl` base. */
-  publicUrl?(key: string): string;
-  signedUrl?(key: string, options: DriverSignedUrlOptions): Promise<string>;
-  signedUpload?(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">>;
-  setVisibility?(key: string, visibility: Visibility, options: DriverCallOptions): Promise<void>;
-  getVisibility?(key: string, options: DriverCallOptions): Promise<Visibility>;
+  publicUrl?: ((key: string) => string) | undefined;
+  signedUrl?: ((key: string, options: DriverSignedUrlOptions) => Promise<string>) | undefined;
+  signedUpload?:
+    | ((key: string, options: DriverSignedUploadOptions) => Promise<Omit<SignedUpload, "name">>)
+    | undefined;
+  setVisibility?:
+    | ((key: string, visibility: Visibility, options: DriverCallOptions) => Promise<void>)
+    | undefined;
+  getVisibility?: ((key: string, options: DriverCallOptions) => Promise<Visibility>) | undefined;
   /** The absolute local path of a key, for drivers whose files are real files (fs). */
-  path?(key: string): string;
+  path?: ((key: string) => string) | undefined;
   /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
-  describe?(): BackendDescription;
+  describe?: (() => BackendDescription) | undefined;
   /** Releases sockets, timers, file handles. */
-  close?(): Promise<void>;
+  close?: (() => Promise<void>) | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

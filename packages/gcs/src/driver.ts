@@ -5,6 +5,7 @@
  * signal and fills gaps (move = copy + delete). This file maps the primitives onto the JSON API,
  * chooses the upload protocol, applies the bucket's visibility model and builds signed URLs.
  */
+import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -112,6 +113,21 @@ function decodeCursor(cursor: string | undefined): { token?: string; lastDirecto
 /** Path-style object URL: every segment percent-encoded, slashes kept. */
 function objectPath(bucket: string, object: string): string {
   return `/${bucket}/${object.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/**
+ * The SDK's download `response` is the fetch body stream itself (teeny-request 11 hands node-fetch
+ * 3's body over as is), and three pipelines meet on it: node-fetch's own, teeny-request's and the
+ * SDK's. Their listeners legitimately pass Node's default limit of 10 whenever the body is still
+ * arriving, so every large download warned "MaxListenersExceededWarning" although nothing leaks:
+ * the stream lives for one request (googleapis/google-cloud-node#9185). Room for those pipelines
+ * (11 listeners per event) with a margin, on that one stream: no limit is raised process-wide.
+ */
+const SDK_BODY_LISTENERS = 16;
+function allowSdkPipelines(response: unknown): void {
+  if (response instanceof EventEmitter && response.getMaxListeners() < SDK_BODY_LISTENERS) {
+    response.setMaxListeners(SDK_BODY_LISTENERS);
+  }
 }
 
 export class GcsDriver implements Driver {
@@ -298,6 +314,7 @@ export class GcsDriver implements Driver {
             else reject(error);
           };
           stream.on("response", (response: { statusCode?: number; status?: number; headers?: unknown }) => {
+            allowSdkPipelines(response);
             status = response.statusCode ?? response.status;
             // Error responses become an 'error' from the SDK, with the body as message.
             if (status !== undefined && status < 400) {

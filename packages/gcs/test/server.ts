@@ -2,12 +2,10 @@
  * Which GCS server the integration tests talk to, and what that server cannot check.
  *
  * STORAGES_TEST_GCS_* name the server (scripts/servers/gcs-emulator.mjs sets them in CI; point
- * them at real GCS or fake-gcs-server to run the same tests there). Without them, the package's
- * globalSetup starts fake-gcs-server through testcontainers when a Docker engine is reachable.
+ * them at real GCS or fake-gcs-server — `docker compose up -d fake-gcs-server` — to run the same tests there).
  */
 import { generateKeyPairSync } from "node:crypto";
 import type { ServerGap } from "@storages/testing";
-import { inject } from "vitest";
 import type { ServiceAccountKey } from "../src/index.js";
 
 export interface GcsTestServer {
@@ -19,14 +17,14 @@ export interface GcsTestServer {
 }
 
 export const NO_SERVER_MESSAGE =
-  "No GCS test server: STORAGES_TEST_GCS_ENDPOINT is not set and no Docker engine is reachable for fake-gcs-server. " +
+  "No GCS test server: STORAGES_TEST_GCS_ENDPOINT is not set. " +
   "Run `npm test` from the repository root (it starts the Cloud Storage emulator), or start one yourself: " +
   "`node scripts/servers/gcs-emulator.mjs start` and set the STORAGES_TEST_GCS_* variables it prints. " +
   "For real GCS set STORAGES_TEST_GCS_PROJECT and STORAGES_TEST_GCS_BUCKET (credentials from Application Default Credentials).";
 
-/** The server from the environment (or from globalSetup), or undefined when there is none. */
+/** The server from the environment, or undefined when there is none. */
 export function testServer(): GcsTestServer | undefined {
-  const env = { ...(inject("gcsTestEnv") ?? {}), ...process.env };
+  const env = process.env;
   const endpoint = env.STORAGES_TEST_GCS_ENDPOINT || undefined;
   const bucket = env.STORAGES_TEST_GCS_BUCKET || undefined;
   if (endpoint === undefined && bucket === undefined) return undefined;

@@ -1,5 +1,6 @@
 import { MemoryDriver, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
+import { gapTable } from "../src/conformance.js";
 import { SuiteContext } from "../src/context.js";
 import { describeConformance } from "../src/index.js";
 
@@ -28,12 +29,30 @@ describe("server gaps", () => {
       name: "NOT VERIFIABLE on Fake Server 1.0: signatureTamper: the server never checks signatures — a check the server cannot perform",
       mode: "skip",
     });
-    expect(ctx.gapRows).toEqual([
-      {
-        gap: "signatureTamper",
-        reason: "the server never checks signatures",
-        test: "a check the server cannot perform",
-      },
+    expect(ctx.gapRows).toEqual([{ gaps: ["signatureTamper"], test: "a check the server cannot perform" }]);
+  });
+
+  // Two more skipped NOT VERIFIABLE tests: one prevented by two gaps, one by one.
+  const two = new SuiteContext({
+    name: "fake",
+    server: "Fake Server 1.0",
+    createStorage: async () => new Storage(new MemoryDriver()),
+    serverGaps: { signedUploadPut: "no PUT uploads", uploadSizeLimit: "no size limit" },
+  });
+  two.verify("PUT over maxBytes is refused", ["signedUploadPut", "uploadSizeLimit"], async () => {});
+  two.verify("POST over maxBytes is refused", ["uploadSizeLimit"], async () => {});
+
+  it("counts a check that several gaps prevent once: the banner agrees with the skipped tests", () => {
+    const table = gapTable(two).split("\n");
+    expect(table[0]).toMatch(/^@storages\/testing: 2 check\(s\) NOT VERIFIABLE on Fake Server 1\.0/);
+    expect(table.slice(1, 3)).toEqual([
+      "  signedUploadPut, uploadSizeLimit PUT over maxBytes is refused",
+      "  uploadSizeLimit   POST over maxBytes is refused",
+    ]);
+    expect(table.slice(3)).toEqual([
+      "Reasons:",
+      "  signedUploadPut   no PUT uploads",
+      "  uploadSizeLimit   no size limit",
     ]);
   });
 

@@ -1,16 +1,27 @@
 /**
  * Options, gs:// URLs and credentials: typed ConfigErrors that say what to fix, never a secret.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Storage as GcsClient } from "@google-cloud/storage";
 import { inspectStorageUrl, OptionError } from "@storages/core";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { backend, GcsDriver, type GcsDriverOptions, gcsStorage } from "../../src/index.js";
 import { throwawayKey } from "../server.js";
 
 const key = throwawayKey();
+
+/** Folders for key files, removed after the file's tests whatever their outcome. */
+const keyDirs: string[] = [];
+afterAll(() => {
+  for (const dir of keyDirs) rmSync(dir, { recursive: true, force: true });
+});
+function keyDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
+  keyDirs.push(dir);
+  return dir;
+}
 
 function configError(fn: () => unknown): Error & { code?: string } {
   try {
@@ -81,7 +92,7 @@ describe("driver options", () => {
   });
 
   it("keyFilename: read once; a missing file says so without content", () => {
-    const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
+    const dir = keyDir();
     const file = join(dir, "key.json");
     writeFileSync(file, JSON.stringify(key));
     expect(() => new GcsDriver({ bucket: "media-bkt", keyFilename: file })).not.toThrow();
@@ -122,7 +133,7 @@ describe("gs:// URLs", () => {
 
   it("credentials come from STORAGES_<NAME>_CREDENTIALS_JSON or _KEY_FILE, one at a time", async () => {
     const json = JSON.stringify(key);
-    const dir = mkdtempSync(join(tmpdir(), "gcs-key-"));
+    const dir = keyDir();
     const file = join(dir, "key.json");
     writeFileSync(file, json);
     const fromJson = await inspect("gs://media-bkt", { STORAGES_MEDIA_CREDENTIALS_JSON: json });

@@ -1,7 +1,7 @@
 /**
  * The S3 server the integration tests run against: STORAGES_TEST_S3_* (RGW in CI, or MinIO, AWS,
- * R2…), else the MinIO container the global setup started when a Docker engine was reachable.
- * Nothing else: without a real server these tests fail, they never skip.
+ * R2…, or MinIO from the root docker-compose.yml). Nothing else: without a real server these
+ * tests fail, they never skip (and `npm run test:unit` does not run them: *.server.test.ts).
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -13,7 +13,6 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { inject } from "vitest";
 import type { ProfileName } from "../../src/index.js";
 
 export interface S3TestServer {
@@ -28,17 +27,11 @@ export interface S3TestServer {
   bucket?: string | undefined;
 }
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    s3TestServer: S3TestServer | null;
-  }
-}
-
 export const MISSING_SERVER_MESSAGE =
   "No S3 server to test against. Run `npm test` from the repository root (it installs and starts Ceph RGW), " +
   "or start one yourself (`node scripts/servers/rgw.mjs start`) and set STORAGES_TEST_S3_ENDPOINT, " +
   "STORAGES_TEST_S3_ACCESS_KEY_ID, STORAGES_TEST_S3_SECRET_ACCESS_KEY (and STORAGES_TEST_S3_REGION, " +
-  "STORAGES_TEST_S3_PROFILE, optional STORAGES_TEST_S3_BUCKET) — or make a Docker engine reachable for MinIO.";
+  "STORAGES_TEST_S3_PROFILE, optional STORAGES_TEST_S3_BUCKET) — or run MinIO with `docker compose up -d minio` (variables in docker-compose.yml).";
 
 export function findTestServer(): S3TestServer | undefined {
   const env = process.env;
@@ -60,13 +53,7 @@ export function findTestServer(): S3TestServer | undefined {
       bucket: env.STORAGES_TEST_S3_BUCKET || undefined,
     };
   }
-  let provided: S3TestServer | null = null;
-  try {
-    provided = inject("s3TestServer") ?? null;
-  } catch {
-    provided = null;
-  }
-  return provided ?? undefined;
+  return undefined;
 }
 
 export function adminClient(server: S3TestServer): S3Client {

@@ -92,5 +92,27 @@ if (server === undefined) {
       },
       300_000,
     );
+
+    it("a large download sends no listener-leak warning (the SDK's three pipelines on one fetch body)", async () => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => {
+        if (warning.name === "MaxListenersExceededWarning") warnings.push(warning.message);
+      };
+      process.on("warning", onWarning);
+      try {
+        await storage.save("big/warnings.bin", Readable.from(pieces(8 * MiB, MiB)), { overwrite: true });
+        for (let round = 0; round < 3; round++) {
+          let length = 0;
+          for await (const chunk of await storage.open("big/warnings.bin"))
+            length += (chunk as Buffer).length;
+          expect(length).toBe(8 * MiB);
+        }
+        // Warnings are emitted on the next tick: let them arrive before looking.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings).toEqual([]);
+      } finally {
+        process.off("warning", onWarning);
+      }
+    });
   });
 }
