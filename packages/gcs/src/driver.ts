@@ -329,7 +329,12 @@ export class GcsDriver implements Driver {
       );
     } catch (error) {
       settle = undefined;
-      stream.destroy();
+      // The SDK pipes the response into this stream when it arrives; destroyed before that, its
+      // pipeline throws where nobody can catch it (ERR_STREAM_UNABLE_TO_PIPE crashes the process).
+      // So a stream abandoned before its response is destroyed just after the response is wired.
+      if (status === undefined && !stream.destroyed)
+        stream.once("response", () => setImmediate(() => stream.destroy()));
+      else stream.destroy();
       throw this.fail(error, key, signal);
     }
     if (range === undefined || status !== 200) return stream;
