@@ -30,6 +30,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -382,14 +383,14 @@ async function recordMd5(
   client: S3Client,
   params: UploadBodyOptions["params"],
   uploaded: { size: number; etag: string | undefined; md5: string; versionId: string | undefined },
-  options: Pick<UploadBodyOptions, "md5Metadata" | "queueSize">,
+  options: Pick<UploadBodyOptions, "md5Metadata" | "queueSize" | "etagIsMd5">,
 ): Promise<{ etag: string | undefined; done: boolean }> {
   const { Bucket, Key } = params;
   // Without the completed ETag nothing guards the copy against another writer's version: keep none.
   if (uploaded.etag === undefined) return { etag: undefined, done: false };
   const headers = {
-    Bucket,
-    Key,
+    Bucket: Bucket!,
+    Key: Key!,
     ContentType: params.ContentType,
     CacheControl: params.CacheControl,
     ContentDisposition: params.ContentDisposition,
@@ -400,48 +401,9 @@ async function recordMd5(
     SSEKMSKeyId: params.SSEKMSKeyId,
     StorageClass: params.StorageClass as StorageClass | undefined,
   };
+  let copied: { etag: string | undefined; versionId: string | undefined };
   try {
-    let copied: { etag: string | undefined; versionId: string | undefined };
-    if (uploaded.size > MAX_SINGLE_COPY_SIZE) {
-      // CopyObject stops at 5 GiB: above, the copy onto itself goes part by part, inside the service.
-      copied = await multipartCopy(client, {
-        ...headers,
-        Bucket: Bucket!,
-        Key: Key!,
-        sourceBucket: Bucket!,
-        sourceKey: Key!,
-        head: {
-          $metadata: {},
-          ContentLength: uploaded.size,
-          ETag: uploaded.etag,
-          ContentType: headers.ContentType,
-          CacheControl: headers.CacheControl,
-          ContentDisposition: headers.ContentDisposition,
-          ContentEncoding: headers.ContentEncoding,
-          Metadata: headers.Metadata,
-        },
-        partSize: MAX_SINGLE_COPY_SIZE / 10,
-        concurrency: options.queueSize,
-        signal: new AbortController().signal,
-      });
-    } else {
-      const out = await client.send(
-        new CopyObjectCommand({
-          ...headers,
-          CopySource: copySource(Bucket!, Key!),
-          CopySourceIfMatch: uploaded.etag,
-          MetadataDirective: "REPLACE",
-        }),
-      );
-      copied = { etag: out.CopyObjectResult?.ETag, versionId: out.VersionId };
-    }
-    const { versionId } = uploaded;
-    if (versionId !== undefined && copied.versionId !== undefined && copied.versionId !== versionId) {
-      await client
-        .send(new DeleteObjectCommand({ Bucket, Key, VersionId: versionId }))
-        .catch(() => undefined); // a lifecycle rule for noncurrent versions catches what this leaves
-    }
-    return { etag: normalizeEtag(copied.etag) ?? uploaded.etag, done: true };
+    copied = await copyOntoItself(client, headers, uploaded.etag, uploaded.size, options.queueSize);
   } catch (error) {
     const name = errorName(error);
     const status = httpStatus(error);
@@ -451,5 +413,95 @@ async function recordMd5(
     // only without its MD5, which stat() then does not report (checksum() streams it).
     if (name === "AccessDenied" || status === 403) return { etag: uploaded.etag, done: false };
     throw error;
+  }
+  // Ceph RGW (16.2) ignores x-amz-copy-source-if-match, so the guard may not have held: the ETag
+  // of what was copied says whose bytes those are (RGW keeps the multipart ETag through a copy, AWS
+  // gives the MD5). Another writer's object must not keep our MD5: take it back.
+  const copiedEtag = normalizeEtag(copied.etag);
+  if (
+    options.etagIsMd5 &&
+    copiedEtag !== undefined &&
+    copiedEtag !== uploaded.etag &&
+    copiedEtag !== `"${uploaded.md5}"`
+  ) {
+    await unclaimMd5(client, headers, options.md5Metadata, uploaded.md5);
+    return { etag: uploaded.etag, done: false };
+  }
+  const { versionId } = uploaded;
+  // "null": versioning suspended, where the copy replaced that very version (deleting it would delete the file).
+  if (versionId !== undefined && versionId !== "null" && copied.versionId !== versionId) {
+    await client.send(new DeleteObjectCommand({ Bucket, Key, VersionId: versionId })).catch(() => undefined); // a lifecycle rule for noncurrent versions catches what this leaves
+  }
+  return { etag: copiedEtag ?? uploaded.etag, done: true };
+}
+
+type CopyHeaders = {
+  Bucket: string;
+  Key: string;
+  ContentType?: string | undefined;
+  CacheControl?: string | undefined;
+  ContentDisposition?: string | undefined;
+  ContentEncoding?: string | undefined;
+  Metadata: Record<string, string>;
+} & Pick<PutObjectCommandInput, "ACL" | "ServerSideEncryption" | "SSEKMSKeyId" | "StorageClass">;
+
+/** The object copied onto itself with `headers` (metadata replaced), if its ETag is still `etag`. */
+async function copyOntoItself(
+  client: S3Client,
+  headers: CopyHeaders,
+  etag: string,
+  size: number,
+  concurrency: number,
+): Promise<{ etag: string | undefined; versionId: string | undefined }> {
+  if (size > MAX_SINGLE_COPY_SIZE) {
+    // CopyObject stops at 5 GiB: above, the copy goes part by part, inside the service.
+    return multipartCopy(client, {
+      ...headers,
+      sourceBucket: headers.Bucket,
+      sourceKey: headers.Key,
+      head: { $metadata: {}, ...headers, ContentLength: size, ETag: etag },
+      partSize: MAX_SINGLE_COPY_SIZE / 10,
+      concurrency,
+      signal: new AbortController().signal,
+    });
+  }
+  const out = await client.send(
+    new CopyObjectCommand({
+      ...headers,
+      StorageClass: headers.StorageClass as StorageClass | undefined,
+      CopySource: copySource(headers.Bucket, headers.Key),
+      CopySourceIfMatch: etag,
+      MetadataDirective: "REPLACE",
+    }),
+  );
+  return { etag: out.CopyObjectResult?.ETag, versionId: out.VersionId };
+}
+
+/**
+ * Removes our MD5 from an object that is not ours after all (copied by a server that ignored the
+ * guard): its own headers and metadata, read back, minus the key. Best effort: only a writer racing
+ * this very upload within milliseconds gets here.
+ */
+async function unclaimMd5(client: S3Client, headers: CopyHeaders, key: string, md5: string): Promise<void> {
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: headers.Bucket, Key: headers.Key }));
+    const { [key]: claimed, ...metadata } = head.Metadata ?? {};
+    if (claimed !== Buffer.from(md5, "hex").toString("base64") || head.ETag === undefined) return;
+    await copyOntoItself(
+      client,
+      {
+        ...headers,
+        ContentType: head.ContentType,
+        CacheControl: head.CacheControl,
+        ContentDisposition: head.ContentDisposition,
+        ContentEncoding: head.ContentEncoding,
+        Metadata: metadata,
+      },
+      head.ETag,
+      head.ContentLength ?? 0,
+      1,
+    );
+  } catch {
+    // Nothing more to try: the object keeps a checksum that `verify` will report as different.
   }
 }

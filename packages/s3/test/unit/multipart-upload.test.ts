@@ -31,8 +31,9 @@ function server(extra?: Responder): Responder {
       return {
         body: '<CompleteMultipartUploadResult><ETag>"final-3"</ETag></CompleteMultipartUploadResult>',
       };
+    // RGW keeps the multipart ETag through a copy (AWS would give the MD5).
     if (request.method === "PUT" && request.headers["x-amz-copy-source"])
-      return { body: '<CopyObjectResult><ETag>"copied"</ETag></CopyObjectResult>' };
+      return { body: '<CopyObjectResult><ETag>"final-3"</ETag></CopyObjectResult>' };
     return { headers: { etag: '"single"' } };
   };
 }
@@ -65,7 +66,7 @@ describe("uploadBody", () => {
     });
     expect(result).toEqual({
       size: data.length,
-      etag: '"copied"',
+      etag: '"final-3"',
       parts: 5,
       md5: createHash("md5").update(data).digest("hex"),
       md5Recorded: true,
@@ -216,7 +217,7 @@ describe("uploadBody", () => {
       const { client, requests } = fakeS3(server());
       const data = randomBytes(12 * MiB + 3);
       const result = await uploadBody(unevenStream(data), options(client));
-      expect(result).toMatchObject({ md5: md5(data), md5Recorded: true, etag: '"copied"' });
+      expect(result).toMatchObject({ md5: md5(data), md5Recorded: true, etag: '"final-3"' });
       const copies = requests.filter((r) => r.headers["x-amz-copy-source"] !== undefined);
       expect(copies).toHaveLength(1);
       const copy = copies[0]!;
@@ -296,7 +297,7 @@ describe("uploadBody", () => {
           if (r.headers["x-amz-copy-source"])
             return {
               headers: { "x-amz-version-id": "v-copy" },
-              body: '<CopyObjectResult><ETag>"copied"</ETag></CopyObjectResult>',
+              body: '<CopyObjectResult><ETag>"final-3"</ETag></CopyObjectResult>',
             };
           return undefined;
         }),
@@ -304,6 +305,65 @@ describe("uploadBody", () => {
       await uploadBody(unevenStream(randomBytes(11 * MiB)), options(client));
       const deletes = requests.filter((r) => r.method === "DELETE");
       expect(deletes.map((r) => r.query.versionId)).toEqual(["v-upload"]);
+    });
+
+    it("AWS gives the copy the MD5 as ETag: that is the save's etag", async () => {
+      const data = randomBytes(11 * MiB);
+      const { client } = fakeS3(
+        server((r) =>
+          r.headers["x-amz-copy-source"]
+            ? { body: `<CopyObjectResult><ETag>"${md5(data)}"</ETag></CopyObjectResult>` }
+            : undefined,
+        ),
+      );
+      const result = await uploadBody(unevenStream(data), options(client));
+      expect(result).toMatchObject({ md5Recorded: true, etag: `"${md5(data)}"` });
+    });
+
+    it("a server that ignored the guard and copied another writer's object: our MD5 is taken back", async () => {
+      const data = randomBytes(11 * MiB);
+      const ours = base64(md5(data));
+      const { client, requests } = fakeS3(
+        server((r) => {
+          if (r.headers["x-amz-copy-source"])
+            return { body: '<CopyObjectResult><ETag>"theirs-2"</ETag></CopyObjectResult>' };
+          if (r.method === "HEAD")
+            return {
+              headers: {
+                etag: '"theirs-2"',
+                "content-length": "42",
+                "content-type": "text/csv",
+                "x-amz-meta-md5chksum": ours,
+                "x-amz-meta-their": "own",
+              },
+            };
+          return undefined;
+        }),
+      );
+      const result = await uploadBody(unevenStream(data), options(client));
+      expect(result).toMatchObject({ md5Recorded: false, etag: '"final-3"' });
+      const copies = requests.filter((r) => r.headers["x-amz-copy-source"] !== undefined);
+      expect(copies).toHaveLength(2);
+      const undo = copies[1]!;
+      expect(undo.headers["x-amz-meta-md5chksum"]).toBeUndefined();
+      expect(undo.headers["x-amz-meta-their"]).toBe("own");
+      expect(undo.headers["content-type"]).toBe("text/csv");
+      expect(undo.headers["x-amz-copy-source-if-match"]).toBe('"theirs-2"');
+    });
+
+    it('with versioning suspended (version "null") nothing is deleted: the copy replaced that version', async () => {
+      const { client, requests } = fakeS3(
+        server((r) =>
+          r.method === "POST" && r.query.uploadId
+            ? {
+                headers: { "x-amz-version-id": "null" },
+                body: '<CompleteMultipartUploadResult><ETag>"final-3"</ETag></CompleteMultipartUploadResult>',
+              }
+            : undefined,
+        ),
+      );
+      await uploadBody(unevenStream(randomBytes(11 * MiB)), options(client));
+      expect(requests.filter((r) => r.method === "DELETE")).toEqual([]);
     });
   });
 });
