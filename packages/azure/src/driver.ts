@@ -125,8 +125,6 @@ export class AzureDriver implements Driver {
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: false,
       publicUrl: true,
       signedUrl: canSign,
       signedUpload: canSign ? (["put"] as const) : ([] as const),
@@ -134,7 +132,6 @@ export class AzureDriver implements Driver {
       signedUploadMaxBytes: [] as const,
       visibility: "bucket",
       metadata: true,
-      batchDelete: true,
       // Azure computes the MD5 of a Put Blob; for staged blocks this driver sets it (blocks.ts).
       checksums: ["md5"] as const,
     } satisfies Capabilities);

@@ -7,10 +7,12 @@ import { InvalidArgumentError } from "./errors.js";
 import type { BodyInput } from "./types.js";
 
 export interface BodySource {
-  /** A fresh stream of the body. Callable again only when `replayable`. */
+  /** A stream of the body: a fresh one each call when `replayable`, else the same one while `canResend()`. */
   stream(): Readable;
   /** The body can be streamed again (it is in memory or a Blob): a save can be retried. */
   replayable: boolean;
+  /** Whether a failed send can be retried: replayable, or a stream nothing has read from yet. */
+  canResend(): boolean;
   /** Known size in bytes, if any. */
   size?: number | undefined;
   /** The whole body, when it is in memory. */
@@ -23,6 +25,7 @@ function fromBytes(bytes: Uint8Array): BodySource {
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     replayable: true,
+    canResend: () => true,
     size: buffer.byteLength,
     bytes: buffer,
     // objectMode false: drivers and pipes see ordinary byte chunks; an empty buffer simply ends.
@@ -96,13 +99,17 @@ function iterableToReadable(iterable: AsyncIterable<unknown>): Readable {
 }
 
 function oneShot(make: () => Readable): BodySource {
-  let used = false;
+  let made: Readable | undefined;
+  // A stream nobody has read from yet (the service refused before taking any byte) can still be sent.
+  const untouched = () => made === undefined || (!made.readableDidRead && !made.destroyed);
   return {
     replayable: false,
+    canResend: untouched,
     stream: () => {
-      if (used) throw new InvalidArgumentError("This body is a stream and has already been consumed.");
-      used = true;
-      return make();
+      if (!untouched())
+        throw new InvalidArgumentError("This body is a stream and has already been consumed.");
+      made ??= make();
+      return made;
     },
   };
 }
@@ -120,6 +127,7 @@ export function toBodySource(input: BodyInput): BodySource {
     const blob = input;
     return {
       replayable: true,
+      canResend: () => true,
       size: blob.size,
       stream: () => Readable.fromWeb(blob.stream() as unknown as NodeWebReadableStream<Uint8Array>),
     };

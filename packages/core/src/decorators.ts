@@ -7,13 +7,14 @@
  * - `prefixed(storage, "media/")`: a storage confined to a directory of another one.
  */
 import type { Readable } from "node:stream";
-import { ReadOnlyError } from "./errors.js";
+import { ReadOnlyError, StorageError } from "./errors.js";
 import { joinUrl, normalizePrefix } from "./path.js";
 import { Storage } from "./storage.js";
 import type {
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
+  DriverDescription,
   DriverListOptions,
   DriverReadOptions,
   DriverSignedUploadOptions,
@@ -45,12 +46,17 @@ export class ReadOnlyDriver implements Driver {
     if (inner.signedUrl) this.signedUrl = (key, options) => inner.signedUrl!(key, options);
     if (inner.exists) this.exists = (key, options) => inner.exists!(key, options);
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(key, options);
+    if (inner.describe) this.describe = () => inner.describe!();
+    if (inner.readBytes) this.readBytes = (key, options) => inner.readBytes!(key, options);
+    // No path(): a local path is a way around the refusals below.
   }
 
+  readBytes?: Driver["readBytes"];
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
+  describe?: () => DriverDescription;
 
   read(key: string, options: DriverReadOptions): Promise<Readable> {
     return this.inner.read(key, options);
@@ -105,15 +111,42 @@ export class PrefixedDriver implements Driver {
     this.capabilities = inner.capabilities;
     this.defaultVisibility = inner.defaultVisibility;
     const k = (key: string) => prefix + key;
+    // Errors name the inner key: callers must see their own name, never the prefix above it.
+    for (const method of ["write", "read", "stat", "listPage", "delete"] as const) {
+      const own = this[method] as (...args: unknown[]) => Promise<unknown>;
+      (this as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+        own.apply(this, args).catch((error: unknown) => {
+          throw this.#unprefixed(error);
+        });
+    }
+    const fix = <T>(work: Promise<T>): Promise<T> =>
+      work.catch((error: unknown) => {
+        throw this.#unprefixed(error);
+      });
     if (inner.publicUrl) this.publicUrl = (key) => inner.publicUrl!(k(key));
-    if (inner.signedUrl) this.signedUrl = (key, options) => inner.signedUrl!(k(key), options);
-    if (inner.signedUpload) this.signedUpload = (key, options) => inner.signedUpload!(k(key), options);
-    if (inner.exists) this.exists = (key, options) => inner.exists!(k(key), options);
-    if (inner.copy) this.copy = (from, to, options) => inner.copy!(k(from), k(to), options);
-    if (inner.move) this.move = (from, to, options) => inner.move!(k(from), k(to), options);
+    if (inner.signedUrl) this.signedUrl = (key, options) => fix(inner.signedUrl!(k(key), options));
+    if (inner.signedUpload) this.signedUpload = (key, options) => fix(inner.signedUpload!(k(key), options));
+    if (inner.exists) this.exists = (key, options) => fix(inner.exists!(k(key), options));
+    if (inner.copy) this.copy = (from, to, options) => fix(inner.copy!(k(from), k(to), options));
+    if (inner.move) this.move = (from, to, options) => fix(inner.move!(k(from), k(to), options));
     if (inner.setVisibility)
-      this.setVisibility = (key, v, options) => inner.setVisibility!(k(key), v, options);
-    if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(k(key), options);
+      this.setVisibility = (key, v, options) => fix(inner.setVisibility!(k(key), v, options));
+    if (inner.getVisibility)
+      this.getVisibility = (key, options) => fix(inner.getVisibility!(k(key), options));
+    if (inner.path) this.path = (key) => inner.path!(k(key));
+    if (inner.readBytes) this.readBytes = (key, options) => fix(inner.readBytes!(k(key), options));
+    if (inner.writeBytes) {
+      this.writeBytes = async (key, bytes, options) => {
+        const result = await fix(inner.writeBytes!(k(key), bytes, this.#innerWriteOptions(options)));
+        return { ...result, key: result.key.slice(prefix.length) };
+      };
+    }
+    if (inner.describe) {
+      this.describe = () => {
+        const d = inner.describe!();
+        return { location: `${d.location} (under ${prefix})`, details: { ...d.details, prefix } };
+      };
+    }
     if (inner.deleteMany) {
       this.deleteMany = async (keys, options) => {
         const result = await inner.deleteMany!(keys.map(k), options);
@@ -131,13 +164,25 @@ export class PrefixedDriver implements Driver {
   setVisibility?: (key: string, visibility: Visibility, options: DriverCallOptions) => Promise<void>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
   deleteMany?: Driver["deleteMany"];
+  path?: (key: string) => string;
+  describe?: () => DriverDescription;
+  readBytes?: Driver["readBytes"];
+  writeBytes?: Driver["writeBytes"];
+
+  #innerWriteOptions(options: DriverWriteOptions): DriverWriteOptions {
+    const { nextKey } = options;
+    return { ...options, nextKey: nextKey && (() => this.prefix + nextKey()) };
+  }
+
+  #unprefixed(error: unknown): unknown {
+    if (StorageError.isInstance(error) && error.path?.startsWith(this.prefix)) {
+      error.path = error.path.slice(this.prefix.length);
+    }
+    return error;
+  }
 
   async write(key: string, body: Readable, options: DriverWriteOptions) {
-    const { nextKey } = options;
-    const result = await this.inner.write(this.prefix + key, body, {
-      ...options,
-      nextKey: nextKey && (() => this.prefix + nextKey()),
-    });
+    const result = await this.inner.write(this.prefix + key, body, this.#innerWriteOptions(options));
     return { ...result, key: result.key.slice(this.prefix.length) };
   }
   read(key: string, options: DriverReadOptions) {

@@ -39,6 +39,8 @@ export type Operation =
   | "move"
   | "delete"
   | "deleteMany"
+  | "deletePrefix"
+  | "path"
   | "url"
   | "signedUrl"
   | "signedUpload"
@@ -53,6 +55,8 @@ export interface StorageErrorOptions {
   path?: string | undefined;
   backend?: string | undefined;
   retryable?: boolean | undefined;
+  /** How long the service asked to wait before a retry (Retry-After, SlowDown), in ms. */
+  retryAfter?: number | undefined;
   cause?: unknown;
 }
 
@@ -70,6 +74,10 @@ export class StorageError extends Error {
   backend: string | undefined;
   /** Whether the same call may succeed if retried (throttling, 5xx, network resets). */
   retryable: boolean;
+  /** How long the service asked to wait before a retry (Retry-After, SlowDown), in ms. */
+  retryAfter: number | undefined;
+  /** Attempts the facade made before giving up (1 when it was not retried). */
+  attempts: number | undefined;
   readonly [MARKER] = true;
 
   constructor(code: ErrorCode, message: string, options: StorageErrorOptions = {}) {
@@ -80,6 +88,8 @@ export class StorageError extends Error {
     this.path = options.path;
     this.backend = options.backend;
     this.retryable = options.retryable ?? false;
+    this.retryAfter = options.retryAfter;
+    this.attempts = undefined;
   }
 
   /** True for any StorageError, including ones created by another copy of this package. */
@@ -101,6 +111,7 @@ export class StorageError extends Error {
       path: this.path,
       backend: this.backend,
       retryable: this.retryable,
+      ...(this.attempts !== undefined && { attempts: this.attempts }),
     };
   }
 }

@@ -1,3 +1,4 @@
+export * from "./abort.js";
 export * from "./body.js";
 export * from "./checksum.js";
 export * from "./config/index.js";
@@ -8,6 +9,8 @@ export * from "./headers.js";
 export * from "./memory.js";
 export * from "./mirror.js";
 export * from "./naming.js";
+export * from "./options.js";
 export * from "./path.js";
 export * from "./storage.js";
 export * from "./types.js";
+export * from "./url-signer.js";

@@ -2,25 +2,39 @@
  * An in-memory driver: for tests, examples and `fake()`. Behaves like a bucket (no empty
  * directories, atomic create-exclusive writes) so code tested against it behaves the same on S3.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { collectBytes } from "./body.js";
-import { AbortedError, AlreadyExistsError, NotFoundError, RangeNotSatisfiableError } from "./errors.js";
+import {
+  AbortedError,
+  AlreadyExistsError,
+  InvalidArgumentError,
+  NotFoundError,
+  RangeNotSatisfiableError,
+  UnsupportedError,
+} from "./errors.js";
+import { checkOptionKeys } from "./options.js";
+import { joinUrl } from "./path.js";
 import type {
   Capabilities,
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
   DriverDeleteManyResult,
+  DriverDescription,
   DriverListOptions,
   DriverReadOptions,
+  DriverSignedUploadOptions,
+  DriverSignedUrlOptions,
   DriverWriteOptions,
   DriverWriteResult,
   ListEntry,
   ListPage,
   ObjectStat,
+  SignedUpload,
   Visibility,
 } from "./types.js";
+import { UrlSigner } from "./url-signer.js";
 
 interface MemoryObject {
   data: Buffer;
@@ -29,6 +43,13 @@ interface MemoryObject {
 
 export interface MemoryDriverOptions {
   defaultVisibility?: Visibility | undefined;
+  /**
+   * Where the files would be served, e.g. "https://cdn.test/media/" or "/media/": gives public
+   * URLs, and signed URLs and uploads (HMAC, checked by `verifySignedUrl()`). Default none.
+   */
+  baseUrl?: string | undefined;
+  /** Key of the signed URLs (≥ 32 bytes). Default: a random key per driver. */
+  signingKey?: string | Uint8Array | undefined;
 }
 
 function checkSignal(signal: AbortSignal): void {
@@ -50,25 +71,44 @@ function decodeCursor(cursor: string): { after: string; directory: boolean } {
 
 export class MemoryDriver implements Driver {
   readonly backend = "memory";
-  readonly capabilities: Capabilities = Object.freeze<Capabilities>({
-    rangeRead: true,
-    conditionalWrite: true,
-    serverSideCopy: true,
-    nativeMove: true,
-    publicUrl: false,
-    signedUrl: false,
-    signedUpload: [],
-    signedUploadMaxBytes: [],
-    visibility: "object",
-    metadata: true,
-    batchDelete: true,
-    checksums: ["md5"],
-  });
+  readonly capabilities: Capabilities;
   readonly defaultVisibility: Visibility | undefined;
+  readonly baseUrl: string | undefined;
+  /** Signs URLs under `baseUrl` (the key stays private to it). */
+  readonly signer: UrlSigner | undefined;
   private readonly objects = new Map<string, MemoryObject>();
 
   constructor(options: MemoryDriverOptions = {}) {
+    checkOptionKeys(options, ["defaultVisibility", "baseUrl", "signingKey"], "MemoryDriver options");
     this.defaultVisibility = options.defaultVisibility;
+    if (
+      options.baseUrl !== undefined &&
+      (typeof options.baseUrl !== "string" || !/^(https?:\/\/|\/)/.test(options.baseUrl))
+    ) {
+      throw new InvalidArgumentError(
+        `MemoryDriver baseUrl must be an absolute http(s) URL or a path starting with "/", got ${JSON.stringify(options.baseUrl)}.`,
+      );
+    }
+    this.baseUrl = options.baseUrl;
+    if (options.signingKey !== undefined && this.baseUrl === undefined) {
+      throw new InvalidArgumentError("MemoryDriver signingKey needs a baseUrl: signed URLs point under it.");
+    }
+    this.signer =
+      this.baseUrl === undefined
+        ? undefined
+        : new UrlSigner(options.signingKey ?? randomBytes(32), this.baseUrl, "MemoryDriver signingKey");
+    const urls = this.signer !== undefined;
+    this.capabilities = Object.freeze<Capabilities>({
+      rangeRead: true,
+      conditionalWrite: true,
+      publicUrl: urls,
+      signedUrl: urls,
+      signedUpload: urls ? ["put"] : [],
+      signedUploadMaxBytes: urls ? ["put"] : [],
+      visibility: "object",
+      metadata: true,
+      checksums: ["md5"],
+    });
   }
 
   /** Number of stored files (for assertions). */
@@ -88,6 +128,15 @@ export class MemoryDriver implements Driver {
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
     checkSignal(options.signal);
     const data = options.bytes ? Buffer.from(options.bytes) : await collectWithSignal(body, options.signal);
+    return this.#store(key, data, options);
+  }
+
+  async writeBytes(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    // A copy: the caller may reuse its buffer after the save.
+    return this.#store(key, Buffer.from(bytes), options);
+  }
+
+  #store(key: string, data: Buffer, options: DriverWriteOptions): DriverWriteResult {
     checkSignal(options.signal);
     let target = key;
     if (options.ifNotExists) {
@@ -123,14 +172,20 @@ export class MemoryDriver implements Driver {
   }
 
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
+    return Readable.from(chunksOf(this.#bytes(key, options)), { objectMode: false });
+  }
+
+  /** A view of the stored bytes of `key`, or of its range. */
+  #bytes(key: string, options: DriverReadOptions): Buffer {
     checkSignal(options.signal);
     const { data } = this.get(key);
-    let slice = data;
-    if (options.range) {
-      if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
-      slice = data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
-    }
-    return Readable.from(slice.length === 0 ? [] : [slice], { objectMode: false });
+    if (!options.range) return data;
+    if (options.range.start >= data.length) throw new RangeNotSatisfiableError(undefined, { path: key });
+    return data.subarray(options.range.start, (options.range.end ?? data.length - 1) + 1);
+  }
+
+  async readBytes(key: string, options: DriverReadOptions): Promise<Uint8Array> {
+    return Buffer.from(this.#bytes(key, options)); // a copy the caller may keep and change
   }
 
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
@@ -204,6 +259,32 @@ export class MemoryDriver implements Driver {
     this.objects.delete(from);
   }
 
+  describe(): DriverDescription {
+    return { location: "memory://", details: { files: this.objects.size, baseUrl: this.baseUrl } };
+  }
+
+  publicUrl(key: string): string {
+    return joinUrl(this.#signerOrThrow(key).baseUrl, key);
+  }
+
+  async signedUrl(key: string, options: DriverSignedUrlOptions): Promise<string> {
+    return this.#signerOrThrow(key).signedUrl(key, options);
+  }
+
+  async signedUpload(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">> {
+    return this.#signerOrThrow(key).signedUpload(key, options);
+  }
+
+  #signerOrThrow(key: string): UrlSigner {
+    if (!this.signer) {
+      throw new UnsupportedError(
+        'This memory storage has no URLs: give it a baseUrl (e.g. fake({ baseUrl: "https://cdn.test/media/" })).',
+        { path: key },
+      );
+    }
+    return this.signer;
+  }
+
   async setVisibility(key: string, visibility: Visibility): Promise<void> {
     this.get(key).stat.visibility = visibility;
   }
@@ -211,6 +292,17 @@ export class MemoryDriver implements Driver {
   async getVisibility(key: string): Promise<Visibility> {
     return this.get(key).stat.visibility ?? this.defaultVisibility ?? "private";
   }
+}
+
+/** Like a file or socket read, the stream delivers views of READ_CHUNK bytes (no copies), so an abort lands mid-read. */
+const READ_CHUNK = 64 * 1024;
+
+function chunksOf(data: Buffer): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < data.length; offset += READ_CHUNK) {
+    chunks.push(data.subarray(offset, offset + READ_CHUNK));
+  }
+  return chunks;
 }
 
 async function collectWithSignal(body: Readable, signal: AbortSignal): Promise<Buffer> {

@@ -118,17 +118,38 @@ export class MirrorDriver implements Driver {
       ...p,
       // Ranges are served by the members' own facades, whatever their drivers can do.
       rangeRead: true,
-      serverSideCopy: all.every((c) => c.serverSideCopy),
-      nativeMove: false,
       publicUrl: primary.publicBaseUrl !== undefined || p.publicUrl,
       // A browser uploading straight to one backend would bypass the mirror.
       signedUpload: [],
       signedUploadMaxBytes: [],
       metadata: all.every((c) => c.metadata),
-      batchDelete: false,
       // stat() may answer from a secondary: claim no stored checksum (the facade computes them).
       checksums: [],
     });
+    // The members are whole Storages whose errors already name their own backend and operation;
+    // callers of the mirror must see the mirror's (its facade fills them in), as with any driver.
+    const methods = [
+      "write",
+      "read",
+      "stat",
+      "listPage",
+      "delete",
+      "exists",
+      "copy",
+      "setVisibility",
+      "getVisibility",
+    ];
+    for (const method of methods) {
+      const own = (this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!;
+      (this as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
+        own.apply(this, args).catch((error: unknown) => {
+          if (StorageError.isInstance(error)) {
+            error.backend = undefined;
+            error.operation = undefined;
+          }
+          throw error;
+        });
+    }
     if (this.capabilities.publicUrl) this.publicUrl = (key) => primary.publicUrl(key);
     if (p.signedUrl && primary.driver.signedUrl) {
       this.signedUrl = (key, o) => primary.driver.signedUrl!(key, o);
@@ -358,9 +379,9 @@ export class MirrorDriver implements Driver {
  */
 export function mirror(primary: Storage, ...rest: Array<Storage | MirrorOptions>): Storage {
   const last = rest.at(-1);
-  const options = last !== undefined && !(last instanceof Storage) ? (rest.pop() as MirrorOptions) : {};
+  const options = last !== undefined && !Storage.isInstance(last) ? (rest.pop() as MirrorOptions) : {};
   const secondaries = rest as Storage[];
-  if (!(primary instanceof Storage) || secondaries.some((s) => !(s instanceof Storage))) {
+  if (!Storage.isInstance(primary) || secondaries.some((s) => !Storage.isInstance(s))) {
     throw new InvalidArgumentError(
       "mirror() takes Storage instances: mirror(primary, ...secondaries[, options]).",
     );
@@ -380,5 +401,8 @@ export function mirror(primary: Storage, ...rest: Array<Storage | MirrorOptions>
     overwrite: primary.overwrite,
     timeout: primary.timeout,
     signedUrlExpiresIn: primary.signedUrlExpiresIn,
+    // Each member's own facade already retries its calls: retrying here as well would multiply
+    // the attempts, and repeat saves the primary already took.
+    retry: false,
   });
 }

@@ -6,7 +6,7 @@
  * (create-exclusive write), never by checking first.
  */
 import { randomInt } from "node:crypto";
-import { InvalidArgumentError, InvalidPathError } from "./errors.js";
+import { AlreadyExistsError, InvalidArgumentError, InvalidPathError } from "./errors.js";
 import { basename, dirname, MAX_NAME_BYTES, MAX_SEGMENT_BYTES, normalizeName } from "./path.js";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -89,6 +89,35 @@ export function alternativeName(name: string): string {
   const fitted = shortenName(name, { reserve: Buffer.byteLength(suffix) });
   const { root, ext } = splitExtension(fitted);
   return `${root}${suffix}${ext}`;
+}
+
+/**
+ * How many names one create-exclusive save tries (the requested one included) before it gives up:
+ * the one budget shared by the facade, the decorators and every driver.
+ */
+export const MAX_NAME_ATTEMPTS = 10;
+
+/**
+ * The names a create-exclusive save may take: the requested one first, then fresh alternatives.
+ * One instance per save, shared by the facade (which retries a replayable body) and the driver
+ * (which may retry a commit itself through `nextKey`), so the attempt budget is counted once.
+ */
+export class NameCandidates {
+  #used = 1;
+
+  constructor(readonly requested: string) {}
+
+  /** A fresh alternative; AlreadyExistsError (retryable) once the budget is spent. */
+  next(cause?: unknown): string {
+    if (this.#used >= MAX_NAME_ATTEMPTS) {
+      throw new AlreadyExistsError(
+        `No free name found for "${this.requested}" after ${this.#used} attempts: concurrent writers keep taking them. Retry the save.`,
+        { cause, retryable: true, path: this.requested },
+      );
+    }
+    this.#used++;
+    return alternativeName(this.requested);
+  }
 }
 
 export type UploadTo = string | ((filename: string) => string);

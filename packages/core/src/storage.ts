@@ -7,7 +7,8 @@
  */
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import pLimit from "p-limit";
-import { asReadStream, type ReadStream, toBodySource } from "./body.js";
+import { releaseStream, settleOnAbort } from "./abort.js";
+import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
 import {
   AbortedError,
@@ -19,13 +20,15 @@ import {
   RETRYABLE_NETWORK_CODES,
   ReadOnlyError,
   StorageError,
-  TimeoutError,
   UnsupportedError,
   withContext,
 } from "./errors.js";
 import { contentDisposition, guessContentType } from "./headers.js";
-import { alternativeName } from "./naming.js";
+import { alternativeName, NameCandidates } from "./naming.js";
+import { checkOptionKeys } from "./options.js";
 import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
+import { type ResolvedRetry, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import { CallScope } from "./scope.js";
 import type {
   BodyInput,
   ByteRange,
@@ -46,6 +49,8 @@ import type {
   SignedUploadMethod,
   SignedUploadOptions,
   SignedUrlOptions,
+  StorageFeatures,
+  StorageInfo,
   Visibility,
 } from "./types.js";
 
@@ -63,7 +68,32 @@ export interface StorageOptions {
   signedUrlExpiresIn?: number | undefined;
   /** Base URL for public files (CDN or custom domain), e.g. "https://cdn.example.com/media/". */
   publicUrl?: string | undefined;
+  /**
+   * A read whose source sends nothing for this many milliseconds while the consumer waits ends in
+   * a TimeoutError (a server that stalls mid-body). A slow consumer never trips it. Default 60 s;
+   * 0 turns it off.
+   */
+  idleTimeout?: number | undefined;
+  /**
+   * The retry policy of every call (see retry.ts): retryable failures (throttling, 5xx, resets)
+   * of operations that are safe to repeat are retried with jittered backoff. Default 4 attempts
+   * within 30 s; false turns retries off. The drivers switch their SDKs' own retries off.
+   */
+  retry?: RetryOptions | false | undefined;
 }
+
+const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
+  "visibility",
+  "overwrite",
+  "timeout",
+  "signedUrlExpiresIn",
+  "publicUrl",
+  "idleTimeout",
+  "retry",
+];
+
+/** Whether a failed attempt may be repeated: always, never, or decided by the error. */
+type Repeat = boolean | ((error: StorageError) => boolean);
 
 /** The longest lifetime S3 and GCS accept for a v4 signature: 7 days. */
 export const MAX_SIGNED_URL_EXPIRES_IN = 7 * 24 * 3600;
@@ -71,76 +101,11 @@ const DEFAULT_SIGNED_URL_EXPIRES_IN = 3600;
 const DEFAULT_PAGE_SIZE = 1000;
 /** Fallback deleteMany / copy parallelism for drivers without a batch call. */
 const FALLBACK_CONCURRENCY = 16;
-/** How many fresh names a save tries when concurrent writers keep taking them. */
-const MAX_NAME_ATTEMPTS = 10;
+export const DEFAULT_IDLE_TIMEOUT = 60_000;
+/** `Symbol.for`, so a Storage made by one copy of this package is recognised by another copy. */
+const STORAGE_MARKER = Symbol.for("storages.storage");
 /** Metadata keys every service accepts (S3/Azure headers, GCS): lower-case token characters. */
 const METADATA_KEY = /^[a-z0-9][a-z0-9_-]*$/;
-
-/** One call's merged signal: the caller's signal and the timeout, and what fired first. */
-class CallScope {
-  readonly controller = new AbortController();
-  fired: StorageError | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stream: Readable | undefined;
-  /** Rejects with the fired error when the signal or timeout fires (never resolves otherwise). */
-  readonly settled: Promise<never> = new Promise<never>((_resolve, reject) => {
-    this.controller.signal.addEventListener("abort", () => reject(this.fired), { once: true });
-  });
-  /** Set by run(): an open() stream is destroyed with this error, so it must carry the context itself. */
-  context: { operation?: Operation; path?: string | undefined; backend?: string } = {};
-  private readonly onAbort = () =>
-    this.fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
-
-  constructor(
-    private readonly callerSignal: AbortSignal | undefined,
-    timeout: number | undefined,
-  ) {
-    // It also fires after the call ended (while an open() stream is read): nobody awaits it then.
-    this.settled.catch(() => {});
-    if (callerSignal?.aborted) {
-      this.fired = new AbortedError(undefined, { cause: callerSignal.reason });
-      this.controller.abort(this.fired);
-      return;
-    }
-    callerSignal?.addEventListener("abort", this.onAbort, { once: true });
-    if (timeout !== undefined) {
-      this.timer = setTimeout(
-        () => this.fire(new TimeoutError(`The operation did not finish within ${timeout} ms.`)),
-        timeout,
-      );
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  private fire(error: StorageError): void {
-    if (this.fired) return;
-    this.fired = withContext(error, this.context);
-    // Our error reaches the stream first, before the driver's SDK destroys it with its own.
-    this.stream?.destroy(error);
-    this.controller.abort(error);
-  }
-
-  /** After open(): the timeout covered getting the stream; the caller's signal keeps covering reading it. */
-  attachStream(stream: Readable): void {
-    this.clearTimer();
-    this.stream = stream;
-    stream.once("close", () => this.dispose());
-  }
-
-  clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  dispose(): void {
-    this.clearTimer();
-    this.callerSignal?.removeEventListener("abort", this.onAbort);
-    this.stream = undefined;
-  }
-}
 
 function isAbortLike(error: unknown): boolean {
   const name = (error as { name?: unknown })?.name;
@@ -179,6 +144,18 @@ function emptyStream(): Readable {
 }
 
 export class Storage {
+  /**
+   * True for a Storage made by any copy of @storages/core (an app can end up with two, e.g. a
+   * driver that bundles its own): use it instead of `instanceof`.
+   */
+  static isInstance(value: unknown): value is Storage {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[STORAGE_MARKER] === true
+    );
+  }
+
   readonly driver: Driver;
   readonly options: Readonly<StorageOptions>;
   /** Default visibility of this storage's files. */
@@ -187,6 +164,8 @@ export class Storage {
   readonly timeout: number | undefined;
   readonly signedUrlExpiresIn: number;
   readonly publicBaseUrl: string | undefined;
+  readonly idleTimeout: number;
+  readonly retry: ResolvedRetry;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     if (!driver || typeof driver.write !== "function" || typeof driver.read !== "function") {
@@ -194,6 +173,16 @@ export class Storage {
         "new Storage(driver) needs a driver object implementing the Driver contract.",
       );
     }
+    checkOptionKeys(options, STORAGE_OPTION_KEYS, "Storage options");
+    const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+    if (!(Number.isFinite(idleTimeout) && idleTimeout >= 0)) {
+      throw new InvalidArgumentError(
+        `idleTimeout must be a number of milliseconds (0 turns it off), got ${options.idleTimeout}.`,
+      );
+    }
+    this.idleTimeout = idleTimeout;
+    this.retry = resolveRetry(options.retry);
+    Object.defineProperty(this, STORAGE_MARKER, { value: true });
     if (
       options.visibility !== undefined &&
       options.visibility !== "public" &&
@@ -235,6 +224,63 @@ export class Storage {
     return this.driver.capabilities;
   }
 
+  /** What this storage can do, and whether the service does it or the facade fills it in. */
+  get features(): StorageFeatures {
+    const caps = this.capabilities;
+    const d = this.driver;
+    const has = (method: unknown): "native" | "facade" =>
+      typeof method === "function" ? "native" : "facade";
+    const all: readonly ChecksumAlgorithm[] = ["md5", "sha256", "crc32c"];
+    return {
+      rangeRead: caps.rangeRead ? "native" : "facade",
+      createExclusive: caps.conditionalWrite ? "native" : "none",
+      copy: has(d.copy),
+      move: has(d.move),
+      deleteMany: has(d.deleteMany),
+      exists: has(d.exists),
+      publicUrl:
+        this.publicBaseUrl !== undefined ? "facade" : caps.publicUrl && d.publicUrl ? "native" : "none",
+      signedUrl: caps.signedUrl && d.signedUrl ? "native" : "none",
+      signedUpload: d.signedUpload ? caps.signedUpload : [],
+      signedUploadMaxBytes: d.signedUpload ? caps.signedUploadMaxBytes : [],
+      visibility: caps.visibility,
+      metadata: caps.metadata,
+      checksums: { stored: caps.checksums, computed: all.filter((a) => !caps.checksums.includes(a)) },
+    };
+  }
+
+  /** Where the files are and what the storage does, for tools and startup logs: never a secret. */
+  describe(): StorageInfo {
+    return {
+      backend: this.backend,
+      location: this.driver.describe?.(),
+      publicBaseUrl: this.publicBaseUrl,
+      visibility: this.visibility,
+      overwrite: this.overwrite,
+      readOnly: this.driver.readOnly === true,
+      features: this.features,
+    };
+  }
+
+  /**
+   * The absolute local path of a file, for tools that need a real file (fs storages only). The
+   * file need not exist. Its own calls refuse symlinks out of the root; a tool opening this path
+   * itself should not follow symlinks either.
+   */
+  path(name: string): string {
+    const key = this.name("path", name);
+    if (!this.driver.path) {
+      throw this.toStorageError(
+        new UnsupportedError(
+          `The ${this.backend} backend keeps no local files: read them with open() or readBytes(), or copy them to an fs storage.`,
+        ),
+        "path",
+        key,
+      );
+    }
+    return this.driver.path(key);
+  }
+
   // -------------------------------------------------------------------------------------------
   // The call wrapper: signal + timeout, error context, wrapping of foreign errors.
 
@@ -250,28 +296,37 @@ export class Storage {
     });
   }
 
+  /**
+   * Every call goes through here: one scope (signal + timeout) for all its attempts, the retry
+   * policy for the attempts (when `repeat` allows: the operation is safe to do again), and errors
+   * with their context.
+   */
   private async run<T>(
     operation: Operation,
     path: string | undefined,
     options: CallOptions | undefined,
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
+    repeat: Repeat = true,
   ): Promise<T> {
-    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout);
-    scope.context = { operation, path, backend: this.backend };
+    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout, {
+      operation,
+      path,
+      backend: this.backend,
+    });
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
-      const work = body(scope.signal, scope);
+      const policy = options?.retry === undefined ? this.retry : resolveRetry(options.retry);
+      const attempts =
+        repeat === false || policy.attempts === 1
+          ? body(scope.signal, scope)
+          : this.retrying(operation, path, scope.signal, () => body(scope.signal, scope), repeat, policy);
       // The call settles when the signal or timeout fires even if the driver, or a body stream
-      // stalled inside an async generator, does not react to it; whatever the work yields late is
-      // released, never leaked.
-      void work.then(
-        (late) => {
-          if (scope.fired && late instanceof Readable) late.destroy(scope.fired);
-        },
-        () => {},
-      );
-      const result = await Promise.race([work, scope.settled]);
+      // stalled inside an async generator, does not react to it; a stream the work yields late is
+      // released, never leaked, and never left to crash the process with an unheard 'error'.
+      const result = await settleOnAbort(attempts, scope.signal, (late) => {
+        if (late instanceof Readable) releaseStream(late, scope.fired);
+      });
       keepScope = result instanceof Readable;
       return result;
     } catch (error) {
@@ -281,6 +336,29 @@ export class Storage {
     }
   }
 
+  /** One step of a call under the retry policy (the steps of a composite operation retry on their own). */
+  private retrying<T>(
+    operation: Operation,
+    path: string | undefined,
+    signal: AbortSignal,
+    attempt: () => Promise<T>,
+    repeat: Repeat = true,
+    policy: ResolvedRetry = this.retry,
+  ): Promise<T> {
+    return withRetry(
+      policy,
+      {
+        operation,
+        path,
+        backend: this.backend,
+        signal,
+        toError: (error) => this.toStorageError(error, operation, path),
+        canRepeat: typeof repeat === "function" ? repeat : () => repeat,
+      },
+      attempt,
+    );
+  }
+
   /** Validation errors thrown before a call starts still carry operation and backend. */
   private name(operation: Operation, name: unknown): string {
     try {
@@ -288,6 +366,21 @@ export class Storage {
     } catch (error) {
       throw this.toStorageError(error, operation, typeof name === "string" ? name : undefined);
     }
+  }
+
+  /**
+   * Writes to a read-only storage are refused here, before any body is read or the service asked:
+   * an HTTP request being piped in gets a clean error, and no no-op write "succeeds".
+   */
+  private refuseIfReadOnly(operation: Operation, key: string | undefined): void {
+    if (!this.driver.readOnly) return;
+    throw this.toStorageError(
+      new ReadOnlyError(
+        `This storage is read-only (${operation} refused). Static files are written at deploy time through the writer storage, not by the application.`,
+      ),
+      operation,
+      key,
+    );
   }
 
   private resolveVisibility(
@@ -326,108 +419,234 @@ export class Storage {
    */
   async save(name: string, body: BodyInput, options: SaveOptions = {}): Promise<SaveResult> {
     const key = this.name("save", name);
-    if (this.driver.readOnly) {
-      throw this.toStorageError(
-        new ReadOnlyError(
-          "This storage is read-only (save refused). Static files are written at deploy time through the writer storage, not by the application.",
-        ),
-        "save",
-        key,
-      );
-    }
+    this.refuseIfReadOnly("save", key);
     const overwrite = options.overwrite ?? this.overwrite;
     const visibility = this.resolveVisibility("save", key, options.visibility);
-    return this.run("save", key, options, async (signal) => {
-      checkMetadata(options.metadata, this.capabilities);
-      if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
-        throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
-      }
-      if (!overwrite && !this.capabilities.conditionalWrite) {
-        throw new UnsupportedError(
-          `The ${this.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
-        );
-      }
-      const source = toBodySource(body);
-      const base = {
-        signal,
-        contentType: options.contentType ?? guessContentType(key),
-        cacheControl: options.cacheControl,
-        contentDisposition: options.contentDisposition,
-        contentEncoding: options.contentEncoding,
-        metadata: options.metadata,
-        visibility,
-        size: options.size ?? source.size,
-        bytes: source.bytes,
-        ifNotExists: !overwrite,
-        nextKey: overwrite ? undefined : () => alternativeName(key),
-      };
-      let candidate = key;
-      // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
-      // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
-      if (!overwrite && !source.replayable && (await this.driverExists(key, signal)))
-        candidate = alternativeName(key);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const result = await this.driver.write(candidate, source.stream(), base);
-          return { name: result.key, size: result.size, etag: result.etag };
-        } catch (error) {
-          if (overwrite || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
-          if (!source.replayable) {
-            throw new AlreadyExistsError(
-              `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
-              { cause: error, retryable: true, path: candidate },
-            );
-          }
-          if (attempt >= MAX_NAME_ATTEMPTS) {
-            throw new AlreadyExistsError(`No free name found for "${key}" after ${attempt} attempts.`, {
-              cause: error,
-              retryable: true,
-            });
-          }
-          candidate = alternativeName(key);
+    return this.run(
+      "save",
+      key,
+      options,
+      async (signal) => {
+        checkMetadata(options.metadata, this.capabilities);
+        if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
+          throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
         }
-      }
-    });
+        if (!overwrite && !this.capabilities.conditionalWrite) {
+          throw new UnsupportedError(
+            `The ${this.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
+          );
+        }
+        const source = toBodySource(body);
+        const names = overwrite ? undefined : new NameCandidates(key);
+        const base = {
+          signal,
+          contentType: options.contentType ?? guessContentType(key),
+          cacheControl: options.cacheControl,
+          contentDisposition: options.contentDisposition,
+          contentEncoding: options.contentEncoding,
+          metadata: options.metadata,
+          visibility,
+          size: options.size ?? source.size,
+          bytes: source.bytes,
+          ifNotExists: !overwrite,
+          nextKey: names && (() => names.next()),
+        };
+        let candidate = key;
+        // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
+        // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
+        if (
+          names &&
+          !source.replayable &&
+          (await this.retrying("save", key, signal, () => this.driverExists(key, signal)))
+        )
+          candidate = names.next();
+        let sent = 0;
+        const writeOnce = async (target: string): Promise<SaveResult> => {
+          // Resending without overwrite: the last attempt may have stored the file and lost only its
+          // answer. If the name now holds exactly these bytes, that file is this save's.
+          if (sent++ > 0 && names && source.bytes && (await this.holds(target, source.bytes, signal))) {
+            return { name: target, size: source.bytes.byteLength };
+          }
+          const result =
+            source.bytes && this.driver.writeBytes
+              ? await this.driver.writeBytes(target, source.bytes, base)
+              : await this.driver.write(target, source.stream(), base);
+          return { name: result.key, size: result.size, etag: result.etag };
+        };
+        for (;;) {
+          try {
+            // A failed send is repeated while the body can be sent again (in memory, or a stream
+            // the service refused before reading any of it).
+            // A taken name is an answer, not a fault: it goes to the name loop below, never to a retry.
+            return await this.retrying(
+              "save",
+              candidate,
+              signal,
+              () => writeOnce(candidate),
+              (error) => error.code !== "E_ALREADY_EXISTS" && source.canResend(),
+            );
+          } catch (error) {
+            if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+            if (!source.replayable) {
+              throw new AlreadyExistsError(
+                `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
+                { cause: error, retryable: true, path: candidate },
+              );
+            }
+            candidate = names.next(error);
+          }
+        }
+      },
+      false,
+    );
+  }
+
+  /** Whether `key` holds exactly `bytes` (checked by size, then by content). */
+  private async holds(key: string, bytes: Uint8Array, signal: AbortSignal): Promise<boolean> {
+    try {
+      const stat = await this.driver.stat(key, { signal });
+      if (stat.size !== bytes.byteLength) return false;
+      const stored = await (this.driver.readBytes
+        ? this.driver.readBytes(key, { signal })
+        : collectBytes(await this.driver.read(key, { signal })));
+      return (
+        Buffer.compare(Buffer.from(stored), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) ===
+        0
+      );
+    } catch {
+      return false;
+    }
+  }
+
+  /** Saves a value as JSON (UTF-8, `application/json` unless the options say otherwise). */
+  async writeJson(name: string, value: unknown, options: SaveOptions = {}): Promise<SaveResult> {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      throw this.toStorageError(
+        new InvalidArgumentError(`writeJson: the value cannot be serialised (${(error as Error).message}).`),
+        "save",
+        typeof name === "string" ? name : undefined,
+      );
+    }
+    if (text === undefined) {
+      throw this.toStorageError(
+        new InvalidArgumentError(
+          `writeJson: ${typeof value} has no JSON form; pass an object, array, string, number, boolean or null.`,
+        ),
+        "save",
+        typeof name === "string" ? name : undefined,
+      );
+    }
+    return this.save(name, text, { contentType: "application/json", ...options });
   }
 
   // -------------------------------------------------------------------------------------------
   // Reading
 
-  /** A stream of the file (or of a byte range: `end` inclusive, clamped; a start past the end reads nothing). */
+  /**
+   * A stream of the file (or of a byte range: `end` inclusive, clamped; a start past the end reads
+   * nothing). The call's timeout covers getting the stream; the caller's signal and the idle
+   * timeout keep covering the reading of it.
+   */
   async open(name: string, options: OpenOptions = {}): Promise<ReadStream> {
     const key = this.name("open", name);
-    const range = options.range;
-    if (range !== undefined) checkRange(range, (error) => this.toStorageError(error, "open", key));
+    const range = this.range("open", key, options.range);
+    const idleTimeout = this.idleTimeoutOf("open", key, options.idleTimeout);
     return this.run("open", key, options, async (signal, scope) => {
-      let stream: Readable;
-      if (range && !this.capabilities.rangeRead) {
-        const full = await this.driver.read(key, { signal });
-        stream = full.pipe(sliceStream(range));
-        full.on("error", (error) => stream.destroy(error));
-      } else {
-        try {
-          stream = await this.driver.read(key, { signal, range });
-        } catch (error) {
-          if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
-          stream = emptyStream();
-        }
-      }
-      scope.attachStream(stream);
+      const stream = await this.openStream(key, range, signal);
+      scope.watchStream(stream, idleTimeout, false);
       return asReadStream(stream);
     });
   }
 
+  /** The whole file (or range) in memory. The call's timeout covers the whole read. */
   async readBytes(name: string, options: OpenOptions = {}): Promise<Buffer> {
-    const stream = await this.open(name, options);
-    try {
-      return await stream.bytes();
-    } catch (error) {
-      throw this.toStorageError(error, "read", name);
-    }
+    const key = this.name("read", name);
+    const range = this.range("read", key, options.range);
+    const idleTimeout = this.idleTimeoutOf("read", key, options.idleTimeout);
+    return this.run("read", key, options, async (signal, scope) => {
+      if (this.driver.readBytes && (range === undefined || this.capabilities.rangeRead)) {
+        return this.readBytesDirect(key, range, signal);
+      }
+      const stream = await this.openStream(key, range, signal);
+      scope.watchStream(stream, idleTimeout, true);
+      return collectBytes(stream);
+    });
   }
 
   async readText(name: string, options: OpenOptions = {}): Promise<string> {
     return (await this.readBytes(name, options)).toString("utf8");
+  }
+
+  /** Reads and parses a JSON file; a file that is not JSON is an InvalidArgumentError naming it. */
+  async readJson<T = unknown>(name: string, options: OpenOptions = {}): Promise<T> {
+    const text = await this.readText(name, options);
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw this.toStorageError(
+        new InvalidArgumentError(`"${name}" is not valid JSON (${(error as Error).message}).`, {
+          cause: error,
+        }),
+        "read",
+        name,
+      );
+    }
+  }
+
+  private range(operation: Operation, key: string, range: ByteRange | undefined): ByteRange | undefined {
+    if (range !== undefined) checkRange(range, (error) => this.toStorageError(error, operation, key));
+    return range;
+  }
+
+  private idleTimeoutOf(operation: Operation, key: string, requested: number | undefined): number {
+    if (requested === undefined) return this.idleTimeout;
+    if (Number.isFinite(requested) && requested >= 0) return requested;
+    throw this.toStorageError(
+      new InvalidArgumentError(
+        `idleTimeout must be a number of milliseconds (0 turns it off), got ${requested}.`,
+      ),
+      operation,
+      key,
+    );
+  }
+
+  private async readBytesDirect(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.driver.readBytes!(key, { signal, range });
+    } catch (error) {
+      if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+      return Buffer.alloc(0);
+    }
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
+  private async openStream(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Readable> {
+    if (range && !this.capabilities.rangeRead) {
+      const full = await this.driver.read(key, { signal });
+      const sliced = full.pipe(sliceStream(range));
+      full.on("error", (error) => sliced.destroy(error));
+      sliced.on("close", () => full.destroy());
+      return sliced;
+    }
+    try {
+      return await this.driver.read(key, { signal, range });
+    } catch (error) {
+      if (!StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) throw error;
+      return emptyStream();
+    }
   }
 
   private async driverExists(key: string, signal: AbortSignal): Promise<boolean> {
@@ -526,16 +745,25 @@ export class Storage {
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const source = this.name("copy", from);
     const target = this.name("copy", to);
+    this.refuseIfReadOnly("copy", target);
     const overwrite = options.overwrite ?? true;
-    return this.run("copy", source, options, async (signal) => {
-      if (source === target) {
-        await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
-        if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
-        return;
-      }
-      if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
-      await this.streamCopy(source, target, overwrite, signal);
-    });
+    return this.run(
+      "copy",
+      source,
+      options,
+      async (signal) => {
+        if (source === target) {
+          await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
+          if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
+          return;
+        }
+        if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
+        await this.streamCopy(source, target, overwrite, signal);
+        // Copying again is harmless when it replaces the destination; without overwrite, a lost
+        // answer would turn a retry into a false "already exists".
+      },
+      overwrite,
+    );
   }
 
   private async streamCopy(
@@ -563,22 +791,39 @@ export class Storage {
   async move(from: string, to: string, options: CopyOptions = {}): Promise<void> {
     const source = this.name("move", from);
     const target = this.name("move", to);
+    this.refuseIfReadOnly("move", source);
     const overwrite = options.overwrite ?? true;
-    return this.run("move", source, options, async (signal) => {
-      if (source === target) {
-        await this.driver.stat(source, { signal });
-        return;
-      }
-      if (this.driver.move) return this.driver.move(source, target, { signal, overwrite });
-      if (this.driver.copy) await this.driver.copy(source, target, { signal, overwrite });
-      else await this.streamCopy(source, target, overwrite, signal);
-      await this.driver.delete(source, { signal });
-    });
+    return this.run(
+      "move",
+      source,
+      options,
+      async (signal) => {
+        if (source === target) {
+          await this.driver.stat(source, { signal });
+          return;
+        }
+        // A rename that may have happened cannot be repeated blindly; copy then delete can, step by step.
+        if (this.driver.move) return this.driver.move(source, target, { signal, overwrite });
+        await this.retrying(
+          "move",
+          source,
+          signal,
+          () =>
+            this.driver.copy
+              ? this.driver.copy(source, target, { signal, overwrite })
+              : this.streamCopy(source, target, overwrite, signal),
+          overwrite,
+        );
+        await this.retrying("move", source, signal, () => this.driver.delete(source, { signal }));
+      },
+      false,
+    );
   }
 
   /** Deletes a file. Deleting a missing file succeeds. */
   async delete(name: string, options: CallOptions = {}): Promise<void> {
     const key = this.name("delete", name);
+    this.refuseIfReadOnly("delete", key);
     return this.run("delete", key, options, (signal) => this.driver.delete(key, { signal }));
   }
 
@@ -588,38 +833,100 @@ export class Storage {
    */
   async deleteMany(names: Iterable<string>, options: CallOptions = {}): Promise<void> {
     const keys = [...new Set(Array.from(names, (name) => this.name("deleteMany", name)))];
+    this.refuseIfReadOnly("deleteMany", undefined);
     if (keys.length === 0) return;
     return this.run("deleteMany", undefined, options, async (signal) => {
-      let failures: Array<{ key: string; error: unknown }>;
-      if (this.driver.deleteMany) {
-        failures = (await this.driver.deleteMany(keys, { signal })).failures;
-      } else {
-        const limit = pLimit(FALLBACK_CONCURRENCY);
-        failures = [];
-        await Promise.all(
-          keys.map((key) =>
-            limit(async () => {
-              try {
-                await this.driver.delete(key, { signal });
-              } catch (error) {
-                failures.push({ key, error });
-              }
-            }),
-          ),
-        );
-      }
-      if (failures.length > 0) {
-        const error = new PartialFailureError(
-          `${failures.length} of ${keys.length} files could not be deleted (first: "${failures[0]!.key}").`,
-        );
-        error.failures = failures.map(({ key, error: cause }) => ({
-          path: key,
-          error: this.toStorageError(cause, "delete", key),
-        }));
-        error.retryable = error.failures.every((f) => f.error.retryable);
-        throw error;
-      }
+      const failures = await this.deleteKeys(keys, signal);
+      if (failures.length > 0) throw this.partialFailure("deleteMany", failures, keys.length);
     });
+  }
+
+  /**
+   * Deletes every file below a directory prefix ("avatars/2024/"), page by page, so memory stays
+   * bounded whatever the count; returns how many were deleted. The root ("") is refused unless
+   * `all: true` says so. Throws PartialFailureError listing the files that could not be deleted
+   * (after trying every other one).
+   */
+  async deletePrefix(
+    prefix: string,
+    options: CallOptions & { all?: boolean } = {},
+  ): Promise<{ deleted: number }> {
+    let dir: string;
+    try {
+      dir = normalizePrefix(prefix);
+    } catch (error) {
+      throw this.toStorageError(error, "deletePrefix", typeof prefix === "string" ? prefix : undefined);
+    }
+    if (dir === "" && options.all !== true) {
+      throw this.toStorageError(
+        new InvalidArgumentError(
+          'deletePrefix("") would delete every file of the storage: pass { all: true } if that is what you mean.',
+        ),
+        "deletePrefix",
+        dir,
+      );
+    }
+    this.refuseIfReadOnly("deletePrefix", dir);
+    return this.run("deletePrefix", dir, options, async (signal) => {
+      let deleted = 0;
+      let attempted = 0;
+      const failures: Array<{ key: string; error: unknown }> = [];
+      let cursor: string | undefined;
+      do {
+        const page = await this.driver.listPage(dir, {
+          signal,
+          recursive: true,
+          pageSize: DEFAULT_PAGE_SIZE,
+          cursor,
+        });
+        const keys = page.entries.filter((e) => e.type === "file").map((e) => e.name);
+        const failed = keys.length ? await this.deleteKeys(keys, signal) : [];
+        attempted += keys.length;
+        deleted += keys.length - failed.length;
+        failures.push(...failed);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      if (failures.length > 0) throw this.partialFailure("deletePrefix", failures, attempted);
+      return { deleted };
+    });
+  }
+
+  /** One batch of deletes: the driver's batch call, else one by one with bounded concurrency. */
+  private async deleteKeys(
+    keys: string[],
+    signal: AbortSignal,
+  ): Promise<Array<{ key: string; error: unknown }>> {
+    if (this.driver.deleteMany) return (await this.driver.deleteMany(keys, { signal })).failures;
+    const limit = pLimit(FALLBACK_CONCURRENCY);
+    const failures: Array<{ key: string; error: unknown }> = [];
+    await Promise.all(
+      keys.map((key) =>
+        limit(async () => {
+          try {
+            await this.driver.delete(key, { signal });
+          } catch (error) {
+            failures.push({ key, error });
+          }
+        }),
+      ),
+    );
+    return failures;
+  }
+
+  private partialFailure(
+    operation: Operation,
+    failures: Array<{ key: string; error: unknown }>,
+    total: number,
+  ): PartialFailureError {
+    const error = new PartialFailureError(
+      `${failures.length} of ${total} files could not be deleted (first: "${failures[0]!.key}").`,
+    );
+    error.failures = failures.map(({ key, error: cause }) => ({
+      path: key,
+      error: this.toStorageError(cause, "delete", key),
+    }));
+    error.retryable = error.failures.every((f) => f.error.retryable);
+    return withContext(error, { operation, backend: this.backend });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -680,6 +987,7 @@ export class Storage {
    */
   async signedUpload(name: string, options: SignedUploadOptions = {}): Promise<SignedUpload> {
     const requested = this.name("signedUpload", name);
+    this.refuseIfReadOnly("signedUpload", requested);
     const overwrite = options.overwrite ?? this.overwrite;
     const key = overwrite ? requested : alternativeName(requested);
     return this.run("signedUpload", key, options, async (signal) => {
@@ -723,6 +1031,7 @@ export class Storage {
 
   async setVisibility(name: string, visibility: Visibility, options: CallOptions = {}): Promise<void> {
     const key = this.name("setVisibility", name);
+    this.refuseIfReadOnly("setVisibility", key);
     const wanted = this.resolveVisibility("setVisibility", key, visibility);
     return this.run("setVisibility", key, options, async (signal) => {
       if (this.capabilities.visibility === "object" && this.driver.setVisibility) {

@@ -8,6 +8,7 @@
  */
 import type { Readable } from "node:stream";
 import type { StorageError } from "./errors.js";
+import type { RetryOptions } from "./retry.js";
 
 export type Visibility = "public" | "private";
 export type ChecksumAlgorithm = "md5" | "crc32c" | "sha256";
@@ -34,6 +35,8 @@ export type BodyInput =
 export interface CallOptions {
   signal?: AbortSignal | undefined;
   timeout?: number | undefined;
+  /** This call's retry policy (see the storage's `retry`); false: no retry. */
+  retry?: RetryOptions | false | undefined;
 }
 
 export interface SaveOptions extends CallOptions {
@@ -72,6 +75,8 @@ export interface ByteRange {
 
 export interface OpenOptions extends CallOptions {
   range?: ByteRange | undefined;
+  /** Milliseconds the source may send nothing while the consumer waits; default the storage's. 0: off. */
+  idleTimeout?: number | undefined;
 }
 
 export interface ObjectStat {
@@ -182,15 +187,16 @@ export interface SignedUpload {
 // ---------------------------------------------------------------------------------------------
 // The driver contract
 
+/**
+ * What the service itself can do, declared by the driver. What a driver does natively beyond these
+ * is told by the optional methods it implements (`copy` inside the service, `move` as a rename,
+ * `deleteMany` as a batch call, `exists`); the facade fills in the rest (see `Storage.features`).
+ */
 export interface Capabilities {
   /** Reads a byte range without fetching the whole object. */
   rangeRead: boolean;
   /** Create-exclusive writes (the backend refuses atomically when the name exists). */
   conditionalWrite: boolean;
-  /** `copy()` happens inside the service, without streaming through this process. */
-  serverSideCopy: boolean;
-  /** `move()` is a native rename (else the facade does copy + delete). */
-  nativeMove: boolean;
   /** Can produce unsigned URLs (only useful for public files). */
   publicUrl: boolean;
   /** Signed, expiring GET URLs. */
@@ -203,10 +209,48 @@ export interface Capabilities {
   visibility: "object" | "bucket" | "none";
   /** Custom metadata round-trips. */
   metadata: boolean;
-  /** deleteMany is a batch call (else the facade deletes one by one, with bounded concurrency). */
-  batchDelete: boolean;
   /** Checksums `stat()` reports. The facade computes others from the stream. */
   checksums: readonly ChecksumAlgorithm[];
+}
+
+/** A driver's account of where its files are. Secret-free by contract: tools print it. */
+export interface DriverDescription {
+  /** One line, URL-like: "file:///var/lib/app/media", "s3://bucket/prefix/ at https://s3.eu-west-1.amazonaws.com". */
+  location: string;
+  /** The parts of it, for tools: root, bucket, container, prefix, endpoint, region… */
+  details: Record<string, string | number | boolean | undefined>;
+}
+
+/** Who provides a feature of a storage: the service itself, the facade on top of it, or nobody. */
+export type Provision = "native" | "facade" | "none";
+
+/** What a storage can do and who does it: the driver's capabilities plus what the facade fills in. */
+export interface StorageFeatures {
+  rangeRead: Provision;
+  createExclusive: Provision;
+  copy: Provision;
+  move: Provision;
+  deleteMany: Provision;
+  exists: Provision;
+  publicUrl: Provision;
+  signedUrl: Provision;
+  signedUpload: readonly SignedUploadMethod[];
+  signedUploadMaxBytes: readonly SignedUploadMethod[];
+  visibility: Capabilities["visibility"];
+  metadata: boolean;
+  /** Stored by the service (read by `stat`), and computed by the facade (by streaming). */
+  checksums: { stored: readonly ChecksumAlgorithm[]; computed: readonly ChecksumAlgorithm[] };
+}
+
+/** `Storage.describe()`: what tools need to know about a storage, secret-free. */
+export interface StorageInfo {
+  backend: string;
+  location: DriverDescription | undefined;
+  publicBaseUrl: string | undefined;
+  visibility: Visibility;
+  overwrite: boolean;
+  readOnly: boolean;
+  features: StorageFeatures;
 }
 
 export interface DriverCallOptions {
@@ -310,6 +354,14 @@ export interface Driver {
   /** Must succeed when the key does not exist. */
   delete(key: string, options: DriverCallOptions): Promise<void>;
 
+  /**
+   * Optional fast paths for bodies that are in memory anyway (small files): the facade calls
+   * `writeBytes` instead of `write` when the whole body is in memory, and `readBytes` for
+   * `readBytes()`/`readText()`, skipping stream machinery they do not need. Same contract as
+   * `write`/`read` otherwise. `readBytes` must return bytes the caller may keep and mutate.
+   */
+  writeBytes?(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult>;
+  readBytes?(key: string, options: DriverReadOptions): Promise<Uint8Array>;
   exists?(key: string, options: DriverCallOptions): Promise<boolean>;
   deleteMany?(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult>;
   copy?(from: string, to: string, options: DriverCopyOptions): Promise<void>;
@@ -320,6 +372,10 @@ export interface Driver {
   signedUpload?(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">>;
   setVisibility?(key: string, visibility: Visibility, options: DriverCallOptions): Promise<void>;
   getVisibility?(key: string, options: DriverCallOptions): Promise<Visibility>;
+  /** The absolute local path of a key, for drivers whose files are real files (fs). */
+  path?(key: string): string;
+  /** Where the files are, for tools and logs: never a secret. */
+  describe?(): DriverDescription;
   /** Releases sockets, timers, file handles. */
   close?(): Promise<void>;
 }

@@ -22,17 +22,19 @@ function flaky(fail: Set<string>) {
   const failing = new Proxy(driver, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
-      if (typeof prop === "string" && fail.has(prop) && typeof value === "function") {
+      // The bytes fast paths are the same operations as write/read.
+      const operation = prop === "writeBytes" ? "write" : prop === "readBytes" ? "read" : prop;
+      if (typeof operation === "string" && fail.has(operation) && typeof value === "function") {
         return async (...args: unknown[]) => {
           const body = args[1];
           if (body instanceof Readable) body.destroy();
-          throw new StorageError("E_BACKEND", `secondary ${prop} is down`, { retryable: true });
+          throw new StorageError("E_BACKEND", `secondary ${operation} is down`, { retryable: true });
         };
       }
       return typeof value === "function" ? value.bind(target) : value;
     },
   }) as Driver;
-  return new Storage(failing);
+  return new Storage(failing, { retry: false });
 }
 
 describe("mirror(primary, ...secondaries)", () => {

@@ -96,3 +96,41 @@ describe("URL encoding of names", () => {
     expect(joinUrl("/media/", "é.txt")).toBe("/media/%C3%A9.txt");
   });
 });
+
+describe("the plain-name fast path", () => {
+  it("accepts exactly what the full rules accept, for every name of plain characters", async () => {
+    const { isPlainName, checkNameFully } = await import("../src/path.js");
+    // Every string of up to 4 characters over an alphabet with the plain characters and "/", and
+    // long segments around the limits: the fast path may only say yes where the full rules do.
+    const alphabet = ["a", "Z", "0", "_", ".", "-", "/"];
+    const names: string[] = [""];
+    for (let length = 1; length <= 4; length++) {
+      for (const prefix of names.filter((n) => n.length === length - 1)) {
+        for (const c of alphabet) names.push(prefix + c);
+      }
+    }
+    names.push(
+      "a".repeat(255),
+      "a".repeat(256),
+      `d/${"b".repeat(255)}`,
+      `${"c/".repeat(511)}c`,
+      `${"c/".repeat(512)}c`,
+    );
+    let plain = 0;
+    for (const name of names) {
+      const full = (() => {
+        try {
+          checkNameFully(name);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      if (isPlainName(name)) {
+        plain++;
+        expect(full, JSON.stringify(name)).toBe(true);
+      }
+    }
+    expect(plain).toBeGreaterThan(1000);
+  });
+});

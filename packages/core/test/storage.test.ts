@@ -3,11 +3,13 @@
  * signed-upload method selection. The conformance suite covers the rest against every driver.
  */
 import { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { createStorages } from "../src/config/index.js";
 import { PrefixedDriver, prefixed, readOnly } from "../src/decorators.js";
 import { AbortedError, NotFoundError, PartialFailureError, StorageError } from "../src/errors.js";
 import { fake } from "../src/fake.js";
 import { MemoryDriver } from "../src/memory.js";
+import { mirror } from "../src/mirror.js";
 import { Storage } from "../src/storage.js";
 import type { Capabilities, Driver, DriverSignedUploadOptions, DriverWriteOptions } from "../src/types.js";
 
@@ -47,7 +49,7 @@ describe("Storage facade", () => {
   });
 
   it("moves with copy + delete and deletes many one by one when the driver has no native calls", async () => {
-    const storage = new Storage(limitedDriver({ nativeMove: false, batchDelete: false }), {
+    const storage = new Storage(limitedDriver({}), {
       overwrite: true,
     });
     await storage.save("a.txt", "A", { contentType: "text/x-a" });
@@ -62,7 +64,7 @@ describe("Storage facade", () => {
   it("reports the files deleteMany could not delete, with context", async () => {
     const storage = new Storage(
       limitedDriver(
-        { batchDelete: false },
+        {},
         {
           delete: async (key) => {
             if (key === "locked.txt") throw new Error("EACCES");
@@ -267,7 +269,9 @@ describe("Storage facade", () => {
   it("builds public URLs from a configured base, encoding the name", () => {
     const storage = fake({ publicUrl: "https://cdn.example.com/media" });
     expect(storage.publicUrl("a b/ü#1.png")).toBe("https://cdn.example.com/media/a%20b/%C3%BC%231.png");
-    expect(() => fake().publicUrl("x")).toThrow(expect.objectContaining({ code: "E_UNSUPPORTED" }));
+    expect(() => new Storage(new MemoryDriver()).publicUrl("x")).toThrow(
+      expect.objectContaining({ code: "E_UNSUPPORTED" }),
+    );
     expect(() => fake({ publicUrl: "cdn.example.com" })).toThrow(
       expect.objectContaining({ code: "E_INVALID_ARGUMENT" }),
     );
@@ -324,3 +328,22 @@ describe("fake()", () => {
 
 // Keeps the write-options type in view for readers of the stub above.
 export type { DriverWriteOptions };
+
+describe("two copies of @storages/core in one app", () => {
+  it("a Storage made by one copy is recognised by the other (isInstance, mirror, the registry)", async () => {
+    // A second module instance, as npm makes when a driver ends up with its own nested copy of core.
+    vi.resetModules();
+    const other = (await import("../src/index.js")) as typeof import("../src/index.js");
+    const { Storage: OtherStorage, MemoryDriver: OtherMemory } = other;
+    expect(OtherStorage).not.toBe(Storage);
+    const foreign = new OtherStorage(new OtherMemory(), { overwrite: true });
+    expect(foreign instanceof Storage).toBe(false);
+    expect(Storage.isInstance(foreign)).toBe(true);
+    expect(Storage.isInstance({ driver: {} })).toBe(false);
+    const both = mirror(new Storage(new MemoryDriver(), { overwrite: true }), foreign as unknown as Storage);
+    await both.save("m.txt", "x");
+    expect(await foreign.readText("m.txt")).toBe("x");
+    const registry = createStorages({ storages: { default: foreign as unknown as Storage }, env: {} });
+    expect(await (await registry.get("default")).readText("m.txt")).toBe("x");
+  });
+});

@@ -26,6 +26,7 @@ import {
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { pathToFileURL } from "node:url";
 import {
   AlreadyExistsError,
   type Capabilities,
@@ -34,6 +35,7 @@ import {
   type DriverCallOptions,
   type DriverCopyOptions,
   type DriverDeleteManyResult,
+  type DriverDescription,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverSignedUploadOptions,
@@ -53,6 +55,7 @@ import {
   type SignedUpload,
   StorageError,
   UnsupportedError,
+  UrlSigner,
   type Visibility,
 } from "@storages/core";
 import { abortError, toStorageError } from "./errors.js";
@@ -67,7 +70,6 @@ import {
   tempPath,
   writeRecord,
 } from "./sidecar.js";
-import { signingKeyBytes, signUrl } from "./signer.js";
 
 export interface FsSigningOptions {
   /** HMAC key, at least 32 bytes (strings are taken as UTF-8). Keep it out of source control. */
@@ -114,14 +116,6 @@ function noHardLinks(key: string, cause: unknown): UnsupportedError {
     "This filesystem has no hard links, which create-exclusive writes (overwrite: false) and moves without overwrite rely on. Use overwrite: true with names that are unique by construction, or another filesystem.",
     { path: key, cause },
   );
-}
-
-/** The signing key of each driver, kept out of the object so `console.log(driver)` never prints it. */
-const signingKeys = new WeakMap<FsDriver, Buffer>();
-
-/** For createFsHandler: the signing key a driver was configured with. */
-export function driverSigningKey(driver: FsDriver): Buffer | undefined {
-  return signingKeys.get(driver);
 }
 
 function checkMode(value: unknown, name: string, fallback: number): number {
@@ -297,8 +291,8 @@ export class FsDriver implements Driver {
   readonly defaultVisibility: Visibility;
   readonly root: string;
   readonly baseUrl: string | undefined;
-  /** Where signed URLs point (signing.baseUrl, else baseUrl). */
-  readonly signingBaseUrl: string | undefined;
+  /** Signs URLs for where createFsHandler is mounted (signing.baseUrl, else baseUrl); the key stays private to it. */
+  readonly signer: UrlSigner | undefined;
   readonly fileMode: number;
   readonly directoryMode: number;
 
@@ -319,13 +313,13 @@ export class FsDriver implements Driver {
     this.fileMode = checkMode(options.fileMode, "fileMode", 0o644);
     this.directoryMode = checkMode(options.directoryMode, "directoryMode", 0o755);
     if (options.signing !== undefined) {
-      signingKeys.set(this, signingKeyBytes(options.signing.key, "fs option signing.key"));
-      this.signingBaseUrl = checkBaseUrl(options.signing.baseUrl, "signing.baseUrl") ?? this.baseUrl;
-      if (this.signingBaseUrl === undefined) {
+      const signingBaseUrl = checkBaseUrl(options.signing.baseUrl, "signing.baseUrl") ?? this.baseUrl;
+      if (signingBaseUrl === undefined) {
         throw new ConfigError(
           "fs option signing needs a baseUrl (signing.baseUrl or baseUrl): the URL where createFsHandler is mounted.",
         );
       }
+      this.signer = new UrlSigner(options.signing.key, signingBaseUrl, "fs option signing.key");
     }
     const visibility = options.defaultVisibility ?? (this.baseUrl ? "public" : "private");
     if (visibility !== "public" && visibility !== "private") {
@@ -334,19 +328,16 @@ export class FsDriver implements Driver {
       );
     }
     this.defaultVisibility = visibility;
-    const canSign = signingKeys.has(this);
+    const canSign = this.signer !== undefined;
     this.capabilities = {
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: true,
       publicUrl: this.baseUrl !== undefined,
       signedUrl: canSign,
       signedUpload: canSign ? ["put"] : [],
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
       metadata: true,
-      batchDelete: false,
       // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
       checksums: ["md5"],
     };
@@ -922,62 +913,33 @@ export class FsDriver implements Driver {
     return joinUrl(this.baseUrl, key);
   }
 
-  private signingKeyOrThrow(key: string): Buffer {
-    const secret = signingKeys.get(this);
-    if (secret === undefined || this.signingBaseUrl === undefined) {
+  path(key: string): string {
+    return join(this.root, key);
+  }
+
+  describe(): DriverDescription {
+    return {
+      location: pathToFileURL(`${this.root}/`).href,
+      details: { root: this.root, baseUrl: this.baseUrl, signingBaseUrl: this.signer?.baseUrl },
+    };
+  }
+
+  private signerOrThrow(key: string): UrlSigner {
+    if (this.signer === undefined) {
       throw new UnsupportedError(
         "This fs storage cannot sign URLs: configure signing: { key, baseUrl } (a key of at least 32 bytes and where createFsHandler is mounted).",
         { path: key },
       );
     }
-    return secret;
-  }
-
-  private expiry(expiresIn: number): number {
-    if (!Number.isFinite(expiresIn) || expiresIn <= 0) {
-      throw new InvalidArgumentError(`expiresIn must be a positive number of seconds, got ${expiresIn}.`);
-    }
-    return Math.floor(Date.now() / 1000) + Math.ceil(expiresIn);
+    return this.signer;
   }
 
   async signedUrl(key: string, options: DriverSignedUrlOptions): Promise<string> {
-    const secret = this.signingKeyOrThrow(key);
-    const expires = this.expiry(options.expiresIn);
-    return signUrl(joinUrl(this.signingBaseUrl!, key), secret, {
-      method: "GET",
-      expires,
-      contentDisposition: options.responseContentDisposition,
-      contentType: options.responseContentType,
-    });
+    return this.signerOrThrow(key).signedUrl(key, options);
   }
 
   async signedUpload(key: string, options: DriverSignedUploadOptions): Promise<Omit<SignedUpload, "name">> {
-    const secret = this.signingKeyOrThrow(key);
-    if (options.method !== "put") {
-      throw new UnsupportedError(
-        'The fs handler accepts signed uploads as PUT only (it enforces maxBytes there): use method "put".',
-        { path: key },
-      );
-    }
-    if (options.maxBytes !== undefined && (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 0)) {
-      throw new InvalidArgumentError(`maxBytes must be a whole number of bytes, got ${options.maxBytes}.`);
-    }
-    const expires = this.expiry(options.expiresIn);
-    const url = signUrl(joinUrl(this.signingBaseUrl!, key), secret, {
-      method: "PUT",
-      expires,
-      contentType: options.contentType,
-      cacheControl: options.cacheControl,
-      maxBytes: options.maxBytes,
-    });
-    return {
-      method: "PUT",
-      url,
-      headers: options.contentType ? { "content-type": options.contentType } : {},
-      fields: {},
-      expiresAt: new Date(expires * 1000),
-      maxBytes: options.maxBytes,
-    };
+    return this.signerOrThrow(key).signedUpload(key, options);
   }
 
   async close(): Promise<void> {}

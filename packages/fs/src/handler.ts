@@ -17,8 +17,8 @@ import {
   StorageError,
   type Visibility,
 } from "@storages/core";
-import { driverSigningKey, FsDriver } from "./driver.js";
-import { decodeUrlPath, signingKeyBytes, type VerifyResult, verifySignedRequest } from "./signer.js";
+import { FsDriver } from "./driver.js";
+import { decodeUrlPath, UrlSigner, type VerifyResult } from "./signer.js";
 
 export interface FsHandlerOptions {
   /** Key that signed URLs were signed with. Default: the driver's `signing.key`. */
@@ -164,22 +164,18 @@ export function createFsHandler(
   target: Storage | FsDriver,
   options: FsHandlerOptions = {},
 ): FsRequestHandler {
-  const storage = target instanceof Storage ? target : new Storage(target);
+  const storage = Storage.isInstance(target) ? target : new Storage(target);
   if (!(storage.driver instanceof FsDriver)) {
     throw new InvalidArgumentError(
       "createFsHandler() serves fs storages only: pass a Storage whose driver is an FsDriver.",
     );
   }
   const driver: FsDriver = storage.driver;
-  const signingKey =
-    options.signingKey !== undefined
-      ? signingKeyBytes(options.signingKey, "createFsHandler signingKey")
-      : driverSigningKey(driver);
   const visibility = options.visibility ?? storage.visibility;
   const basePath = decodeUrlPath(
     options.basePath ??
       new URL(
-        driver.signingBaseUrl ?? driver.baseUrl ?? storage.publicBaseUrl ?? "/",
+        driver.signer?.baseUrl ?? driver.baseUrl ?? storage.publicBaseUrl ?? "/",
         "http://placeholder.invalid",
       ).pathname,
   );
@@ -189,6 +185,10 @@ export function createFsHandler(
     );
   }
   const mount = basePath.endsWith("/") ? basePath : `${basePath}/`;
+  const signer =
+    options.signingKey !== undefined
+      ? new UrlSigner(options.signingKey, mount, "createFsHandler signingKey")
+      : driver.signer;
 
   /** The storage key a request names, or undefined when the request is not for this handler. */
   function keyOf(rawPath: string): { key: string; path: string } | undefined {
@@ -207,8 +207,8 @@ export function createFsHandler(
   }
 
   function checkSignature(path: string, query: string, method: "GET" | "PUT"): VerifyResult & { ok: true } {
-    if (!signingKey) refuse(403, "Forbidden: this server does not accept signed URLs.");
-    const result = verifySignedRequest(path, query, signingKey);
+    if (!signer) refuse(403, "Forbidden: this server does not accept signed URLs.");
+    const result = signer.verifyRequest(path, query);
     if (!result.ok) {
       const reason =
         result.reason === "expired"

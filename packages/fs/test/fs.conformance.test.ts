@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { prefixed } from "@storages/core";
 import { describeConformance } from "@storages/testing";
 import { createFsHandler, type FsRequestHandler, fsStorage } from "../src/index.js";
 import { SIGNING_KEY } from "./helpers.js";
@@ -42,6 +43,23 @@ describeConformance({
     });
     handlers.set(prefix, createFsHandler(storage));
     return storage;
+  },
+});
+
+// The prefixed() decorator over a real driver: same suite, every key one directory deeper.
+describeConformance({
+  name: "prefixed(fs)",
+  server: 'local filesystem under prefixed(…, "tenant/a/") + createFsHandler over HTTP',
+  createStorage: async ({ prefix, visibility, overwrite }) => {
+    const storage = fsStorage({
+      root: join(workDir, prefix),
+      baseUrl: `${origin}/${prefix}/`,
+      signing: { key: SIGNING_KEY },
+      defaultVisibility: visibility,
+      overwrite,
+    });
+    handlers.set(prefix, createFsHandler(storage));
+    return prefixed(storage, "tenant/a/");
   },
   teardown: async () => {
     server.closeAllConnections();

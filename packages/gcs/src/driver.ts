@@ -142,8 +142,6 @@ export class GcsDriver implements Driver {
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: false,
       publicUrl: true,
       signedUrl: true,
       signedUpload: ["put", "post"],
@@ -151,7 +149,6 @@ export class GcsDriver implements Driver {
       signedUploadMaxBytes: ["post", "put"],
       visibility: this.settings.uniformAccess ? "bucket" : "object",
       metadata: true,
-      batchDelete: false,
       checksums: ["md5", "crc32c"],
     } satisfies Capabilities);
   }

@@ -183,15 +183,12 @@ export class S3Driver implements Driver {
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: resolved.conditionalWrite,
-      serverSideCopy: true,
-      nativeMove: false,
       publicUrl: options.client === undefined && buildPublicUrl(resolved, "x") !== undefined,
       signedUrl: true,
       signedUpload: Object.freeze(post ? (["put", "post"] as const) : (["put"] as const)),
       signedUploadMaxBytes: Object.freeze(post ? (["post"] as const) : ([] as const)),
       visibility: resolved.acl === false ? "bucket" : "object",
       metadata: true,
-      batchDelete: resolved.batchDelete,
       checksums: Object.freeze(["md5"] as const),
     });
     this.deleteMany = resolved.batchDelete

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConformanceOptions, emptyStorage, listAllNames, SERVER_GAPS, SuiteContext } from "./context.js";
 import { registerControl } from "./groups/control.js";
+import { registerDecorators } from "./groups/decorators.js";
 import { registerFiles } from "./groups/files.js";
 import { registerHttp } from "./groups/http.js";
 import { registerIo } from "./groups/io.js";
@@ -50,15 +51,12 @@ function gapTable(ctx: SuiteContext): string {
 const CAPABILITY_KEYS = [
   "rangeRead",
   "conditionalWrite",
-  "serverSideCopy",
-  "nativeMove",
   "publicUrl",
   "signedUrl",
   "signedUpload",
   "signedUploadMaxBytes",
   "visibility",
   "metadata",
-  "batchDelete",
   "checksums",
 ] as const;
 
@@ -99,16 +97,7 @@ export function describeConformance(options: ConformanceOptions): void {
       expect(typeof ctx.backend).toBe("string");
       expect(ctx.backend.length).toBeGreaterThan(0);
       expect(Object.keys(ctx.caps).sort()).toEqual(expect.arrayContaining([...CAPABILITY_KEYS].sort()));
-      for (const key of [
-        "rangeRead",
-        "conditionalWrite",
-        "serverSideCopy",
-        "nativeMove",
-        "publicUrl",
-        "signedUrl",
-        "metadata",
-        "batchDelete",
-      ] as const) {
+      for (const key of ["rangeRead", "conditionalWrite", "publicUrl", "signedUrl", "metadata"] as const) {
         expect(typeof ctx.caps[key], `capabilities.${key}`).toBe("boolean");
       }
       expect(["object", "bucket", "none"]).toContain(ctx.caps.visibility);
@@ -121,6 +110,7 @@ export function describeConformance(options: ConformanceOptions): void {
     registerPaths(ctx);
     registerHttp(ctx);
     registerControl(ctx);
+    registerDecorators(ctx);
 
     // Printed from a hook: nested groups register their tests after this function returns, and
     // vitest does not show console output written during collection.

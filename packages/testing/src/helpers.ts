@@ -176,6 +176,8 @@ export function slowBody(options: {
   chunkSize?: number;
   limit?: number;
   onChunk?: (count: number) => void;
+  /** Called once when the consumer gives up on the body (`return()`: destroyed, aborted). */
+  onClose?: () => void;
   /** After this many chunks, wait for `release` (or the consumer to give up) before going on. */
   stallAfter?: number;
   release?: Promise<void>;
@@ -204,6 +206,7 @@ export function slowBody(options: {
           return { done: false, value: Buffer.alloc(chunkSize, count & 0xff) };
         },
         async return() {
+          if (!closed) options.onClose?.();
           closed = true;
           giveUp?.();
           return done();

@@ -199,11 +199,8 @@ describe("credential selection", () => {
     expect(d.capabilities).toMatchObject({
       rangeRead: true,
       conditionalWrite: true,
-      serverSideCopy: true,
-      nativeMove: false,
       signedUploadMaxBytes: [],
       visibility: "bucket",
-      batchDelete: true,
       checksums: ["md5"],
     });
   });

@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { readOnly as readOnlyView } from "../decorators.js";
 import { ConfigError, StorageError } from "../errors.js";
-import { FakeStorage } from "../fake.js";
+import { FakeStorage, type FakeStorageOptions } from "../fake.js";
 import { Storage, type StorageOptions } from "../storage.js";
 import type { BackendDefinition } from "../types.js";
 import {
@@ -261,7 +261,11 @@ export class StorageRegistry {
     let storage = fake.storages.get(name);
     if (!storage) {
       checkStorageName(name, "fake()");
-      storage = new FakeStorage(fake.options.storages?.[name] ?? {});
+      // Each fake gets URLs of its own, so "default" and "private" never sign alike.
+      storage = new FakeStorage({
+        baseUrl: `https://${name}.fake-storage.invalid/`,
+        ...fake.options.storages?.[name],
+      });
       fake.storages.set(name, storage);
     }
     const readOnly = fake.options.readOnly?.includes(name) ?? name === STATICFILES;
@@ -444,7 +448,7 @@ export class StorageRegistry {
 
 export interface FakeOptions {
   /** Facade options per faked storage (e.g. `{ private: { visibility: "private" } }`). */
-  storages?: Record<string, StorageOptions> | undefined;
+  storages?: Record<string, FakeStorageOptions> | undefined;
   /** Names handed out read-only by get(). Default: ["staticfiles"]. */
   readOnly?: readonly string[] | undefined;
 }
@@ -548,7 +552,7 @@ function readLocalBaseUrl(explicit: string | undefined, env: Record<string, stri
 }
 
 function localOf(entry: unknown): string | false | undefined {
-  if (typeof entry !== "object" || entry === null || entry instanceof Storage) return undefined;
+  if (typeof entry !== "object" || entry === null || Storage.isInstance(entry)) return undefined;
   const local = (entry as StorageEntry).local;
   return local === undefined ? undefined : local;
 }
@@ -576,7 +580,7 @@ interface EntryParts {
 function entryParts(sourced: SourcedEntry): EntryParts {
   const { entry, source } = sourced;
   if (typeof entry === "string") return { url: entry, storage: {} };
-  if (entry instanceof Storage) {
+  if (Storage.isInstance(entry)) {
     if (sourced.sourceKind !== "code")
       throw new ConfigError(`${source}: only code can hand over a Storage instance.`);
     return { instance: entry, storage: {} };

@@ -216,7 +216,6 @@ describe("reads, listing, deletes", () => {
   it("deleteMany is left to the facade where the service has no batch delete", () => {
     const { driver } = setup(undefined, { profile: "gcs-interop" });
     expect(driver.deleteMany).toBeUndefined();
-    expect(driver.capabilities.batchDelete).toBe(false);
   });
 
   it("copy sends an encoded CopySource and keeps the source's public ACL", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeUrlPath, signUrl, verifySignedUrl } from "../src/index.js";
-import { SIGNING_KEY } from "./helpers.js";
+
+const SIGNING_KEY = "test-signing-key-0123456789abcdef-0123456789";
 
 const NOW = Date.UTC(2030, 0, 1) / 1000;
 const at = (seconds: number) => seconds * 1000;

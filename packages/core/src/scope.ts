@@ -1,0 +1,79 @@
+/**
+ * One facade call's scope: the caller's signal and the call's timeout merged into the one signal
+ * the driver gets, what fired first, and — for reads — the stream the call handed out.
+ */
+import type { Readable } from "node:stream";
+import { releaseStream, watchIdle } from "./abort.js";
+import { AbortedError, type Operation, type StorageError, TimeoutError, withContext } from "./errors.js";
+
+export interface ScopeContext {
+  operation?: Operation;
+  path?: string | undefined;
+  backend?: string;
+}
+
+export class CallScope {
+  readonly #controller = new AbortController();
+  /** The error the call ends with when its signal or timeout fired (with the call's context). */
+  fired: StorageError | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stream: Readable | undefined;
+  #stopIdle: (() => void) | undefined;
+  readonly #onCallerAbort = () =>
+    this.#fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
+
+  constructor(
+    private readonly callerSignal: AbortSignal | undefined,
+    timeout: number | undefined,
+    private readonly context: ScopeContext,
+  ) {
+    if (callerSignal?.aborted) {
+      this.#onCallerAbort();
+      return;
+    }
+    callerSignal?.addEventListener("abort", this.#onCallerAbort, { once: true });
+    if (timeout !== undefined) {
+      this.#timer = setTimeout(
+        () => this.#fire(new TimeoutError(`The operation did not finish within ${timeout} ms.`)),
+        timeout,
+      );
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  #fire(error: StorageError): void {
+    if (this.fired) return;
+    this.fired = withContext(error, this.context);
+    // Our error reaches the stream first, before the driver's SDK destroys it with its own.
+    if (this.#stream) releaseStream(this.#stream, this.fired);
+    this.#controller.abort(this.fired);
+  }
+
+  /**
+   * Puts a read stream under this scope: the caller's signal destroys it, and a source that stalls
+   * for `idleTimeout` ms while the consumer waits ends it with a TimeoutError. With
+   * `keepTimeout: false` (open(): the stream outlives the call) the call's timeout stops here;
+   * readBytes() keeps it, so its timeout covers the whole read.
+   */
+  watchStream(stream: Readable, idleTimeout: number, keepTimeout: boolean): void {
+    if (!keepTimeout) this.#clearTimer();
+    this.#stream = stream;
+    if (idleTimeout > 0) this.#stopIdle = watchIdle(stream, idleTimeout, (error) => this.#fire(error));
+    stream.once("close", () => this.dispose());
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  dispose(): void {
+    this.#clearTimer();
+    this.#stopIdle?.();
+    this.callerSignal?.removeEventListener("abort", this.#onCallerAbort);
+    this.#stream = undefined;
+  }
+}
