@@ -1,5 +1,6 @@
 /**
- * `azure://account/container/prefix?endpoint=…` storage URLs and the `azureStorage()` shortcut.
+ * The azure backend definition (`azure://account/container/prefix?endpoint=…` storage URLs) and
+ * the `azureStorage()` shortcut.
  *
  * Secrets never come from the URL (it gets logged). For storage NAME (upper-cased, other
  * characters as "_"), exactly one of:
@@ -8,35 +9,52 @@
  *   STORAGES_<NAME>_SAS_TOKEN           a SAS token (cannot sign URLs)
  * and with none of them, DefaultAzureCredential (managed identity, workload identity, az login…).
  */
-import { type BackendDefinition, ConfigError, Storage, type StorageOptions } from "@storages/core";
+import {
+  type BackendDefinition,
+  ConfigError,
+  endpointNamespace,
+  normalizeKeyPrefix,
+  type Storage,
+  type StorageOptions,
+  storageFromOptions,
+  storageVariable,
+  urlParam,
+} from "@storages/core";
 import { AzureDriver } from "./driver.js";
-import { type AzureDriverOptions, OPTION_KEYS } from "./options.js";
+import { type AzureDriverOptions, connectionStringTarget, OPTION_KEYS, validateOptions } from "./options.js";
 
-/** Query parameters an azure:// URL may carry (the registry has removed the storage-level ones). */
-const URL_PARAMS = ["endpoint", "blockSize", "concurrency", "delegationKeyLifetime"] as const;
+const SECRET_VARIABLES = [
+  { suffix: "CONNECTION_STRING", option: "connectionString" },
+  { suffix: "ACCOUNT_KEY", option: "accountKey" },
+  { suffix: "SAS_TOKEN", option: "sasToken" },
+] as const;
 
-function parseInteger(value: string, where: string): number {
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${where} must be a whole number, got "${value}".`);
-  return Number(value);
-}
-
-/** STORAGES_MEDIA for "media", STORAGES_USER_UPLOADS for "user-uploads". */
-export function secretEnvPrefix(storageName: string): string {
-  return `STORAGES_${storageName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+/** Account and blob endpoint, from whichever options name them (never from a secret's key part). */
+function target(options: AzureDriverOptions): { account: string; endpoint: string | undefined } {
+  if (options.containerClient) {
+    const url = new URL(options.containerClient.url);
+    return { account: options.containerClient.accountName, endpoint: `${url.protocol}//${url.host}` };
+  }
+  const fromString = options.connectionString ? connectionStringTarget(options.connectionString) : {};
+  return {
+    account: options.accountName ?? fromString.account ?? "",
+    endpoint: options.endpoint ?? fromString.endpoint,
+  };
 }
 
 export const backend: BackendDefinition<AzureDriverOptions> = {
   name: "azure",
   schemes: ["azure"],
   optionKeys: OPTION_KEYS,
+  urlParams: {
+    endpoint: urlParam.httpUrl,
+    blockSize: urlParam.size,
+    concurrency: urlParam.integer,
+    delegationKeyLifetime: urlParam.seconds,
+  },
 
   fromUrl(url, context) {
-    const where = (param: string) => `${context.source} (${param}=)`;
-    if (url.username !== "" || url.password !== "") {
-      throw new ConfigError(
-        `${context.source} carries credentials in the URL; move them to ${secretEnvPrefix(context.storageName)}_ACCOUNT_KEY (or _CONNECTION_STRING / _SAS_TOKEN).`,
-      );
-    }
+    const variables = SECRET_VARIABLES.map((v) => storageVariable(context.storageName, v.suffix));
     const accountName = url.hostname;
     let segments: string[];
     try {
@@ -51,48 +69,26 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
       );
     }
     const options: AzureDriverOptions = { accountName, container, prefix: prefix.join("/") };
-    for (const [name, value] of url.searchParams) {
-      switch (name) {
-        case "endpoint":
-          options.endpoint = value;
-          break;
-        case "blockSize":
-        case "concurrency":
-        case "delegationKeyLifetime":
-          options[name] = parseInteger(value, where(name));
-          break;
-        default:
-          throw new ConfigError(
-            `${context.source} has an unknown parameter \`${name}\` for azure:// URLs. Known: ${URL_PARAMS.join(", ")} and the storage-level ones (visibility, overwrite, publicUrl, expiresIn, timeout). Secrets go in ${secretEnvPrefix(context.storageName)}_ACCOUNT_KEY / _CONNECTION_STRING / _SAS_TOKEN.`,
-          );
-      }
-    }
-    const v = secretEnvPrefix(context.storageName);
-    const secrets = {
-      connectionString: context.env[`${v}_CONNECTION_STRING`],
-      accountKey: context.env[`${v}_ACCOUNT_KEY`],
-      sasToken: context.env[`${v}_SAS_TOKEN`],
-    };
-    const given = Object.entries(secrets).filter(([, value]) => value !== undefined && value !== "");
+    const given = SECRET_VARIABLES.map((v, i) => [v.option, context.env[variables[i]!]] as const).filter(
+      ([, value]) => value !== undefined && value !== "",
+    );
     if (given.length > 1) {
-      throw new ConfigError(
-        `Set only one of ${v}_CONNECTION_STRING, ${v}_ACCOUNT_KEY and ${v}_SAS_TOKEN for storage "${context.storageName}".`,
-      );
+      throw new ConfigError(`Set only one of ${variables.join(", ")} for storage "${context.storageName}".`);
     }
     const [[kind, secret] = []] = given;
     if (kind === "connectionString") {
       // The connection string names the account and endpoint itself; the URL's account must agree.
       options.connectionString = secret;
       options.accountName = undefined;
-      const named = /(?:^|;)\s*AccountName=([^;]+)/i.exec(secret ?? "")?.[1];
+      const named = connectionStringTarget(secret ?? "").account;
       if (named !== undefined && named.toLowerCase() !== accountName.toLowerCase()) {
         throw new ConfigError(
-          `${context.source} names account "${accountName}" but ${v}_CONNECTION_STRING is for account "${named}".`,
+          `${context.source} names account "${accountName}" but ${variables[0]} is for account "${named}".`,
         );
       }
-      if (options.endpoint !== undefined) {
+      if (context.params.endpoint !== undefined) {
         throw new ConfigError(
-          `${context.source}: endpoint= comes from ${v}_CONNECTION_STRING (BlobEndpoint=); drop one.`,
+          `${context.source}: endpoint= comes from ${variables[0]} (BlobEndpoint=); drop one.`,
         );
       }
     } else if (kind === "accountKey") {
@@ -103,6 +99,48 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
     return options;
   },
 
+  validate(options) {
+    validateOptions(options);
+  },
+
+  location(options) {
+    const { account, endpoint } = target(options);
+    return {
+      kind: "bucket",
+      service: "azure",
+      namespace: `${account.toLowerCase()}@${endpointNamespace(endpoint, "azure")}`,
+      bucket: (options.container ?? options.containerClient?.containerName ?? "").toLowerCase(),
+      prefix: normalizeKeyPrefix(options.prefix),
+    };
+  },
+
+  describe(options) {
+    const valid = validateOptions(options);
+    const { account, endpoint } = target(options);
+    const container = options.container ?? options.containerClient?.containerName ?? "";
+    const settings: Record<string, string | number | boolean> = {
+      blockSize: valid.blockSize,
+      concurrency: valid.concurrency,
+      credentials: options.containerClient
+        ? "the given container client's"
+        : options.connectionString
+          ? "a connection string"
+          : options.accountKey
+            ? "an account key"
+            : options.sasToken
+              ? "a SAS token"
+              : options.credential
+                ? "the given TokenCredential"
+                : "DefaultAzureCredential",
+    };
+    if (endpoint !== undefined) settings.endpoint = endpoint;
+    return { location: `azure://${account}/${container}/${normalizeKeyPrefix(options.prefix)}`, settings };
+  },
+
+  secretVariables(storageName) {
+    return SECRET_VARIABLES.map((v) => ({ name: storageVariable(storageName, v.suffix), option: v.option }));
+  },
+
   create(options) {
     return new AzureDriver(options);
   },
@@ -110,21 +148,17 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
 
 export type AzureStorageOptions = AzureDriverOptions & StorageOptions;
 
-const STORAGE_ONLY_KEYS = ["overwrite", "timeout", "signedUrlExpiresIn", "publicUrl"] as const;
-
 /**
  * A Storage on an Azure container:
  * `azureStorage({ accountName: "acct", container: "media", credential: new DefaultAzureCredential() })`.
- * `visibility` configures both: the container's public access and the storage's default.
+ * `visibility` (or a public base URL, which implies it) configures both: the container's expected
+ * public access and the storage's default. A misspelt option is an error naming the closest one.
  */
 export function azureStorage(options: AzureStorageOptions): Storage {
-  const driverOptions: Record<string, unknown> = { ...options };
-  const storageOptions: Record<string, unknown> = { visibility: options.visibility };
-  for (const key of STORAGE_ONLY_KEYS) {
-    if (key in driverOptions) {
-      storageOptions[key] = driverOptions[key];
-      delete driverOptions[key];
-    }
-  }
-  return new Storage(new AzureDriver(driverOptions as AzureDriverOptions), storageOptions as StorageOptions);
+  return storageFromOptions(options, {
+    subject: "Azure storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ accountName: "myaccount", container: "media" }',
+    driver: (o: AzureDriverOptions) => new AzureDriver(o),
+  });
 }

@@ -39,14 +39,13 @@ import {
   UnsupportedError,
   type Visibility,
 } from "@storages/core";
-import { DEFAULT_BLOCK_SIZE, plannedBlockSize, uploadBlocks } from "./blocks.js";
+import { plannedBlockSize, uploadBlocks } from "./blocks.js";
 import { mapAzureError } from "./errors.js";
 import { decodeMetadata, encodeMetadata } from "./metadata.js";
 import {
   type AzureDriverOptions,
   type CredentialKind,
   createClients,
-  DEFAULT_CONCURRENCY,
   normalizeKeyPrefix,
   validateOptions,
 } from "./options.js";
@@ -88,15 +87,15 @@ export class AzureDriver implements Driver {
   #access: Promise<Visibility | undefined> | undefined;
 
   constructor(options: AzureDriverOptions) {
-    validateOptions(options);
+    const valid = validateOptions(options);
     const clients = createClients(options);
     this.containerClient = clients.container;
     this.credentialKind = clients.credentialKind;
     this.prefix = normalizeKeyPrefix(options.prefix);
     this.defaultVisibility = options.visibility;
     this.#httpsOnly = clients.httpsOnly;
-    this.#blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#blockSize = valid.blockSize;
+    this.#concurrency = valid.concurrency;
     if (clients.sharedKey) {
       this.#signingKey = { kind: "sharedKey", credential: clients.sharedKey };
     } else if (clients.service) {
@@ -117,7 +116,7 @@ export class AzureDriver implements Driver {
               );
             }
           },
-          { lifetimeMs: (options.delegationKeyLifetime ?? 86_400) * 1000 },
+          { lifetimeMs: valid.delegationKeyLifetime * 1000 },
         ),
       };
     }

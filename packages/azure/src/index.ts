@@ -1,4 +1,4 @@
-export { type AzureStorageOptions, azureStorage, backend, secretEnvPrefix } from "./backend.js";
+export { type AzureStorageOptions, azureStorage, backend } from "./backend.js";
 export {
   BLOCK_GROWTH_INTERVAL,
   DEFAULT_BLOCK_SIZE,

@@ -15,8 +15,14 @@ import {
   type StoragePipelineOptions,
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
-import { ConfigError, normalizePrefix, type Visibility } from "@storages/core";
-import { MAX_BLOCK_SIZE, MiB } from "./blocks.js";
+import {
+  type ByteSize,
+  describeValue,
+  normalizePrefix,
+  OptionChecker,
+  type Visibility,
+} from "@storages/core";
+import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MiB } from "./blocks.js";
 
 export interface AzureDriverOptions {
   /** Blob container name (3–63 lower-case letters, digits, "-"). Not needed with `containerClient`. */
@@ -47,12 +53,15 @@ export interface AzureDriverOptions {
    * "blob" or "container"), else "private" (the default). Azure has no per-blob visibility.
    */
   visibility?: Visibility | undefined;
-  /** Base block size of staged uploads, bytes (default 8 MiB; 1 MiB–4000 MiB). */
-  blockSize?: number | undefined;
+  /**
+   * Base block size of staged uploads, in bytes (a number, or a size such as "8MiB"): 1 MiB to
+   * 4000 MiB, default 8 MiB.
+   */
+  blockSize?: ByteSize | undefined;
   /** Blocks uploaded in parallel per write (default 4). Memory per write ≈ (concurrency + 1) × block size. */
   concurrency?: number | undefined;
-  /** Lifetime of cached user delegation keys, seconds (default 86400, at most 7 days). */
-  delegationKeyLifetime?: number | undefined;
+  /** Lifetime of cached user delegation keys, in seconds (or a duration such as "12h"): 600 s to 7 days, default 1 day. */
+  delegationKeyLifetime?: number | string | undefined;
   /** Passed to the SDK's pipeline (retry, proxy, keep-alive, custom HTTP client). */
   pipelineOptions?: StoragePipelineOptions | undefined;
 }
@@ -75,6 +84,7 @@ export const OPTION_KEYS = [
 ] as const satisfies readonly (keyof AzureDriverOptions)[];
 
 export const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_DELEGATION_KEY_LIFETIME = 86_400;
 
 export type CredentialKind = "sharedKey" | "token" | "sas" | "anonymous";
 
@@ -92,15 +102,18 @@ const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
 const ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
-function fail(message: string): never {
-  throw new ConfigError(`Azure storage: ${message}`);
+const check: OptionChecker = new OptionChecker("Azure storage");
+
+function fail(option: string, problem: string): never {
+  return check.fail(option, problem);
 }
 
 export function validateContainerName(name: string): void {
   if (name === "$root" || name === "$web") return;
   if (!CONTAINER_NAME.test(name)) {
     fail(
-      `container ${JSON.stringify(name)} is not a valid container name: use 3–63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit.`,
+      "container",
+      `must be a valid container name, not ${describeValue(name)}: 3–63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit`,
     );
   }
 }
@@ -108,40 +121,26 @@ export function validateContainerName(name: string): void {
 /** "media/" or "": the facade's own prefix rules (no "..", backslashes, control characters…). */
 export function normalizeKeyPrefix(prefix: string | undefined): string {
   if (prefix === undefined || prefix === "") return "";
-  if (typeof prefix !== "string") fail("prefix must be a string.");
+  if (typeof prefix !== "string") fail("prefix", "must be a string");
   const trimmed = prefix.replace(/^\/+/, "");
   try {
     return normalizePrefix(trimmed);
   } catch (error) {
-    fail(
-      `prefix ${JSON.stringify(prefix)} is not a plain path like "media/uploads": ${(error as Error).message}`,
-    );
+    fail("prefix", `must be a plain path like "media/uploads": ${(error as Error).message}`);
   }
 }
 
-function checkRange(name: string, value: number | undefined, min: number, max: number, unit: string): void {
-  if (value === undefined) return;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    fail(`${name} must be an integer from ${min} to ${max} ${unit}, got ${String(value)}.`);
+function parseEndpoint(endpoint: unknown): URL {
+  if (typeof endpoint === "string" && URL.canParse(endpoint)) {
+    const url = new URL(endpoint);
+    if (url.search !== "" || url.username !== "" || url.password !== "") {
+      fail(
+        "endpoint",
+        "must not carry credentials or a query string: pass a SAS as sasToken (or STORAGES_<NAME>_SAS_TOKEN)",
+      );
+    }
   }
-}
-
-function parseEndpoint(endpoint: string): URL {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    fail(
-      `endpoint ${JSON.stringify(endpoint)} is not a URL; use e.g. "https://myaccount.blob.core.windows.net".`,
-    );
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") fail("endpoint must be an http(s) URL.");
-  if (url.search !== "" || url.username !== "" || url.password !== "") {
-    fail(
-      "endpoint must not carry credentials or a query string: pass a SAS as sasToken (or STORAGES_<NAME>_SAS_TOKEN).",
-    );
-  }
-  return url;
+  return new URL(check.httpUrl("endpoint", endpoint, "https://myaccount.blob.core.windows.net")!);
 }
 
 /** A TokenCredential that loads @azure/identity's DefaultAzureCredential on first use. */
@@ -162,70 +161,112 @@ function pipelineOptions(options: AzureDriverOptions): StoragePipelineOptions {
   };
 }
 
-/** Validates everything that does not need the network. Throws ConfigError naming the option. */
-export function validateOptions(options: AzureDriverOptions): void {
-  if (typeof options !== "object" || options === null) fail("options must be an object.");
-  const unknown = Object.keys(options).filter((key) => !(OPTION_KEYS as readonly string[]).includes(key));
-  if (unknown.length > 0)
-    fail(`unknown option(s) ${unknown.join(", ")}; accepted: ${OPTION_KEYS.join(", ")}.`);
+/** The numbers a driver runs on, from validated options. */
+export interface ValidatedOptions {
+  blockSize: number;
+  concurrency: number;
+  /** Seconds. */
+  delegationKeyLifetime: number;
+}
+
+/** Validates everything that does not need the network. Throws an OptionError naming the option. */
+export function validateOptions(options: AzureDriverOptions): ValidatedOptions {
+  check.keys(options, OPTION_KEYS, '{ accountName: "myaccount", container: "media" }');
   const sources = (
     ["connectionString", "accountKey", "sasToken", "credential", "containerClient"] as const
   ).filter((key) => options[key] !== undefined && options[key] !== "");
   if (sources.length > 1) {
-    fail(`pick one way to authenticate, got ${sources.join(" and ")}.`);
+    // (No "key: value" shape in the text: the redaction of messages would take it for a secret.)
+    fail(sources[1]!, `cannot go with ${sources[0]}; pick one way to authenticate`);
   }
   if (options.containerClient !== undefined) {
     if (options.container !== undefined && options.container !== options.containerClient.containerName) {
       fail(
-        `container ${JSON.stringify(options.container)} differs from the containerClient's (${options.containerClient.containerName}); drop one.`,
+        "container",
+        `differs from the containerClient's (${describeValue(options.containerClient.containerName)}): drop one`,
       );
     }
     if (options.endpoint !== undefined || options.accountName !== undefined) {
-      fail("endpoint and accountName come from the containerClient; drop them.");
+      fail(
+        options.endpoint !== undefined ? "endpoint" : "accountName",
+        "comes from the containerClient: drop it",
+      );
     }
   } else {
-    if (!options.container) fail('container is required (the blob container name, e.g. "media").');
+    if (!options.container) fail("container", 'is required (the blob container name, e.g. "media")');
     validateContainerName(options.container);
     if (sources.length === 0 && !options.accountName) {
       fail(
-        "no credentials: set connectionString, accountName + accountKey, sasToken, credential (a TokenCredential), or accountName alone for DefaultAzureCredential.",
+        "accountName",
+        "is required without other credentials: set connectionString, accountName + accountKey, sasToken, credential (a TokenCredential), or accountName alone for DefaultAzureCredential",
       );
     }
   }
   if (options.accountName !== undefined && !ACCOUNT_NAME.test(options.accountName)) {
     fail(
-      `accountName ${JSON.stringify(options.accountName)} is not a storage account name (3–24 lower-case letters and digits).`,
+      "accountName",
+      `must be a storage account name (3–24 lower-case letters and digits), not ${describeValue(options.accountName)}`,
     );
   }
   if (options.accountKey !== undefined) {
-    if (!options.accountName) fail("accountKey needs accountName.");
+    if (!options.accountName) fail("accountKey", "needs accountName");
     if (!BASE64.test(options.accountKey))
-      fail("accountKey is not base64: copy key1 or key2 from the account's Access keys page.");
+      fail("accountKey", "is not base64: copy key1 or key2 from the account's Access keys page");
+  }
+  if (
+    options.connectionString !== undefined &&
+    !/(^|;)\s*(AccountName|BlobEndpoint|UseDevelopmentStorage)\s*=/i.test(options.connectionString)
+  ) {
+    fail(
+      "connectionString",
+      "is not a valid Azure Storage connection string (expected AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…, or UseDevelopmentStorage=true)",
+    );
   }
   if (options.sasToken !== undefined && !/(^|[?&])sig=/.test(options.sasToken)) {
-    fail('sasToken does not look like a SAS token (it has no "sig=" parameter).');
+    fail("sasToken", 'does not look like a SAS token (it has no "sig=" parameter)');
   }
   if (options.sasToken !== undefined && !options.accountName && !options.endpoint) {
-    fail("sasToken needs accountName or endpoint.");
+    fail("sasToken", "needs accountName or endpoint");
   }
   if (
     options.credential !== undefined &&
     typeof (options.credential as TokenCredential).getToken !== "function"
   ) {
-    fail("credential must be a TokenCredential from @azure/identity (an object with getToken()).");
+    fail("credential", "must be a TokenCredential from @azure/identity (an object with getToken())");
   }
   if (options.endpoint !== undefined) parseEndpoint(options.endpoint);
-  if (
-    options.visibility !== undefined &&
-    options.visibility !== "public" &&
-    options.visibility !== "private"
-  ) {
-    fail(`visibility must be "public" or "private", got ${JSON.stringify(options.visibility)}.`);
-  }
-  checkRange("blockSize", options.blockSize, MiB, MAX_BLOCK_SIZE, "bytes");
-  checkRange("concurrency", options.concurrency, 1, 64, "");
-  checkRange("delegationKeyLifetime", options.delegationKeyLifetime, 600, 7 * 24 * 3600, "seconds");
+  check.visibility("visibility", options.visibility);
   normalizeKeyPrefix(options.prefix);
+  return {
+    blockSize:
+      check.size("blockSize", options.blockSize, { min: MiB, max: MAX_BLOCK_SIZE }) ?? DEFAULT_BLOCK_SIZE,
+    concurrency:
+      check.integer("concurrency", options.concurrency, { min: 1, max: 64 }, "blocks") ?? DEFAULT_CONCURRENCY,
+    delegationKeyLifetime:
+      check.duration("delegationKeyLifetime", options.delegationKeyLifetime, "s", {
+        min: 600,
+        max: 7 * 24 * 3600,
+      }) ?? DEFAULT_DELEGATION_KEY_LIFETIME,
+  };
+}
+
+/** Account and endpoint of a connection string (never its key), for the layout rules. */
+export function connectionStringTarget(connectionString: string): { account?: string; endpoint?: string } {
+  const fields = new Map<string, string>();
+  for (const part of connectionString.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  if (fields.get("usedevelopmentstorage")?.toLowerCase() === "true") {
+    return { account: "devstoreaccount1", endpoint: "http://127.0.0.1:10000/devstoreaccount1" };
+  }
+  const account = fields.get("accountname");
+  const endpoint =
+    fields.get("blobendpoint") ??
+    (account
+      ? `${fields.get("defaultendpointsprotocol") ?? "https"}://${account}.blob.${fields.get("endpointsuffix") ?? "core.windows.net"}`
+      : undefined);
+  return { ...(account ? { account } : {}), ...(endpoint ? { endpoint } : {}) };
 }
 
 function serviceUrlOf(container: ContainerClient): string {
@@ -271,13 +312,15 @@ export function createClients(options: AzureDriverOptions): ResolvedClients {
     } catch {
       // The SDK's message may quote the string, key included: say what is wrong without it.
       fail(
-        "connectionString is not a valid Azure Storage connection string (expected AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…, or UseDevelopmentStorage=true).",
+        "connectionString",
+        "is not a valid Azure Storage connection string (expected AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…, or UseDevelopmentStorage=true)",
       );
     }
     kind = service.credential instanceof StorageSharedKeyCredential ? "sharedKey" : "sas";
     if (options.accountName && service.accountName && options.accountName !== service.accountName) {
       fail(
-        `accountName ${JSON.stringify(options.accountName)} differs from the connection string's account; drop one.`,
+        "accountName",
+        `differs from the connection string's account (${describeValue(service.accountName)}): drop one`,
       );
     }
   } else {

@@ -12,7 +12,7 @@ import {
   ContainerSASPermissions,
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
-import { Storage, StorageError } from "@storages/core";
+import { inspectStorageUrl, Storage, StorageError } from "@storages/core";
 import { DeterministicBody, findSecretLeak, hashStream, slowBody, streamOf } from "@storages/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureDriver, type AzureDriverOptions, backend, SYNC_COPY_MAX_BYTES } from "../src/index.js";
@@ -321,11 +321,8 @@ describe(`azure driver on ${serverLabel()}`, () => {
 
     it("an azure:// URL with the key in STORAGES_<NAME>_ACCOUNT_KEY builds a working storage", async () => {
       const { accountName, accountKey, endpoint } = parseConnectionString();
-      const url = new URL(
-        `azure://${accountName}/${container.containerName}/from-url?endpoint=${encodeURIComponent(endpoint)}`,
-      );
-      const options = backend.fromUrl(url, {
-        source: "STORAGES_MEDIA",
+      const url = `azure://${accountName}/${container.containerName}/from-url?endpoint=${encodeURIComponent(endpoint)}`;
+      const { options } = await inspectStorageUrl(backend, url, {
         storageName: "media",
         env: { STORAGES_MEDIA_ACCOUNT_KEY: accountKey },
       });

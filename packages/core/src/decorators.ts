@@ -11,10 +11,10 @@ import { ReadOnlyError, StorageError } from "./errors.js";
 import { joinUrl, normalizePrefix } from "./path.js";
 import { Storage } from "./storage.js";
 import type {
+  BackendDescription,
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
-  DriverDescription,
   DriverListOptions,
   DriverReadOptions,
   DriverSignedUploadOptions,
@@ -56,7 +56,7 @@ export class ReadOnlyDriver implements Driver {
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
-  describe?: () => DriverDescription;
+  describe?: () => BackendDescription;
 
   read(key: string, options: DriverReadOptions): Promise<Readable> {
     return this.inner.read(key, options);
@@ -144,7 +144,7 @@ export class PrefixedDriver implements Driver {
     if (inner.describe) {
       this.describe = () => {
         const d = inner.describe!();
-        return { location: `${d.location} (under ${prefix})`, details: { ...d.details, prefix } };
+        return { ...d, location: `${d.location} (under ${prefix})`, settings: { ...d.settings, prefix } };
       };
     }
     if (inner.deleteMany) {
@@ -165,7 +165,7 @@ export class PrefixedDriver implements Driver {
   getVisibility?: (key: string, options: DriverCallOptions) => Promise<Visibility>;
   deleteMany?: Driver["deleteMany"];
   path?: (key: string) => string;
-  describe?: () => DriverDescription;
+  describe?: () => BackendDescription;
   readBytes?: Driver["readBytes"];
   writeBytes?: Driver["writeBytes"];
 

@@ -16,12 +16,12 @@ import {
 import { checkOptionKeys } from "./options.js";
 import { joinUrl } from "./path.js";
 import type {
+  BackendDescription,
   Capabilities,
   Driver,
   DriverCallOptions,
   DriverCopyOptions,
   DriverDeleteManyResult,
-  DriverDescription,
   DriverListOptions,
   DriverReadOptions,
   DriverSignedUploadOptions,
@@ -259,8 +259,8 @@ export class MemoryDriver implements Driver {
     this.objects.delete(from);
   }
 
-  describe(): DriverDescription {
-    return { location: "memory://", details: { files: this.objects.size, baseUrl: this.baseUrl } };
+  describe(): BackendDescription {
+    return { location: "memory://", settings: { files: this.objects.size }, publicUrl: this.baseUrl };
   }
 
   publicUrl(key: string): string {

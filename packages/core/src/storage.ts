@@ -10,6 +10,7 @@ import pLimit from "p-limit";
 import { releaseStream, settleOnAbort } from "./abort.js";
 import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
+import { implicitVisibility } from "./config/visibility.js";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -82,7 +83,8 @@ export interface StorageOptions {
   retry?: RetryOptions | false | undefined;
 }
 
-const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
+/** Every option of `new Storage(driver, options)` (the shortcuts split combined options by it). */
+export const STORAGE_OPTION_KEYS = [
   "visibility",
   "overwrite",
   "timeout",
@@ -90,7 +92,7 @@ const STORAGE_OPTION_KEYS: readonly (keyof StorageOptions)[] = [
   "publicUrl",
   "idleTimeout",
   "retry",
-];
+] as const satisfies readonly (keyof StorageOptions)[];
 
 /** Whether a failed attempt may be repeated: always, never, or decided by the error. */
 type Repeat = boolean | ((error: StorageError) => boolean);
@@ -117,9 +119,10 @@ function looksRetryable(error: unknown): boolean {
     code?: unknown;
     statusCode?: unknown;
     status?: unknown;
-    $metadata?: { httpStatusCode?: number };
   };
-  const status = Number(e?.$metadata?.httpStatusCode ?? e?.statusCode ?? e?.status);
+  // Drivers map their SDK's errors (and decide `retryable`) themselves; this is the guess for
+  // whatever still gets through, from the fields HTTP libraries commonly set.
+  const status = Number(e?.statusCode ?? e?.status);
   if (status === 429 || (status >= 500 && status < 600)) return true;
   return typeof e?.code === "string" && RETRYABLE_NETWORK_CODES.has(e.code);
 }
@@ -209,7 +212,8 @@ export class Storage {
     }
     this.driver = driver;
     this.options = Object.freeze({ ...options });
-    this.visibility = options.visibility ?? driver.defaultVisibility ?? "private";
+    // The one visibility rule: explicit wins, else a public base URL makes it public, else the driver's default.
+    this.visibility = implicitVisibility(options) ?? driver.defaultVisibility ?? "private";
     this.overwrite = options.overwrite ?? false;
     this.timeout = options.timeout;
     this.signedUrlExpiresIn = checkExpiresIn(options.signedUrlExpiresIn ?? DEFAULT_SIGNED_URL_EXPIRES_IN);

@@ -213,14 +213,6 @@ export interface Capabilities {
   checksums: readonly ChecksumAlgorithm[];
 }
 
-/** A driver's account of where its files are. Secret-free by contract: tools print it. */
-export interface DriverDescription {
-  /** One line, URL-like: "file:///var/lib/app/media", "s3://bucket/prefix/ at https://s3.eu-west-1.amazonaws.com". */
-  location: string;
-  /** The parts of it, for tools: root, bucket, container, prefix, endpoint, region… */
-  details: Record<string, string | number | boolean | undefined>;
-}
-
 /** Who provides a feature of a storage: the service itself, the facade on top of it, or nobody. */
 export type Provision = "native" | "facade" | "none";
 
@@ -245,7 +237,8 @@ export interface StorageFeatures {
 /** `Storage.describe()`: what tools need to know about a storage, secret-free. */
 export interface StorageInfo {
   backend: string;
-  location: DriverDescription | undefined;
+  /** The driver's own account of where its files are (`Driver.describe`), when it gives one. */
+  location: BackendDescription | undefined;
   publicBaseUrl: string | undefined;
   visibility: Visibility;
   overwrite: boolean;
@@ -374,14 +367,15 @@ export interface Driver {
   getVisibility?(key: string, options: DriverCallOptions): Promise<Visibility>;
   /** The absolute local path of a key, for drivers whose files are real files (fs). */
   path?(key: string): string;
-  /** Where the files are, for tools and logs: never a secret. */
-  describe?(): DriverDescription;
+  /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
+  describe?(): BackendDescription;
   /** Releases sockets, timers, file handles. */
   close?(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backend definitions: how the config registry builds a driver from a URL / options.
+// Backend definitions: how the config registry builds a driver from a URL / options, and what it
+// needs to know about a backend without knowing the backend (core never switches on its name).
 
 export interface BackendUrlContext {
   /** The environment variable (or config key) the URL came from, for error messages. */
@@ -389,11 +383,71 @@ export interface BackendUrlContext {
   /** The storage name ("default", "staticfiles"…): drivers read per-storage secret variables by it. */
   storageName: string;
   env: Record<string, string | undefined>;
+  /**
+   * The URL's query parameters, already parsed by `urlParams` (and removed from the URL). The
+   * registry adds them to the options `fromUrl` returns; they are here for cross-checks.
+   */
+  params: Readonly<Record<string, unknown>>;
 }
 
 /**
+ * Where a storage keeps its files, for the layout rules: two storages whose locations are equal or
+ * nested are refused (static files would overwrite uploads; a private file would be reachable
+ * through a public storage).
+ */
+export type StorageLocation =
+  /** A local directory (absolute). The registry resolves symlinks before comparing. */
+  | { kind: "dir"; path: string }
+  | {
+      kind: "bucket";
+      /** Buckets of different services never overlap ("s3", "gs", "azure", "r2"…). */
+      service: string;
+      /** What scopes bucket names within the service: an endpoint, an account. Compared as is. */
+      namespace: string;
+      bucket: string;
+      /** "" for the whole bucket, else "a/b/" (no leading slash, one trailing slash). */
+      prefix: string;
+    }
+  /** Shares nothing with any other storage (memory), or a layout nobody can tell. */
+  | { kind: "isolated" };
+
+/** A per-storage environment variable a backend reads (a secret, or the path of one). */
+export interface SecretVariable {
+  /** The variable, built with `storageVariable(storageName, suffix)`: STORAGES_MEDIA_SECRET_ACCESS_KEY. */
+  name: string;
+  /** The option its value fills ("credentials"), so messages about that option name the variable. */
+  option: string;
+}
+
+/** What `describe()` shows of a storage's backend side: safe to print, so never a secret. */
+export interface BackendDescription {
+  /** The location for people: "s3://bucket/prefix", "/var/lib/app/media". */
+  location: string;
+  /** Settings worth showing (region, endpoint, profile, part size…): plain values, never a secret. */
+  settings?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** The driver's own public base URL (fs `baseUrl`), when it has one besides the storage's `publicUrl`. */
+  publicUrl?: string | undefined;
+}
+
+/** What local mode gives the backend of local folders for each storage. */
+export interface LocalModeContext {
+  storageName: string;
+  /** Absolute directory of this storage (`STORAGES_LOCAL_ROOT/<name>`); may not exist yet. */
+  directory: string;
+  /** URL path the application serves this storage under (`/storages/<name>/`). */
+  baseUrl: string;
+  env: Record<string, string | undefined>;
+}
+
+/** Turns one query parameter's text into its option's value; throws ConfigError naming `where`. */
+export type UrlParamParser = (value: string, where: string) => unknown;
+
+/**
  * A driver package exports one of these as `backend`. The config registry imports the package
- * lazily by scheme, so an app that only uses the filesystem never loads a cloud SDK.
+ * lazily, when a storage in use has one of its schemes, so an app that only uses the filesystem
+ * never loads a cloud SDK. Everything core's configuration does per backend — overlap rules,
+ * secret variables, local mode, descriptions, validation — comes from these fields, so a
+ * third-party backend filling them gets the same protection as the bundled ones.
  */
 export interface BackendDefinition<Options extends object = Record<string, unknown>> {
   /** Canonical name, e.g. "s3". */
@@ -403,12 +457,40 @@ export interface BackendDefinition<Options extends object = Record<string, unkno
   /** Every option the driver accepts (config validation rejects the others by name). */
   readonly optionKeys: readonly string[];
   /**
-   * Driver options from a storage URL (`s3://bucket/prefix?region=…`) and the environment
+   * The query parameters its URLs take, each filling the option of the same name, with the parser
+   * of its value (core exports them as `urlParam`). The registry parses them, refuses unknown ones
+   * with the closest valid name, and removes them from the URL `fromUrl` receives. Without this
+   * field, the parameters stay in the URL for `fromUrl` (and must be among `optionKeys`).
+   */
+  readonly urlParams?: Readonly<Record<string, UrlParamParser>> | undefined;
+  /**
+   * Driver options from a storage URL's location (`s3://bucket/prefix`) and the environment
    * (secrets come from separate variables, never from the URL). Throws ConfigError naming
-   * `context.source` and the fix. Storage-level query parameters (visibility, overwrite,
-   * publicUrl/baseUrl, expiresIn, timeout) are removed by the registry before this is called.
+   * `context.source` and the fix. Storage-level parameters (visibility, overwrite, publicUrl/
+   * baseUrl, expiresIn, timeout, readOnly, allowOverlap) are removed by the registry first.
    */
   fromUrl(url: URL, context: BackendUrlContext): Options;
+  /**
+   * Checks every option without touching the network — the same checks `create` makes — and
+   * throws an `OptionError` naming the option, which the registry turns into a message naming the
+   * variable or config key that holds it. `load()` calls it for every storage.
+   */
+  validate?(options: Options): void;
+  /** Where the files are, for the overlap rules. Without it: isolated (never compared). */
+  location?(options: Options): StorageLocation;
+  /** A secret-free description for `describe()` and tools. Without it: the backend's name. */
+  describe?(options: Options): BackendDescription;
+  /**
+   * The per-storage variables it reads (`STORAGES_<NAME>_…`), for messages that say where a secret
+   * goes, for warnings about variables nobody reads (a misspelt secret), and so their values are
+   * kept out of every configuration message.
+   */
+  secretVariables?(storageName: string): readonly SecretVariable[];
+  /**
+   * Only for the backend of local folders (the `file` scheme): the options of a storage in local
+   * mode, a folder served by the app under `context.baseUrl`.
+   */
+  localOptions?(context: LocalModeContext): Options;
   /** Validates options (ConfigError with a fix) and builds the driver. */
   create(options: Options): Driver;
 }

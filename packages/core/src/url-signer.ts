@@ -63,22 +63,30 @@ export type VerifyResult =
       message: string;
     };
 
-/** Validates a signing key and returns its bytes (strings are taken as UTF-8). */
-export function signingKeyBytes(key: unknown, source = "signing.key"): Buffer {
+/**
+ * A signing key's bytes (strings are taken as UTF-8), or the problem with it: a phrase about the
+ * key that never contains the key (messages end up in logs).
+ */
+export function checkSigningKey(key: unknown): { bytes: Buffer } | { problem: string } {
+  const fix = "Generate one with: openssl rand -base64 48";
   let bytes: Buffer;
   if (typeof key === "string") bytes = Buffer.from(key, "utf8");
   else if (key instanceof Uint8Array) bytes = Buffer.from(key);
-  else {
-    throw new ConfigError(
-      `${source} must be a string or a Uint8Array of at least ${MIN_SIGNING_KEY_BYTES} bytes. Generate one with: openssl rand -base64 48`,
-    );
-  }
+  else
+    return { problem: `must be a string or a Uint8Array of at least ${MIN_SIGNING_KEY_BYTES} bytes. ${fix}` };
   if (bytes.byteLength < MIN_SIGNING_KEY_BYTES) {
-    throw new ConfigError(
-      `${source} is ${bytes.byteLength} bytes long; signed URLs need at least ${MIN_SIGNING_KEY_BYTES}. Generate one with: openssl rand -base64 48`,
-    );
+    return {
+      problem: `is ${bytes.byteLength} bytes long; signed URLs need at least ${MIN_SIGNING_KEY_BYTES}. ${fix}`,
+    };
   }
-  return bytes;
+  return { bytes };
+}
+
+/** Validates a signing key and returns its bytes; `source` names it in the ConfigError. */
+export function signingKeyBytes(key: unknown, source = "signing.key"): Buffer {
+  const checked = checkSigningKey(key);
+  if ("problem" in checked) throw new ConfigError(`${source} ${checked.problem}`);
+  return checked.bytes;
 }
 
 function canonical(request: SignedRequest): string {

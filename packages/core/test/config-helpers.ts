@@ -3,7 +3,15 @@
  * registry hands them and build memory drivers. The real packages are exercised against real
  * servers in test/env-switch.test.ts at the repository root.
  */
-import { type BackendDefinition, ConfigError, MemoryDriver, StorageError } from "@storages/core";
+import {
+  type BackendDefinition,
+  ConfigError,
+  endpointNamespace,
+  MemoryDriver,
+  normalizeKeyPrefix,
+  StorageError,
+  storageVariable,
+} from "@storages/core";
 
 export interface StubBackend extends BackendDefinition {
   fromUrlCalls: Array<{ url: string; source: string; storageName: string }>;
@@ -31,6 +39,35 @@ export function stubBackend(name: string, scheme: string, optionKeys: string[]):
       if (secret) options.secretAccessKey = secret;
       return options;
     },
+    // What every backend tells core about itself; the real ones are tested in their packages.
+    location(options) {
+      const o = options as Record<string, string | undefined>;
+      if (scheme === "file") return { kind: "dir", path: o.root! };
+      return {
+        kind: "bucket",
+        service: scheme,
+        namespace: endpointNamespace(o.endpoint, scheme),
+        bucket: o.bucket!.toLowerCase(),
+        prefix: normalizeKeyPrefix(o.prefix),
+      };
+    },
+    describe(options) {
+      const o = options as Record<string, string | undefined>;
+      return scheme === "file"
+        ? { location: o.root!, publicUrl: o.baseUrl }
+        : { location: `${scheme}://${o.bucket}/${normalizeKeyPrefix(o.prefix)}` };
+    },
+    secretVariables(storageName) {
+      return [{ name: storageVariable(storageName, "SECRET_ACCESS_KEY"), option: "secretAccessKey" }];
+    },
+    ...(scheme === "file"
+      ? {
+          localOptions: (context: { directory: string; baseUrl: string }) => ({
+            root: context.directory,
+            signingBaseUrl: context.baseUrl,
+          }),
+        }
+      : {}),
     create(options) {
       def.created.push(options as Record<string, unknown>);
       if ((options as Record<string, unknown>).explode) throw new Error("driver constructor blew up");

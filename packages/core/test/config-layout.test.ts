@@ -7,7 +7,7 @@ import {
   checkOverlaps,
   createStorages,
   type LocatedStorage,
-  locationFromUrl,
+  type StorageLocation,
 } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mountFor, parseMountInfo, resolveExisting } from "../src/config/locations.js";
@@ -34,70 +34,65 @@ function registry(env: Record<string, string>, extra: { mountInfo?: string; cwd?
   return { reg, warnings };
 }
 
-function located(name: string, url: string, allowOverlap = false): LocatedStorage {
-  const u = new URL(url);
-  return {
-    name,
-    source: `STORAGES_${name.toUpperCase()}`,
-    location: locationFromUrl(u.protocol.slice(0, -1), u),
-    allowOverlap,
-  };
+const bucket = (name: string, prefix = "", extra: Partial<Record<"service" | "namespace", string>> = {}) =>
+  ({ kind: "bucket", service: "s3", namespace: "aws", bucket: name, prefix, ...extra }) as const;
+
+function located(name: string, location: StorageLocation, allowOverlap = false): LocatedStorage {
+  return { name, source: `STORAGES_${name.toUpperCase()}`, location, allowOverlap };
 }
 
-describe("overlap rules between buckets and containers", () => {
+describe("overlap rules between buckets and containers (backend-agnostic)", () => {
   it("refuses staticfiles and media in the same bucket with the same or nested prefixes", () => {
     expect(() =>
-      checkOverlaps([located("staticfiles", "s3://app/static"), located("default", "s3://app/static/")]),
+      checkOverlaps([
+        located("staticfiles", bucket("app", "static/")),
+        located("default", bucket("app", "static/")),
+      ]),
     ).toThrow(
       'STORAGES_STATICFILES and STORAGES_DEFAULT point to the same location (s3 bucket "app" prefix "static/"): ' +
         "publishing static files would overwrite or delete uploads, and uploads would be served as static assets. " +
         "Give staticfiles and every other storage separate locations (e.g. …/static and …/media side by side).",
     );
     expect(() =>
-      checkOverlaps([located("staticfiles", "s3://app"), located("default", "s3://app/media")]),
+      checkOverlaps([located("staticfiles", bucket("app")), located("default", bucket("app", "media/"))]),
     ).toThrow(/point to nested locations \(s3 bucket "app" prefix "" and s3 bucket "app" prefix "media\/"\)/);
     expect(() =>
-      checkOverlaps([located("staticfiles", "gs://site/a/b/c"), located("default", "gs://site/a")]),
-    ).toThrow(/nested/);
-    expect(() =>
       checkOverlaps([
-        located("staticfiles", "azure://acct/web/static"),
-        located("default", "azure://acct/web"),
+        located("staticfiles", bucket("site", "a/b/c/")),
+        located("default", bucket("site", "a/")),
       ]),
-    ).toThrow(/azure container "web"/);
+    ).toThrow(/nested/);
   });
 
-  it("accepts siblings, prefixes that only share characters, other buckets, endpoints, accounts and services", () => {
-    const ok: Array<[string, string]> = [
-      ["s3://app/static", "s3://app/media"],
-      ["s3://app/media", "s3://app/media2"],
-      ["s3://app-static", "s3://app-media"],
-      ["s3://app?endpoint=http://127.0.0.1:7480", "s3://app?endpoint=https://s3.eu-west-1.amazonaws.com"],
-      ["s3://app", "gs://app"],
-      ["azure://one/web", "azure://two/web"],
-      ["memory://", "memory://"],
-      ["file:///srv/static", "s3://srv/static"],
+  it("messages use the backend's own description of the location when there is one", () => {
+    const a = { ...located("staticfiles", bucket("web", "static/")), display: "azure://acct/web/static/" };
+    const b = { ...located("default", bucket("web")), display: "azure://acct/web/" };
+    expect(() => checkOverlaps([a, b])).toThrow(
+      /nested locations \(azure:\/\/acct\/web\/static\/ and azure:\/\/acct\/web\/\)/,
+    );
+  });
+
+  it("accepts siblings, prefixes that only share characters, other buckets, namespaces and services", () => {
+    const ok: Array<[StorageLocation, StorageLocation]> = [
+      [bucket("app", "static/"), bucket("app", "media/")],
+      [bucket("app", "media/"), bucket("app", "media2/")],
+      [bucket("app-static"), bucket("app-media")],
+      [bucket("app", "", { namespace: "http://127.0.0.1:7480" }), bucket("app")],
+      [bucket("app"), bucket("app", "", { service: "gs" })],
+      [{ kind: "isolated" }, { kind: "isolated" }],
+      [{ kind: "dir", path: "/srv/static" }, bucket("srv", "static/")],
     ];
     for (const [a, b] of ok) {
       expect(
         () => checkOverlaps([located("staticfiles", a), located("default", b)]),
-        `${a} vs ${b}`,
+        `${JSON.stringify(a)} vs ${JSON.stringify(b)}`,
       ).not.toThrow();
     }
   });
 
-  it("bucket and endpoint names compare case-insensitively; the region does not separate buckets", () => {
-    expect(() =>
-      checkOverlaps([
-        located("staticfiles", "s3://App/x?endpoint=HTTP://127.0.0.1:7480/"),
-        located("default", "s3://app/x?endpoint=http://127.0.0.1:7480&region=us-east-1"),
-      ]),
-    ).toThrow(/same location/);
-  });
-
   it("between two non-static storages: refused (a private file would be reachable publicly) unless allowOverlap", () => {
     expect(() =>
-      checkOverlaps([located("default", "s3://app"), located("private", "s3://app/private")]),
+      checkOverlaps([located("default", bucket("app")), located("private", bucket("app", "private/"))]),
     ).toThrow(
       'STORAGES_DEFAULT and STORAGES_PRIVATE point to nested locations (s3 bucket "app" prefix "" and s3 bucket ' +
         '"app" prefix "private/"): files of one are reachable through the other (a private file could be served by ' +
@@ -105,24 +100,39 @@ describe("overlap rules between buckets and containers", () => {
         "side, or set allowOverlap=true on one of them if sharing is intended.",
     );
     expect(() =>
-      checkOverlaps([located("default", "s3://app"), located("private", "s3://app/private", true)]),
+      checkOverlaps([located("default", bucket("app")), located("private", bucket("app", "private/"), true)]),
     ).not.toThrow();
     // allowOverlap never excuses staticfiles.
     expect(() =>
-      checkOverlaps([located("staticfiles", "s3://app"), located("default", "s3://app/m", true)]),
+      checkOverlaps([located("staticfiles", bucket("app")), located("default", bucket("app", "m/"), true)]),
     ).toThrow();
   });
 
   it("lists every overlapping pair in one error", () => {
     expect(() =>
       checkOverlaps([
-        located("staticfiles", "s3://app"),
-        located("default", "s3://app/m"),
-        located("private", "s3://app/m/p"),
+        located("staticfiles", bucket("app")),
+        located("default", bucket("app", "m/")),
+        located("private", bucket("app", "m/p/")),
       ]),
     ).toThrow(
       /^Storage locations overlap:\n- STORAGES_STATICFILES and STORAGES_DEFAULT .*\n- STORAGES_STATICFILES and STORAGES_PRIVATE .*\n- STORAGES_DEFAULT and STORAGES_PRIVATE /,
     );
+  });
+
+  it("the registry compares what each backend's location() says, so third-party backends are covered too", async () => {
+    const { reg } = registry({
+      STORAGES_STATICFILES: "s3://app/static?endpoint=http://127.0.0.1:7480",
+      STORAGES_DEFAULT: "s3://App/static/uploads?endpoint=HTTP://127.0.0.1:7480/",
+    });
+    expect((await configError(reg.load())).message).toMatch(
+      /^STORAGES_DEFAULT and STORAGES_STATICFILES point to nested locations \(s3:\/\/App\/static\/uploads\/ and s3:\/\/app\/static\/\)/,
+    );
+    const other = registry({
+      STORAGES_STATICFILES: "s3://app/static?endpoint=http://127.0.0.1:7480",
+      STORAGES_DEFAULT: "s3://app/static?endpoint=http://127.0.0.1:9000",
+    });
+    await expect(other.reg.load()).resolves.toBe(other.reg);
   });
 });
 

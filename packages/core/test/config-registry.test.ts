@@ -72,13 +72,14 @@ describe("sources and precedence: code > environment > config file", () => {
     });
     const described = Object.fromEntries((await reg.describe()).map((d) => [d.name, d]));
     expect(described.default).toMatchObject({ backend: "memory", sourceKind: "code" });
-    // env replaces the file's entry entirely: its visibility=private does not leak into the env one.
+    // env replaces the file's entry entirely: its visibility=private does not leak into the env one
+    // (the storage is private by its driver's default, set by nobody).
     expect(described.exports).toMatchObject({
       backend: "gcs",
       sourceKind: "env",
       source: "STORAGES_EXPORTS",
-      visibility: undefined,
     });
+    expect(described.exports!.sources.visibility).toBeUndefined();
     expect(described.reports).toMatchObject({
       backend: "memory",
       sourceKind: "file",
@@ -157,8 +158,17 @@ describe("sources and precedence: code > environment > config file", () => {
         code: "W_UNKNOWN_VARIABLE",
         source: "STORAGES_DEFUALT_ACCESS_KEY_ID",
         message: expect.stringMatching(
-          /is set but is neither a storage URL nor a variable of a configured storage/,
+          /is set but is neither a storage URL \(scheme:\/\/…\) nor a variable of a configured storage/,
         ),
+      }),
+      // A variable of a configured storage that its backend does not read is a stray too.
+      expect.objectContaining({
+        code: "W_UNKNOWN_VARIABLE",
+        storage: "default",
+        source: "STORAGES_DEFAULT_ENDPOINT",
+        message:
+          'STORAGES_DEFAULT_ENDPOINT is set, but the s3 backend of storage "default" does not read it. It reads ' +
+          "STORAGES_DEFAULT_SECRET_ACCESS_KEY; STORAGES_DEFAULT_ENDPOINT is ignored.",
       }),
     ]);
     // No secret in anything the registry reports.
@@ -387,7 +397,7 @@ describe("validation messages name the variable and the fix", () => {
       ],
       [
         { url: "memory://", timeout: -1 },
-        /\.timeout must be a positive whole number of milliseconds, not number\.$/,
+        /\.timeout must be a number of milliseconds, or a duration such as "30s", "10m" or "1h" \(whole milliseconds, above 0\), not -1\.$/,
       ],
       [{ url: "memory://", local: 5 }, /\.local must be a storage URL \(file:\/\/\/…\) or false\.$/],
       [42, /must be a storage URL string or an object/],
@@ -570,6 +580,49 @@ describe("visibility follows a configured public base URL", () => {
     expect(media.visibility).toBe("public");
     expect(await media.url("a b.jpg")).toBe("/media/a%20b.jpg");
     expect((await reg.get("private")).visibility).toBe("private");
+  });
+});
+
+describe("one visibility rule in local mode too", () => {
+  it("a storage public through its base URL alone stays public in local mode (served under /storages/<name>/)", async () => {
+    const { reg } = registry({
+      env: {
+        STORAGES_MODE: "local",
+        STORAGES_DEFAULT: "s3://media?publicUrl=https://cdn.example.com/media/",
+        STORAGES_STATICFILES: "s3://static?baseUrl=https://cdn.example.com/static/",
+        STORAGES_PRIVATE: "s3://docs?publicUrl=https://cdn.example.com/docs/&visibility=private",
+      },
+    });
+    const media = await reg.get("default");
+    expect(media.visibility).toBe("public");
+    expect(media.publicBaseUrl).toBe("/storages/default/");
+    expect((await reg.get("staticfiles")).visibility).toBe("public");
+    // An explicit visibility always wins.
+    const priv = await reg.get("private");
+    expect(priv.visibility).toBe("private");
+    expect(priv.publicBaseUrl).toBeUndefined();
+    const described = Object.fromEntries((await reg.describe()).map((d) => [d.name, d]));
+    expect(described.default!.sources).toMatchObject({
+      visibility: "STORAGES_DEFAULT (publicUrl=) (a storage with a public base URL is public)",
+      publicUrl: "STORAGES_LOCAL_BASE_URL (default /storages/) (local mode)",
+    });
+  });
+
+  it("the same for entries: a publicUrl field, a driver's visibility option, a local folder's own baseUrl", async () => {
+    const { reg } = registry({
+      mode: "local",
+      storages: {
+        default: { url: "s3://media", publicUrl: "https://cdn.example.com/m/" },
+        exports: { backend: "s3", options: { bucket: "exports", visibility: "public" } },
+        assets: { backend: "fs", options: { root: "/srv/assets", baseUrl: "/assets/" } },
+        docs: { backend: "s3", options: { bucket: "docs" } },
+      },
+    });
+    for (const name of ["default", "exports", "assets"]) {
+      expect((await reg.get(name)).visibility, name).toBe("public");
+      expect((await reg.get(name)).publicBaseUrl, name).toBe(`/storages/${name}/`);
+    }
+    expect((await reg.get("docs")).visibility).toBe("private");
   });
 });
 

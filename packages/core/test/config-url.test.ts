@@ -92,11 +92,25 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
     );
   });
 
-  it("no scheme", () => {
-    const e = configError(() => parseStorageUrl("/var/www/media", "STORAGES_DEFAULT", "default"));
+  it("no scheme: a directory path is shown back as the file:// URL to write", () => {
+    const e = configError(() => parseStorageUrl("/var/www/my media", "STORAGES_DEFAULT", "default"));
     expect(e.code).toBe("E_CONFIG");
-    expect(e.message).toMatch(
-      /^STORAGES_DEFAULT is not a storage URL: it has no scheme\. Write it as scheme:\/\/location/,
+    expect(e.message).toBe(
+      "STORAGES_DEFAULT is a directory path, not a storage URL: it has no scheme. A local directory is " +
+        "written as a file:// URL with three slashes: file:///var/www/my%20media",
+    );
+    // An odd-looking path is not echoed (it could be anything pasted there).
+    expect(configError(() => parseStorageUrl("/srv/x?token=abc", "S", "x")).message).toMatch(
+      /three slashes: file:\/\/\/var\/lib\/app\/media$/,
+    );
+    expect(configError(() => parseStorageUrl("./media", "S", "x")).message).toMatch(
+      /^S is a relative path, not a storage URL: it has no scheme\. Write an absolute directory as a file:\/\/ URL/,
+    );
+    expect(configError(() => parseStorageUrl("C:\\data\\media", "S", "x")).message).toMatch(
+      /^S is a directory path, not a storage URL: .* file:\/\/\/var\/lib\/app\/media$/,
+    );
+    expect(configError(() => parseStorageUrl("media-bucket", "S", "x")).message).toMatch(
+      /^S is not a storage URL: it has no scheme\. Write it as scheme:\/\/location/,
     );
   });
 
@@ -105,10 +119,10 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
     expect(e.message).toMatch(/^STORAGES_DEFAULT is a malformed s3: URL \(check for spaces/);
   });
 
-  it("relative or two-slash file URLs", () => {
-    for (const bad of ["file:media", "file://media/uploads", "file:./media"]) {
-      expect(configError(() => parseStorageUrl(bad, "STORAGES_DEFAULT", "default")).message).toMatch(
-        /^STORAGES_DEFAULT must name an absolute directory with three slashes: file:\/\/\/var\/lib\/app\/media/,
+  it("URLs without // (file:media, s3:bucket): the authority is required", () => {
+    for (const bad of ["file:media", "file:./media", "s3:bucket/x"]) {
+      expect(configError(() => parseStorageUrl(bad, "STORAGES_DEFAULT", "default")).message, bad).toMatch(
+        /^STORAGES_DEFAULT must be written [a-z0-9]+:\/\/… .*three slashes, file:\/\/\/var\/lib\/app\/media/,
       );
     }
   });
@@ -118,18 +132,23 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
       parseStorageUrl("s3://AKIAXXXX:hunter2secret@bucket/p", "STORAGES_DEFAULT", "default"),
     );
     expect(e.message).toMatch(/^STORAGES_DEFAULT contains credentials \(user:password@\): URLs get logged/);
-    expect(e.message).toContain("STORAGES_DEFAULT_ACCESS_KEY_ID and STORAGES_DEFAULT_SECRET_ACCESS_KEY");
+    // Without the backend's variables, the general form; the registry passes the backend's own.
+    expect(e.message).toContain("set STORAGES_DEFAULT_<SECRET> variables (see the backend's documentation)");
     expect(e.message).not.toContain("hunter2");
     expect(e.message).not.toContain("AKIAXXXX");
+    const hinted = configError(() =>
+      parseStorageUrl("s3://AKIAXXXX:hunter2secret@bucket/p", "STORAGES_DEFAULT", "default", "X_KEY"),
+    );
+    expect(hinted.message).toMatch(/Remove them from the URL and set X_KEY instead\.$/);
   });
 
   it("secret query parameters are refused with the variable to use", () => {
     const cases: Array<[string, string, string]> = [
-      ["s3://b/p?secretAccessKey=abc123", "secretAccessKey", "STORAGES_PRIVATE_SECRET_ACCESS_KEY"],
-      ["azure://acct/c?sig=abc123&sv=2020", "sig", "STORAGES_PRIVATE_SAS_TOKEN"],
-      ["azure://acct/c?accountKey=abc123", "accountKey", "STORAGES_PRIVATE_ACCOUNT_KEY"],
-      ["gs://b?credentials=abc123", "credentials", "STORAGES_PRIVATE_CREDENTIALS"],
-      ["file:///srv/x?signingSecret=abc123", "signingSecret", "STORAGES_PRIVATE_SIGNING_SECRET"],
+      ["s3://b/p?secretAccessKey=abc123", "secretAccessKey", "STORAGES_PRIVATE_<SECRET>"],
+      ["azure://acct/c?sig=abc123&sv=2020", "sig", "STORAGES_PRIVATE_<SECRET>"],
+      ["azure://acct/c?accountKey=abc123", "accountKey", "STORAGES_PRIVATE_<SECRET>"],
+      ["gs://b?credentials=abc123", "credentials", "STORAGES_PRIVATE_<SECRET>"],
+      ["file:///srv/x?signingSecret=abc123", "signingSecret", "STORAGES_PRIVATE_<SECRET>"],
       ["s3://b?session_token=abc123", "session_token", "STORAGES_PRIVATE_"],
     ];
     for (const [url, param, hint] of cases) {
@@ -157,11 +176,19 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
       'S (overwrite=) must be true or false, not "yes".',
     );
     expect(configError(() => parseStorageUrl("memory://?expiresIn=-5", "S", "x")).message).toBe(
-      'S (expiresIn=) must be a positive whole number of seconds, e.g. expiresIn=600, not "-5".',
+      'S (expiresIn=) must be a number of seconds, or a duration such as "30s", "10m" or "1h" (whole seconds, above 0), not "-5".',
     );
-    expect(configError(() => parseStorageUrl("memory://?timeout=1.5s", "S", "x")).message).toBe(
-      'S (timeout=) must be a positive whole number of milliseconds, e.g. timeout=30000, not "1.5s".',
+    expect(configError(() => parseStorageUrl("memory://?timeout=1.5ms", "S", "x")).message).toBe(
+      'S (timeout=) must be a number of milliseconds, or a duration such as "30s", "10m" or "1h" (whole milliseconds, above 0), not "1.5ms".',
     );
+    expect(configError(() => parseStorageUrl("memory://?timeout=30sec", "S", "x")).message).toBe(
+      'S (timeout=) must be a number of milliseconds, or a duration such as "30s", "10m" or "1h": "sec" is not a unit (ms, s, m, h, d).',
+    );
+    // Durations in the documented unit, or with their own.
+    expect(parseStorageUrl("memory://?expiresIn=10m&timeout=30s", "S", "x").storage).toMatchObject({
+      signedUrlExpiresIn: 600,
+      timeout: 30_000,
+    });
     expect(
       configError(() => parseStorageUrl("memory://?publicUrl=cdn.example.com", "S", "x")).message,
     ).toMatch(/^S \(publicUrl=\) must be an http\(s\) URL without credentials/);

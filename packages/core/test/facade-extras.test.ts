@@ -209,3 +209,13 @@ describe("the name budget", () => {
     expect(commits).toBe(MAX_NAME_ATTEMPTS);
   });
 });
+
+describe("the visibility rule in code", () => {
+  it("a public base URL makes new Storage(…) public unless visibility says otherwise", () => {
+    expect(new Storage(new MemoryDriver(), { publicUrl: "https://cdn.test/m/" }).visibility).toBe("public");
+    expect(
+      new Storage(new MemoryDriver(), { publicUrl: "https://cdn.test/m/", visibility: "private" }).visibility,
+    ).toBe("private");
+    expect(new Storage(new MemoryDriver()).visibility).toBe("private");
+  });
+});

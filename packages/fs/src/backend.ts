@@ -1,9 +1,26 @@
 /**
- * `file:///abs/path?…` storage URLs, and `fsStorage()` for code that builds a storage directly.
+ * The `fs` backend definition (`file:///abs/path?…` storage URLs, `{ backend: "fs", options }`
+ * entries, local mode) and `fsStorage()` for code that builds a storage directly.
  */
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { type BackendDefinition, ConfigError, Storage, type StorageOptions } from "@storages/core";
-import { FsDriver, type FsDriverOptions } from "./driver.js";
+import {
+  type BackendDefinition,
+  ConfigError,
+  type Storage,
+  type StorageOptions,
+  storageFromOptions,
+  storageVariable,
+  urlParam,
+} from "@storages/core";
+import { FsDriver } from "./driver.js";
+import {
+  checkBaseUrl,
+  DRIVER_OPTION_KEYS,
+  describeFsOptions,
+  type FsDriverOptions,
+  resolveFsOptions,
+} from "./options.js";
 
 /** Options of the `fs` backend in a config entry (`{ backend: "fs", options }`) or from a URL. */
 export interface FsBackendOptions extends FsDriverOptions {
@@ -11,40 +28,45 @@ export interface FsBackendOptions extends FsDriverOptions {
   signingBaseUrl?: string | undefined;
 }
 
-const OPTION_KEYS = [
-  "root",
-  "baseUrl",
-  "signing",
-  "signingBaseUrl",
-  "fileMode",
-  "directoryMode",
-  "defaultVisibility",
-] as const;
+const OPTION_KEYS = [...DRIVER_OPTION_KEYS, "signingBaseUrl"] as const;
 
-/** Query parameters a `file://` URL may carry (storage-level ones are taken by the registry first). */
-const URL_PARAMS = new Set(["signingBaseUrl", "fileMode", "directoryMode"]);
-
+/** Octal, the way chmod takes it: 644, 0644 or 0o644. */
 function parseMode(value: string, where: string): number {
-  // Octal, the way chmod takes it: 644, 0644 or 0o644.
   const match = /^(?:0o?)?([0-7]{3,4})$/i.exec(value);
   if (!match) throw new ConfigError(`${where} must be an octal permission such as 644 or 0o644.`);
   return Number.parseInt(match[1]!, 8);
 }
 
-/** The environment variable holding a storage's signing secret: STORAGES_<NAME>_SIGNING_SECRET. */
-export function signingSecretVar(storageName: string): string {
-  return `STORAGES_${storageName.toUpperCase()}_SIGNING_SECRET`;
+const SIGNING_SECRET = "SIGNING_SECRET";
+
+/** The driver options: `signingBaseUrl` folded into `signing.baseUrl`. */
+function driverOptions(options: FsBackendOptions): FsDriverOptions {
+  const { signingBaseUrl, ...rest } = options;
+  if (signingBaseUrl === undefined) return rest;
+  const base = checkBaseUrl(signingBaseUrl, "signingBaseUrl");
+  if (rest.signing === undefined) {
+    throw new ConfigError("fs option signingBaseUrl needs signing: { key } as well.");
+  }
+  return { ...rest, signing: { ...rest.signing, baseUrl: rest.signing.baseUrl ?? base } };
 }
+
+let processSecret: string | undefined;
 
 export const backend: BackendDefinition<FsBackendOptions> = {
   name: "fs",
   schemes: ["file"],
   optionKeys: OPTION_KEYS,
+  urlParams: {
+    signingBaseUrl: urlParam.string,
+    fileMode: parseMode,
+    directoryMode: parseMode,
+  },
+
   fromUrl(url, context) {
     if (url.protocol !== "file:") throw new ConfigError(`${context.source} must be a file:/// URL.`);
     if (url.host !== "" && url.host !== "localhost") {
       throw new ConfigError(
-        `${context.source}: file:// URLs name a local directory, not a host ("${url.host}"): use file:///var/lib/app/media.`,
+        `${context.source}: file:// URLs name a local directory, not a host ("${url.host}"): write three slashes, file:///var/lib/app/media.`,
       );
     }
     let root: string;
@@ -57,46 +79,53 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     }
     if (root.length > 1 && root.endsWith("/")) root = root.slice(0, -1);
     const options: FsBackendOptions = { root };
-    for (const [name, value] of url.searchParams) {
-      if (!URL_PARAMS.has(name)) {
-        throw new ConfigError(
-          `${context.source}: unknown query parameter \`${name}\` for file:// (it takes ${[...URL_PARAMS].join(", ")}).`,
-        );
-      }
-      if (name === "fileMode") options.fileMode = parseMode(value, `${context.source} (fileMode=)`);
-      else if (name === "directoryMode")
-        options.directoryMode = parseMode(value, `${context.source} (directoryMode=)`);
-      else if (name === "signingBaseUrl") options.signingBaseUrl = value;
-    }
-    const secretVar = signingSecretVar(context.storageName);
+    const secretVar = storageVariable(context.storageName, SIGNING_SECRET);
     const secret = context.env[secretVar];
+    const signingBaseUrl = context.params.signingBaseUrl;
     if (secret !== undefined && secret !== "") {
-      if (options.signingBaseUrl === undefined) {
+      if (signingBaseUrl === undefined) {
         throw new ConfigError(
           `${context.source}: ${secretVar} is set, so signed URLs need to know where createFsHandler is mounted: add ?signingBaseUrl=/media/ (or an absolute URL) to the storage URL.`,
         );
       }
-      options.signing = { key: secret, baseUrl: options.signingBaseUrl };
-      delete options.signingBaseUrl;
-    } else if (options.signingBaseUrl !== undefined) {
+      options.signing = { key: secret };
+    } else if (signingBaseUrl !== undefined) {
       throw new ConfigError(
         `${context.source} sets signingBaseUrl but ${secretVar} is not set: put a secret of at least 32 bytes there (openssl rand -base64 48).`,
       );
     }
     return options;
   },
+
+  validate(options) {
+    resolveFsOptions(driverOptions(options));
+  },
+
+  location(options) {
+    return { kind: "dir", path: resolveFsOptions(driverOptions(options)).root };
+  },
+
+  describe(options) {
+    return describeFsOptions(resolveFsOptions(driverOptions(options)));
+  },
+
+  secretVariables(storageName) {
+    return [{ name: storageVariable(storageName, SIGNING_SECRET), option: "signing" }];
+  },
+
+  localOptions(context) {
+    const secret = context.env[storageVariable(context.storageName, SIGNING_SECRET)];
+    // Without a configured secret, one per process: signed URLs work until a restart (dev, CI).
+    processSecret ??= randomBytes(48).toString("base64");
+    return {
+      root: context.directory,
+      signingBaseUrl: context.baseUrl,
+      signing: { key: secret !== undefined && secret !== "" ? secret : processSecret },
+    };
+  },
+
   create(options) {
-    const { signingBaseUrl, ...driverOptions } = options;
-    if (signingBaseUrl !== undefined) {
-      if (driverOptions.signing === undefined) {
-        throw new ConfigError("fs option signingBaseUrl needs signing: { key } as well.");
-      }
-      driverOptions.signing = {
-        ...driverOptions.signing,
-        baseUrl: driverOptions.signing.baseUrl ?? signingBaseUrl,
-      };
-    }
-    return new FsDriver(driverOptions);
+    return new FsDriver(driverOptions(options));
   },
 };
 
@@ -105,12 +134,15 @@ export type FsStorageOptions = FsDriverOptions & StorageOptions;
 
 /**
  * A Storage over a local directory:
- * `fsStorage({ root: "/var/lib/app/media", baseUrl: "/media/" })`.
+ * `fsStorage({ root: "/var/lib/app/media", baseUrl: "/media/" })`. A misspelt option is an error
+ * naming the closest valid one; a public base URL (`baseUrl` or `publicUrl`) makes it public
+ * unless `visibility` says otherwise.
  */
 export function fsStorage(options: FsStorageOptions): Storage {
-  const { root, baseUrl, signing, fileMode, directoryMode, defaultVisibility, ...storageOptions } = options;
-  return new Storage(
-    new FsDriver({ root, baseUrl, signing, fileMode, directoryMode, defaultVisibility }),
-    storageOptions,
-  );
+  return storageFromOptions(options, {
+    subject: "fs storage",
+    driverKeys: DRIVER_OPTION_KEYS,
+    example: '{ root: "/var/lib/app/media" }',
+    driver: (o: FsDriverOptions) => new FsDriver(o),
+  });
 }

@@ -23,19 +23,17 @@ import {
   stat,
   unlink,
 } from "node:fs/promises";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { pathToFileURL } from "node:url";
 import {
   AlreadyExistsError,
+  type BackendDescription,
   type Capabilities,
-  ConfigError,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
   type DriverDeleteManyResult,
-  type DriverDescription,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverSignedUploadOptions,
@@ -58,6 +56,12 @@ import {
   type Visibility,
 } from "@storages/core";
 import { abortError, toStorageError } from "./errors.js";
+import {
+  describeFsOptions,
+  type FsDriverOptions,
+  type ResolvedFsOptions,
+  resolveFsOptions,
+} from "./options.js";
 import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
 import {
   needsRecord,
@@ -69,31 +73,6 @@ import {
   tempPath,
   writeRecord,
 } from "./sidecar.js";
-
-export interface FsSigningOptions {
-  /** HMAC key, at least 32 bytes (strings are taken as UTF-8). Keep it out of source control. */
-  key: string | Uint8Array;
-  /**
-   * Where `createFsHandler` is mounted, e.g. "/private-media/" or "https://app.example.com/files/".
-   * Defaults to `baseUrl`.
-   */
-  baseUrl?: string | undefined;
-}
-
-export interface FsDriverOptions {
-  /** Absolute directory holding the files; created (with `directoryMode`) when missing. */
-  root: string;
-  /** URL prefix the files are served under: "/media/" or "https://cdn.example.com/media/". */
-  baseUrl?: string | undefined;
-  /** Enables signed URLs and signed uploads, verified by `createFsHandler`. */
-  signing?: FsSigningOptions | undefined;
-  /** Permission bits of stored files (default 0o644), applied exactly (not filtered by the umask). */
-  fileMode?: number | undefined;
-  /** Permission bits of directories the driver creates (default 0o755). */
-  directoryMode?: number | undefined;
-  /** Default: "public" when `baseUrl` is set, else "private". */
-  defaultVisibility?: Visibility | undefined;
-}
 
 /** Files per concurrent batch in deleteMany: enough to hide latency, few enough to spare file handles. */
 const DELETE_CONCURRENCY = 16;
@@ -115,39 +94,6 @@ function noHardLinks(key: string, cause: unknown): UnsupportedError {
     "This filesystem has no hard links, which create-exclusive writes (overwrite: false) and moves without overwrite rely on. Use overwrite: true with names that are unique by construction, or another filesystem.",
     { path: key, cause },
   );
-}
-
-function checkMode(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0o7777) {
-    throw new ConfigError(
-      `fs option ${name} must be a permission number such as 0o644, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-function checkBaseUrl(value: unknown, name: string): string | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (typeof value !== "string")
-    throw new ConfigError(`fs option ${name} must be a string such as "/media/".`);
-  if (value.startsWith("/") && !value.startsWith("//")) {
-    return value.endsWith("/") ? value : `${value}/`;
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new ConfigError(
-      `fs option ${name} must be a path starting with "/" or an http(s) URL, e.g. "/media/" or "https://cdn.example.com/media/".`,
-    );
-  }
-  if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.search || parsed.hash) {
-    throw new ConfigError(
-      `fs option ${name} must be an http(s) URL without a query string, e.g. "https://cdn.example.com/media/".`,
-    );
-  }
-  return value.endsWith("/") ? value : `${value}/`;
 }
 
 /** Stable validator for ETags: size, modification time and inode identify one version of a file. */
@@ -311,37 +257,21 @@ export class FsDriver implements Driver {
   readonly directoryMode: number;
 
   private readonly paths: RootedPaths;
+  /** The options as resolved (the signing key among them stays in this private field). */
+  readonly #resolved: ResolvedFsOptions;
   private ready: Promise<void> | undefined;
 
   constructor(options: FsDriverOptions) {
-    if (typeof options !== "object" || options === null) {
-      throw new ConfigError('FsDriver needs options: new FsDriver({ root: "/var/lib/app/media" }).');
+    const resolved = resolveFsOptions(options);
+    this.#resolved = resolved;
+    this.root = resolved.root;
+    this.baseUrl = resolved.baseUrl;
+    this.fileMode = resolved.fileMode;
+    this.directoryMode = resolved.directoryMode;
+    if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
+      this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }
-    if (typeof options.root !== "string" || options.root === "" || !isAbsolute(options.root)) {
-      throw new ConfigError(
-        `fs option root must be an absolute directory path, got ${JSON.stringify(options.root)}. Use path.resolve() on a relative one.`,
-      );
-    }
-    this.root = resolve(options.root);
-    this.baseUrl = checkBaseUrl(options.baseUrl, "baseUrl");
-    this.fileMode = checkMode(options.fileMode, "fileMode", 0o644);
-    this.directoryMode = checkMode(options.directoryMode, "directoryMode", 0o755);
-    if (options.signing !== undefined) {
-      const signingBaseUrl = checkBaseUrl(options.signing.baseUrl, "signing.baseUrl") ?? this.baseUrl;
-      if (signingBaseUrl === undefined) {
-        throw new ConfigError(
-          "fs option signing needs a baseUrl (signing.baseUrl or baseUrl): the URL where createFsHandler is mounted.",
-        );
-      }
-      this.signer = new UrlSigner(options.signing.key, signingBaseUrl, "fs option signing.key");
-    }
-    const visibility = options.defaultVisibility ?? (this.baseUrl ? "public" : "private");
-    if (visibility !== "public" && visibility !== "private") {
-      throw new ConfigError(
-        `fs option defaultVisibility must be "public" or "private", got ${String(visibility)}.`,
-      );
-    }
-    this.defaultVisibility = visibility;
+    this.defaultVisibility = resolved.defaultVisibility;
     const canSign = this.signer !== undefined;
     this.capabilities = {
       rangeRead: true,
@@ -931,11 +861,8 @@ export class FsDriver implements Driver {
     return join(this.root, key);
   }
 
-  describe(): DriverDescription {
-    return {
-      location: pathToFileURL(`${this.root}/`).href,
-      details: { root: this.root, baseUrl: this.baseUrl, signingBaseUrl: this.signer?.baseUrl },
-    };
+  describe(): BackendDescription {
+    return describeFsOptions(this.#resolved);
   }
 
   private signerOrThrow(key: string): UrlSigner {

@@ -1,12 +1,7 @@
-export {
-  backend,
-  type FsBackendOptions,
-  type FsStorageOptions,
-  fsStorage,
-  signingSecretVar,
-} from "./backend.js";
-export { FsDriver, type FsDriverOptions, type FsSigningOptions } from "./driver.js";
+export { backend, type FsBackendOptions, type FsStorageOptions, fsStorage } from "./backend.js";
+export { FsDriver } from "./driver.js";
 export { createFsHandler, type FsHandlerOptions, type FsRequestHandler } from "./handler.js";
+export { type FsDriverOptions, type FsSigningOptions, resolveFsOptions } from "./options.js";
 export { RESERVED_PREFIX } from "./paths.js";
 export {
   decodeUrlPath,

@@ -1,49 +1,45 @@
 /**
- * `gs://bucket/prefix?…` storage URLs and the `gcsStorage()` shortcut.
+ * The gcs backend definition (`gs://bucket/prefix?…` storage URLs) and the `gcsStorage()` shortcut.
  *
  * Secrets never come from the URL (it gets logged): a service-account key comes from
  * STORAGES_<NAME>_CREDENTIALS_JSON (the JSON text) or STORAGES_<NAME>_KEY_FILE (a path), else
  * Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, Workload Identity, Cloud Run…).
  */
-import { type BackendDefinition, ConfigError, Storage, type StorageOptions } from "@storages/core";
+import {
+  type BackendDefinition,
+  ConfigError,
+  endpointNamespace,
+  type Storage,
+  type StorageOptions,
+  storageFromOptions,
+  storageVariable,
+  urlParam,
+} from "@storages/core";
 import { GcsDriver } from "./driver.js";
-import { type GcsDriverOptions, OPTION_KEYS } from "./options.js";
+import { type GcsDriverOptions, OPTION_KEYS, resolveOptions, validateOptions } from "./options.js";
 
-/** Query parameters a gs:// URL may carry (the registry has removed the storage-level ones). */
-const URL_PARAMS = [
-  "projectId",
-  "uniformAccess",
-  "endpoint",
-  "authenticateEndpoint",
-  "chunkSize",
-  "singleRequestThreshold",
-  "deleteConcurrency",
+/** `${NAME}_CREDENTIALS` is accepted too: a path, or the JSON itself when it starts with "{". */
+const SECRET_VARIABLES = [
+  { suffix: "CREDENTIALS_JSON", option: "credentials" },
+  { suffix: "KEY_FILE", option: "keyFilename" },
+  { suffix: "CREDENTIALS", option: "credentials" },
 ] as const;
-
-function parseBool(value: string, where: string): boolean {
-  if (value === "true" || value === "1") return true;
-  if (value === "false" || value === "0") return false;
-  throw new ConfigError(`${where} must be true or false, got "${value}".`);
-}
-
-function parseInteger(value: string, where: string): number {
-  if (!/^\d+$/.test(value))
-    throw new ConfigError(`${where} must be a whole number of bytes, got "${value}".`);
-  return Number(value);
-}
-
-function envPrefix(storageName: string): string {
-  return `STORAGES_${storageName.toUpperCase()}`;
-}
 
 export const backend: BackendDefinition<GcsDriverOptions> = {
   name: "gcs",
   schemes: ["gs"],
   optionKeys: OPTION_KEYS,
+  urlParams: {
+    projectId: urlParam.string,
+    uniformAccess: urlParam.boolean,
+    endpoint: urlParam.httpUrl,
+    authenticateEndpoint: urlParam.boolean,
+    chunkSize: urlParam.size,
+    singleRequestThreshold: urlParam.size,
+    deleteConcurrency: urlParam.integer,
+  },
 
   fromUrl(url, context) {
-    const where = (param?: string) =>
-      param === undefined ? context.source : `${context.source} (${param}=)`;
     const bucket = url.hostname;
     if (bucket === "") {
       throw new ConfigError(
@@ -57,41 +53,13 @@ export const backend: BackendDefinition<GcsDriverOptions> = {
       throw new ConfigError(`${context.source} has a malformed percent-encoding in its prefix.`, { cause });
     }
     const options: GcsDriverOptions = { bucket, prefix };
-    for (const [name, value] of url.searchParams) {
-      switch (name) {
-        case "projectId":
-          options.projectId = value;
-          break;
-        case "endpoint":
-          options.endpoint = value;
-          break;
-        case "uniformAccess":
-          options.uniformAccess = parseBool(value, where(name));
-          break;
-        case "authenticateEndpoint":
-          options.authenticateEndpoint = parseBool(value, where(name));
-          break;
-        case "chunkSize":
-        case "singleRequestThreshold":
-        case "deleteConcurrency":
-          options[name] = parseInteger(value, where(name));
-          break;
-        default:
-          throw new ConfigError(
-            `${context.source} has an unknown parameter \`${name}\` for gs:// URLs. Known: ${URL_PARAMS.join(", ")} and the storage-level ones (visibility, overwrite, publicUrl, expiresIn, timeout).`,
-          );
-      }
-    }
-    const v = envPrefix(context.storageName);
-    const json = context.env[`${v}_CREDENTIALS_JSON`];
-    const keyFile = context.env[`${v}_KEY_FILE`];
-    // `${v}_CREDENTIALS` is accepted too: a path, or the JSON itself when it starts with "{".
-    const either = context.env[`${v}_CREDENTIALS`];
+    const [json, keyFile, either] = SECRET_VARIABLES.map(
+      (v) => context.env[storageVariable(context.storageName, v.suffix)],
+    );
     const given = [json, keyFile, either].filter((value) => value !== undefined && value !== "");
     if (given.length > 1) {
-      throw new ConfigError(
-        `Set only one of ${v}_CREDENTIALS_JSON, ${v}_KEY_FILE and ${v}_CREDENTIALS for storage "${context.storageName}".`,
-      );
+      const names = SECRET_VARIABLES.map((v) => storageVariable(context.storageName, v.suffix));
+      throw new ConfigError(`Set only one of ${names.join(", ")} for storage "${context.storageName}".`);
     }
     if (json) options.credentials = json;
     else if (keyFile) options.keyFilename = keyFile;
@@ -102,6 +70,40 @@ export const backend: BackendDefinition<GcsDriverOptions> = {
     return options;
   },
 
+  validate: validateOptions,
+
+  location(options) {
+    const o = resolveOptions(options);
+    return {
+      kind: "bucket",
+      service: "gs",
+      namespace: endpointNamespace(o.endpoint, "gcs"),
+      bucket: o.bucket.toLowerCase(),
+      prefix: o.prefix,
+    };
+  },
+
+  describe(options) {
+    const o = resolveOptions(options);
+    const settings: Record<string, string | number | boolean> = {
+      uniformAccess: o.uniformAccess,
+      chunkSize: o.chunkSize,
+      singleRequestThreshold: o.singleRequestThreshold,
+      credentials: options.storage
+        ? "the given client's"
+        : options.credentials !== undefined || options.keyFilename !== undefined
+          ? "a service-account key"
+          : "Application Default Credentials",
+    };
+    if (options.projectId !== undefined) settings.projectId = options.projectId;
+    if (o.endpoint !== undefined) settings.endpoint = o.endpoint;
+    return { location: `gs://${o.bucket}/${o.prefix}`, settings };
+  },
+
+  secretVariables(storageName) {
+    return SECRET_VARIABLES.map((v) => ({ name: storageVariable(storageName, v.suffix), option: v.option }));
+  },
+
   create(options) {
     return new GcsDriver(options);
   },
@@ -109,20 +111,15 @@ export const backend: BackendDefinition<GcsDriverOptions> = {
 
 export type GcsStorageOptions = GcsDriverOptions & StorageOptions;
 
-const STORAGE_KEYS = ["visibility", "overwrite", "timeout", "signedUrlExpiresIn", "publicUrl"] as const;
-
-/** A Storage on a GCS bucket: `gcsStorage({ bucket: "media", prefix: "uploads/", visibility: "private" })`. */
+/**
+ * A Storage on a GCS bucket: `gcsStorage({ bucket: "media", prefix: "uploads/", visibility: "private" })`.
+ * A misspelt option is an error naming the closest valid one.
+ */
 export function gcsStorage(options: GcsStorageOptions): Storage {
-  const driverOptions: Record<string, unknown> = { ...options };
-  const storageOptions: Record<string, unknown> = {};
-  for (const key of STORAGE_KEYS) {
-    if (key in driverOptions) {
-      storageOptions[key] = driverOptions[key];
-      delete driverOptions[key];
-    }
-  }
-  return new Storage(
-    new GcsDriver(driverOptions as unknown as GcsDriverOptions),
-    storageOptions as StorageOptions,
-  );
+  return storageFromOptions(options, {
+    subject: "GCS storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ bucket: "my-app-media" }',
+    driver: (o: GcsDriverOptions) => new GcsDriver(o),
+  });
 }

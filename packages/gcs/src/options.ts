@@ -3,7 +3,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Storage as GcsClient, type StorageOptions as GcsClientOptions } from "@google-cloud/storage";
-import { ConfigError } from "@storages/core";
+import { type ByteSize, describeValue, OptionChecker } from "@storages/core";
 import { GoogleAuth, JWT } from "google-auth-library";
 
 /** The fields of a service-account key file this driver uses. */
@@ -56,9 +56,9 @@ export interface GcsDriverOptions {
    * up to `chunkSize` of memory per upload, and one request per chunk, each waiting for the
    * previous one to be acknowledged.
    */
-  chunkSize?: number | undefined;
+  chunkSize?: ByteSize | undefined;
   /** Bodies up to this size whose bytes are already in memory go in one request. Default 8 MiB. */
-  singleRequestThreshold?: number | undefined;
+  singleRequestThreshold?: ByteSize | undefined;
   /** Parallel deletes in deleteMany. Default 16. */
   deleteConcurrency?: number | undefined;
 }
@@ -101,95 +101,74 @@ export interface ResolvedOptions {
   cannotSign: string | undefined;
 }
 
-function fail(message: string): never {
-  throw new ConfigError(message);
-}
-
-function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0)
-    fail(`gcs: ${name} must be a non-negative integer, got ${value}.`);
-  return value;
+const check: OptionChecker = new OptionChecker("GCS storage");
+function fail(option: string, problem: string): never {
+  return check.fail(option, problem);
 }
 
 /** "media", "/media/", "media//x" → "media/", "media/x/". Empty → "". */
 export function normalizeRootPrefix(prefix: string | undefined): string {
   if (prefix === undefined) return "";
+  if (typeof prefix !== "string") fail("prefix", `must be a string, not ${describeValue(prefix)}`);
   const parts = prefix.split("/").filter((part) => part !== "");
   for (const part of parts) {
     if (part === "." || part === "..")
-      fail(`gcs: prefix must not contain "." or ".." segments, got "${prefix}".`);
+      fail("prefix", `must not contain "." or ".." segments, not "${prefix}"`);
   }
   return parts.length === 0 ? "" : `${parts.join("/")}/`;
 }
 
 export function resolveOptions(options: GcsDriverOptions): ResolvedOptions {
-  if (typeof options !== "object" || options === null)
-    fail("gcs: options must be an object with at least `bucket`.");
+  check.keys(options, OPTION_KEYS, '{ bucket: "my-app-media" }');
   const { bucket } = options;
   if (typeof bucket !== "string" || !BUCKET_NAME.test(bucket)) {
     fail(
-      `gcs: bucket must be a GCS bucket name (3-222 lower-case letters, digits, "-", "_" and "."), got ${JSON.stringify(bucket)}.`,
+      "bucket",
+      `must be a GCS bucket name (3-222 lower-case letters, digits, "-", "_" and "."), not ${describeValue(bucket)}`,
     );
   }
-  const unknown = Object.keys(options).filter((key) => !(OPTION_KEYS as readonly string[]).includes(key));
-  if (unknown.length > 0)
-    fail(`gcs: unknown option(s) ${unknown.join(", ")}. Known: ${OPTION_KEYS.join(", ")}.`);
   if (options.storage !== undefined) {
     const conflicting = (
       ["projectId", "credentials", "keyFilename", "endpoint", "authenticateEndpoint"] as const
     ).filter((key) => options[key] !== undefined);
     if (conflicting.length > 0) {
       fail(
-        `gcs: pass either a ready \`storage\` client or ${conflicting.join(", ")}, not both: configure the client instead.`,
+        "storage",
+        `cannot go with ${conflicting.join(", ")}: pass either a ready client or those options (configure the client instead)`,
       );
     }
   }
   if (options.credentials !== undefined && options.keyFilename !== undefined) {
-    fail("gcs: pass either credentials or keyFilename, not both.");
+    fail("credentials", "cannot go with keyFilename: pass one of them");
   }
-  let endpoint: string | undefined;
-  if (options.endpoint !== undefined) {
-    try {
-      const url = new URL(options.endpoint);
-      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("protocol");
-      if (url.username || url.password || url.search) throw new Error("extras");
-      endpoint = url.href.replace(/\/+$/, "");
-    } catch {
-      fail(
-        `gcs: endpoint must be an http(s) URL without credentials or query, e.g. "http://127.0.0.1:9199".`,
-      );
-    }
-  }
-  const chunkSize = nonNegativeInteger("chunkSize", options.chunkSize, DEFAULT_CHUNK_SIZE);
+  check.string("projectId", options.projectId);
+  const endpoint = check.httpUrl("endpoint", options.endpoint, "http://127.0.0.1:9199");
+  const authenticateEndpoint = check.boolean("authenticateEndpoint", options.authenticateEndpoint);
+  const chunkSize = check.size("chunkSize", options.chunkSize, { min: 0 }) ?? DEFAULT_CHUNK_SIZE;
   if (chunkSize % CHUNK_GRANULARITY !== 0) {
     fail(
-      `gcs: chunkSize must be a multiple of 256 KiB (262144 bytes), or 0 for single-request uploads; got ${chunkSize}.`,
+      "chunkSize",
+      `must be a multiple of 256 KiB (262144 bytes), or 0 for single-request uploads, not ${chunkSize}`,
     );
   }
-  const deleteConcurrency = nonNegativeInteger(
-    "deleteConcurrency",
-    options.deleteConcurrency,
-    DEFAULT_DELETE_CONCURRENCY,
-  );
-  if (deleteConcurrency < 1) fail("gcs: deleteConcurrency must be at least 1.");
+  const deleteConcurrency =
+    check.integer("deleteConcurrency", options.deleteConcurrency, { min: 1, max: 1000 }) ??
+    DEFAULT_DELETE_CONCURRENCY;
   return {
     bucket,
     prefix: normalizeRootPrefix(options.prefix),
-    uniformAccess: options.uniformAccess ?? false,
+    uniformAccess: check.boolean("uniformAccess", options.uniformAccess) ?? false,
     chunkSize,
-    singleRequestThreshold: nonNegativeInteger(
-      "singleRequestThreshold",
-      options.singleRequestThreshold,
+    singleRequestThreshold:
+      check.size("singleRequestThreshold", options.singleRequestThreshold, { min: 0 }) ??
       DEFAULT_SINGLE_REQUEST_THRESHOLD,
-    ),
     deleteConcurrency,
     endpoint,
     // Unauthenticated endpoint and no key: the only way left to sign would be GoogleAuth probing
     // the GCE metadata server, which an emulator setup must never reach out to.
     cannotSign:
       endpoint !== undefined &&
-      !options.authenticateEndpoint &&
+      !authenticateEndpoint &&
       options.credentials === undefined &&
       options.keyFilename === undefined
         ? `gcs: signing needs a service-account key, and this storage uses the unauthenticated endpoint ${endpoint} without one. Emulators check no signature: pass any service-account key as credentials (or keyFilename).`
@@ -198,27 +177,43 @@ export function resolveOptions(options: GcsDriverOptions): ResolvedOptions {
 }
 
 /**
+ * Everything `load()` can check without the network: the options, and the service-account key
+ * (parsed, or read from keyFilename) — so a broken key fails at boot, not at the first upload.
+ */
+export function validateOptions(options: GcsDriverOptions): void {
+  resolveOptions(options);
+  if (options.credentials !== undefined) parseServiceAccountKey(options.credentials, "credentials");
+  else if (options.keyFilename !== undefined) readKeyFile(options.keyFilename);
+}
+
+/**
  * A service-account key from an object or JSON text. Other credential types (authorized_user,
  * external_account) are for Application Default Credentials: Google deprecated loading them from
  * arbitrary JSON because such a file can make the library fetch from any URL or run commands.
  */
-export function parseServiceAccountKey(input: ServiceAccountKey | string, source: string): ServiceAccountKey {
+export function parseServiceAccountKey(
+  input: ServiceAccountKey | string,
+  option: "credentials" | "keyFilename",
+): ServiceAccountKey {
+  const what = option === "keyFilename" ? "names a file that" : "";
+  const subject = (problem: string) => (what ? `${what} ${problem}` : problem);
   let key: unknown = input;
   if (typeof input === "string") {
     try {
       key = JSON.parse(input);
     } catch {
       // Never echo the text: it is a private key.
-      fail(
-        `gcs: ${source} is not valid JSON. Paste the whole service-account key file (it starts with "{").`,
-      );
+      fail(option, subject('is not valid JSON: use the whole service-account key file (it starts with "{")'));
     }
   }
   const k = key as Partial<ServiceAccountKey> | null;
-  if (typeof k !== "object" || k === null) fail(`gcs: ${source} must be a service-account key object.`);
+  if (typeof k !== "object" || k === null) fail(option, subject("must be a service-account key object"));
   if (k.type !== undefined && k.type !== "service_account") {
     fail(
-      `gcs: ${source} is a "${k.type}" credential; only service-account keys are accepted here. For other credential types point GOOGLE_APPLICATION_CREDENTIALS at the file and omit credentials (Application Default Credentials).`,
+      option,
+      subject(
+        `is a "${describeValue(k.type)}" credential; only service-account keys are accepted here. For other credential types point GOOGLE_APPLICATION_CREDENTIALS at the file and omit credentials (Application Default Credentials)`,
+      ),
     );
   }
   if (
@@ -226,7 +221,7 @@ export function parseServiceAccountKey(input: ServiceAccountKey | string, source
     typeof k.private_key !== "string" ||
     !k.private_key.includes("PRIVATE KEY")
   ) {
-    fail(`gcs: ${source} lacks client_email or private_key: use the JSON key file of a service account.`);
+    fail(option, subject("lacks client_email or private_key: use the JSON key file of a service account"));
   }
   return k as ServiceAccountKey;
 }
@@ -237,9 +232,12 @@ function readKeyFile(path: string): ServiceAccountKey {
     text = readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code ?? "unreadable";
-    fail(`gcs: cannot read keyFilename "${path}" (${code}). Check the path and the file's permissions.`);
+    fail(
+      "keyFilename",
+      `names ${describeValue(path)}, which cannot be read (${code}): check the path and the file's permissions`,
+    );
   }
-  return parseServiceAccountKey(text, `keyFilename "${path}"`);
+  return parseServiceAccountKey(text, "keyFilename");
 }
 
 /** The SDK client for these options (or the caller's own). */

@@ -1,123 +1,160 @@
 /**
- * How the config registry builds an S3 storage from a URL:
+ * The s3 backend definition, for the config registry:
  *   s3://bucket/prefix?region=eu-west-1&endpoint=https://…&profile=minio&forcePathStyle=true
  * Secrets never come from the URL: STORAGES_<NAME>_ACCESS_KEY_ID / _SECRET_ACCESS_KEY /
  * _SESSION_TOKEN for the storage named NAME, else the AWS SDK's default credential chain.
  */
 import {
   type BackendDefinition,
-  type BackendUrlContext,
   ConfigError,
-  Storage,
+  endpointNamespace,
+  type Storage,
   type StorageOptions,
+  storageFromOptions,
+  storageVariable,
+  urlParam,
 } from "@storages/core";
 import { S3Driver } from "./driver.js";
-import { OPTION_KEYS, type S3DriverOptions } from "./options.js";
-import type { ProfileName } from "./profiles.js";
+import { OPTION_KEYS, resolveOptions, type S3DriverOptions, type ServerSideEncryption } from "./options.js";
+import { PROFILE_NAMES, type ProfileName } from "./profiles.js";
 
-/** Options that may appear as query parameters (the others are objects, or secrets). */
-const URL_PARAMS = OPTION_KEYS.filter(
-  (key) => key !== "credentials" && key !== "client" && key !== "bucket" && key !== "prefix",
-);
-const BOOLEAN_PARAMS = new Set(["forcePathStyle", "conditionalWrite", "postPolicy"]);
-const INTEGER_PARAMS = new Set(["partSize", "queueSize"]);
+const CREDENTIAL_VARIABLES = {
+  accessKeyId: "ACCESS_KEY_ID",
+  secretAccessKey: "SECRET_ACCESS_KEY",
+  sessionToken: "SESSION_TOKEN",
+} as const;
 
-function parseBoolean(value: string, name: string, source: string): boolean {
-  if (value === "true" || value === "1") return true;
-  if (value === "false" || value === "0") return false;
-  throw new ConfigError(`${source}: ${name} must be true or false, got ${JSON.stringify(value)}.`);
-}
-
-/** The per-storage secret variables, e.g. STORAGES_MEDIA_ACCESS_KEY_ID for the storage "media". */
-export function credentialVariables(storageName: string): {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-} {
-  const base = `STORAGES_${storageName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
-  return {
-    accessKeyId: `${base}_ACCESS_KEY_ID`,
-    secretAccessKey: `${base}_SECRET_ACCESS_KEY`,
-    sessionToken: `${base}_SESSION_TOKEN`,
-  };
-}
-
-export function optionsFromUrl(url: URL, context: BackendUrlContext): S3DriverOptions {
-  const { source } = context;
-  if (url.protocol !== "s3:")
-    throw new ConfigError(`${source}: an S3 storage URL starts with s3://, got ${url.protocol}//.`);
-  const bucket = url.hostname;
-  if (!bucket)
-    throw new ConfigError(
-      `${source}: the S3 URL names no bucket: write s3://bucket/optional/prefix?region=….`,
-    );
-  if (url.port)
-    throw new ConfigError(
-      `${source}: s3://${bucket}:${url.port} — a port belongs in endpoint=http://host:${url.port}, not after the bucket.`,
-    );
-  let prefix: string;
-  try {
-    prefix = decodeURIComponent(url.pathname).replace(/^\/+/, "");
-  } catch (cause) {
-    throw new ConfigError(`${source}: the prefix in the S3 URL is not valid percent-encoding.`, { cause });
-  }
-  const options: Record<string, unknown> = { bucket, prefix: prefix || undefined };
-  for (const [name, value] of url.searchParams) {
-    if (!(URL_PARAMS as readonly string[]).includes(name)) {
-      throw new ConfigError(
-        `${source}: unknown S3 parameter \`${name}\` (it takes ${URL_PARAMS.join(", ")}).`,
-      );
-    }
-    if (BOOLEAN_PARAMS.has(name)) options[name] = parseBoolean(value, name, source);
-    else if (INTEGER_PARAMS.has(name)) {
-      const number = Number(value);
-      if (!Number.isSafeInteger(number))
-        throw new ConfigError(`${source}: ${name} must be a whole number, got ${JSON.stringify(value)}.`);
-      options[name] = number;
-    } else if (name === "acl") options.acl = value === "auto" ? "auto" : parseBoolean(value, name, source);
-    else options[name] = value;
-  }
-  const vars = credentialVariables(context.storageName);
-  const accessKeyId = context.env[vars.accessKeyId];
-  const secretAccessKey = context.env[vars.secretAccessKey];
-  const sessionToken = context.env[vars.sessionToken];
-  if (accessKeyId || secretAccessKey) {
-    if (!accessKeyId || !secretAccessKey) {
-      throw new ConfigError(
-        `${source}: set both ${vars.accessKeyId} and ${vars.secretAccessKey} (only ${accessKeyId ? vars.accessKeyId : vars.secretAccessKey} is set), or neither to use the AWS default credential chain.`,
-      );
-    }
-    options.credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
-  } else if (sessionToken) {
-    throw new ConfigError(
-      `${source}: ${vars.sessionToken} is set without ${vars.accessKeyId} and ${vars.secretAccessKey}.`,
-    );
-  }
-  return options as unknown as S3DriverOptions;
+function parseAcl(value: string, where: string): boolean | "auto" {
+  return value === "auto" ? "auto" : urlParam.boolean(value, where);
 }
 
 export const backend: BackendDefinition<S3DriverOptions> = {
   name: "s3",
   schemes: ["s3"],
   optionKeys: OPTION_KEYS,
-  fromUrl: optionsFromUrl,
+  // Every option a URL can carry (the others are objects, or secrets): ranges are checked by validate.
+  urlParams: {
+    profile: urlParam.oneOf(PROFILE_NAMES),
+    region: urlParam.string,
+    endpoint: urlParam.httpUrl,
+    signingEndpoint: urlParam.httpUrl,
+    forcePathStyle: urlParam.boolean,
+    acl: parseAcl,
+    cacheControl: urlParam.string,
+    contentDisposition: urlParam.string,
+    serverSideEncryption: urlParam.oneOf<ServerSideEncryption>(["AES256", "aws:kms", "aws:kms:dsse"]),
+    sseKmsKeyId: urlParam.string,
+    storageClass: urlParam.string,
+    partSize: urlParam.size,
+    queueSize: urlParam.integer,
+    checksums: urlParam.oneOf(["when_required", "when_supported"] as const),
+    conditionalWrite: urlParam.boolean,
+    postPolicy: urlParam.boolean,
+  },
+
+  fromUrl(url, context) {
+    const { source } = context;
+    const bucket = url.hostname;
+    if (!bucket)
+      throw new ConfigError(
+        `${source}: the S3 URL names no bucket: write s3://bucket/optional/prefix?region=….`,
+      );
+    if (url.port)
+      throw new ConfigError(
+        `${source}: s3://${bucket}:${url.port} — a port belongs in endpoint=http://host:${url.port}, not after the bucket.`,
+      );
+    let prefix: string;
+    try {
+      prefix = decodeURIComponent(url.pathname).replace(/^\/+/, "");
+    } catch (cause) {
+      throw new ConfigError(`${source}: the prefix in the S3 URL is not valid percent-encoding.`, { cause });
+    }
+    const options: S3DriverOptions = { bucket };
+    if (prefix) options.prefix = prefix;
+    const v = (key: keyof typeof CREDENTIAL_VARIABLES) =>
+      storageVariable(context.storageName, CREDENTIAL_VARIABLES[key]);
+    const accessKeyId = context.env[v("accessKeyId")];
+    const secretAccessKey = context.env[v("secretAccessKey")];
+    const sessionToken = context.env[v("sessionToken")];
+    if (accessKeyId || secretAccessKey) {
+      if (!accessKeyId || !secretAccessKey) {
+        throw new ConfigError(
+          `${source}: set both ${v("accessKeyId")} and ${v("secretAccessKey")} (only ${accessKeyId ? v("accessKeyId") : v("secretAccessKey")} is set), or neither to use the AWS default credential chain.`,
+        );
+      }
+      options.credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+    } else if (sessionToken) {
+      throw new ConfigError(
+        `${source}: ${v("sessionToken")} is set without ${v("accessKeyId")} and ${v("secretAccessKey")}.`,
+      );
+    }
+    return options;
+  },
+
+  validate(options) {
+    resolveOptions(options);
+  },
+
+  location(options) {
+    const o = resolveOptions(options);
+    return {
+      kind: "bucket",
+      service: "s3",
+      // AWS bucket names are global (whatever regional endpoint); other servers scope them by endpoint.
+      namespace: o.profile.name === "aws" ? "aws" : endpointNamespace(o.endpoint, o.profile.name),
+      bucket: o.bucket.toLowerCase(),
+      prefix: o.prefix,
+    };
+  },
+
+  describe(options) {
+    const o = resolveOptions(options);
+    const settings: Record<string, string | number | boolean> = {
+      profile: o.profile.name,
+      forcePathStyle: o.forcePathStyle,
+      acl: o.acl,
+      partSize: o.partSize,
+      queueSize: o.queueSize,
+      credentials: options.client
+        ? "the given client's"
+        : options.credentials
+          ? "explicit keys"
+          : "the AWS default credential chain",
+    };
+    for (const [key, value] of Object.entries({
+      region: o.region,
+      endpoint: o.endpoint,
+      signingEndpoint: o.signingEndpoint,
+      storageClass: o.storageClass,
+      serverSideEncryption: o.serverSideEncryption,
+    })) {
+      if (value !== undefined) settings[key] = value;
+    }
+    return { location: `s3://${o.bucket}/${o.prefix}`, settings };
+  },
+
+  secretVariables(storageName) {
+    return Object.values(CREDENTIAL_VARIABLES).map((suffix) => ({
+      name: storageVariable(storageName, suffix),
+      option: "credentials",
+    }));
+  },
+
   create: (options) => new S3Driver(options),
 };
 
-const STORAGE_KEYS = ["overwrite", "timeout", "signedUrlExpiresIn", "publicUrl"] as const;
-
 export type S3StorageOptions = S3DriverOptions & StorageOptions & { profile?: ProfileName | undefined };
 
-/** A Storage on S3: `s3Storage({ bucket, region })`. Driver and facade options in one object. */
+/**
+ * A Storage on S3: `s3Storage({ bucket, region })`. Driver and facade options in one object; a
+ * misspelt option is an error naming the closest valid one. `visibility` (or a public base URL,
+ * which implies it) configures both the ACLs the driver sets and the storage's default.
+ */
 export function s3Storage(options: S3StorageOptions): Storage {
-  const driverOptions: Record<string, unknown> = { ...options };
-  const storageOptions: Record<string, unknown> = { visibility: options.visibility };
-  for (const key of STORAGE_KEYS) {
-    storageOptions[key] = options[key];
-    delete driverOptions[key];
-  }
-  return new Storage(
-    new S3Driver(driverOptions as unknown as S3DriverOptions),
-    storageOptions as StorageOptions,
-  );
+  return storageFromOptions(options, {
+    subject: "S3 storage",
+    driverKeys: OPTION_KEYS,
+    example: '{ bucket: "my-app-media", region: "eu-west-1" }',
+    driver: (o: S3DriverOptions) => new S3Driver(o),
+  });
 }

@@ -1,4 +1,4 @@
-export { backend, credentialVariables, optionsFromUrl, type S3StorageOptions, s3Storage } from "./backend.js";
+export { backend, type S3StorageOptions, s3Storage } from "./backend.js";
 export { DELETE_BATCH_SIZE, S3Driver } from "./driver.js";
 export { toStorageError as s3ErrorToStorageError } from "./errors.js";
 export {

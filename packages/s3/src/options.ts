@@ -3,11 +3,10 @@
  * and resolved against the provider profile into the settings the driver runs on.
  */
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
-import { ConfigError, type Visibility } from "@storages/core";
+import { type ByteSize, describeValue, OptionChecker, type Visibility } from "@storages/core";
 import {
   type ChecksumMode,
   inferProfile,
-  isProfileName,
   PROFILE_NAMES,
   PROFILES,
   type ProfileName,
@@ -68,8 +67,11 @@ export interface S3DriverOptions {
   sseKmsKeyId?: string | undefined;
   /** e.g. "STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR". */
   storageClass?: string | undefined;
-  /** Multipart part size in bytes (5 MiB – 5 GiB). Default 8 MiB; memory per upload ≈ (queueSize + 1) × partSize. */
-  partSize?: number | undefined;
+  /**
+   * Multipart part size, in bytes (a number, or a size such as "16MiB"), 5 MiB – 5 GiB. Default
+   * 8 MiB; memory per upload ≈ (queueSize + 1) × partSize.
+   */
+  partSize?: ByteSize | undefined;
   /** Parts uploaded in parallel per upload. Default 4. */
   queueSize?: number | undefined;
   /** Override the profile's checksum mode (see ChecksumMode). */
@@ -131,108 +133,72 @@ export const OPTION_KEYS = [
 ] as const satisfies readonly (keyof S3DriverOptions)[];
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** AWS region names (eu-west-1, us-gov-west-1, ap-southeast-5…). */
+const AWS_REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** Other servers take any token (R2 "auto", MinIO "us-east-1", Garage "garage"), never a URL or spaces. */
+const ANY_REGION = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const SSE_VALUES: readonly ServerSideEncryption[] = ["AES256", "aws:kms", "aws:kms:dsse"];
+const CHECKSUM_MODES: readonly ChecksumMode[] = ["when_required", "when_supported"];
 
-function fail(message: string): never {
-  throw new ConfigError(`S3 storage: ${message}`);
-}
-
-function checkUrl(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "string")
-    fail(`${name} must be a URL string such as "https://s3.example.com", got ${typeof value}.`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    fail(
-      `${name} ${JSON.stringify(value)} is not a URL: write it with its scheme, e.g. "http://127.0.0.1:9000".`,
-    );
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    fail(`${name} must use http: or https:, got ${url.protocol}`);
-  if (url.username || url.password) {
-    fail(
-      `${name} must not contain credentials (user:password@): pass them as \`credentials\` or through the environment.`,
-    );
-  }
-  if (url.search || url.hash) fail(`${name} must not have a query string or fragment.`);
-  return url.href.replace(/\/+$/, "");
-}
-
-function checkBoolean(name: string, value: unknown): boolean | undefined {
-  if (value === undefined || typeof value === "boolean") return value;
-  fail(`${name} must be true or false, got ${JSON.stringify(value)}.`);
-}
-
-function checkString(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "") fail(`${name} must be a non-empty string.`);
-  return value;
-}
-
-function checkInteger(
-  name: string,
-  value: unknown,
-  min: number,
-  max: number,
-  unit: string,
-): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-    fail(`${name} must be a whole number from ${min} to ${max} ${unit}, got ${JSON.stringify(value)}.`);
-  }
-  return value;
+const check: OptionChecker = new OptionChecker("S3 storage");
+function fail(option: string, problem: string): never {
+  return check.fail(option, problem);
 }
 
 /** "media", "/media/", "media//x" → "media/", "media/x/"; refuses what would escape or confuse key mapping. */
 export function normalizeKeyPrefix(prefix: unknown): string {
   if (prefix === undefined || prefix === "") return "";
-  if (typeof prefix !== "string") fail(`prefix must be a string, got ${typeof prefix}.`);
+  if (typeof prefix !== "string") fail("prefix", `must be a string, not ${describeValue(prefix)}`);
   const segments = prefix.split("/").filter((segment) => segment !== "");
   for (const segment of segments) {
     if (segment === "." || segment === "..")
-      fail(
-        `prefix ${JSON.stringify(prefix)} contains "${segment}": give a plain key prefix such as "media".`,
-      );
+      fail("prefix", `contains "${segment}": give a plain key prefix such as "media"`);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in keys
-    if (/[\u0000-\u001f\u007f\\]/.test(segment))
-      fail(`prefix ${JSON.stringify(prefix)} contains a control character or backslash.`);
+    if (/[\u0000-\u001f\u007f\\]/.test(segment)) fail("prefix", "contains a control character or backslash");
   }
   return segments.length === 0 ? "" : `${segments.join("/")}/`;
 }
 
-export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
-  if (options === null || typeof options !== "object")
-    fail("options must be an object with at least { bucket }.");
-  const known = new Set<string>(OPTION_KEYS);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) fail(`unknown option \`${key}\` (it takes ${OPTION_KEYS.join(", ")}).`);
-  }
-  const { bucket } = options;
-  if (typeof bucket !== "string" || bucket === "")
-    fail('bucket is required, e.g. { bucket: "my-app-media" }.');
-  if (!BUCKET_NAME.test(bucket) || bucket.includes("..")) {
+function checkRegion(value: unknown, profile: ProviderProfile): string | undefined {
+  const region = check.string("region", value);
+  if (region === undefined) return undefined;
+  if (profile.name === "aws" ? !AWS_REGION.test(region) : !ANY_REGION.test(region)) {
     fail(
-      `bucket ${JSON.stringify(bucket)} is not a valid bucket name: 3–63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit (a key prefix goes in \`prefix\`).`,
+      "region",
+      profile.name === "aws"
+        ? `must be an AWS region such as "eu-west-1", not ${describeValue(region)}`
+        : `must be a region name such as "us-east-1" (letters, digits and "-"), not ${describeValue(region)}`,
     );
   }
-  if (options.profile !== undefined && !isProfileName(options.profile)) {
-    fail(`profile ${JSON.stringify(options.profile)} is unknown: use one of ${PROFILE_NAMES.join(", ")}.`);
+  return region;
+}
+
+export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
+  check.keys(options, OPTION_KEYS, '{ bucket: "my-app-media", region: "eu-west-1" }');
+  const { bucket } = options;
+  if (typeof bucket !== "string" || bucket === "")
+    fail("bucket", 'is required, e.g. { bucket: "my-app-media" }');
+  if (!BUCKET_NAME.test(bucket) || bucket.includes("..")) {
+    fail(
+      "bucket",
+      `must be a valid bucket name, not ${describeValue(bucket)}: 3–63 lower-case letters, digits, "." and "-", starting and ending with a letter or digit (a key prefix goes in \`prefix\`)`,
+    );
   }
-  const endpoint = checkUrl("endpoint", options.endpoint);
-  const signingEndpoint = checkUrl("signingEndpoint", options.signingEndpoint);
-  const profile = PROFILES[options.profile ?? inferProfile(endpoint)];
-  const region = checkString("region", options.region) ?? profile.region;
+  const profileName = check.oneOf("profile", options.profile, PROFILE_NAMES);
+  const endpoint = check.httpUrl("endpoint", options.endpoint, "http://127.0.0.1:9000");
+  const signingEndpoint = check.httpUrl("signingEndpoint", options.signingEndpoint, "https://s3.example.com");
+  const profile = PROFILES[profileName ?? inferProfile(endpoint)];
+  const region = checkRegion(options.region, profile) ?? profile.region;
   if (options.client !== undefined) {
     if (typeof (options.client as { send?: unknown }).send !== "function")
-      fail("client must be an S3Client from @aws-sdk/client-s3.");
+      fail("client", "must be an S3Client from @aws-sdk/client-s3");
     if (options.credentials !== undefined || endpoint !== undefined) {
-      fail("pass either a client or endpoint/credentials, not both: a caller-built client is used as it is.");
+      fail("client", "cannot go with endpoint or credentials: a caller-built client is used as it is");
     }
   } else if (endpoint === undefined && profile.endpointRequired) {
     fail(
-      `the ${profile.label} profile needs an endpoint${profile.name === "r2" ? ' ("https://<account-id>.r2.cloudflarestorage.com")' : ' (e.g. "http://127.0.0.1:9000")'}.`,
+      "endpoint",
+      `is required by the ${profile.label} profile${profile.name === "r2" ? ' ("https://<account-id>.r2.cloudflarestorage.com")' : ' (e.g. "http://127.0.0.1:9000")'}`,
     );
   }
   if (options.credentials !== undefined) {
@@ -245,29 +211,23 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
         c.secretAccessKey === ""
       ) {
         fail(
-          "credentials must have a non-empty accessKeyId and secretAccessKey (or be a credential provider function).",
+          "credentials",
+          "must have a non-empty accessKeyId and secretAccessKey (or be a credential provider function)",
         );
       }
     }
   }
-  const visibility = options.visibility ?? "private";
-  if (visibility !== "public" && visibility !== "private")
-    fail(`visibility must be "public" or "private", got ${JSON.stringify(visibility)}.`);
+  const visibility = check.visibility("visibility", options.visibility) ?? "private";
   const acl = options.acl ?? profile.acl;
   if (acl !== true && acl !== false && acl !== "auto")
-    fail(`acl must be true, false or "auto", got ${JSON.stringify(acl)}.`);
-  const checksums = options.checksums ?? profile.checksums;
-  if (checksums !== "when_required" && checksums !== "when_supported") {
-    fail(`checksums must be "when_required" or "when_supported", got ${JSON.stringify(checksums)}.`);
-  }
-  const sse = options.serverSideEncryption;
-  if (sse !== undefined && !SSE_VALUES.includes(sse))
-    fail(`serverSideEncryption must be one of ${SSE_VALUES.join(", ")}, got ${JSON.stringify(sse)}.`);
-  const sseKmsKeyId = checkString("sseKmsKeyId", options.sseKmsKeyId);
+    fail("acl", `must be true, false or "auto", not ${describeValue(acl)}`);
+  const checksums = check.oneOf("checksums", options.checksums, CHECKSUM_MODES) ?? profile.checksums;
+  const sse = check.oneOf("serverSideEncryption", options.serverSideEncryption, SSE_VALUES);
+  const sseKmsKeyId = check.string("sseKmsKeyId", options.sseKmsKeyId);
   if (sseKmsKeyId !== undefined && sse !== "aws:kms" && sse !== "aws:kms:dsse")
-    fail('sseKmsKeyId needs serverSideEncryption "aws:kms" or "aws:kms:dsse".');
+    fail("sseKmsKeyId", 'needs serverSideEncryption "aws:kms" or "aws:kms:dsse"');
   const conditionalWrite =
-    checkBoolean("conditionalWrite", options.conditionalWrite) ?? profile.conditionalWrite;
+    check.boolean("conditionalWrite", options.conditionalWrite) ?? profile.conditionalWrite;
   return {
     bucket,
     prefix: normalizeKeyPrefix(options.prefix),
@@ -276,22 +236,24 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
     endpoint:
       endpoint ?? (profile.endpoint && region ? profile.endpoint.replace("{region}", region) : undefined),
     signingEndpoint,
-    forcePathStyle: checkBoolean("forcePathStyle", options.forcePathStyle) ?? profile.forcePathStyle,
+    forcePathStyle: check.boolean("forcePathStyle", options.forcePathStyle) ?? profile.forcePathStyle,
     checksums,
     acl,
-    postPolicy: checkBoolean("postPolicy", options.postPolicy) ?? profile.postPolicy,
+    postPolicy: check.boolean("postPolicy", options.postPolicy) ?? profile.postPolicy,
     conditionalWrite,
     // Asserting conditional writes for a server vouches for single requests only.
     conditionalMultipart: profile.conditionalMultipart && conditionalWrite,
     batchDelete: profile.batchDelete,
     visibility,
-    cacheControl: checkString("cacheControl", options.cacheControl),
-    contentDisposition: checkString("contentDisposition", options.contentDisposition),
+    cacheControl: check.string("cacheControl", options.cacheControl),
+    contentDisposition: check.string("contentDisposition", options.contentDisposition),
     serverSideEncryption: sse,
     sseKmsKeyId,
-    storageClass: checkString("storageClass", options.storageClass),
+    storageClass: check.string("storageClass", options.storageClass),
     partSize:
-      checkInteger("partSize", options.partSize, MIN_PART_SIZE, MAX_PART_SIZE, "bytes") ?? DEFAULT_PART_SIZE,
-    queueSize: checkInteger("queueSize", options.queueSize, 1, 64, "parts") ?? DEFAULT_QUEUE_SIZE,
+      check.size("partSize", options.partSize, { min: MIN_PART_SIZE, max: MAX_PART_SIZE }) ??
+      DEFAULT_PART_SIZE,
+    queueSize:
+      check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE,
   };
 }

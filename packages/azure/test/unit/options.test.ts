@@ -1,6 +1,6 @@
 import type { AccessToken, TokenCredential } from "@azure/identity";
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { type ConfigError, StorageError } from "@storages/core";
+import { type ConfigError, inspectStorageUrl, StorageError } from "@storages/core";
 import { findSecretLeak } from "@storages/testing";
 import { describe, expect, it } from "vitest";
 import { AzureDriver, type AzureDriverOptions, backend } from "../../src/index.js";
@@ -34,18 +34,22 @@ describe("option validation", () => {
     [
       "bad container name",
       { accountName: "acct", accountKey: KEY, container: "Media_Files" },
-      /not a valid container name.*lower-case/,
+      /^Azure storage option container must be a valid container name, not "Media_Files": 3–63 lower-case/,
     ],
     [
       "double hyphen",
       { accountName: "acct", accountKey: KEY, container: "a--b" },
-      /not a valid container name/,
+      /must be a valid container name, not "a--b"/,
     ],
-    ["no credentials", { container: "media" }, /no credentials: set connectionString/],
+    [
+      "no credentials",
+      { container: "media" },
+      /^Azure storage option accountName is required without other credentials: set connectionString/,
+    ],
     [
       "two credentials",
       { container: "media", accountName: "acct", accountKey: KEY, sasToken: SAS },
-      /pick one way to authenticate, got accountKey and sasToken/,
+      /^Azure storage option sasToken cannot go with accountKey; pick one way to authenticate\.$/,
     ],
     ["key without account", { container: "media", accountKey: KEY }, /accountKey needs accountName/],
     [
@@ -56,7 +60,7 @@ describe("option validation", () => {
     [
       "bad account name",
       { container: "media", accountName: "My_Account", accountKey: KEY },
-      /not a storage account name/,
+      /accountName must be a storage account name \(3–24 lower-case letters and digits\), not "My_Account"/,
     ],
     [
       "sas without sig",
@@ -71,7 +75,7 @@ describe("option validation", () => {
     [
       "endpoint not a URL",
       { container: "media", accountName: "acct", accountKey: KEY, endpoint: "nope" },
-      /is not a URL/,
+      /endpoint must be a URL with its scheme, e\.g\. "https:\/\/myaccount\.blob\.core\.windows\.net", not "nope"/,
     ],
     [
       "endpoint with a SAS",
@@ -81,22 +85,22 @@ describe("option validation", () => {
     [
       "endpoint ftp",
       { container: "media", accountName: "acct", accountKey: KEY, endpoint: "ftp://x" },
-      /http\(s\) URL/,
+      /endpoint must be an http:\/\/ or https:\/\/ URL/,
     ],
     [
       "block size too small",
       { container: "media", accountName: "acct", accountKey: KEY, blockSize: 1000 },
-      /blockSize must be an integer from 1048576/,
+      /^Azure storage option blockSize must be a size from 1 MiB to 4000 MiB, not 1000 bytes\.$/,
     ],
     [
       "concurrency 0",
       { container: "media", accountName: "acct", accountKey: KEY, concurrency: 0 },
-      /concurrency must be an integer from 1 to 64/,
+      /concurrency must be a whole number of blocks from 1 to 64, not 0/,
     ],
     [
       "prefix with ..",
       { container: "media", accountName: "acct", accountKey: KEY, prefix: "a/../b" },
-      /prefix "a\/..\/b" is not a plain path/,
+      /prefix must be a plain path like "media\/uploads"/,
     ],
     [
       "visibility typo",
@@ -106,7 +110,7 @@ describe("option validation", () => {
     [
       "unknown option",
       { container: "media", accountName: "acct", accountKey: KEY, bucket: "x" },
-      /unknown option\(s\) bucket/,
+      /^Azure storage option bucket is not an option; the options are container, prefix/,
     ],
     [
       "invalid connection string",
@@ -207,18 +211,13 @@ describe("credential selection", () => {
 });
 
 describe("azure:// URLs", () => {
-  const context = (env: Record<string, string> = {}) => ({
-    source: "STORAGES_MEDIA",
-    storageName: "media",
-    env,
-  });
+  const inspect = (url: string, env: Record<string, string> = {}, storageName = "media") =>
+    inspectStorageUrl(backend, url, { storageName, env });
 
-  it("account, container and prefix from the URL; the key from STORAGES_MEDIA_ACCOUNT_KEY", () => {
-    const options = backend.fromUrl(
-      new URL(
-        "azure://acct/media/user%20uploads/2024?endpoint=http%3A%2F%2F127.0.0.1%3A10000%2Facct&blockSize=16777216",
-      ),
-      context({ STORAGES_MEDIA_ACCOUNT_KEY: KEY }),
+  it("account, container and prefix from the URL; the key from STORAGES_MEDIA_ACCOUNT_KEY", async () => {
+    const { options, sources, secrets } = await inspect(
+      "azure://acct/media/user%20uploads/2024?endpoint=http%3A%2F%2F127.0.0.1%3A10000%2Facct&blockSize=16MiB",
+      { STORAGES_MEDIA_ACCOUNT_KEY: KEY },
     );
     expect(options).toEqual({
       accountName: "acct",
@@ -228,34 +227,64 @@ describe("azure:// URLs", () => {
       blockSize: 16 * 1024 * 1024,
       accountKey: KEY,
     });
+    expect(sources).toMatchObject({
+      accountName: "STORAGES_MEDIA",
+      blockSize: "STORAGES_MEDIA (blockSize=)",
+      accountKey: "STORAGES_MEDIA_ACCOUNT_KEY",
+    });
+    expect(secrets).toEqual(["STORAGES_MEDIA_ACCOUNT_KEY"]);
     expect(backend.create(options).capabilities.signedUrl).toBe(true);
   });
 
-  it("a SAS token or a connection string from their variables; none: DefaultAzureCredential", () => {
-    expect(
-      backend.fromUrl(new URL("azure://acct/media"), context({ STORAGES_MEDIA_SAS_TOKEN: SAS })).sasToken,
-    ).toBe(SAS);
-    const cs = `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${KEY}`;
-    const fromCs = backend.fromUrl(
-      new URL("azure://acct/media"),
-      context({ STORAGES_MEDIA_CONNECTION_STRING: cs }),
+  it("a SAS token or a connection string from their variables; none: DefaultAzureCredential", async () => {
+    expect((await inspect("azure://acct/media", { STORAGES_MEDIA_SAS_TOKEN: SAS })).options.sasToken).toBe(
+      SAS,
     );
-    expect(fromCs.connectionString).toBe(cs);
-    expect(fromCs.accountName).toBeUndefined();
-    const ambient = backend.fromUrl(new URL("azure://acct/media"), context());
-    expect(
-      backend.create(ambient) instanceof AzureDriver &&
-        (backend.create(ambient) as AzureDriver).credentialKind,
-    ).toBe("token");
+    const cs = `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${KEY}`;
+    const fromCs = await inspect("azure://acct/media", { STORAGES_MEDIA_CONNECTION_STRING: cs });
+    expect(fromCs.options.connectionString).toBe(cs);
+    expect(fromCs.options.accountName).toBeUndefined();
+    // The account and endpoint come from the connection string, its key never shows.
+    expect(fromCs.location).toEqual({
+      kind: "bucket",
+      service: "azure",
+      namespace: "acct@https://acct.blob.core.windows.net",
+      bucket: "media",
+      prefix: "",
+    });
+    expect(fromCs.description.location).toBe("azure://acct/media/");
+    expect(JSON.stringify(fromCs.description)).not.toContain(KEY);
+    const ambient = await inspect("azure://acct/media");
+    const driver = backend.create(ambient.options) as AzureDriver;
+    expect(driver.credentialKind).toBe("token");
+    expect(ambient.description.settings).toMatchObject({ credentials: "DefaultAzureCredential" });
   });
 
-  it("storage names with hyphens map to underscores in the variable names", () => {
-    const options = backend.fromUrl(new URL("azure://acct/media"), {
-      source: "x",
-      storageName: "user-uploads",
-      env: { STORAGES_USER_UPLOADS_ACCOUNT_KEY: KEY },
-    });
+  it("storage names with underscores map to their variable names", async () => {
+    const { options } = await inspect(
+      "azure://acct/media",
+      { STORAGES_USER_UPLOADS_ACCOUNT_KEY: KEY },
+      "user_uploads",
+    );
     expect(options.accountKey).toBe(KEY);
+  });
+
+  it("blockSize is bytes everywhere: a number of bytes or a size with a unit, checked at load", async () => {
+    expect((await inspect("azure://acct/media?blockSize=8388608")).options.blockSize).toBe(8 * 1024 * 1024);
+    expect((await inspect("azure://acct/media?blockSize=4000MiB")).options.blockSize).toBe(
+      4000 * 1024 * 1024,
+    );
+    // 8 means 8 bytes, not 8 MiB: refused at load time, with the range in the same unit.
+    let message = "";
+    try {
+      await inspect("azure://acct/media?blockSize=8");
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toBe("STORAGES_MEDIA (blockSize=) must be a size from 1 MiB to 4000 MiB, not 8 bytes.");
+    expect(
+      () => new AzureDriver({ container: "media", accountName: "acct", blockSize: "8MiB" }),
+    ).not.toThrow();
   });
 
   const refusals: Array<[string, string, Record<string, string>, RegExp]> = [
@@ -264,10 +293,15 @@ describe("azure:// URLs", () => {
       "credentials in the URL",
       "azure://acct:secret@acct/media",
       {},
-      /credentials in the URL; move them to STORAGES_MEDIA_ACCOUNT_KEY/,
+      /^STORAGES_MEDIA contains credentials \(user:password@\): URLs get logged\. Remove them from the URL and set its secret variables \(STORAGES_MEDIA_CONNECTION_STRING, STORAGES_MEDIA_ACCOUNT_KEY, STORAGES_MEDIA_SAS_TOKEN\) instead\.$/,
     ],
-    ["unknown parameter", "azure://acct/media?region=x", {}, /unknown parameter `region`/],
-    ["non-numeric block size", "azure://acct/media?blockSize=8MB", {}, /blockSize=\) must be a whole number/],
+    ["unknown parameter", "azure://acct/media?region=x", {}, /unknown query parameter `region`/],
+    [
+      "block size with an ambiguous unit",
+      "azure://acct/media?blockSize=8MB",
+      {},
+      /^STORAGES_MEDIA \(blockSize=\) must be a number of bytes, or a size such as "8MiB": "MB" is not a unit here/,
+    ],
     [
       "two secrets",
       "azure://acct/media",
@@ -280,19 +314,31 @@ describe("azure:// URLs", () => {
       { STORAGES_MEDIA_CONNECTION_STRING: `AccountName=other;AccountKey=${KEY}` },
       /is for account "other"/,
     ],
+    [
+      "bad container name",
+      "azure://acct/Media_Files",
+      {},
+      /^STORAGES_MEDIA: container must be a valid container name/,
+    ],
+    [
+      "short delegation key lifetime",
+      "azure://acct/media?delegationKeyLifetime=1m",
+      {},
+      /^STORAGES_MEDIA \(delegationKeyLifetime=\) must be a duration from 600 seconds to 604800 seconds, not 60 seconds\.$/,
+    ],
   ];
   for (const [title, url, env, message] of refusals) {
-    it(`refuses ${title} with a ConfigError`, () => {
+    it(`refuses ${title} with a ConfigError at load time`, async () => {
       let thrown: unknown;
       try {
-        backend.fromUrl(new URL(url), context(env));
+        await inspect(url, env);
       } catch (error) {
         thrown = error;
       }
       expect(StorageError.hasCode(thrown, "E_CONFIG")).toBe(true);
       expect((thrown as Error).message).toMatch(message);
       expect((thrown as Error).message).not.toContain(KEY);
-      expect((thrown as Error).message).not.toContain("secret");
+      expect((thrown as Error).message).not.toContain("secret@");
     });
   }
 });

@@ -2,10 +2,20 @@
  * Scheme → backend. Driver packages are imported on first use only, so an app whose storages are
  * all `file://` never loads a cloud SDK. Third-party backends register themselves (or are passed to
  * `createStorages({ backends })`).
+ *
+ * This table is all core knows of the bundled backends: where their packages live, so it can
+ * import them by scheme. What each backend means — its locations, secrets, local mode, options —
+ * comes from its own `BackendDefinition`.
  */
 import { ConfigError } from "../errors.js";
 import { MemoryDriver } from "../memory.js";
 import type { BackendDefinition } from "../types.js";
+
+/**
+ * The scheme of local folders: local mode makes every storage a folder through the backend
+ * registered for it (`@storages/fs`, or whatever is registered for `file:` instead).
+ */
+export const LOCAL_SCHEME = "file";
 
 /** Where the bundled backends live. */
 export const BACKEND_PACKAGES: Readonly<Record<string, string>> = {
@@ -32,6 +42,7 @@ export const memoryBackend: BackendDefinition<Record<string, never>> = {
   name: "memory",
   schemes: ["memory"],
   optionKeys: [],
+  urlParams: {},
   fromUrl(url, context) {
     if (url.pathname !== "" && url.pathname !== "/") {
       throw new ConfigError(
@@ -40,6 +51,10 @@ export const memoryBackend: BackendDefinition<Record<string, never>> = {
     }
     return {};
   },
+  validate() {},
+  location: () => ({ kind: "isolated" }),
+  describe: () => ({ location: "memory://" }),
+  secretVariables: () => [],
   create() {
     return new MemoryDriver();
   },
@@ -48,13 +63,14 @@ export const memoryBackend: BackendDefinition<Record<string, never>> = {
 const registered = new Map<string, BackendDefinition>();
 
 /** Makes a backend available by its schemes to every registry created afterwards (or loaded later). */
-export function registerBackend(definition: BackendDefinition): void {
+export function registerBackend(definition: BackendDefinition<object>): void {
   if (!definition || typeof definition.create !== "function" || !Array.isArray(definition.schemes)) {
     throw new ConfigError(
       "registerBackend() needs a BackendDefinition ({ name, schemes, optionKeys, fromUrl, create }).",
     );
   }
-  for (const scheme of definition.schemes) registered.set(scheme.toLowerCase(), definition);
+  for (const scheme of definition.schemes)
+    registered.set(scheme.toLowerCase(), definition as unknown as BackendDefinition);
 }
 
 export function schemeForBackendName(name: string): string | undefined {

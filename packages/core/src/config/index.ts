@@ -1,6 +1,7 @@
 export {
   BACKEND_PACKAGES,
   knownSchemes,
+  LOCAL_SCHEME,
   memoryBackend,
   type PackageImporter,
   registerBackend,
@@ -9,10 +10,33 @@ export {
   type ConfigWarning,
   type ConfigWarningCode,
   checkOverlaps,
+  endpointNamespace,
   type LocatedStorage,
-  locationFromUrl,
-  type StorageLocation,
+  normalizeKeyPrefix,
 } from "./locations.js";
+export {
+  type ByteSize,
+  closest,
+  type DurationUnit,
+  describeValue,
+  didYouMean,
+  formatSize,
+  OptionChecker,
+  OptionError,
+  parseBoolean,
+  parseDuration,
+  parseHttpUrl,
+  parseInteger,
+  parseOneOf,
+  parsePositiveInt,
+  parsePublicUrl,
+  parseSize,
+  parseString,
+  parseVisibility,
+  type Range,
+  storageVariable,
+  urlParam,
+} from "./params.js";
 export {
   createStorages,
   DEFAULT_LOCAL_BASE_URL,
@@ -26,6 +50,7 @@ export {
   type StoragesOptions,
   storages,
 } from "./registry.js";
+export { type InspectedStorageUrl, inspectStorageUrl } from "./resolve.js";
 export { CONFIG_FILE_NAMES, GLOBAL_VARS, type StorageEntry } from "./sources.js";
 export {
   envVarFor,
@@ -34,3 +59,9 @@ export {
   STORAGE_LEVEL_PARAMS,
   type StorageLevelOptions,
 } from "./url.js";
+export {
+  implicitVisibility,
+  type SplitOptions,
+  splitStorageOptions,
+  storageFromOptions,
+} from "./visibility.js";

@@ -11,28 +11,22 @@ import { readFileSync } from "node:fs";
 import { realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "../errors.js";
+import type { StorageLocation } from "../types.js";
 
-export type StorageLocation =
-  | { kind: "dir"; path: string }
-  | {
-      kind: "bucket";
-      /** "s3", "gs" or "azure": buckets of different services never overlap. */
-      service: string;
-      /** Endpoint (S3, GCS emulator) or account (Azure): the bucket namespace. */
-      namespace: string;
-      bucket: string;
-      /** "" for the whole bucket, else "a/b/" (no leading slash, one trailing slash). */
-      prefix: string;
-    }
-  /** Memory, or a third-party backend whose layout we do not know. */
-  | { kind: "isolated" };
+export type { StorageLocation } from "../types.js";
 
-export function normalizeKeyPrefix(prefix: string): string {
-  const parts = prefix.split("/").filter((p) => p !== "");
+/** "media", "/media/", "a//b" → "media/", "a/b/"; "" for the whole bucket. For backends' `location()`. */
+export function normalizeKeyPrefix(prefix: string | undefined): string {
+  const parts = (prefix ?? "").split("/").filter((p) => p !== "");
   return parts.length === 0 ? "" : `${parts.join("/")}/`;
 }
 
-function normalizeEndpoint(endpoint: string | undefined, fallback: string): string {
+/**
+ * An endpoint as a bucket namespace for `location()`: scheme and host, lower-cased, so
+ * `HTTP://Host:7480/` and `http://host:7480` are one namespace. `fallback` when there is none
+ * (the service's public one: "aws", "gcs").
+ */
+export function endpointNamespace(endpoint: string | undefined, fallback: string): string {
   if (!endpoint) return fallback;
   try {
     const u = new URL(endpoint);
@@ -40,78 +34,6 @@ function normalizeEndpoint(endpoint: string | undefined, fallback: string): stri
   } catch {
     return endpoint.toLowerCase();
   }
-}
-
-function decodePath(pathname: string): string {
-  try {
-    return decodeURIComponent(pathname);
-  } catch {
-    return pathname;
-  }
-}
-
-/** The location a storage URL names, from its generic shape (drivers may add more; this is what overlaps). */
-export function locationFromUrl(scheme: string, url: URL): StorageLocation {
-  switch (scheme) {
-    case "file":
-      return { kind: "dir", path: resolve(decodePath(url.pathname)) };
-    case "s3":
-    case "gs":
-      return {
-        kind: "bucket",
-        service: scheme,
-        namespace: normalizeEndpoint(
-          url.searchParams.get("endpoint") ?? undefined,
-          scheme === "s3" ? "aws" : "gcs",
-        ),
-        bucket: url.hostname.toLowerCase(),
-        prefix: normalizeKeyPrefix(decodePath(url.pathname)),
-      };
-    case "azure": {
-      const [container = "", ...rest] = decodePath(url.pathname)
-        .split("/")
-        .filter((p) => p !== "");
-      return {
-        kind: "bucket",
-        service: "azure",
-        namespace: `${url.hostname.toLowerCase()}@${normalizeEndpoint(url.searchParams.get("endpoint") ?? undefined, "azure")}`,
-        bucket: container.toLowerCase(),
-        prefix: normalizeKeyPrefix(rest.join("/")),
-      };
-    }
-    default:
-      return { kind: "isolated" };
-  }
-}
-
-/** Best effort for entries given as options objects: the option names the bundled drivers use. */
-export function locationFromOptions(scheme: string, options: Record<string, unknown>): StorageLocation {
-  const str = (...keys: string[]): string | undefined => {
-    for (const k of keys)
-      if (typeof options[k] === "string" && options[k] !== "") return options[k] as string;
-    return undefined;
-  };
-  if (scheme === "file") {
-    const root = str("root", "location", "path", "directory");
-    return root && isAbsolute(root) ? { kind: "dir", path: resolve(root) } : { kind: "isolated" };
-  }
-  if (scheme === "s3" || scheme === "gs" || scheme === "azure") {
-    const bucket = str("bucket", "container", "containerName");
-    if (!bucket) return { kind: "isolated" };
-    const endpoint = normalizeEndpoint(
-      str("endpoint", "apiEndpoint"),
-      scheme === "s3" ? "aws" : scheme === "gs" ? "gcs" : "azure",
-    );
-    return {
-      kind: "bucket",
-      service: scheme,
-      namespace:
-        scheme === "azure" ? `${(str("account", "accountName") ?? "").toLowerCase()}@${endpoint}` : endpoint,
-      bucket: bucket.toLowerCase(),
-      prefix: normalizeKeyPrefix(str("prefix", "keyPrefix") ?? ""),
-    };
-  }
-  return { kind: "isolated" };
 }
 
 /** realpath() of the deepest existing ancestor, plus the rest: follows symlinks without creating anything. */
@@ -147,17 +69,18 @@ export interface LocatedStorage {
   /** Variable or config key the location came from, for messages. */
   source: string;
   location: StorageLocation;
+  /** The location for people (the backend's `describe().location`), for messages. */
+  display?: string | undefined;
   allowOverlap: boolean;
 }
 
 const STATIC = "staticfiles";
 
-function describeLocation(loc: StorageLocation): string {
+function describeLocation(storage: LocatedStorage): string {
+  const loc = storage.location;
   if (loc.kind === "dir") return loc.path;
-  if (loc.kind === "bucket") {
-    const what = loc.service === "azure" ? "container" : "bucket";
-    return `${loc.service} ${what} "${loc.bucket}" prefix "${loc.prefix}"`;
-  }
+  if (storage.display !== undefined) return storage.display;
+  if (loc.kind === "bucket") return `${loc.service} bucket "${loc.bucket}" prefix "${loc.prefix}"`;
   return "(isolated)";
 }
 
@@ -190,8 +113,8 @@ export function checkOverlaps(storages: readonly LocatedStorage[]): void {
       if (!involvesStatic && (a.allowOverlap || b.allowOverlap)) continue;
       const where =
         kind === "same"
-          ? `the same location (${describeLocation(a.location)})`
-          : `nested locations (${describeLocation(a.location)} and ${describeLocation(b.location)})`;
+          ? `the same location (${describeLocation(a)})`
+          : `nested locations (${describeLocation(a)} and ${describeLocation(b)})`;
       const why = involvesStatic
         ? "publishing static files would overwrite or delete uploads, and uploads would be served as static assets. " +
           "Give staticfiles and every other storage separate locations (e.g. …/static and …/media side by side)."

@@ -7,36 +7,33 @@
  * `load()` (run by the first `get()`) reads every source, validates every storage and the layout
  * between them, and reports warnings; drivers are created on first `get()` of each name and cached.
  */
-import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { readOnly as readOnlyView } from "../decorators.js";
 import { ConfigError, StorageError } from "../errors.js";
 import { FakeStorage, type FakeStorageOptions } from "../fake.js";
 import { Storage, type StorageOptions } from "../storage.js";
-import type { BackendDefinition } from "../types.js";
-import {
-  defaultImporter,
-  knownSchemes,
-  loadBackend,
-  type PackageImporter,
-  schemeForBackendName,
-} from "./backends.js";
+import type { BackendDefinition, Capabilities, StorageLocation, Visibility } from "../types.js";
+import { defaultImporter, knownSchemes, type PackageImporter } from "./backends.js";
 import {
   type ConfigWarning,
   checkOverlaps,
   directoryWarnings,
   type LocatedStorage,
-  locationFromOptions,
-  locationFromUrl,
   readMountInfo,
   resolveExisting,
-  type StorageLocation,
 } from "./locations.js";
+import { didYouMean, storageVariable } from "./params.js";
+import {
+  type LocalSettings,
+  localOf,
+  type ResolvedStorage,
+  relabel,
+  resolveEntry,
+  resolveLocal,
+  STATICFILES,
+} from "./resolve.js";
 import {
   checkStorageName,
-  didYouMean,
-  ENTRY_KEYS,
   GLOBAL_VARS,
   loadConfigFile,
   type SourcedEntry,
@@ -44,16 +41,6 @@ import {
   type StorageEntry,
   scanEnv,
 } from "./sources.js";
-import {
-  envVarFor,
-  parseBoolean,
-  parsePositiveInt,
-  parsePublicUrl,
-  parseStorageUrl,
-  parseVisibility,
-  STORAGE_LEVEL_PARAMS,
-  type StorageLevelOptions,
-} from "./url.js";
 
 export type StorageMode = "local" | "remote";
 
@@ -78,39 +65,49 @@ export interface StoragesOptions {
   /** Receives layout warnings. Default: console.warn. */
   onWarning?: ((warning: ConfigWarning) => void) | undefined;
   /** Extra backends (third-party drivers), by their schemes. */
-  backends?: readonly BackendDefinition[] | undefined;
+  backends?: readonly BackendDefinition<object>[] | undefined;
   /** How driver packages are imported (tests use it to prove what gets loaded). */
   importPackage?: PackageImporter | undefined;
   /** Contents of /proc/self/mountinfo (tests); default: read from the system. */
   mountInfo?: string | undefined;
 }
 
-/** What `describe()` reports about a storage: safe to print (no secrets can be in it). */
+/** What `describe()` reports about a storage: safe to print (no secret can be in it). */
 export interface StorageDescription {
   name: string;
+  /** The backend's name ("fs", "s3"…), or the instance's for a Storage handed over in code. */
   backend: string;
-  /** The variable or config key that defined it. */
+  /** The variable or config key that defined it (in local mode: the local root setting). */
   source: string;
   sourceKind: SourceKind | "local";
-  /** Location as a URL without its backend query parameters, or "(instance)". */
+  /** Where the files are, for people: a directory, `s3://bucket/prefix`, `azure://account/container/prefix`. */
   location: string;
-  visibility: StorageOptions["visibility"];
+  /**
+   * The same, for tools, as the layout rules see it: `{ kind: "dir", path }`, `{ kind: "bucket",
+   * service, namespace, bucket, prefix }`, or `{ kind: "isolated" }` (memory, or a backend that does
+   * not say).
+   */
+  locationParts: StorageLocation;
+  /** Backend settings worth showing (region, endpoint, profile, sizes…): never a secret. */
+  settings: Record<string, string | number | boolean>;
+  /** Base of public URLs (the storage's publicUrl, else the driver's own), if any. */
+  publicUrl: string | undefined;
+  visibility: Visibility;
   readOnly: boolean;
-}
-
-interface ResolvedStorage {
-  name: string;
-  source: string;
-  sourceKind: SourceKind | "local";
-  backend: BackendDefinition | undefined;
-  driverOptions: Record<string, unknown>;
-  storageOptions: StorageOptions;
-  readOnly: boolean;
-  allowOverlap: boolean;
-  location: StorageLocation;
-  locationText: string;
-  /** A Storage handed over in code, used as is. */
-  instance?: Storage | undefined;
+  overwrite: boolean;
+  signedUrlExpiresIn: number;
+  timeout: number | undefined;
+  /** What the driver can do. */
+  capabilities: Capabilities;
+  /**
+   * Where each configured value came from, by option or setting name: `STORAGES_MEDIA`,
+   * `STORAGES_MEDIA (region=)`, `storages.config.json › media.options.partSize`,
+   * `STORAGES_MEDIA_SECRET_ACCESS_KEY`, `STORAGES_LOCAL_ROOT (local mode, storage "media")`…
+   * Settings not listed are the defaults.
+   */
+  sources: Record<string, string>;
+  /** The secret variables that supplied a value: their names, never their values. */
+  secrets: string[];
 }
 
 interface Built {
@@ -123,9 +120,10 @@ interface Built {
 interface LoadedState {
   storages: Map<string, ResolvedStorage>;
   mode: StorageMode;
+  /** Values that could be secrets, cut out of every message. */
+  secrets: string[];
 }
 
-const STATICFILES = "staticfiles";
 const WELL_KNOWN = ["default", STATICFILES] as const;
 /** Local mode's default root, relative to cwd: hidden, and easy to .gitignore. */
 export const DEFAULT_LOCAL_ROOT = ".storages";
@@ -186,20 +184,37 @@ export class StorageRegistry {
     return (await this.#build(name)).writer;
   }
 
-  /** What is configured where, without secrets: for `storages check` and startup logs. */
+  /**
+   * What is configured where, without secrets, for tools (`storages config`, deployment checks)
+   * and startup logs: every storage with its backend, location, public base URL, visibility,
+   * capabilities and the source of each value. Builds the storages (no network is touched).
+   */
   async describe(): Promise<StorageDescription[]> {
     const state = await this.#state();
-    return [...state.storages.values()]
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((s) => ({
-        name: s.name,
-        backend: s.instance ? s.instance.backend : (s.backend?.name ?? "?"),
-        source: s.source,
-        sourceKind: s.sourceKind,
-        location: s.locationText,
-        visibility: s.storageOptions.visibility,
-        readOnly: s.readOnly,
-      }));
+    const sorted = [...state.storages.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return Promise.all(
+      sorted.map(async (s): Promise<StorageDescription> => {
+        const storage = (await this.#build(s.name)).writer;
+        return {
+          name: s.name,
+          backend: s.backend?.name ?? storage.backend,
+          source: s.source,
+          sourceKind: s.sourceKind,
+          location: s.description.location,
+          locationParts: s.location,
+          settings: { ...s.description.settings },
+          publicUrl: storage.publicBaseUrl ?? s.description.publicUrl,
+          visibility: storage.visibility,
+          readOnly: s.readOnly,
+          overwrite: storage.overwrite,
+          signedUrlExpiresIn: storage.signedUrlExpiresIn,
+          timeout: storage.timeout,
+          capabilities: storage.capabilities,
+          sources: { ...s.sources },
+          secrets: [...s.secrets],
+        };
+      }),
+    );
   }
 
   /** The mode in effect ("local": every storage is a local folder). */
@@ -293,7 +308,7 @@ export class StorageRegistry {
     if (!resolved) {
       const known = [...state.storages.keys()].sort();
       throw new ConfigError(
-        `No storage named "${name}"${didYouMean(name, known)}. Set ${envVarFor(name)} to a storage URL, or define ` +
+        `No storage named "${name}"${didYouMean(name, known)}. Set ${storageVariable(name)} to a storage URL, or define ` +
           `"${name}" in storages.config.json or createStorages({ storages }). Configured: ${known.join(", ") || "none"}.`,
       );
     }
@@ -301,17 +316,17 @@ export class StorageRegistry {
     if (resolved.instance) {
       writer = resolved.instance;
     } else {
-      let driver: ReturnType<BackendDefinition["create"]>;
       try {
-        driver = resolved.backend!.create(resolved.driverOptions);
+        writer = new Storage(resolved.backend!.create(resolved.driverOptions), resolved.storageOptions);
       } catch (cause) {
-        if (StorageError.isInstance(cause)) throw cause;
-        throw new ConfigError(
-          `${resolved.source}: the ${resolved.backend!.name} driver could not be created: ${(cause as Error)?.message ?? cause}`,
-          { cause },
-        );
+        const error = StorageError.isInstance(cause)
+          ? relabel(cause, resolved.sources, resolved.source)
+          : new ConfigError(
+              `${resolved.source}: the ${resolved.backend!.name} driver could not be created: ${(cause as Error)?.message ?? cause}`,
+              { cause },
+            );
+        throw scrubbed(error, state.secrets);
       }
-      writer = new Storage(driver, resolved.storageOptions);
     }
     return { writer, app: resolved.readOnly ? readOnlyView(writer) : writer, owned: !resolved.instance };
   }
@@ -322,7 +337,8 @@ export class StorageRegistry {
     const cwd = resolve(o.cwd ?? process.cwd());
     const onWarning = o.onWarning ?? ((w: ConfigWarning) => console.warn(`[storages] ${w.message}`));
     const extra = new Map<string, BackendDefinition>();
-    for (const def of o.backends ?? []) for (const s of def.schemes) extra.set(s.toLowerCase(), def);
+    for (const def of o.backends ?? [])
+      for (const s of def.schemes) extra.set(s.toLowerCase(), def as unknown as BackendDefinition);
     const importer = o.importPackage ?? defaultImporter;
     const imports = new Map<string, Promise<unknown>>();
     // One import per package per load, however many storages use it.
@@ -339,7 +355,17 @@ export class StorageRegistry {
     const localRootSource =
       o.localRoot !== undefined ? "createStorages({ localRoot })" : GLOBAL_VARS.localRoot;
     const localRoot = resolve(cwd, o.localRoot ?? env[GLOBAL_VARS.localRoot] ?? DEFAULT_LOCAL_ROOT);
-    const localBaseUrl = readLocalBaseUrl(o.localBaseUrl, env);
+    const local: LocalSettings = {
+      root: localRoot,
+      rootSource: localRootSource,
+      baseUrl: readLocalBaseUrl(o.localBaseUrl, env),
+      baseUrlSource:
+        o.localBaseUrl !== undefined
+          ? "createStorages({ localBaseUrl })"
+          : env[GLOBAL_VARS.localBaseUrl]?.trim()
+            ? GLOBAL_VARS.localBaseUrl
+            : `${GLOBAL_VARS.localBaseUrl} (default ${DEFAULT_LOCAL_BASE_URL})`,
+    };
 
     // Sources, lowest first, so higher ones replace whole entries.
     const entries = new Map<string, SourcedEntry>();
@@ -372,10 +398,10 @@ export class StorageRegistry {
     const declared = new Set([...WELL_KNOWN, ...codeNames, ...entries.keys()]);
     const scan = scanEnv(env, knownSchemes(extra.values()), declared);
     for (const [name, url] of scan.urls) {
-      entries.set(name, { name, sourceKind: "env", source: envVarFor(name), entry: url });
+      entries.set(name, { name, sourceKind: "env", source: storageVariable(name), entry: url });
     }
     for (const [name, url] of scan.localOverrides) {
-      localUrls.set(name, { url, source: `${envVarFor(name)}_LOCAL` });
+      localUrls.set(name, { url, source: storageVariable(name, "LOCAL") });
     }
     for (const [name, entry] of Object.entries(o.storages ?? {})) {
       const source = `createStorages({ storages: { ${name} } })`;
@@ -389,6 +415,7 @@ export class StorageRegistry {
       }
     }
     const warnings: ConfigWarning[] = [...scan.warnings];
+    const secrets = secretValues(env, scan.urls);
 
     const names = new Set(entries.keys());
     if (mode === "local") {
@@ -403,22 +430,15 @@ export class StorageRegistry {
         const chosen = entries.get(name);
         const resolved =
           mode === "local"
-            ? await resolveLocal(
-                name,
-                chosen,
-                localUrls.get(name),
-                localRoot,
-                localRootSource,
-                localBaseUrl,
-                context,
-              )
+            ? await resolveLocal(name, chosen, localUrls.get(name), local, context)
             : await resolveEntry(chosen!, context);
         storages.set(name, resolved);
       } catch (error) {
         problems.push(error);
       }
     }
-    if (problems.length > 0) throw combine(problems);
+    if (problems.length > 0) throw combine(problems, secrets);
+    warnings.push(...strayVariableWarnings(env, storages, new Set([...names, ...declared])));
 
     // Layout: nothing is created while checking; symlinks are followed.
     const located: LocatedStorage[] = [];
@@ -427,7 +447,13 @@ export class StorageRegistry {
         s.location.kind === "dir"
           ? { kind: "dir" as const, path: await resolveExisting(s.location.path) }
           : s.location;
-      located.push({ name: s.name, source: s.source, location, allowOverlap: s.allowOverlap });
+      located.push({
+        name: s.name,
+        source: s.source,
+        location,
+        display: s.description.location,
+        allowOverlap: s.allowOverlap,
+      });
     }
     checkOverlaps(located);
     const mountInfo = o.mountInfo ?? readMountInfo();
@@ -441,8 +467,8 @@ export class StorageRegistry {
         )),
       );
     }
-    for (const w of warnings) onWarning(w);
-    return { storages, mode };
+    for (const w of warnings) onWarning({ ...w, message: scrub(w.message, secrets) });
+    return { storages, mode, secrets };
   }
 }
 
@@ -521,13 +547,7 @@ export function createStorages(options: StoragesOptions = {}): StorageRegistry {
 export const storages: StorageRegistry = createStorages();
 
 // ---------------------------------------------------------------------------------------------
-// Resolution of one storage
-
-interface ResolveContext {
-  env: Record<string, string | undefined>;
-  extra: ReadonlyMap<string, BackendDefinition>;
-  importPackage: PackageImporter;
-}
+// Load-level helpers
 
 function readMode(explicit: StorageMode | undefined, env: Record<string, string | undefined>): StorageMode {
   const raw = explicit ?? env[GLOBAL_VARS.mode]?.trim();
@@ -551,306 +571,89 @@ function readLocalBaseUrl(explicit: string | undefined, env: Record<string, stri
   return raw;
 }
 
-function localOf(entry: unknown): string | false | undefined {
-  if (typeof entry !== "object" || entry === null || Storage.isInstance(entry)) return undefined;
-  const local = (entry as StorageEntry).local;
-  return local === undefined ? undefined : local;
+/**
+ * Values that may be secrets: every STORAGES_ variable that is not a storage URL or a global
+ * setting (`STORAGES_MEDIA_SECRET_ACCESS_KEY`…, whichever backend reads it, loaded or not). They
+ * are cut out of every configuration message, whatever produced it.
+ */
+function secretValues(env: Record<string, string | undefined>, urls: ReadonlyMap<string, string>): string[] {
+  const globals = new Set<string>(Object.values(GLOBAL_VARS));
+  const urlVars = new Set([...urls.keys()].map((n) => storageVariable(n)));
+  const out: string[] = [];
+  for (const [key, raw] of Object.entries(env)) {
+    if (!key.startsWith("STORAGES_") || globals.has(key) || urlVars.has(key) || key.endsWith("_LOCAL"))
+      continue;
+    const value = raw?.trim();
+    // Short values (true, 1, 600) would redact innocent words; no credential is that short.
+    if (value !== undefined && value.length >= 8) out.push(value);
+  }
+  return out.sort((a, b) => b.length - a.length);
 }
 
-function combine(problems: unknown[]): unknown {
-  const foreign = problems.find((p) => !ConfigError.isInstance(p));
+function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join("[redacted]");
+  return out;
+}
+
+/** A ConfigError without any secret value; one whose message had to change loses its cause too. */
+function scrubbed(error: unknown, secrets: readonly string[]): unknown {
+  if (!StorageError.isInstance(error)) return error;
+  const message = scrub(error.message, secrets);
+  if (message === error.message) return error;
+  return new ConfigError(message);
+}
+
+function flatten(problems: unknown[]): unknown[] {
+  return problems.flatMap((p) => {
+    const nested = (p as { errors?: unknown }).errors;
+    return ConfigError.isInstance(p) && Array.isArray(nested) ? flatten(nested) : [p];
+  });
+}
+
+function combine(problems: unknown[], secrets: readonly string[]): unknown {
+  const all = flatten(problems).map((p) => scrubbed(p, secrets));
+  const foreign = all.find((p) => !ConfigError.isInstance(p));
   if (foreign) return foreign;
-  if (problems.length === 1) return problems[0];
+  if (all.length === 1) return all[0];
   const error = new ConfigError(
-    `The storage configuration has ${problems.length} problems:\n- ${problems.map((p) => (p as Error).message).join("\n- ")}`,
+    `The storage configuration has ${all.length} problems:\n- ${all.map((p) => (p as Error).message).join("\n- ")}`,
   );
-  (error as ConfigError & { errors: unknown[] }).errors = problems;
+  (error as ConfigError & { errors: unknown[] }).errors = all;
   return error;
 }
 
-/** The normalised parts of an entry, whatever its form. */
-interface EntryParts {
-  url?: string | undefined;
-  backendName?: string | undefined;
-  options?: Record<string, unknown> | undefined;
-  storage: StorageLevelOptions;
-  instance?: Storage | undefined;
-}
-
-function entryParts(sourced: SourcedEntry): EntryParts {
-  const { entry, source } = sourced;
-  if (typeof entry === "string") return { url: entry, storage: {} };
-  if (Storage.isInstance(entry)) {
-    if (sourced.sourceKind !== "code")
-      throw new ConfigError(`${source}: only code can hand over a Storage instance.`);
-    return { instance: entry, storage: {} };
-  }
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-    throw new ConfigError(
-      `${source} must be a storage URL string or an object ({ url } or { backend, options }).`,
-    );
-  }
-  const e = entry as Record<string, unknown>;
-  for (const key of Object.keys(e)) {
-    if (!(ENTRY_KEYS as readonly string[]).includes(key)) {
-      throw new ConfigError(
-        `${source}: unknown key \`${key}\`${didYouMean(key, ENTRY_KEYS)}. Entries take ${ENTRY_KEYS.join(", ")}.`,
-      );
-    }
-  }
-  const storage: StorageLevelOptions = {};
-  if (e.visibility !== undefined) storage.visibility = parseVisibility(e.visibility, `${source}.visibility`);
-  if (e.overwrite !== undefined) storage.overwrite = parseBoolean(e.overwrite, `${source}.overwrite`);
-  if (e.readOnly !== undefined) storage.readOnly = parseBoolean(e.readOnly, `${source}.readOnly`);
-  if (e.allowOverlap !== undefined)
-    storage.allowOverlap = parseBoolean(e.allowOverlap, `${source}.allowOverlap`);
-  if (e.publicUrl !== undefined) storage.publicUrl = parsePublicUrl(e.publicUrl, `${source}.publicUrl`);
-  if (e.signedUrlExpiresIn !== undefined) {
-    storage.signedUrlExpiresIn = parsePositiveInt(
-      e.signedUrlExpiresIn,
-      `${source}.signedUrlExpiresIn`,
-      "seconds",
-    );
-  }
-  if (e.timeout !== undefined)
-    storage.timeout = parsePositiveInt(e.timeout, `${source}.timeout`, "milliseconds");
-  if (e.local !== undefined && e.local !== false && typeof e.local !== "string") {
-    throw new ConfigError(`${source}.local must be a storage URL (file:///…) or false.`);
-  }
-  const hasUrl = e.url !== undefined;
-  const hasBackend = e.backend !== undefined;
-  if (hasUrl === hasBackend) {
-    throw new ConfigError(
-      `${source} needs exactly one of \`url\` (a storage URL) or \`backend\` (with \`options\`)${hasUrl ? ", not both" : ""}.`,
-    );
-  }
-  if (hasUrl && typeof e.url !== "string") throw new ConfigError(`${source}.url must be a string.`);
-  if (hasUrl && e.options !== undefined) {
-    throw new ConfigError(
-      `${source}: \`options\` go with \`backend\`; with \`url\`, put driver options in the query string.`,
-    );
-  }
-  if (hasBackend && typeof e.backend !== "string")
-    throw new ConfigError(`${source}.backend must be a string ("fs", "s3"…).`);
-  if (
-    e.options !== undefined &&
-    (typeof e.options !== "object" || e.options === null || Array.isArray(e.options))
-  ) {
-    throw new ConfigError(`${source}.options must be an object.`);
-  }
-  return {
-    url: e.url as string | undefined,
-    backendName: e.backend as string | undefined,
-    options: e.options as Record<string, unknown> | undefined,
-    storage,
-  };
-}
-
-/** URL parameters and entry fields that say the same thing must not both be given (which wins would be a guess). */
-function mergeStorageLevel(
-  fromUrl: StorageLevelOptions,
-  fromEntry: StorageLevelOptions,
-  source: string,
-): StorageLevelOptions {
-  for (const key of Object.keys(fromEntry) as Array<keyof StorageLevelOptions>) {
-    if (fromUrl[key] !== undefined) {
-      throw new ConfigError(`${source} sets ${key} both in its URL and as a field: keep one.`);
-    }
-  }
-  return { ...fromUrl, ...fromEntry };
-}
-
-function checkOptionKeys(
-  keys: Iterable<string>,
-  backend: BackendDefinition,
-  source: string,
-  asParam: boolean,
-): void {
-  const allowed = backend.optionKeys;
-  for (const key of keys) {
-    if (allowed.includes(key)) continue;
-    const candidates = asParam ? [...allowed, ...STORAGE_LEVEL_PARAMS] : [...allowed];
-    const list = asParam
-      ? `${backend.name} takes ${allowed.join(", ") || "no options"}; every storage takes ${STORAGE_LEVEL_PARAMS.join(", ")}`
-      : `${backend.name} takes ${allowed.join(", ") || "no options"}`;
-    throw new ConfigError(
-      `${source}: unknown ${asParam ? "query parameter" : "option"} \`${key}\`${didYouMean(key, candidates)} (${list}).`,
-    );
-  }
-}
-
-async function resolveEntry(sourced: SourcedEntry, context: ResolveContext): Promise<ResolvedStorage> {
-  const { name, source } = sourced;
-  const parts = entryParts(sourced);
-  if (parts.instance) {
-    return {
-      name,
-      source,
-      sourceKind: sourced.sourceKind,
-      backend: undefined,
-      driverOptions: {},
-      storageOptions: {},
-      readOnly: name === STATICFILES,
-      allowOverlap: false,
-      location: { kind: "isolated" },
-      locationText: "(instance)",
-      instance: parts.instance,
-    };
-  }
-  if (parts.url !== undefined) {
-    return resolveUrl(name, parts.url, source, sourced.sourceKind, parts.storage, context);
-  }
-  const scheme = schemeForBackendName(parts.backendName!) ?? parts.backendName!.toLowerCase();
-  const backend = await loadBackend(scheme, source, context);
-  const options = parts.options ?? {};
-  checkOptionKeys(Object.keys(options), backend, `${source}.options`, false);
-  return finish(
-    name,
-    source,
-    sourced.sourceKind,
-    backend,
-    options,
-    parts.storage,
-    locationFromOptions(scheme, options),
-    `${backend.name}:(options)`,
-  );
-}
-
-async function resolveUrl(
-  name: string,
-  url: string,
-  source: string,
-  sourceKind: SourceKind | "local",
-  entryStorage: StorageLevelOptions,
-  context: ResolveContext,
-): Promise<ResolvedStorage> {
-  const parsed = parseStorageUrl(url, source, name);
-  const storage = mergeStorageLevel(parsed.storage, entryStorage, source);
-  const backend = await loadBackend(parsed.scheme, source, context);
-  checkOptionKeys(new Set(parsed.backendUrl.searchParams.keys()), backend, source, true);
-  let options: Record<string, unknown>;
-  try {
-    options = backend.fromUrl(parsed.backendUrl, { source, storageName: name, env: context.env }) as Record<
-      string,
-      unknown
-    >;
-  } catch (cause) {
-    if (StorageError.isInstance(cause)) throw cause;
-    throw new ConfigError(`${source}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-  }
-  const location = locationFromUrl(parsed.scheme, parsed.backendUrl);
-  const text = `${parsed.backendUrl.protocol}//${parsed.backendUrl.host}${parsed.backendUrl.pathname}`;
-  return finish(name, source, sourceKind, backend, options, storage, location, text);
-}
-
-function finish(
-  name: string,
-  source: string,
-  sourceKind: SourceKind | "local",
-  backend: BackendDefinition,
-  driverOptions: Record<string, unknown>,
-  storage: StorageLevelOptions,
-  location: StorageLocation,
-  locationText: string,
-): ResolvedStorage {
-  const { readOnly, allowOverlap, ...facade } = storage;
-  // A storage configured with a public base URL serves its files there: it is public unless the
-  // configuration says visibility=private explicitly (e.g. a CDN with signed cookies).
-  if (facade.publicUrl !== undefined && facade.visibility === undefined) facade.visibility = "public";
-  // Drivers whose visibility lives in the service (S3 ACLs, Azure container access) take it as a
-  // driver option too; the facade alone would leave them answering getVisibility() wrongly.
-  if (
-    facade.visibility !== undefined &&
-    backend.optionKeys.includes("visibility") &&
-    driverOptions.visibility === undefined
-  ) {
-    driverOptions = { ...driverOptions, visibility: facade.visibility };
-  }
-  if (name === STATICFILES && allowOverlap) {
-    throw new ConfigError(
-      `${source}: allowOverlap is refused for staticfiles: static and media must never share a location.`,
-    );
-  }
-  return {
-    name,
-    source,
-    sourceKind,
-    backend,
-    driverOptions,
-    storageOptions: facade,
-    readOnly: readOnly ?? name === STATICFILES,
-    allowOverlap: allowOverlap ?? false,
-    location,
-    locationText,
-  };
-}
-
 /**
- * Local mode: every storage becomes a folder (its `_LOCAL` override, else `<localRoot>/<name>`).
- * Facade settings that describe the storage's role (visibility, overwrite, read-only, signed URL
- * lifetime) carry over from the remote entry, so dev behaves like prod; a CDN publicUrl does not.
+ * Variables of a storage that its backend does not read: a misspelt secret
+ * (`STORAGES_MEDIA_SECRET_ACESS_KEY`) would otherwise leave the storage on default credentials, or
+ * a secret meant for another backend would sit there unused. Only for backends that list their
+ * variables, and not in local mode (the remote backend, which reads them, is not in use there).
  */
-async function resolveLocal(
-  name: string,
-  chosen: SourcedEntry | undefined,
-  local: { url: string | false; source: string } | undefined,
-  localRoot: string,
-  localRootSource: string,
-  localBaseUrl: string,
-  context: ResolveContext,
-): Promise<ResolvedStorage> {
-  const parts = chosen ? entryParts(chosen) : undefined;
-  if (chosen && (parts?.instance || local?.url === false)) return resolveEntry(chosen, context);
-  let inherited: StorageLevelOptions = {};
-  if (chosen && parts) {
-    inherited = { ...parts.storage };
-    if (parts.url !== undefined)
-      inherited = { ...parseStorageUrl(parts.url, chosen.source, name).storage, ...inherited };
-    delete inherited.publicUrl;
+function strayVariableWarnings(
+  env: Record<string, string | undefined>,
+  storages: ReadonlyMap<string, ResolvedStorage>,
+  allNames: ReadonlySet<string>,
+): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
+  const others = [...allNames].map((n) => storageVariable(n));
+  for (const s of storages.values()) {
+    if (!s.backend?.secretVariables || s.sourceKind === "local") continue;
+    const base = storageVariable(s.name);
+    const known = s.backend.secretVariables(s.name).map((v) => v.name);
+    for (const [key, value] of Object.entries(env)) {
+      if (!key.startsWith(`${base}_`) || value === undefined || value.trim() === "") continue;
+      if (key === storageVariable(s.name, "LOCAL") || known.includes(key)) continue;
+      // STORAGES_MEDIA_PRIVATE… belongs to the storage media_private, not to media.
+      if (others.some((o) => o.length > base.length && (key === o || key.startsWith(`${o}_`)))) continue;
+      warnings.push({
+        code: "W_UNKNOWN_VARIABLE",
+        storage: s.name,
+        source: key,
+        message:
+          `${key} is set, but the ${s.backend.name} backend of storage "${s.name}" does not read it` +
+          `${didYouMean(key, known)}. It reads ${known.join(", ") || "no variables of its own"}; ${key} is ignored.`,
+      });
+    }
   }
-  if (local && local.url !== false) {
-    const localParsed = parseStorageUrl(local.url, local.source, name);
-    // The override's own parameters win over the inherited ones.
-    const merged = { ...inherited, ...localParsed.storage };
-    return resolveUrl(
-      name,
-      local.url,
-      local.source,
-      "local",
-      withoutKeys(merged, localParsed.storage),
-      context,
-    );
-  }
-  const url = new URL(pathToFileURL(resolve(localRoot, name)).href);
-  // Served by the app (createFsHandler) under one path per storage, so url() works in dev as in prod:
-  // public files at their plain URL, private ones through signed URLs.
-  const base = `${localBaseUrl.replace(/\/+$/, "")}/${name}/`;
-  url.searchParams.set("signingBaseUrl", base);
-  if (inherited.visibility === "public") inherited.publicUrl = base;
-  const secretVar = `${envVarFor(name)}_SIGNING_SECRET`;
-  // Without a configured secret, one per process: signed URLs work until a restart (dev, CI).
-  const env = context.env[secretVar] ? context.env : { ...context.env, [secretVar]: processSecret() };
-  return resolveUrl(
-    name,
-    url.href,
-    `${localRootSource} (local mode, storage "${name}")`,
-    "local",
-    inherited,
-    {
-      ...context,
-      env,
-    },
-  );
-}
-
-let generatedSecret: string | undefined;
-function processSecret(): string {
-  generatedSecret ??= randomBytes(48).toString("base64");
-  return generatedSecret;
-}
-
-function withoutKeys(all: StorageLevelOptions, remove: StorageLevelOptions): StorageLevelOptions {
-  const out = { ...all };
-  for (const key of Object.keys(remove) as Array<keyof StorageLevelOptions>) delete out[key];
-  return out;
+  return warnings;
 }

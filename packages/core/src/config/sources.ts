@@ -10,7 +10,8 @@ import { extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
 import type { ConfigWarning } from "./locations.js";
-import { envVarFor, type StorageLevelOptions } from "./url.js";
+import { storageVariable } from "./params.js";
+import { looksLikePath, type StorageLevelOptions } from "./url.js";
 
 /** One named storage, as written in code or a config file: where it is, and the facade settings a URL may carry too. */
 export interface StorageEntry extends StorageLevelOptions {
@@ -100,7 +101,7 @@ export function scanEnv(
 ): EnvScan {
   const urls = new Map<string, string>();
   const localOverrides = new Map<string, string>();
-  const others: Array<[string, string]> = [];
+  const others: Array<{ key: string; rest: string; value: string }> = [];
   for (const [key, raw] of Object.entries(env)) {
     if (!key.startsWith("STORAGES_") || raw === undefined) continue;
     const value = raw.trim();
@@ -116,28 +117,30 @@ export function scanEnv(
     if (scheme !== undefined && knownSchemes.has(scheme) && STORAGE_NAME_RE.test(rest.toLowerCase())) {
       urls.set(rest.toLowerCase(), value);
     } else {
-      others.push([rest, value]);
+      others.push({ key, rest, value });
     }
   }
   const owners = [...declaredNames, ...urls.keys(), ...localOverrides.keys()].map(
-    (n) => `${n.toUpperCase()}_`,
+    (n) => `${storageVariable(n)}_`,
   );
   const warnings: ConfigWarning[] = [];
-  for (const [rest, value] of others) {
-    if (owners.some((prefix) => rest.startsWith(prefix))) continue;
+  for (const { key, rest, value } of others) {
+    if (owners.some((prefix) => key.startsWith(prefix))) continue;
     const name = rest.toLowerCase();
-    if (ANY_URL_RE.test(value) && STORAGE_NAME_RE.test(name)) {
-      // Looks like a storage URL with a scheme nobody provides: surface it as a storage so the
-      // registry reports the unknown scheme instead of ignoring the variable.
+    // A storage URL with a scheme nobody provides, or a directory path written without file:// (the
+    // latter only for names without "_": STORAGES_MEDIA_KEY_FILE=/run/key.json is a stray secret
+    // variable, not a storage): surface it as a storage so the registry says what to write instead.
+    const path = looksLikePath(value);
+    if ((ANY_URL_RE.test(value) || (path && !name.includes("_"))) && STORAGE_NAME_RE.test(name)) {
       urls.set(name, value);
       continue;
     }
     warnings.push({
       code: "W_UNKNOWN_VARIABLE",
-      source: `STORAGES_${rest}`,
+      source: key,
       message:
-        `STORAGES_${rest} is set but is neither a storage URL nor a variable of a configured storage ` +
-        `(a typo in the storage name?). It is ignored.`,
+        `${key} is set but is neither a storage URL (scheme://…) nor a variable of a configured ` +
+        `storage (a typo in the storage name?). It is ignored.${path ? " (A storage's directory is written as a file:/// URL.)" : ""}`,
     });
   }
   return { urls, localOverrides, warnings };
@@ -216,38 +219,3 @@ export async function loadConfigFile(
   }
   return { path, label, entries: data as Record<string, unknown> };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Suggestions for misspelt keys
-
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-export function didYouMean(word: string, candidates: readonly string[]): string {
-  const c = closest(word, candidates);
-  return c ? ` (did you mean \`${c}\`?)` : "";
-}
-
-export { envVarFor };

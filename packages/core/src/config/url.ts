@@ -3,11 +3,12 @@
  * `azure://account/container/prefix`, `memory://`.
  *
  * The registry owns the storage-level query parameters (they configure the `Storage` facade, the same
- * for every backend) and strips them before the backend's `fromUrl` sees the URL. Everything here is
- * pure: no I/O, no imports of driver packages.
+ * for every backend) and strips them before the backend sees the URL. Everything here is pure and
+ * knows no backend: no I/O, no imports of driver packages.
  */
 import { ConfigError } from "../errors.js";
 import type { Visibility } from "../types.js";
+import { parseBoolean, parseDuration, parsePublicUrl, parseVisibility, storageVariable } from "./params.js";
 
 /** Facade-level settings a storage URL or entry may carry. */
 export interface StorageLevelOptions {
@@ -25,6 +26,9 @@ export interface StorageLevelOptions {
   allowOverlap?: boolean | undefined;
 }
 
+/** Where each storage-level setting came from (`STORAGES_MEDIA (visibility=)`), by setting. */
+export type SettingSources = Partial<Record<keyof StorageLevelOptions, string>>;
+
 /** Query parameters the registry consumes (all others belong to the backend). */
 export const STORAGE_LEVEL_PARAMS = [
   "visibility",
@@ -40,16 +44,18 @@ export const STORAGE_LEVEL_PARAMS = [
 export interface ParsedStorageUrl {
   /** Lower-case scheme without the colon: "s3", "file", "gs", "azure", "memory"… */
   scheme: string;
-  /** The URL without storage-level parameters: what the backend's `fromUrl` receives. */
+  /** The URL without storage-level parameters: what the backend receives. */
   backendUrl: URL;
   storage: StorageLevelOptions;
+  /** Where each of `storage`'s settings came from. */
+  sources: SettingSources;
 }
 
 const SCHEME_RE = /^([a-z][a-z0-9+.-]*):/i;
 
 /**
  * Query parameters that carry credentials. A storage URL ends up in logs, process listings, error
- * reports and `storages check` output, so a secret there leaks; it belongs in its own variable.
+ * reports and tool output, so a secret there leaks; it belongs in its own variable.
  */
 const SECRET_PARAM_RE =
   /secret|password|passwd|pwd|token|accesskey|accountkey|privatekey|credential|connectionstring|signingkey|^sig$|^signature$|^key$|^sas$/;
@@ -60,51 +66,71 @@ export function isSecretParam(name: string): boolean {
 
 /** `STORAGES_DEFAULT` for "default": the variable a storage's URL is read from. */
 export function envVarFor(storageName: string): string {
-  return `STORAGES_${storageName.toUpperCase()}`;
-}
-
-/** Where per-storage secrets live, for messages that tell the user where to move a secret. */
-export function secretVarsHint(storageName: string, scheme: string): string {
-  const v = envVarFor(storageName);
-  switch (scheme) {
-    case "s3":
-      return `${v}_ACCESS_KEY_ID and ${v}_SECRET_ACCESS_KEY (or the AWS SDK's own AWS_* variables / instance role)`;
-    case "gs":
-      return `${v}_CREDENTIALS_JSON (the key itself) or ${v}_KEY_FILE (its path), or GOOGLE_APPLICATION_CREDENTIALS`;
-    case "azure":
-      return `${v}_CONNECTION_STRING, ${v}_ACCOUNT_KEY or ${v}_SAS_TOKEN`;
-    case "file":
-      return `${v}_SIGNING_SECRET`;
-    default:
-      return `${v}_<SECRET> variables (see the backend's README)`;
-  }
+  return storageVariable(storageName);
 }
 
 const EXAMPLES =
   "e.g. file:///var/lib/app/media, s3://bucket/prefix?region=eu-west-1, gs://bucket/prefix, " +
   "azure://account/container/prefix or memory://";
 
-/**
- * Splits a storage URL into scheme, facade options and the backend's URL. Throws ConfigError naming
- * `source` (the variable or config key) and the fix. Never echoes the raw value: it may hold a secret.
- */
-export function parseStorageUrl(value: string, source: string, storageName: string): ParsedStorageUrl {
+/** A value that is a filesystem path rather than a URL: the usual slip for local folders. */
+export function looksLikePath(value: string): boolean {
+  return /^(?:\/|\.{1,2}\/|~\/|[a-z]:[\\/])/i.test(value.trim());
+}
+
+function noSchemeMessage(value: string, source: string): string {
+  const path = value.trim();
+  if (path.startsWith("/") || /^[a-z]:[\\/]/i.test(path)) {
+    // A plain absolute path is shown back as the URL to write; anything odd-looking is not echoed.
+    const shown = /^\/[\w./ -]{0,200}$/.test(path)
+      ? `file://${path.split("/").map(encodeURIComponent).join("/")}`
+      : "file:///var/lib/app/media";
+    return (
+      `${source} is a directory path, not a storage URL: it has no scheme. A local directory is written as ` +
+      `a file:// URL with three slashes: ${shown}`
+    );
+  }
+  if (looksLikePath(path)) {
+    return (
+      `${source} is a relative path, not a storage URL: it has no scheme. Write an absolute directory as a ` +
+      `file:// URL with three slashes, e.g. file:///var/lib/app/media (a relative path would depend on the ` +
+      `working directory of whoever starts the process).`
+    );
+  }
+  return `${source} is not a storage URL: it has no scheme. Write it as scheme://location (${EXAMPLES}).`;
+}
+
+/** The scheme of a storage URL, or a ConfigError saying what to write instead. */
+export function schemeOf(value: string, source: string): string {
   const trimmed = value.trim();
   if (trimmed === "") {
     throw new ConfigError(`${source} is empty: set it to a storage URL (${EXAMPLES}), or unset it.`);
   }
-  const schemeMatch = SCHEME_RE.exec(trimmed);
-  if (!schemeMatch) {
+  const match = SCHEME_RE.exec(trimmed);
+  // "C:\data" parses as the scheme "c": a Windows path, not a URL.
+  if (!match || /^[a-z]:[\\/]/i.test(trimmed)) throw new ConfigError(noSchemeMessage(trimmed, source));
+  return match[1]!.toLowerCase();
+}
+
+/**
+ * Splits a storage URL into scheme, facade options and the backend's URL. Throws ConfigError naming
+ * `source` (the variable or config key) and the fix. Never echoes the raw value: it may hold a secret.
+ * `secretHint` says where secrets go instead (from the backend's `secretVariables`).
+ */
+export function parseStorageUrl(
+  value: string,
+  source: string,
+  storageName: string,
+  secretHint?: string,
+): ParsedStorageUrl {
+  const trimmed = value.trim();
+  const scheme = schemeOf(trimmed, source);
+  // Every storage URL has an authority part. Without `//`, WHATWG parsing turns `file:media` into
+  // the absolute path /media and `s3:bucket` into a bucket-less URL: nobody meant either.
+  if (!trimmed.slice(scheme.length + 1).startsWith("//")) {
     throw new ConfigError(
-      `${source} is not a storage URL: it has no scheme. Write it as scheme://location (${EXAMPLES}).`,
-    );
-  }
-  const scheme = schemeMatch[1]!.toLowerCase();
-  // WHATWG parsing turns `file:media` and `file://media/x` into absolute paths nobody meant.
-  if (scheme === "file" && !/^file:\/\/(localhost)?\//i.test(trimmed)) {
-    throw new ConfigError(
-      `${source} must name an absolute directory with three slashes: file:///var/lib/app/media ` +
-        `(relative paths would depend on the working directory of whoever starts the process).`,
+      `${source} must be written ${scheme}://… (${EXAMPLES}); a local directory needs three slashes, ` +
+        `file:///var/lib/app/media (relative paths would depend on the working directory).`,
     );
   }
   let url: URL;
@@ -116,10 +142,12 @@ export function parseStorageUrl(value: string, source: string, storageName: stri
       { cause },
     );
   }
+  const hint =
+    secretHint ?? `${storageVariable(storageName, "<SECRET>")} variables (see the backend's documentation)`;
   if (url.username !== "" || url.password !== "") {
     throw new ConfigError(
       `${source} contains credentials (user:password@): URLs get logged. Remove them from the URL and set ` +
-        `${secretVarsHint(storageName, scheme)} instead.`,
+        `${hint} instead.`,
     );
   }
   if (url.hash !== "") {
@@ -129,7 +157,7 @@ export function parseStorageUrl(value: string, source: string, storageName: stri
     if (isSecretParam(name)) {
       throw new ConfigError(
         `${source} has a secret in its query string (\`${name}\`): URLs get logged. Remove it from the URL and set ` +
-          `${secretVarsHint(storageName, scheme)} instead.`,
+          `${hint} instead.`,
       );
     }
     if (url.searchParams.getAll(name).length > 1) {
@@ -137,27 +165,41 @@ export function parseStorageUrl(value: string, source: string, storageName: stri
     }
   }
 
-  const storage = takeStorageParams(url.searchParams, source);
-  return { scheme, backendUrl: url, storage };
+  const { storage, sources } = takeStorageParams(url.searchParams, source);
+  return { scheme, backendUrl: url, storage, sources };
+}
+
+/** `STORAGES_MEDIA (partSize=)`: the subject of messages about one query parameter. */
+export function paramSource(source: string, param: string): string {
+  return `${source} (${param}=)`;
 }
 
 /** Removes the storage-level parameters from `params` (in place) and returns them, validated. */
-function takeStorageParams(params: URLSearchParams, source: string): StorageLevelOptions {
+function takeStorageParams(
+  params: URLSearchParams,
+  source: string,
+): { storage: StorageLevelOptions; sources: SettingSources } {
   const out: StorageLevelOptions = {};
+  const sources: SettingSources = {};
   const take = (name: string): string | undefined => {
     const v = params.get(name);
     params.delete(name);
     return v ?? undefined;
   };
+  const where = (param: string) => paramSource(source, param);
 
   const visibility = take("visibility");
-  if (visibility !== undefined) out.visibility = parseVisibility(visibility, `${source} (visibility=)`);
-  const overwrite = take("overwrite");
-  if (overwrite !== undefined) out.overwrite = parseBoolean(overwrite, `${source} (overwrite=)`);
-  const readOnly = take("readOnly");
-  if (readOnly !== undefined) out.readOnly = parseBoolean(readOnly, `${source} (readOnly=)`);
-  const allowOverlap = take("allowOverlap");
-  if (allowOverlap !== undefined) out.allowOverlap = parseBoolean(allowOverlap, `${source} (allowOverlap=)`);
+  if (visibility !== undefined) {
+    out.visibility = parseVisibility(visibility, where("visibility"));
+    sources.visibility = where("visibility");
+  }
+  for (const key of ["overwrite", "readOnly", "allowOverlap"] as const) {
+    const raw = take(key);
+    if (raw !== undefined) {
+      out[key] = parseBoolean(raw, where(key));
+      sources[key] = where(key);
+    }
+  }
 
   const publicUrl = take("publicUrl");
   const baseUrl = take("baseUrl");
@@ -167,61 +209,24 @@ function takeStorageParams(params: URLSearchParams, source: string): StorageLeve
     );
   }
   const base = publicUrl ?? baseUrl;
-  if (base !== undefined)
-    out.publicUrl = parsePublicUrl(base, `${source} (${publicUrl !== undefined ? "publicUrl" : "baseUrl"}=)`);
+  if (base !== undefined) {
+    const label = where(publicUrl !== undefined ? "publicUrl" : "baseUrl");
+    out.publicUrl = parsePublicUrl(base, label);
+    sources.publicUrl = label;
+  }
 
   const expiresIn = take("expiresIn");
   if (expiresIn !== undefined) {
-    out.signedUrlExpiresIn = parsePositiveInt(
-      expiresIn,
-      `${source} (expiresIn=)`,
-      "seconds, e.g. expiresIn=600",
-    );
+    out.signedUrlExpiresIn = parseDuration(expiresIn, where("expiresIn"), "s");
+    sources.signedUrlExpiresIn = where("expiresIn");
   }
   const timeout = take("timeout");
-  if (timeout !== undefined)
-    out.timeout = parsePositiveInt(timeout, `${source} (timeout=)`, "milliseconds, e.g. timeout=30000");
-  return out;
-}
-
-export function parseVisibility(value: unknown, where: string): Visibility {
-  if (value === "public" || value === "private") return value;
-  throw new ConfigError(`${where} must be "public" or "private", not ${describe(value)}.`);
-}
-
-export function parseBoolean(value: unknown, where: string): boolean {
-  if (value === true || value === "true" || value === "1") return true;
-  if (value === false || value === "false" || value === "0") return false;
-  throw new ConfigError(`${where} must be true or false, not ${describe(value)}.`);
-}
-
-export function parsePositiveInt(value: unknown, where: string, unit: string): number {
-  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n === "number" && Number.isSafeInteger(n) && n > 0) return n;
-  throw new ConfigError(`${where} must be a positive whole number of ${unit}, not ${describe(value)}.`);
-}
-
-/** A public base is either absolute http(s) or a root-relative path (`/media/`, served by the app's proxy). */
-export function parsePublicUrl(value: unknown, where: string): string {
-  if (typeof value === "string") {
-    if (value.startsWith("/") && !value.startsWith("//")) return value;
-    try {
-      const u = new URL(value);
-      if ((u.protocol === "https:" || u.protocol === "http:") && u.username === "" && u.password === "")
-        return value;
-    } catch {
-      // fall through to the error below
-    }
+  if (timeout !== undefined) {
+    out.timeout = parseDuration(timeout, where("timeout"), "ms");
+    sources.timeout = where("timeout");
   }
-  throw new ConfigError(
-    `${where} must be an http(s) URL without credentials (https://cdn.example.com/media/) or a path starting with / (/media/).`,
-  );
+  return { storage: out, sources };
 }
 
-/** Short description of a bad value for messages; strings are shown only when short and harmless. */
-function describe(value: unknown): string {
-  if (typeof value === "string") {
-    return value.length <= 40 && /^[\w .:/-]*$/.test(value) ? JSON.stringify(value) : "the given string";
-  }
-  return value === null ? "null" : typeof value;
-}
+export { parsePositiveInt } from "./params.js";
+export { parseBoolean, parsePublicUrl, parseVisibility };

@@ -78,29 +78,29 @@ describe("option validation", () => {
   it("says what to fix", () => {
     expect(configError(() => resolveOptions({} as never))).toMatch(/bucket is required/);
     expect(configError(() => resolveOptions({ bucket: "My_Bucket" }))).toMatch(
-      /not a valid bucket name.*prefix/,
+      /^S3 storage option bucket must be a valid bucket name, not "My_Bucket".*prefix/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", profile: "wasabi" as never }))).toMatch(
-      /use one of aws, minio/,
+      /^S3 storage option profile must be one of "aws", "minio"/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", profile: "minio" }))).toMatch(
-      /needs an endpoint/,
+      /^S3 storage option endpoint is required by the MinIO profile/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", profile: "r2" }))).toMatch(
       /r2\.cloudflarestorage\.com/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", endpoint: "127.0.0.1:9000" }))).toMatch(
-      /not a URL.*scheme/,
+      /^S3 storage option endpoint must be a URL with its scheme/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", endpoint: "http://user:pw@host" }))).toMatch(
       /must not contain credentials/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", partSize: 1024 }))).toMatch(
-      /partSize must be a whole number from 5242880/,
+      /^S3 storage option partSize must be a size from 5 MiB to 5 GiB, not 1 KiB\.$/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", queueSize: 0 }))).toMatch(/queueSize/);
     expect(configError(() => resolveOptions({ bucket: "bkt", acl: "yes" as never }))).toMatch(
-      /acl must be true, false or "auto"/,
+      /^S3 storage option acl must be true, false or "auto", not "yes"\.$/,
     );
     expect(
       configError(() =>
@@ -111,7 +111,7 @@ describe("option validation", () => {
       /needs serverSideEncryption "aws:kms"/,
     );
     expect(configError(() => resolveOptions({ bucket: "bkt", bukcet: "x" } as never))).toMatch(
-      /unknown option `bukcet`/,
+      /^S3 storage option bukcet is not an option \(did you mean `bucket`\?\)/,
     );
   });
 
