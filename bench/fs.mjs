@@ -9,12 +9,12 @@
 // previous output of the same size has just been deleted (writes right after a big rm are slower
 // on some machines, so all cases pay that equally). Results: bench/results/fs.json and a markdown
 // table on stdout. Needs the built packages (npm run build).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Writable } from "node:stream";
+import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { median, runJsonChild, source as uploadLikeStream } from "./harness.mjs";
@@ -72,6 +72,41 @@ const CASES = {
     },
     output: (work) => join(work, "fs-stream-root", "big.bin"),
   },
+  // What a save that records an MD5 must do at least (the driver records one for every file): the
+  // same copies, with the MD5 taken on the way (a Transform) or by reading the source alongside.
+  "write: pipeline(upload-like stream, md5, write) + fsync": {
+    kind: "write",
+    run: ({ work, bytes }) =>
+      time(async () => {
+        const hash = createHash("md5");
+        const hashing = new Transform({
+          transform(chunk, _encoding, callback) {
+            hash.update(chunk);
+            callback(null, chunk);
+          },
+        });
+        await pipeline(
+          uploadLikeStream(bytes),
+          hashing,
+          createWriteStream(join(work, "uploaded-md5.bin"), { flush: true }),
+        );
+        return hash.digest("hex");
+      }),
+    output: (work) => join(work, "uploaded-md5.bin"),
+  },
+  "write: fs.copyFile + md5 of the source alongside": {
+    kind: "write",
+    run: ({ source, work }) =>
+      time(async () => {
+        const md5 = async () => {
+          const hash = createHash("md5");
+          for await (const chunk of createReadStream(source, { highWaterMark: MiB })) hash.update(chunk);
+          return hash.digest("hex");
+        };
+        await Promise.all([copyFile(source, join(work, "copy-md5.bin")), md5()]);
+      }),
+    output: (work) => join(work, "copy-md5.bin"),
+  },
   "write: fs.copyFile": {
     kind: "write",
     run: ({ source, work }) => time(() => copyFile(source, join(work, "copy.bin"))),
@@ -108,7 +143,9 @@ const CASES = {
 /** Ratio rows: storages case / baseline case. */
 const RATIOS = [
   ["write: storages save", "write: fs.copyFile"],
+  ["write: storages save", "write: fs.copyFile + md5 of the source alongside"],
   ["write: storages save, upload-like stream", "write: pipeline(upload-like stream, write) + fsync"],
+  ["write: storages save, upload-like stream", "write: pipeline(upload-like stream, md5, write) + fsync"],
   ["write: storages save", "write: pipeline(read, write)"],
   ["write: storages save, fs read stream", "write: pipeline(read, write)"],
   ["write: storages save, fs read stream", "write: pipeline + fsync"],

@@ -12,8 +12,13 @@
  * fits the size into 50,000 blocks. With an unknown size, blocks start at `baseBlockSize` and double
  * every 10,000 blocks, so an 8 MiB base covers ~2.36 TiB in 50,000 blocks while memory stays at
  * (concurrency + 1) × 8 MiB for anything under 78 GiB. Azure accepts mixed block sizes in one blob.
+ *
+ * Checksums: Azure computes the Content-MD5 of a Put Blob itself, but never of a committed block
+ * list; so the body is hashed here as it is read (one pass, in stream order) and the commit sets
+ * the blob's Content-MD5 to it. Azure stores that value as given (Azurite checked: it verifies
+ * nothing at commit), which is why it must be the MD5 of exactly the bytes staged.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { AbortedError, chunkReader, InvalidArgumentError } from "@storages/core";
 
@@ -70,7 +75,8 @@ export interface BlockTarget {
   /** Called once before the first block is staged (the body is longer than one block). */
   beforeStaging?(signal: AbortSignal): Promise<void>;
   stageBlock(id: string, body: Buffer, signal: AbortSignal): Promise<void>;
-  commit(ids: string[], signal: AbortSignal): Promise<{ etag?: string | undefined }>;
+  /** `md5`: the MD5 of every byte staged, in order (the blob's Content-MD5). */
+  commit(ids: string[], signal: AbortSignal, md5: Buffer): Promise<{ etag?: string | undefined }>;
 }
 
 export interface UploadBlocksOptions {
@@ -156,8 +162,10 @@ export async function uploadBlocks(
   // Chunk by chunk as pushed: the stream's async iterator would concatenate buffered chunks into
   // fresh Buffers (a copy of the body, and the garbage that drove peak RSS).
   const read = chunkReader(body);
+  const md5 = createHash("md5");
   try {
     for (let chunk = await read(); chunk !== undefined; chunk = await read()) {
+      md5.update(chunk);
       let rest = chunk;
       while (rest.length > 0) {
         const size = blockSizeAt(ids.length, options.blockSize, base);
@@ -185,7 +193,7 @@ export async function uploadBlocks(
     parts = [];
     while (inflight.size > 0) await Promise.race(inflight);
     throwIfFailed();
-    const { etag } = await target.commit(ids, signal);
+    const { etag } = await target.commit(ids, signal, md5.digest());
     return { size: total, etag, blocks: ids.length };
   } catch (error) {
     fail(error);

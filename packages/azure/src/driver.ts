@@ -17,6 +17,7 @@ import {
   AlreadyExistsError,
   BackendError,
   type Capabilities,
+  type Checksums,
   ConfigError,
   type Driver,
   type DriverCallOptions,
@@ -30,6 +31,7 @@ import {
   type DriverWriteResult,
   type ListEntry,
   type ListPage,
+  normalizeEtag,
   type ObjectStat,
   PermissionDeniedError,
   type SignedUpload,
@@ -48,6 +50,11 @@ import {
   validateOptions,
 } from "./options.js";
 import { DelegationKeyCache, type SasSigningKey, signBlobSas } from "./sas.js";
+
+/** A blob's Content-MD5 (stat and listings report the same), when it has one of the right length. */
+function checksumsOf(contentMD5: Uint8Array | undefined): Checksums | undefined {
+  return contentMD5?.byteLength === 16 ? { md5: Buffer.from(contentMD5).toString("hex") } : undefined;
+}
 
 /** Copy Blob From URL (synchronous) accepts sources up to 256 MiB; larger ones use the async copy. */
 export const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
@@ -124,7 +131,7 @@ export class AzureDriver implements Driver {
       signedUploadMaxBytes: [] as const,
       visibility: "bucket",
       metadata: true,
-      // Azure stores the MD5 of bodies sent in one Put Blob; staged uploads have none (checksum() streams).
+      // Azure computes the MD5 of a Put Blob; for staged blocks this driver sets it (blocks.ts).
       checksums: ["md5"] as const,
     } satisfies Capabilities);
   }
@@ -205,7 +212,7 @@ export class AzureDriver implements Driver {
             ...common,
             abortSignal: requestSignal,
           });
-          return { etag: response.etag };
+          return { etag: normalizeEtag(response.etag) };
         } catch (error) {
           const mapped = this.#error(error, name, options.ifNotExists);
           if (!retryUnderNewName(mapped)) throw mapped;
@@ -243,13 +250,15 @@ export class AzureDriver implements Driver {
             throw this.#error(error, name);
           }
         },
-        commit: async (ids, requestSignal) => {
+        commit: async (ids, requestSignal, md5) => {
           try {
             const response = await this.#blob(name).commitBlockList(ids, {
               ...common,
+              // Azure keeps no MD5 of staged blocks: the one computed while they were read.
+              blobHTTPHeaders: { ...common.blobHTTPHeaders, blobContentMD5: md5 },
               abortSignal: requestSignal,
             });
-            return { etag: response.etag };
+            return { etag: normalizeEtag(response.etag) };
           } catch (error) {
             throw this.#error(error, name, options.ifNotExists);
           }
@@ -293,13 +302,13 @@ export class AzureDriver implements Driver {
         name: key,
         size: p.contentLength ?? 0,
         lastModified: p.lastModified ?? new Date(0),
-        etag: p.etag,
+        etag: normalizeEtag(p.etag),
         contentType: p.contentType,
         cacheControl: p.cacheControl,
         contentDisposition: p.contentDisposition,
         contentEncoding: p.contentEncoding,
         metadata: decodeMetadata(p.metadata),
-        checksums: p.contentMD5 ? { md5: Buffer.from(p.contentMD5).toString("hex") } : undefined,
+        checksums: checksumsOf(p.contentMD5),
         // Known once the container's access has been read (by a write): the real value, not the configured one.
         visibility: await this.#access?.catch(() => undefined),
       };
@@ -332,7 +341,7 @@ export class AzureDriver implements Driver {
     const entries: ListEntry[] = [];
     const file = (item: {
       name: string;
-      properties: { contentLength?: number; lastModified: Date; etag?: string };
+      properties: { contentLength?: number; lastModified: Date; etag?: string; contentMD5?: Uint8Array };
     }) => {
       // "dir/" placeholders (portal, Data Lake folders) are not files of this storage.
       if (item.name.endsWith("/")) return;
@@ -341,7 +350,9 @@ export class AzureDriver implements Driver {
         name: item.name.slice(strip),
         size: item.properties.contentLength ?? 0,
         lastModified: item.properties.lastModified,
-        etag: item.properties.etag,
+        // Listings send the ETag unquoted where getProperties quotes it: one form (normalizeEtag).
+        etag: normalizeEtag(item.properties.etag),
+        checksums: checksumsOf(item.properties.contentMD5),
       });
     };
     try {

@@ -1,5 +1,6 @@
 /**
- * Checksums computed from a stream, for backends (or algorithms) the service does not report.
+ * Checksums and ETags: digests computed from a stream (for backends or algorithms the service does
+ * not report), the conversions between the encodings services use, and the one ETag form.
  */
 import { createHash } from "node:crypto";
 import type { ChecksumAlgorithm } from "./types.js";
@@ -39,4 +40,27 @@ export async function digestStream(
 /** Base64 (as GCS/Azure report them) → lower-case hex (as ObjectStat.checksums holds them). */
 export function base64ToHex(value: string): string {
   return Buffer.from(value, "base64").toString("hex");
+}
+
+/** A stored MD5 in base64 (S3 `x-amz-meta-…`, GCS, Azure) → lower-case hex, or undefined if it is not 16 bytes. */
+export function md5FromBase64(value: string | undefined): string | undefined {
+  if (value === undefined || !/^[A-Za-z0-9+/]{22}(==)?$/.test(value)) return undefined;
+  return base64ToHex(value);
+}
+
+/**
+ * ETags in one form on every backend: the quoted entity-tag HTTP sends (`"…"`, or `W/"…"` when
+ * weak), ready for an ETag, If-Match or If-None-Match header and comparable across save(), stat()
+ * and list(). Services and SDKs differ (S3 and Azure properties come quoted; GCS's JSON API, Azure
+ * listings and RGW's CopyObject result do not), so every driver passes its etags through this.
+ * An empty value (RGW after CompleteMultipartUpload) is no etag.
+ */
+export function normalizeEtag(value: string | null | undefined): string | undefined {
+  if (typeof value !== "string") return undefined;
+  let tag = value.trim();
+  const weak = tag.startsWith("W/");
+  if (weak) tag = tag.slice(2);
+  if (tag.length >= 2 && tag.startsWith('"') && tag.endsWith('"')) tag = tag.slice(1, -1);
+  if (tag === "") return undefined;
+  return `${weak ? "W/" : ""}"${tag}"`;
 }

@@ -223,6 +223,7 @@ export class MemoryDriver implements Driver {
           size: stat.size,
           lastModified: stat.lastModified,
           etag: stat.etag,
+          checksums: { ...stat.checksums },
         };
       }
       if (entries.length === options.pageSize) {

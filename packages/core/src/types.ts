@@ -12,6 +12,12 @@ import type { RetryOptions } from "./retry.js";
 
 export type Visibility = "public" | "private";
 export type ChecksumAlgorithm = "md5" | "crc32c" | "sha256";
+/**
+ * Digests of a file's content, lower-case hex, by algorithm. Only real digests of the bytes: what
+ * the service computed, or what the driver computed while it streamed the upload and stored with
+ * the file (S3 multipart, Azure staged blocks, fs). Never an ETag that merely looks like one.
+ */
+export type Checksums = Partial<Record<ChecksumAlgorithm, string>>;
 export type SignedUploadMethod = "put" | "post";
 
 /** Everything `save()` accepts as a body. */
@@ -56,6 +62,7 @@ export interface SaveResult {
   /** The name actually stored: differs from the requested one when it was taken and overwrite is false. */
   name: string;
   size: number;
+  /** The quoted entity-tag, as HTTP sends it (`"…"`); the same value stat() and list() give. */
   etag?: string | undefined;
 }
 
@@ -76,14 +83,21 @@ export interface ObjectStat {
   name: string;
   size: number;
   lastModified: Date;
+  /**
+   * The quoted entity-tag, as HTTP sends it (`"…"`, `W/"…"` if weak), on every backend: ready for
+   * an ETag or If-Match header, and comparable with the etag of a listing entry or a save result.
+   */
   etag?: string | undefined;
   contentType?: string | undefined;
   cacheControl?: string | undefined;
   contentDisposition?: string | undefined;
   contentEncoding?: string | undefined;
   metadata: Record<string, string>;
-  /** Checksums the backend stores, lower-case hex. Only what the service reports: never guessed. */
-  checksums?: Partial<Record<ChecksumAlgorithm, string>> | undefined;
+  /**
+   * Checksums stored with the file (see `Checksums`). Every built-in backend reports `md5` for a
+   * file it wrote, whatever the upload path; docs/concepts.md lists what each backend adds.
+   */
+  checksums?: Checksums | undefined;
   visibility?: Visibility | undefined;
 }
 
@@ -94,7 +108,14 @@ export type ListEntry =
       name: string;
       size: number;
       lastModified: Date;
+      /** Same form and value as `ObjectStat.etag`. */
       etag?: string | undefined;
+      /**
+       * Checksums the listing itself carries (same shape as `ObjectStat.checksums`), so comparing
+       * two trees costs listings, not a call per file. Absent when the service's listing has none
+       * for this file (an S3 multipart upload, whose ETag is not a digest): `stat()` may still have one.
+       */
+      checksums?: Checksums | undefined;
     }
   | {
       type: "directory";
@@ -257,6 +278,7 @@ export interface DriverWriteResult {
   /** The key written: differs from the requested one only when the driver used `nextKey()`. */
   key: string;
   size: number;
+  /** Quoted, as stat() reports it (`normalizeEtag`). */
   etag?: string | undefined;
 }
 

@@ -24,7 +24,7 @@ import {
   unlink,
 } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { addAbortSignal, type Readable } from "node:stream";
+import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   AlreadyExistsError,
@@ -46,6 +46,7 @@ import {
   type ListEntry,
   type ListPage,
   NotFoundError,
+  normalizeEtag,
   type ObjectStat,
   RangeNotSatisfiableError,
   type SignedUpload,
@@ -63,13 +64,14 @@ import {
 } from "./options.js";
 import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
 import {
-  needsSidecar,
+  needsRecord,
   pickMetadata,
-  readSidecar,
-  removeSidecar,
+  readRecord,
+  recordName,
+  removeRecord,
   type StoredMetadata,
   tempPath,
-  writeSidecar,
+  writeRecord,
 } from "./sidecar.js";
 
 /** Files per concurrent batch in deleteMany: enough to hide latency, few enough to spare file handles. */
@@ -79,6 +81,8 @@ const DELETE_CONCURRENCY = 16;
  * stays ~30 MiB lower, because V8 collects external buffers later when they come in bigger pieces.
  */
 const READ_CHUNK = 64 * 1024;
+/** Files of a directory whose stat (and record) a listing fetches at once. */
+const LIST_LOOKAHEAD = 16;
 /** Attempts at creating the temporary file when a concurrent delete prunes its directory meanwhile. */
 const PARENT_RETRIES = 5;
 
@@ -94,7 +98,64 @@ function noHardLinks(key: string, cause: unknown): UnsupportedError {
 
 /** Stable validator for ETags: size, modification time and inode identify one version of a file. */
 function etagOf(stats: BigIntStats): string {
-  return createHash("sha1").update(`${stats.size}:${stats.mtimeNs}:${stats.ino}`).digest("hex").slice(0, 32);
+  const tag = createHash("sha1").update(`${stats.size}:${stats.mtimeNs}:${stats.ino}`).digest("hex");
+  return normalizeEtag(tag.slice(0, 32))!;
+}
+
+/** Passes a body through unchanged, feeding every chunk to `hash` on the way. */
+function hashing(hash: ReturnType<typeof createHash>): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+}
+
+/** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
+const HASH_READ = 1024 * 1024;
+
+/** MD5 of a whole file. */
+async function md5OfFile(path: string, signal: AbortSignal): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const hash = createHash("md5");
+    const buffer = Buffer.allocUnsafe(HASH_READ);
+    for (;;) {
+      if (signal.aborted) throw abortError(signal);
+      const { bytesRead } = await handle.read(buffer, 0, HASH_READ, null);
+      if (bytesRead === 0) return hash.digest("hex");
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/**
+ * Kernel copy of `source` to `temp` (copy_file_range, a reflink where the filesystem has them),
+ * hashed by reading the source at the same time, so the copy costs the time of the slower of the
+ * two rather than their sum. A source changed meanwhile is a copy of no single version: then the
+ * MD5 is taken of what was copied, which is what gets published.
+ */
+async function copyAndHash(source: string, temp: string, signal: AbortSignal): Promise<string> {
+  const before = await stat(source, { bigint: true });
+  const reading = new AbortController(); // a failed copy stops the hashing read too
+  const hashed = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
+  hashed.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
+  try {
+    await settleOnAbort(copyFile(source, temp), signal);
+  } catch (error) {
+    reading.abort();
+    throw error;
+  }
+  const md5 = await settleOnAbort(hashed, signal);
+  const after = await stat(source, { bigint: true });
+  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
 }
 
 /**
@@ -221,7 +282,8 @@ export class FsDriver implements Driver {
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
       metadata: true,
-      checksums: [],
+      // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
+      checksums: ["md5"],
     };
     this.paths = new RootedPaths(this.root, this.directoryMode);
   }
@@ -258,6 +320,7 @@ export class FsDriver implements Driver {
       const { directory, temp, handle } = await this.createTemp(key);
       try {
         const sourcePath = untouchedFileSource(body);
+        let md5: string;
         if (sourcePath !== undefined) {
           // The body is a whole local file nobody has read yet: let the kernel copy it.
           await handle.close();
@@ -265,18 +328,25 @@ export class FsDriver implements Driver {
           // must not surface as an unhandled 'error'; copyFile below reports the failure.
           body.on("error", () => {});
           body.destroy();
-          await settleOnAbort(copyFile(sourcePath, temp), options.signal);
+          md5 = await copyAndHash(sourcePath, temp, options.signal);
           await chmod(temp, this.fileMode); // copyFile gives the copy its source's mode
           await syncFile(temp);
         } else {
           // flush: fsync before close, so the rename below never publishes data still in the page cache.
           const sink = handle.createWriteStream({ flush: true, highWaterMark: READ_CHUNK });
-          await settleOnAbort(pipeline(body, sink, { signal: options.signal }), options.signal);
+          // The MD5 is taken on the way to the disk: the bytes are never read a second time.
+          const hash = createHash("md5");
+          await settleOnAbort(
+            pipeline(body, hashing(hash), sink, { signal: options.signal }),
+            options.signal,
+          );
+          md5 = hash.digest("hex");
         }
         const stats = await stat(temp, { bigint: true });
         // The caller has already been told "aborted" (the facade does not wait): publish nothing.
         if (options.signal.aborted) throw abortError(options.signal);
-        const committed = await this.commit(temp, directory, key, stats, pickMetadata(options), {
+        const record = pickMetadata({ ...options, checksums: { md5 } });
+        const committed = await this.commit(temp, directory, key, stats, record, {
           exclusive: options.ifNotExists,
           nextKey: options.nextKey,
         });
@@ -334,11 +404,11 @@ export class FsDriver implements Driver {
   ): Promise<string> {
     if (!mode.exclusive) {
       const target = join(directory, this.basenameOf(key));
-      const withSidecar = needsSidecar(key, meta);
-      // The sidecar goes first: it only applies once the data it names (same size and mtime) is in place.
-      if (withSidecar) await writeSidecar(target, stats, meta, this.fileMode);
+      const withRecord = needsRecord(key, meta);
+      // The record goes first: it only applies once the data it names (same size and mtime) is in place.
+      if (withRecord) await writeRecord(target, stats, meta, this.fileMode);
       await rename(temp, target);
-      if (!withSidecar) await removeSidecar(target);
+      if (!withRecord) await removeRecord(target);
       await this.syncDirectory(directory);
       return key;
     }
@@ -365,9 +435,9 @@ export class FsDriver implements Driver {
     const target = join(currentDirectory, this.basenameOf(current));
     await unlink(temp);
     // Written after the link: before it, the name could still belong to someone else's file.
-    if (needsSidecar(current, meta)) {
+    if (needsRecord(current, meta)) {
       try {
-        await writeSidecar(target, stats, meta, this.fileMode);
+        await writeRecord(target, stats, meta, this.fileMode);
       } catch (error) {
         // Keep the promise "saved with its metadata, or not saved": take the file back.
         await unlink(target).catch(() => {});
@@ -470,7 +540,7 @@ export class FsDriver implements Driver {
   }
 
   private async statOf(key: string, path: string, stats: BigIntStats): Promise<ObjectStat> {
-    const meta = (await readSidecar(path, stats)) ?? {};
+    const meta = (await readRecord(path, stats)) ?? {};
     return {
       name: key,
       size: Number(stats.size),
@@ -481,6 +551,7 @@ export class FsDriver implements Driver {
       contentDisposition: meta.contentDisposition,
       contentEncoding: meta.contentEncoding,
       metadata: meta.metadata ?? {},
+      checksums: meta.checksums,
       visibility: this.defaultVisibility,
     };
   }
@@ -549,11 +620,23 @@ export class FsDriver implements Driver {
       if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
       throw error;
     }
-    const items: Array<{ name: string; path: string; isDirectory: boolean; sortKey: string }> = [];
+    const items: Array<{
+      name: string;
+      path: string;
+      isDirectory: boolean;
+      linked?: boolean;
+      sortKey: string;
+    }> = [];
+    /** The driver's own entries of this directory: records say which files have a checksum. */
+    const reserved = new Set<string>();
     for (const dirent of dirents) {
-      if (isReservedName(dirent.name)) continue;
+      if (isReservedName(dirent.name)) {
+        reserved.add(dirent.name);
+        continue;
+      }
       let path = join(directory, dirent.name);
       let isDirectory: boolean;
+      let linked = false;
       if (dirent.isFile()) isDirectory = false;
       else if (dirent.isDirectory()) isDirectory = true;
       else if (dirent.isSymbolicLink()) {
@@ -564,6 +647,7 @@ export class FsDriver implements Driver {
           if (!this.paths.contains(target) || !(await stat(target)).isFile()) continue;
           path = target;
           isDirectory = false;
+          linked = true;
         } catch {
           continue;
         }
@@ -572,11 +656,27 @@ export class FsDriver implements Driver {
         name: dirent.name,
         path,
         isDirectory,
+        linked,
         sortKey: `${keyPrefix}${dirent.name}${isDirectory ? "/" : ""}`,
       });
     }
     items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    for (const item of items) {
+    // A file's entry costs a stat and, when it has one, a read of its record: both are started a
+    // few files ahead, so the thread pool works on several at once instead of one after another.
+    const lookups = new Map<number, Promise<ListEntry | undefined>>();
+    const lookup = (index: number): Promise<ListEntry | undefined> => {
+      for (let next = index; next < Math.min(items.length, index + LIST_LOOKAHEAD); next++) {
+        const item = items[next]!;
+        if (item.isDirectory || lookups.has(next) || (after !== undefined && item.sortKey <= after)) continue;
+        const pending = this.fileEntry(`${keyPrefix}${item.name}`, item, reserved);
+        pending.catch(() => {}); // awaited in order below, or dropped with the page
+        lookups.set(next, pending);
+      }
+      const pending = lookups.get(index)!;
+      lookups.delete(index);
+      return pending;
+    };
+    for (const [index, item] of items.entries()) {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
         const wholeSubtreeSeen =
@@ -590,24 +690,36 @@ export class FsDriver implements Driver {
         continue;
       }
       if (after !== undefined && item.sortKey <= after) continue;
-      let stats: BigIntStats;
-      try {
-        stats = await stat(item.path, { bigint: true });
-      } catch (error) {
-        if (errnoCode(error) === "ENOENT") continue; // deleted while we listed
-        throw error;
-      }
-      yield {
-        entry: {
-          type: "file",
-          name,
-          size: Number(stats.size),
-          lastModified: stats.mtime,
-          etag: etagOf(stats),
-        },
-        sortKey: item.sortKey,
-      };
+      const entry = await lookup(index);
+      if (entry !== undefined) yield { entry, sortKey: item.sortKey };
     }
+  }
+
+  /** The listing entry of one file, or undefined when it was deleted while we listed. */
+  private async fileEntry(
+    name: string,
+    item: { name: string; path: string; linked?: boolean | undefined },
+    reserved: ReadonlySet<string>,
+  ): Promise<ListEntry | undefined> {
+    let stats: BigIntStats;
+    try {
+      stats = await stat(item.path, { bigint: true });
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return undefined;
+      throw error;
+    }
+    // The checksum comes from the file's record, read only when the directory holds one (a linked
+    // file's record sits next to its target, which this directory does not show).
+    const record =
+      item.linked || reserved.has(recordName(item.name)) ? await readRecord(item.path, stats) : undefined;
+    return {
+      type: "file",
+      name,
+      size: Number(stats.size),
+      lastModified: stats.mtime,
+      etag: etagOf(stats),
+      checksums: record?.checksums,
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -615,7 +727,7 @@ export class FsDriver implements Driver {
 
   /** Stored metadata of a file, or what its name implies when it has none. */
   private async metadataOf(key: string, path: string, stats: BigIntStats): Promise<StoredMetadata> {
-    return (await readSidecar(path, stats)) ?? { contentType: guessContentType(key) };
+    return (await readRecord(path, stats)) ?? { contentType: guessContentType(key) };
   }
 
   async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
@@ -625,7 +737,12 @@ export class FsDriver implements Driver {
       const { directory, temp, handle } = await this.createTemp(to);
       await handle.close();
       try {
-        await settleOnAbort(copyFile(source.path, temp), options.signal);
+        if (meta.checksums?.md5 !== undefined) {
+          await settleOnAbort(copyFile(source.path, temp), options.signal);
+        } else {
+          // A file put in the root by another program: its copy is written here, so it gets a checksum.
+          meta.checksums = { md5: await copyAndHash(source.path, temp, options.signal) };
+        }
         await chmod(temp, this.fileMode); // copyFile gives the copy its source's mode
         await syncFile(temp);
         const stats = await stat(temp, { bigint: true });
@@ -648,12 +765,12 @@ export class FsDriver implements Driver {
       const meta = await this.metadataOf(from, source.path, source.stats);
       const directory = await this.paths.prepareParent(to);
       const target = join(directory, this.basenameOf(to));
-      const withSidecar = needsSidecar(to, meta);
+      const withRecord = needsRecord(to, meta);
       try {
         if (options.overwrite) {
-          if (withSidecar) await writeSidecar(target, source.stats, meta, this.fileMode);
+          if (withRecord) await writeRecord(target, source.stats, meta, this.fileMode);
           await rename(entry, target);
-          if (!withSidecar) await removeSidecar(target);
+          if (!withRecord) await removeRecord(target);
         } else {
           try {
             await link(entry, target);
@@ -668,7 +785,7 @@ export class FsDriver implements Driver {
             throw error;
           }
           try {
-            if (withSidecar) await writeSidecar(target, source.stats, meta, this.fileMode);
+            if (withRecord) await writeRecord(target, source.stats, meta, this.fileMode);
           } catch (error) {
             await unlink(target).catch(() => {}); // keep one name for the file, the original
             throw error;
@@ -685,7 +802,7 @@ export class FsDriver implements Driver {
         await this.delete(from, options);
         return;
       }
-      await removeSidecar(entry);
+      await removeRecord(entry);
       await this.syncDirectory(directory);
       if (dirname(entry) !== directory) await this.syncDirectory(dirname(entry));
       await this.prune(dirname(entry));
@@ -705,7 +822,7 @@ export class FsDriver implements Driver {
         if ((code === "EISDIR" || code === "EPERM") && (await lstat(entry)).isDirectory()) return;
         throw error;
       }
-      await removeSidecar(entry);
+      await removeRecord(entry);
       await this.prune(dirname(entry));
     });
   }

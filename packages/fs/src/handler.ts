@@ -63,10 +63,6 @@ function refuse(status: number, body: string, headers?: Record<string, string>):
   throw new HttpRefusal(status, body, headers);
 }
 
-function quoteEtag(etag: string): string {
-  return etag.startsWith('"') || etag.startsWith("W/") ? etag : `"${etag}"`;
-}
-
 /** Weak comparison (RFC 9110 §8.8.3.2) of an If-None-Match list against our ETag. */
 function etagMatches(header: string, etag: string): boolean {
   const ours = etag.replace(/^W\//, "");
@@ -237,7 +233,8 @@ export function createFsHandler(
     const { handle, stat } = await driver.openFile(key, { signal: abort.signal });
     let handedOver = false;
     try {
-      const etag = quoteEtag(stat.etag ?? "");
+      // Quoted by the driver, as every driver's etags are (normalizeEtag).
+      const etag = stat.etag ?? '""';
       const lastModified = stat.lastModified.toUTCString();
       const headers: Record<string, string> = {
         etag,
@@ -344,7 +341,7 @@ export function createFsHandler(
       });
       await feeding;
       response.writeHead(200, {
-        etag: quoteEtag(result.etag ?? ""),
+        etag: result.etag ?? '""',
         "content-length": "0",
         "x-content-type-options": "nosniff",
       });

@@ -1,10 +1,15 @@
+import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { guessContentType, type Storage, StorageError } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FsDriver, fsStorage, RESERVED_PREFIX } from "../src/index.js";
-import { tempDir, tree } from "./helpers.js";
+import { records, tempDir, tree } from "./helpers.js";
+
+function md5(data: string | Uint8Array): string {
+  return createHash("md5").update(data).digest("hex");
+}
 
 let root: string;
 let outside: string;
@@ -298,14 +303,16 @@ describe("reads, stat and metadata", () => {
     expect(after.metadata).toEqual({});
   });
 
-  it("writes no sidecar when the name says it all, and removes a stale one on overwrite", async () => {
+  it("every save records its MD5 (one record per file), and an overwrite replaces the record", async () => {
     await storage.save("plain.css", "a{}");
     expect(await tree(root)).toEqual(["plain.css"]);
+    expect((await records(root)).length).toBe(1);
     await storage.save("x.css", "a{}", { cacheControl: "max-age=1" });
-    expect((await tree(root)).length).toBe(3);
     await storage.save("x.css", "b{}");
     expect(await tree(root)).toEqual(["plain.css", "x.css"]);
+    expect((await records(root)).length).toBe(2);
     expect((await storage.stat("x.css")).cacheControl).toBeUndefined();
+    expect((await storage.stat("x.css")).checksums).toEqual({ md5: md5("b{}") });
   });
 
   it("copy and move carry metadata; delete removes it", async () => {
@@ -479,5 +486,63 @@ describe("bodies that are local files", () => {
       await code(storage.save("x/missing.bin", createReadStream(join(outside, "nope.bin")))),
     ).toBeDefined();
     expect(await tree(root)).toEqual([]);
+  });
+});
+
+describe("checksums recorded at write time", () => {
+  const bytes = Buffer.alloc(2 * 1024 * 1024 + 5);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) % 253;
+
+  it("a stream, bytes and a whole local file (kernel copy) all get the MD5 of their content", async () => {
+    const { createReadStream } = await import("node:fs");
+    const source = join(outside, "whole.bin");
+    await writeFile(source, bytes);
+    await storage.save("stream.bin", Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]));
+    await storage.save("bytes.bin", bytes);
+    await storage.save("file.bin", createReadStream(source));
+    for (const name of ["stream.bin", "bytes.bin", "file.bin"]) {
+      expect((await storage.stat(name)).checksums, name).toEqual({ md5: md5(bytes) });
+    }
+  });
+
+  it("listings carry the recorded MD5, and none for a file another program put in the root", async () => {
+    await storage.save("a/one.txt", "one");
+    await mkdir(join(root, "a"), { recursive: true });
+    await writeFile(join(root, "a", "foreign.txt"), "written by hand");
+    const entries = (await storage.listPage("a/")).entries;
+    expect(entries).toEqual([
+      expect.objectContaining({ name: "a/foreign.txt", checksums: undefined }),
+      expect.objectContaining({ name: "a/one.txt", checksums: { md5: md5("one") } }),
+    ]);
+    expect((await storage.stat("a/foreign.txt")).checksums).toBeUndefined();
+  });
+
+  it("a record no longer applies once another program changes the file", async () => {
+    await storage.save("edited.txt", "original");
+    await writeFile(join(root, "edited.txt"), "changed by hand, longer");
+    expect((await storage.stat("edited.txt")).checksums).toBeUndefined();
+    const [entry] = (await storage.listPage("")).entries;
+    expect(entry).toMatchObject({ name: "edited.txt" });
+    expect(entry?.type === "file" && entry.checksums).toBeFalsy();
+  });
+
+  it("copy carries the MD5, and gives one to the copy of a file that had none; move keeps it", async () => {
+    await storage.save("src.bin", bytes);
+    await storage.copy("src.bin", "copied.bin");
+    expect((await storage.stat("copied.bin")).checksums).toEqual({ md5: md5(bytes) });
+    await writeFile(join(root, "foreign.bin"), bytes);
+    await storage.copy("foreign.bin", "foreign-copy.bin");
+    expect((await storage.stat("foreign-copy.bin")).checksums).toEqual({ md5: md5(bytes) });
+    await storage.move("copied.bin", "moved/here.bin");
+    expect((await storage.stat("moved/here.bin")).checksums).toEqual({ md5: md5(bytes) });
+  });
+
+  it("etags are quoted, and the same in the save result, stat and the listing", async () => {
+    const saved = await storage.save("q.txt", "quoted");
+    const info = await storage.stat("q.txt");
+    const [entry] = (await storage.listPage("")).entries;
+    expect(saved.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(info.etag).toBe(saved.etag);
+    expect(entry?.type === "file" && entry.etag).toBe(saved.etag);
   });
 });

@@ -14,6 +14,7 @@ import {
   AbortedError,
   base64ToHex,
   type Capabilities,
+  type Checksums,
   ConfigError,
   type Driver,
   type DriverCallOptions,
@@ -28,6 +29,7 @@ import {
   InvalidArgumentError,
   type ListEntry,
   type ListPage,
+  normalizeEtag,
   type ObjectStat,
   PermissionDeniedError,
   RangeNotSatisfiableError,
@@ -108,6 +110,17 @@ function decodeCursor(cursor: string | undefined): { token?: string; lastDirecto
   throw new InvalidArgumentError(
     "This listing cursor is damaged: pass back the cursor of the previous page unchanged.",
   );
+}
+
+/**
+ * GCS computes both for every upload, resumable ones included (emulator checked); a composite
+ * object has only crc32c. Stat and listings report the same fields.
+ */
+function checksumsOf(m: FileMetadata): Checksums {
+  const checksums: Checksums = {};
+  if (m.md5Hash) checksums.md5 = base64ToHex(m.md5Hash);
+  if (m.crc32c) checksums.crc32c = base64ToHex(m.crc32c);
+  return checksums;
 }
 
 /** Path-style object URL: every segment percent-encoded, slashes kept. */
@@ -276,7 +289,8 @@ export class GcsDriver implements Driver {
 
   private writeResult(key: string, file: File): DriverWriteResult {
     const { size, etag } = file.metadata;
-    return { key, size: Number(size ?? 0), etag: etag ?? undefined };
+    // The JSON API's etag comes unquoted: one form on every backend (normalizeEtag).
+    return { key, size: Number(size ?? 0), etag: normalizeEtag(etag) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -365,9 +379,6 @@ export class GcsDriver implements Driver {
   }
 
   private toStat(key: string, m: FileMetadata): ObjectStat {
-    const checksums: ObjectStat["checksums"] = {};
-    if (m.md5Hash) checksums.md5 = base64ToHex(m.md5Hash);
-    if (m.crc32c) checksums.crc32c = base64ToHex(m.crc32c);
     const custom: Record<string, string> = {};
     for (const [name, value] of Object.entries(m.metadata ?? {})) {
       if (value !== null && value !== undefined) custom[name] = String(value);
@@ -376,13 +387,13 @@ export class GcsDriver implements Driver {
       name: key,
       size: Number(m.size ?? 0),
       lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
-      etag: m.etag,
+      etag: normalizeEtag(m.etag),
       contentType: m.contentType,
       cacheControl: m.cacheControl,
       contentDisposition: m.contentDisposition,
       contentEncoding: m.contentEncoding,
       metadata: custom,
-      checksums,
+      checksums: checksumsOf(m),
     };
   }
 
@@ -427,7 +438,8 @@ export class GcsDriver implements Driver {
         name: file.name.slice(root.length),
         size: Number(file.metadata.size ?? 0),
         lastModified: new Date(file.metadata.updated ?? file.metadata.timeCreated ?? 0),
-        etag: file.metadata.etag,
+        etag: normalizeEtag(file.metadata.etag),
+        checksums: checksumsOf(file.metadata),
       });
     }
     // GCS lists in lexicographic order, so each directory comes once and after those of earlier

@@ -2,6 +2,8 @@
  * The S3 driver: maps the storages Driver contract onto @aws-sdk/client-s3, for AWS and the
  * S3-compatible services (profiles.ts says how each one differs).
  */
+
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { inspect } from "node:util";
 import {
@@ -27,7 +29,9 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   AlreadyExistsError,
+  base64ToHex,
   type Capabilities,
+  type Checksums,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
@@ -40,6 +44,8 @@ import {
   type DriverWriteResult,
   type ListEntry,
   type ListPage,
+  md5FromBase64,
+  normalizeEtag,
   type ObjectStat,
   type SignedUpload,
   type StorageError,
@@ -63,22 +69,50 @@ export const DELETE_BATCH_SIZE = 1000;
 const ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers";
 const MIB = 1024 * 1024;
 
-/** S3 ETags are quoted; the quotes carry no information. RGW sends "" after CompleteMultipartUpload. */
-function cleanEtag(etag: string | undefined): string | undefined {
-  const bare = etag?.replace(/^W\//, "").replace(/^"|"$/g, "");
-  return bare ? bare : undefined;
+/**
+ * Metadata key of the MD5 (base64) of objects whose ETag is not their MD5: multipart uploads, and
+ * any upload under SSE-KMS. rclone's name for it, so each tool sees the other's checksums.
+ */
+export const MD5_METADATA = "md5chksum";
+
+/** The MD5 in an ETag of the single-request form (32 hex digits); multipart ETags end in "-N". */
+function md5FromEtag(etag: string | undefined): string | undefined {
+  const bare = normalizeEtag(etag)?.replace(/^W\//, "").slice(1, -1);
+  return bare !== undefined && /^[0-9a-f]{32}$/i.test(bare) ? bare.toLowerCase() : undefined;
+}
+
+/** Whether the ETags of objects written with this encryption are the MD5 of their content. */
+function etagIsMd5(serverSideEncryption: string | undefined, customerKey = false): boolean {
+  return !customerKey && (serverSideEncryption === undefined || serverSideEncryption === "AES256");
 }
 
 /**
- * The MD5 of the content, when the ETag is one: single-request uploads without KMS or customer
- * keys (documented S3 behaviour). Multipart ETags ("…-N") and encrypted ones are not.
+ * Checksums of an object from its HEAD: the ETag when it is an MD5 (a single-request upload
+ * without KMS or customer keys, as S3 documents), else the MD5 this driver (or rclone) stored in
+ * the metadata; plus S3's additional checksums when the service keeps whole-object ones (AWS;
+ * COMPOSITE ones are checksums of the parts, not of the object).
  */
-function md5FromHead(head: HeadObjectCommandOutput): string | undefined {
-  const etag = cleanEtag(head.ETag);
-  if (!etag || !/^[0-9a-f]{32}$/i.test(etag)) return undefined;
-  if (head.SSECustomerAlgorithm || (head.ServerSideEncryption && head.ServerSideEncryption !== "AES256"))
-    return undefined;
-  return etag.toLowerCase();
+function checksumsFromHead(head: HeadObjectCommandOutput): Checksums | undefined {
+  const checksums: Checksums = {};
+  const md5 = etagIsMd5(head.ServerSideEncryption, head.SSECustomerAlgorithm !== undefined)
+    ? md5FromEtag(head.ETag)
+    : undefined;
+  const recorded = md5 ?? md5FromBase64(head.Metadata?.[MD5_METADATA]);
+  if (recorded !== undefined) checksums.md5 = recorded;
+  if (head.ChecksumType !== "COMPOSITE") {
+    if (head.ChecksumSHA256 && !head.ChecksumSHA256.includes("-"))
+      checksums.sha256 = base64ToHex(head.ChecksumSHA256);
+    if (head.ChecksumCRC32C && !head.ChecksumCRC32C.includes("-"))
+      checksums.crc32c = base64ToHex(head.ChecksumCRC32C);
+  }
+  return Object.keys(checksums).length > 0 ? checksums : undefined;
+}
+
+/** User metadata without the driver's own key (which save() never takes from the caller either). */
+function userMetadata(metadata: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (metadata === undefined || !(MD5_METADATA in metadata)) return metadata;
+  const { [MD5_METADATA]: _md5, ...rest } = metadata;
+  return rest;
 }
 
 function s3ClientConfig(
@@ -113,6 +147,8 @@ export class S3Driver implements Driver {
   readonly #signer: S3Client;
   readonly #ownedClients: S3Client[] = [];
   #aclProbe: Promise<boolean> | undefined;
+  /** Whether objects this driver writes in one request get their MD5 as ETag (no KMS). */
+  readonly #etagIsMd5: boolean;
 
   constructor(options: S3DriverOptions) {
     const resolved = resolveOptions(options);
@@ -142,6 +178,7 @@ export class S3Driver implements Driver {
       this.#signer = this.#client;
     }
     this.defaultVisibility = resolved.visibility;
+    this.#etagIsMd5 = etagIsMd5(resolved.serverSideEncryption);
     const post = resolved.postPolicy;
     this.capabilities = Object.freeze({
       rangeRead: true,
@@ -271,7 +308,7 @@ export class S3Driver implements Driver {
         CacheControl: options.cacheControl ?? o.cacheControl,
         ContentDisposition: options.contentDisposition ?? o.contentDisposition,
         ContentEncoding: options.contentEncoding,
-        Metadata: options.metadata,
+        Metadata: userMetadata(options.metadata),
         ACL: await this.#cannedAcl(options.visibility, signal),
         ServerSideEncryption: o.serverSideEncryption,
         SSEKMSKeyId: o.sseKmsKeyId,
@@ -287,6 +324,10 @@ export class S3Driver implements Driver {
     if (bytes !== undefined && bytes.byteLength <= o.partSize) {
       // In memory and small: one request, no part buffering.
       body.destroy();
+      if (!this.#etagIsMd5) {
+        const md5 = createHash("md5").update(bytes).digest("base64");
+        params.Metadata = { ...params.Metadata, [MD5_METADATA]: md5 };
+      }
       try {
         const out = await this.#client.send(
           new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.byteLength }),
@@ -294,7 +335,7 @@ export class S3Driver implements Driver {
             abortSignal: signal,
           },
         );
-        return { key: name, size: bytes.byteLength, etag: cleanEtag(out.ETag) };
+        return { key: name, size: bytes.byteLength, etag: normalizeEtag(out.ETag) };
       } catch (error) {
         throw this.#fail(error, context);
       }
@@ -329,6 +370,8 @@ export class S3Driver implements Driver {
         partSize,
         queueSize: o.queueSize,
         signal,
+        md5Metadata: MD5_METADATA,
+        etagIsMd5: this.#etagIsMd5,
         beforeComplete: checkBeforeComplete
           ? async () => {
               if (await this.#headExists(params.Key!, signal))
@@ -336,7 +379,7 @@ export class S3Driver implements Driver {
             }
           : undefined,
       });
-      return { key: name, size: result.size, etag: cleanEtag(result.etag) };
+      return { key: name, size: result.size, etag: result.etag };
     } catch (error) {
       throw this.#fail(error, { key: name, ifNotExists: options.ifNotExists, signal });
     } finally {
@@ -368,7 +411,12 @@ export class S3Driver implements Driver {
   async #head(name: string, signal: AbortSignal): Promise<HeadObjectCommandOutput> {
     try {
       return await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.#options.bucket, Key: this.#key(name) }),
+        // ChecksumMode: S3's additional checksums too, where the service keeps them.
+        new HeadObjectCommand({
+          Bucket: this.#options.bucket,
+          Key: this.#key(name),
+          ChecksumMode: "ENABLED",
+        }),
         { abortSignal: signal },
       );
     } catch (error) {
@@ -391,18 +439,17 @@ export class S3Driver implements Driver {
 
   async stat(name: string, options: DriverCallOptions): Promise<ObjectStat> {
     const head = await this.#head(name, options.signal);
-    const md5 = md5FromHead(head);
     return {
       name,
       size: head.ContentLength ?? 0,
       lastModified: head.LastModified ?? new Date(0),
-      etag: cleanEtag(head.ETag),
+      etag: normalizeEtag(head.ETag),
       contentType: head.ContentType,
       cacheControl: head.CacheControl,
       contentDisposition: head.ContentDisposition,
       contentEncoding: head.ContentEncoding,
-      metadata: { ...head.Metadata },
-      checksums: md5 ? { md5 } : undefined,
+      metadata: { ...userMetadata(head.Metadata) },
+      checksums: checksumsFromHead(head),
     };
   }
 
@@ -440,12 +487,16 @@ export class S3Driver implements Driver {
       const name = object.Key === undefined ? undefined : fromKey(root, object.Key);
       // "folder/" markers made by consoles and other tools are not files.
       if (!name || name.endsWith("/")) continue;
+      // A listing has no metadata: only an MD5 ETag gives a checksum here (a multipart upload's
+      // recorded MD5 needs stat). Under KMS (configured on this storage) the ETag is not one.
+      const md5 = this.#etagIsMd5 ? md5FromEtag(object.ETag) : undefined;
       entries.push({
         type: "file",
         name,
         size: object.Size ?? 0,
         lastModified: object.LastModified ?? new Date(0),
-        etag: cleanEtag(object.ETag),
+        etag: normalizeEtag(object.ETag),
+        checksums: md5 === undefined ? undefined : { md5 },
       });
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -42,7 +42,11 @@ export function isCopySourceTooLarge(error: unknown): boolean {
   );
 }
 
-export async function multipartCopy(client: S3Client, params: MultipartCopyParams): Promise<void> {
+/** The copy's ETag and version, as CompleteMultipartUpload reports them. */
+export async function multipartCopy(
+  client: S3Client,
+  params: MultipartCopyParams,
+): Promise<{ etag: string | undefined; versionId: string | undefined }> {
   const { Bucket, Key, head, signal } = params;
   const size = head.ContentLength ?? 0;
   if (size <= 0)
@@ -107,9 +111,10 @@ export async function multipartCopy(client: S3Client, params: MultipartCopyParam
     const rejected = settled.find((result) => result.status === "rejected");
     if (rejected) throw rejected.reason;
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    await client.send(
+    const out = await client.send(
       new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
     );
+    return { etag: out.ETag, versionId: out.VersionId };
   } catch (error) {
     await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
     throw error;

@@ -61,9 +61,37 @@ const CRC32C_TABLE = Array.from({ length: 256 }, (_, n) => {
 
 /** CRC-32C of `data` as 8 lower-case hex digits. */
 export function crc32c(data: Uint8Array): string {
-  let c = 0xffffffff;
+  return crc32cHex(crc32cUpdate(0xffffffff, data));
+}
+
+function crc32cUpdate(state: number, data: Uint8Array): number {
+  let c = state;
   for (const byte of data) c = (CRC32C_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8)) >>> 0;
-  return ((c ^ 0xffffffff) >>> 0).toString(16).padStart(8, "0");
+  return c;
+}
+
+function crc32cHex(state: number): string {
+  return ((state ^ 0xffffffff) >>> 0).toString(16).padStart(8, "0");
+}
+
+/** What the suite computes itself from the bytes, to compare with what a backend reports. */
+export interface LocalDigests {
+  md5: string;
+  sha256: string;
+  crc32c: string;
+}
+
+/** MD5, SHA-256 and CRC-32C of the concatenation of `chunks`, in one pass. */
+export function digestsOf(chunks: Iterable<Uint8Array>): LocalDigests {
+  const md5 = createHash("md5");
+  const sha256 = createHash("sha256");
+  let crc = 0xffffffff;
+  for (const chunk of chunks) {
+    md5.update(chunk);
+    sha256.update(chunk);
+    crc = crc32cUpdate(crc, chunk);
+  }
+  return { md5: md5.digest("hex"), sha256: sha256.digest("hex"), crc32c: crc32cHex(crc) };
 }
 
 /**
@@ -102,6 +130,17 @@ export class DeterministicBody {
         }
       })(),
       { objectMode: false },
+    );
+  }
+
+  /** MD5, SHA-256 and CRC-32C of the whole body, computed chunk by chunk. */
+  digests(): LocalDigests {
+    const self = this;
+    const chunk = 1024 * 1024;
+    return digestsOf(
+      (function* () {
+        for (let offset = 0; offset < self.size; offset += chunk) yield self.slice(offset, offset + chunk);
+      })(),
     );
   }
 

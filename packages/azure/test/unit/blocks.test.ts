@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { AbortedError } from "@storages/core";
 import { describe, expect, it } from "vitest";
@@ -67,6 +68,7 @@ describe("block size plan", () => {
 function recordingTarget(options: { failAt?: number; delayMs?: number } = {}) {
   const calls: string[] = [];
   const staged = new Map<string, Buffer>();
+  const committed: Array<{ ids: string[]; md5: Buffer }> = [];
   let inflight = 0;
   let maxInflight = 0;
   const signals: AbortSignal[] = [];
@@ -97,12 +99,13 @@ function recordingTarget(options: { failAt?: number; delayMs?: number } = {}) {
         inflight--;
       }
     },
-    async commit(ids) {
+    async commit(ids, _signal, md5) {
       calls.push(`commit:${ids.length}`);
+      committed.push({ ids, md5 });
       return { etag: "committed" };
     },
   };
-  return { target, calls, staged, signals, maxInflight: () => maxInflight };
+  return { target, calls, staged, committed, signals, maxInflight: () => maxInflight };
 }
 
 function chunks(total: number, chunkSize: number): Readable {
@@ -152,6 +155,26 @@ describe("uploadBlocks", () => {
     expect(calls.filter((c) => c === `stage:${MiB}`)).toHaveLength(10);
     expect(maxInflight()).toBeLessThanOrEqual(3);
     expect(maxInflight()).toBeGreaterThan(1);
+  });
+
+  it("the commit carries the MD5 of every byte staged, in order (Azure keeps none for staged blocks)", async () => {
+    const { target, staged, committed } = recordingTarget({ delayMs: 3 });
+    const total = 5 * MiB + 123;
+    await uploadBlocks(chunks(total, 77_777), target, {
+      signal: signal(),
+      blockSize: MiB,
+      baseBlockSize: MiB,
+      concurrency: 3,
+    });
+    const [commit] = committed;
+    const body = Buffer.concat(commit!.ids.map((id) => staged.get(id)!));
+    expect(body.length).toBe(total);
+    const expected = createHash("md5");
+    for (let offset = 0; offset < total; offset += 77_777) {
+      expected.update(Buffer.alloc(Math.min(77_777, total - offset), offset % 251));
+    }
+    expect(commit!.md5.toString("hex")).toBe(expected.digest("hex"));
+    expect(commit!.md5.toString("hex")).toBe(createHash("md5").update(body).digest("hex"));
   });
 
   it("a failed block aborts the others, fails the upload and commits nothing", async () => {

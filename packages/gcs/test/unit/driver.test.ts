@@ -383,6 +383,35 @@ describe("listing", () => {
     expect(page.cursor).toBeTypeOf("string");
   });
 
+  it("listed files carry GCS's MD5 and CRC32C as hex, and the etag quoted (the JSON API sends it bare)", async () => {
+    gcs.hook = (r) =>
+      r.path === "/storage/v1/b/bkt/o"
+        ? {
+            status: 200,
+            body: {
+              items: [
+                {
+                  ...item("root/a.txt"),
+                  md5Hash: "XrY7u+Ae7tCTyyK7j1rNww==",
+                  crc32c: "yZRlqg==",
+                  etag: "CKih16Gj",
+                },
+                { ...item("root/composite.bin"), crc32c: "yZRlqg==" },
+              ],
+            },
+          }
+        : undefined;
+    const page = await new Storage(driver()).listPage("", { recursive: true });
+    expect(page.entries).toMatchObject([
+      {
+        name: "a.txt",
+        etag: '"CKih16Gj"',
+        checksums: { md5: "5eb63bbbe01eeed093cb22bb8f5acdc3", crc32c: "c99465aa" },
+      },
+      { name: "composite.bin", etag: '"e"', checksums: { crc32c: "c99465aa" } },
+    ]);
+  });
+
   it("directories a server repeats on later pages are returned once; cursors chain GCS's page tokens", async () => {
     // The Cloud Storage emulator returns every prefix on every page.
     const pages: Record<string, unknown> = {

@@ -49,7 +49,7 @@ describe("writes", () => {
       "a/b.txt",
       ...bytesWrite("hello", { ifNotExists: true, cacheControl: "max-age=60", metadata: { owner: "me" } }),
     );
-    expect(result).toEqual({ key: "a/b.txt", size: 5, etag: "5d41402abc4b2a76b9719d911017c592" });
+    expect(result).toEqual({ key: "a/b.txt", size: 5, etag: '"5d41402abc4b2a76b9719d911017c592"' });
     expect(requests).toHaveLength(1);
     const [put] = requests;
     expect(put!.method).toBe("PUT");
@@ -190,7 +190,8 @@ describe("reads, listing, deletes", () => {
         name: "docs/a.txt",
         size: 3,
         lastModified: new Date("2024-01-01T00:00:00.000Z"),
-        etag: "abc",
+        etag: '"abc"',
+        checksums: undefined,
       },
       { type: "directory", name: "docs/sub" },
     ]);
@@ -418,5 +419,90 @@ describe("credentials stay secret", () => {
     expect(StorageError.hasCode(error, "E_PERMISSION_DENIED")).toBe(true);
     for (const text of [String(error), JSON.stringify(error), (error as Error).stack ?? ""])
       expect(text).not.toContain(FAKE_SECRET);
+  });
+});
+
+describe("checksums and etags", () => {
+  const md5 = "5d41402abc4b2a76b9719d911017c592"; // of "hello"
+  const md5Base64 = Buffer.from(md5, "hex").toString("base64");
+  const signal = new AbortController().signal;
+  const head =
+    (headers: Record<string, string>): Responder =>
+    () => ({
+      headers: { "content-length": "5", "last-modified": "Mon, 01 Jan 2024 00:00:00 GMT", ...headers },
+    });
+
+  it("stat: an MD5 ETag is the MD5; a multipart one is not, and the recorded MD5 (hidden from metadata) is", async () => {
+    const single = setup(head({ etag: `"${md5}"`, "x-amz-meta-owner": "me" }));
+    expect(await single.driver.stat("f", { signal })).toMatchObject({
+      etag: `"${md5}"`,
+      checksums: { md5 },
+      metadata: { owner: "me" },
+    });
+    const multi = setup(
+      head({
+        etag: '"0123456789abcdef0123456789abcdef-3"',
+        "x-amz-meta-md5chksum": md5Base64,
+        "x-amz-meta-owner": "me",
+      }),
+    );
+    const stat = await multi.driver.stat("f", { signal });
+    expect(stat.checksums).toEqual({ md5 });
+    expect(stat.metadata).toEqual({ owner: "me" });
+    const none = setup(head({ etag: '"0123456789abcdef0123456789abcdef-3"' }));
+    expect((await none.driver.stat("f", { signal })).checksums).toBeUndefined();
+  });
+
+  it("stat: under KMS the ETag is not an MD5; S3's whole-object checksums are read, composite ones are not", async () => {
+    const kms = setup(head({ etag: `"${"a".repeat(32)}"`, "x-amz-server-side-encryption": "aws:kms" }));
+    expect((await kms.driver.stat("f", { signal })).checksums).toBeUndefined();
+    const sha = Buffer.alloc(32, 1).toString("base64");
+    const full = setup(
+      head({
+        etag: '"x-2"',
+        "x-amz-checksum-sha256": sha,
+        "x-amz-checksum-crc32c": "yZRlqg==",
+        "x-amz-checksum-type": "FULL_OBJECT",
+      }),
+    );
+    expect((await full.driver.stat("f", { signal })).checksums).toEqual({
+      sha256: "01".repeat(32),
+      crc32c: "c99465aa",
+    });
+    const composite = setup(
+      head({ etag: '"x-2"', "x-amz-checksum-sha256": `${sha}-2`, "x-amz-checksum-type": "COMPOSITE" }),
+    );
+    expect((await composite.driver.stat("f", { signal })).checksums).toBeUndefined();
+    expect(full.requests[0]!.headers["x-amz-checksum-mode"]).toBe("ENABLED");
+  });
+
+  it("listings give the MD5 of single-request ETags only, and none on a storage configured for KMS", async () => {
+    const body = `<ListBucketResult><IsTruncated>false</IsTruncated>
+      <Contents><Key>app/one.txt</Key><Size>5</Size><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"${md5}"</ETag></Contents>
+      <Contents><Key>app/parts.bin</Key><Size>9</Size><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>"${md5}-2"</ETag></Contents>
+      </ListBucketResult>`;
+    const options = { signal, recursive: true, pageSize: 10 };
+    const plain = setup(() => ({ body }));
+    expect((await plain.driver.listPage("", options)).entries).toMatchObject([
+      { name: "one.txt", etag: `"${md5}"`, checksums: { md5 } },
+      { name: "parts.bin", etag: `"${md5}-2"`, checksums: undefined },
+    ]);
+    const kms = setup(() => ({ body }), { serverSideEncryption: "aws:kms" });
+    for (const entry of (await kms.driver.listPage("", options)).entries) {
+      expect(entry.type === "file" && entry.checksums).toBeFalsy();
+    }
+  });
+
+  it("a caller's md5chksum metadata is never sent: the key is the driver's; under KMS the MD5 goes with the object", async () => {
+    const plain = setup(() => ({ headers: { etag: `"${md5}"` } }));
+    await plain.driver.write(
+      "a.txt",
+      ...bytesWrite("hello", { metadata: { md5chksum: "forged", owner: "me" } }),
+    );
+    expect(plain.requests[0]!.headers["x-amz-meta-md5chksum"]).toBeUndefined();
+    expect(plain.requests[0]!.headers["x-amz-meta-owner"]).toBe("me");
+    const kms = setup(() => ({ headers: { etag: '"opaque"' } }), { serverSideEncryption: "aws:kms" });
+    await kms.driver.write("a.txt", ...bytesWrite("hello"));
+    expect(kms.requests[0]!.headers["x-amz-meta-md5chksum"]).toBe(md5Base64);
   });
 });

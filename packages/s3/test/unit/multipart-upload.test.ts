@@ -11,6 +11,8 @@ import { fakeS3, type RecordedRequest, type Responder, xmlError } from "../suppo
 
 const MiB = 1024 * 1024;
 const params = { Bucket: "media", Key: "big.bin", ContentType: "application/octet-stream" };
+/** Where uploadBody records the MD5 (the driver passes its own key and its encryption's answer). */
+const record = { md5Metadata: "md5chksum", etagIsMd5: true };
 
 function server(extra?: Responder): Responder {
   return (request) => {
@@ -29,6 +31,9 @@ function server(extra?: Responder): Responder {
       return {
         body: '<CompleteMultipartUploadResult><ETag>"final-3"</ETag></CompleteMultipartUploadResult>',
       };
+    // RGW keeps the multipart ETag through a copy (AWS would give the MD5).
+    if (request.method === "PUT" && request.headers["x-amz-copy-source"])
+      return { body: '<CopyObjectResult><ETag>"final-3"</ETag></CopyObjectResult>' };
     return { headers: { etag: '"single"' } };
   };
 }
@@ -54,11 +59,18 @@ describe("uploadBody", () => {
     const result = await uploadBody(unevenStream(data), {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 3,
       signal: new AbortController().signal,
     });
-    expect(result).toEqual({ size: data.length, etag: '"final-3"', parts: 5 });
+    expect(result).toEqual({
+      size: data.length,
+      etag: '"final-3"',
+      parts: 5,
+      md5: createHash("md5").update(data).digest("hex"),
+      md5Recorded: true,
+    });
     const uploaded = parts(requests).sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber));
     expect(uploaded.map((r) => r.bytes.length)).toEqual([
       5 * MiB,
@@ -81,6 +93,7 @@ describe("uploadBody", () => {
       const result = await uploadBody(unevenStream(data), {
         client,
         params,
+        ...record,
         partSize: 5 * MiB,
         queueSize: 2,
         signal: new AbortController().signal,
@@ -98,6 +111,7 @@ describe("uploadBody", () => {
     const result = await uploadBody(data, {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 2,
       signal: new AbortController().signal,
@@ -121,6 +135,7 @@ describe("uploadBody", () => {
     const error = await uploadBody(Readable.from(failing()), {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 2,
       signal: new AbortController().signal,
@@ -135,6 +150,7 @@ describe("uploadBody", () => {
     const error = await uploadBody(randomBytes(11 * MiB), {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 2,
       signal: new AbortController().signal,
@@ -158,6 +174,7 @@ describe("uploadBody", () => {
     const error = await uploadBody(Readable.from(body()), {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 2,
       signal: controller.signal,
@@ -174,6 +191,7 @@ describe("uploadBody", () => {
     const error = await uploadBody(randomBytes(16 * MiB), {
       client,
       params,
+      ...record,
       partSize: 5 * MiB,
       queueSize: 1,
       signal: new AbortController().signal,
@@ -181,5 +199,171 @@ describe("uploadBody", () => {
     expect((error as { name?: string }).name).toBe("InternalError");
     expect(requests.some((r) => r.method === "DELETE" && r.query.uploadId === "U1")).toBe(true);
     expect(parts(requests).map((r) => r.query.partNumber)).toEqual(["1", "2"]); // nothing after the failure
+  });
+
+  describe("the MD5 of every object it writes", () => {
+    const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
+    const base64 = (hex: string) => Buffer.from(hex, "hex").toString("base64");
+    const options = (client: import("@aws-sdk/client-s3").S3Client) => ({
+      client,
+      params: { ...params, Metadata: { owner: "me" }, CacheControl: "no-store" },
+      ...record,
+      partSize: 5 * MiB,
+      queueSize: 2,
+      signal: new AbortController().signal,
+    });
+
+    it("a stream in parts: hashed as read, then put in the metadata by a guarded copy onto itself", async () => {
+      const { client, requests } = fakeS3(server());
+      const data = randomBytes(12 * MiB + 3);
+      const result = await uploadBody(unevenStream(data), options(client));
+      expect(result).toMatchObject({ md5: md5(data), md5Recorded: true, etag: '"final-3"' });
+      const copies = requests.filter((r) => r.headers["x-amz-copy-source"] !== undefined);
+      expect(copies).toHaveLength(1);
+      const copy = copies[0]!;
+      expect(copy.path).toBe("/media/big.bin");
+      expect(copy.headers["x-amz-copy-source"]).toBe("media/big.bin");
+      expect(copy.headers["x-amz-metadata-directive"]).toBe("REPLACE");
+      expect(copy.headers["x-amz-meta-md5chksum"]).toBe(base64(md5(data)));
+      // REPLACE drops whatever is not sent again: the caller's headers and metadata go with it.
+      expect(copy.headers["x-amz-meta-owner"]).toBe("me");
+      expect(copy.headers["cache-control"]).toBe("no-store");
+      expect(copy.headers["content-type"]).toBe("application/octet-stream");
+      // Only the version just completed: its ETag, from CompleteMultipartUpload.
+      expect(copy.headers["x-amz-copy-source-if-match"]).toBe('"final-3"');
+      // Ordered after the completion.
+      const complete = requests.findIndex((r) => r.method === "POST" && r.query.uploadId === "U1");
+      expect(requests.indexOf(copy)).toBeGreaterThan(complete);
+    });
+
+    it("without an ETag from completion (RGW), the guard is the ETag computed from the parts", async () => {
+      const { client, requests } = fakeS3(
+        server((r) =>
+          r.method === "POST" && r.query.uploadId
+            ? { body: "<CompleteMultipartUploadResult><ETag></ETag></CompleteMultipartUploadResult>" }
+            : undefined,
+        ),
+      );
+      const data = randomBytes(11 * MiB);
+      await uploadBody(unevenStream(data), options(client));
+      const partMd5s = [
+        data.subarray(0, 5 * MiB),
+        data.subarray(5 * MiB, 10 * MiB),
+        data.subarray(10 * MiB),
+      ].map((part) => createHash("md5").update(part).digest());
+      const expected = `"${createHash("md5").update(Buffer.concat(partMd5s)).digest("hex")}-3"`;
+      const copy = requests.find((r) => r.headers["x-amz-copy-source"] !== undefined)!;
+      expect(copy.headers["x-amz-copy-source-if-match"]).toBe(expected);
+    });
+
+    it("a body in memory gets its MD5 at creation, and no copy", async () => {
+      const { client, requests } = fakeS3(server());
+      const data = randomBytes(11 * MiB);
+      const result = await uploadBody(data, options(client));
+      expect(result).toMatchObject({ md5: md5(data), md5Recorded: true, etag: '"final-3"' });
+      const create = requests.find((r) => r.query.uploads !== undefined)!;
+      expect(create.headers["x-amz-meta-md5chksum"]).toBe(base64(md5(data)));
+      expect(requests.some((r) => r.headers["x-amz-copy-source"] !== undefined)).toBe(false);
+    });
+
+    it("one PutObject: the ETag is the MD5, so nothing is added — unless the ETag will not be (KMS)", async () => {
+      const data = randomBytes(1000);
+      const plain = fakeS3(server());
+      const one = await uploadBody(unevenStream(data), options(plain.client));
+      expect(one).toMatchObject({ md5: md5(data), md5Recorded: false, parts: 1 });
+      expect(plain.requests[0]!.headers["x-amz-meta-md5chksum"]).toBeUndefined();
+      const kms = fakeS3(server());
+      const two = await uploadBody(unevenStream(data), { ...options(kms.client), etagIsMd5: false });
+      expect(two).toMatchObject({ md5: md5(data), md5Recorded: true });
+      expect(kms.requests[0]!.headers["x-amz-meta-md5chksum"]).toBe(base64(md5(data)));
+    });
+
+    it("an object replaced between completion and the copy keeps its own metadata (412: nothing recorded)", async () => {
+      const { client } = fakeS3(
+        server((r) => (r.headers["x-amz-copy-source"] ? xmlError("PreconditionFailed", 412) : undefined)),
+      );
+      const result = await uploadBody(unevenStream(randomBytes(11 * MiB)), options(client));
+      expect(result).toMatchObject({ md5Recorded: false, etag: '"final-3"' });
+    });
+
+    it("on a versioned bucket the version the upload made is removed once the copy replaced it", async () => {
+      const { client, requests } = fakeS3(
+        server((r) => {
+          if (r.method === "POST" && r.query.uploadId)
+            return {
+              headers: { "x-amz-version-id": "v-upload" },
+              body: '<CompleteMultipartUploadResult><ETag>"final-3"</ETag></CompleteMultipartUploadResult>',
+            };
+          if (r.headers["x-amz-copy-source"])
+            return {
+              headers: { "x-amz-version-id": "v-copy" },
+              body: '<CopyObjectResult><ETag>"final-3"</ETag></CopyObjectResult>',
+            };
+          return undefined;
+        }),
+      );
+      await uploadBody(unevenStream(randomBytes(11 * MiB)), options(client));
+      const deletes = requests.filter((r) => r.method === "DELETE");
+      expect(deletes.map((r) => r.query.versionId)).toEqual(["v-upload"]);
+    });
+
+    it("AWS gives the copy the MD5 as ETag: that is the save's etag", async () => {
+      const data = randomBytes(11 * MiB);
+      const { client } = fakeS3(
+        server((r) =>
+          r.headers["x-amz-copy-source"]
+            ? { body: `<CopyObjectResult><ETag>"${md5(data)}"</ETag></CopyObjectResult>` }
+            : undefined,
+        ),
+      );
+      const result = await uploadBody(unevenStream(data), options(client));
+      expect(result).toMatchObject({ md5Recorded: true, etag: `"${md5(data)}"` });
+    });
+
+    it("a server that ignored the guard and copied another writer's object: our MD5 is taken back", async () => {
+      const data = randomBytes(11 * MiB);
+      const ours = base64(md5(data));
+      const { client, requests } = fakeS3(
+        server((r) => {
+          if (r.headers["x-amz-copy-source"])
+            return { body: '<CopyObjectResult><ETag>"theirs-2"</ETag></CopyObjectResult>' };
+          if (r.method === "HEAD")
+            return {
+              headers: {
+                etag: '"theirs-2"',
+                "content-length": "42",
+                "content-type": "text/csv",
+                "x-amz-meta-md5chksum": ours,
+                "x-amz-meta-their": "own",
+              },
+            };
+          return undefined;
+        }),
+      );
+      const result = await uploadBody(unevenStream(data), options(client));
+      expect(result).toMatchObject({ md5Recorded: false, etag: '"final-3"' });
+      const copies = requests.filter((r) => r.headers["x-amz-copy-source"] !== undefined);
+      expect(copies).toHaveLength(2);
+      const undo = copies[1]!;
+      expect(undo.headers["x-amz-meta-md5chksum"]).toBeUndefined();
+      expect(undo.headers["x-amz-meta-their"]).toBe("own");
+      expect(undo.headers["content-type"]).toBe("text/csv");
+      expect(undo.headers["x-amz-copy-source-if-match"]).toBe('"theirs-2"');
+    });
+
+    it('with versioning suspended (version "null") nothing is deleted: the copy replaced that version', async () => {
+      const { client, requests } = fakeS3(
+        server((r) =>
+          r.method === "POST" && r.query.uploadId
+            ? {
+                headers: { "x-amz-version-id": "null" },
+                body: '<CompleteMultipartUploadResult><ETag>"final-3"</ETag></CompleteMultipartUploadResult>',
+              }
+            : undefined,
+        ),
+      );
+      await uploadBody(unevenStream(randomBytes(11 * MiB)), options(client));
+      expect(requests.filter((r) => r.method === "DELETE")).toEqual([]);
+    });
   });
 });

@@ -2,12 +2,25 @@
  * Writing and reading: every body type, empty and large files, ranges, stat, exists, checksums.
  */
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import type { BodyInput, Storage } from "@storages/core";
+import type { BodyInput, ChecksumAlgorithm, ListEntry, SaveResult, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import type { SuiteContext } from "../context.js";
-import { collect, crc32c, DeterministicBody, digest, hashStream, randomBytes } from "../helpers.js";
+import {
+  collect,
+  crc32c,
+  DeterministicBody,
+  digest,
+  digestsOf,
+  hashStream,
+  type LocalDigests,
+  randomBytes,
+} from "../helpers.js";
 
 const MiB = 1024 * 1024;
 
@@ -99,6 +112,57 @@ function emptyCases(): Array<[string, () => BodyInput]> {
     ["empty web ReadableStream", () => webStreamOf([])],
     ["empty AsyncIterable", () => asyncIterableOf<Uint8Array>([])],
   ];
+}
+
+/** Digests a migration can compare two copies by: of the whole content, not of parts. */
+const STRONG: readonly ChecksumAlgorithm[] = ["md5", "sha256"];
+/** An entity-tag as HTTP sends it (RFC 9110 §8.8.3): quoted, optionally weak. */
+const QUOTED_ETAG = /^(W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
+
+/** The listing entry of `name`, from a one-level listing of its directory. */
+async function listedFile(storage: Storage, name: string): Promise<Extract<ListEntry, { type: "file" }>> {
+  const dir = name.slice(0, name.lastIndexOf("/") + 1);
+  for await (const entry of storage.list(dir)) {
+    if (entry.name === name && entry.type === "file") return entry;
+  }
+  return expect.fail(`${name} is not in the listing of "${dir}"`);
+}
+
+/**
+ * What a migration relies on for a file the storage wrote: stat() reports a strong checksum, every
+ * checksum reported (by stat or by the listing) is the digest of the bytes, and the etag has the
+ * one quoted form, the same in the save result, stat and the listing.
+ */
+async function expectTrustworthy(
+  storage: Storage,
+  saved: SaveResult,
+  local: LocalDigests,
+  listing: "must carry a strong checksum" | "may carry checksums",
+): Promise<void> {
+  const { name } = saved;
+  const stat = await storage.stat(name);
+  const reported = stat.checksums ?? {};
+  expect(
+    STRONG.filter((algorithm) => reported[algorithm] !== undefined),
+    `stat("${name}").checksums has md5 or sha256 (got ${JSON.stringify(reported)})`,
+  ).not.toEqual([]);
+  for (const [algorithm, value] of Object.entries(reported)) {
+    expect(value, `stat().checksums.${algorithm}`).toBe(local[algorithm as ChecksumAlgorithm]);
+  }
+  const entry = await listedFile(storage, name);
+  const listed = entry.checksums ?? {};
+  for (const [algorithm, value] of Object.entries(listed)) {
+    expect(value, `listing checksums.${algorithm}`).toBe(local[algorithm as ChecksumAlgorithm]);
+  }
+  if (listing === "must carry a strong checksum") {
+    expect(
+      STRONG.filter((algorithm) => listed[algorithm] !== undefined),
+      `the listing entry of "${name}" has md5 or sha256 (got ${JSON.stringify(listed)})`,
+    ).not.toEqual([]);
+  }
+  expect(stat.etag, "stat().etag in the quoted form").toMatch(QUOTED_ETAG);
+  expect(entry.etag, "the listing's etag is stat's").toBe(stat.etag);
+  if (saved.etag !== undefined) expect(saved.etag, "save()'s etag is stat's").toBe(stat.etag);
 }
 
 async function expectContent(storage: Storage, name: string, expected: Uint8Array): Promise<void> {
@@ -421,6 +485,101 @@ export function registerIo(ctx: SuiteContext): void {
         await s.delete(name);
       });
     }
+
+    describe("checksums a migration can trust, whatever the upload path", () => {
+      const small = randomBytes(200_003);
+      const smallDigests = digestsOf([small]);
+
+      it("bytes in memory (one request): stat and the listing carry a strong checksum of the bytes, one etag form", async () => {
+        const s = ctx.main;
+        const saved = await s.save(ctx.unique("trusted", ".bin"), small);
+        await expectTrustworthy(s, saved, smallDigests, "must carry a strong checksum");
+        await s.delete(saved.name);
+      });
+
+      it("a stream of unknown length: stat and the listing carry a strong checksum of the bytes", async () => {
+        const s = ctx.main;
+        const chunks = oddChunks(small, 65_537).map((chunk) => Buffer.from(chunk));
+        const saved = await s.save(ctx.unique("trusted", ".bin"), Readable.from(chunks));
+        await expectTrustworthy(s, saved, smallDigests, "must carry a strong checksum");
+        await s.delete(saved.name);
+      });
+
+      it("a read stream of a whole local file (the fs driver's kernel copy): a strong checksum of the bytes", async () => {
+        const s = ctx.main;
+        const dir = await mkdtemp(join(tmpdir(), "storages-conformance-"));
+        try {
+          const path = join(dir, "source.bin");
+          await writeFile(path, small);
+          const saved = await s.save(ctx.unique("trusted", ".bin"), createReadStream(path));
+          await expectTrustworthy(s, saved, smallDigests, "must carry a strong checksum");
+          await s.delete(saved.name);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+
+      it("an empty file has the checksums of nothing", async () => {
+        const s = ctx.main;
+        const saved = await s.save(ctx.unique("trusted", ".bin"), Readable.from([]));
+        await expectTrustworthy(s, saved, digestsOf([]), "must carry a strong checksum");
+        await s.delete(saved.name);
+      });
+
+      ctx.verify(
+        `a large stream (largeFileSize: ${ctx.largeFileSize} bytes; multipart, staged blocks, resumable): stat has a strong checksum of the bytes, and the listing only real ones`,
+        ["largeMultipart"],
+        async () => {
+          const s = ctx.main;
+          const body = new DeterministicBody(ctx.largeFileSize, 5);
+          const saved = await s.save(ctx.unique("trusted-large", ".bin"), body.stream(256 * 1024 + 3));
+          expect(saved.size).toBe(body.size);
+          await expectTrustworthy(s, saved, body.digests(), "may carry checksums");
+          await s.delete(saved.name);
+        },
+        300_000,
+      );
+
+      ctx.verify(
+        `a large body in memory (largeFileSize: ${ctx.largeFileSize} bytes): stat has a strong checksum of the bytes`,
+        ["largeMultipart"],
+        async () => {
+          const s = ctx.main;
+          const body = new DeterministicBody(ctx.largeFileSize, 6);
+          const bytes = body.slice(0, body.size);
+          const saved = await s.save(ctx.unique("trusted-large", ".bin"), bytes);
+          await expectTrustworthy(s, saved, digestsOf([bytes]), "may carry checksums");
+          await s.delete(saved.name);
+        },
+        300_000,
+      );
+
+      it("a copy carries a strong checksum of its bytes", async () => {
+        const s = ctx.main;
+        const from = await s.save(ctx.unique("trusted-copy", ".bin"), small);
+        const to = ctx.unique("trusted-copy", ".bin");
+        await s.copy(from.name, to);
+        await expectTrustworthy(s, { name: to, size: small.length }, smallDigests, "may carry checksums");
+        await s.deleteMany([from.name, to]);
+      });
+
+      it("etags have one form: quoted as HTTP sends them, the same in save(), stat() and list()", async () => {
+        const s = ctx.main;
+        const name = ctx.unique("etag");
+        const saved = await s.save(name, "etag form");
+        const stat = await s.stat(name);
+        const entry = await listedFile(s, name);
+        expect(stat.etag).toMatch(QUOTED_ETAG);
+        expect(entry.etag).toBe(stat.etag);
+        if (saved.etag !== undefined) expect(saved.etag).toBe(stat.etag);
+        const replaced = await s.save(name, "etag form, replaced", { overwrite: true });
+        const after = await s.stat(name);
+        expect(after.etag).toMatch(QUOTED_ETAG);
+        expect(after.etag).not.toBe(stat.etag);
+        if (replaced.etag !== undefined) expect(replaced.etag).toBe(after.etag);
+        await s.delete(name);
+      });
+    });
 
     it("checksums reported by stat are real digests of the content", async () => {
       const s = ctx.main;
