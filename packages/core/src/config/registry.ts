@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import { readOnly as readOnlyView } from "../decorators.js";
 import { ConfigError, StorageError } from "../errors.js";
 import { FakeStorage, type FakeStorageOptions } from "../fake.js";
-import { Storage, type StorageOptions } from "../storage.js";
+import { Storage } from "../storage.js";
 import type { BackendDefinition, Capabilities, StorageLocation, Visibility } from "../types.js";
 import { defaultImporter, knownSchemes, type PackageImporter } from "./backends.js";
 import {
