@@ -7,6 +7,7 @@
  */
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { inspect } from "node:util";
 import type {
   BlobBeginCopyFromUrlPollState,
   BlobClient,
@@ -16,6 +17,7 @@ import type {
 import {
   AlreadyExistsError,
   BackendError,
+  type BackendDescription,
   type Capabilities,
   type Checksums,
   ConfigError,
@@ -46,6 +48,7 @@ import {
   type AzureDriverOptions,
   type CredentialKind,
   createClients,
+  describeAzureOptions,
   normalizeKeyPrefix,
   validateOptions,
 } from "./options.js";
@@ -68,8 +71,6 @@ export const BATCH_SIZE = 256;
 const MAX_PAGE_SIZE = 5000;
 /** Bodies already in memory up to this size go in one Put Blob (retried by the SDK as a whole). */
 const SINGLE_PUT_MAX_BYTES = 32 * 1024 * 1024;
-/** Fresh names tried by the driver itself when it holds the whole body (the facade's nextKey). */
-const MAX_NAME_ATTEMPTS = 10;
 
 export class AzureDriver implements Driver {
   readonly backend = "azure";
@@ -84,6 +85,7 @@ export class AzureDriver implements Driver {
   readonly #httpsOnly: boolean;
   readonly #blockSize: number;
   readonly #concurrency: number;
+  readonly #description: BackendDescription;
   #access: Promise<Visibility | undefined> | undefined;
 
   constructor(options: AzureDriverOptions) {
@@ -96,6 +98,7 @@ export class AzureDriver implements Driver {
     this.#httpsOnly = clients.httpsOnly;
     this.#blockSize = valid.blockSize;
     this.#concurrency = valid.concurrency;
+    this.#description = describeAzureOptions(options, valid);
     if (clients.sharedKey) {
       this.#signingKey = { kind: "sharedKey", credential: clients.sharedKey };
     } else if (clients.service) {
@@ -134,6 +137,24 @@ export class AzureDriver implements Driver {
       // Azure computes the MD5 of a Put Blob; for staged blocks this driver sets it (blocks.ts).
       checksums: ["md5"] as const,
     } satisfies Capabilities);
+  }
+
+  /** Where the files are, secret-free: the same account as the backend's `describe()`. */
+  describe(): BackendDescription {
+    return structuredClone(this.#description);
+  }
+
+  /** What the driver points at, without secrets (the container client holds the credential). */
+  toJSON(): Record<string, unknown> {
+    return { backend: this.backend, ...this.describe() };
+  }
+
+  toString(): string {
+    return `AzureDriver(${this.#description.location})`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -196,11 +217,12 @@ export class AzureDriver implements Driver {
       abortSignal: signal,
     };
     let name = key;
-    let attempts = 0;
-    /** Create-exclusive refusal while we still hold the body: move to a fresh name and retry. */
+    /**
+     * Create-exclusive refusal while we still hold the body: move to a fresh name and retry. The
+     * save's own name budget ends the search: nextKey() throws AlreadyExistsError once it is spent.
+     */
     const retryUnderNewName = (error: StorageError): boolean => {
       if (!options.ifNotExists || !options.nextKey || !AlreadyExistsError.isInstance(error)) return false;
-      if (++attempts >= MAX_NAME_ATTEMPTS) return false;
       name = options.nextKey();
       return true;
     };
@@ -234,14 +256,7 @@ export class AzureDriver implements Driver {
         // below stays conditional, so a writer that slips in between gets refused, never overwritten.
         beforeStaging: async (requestSignal) => {
           if (!options.ifNotExists || !options.nextKey) return;
-          while (await this.#exists(name, requestSignal)) {
-            if (++attempts >= MAX_NAME_ATTEMPTS) {
-              throw new AlreadyExistsError(`No free name found for "${key}" after ${attempts} attempts.`, {
-                path: key,
-              });
-            }
-            name = options.nextKey();
-          }
+          while (await this.#exists(name, requestSignal)) name = options.nextKey();
         },
         stageBlock: async (id, block, requestSignal) => {
           try {

@@ -15,6 +15,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
+  parseRetryAfter,
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
   redactSecrets,
@@ -139,5 +140,11 @@ export function mapAzureError(error: unknown, context: AzureErrorContext = {}): 
     status === 429 ||
     (status !== undefined && status >= 500) ||
     (code !== undefined && (RETRYABLE_SERVICE_CODES.has(code) || RETRYABLE_NETWORK_CODES.has(code)));
-  return new BackendError(`${subject}${detail}`, { ...options, retryable });
+  let retryAfter: number | undefined;
+  try {
+    retryAfter = retryable ? parseRetryAfter(e.response?.headers?.get?.("retry-after")) : undefined;
+  } catch {
+    retryAfter = undefined;
+  }
+  return new BackendError(`${subject}${detail}`, { ...options, retryable, retryAfter });
 }

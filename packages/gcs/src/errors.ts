@@ -14,6 +14,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
+  parseRetryAfter,
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
   redactSecrets,
@@ -42,6 +43,14 @@ export function httpStatus(error: unknown): number | undefined {
     if (typeof status === "number" && status >= 100 && status < 600) return status;
   }
   return undefined;
+}
+
+/** A response header of an SDK error (ApiError and GaxiosError keep the response, in two shapes). */
+function responseHeader(error: unknown, name: string): unknown {
+  const headers = (error as { response?: { headers?: unknown } })?.response?.headers;
+  if (headers === null || typeof headers !== "object") return undefined;
+  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
+  return (headers as Record<string, unknown>)[name];
 }
 
 function messageOf(error: unknown): string {
@@ -147,5 +156,6 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
   return new BackendError(`GCS request for ${target} failed${status ? ` (${status})` : ""}: ${message}`, {
     cause: error,
     retryable,
+    retryAfter: retryable ? parseRetryAfter(responseHeader(error, "retry-after")) : undefined,
   });
 }

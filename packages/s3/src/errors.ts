@@ -12,6 +12,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
+  parseRetryAfter,
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
   StorageError,
@@ -36,6 +37,8 @@ interface SdkErrorShape {
   message?: string;
   $metadata?: { httpStatusCode?: number };
   $retryable?: unknown;
+  /** The raw response (smithy sets it, non-enumerable, on service errors). */
+  $response?: { headers?: Record<string, string | undefined> };
 }
 
 const THROTTLING = new Set([
@@ -192,5 +195,11 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
     (status !== undefined && status >= 500) ||
     (typeof code === "string" && RETRYABLE_NETWORK_CODES.has(code)) ||
     (error as SdkErrorShape | undefined)?.$retryable !== undefined;
-  return new BackendError(`S3 request for ${what} failed: ${describe(error)}.`, { ...options, retryable });
+  return new BackendError(`S3 request for ${what} failed: ${describe(error)}.`, {
+    ...options,
+    retryable,
+    retryAfter: retryable
+      ? parseRetryAfter((error as SdkErrorShape | undefined)?.$response?.headers?.["retry-after"])
+      : undefined,
+  });
 }
