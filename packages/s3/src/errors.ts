@@ -16,6 +16,7 @@ import {
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
   StorageError,
+  safeCause,
   TimeoutError,
   UnsupportedError,
 } from "@storages/core";
@@ -97,7 +98,8 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
 /** Maps anything an S3 call throws to a StorageError. StorageErrors pass through unchanged. */
 export function toStorageError(error: unknown, context: ErrorContext): StorageError {
   if (StorageError.isInstance(error)) return error;
-  const options = { cause: error };
+  // A server's error may quote the request (signed URL, Authorization): keep no secret in the cause.
+  const options = { cause: safeCause(error) };
   const name = errorName(error);
   const status = httpStatus(error);
   const what = context.key === undefined ? `bucket "${context.bucket}"` : `"${context.key}"`;
