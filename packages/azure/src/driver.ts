@@ -69,8 +69,10 @@ const ASYNC_COPY_SOURCE_SAS_SECONDS = 24 * 3600;
 export const BATCH_SIZE = 256;
 /** Azure's listing page limit. */
 const MAX_PAGE_SIZE = 5000;
-/** Bodies already in memory up to this size go in one Put Blob (retried by the SDK as a whole). */
+/** Bodies already in memory up to this size go in one Put Blob (retried by the storage as a whole). */
 const SINGLE_PUT_MAX_BYTES = 32 * 1024 * 1024;
+/** How long the clean-up of a failed staged upload may take. */
+const DISCARD_TIMEOUT_MS = 10_000;
 
 export class AzureDriver implements Driver {
   readonly backend = "azure";
@@ -248,7 +250,8 @@ export class AzureDriver implements Driver {
     }
 
     const size = options.size ?? options.bytes?.byteLength;
-    const result = await uploadBlocks(
+    let staged = false;
+    const upload = uploadBlocks(
       body,
       {
         putWhole: (bytes, requestSignal) => putWhole(bytes, requestSignal),
@@ -259,6 +262,7 @@ export class AzureDriver implements Driver {
           while (await this.#exists(name, requestSignal)) name = options.nextKey();
         },
         stageBlock: async (id, block, requestSignal) => {
+          staged = true;
           try {
             await this.#blob(name).stageBlock(id, block, block.byteLength, { abortSignal: requestSignal });
           } catch (error) {
@@ -286,7 +290,31 @@ export class AzureDriver implements Driver {
         concurrency: this.#concurrency,
       },
     );
-    return { key: name, size: result.size, etag: result.etag };
+    try {
+      const result = await upload;
+      return { key: name, size: result.size, etag: result.etag };
+    } catch (error) {
+      if (staged) await this.#discardBlocks(name);
+      throw error;
+    }
+  }
+
+  /**
+   * The uncommitted blocks of a failed staged upload: Azure keeps them (a week) until a commit to
+   * that blob replaces them, and has no call that drops them. For a blob that does not exist, an
+   * empty create-exclusive commit replaces them and a delete of exactly that commit removes it (an
+   * empty blob exists for that one round trip). An existing blob's are left: committing it again
+   * would rewrite it. Best effort, bounded in time, and it runs after an abort too.
+   */
+  async #discardBlocks(name: string): Promise<void> {
+    const blob = this.#blob(name);
+    const abortSignal = AbortSignal.timeout(DISCARD_TIMEOUT_MS);
+    try {
+      const { etag } = await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" }, abortSignal });
+      await blob.delete({ conditions: { ifMatch: etag }, abortSignal });
+    } catch {
+      // The blob exists (its blocks stay until its next commit), or the service is unreachable.
+    }
   }
 
   // -------------------------------------------------------------------------------------------

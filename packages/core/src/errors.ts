@@ -231,7 +231,8 @@ export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
  */
 const SECRET_PATTERNS: RegExp[] = [
   // query-string signatures and credentials: AWS SigV4, GCS v4, Azure SAS, our own fs signer
-  /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|sig|signature|token|se_sig|access_token)=)[^&#\s"']+/gi,
+  // (and a GCS resumable session's upload_id: whoever has the session URI can upload to it)
+  /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|sig|signature|token|se_sig|access_token|upload_id)=)[^&#\s"']+/gi,
   // connection strings and key=value secrets
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey|secretAccessKey|secret_access_key|aws_secret_access_key|sessionToken|private_key|client_secret|password|secret)\s*[=:]\s*"?)[^;&\s"',}]+/gi,
   // Authorization headers, as a header line or as a field of headers printed as JSON

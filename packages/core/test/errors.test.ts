@@ -68,6 +68,7 @@ describe("redactSecrets", () => {
     ],
     ['{"authorization":"SharedKey devstoreaccount1:c2lnbmF0dXJl"}', ["c2lnbmF0dXJl"]],
     ["credentials rejected: Credential=AKIAXYZ/2026/eu, Signature=ffee", ["AKIAXYZ", "ffee"]],
+    ["request to http://h/upload/storage/v1/b/b/o?uploadType=resumable&upload_id=SESSION42 failed", ["SESSION42"]],
   ])("removes the secret from %j", (text, secrets) => {
     const redacted = redactSecrets(text);
     for (const secret of secrets) expect(redacted).not.toContain(secret);

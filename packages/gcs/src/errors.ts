@@ -54,6 +54,17 @@ function responseHeader(error: unknown, name: string): unknown {
   return (headers as Record<string, unknown>)[name];
 }
 
+/**
+ * The resumable upload's own verdict: it fails with a plain Error whose text alone says that the
+ * failure was transient ("Retry limit exceeded - … - status: 503 - code: ECONNRESET").
+ */
+function resumableFailure(error: unknown): { status: number | undefined } | undefined {
+  const message = error instanceof Error ? error.message : "";
+  if (!/^Retry (total time )?limit exceeded - /.test(message)) return undefined;
+  const status = /\bstatus: (\d{3})\b/.exec(message)?.[1];
+  return { status: status === undefined ? undefined : Number(status) };
+}
+
 function messageOf(error: unknown): string {
   // Redact before cutting: a PEM block spans lines, and a cut one would no longer match.
   const raw = redactSecrets(error instanceof Error ? error.message : String(error));
@@ -141,6 +152,15 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
         );
       }
       return new InvalidArgumentError(`GCS rejected the request for ${target}: ${message}`, { cause });
+  }
+  const resumable = resumableFailure(error);
+  if (resumable) {
+    // The SDK's resumable upload gave up on a failure it counts as transient (its retries are
+    // off, or its resumes of a chunked session ran out): worth another attempt of the call.
+    return new BackendError(`GCS upload to ${target} failed${resumable.status ? ` (${resumable.status})` : ""}: ${message}`, {
+      cause,
+      retryable: true,
+    });
   }
   const code = (error as { code?: unknown })?.code;
   if (code === "FILE_NO_UPLOAD" || code === "FILE_NO_UPLOAD_DELETE" || code === "CONTENT_DOWNLOAD_MISMATCH") {

@@ -55,6 +55,10 @@ if (server?.endpoint === undefined) {
       "GCS has no API that lists resumable upload sessions; an unfinalised session stores nothing visible and expires after a week",
     secrets: [key.private_key, JSON.stringify(key)],
     badCredentialsGap: "the Cloud Storage emulator checks no credentials",
+    conditionalWriteGap:
+      server.kind === "firebase-emulator"
+        ? "the Cloud Storage emulator ignores ifGenerationMatch: 0 and overwrites"
+        : undefined,
     async teardown() {
       if (!server.bucket && drivers.length > 0) await drivers[0]!.bucket.delete().catch(() => undefined);
     },

@@ -22,6 +22,8 @@ export interface SoakOptions {
   /** Share of requests that get a random fault. Default 0.03. */
   faultRate?: number | undefined;
   seed?: number | undefined;
+  /** Every worker also saves one shared name without overwrite (needs create-exclusive writes). Default true. */
+  sharedName?: boolean | undefined;
   /** Unfinished uploads left (service API), checked at the end. */
   leftovers?: (() => Promise<string[]>) | undefined;
 }
@@ -143,7 +145,7 @@ export async function runSoak(storage: Storage, proxy: FaultProxy, options: Soak
       } else if (roll < 0.94) {
         const result = await op((retry) => storage.exists(pick()!, { retry }));
         if (result.ok && result.value !== true) lost.push(`${dir}: a saved file does not exist`);
-      } else {
+      } else if (options.sharedName !== false) {
         // Every worker saves the same name without overwrite: no two may get the same one.
         const result = await op((retry) => storage.save("shared/same.bin", bytes, { retry }));
         if (result.ok) {

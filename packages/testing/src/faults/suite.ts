@@ -58,6 +58,11 @@ export interface FaultSuiteOptions {
     | undefined;
   /** Why this server cannot refuse bad credentials (reported NOT VERIFIABLE). */
   badCredentialsGap?: string | undefined;
+  /**
+   * Why this server does not refuse a create-exclusive write of a taken name (the soak's
+   * concurrent saves of one name are then NOT VERIFIABLE).
+   */
+  conditionalWriteGap?: string | undefined;
   /** Bytes of the upload that goes in parts or blocks (above the driver's single-request size). */
   largeUploadSize?: number | undefined;
   soak?: SoakOptions | undefined;
@@ -175,6 +180,8 @@ export function describeFaults(options: FaultSuiteOptions): void {
         tally.notVerifiable.push(`unfinished uploads: ${options.leftoversGap ?? "no way to list them"}`);
       if (!options.badCredentials)
         tally.notVerifiable.push(`bad credentials: ${options.badCredentialsGap ?? "not given"}`);
+      if (options.conditionalWriteGap)
+        tally.notVerifiable.push(`concurrent saves of one name (soak): ${options.conditionalWriteGap}`);
     });
 
     afterEach(() => {
@@ -595,6 +602,7 @@ export function describeFaults(options: FaultSuiteOptions): void {
         const { storage, prefix } = await fresh();
         const figures = await runSoak(storage, proxy, {
           ...options.soak,
+          sharedName: options.conditionalWriteGap === undefined,
           leftovers: options.leftovers && (() => options.leftovers!(prefix)),
         });
         tally.soak = figures.figures;
