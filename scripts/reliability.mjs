@@ -26,7 +26,11 @@ const row = (cells) => `| ${cells.join(" | ")} |`;
 
 export function render(reports) {
   const types = [...new Set(reports.flatMap((r) => Object.keys(r.byType)))].sort();
-  const last = reports.map((r) => r.finishedAt).sort().at(-1) ?? "never";
+  const last =
+    reports
+      .map((r) => r.finishedAt)
+      .sort()
+      .at(-1) ?? "never";
   const lines = [
     "# Reliability",
     "",
@@ -53,7 +57,7 @@ export function render(reports) {
     "- **failed cleanly**: calls that ended in the typed error the fault calls for: a stream cut",
     "  mid-upload (it cannot be sent twice), a timeout, a read cut mid-body, a fault that outlasts",
     "  the budget; each checked to leave no visible partial object and no unfinished upload.",
-    "- **lost** (must be 0): acknowledged writes missing or different, reads that \"succeeded\" short",
+    '- **lost** (must be 0): acknowledged writes missing or different, reads that "succeeded" short',
     "  or wrong, partial objects visible, unfinished multipart uploads (RGW: ListMultipartUploads) or",
     "  uncommitted blocks (Azurite: Get Block List) left behind, listings that disagree with what",
     "  was written.",
@@ -101,7 +105,9 @@ export function render(reports) {
     "## Not verifiable on these servers",
     "",
     ...reports.flatMap((r) =>
-      r.notVerifiable.length ? r.notVerifiable.map((gap) => `- ${r.backend}: ${gap}.`) : [`- ${r.backend}: nothing.`],
+      r.notVerifiable.length
+        ? r.notVerifiable.map((gap) => `- ${r.backend}: ${gap}.`)
+        : [`- ${r.backend}: nothing.`],
     ),
     "",
   ];

@@ -16,8 +16,8 @@ import type {
 } from "@azure/storage-blob";
 import {
   AlreadyExistsError,
-  BackendError,
   type BackendDescription,
+  BackendError,
   type Capabilities,
   type Checksums,
   ConfigError,

@@ -386,7 +386,10 @@ export function azureTarget(options: AzureDriverOptions): { account: string; end
 }
 
 /** The secret-free account of an Azure storage, for its backend's and its driver's `describe()`. */
-export function describeAzureOptions(options: AzureDriverOptions, valid: ValidatedOptions): BackendDescription {
+export function describeAzureOptions(
+  options: AzureDriverOptions,
+  valid: ValidatedOptions,
+): BackendDescription {
   const { account, endpoint } = azureTarget(options);
   const container = options.container ?? options.containerClient?.containerName ?? "";
   const settings: Record<string, string | number | boolean> = {

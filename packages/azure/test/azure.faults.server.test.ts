@@ -20,7 +20,9 @@ function parseConnectionString(text: string) {
   const accountKey = fields.get("accountkey");
   const blobEndpoint = fields.get("blobendpoint");
   if (!accountName || !accountKey || !blobEndpoint)
-    throw new Error("The fault suite needs a connection string with AccountName, AccountKey and BlobEndpoint.");
+    throw new Error(
+      "The fault suite needs a connection string with AccountName, AccountKey and BlobEndpoint.",
+    );
   return { accountName, accountKey, blobEndpoint: new URL(blobEndpoint) };
 }
 
@@ -33,7 +35,8 @@ async function uncommittedBlocks(prefix: string): Promise<string[]> {
   const left: string[] = [];
   for await (const blob of client.listBlobsFlat({ prefix, includeUncommitedBlobs: true })) {
     const list = await client.getBlockBlobClient(blob.name).getBlockList("uncommitted");
-    if ((list.uncommittedBlocks ?? []).length > 0) left.push(`${blob.name} (${list.uncommittedBlocks!.length} blocks)`);
+    if ((list.uncommittedBlocks ?? []).length > 0)
+      left.push(`${blob.name} (${list.uncommittedBlocks!.length} blocks)`);
   }
   return left;
 }
@@ -60,7 +63,9 @@ describeFaults({
   leftovers: (prefix) => uncommittedBlocks(`${prefix}/`),
   secrets: [accountKey],
   badCredentials: async ({ endpoint, prefix }) => {
-    const wrong = Buffer.from("not the account key, 64 bytes long, so it passes as one ........").toString("base64");
+    const wrong = Buffer.from("not the account key, 64 bytes long, so it passes as one ........").toString(
+      "base64",
+    );
     return { driver: await driver(endpoint, prefix, wrong), secrets: [wrong] };
   },
   teardown: removeContainers,

@@ -266,7 +266,13 @@ export function safeCause(error: unknown): unknown {
   if (error === null || typeof error !== "object") return error;
   const printed = inspect(error, { depth: 6, showHidden: false });
   if (redactSecrets(printed) === printed) return error;
-  const e = error as { name?: unknown; message?: unknown; code?: unknown; status?: unknown; statusCode?: unknown };
+  const e = error as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+  };
   const copy = new Error(redactSecrets(typeof e.message === "string" ? e.message : String(error)));
   for (const key of ["name", "code", "status", "statusCode"] as const) {
     if (typeof e[key] === "string" || typeof e[key] === "number") Object.assign(copy, { [key]: e[key] });

@@ -648,7 +648,8 @@ export class Storage {
     range: ByteRange | undefined,
     signal: AbortSignal,
   ): Promise<Readable> {
-    if (range && !this.capabilities.rangeRead) return sliceStream(await this.driver.read(key, { signal }), range);
+    if (range && !this.capabilities.rangeRead)
+      return sliceStream(await this.driver.read(key, { signal }), range);
     try {
       return await this.driver.read(key, { signal, range });
     } catch (error) {

@@ -7,8 +7,8 @@ import {
   NotFoundError,
   PathTraversalError,
   redactSecrets,
-  safeCause,
   StorageError,
+  safeCause,
 } from "../src/errors.js";
 
 describe("StorageError", () => {
@@ -68,7 +68,10 @@ describe("redactSecrets", () => {
     ],
     ['{"authorization":"SharedKey devstoreaccount1:c2lnbmF0dXJl"}', ["c2lnbmF0dXJl"]],
     ["credentials rejected: Credential=AKIAXYZ/2026/eu, Signature=ffee", ["AKIAXYZ", "ffee"]],
-    ["request to http://h/upload/storage/v1/b/b/o?uploadType=resumable&upload_id=SESSION42 failed", ["SESSION42"]],
+    [
+      "request to http://h/upload/storage/v1/b/b/o?uploadType=resumable&upload_id=SESSION42 failed",
+      ["SESSION42"],
+    ],
   ])("removes the secret from %j", (text, secrets) => {
     const redacted = redactSecrets(text);
     for (const secret of secrets) expect(redacted).not.toContain(secret);
@@ -76,7 +79,10 @@ describe("redactSecrets", () => {
   });
 
   it("safeCause keeps a clean error as it is, and a copy without the secret of one that quotes it", () => {
-    const clean = Object.assign(new Error("NoSuchKey"), { code: "NoSuchKey", $metadata: { httpStatusCode: 404 } });
+    const clean = Object.assign(new Error("NoSuchKey"), {
+      code: "NoSuchKey",
+      $metadata: { httpStatusCode: 404 },
+    });
     expect(safeCause(clean)).toBe(clean);
     const leaky = Object.assign(new Error("failed"), {
       code: "InternalError",

@@ -7,12 +7,12 @@
  */
 import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
-import { inspect } from "node:util";
 import { pipeline } from "node:stream/promises";
+import { inspect } from "node:util";
 import type { Bucket, File, FileMetadata, Storage as GcsClient } from "@google-cloud/storage";
 import {
-  BackendError,
   type BackendDescription,
+  BackendError,
   base64ToHex,
   type Capabilities,
   type Checksums,
@@ -41,6 +41,7 @@ import {
   UnsupportedError,
   type Visibility,
 } from "@storages/core";
+import { CallRequests, cancellable } from "./cancel.js";
 import { httpStatus, toStorageError } from "./errors.js";
 import {
   createClients,
@@ -164,6 +165,14 @@ export class GcsDriver implements Driver {
     return this.toString();
   }
 
+  /**
+   * An SDK call under the call's signal: it settles when the signal fires, and the HTTP requests
+   * it started die with it (cancel.ts: the SDK itself cannot cancel them).
+   */
+  #settle<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    return settleOnAbort(cancellable(signal, work), signal);
+  }
+
   /** The bucket-relative object name of a storage key. */
   private objectName(key: string): string {
     return this.settings.prefix + key;
@@ -209,14 +218,13 @@ export class GcsDriver implements Driver {
       // In memory and small: one multipart request. A 412 here loses nothing (the facade resends the bytes).
       const file = this.file(key);
       try {
-        await settleOnAbort(
+        await this.#settle(options.signal, () =>
           file.save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
             resumable: false,
             metadata,
             predefinedAcl,
             preconditionOpts,
           }),
-          options.signal,
         );
       } catch (error) {
         throw this.fail(error, key, options.signal, options.ifNotExists);
@@ -246,7 +254,7 @@ export class GcsDriver implements Driver {
     let uri: string | undefined;
     while (uri === undefined) {
       try {
-        [uri] = await settleOnAbort(this.file(candidate).createResumableUpload(upload), signal);
+        [uri] = await this.#settle(signal, () => this.file(candidate).createResumableUpload(upload));
       } catch (error) {
         const mapped = this.fail(error, candidate, signal, options.ifNotExists);
         if (mapped.code !== "E_ALREADY_EXISTS" || !options.nextKey) throw mapped;
@@ -275,7 +283,7 @@ export class GcsDriver implements Driver {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await settleOnAbort(pipeline(body, stream), signal);
+      await this.#settle(signal, () => pipeline(body, stream));
     } catch (error) {
       // The session is never finalised, so nothing partial becomes visible; GCS drops it after a week.
       throw this.fail(error, candidate, signal, options.ifNotExists);
@@ -332,6 +340,9 @@ export class GcsDriver implements Driver {
     // that comes before the caller attaches (a CRC32C mismatch on a small body) must not crash the
     // process. It stays recorded on the stream (`errored`), so pipes and iterators still see it.
     stream.on("error", (error) => settle?.(error));
+    // The request dies with the call's signal (caller's abort, idle timeout) or the stream's end.
+    const requests = new CallRequests(signal);
+    stream.once("close", () => requests.cancel());
     try {
       await settleOnAbort(
         new Promise<void>((resolve, reject) => {
@@ -350,7 +361,7 @@ export class GcsDriver implements Driver {
             }
           });
           // The SDK sends the request on the first read.
-          stream.read(0);
+          requests.run(() => stream.read(0));
         }),
         signal,
       );
@@ -377,7 +388,7 @@ export class GcsDriver implements Driver {
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
     let metadata: FileMetadata;
     try {
-      [metadata] = await settleOnAbort(this.file(key).getMetadata(), options.signal);
+      [metadata] = await this.#settle(options.signal, () => this.file(key).getMetadata());
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }
@@ -405,7 +416,7 @@ export class GcsDriver implements Driver {
 
   async exists(key: string, options: DriverCallOptions): Promise<boolean> {
     try {
-      const [exists] = await settleOnAbort(this.file(key).exists(), options.signal);
+      const [exists] = await this.#settle(options.signal, () => this.file(key).exists());
       return exists;
     } catch (error) {
       throw this.fail(error, key, options.signal);
@@ -422,7 +433,7 @@ export class GcsDriver implements Driver {
     let next: { pageToken?: string } | null | undefined;
     let response: { prefixes?: string[] } | undefined;
     try {
-      [files, next, response] = (await settleOnAbort(
+      [files, next, response] = (await this.#settle(options.signal, () =>
         this.bucket.getFiles({
           prefix: root + prefix,
           ...(options.recursive ? {} : { delimiter: "/" }),
@@ -430,7 +441,6 @@ export class GcsDriver implements Driver {
           ...(token !== undefined && { pageToken: token }),
           autoPaginate: false,
         }),
-        options.signal,
       )) as unknown as [File[], { pageToken?: string } | null, { prefixes?: string[] }];
     } catch (error) {
       throw this.fail(error, prefix || undefined, options.signal);
@@ -474,12 +484,11 @@ export class GcsDriver implements Driver {
       // Rewrite keeps contentType, cacheControl and metadata; it takes the ACL from the argument or
       // the bucket default. The source's own ACL is not read (an extra call and OWNER rights), so the
       // copy is made private: a copy never widens access.
-      await settleOnAbort(
+      await this.#settle(options.signal, () =>
         this.file(from).copy(target, {
           ...(!this.settings.uniformAccess && { predefinedAcl: PREDEFINED_ACL.private }),
           ...(!options.overwrite && { preconditionOpts: { ifGenerationMatch: 0 } }),
         }),
-        options.signal,
       );
     } catch (error) {
       const status = httpStatus(error);
@@ -490,7 +499,7 @@ export class GcsDriver implements Driver {
 
   async delete(key: string, options: DriverCallOptions): Promise<void> {
     try {
-      await settleOnAbort(this.file(key).delete({ ignoreNotFound: true }), options.signal);
+      await this.#settle(options.signal, () => this.file(key).delete({ ignoreNotFound: true }));
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }
@@ -546,7 +555,7 @@ export class GcsDriver implements Driver {
     this.checkCanSign();
     this.checkExpiresIn(options.expiresIn);
     try {
-      const [url] = await settleOnAbort(
+      const [url] = await this.#settle(options.signal, () =>
         this.file(key).getSignedUrl({
           version: "v4",
           action: "read",
@@ -557,7 +566,6 @@ export class GcsDriver implements Driver {
           ...(options.responseContentType !== undefined && { responseType: options.responseContentType }),
           ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
         }),
-        options.signal,
       );
       return url;
     } catch (error) {
@@ -592,7 +600,7 @@ export class GcsDriver implements Driver {
     expiresAt: Date,
   ): Promise<Omit<SignedUpload, "name">> {
     const extensionHeaders = this.uploadHeaders(options);
-    const [url] = await settleOnAbort(
+    const [url] = await this.#settle(options.signal, () =>
       this.file(key).getSignedUrl({
         version: "v4",
         action: "write",
@@ -601,7 +609,6 @@ export class GcsDriver implements Driver {
         extensionHeaders,
         ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
       }),
-      options.signal,
     );
     const headers = { ...extensionHeaders };
     if (options.contentType !== undefined) headers["content-type"] = options.contentType;
@@ -620,13 +627,12 @@ export class GcsDriver implements Driver {
     if (options.cacheControl !== undefined) fields["Cache-Control"] = options.cacheControl;
     if (options.maxBytes !== undefined) conditions.push(["content-length-range", 0, options.maxBytes]);
     // Every field is also a policy condition (the SDK adds them): the form cannot change them.
-    const [policy] = await settleOnAbort(
+    const [policy] = await this.#settle(options.signal, () =>
       this.file(key).generateSignedPostPolicyV4({
         expires: expiresAt,
         fields,
         conditions: conditions as never,
       }),
-      options.signal,
     );
     // The SDK posts to the bare endpoint for custom endpoints; path style works on GCS and emulators.
     const url =
@@ -644,9 +650,8 @@ export class GcsDriver implements Driver {
     }
     try {
       // PATCH ?predefinedAcl=…: replaces the whole ACL in one call, no read-modify-write.
-      await settleOnAbort(
+      await this.#settle(options.signal, () =>
         this.file(key).setMetadata({ acl: null }, { predefinedAcl: PREDEFINED_ACL[visibility] }),
-        options.signal,
       );
     } catch (error) {
       throw this.fail(error, key, options.signal);
@@ -661,7 +666,9 @@ export class GcsDriver implements Driver {
     }
     let metadata: FileMetadata;
     try {
-      [metadata] = await settleOnAbort(this.file(key).getMetadata({ projection: "full" }), options.signal);
+      [metadata] = await this.#settle(options.signal, () =>
+        this.file(key).getMetadata({ projection: "full" }),
+      );
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }

@@ -157,10 +157,13 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
   if (resumable) {
     // The SDK's resumable upload gave up on a failure it counts as transient (its retries are
     // off, or its resumes of a chunked session ran out): worth another attempt of the call.
-    return new BackendError(`GCS upload to ${target} failed${resumable.status ? ` (${resumable.status})` : ""}: ${message}`, {
-      cause,
-      retryable: true,
-    });
+    return new BackendError(
+      `GCS upload to ${target} failed${resumable.status ? ` (${resumable.status})` : ""}: ${message}`,
+      {
+        cause,
+        retryable: true,
+      },
+    );
   }
   const code = (error as { code?: unknown })?.code;
   if (code === "FILE_NO_UPLOAD" || code === "FILE_NO_UPLOAD_DELETE" || code === "CONTENT_DOWNLOAD_MISMATCH") {

@@ -7,7 +7,13 @@ import {
   type StorageOptions as GcsClientOptions,
   IdempotencyStrategy,
 } from "@google-cloud/storage";
-import { type BackendDescription, type ByteSize, DEFAULT_RETRY, describeValue, OptionChecker } from "@storages/core";
+import {
+  type BackendDescription,
+  type ByteSize,
+  DEFAULT_RETRY,
+  describeValue,
+  OptionChecker,
+} from "@storages/core";
 import { GoogleAuth, JWT } from "google-auth-library";
 
 /** The fields of a service-account key file this driver uses. */
@@ -314,7 +320,8 @@ export function createClients(
   const client = new GcsClient({ ...common, retryOptions: NO_SDK_RETRIES });
   return {
     client,
-    chunkedUploads: resolved.chunkSize > 0 ? new GcsClient({ ...common, retryOptions: CHUNK_RESUMES }) : client,
+    chunkedUploads:
+      resolved.chunkSize > 0 ? new GcsClient({ ...common, retryOptions: CHUNK_RESUMES }) : client,
   };
 }
 

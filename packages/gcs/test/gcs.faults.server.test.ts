@@ -96,7 +96,11 @@ if (server?.endpoint === undefined) {
         for (const item of json.items ?? []) delete item.size;
         return Buffer.from(JSON.stringify(json));
       };
-      proxy.inject({ kind: ["metadata", "list"], times: Number.POSITIVE_INFINITY, fault: { type: "rewrite", transform: withoutSize } });
+      proxy.inject({
+        kind: ["metadata", "list"],
+        times: Number.POSITIVE_INFINITY,
+        fault: { type: "rewrite", transform: withoutSize },
+      });
       try {
         const stat = await storage.stat("x.txt").catch((error: unknown) => error);
         expect((stat as { size?: number }).size, "stat reported a size the server never gave").not.toBe(0);

@@ -176,7 +176,10 @@ export class RecordingGcs {
       const range0 = String(r.headers["content-range"] ?? "");
       // "bytes */*": how far did the session get? (asked before resuming after a failed chunk)
       if (r.body.length === 0 && /^bytes \*\/(\*|\d+)$/.test(range0)) {
-        return { status: 308, headers: session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {} };
+        return {
+          status: 308,
+          headers: session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {},
+        };
       }
       session.chunks.push(r.body);
       session.received += r.body.length;

@@ -17,9 +17,9 @@ import { once } from "node:events";
 import {
   Agent,
   createServer,
+  request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
-  request as httpRequest,
   type Server,
   type ServerResponse,
 } from "node:http";
@@ -157,7 +157,8 @@ const xml = (text: string) => text.replace(/[&<>"]/g, (c) => XML_ESCAPES[c]!);
 
 /** The service's error code for a status, when the fault does not name one. */
 function defaultCode(dialect: Dialect, status: number): string {
-  if (dialect === "s3") return status === 503 ? "SlowDown" : status === 500 ? "InternalError" : `Status${status}`;
+  if (dialect === "s3")
+    return status === 503 ? "SlowDown" : status === 500 ? "InternalError" : `Status${status}`;
   if (dialect === "azure")
     return status === 503 ? "ServerBusy" : status === 500 ? "InternalError" : `Status${status}`;
   return status === 429 ? "rateLimitExceeded" : "backendError";
@@ -214,6 +215,8 @@ export class FaultProxy {
   private readonly upstream: URL;
   private agent = new Agent({ keepAlive: true, maxSockets: 64 });
   private readonly sockets = new Set<Socket>();
+  /** The last request each connection carried, and its fault: what a leaked connection was doing. */
+  private readonly lastOnSocket = new WeakMap<Socket, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private rules: Handle[] = [];
   private chaosState: { options: ChaosOptions; random: () => number } | undefined;
@@ -243,6 +246,14 @@ export class FaultProxy {
   /** Client connections open now (a driver that leaks sockets keeps them open after close()). */
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /** What each open connection last carried ("GET download /b/k [truncate]"), for a leak's message. */
+  describeOpenConnections(): string[] {
+    return [...this.sockets].map(
+      (socket) =>
+        `${this.lastOnSocket.get(socket) ?? "no request"}${socket.writableEnded ? " (closed by the proxy, not by the client)" : ""}`,
+    );
   }
 
   async listen(): Promise<void> {
@@ -344,13 +355,20 @@ export class FaultProxy {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const base = { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers };
-    const request: ProxiedRequest = { ...base, kind: (this.options.classify ?? CLASSIFIERS[this.options.dialect])(base) };
+    const request: ProxiedRequest = {
+      ...base,
+      kind: (this.options.classify ?? CLASSIFIERS[this.options.dialect])(base),
+    };
     this.stats.requests += 1;
     this.stats.byKind[request.kind] += 1;
     this.log.push(request);
     if (this.log.length > 2_000) this.log.splice(0, this.log.length - 2_000);
     const fault = this.pick(request);
     if (fault) this.count(fault);
+    this.lastOnSocket.set(
+      req.socket,
+      `${request.method} ${request.kind} ${request.url.slice(0, 120)}${fault ? ` [${fault.type}]` : ""}`,
+    );
 
     switch (fault?.type) {
       case "status":

@@ -15,6 +15,8 @@ export interface SoakFigures {
   faultsInjected: number;
   /** Driver→server connections still open after close() (must be 0). */
   socketsLeft: number;
+  /** What each of them last carried. */
+  socketsLeftDoing?: string[] | undefined;
   /** Process handles (sockets, files) before the soak and after close(). */
   handlesBefore: number;
   handlesAfter: number;
@@ -49,7 +51,13 @@ export class Tally {
   readonly notVerifiable: string[] = [];
 
   /** Writes the report into `dir` as `<backend>.json` (atomically). */
-  write(dir: string, report: Omit<ReliabilityReport, "recovered" | "failedCleanly" | "lost" | "soak" | "notVerifiable" | "finishedAt">): string {
+  write(
+    dir: string,
+    report: Omit<
+      ReliabilityReport,
+      "recovered" | "failedCleanly" | "lost" | "soak" | "notVerifiable" | "finishedAt"
+    >,
+  ): string {
     mkdirSync(dir, { recursive: true });
     const full: ReliabilityReport = {
       ...report,
