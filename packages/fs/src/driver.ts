@@ -30,6 +30,7 @@ import {
   AlreadyExistsError,
   type BackendDescription,
   type Capabilities,
+  compareNames,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
@@ -660,14 +661,20 @@ export class FsDriver implements Driver {
         sortKey: `${keyPrefix}${dirent.name}${isDirectory ? "/" : ""}`,
       });
     }
-    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    // Code point order, as every backend lists (a migration compares two listings side by side).
+    items.sort((a, b) => compareNames(a.sortKey, b.sortKey));
     // A file's entry costs a stat and, when it has one, a read of its record: both are started a
     // few files ahead, so the thread pool works on several at once instead of one after another.
     const lookups = new Map<number, Promise<ListEntry | undefined>>();
     const lookup = (index: number): Promise<ListEntry | undefined> => {
       for (let next = index; next < Math.min(items.length, index + LIST_LOOKAHEAD); next++) {
         const item = items[next]!;
-        if (item.isDirectory || lookups.has(next) || (after !== undefined && item.sortKey <= after)) continue;
+        if (
+          item.isDirectory ||
+          lookups.has(next) ||
+          (after !== undefined && compareNames(item.sortKey, after) <= 0)
+        )
+          continue;
         const pending = this.fileEntry(`${keyPrefix}${item.name}`, item, reserved);
         pending.catch(() => {}); // awaited in order below, or dropped with the page
         lookups.set(next, pending);
@@ -680,16 +687,16 @@ export class FsDriver implements Driver {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
         const wholeSubtreeSeen =
-          after !== undefined && item.sortKey <= after && !after.startsWith(item.sortKey);
+          after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
         if (wholeSubtreeSeen) continue;
         if (recursive) {
           yield* this.walk(item.path, item.sortKey, after, true, signal);
-        } else if (after === undefined || item.sortKey > after) {
+        } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
           yield { entry: { type: "directory", name }, sortKey: item.sortKey };
         }
         continue;
       }
-      if (after !== undefined && item.sortKey <= after) continue;
+      if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
       const entry = await lookup(index);
       if (entry !== undefined) yield { entry, sortKey: item.sortKey };
     }
