@@ -47,20 +47,23 @@ export function createProgress(output: Output): ProgressView {
   return {
     update(state) {
       const known = state.bytesKnown !== undefined && state.complete;
-      if (bar === undefined || withTotal !== known) {
-        bar?.stop();
-        bar = make(known);
-        withTotal = known;
-        bar.start(Math.max(state.bytesKnown ?? 0, 1), 0);
-      }
       const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-      if (known) bar.setTotal(Math.max(state.bytesKnown ?? 0, 1));
-      bar.update(state.bytesDone, {
+      const payload = {
         done: formatBytes(state.bytesDone),
         size: state.bytesKnown === undefined ? "?" : formatBytes(state.bytesKnown),
         files: `${state.filesDone}/${state.filesKnown}${state.complete ? "" : "+"} files`,
         rate: `${formatBytes(state.bytesDone / seconds)}/s`,
-      });
+      };
+      const total = Math.max(state.bytesKnown ?? 0, 1);
+      if (bar === undefined || withTotal !== known) {
+        bar?.stop();
+        bar = make(known);
+        withTotal = known;
+        bar.start(total, state.bytesDone, payload);
+        return;
+      }
+      if (known) bar.setTotal(total);
+      bar.update(state.bytesDone, payload);
     },
     stop() {
       bar?.stop();

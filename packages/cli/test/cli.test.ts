@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFsHandler, fsStorage } from "@storages/fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, cli, start } from "./helpers.js";
+import { BIN, baseEnv, cli, start } from "./helpers.js";
 
 let dir: string;
 let media: string;
@@ -488,11 +488,50 @@ describe("output conventions", () => {
     expect((await run(["--quiet", "cat", "default:q.txt"])).stdout).toBe("q");
     const json = await run(["--json", "put", "-", "default:q2.txt"], { input: "q" });
     expect(json.stderr).toBe("");
+    await run(["put", "-", "default:colour/x.txt"], { input: "x" }); // a folder: ls colours folders
     const forced = await run(["ls", "default:"], { env: { ...env, FORCE_COLOR: "1" } });
     expect(forced.stdout).toContain("\u001b[");
     const noColor = await run(["ls", "default:"], { env: { ...env, FORCE_COLOR: "1", NO_COLOR: "1" } });
     expect(noColor.stdout).not.toContain("\u001b[");
     expect((await run(["ls", "default:"])).stdout).not.toContain("\u001b[");
+  });
+
+  it("draws progress on stderr when it is a terminal, and never with --json", async () => {
+    const big = join(dir, "work", "progress.bin");
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024));
+    // `script` gives the command a terminal, as a person's shell does.
+    const onTerminal = (args: string) =>
+      cli(["-qec", `${BIN} ${args}`, "/dev/null"], {
+        env: { ...env, TERM: "xterm" },
+        cwd: join(dir, "work"),
+      });
+    const human = await onTerminal(`put ${big} default:progress/a.bin`);
+    expect(human.code, human.stdout).toBe(0);
+    expect(human.stdout).toMatch(/\d+% \| [\d.]+ MiB \/ 64\.0 MiB \| [01]\/1 files \| [\d.]+ \w+\/s/);
+    expect(human.stdout).not.toContain("{done}");
+    const json = await onTerminal(`--json put ${big} default:progress/b.bin`);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(/\d+% \|/);
+    expect(JSON.parse(json.stdout.trim()).copied).toBe(1);
+  });
+
+  it("rm -r asks on a terminal, and deletes only on yes", async () => {
+    await run(["put", "-", "default:ask/a.txt"], { input: "a" });
+    const onTerminal = (answer: string) =>
+      cli(["-qec", `${BIN} rm -r default:ask/`, "/dev/null"], {
+        env: { ...env, TERM: "xterm" },
+        cwd: join(dir, "work"),
+        input: answer,
+      });
+    const no = await onTerminal("n\n");
+    expect(no.stdout).toContain("Delete every file below default:ask/? [y/N]");
+    expect(no.stdout).toContain("Cancelled: nothing was deleted.");
+    expect(no.code).toBe(1);
+    expect((await run(["ls", "default:ask/"])).stdout).toBe("a.txt\n");
+    const yes = await onTerminal("y\n");
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toContain("deleted 1 file below default:ask/");
+    expect((await run(["ls", "default:ask/"])).code).toBe(1);
   });
 
   it("--verbose shows the stack and causes of an error; without it, only code and message", async () => {

@@ -74,7 +74,9 @@ function finished(child: ChildProcess): Promise<Run> {
 
 export function spawnCli(args: string[], options: RunOptions = {}): ChildProcess {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm install at the repository root.`);
-  return spawn(BIN, args, {
+  // `-qec` runs the binary under `script`, which gives it a terminal (see the progress test).
+  const [command, argv] = args[0] === "-qec" ? ["script", args] : [BIN, args];
+  return spawn(command, argv, {
     cwd: options.cwd ?? ROOT,
     env: options.env ?? baseEnv(),
     stdio: ["pipe", "pipe", "pipe"],
