@@ -20,9 +20,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-// A reader that went away (`storages ls | head`) is not an error of ours.
+// A reader that went away (`storages ls | head`) wants no more: stop, as tools in a pipe do.
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (error.code !== "EPIPE") throw error;
+  process.exit(EXIT.ok);
 });
 
 const code = await main(process.argv.slice(2), {

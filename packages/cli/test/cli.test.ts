@@ -204,6 +204,28 @@ describe("the file commands on a named fs storage", () => {
       "top.txt",
     ]);
     expect(await readFile(join(out, "a", "b", "two words.txt"), "utf8")).toBe("two");
+    // -r on a file's name copies that file; on an empty remote folder it is E_NOT_FOUND.
+    const one = await run(["get", "-r", "default:site/top.txt", `${out}/one/`]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(await readFile(join(out, "one", "top.txt"), "utf8")).toBe("top");
+    const none = await run(["get", "-r", "default:nothing/", `${out}/none/`]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("E_NOT_FOUND");
+  });
+
+  it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
+    await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
+    for (const args of [
+      ["get", "default:pipe/big.bin", "-"],
+      ["cat", "default:pipe/big.bin"],
+    ]) {
+      const { child, done } = start(args, { env, cwd: join(dir, "work") });
+      child.stdin!.end();
+      child.stdout!.once("data", () => child.stdout!.destroy());
+      const out = await done;
+      expect(out.code, `${args[0]}: ${out.stderr}`).toBe(0);
+      expect(out.stderr).toBe("");
+    }
   });
 
   it("writes staticfiles through its writer (the app gets it read-only)", async () => {

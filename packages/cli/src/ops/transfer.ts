@@ -14,7 +14,13 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type ObjectStat, type SaveOptions, StorageError, type Visibility } from "@storages/core";
+import {
+  NotFoundError,
+  type ObjectStat,
+  type SaveOptions,
+  StorageError,
+  type Visibility,
+} from "@storages/core";
 import pLimit from "p-limit";
 import type { Location } from "../address.js";
 import { UsageError } from "../errors.js";
@@ -312,10 +318,12 @@ export async function transfer(
   const to = asPrefix(dst.path);
   const limit = pLimit(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
   const running = new Set<Promise<void>>();
+  let found = 0;
   try {
     for await (const entry of src.storage.list(from, { recursive: true, signal: options.signal })) {
       if (options.signal?.aborted) break;
       if (entry.type !== "file") continue;
+      found++;
       const target = `${to}${entry.name.slice(from.length)}`;
       tally.found(entry.size);
       const task: Promise<void> = limit(async () => {
@@ -335,6 +343,23 @@ export async function transfer(
     failed(src.display(from), dst.display(to), error);
   }
   await Promise.all(running);
+  if (found === 0 && result.failures.length === 0 && src.path !== "" && src.kind !== "path") {
+    // Nothing below the name: `get -r default:a.txt` means that file; a bucket has no empty folders.
+    if (!src.path.endsWith("/")) {
+      const target = dst.directory ? joinName(dst.path, src.basename) : dst.path;
+      try {
+        done(await copyFile(src, src.path, dst, target, options, tally));
+      } catch (error) {
+        failed(src.display(src.path), dst.display(target), error);
+      }
+    } else {
+      failed(
+        src.display(from),
+        dst.display(to),
+        new NotFoundError(`Nothing below ${src.text}: no file to copy.`, { operation: "list", path: from }),
+      );
+    }
+  }
   if (options.signal?.aborted) result.aborted = true;
   return result;
 }
