@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFsHandler, fsStorage } from "@storages/fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, baseEnv, cli, start } from "./helpers.js";
+import { BIN, baseEnv, cli, start, writeSlowly } from "./helpers.js";
 
 let dir: string;
 let media: string;
@@ -573,14 +573,8 @@ describe("Ctrl-C", () => {
       env: childEnv,
       cwd: join(dir, "work"),
     });
-    const chunk = randomBytes(256 * 1024);
-    let sent = 0;
     // Slow: 256 KiB at a time with pauses, until 8 MiB went through (the child is mid-upload).
-    while (sent < 8 * 1024 * 1024) {
-      if (!child.stdin!.write(chunk)) await new Promise((resolve) => child.stdin!.once("drain", resolve));
-      sent += chunk.length;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await writeSlowly(child, 8 * 1024 * 1024, randomBytes(256 * 1024), 5);
     child.kill("SIGINT");
     const out = await done;
     child.stdin!.destroy();

@@ -97,3 +97,18 @@ export function start(args: string[], options: RunOptions = {}): { child: ChildP
   child.stdin!.on("error", () => {});
   return { child, done: finished(child) };
 }
+
+/** Feeds a child's stdin slowly — `chunk` at a time with a pause — until `total` bytes went through. */
+export async function writeSlowly(
+  child: ChildProcess,
+  total: number,
+  chunk: Buffer,
+  pauseMs: number,
+): Promise<void> {
+  let sent = 0;
+  while (sent < total) {
+    if (!child.stdin!.write(chunk)) await new Promise((resolve) => child.stdin!.once("drain", resolve));
+    sent += chunk.length;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  }
+}

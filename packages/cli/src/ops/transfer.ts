@@ -163,6 +163,33 @@ function saveOptions(
   };
 }
 
+/** Saves a body into `dst`, counting its bytes for the progress; `from` names the source. */
+async function saveCounted(
+  body: AsyncIterable<Buffer>,
+  from: string,
+  dst: Location,
+  dstKey: string,
+  options: SaveOptions,
+  tally: Tally,
+): Promise<TransferredFile> {
+  let streamed = 0;
+  let written = false;
+  try {
+    const saved = await dst.storage.save(
+      dstKey,
+      counting(body, (n) => {
+        streamed += n;
+        tally.bytes(n);
+      }),
+      options,
+    );
+    written = true;
+    return { from, to: dst.display(saved.name), name: saved.name, size: saved.size };
+  } finally {
+    tally.ended(written, streamed);
+  }
+}
+
 /** One file from a storage to a storage, streamed. */
 async function copyFile(
   src: Location,
@@ -178,28 +205,26 @@ async function copyFile(
   const stat = keep || known.size === undefined ? await src.storage.stat(srcKey, { signal }) : undefined;
   if (known.size === undefined) tally.found(stat!.size);
   const body = await src.storage.open(srcKey, { signal });
-  let streamed = 0;
-  let written = false;
   try {
-    const saved = await dst.storage.save(
+    return await saveCounted(
+      body,
+      src.display(srcKey),
+      dst,
       dstKey,
-      counting(body, (n) => {
-        streamed += n;
-        tally.bytes(n);
-      }),
-      { ...saveOptions(options, stat, keep, signal), size: stat?.size ?? known.size },
+      {
+        ...saveOptions(options, stat, keep, signal),
+        size: stat?.size ?? known.size,
+      },
+      tally,
     );
-    written = true;
-    return { from: src.display(srcKey), to: dst.display(saved.name), name: saved.name, size: saved.size };
   } finally {
     // A save refused before reading its body (a read-only storage, a bad name) leaves the source open.
     body.destroy();
-    tally.ended(written, streamed);
   }
 }
 
 /** A stream (stdin) into one file. */
-async function copyStream(
+function copyStream(
   stream: Readable,
   dst: Location,
   dstKey: string,
@@ -208,22 +233,7 @@ async function copyStream(
 ): Promise<TransferredFile> {
   tally.found(undefined);
   tally.listed();
-  let streamed = 0;
-  let written = false;
-  try {
-    const saved = await dst.storage.save(
-      dstKey,
-      counting(stream, (n) => {
-        streamed += n;
-        tally.bytes(n);
-      }),
-      saveOptions(options, undefined, false, options.signal),
-    );
-    written = true;
-    return { from: "-", to: dst.display(saved.name), name: saved.name, size: saved.size };
-  } finally {
-    tally.ended(written, streamed);
-  }
+  return saveCounted(stream, "-", dst, dstKey, saveOptions(options, undefined, false, options.signal), tally);
 }
 
 /** One file to a stream (stdout). */
