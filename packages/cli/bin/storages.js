@@ -19,7 +19,8 @@ if (!existsSync(entry)) {
     process.exit(2);
   }
   process.stderr.write("storages: building @storages/cli (first run in this checkout)…\n");
-  const built = spawnSync(process.execPath, [tsc, "-b", packageDir], {
+  // --force: a build state left from before dist/ was removed would otherwise say "up to date".
+  const built = spawnSync(process.execPath, [tsc, "-b", "--force", packageDir], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   if (built.status !== 0) {
