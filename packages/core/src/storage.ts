@@ -312,7 +312,8 @@ export class Storage {
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
     repeat: Repeat = true,
   ): Promise<T> {
-    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout, {
+    const timeout = options?.timeout ?? this.timeout;
+    const scope = new CallScope(options?.signal, timeout, {
       operation,
       path,
       backend: this.backend,
@@ -328,9 +329,15 @@ export class Storage {
       // The call settles when the signal or timeout fires even if the driver, or a body stream
       // stalled inside an async generator, does not react to it; a stream the work yields late is
       // released, never leaked, and never left to crash the process with an unheard 'error'.
-      const result = await settleOnAbort(attempts, scope.signal, (late) => {
-        if (late instanceof Readable) releaseStream(late, scope.fired);
-      });
+      // Without a signal and a timeout nothing can fire before the work settles (the idle timeout
+      // only watches a stream the work has already handed out, and ends it itself), so there is
+      // nothing to race: the hot path of bulk jobs skips the race's promise and listener.
+      const result =
+        options?.signal === undefined && timeout === undefined
+          ? await attempts
+          : await settleOnAbort(attempts, scope.signal, (late) => {
+              if (late instanceof Readable) releaseStream(late, scope.fired);
+            });
       keepScope = result instanceof Readable;
       return result;
     } catch (error) {
