@@ -1063,6 +1063,17 @@ export class Storage {
     });
   }
 
+  /**
+   * Makes every save so far durable. Nothing to do for backends whose saves are durable when they
+   * return (the clouds, memory, fs by default); an fs storage with `durability: "batch"` syncs here
+   * what it deferred. Bulk jobs (collectstatic) call it once at the end; close() does it too.
+   */
+  async flush(options: CallOptions = {}): Promise<void> {
+    const driver = this.driver;
+    if (!driver.flush) return;
+    return this.run("flush", undefined, options, (signal) => driver.flush!({ signal }));
+  }
+
   /** Releases the driver's sockets and handles. */
   async close(): Promise<void> {
     await this.driver.close?.();
