@@ -40,6 +40,7 @@ export type Operation =
   | "delete"
   | "deleteMany"
   | "deletePrefix"
+  | "flush"
   | "path"
   | "url"
   | "signedUrl"

@@ -17,6 +17,17 @@ export interface FsSigningOptions {
   baseUrl?: string | undefined;
 }
 
+/**
+ * When a save is on disk for good: "full" (the default) syncs the file, its record and its folder
+ * before the save returns, so a power cut after it loses nothing; "batch" syncs nothing per save and
+ * everything saved since at `flush()` (and `close()`): for rebuildable files (collectstatic output)
+ * written by the thousand. A save is atomic either way while the system runs; after a crash before
+ * the flush, files saved since the last one may be missing, empty or older.
+ */
+export type Durability = "full" | "batch";
+
+export const DURABILITIES: readonly Durability[] = ["full", "batch"];
+
 export interface FsDriverOptions {
   /** Absolute directory holding the files; created (with `directoryMode`) when missing. */
   root: string;
@@ -30,6 +41,8 @@ export interface FsDriverOptions {
   directoryMode?: number | undefined;
   /** Default: "public" when `baseUrl` is set, else "private" (the visibility rule of every storage). */
   defaultVisibility?: Visibility | undefined;
+  /** "full" (default: every save synced) or "batch" (synced at flush()/close(); rebuildable files only). */
+  durability?: Durability | undefined;
 }
 
 export const DRIVER_OPTION_KEYS = [
@@ -39,6 +52,7 @@ export const DRIVER_OPTION_KEYS = [
   "fileMode",
   "directoryMode",
   "defaultVisibility",
+  "durability",
 ] as const satisfies readonly (keyof FsDriverOptions)[];
 
 export interface ResolvedFsOptions {
@@ -50,6 +64,7 @@ export interface ResolvedFsOptions {
   fileMode: number;
   directoryMode: number;
   defaultVisibility: Visibility;
+  durability: Durability;
 }
 
 const check: OptionChecker = new OptionChecker("fs storage");
@@ -128,6 +143,7 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
     directoryMode: checkMode(o.directoryMode, "directoryMode", 0o755),
     defaultVisibility:
       check.visibility("defaultVisibility", o.defaultVisibility) ?? (baseUrl ? "public" : "private"),
+    durability: check.oneOf("durability", o.durability, DURABILITIES) ?? "full",
   };
 }
 
@@ -137,6 +153,7 @@ export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
     fileMode: `0o${o.fileMode.toString(8)}`,
     directoryMode: `0o${o.directoryMode.toString(8)}`,
     signedUrls: o.signingKey !== undefined,
+    durability: o.durability,
   };
   if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
   return { location: o.root, settings, publicUrl: o.baseUrl };

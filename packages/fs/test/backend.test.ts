@@ -29,6 +29,7 @@ describe("backend (file:// URLs)", () => {
     );
     expect(Object.keys(backend.urlParams ?? {}).sort()).toEqual([
       "directoryMode",
+      "durability",
       "fileMode",
       "signingBaseUrl",
     ]);
@@ -108,8 +109,27 @@ describe("backend (file:// URLs)", () => {
     expect(backend.describe?.(options)).toEqual({
       location: "/srv/media",
       publicUrl: "/media/",
-      settings: { fileMode: "0o644", directoryMode: "0o755", signedUrls: true, signingBaseUrl: "/media/" },
+      settings: {
+        fileMode: "0o644",
+        directoryMode: "0o755",
+        signedUrls: true,
+        signingBaseUrl: "/media/",
+        durability: "full",
+      },
     });
+  });
+
+  it("durability=batch from the URL; anything else is refused naming the parameter", async () => {
+    expect((await inspect("file:///srv/static?durability=batch")).options).toEqual({
+      root: "/srv/static",
+      durability: "batch",
+    });
+    expect(backend.describe?.({ root: "/srv/static", durability: "batch" }).settings).toMatchObject({
+      durability: "batch",
+    });
+    const message = await configError(() => inspect("file:///srv/static?durability=none"));
+    expect(message).toMatch(/durability/);
+    expect(message).toMatch(/"full"|full, batch|"batch"/);
   });
 
   it("local mode: a folder signed under its base URL, with the configured secret or one per process", () => {
