@@ -35,7 +35,10 @@ const code = await main(process.argv.slice(2), {
   signal: controller.signal,
 });
 process.exitCode = code;
-// The process ends by itself once output is flushed and the drivers are done (after an interrupt,
-// they may still be removing a temporary file or aborting an upload). Whatever else holds it open
-// (a socket nobody closed) gets this long.
+// The process ends by itself once the drivers are done (after an interrupt, they may still be
+// removing a temporary file or aborting an upload). Whatever else holds it open (a socket nobody
+// closed) gets a bounded time, counted once the output has reached its reader.
+const flushed = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => stream.write("", () => resolve()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 setTimeout(() => process.exit(code), controller.signal.aborted ? 15_000 : 2_000).unref();
