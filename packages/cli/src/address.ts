@@ -219,7 +219,8 @@ async function resolvePath(text: string, cwd: string): Promise<Location> {
   const real = exists ? await realpath(absolute) : absolute;
   const directory = (exists && (await isDirectory(real))) || /[\\/]$/.test(text);
   const root = directory ? real : dirname(real);
-  const opened = await openStorageUrl(pathToFileURL(root).href, {
+  // A user's own folder, not a storage: nothing is written there but the files themselves.
+  const opened = await openStorageUrl(`${pathToFileURL(root).href}?records=false`, {
     source: `the local path "${redactSecrets(text)}"`,
   });
   const shownRoot = directory ? absolute : dirname(absolute);

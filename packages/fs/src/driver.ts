@@ -63,8 +63,8 @@ import {
 import { toStorageError } from "./errors.js";
 import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd, readFd, writeAll } from "./io.js";
 import {
-  describeFsOptions,
   type Durability,
+  describeFsOptions,
   type FsDriverOptions,
   type ResolvedFsOptions,
   resolveFsOptions,
@@ -353,6 +353,8 @@ export class FsDriver implements Driver {
   readonly fileMode: number;
   readonly directoryMode: number;
   readonly durability: Durability;
+  /** Whether files get a record (MD5, content type, metadata); false: a plain folder. */
+  readonly records: boolean;
 
   private readonly paths: RootedPaths;
   /** The options as resolved (the signing key among them stays in this private field). */
@@ -373,6 +375,7 @@ export class FsDriver implements Driver {
     this.fileMode = resolved.fileMode;
     this.directoryMode = resolved.directoryMode;
     this.durability = resolved.durability;
+    this.records = resolved.records;
     if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
       this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }
@@ -386,7 +389,7 @@ export class FsDriver implements Driver {
       signedUpload: canSign ? ["put"] : [],
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
-      metadata: true,
+      metadata: this.records,
       // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
       checksums: ["md5"],
     };
@@ -467,7 +470,10 @@ export class FsDriver implements Driver {
         const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
         // The MD5 is taken on the way to the disk: the bytes are never read a second time.
         const digest = createHash("md5");
-        await settleOnAbort(pipeline(body, hashing(digest), sink, { signal: options.signal }), options.signal);
+        await settleOnAbort(
+          pipeline(body, hashing(digest), sink, { signal: options.signal }),
+          options.signal,
+        );
         return digest.digest("hex");
       }),
     );
@@ -499,7 +505,9 @@ export class FsDriver implements Driver {
       // The record is written (and synced) while the data syncs: the disk merges the two.
       const [, prepared] = await Promise.all([
         durable ? fsyncFd(file.fd) : undefined,
-        prepareRecord(file.directory, basename(key), stats, meta, this.fileMode, durable),
+        this.records
+          ? prepareRecord(file.directory, basename(key), stats, meta, this.fileMode, durable)
+          : undefined,
       ]);
       record = prepared;
       open = false;
@@ -508,7 +516,12 @@ export class FsDriver implements Driver {
       const committed = await this.commit(file, key, record, options);
       published = true;
       if (durable && committed.directory === file.directory) await syncDescriptor(file.directoryFd);
-      else await this.published(committed.directory, committed.path, committed.recordPath);
+      else
+        await this.published(
+          committed.directory,
+          committed.path,
+          ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
+        );
       return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
     } catch (error) {
       if (open) closeQuietly(file.fd);
@@ -567,14 +580,17 @@ export class FsDriver implements Driver {
   private async commit(
     file: TempFile,
     key: string,
-    record: PreparedRecord,
+    record: PreparedRecord | undefined,
     mode: SaveOptions,
-  ): Promise<{ key: string; directory: string; path: string; recordPath: string }> {
+  ): Promise<{ key: string; directory: string; path: string; recordPath: string | undefined }> {
     if (!mode.exclusive) {
       const target = join(file.directory, basename(key));
       // Both renames at once: each is atomic, and a record only applies to the data it names (same
       // size and mtime), so in no order does a reader see a wrong checksum.
-      const [recordPath] = await Promise.all([placeRecord(record, target), rename(file.temp, target)]);
+      const [recordPath] = await Promise.all([
+        record && placeRecord(record, target),
+        rename(file.temp, target),
+      ]);
       return { key, directory: file.directory, path: target, recordPath };
     }
     let current = key;
@@ -600,11 +616,12 @@ export class FsDriver implements Driver {
     const target = join(directory, basename(current));
     // Placed after the link: before it, the name could still belong to someone else's file.
     const [recordPath] = await Promise.all([
-      placeRecord(record, target).catch(async (error: unknown) => {
-        // Keep the promise "saved with its checksum, or not saved": take the file back.
-        await unlink(target).catch(() => {});
-        throw error;
-      }),
+      record &&
+        placeRecord(record, target).catch(async (error: unknown) => {
+          // Keep the promise "saved with its checksum, or not saved": take the file back.
+          await unlink(target).catch(() => {});
+          throw error;
+        }),
       unlink(file.temp),
     ]);
     return { key: current, directory, path: target, recordPath };
@@ -969,7 +986,7 @@ export class FsDriver implements Driver {
       const meta = await this.metadataOf(from, source.path, source.stats);
       const directory = await this.paths.prepareParent(to);
       const target = join(directory, basename(to));
-      const withRecord = needsRecord(to, meta);
+      const withRecord = this.records && needsRecord(to, meta);
       const durable = this.durability === "full";
       let recordPath: string | undefined;
       try {
@@ -991,7 +1008,8 @@ export class FsDriver implements Driver {
             throw error;
           }
           try {
-            if (withRecord) recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
+            if (withRecord)
+              recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
           } catch (error) {
             await unlink(target).catch(() => {}); // keep one name for the file, the original
             throw error;
