@@ -1,17 +1,18 @@
 /**
  * Durability as a stated policy: "full" (the default) syncs the file, its record and its folder
  * before a save returns; "batch" syncs nothing per save and everything saved since at flush() or
- * close(). The fsyncs are counted at node:fs (the real calls still run).
+ * close(). What gets synced is counted at node:fs (the real calls still run): every fsync, and
+ * every file opened O_DSYNC (whose writes are synced as they happen: how a save writes its record).
  */
 import * as realFs from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { OptionError, type Storage } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fsStorage } from "../src/index.js";
 import { records, tempDir, tree } from "./helpers.js";
 
-/** What was fsynced: the real path of each synced descriptor, in order. */
+/** What was synced: the real path of each fsynced descriptor or O_DSYNC-opened file, in order. */
 const synced: string[] = [];
 
 vi.mock("node:fs", async (importOriginal) => {
@@ -24,7 +25,13 @@ vi.mock("node:fs", async (importOriginal) => {
     }
     return fs.fsync(fd, callback);
   };
-  return { ...fs, fsync, default: { ...fs, fsync } };
+  const open = (path: string, flags: unknown, ...rest: unknown[]) => {
+    if (typeof flags === "number" && (flags & fs.constants.O_DSYNC) !== 0) {
+      synced.push(join(fs.realpathSync(dirname(path)), basename(path)));
+    }
+    return (fs.open as (...args: unknown[]) => void)(path, flags, ...rest);
+  };
+  return { ...fs, fsync, open, default: { ...fs, fsync, open } };
 });
 
 let root: string;
