@@ -134,7 +134,11 @@ const fsSave = (label, options) => ({
   writes: true,
   async prepare(dir) {
     const storage = await fsStorageOf(dir, options);
-    return { storage, call: (name, bytes) => storage.save(`files/${name}`, bytes), end: () => storage.flush?.() };
+    return {
+      storage,
+      call: (name, bytes) => storage.save(`files/${name}`, bytes),
+      end: () => storage.flush?.(),
+    };
   },
   label,
 });
@@ -218,7 +222,8 @@ const CASES = {
       return {
         list: async () => {
           let n = 0;
-          for await (const entry of storage.list("files/", { recursive: true })) if (entry.checksums?.md5) n++;
+          for await (const entry of storage.list("files/", { recursive: true }))
+            if (entry.checksums?.md5) n++;
           return n;
         },
       };
@@ -283,7 +288,8 @@ async function runFsCase(name, dir, readRoot, mode) {
 
 if (process.argv[2] === "--case") {
   const [, , , name, dir, readRoot, mode] = process.argv;
-  const result = CASES[name].group === "memory" ? await CASES[name].run() : await runFsCase(name, dir, readRoot, mode);
+  const result =
+    CASES[name].group === "memory" ? await CASES[name].run() : await runFsCase(name, dir, readRoot, mode);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 }
@@ -316,7 +322,9 @@ function countSyscalls(log) {
     const [, call, fd] = match;
     all++;
     const plumbing =
-      call === "futex" || call.startsWith("epoll") || ((call === "read" || call === "write") && eventFds.has(fd));
+      call === "futex" ||
+      call.startsWith("epoll") ||
+      ((call === "read" || call === "write") && eventFds.has(fd));
     if (plumbing) continue;
     work++;
     byName[call] = (byName[call] ?? 0) + 1;
@@ -362,7 +370,12 @@ const RATIOS = [
     "save",
   ],
   ["fs read 4 KiB vs readFile", "fs read: storages readBytes", "fs read: readFile", "read", 1.3],
-  ["fs list, per file vs readdir + stat", "fs list: storages list (with MD5)", "fs list: readdir + stat", "list"],
+  [
+    "fs list, per file vs readdir + stat",
+    "fs list: storages list (with MD5)",
+    "fs list: readdir + stat",
+    "list",
+  ],
 ];
 
 const SYSCALL_CASES = [
@@ -377,7 +390,9 @@ const SYSCALL_CASES = [
 
 async function main() {
   if (![FS_FILES, MEMORY_FILES, ROUNDS].every((n) => Number.isSafeInteger(n) && n > 0))
-    throw new Error("BENCH_SMALL_FS_FILES, BENCH_SMALL_MEMORY_FILES and BENCH_SMALL_ROUNDS must be positive integers");
+    throw new Error(
+      "BENCH_SMALL_FS_FILES, BENCH_SMALL_MEMORY_FILES and BENCH_SMALL_ROUNDS must be positive integers",
+    );
   const base = await mkdtemp(join(process.env.BENCH_SMALL_DIR ?? tmpdir(), "storages-bench-small-"));
   for (const signal of ["SIGINT", "SIGTERM"]) {
     process.once(signal, () => {
@@ -410,7 +425,9 @@ async function main() {
     const memoryNames = names.filter((n) => CASES[n].group === "memory");
     const sequence = names.flatMap((n) => {
       if (CASES[n].group !== "memory") return [n];
-      return n === memoryNames[0] ? Array.from({ length: MEMORY_ROUND_FACTOR }, () => memoryNames).flat() : [];
+      return n === memoryNames[0]
+        ? Array.from({ length: MEMORY_ROUND_FACTOR }, () => memoryNames).flat()
+        : [];
     });
     for (let round = 0; round <= ROUNDS; round++) {
       // Each storages case runs right next to its baselines (CASES is in that order), and the
@@ -433,7 +450,9 @@ async function main() {
         return [name, Object.fromEntries(keys.map((k) => [k, median(samples[name].map((s) => s[k]))]))];
       }),
     );
-    const ratios = RATIOS.filter(([, subject, baseline]) => names.includes(subject) && names.includes(baseline)).map(([label, subject, baseline, measure, goal]) => {
+    const ratios = RATIOS.filter(
+      ([, subject, baseline]) => names.includes(subject) && names.includes(baseline),
+    ).map(([label, subject, baseline, measure, goal]) => {
       const perRound = samples[subject].map((s, i) => s[measure] / samples[baseline][i][measure]);
       return {
         label,
@@ -469,8 +488,19 @@ async function main() {
     }
     const loadAfter = loadavg();
 
+    const summary = ratios
+      .map((r) => `${r.label} ${r.ratio.toFixed(2)}×${r.goal ? ` (goal ≤ ${r.goal}×)` : ""}`)
+      .concat(
+        (syscalls ?? [])
+          .filter((s) => s.goal)
+          .map(
+            (s) => `${s.name}: ${s.file.toFixed(0)} syscalls of work (${s.all.toFixed(0)} in all) per call`,
+          ),
+      )
+      .join("; ");
     const report = {
       benchmark: "small-files",
+      summary,
       date: new Date().toISOString(),
       node: process.version,
       cores: cpus().length,

@@ -21,7 +21,7 @@ export function guessContentType(name: string): string {
   const dot = name.lastIndexOf(".");
   const hasDot = dot > slash + 1;
   if (!hasDot && slash >= 0) return DEFAULT_CONTENT_TYPE;
-  const extension = name.slice((dot > slash ? dot : slash) + 1).toLowerCase();
+  const extension = name.slice(Math.max(dot, slash) + 1).toLowerCase();
   const cached = typeByExtension.get(extension);
   if (cached !== undefined) return cached;
   const type = typeOf(extension);

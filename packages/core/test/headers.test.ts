@@ -62,14 +62,43 @@ describe("guessContentType", () => {
   });
 
   it("gives mime's answer for generated names (12,000)", () => {
-    const piece = fc.constantFrom("/", "\\", ".", "..", "a", "B", "txt", "JS", "json", "İ", "é", "\n", " ", "x.y");
+    const piece = fc.constantFrom(
+      "/",
+      "\\",
+      ".",
+      "..",
+      "a",
+      "B",
+      "txt",
+      "JS",
+      "json",
+      "İ",
+      "é",
+      "\n",
+      " ",
+      "x.y",
+    );
     const name = fc.oneof(
       fc.array(piece, { maxLength: 8 }).map((parts) => parts.join("")),
       fc.string({ maxLength: 20 }),
       fc
         .tuple(
           fc.array(piece, { maxLength: 4 }),
-          fc.constantFrom("txt", "css", "js", "mjs", "json", "html", "png", "JPG", "svg", "gz", "woff2", "map", "pdf"),
+          fc.constantFrom(
+            "txt",
+            "css",
+            "js",
+            "mjs",
+            "json",
+            "html",
+            "png",
+            "JPG",
+            "svg",
+            "gz",
+            "woff2",
+            "map",
+            "pdf",
+          ),
         )
         .map(([parts, extension]) => `${parts.join("")}.${extension}`),
     );

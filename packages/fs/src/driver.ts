@@ -62,8 +62,8 @@ import {
 import { toStorageError } from "./errors.js";
 import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd, readFd, writeAll } from "./io.js";
 import {
-  describeFsOptions,
   type Durability,
+  describeFsOptions,
   type FsDriverOptions,
   type ResolvedFsOptions,
   resolveFsOptions,
@@ -469,7 +469,10 @@ export class FsDriver implements Driver {
         const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
         // The MD5 is taken on the way to the disk: the bytes are never read a second time.
         const digest = createHash("md5");
-        await settleOnAbort(pipeline(body, hashing(digest), sink, { signal: options.signal }), options.signal);
+        await settleOnAbort(
+          pipeline(body, hashing(digest), sink, { signal: options.signal }),
+          options.signal,
+        );
         return digest.digest("hex");
       }),
     );
@@ -546,7 +549,10 @@ export class FsDriver implements Driver {
    * folder checked to be inside the root; and the record's temporary file, being created at the
    * same time (creating a file is most of a small save's cost on a busy disk: the two overlap).
    */
-  private async createTemp(key: string, durable: boolean): Promise<{ file: TempFile; opening: Promise<OpenRecord> }> {
+  private async createTemp(
+    key: string,
+    durable: boolean,
+  ): Promise<{ file: TempFile; opening: Promise<OpenRecord> }> {
     for (let attempt = 1; ; attempt++) {
       const { directory, fd: directoryFd } = await this.paths.openParent(key);
       const temp = tempPath(directory);
@@ -996,7 +1002,8 @@ export class FsDriver implements Driver {
             throw error;
           }
           try {
-            if (withRecord) recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
+            if (withRecord)
+              recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
           } catch (error) {
             await unlink(target).catch(() => {}); // keep one name for the file, the original
             throw error;

@@ -22,7 +22,11 @@ const dir = await tempDir("storages-crash-");
 afterAll(() => dir.cleanup());
 
 /** Starts the writer; resolves once it has confirmed `saves` saves, with the last version confirmed. */
-function startWriter(root: string): { child: ChildProcess; confirmed: () => number; ready: (saves: number) => Promise<void> } {
+function startWriter(root: string): {
+  child: ChildProcess;
+  confirmed: () => number;
+  ready: (saves: number) => Promise<void>;
+} {
   const child = spawn(
     process.execPath,
     [
@@ -103,7 +107,10 @@ describe("crash safety: SIGKILL mid-write", () => {
         if (entry.name.startsWith("exclusive/")) {
           const v = Number(bytes.readBigUInt64BE(0));
           expect(bytes.length, entry.name).toBe(Math.min(4096, versionSize(v)));
-          expect(bytes.subarray(8).every((b) => b === v % 251), entry.name).toBe(true);
+          expect(
+            bytes.subarray(8).every((b) => b === v % 251),
+            entry.name,
+          ).toBe(true);
         }
         if (entry.checksums?.md5 !== undefined) expect(entry.checksums.md5, entry.name).toBe(md5(bytes));
       }

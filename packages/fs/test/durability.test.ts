@@ -96,11 +96,11 @@ describe("durability: batch", () => {
     const files = (await readdir(join(root, "static/css"))).map((n) => join(real, "static/css", n));
     files.push(...(await readdir(join(root, "static/js"))).map((n) => join(real, "static/js", n)));
     expect(files.length).toBe(42); // 21 files and their records
-    expect([...synced].sort()).toEqual(
-      [...files, join(real, "static/css"), join(real, "static/js")].sort(),
-    );
+    expect([...synced].sort()).toEqual([...files, join(real, "static/css"), join(real, "static/js")].sort());
     // Files (data and records) are synced before the folders that name them.
-    const firstFolder = synced.findIndex((p) => p === join(real, "static/css") || p === join(real, "static/js"));
+    const firstFolder = synced.findIndex(
+      (p) => p === join(real, "static/css") || p === join(real, "static/js"),
+    );
     expect(firstFolder).toBe(42);
 
     synced.length = 0;
@@ -133,7 +133,9 @@ describe("durability: batch", () => {
     expect(synced).toEqual([]);
     await storage.flush();
     const real = realFs.realpathSync(root);
-    expect(synced).toEqual(expect.arrayContaining([join(real, "b/two.txt"), join(real, "b"), join(real, "c")]));
+    expect(synced).toEqual(
+      expect.arrayContaining([join(real, "b/two.txt"), join(real, "b"), join(real, "c")]),
+    );
   });
 
   it("is an option with two values, never a default", () => {

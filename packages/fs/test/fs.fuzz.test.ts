@@ -91,7 +91,10 @@ describe(`names on disk (${RUNS.toLocaleString("en")} generated names)`, () => {
         } catch (error) {
           // A refusal is a typed path error with a message, never a crash or another error.
           expect(StorageError.isInstance(error), String(error)).toBe(true);
-          expect(InvalidPathError.isInstance(error), `${(error as StorageError).code}: ${String(error)}`).toBe(true);
+          expect(
+            InvalidPathError.isInstance(error),
+            `${(error as StorageError).code}: ${String(error)}`,
+          ).toBe(true);
           expect((error as Error).message.length).toBeGreaterThan(10);
           refused++;
           if ((error as StorageError).code === "E_PATH_TRAVERSAL") traversals++;

@@ -50,7 +50,13 @@ describe("temporary files", () => {
     expect(await sweepTemporaryFiles(dir.path)).toBe(2);
     const left = (await readdir(dir.path, { recursive: true })).sort();
     expect(left).toEqual(
-      [".~storages-meta-0123456789abcdef0123456789abcdef.json", "a", `a/${live}`, "a/b", "a/b/user-file.tmp"].sort(),
+      [
+        ".~storages-meta-0123456789abcdef0123456789abcdef.json",
+        "a",
+        `a/${live}`,
+        "a/b",
+        "a/b/user-file.tmp",
+      ].sort(),
     );
   });
 });
