@@ -27,6 +27,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeReliabilityDoc } from "./reliability.mjs";
 import { processesWithEnv, sleep, terminate } from "./servers/process.mjs";
 import { startServers, stopServers, writeServersEnv } from "./servers.mjs";
 import { nodeNotice, toolCommand, toolEnv } from "./tool.mjs";
@@ -81,6 +82,8 @@ const runId = randomUUID();
 const runDir = await mkdtemp(join(tmpdir(), "storages-test-"));
 const runTmp = join(runDir, "tmp");
 const reports = join(runDir, "reports");
+// The fault suites' counts (@storages/testing describeFaults): docs/reliability.md is made from them.
+const reliability = join(runDir, "reliability");
 await mkdir(runTmp);
 await mkdir(reports);
 const env = toolEnv({
@@ -88,6 +91,7 @@ const env = toolEnv({
   TMPDIR: runTmp,
   [RUN_MARKER]: runId,
   STORAGES_TEST_REPORT: join(reports, "{pkg}.json"),
+  STORAGES_TEST_RELIABILITY: reliability,
 });
 if (unit) env.STORAGES_TEST_SCOPE = "unit";
 else delete env.STORAGES_TEST_SCOPE; // a stray export must not drop the server suites from `npm test`
@@ -156,7 +160,9 @@ try {
     if (args.has("--keep-servers")) await writeServersEnv(result.env);
   }
   if (exitCode === 0 && !interrupted) {
-    const filters = unit ? ["--filter=!@storages/integration"] : [];
+    // `--filter=…` arguments narrow the run to some packages (turbo's syntax), e.g. for a quick check.
+    const only = [...args].filter((a) => a.startsWith("--filter="));
+    const filters = only.length > 0 ? only : unit ? ["--filter=!@storages/integration"] : [];
     // Two at a time: the machine has 2 cores and the servers need some of them.
     exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
   }
@@ -168,6 +174,7 @@ while (child) await sleep(50);
 const { strays, tempLeft } = await cleanUp();
 
 const { passed, skipped, rows, ...counts } = await summarise();
+const reliabilityWritten = !unit && !interrupted && writeReliabilityDoc(reliability);
 await removeRunDir();
 let { failed } = counts;
 if (exitCode !== 0 && failed === 0 && !interrupted) {
@@ -195,6 +202,7 @@ if (unit) {
       `(packages/*/test/**/*.server.test.ts) and ${left.integration} of the integration package (test/).`,
   );
 }
+if (reliabilityWritten) console.log("docs/reliability.md: written from this run's fault suites.");
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 if (interrupted) {
   console.log(`Interrupted (${interrupted}): the counts cover only the packages that finished.`);

@@ -21,26 +21,20 @@ import {
   urlParam,
 } from "@storages/core";
 import { AzureDriver } from "./driver.js";
-import { type AzureDriverOptions, connectionStringTarget, OPTION_KEYS, validateOptions } from "./options.js";
+import {
+  type AzureDriverOptions,
+  azureTarget,
+  connectionStringTarget,
+  describeAzureOptions,
+  OPTION_KEYS,
+  validateOptions,
+} from "./options.js";
 
 const SECRET_VARIABLES = [
   { suffix: "CONNECTION_STRING", option: "connectionString" },
   { suffix: "ACCOUNT_KEY", option: "accountKey" },
   { suffix: "SAS_TOKEN", option: "sasToken" },
 ] as const;
-
-/** Account and blob endpoint, from whichever options name them (never from a secret's key part). */
-function target(options: AzureDriverOptions): { account: string; endpoint: string | undefined } {
-  if (options.containerClient) {
-    const url = new URL(options.containerClient.url);
-    return { account: options.containerClient.accountName, endpoint: `${url.protocol}//${url.host}` };
-  }
-  const fromString = options.connectionString ? connectionStringTarget(options.connectionString) : {};
-  return {
-    account: options.accountName ?? fromString.account ?? "",
-    endpoint: options.endpoint ?? fromString.endpoint,
-  };
-}
 
 export const backend: BackendDefinition<AzureDriverOptions> = {
   name: "azure",
@@ -104,7 +98,7 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
   },
 
   location(options) {
-    const { account, endpoint } = target(options);
+    const { account, endpoint } = azureTarget(options);
     return {
       kind: "bucket",
       service: "azure",
@@ -115,26 +109,7 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
   },
 
   describe(options) {
-    const valid = validateOptions(options);
-    const { account, endpoint } = target(options);
-    const container = options.container ?? options.containerClient?.containerName ?? "";
-    const settings: Record<string, string | number | boolean> = {
-      blockSize: valid.blockSize,
-      concurrency: valid.concurrency,
-      credentials: options.containerClient
-        ? "the given container client's"
-        : options.connectionString
-          ? "a connection string"
-          : options.accountKey
-            ? "an account key"
-            : options.sasToken
-              ? "a SAS token"
-              : options.credential
-                ? "the given TokenCredential"
-                : "DefaultAzureCredential",
-    };
-    if (endpoint !== undefined) settings.endpoint = endpoint;
-    return { location: `azure://${account}/${container}/${normalizeKeyPrefix(options.prefix)}`, settings };
+    return describeAzureOptions(options, validateOptions(options));
   },
 
   secretVariables(storageName) {

@@ -7,6 +7,7 @@
  */
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { inspect } from "node:util";
 import type {
   BlobBeginCopyFromUrlPollState,
   BlobClient,
@@ -15,6 +16,7 @@ import type {
 } from "@azure/storage-blob";
 import {
   AlreadyExistsError,
+  type BackendDescription,
   BackendError,
   type Capabilities,
   type Checksums,
@@ -46,6 +48,7 @@ import {
   type AzureDriverOptions,
   type CredentialKind,
   createClients,
+  describeAzureOptions,
   normalizeKeyPrefix,
   validateOptions,
 } from "./options.js";
@@ -66,10 +69,10 @@ const ASYNC_COPY_SOURCE_SAS_SECONDS = 24 * 3600;
 export const BATCH_SIZE = 256;
 /** Azure's listing page limit. */
 const MAX_PAGE_SIZE = 5000;
-/** Bodies already in memory up to this size go in one Put Blob (retried by the SDK as a whole). */
+/** Bodies already in memory up to this size go in one Put Blob (retried by the storage as a whole). */
 const SINGLE_PUT_MAX_BYTES = 32 * 1024 * 1024;
-/** Fresh names tried by the driver itself when it holds the whole body (the facade's nextKey). */
-const MAX_NAME_ATTEMPTS = 10;
+/** How long the clean-up of a failed staged upload may take. */
+const DISCARD_TIMEOUT_MS = 10_000;
 
 export class AzureDriver implements Driver {
   readonly backend = "azure";
@@ -84,6 +87,7 @@ export class AzureDriver implements Driver {
   readonly #httpsOnly: boolean;
   readonly #blockSize: number;
   readonly #concurrency: number;
+  readonly #description: BackendDescription;
   #access: Promise<Visibility | undefined> | undefined;
 
   constructor(options: AzureDriverOptions) {
@@ -96,6 +100,7 @@ export class AzureDriver implements Driver {
     this.#httpsOnly = clients.httpsOnly;
     this.#blockSize = valid.blockSize;
     this.#concurrency = valid.concurrency;
+    this.#description = describeAzureOptions(options, valid);
     if (clients.sharedKey) {
       this.#signingKey = { kind: "sharedKey", credential: clients.sharedKey };
     } else if (clients.service) {
@@ -134,6 +139,24 @@ export class AzureDriver implements Driver {
       // Azure computes the MD5 of a Put Blob; for staged blocks this driver sets it (blocks.ts).
       checksums: ["md5"] as const,
     } satisfies Capabilities);
+  }
+
+  /** Where the files are, secret-free: the same account as the backend's `describe()`. */
+  describe(): BackendDescription {
+    return structuredClone(this.#description);
+  }
+
+  /** What the driver points at, without secrets (the container client holds the credential). */
+  toJSON(): Record<string, unknown> {
+    return { backend: this.backend, ...this.describe() };
+  }
+
+  toString(): string {
+    return `AzureDriver(${this.#description.location})`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -196,11 +219,12 @@ export class AzureDriver implements Driver {
       abortSignal: signal,
     };
     let name = key;
-    let attempts = 0;
-    /** Create-exclusive refusal while we still hold the body: move to a fresh name and retry. */
+    /**
+     * Create-exclusive refusal while we still hold the body: move to a fresh name and retry. The
+     * save's own name budget ends the search: nextKey() throws AlreadyExistsError once it is spent.
+     */
     const retryUnderNewName = (error: StorageError): boolean => {
       if (!options.ifNotExists || !options.nextKey || !AlreadyExistsError.isInstance(error)) return false;
-      if (++attempts >= MAX_NAME_ATTEMPTS) return false;
       name = options.nextKey();
       return true;
     };
@@ -226,7 +250,8 @@ export class AzureDriver implements Driver {
     }
 
     const size = options.size ?? options.bytes?.byteLength;
-    const result = await uploadBlocks(
+    let staged = false;
+    const upload = uploadBlocks(
       body,
       {
         putWhole: (bytes, requestSignal) => putWhole(bytes, requestSignal),
@@ -234,16 +259,10 @@ export class AzureDriver implements Driver {
         // below stays conditional, so a writer that slips in between gets refused, never overwritten.
         beforeStaging: async (requestSignal) => {
           if (!options.ifNotExists || !options.nextKey) return;
-          while (await this.#exists(name, requestSignal)) {
-            if (++attempts >= MAX_NAME_ATTEMPTS) {
-              throw new AlreadyExistsError(`No free name found for "${key}" after ${attempts} attempts.`, {
-                path: key,
-              });
-            }
-            name = options.nextKey();
-          }
+          while (await this.#exists(name, requestSignal)) name = options.nextKey();
         },
         stageBlock: async (id, block, requestSignal) => {
+          staged = true;
           try {
             await this.#blob(name).stageBlock(id, block, block.byteLength, { abortSignal: requestSignal });
           } catch (error) {
@@ -271,7 +290,38 @@ export class AzureDriver implements Driver {
         concurrency: this.#concurrency,
       },
     );
-    return { key: name, size: result.size, etag: result.etag };
+    try {
+      const result = await upload;
+      return { key: name, size: result.size, etag: result.etag };
+    } catch (error) {
+      if (staged) await this.#discardBlocks(name);
+      throw error;
+    }
+  }
+
+  /**
+   * The uncommitted blocks of a failed staged upload: Azure keeps them (a week) until a commit to
+   * that blob replaces them, and has no call that drops them. For a blob that does not exist, an
+   * empty create-exclusive commit replaces them and a delete of exactly that commit removes it (an
+   * empty blob exists for that one round trip). An existing blob's are left: committing it again
+   * would rewrite it. Best effort, bounded in time, and it runs after an abort too.
+   */
+  async #discardBlocks(name: string): Promise<void> {
+    const blob = this.#blob(name);
+    const abortSignal = AbortSignal.timeout(DISCARD_TIMEOUT_MS);
+    try {
+      // A block whose request was cut on our side may still reach the service after this: look
+      // again, and discard what arrived late, a few times within the time bound.
+      for (let round = 0; round < 3; round++) {
+        const { etag } = await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" }, abortSignal });
+        await blob.delete({ conditions: { ifMatch: etag }, abortSignal });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const late = await blob.getBlockList("uncommitted", { abortSignal });
+        if ((late.uncommittedBlocks?.length ?? 0) === 0) return;
+      }
+    } catch {
+      // The blob exists (its blocks stay until its next commit), or the service is unreachable.
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -15,10 +15,11 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
+  parseRetryAfter,
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
-  redactSecrets,
   StorageError,
+  safeCause,
 } from "@storages/core";
 
 export interface AzureErrorContext {
@@ -61,23 +62,6 @@ export function isAbortError(error: unknown): boolean {
 function shortMessage(error: AzureLikeError): string {
   const text = (error.details?.message ?? error.message ?? "").split("\n")[0]?.trim() ?? "";
   return text.length > 300 ? `${text.slice(0, 300)}…` : text;
-}
-
-/**
- * The original error, unless its message quotes a credential (a SAS URL in a network error, say):
- * then a copy with the secret redacted, keeping what helps debugging (code, status, request id).
- */
-function safeCause(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
-  const redacted = redactSecrets(error.message);
-  if (redacted === error.message) return error;
-  const e = error as Error & AzureLikeError;
-  return Object.assign(new Error(redacted), {
-    name: e.name,
-    code: e.code,
-    statusCode: e.statusCode,
-    details: e.details,
-  });
 }
 
 /** Azure's request id: what Azure support asks for. */
@@ -139,5 +123,11 @@ export function mapAzureError(error: unknown, context: AzureErrorContext = {}): 
     status === 429 ||
     (status !== undefined && status >= 500) ||
     (code !== undefined && (RETRYABLE_SERVICE_CODES.has(code) || RETRYABLE_NETWORK_CODES.has(code)));
-  return new BackendError(`${subject}${detail}`, { ...options, retryable });
+  let retryAfter: number | undefined;
+  try {
+    retryAfter = retryable ? parseRetryAfter(e.response?.headers?.get?.("retry-after")) : undefined;
+  } catch {
+    retryAfter = undefined;
+  }
+  return new BackendError(`${subject}${detail}`, { ...options, retryable, retryAfter });
 }

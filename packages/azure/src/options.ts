@@ -16,6 +16,7 @@ import {
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
 import {
+  type BackendDescription,
   type ByteSize,
   describeValue,
   normalizePrefix,
@@ -62,7 +63,10 @@ export interface AzureDriverOptions {
   concurrency?: number | undefined;
   /** Lifetime of cached user delegation keys, in seconds (or a duration such as "12h"): 600 s to 7 days, default 1 day. */
   delegationKeyLifetime?: number | string | undefined;
-  /** Passed to the SDK's pipeline (retry, proxy, keep-alive, custom HTTP client). */
+  /**
+   * Passed to the SDK's pipeline (proxy, keep-alive, custom HTTP client). Not `retryOptions`:
+   * retries are the storage's own policy (its `retry` option), and the SDK makes one try per call.
+   */
   pipelineOptions?: StoragePipelineOptions | undefined;
 }
 
@@ -157,6 +161,9 @@ export function lazyDefaultAzureCredential(): TokenCredential {
 function pipelineOptions(options: AzureDriverOptions): StoragePipelineOptions {
   return {
     ...options.pipelineOptions,
+    // One try per call: the storage's retry policy (core's, the same on every backend) decides
+    // what is repeated, so the SDK's retries and ours never multiply.
+    retryOptions: { maxTries: 1 },
     userAgentOptions: { userAgentPrefix: "storages-azure/0.1", ...options.pipelineOptions?.userAgentOptions },
   };
 }
@@ -235,6 +242,12 @@ export function validateOptions(options: AzureDriverOptions): ValidatedOptions {
     fail("credential", "must be a TokenCredential from @azure/identity (an object with getToken())");
   }
   if (options.endpoint !== undefined) parseEndpoint(options.endpoint);
+  if (options.pipelineOptions?.retryOptions !== undefined) {
+    fail(
+      "pipelineOptions",
+      "must not set retryOptions: retries are the storage's own policy (its retry option: attempts, backoff, budget), and the SDK's on top of them would multiply every attempt",
+    );
+  }
   check.visibility("visibility", options.visibility);
   normalizeKeyPrefix(options.prefix);
   return {
@@ -357,4 +370,43 @@ export function createClients(options: AzureDriverOptions): ResolvedClients {
     accountName: service.accountName || options.accountName || "",
     httpsOnly: new URL(service.url).protocol === "https:",
   };
+}
+
+/** Account and blob endpoint, from whichever options name them (never from a secret's key part). */
+export function azureTarget(options: AzureDriverOptions): { account: string; endpoint: string | undefined } {
+  if (options.containerClient) {
+    const url = new URL(options.containerClient.url);
+    return { account: options.containerClient.accountName, endpoint: `${url.protocol}//${url.host}` };
+  }
+  const fromString = options.connectionString ? connectionStringTarget(options.connectionString) : {};
+  return {
+    account: options.accountName ?? fromString.account ?? "",
+    endpoint: options.endpoint ?? fromString.endpoint,
+  };
+}
+
+/** The secret-free account of an Azure storage, for its backend's and its driver's `describe()`. */
+export function describeAzureOptions(
+  options: AzureDriverOptions,
+  valid: ValidatedOptions,
+): BackendDescription {
+  const { account, endpoint } = azureTarget(options);
+  const container = options.container ?? options.containerClient?.containerName ?? "";
+  const settings: Record<string, string | number | boolean> = {
+    blockSize: valid.blockSize,
+    concurrency: valid.concurrency,
+    credentials: options.containerClient
+      ? "the given container client's"
+      : options.connectionString
+        ? "a connection string"
+        : options.accountKey
+          ? "an account key"
+          : options.sasToken
+            ? "a SAS token"
+            : options.credential
+              ? "the given TokenCredential"
+              : "DefaultAzureCredential",
+  };
+  if (endpoint !== undefined) settings.endpoint = endpoint;
+  return { location: `azure://${account}/${container}/${normalizeKeyPrefix(options.prefix)}`, settings };
 }

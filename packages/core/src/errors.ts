@@ -6,6 +6,7 @@
  * original error as `cause`. Messages say what to do next and never contain credentials:
  * `redactSecrets()` scrubs every message that passes through the constructor.
  */
+import { inspect } from "node:util";
 
 export const ERROR_CODES = [
   "E_NOT_FOUND",
@@ -231,11 +232,14 @@ export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
  */
 const SECRET_PATTERNS: RegExp[] = [
   // query-string signatures and credentials: AWS SigV4, GCS v4, Azure SAS, our own fs signer
-  /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|sig|signature|token|se_sig|access_token)=)[^&#\s"']+/gi,
+  // (and a GCS resumable session's upload_id: whoever has the session URI can upload to it)
+  /([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|sig|signature|token|se_sig|access_token|upload_id)=)[^&#\s"']+/gi,
   // connection strings and key=value secrets
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey|secretAccessKey|secret_access_key|aws_secret_access_key|sessionToken|private_key|client_secret|password|secret)\s*[=:]\s*"?)[^;&\s"',}]+/gi,
-  // Authorization headers
-  /((?:Authorization|x-amz-security-token)\s*:\s*)[^\r\n]+/gi,
+  // Authorization headers, as a header line or as a field of headers printed as JSON
+  /("?(?:Authorization|Proxy-Authorization|x-amz-security-token)"?\s*:\s*"?)[^"\r\n]+/gi,
+  // the parts of a SigV4 Authorization value, wherever it is quoted (the key id is in Credential)
+  /(\b(?:Credential|Signature)=)[^,\s"'&]+/g,
   // PEM private keys
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
   // user:password@ in URLs
@@ -251,6 +255,30 @@ export function redactSecrets(text: string): string {
     );
   }
   return out;
+}
+
+/**
+ * The error a driver keeps as `cause`: the original, unless something a logger prints of it (its
+ * message, fields and causes, as util.inspect shows them: a server's error echoing a signed URL or
+ * an Authorization header) matches a credential pattern. Then a plain Error with the same name,
+ * code and status and a redacted message, and nothing else (a logger walks the whole cause chain).
+ */
+export function safeCause(error: unknown): unknown {
+  if (error === null || typeof error !== "object") return error;
+  const printed = inspect(error, { depth: 6, showHidden: false });
+  if (redactSecrets(printed) === printed) return error;
+  const e = error as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+  };
+  const copy = new Error(redactSecrets(typeof e.message === "string" ? e.message : String(error)));
+  for (const key of ["name", "code", "status", "statusCode"] as const) {
+    if (typeof e[key] === "string" || typeof e[key] === "number") Object.assign(copy, { [key]: e[key] });
+  }
+  return copy;
 }
 
 /** Adds operation/path/backend to a StorageError that lacks them (drivers throw without context). */

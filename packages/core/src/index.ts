@@ -11,6 +11,7 @@ export * from "./mirror.js";
 export * from "./naming.js";
 export * from "./options.js";
 export * from "./path.js";
+export * from "./retry.js";
 export * from "./storage.js";
 export * from "./types.js";
 export * from "./url-signer.js";

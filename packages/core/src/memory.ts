@@ -14,7 +14,7 @@ import {
   UnsupportedError,
 } from "./errors.js";
 import { checkOptionKeys } from "./options.js";
-import { joinUrl } from "./path.js";
+import { compareNames, joinUrl } from "./path.js";
 import type {
   BackendDescription,
   Capabilities,
@@ -161,7 +161,7 @@ export class MemoryDriver implements Driver {
 
   /** Every stored name, sorted. */
   keys(): string[] {
-    return [...this.objects.keys()].sort();
+    return [...this.objects.keys()].sort(compareNames);
   }
 
   clear(): void {
@@ -254,7 +254,10 @@ export class MemoryDriver implements Driver {
     let lastDirectory: string | undefined;
     for (const key of this.keys()) {
       if (!key.startsWith(prefix)) continue;
-      if (cursor && (key <= cursor.after || (cursor.directory && key.startsWith(`${cursor.after}/`))))
+      if (
+        cursor &&
+        (compareNames(key, cursor.after) <= 0 || (cursor.directory && key.startsWith(`${cursor.after}/`)))
+      )
         continue;
       const rest = key.slice(prefix.length);
       const slash = rest.indexOf("/");

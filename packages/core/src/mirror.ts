@@ -44,9 +44,6 @@ import type {
   Visibility,
 } from "./types.js";
 
-/** Fresh names tried when a name is taken on a secondary (matches the facade's own bound). */
-const MAX_NAME_ATTEMPTS = 10;
-
 export interface MirrorOptions {
   /**
    * What a failure on a secondary does once the primary succeeded. "throw" (default): the call fails
@@ -175,13 +172,8 @@ export class MirrorDriver implements Driver {
     if (options.ifNotExists && options.nextKey) {
       // A save that must not overwrite must not overwrite on any member: the name has to be free on
       // the secondaries too (a migration's old storage holds files the new primary lacks).
-      for (
-        let attempt = 0;
-        attempt < MAX_NAME_ATTEMPTS && (await this.#onSomeSecondary(candidate, signal));
-        attempt++
-      ) {
-        candidate = options.nextKey();
-      }
+      // nextKey() ends the search (AlreadyExistsError) once the save's name budget is spent.
+      while (await this.#onSomeSecondary(candidate, signal)) candidate = options.nextKey();
     }
     let saved: Awaited<ReturnType<Storage["save"]>>;
     try {

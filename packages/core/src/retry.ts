@@ -111,6 +111,21 @@ export function backoff(
   return Math.round(random() * cap);
 }
 
+/**
+ * A Retry-After header in ms (RFC 9110: delay-seconds or an HTTP-date), for drivers to put on
+ * `StorageError.retryAfter`. Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== "string" || value.trim() === "") return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP-date names its day and zone ("Sun, 06 Nov 1994 08:49:37 GMT"); Date.parse alone would
+  // read "-1" or "1.5" as dates.
+  if (!/^[A-Za-z]{3},.*GMT$/.test(text)) return undefined;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 /** Sleeps `ms`, or rejects with the signal's error as soon as it fires. */
 function wait(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(abortError(signal));

@@ -127,11 +127,15 @@ function looksRetryable(error: unknown): boolean {
   return typeof e?.code === "string" && RETRYABLE_NETWORK_CODES.has(e.code);
 }
 
-/** Skips and truncates a full stream to a byte range, for drivers without ranged reads. */
-function sliceStream(range: ByteRange): Transform {
+/**
+ * Bytes `range` of a stream of the whole file: for drivers without ranged reads, and for a server
+ * that ignored a Range header and sent everything. An error of the source ends the slice with it;
+ * whoever stops reading the slice early releases the source too.
+ */
+export function sliceStream(full: Readable, range: ByteRange): Readable {
   let position = 0;
   const end = range.end ?? Number.POSITIVE_INFINITY;
-  return new Transform({
+  const sliced = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       const chunkStart = position;
       position += chunk.length;
@@ -140,6 +144,12 @@ function sliceStream(range: ByteRange): Transform {
       callback(null, from < to ? chunk.subarray(from, to) : undefined);
     },
   });
+  full.on("error", (error) => sliced.destroy(error));
+  sliced.on("close", () => {
+    if (!full.destroyed) full.destroy();
+  });
+  full.pipe(sliced);
+  return sliced;
 }
 
 function emptyStream(): Readable {
@@ -645,13 +655,8 @@ export class Storage {
     range: ByteRange | undefined,
     signal: AbortSignal,
   ): Promise<Readable> {
-    if (range && !this.capabilities.rangeRead) {
-      const full = await this.driver.read(key, { signal });
-      const sliced = full.pipe(sliceStream(range));
-      full.on("error", (error) => sliced.destroy(error));
-      sliced.on("close", () => full.destroy());
-      return sliced;
-    }
+    if (range && !this.capabilities.rangeRead)
+      return sliceStream(await this.driver.read(key, { signal }), range);
     try {
       return await this.driver.read(key, { signal, range });
     } catch (error) {

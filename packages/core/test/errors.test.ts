@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
   AlreadyExistsError,
@@ -7,6 +8,7 @@ import {
   PathTraversalError,
   redactSecrets,
   StorageError,
+  safeCause,
 } from "../src/errors.js";
 
 describe("StorageError", () => {
@@ -60,10 +62,39 @@ describe("redactSecrets", () => {
     ["s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/prefix", ["wJalrXUtnFEMI"]],
     ["Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=99", ["AKIA/x", "Signature=99"]],
     ["secretAccessKey=abc123xyz", ["abc123xyz"]],
+    [
+      '{"host":"x","authorization":"AWS4-HMAC-SHA256 Credential=STGKEY/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0a1b2c"}',
+      ["STGKEY", "0a1b2c", "AWS4-HMAC-SHA256 Credential"],
+    ],
+    ['{"authorization":"SharedKey devstoreaccount1:c2lnbmF0dXJl"}', ["c2lnbmF0dXJl"]],
+    ["credentials rejected: Credential=AKIAXYZ/2026/eu, Signature=ffee", ["AKIAXYZ", "ffee"]],
+    [
+      "request to http://h/upload/storage/v1/b/b/o?uploadType=resumable&upload_id=SESSION42 failed",
+      ["SESSION42"],
+    ],
   ])("removes the secret from %j", (text, secrets) => {
     const redacted = redactSecrets(text);
     for (const secret of secrets) expect(redacted).not.toContain(secret);
     expect(redacted).toContain("[redacted]");
+  });
+
+  it("safeCause keeps a clean error as it is, and a copy without the secret of one that quotes it", () => {
+    const clean = Object.assign(new Error("NoSuchKey"), {
+      code: "NoSuchKey",
+      $metadata: { httpStatusCode: 404 },
+    });
+    expect(safeCause(clean)).toBe(clean);
+    const leaky = Object.assign(new Error("failed"), {
+      code: "InternalError",
+      statusCode: 500,
+      Message: "echo: Authorization: AWS4-HMAC-SHA256 Credential=AKIASECRET/x, Signature=abc123",
+    });
+    const safe = safeCause(leaky) as Error & { code?: string; statusCode?: number };
+    expect(safe).not.toBe(leaky);
+    expect(inspect(safe, { depth: 6 })).not.toContain("AKIASECRET");
+    expect(safe.code).toBe("InternalError");
+    expect(safe.statusCode).toBe(500);
+    expect(safeCause("text")).toBe("text");
   });
 
   it("scrubs every StorageError message", () => {

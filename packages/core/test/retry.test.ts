@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { BackendError, NotFoundError, type StorageError, TimeoutError } from "../src/errors.js";
 import { MemoryDriver } from "../src/memory.js";
 import { mirror } from "../src/mirror.js";
-import { backoff, DEFAULT_RETRY, type RetryEvent, resolveRetry } from "../src/retry.js";
+import { backoff, DEFAULT_RETRY, parseRetryAfter, type RetryEvent, resolveRetry } from "../src/retry.js";
 import { Storage } from "../src/storage.js";
 import type { Driver } from "../src/types.js";
 
@@ -56,6 +56,17 @@ describe("backoff", () => {
     expect(backoff(policy, 1, new BackendError("slow down", { retryable: true, retryAfter: 60_000 }))).toBe(
       1000,
     );
+  });
+
+  it("reads Retry-After as seconds or as an HTTP date, and ignores what it cannot read", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("3", now)).toBe(3000);
+    expect(parseRetryAfter(" 0 ", now)).toBe(0);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:02 GMT", now)).toBe(2000);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 23:59:00 GMT", now)).toBe(0);
+    for (const unreadable of [undefined, null, "", "soon", "-1", "1.5", 7]) {
+      expect(parseRetryAfter(unreadable, now)).toBeUndefined();
+    }
   });
 
   it("refuses a bad policy with a typed error", () => {

@@ -62,6 +62,7 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     fileMode: parseMode,
     directoryMode: parseMode,
     durability: urlParam.oneOf(DURABILITIES),
+    records: urlParam.boolean,
   },
 
   fromUrl(url, context) {

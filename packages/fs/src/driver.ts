@@ -34,6 +34,7 @@ import {
   abortError,
   type BackendDescription,
   type Capabilities,
+  compareNames,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
@@ -355,6 +356,8 @@ export class FsDriver implements Driver {
   readonly fileMode: number;
   readonly directoryMode: number;
   readonly durability: Durability;
+  /** Whether files get a record (MD5, content type, metadata); false: a plain folder. */
+  readonly records: boolean;
 
   private readonly paths: RootedPaths;
   /** The options as resolved (the signing key among them stays in this private field). */
@@ -375,6 +378,7 @@ export class FsDriver implements Driver {
     this.fileMode = resolved.fileMode;
     this.directoryMode = resolved.directoryMode;
     this.durability = resolved.durability;
+    this.records = resolved.records;
     if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
       this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }
@@ -388,7 +392,7 @@ export class FsDriver implements Driver {
       signedUpload: canSign ? ["put"] : [],
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
-      metadata: true,
+      metadata: this.records,
       // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
       checksums: ["md5"],
     };
@@ -504,7 +508,7 @@ export class FsDriver implements Driver {
       // The data is synced while the record is written (and synced: O_DSYNC): the disk merges the two.
       const [, prepared] = await Promise.all([
         durable ? fsyncFd(file.fd) : undefined,
-        opening.then((open) => fillRecord(open, basename(key), stats, meta)),
+        opening?.then((open) => fillRecord(open, basename(key), stats, meta)),
       ]);
       record = prepared;
       dataOpen = false;
@@ -516,13 +520,18 @@ export class FsDriver implements Driver {
       const committed = await this.commit(file, key, record, options);
       published = true;
       if (durable && committed.directory === file.directory) await syncDescriptor(file.directoryFd);
-      else await this.published(committed.directory, committed.path, committed.recordPath);
+      else
+        await this.published(
+          committed.directory,
+          committed.path,
+          ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
+        );
       return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
     } catch (error) {
       if (dataOpen) closeQuietly(file.fd);
       if (!published) {
         if (record) await discardRecord(record);
-        else await opening.then(abandonRecord, () => {});
+        else await opening?.then(abandonRecord, () => {});
         await this.discard(file.temp);
       }
       throw error;
@@ -552,18 +561,18 @@ export class FsDriver implements Driver {
   private async createTemp(
     key: string,
     durable: boolean,
-  ): Promise<{ file: TempFile; opening: Promise<OpenRecord> }> {
+  ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
     for (let attempt = 1; ; attempt++) {
       const { directory, fd: directoryFd } = await this.paths.openParent(key);
       const temp = tempPath(directory);
-      const opening = openRecord(directory, this.fileMode, durable);
-      opening.catch(() => {}); // awaited by the save, or abandoned with it
+      const opening = this.records ? openRecord(directory, this.fileMode, durable) : undefined;
+      opening?.catch(() => {}); // awaited by the save, or abandoned with it
       try {
         const fd = await openFd(temp, CREATE_EXCLUSIVE, this.fileMode);
         return { file: { directory, directoryFd, temp, fd }, opening };
       } catch (error) {
         closeQuietly(directoryFd);
-        await opening.then(abandonRecord, () => {});
+        await opening?.then(abandonRecord, () => {});
         if (errnoCode(error) === "ENOTDIR") throw this.paths.fileInTheWay(key, error);
         // A concurrent delete removed the (then empty) directory between mkdir and open: redo both.
         if (errnoCode(error) !== "ENOENT" || attempt >= PARENT_RETRIES) throw error;
@@ -584,14 +593,17 @@ export class FsDriver implements Driver {
   private async commit(
     file: TempFile,
     key: string,
-    record: PreparedRecord,
+    record: PreparedRecord | undefined,
     mode: SaveOptions,
-  ): Promise<{ key: string; directory: string; path: string; recordPath: string }> {
+  ): Promise<{ key: string; directory: string; path: string; recordPath: string | undefined }> {
     if (!mode.exclusive) {
       const target = join(file.directory, basename(key));
       // Both renames at once: each is atomic, and a record only applies to the data it names (same
       // size and mtime), so in no order does a reader see a wrong checksum.
-      const [recordPath] = await Promise.all([placeRecord(record, target), rename(file.temp, target)]);
+      const [recordPath] = await Promise.all([
+        record && placeRecord(record, target),
+        rename(file.temp, target),
+      ]);
       return { key, directory: file.directory, path: target, recordPath };
     }
     let current = key;
@@ -617,11 +629,12 @@ export class FsDriver implements Driver {
     const target = join(directory, basename(current));
     // Placed after the link: before it, the name could still belong to someone else's file.
     const [recordPath] = await Promise.all([
-      placeRecord(record, target).catch(async (error: unknown) => {
-        // Keep the promise "saved with its checksum, or not saved": take the file back.
-        await unlink(target).catch(() => {});
-        throw error;
-      }),
+      record &&
+        placeRecord(record, target).catch(async (error: unknown) => {
+          // Keep the promise "saved with its checksum, or not saved": take the file back.
+          await unlink(target).catch(() => {});
+          throw error;
+        }),
       unlink(file.temp),
     ]);
     return { key: current, directory, path: target, recordPath };
@@ -876,14 +889,20 @@ export class FsDriver implements Driver {
         sortKey: `${keyPrefix}${dirent.name}${isDirectory ? "/" : ""}`,
       });
     }
-    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    // Code point order, as every backend lists (a migration compares two listings side by side).
+    items.sort((a, b) => compareNames(a.sortKey, b.sortKey));
     // A file's entry costs a stat and, when it has one, a read of its record: both are started a
     // few files ahead, so the thread pool works on several at once instead of one after another.
     const lookups = new Map<number, Promise<ListEntry | undefined>>();
     const lookup = (index: number): Promise<ListEntry | undefined> => {
       for (let next = index; next < Math.min(items.length, index + LIST_LOOKAHEAD); next++) {
         const item = items[next]!;
-        if (item.isDirectory || lookups.has(next) || (after !== undefined && item.sortKey <= after)) continue;
+        if (
+          item.isDirectory ||
+          lookups.has(next) ||
+          (after !== undefined && compareNames(item.sortKey, after) <= 0)
+        )
+          continue;
         const pending = this.fileEntry(`${keyPrefix}${item.name}`, item, reserved);
         pending.catch(() => {}); // awaited in order below, or dropped with the page
         lookups.set(next, pending);
@@ -896,16 +915,16 @@ export class FsDriver implements Driver {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
         const wholeSubtreeSeen =
-          after !== undefined && item.sortKey <= after && !after.startsWith(item.sortKey);
+          after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
         if (wholeSubtreeSeen) continue;
         if (recursive) {
           yield* this.walk(item.path, item.sortKey, after, true, signal);
-        } else if (after === undefined || item.sortKey > after) {
+        } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
           yield { entry: { type: "directory", name }, sortKey: item.sortKey };
         }
         continue;
       }
-      if (after !== undefined && item.sortKey <= after) continue;
+      if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
       const entry = await lookup(index);
       if (entry !== undefined) yield { entry, sortKey: item.sortKey };
     }
@@ -980,7 +999,7 @@ export class FsDriver implements Driver {
       const meta = await this.metadataOf(from, source.path, source.stats);
       const directory = await this.paths.prepareParent(to);
       const target = join(directory, basename(to));
-      const withRecord = needsRecord(to, meta);
+      const withRecord = this.records && needsRecord(to, meta);
       const durable = this.durability === "full";
       let recordPath: string | undefined;
       try {

@@ -43,6 +43,12 @@ export interface FsDriverOptions {
   defaultVisibility?: Visibility | undefined;
   /** "full" (default: every save synced) or "batch" (synced at flush()/close(); rebuildable files only). */
   durability?: Durability | undefined;
+  /**
+   * true (default): each file's MD5, content type and custom metadata are kept in a record beside
+   * it. false: a plain folder, as a tool writing into a user's own directory needs — nothing but
+   * the files is written, so no checksum, content type or metadata is kept (metadata: unsupported).
+   */
+  records?: boolean | undefined;
 }
 
 export const DRIVER_OPTION_KEYS = [
@@ -53,6 +59,7 @@ export const DRIVER_OPTION_KEYS = [
   "directoryMode",
   "defaultVisibility",
   "durability",
+  "records",
 ] as const satisfies readonly (keyof FsDriverOptions)[];
 
 export interface ResolvedFsOptions {
@@ -65,6 +72,7 @@ export interface ResolvedFsOptions {
   directoryMode: number;
   defaultVisibility: Visibility;
   durability: Durability;
+  records: boolean;
 }
 
 const check: OptionChecker = new OptionChecker("fs storage");
@@ -144,6 +152,7 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
     defaultVisibility:
       check.visibility("defaultVisibility", o.defaultVisibility) ?? (baseUrl ? "public" : "private"),
     durability: check.oneOf("durability", o.durability, DURABILITIES) ?? "full",
+    records: check.boolean("records", o.records) ?? true,
   };
 }
 
@@ -154,6 +163,7 @@ export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
     directoryMode: `0o${o.directoryMode.toString(8)}`,
     signedUrls: o.signingKey !== undefined,
     durability: o.durability,
+    records: o.records,
   };
   if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
   return { location: o.root, settings, publicUrl: o.baseUrl };

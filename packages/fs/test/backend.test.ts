@@ -31,6 +31,7 @@ describe("backend (file:// URLs)", () => {
       "directoryMode",
       "durability",
       "fileMode",
+      "records",
       "signingBaseUrl",
     ]);
   });
@@ -115,6 +116,7 @@ describe("backend (file:// URLs)", () => {
         signedUrls: true,
         signingBaseUrl: "/media/",
         durability: "full",
+        records: true,
       },
     });
   });

@@ -590,3 +590,28 @@ describe("checksums recorded at write time", () => {
     expect(entry?.type === "file" && entry.etag).toBe(saved.etag);
   });
 });
+
+describe("records: false (a plain folder)", () => {
+  it("writes nothing but the files: no record, no checksum, no metadata", async () => {
+    const { mkdtemp, readdir, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const root = await mkdtemp(join(tmpdir(), "storages-plain-"));
+    try {
+      const { fsStorage } = await import("../src/index.js");
+      const plain = fsStorage({ root, records: false, overwrite: true });
+      await plain.save("a/b.txt", "hello");
+      await plain.copy("a/b.txt", "c.txt");
+      await plain.move("c.txt", "d.txt");
+      expect((await readdir(root, { recursive: true })).sort()).toEqual(["a", "a/b.txt", "d.txt"]);
+      expect(await plain.readText("a/b.txt")).toBe("hello");
+      expect((await plain.stat("a/b.txt")).checksums?.md5).toBeUndefined();
+      expect(plain.capabilities.metadata).toBe(false);
+      await expect(plain.save("m.txt", "x", { metadata: { a: "b" } })).rejects.toMatchObject({
+        code: "E_UNSUPPORTED",
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

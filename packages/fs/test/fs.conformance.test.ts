@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prefixed } from "@storages/core";
-import { describeConformance } from "@storages/testing";
+import { type CreateStorageContext, describeConformance } from "@storages/testing";
 import { createFsHandler, type FsRequestHandler, fsStorage } from "../src/index.js";
 import { SIGNING_KEY } from "./helpers.js";
 
@@ -30,37 +30,30 @@ server.listen(0, "127.0.0.1");
 await once(server, "listening");
 const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+/** An fs storage at its own root, served over HTTP by its own handler. */
+function servedStorage({ prefix, visibility, overwrite }: CreateStorageContext) {
+  const storage = fsStorage({
+    root: join(workDir, prefix),
+    baseUrl: `${origin}/${prefix}/`,
+    signing: { key: SIGNING_KEY },
+    defaultVisibility: visibility,
+    overwrite,
+  });
+  handlers.set(prefix, createFsHandler(storage));
+  return storage;
+}
+
 describeConformance({
   name: "fs",
   server: "local filesystem + createFsHandler over HTTP",
-  createStorage: async ({ prefix, visibility, overwrite }) => {
-    const storage = fsStorage({
-      root: join(workDir, prefix),
-      baseUrl: `${origin}/${prefix}/`,
-      signing: { key: SIGNING_KEY },
-      defaultVisibility: visibility,
-      overwrite,
-    });
-    handlers.set(prefix, createFsHandler(storage));
-    return storage;
-  },
+  createStorage: async (context) => servedStorage(context),
 });
 
 // The prefixed() decorator over a real driver: same suite, every key one directory deeper.
 describeConformance({
   name: "prefixed(fs)",
   server: 'local filesystem under prefixed(…, "tenant/a/") + createFsHandler over HTTP',
-  createStorage: async ({ prefix, visibility, overwrite }) => {
-    const storage = fsStorage({
-      root: join(workDir, prefix),
-      baseUrl: `${origin}/${prefix}/`,
-      signing: { key: SIGNING_KEY },
-      defaultVisibility: visibility,
-      overwrite,
-    });
-    handlers.set(prefix, createFsHandler(storage));
-    return prefixed(storage, "tenant/a/");
-  },
+  createStorage: async (context) => prefixed(servedStorage(context), "tenant/a/"),
   teardown: async () => {
     server.closeAllConnections();
     server.close();

@@ -16,7 +16,13 @@ import {
   urlParam,
 } from "@storages/core";
 import { GcsDriver } from "./driver.js";
-import { type GcsDriverOptions, OPTION_KEYS, resolveOptions, validateOptions } from "./options.js";
+import {
+  describeGcsOptions,
+  type GcsDriverOptions,
+  OPTION_KEYS,
+  resolveOptions,
+  validateOptions,
+} from "./options.js";
 
 /** `${NAME}_CREDENTIALS` is accepted too: a path, or the JSON itself when it starts with "{". */
 const SECRET_VARIABLES = [
@@ -84,20 +90,7 @@ export const backend: BackendDefinition<GcsDriverOptions> = {
   },
 
   describe(options) {
-    const o = resolveOptions(options);
-    const settings: Record<string, string | number | boolean> = {
-      uniformAccess: o.uniformAccess,
-      chunkSize: o.chunkSize,
-      singleRequestThreshold: o.singleRequestThreshold,
-      credentials: options.storage
-        ? "the given client's"
-        : options.credentials !== undefined || options.keyFilename !== undefined
-          ? "a service-account key"
-          : "Application Default Credentials",
-    };
-    if (options.projectId !== undefined) settings.projectId = options.projectId;
-    if (o.endpoint !== undefined) settings.endpoint = o.endpoint;
-    return { location: `gs://${o.bucket}/${o.prefix}`, settings };
+    return describeGcsOptions(resolveOptions(options));
   },
 
   secretVariables(storageName) {

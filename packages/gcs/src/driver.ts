@@ -7,11 +7,12 @@
  */
 import { EventEmitter } from "node:events";
 import type { Readable } from "node:stream";
-import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { inspect } from "node:util";
 import type { Bucket, File, FileMetadata, Storage as GcsClient } from "@google-cloud/storage";
 import {
-  AbortedError,
+  type BackendDescription,
+  BackendError,
   base64ToHex,
   type Capabilities,
   type Checksums,
@@ -35,16 +36,23 @@ import {
   RangeNotSatisfiableError,
   type SignedUpload,
   type StorageError,
+  settleOnAbort,
+  sliceStream,
   UnsupportedError,
   type Visibility,
 } from "@storages/core";
+import { CallRequests, cancellable } from "./cancel.js";
 import { httpStatus, toStorageError } from "./errors.js";
-import { createClient, type GcsDriverOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import {
+  createClients,
+  describeGcsOptions,
+  type GcsDriverOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.js";
 
 /** The longest a v4 signature may live. */
 const MAX_EXPIRES_IN = 7 * 24 * 3600;
-/** Fresh names tried when a create-exclusive upload session finds its name taken. */
-const MAX_NAME_ATTEMPTS = 10;
 const DEFAULT_PUBLIC_ENDPOINT = "https://storage.googleapis.com";
 
 type PredefinedAcl = "publicRead" | "projectPrivate";
@@ -53,40 +61,6 @@ type PredefinedAcl = "publicRead" | "projectPrivate";
 const PREDEFINED_ACL: Record<Visibility, PredefinedAcl> = { public: "publicRead", private: "projectPrivate" };
 /** The same, as the XML API header a signed upload must carry. */
 const XML_ACL: Record<Visibility, string> = { public: "public-read", private: "project-private" };
-
-/** Rejects with the signal's reason as soon as it aborts; the SDK call itself cannot be cancelled. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason ?? new AbortedError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new AbortedError());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Keeps bytes [start, end] of a stream that came back whole (a server that ignored Range). */
-function sliceTransform(start: number, end: number | undefined): Transform {
-  let position = 0;
-  const last = end ?? Number.POSITIVE_INFINITY;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      const chunkStart = position;
-      position += chunk.length;
-      const from = Math.max(start - chunkStart, 0);
-      const to = Math.min(last + 1 - chunkStart, chunk.length);
-      callback(null, from < to ? chunk.subarray(from, to) : undefined);
-    },
-  });
-}
 
 /** Marks cursors that carry the last directory returned besides GCS's page token. */
 const CURSOR_TAG = "gcs1.";
@@ -150,11 +124,15 @@ export class GcsDriver implements Driver {
   readonly client: GcsClient;
   readonly bucket: Bucket;
   private readonly settings: ResolvedOptions;
+  /** The bucket chunked uploads stream through: its client resumes their sessions (options.ts). */
+  readonly #chunkedUploads: Bucket;
 
   constructor(options: GcsDriverOptions) {
     this.settings = resolveOptions(options);
-    this.client = createClient(options, this.settings);
+    const clients = createClients(options, this.settings);
+    this.client = clients.client;
     this.bucket = this.client.bucket(this.settings.bucket);
+    this.#chunkedUploads = clients.chunkedUploads.bucket(this.settings.bucket);
     this.capabilities = Object.freeze({
       rangeRead: true,
       conditionalWrite: true,
@@ -167,6 +145,32 @@ export class GcsDriver implements Driver {
       metadata: true,
       checksums: ["md5", "crc32c"],
     } satisfies Capabilities);
+  }
+
+  /** Where the files are, secret-free: the same account as the backend's `describe()`. */
+  describe(): BackendDescription {
+    return describeGcsOptions(this.settings);
+  }
+
+  /** What the driver points at, without secrets (the client holds the credentials). */
+  toJSON(): Record<string, unknown> {
+    return { backend: this.backend, ...this.describe() };
+  }
+
+  toString(): string {
+    return `GcsDriver(gs://${this.settings.bucket}/${this.settings.prefix}${this.settings.endpoint ? ` at ${this.settings.endpoint}` : ""})`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  /**
+   * An SDK call under the call's signal: it settles when the signal fires, and the HTTP requests
+   * it started die with it (cancel.ts: the SDK itself cannot cancel them).
+   */
+  #settle<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    return settleOnAbort(cancellable(signal, work), signal);
   }
 
   /** The bucket-relative object name of a storage key. */
@@ -214,19 +218,18 @@ export class GcsDriver implements Driver {
       // In memory and small: one multipart request. A 412 here loses nothing (the facade resends the bytes).
       const file = this.file(key);
       try {
-        await abortable(
+        await this.#settle(options.signal, () =>
           file.save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
             resumable: false,
             metadata,
             predefinedAcl,
             preconditionOpts,
           }),
-          options.signal,
         );
       } catch (error) {
         throw this.fail(error, key, options.signal, options.ifNotExists);
       }
-      return this.writeResult(key, file);
+      return this.writeResult(key, file, bytes.byteLength);
     }
     return this.resumableWrite(key, body, options, { metadata, predefinedAcl, preconditionOpts });
   }
@@ -249,24 +252,27 @@ export class GcsDriver implements Driver {
     const { signal } = options;
     let candidate = key;
     let uri: string | undefined;
-    for (let attempt = 1; uri === undefined; attempt++) {
+    while (uri === undefined) {
       try {
-        [uri] = await abortable(this.file(candidate).createResumableUpload(upload), signal);
+        [uri] = await this.#settle(signal, () => this.file(candidate).createResumableUpload(upload));
       } catch (error) {
         const mapped = this.fail(error, candidate, signal, options.ifNotExists);
-        if (mapped.code !== "E_ALREADY_EXISTS" || !options.nextKey || attempt >= MAX_NAME_ATTEMPTS)
-          throw mapped;
+        if (mapped.code !== "E_ALREADY_EXISTS" || !options.nextKey) throw mapped;
+        // The save's own name budget: nextKey() throws AlreadyExistsError once it is spent.
         candidate = options.nextKey();
       }
     }
-    const file = this.file(candidate);
     const chunkSize = this.settings.chunkSize;
+    const file = chunkSize > 0 ? this.#chunkedUploads.file(this.objectName(candidate)) : this.file(candidate);
     const stream = file.createWriteStream({
       uri,
       // Known start: without it the SDK first asks the server how far the session got.
       offset: 0,
       resumable: true,
       metadata: upload.metadata,
+      // The session's own precondition: without it the SDK takes the upload for one that must not
+      // be repeated and never resumes it after a failed chunk.
+      ...(upload.preconditionOpts !== undefined && { preconditionOpts: upload.preconditionOpts }),
       ...(chunkSize > 0 && { chunkSize }),
     });
     const onAbort = () => {
@@ -277,20 +283,35 @@ export class GcsDriver implements Driver {
     };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await abortable(pipeline(body, stream), signal);
+      await this.#settle(signal, () => pipeline(body, stream));
     } catch (error) {
       // The session is never finalised, so nothing partial becomes visible; GCS drops it after a week.
       throw this.fail(error, candidate, signal, options.ifNotExists);
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
-    return this.writeResult(candidate, file);
+    return this.writeResult(candidate, file, options.size);
   }
 
-  private writeResult(key: string, file: File): DriverWriteResult {
-    const { size, etag } = file.metadata;
+  private writeResult(key: string, file: File, sent: number | undefined): DriverWriteResult {
+    const { etag } = file.metadata;
     // The JSON API's etag comes unquoted: one form on every backend (normalizeEtag).
-    return { key, size: Number(size ?? 0), etag: normalizeEtag(etag) };
+    return { key, size: this.sizeOf(file.metadata, key, sent), etag: normalizeEtag(etag) };
+  }
+
+  /**
+   * An object's size from its metadata. A server that leaves it out (or sends garbage) is not
+   * believed to have an empty object: the size this driver sent, when it knows it, else an error.
+   */
+  private sizeOf(metadata: FileMetadata, key: string, known?: number): number {
+    const size = Number(metadata.size);
+    if (metadata.size !== undefined && metadata.size !== "" && Number.isSafeInteger(size) && size >= 0)
+      return size;
+    if (known !== undefined) return known;
+    throw new BackendError(
+      `GCS returned the metadata of gs://${this.settings.bucket}/${this.objectName(key)} without a valid size (${JSON.stringify(metadata.size)}).`,
+      { retryable: true, path: key },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -319,8 +340,11 @@ export class GcsDriver implements Driver {
     // that comes before the caller attaches (a CRC32C mismatch on a small body) must not crash the
     // process. It stays recorded on the stream (`errored`), so pipes and iterators still see it.
     stream.on("error", (error) => settle?.(error));
+    // The request dies with the call's signal (caller's abort, idle timeout) or the stream's end.
+    const requests = new CallRequests(signal);
+    stream.once("close", () => requests.cancel());
     try {
-      await abortable(
+      await settleOnAbort(
         new Promise<void>((resolve, reject) => {
           settle = (error) => {
             settle = undefined;
@@ -337,7 +361,7 @@ export class GcsDriver implements Driver {
             }
           });
           // The SDK sends the request on the first read.
-          stream.read(0);
+          requests.run(() => stream.read(0));
         }),
         signal,
       );
@@ -358,20 +382,13 @@ export class GcsDriver implements Driver {
       stream.destroy();
       throw new RangeNotSatisfiableError();
     }
-    const out = sliceTransform(range.start, range.end);
-    // Whoever stops reading early releases the HTTP response too.
-    out.on("close", () => {
-      if (!stream.destroyed) stream.destroy();
-    });
-    stream.on("error", (error) => out.destroy(error));
-    stream.pipe(out);
-    return out;
+    return sliceStream(stream, range);
   }
 
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
     let metadata: FileMetadata;
     try {
-      [metadata] = await abortable(this.file(key).getMetadata(), options.signal);
+      [metadata] = await this.#settle(options.signal, () => this.file(key).getMetadata());
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }
@@ -385,7 +402,7 @@ export class GcsDriver implements Driver {
     }
     return {
       name: key,
-      size: Number(m.size ?? 0),
+      size: this.sizeOf(m, key),
       lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
       etag: normalizeEtag(m.etag),
       contentType: m.contentType,
@@ -399,7 +416,7 @@ export class GcsDriver implements Driver {
 
   async exists(key: string, options: DriverCallOptions): Promise<boolean> {
     try {
-      const [exists] = await abortable(this.file(key).exists(), options.signal);
+      const [exists] = await this.#settle(options.signal, () => this.file(key).exists());
       return exists;
     } catch (error) {
       throw this.fail(error, key, options.signal);
@@ -416,7 +433,7 @@ export class GcsDriver implements Driver {
     let next: { pageToken?: string } | null | undefined;
     let response: { prefixes?: string[] } | undefined;
     try {
-      [files, next, response] = (await abortable(
+      [files, next, response] = (await this.#settle(options.signal, () =>
         this.bucket.getFiles({
           prefix: root + prefix,
           ...(options.recursive ? {} : { delimiter: "/" }),
@@ -424,7 +441,6 @@ export class GcsDriver implements Driver {
           ...(token !== undefined && { pageToken: token }),
           autoPaginate: false,
         }),
-        options.signal,
       )) as unknown as [File[], { pageToken?: string } | null, { prefixes?: string[] }];
     } catch (error) {
       throw this.fail(error, prefix || undefined, options.signal);
@@ -433,10 +449,11 @@ export class GcsDriver implements Driver {
     for (const file of files) {
       // "dir/" placeholder objects (made by the console or gsutil) are folders, not files.
       if (file.name.endsWith("/")) continue;
+      const name = file.name.slice(root.length);
       entries.push({
         type: "file",
-        name: file.name.slice(root.length),
-        size: Number(file.metadata.size ?? 0),
+        name,
+        size: this.sizeOf(file.metadata, name),
         lastModified: new Date(file.metadata.updated ?? file.metadata.timeCreated ?? 0),
         etag: normalizeEtag(file.metadata.etag),
         checksums: checksumsOf(file.metadata),
@@ -467,12 +484,11 @@ export class GcsDriver implements Driver {
       // Rewrite keeps contentType, cacheControl and metadata; it takes the ACL from the argument or
       // the bucket default. The source's own ACL is not read (an extra call and OWNER rights), so the
       // copy is made private: a copy never widens access.
-      await abortable(
+      await this.#settle(options.signal, () =>
         this.file(from).copy(target, {
           ...(!this.settings.uniformAccess && { predefinedAcl: PREDEFINED_ACL.private }),
           ...(!options.overwrite && { preconditionOpts: { ifGenerationMatch: 0 } }),
         }),
-        options.signal,
       );
     } catch (error) {
       const status = httpStatus(error);
@@ -483,7 +499,7 @@ export class GcsDriver implements Driver {
 
   async delete(key: string, options: DriverCallOptions): Promise<void> {
     try {
-      await abortable(this.file(key).delete({ ignoreNotFound: true }), options.signal);
+      await this.#settle(options.signal, () => this.file(key).delete({ ignoreNotFound: true }));
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }
@@ -539,7 +555,7 @@ export class GcsDriver implements Driver {
     this.checkCanSign();
     this.checkExpiresIn(options.expiresIn);
     try {
-      const [url] = await abortable(
+      const [url] = await this.#settle(options.signal, () =>
         this.file(key).getSignedUrl({
           version: "v4",
           action: "read",
@@ -550,7 +566,6 @@ export class GcsDriver implements Driver {
           ...(options.responseContentType !== undefined && { responseType: options.responseContentType }),
           ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
         }),
-        options.signal,
       );
       return url;
     } catch (error) {
@@ -585,7 +600,7 @@ export class GcsDriver implements Driver {
     expiresAt: Date,
   ): Promise<Omit<SignedUpload, "name">> {
     const extensionHeaders = this.uploadHeaders(options);
-    const [url] = await abortable(
+    const [url] = await this.#settle(options.signal, () =>
       this.file(key).getSignedUrl({
         version: "v4",
         action: "write",
@@ -594,7 +609,6 @@ export class GcsDriver implements Driver {
         extensionHeaders,
         ...(this.settings.endpoint !== undefined && { host: this.settings.endpoint }),
       }),
-      options.signal,
     );
     const headers = { ...extensionHeaders };
     if (options.contentType !== undefined) headers["content-type"] = options.contentType;
@@ -613,13 +627,12 @@ export class GcsDriver implements Driver {
     if (options.cacheControl !== undefined) fields["Cache-Control"] = options.cacheControl;
     if (options.maxBytes !== undefined) conditions.push(["content-length-range", 0, options.maxBytes]);
     // Every field is also a policy condition (the SDK adds them): the form cannot change them.
-    const [policy] = await abortable(
+    const [policy] = await this.#settle(options.signal, () =>
       this.file(key).generateSignedPostPolicyV4({
         expires: expiresAt,
         fields,
         conditions: conditions as never,
       }),
-      options.signal,
     );
     // The SDK posts to the bare endpoint for custom endpoints; path style works on GCS and emulators.
     const url =
@@ -637,9 +650,8 @@ export class GcsDriver implements Driver {
     }
     try {
       // PATCH ?predefinedAcl=…: replaces the whole ACL in one call, no read-modify-write.
-      await abortable(
+      await this.#settle(options.signal, () =>
         this.file(key).setMetadata({ acl: null }, { predefinedAcl: PREDEFINED_ACL[visibility] }),
-        options.signal,
       );
     } catch (error) {
       throw this.fail(error, key, options.signal);
@@ -654,7 +666,9 @@ export class GcsDriver implements Driver {
     }
     let metadata: FileMetadata;
     try {
-      [metadata] = await abortable(this.file(key).getMetadata({ projection: "full" }), options.signal);
+      [metadata] = await this.#settle(options.signal, () =>
+        this.file(key).getMetadata({ projection: "full" }),
+      );
     } catch (error) {
       throw this.fail(error, key, options.signal);
     }

@@ -2,8 +2,18 @@
  * Driver options, their validation, and building the @google-cloud/storage client from them.
  */
 import { readFileSync } from "node:fs";
-import { Storage as GcsClient, type StorageOptions as GcsClientOptions } from "@google-cloud/storage";
-import { type ByteSize, describeValue, OptionChecker } from "@storages/core";
+import {
+  Storage as GcsClient,
+  type StorageOptions as GcsClientOptions,
+  IdempotencyStrategy,
+} from "@google-cloud/storage";
+import {
+  type BackendDescription,
+  type ByteSize,
+  DEFAULT_RETRY,
+  describeValue,
+  OptionChecker,
+} from "@storages/core";
 import { GoogleAuth, JWT } from "google-auth-library";
 
 /** The fields of a service-account key file this driver uses. */
@@ -29,7 +39,11 @@ export interface GcsDriverOptions {
   credentials?: ServiceAccountKey | string | undefined;
   /** Path of a service-account key file (JSON). */
   keyFilename?: string | undefined;
-  /** A client you built yourself; then projectId, credentials, keyFilename and endpoint are not allowed. */
+  /**
+   * A client you built yourself; then projectId, credentials, keyFilename and endpoint are not
+   * allowed. Build it with `retryOptions: { autoRetry: false }`: retries are the storage's (its
+   * `retry` option), and a client that retries on its own is refused.
+   */
   storage?: GcsClient | undefined;
   /**
    * Another API endpoint: an emulator ("http://127.0.0.1:9199") or a private endpoint. Requests
@@ -99,7 +113,12 @@ export interface ResolvedOptions {
   endpoint: string | undefined;
   /** Why this configuration cannot sign URLs, when that is known without asking anyone. */
   cannotSign: string | undefined;
+  projectId: string | undefined;
+  /** Where the credentials come from, in words (never the credentials). */
+  credentialSource: string;
 }
+
+type SdkRetryOptions = NonNullable<GcsClientOptions["retryOptions"]>;
 
 const check: OptionChecker = new OptionChecker("GCS storage");
 function fail(option: string, problem: string): never {
@@ -128,6 +147,12 @@ export function resolveOptions(options: GcsDriverOptions): ResolvedOptions {
     );
   }
   if (options.storage !== undefined) {
+    if (options.storage.retryOptions?.autoRetry !== false) {
+      fail(
+        "storage",
+        "retries on its own (retryOptions.autoRetry): build it with retryOptions: { autoRetry: false }. Retries are the storage's own policy (its retry option), and the SDK's retries on top of them would multiply every attempt (and its retried downloads can crash the process on a 503)",
+      );
+    }
     const conflicting = (
       ["projectId", "credentials", "keyFilename", "endpoint", "authenticateEndpoint"] as const
     ).filter((key) => options[key] !== undefined);
@@ -164,6 +189,12 @@ export function resolveOptions(options: GcsDriverOptions): ResolvedOptions {
       DEFAULT_SINGLE_REQUEST_THRESHOLD,
     deleteConcurrency,
     endpoint,
+    projectId: options.projectId,
+    credentialSource: options.storage
+      ? "the given client's"
+      : options.credentials !== undefined || options.keyFilename !== undefined
+        ? "a service-account key"
+        : "Application Default Credentials",
     // Unauthenticated endpoint and no key: the only way left to sign would be GoogleAuth probing
     // the GCE metadata server, which an emulator setup must never reach out to.
     cannotSign:
@@ -240,9 +271,61 @@ function readKeyFile(path: string): ServiceAccountKey {
   return parseServiceAccountKey(text, "keyFilename");
 }
 
-/** The SDK client for these options (or the caller's own). */
-export function createClient(options: GcsDriverOptions, resolved: ResolvedOptions): GcsClient {
-  if (options.storage !== undefined) return options.storage;
+/** The secret-free account of a GCS storage, for its backend's and its driver's `describe()`. */
+export function describeGcsOptions(o: ResolvedOptions): BackendDescription {
+  const settings: Record<string, string | number | boolean> = {
+    uniformAccess: o.uniformAccess,
+    chunkSize: o.chunkSize,
+    singleRequestThreshold: o.singleRequestThreshold,
+    credentials: o.credentialSource,
+  };
+  if (o.projectId !== undefined) settings.projectId = o.projectId;
+  if (o.endpoint !== undefined) settings.endpoint = o.endpoint;
+  return { location: `gs://${o.bucket}/${o.prefix}`, settings };
+}
+
+/**
+ * The SDK never retries a call: the storage's retry policy (core's, the same on every backend)
+ * decides, so the two never multiply. (The SDK's retried downloads also crash the process on a
+ * 503: teeny-request pipes the retried response into the stream it already gave up.)
+ */
+const NO_SDK_RETRIES: SdkRetryOptions = { autoRetry: false, maxRetries: 0 };
+
+/**
+ * What resumes a chunked upload's session after a failed chunk: the SDK asks the session how far
+ * it got and sends the rest from its copy of the chunk. That is not a repeat of the call (which
+ * could not resend a stream), so the storage's retry policy cannot do it; it runs within the
+ * same budget as the policy's defaults. Resuming a session is always safe (the session, not the
+ * request, creates the object), hence RetryAlways.
+ */
+const CHUNK_RESUMES: SdkRetryOptions = {
+  autoRetry: true,
+  maxRetries: DEFAULT_RETRY.attempts - 1,
+  retryDelayMultiplier: 2,
+  maxRetryDelay: DEFAULT_RETRY.maxDelay / 1000,
+  totalTimeout: DEFAULT_RETRY.budget / 1000,
+  idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+};
+
+/**
+ * The SDK clients for these options: the one every call uses (no retries of its own), and the one
+ * chunked uploads stream through (it resumes their sessions). A caller's own client serves both.
+ */
+export function createClients(
+  options: GcsDriverOptions,
+  resolved: ResolvedOptions,
+): { client: GcsClient; chunkedUploads: GcsClient } {
+  if (options.storage !== undefined) return { client: options.storage, chunkedUploads: options.storage };
+  const common = clientOptions(options, resolved);
+  const client = new GcsClient({ ...common, retryOptions: NO_SDK_RETRIES });
+  return {
+    client,
+    chunkedUploads:
+      resolved.chunkSize > 0 ? new GcsClient({ ...common, retryOptions: CHUNK_RESUMES }) : client,
+  };
+}
+
+function clientOptions(options: GcsDriverOptions, resolved: ResolvedOptions): GcsClientOptions {
   const clientOptions: GcsClientOptions = {};
   if (options.projectId !== undefined) clientOptions.projectId = options.projectId;
   if (resolved.endpoint !== undefined) {
@@ -278,5 +361,5 @@ export function createClient(options: GcsDriverOptions, resolved: ResolvedOption
     clientOptions.authClient = auth;
     clientOptions.projectId ??= key.project_id;
   }
-  return new GcsClient(clientOptions);
+  return clientOptions;
 }

@@ -15,7 +15,13 @@ import {
   urlParam,
 } from "@storages/core";
 import { S3Driver } from "./driver.js";
-import { OPTION_KEYS, resolveOptions, type S3DriverOptions, type ServerSideEncryption } from "./options.js";
+import {
+  describeS3Options,
+  OPTION_KEYS,
+  resolveOptions,
+  type S3DriverOptions,
+  type ServerSideEncryption,
+} from "./options.js";
 import { PROFILE_NAMES, type ProfileName } from "./profiles.js";
 
 const CREDENTIAL_VARIABLES = {
@@ -108,29 +114,7 @@ export const backend: BackendDefinition<S3DriverOptions> = {
   },
 
   describe(options) {
-    const o = resolveOptions(options);
-    const settings: Record<string, string | number | boolean> = {
-      profile: o.profile.name,
-      forcePathStyle: o.forcePathStyle,
-      acl: o.acl,
-      partSize: o.partSize,
-      queueSize: o.queueSize,
-      credentials: options.client
-        ? "the given client's"
-        : options.credentials
-          ? "explicit keys"
-          : "the AWS default credential chain",
-    };
-    for (const [key, value] of Object.entries({
-      region: o.region,
-      endpoint: o.endpoint,
-      signingEndpoint: o.signingEndpoint,
-      storageClass: o.storageClass,
-      serverSideEncryption: o.serverSideEncryption,
-    })) {
-      if (value !== undefined) settings[key] = value;
-    }
-    return { location: `s3://${o.bucket}/${o.prefix}`, settings };
+    return describeS3Options(resolveOptions(options));
   },
 
   secretVariables(storageName) {

@@ -29,6 +29,7 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   AlreadyExistsError,
+  type BackendDescription,
   base64ToHex,
   type Capabilities,
   type Checksums,
@@ -56,6 +57,7 @@ import { type ErrorContext, errorName, toStorageError } from "./errors.js";
 import { isCopySourceTooLarge, multipartCopy } from "./multipart-copy.js";
 import { uploadBody } from "./multipart-upload.js";
 import {
+  describeS3Options,
   MAX_PARTS,
   MAX_SINGLE_COPY_SIZE,
   type ResolvedS3Options,
@@ -128,6 +130,9 @@ function s3ClientConfig(
     credentials,
     requestChecksumCalculation: checksums,
     responseChecksumValidation: checksums,
+    // One attempt per call: the storage's retry policy (core's, the same on every backend) decides
+    // what is repeated, so the SDK's retries and ours never multiply.
+    maxAttempts: 1,
   };
 }
 
@@ -212,6 +217,11 @@ export class S3Driver implements Driver {
   /** The underlying client, for what this driver does not cover. */
   get client(): S3Client {
     return this.#client;
+  }
+
+  /** Where the files are, secret-free: the same account as the backend's `describe()`. */
+  describe(): BackendDescription {
+    return describeS3Options(this.#options);
   }
 
   /** What the driver points at, without secrets (for logs and `storages check`). */

@@ -12,9 +12,11 @@ import {
   NotFoundError,
   PermissionDeniedError,
   PreconditionFailedError,
+  parseRetryAfter,
   RangeNotSatisfiableError,
   RETRYABLE_NETWORK_CODES,
   StorageError,
+  safeCause,
   TimeoutError,
   UnsupportedError,
 } from "@storages/core";
@@ -36,6 +38,8 @@ interface SdkErrorShape {
   message?: string;
   $metadata?: { httpStatusCode?: number };
   $retryable?: unknown;
+  /** The raw response (smithy sets it, non-enumerable, on service errors). */
+  $response?: { headers?: Record<string, string | undefined> };
 }
 
 const THROTTLING = new Set([
@@ -94,7 +98,8 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
 /** Maps anything an S3 call throws to a StorageError. StorageErrors pass through unchanged. */
 export function toStorageError(error: unknown, context: ErrorContext): StorageError {
   if (StorageError.isInstance(error)) return error;
-  const options = { cause: error };
+  // A server's error may quote the request (signed URL, Authorization): keep no secret in the cause.
+  const options = { cause: safeCause(error) };
   const name = errorName(error);
   const status = httpStatus(error);
   const what = context.key === undefined ? `bucket "${context.bucket}"` : `"${context.key}"`;
@@ -192,5 +197,11 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
     (status !== undefined && status >= 500) ||
     (typeof code === "string" && RETRYABLE_NETWORK_CODES.has(code)) ||
     (error as SdkErrorShape | undefined)?.$retryable !== undefined;
-  return new BackendError(`S3 request for ${what} failed: ${describe(error)}.`, { ...options, retryable });
+  return new BackendError(`S3 request for ${what} failed: ${describe(error)}.`, {
+    ...options,
+    retryable,
+    retryAfter: retryable
+      ? parseRetryAfter((error as SdkErrorShape | undefined)?.$response?.headers?.["retry-after"])
+      : undefined,
+  });
 }

@@ -3,7 +3,13 @@
  * and resolved against the provider profile into the settings the driver runs on.
  */
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
-import { type ByteSize, describeValue, OptionChecker, type Visibility } from "@storages/core";
+import {
+  type BackendDescription,
+  type ByteSize,
+  describeValue,
+  OptionChecker,
+  type Visibility,
+} from "@storages/core";
 import {
   type ChecksumMode,
   inferProfile,
@@ -106,6 +112,8 @@ export interface ResolvedS3Options {
   storageClass: string | undefined;
   partSize: number;
   queueSize: number;
+  /** Where the credentials come from, in words (never the credentials). */
+  credentialSource: string;
 }
 
 export const OPTION_KEYS = [
@@ -255,5 +263,32 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
       DEFAULT_PART_SIZE,
     queueSize:
       check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE,
+    credentialSource: options.client
+      ? "the given client's"
+      : options.credentials
+        ? "explicit keys"
+        : "the AWS default credential chain",
   };
+}
+
+/** The secret-free account of an S3 storage, for its backend's and its driver's `describe()`. */
+export function describeS3Options(o: ResolvedS3Options): BackendDescription {
+  const settings: Record<string, string | number | boolean> = {
+    profile: o.profile.name,
+    forcePathStyle: o.forcePathStyle,
+    acl: o.acl,
+    partSize: o.partSize,
+    queueSize: o.queueSize,
+    credentials: o.credentialSource,
+  };
+  for (const [key, value] of Object.entries({
+    region: o.region,
+    endpoint: o.endpoint,
+    signingEndpoint: o.signingEndpoint,
+    storageClass: o.storageClass,
+    serverSideEncryption: o.serverSideEncryption,
+  })) {
+    if (value !== undefined) settings[key] = value;
+  }
+  return { location: `s3://${o.bucket}/${o.prefix}`, settings };
 }

@@ -6,6 +6,7 @@ import { type ConformanceOptions, emptyStorage, listAllNames, SERVER_GAPS, Suite
 import { registerControl } from "./groups/control.js";
 import { registerDecorators } from "./groups/decorators.js";
 import { registerFiles } from "./groups/files.js";
+import { registerFuzz } from "./groups/fuzz.js";
 import { registerHttp } from "./groups/http.js";
 import { registerIo } from "./groups/io.js";
 import { registerPaths } from "./groups/paths.js";
@@ -109,6 +110,7 @@ export function describeConformance(options: ConformanceOptions): void {
     registerIo(ctx);
     registerFiles(ctx);
     registerPaths(ctx);
+    registerFuzz(ctx);
     registerHttp(ctx);
     registerControl(ctx);
     registerDecorators(ctx);

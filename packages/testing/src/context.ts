@@ -18,6 +18,7 @@ export const SERVER_GAPS = [
   "uploadSizeLimit",
   "largeMultipart",
   "signedUrlOverrides",
+  "listingOrder",
 ] as const;
 export type ServerGap = (typeof SERVER_GAPS)[number];
 
@@ -50,6 +51,8 @@ export interface ConformanceOptions {
   serverGaps?: Partial<Record<ServerGap, string>> | undefined;
   /** Bytes of the large (multipart) file test. Default 24 MiB. */
   largeFileSize?: number | undefined;
+  /** Generated unicode names that must round-trip exactly (groups/fuzz.ts). Default 300; 0 skips. */
+  fuzzNames?: number | undefined;
 }
 
 /** One skipped check and every gap that prevents it (a check can need several). */

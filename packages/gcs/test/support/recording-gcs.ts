@@ -173,6 +173,14 @@ export class RecordingGcs {
     if (upload && r.method === "PUT") {
       const session = this.sessions.get(r.query.get("upload_id") ?? "");
       if (!session) return this.error(404, "No such upload");
+      const range0 = String(r.headers["content-range"] ?? "");
+      // "bytes */*": how far did the session get? (asked before resuming after a failed chunk)
+      if (r.body.length === 0 && /^bytes \*\/(\*|\d+)$/.test(range0)) {
+        return {
+          status: 308,
+          headers: session.received > 0 ? { range: `bytes=0-${session.received - 1}` } : {},
+        };
+      }
       session.chunks.push(r.body);
       session.received += r.body.length;
       const range = String(r.headers["content-range"] ?? "");

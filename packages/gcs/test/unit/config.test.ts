@@ -63,14 +63,29 @@ describe("driver options", () => {
         .message,
     ).toMatch(/^GCS storage option chunksize is not an option \(did you mean `chunkSize`\?\)/);
     expect(
-      configError(() => new GcsDriver({ bucket: "media-bkt", storage: new GcsClient(), projectId: "p" }))
-        .message,
+      configError(
+        () =>
+          new GcsDriver({
+            bucket: "media-bkt",
+            storage: new GcsClient({ retryOptions: { autoRetry: false } }),
+            projectId: "p",
+          }),
+      ).message,
     ).toMatch(/storage cannot go with projectId/);
   });
 
-  it("a caller-built client is used as is", () => {
-    const client = new GcsClient({ apiEndpoint: "http://127.0.0.1:9" });
+  it("a caller-built client is used as is, if it leaves retries to the storage", () => {
+    const client = new GcsClient({ apiEndpoint: "http://127.0.0.1:9", retryOptions: { autoRetry: false } });
     expect(new GcsDriver({ bucket: "media-bkt", storage: client }).client).toBe(client);
+    const retrying = new GcsClient({ apiEndpoint: "http://127.0.0.1:9" });
+    expect(configError(() => new GcsDriver({ bucket: "media-bkt", storage: retrying })).message).toMatch(
+      /storage retries on its own .*retryOptions: \{ autoRetry: false \}/,
+    );
+  });
+
+  it("its own clients never retry: the storage's retry policy is the one", () => {
+    const driver = new GcsDriver({ bucket: "media-bkt", endpoint: "http://127.0.0.1:9" });
+    expect(driver.client.retryOptions.autoRetry).toBe(false);
   });
 
   it("credentials: a service-account key as object or JSON text; others refused without echoing the secret", () => {

@@ -176,6 +176,30 @@ describe("writes", () => {
     expect(Buffer.compare(gcs.objects.get("root/chunked.bin")!.data, body)).toBe(0);
   });
 
+  it("chunked resumable upload: a 503 to a chunk mid-upload is resumed from where the session got, not failed", async () => {
+    const chunkSize = 256 * KiB;
+    const body = Buffer.from(Array.from({ length: 1024 * KiB }, (_, i) => (i * 7) % 253));
+    const s = new Storage(driver({ chunkSize }), { retry: false });
+    let chunks = 0;
+    let refused = 0;
+    gcs.hook = (r) => {
+      if (r.method !== "PUT" || r.body.length === 0) return undefined;
+      if (++chunks === 2) {
+        refused += 1;
+        return { status: 503, body: { error: { code: 503, message: "backend busy" } } };
+      }
+      return undefined;
+    };
+    for (const ifNotExists of [true, false]) {
+      chunks = 0;
+      const name = `resumed-${ifNotExists}.bin`;
+      const result = await s.save(name, oneShot([body]), { overwrite: !ifNotExists });
+      expect(result.size).toBe(body.length);
+      expect(Buffer.compare(gcs.objects.get(`root/${name}`)!.data, body)).toBe(0);
+    }
+    expect(refused).toBe(2);
+  }, 20_000);
+
   it.each([
     ["by default", {}],
     ["with chunkSize: 0", { chunkSize: 0 }],
