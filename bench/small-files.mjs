@@ -488,8 +488,19 @@ async function main() {
     }
     const loadAfter = loadavg();
 
+    const summary = ratios
+      .map((r) => `${r.label} ${r.ratio.toFixed(2)}×${r.goal ? ` (goal ≤ ${r.goal}×)` : ""}`)
+      .concat(
+        (syscalls ?? [])
+          .filter((s) => s.goal)
+          .map(
+            (s) => `${s.name}: ${s.file.toFixed(0)} syscalls of work (${s.all.toFixed(0)} in all) per call`,
+          ),
+      )
+      .join("; ");
     const report = {
       benchmark: "small-files",
+      summary,
       date: new Date().toISOString(),
       node: process.version,
       cores: cpus().length,

@@ -71,12 +71,15 @@ import {
 } from "./options.js";
 import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
 import {
+  abandonRecord,
   discardRecord,
+  fillRecord,
   needsRecord,
+  type OpenRecord,
+  openRecord,
   type PreparedRecord,
   pickMetadata,
   placeRecord,
-  prepareRecord,
   readRecord,
   recordName,
   removeRecord,
@@ -489,9 +492,9 @@ export class FsDriver implements Driver {
     options: SaveOptions,
     fill: (file: TempFile) => Promise<string>,
   ): Promise<DriverWriteResult> {
-    const file = await this.createTemp(key);
     const durable = this.durability === "full";
-    let open = true;
+    const { file, opening } = await this.createTemp(key, durable);
+    let dataOpen = true;
     let record: PreparedRecord | undefined;
     let published = false;
     try {
@@ -502,16 +505,17 @@ export class FsDriver implements Driver {
       // The caller has already been told "aborted" (the facade does not wait): publish nothing.
       if (options.signal.aborted) throw abortError(options.signal);
       const meta = options.meta(md5);
-      // The record is written (and synced) while the data syncs: the disk merges the two.
+      // The data is synced while the record is written (and synced: O_DSYNC): the disk merges the two.
       const [, prepared] = await Promise.all([
         durable ? fsyncFd(file.fd) : undefined,
-        this.records
-          ? prepareRecord(file.directory, basename(key), stats, meta, this.fileMode, durable)
-          : undefined,
+        opening?.then((open) => fillRecord(open, basename(key), stats, meta)),
       ]);
       record = prepared;
-      open = false;
-      await closeFd(file.fd);
+      dataOpen = false;
+      // Synced: nothing can fail in a close any more, so it need not be waited for. Unsynced, a
+      // close may still report a write error (NFS does): wait for it.
+      if (durable) closeQuietly(file.fd);
+      else await closeFd(file.fd);
       if (options.signal.aborted) throw abortError(options.signal);
       const committed = await this.commit(file, key, record, options);
       published = true;
@@ -524,9 +528,10 @@ export class FsDriver implements Driver {
         );
       return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
     } catch (error) {
-      if (open) closeQuietly(file.fd);
+      if (dataOpen) closeQuietly(file.fd);
       if (!published) {
         if (record) await discardRecord(record);
+        else await opening?.then(abandonRecord, () => {});
         await this.discard(file.temp);
       }
       throw error;
@@ -550,16 +555,24 @@ export class FsDriver implements Driver {
 
   /**
    * A new, empty temporary file in the key's folder (created when missing), open for writing, in a
-   * folder checked to be inside the root.
+   * folder checked to be inside the root; and the record's temporary file, being created at the
+   * same time (creating a file is most of a small save's cost on a busy disk: the two overlap).
    */
-  private async createTemp(key: string): Promise<TempFile> {
+  private async createTemp(
+    key: string,
+    durable: boolean,
+  ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
     for (let attempt = 1; ; attempt++) {
       const { directory, fd: directoryFd } = await this.paths.openParent(key);
       const temp = tempPath(directory);
+      const opening = this.records ? openRecord(directory, this.fileMode, durable) : undefined;
+      opening?.catch(() => {}); // awaited by the save, or abandoned with it
       try {
-        return { directory, directoryFd, temp, fd: await openFd(temp, CREATE_EXCLUSIVE, this.fileMode) };
+        const fd = await openFd(temp, CREATE_EXCLUSIVE, this.fileMode);
+        return { file: { directory, directoryFd, temp, fd }, opening };
       } catch (error) {
         closeQuietly(directoryFd);
+        await opening?.then(abandonRecord, () => {});
         if (errnoCode(error) === "ENOTDIR") throw this.paths.fileInTheWay(key, error);
         // A concurrent delete removed the (then empty) directory between mkdir and open: redo both.
         if (errnoCode(error) !== "ENOENT" || attempt >= PARENT_RETRIES) throw error;

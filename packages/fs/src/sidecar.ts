@@ -27,7 +27,7 @@ import { type BigIntStats, constants, close as fsClose, open as fsOpen, read as 
 import { readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Checksums, guessContentType } from "@storages/core";
-import { closeFd, closeQuietly, fsyncFd, openFd, writeAll } from "./io.js";
+import { closeFd, closeQuietly, openFd, writeAll } from "./io.js";
 import { errnoCode, RESERVED_PREFIX } from "./paths.js";
 import { tempPath } from "./temporary.js";
 
@@ -106,6 +106,15 @@ export function needsRecord(key: string, meta: StoredMetadata): boolean {
   );
 }
 
+/** A record's temporary file, created and open, not yet written. */
+export interface OpenRecord {
+  temp: string;
+  fd: number;
+  fileMode: number;
+  /** Opened with O_DSYNC: its one write returns once it is on disk. */
+  synced: boolean;
+}
+
 /** A record written to its temporary file, not yet in place. */
 export interface PreparedRecord {
   temp: string;
@@ -114,15 +123,55 @@ export interface PreparedRecord {
   stats: BigIntStats;
   meta: StoredMetadata;
   fileMode: number;
-  /** Whether its content was fsynced (durable saves). */
   synced: boolean;
 }
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /**
+ * Creates a record's temporary file in `directory` (a save does it while its data is being
+ * written: the record's content needs the data's final size and mtime, its file does not). With
+ * `sync`, the file is opened O_DSYNC, so writing it is also syncing it: one call, not two.
+ */
+export async function openRecord(directory: string, fileMode: number, sync: boolean): Promise<OpenRecord> {
+  const temp = tempPath(directory);
+  const fd = await openFd(temp, sync ? CREATE | constants.O_DSYNC : CREATE, fileMode);
+  return { temp, fd, fileMode, synced: sync };
+}
+
+/** Gives up an open record (the save failed): closed and removed. */
+export async function abandonRecord(record: OpenRecord): Promise<void> {
+  closeQuietly(record.fd);
+  await unlink(record.temp).catch(() => {});
+}
+
+/** Writes the record of the data `stats` describes (the data file named `name`) and closes it. */
+export async function fillRecord(
+  record: OpenRecord,
+  name: string,
+  stats: BigIntStats,
+  meta: StoredMetadata,
+): Promise<PreparedRecord> {
+  const content: SidecarFile = {
+    v: 1,
+    name,
+    size: stats.size.toString(),
+    mtimeNs: stats.mtimeNs.toString(),
+    ...meta,
+  };
+  try {
+    await writeAll(record.fd, Buffer.from(JSON.stringify(content), "utf8"));
+    await closeFd(record.fd);
+  } catch (error) {
+    await abandonRecord(record);
+    throw error;
+  }
+  return { temp: record.temp, name, stats, meta, fileMode: record.fileMode, synced: record.synced };
+}
+
+/**
  * Writes the record of the data `stats` describes, for the data file named `name` in `directory`,
- * to a temporary file there (fsynced when `sync`): `placeRecord` then puts it in place.
+ * to a temporary file there (synced when `sync`): `placeRecord` then puts it in place.
  */
 export async function prepareRecord(
   directory: string,
@@ -132,30 +181,7 @@ export async function prepareRecord(
   fileMode: number,
   sync: boolean,
 ): Promise<PreparedRecord> {
-  const content: SidecarFile = {
-    v: 1,
-    name,
-    size: stats.size.toString(),
-    mtimeNs: stats.mtimeNs.toString(),
-    ...meta,
-  };
-  const temp = tempPath(directory);
-  const fd = await openFd(temp, CREATE, fileMode);
-  try {
-    await writeAll(fd, Buffer.from(JSON.stringify(content), "utf8"));
-    if (sync) await fsyncFd(fd);
-  } catch (error) {
-    closeQuietly(fd);
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  try {
-    await closeFd(fd);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  return { temp, name, stats, meta, fileMode, synced: sync };
+  return fillRecord(await openRecord(directory, fileMode, sync), name, stats, meta);
 }
 
 /**
