@@ -9,7 +9,8 @@
  *    tarballs there (third-party dependencies from npm's cache, else the registry), typechecks the
  *    apps in scripts/pack-check/ as a strict consumer (strict, exactOptionalPropertyTypes,
  *    skipLibCheck off) and runs them: the README quick start and named storages from the
- *    environment;
+ *    environment; runs the installed `storages` bin through npx (--help, and a put/ls/cat round
+ *    trip);
  * 3. copies @storages/core a second time under @storages/fs (as npm nests a second version) and
  *    runs scripts/pack-check/two-copies.ts: errors, the registry and mirror() across the copies.
  *
@@ -27,13 +28,14 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const APPS = join(ROOT, "scripts", "pack-check");
 const problems = [];
 
-function run(command, args, { cwd = ROOT, capture = false } = {}) {
+function run(command, args, { cwd = ROOT, capture = false, input, env = {} } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: toolEnv(),
-      stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
+      env: { ...toolEnv(), ...env },
+      stdio: [input === undefined ? "ignore" : "pipe", capture ? "pipe" : "inherit", "inherit"],
     });
+    child.stdin?.end(input);
     let out = "";
     child.stdout?.on("data", (chunk) => {
       out += chunk;
@@ -137,6 +139,30 @@ try {
   await node("quickstart.ts");
   await node("registry.ts");
   await node("drivers.ts");
+  await node("cli.ts");
+
+  // The storages command, as an app runs it: npx resolves the installed bin.
+  console.log("pack-check: npx storages --help, and put/ls/cat through the installed bin");
+  const storagesCli = (args, options = {}) =>
+    run("npx", ["--no", "--", "storages", ...args], {
+      cwd: app,
+      capture: true,
+      ...options,
+      env: { STORAGES_DEFAULT: `file://${join(app, "cli-media")}`, ...options.env },
+    });
+  const help = await storagesCli(["--help"]);
+  for (const command of ["ls", "stat", "cat", "put", "get", "rm", "url", "sign-upload", "config"]) {
+    if (!new RegExp(`^  ${command} `, "m").test(help))
+      problems.push(`@storages/cli: storages --help does not list ${command}`);
+  }
+  const put = JSON.parse(
+    await storagesCli(["--json", "put", "-", "default:notes/hello.txt"], { input: "hello from the tarball" }),
+  );
+  if (put.copied !== 1) problems.push(`@storages/cli: put reported ${JSON.stringify(put)}`);
+  const listed = await storagesCli(["ls", "-r", "default:"]);
+  if (listed !== "notes/hello.txt\n") problems.push(`@storages/cli: ls printed ${JSON.stringify(listed)}`);
+  const cat = await storagesCli(["cat", "default:notes/hello.txt"]);
+  if (cat !== "hello from the tarball") problems.push(`@storages/cli: cat printed ${JSON.stringify(cat)}`);
 
   // A second copy of core, nested under one driver, as npm installs a second version.
   const core = join(app, "node_modules", "@storages", "core");

@@ -160,7 +160,9 @@ try {
     if (args.has("--keep-servers")) await writeServersEnv(result.env);
   }
   if (exitCode === 0 && !interrupted) {
-    const filters = unit ? ["--filter=!@storages/integration"] : [];
+    // `--filter=…` arguments narrow the run to some packages (turbo's syntax), e.g. for a quick check.
+    const only = [...args].filter((a) => a.startsWith("--filter="));
+    const filters = only.length > 0 ? only : unit ? ["--filter=!@storages/integration"] : [];
     // Two at a time: the machine has 2 cores and the servers need some of them.
     exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
   }

@@ -310,8 +310,15 @@ export class AzureDriver implements Driver {
     const blob = this.#blob(name);
     const abortSignal = AbortSignal.timeout(DISCARD_TIMEOUT_MS);
     try {
-      const { etag } = await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" }, abortSignal });
-      await blob.delete({ conditions: { ifMatch: etag }, abortSignal });
+      // A block whose request was cut on our side may still reach the service after this: look
+      // again, and discard what arrived late, a few times within the time bound.
+      for (let round = 0; round < 3; round++) {
+        const { etag } = await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" }, abortSignal });
+        await blob.delete({ conditions: { ifMatch: etag }, abortSignal });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const late = await blob.getBlockList("uncommitted", { abortSignal });
+        if ((late.uncommittedBlocks?.length ?? 0) === 0) return;
+      }
     } catch {
       // The blob exists (its blocks stay until its next commit), or the service is unreachable.
     }

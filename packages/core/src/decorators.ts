@@ -147,6 +147,7 @@ export class PrefixedDriver implements Driver {
         return { ...d, location: `${d.location} (under ${prefix})`, settings: { ...d.settings, prefix } };
       };
     }
+    if (inner.flush) this.flush = (options) => fix(inner.flush!(options));
     if (inner.deleteMany) {
       this.deleteMany = async (keys, options) => {
         const result = await inner.deleteMany!(keys.map(k), options);
@@ -168,6 +169,7 @@ export class PrefixedDriver implements Driver {
   describe?: () => BackendDescription;
   readBytes?: Driver["readBytes"];
   writeBytes?: Driver["writeBytes"];
+  flush?: Driver["flush"];
 
   #innerWriteOptions(options: DriverWriteOptions): DriverWriteOptions {
     const { nextKey } = options;

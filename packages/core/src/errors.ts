@@ -41,6 +41,7 @@ export type Operation =
   | "delete"
   | "deleteMany"
   | "deletePrefix"
+  | "flush"
   | "path"
   | "url"
   | "signedUrl"

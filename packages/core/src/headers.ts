@@ -6,9 +6,33 @@ import mime from "mime";
 
 export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
+/** Guessed types by lower-case extension: a save guesses one per call, and mime's lookup is not cheap. */
+const typeByExtension = new Map<string, string>();
+/** Extensions in real use are few; past this many, lookups are simply not cached. */
+const MAX_CACHED_EXTENSIONS = 1024;
+
 /** The type for a name's extension; text types get "; charset=utf-8" so browsers do not sniff. */
 export function guessContentType(name: string): string {
-  const type = mime.getType(name);
+  // mime's own patterns do not cross line terminators: such (invalid) names get its exact answer.
+  if (LINE_TERMINATOR.test(name)) return typeOf(name);
+  // The extension the way mime.getType finds it: after the last "." of the last path segment, if
+  // something comes before that dot; a name with a folder but no such dot has none.
+  const slash = Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\"));
+  const dot = name.lastIndexOf(".");
+  const hasDot = dot > slash + 1;
+  if (!hasDot && slash >= 0) return DEFAULT_CONTENT_TYPE;
+  const extension = name.slice(Math.max(dot, slash) + 1).toLowerCase();
+  const cached = typeByExtension.get(extension);
+  if (cached !== undefined) return cached;
+  const type = typeOf(extension);
+  if (typeByExtension.size < MAX_CACHED_EXTENSIONS) typeByExtension.set(extension, type);
+  return type;
+}
+
+const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
+
+function typeOf(nameOrExtension: string): string {
+  const type = mime.getType(nameOrExtension);
   if (!type) return DEFAULT_CONTENT_TYPE;
   if (
     (type.startsWith("text/") || type === "application/javascript" || type === "application/json") &&

@@ -2,7 +2,7 @@
  * An in-memory driver: for tests, examples and `fake()`. Behaves like a bucket (no empty
  * directories, atomic create-exclusive writes) so code tested against it behaves the same on S3.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { collectBytes } from "./body.js";
 import {
@@ -14,7 +14,7 @@ import {
   UnsupportedError,
 } from "./errors.js";
 import { checkOptionKeys } from "./options.js";
-import { joinUrl } from "./path.js";
+import { compareNames, joinUrl } from "./path.js";
 import type {
   BackendDescription,
   Capabilities,
@@ -36,9 +36,52 @@ import type {
 } from "./types.js";
 import { UrlSigner } from "./url-signer.js";
 
+/**
+ * One stored file. Kept small, with the stat fields built only when asked for (`stat`, `listPage`):
+ * a save is the hot path (fake() in tests, every CPU-bound tool), and what each entry holds is
+ * garbage-collector work for as long as the file is stored.
+ */
 interface MemoryObject {
   data: Buffer;
-  stat: Omit<ObjectStat, "name">;
+  md5: string;
+  /** Milliseconds since the epoch. */
+  modified: number;
+  contentType: string | undefined;
+  visibility: Visibility | undefined;
+  /** The rarer fields, only when the save had one. */
+  extra: MemoryExtra | undefined;
+}
+
+interface MemoryExtra {
+  cacheControl: string | undefined;
+  contentDisposition: string | undefined;
+  contentEncoding: string | undefined;
+  /** The driver's own copy. */
+  metadata: Record<string, string> | undefined;
+}
+
+function extraOf(options: DriverWriteOptions): MemoryExtra | undefined {
+  const metadata = copyMetadata(options.metadata);
+  if (
+    options.cacheControl === undefined &&
+    options.contentDisposition === undefined &&
+    options.contentEncoding === undefined &&
+    metadata === undefined
+  ) {
+    return undefined;
+  }
+  return {
+    cacheControl: options.cacheControl,
+    contentDisposition: options.contentDisposition,
+    contentEncoding: options.contentEncoding,
+    metadata,
+  };
+}
+
+function copyMetadata(metadata: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (metadata === undefined) return undefined;
+  for (const _ in metadata) return { ...metadata };
+  return undefined; // {}: nothing to keep
 }
 
 export interface MemoryDriverOptions {
@@ -118,7 +161,7 @@ export class MemoryDriver implements Driver {
 
   /** Every stored name, sorted. */
   keys(): string[] {
-    return [...this.objects.keys()].sort();
+    return [...this.objects.keys()].sort(compareNames);
   }
 
   clear(): void {
@@ -146,21 +189,15 @@ export class MemoryDriver implements Driver {
         target = options.nextKey();
       }
     }
-    const md5 = createHash("md5").update(data).digest("hex");
+    // The one-shot hash: the same MD5 as a Hash object's, without allocating one per save.
+    const md5 = hash("md5", data, "hex");
     this.objects.set(target, {
       data,
-      stat: {
-        size: data.length,
-        lastModified: new Date(),
-        etag: `"${md5}"`,
-        contentType: options.contentType,
-        cacheControl: options.cacheControl,
-        contentDisposition: options.contentDisposition,
-        contentEncoding: options.contentEncoding,
-        metadata: { ...options.metadata },
-        checksums: { md5 },
-        visibility: options.visibility,
-      },
+      md5,
+      modified: Date.now(),
+      contentType: options.contentType,
+      visibility: options.visibility,
+      extra: extraOf(options),
     });
     return { key: target, size: data.length, etag: `"${md5}"` };
   }
@@ -190,8 +227,20 @@ export class MemoryDriver implements Driver {
 
   async stat(key: string, options: DriverCallOptions): Promise<ObjectStat> {
     checkSignal(options.signal);
-    const { stat } = this.get(key);
-    return { name: key, ...stat, metadata: { ...stat.metadata }, checksums: { ...stat.checksums } };
+    const object = this.get(key);
+    return {
+      name: key,
+      size: object.data.length,
+      lastModified: new Date(object.modified),
+      etag: `"${object.md5}"`,
+      contentType: object.contentType,
+      cacheControl: object.extra?.cacheControl,
+      contentDisposition: object.extra?.contentDisposition,
+      contentEncoding: object.extra?.contentEncoding,
+      metadata: { ...object.extra?.metadata },
+      checksums: { md5: object.md5 },
+      visibility: object.visibility,
+    };
   }
 
   async exists(key: string): Promise<boolean> {
@@ -205,7 +254,10 @@ export class MemoryDriver implements Driver {
     let lastDirectory: string | undefined;
     for (const key of this.keys()) {
       if (!key.startsWith(prefix)) continue;
-      if (cursor && (key <= cursor.after || (cursor.directory && key.startsWith(`${cursor.after}/`))))
+      if (
+        cursor &&
+        (compareNames(key, cursor.after) <= 0 || (cursor.directory && key.startsWith(`${cursor.after}/`)))
+      )
         continue;
       const rest = key.slice(prefix.length);
       const slash = rest.indexOf("/");
@@ -216,14 +268,14 @@ export class MemoryDriver implements Driver {
         lastDirectory = name;
         entry = { type: "directory", name };
       } else {
-        const { stat } = this.objects.get(key)!;
+        const object = this.objects.get(key)!;
         entry = {
           type: "file",
           name: key,
-          size: stat.size,
-          lastModified: stat.lastModified,
-          etag: stat.etag,
-          checksums: { ...stat.checksums },
+          size: object.data.length,
+          lastModified: new Date(object.modified),
+          etag: `"${object.md5}"`,
+          checksums: { md5: object.md5 },
         };
       }
       if (entries.length === options.pageSize) {
@@ -248,10 +300,8 @@ export class MemoryDriver implements Driver {
     const source = this.get(from);
     if (!options.overwrite && this.objects.has(to))
       throw new AlreadyExistsError(`"${to}" already exists.`, { path: to });
-    this.objects.set(to, {
-      data: source.data,
-      stat: { ...source.stat, lastModified: new Date(), metadata: { ...source.stat.metadata } },
-    });
+    const extra = source.extra && { ...source.extra, metadata: copyMetadata(source.extra.metadata) };
+    this.objects.set(to, { ...source, modified: Date.now(), extra });
   }
 
   async move(from: string, to: string, options: DriverCopyOptions): Promise<void> {
@@ -286,11 +336,11 @@ export class MemoryDriver implements Driver {
   }
 
   async setVisibility(key: string, visibility: Visibility): Promise<void> {
-    this.get(key).stat.visibility = visibility;
+    this.get(key).visibility = visibility;
   }
 
   async getVisibility(key: string): Promise<Visibility> {
-    return this.get(key).stat.visibility ?? this.defaultVisibility ?? "private";
+    return this.get(key).visibility ?? this.defaultVisibility ?? "private";
   }
 }
 

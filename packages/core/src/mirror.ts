@@ -263,6 +263,11 @@ export class MirrorDriver implements Driver {
     );
   }
 
+  /** Every member makes its saves durable (whether it defers them is its own policy). */
+  async flush(options: DriverCallOptions): Promise<void> {
+    await Promise.all([this.primary, ...this.secondaries].map((s) => s.flush({ signal: options.signal })));
+  }
+
   /** The members belong to whoever created them: closing the mirror leaves them open. */
   async close(): Promise<void> {}
 

@@ -176,6 +176,27 @@ export function normalizePrefix(prefix: unknown): string {
   return `${withoutSlash}/`;
 }
 
+/**
+ * The order listings come in: by Unicode code point, which is the order of the names' UTF-8 bytes
+ * (what S3, GCS and Azure list in). JavaScript's `<` compares UTF-16 code units instead, which puts
+ * "😀" before "Ａ"; two storages compared by a migration must agree, so every driver sorts with this.
+ */
+export function compareNames(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Only surrogates (0xD800–0xDFFF, astral code points) sort differently from code units: they
+    // belong after 0xE000–0xFFFF.
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs === ys) return x - y;
+    return xs ? 1 : -1;
+  }
+  return a.length - b.length;
+}
+
 /** The last segment of a name ("a/b/c.txt" → "c.txt"). */
 export function basename(name: string): string {
   const slash = name.lastIndexOf("/");

@@ -322,7 +322,8 @@ export class Storage {
     body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
     repeat: Repeat = true,
   ): Promise<T> {
-    const scope = new CallScope(options?.signal, options?.timeout ?? this.timeout, {
+    const timeout = options?.timeout ?? this.timeout;
+    const scope = new CallScope(options?.signal, timeout, {
       operation,
       path,
       backend: this.backend,
@@ -338,9 +339,15 @@ export class Storage {
       // The call settles when the signal or timeout fires even if the driver, or a body stream
       // stalled inside an async generator, does not react to it; a stream the work yields late is
       // released, never leaked, and never left to crash the process with an unheard 'error'.
-      const result = await settleOnAbort(attempts, scope.signal, (late) => {
-        if (late instanceof Readable) releaseStream(late, scope.fired);
-      });
+      // Without a signal and a timeout nothing can fire before the work settles (the idle timeout
+      // only watches a stream the work has already handed out, and ends it itself), so there is
+      // nothing to race: the hot path of bulk jobs skips the race's promise and listener.
+      const result =
+        options?.signal === undefined && timeout === undefined
+          ? await attempts
+          : await settleOnAbort(attempts, scope.signal, (late) => {
+              if (late instanceof Readable) releaseStream(late, scope.fired);
+            });
       keepScope = result instanceof Readable;
       return result;
     } catch (error) {
@@ -1059,6 +1066,17 @@ export class Storage {
       const stat = await this.driver.stat(key, { signal });
       return stat.visibility ?? this.visibility;
     });
+  }
+
+  /**
+   * Makes every save so far durable. Nothing to do for backends whose saves are durable when they
+   * return (the clouds, memory, fs by default); an fs storage with `durability: "batch"` syncs here
+   * what it deferred. Bulk jobs (collectstatic) call it once at the end; close() does it too.
+   */
+  async flush(options: CallOptions = {}): Promise<void> {
+    const driver = this.driver;
+    if (!driver.flush) return;
+    return this.run("flush", undefined, options, (signal) => driver.flush!({ signal }));
   }
 
   /** Releases the driver's sockets and handles. */

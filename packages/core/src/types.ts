@@ -379,7 +379,12 @@ export interface Driver {
   path?: ((key: string) => string) | undefined;
   /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
   describe?: (() => BackendDescription) | undefined;
-  /** Releases sockets, timers, file handles. */
+  /**
+   * Makes every write so far durable, for drivers that may defer it (fs with `durability:
+   * "batch"`). Absent: a write is durable when it returns.
+   */
+  flush?: ((options: DriverCallOptions) => Promise<void>) | undefined;
+  /** Releases sockets, timers, file handles (and flushes what `flush` would). */
   close?: (() => Promise<void>) | undefined;
 }
 

@@ -219,3 +219,44 @@ describe("the visibility rule in code", () => {
     expect(new Storage(new MemoryDriver()).visibility).toBe("private");
   });
 });
+
+describe("flush()", () => {
+  /** A memory driver that defers durability the way fs "batch" does, and counts its flushes. */
+  class DeferringDriver extends MemoryDriver {
+    flushes = 0;
+    failNext = false;
+    async flush(options: { signal: AbortSignal }): Promise<void> {
+      expect(options.signal).toBeInstanceOf(AbortSignal);
+      if (this.failNext) {
+        this.failNext = false;
+        throw Object.assign(new Error("disk gone"), { code: "EIO" });
+      }
+      this.flushes++;
+    }
+  }
+
+  it("calls the driver's flush, through prefixed() and mirror(); a driver without one needs none", async () => {
+    const { prefixed } = await import("../src/decorators.js");
+    const { mirror } = await import("../src/mirror.js");
+    const primary = new DeferringDriver();
+    const secondary = new DeferringDriver();
+    const storage = new Storage(primary);
+    await storage.flush();
+    await prefixed(storage, "tenant/").flush();
+    await mirror(storage, new Storage(secondary)).flush();
+    expect(primary.flushes).toBe(3);
+    expect(secondary.flushes).toBe(1);
+    await new Storage(new MemoryDriver()).flush(); // durable already: nothing to do
+  });
+
+  it("a failed flush is a StorageError of operation flush", async () => {
+    const driver = new DeferringDriver();
+    driver.failNext = true;
+    const error = await new Storage(driver, { retry: false }).flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as { operation?: string }).operation).toBe("flush");
+    expect((error as { code?: string }).code).toBe("E_BACKEND");
+  });
+});

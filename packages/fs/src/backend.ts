@@ -17,6 +17,7 @@ import { FsDriver } from "./driver.js";
 import {
   checkBaseUrl,
   DRIVER_OPTION_KEYS,
+  DURABILITIES,
   describeFsOptions,
   type FsDriverOptions,
   resolveFsOptions,
@@ -60,6 +61,8 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     signingBaseUrl: urlParam.string,
     fileMode: parseMode,
     directoryMode: parseMode,
+    durability: urlParam.oneOf(DURABILITIES),
+    records: urlParam.boolean,
   },
 
   fromUrl(url, context) {

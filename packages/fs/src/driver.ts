@@ -2,15 +2,18 @@
  * The local filesystem driver.
  *
  * What it promises: nothing partial is ever visible under a file's name (every write goes to a
- * temporary file that is fsynced and renamed or linked into place), nothing outside the root is
- * ever touched (see paths.ts), and listing is a sorted walk with a resumable cursor that never
- * holds more than one directory in memory.
+ * temporary file that is renamed or linked into place), nothing outside the root is ever touched
+ * (see paths.ts), every file it writes has its MD5 recorded (sidecar.ts), and listing is a sorted
+ * walk with a resumable cursor that never holds more than one directory in memory.
+ *
+ * Durability is a stated policy per storage (`durability` option): "full" (the default, for media)
+ * syncs the file, its record and its folder before a save returns; "batch" (rebuildable files such
+ * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash, hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants, ReadStream } from "node:fs";
+import { constants, createWriteStream, ReadStream } from "node:fs";
 import {
-  chmod,
   copyFile,
   type FileHandle,
   link,
@@ -23,17 +26,18 @@ import {
   stat,
   unlink,
 } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   AlreadyExistsError,
+  abortError,
   type BackendDescription,
   type Capabilities,
+  compareNames,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
-  type DriverDeleteManyResult,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverSignedUploadOptions,
@@ -51,12 +55,15 @@ import {
   RangeNotSatisfiableError,
   type SignedUpload,
   StorageError,
+  settleOnAbort,
   UnsupportedError,
   UrlSigner,
   type Visibility,
 } from "@storages/core";
-import { abortError, toStorageError } from "./errors.js";
+import { toStorageError } from "./errors.js";
+import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd, readFd, writeAll } from "./io.js";
 import {
+  type Durability,
   describeFsOptions,
   type FsDriverOptions,
   type ResolvedFsOptions,
@@ -64,18 +71,23 @@ import {
 } from "./options.js";
 import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
 import {
+  abandonRecord,
+  discardRecord,
+  fillRecord,
   needsRecord,
+  type OpenRecord,
+  openRecord,
+  type PreparedRecord,
   pickMetadata,
+  placeRecord,
   readRecord,
   recordName,
   removeRecord,
   type StoredMetadata,
-  tempPath,
   writeRecord,
 } from "./sidecar.js";
+import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 
-/** Files per concurrent batch in deleteMany: enough to hide latency, few enough to spare file handles. */
-const DELETE_CONCURRENCY = 16;
 /**
  * Stream chunk size. Node's default (64 KiB) measured best here: as fast as 256 KiB, and peak RSS
  * stays ~30 MiB lower, because V8 collects external buffers later when they come in bigger pieces.
@@ -85,6 +97,15 @@ const READ_CHUNK = 64 * 1024;
 const LIST_LOOKAHEAD = 16;
 /** Attempts at creating the temporary file when a concurrent delete prunes its directory meanwhile. */
 const PARENT_RETRIES = 5;
+/** Files a flush syncs at once: enough for the disk to merge their journal commits. */
+const FLUSH_CONCURRENCY = 16;
+/**
+ * Files a batch storage lets wait for a flush: past this many, the save that crosses it flushes
+ * them, so the list (and what a crash can lose) stays bounded however long the job.
+ */
+const MAX_PENDING_FILES = 8192;
+
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /** link() errors meaning the filesystem has no hard links (some FUSE, SMB and FAT mounts). */
 const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
@@ -98,15 +119,30 @@ function noHardLinks(key: string, cause: unknown): UnsupportedError {
 
 /** Stable validator for ETags: size, modification time and inode identify one version of a file. */
 function etagOf(stats: BigIntStats): string {
-  const tag = createHash("sha1").update(`${stats.size}:${stats.mtimeNs}:${stats.ino}`).digest("hex");
-  return normalizeEtag(tag.slice(0, 32))!;
+  return normalizeEtag(hash("sha1", `${stats.size}:${stats.mtimeNs}:${stats.ino}`, "hex").slice(0, 32))!;
 }
 
-/** Passes a body through unchanged, feeding every chunk to `hash` on the way. */
-function hashing(hash: ReturnType<typeof createHash>): Transform {
+function notFound(key: string): NotFoundError {
+  return new NotFoundError(`"${key.slice(0, 200)}" does not exist.`, { path: key });
+}
+
+function rangeNotSatisfiable(key: string, start: number, size: number): RangeNotSatisfiableError {
+  return new RangeNotSatisfiableError(
+    `The range starts at byte ${start} but "${key.slice(0, 200)}" is ${size} bytes long.`,
+    { path: key },
+  );
+}
+
+const openHandle = (path: string, flags: number): Promise<FileHandle> => open(path, flags);
+const closeHandle = (handle: FileHandle): void => {
+  handle.close().catch(() => {});
+};
+
+/** Passes a body through unchanged, feeding every chunk to `digest` on the way. */
+function hashing(digest: Hash): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      hash.update(chunk);
+      digest.update(chunk);
       callback(null, chunk);
     },
   });
@@ -117,18 +153,19 @@ const HASH_READ = 1024 * 1024;
 
 /** MD5 of a whole file. */
 async function md5OfFile(path: string, signal: AbortSignal): Promise<string> {
-  const handle = await open(path, "r");
+  const fd = await openFd(path, constants.O_RDONLY);
   try {
-    const hash = createHash("md5");
+    const digest = createHash("md5");
     const buffer = Buffer.allocUnsafe(HASH_READ);
-    for (;;) {
+    for (let position = 0; ; ) {
       if (signal.aborted) throw abortError(signal);
-      const { bytesRead } = await handle.read(buffer, 0, HASH_READ, null);
-      if (bytesRead === 0) return hash.digest("hex");
-      hash.update(buffer.subarray(0, bytesRead));
+      const bytesRead = await readFd(fd, buffer, 0, HASH_READ, position);
+      if (bytesRead === 0) return digest.digest("hex");
+      digest.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
     }
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
 }
 
@@ -159,36 +196,6 @@ async function copyAndHash(source: string, temp: string, signal: AbortSignal): P
 }
 
 /**
- * Rejects as soon as `signal` aborts, without waiting for `work` to wind down: a body stalled
- * inside an async generator cannot be interrupted until it yields, and a timeout must not wait for
- * it. The abandoned work still fails on its own (pipeline destroyed both streams); its result is
- * ignored and the caller removes the temporary file.
- */
-function settleOnAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(abortError(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.catch(() => {});
-      reject(abortError(signal));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/**
  * The path of a body that is an `fs.createReadStream(path)` of a whole file, not yet started:
  * such a body can be copied by the kernel (copy_file_range) instead of through this process.
  */
@@ -203,13 +210,106 @@ function untouchedFileSource(body: Readable): string | undefined {
   return stream.path;
 }
 
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, "r");
+/** fsync of a file or folder by path; ENOENT (removed since) is fine: there is nothing left to sync. */
+async function syncPath(path: string, flags: number): Promise<void> {
+  let fd: number;
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    fd = await openFd(path, flags);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return;
+    throw error;
   }
+  try {
+    await syncDescriptor(fd);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** fsync; some filesystems (and platforms) cannot fsync a directory, and a rename is atomic anyway. */
+async function syncDescriptor(fd: number): Promise<void> {
+  try {
+    await fsyncFd(fd);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "EINVAL" && code !== "EBADF" && code !== "EISDIR") throw error;
+  }
+}
+
+/**
+ * What a batch storage has saved but not yet synced: the files (data and records) and the folders
+ * whose entries changed. `flush()` syncs the files first, then the folders, so a folder's entries
+ * never become durable before the content they name.
+ */
+class PendingSyncs {
+  private files = new Set<string>();
+  private directories = new Set<string>();
+
+  get size(): number {
+    return this.files.size;
+  }
+
+  get empty(): boolean {
+    return this.files.size === 0 && this.directories.size === 0;
+  }
+
+  add(directory: string, ...files: string[]): void {
+    for (const file of files) this.files.add(file);
+    this.directories.add(directory);
+  }
+
+  async flush(): Promise<void> {
+    const files = [...this.files];
+    const directories = [...this.directories];
+    this.files = new Set();
+    this.directories = new Set();
+    try {
+      await inParallel(files, (file) => syncPath(file, constants.O_RDONLY));
+      await inParallel(directories, (directory) => syncPath(directory, OPEN_DIRECTORY));
+    } catch (error) {
+      // Not synced: keep them for the next flush (a retry, or close()).
+      for (const file of files) this.files.add(file);
+      for (const directory of directories) this.directories.add(directory);
+      throw error;
+    }
+  }
+}
+
+async function inParallel<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(FLUSH_CONCURRENCY, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}
+
+/** How a save publishes: create-exclusive or replace, and the record it writes for the MD5 of the content. */
+interface SaveOptions {
+  signal: AbortSignal;
+  exclusive: boolean;
+  nextKey?: (() => string) | undefined;
+  meta: (md5: string) => StoredMetadata;
+}
+
+function saveOptions(options: DriverWriteOptions): SaveOptions {
+  return {
+    signal: options.signal,
+    exclusive: options.ifNotExists,
+    nextKey: options.nextKey,
+    meta: (md5) => pickMetadata({ ...options, checksums: { md5 } }),
+  };
+}
+
+const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/** A save's temporary file, open, in the folder it will be published in. */
+interface TempFile {
+  /** The real path of the folder (the key's parent), and an open descriptor of it. */
+  directory: string;
+  directoryFd: number;
+  temp: string;
+  fd: number;
 }
 
 interface Candidate {
@@ -255,11 +355,20 @@ export class FsDriver implements Driver {
   readonly signer: UrlSigner | undefined;
   readonly fileMode: number;
   readonly directoryMode: number;
+  readonly durability: Durability;
+  /** Whether files get a record (MD5, content type, metadata); false: a plain folder. */
+  readonly records: boolean;
 
   private readonly paths: RootedPaths;
   /** The options as resolved (the signing key among them stays in this private field). */
   readonly #resolved: ResolvedFsOptions;
   private ready: Promise<void> | undefined;
+  private initialized = false;
+  /** The sweep of temporary files killed writers left, started by the first call. */
+  private sweeping: Promise<unknown> | undefined;
+  private readonly sweepStop = new AbortController();
+  /** Batch durability: what flush() has to sync. */
+  private readonly pending = new PendingSyncs();
 
   constructor(options: FsDriverOptions) {
     const resolved = resolveFsOptions(options);
@@ -268,6 +377,8 @@ export class FsDriver implements Driver {
     this.baseUrl = resolved.baseUrl;
     this.fileMode = resolved.fileMode;
     this.directoryMode = resolved.directoryMode;
+    this.durability = resolved.durability;
+    this.records = resolved.records;
     if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
       this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }
@@ -281,20 +392,40 @@ export class FsDriver implements Driver {
       signedUpload: canSign ? ["put"] : [],
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
-      metadata: true,
+      metadata: this.records,
       // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
       checksums: ["md5"],
     };
     this.paths = new RootedPaths(this.root, this.directoryMode);
   }
 
-  /** Creates the root on first use (a failed attempt is retried by the next call). */
+  /**
+   * Creates the root on first use (a failed attempt is retried by the next call), then starts the
+   * sweep of temporary files that killed writers left (in the background: a big tree takes a
+   * while, and nothing waits for it; close() does).
+   */
   private async init(): Promise<void> {
-    this.ready ??= this.paths.init().catch((error: unknown) => {
-      this.ready = undefined;
-      throw toStorageError(error, undefined);
-    });
+    this.ready ??= this.paths.init().then(
+      () => {
+        this.initialized = true;
+        this.sweeping = this.removeStaleTemporaryFiles(this.sweepStop.signal).catch(() => {});
+      },
+      (error: unknown) => {
+        this.ready = undefined;
+        throw toStorageError(error, undefined);
+      },
+    );
     await this.ready;
+  }
+
+  /**
+   * Removes the temporary files that writers killed mid-save left under the root (see
+   * temporary.ts for how a live writer's file is told apart); returns how many. The first call of
+   * every driver runs it in the background; tools may run it themselves.
+   */
+  async removeStaleTemporaryFiles(signal?: AbortSignal): Promise<number> {
+    if (!this.initialized) await this.init();
+    return sweepTemporaryFiles(this.paths.real, signal);
   }
 
   /** Runs `action`, translating whatever it throws into a StorageError. */
@@ -305,7 +436,7 @@ export class FsDriver implements Driver {
   ): Promise<T> {
     try {
       if (signal?.aborted) throw abortError(signal);
-      await this.init();
+      if (!this.initialized) await this.init();
       return await action();
     } catch (error) {
       throw toStorageError(error, key, signal);
@@ -315,72 +446,137 @@ export class FsDriver implements Driver {
   // -------------------------------------------------------------------------------------------
   // write
 
-  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
-    return this.run(key, options.signal, async () => {
-      const { directory, temp, handle } = await this.createTemp(key);
-      try {
-        const sourcePath = untouchedFileSource(body);
-        let md5: string;
-        if (sourcePath !== undefined) {
-          // The body is a whole local file nobody has read yet: let the kernel copy it.
-          await handle.close();
-          // The stream is never read: its own pending open may still fail (a missing file) and
-          // must not surface as an unhandled 'error'; copyFile below reports the failure.
-          body.on("error", () => {});
-          body.destroy();
-          md5 = await copyAndHash(sourcePath, temp, options.signal);
-          await chmod(temp, this.fileMode); // copyFile gives the copy its source's mode
-          await syncFile(temp);
-        } else {
-          // flush: fsync before close, so the rename below never publishes data still in the page cache.
-          const sink = handle.createWriteStream({ flush: true, highWaterMark: READ_CHUNK });
-          // The MD5 is taken on the way to the disk: the bytes are never read a second time.
-          const hash = createHash("md5");
-          await settleOnAbort(
-            pipeline(body, hashing(hash), sink, { signal: options.signal }),
-            options.signal,
-          );
-          md5 = hash.digest("hex");
-        }
-        const stats = await stat(temp, { bigint: true });
-        // The caller has already been told "aborted" (the facade does not wait): publish nothing.
-        if (options.signal.aborted) throw abortError(options.signal);
-        const record = pickMetadata({ ...options, checksums: { md5 } });
-        const committed = await this.commit(temp, directory, key, stats, record, {
-          exclusive: options.ifNotExists,
-          nextKey: options.nextKey,
-        });
-        return { key: committed, size: Number(stats.size), etag: etagOf(stats) };
-      } catch (error) {
-        await handle.close().catch(() => {});
-        await this.discard(temp);
-        throw error;
-      }
-    });
+  /** A body already in memory: one write, no stream (what the facade gives small files). */
+  async writeBytes(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    return this.run(key, options.signal, () =>
+      this.save(key, saveOptions(options), async ({ fd }) => {
+        await writeAll(fd, bytes);
+        return hash("md5", bytes, "hex");
+      }),
+    );
   }
 
-  /** A new, empty temporary file in the key's directory, open for writing, with the file mode applied exactly. */
-  private async createTemp(key: string): Promise<{ directory: string; temp: string; handle: FileHandle }> {
+  async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    if (options.bytes !== undefined) return this.writeBytes(key, options.bytes, options);
+    return this.run(key, options.signal, () =>
+      this.save(key, saveOptions(options), async ({ fd, temp }) => {
+        const sourcePath = untouchedFileSource(body);
+        if (sourcePath !== undefined) {
+          // The body is a whole local file nobody has read yet: let the kernel copy it (into the
+          // same inode our descriptor is open on).
+          // The stream is never read: its own pending open may still fail (a missing file) and
+          // must not surface as an unhandled 'error'; copyFile reports the failure.
+          body.on("error", () => {});
+          body.destroy();
+          return copyAndHash(sourcePath, temp, options.signal);
+        }
+        const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
+        // The MD5 is taken on the way to the disk: the bytes are never read a second time.
+        const digest = createHash("md5");
+        await settleOnAbort(
+          pipeline(body, hashing(digest), sink, { signal: options.signal }),
+          options.signal,
+        );
+        return digest.digest("hex");
+      }),
+    );
+  }
+
+  /**
+   * One save: a temporary file in the key's folder, filled by `fill` (which returns the MD5 of
+   * what it wrote), its record prepared while it syncs, both renamed (or linked) into place, the
+   * folder synced — or, with batch durability, all of it left for flush().
+   */
+  private async save(
+    key: string,
+    options: SaveOptions,
+    fill: (file: TempFile) => Promise<string>,
+  ): Promise<DriverWriteResult> {
+    const durable = this.durability === "full";
+    const { file, opening } = await this.createTemp(key, durable);
+    let dataOpen = true;
+    let record: PreparedRecord | undefined;
+    let published = false;
+    try {
+      const md5 = await fill(file);
+      const stats = await fstatFd(file.fd);
+      // The mode given to open() is filtered by the umask (copyFile sets the source's): set it exactly.
+      if (Number(stats.mode & 0o7777n) !== this.fileMode) await fchmodFd(file.fd, this.fileMode);
+      // The caller has already been told "aborted" (the facade does not wait): publish nothing.
+      if (options.signal.aborted) throw abortError(options.signal);
+      const meta = options.meta(md5);
+      // The data is synced while the record is written (and synced: O_DSYNC): the disk merges the two.
+      const [, prepared] = await Promise.all([
+        durable ? fsyncFd(file.fd) : undefined,
+        opening?.then((open) => fillRecord(open, basename(key), stats, meta)),
+      ]);
+      record = prepared;
+      dataOpen = false;
+      // Synced: nothing can fail in a close any more, so it need not be waited for. Unsynced, a
+      // close may still report a write error (NFS does): wait for it.
+      if (durable) closeQuietly(file.fd);
+      else await closeFd(file.fd);
+      if (options.signal.aborted) throw abortError(options.signal);
+      const committed = await this.commit(file, key, record, options);
+      published = true;
+      if (durable && committed.directory === file.directory) await syncDescriptor(file.directoryFd);
+      else
+        await this.published(
+          committed.directory,
+          committed.path,
+          ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
+        );
+      return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
+    } catch (error) {
+      if (dataOpen) closeQuietly(file.fd);
+      if (!published) {
+        if (record) await discardRecord(record);
+        else await opening?.then(abandonRecord, () => {});
+        await this.discard(file.temp);
+      }
+      throw error;
+    } finally {
+      closeQuietly(file.directoryFd);
+    }
+  }
+
+  /**
+   * Makes a change to `directory` durable as the storage's policy says: synced now ("full"), or
+   * noted, with the files named, for the next flush ("batch").
+   */
+  private async published(directory: string, ...files: string[]): Promise<void> {
+    if (this.durability === "full") {
+      await syncPath(directory, OPEN_DIRECTORY);
+      return;
+    }
+    this.pending.add(directory, ...files);
+    if (this.pending.size >= MAX_PENDING_FILES) await this.pending.flush();
+  }
+
+  /**
+   * A new, empty temporary file in the key's folder (created when missing), open for writing, in a
+   * folder checked to be inside the root; and the record's temporary file, being created at the
+   * same time (creating a file is most of a small save's cost on a busy disk: the two overlap).
+   */
+  private async createTemp(
+    key: string,
+    durable: boolean,
+  ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
     for (let attempt = 1; ; attempt++) {
-      const directory = await this.paths.prepareParent(key);
+      const { directory, fd: directoryFd } = await this.paths.openParent(key);
       const temp = tempPath(directory);
-      let handle: FileHandle;
+      const opening = this.records ? openRecord(directory, this.fileMode, durable) : undefined;
+      opening?.catch(() => {}); // awaited by the save, or abandoned with it
       try {
-        handle = await open(temp, "wx", this.fileMode);
+        const fd = await openFd(temp, CREATE_EXCLUSIVE, this.fileMode);
+        return { file: { directory, directoryFd, temp, fd }, opening };
       } catch (error) {
+        closeQuietly(directoryFd);
+        await opening?.then(abandonRecord, () => {});
         if (errnoCode(error) === "ENOTDIR") throw this.paths.fileInTheWay(key, error);
         // A concurrent delete removed the (then empty) directory between mkdir and open: redo both.
         if (errnoCode(error) !== "ENOENT" || attempt >= PARENT_RETRIES) throw error;
-        continue;
       }
-      try {
-        await handle.chmod(this.fileMode); // open()'s mode is filtered by the umask
-      } catch (error) {
-        await handle.close().catch(() => {});
-        await this.discard(temp);
-        throw error;
-      }
-      return { directory, temp, handle };
     }
   }
 
@@ -391,33 +587,31 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Publishes a complete temporary file under `key`: rename (replace) or link (create-exclusive,
-   * trying `nextKey()` names on EEXIST so the body is never needed twice). Returns the key used.
+   * Publishes a complete temporary file and its record under `key`: rename (replace) or link
+   * (create-exclusive, trying `nextKey()` names on EEXIST so the body is never needed twice).
    */
   private async commit(
-    temp: string,
-    directory: string,
+    file: TempFile,
     key: string,
-    stats: BigIntStats,
-    meta: StoredMetadata,
-    mode: { exclusive: boolean; nextKey?: (() => string) | undefined },
-  ): Promise<string> {
+    record: PreparedRecord | undefined,
+    mode: SaveOptions,
+  ): Promise<{ key: string; directory: string; path: string; recordPath: string | undefined }> {
     if (!mode.exclusive) {
-      const target = join(directory, this.basenameOf(key));
-      const withRecord = needsRecord(key, meta);
-      // The record goes first: it only applies once the data it names (same size and mtime) is in place.
-      if (withRecord) await writeRecord(target, stats, meta, this.fileMode);
-      await rename(temp, target);
-      if (!withRecord) await removeRecord(target);
-      await this.syncDirectory(directory);
-      return key;
+      const target = join(file.directory, basename(key));
+      // Both renames at once: each is atomic, and a record only applies to the data it names (same
+      // size and mtime), so in no order does a reader see a wrong checksum.
+      const [recordPath] = await Promise.all([
+        record && placeRecord(record, target),
+        rename(file.temp, target),
+      ]);
+      return { key, directory: file.directory, path: target, recordPath };
     }
     let current = key;
-    let currentDirectory = directory;
+    let directory = file.directory;
     for (;;) {
-      const target = join(currentDirectory, this.basenameOf(current));
+      const target = join(directory, basename(current));
       try {
-        await link(temp, target);
+        await link(file.temp, target);
         break;
       } catch (error) {
         if (NO_HARD_LINKS.has(errnoCode(error) ?? "")) throw noHardLinks(current, error);
@@ -429,42 +623,31 @@ export class FsDriver implements Driver {
           });
         }
         current = mode.nextKey();
-        currentDirectory = await this.paths.prepareParent(current);
+        directory = await this.paths.prepareParent(current);
       }
     }
-    const target = join(currentDirectory, this.basenameOf(current));
-    await unlink(temp);
-    // Written after the link: before it, the name could still belong to someone else's file.
-    if (needsRecord(current, meta)) {
-      try {
-        await writeRecord(target, stats, meta, this.fileMode);
-      } catch (error) {
-        // Keep the promise "saved with its metadata, or not saved": take the file back.
-        await unlink(target).catch(() => {});
-        throw error;
-      }
-    }
-    await this.syncDirectory(currentDirectory);
-    return current;
+    const target = join(directory, basename(current));
+    // Placed after the link: before it, the name could still belong to someone else's file.
+    const [recordPath] = await Promise.all([
+      record &&
+        placeRecord(record, target).catch(async (error: unknown) => {
+          // Keep the promise "saved with its checksum, or not saved": take the file back.
+          await unlink(target).catch(() => {});
+          throw error;
+        }),
+      unlink(file.temp),
+    ]);
+    return { key: current, directory, path: target, recordPath };
   }
 
-  private basenameOf(key: string): string {
-    const slash = key.lastIndexOf("/");
-    return slash === -1 ? key : key.slice(slash + 1);
-  }
-
-  /** fsync of the directory makes the rename/link itself durable. */
-  private async syncDirectory(directory: string): Promise<void> {
-    const handle = await open(directory, "r");
-    try {
-      await handle.sync();
-    } catch (error) {
-      // Some filesystems (and platforms) cannot fsync a directory; the rename is still atomic.
-      if (errnoCode(error) !== "EINVAL" && errnoCode(error) !== "EBADF" && errnoCode(error) !== "EISDIR")
-        throw error;
-    } finally {
-      await handle.close();
-    }
+  /**
+   * Makes every save so far durable. With durability "full" there is nothing left to do; with
+   * "batch", this syncs every file (and record) saved since the last flush, then their folders.
+   * close() calls it too.
+   */
+  async flush(options?: DriverCallOptions): Promise<void> {
+    if (this.pending.empty) return;
+    await this.run(undefined, options?.signal, () => this.pending.flush());
   }
 
   /** Removes now-empty directories from `directory` up to (not including) the root. */
@@ -507,17 +690,33 @@ export class FsDriver implements Driver {
    */
   async openFile(key: string, options: DriverCallOptions): Promise<{ handle: FileHandle; stat: ObjectStat }> {
     return this.run(key, options.signal, async () => {
-      const { path } = await this.existingFile(key);
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const { opened: handle, path } = await this.openToRead(key, openHandle, (h) => h.fd, closeHandle);
       try {
         const stats = await handle.stat({ bigint: true });
-        if (!stats.isFile()) throw new NotFoundError(`"${key.slice(0, 200)}" does not exist.`, { path: key });
+        if (!stats.isFile()) throw notFound(key);
         return { handle, stat: await this.statOf(key, path, stats) };
       } catch (error) {
         await handle.close();
         throw error;
       }
     });
+  }
+
+  /** `paths.openExisting`, with a missing file as NotFoundError. */
+  private async openToRead<T>(
+    key: string,
+    opener: (path: string, flags: number) => Promise<T>,
+    fdOf: (opened: T) => number,
+    release: (opened: T) => void,
+  ): Promise<{ opened: T; path: string }> {
+    try {
+      return await this.paths.openExisting(key, opener, fdOf, release);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") {
+        throw new NotFoundError(`"${key.slice(0, 200)}" does not exist.`, { path: key, cause: error });
+      }
+      throw error;
+    }
   }
 
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
@@ -527,16 +726,46 @@ export class FsDriver implements Driver {
     if (options.range) {
       if (options.range.start >= info.size) {
         await handle.close();
-        throw new RangeNotSatisfiableError(
-          `The range starts at byte ${options.range.start} but "${key.slice(0, 200)}" is ${info.size} bytes long.`,
-          { path: key },
-        );
+        throw rangeNotSatisfiable(key, options.range.start, info.size);
       }
       start = options.range.start;
       end = Math.min(options.range.end ?? info.size - 1, info.size - 1);
     }
     const stream = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
     return addAbortSignal(options.signal, stream);
+  }
+
+  /**
+   * The whole file (or range) in memory: open, fstat, read, close — the calls readFile makes — and
+   * no record (the bytes need none).
+   */
+  async readBytes(key: string, options: DriverReadOptions): Promise<Uint8Array> {
+    return this.run(key, options.signal, async () => {
+      const { opened: fd } = await this.openToRead(key, openFd, (d) => d, closeQuietly);
+      try {
+        const stats = await fstatFd(fd);
+        if (!stats.isFile()) throw notFound(key);
+        const size = Number(stats.size);
+        let start = 0;
+        let end = size - 1;
+        if (options.range) {
+          if (options.range.start >= size) throw rangeNotSatisfiable(key, options.range.start, size);
+          start = options.range.start;
+          end = Math.min(options.range.end ?? end, end);
+        }
+        const buffer = Buffer.allocUnsafe(end - start + 1);
+        let filled = 0;
+        while (filled < buffer.length) {
+          if (options.signal.aborted) throw abortError(options.signal);
+          const n = await readFd(fd, buffer, filled, buffer.length - filled, start + filled);
+          if (n === 0) break; // truncated meanwhile: what there is
+          filled += n;
+        }
+        return filled < buffer.length ? buffer.subarray(0, filled) : buffer;
+      } finally {
+        closeQuietly(fd);
+      }
+    });
   }
 
   private async statOf(key: string, path: string, stats: BigIntStats): Promise<ObjectStat> {
@@ -660,14 +889,20 @@ export class FsDriver implements Driver {
         sortKey: `${keyPrefix}${dirent.name}${isDirectory ? "/" : ""}`,
       });
     }
-    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    // Code point order, as every backend lists (a migration compares two listings side by side).
+    items.sort((a, b) => compareNames(a.sortKey, b.sortKey));
     // A file's entry costs a stat and, when it has one, a read of its record: both are started a
     // few files ahead, so the thread pool works on several at once instead of one after another.
     const lookups = new Map<number, Promise<ListEntry | undefined>>();
     const lookup = (index: number): Promise<ListEntry | undefined> => {
       for (let next = index; next < Math.min(items.length, index + LIST_LOOKAHEAD); next++) {
         const item = items[next]!;
-        if (item.isDirectory || lookups.has(next) || (after !== undefined && item.sortKey <= after)) continue;
+        if (
+          item.isDirectory ||
+          lookups.has(next) ||
+          (after !== undefined && compareNames(item.sortKey, after) <= 0)
+        )
+          continue;
         const pending = this.fileEntry(`${keyPrefix}${item.name}`, item, reserved);
         pending.catch(() => {}); // awaited in order below, or dropped with the page
         lookups.set(next, pending);
@@ -680,16 +915,16 @@ export class FsDriver implements Driver {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
         const wholeSubtreeSeen =
-          after !== undefined && item.sortKey <= after && !after.startsWith(item.sortKey);
+          after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
         if (wholeSubtreeSeen) continue;
         if (recursive) {
           yield* this.walk(item.path, item.sortKey, after, true, signal);
-        } else if (after === undefined || item.sortKey > after) {
+        } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
           yield { entry: { type: "directory", name }, sortKey: item.sortKey };
         }
         continue;
       }
-      if (after !== undefined && item.sortKey <= after) continue;
+      if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
       const entry = await lookup(index);
       if (entry !== undefined) yield { entry, sortKey: item.sortKey };
     }
@@ -734,24 +969,23 @@ export class FsDriver implements Driver {
     await this.run(to, options.signal, async () => {
       const source = await this.existingFile(from);
       const meta = await this.metadataOf(from, source.path, source.stats);
-      const { directory, temp, handle } = await this.createTemp(to);
-      await handle.close();
-      try {
-        if (meta.checksums?.md5 !== undefined) {
+      const known = meta.checksums?.md5;
+      await this.save(
+        to,
+        {
+          signal: options.signal,
+          exclusive: !options.overwrite,
+          meta: (md5) => ({ ...meta, checksums: { md5 } }),
+        },
+        async ({ temp }) => {
+          if (known === undefined) {
+            // A file put in the root by another program: its copy is written here, so it gets a checksum.
+            return copyAndHash(source.path, temp, options.signal);
+          }
           await settleOnAbort(copyFile(source.path, temp), options.signal);
-        } else {
-          // A file put in the root by another program: its copy is written here, so it gets a checksum.
-          meta.checksums = { md5: await copyAndHash(source.path, temp, options.signal) };
-        }
-        await chmod(temp, this.fileMode); // copyFile gives the copy its source's mode
-        await syncFile(temp);
-        const stats = await stat(temp, { bigint: true });
-        if (options.signal.aborted) throw abortError(options.signal);
-        await this.commit(temp, directory, to, stats, meta, { exclusive: !options.overwrite });
-      } catch (error) {
-        await this.discard(temp);
-        throw error;
-      }
+          return known;
+        },
+      );
     });
   }
 
@@ -764,11 +998,13 @@ export class FsDriver implements Driver {
         throw new NotFoundError(`"${from.slice(0, 200)}" does not exist.`, { path: from });
       const meta = await this.metadataOf(from, source.path, source.stats);
       const directory = await this.paths.prepareParent(to);
-      const target = join(directory, this.basenameOf(to));
-      const withRecord = needsRecord(to, meta);
+      const target = join(directory, basename(to));
+      const withRecord = this.records && needsRecord(to, meta);
+      const durable = this.durability === "full";
+      let recordPath: string | undefined;
       try {
         if (options.overwrite) {
-          if (withRecord) await writeRecord(target, source.stats, meta, this.fileMode);
+          if (withRecord) recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
           await rename(entry, target);
           if (!withRecord) await removeRecord(target);
         } else {
@@ -785,7 +1021,8 @@ export class FsDriver implements Driver {
             throw error;
           }
           try {
-            if (withRecord) await writeRecord(target, source.stats, meta, this.fileMode);
+            if (withRecord)
+              recordPath = await writeRecord(target, source.stats, meta, this.fileMode, durable);
           } catch (error) {
             await unlink(target).catch(() => {}); // keep one name for the file, the original
             throw error;
@@ -803,8 +1040,8 @@ export class FsDriver implements Driver {
         return;
       }
       await removeRecord(entry);
-      await this.syncDirectory(directory);
-      if (dirname(entry) !== directory) await this.syncDirectory(dirname(entry));
+      await this.published(directory, ...(recordPath === undefined ? [] : [recordPath]));
+      if (dirname(entry) !== directory) await this.published(dirname(entry));
       await this.prune(dirname(entry));
     });
   }
@@ -825,23 +1062,6 @@ export class FsDriver implements Driver {
       await removeRecord(entry);
       await this.prune(dirname(entry));
     });
-  }
-
-  async deleteMany(keys: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult> {
-    const failures: DriverDeleteManyResult["failures"] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        try {
-          await this.delete(key, options);
-        } catch (error) {
-          failures.push({ key, error: toStorageError(error, key, options.signal) });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker));
-    return { failures };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -883,5 +1103,10 @@ export class FsDriver implements Driver {
     return this.signerOrThrow(key).signedUpload(key, options);
   }
 
-  async close(): Promise<void> {}
+  /** Syncs what a batch storage has not yet synced, and stops the sweep of temporary files. */
+  async close(): Promise<void> {
+    this.sweepStop.abort();
+    await this.sweeping;
+    await this.flush();
+  }
 }

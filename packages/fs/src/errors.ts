@@ -4,6 +4,7 @@
 import {
   AbortedError,
   AlreadyExistsError,
+  abortError,
   BackendError,
   InvalidPathError,
   NotFoundError,
@@ -15,15 +16,9 @@ import { errnoCode } from "./paths.js";
 /** Errors worth retrying: the system was short of a resource for a moment. */
 const TRANSIENT = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR", "EIO", "ETIMEDOUT"]);
 
-/** The error to throw when `signal` ended an operation: its reason if that is ours (a timeout), else E_ABORTED. */
-export function abortError(signal: AbortSignal, cause?: unknown): StorageError {
-  if (StorageError.isInstance(signal.reason)) return signal.reason;
-  return new AbortedError(undefined, { cause: cause ?? signal.reason });
-}
-
 export function toStorageError(error: unknown, key: string | undefined, signal?: AbortSignal): StorageError {
   if (StorageError.isInstance(error)) return error;
-  if (signal?.aborted) return abortError(signal, error);
+  if (signal?.aborted) return abortError(signal);
   if (error instanceof Error && error.name === "AbortError")
     return new AbortedError(undefined, { cause: error });
   const code = errnoCode(error);

@@ -17,6 +17,17 @@ export interface FsSigningOptions {
   baseUrl?: string | undefined;
 }
 
+/**
+ * When a save is on disk for good: "full" (the default) syncs the file, its record and its folder
+ * before the save returns, so a power cut after it loses nothing; "batch" syncs nothing per save and
+ * everything saved since at `flush()` (and `close()`): for rebuildable files (collectstatic output)
+ * written by the thousand. A save is atomic either way while the system runs; after a crash before
+ * the flush, files saved since the last one may be missing, empty or older.
+ */
+export type Durability = "full" | "batch";
+
+export const DURABILITIES: readonly Durability[] = ["full", "batch"];
+
 export interface FsDriverOptions {
   /** Absolute directory holding the files; created (with `directoryMode`) when missing. */
   root: string;
@@ -30,6 +41,14 @@ export interface FsDriverOptions {
   directoryMode?: number | undefined;
   /** Default: "public" when `baseUrl` is set, else "private" (the visibility rule of every storage). */
   defaultVisibility?: Visibility | undefined;
+  /** "full" (default: every save synced) or "batch" (synced at flush()/close(); rebuildable files only). */
+  durability?: Durability | undefined;
+  /**
+   * true (default): each file's MD5, content type and custom metadata are kept in a record beside
+   * it. false: a plain folder, as a tool writing into a user's own directory needs — nothing but
+   * the files is written, so no checksum, content type or metadata is kept (metadata: unsupported).
+   */
+  records?: boolean | undefined;
 }
 
 export const DRIVER_OPTION_KEYS = [
@@ -39,6 +58,8 @@ export const DRIVER_OPTION_KEYS = [
   "fileMode",
   "directoryMode",
   "defaultVisibility",
+  "durability",
+  "records",
 ] as const satisfies readonly (keyof FsDriverOptions)[];
 
 export interface ResolvedFsOptions {
@@ -50,6 +71,8 @@ export interface ResolvedFsOptions {
   fileMode: number;
   directoryMode: number;
   defaultVisibility: Visibility;
+  durability: Durability;
+  records: boolean;
 }
 
 const check: OptionChecker = new OptionChecker("fs storage");
@@ -128,6 +151,8 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
     directoryMode: checkMode(o.directoryMode, "directoryMode", 0o755),
     defaultVisibility:
       check.visibility("defaultVisibility", o.defaultVisibility) ?? (baseUrl ? "public" : "private"),
+    durability: check.oneOf("durability", o.durability, DURABILITIES) ?? "full",
+    records: check.boolean("records", o.records) ?? true,
   };
 }
 
@@ -137,6 +162,8 @@ export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
     fileMode: `0o${o.fileMode.toString(8)}`,
     directoryMode: `0o${o.directoryMode.toString(8)}`,
     signedUrls: o.signingKey !== undefined,
+    durability: o.durability,
+    records: o.records,
   };
   if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
   return { location: o.root, settings, publicUrl: o.baseUrl };

@@ -8,9 +8,20 @@
  * we work could still race a check (time-of-check to time-of-use); keep the root writable only by
  * the application user.
  */
+import { constants, readlinkSync } from "node:fs";
 import { chmod, lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { InvalidPathError, PathTraversalError } from "@storages/core";
+import { closeFd, closeQuietly, openFd } from "./io.js";
+
+/**
+ * Opening for a read: never through a link as the last segment (those take the careful path),
+ * never blocking on a FIFO, never acquiring a terminal.
+ */
+const OPEN_TO_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
+/** What Linux appends to the path of a descriptor whose file was removed meanwhile. */
+const DELETED = " (deleted)";
 
 /**
  * Basenames starting with this are the driver's own (temporary files, metadata sidecars): never
@@ -31,6 +42,12 @@ export function errnoCode(error: unknown): string | undefined {
 export class RootedPaths {
   /** The root with symlinks resolved (set by `init`). */
   real = "";
+  /**
+   * Whether the system names the file an open descriptor refers to (/proc/self/fd on Linux; set by
+   * `init`). Then a file is checked after it is opened: one open and one readlink, instead of a
+   * realpath (a readlink per segment) before, and what is checked is exactly what was opened.
+   */
+  fdPaths = false;
 
   constructor(
     /** The configured root, absolute. */
@@ -41,6 +58,12 @@ export class RootedPaths {
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: this.directoryMode });
     this.real = await realpath(this.root);
+    const fd = await openFd(this.real, OPEN_DIRECTORY);
+    try {
+      this.fdPaths = pathOfFd(fd) === this.real;
+    } finally {
+      await closeFd(fd);
+    }
   }
 
   /** Lexical path of a key under the (real) root. Refuses the driver's reserved names. */
@@ -144,6 +167,74 @@ export class RootedPaths {
   }
 
   /**
+   * The parent directory of a key, open (the caller closes `fd`; a durable save fsyncs it) and
+   * checked to be inside the root; created with the directory mode when missing. `directory` is
+   * its real path, where the save creates its temporary file.
+   */
+  async openParent(key: string): Promise<{ directory: string; fd: number }> {
+    if (this.fdPaths) {
+      const lexical = dirname(this.pathOf(key));
+      let fd: number | undefined;
+      try {
+        fd = await openFd(lexical, OPEN_DIRECTORY);
+      } catch (error) {
+        if (errnoCode(error) === "ENOTDIR") throw this.fileInTheWay(key, error);
+        if (errnoCode(error) !== "ENOENT") throw error;
+      }
+      if (fd !== undefined) {
+        const real = pathOfFd(fd);
+        if (real !== undefined && !real.endsWith(DELETED)) {
+          if (!this.contains(real)) {
+            closeQuietly(fd);
+            throw this.escape(key);
+          }
+          return { directory: real, fd };
+        }
+        closeQuietly(fd); // removed meanwhile: the careful path below decides
+      }
+    }
+    const directory = await this.prepareParent(key);
+    return { directory, fd: await openFd(directory, OPEN_DIRECTORY) };
+  }
+
+  /**
+   * An existing file of the root, opened for reading by `opener` (a descriptor, or a FileHandle:
+   * `fdOf` tells its descriptor, `release` closes it), and its real path. The caller closes it.
+   * Throws ENOENT/ENOTDIR errors as they are (callers map them to NotFoundError). The caller checks
+   * that it is a regular file (fstat): a directory or a FIFO opens too, without blocking.
+   */
+  async openExisting<T>(
+    key: string,
+    opener: (path: string, flags: number) => Promise<T>,
+    fdOf: (opened: T) => number,
+    release: (opened: T) => void,
+  ): Promise<{ opened: T; path: string }> {
+    const lexical = this.pathOf(key);
+    if (this.fdPaths) {
+      let opened: T | undefined;
+      try {
+        opened = await opener(lexical, OPEN_TO_READ);
+      } catch (error) {
+        // A link as the last segment (ELOOP under O_NOFOLLOW): resolved the careful way below.
+        if (errnoCode(error) !== "ELOOP") throw error;
+      }
+      if (opened !== undefined) {
+        const real = pathOfFd(fdOf(opened));
+        if (real !== undefined && !real.endsWith(DELETED)) {
+          if (!this.contains(real)) {
+            release(opened);
+            throw this.escape(key);
+          }
+          return { opened, path: real };
+        }
+        release(opened);
+      }
+    }
+    const path = await this.resolveExisting(key, lexical);
+    return { opened: await opener(path, OPEN_TO_READ), path };
+  }
+
+  /**
    * For delete: the real path of the parent directory, and whether the entry itself is a link that
    * leads outside the root (refused, like every other operation on it).
    */
@@ -175,5 +266,18 @@ export class RootedPaths {
       }
     }
     return path;
+  }
+}
+
+/**
+ * The path of the file an open descriptor refers to, where the system tells (Linux), else
+ * undefined. Synchronous on purpose: a readlink of /proc reads kernel memory only (no disk, no
+ * network filesystem), and a trip through the thread pool would cost more than the call.
+ */
+function pathOfFd(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
   }
 }

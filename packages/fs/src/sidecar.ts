@@ -9,15 +9,27 @@
  * after a crash, a concurrent write or an edit by another program, the metadata falls back to what
  * the name implies and the checksum to none, never to another file's.
  *
- * The driver only goes through `needsRecord`/`writeRecord`/`readRecord`/`removeRecord`/`recordName`: where a
- * record lives (a sidecar today; xattrs or a per-root index later) is this module's business alone.
+ * A save prepares its file's record while the data syncs (`prepareRecord`: a temporary file, synced
+ * too when the save is durable) and renames it into place next to the data (`placeRecord`); the one
+ * directory fsync that makes the data's rename durable makes the record's durable too.
+ *
+ * Why a second file, and not an extended attribute of the data file (which would cost no extra
+ * inode): Node has no xattr call, the maintained native modules ship per-platform binary packages
+ * (which the project's lockfile cannot carry, see docs/architecture.md), and many filesystems the
+ * driver runs on (some NFS, SMB and FUSE mounts) have none — a sidecar would be needed anyway.
+ *
+ * The driver only goes through `needsRecord`/`prepareRecord`/`placeRecord`/`discardRecord`/
+ * `writeRecord`/`readRecord`/`removeRecord`/`recordName`: where a record lives is this module's
+ * business alone.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type BigIntStats, close as fsClose, open as fsOpen, read as fsRead } from "node:fs";
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { type BigIntStats, constants, close as fsClose, open as fsOpen, read as fsRead } from "node:fs";
+import { readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Checksums, guessContentType } from "@storages/core";
+import { closeFd, closeQuietly, openFd, writeAll } from "./io.js";
 import { errnoCode, RESERVED_PREFIX } from "./paths.js";
+import { tempPath } from "./temporary.js";
 
 export interface StoredMetadata {
   contentType?: string | undefined;
@@ -67,10 +79,6 @@ export function sidecarPath(dataPath: string): string {
   return join(dirname(dataPath), `${RESERVED_PREFIX}meta-${digest}.json`);
 }
 
-export function tempPath(directory: string): string {
-  return join(directory, `${RESERVED_PREFIX}${randomBytes(9).toString("base64url")}.tmp`);
-}
-
 const MD5_HEX = /^[0-9a-f]{32}$/;
 
 /** Keeps only the fields a record stores, dropping empty ones (and a checksum that is not one). */
@@ -98,31 +106,133 @@ export function needsRecord(key: string, meta: StoredMetadata): boolean {
   );
 }
 
+/** A record's temporary file, created and open, not yet written. */
+export interface OpenRecord {
+  temp: string;
+  fd: number;
+  fileMode: number;
+  /** Opened with O_DSYNC: its one write returns once it is on disk. */
+  synced: boolean;
+}
+
+/** A record written to its temporary file, not yet in place. */
+export interface PreparedRecord {
+  temp: string;
+  /** The data file it names (its basename). */
+  name: string;
+  stats: BigIntStats;
+  meta: StoredMetadata;
+  fileMode: number;
+  synced: boolean;
+}
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
 /**
- * Writes the record of `dataPath` describing data with `stats` (a sidecar written to a temporary
- * file and renamed, so a reader sees the old or the new one, never half of one).
+ * Creates a record's temporary file in `directory` (a save does it while its data is being
+ * written: the record's content needs the data's final size and mtime, its file does not). With
+ * `sync`, the file is opened O_DSYNC, so writing it is also syncing it: one call, not two.
+ */
+export async function openRecord(directory: string, fileMode: number, sync: boolean): Promise<OpenRecord> {
+  const temp = tempPath(directory);
+  const fd = await openFd(temp, sync ? CREATE | constants.O_DSYNC : CREATE, fileMode);
+  return { temp, fd, fileMode, synced: sync };
+}
+
+/** Gives up an open record (the save failed): closed and removed. */
+export async function abandonRecord(record: OpenRecord): Promise<void> {
+  closeQuietly(record.fd);
+  await unlink(record.temp).catch(() => {});
+}
+
+/** Writes the record of the data `stats` describes (the data file named `name`) and closes it. */
+export async function fillRecord(
+  record: OpenRecord,
+  name: string,
+  stats: BigIntStats,
+  meta: StoredMetadata,
+): Promise<PreparedRecord> {
+  const content: SidecarFile = {
+    v: 1,
+    name,
+    size: stats.size.toString(),
+    mtimeNs: stats.mtimeNs.toString(),
+    ...meta,
+  };
+  try {
+    await writeAll(record.fd, Buffer.from(JSON.stringify(content), "utf8"));
+    await closeFd(record.fd);
+  } catch (error) {
+    await abandonRecord(record);
+    throw error;
+  }
+  return { temp: record.temp, name, stats, meta, fileMode: record.fileMode, synced: record.synced };
+}
+
+/**
+ * Writes the record of the data `stats` describes, for the data file named `name` in `directory`,
+ * to a temporary file there (synced when `sync`): `placeRecord` then puts it in place.
+ */
+export async function prepareRecord(
+  directory: string,
+  name: string,
+  stats: BigIntStats,
+  meta: StoredMetadata,
+  fileMode: number,
+  sync: boolean,
+): Promise<PreparedRecord> {
+  return fillRecord(await openRecord(directory, fileMode, sync), name, stats, meta);
+}
+
+/**
+ * Renames a prepared record into place as the record of `dataPath` (a reader sees the old record
+ * or the new one, never half of one). Returns the record's path. A record prepared for another
+ * name (a create-exclusive save that had to take the next candidate) is written again first.
+ */
+export async function placeRecord(record: PreparedRecord, dataPath: string): Promise<string> {
+  let temp = record.temp;
+  if (basename(dataPath) !== record.name) {
+    const again = await prepareRecord(
+      dirname(dataPath),
+      basename(dataPath),
+      record.stats,
+      record.meta,
+      record.fileMode,
+      record.synced,
+    );
+    await discardRecord(record);
+    temp = again.temp;
+  }
+  const path = sidecarPath(dataPath);
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  return path;
+}
+
+/** Removes a prepared record that will not be placed (the save failed). */
+export async function discardRecord(record: PreparedRecord): Promise<void> {
+  await unlink(record.temp).catch(() => {});
+}
+
+/**
+ * Writes the record of `dataPath` describing data with `stats` in one go (copy and move, which
+ * have no data write to overlap it with).
  */
 export async function writeRecord(
   dataPath: string,
   stats: BigIntStats,
   meta: StoredMetadata,
   fileMode: number,
-): Promise<void> {
-  const content: SidecarFile = {
-    v: 1,
-    name: basename(dataPath),
-    size: stats.size.toString(),
-    mtimeNs: stats.mtimeNs.toString(),
-    ...meta,
-  };
-  const temp = tempPath(dirname(dataPath));
-  try {
-    await writeFile(temp, JSON.stringify(content), { flag: "wx", mode: fileMode });
-    await rename(temp, sidecarPath(dataPath));
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
+  sync = false,
+): Promise<string> {
+  return placeRecord(
+    await prepareRecord(dirname(dataPath), basename(dataPath), stats, meta, fileMode, sync),
+    dataPath,
+  );
 }
 
 /**

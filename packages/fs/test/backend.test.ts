@@ -29,7 +29,9 @@ describe("backend (file:// URLs)", () => {
     );
     expect(Object.keys(backend.urlParams ?? {}).sort()).toEqual([
       "directoryMode",
+      "durability",
       "fileMode",
+      "records",
       "signingBaseUrl",
     ]);
   });
@@ -108,8 +110,28 @@ describe("backend (file:// URLs)", () => {
     expect(backend.describe?.(options)).toEqual({
       location: "/srv/media",
       publicUrl: "/media/",
-      settings: { fileMode: "0o644", directoryMode: "0o755", signedUrls: true, signingBaseUrl: "/media/" },
+      settings: {
+        fileMode: "0o644",
+        directoryMode: "0o755",
+        signedUrls: true,
+        signingBaseUrl: "/media/",
+        durability: "full",
+        records: true,
+      },
     });
+  });
+
+  it("durability=batch from the URL; anything else is refused naming the parameter", async () => {
+    expect((await inspect("file:///srv/static?durability=batch")).options).toEqual({
+      root: "/srv/static",
+      durability: "batch",
+    });
+    expect(backend.describe?.({ root: "/srv/static", durability: "batch" }).settings).toMatchObject({
+      durability: "batch",
+    });
+    const message = await configError(() => inspect("file:///srv/static?durability=none"));
+    expect(message).toMatch(/durability/);
+    expect(message).toMatch(/"full"|full, batch|"batch"/);
   });
 
   it("local mode: a folder signed under its base URL, with the configured secret or one per process", () => {

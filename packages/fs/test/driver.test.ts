@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { constants, open } from "node:fs";
 import { lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -216,57 +218,99 @@ describe("permission modes", () => {
   });
 });
 
-describe("root containment with real symlinks", () => {
-  beforeEach(async () => {
-    await storage.save("inside.txt", "inside");
-    await symlink(outside, join(root, "escape-dir"));
-    await symlink(join(outside, "secret.txt"), join(root, "escape-file.txt"));
-    await symlink(join(root, "inside.txt"), join(root, "alias.txt"));
-  });
+/**
+ * Where the system names an open descriptor's file (/proc/self/fd), the driver checks a file after
+ * opening it; elsewhere (or for a link as the last segment) it resolves the path first. Both ways
+ * must refuse the same links.
+ */
+function checkBeforeOpening(s: Storage): void {
+  (s.driver as unknown as { paths: { fdPaths: boolean } }).paths.fdPaths = false;
+}
 
-  it("never reads through a link that leaves the root", async () => {
-    expect(await code(storage.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.readText("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.stat("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.exists("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.copy("escape-file.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.move("escape-file.txt", "moved.txt"))).toBe("E_PATH_TRAVERSAL");
-  });
+for (const mode of ["checked after opening (/proc/self/fd)", "resolved before opening (realpath)"]) {
+  describe(`root containment with real symlinks: ${mode}`, () => {
+    const adapt = (s: Storage) => {
+      if (mode.startsWith("resolved")) checkBeforeOpening(s);
+    };
+    beforeEach(async () => {
+      await storage.save("inside.txt", "inside");
+      adapt(storage);
+      await symlink(outside, join(root, "escape-dir"));
+      await symlink(join(outside, "secret.txt"), join(root, "escape-file.txt"));
+      await symlink(join(root, "inside.txt"), join(root, "alias.txt"));
+    });
 
-  it("never writes through a link that leaves the root", async () => {
-    expect(await code(storage.save("escape-dir/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.save("escape-dir/sub/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.copy("inside.txt", "escape-dir/copy.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await tree(outside)).toEqual(["secret.txt"]);
-  });
+    it("never reads through a link that leaves the root", async () => {
+      expect(await code(storage.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.readText("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.stat("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.exists("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.copy("escape-file.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.move("escape-file.txt", "moved.txt"))).toBe("E_PATH_TRAVERSAL");
+    });
 
-  it("never deletes through a link that leaves the root", async () => {
-    expect(await code(storage.delete("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await code(storage.delete("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
-    expect(await readFile(join(outside, "secret.txt"), "utf8")).toBe("top secret");
-    expect((await lstat(join(root, "escape-file.txt"))).isSymbolicLink()).toBe(true);
-  });
+    it("never writes through a link that leaves the root", async () => {
+      expect(await code(storage.save("escape-dir/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.save("escape-dir/sub/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.copy("inside.txt", "escape-dir/copy.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await tree(outside)).toEqual(["secret.txt"]);
+    });
 
-  it("lists neither links that leave the root nor what they point to", async () => {
-    const names = [];
-    for await (const e of storage.list("", { recursive: true })) names.push(e.name);
-    expect(names).toEqual(["alias.txt", "inside.txt"]);
-    expect(await code(storage.listPage("escape-dir/"))).toBe("E_PATH_TRAVERSAL");
-  });
+    it("never deletes through a link that leaves the root", async () => {
+      expect(await code(storage.delete("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.delete("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await readFile(join(outside, "secret.txt"), "utf8")).toBe("top secret");
+      expect((await lstat(join(root, "escape-file.txt"))).isSymbolicLink()).toBe(true);
+    });
 
-  it("follows links that stay inside the root", async () => {
-    expect(await storage.readText("alias.txt")).toBe("inside");
-  });
+    it("lists neither links that leave the root nor what they point to", async () => {
+      const names = [];
+      for await (const e of storage.list("", { recursive: true })) names.push(e.name);
+      expect(names).toEqual(["alias.txt", "inside.txt"]);
+      expect(await code(storage.listPage("escape-dir/"))).toBe("E_PATH_TRAVERSAL");
+    });
 
-  it("works when the root itself is reached through a symlink", async () => {
-    const linked = join(outside, "root-link");
-    await symlink(root, linked);
-    const s = fsStorage({ root: linked, overwrite: true });
-    await s.save("via-link.txt", "ok");
-    expect(await readFile(join(root, "via-link.txt"), "utf8")).toBe("ok");
-    expect(await code(s.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+    it("follows links that stay inside the root", async () => {
+      expect(await storage.readText("alias.txt")).toBe("inside");
+      expect((await storage.open("alias.txt")).readable).toBe(true);
+      await mkdir(join(root, "real-dir"));
+      await symlink(join(root, "real-dir"), join(root, "dir-alias"));
+      await storage.save("dir-alias/through.txt", "through");
+      expect(await readFile(join(root, "real-dir", "through.txt"), "utf8")).toBe("through");
+      expect(await storage.readText("dir-alias/through.txt")).toBe("through");
+    });
+
+    it("a FIFO in the root is not a file, and reading it does not wait for a writer", async () => {
+      const fifo = join(root, "pipe.bin");
+      execFileSync("mkfifo", [fifo]);
+      // A read that waited for a writer would hold a thread-pool thread forever: this valve plays
+      // the writer after 1.5 s, so such a read fails the timing below instead of hanging the run.
+      const valve = setTimeout(() => {
+        for (let i = 0; i < 3; i++) open(fifo, constants.O_WRONLY | constants.O_NONBLOCK, () => {});
+      }, 1500);
+      const started = Date.now();
+      try {
+        expect(await code(storage.readBytes("pipe.bin"))).toBe("E_NOT_FOUND");
+        expect(await code(storage.open("pipe.bin"))).toBe("E_NOT_FOUND");
+        expect(await code(storage.stat("pipe.bin"))).toBe("E_NOT_FOUND");
+      } finally {
+        clearTimeout(valve);
+      }
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
+    it("works when the root itself is reached through a symlink", async () => {
+      const linked = join(outside, "root-link");
+      await symlink(root, linked);
+      const s = fsStorage({ root: linked, overwrite: true });
+      await s.exists("nothing-yet.txt");
+      adapt(s);
+      await s.save("via-link.txt", "ok");
+      expect(await readFile(join(root, "via-link.txt"), "utf8")).toBe("ok");
+      expect(await code(s.readText("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
+    });
   });
-});
+}
 
 describe("reads, stat and metadata", () => {
   it("reads ranges and refuses a start past the end", async () => {
@@ -544,5 +588,30 @@ describe("checksums recorded at write time", () => {
     expect(saved.etag).toMatch(/^"[0-9a-f]{32}"$/);
     expect(info.etag).toBe(saved.etag);
     expect(entry?.type === "file" && entry.etag).toBe(saved.etag);
+  });
+});
+
+describe("records: false (a plain folder)", () => {
+  it("writes nothing but the files: no record, no checksum, no metadata", async () => {
+    const { mkdtemp, readdir, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const root = await mkdtemp(join(tmpdir(), "storages-plain-"));
+    try {
+      const { fsStorage } = await import("../src/index.js");
+      const plain = fsStorage({ root, records: false, overwrite: true });
+      await plain.save("a/b.txt", "hello");
+      await plain.copy("a/b.txt", "c.txt");
+      await plain.move("c.txt", "d.txt");
+      expect((await readdir(root, { recursive: true })).sort()).toEqual(["a", "a/b.txt", "d.txt"]);
+      expect(await plain.readText("a/b.txt")).toBe("hello");
+      expect((await plain.stat("a/b.txt")).checksums?.md5).toBeUndefined();
+      expect(plain.capabilities.metadata).toBe(false);
+      await expect(plain.save("m.txt", "x", { metadata: { a: "b" } })).rejects.toMatchObject({
+        code: "E_UNSUPPORTED",
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -75,6 +75,8 @@ export function serverGaps(
         "the Cloud Storage emulator accepts POST form uploads without checking the policy's content-length-range",
       signedUrlOverrides:
         "the Cloud Storage emulator ignores response-content-disposition and response-content-type on signed URLs (it always answers with the stored headers)",
+      listingOrder:
+        "the Cloud Storage emulator sorts names by UTF-16 code units (astral characters before U+E000–U+FFFF), not by their UTF-8 bytes as GCS does",
       ...(chunkSize !== undefined &&
         chunkSize > 0 && {
           largeMultipart: `the Cloud Storage emulator finalises a chunked resumable upload after its first chunk, so chunkSize ${chunkSize} cannot run here; chunked uploads are covered by unit tests`,

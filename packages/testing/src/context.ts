@@ -18,6 +18,7 @@ export const SERVER_GAPS = [
   "uploadSizeLimit",
   "largeMultipart",
   "signedUrlOverrides",
+  "listingOrder",
 ] as const;
 export type ServerGap = (typeof SERVER_GAPS)[number];
 

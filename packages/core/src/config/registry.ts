@@ -12,7 +12,13 @@ import { readOnly as readOnlyView } from "../decorators.js";
 import { ConfigError, StorageError } from "../errors.js";
 import { FakeStorage, type FakeStorageOptions } from "../fake.js";
 import { Storage } from "../storage.js";
-import type { BackendDefinition, Capabilities, StorageLocation, Visibility } from "../types.js";
+import type {
+  BackendDefinition,
+  BackendDescription,
+  Capabilities,
+  StorageLocation,
+  Visibility,
+} from "../types.js";
 import { defaultImporter, knownSchemes, type PackageImporter } from "./backends.js";
 import {
   type ConfigWarning,
@@ -30,6 +36,7 @@ import {
   relabel,
   resolveEntry,
   resolveLocal,
+  resolveUrl,
   STATICFILES,
 } from "./resolve.js";
 import {
@@ -312,22 +319,7 @@ export class StorageRegistry {
           `"${name}" in storages.config.json or createStorages({ storages }). Configured: ${known.join(", ") || "none"}.`,
       );
     }
-    let writer: Storage;
-    if (resolved.instance) {
-      writer = resolved.instance;
-    } else {
-      try {
-        writer = new Storage(resolved.backend!.create(resolved.driverOptions), resolved.storageOptions);
-      } catch (cause) {
-        const error = StorageError.isInstance(cause)
-          ? relabel(cause, resolved.sources, resolved.source)
-          : new ConfigError(
-              `${resolved.source}: the ${resolved.backend!.name} driver could not be created: ${(cause as Error)?.message ?? cause}`,
-              { cause },
-            );
-        throw scrubbed(error, state.secrets);
-      }
-    }
+    const writer = resolved.instance ?? createWriter(resolved, state.secrets);
     return { writer, app: resolved.readOnly ? readOnlyView(writer) : writer, owned: !resolved.instance };
   }
 
@@ -537,6 +529,91 @@ async function prefixed(name: string, run: () => Promise<void>): Promise<void> {
     if (error instanceof Error) error.message = `[storage "${name}"] ${error.message}`;
     throw error;
   }
+}
+
+/** The writable Storage of a resolved storage; a driver that refuses its options names their source. */
+function createWriter(resolved: ResolvedStorage, secrets: readonly string[]): Storage {
+  try {
+    return new Storage(resolved.backend!.create(resolved.driverOptions), resolved.storageOptions);
+  } catch (cause) {
+    const error = StorageError.isInstance(cause)
+      ? relabel(cause, resolved.sources, resolved.source)
+      : new ConfigError(
+          `${resolved.source}: the ${resolved.backend!.name} driver could not be created: ${(cause as Error)?.message ?? cause}`,
+          { cause },
+        );
+    throw scrubbed(error, secrets);
+  }
+}
+
+export interface OpenStorageUrlOptions {
+  /** What the URL is called in messages: `--to`, `the address "s3://…"`. Default: "the storage URL". */
+  source?: string | undefined;
+  /** The storage name whose `STORAGES_<NAME>_…` secret variables `env` is searched for. Default: "default". */
+  storageName?: string | undefined;
+  /**
+   * Where the backend reads secret variables. Default: none, so only the backend's own default
+   * credentials apply (the AWS chain, Application Default Credentials…): a URL typed on a command
+   * line never picks up the secrets of a configured storage.
+   */
+  env?: Record<string, string | undefined> | undefined;
+  /** Extra backends (third-party drivers), by their schemes. */
+  backends?: readonly BackendDefinition<object>[] | undefined;
+  /** How driver packages are imported. */
+  importPackage?: PackageImporter | undefined;
+}
+
+export interface OpenedStorageUrl {
+  /** The writable storage (`readOnly=` in the URL is reported, not applied: see `readOnly`). */
+  storage: Storage;
+  /** Whether the URL asks for application code to get it read-only (`readOnly=true`). */
+  readOnly: boolean;
+  /** Where the files are, as the layout rules see it. */
+  location: StorageLocation;
+  /** The backend's secret-free account of the location and settings. */
+  description: BackendDescription;
+}
+
+/**
+ * A Storage from one storage URL, resolved exactly as the registry resolves `STORAGES_<NAME>`
+ * (query parameters, the visibility rule, validation, the backend package imported by scheme), for
+ * tools that take a URL from their user (`storages ls s3://bucket/prefix`). Throws the ConfigError
+ * the registry would, naming `source`.
+ */
+export async function openStorageUrl(
+  url: string,
+  options: OpenStorageUrlOptions = {},
+): Promise<OpenedStorageUrl> {
+  const env = options.env ?? {};
+  const name = options.storageName ?? "default";
+  const source = options.source ?? "the storage URL";
+  const extra = new Map<string, BackendDefinition>();
+  for (const def of options.backends ?? [])
+    for (const s of def.schemes) extra.set(s.toLowerCase(), def as unknown as BackendDefinition);
+  const secrets = secretValues(env, new Map());
+  let resolved: ResolvedStorage;
+  try {
+    resolved = await resolveUrl(
+      name,
+      url,
+      source,
+      "code",
+      { storage: {}, sources: {} },
+      {
+        env,
+        extra,
+        importPackage: options.importPackage ?? defaultImporter,
+      },
+    );
+  } catch (error) {
+    throw combine([error], secrets);
+  }
+  return {
+    storage: createWriter(resolved, secrets),
+    readOnly: resolved.readOnly,
+    location: resolved.location,
+    description: resolved.description,
+  };
 }
 
 export function createStorages(options: StoragesOptions = {}): StorageRegistry {

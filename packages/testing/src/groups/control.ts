@@ -1,6 +1,7 @@
 /**
  * Cancellation and errors: AbortSignal and timeout on transfers, and what errors carry.
  */
+import { readdirSync, readlinkSync } from "node:fs";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Storage } from "@storages/core";
@@ -127,6 +128,7 @@ export function registerControl(ctx: SuiteContext): void {
       const dir = ctx.unique("abort-points", "");
       const name = `${dir}/file.bin`;
       await s.save(name, new DeterministicBody(2 * MiB, 9).stream(), { overwrite: true });
+      const filesBefore = openFiles();
       const crashes: unknown[] = [];
       const onCrash = (error: unknown) => crashes.push(error);
       process.on("uncaughtException", onCrash);
@@ -175,6 +177,12 @@ export function registerControl(ctx: SuiteContext): void {
       }
       expect(crashes.map(String), "an abort crashed the process (an error nobody could catch)").toEqual([]);
       expect(unexpected).toEqual([]);
+      // No file handle outlives its aborted call (sockets are left to the HTTP agents' pools).
+      if (filesBefore !== undefined) {
+        // Handles other tests still held may have closed meanwhile: only new ones count.
+        const opened = (openFiles() ?? []).filter((file) => !filesBefore.includes(file));
+        expect(opened, "file handles leaked by aborted calls").toEqual([]);
+      }
       await cleanup(s, `${dir}/`);
     });
 
@@ -249,4 +257,25 @@ export function registerControl(ctx: SuiteContext): void {
 async function cleanup(s: Storage, prefix: string): Promise<void> {
   const names = await listAllNames(s, prefix);
   if (names.length) await s.deleteMany(names);
+}
+
+/** The regular files this process holds open (Linux /proc), sorted; undefined where /proc is absent. */
+function openFiles(): string[] | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return undefined;
+  }
+  const files: string[] = [];
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith("/") && !target.startsWith("/dev/") && !target.startsWith("/proc/"))
+        files.push(target);
+    } catch {
+      // closed while we looked
+    }
+  }
+  return files.sort();
 }

@@ -77,6 +77,33 @@ export function registerFiles(ctx: SuiteContext): void {
   });
 
   describe("list", () => {
+    ctx.verify(
+      "lists in code point order (the names' UTF-8 byte order), the same on every backend, across pages",
+      ["listingOrder"],
+      async () => {
+        const s = await ctx.fresh();
+        // UTF-16 order would put the emoji (a surrogate pair) before U+E000 and the fullwidth Ａ.
+        const names = [
+          "order/a.txt",
+          "order/\u{E000}.txt",
+          "order/\u{FF21}.txt",
+          "order/\u{1F600}.txt",
+          "order/\u{1F600}/x.txt",
+        ];
+        await Promise.all(names.map((name) => s.save(name, "x", { overwrite: true })));
+        const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const all: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await s.listPage("order/", { recursive: true, pageSize: 1, cursor });
+          all.push(...page.entries.map((e) => e.name));
+          cursor = page.cursor;
+        } while (cursor !== undefined);
+        expect(all).toEqual(byBytes);
+        await s.deleteMany(names);
+      },
+    );
+
     const tree = [
       "list/a.txt",
       "list/z.txt",

@@ -1,0 +1,251 @@
+/**
+ * Addresses: what every command takes to name a file or a folder of a storage.
+ *
+ *   NAME:path         a named storage, configured as the app configures it (`default:avatars/me.jpg`)
+ *   scheme://…        a storage URL, parsed by the registry's own code (`s3://bucket/prefix?region=…`,
+ *                     `file:///srv/media/a.jpg`, `gs://…`, `azure://account/container/…`, `memory://`)
+ *   a plain path      a local file or folder (`./photo.jpg`, `/srv/exports/`)
+ *   -                 stdin or stdout, where a command allows it
+ *
+ * A URL's last path segment names a file (or a folder, for `ls` and `-r`) inside the storage at the
+ * URL's parent; a URL that ends in `/`, names only a bucket or container, or names an existing
+ * local directory is a folder itself. A plain path is a file:// storage rooted at the file's
+ * directory, or at the folder. Names are checked by the storage itself (traversal, control
+ * characters…): the address only says which storage and where in it.
+ */
+import { realpath, stat } from "node:fs/promises";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  ConfigError,
+  knownSchemes,
+  type OpenedStorageUrl,
+  openStorageUrl,
+  redactSecrets,
+  type Storage,
+  type StorageRegistry,
+} from "@storages/core";
+import { UsageError } from "./errors.js";
+
+export type ParsedAddress =
+  | { kind: "stdio"; text: string }
+  | { kind: "named"; text: string; storage: string; path: string }
+  | { kind: "url"; text: string }
+  | { kind: "path"; text: string };
+
+/** Lower-case letters, digits and `_`, starting with a letter: the names `STORAGES_<NAME>` maps to. */
+const NAMED_RE = /^([a-z][a-z0-9_]*):(.*)$/s;
+const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
+const WINDOWS_DRIVE_RE = /^[a-z]:[\\/]/i;
+/** `Media:x`, `my-files:x`: meant as a storage name, but not a valid one. */
+const NAME_LIKE_RE = /^[A-Za-z][A-Za-z0-9_-]*:/;
+
+/** The kind of an address, from its text alone (no I/O). */
+export function parseAddress(text: string): ParsedAddress {
+  if (text === "")
+    throw new UsageError("An address is empty: give NAME:path, a storage URL or a local path.");
+  if (text === "-") return { kind: "stdio", text };
+  if (URL_RE.test(text)) return { kind: "url", text };
+  const named = WINDOWS_DRIVE_RE.test(text) ? null : NAMED_RE.exec(text);
+  if (named) return { kind: "named", text, storage: named[1]!, path: named[2]!.replace(/^\/+/, "") };
+  return { kind: "path", text };
+}
+
+/** A resolved address: a storage, and a file or folder in it. */
+export interface Location {
+  kind: "named" | "url" | "path";
+  /** The address as typed, with any credential cut out: safe to print. */
+  text: string;
+  storage: Storage;
+  /** Storage-relative: a file name, or a folder prefix ("" for the root, else without or with "/"). */
+  path: string;
+  /** The address names a folder: a storage root, a trailing `/`, an existing local directory. */
+  directory: boolean;
+  /** The last segment as typed: the name a copy gets inside a folder (`put photo.jpg default:`). */
+  basename: string;
+  /** The named storage, for NAME:path. */
+  storageName?: string | undefined;
+  /** How people see a name of this storage: `default:a.jpg`, `s3://bucket/a.jpg`, `photos/a.jpg`. */
+  display(name: string): string;
+  /** Releases what resolving opened (URL and path storages; named ones belong to the registry). */
+  close(): Promise<void>;
+}
+
+export interface ResolveOptions {
+  registry: StorageRegistry;
+  /** Directory that relative local paths are read from. */
+  cwd: string;
+  /** Named storages: the writer (deploy-time tools write `staticfiles`), else what the app gets. */
+  write?: boolean | undefined;
+}
+
+export async function resolveAddress(
+  address: string | ParsedAddress,
+  options: ResolveOptions,
+): Promise<Location> {
+  const parsed = typeof address === "string" ? parseAddress(address) : address;
+  switch (parsed.kind) {
+    case "stdio":
+      throw new UsageError(
+        `"-" (stdin/stdout) cannot be used here: give NAME:path, a storage URL or a local path.`,
+      );
+    case "named":
+      return resolveNamed(parsed, options);
+    case "url":
+      return resolveUrl(parsed.text);
+    case "path":
+      return resolvePath(parsed.text, options.cwd);
+  }
+}
+
+/** `default:a/b.jpg` → "b.jpg"; "" for a root or a folder written with a trailing slash. */
+function lastSegment(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+async function resolveNamed(
+  parsed: Extract<ParsedAddress, { kind: "named" }>,
+  options: ResolveOptions,
+): Promise<Location> {
+  let storage: Storage;
+  try {
+    storage = options.write
+      ? await options.registry.getWriter(parsed.storage)
+      : await options.registry.get(parsed.storage);
+  } catch (error) {
+    // `s3:bucket` is read as the storage "s3"; a scheme without `//` was almost certainly meant as a URL.
+    if (ConfigError.isInstance(error) && knownSchemes().has(parsed.storage)) {
+      throw new ConfigError(
+        `${error.message} (For a storage URL, write ${parsed.storage === "file" ? "file:///absolute/path, with three slashes" : `${parsed.storage}://…, with two slashes`}.)`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const name = parsed.storage;
+  return {
+    kind: "named",
+    text: parsed.text,
+    storage,
+    path: parsed.path,
+    directory: parsed.path === "" || parsed.path.endsWith("/"),
+    basename: lastSegment(parsed.path),
+    storageName: name,
+    display: (key) => `${name}:${key}`,
+    close: async () => {},
+  };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function resolveUrl(text: string): Promise<Location> {
+  const shown = redactSecrets(text);
+  const source = `the address "${shown}"`;
+  const whole = await openStorageUrl(text, { source });
+  // openStorageUrl accepted it, so it parses.
+  const url = new URL(text);
+  const pathname = url.pathname;
+  const location = whole.location;
+  const base = (u: URL) =>
+    `${u.protocol}//${u.host}${u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`}`;
+  const folder = (opened: OpenedStorageUrl): Location => ({
+    kind: "url",
+    text: shown,
+    storage: opened.storage,
+    path: "",
+    directory: true,
+    basename: lastSegment(decodeSegment(pathname)),
+    display: (key) => `${base(url)}${key}`,
+    close: () => opened.storage.close(),
+  });
+  if (
+    location.kind === "isolated" ||
+    pathname === "" ||
+    pathname.endsWith("/") ||
+    (location.kind === "bucket" && location.prefix === "") ||
+    (location.kind === "dir" && (await isDirectory(location.path)))
+  ) {
+    return folder(whole);
+  }
+  // The last segment is a name inside the storage at the URL's parent.
+  await whole.storage.close();
+  const cut = pathname.lastIndexOf("/");
+  const parentUrl = new URL(text);
+  parentUrl.pathname = pathname.slice(0, cut + 1);
+  const parent = await openStorageUrl(parentUrl.href, { source });
+  const name = decodeSegment(pathname.slice(cut + 1));
+  return {
+    kind: "url",
+    text: shown,
+    storage: parent.storage,
+    path: name,
+    directory: false,
+    basename: name,
+    display: (key) => `${base(parentUrl)}${key}`,
+    close: () => parent.storage.close(),
+  };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new UsageError(`The address has a malformed percent-encoding in "${redactSecrets(segment)}".`);
+  }
+}
+
+async function resolvePath(text: string, cwd: string): Promise<Location> {
+  const absolute = resolve(cwd, text);
+  const exists = await stat(absolute).then(
+    () => true,
+    () => false,
+  );
+  if (!exists && NAME_LIKE_RE.test(text)) {
+    const name = text.slice(0, text.indexOf(":"));
+    throw new UsageError(
+      `"${redactSecrets(text)}" is neither a configured storage nor an existing local path. Storage names are ` +
+        `lower-case letters, digits and _ (they map to STORAGES_<NAME>): write ${name.toLowerCase().replace(/-/g, "_")}:…; ` +
+        `for a local file of that name, write ./${redactSecrets(text)}.`,
+    );
+  }
+  // A symlinked file or folder is read (or written) where it points, as cp does.
+  const real = exists ? await realpath(absolute) : absolute;
+  const directory = (exists && (await isDirectory(real))) || /[\\/]$/.test(text);
+  const root = directory ? real : dirname(real);
+  // A user's own folder, not a storage: nothing is written there but the files themselves.
+  const opened = await openStorageUrl(`${pathToFileURL(root).href}?records=false`, {
+    source: `the local path "${redactSecrets(text)}"`,
+  });
+  const shownRoot = directory ? absolute : dirname(absolute);
+  const display = (key: string) => {
+    const full = resolve(shownRoot, key);
+    const rel = relative(cwd, full);
+    return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? full : rel.split(sep).join("/");
+  };
+  return {
+    kind: "path",
+    text,
+    storage: opened.storage,
+    path: directory ? "" : basename(real),
+    directory,
+    basename: basename(absolute),
+    display,
+    close: () => opened.storage.close(),
+  };
+}
+
+/** For commands that act on one file: a folder address is a usage error naming the fix. */
+export function requireFile(location: Location, command: string): void {
+  if (!location.directory) return;
+  const folder = location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
+  throw new UsageError(
+    `${command} needs a file, and ${location.text} is a folder: name a file in it, e.g. ${location.display(`${folder}file.jpg`)} (storages ls ${location.text} lists them).`,
+  );
+}

@@ -1,0 +1,44 @@
+/**
+ * The `storages` process: runs one command line with the process's stdio, turns Ctrl-C (SIGINT)
+ * and SIGTERM into the command's AbortSignal, and exits with the command's code.
+ */
+import { EXIT } from "./errors.js";
+import { main } from "./program.js";
+
+const controller = new AbortController();
+let signals = 0;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`\n${signal} again: exiting now, without waiting for clean-up.\n`);
+      process.exit(EXIT.interrupted);
+    }
+    controller.abort(new Error(`${signal}`));
+    // Reading stdin would keep the process alive after the command has stopped.
+    process.stdin.destroy();
+  });
+}
+
+// A reader that went away (`storages ls | head`) wants no more: stop, as tools in a pipe do.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(EXIT.ok);
+});
+
+const code = await main(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+});
+process.exitCode = code;
+// The process ends by itself once the drivers are done (after an interrupt, they may still be
+// removing a temporary file or aborting an upload). Whatever else holds it open (a socket nobody
+// closed) gets a bounded time, counted once the output has reached its reader.
+const flushed = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => stream.write("", () => resolve()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+setTimeout(() => process.exit(code), controller.signal.aborted ? 15_000 : 2_000).unref();

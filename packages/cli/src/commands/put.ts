@@ -1,0 +1,63 @@
+import { parseAddress } from "../address.js";
+import { defineCommand } from "../command.js";
+import { UsageError } from "../errors.js";
+import { collect, metadataOption, positiveInteger, visibilityOption } from "./options.js";
+import { runTransfer, stdinEndpoint } from "./transfer-run.js";
+
+export const put = defineCommand({
+  name: "put",
+  arguments: "<src> <dst>",
+  summary: "upload a local file, a folder (-r) or stdin (-) to an address",
+  description:
+    "Uploads SRC (a local file, a local folder with -r, or - for stdin) to DST. Into a folder (NAME:, a trailing /) a file keeps its name; otherwise it takes DST's name. Existing files are replaced, as cp does; with --no-overwrite a taken name gets a fresh suffix instead (the name stored is printed). Streams: memory stays bounded whatever the size. Each file is written completely or not at all, also when interrupted.",
+  examples: [
+    { command: "storages put photo.jpg default:avatars/", what: "→ default:avatars/photo.jpg" },
+    { command: "storages put photo.jpg default:avatars/me.jpg", what: "→ default:avatars/me.jpg" },
+    { command: "storages put -r ./build/ staticfiles:", what: "a folder, everything below it" },
+    { command: "pg_dump app | storages put - backups:db/today.sql", what: "stdin, streamed" },
+    {
+      command:
+        "storages put --cache-control 'public, max-age=60' --content-type text/csv data.csv default:exports/",
+      what: "with headers",
+    },
+  ],
+  configure: (command) =>
+    command
+      .option("-r, --recursive", "upload a folder: everything below it, names kept")
+      .option("--content-type <type>", "Content-Type of every file (default: from the name's extension)")
+      .option("--cache-control <value>", "Cache-Control of every file")
+      .option("--visibility <public|private>", "visibility of every file (default: the storage's)")
+      .option("--metadata <key=value>", "custom metadata (repeatable)", collect)
+      .option("--no-overwrite", "keep existing files: a taken name gets a fresh suffix")
+      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", positiveInteger),
+  async run(context, [srcText, dstText], options) {
+    const src = parseAddress(srcText!);
+    if (src.kind === "named" || src.kind === "url") {
+      throw new UsageError(
+        `put uploads a local file or folder (or - for stdin), and ${srcText} is a storage address: to download it, use storages get ${srcText} …`,
+      );
+    }
+    if (parseAddress(dstText!).kind === "stdio") {
+      throw new UsageError(
+        "put writes to an address (NAME:path, a storage URL or a local path), not to stdout: use storages cat or get to read.",
+      );
+    }
+    const dst = await context.resolve(dstText!, { write: true });
+    const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
+    return runTransfer(
+      context,
+      source,
+      dst,
+      {
+        recursive: options.recursive,
+        overwrite: options.overwrite,
+        contentType: options.contentType,
+        cacheControl: options.cacheControl,
+        visibility: visibilityOption(options.visibility),
+        metadata: metadataOption(options.metadata),
+        concurrency: options.concurrency,
+      },
+      "uploaded",
+    );
+  },
+});

@@ -1,0 +1,45 @@
+import { defineCommand } from "../command.js";
+import { UsageError } from "../errors.js";
+import { fileUrl } from "../ops/urls.js";
+import { expiresOption } from "./options.js";
+
+export const url = defineCommand({
+  name: "url",
+  arguments: "<address>",
+  summary: "print a file's URL: public, or signed and expiring",
+  description:
+    "Prints the URL to hand a browser: a public storage's public (or CDN) URL, a private storage's signed URL. --expires or --download ask for a signed URL (a public URL can neither expire nor force a download).",
+  examples: [
+    { command: "storages url default:avatars/me.jpg", what: "public or signed, by the storage's visibility" },
+    { command: "storages url --expires 10m private:invoices/2024-01.pdf", what: "signed, valid 10 minutes" },
+    {
+      command: "storages url --download invoice.pdf private:invoices/2024-01.pdf",
+      what: "browsers save it as invoice.pdf",
+    },
+    { command: "storages url --json --signed default:a.jpg | jq -r .url", what: "for scripts" },
+  ],
+  configure: (command) =>
+    command
+      .option("--expires <duration>", "lifetime of a signed URL: 600, 10m, 1h, 7d (default: the storage's)")
+      .option("--download [name]", "make browsers download the file (with this name)")
+      .option("--signed", "a signed URL, even for a public storage")
+      .option("--public", "the public URL, even for a private storage (it may not be readable)"),
+  async run(
+    context,
+    [address],
+    options: { expires?: string; download?: string | boolean; signed?: boolean; public?: boolean },
+  ) {
+    if (options.signed && options.public)
+      throw new UsageError("--signed and --public exclude each other: keep one.");
+    const expiresIn = expiresOption(options.expires);
+    const location = await context.resolve(address!);
+    const result = await fileUrl(location, {
+      kind: options.signed ? "signed" : options.public ? "public" : "auto",
+      expiresIn,
+      download: options.download,
+      signal: context.signal,
+    });
+    context.output.result(result, (r) => r.url);
+    return undefined;
+  },
+});

@@ -1,0 +1,106 @@
+/**
+ * The configuration, read exactly as the application reads it — the library side of `config` and
+ * of every command's named storages:
+ *
+ * - the environment (`STORAGES_<NAME>`, `STORAGES_MODE`…), after `--env-file` files are loaded as
+ *   `node --env-file` loads them (Node's own parser; the real environment wins; later files win
+ *   over earlier ones);
+ * - the config file: `--config FILE`, else `STORAGES_CONFIG`, else `storages.config.*` in the
+ *   working directory — the same lookup as `createStorages()`.
+ *
+ * So `storages` and the app never disagree about where `default` lives.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseEnv } from "node:util";
+import {
+  type ConfigWarning,
+  createStorages,
+  type StorageDescription,
+  type StorageFeatures,
+  type StorageMode,
+  type StorageRegistry,
+} from "@storages/core";
+import { UsageError } from "../errors.js";
+
+/**
+ * Loads `.env` files into `env` the way `node --env-file=a --env-file=b` does: variables already
+ * in `env` keep their value, and a later file overrides an earlier one. Returns the names it set.
+ */
+export function loadEnvFiles(
+  files: readonly string[],
+  env: Record<string, string | undefined>,
+  cwd: string = process.cwd(),
+): string[] {
+  const fromFiles: Record<string, string> = {};
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, file), "utf8");
+    } catch (error) {
+      throw new UsageError(
+        `--env-file ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (error as Error).message}. Give the path of a .env file.`,
+      );
+    }
+    Object.assign(fromFiles, parseEnv(text));
+  }
+  const set: string[] = [];
+  for (const [key, value] of Object.entries(fromFiles)) {
+    if (env[key] !== undefined) continue;
+    env[key] = value;
+    set.push(key);
+  }
+  return set;
+}
+
+export interface ConfigurationOptions {
+  /** Default: process.env (after loadEnvFiles, when the command line named some). */
+  env?: Record<string, string | undefined> | undefined;
+  cwd?: string | undefined;
+  /** A config file (`--config`); default: STORAGES_CONFIG, else storages.config.* in cwd. */
+  configFile?: string | undefined;
+  onWarning?: ((warning: ConfigWarning) => void) | undefined;
+}
+
+/** The registry the application would build from the same environment and files. */
+export function openConfiguration(options: ConfigurationOptions = {}): StorageRegistry {
+  return createStorages({
+    env: options.env,
+    cwd: options.cwd,
+    configFile: options.configFile,
+    onWarning: options.onWarning,
+  });
+}
+
+/** One storage as `storages config` shows it: `describe()` plus who does what (`features`). */
+export type StorageReport = StorageDescription & { features: StorageFeatures };
+
+export interface ConfigReport {
+  mode: StorageMode;
+  storages: StorageReport[];
+  warnings: ConfigWarning[];
+}
+
+/**
+ * Every named storage (or those in `names`): backend, location, visibility, capabilities and
+ * features, and the source of each value. Secret-free: secrets appear as their variables' names.
+ * Builds the storages; touches no network.
+ */
+export async function describeConfig(
+  registry: StorageRegistry,
+  options: { names?: readonly string[] | undefined; warnings?: readonly ConfigWarning[] | undefined } = {},
+): Promise<ConfigReport> {
+  await registry.load();
+  const all = await registry.describe();
+  const wanted = options.names && options.names.length > 0 ? new Set(options.names) : undefined;
+  if (wanted) {
+    for (const name of wanted) if (!all.some((s) => s.name === name)) await registry.get(name); // throws, with suggestions
+  }
+  const storages: StorageReport[] = [];
+  for (const description of all) {
+    if (wanted && !wanted.has(description.name)) continue;
+    const { features } = await registry.getWriter(description.name);
+    storages.push({ ...description, features });
+  }
+  return { mode: await registry.mode(), storages, warnings: [...(options.warnings ?? [])] };
+}

@@ -1,0 +1,628 @@
+/**
+ * The `storages` binary, spawned as a user runs it, against local folders (the fs backend): every
+ * command, --json output parsed, exit codes, configuration sources, errors, and Ctrl-C during an
+ * upload. The same commands run against Ceph RGW in cli.server.test.ts.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFsHandler, fsStorage } from "@storages/fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, baseEnv, cli, start, writeSlowly } from "./helpers.js";
+
+let dir: string;
+let media: string;
+let env: Record<string, string>;
+const SIGNING = randomBytes(48).toString("base64");
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "storages-cli-"));
+  media = join(dir, "media");
+  await mkdir(join(dir, "work"));
+  env = baseEnv({
+    STORAGES_DEFAULT: `file://${media}`,
+    STORAGES_STATICFILES: `file://${dir}/static?baseUrl=https://cdn.example.com/static/`,
+    STORAGES_PRIVATE: `file://${dir}/private?signingBaseUrl=http://127.0.0.1:1/private/`,
+    STORAGES_PRIVATE_SIGNING_SECRET: SIGNING,
+  });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = (
+  args: string[],
+  options: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {},
+) => cli(args, { env: options.env ?? env, cwd: options.cwd ?? join(dir, "work"), input: options.input });
+
+/** Every name under a folder on disk, the fs driver's own entries (`.~storages-…`) included. */
+async function onDisk(folder: string): Promise<string[]> {
+  try {
+    return (await readdir(folder, { recursive: true })).map(String).sort();
+  } catch {
+    return [];
+  }
+}
+
+describe("help", () => {
+  it("lists every command, the addresses and the exit codes", async () => {
+    const out = await run(["--help"]);
+    expect(out.code).toBe(0);
+    for (const name of ["ls", "stat", "cat", "put", "get", "rm", "url", "sign-upload", "config", "help"]) {
+      expect(out.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+    }
+    expect(out.stdout).toContain("Exit codes:");
+    expect(out.stdout).toContain("130  interrupted");
+  });
+
+  it("shows each command's help with examples, through `help NAME` and `NAME --help`", async () => {
+    for (const name of ["ls", "stat", "cat", "put", "get", "rm", "url", "sign-upload", "config"]) {
+      const viaHelp = await run(["help", name]);
+      expect(viaHelp.code, name).toBe(0);
+      expect(viaHelp.stdout).toContain(`Usage: storages ${name}`);
+      expect(viaHelp.stdout).toMatch(/Examples:\n {2}storages /);
+      expect(viaHelp.stdout).toContain("--json");
+      expect((await run([name, "--help"])).stdout).toBe(viaHelp.stdout);
+    }
+  });
+
+  it("prints its version; no command at all is a usage error that shows the help", async () => {
+    const version = await run(["--version"]);
+    expect(version.stdout.trim()).toBe(
+      JSON.parse(await readFile(join(import.meta.dirname, "..", "package.json"), "utf8")).version,
+    );
+    const none = await run([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("Usage: storages");
+  });
+});
+
+describe("the file commands on a named fs storage", () => {
+  it("put, ls, stat, cat, get and rm round-trip a file, with --json checked at each step", async () => {
+    const work = join(dir, "work");
+    await writeFile(join(work, "photo.jpg"), "jpeg bytes");
+
+    const put = await run(["--json", "put", "photo.jpg", "default:avatars/"]);
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.json()).toEqual({
+      files: [{ from: "photo.jpg", to: "default:avatars/photo.jpg", name: "avatars/photo.jpg", size: 10 }],
+      failures: [],
+      copied: 1,
+      bytes: 10,
+      aborted: false,
+    });
+    expect(await readFile(join(media, "avatars", "photo.jpg"), "utf8")).toBe("jpeg bytes");
+
+    const human = await run(["put", "photo.jpg", "default:avatars/me.jpg"]);
+    expect(human.stdout).toBe("uploaded photo.jpg → default:avatars/me.jpg (10 B)\n");
+    expect(human.stderr).toBe("");
+
+    const ls = await run(["--json", "ls", "default:avatars/"]);
+    expect(ls.code).toBe(0);
+    const entries = ls.lines();
+    expect(entries.map((e) => [e.type, e.name, e.address, e.size])).toEqual([
+      ["file", "avatars/me.jpg", "default:avatars/me.jpg", 10],
+      ["file", "avatars/photo.jpg", "default:avatars/photo.jpg", 10],
+    ]);
+    expect(Number.isNaN(Date.parse(entries[0].lastModified))).toBe(false);
+    expect((await run(["ls", "default:"])).stdout).toBe("avatars/\n");
+    expect((await run(["ls", "-r", "default:"])).stdout).toBe("avatars/me.jpg\navatars/photo.jpg\n");
+    const long = await run(["ls", "-l", "default:avatars/"]);
+    expect(long.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +10 {2}me\.jpg/m);
+    // A file's address lists that file; an address with nothing there is exit 1.
+    expect((await run(["ls", "default:avatars/me.jpg"])).stdout).toBe("avatars/me.jpg\n");
+    const nothing = await run(["ls", "default:nothing/here"]);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain("E_NOT_FOUND");
+
+    const st = await run(["--json", "stat", "default:avatars/me.jpg"]);
+    expect(st.json()).toMatchObject({
+      name: "avatars/me.jpg",
+      address: "default:avatars/me.jpg",
+      size: 10,
+      contentType: "image/jpeg",
+    });
+    expect((await run(["stat", "default:avatars/me.jpg"])).stdout).toMatch(/^size +10 \(10 B\)$/m);
+
+    expect((await run(["cat", "default:avatars/me.jpg"])).stdout).toBe("jpeg bytes");
+
+    const got = await run(["--json", "get", "default:avatars/me.jpg", "copy.jpg"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.json().files).toEqual([
+      { from: "default:avatars/me.jpg", to: "copy.jpg", name: "copy.jpg", size: 10 },
+    ]);
+    expect(await readFile(join(work, "copy.jpg"), "utf8")).toBe("jpeg bytes");
+    // No metadata sidecar among the user's own files.
+    expect((await readdir(work)).filter((n) => n.startsWith(".~storages-"))).toEqual([]);
+
+    const removed = await run(["--json", "rm", "default:avatars/me.jpg"]);
+    expect(removed.json()).toMatchObject({ path: "avatars/me.jpg", recursive: false, deleted: 1 });
+    const again = await run(["rm", "default:avatars/me.jpg"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error E_NOT_FOUND: /);
+  });
+
+  it("cat --range reads START-END, START- and -LAST", async () => {
+    await run(["put", "-", "default:range.txt"], { input: "0123456789" });
+    expect((await run(["cat", "--range", "2-4", "default:range.txt"])).stdout).toBe("234");
+    expect((await run(["cat", "--range", "7-", "default:range.txt"])).stdout).toBe("789");
+    expect((await run(["cat", "--range", "-3", "default:range.txt"])).stdout).toBe("789");
+    expect((await run(["cat", "--range", "8-100", "default:range.txt"])).stdout).toBe("89");
+    const bad = await run(["cat", "--range", "5-2", "default:range.txt"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--range takes START-END");
+  });
+
+  it("put - streams stdin to a file and get … - streams a file to stdout", async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    const put = await run(["put", "-", "default:blobs/stdin.bin"], { input: body });
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stdout).toBe("uploaded - → default:blobs/stdin.bin (3.0 MiB)\n");
+    const child = start(["get", "default:blobs/stdin.bin", "-"], { env, cwd: join(dir, "work") });
+    child.child.stdin!.end();
+    const chunks: Buffer[] = [];
+    child.child.stdout!.on("data", (c: Buffer) => chunks.push(c));
+    const got = await child.done;
+    expect(got.code, got.stderr).toBe(0);
+    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+    const folder = await run(["put", "-", "default:blobs/"], { input: "x" });
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain("needs a file name");
+  });
+
+  it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
+    const tree = join(dir, "tree");
+    await mkdir(join(tree, "a", "b"), { recursive: true });
+    await writeFile(join(tree, "top.txt"), "top");
+    await writeFile(join(tree, "a", "one.css"), "body{}");
+    await writeFile(join(tree, "a", "b", "two words.txt"), "two");
+    const noR = await run(["put", tree, "default:site/"]);
+    expect(noR.code).toBe(2);
+    expect(noR.stderr).toContain("is a folder: add -r");
+
+    const put = await run(["--json", "put", "-r", tree, "default:site"]);
+    expect(put.code, put.stderr).toBe(0);
+    const report = put.json();
+    expect(report.copied).toBe(3);
+    expect(report.bytes).toBe(12);
+    expect(report.files.map((f: { name: string }) => f.name).sort()).toEqual([
+      "site/a/b/two words.txt",
+      "site/a/one.css",
+      "site/top.txt",
+    ]);
+    expect((await run(["ls", "-r", "default:site/"])).stdout).toBe("a/b/two words.txt\na/one.css\ntop.txt\n");
+
+    const out = join(dir, "download");
+    const get = await run(["get", "-r", "default:site/", `${out}/`]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe("downloaded 3 files (12 B)\n");
+    expect((await onDisk(out)).filter((n) => !n.endsWith("a") && !n.endsWith("b"))).toEqual([
+      "a/b/two words.txt",
+      "a/one.css",
+      "top.txt",
+    ]);
+    expect(await readFile(join(out, "a", "b", "two words.txt"), "utf8")).toBe("two");
+    // -r on a file's name copies that file; on an empty remote folder it is E_NOT_FOUND.
+    const one = await run(["get", "-r", "default:site/top.txt", `${out}/one/`]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(await readFile(join(out, "one", "top.txt"), "utf8")).toBe("top");
+    const none = await run(["get", "-r", "default:nothing/", `${out}/none/`]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("E_NOT_FOUND");
+  });
+
+  it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
+    await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
+    for (const args of [
+      ["get", "default:pipe/big.bin", "-"],
+      ["cat", "default:pipe/big.bin"],
+    ]) {
+      const { child, done } = start(args, { env, cwd: join(dir, "work") });
+      child.stdin!.end();
+      child.stdout!.once("data", () => child.stdout!.destroy());
+      const out = await done;
+      expect(out.code, `${args[0]}: ${out.stderr}`).toBe(0);
+      expect(out.stderr).toBe("");
+    }
+  });
+
+  it("writes staticfiles through its writer (the app gets it read-only)", async () => {
+    const put = await run(["put", "-", "default:x.txt"], { input: "x" });
+    expect(put.code).toBe(0);
+    const staticPut = await run(["put", "-", "staticfiles:css/app.css"], { input: "body{}" });
+    expect(staticPut.code, staticPut.stderr).toBe(0);
+    expect(await readFile(join(dir, "static", "css", "app.css"), "utf8")).toBe("body{}");
+  });
+
+  it("rm -r deletes a folder only with --yes when no terminal can ask", async () => {
+    await run(["put", "-", "default:tmp/a.txt"], { input: "a" });
+    await run(["put", "-", "default:tmp/b/c.txt"], { input: "c" });
+    const refused = await run(["rm", "-r", "default:tmp/"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("add --yes to confirm");
+    expect((await run(["ls", "-r", "default:tmp/"])).stdout).toBe("a.txt\nb/c.txt\n");
+    const root = await run(["rm", "-r", "default:"]);
+    expect(root.stderr).toContain("EVERY file of default:");
+    const done = await run(["--json", "rm", "-r", "--yes", "default:tmp"]);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.json()).toEqual({ path: "tmp/", recursive: true, deleted: 2, address: "default:tmp/" });
+    expect((await run(["ls", "default:tmp/"])).code).toBe(1);
+    const folder = await run(["rm", "default:avatars/"]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain("add -r");
+  });
+});
+
+describe("URLs", () => {
+  let server: Server;
+  let origin: string;
+  let uploadEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    // The private storage is served by createFsHandler, as an app serves it, to check what url and sign-upload print.
+    const root = join(dir, "served");
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const storage = fsStorage({ root, signing: { key: SIGNING, baseUrl: `${origin}/private/` } });
+    const handler = createFsHandler(storage);
+    server.on("request", (req, res) => handler(req, res));
+    uploadEnv = {
+      ...env,
+      STORAGES_PRIVATE: `file://${root}?signingBaseUrl=${origin}/private/&visibility=private`,
+    };
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("url prints a public storage's public URL, and a private one's signed URL that works", async () => {
+    await run(["put", "-", "staticfiles:logo.svg"], { input: "<svg/>" });
+    expect((await run(["url", "staticfiles:logo.svg"])).stdout).toBe(
+      "https://cdn.example.com/static/logo.svg\n",
+    );
+    expect((await run(["--json", "url", "staticfiles:logo.svg"])).json()).toEqual({
+      url: "https://cdn.example.com/static/logo.svg",
+      signed: false,
+      name: "logo.svg",
+    });
+
+    await run(["put", "-", "private:docs/invoice.pdf"], { input: "%PDF", env: uploadEnv });
+    const signed = await run(
+      ["--json", "url", "--expires", "10m", "--download", "facture.pdf", "private:docs/invoice.pdf"],
+      {
+        env: uploadEnv,
+      },
+    );
+    expect(signed.code, signed.stderr).toBe(0);
+    const { url, expiresAt } = signed.json();
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(590_000);
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("%PDF");
+    expect(response.headers.get("content-disposition")).toContain("facture.pdf");
+    // Tampered: refused.
+    const tampered = new URL(url);
+    tampered.pathname = tampered.pathname.replace("invoice", "other");
+    expect((await fetch(tampered)).status).toBe(403);
+
+    const publicOnPrivate = await run(["url", "--public", "--expires", "1h", "private:docs/invoice.pdf"], {
+      env: uploadEnv,
+    });
+    expect(publicOnPrivate.code).toBe(2);
+    const badExpiry = await run(["url", "--expires", "30d", "private:docs/invoice.pdf"], { env: uploadEnv });
+    expect(badExpiry.code).toBe(2);
+    expect(badExpiry.stderr).toContain("--expires");
+  });
+
+  it("sign-upload prints method, URL and headers that a plain HTTP client can upload with", async () => {
+    const out = await run(
+      ["--json", "sign-upload", "--overwrite", "--content-type", "text/plain", "private:up/hello.txt"],
+      {
+        env: uploadEnv,
+      },
+    );
+    expect(out.code, out.stderr).toBe(0);
+    const upload = out.json();
+    expect(upload).toMatchObject({
+      method: "PUT",
+      name: "up/hello.txt",
+      address: "private:up/hello.txt",
+      fields: {},
+    });
+    expect(upload.curl).toContain("curl -X PUT");
+    const sent = await fetch(upload.url, {
+      method: upload.method,
+      headers: upload.headers,
+      body: "uploaded by curl",
+    });
+    expect(sent.status).toBeLessThan(300);
+    expect((await run(["cat", "private:up/hello.txt"], { env: uploadEnv })).stdout).toBe("uploaded by curl");
+
+    // The media default: a fresh name, printed.
+    const fresh = await run(["sign-upload", "private:up/hello.txt"], { env: uploadEnv });
+    expect(fresh.stdout).toMatch(/^method +PUT$/m);
+    expect(fresh.stdout).toMatch(/^name +up\/hello_[A-Za-z0-9]{7}\.txt$/m);
+    expect(fresh.stdout).toMatch(/^curl -X PUT /m);
+  });
+});
+
+describe("addresses: URLs and local paths", () => {
+  it("reads and writes file:// URLs and plain paths like named storages", async () => {
+    const folder = join(dir, "plain");
+    await mkdir(folder);
+    await writeFile(join(folder, "a.txt"), "A");
+    expect((await run(["ls", folder])).stdout).toBe("a.txt\n");
+    expect((await run(["ls", `file://${folder}/`])).stdout).toBe("a.txt\n");
+    expect((await run(["cat", `file://${folder}/a.txt`])).stdout).toBe("A");
+    expect((await run(["cat", join(folder, "a.txt")])).stdout).toBe("A");
+    const put = await run(["put", join(folder, "a.txt"), `file://${folder}/copies/`]);
+    expect(put.code, put.stderr).toBe(0);
+    expect(await readFile(join(folder, "copies", "a.txt"), "utf8")).toBe("A");
+    // A symlinked file is read where it points, and keeps the name it was given.
+    await symlink(join(folder, "a.txt"), join(folder, "link.txt"));
+    const viaLink = await run(["--json", "put", join(folder, "link.txt"), "default:links/"]);
+    expect(viaLink.json().files[0].name).toBe("links/link.txt");
+    expect((await run(["cat", "default:links/link.txt"])).stdout).toBe("A");
+  });
+
+  it("memory:// works (each run its own empty storage)", async () => {
+    const out = await run(["ls", "memory://"]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe("");
+  });
+
+  it("refuses bad addresses with exit 2 and a message naming the fix", async () => {
+    const cases: Array<[string[], string]> = [
+      [["ls", "Media:x"], "write media:…"],
+      [["ls", "s3:bucket"], "s3://…, with two slashes"],
+      [["ls", "nope://bucket"], 'uses the scheme "nope:", which no backend provides'],
+      [["ls", "file:relative/dir"], "file:///absolute/path, with three slashes"],
+      [["ls", "unknown:x"], 'No storage named "unknown"'],
+      [["ls", "defualt:x"], "did you mean `default`?"],
+      [["cat", "default:../etc/passwd"], "E_PATH_TRAVERSAL"],
+      [["ls", "s3://AKIAXXX:supersecretvalue@bucket/"], "contains credentials"],
+      [["ls", "file:///srv/x?colour=red"], "unknown query parameter `colour`"],
+      [["put", "default:a.txt", "default:b.txt"], "put uploads a local file or folder"],
+      [["get", "default:a.txt", "private:b.txt"], "get downloads to a local path"],
+      [["cat", "default:"], "is a folder"],
+    ];
+    for (const [args, fix] of cases) {
+      const out = await run(args);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(out.stderr, args.join(" ")).toContain(fix);
+      expect(out.stderr).not.toContain("supersecretvalue");
+      expect(out.stderr).not.toMatch(/\n\s+at /); // no stack without --verbose
+    }
+  });
+
+  it("refuses unknown options and commands with exit 2", async () => {
+    const option = await run(["ls", "--bogus", "default:"]);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain("unknown option '--bogus'");
+    const command = await run(["lss"]);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("Did you mean ls?");
+    const json = await run(["--json", "lss"]);
+    expect(JSON.parse(json.stderr.split("\n")[0]!).error.code).toBe("E_USAGE");
+    const concurrency = await run(["put", "-r", "--concurrency", "0", ".", "default:x/"]);
+    expect(concurrency.code).toBe(2);
+  });
+});
+
+describe("configuration: read as the app reads it", () => {
+  it("config --json lists every storage with backend, location, visibility, features and sources — no secret", async () => {
+    const out = await run(["--json", "config"]);
+    expect(out.code, out.stderr).toBe(0);
+    const report = out.json();
+    expect(report.mode).toBe("remote");
+    expect(report.storages.map((s: { name: string }) => s.name)).toEqual([
+      "default",
+      "private",
+      "staticfiles",
+    ]);
+    const priv = report.storages.find((s: { name: string }) => s.name === "private");
+    expect(priv).toMatchObject({
+      backend: "fs",
+      source: "STORAGES_PRIVATE",
+      location: `${dir}/private`,
+      locationParts: { kind: "dir", path: `${dir}/private` },
+      visibility: "private",
+      secrets: ["STORAGES_PRIVATE_SIGNING_SECRET"],
+      features: { signedUrl: "native", rangeRead: "native" },
+    });
+    expect(priv.sources.signing).toBe("STORAGES_PRIVATE_SIGNING_SECRET");
+    const staticfiles = report.storages.find((s: { name: string }) => s.name === "staticfiles");
+    expect(staticfiles).toMatchObject({
+      readOnly: true,
+      visibility: "public",
+      publicUrl: "https://cdn.example.com/static/",
+    });
+    expect(out.stdout + out.stderr).not.toContain(SIGNING);
+    const human = await run(["config", "private"]);
+    expect(human.stdout).toContain("secrets      STORAGES_PRIVATE_SIGNING_SECRET");
+    expect(human.stdout).not.toContain("staticfiles");
+    expect(human.stdout + human.stderr).not.toContain(SIGNING);
+  });
+
+  it("--env-file loads variables as node --env-file does (the environment wins), --config reads a config file", async () => {
+    const envFile = join(dir, "prod.env");
+    await writeFile(
+      envFile,
+      `STORAGES_EXPORTS=file://${dir}/exports\nSTORAGES_DEFAULT=file://${dir}/from-env-file\n`,
+    );
+    const out = await run(["--json", "--env-file", envFile, "config"]);
+    expect(out.code, out.stderr).toBe(0);
+    const byName = Object.fromEntries(
+      out.json().storages.map((s: { name: string; location: string }) => [s.name, s.location]),
+    );
+    expect(byName.exports).toBe(`${dir}/exports`);
+    expect(byName.default).toBe(media); // already in the environment: it wins, as with node --env-file
+    // Node itself checks --env-file anywhere in argv (nodejs/node#54232) and stops with exit 9 when
+    // the file is missing, before any of our code runs; where it does not, ours stops with exit 2.
+    const missing = await run(["--env-file", join(dir, "nope.env"), "config"]);
+    expect([2, 9]).toContain(missing.code);
+    expect(missing.stderr).toContain(`${join(dir, "nope.env")}: not found`);
+
+    const configFile = join(dir, "storages.config.json");
+    await writeFile(
+      configFile,
+      JSON.stringify({ reports: { url: `file://${dir}/reports`, visibility: "private" } }),
+    );
+    const viaFlag = await run(["--json", "--config", configFile, "config", "reports"]);
+    expect(viaFlag.code, viaFlag.stderr).toBe(0);
+    expect(viaFlag.json().storages[0]).toMatchObject({ name: "reports", sourceKind: "file" });
+    // The same file found in the working directory, as the app finds it.
+    const inCwd = await run(["--json", "config", "reports"], { cwd: dir });
+    expect(inCwd.json().storages[0].location).toBe(`${dir}/reports`);
+  });
+
+  it("a bad configuration is exit 2 with the variable and the fix, and no secret", async () => {
+    const secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRET";
+    const out = await run(["ls", "default:"], {
+      env: { ...env, STORAGES_DEFAULT: `s3://AKIAIOSFODNN7EXAMPLE:${secret}@media` },
+    });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("STORAGES_DEFAULT contains credentials (user:password@)");
+    expect(out.stderr).toContain("STORAGES_DEFAULT_ACCESS_KEY_ID");
+    expect(out.stderr).not.toContain(secret);
+    const json = await run(["--json", "--verbose", "config"], {
+      env: { ...env, STORAGES_DEFAULT: `s3://AKIAIOSFODNN7EXAMPLE:${secret}@media` },
+    });
+    expect(json.code).toBe(2);
+    const report = JSON.parse(json.stderr.trim().split("\n").at(-1)!);
+    expect(report.error.code).toBe("E_CONFIG");
+    expect(report.error.stack).toContain("ConfigError"); // --verbose adds it…
+    expect(json.stderr).not.toContain(secret); // …still without the secret
+    const mode = await run(["config"], { env: { ...env, STORAGES_MODE: "staging" } });
+    expect(mode.code).toBe(2);
+    expect(mode.stderr).toContain('STORAGES_MODE must be "local"');
+  });
+});
+
+describe("output conventions", () => {
+  it("--quiet drops summaries but keeps data; --json never prints progress; NO_COLOR and pipes get no colour", async () => {
+    const quiet = await run(["--quiet", "put", "-", "default:q.txt"], { input: "q" });
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toBe("");
+    expect((await run(["--quiet", "cat", "default:q.txt"])).stdout).toBe("q");
+    const json = await run(["--json", "put", "-", "default:q2.txt"], { input: "q" });
+    expect(json.stderr).toBe("");
+    await run(["put", "-", "default:colour/x.txt"], { input: "x" }); // a folder: ls colours folders
+    const forced = await run(["ls", "default:"], { env: { ...env, FORCE_COLOR: "1" } });
+    expect(forced.stdout).toContain("\u001b[");
+    const noColor = await run(["ls", "default:"], { env: { ...env, FORCE_COLOR: "1", NO_COLOR: "1" } });
+    expect(noColor.stdout).not.toContain("\u001b[");
+    expect((await run(["ls", "default:"])).stdout).not.toContain("\u001b[");
+  });
+
+  it("draws progress on stderr when it is a terminal, and never with --json", async () => {
+    const big = join(dir, "work", "progress.bin");
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024));
+    // `script` gives the command a terminal, as a person's shell does.
+    const onTerminal = (args: string) =>
+      cli(["-qec", `${BIN} ${args}`, "/dev/null"], {
+        env: { ...env, TERM: "xterm" },
+        cwd: join(dir, "work"),
+      });
+    const human = await onTerminal(`put ${big} default:progress/a.bin`);
+    expect(human.code, human.stdout).toBe(0);
+    expect(human.stdout).toMatch(/\d+% \| [\d.]+ MiB \/ 64\.0 MiB \| [01]\/1 files \| [\d.]+ \w+\/s/);
+    expect(human.stdout).not.toContain("{done}");
+    const json = await onTerminal(`--json put ${big} default:progress/b.bin`);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(/\d+% \|/);
+    expect(JSON.parse(json.stdout.trim()).copied).toBe(1);
+  });
+
+  it("rm -r asks on a terminal, and deletes only on yes", async () => {
+    await run(["put", "-", "default:ask/a.txt"], { input: "a" });
+    const onTerminal = (answer: string) =>
+      cli(["-qec", `${BIN} rm -r default:ask/`, "/dev/null"], {
+        env: { ...env, TERM: "xterm" },
+        cwd: join(dir, "work"),
+        input: answer,
+      });
+    const no = await onTerminal("n\n");
+    expect(no.stdout).toContain("Delete every file below default:ask/? [y/N]");
+    expect(no.stdout).toContain("Cancelled: nothing was deleted.");
+    expect(no.code).toBe(1);
+    expect((await run(["ls", "default:ask/"])).stdout).toBe("a.txt\n");
+    const yes = await onTerminal("y\n");
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toContain("deleted 1 file below default:ask/");
+    expect((await run(["ls", "default:ask/"])).code).toBe(1);
+  });
+
+  it("--verbose shows the stack and causes of an error; without it, only code and message", async () => {
+    const plain = await run(["stat", "default:missing.txt"]);
+    expect(plain.stderr).toMatch(/^error E_NOT_FOUND: .+\n$/);
+    const verbose = await run(["--verbose", "stat", "default:missing.txt"]);
+    expect(verbose.stderr).toMatch(/\n\s+at /);
+    expect(verbose.stderr).toContain("debug: default:missing.txt → fs storage");
+  });
+});
+
+describe("Ctrl-C", () => {
+  it("during a large put from a slow stdin: exit 130, says nothing was written, and leaves nothing behind", async () => {
+    const target = join(dir, "interrupted");
+    const childEnv = { ...env, STORAGES_DEFAULT: `file://${target}` };
+    const { child, done } = start(["put", "-", "default:big/upload.bin"], {
+      env: childEnv,
+      cwd: join(dir, "work"),
+    });
+    // Slow: 256 KiB at a time with pauses, until 8 MiB went through (the child is mid-upload).
+    await writeSlowly(child, 8 * 1024 * 1024, randomBytes(256 * 1024), 5);
+    child.kill("SIGINT");
+    const out = await done;
+    child.stdin!.destroy();
+    expect(out.code, out.stderr).toBe(130);
+    expect(out.stderr).toContain("interrupted: no file was written");
+    expect(out.stdout).toBe("");
+    // Nothing through the storage, and nothing on disk: no partial file, no temporary file.
+    const ls = await run(["ls", "-r", "default:"], { env: childEnv });
+    expect(ls.stdout).toBe("");
+    const left = (await onDisk(target)).filter((name) => !(name === "big"));
+    expect(left).toEqual([]);
+  });
+
+  it("during put -r: exit 130, and every file listed as written is complete", async () => {
+    const tree = join(dir, "many");
+    await mkdir(tree);
+    for (let i = 0; i < 40; i++)
+      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(512 * 1024));
+    const target = join(dir, "many-copy");
+    const childEnv = { ...env, STORAGES_DEFAULT: `file://${target}` };
+    const { child, done } = start(
+      ["--json", "--verbose", "put", "-r", "--concurrency", "2", tree, "default:"],
+      {
+        env: childEnv,
+      },
+    );
+    child.stdin!.end();
+    // Interrupted once the first file is written (--verbose reports each one on stderr).
+    await new Promise<void>((resolve) =>
+      child.stderr!.on("data", (d: Buffer) => {
+        if (d.toString().includes("uploaded ")) resolve();
+      }),
+    );
+    child.kill("SIGINT");
+    const out = await done;
+    expect(out.code, out.stderr).toBe(130);
+    const report = out.json();
+    expect(report.aborted).toBe(true);
+    expect(report.copied).toBeLessThan(40);
+    for (const file of report.files) expect((await stat(join(target, file.name))).size).toBe(512 * 1024);
+    // No temporary file is left; the records (the MD5s) of the files that were written are theirs.
+    const isRecord = (n: string) => /(^|\/)\.~storages-meta-[0-9a-f]+\.json$/.test(n);
+    const left = (await onDisk(target)).filter(
+      (n) => (n.startsWith(".~storages-") || n.includes("/.~storages-")) && !isRecord(n),
+    );
+    expect(left).toEqual([]);
+    // A file whose write was committed just as the signal fired may be there unreported; none is partial.
+    for (const name of (await onDisk(target)).filter((n) => !isRecord(n)))
+      expect((await stat(join(target, name))).size).toBe(512 * 1024);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * The pure pieces, in process: address syntax, ranges, .env precedence, colour, exit codes. (What
+ * the command does is proven by spawning it: cli.test.ts, cli.server.test.ts.)
+ */
+import { ConfigError, NotFoundError, PathTraversalError } from "@storages/core";
+import { describe, expect, it } from "vitest";
+import { parseAddress } from "../src/address.js";
+import { EXIT, errorReport, exitCodeFor, UsageError } from "../src/errors.js";
+import { loadEnvFiles } from "../src/ops/config.js";
+import { parseRange } from "../src/ops/files.js";
+import { colorWanted } from "../src/output.js";
+
+describe("parseAddress", () => {
+  it("tells named storages, URLs, paths and stdio apart", () => {
+    expect(parseAddress("default:avatars/me.jpg")).toEqual({
+      kind: "named",
+      text: "default:avatars/me.jpg",
+      storage: "default",
+      path: "avatars/me.jpg",
+    });
+    expect(parseAddress("media_2:/x")).toMatchObject({ kind: "named", storage: "media_2", path: "x" });
+    expect(parseAddress("default:")).toMatchObject({ kind: "named", path: "" });
+    expect(parseAddress("s3://bucket/prefix?region=eu-west-1").kind).toBe("url");
+    expect(parseAddress("S3://bucket").kind).toBe("url");
+    expect(parseAddress("file:///srv/media").kind).toBe("url");
+    expect(parseAddress("./photo.jpg").kind).toBe("path");
+    expect(parseAddress("/srv/x").kind).toBe("path");
+    expect(parseAddress("C:\\data\\x").kind).toBe("path");
+    expect(parseAddress("Media:x").kind).toBe("path"); // resolveAddress says what to write instead
+    expect(parseAddress("-").kind).toBe("stdio");
+    expect(() => parseAddress("")).toThrow(UsageError);
+  });
+});
+
+describe("parseRange", () => {
+  it("reads START-END, START- and -LAST, and refuses the rest with the forms it takes", () => {
+    expect(parseRange("0-1023")).toEqual({ start: 0, end: 1023 });
+    expect(parseRange("10-")).toEqual({ start: 10, end: undefined });
+    expect(parseRange("-200")).toEqual({ last: 200 });
+    for (const bad of ["5-2", "a-b", "1-2-3", "", "-"])
+      expect(() => parseRange(bad), bad).toThrow(/START-END/);
+  });
+});
+
+describe("loadEnvFiles", () => {
+  it("follows node --env-file: the environment wins, a later file wins over an earlier one", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "storages-envfile-"));
+    try {
+      await writeFile(join(dir, "a.env"), "A=from-a\nB=from-a\nC=from-a\n");
+      await writeFile(join(dir, "b.env"), 'B=from-b\nD="quoted value"\n');
+      const env: Record<string, string | undefined> = { A: "from-env" };
+      expect(loadEnvFiles(["a.env", "b.env"], env, dir).sort()).toEqual(["B", "C", "D"]);
+      expect(env).toEqual({ A: "from-env", B: "from-b", C: "from-a", D: "quoted value" });
+      expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: not found/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("colour", () => {
+  it("only on a terminal, never with NO_COLOR, TERM=dumb or --no-color; FORCE_COLOR forces it", () => {
+    const tty = { isTTY: true };
+    expect(colorWanted(tty, {}, undefined)).toBe(true);
+    expect(colorWanted({ isTTY: false }, {}, undefined)).toBe(false);
+    expect(colorWanted(tty, { NO_COLOR: "1" }, undefined)).toBe(false);
+    expect(colorWanted(tty, { NO_COLOR: "" }, undefined)).toBe(true);
+    expect(colorWanted(tty, { TERM: "dumb" }, undefined)).toBe(false);
+    expect(colorWanted(tty, {}, false)).toBe(false);
+    expect(colorWanted({ isTTY: false }, { FORCE_COLOR: "1" }, undefined)).toBe(true);
+  });
+});
+
+describe("exit codes and reports", () => {
+  it("usage and configuration errors are 2, failures 1, interruptions 130", () => {
+    expect(exitCodeFor(new UsageError("x"), false)).toBe(EXIT.usage);
+    expect(exitCodeFor(new ConfigError("x"), false)).toBe(EXIT.usage);
+    expect(exitCodeFor(new PathTraversalError("x"), false)).toBe(EXIT.usage);
+    expect(exitCodeFor(new NotFoundError("x"), false)).toBe(EXIT.failed);
+    expect(exitCodeFor(new Error("x"), false)).toBe(EXIT.failed);
+    expect(exitCodeFor(new NotFoundError("x"), true)).toBe(EXIT.interrupted);
+  });
+
+  it("never carries a secret, and a stack only when verbose", () => {
+    const error = new Error("GET https://b.s3.amazonaws.com/k?X-Amz-Signature=abcdef0123 failed");
+    const report = errorReport(error);
+    expect(report.code).toBe("E_INTERNAL");
+    expect(report.message).not.toContain("abcdef0123");
+    expect(report.stack).toBeUndefined();
+    const verbose = errorReport(error, true);
+    expect(verbose.stack).toContain("at ");
+    expect(verbose.stack).not.toContain("abcdef0123");
+  });
+});
