@@ -4,8 +4,8 @@
  * (@storages/testing describeFaults), plus the SDK defects this driver must not inherit.
  */
 import { randomBytes } from "node:crypto";
-import { Storage } from "@storages/core";
-import { describeFaults, FaultProxy } from "@storages/testing";
+import { Storage, StorageError } from "@storages/core";
+import { describeFaults, expectNoSecretIn, FaultProxy } from "@storages/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GcsDriver, type GcsDriverOptions } from "../src/index.js";
 import { NO_SERVER_MESSAGE, testServer, throwawayKey } from "./server.js";
@@ -83,6 +83,33 @@ if (server?.endpoint === undefined) {
       expect(handle.injected).toBe(2);
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // a late crash would land here
       await setup.delete("x.txt");
+    });
+
+    it("a save that replaces a file leaves the client's retries as they were: off, the storage's policy decides", async () => {
+      // The SDK's simple upload without a precondition set the shared client's autoRetry to false
+      // and never restored it: retries then depended on whether such a save had happened yet.
+      const prefix = `defects-${randomBytes(4).toString("hex")}`;
+      const driver = await create(options(upstream, prefix));
+      const storage = new Storage(driver);
+      const before = driver.client.retryOptions.autoRetry;
+      await storage.save("small.txt", "a", { overwrite: true });
+      await storage.save("large.bin", Buffer.alloc(9 * 1024 * 1024, 1), { overwrite: true });
+      await storage.save("created.txt", "b");
+      expect(driver.client.retryOptions.autoRetry).toBe(before);
+      expect(before).toBe(false);
+      await storage.deleteMany(["small.txt", "large.bin", "created.txt"]);
+    });
+
+    it("a key the signer cannot use: a typed error that quotes no key material", async () => {
+      const body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7notakeyatall";
+      const broken = {
+        ...key,
+        private_key: `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`,
+      };
+      const storage = new Storage(new GcsDriver({ ...options(upstream, "signing"), credentials: broken }));
+      const error = await storage.signedUrl("x.txt").catch((e: unknown) => e);
+      expect(StorageError.isInstance(error), String(error)).toBe(true);
+      expectNoSecretIn(error, [body, broken.private_key, JSON.stringify(broken)], "the signing error");
     });
 
     it("an object whose metadata has no size is never reported with a made-up size", async () => {

@@ -42,7 +42,15 @@ export const MAX_STALL_MS = 30_000;
 
 export type Fault =
   /** An error answer of the service's own form (the dialect's body), without asking the server. */
-  | { type: "status"; status: number; code?: string | undefined; retryAfter?: number | undefined }
+  | {
+      type: "status";
+      status: number;
+      code?: string | undefined;
+      /** Seconds, sent as Retry-After. */
+      retryAfter?: number | undefined;
+      /** A body of its own instead of the dialect's (a load balancer's HTML page, an empty one). */
+      body?: string | undefined;
+    }
   /** The connection is reset before any answer (toxiproxy reset_peer). */
   | { type: "reset" }
   /** The server gets `afterBytes` bytes of the request body, then the connection is reset. */
@@ -384,6 +392,11 @@ export class FaultProxy {
           message,
           fault.type === "status" ? fault.code : undefined,
         );
+        const custom = fault.type === "status" ? fault.body : undefined;
+        if (custom !== undefined) {
+          answer.body = custom;
+          answer.headers = { "content-type": "text/html; charset=UTF-8" };
+        }
         const headers: Record<string, string> = { ...answer.headers };
         if (fault.type === "status" && fault.retryAfter !== undefined)
           headers["retry-after"] = String(fault.retryAfter);

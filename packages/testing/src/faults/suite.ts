@@ -335,9 +335,14 @@ export function describeFaults(options: FaultSuiteOptions): void {
         // its retries off for good on the first overwriting save).
         const { storage } = await fresh();
         const file = name("persistent");
-        const check = async (label: string, kind: RequestKind, call: () => Promise<unknown>) => {
+        const check = async (
+          label: string,
+          kind: RequestKind,
+          call: () => Promise<unknown>,
+          body?: string,
+        ) => {
           const { result, injected } = await underFault(
-            { kind, times: Number.POSITIVE_INFINITY, fault: { type: "status", status: 503 } },
+            { kind, times: Number.POSITIVE_INFINITY, fault: { type: "status", status: 503, body } },
             call,
           );
           expect(result.ok, `${label} succeeded under a persistent 503`).toBe(false);
@@ -359,6 +364,15 @@ export function describeFaults(options: FaultSuiteOptions): void {
         await check("save (bytes, replacing)", "upload", () =>
           storage.save(file, content, { overwrite: true }),
         );
+        // A load balancer's 503 is an HTML page, or nothing: still the service's own "try again".
+        const html = "<html><body><h1>503 Service Unavailable</h1></body></html>";
+        await check(
+          "save under an HTML 503",
+          "upload",
+          () => storage.save(file, content, { overwrite: true }),
+          html,
+        );
+        await check("stat under an empty 503", "metadata", () => storage.stat(file), "");
       });
     });
 
