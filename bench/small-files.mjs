@@ -18,6 +18,13 @@
 // Before every fs write case, the parent removes that case's output folder of the previous round
 // (one rm -r for every case alike), so each case writes new files into an empty folder.
 //
+// The ratios: memory, the median over the rounds of each round's storages/Map ratio. fs: the
+// disk here is shared with other work (a Ceph OSD among it) and its latency moves within seconds,
+// so two cases run one after the other do not see the same disk; each fs ratio comes from paired
+// runs instead — the storages case and its baseline in one process, alternating every 50 calls,
+// each into its own empty folder — one paired run per round, median of their ratios. The separate
+// runs' medians are printed too (the absolute figures, and their ratio for comparison).
+//
 // What each side does (the fs baselines' durability matched case by case):
 // - memory put: the storages facade + memory driver's save() of 1 KiB (overwrite: true) vs a Map
 //   that stores a copy of the bytes and their MD5 (what the driver keeps: it hashes every save),
@@ -283,8 +290,51 @@ async function runFsCase(name, dir, readRoot, mode) {
   return spec.writes ? { save: us } : { read: us };
 }
 
+/** Calls per block of a paired run: small enough that both sides see the same disk load. */
+const PAIR_BLOCK = 50;
+
+/**
+ * A storages fs case and its baseline in one process, alternating every PAIR_BLOCK calls (the
+ * order flips each block): on these shared cores and disk the load changes within seconds, and
+ * two cases run one after the other do not see the same one. Each side writes into its own empty
+ * folder, as in the separate runs.
+ */
+async function runFsPair(subject, baseline, dir, readRoot) {
+  const bytes = randomBytes(4 * KiB);
+  const sides = [];
+  for (const [i, name] of [subject, baseline].entries()) {
+    const spec = CASES[name];
+    const { call, end } = await spec.prepare(join(dir, String(i)), readRoot);
+    const target = (prefix, n) => (spec.writes ? fileName(prefix, n) : fileName("read", n % FS_FILES));
+    await perCall(WARMUP.fs, (n) => call(target("warm", n), bytes));
+    sides.push({ call, end, target, ns: 0n });
+  }
+  for (let block = 0; block * PAIR_BLOCK < FS_FILES; block++) {
+    for (const side of block % 2 === 0 ? sides : [...sides].reverse()) {
+      const start = process.hrtime.bigint();
+      for (let n = block * PAIR_BLOCK; n < Math.min(FS_FILES, (block + 1) * PAIR_BLOCK); n++) {
+        await side.call(side.target("file", n), bytes);
+      }
+      side.ns += process.hrtime.bigint() - start;
+    }
+  }
+  for (const side of sides) {
+    const start = process.hrtime.bigint();
+    await side.end?.(); // batch durability: the one sync of the run is part of its cost
+    side.ns += process.hrtime.bigint() - start;
+  }
+  const [a, b] = sides.map((side) => Number(side.ns) / 1e3 / FS_FILES);
+  return { subject: a, baseline: b };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Child.
+
+if (process.argv[2] === "--pair") {
+  const [, , , subject, baseline, dir, readRoot] = process.argv;
+  process.stdout.write(`${JSON.stringify(await runFsPair(subject, baseline, dir, readRoot))}\n`);
+  process.exit(0);
+}
 
 if (process.argv[2] === "--case") {
   const [, , , name, dir, readRoot, mode] = process.argv;
@@ -444,6 +494,27 @@ async function main() {
         );
       }
     }
+    // The fs goal ratios from paired runs (see runFsPair), ROUNDS of them per pair.
+    const pairs = RATIOS.filter(
+      ([, subject, baseline]) =>
+        names.includes(subject) &&
+        names.includes(baseline) &&
+        CASES[subject].group === "fs" &&
+        !CASES[subject].list,
+    );
+    const paired = Object.fromEntries(pairs.map(([label]) => [label, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, subject, baseline] of round % 2 === 0 ? pairs : [...pairs].reverse()) {
+        const dir = join(base, "pairs", label.replace(/[^a-z0-9]+/gi, "-"));
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        const result = await runJsonChild(SELF, ["--pair", subject, baseline, dir, readRoot], { label });
+        paired[label].push(result);
+        console.error(
+          `  paired ${round + 1}: ${label.padEnd(56)} ${result.subject.toFixed(0)} / ${result.baseline.toFixed(0)} µs = ${(result.subject / result.baseline).toFixed(2)}×`,
+        );
+      }
+    }
     const medians = Object.fromEntries(
       names.map((name) => {
         const keys = Object.keys(samples[name][0]);
@@ -453,16 +524,21 @@ async function main() {
     const ratios = RATIOS.filter(
       ([, subject, baseline]) => names.includes(subject) && names.includes(baseline),
     ).map(([label, subject, baseline, measure, goal]) => {
-      const perRound = samples[subject].map((s, i) => s[measure] / samples[baseline][i][measure]);
+      // fs: the paired runs' ratios; memory (CPU time, separate processes): the rounds' own.
+      const perRound = paired[label]
+        ? paired[label].map((p) => p.subject / p.baseline)
+        : samples[subject].map((s, i) => s[measure] / samples[baseline][i][measure]);
       return {
         label,
         subject,
         baseline,
         measure,
-        // The median of the rounds' own ratios: each compares two runs seconds apart, under the
-        // same load, which the ratio of two medians taken minutes apart does not.
+        // The median of the rounds' own ratios: each compares the two sides under the same load
+        // (interleaved in one process for fs), which the ratio of two medians taken minutes apart
+        // does not.
         ratio: median(perRound),
         ratioOfMedians: medians[subject][measure] / medians[baseline][measure],
+        paired: paired[label],
         perRoundMin: Math.min(...perRound),
         perRoundMax: Math.max(...perRound),
         goal,
@@ -530,7 +606,7 @@ async function main() {
             .join(", ")} |`,
       ),
       "",
-      "| storages vs baseline | ratio (median of the rounds' ratios) | per-round range | ratio of the medians | goal |",
+      "| storages vs baseline | ratio (median of the rounds' ratios; fs: paired runs) | per-round range | ratio of the separate runs' medians | goal |",
       "|---|---:|---:|---:|---:|",
       ...ratios.map(
         (r) =>

@@ -719,17 +719,28 @@ export class FsDriver implements Driver {
     }
   }
 
+  /** A stream of the file (or range). Reads no record: a stream needs only the size. */
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
-    const { handle, stat: info } = await this.openFile(key, options);
+    const { handle, size } = await this.run(key, options.signal, async () => {
+      const { opened } = await this.openToRead(key, openHandle, (h) => h.fd, closeHandle);
+      try {
+        const stats = await opened.stat({ bigint: true });
+        if (!stats.isFile()) throw notFound(key);
+        return { handle: opened, size: Number(stats.size) };
+      } catch (error) {
+        await opened.close();
+        throw error;
+      }
+    });
     let start = 0;
     let end: number | undefined;
     if (options.range) {
-      if (options.range.start >= info.size) {
+      if (options.range.start >= size) {
         await handle.close();
-        throw rangeNotSatisfiable(key, options.range.start, info.size);
+        throw rangeNotSatisfiable(key, options.range.start, size);
       }
       start = options.range.start;
-      end = Math.min(options.range.end ?? info.size - 1, info.size - 1);
+      end = Math.min(options.range.end ?? size - 1, size - 1);
     }
     const stream = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
     return addAbortSignal(options.signal, stream);

@@ -14,6 +14,8 @@ import { records, tempDir, tree } from "./helpers.js";
 
 /** What was synced: the real path of each fsynced descriptor or O_DSYNC-opened file, in order. */
 const synced: string[] = [];
+/** Every path opened through node:fs's callback API. */
+const opened: string[] = [];
 
 vi.mock("node:fs", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs")>();
@@ -26,6 +28,7 @@ vi.mock("node:fs", async (importOriginal) => {
     return fs.fsync(fd, callback);
   };
   const open = (path: string, flags: unknown, ...rest: unknown[]) => {
+    opened.push(path);
     if (typeof flags === "number" && (flags & fs.constants.O_DSYNC) !== 0) {
       synced.push(join(fs.realpathSync(dirname(path)), basename(path)));
     }
@@ -141,5 +144,19 @@ describe("durability: batch", () => {
   it("is an option with two values, never a default", () => {
     expect(() => fsStorage({ root, durability: "none" as never })).toThrow(OptionError);
     expect(fsStorage({ root }).describe().location?.settings?.durability).toBe("full");
+  });
+});
+
+describe("reads", () => {
+  it("readBytes and open() read no record (the bytes need none); stat() reads it", async () => {
+    const storage = fsStorage({ root, overwrite: true });
+    await storage.save("docs/a.pdf", "%PDF", { contentType: "application/pdf" });
+    const isRecord = (path: string) => basename(path).startsWith(".~storages-meta-");
+    opened.length = 0;
+    expect((await storage.readBytes("docs/a.pdf")).toString()).toBe("%PDF");
+    expect(await (await storage.open("docs/a.pdf", { range: { start: 1 } })).text()).toBe("PDF");
+    expect(opened.filter(isRecord)).toEqual([]);
+    expect((await storage.stat("docs/a.pdf")).contentType).toBe("application/pdf");
+    expect(opened.filter(isRecord).length).toBe(1);
   });
 });
