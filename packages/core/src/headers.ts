@@ -59,3 +59,76 @@ export function contentDisposition(filename: string, type: "attachment" | "inlin
   );
   return `${type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
+
+/**
+ * Types a browser runs or renders as a document on the origin that serves them: HTML and XHTML
+ * (scripts), SVG and XML (inline scripts, XSLT), and the script and manifest types. One list for
+ * every place storages serves or configures the serving of media: the fs handler, the upload
+ * service's private-media route, and the nginx and Caddy configurations `storages nginx|caddy`
+ * writes. Media of these types go out as attachments in a sandbox unless a storage says otherwise.
+ */
+export const ACTIVE_CONTENT_TYPES: readonly string[] = [
+  "text/html",
+  "application/xhtml+xml",
+  "image/svg+xml",
+  "text/xml",
+  "application/xml",
+  "application/xslt+xml",
+  "application/rdf+xml",
+  "application/mathml+xml",
+  "text/mathml",
+  "text/javascript",
+  "application/javascript",
+  "application/ecmascript",
+  "text/ecmascript",
+  "application/x-javascript",
+  "application/wasm",
+  "application/x-shockwave-flash",
+  "multipart/x-mixed-replace",
+];
+
+/** File extensions whose guessed type is active (see ACTIVE_CONTENT_TYPES), for servers configured by extension. */
+export const ACTIVE_CONTENT_EXTENSIONS: readonly string[] = [
+  "html",
+  "htm",
+  "shtml",
+  "xhtml",
+  "xht",
+  "svg",
+  "svgz",
+  "xml",
+  "xsl",
+  "xslt",
+  "rdf",
+  "mml",
+  "js",
+  "mjs",
+  "wasm",
+  "swf",
+];
+
+/**
+ * True when a browser would run or render this type as active content. Parameters (`; charset`)
+ * and case are ignored; any `+xml` type counts, because browsers treat every XML type as a
+ * document that may carry scripts.
+ */
+export function isActiveContentType(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(";", 1)[0]!.trim().toLowerCase();
+  return ACTIVE_CONTENT_TYPES.includes(type) || type.endsWith("+xml");
+}
+
+/**
+ * The headers that make a stored file inert on the origin serving it: never sniffed, and for
+ * active types downloaded as an attachment inside a CSP sandbox (no script, no same origin),
+ * so an uploaded HTML or SVG file cannot run as the app.
+ */
+export function inertContentHeaders(name: string, contentType: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { "x-content-type-options": "nosniff" };
+  if (isActiveContentType(contentType)) {
+    const base = name.slice(name.lastIndexOf("/") + 1) || "download";
+    headers["content-disposition"] = contentDisposition(base);
+    headers["content-security-policy"] = "sandbox; default-src 'none'";
+  }
+  return headers;
+}

@@ -6,7 +6,13 @@
 import fc from "fast-check";
 import mime from "mime";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONTENT_TYPE, guessContentType } from "../src/headers.js";
+import {
+  ACTIVE_CONTENT_EXTENSIONS,
+  DEFAULT_CONTENT_TYPE,
+  guessContentType,
+  inertContentHeaders,
+  isActiveContentType,
+} from "../src/headers.js";
 
 /** The answer before the cache: mime's lookup of the whole name. */
 function reference(name: string): string {
@@ -108,5 +114,42 @@ describe("guessContentType", () => {
       }),
       { numRuns: 12_000 },
     );
+  });
+});
+
+describe("active content", () => {
+  it("knows the types a browser would run, whatever their parameters or case", () => {
+    for (const type of [
+      "text/html; charset=utf-8",
+      "IMAGE/SVG+XML",
+      "application/xhtml+xml",
+      "text/xml",
+      "application/atom+xml",
+    ]) {
+      expect(isActiveContentType(type), type).toBe(true);
+    }
+    for (const type of [
+      "image/png",
+      "text/plain; charset=utf-8",
+      "application/json",
+      "text/css",
+      undefined,
+    ]) {
+      expect(isActiveContentType(type), String(type)).toBe(false);
+    }
+  });
+
+  it("every active extension guesses an active type", () => {
+    for (const extension of ACTIVE_CONTENT_EXTENSIONS) {
+      expect(isActiveContentType(guessContentType(`x.${extension}`)), extension).toBe(true);
+    }
+  });
+
+  it("makes an active file an attachment in a sandbox, and leaves other files inline", () => {
+    const html = inertContentHeaders("uploads/page.html", "text/html");
+    expect(html["content-disposition"]).toBe('attachment; filename="page.html"');
+    expect(html["content-security-policy"]).toContain("sandbox");
+    expect(html["x-content-type-options"]).toBe("nosniff");
+    expect(inertContentHeaders("a.png", "image/png")).toEqual({ "x-content-type-options": "nosniff" });
   });
 });
