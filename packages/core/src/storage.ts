@@ -7,7 +7,7 @@
  */
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import pLimit from "p-limit";
-import { releaseStream, settleOnAbort } from "./abort.js";
+import { releaseStream, settleOnAbort, translateStreamErrors } from "./abort.js";
 import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
 import { implicitVisibility } from "./config/visibility.js";
@@ -311,6 +311,26 @@ export class Storage {
   }
 
   /**
+   * The error of a stream that broke after open() returned. Nothing of ours aborted it (that would
+   * be `scope.fired`), so an SDK's "AbortError" here means it gave up on the connection: a broken
+   * body, worth reading again, not the caller's abort.
+   */
+  private bodyError(error: unknown, operation: Operation, key: string): StorageError {
+    if (!isAbortLike(error)) return this.toStorageError(error, operation, key);
+    const message = error instanceof Error ? error.message : String(error);
+    return new BackendError(
+      `${this.backend} ${operation} failed: the body broke off before its end (${message}).`,
+      {
+        operation,
+        path: key,
+        backend: this.backend,
+        cause: error,
+        retryable: true,
+      },
+    );
+  }
+
+  /**
    * Every call goes through here: one scope (signal + timeout) for all its attempts, the retry
    * policy for the attempts (when `repeat` allows: the operation is safe to do again), and errors
    * with their context.
@@ -576,7 +596,7 @@ export class Storage {
     const range = this.range("open", key, options.range);
     const idleTimeout = this.idleTimeoutOf("open", key, options.idleTimeout);
     return this.run("open", key, options, async (signal, scope) => {
-      const stream = await this.openStream(key, range, signal);
+      const stream = await this.openStream("open", key, range, signal, scope);
       scope.watchStream(stream, idleTimeout, false);
       return asReadStream(stream);
     });
@@ -591,7 +611,7 @@ export class Storage {
       if (this.driver.readBytes && (range === undefined || this.capabilities.rangeRead)) {
         return this.readBytesDirect(key, range, signal);
       }
-      const stream = await this.openStream(key, range, signal);
+      const stream = await this.openStream("read", key, range, signal, scope);
       scope.watchStream(stream, idleTimeout, true);
       return collectBytes(stream);
     });
@@ -649,8 +669,23 @@ export class Storage {
     return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
+  /**
+   * The driver's stream of a file or range (sliced here for drivers that cannot), failing with
+   * StorageErrors only.
+   */
   private async openStream(
+    operation: Operation,
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+    scope: CallScope,
+  ): Promise<Readable> {
+    const stream = await this.driverStream(key, range, signal);
+    translateStreamErrors(stream, (error) => scope.fired ?? this.bodyError(error, operation, key));
+    return stream;
+  }
+
+  private async driverStream(
     key: string,
     range: ByteRange | undefined,
     signal: AbortSignal,
