@@ -339,7 +339,7 @@ export class Storage {
     operation: Operation,
     path: string | undefined,
     options: CallOptions | undefined,
-    body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
+    body: (signal: AbortSignal, scope: CallScope, policy: ResolvedRetry) => Promise<T>,
     repeat: Repeat = true,
   ): Promise<T> {
     const timeout = options?.timeout ?? this.timeout;
@@ -352,10 +352,19 @@ export class Storage {
     try {
       if (scope.fired) throw scope.fired;
       const policy = options?.retry === undefined ? this.retry : resolveRetry(options.retry);
+      // A body that is not safe to repeat as a whole (repeat: false) retries its own steps, under
+      // the same policy: the call's `retry` option, else the storage's.
       const attempts =
         repeat === false || policy.attempts === 1
-          ? body(scope.signal, scope)
-          : this.retrying(operation, path, scope.signal, () => body(scope.signal, scope), repeat, policy);
+          ? body(scope.signal, scope, policy)
+          : this.retrying(
+              operation,
+              path,
+              scope.signal,
+              () => body(scope.signal, scope, policy),
+              repeat,
+              policy,
+            );
       // The call settles when the signal or timeout fires even if the driver, or a body stream
       // stalled inside an async generator, does not react to it; a stream the work yields late is
       // released, never leaked, and never left to crash the process with an unheard 'error'.
@@ -467,7 +476,7 @@ export class Storage {
       "save",
       key,
       options,
-      async (signal) => {
+      async (signal, _scope, policy) => {
         checkMetadata(options.metadata, this.capabilities);
         if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
           throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
@@ -498,7 +507,7 @@ export class Storage {
         if (
           names &&
           !source.replayable &&
-          (await this.retrying("save", key, signal, () => this.driverExists(key, signal)))
+          (await this.retrying("save", key, signal, () => this.driverExists(key, signal), true, policy))
         )
           candidate = names.next();
         let sent = 0;
@@ -525,6 +534,7 @@ export class Storage {
               signal,
               () => writeOnce(candidate),
               (error) => error.code !== "E_ALREADY_EXISTS" && source.canResend(),
+              policy,
             );
           } catch (error) {
             if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
@@ -802,7 +812,7 @@ export class Storage {
       "copy",
       source,
       options,
-      async (signal) => {
+      async (signal, _scope, policy) => {
         if (source === target) {
           await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
           if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
@@ -848,7 +858,7 @@ export class Storage {
       "move",
       source,
       options,
-      async (signal) => {
+      async (signal, _scope, policy) => {
         if (source === target) {
           await this.driver.stat(source, { signal });
           return;
@@ -864,8 +874,16 @@ export class Storage {
               ? this.driver.copy(source, target, { signal, overwrite })
               : this.streamCopy(source, target, overwrite, signal),
           overwrite,
+          policy,
         );
-        await this.retrying("move", source, signal, () => this.driver.delete(source, { signal }));
+        await this.retrying(
+          "move",
+          source,
+          signal,
+          () => this.driver.delete(source, { signal }),
+          true,
+          policy,
+        );
       },
       false,
     );
