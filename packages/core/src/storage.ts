@@ -28,7 +28,13 @@ import { contentDisposition, guessContentType } from "./headers.js";
 import { alternativeName, NameCandidates } from "./naming.js";
 import { checkOptionKeys } from "./options.js";
 import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
-import { type ResolvedRetry, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import {
+  type FailedAttempt,
+  type ResolvedRetry,
+  type RetryOptions,
+  resolveRetry,
+  withRetry,
+} from "./retry.js";
 import { CallScope } from "./scope.js";
 import type {
   BodyInput,
@@ -38,6 +44,7 @@ import type {
   ChecksumAlgorithm,
   CopyOptions,
   Driver,
+  DriverWriteResult,
   ListEntry,
   ListOptions,
   ListPage,
@@ -394,6 +401,7 @@ export class Storage {
     attempt: () => Promise<T>,
     repeat: Repeat = true,
     policy: ResolvedRetry = this.retry,
+    firstAttempt?: FailedAttempt,
   ): Promise<T> {
     return withRetry(
       policy,
@@ -406,6 +414,7 @@ export class Storage {
         canRepeat: typeof repeat === "function" ? repeat : () => repeat,
       },
       attempt,
+      firstAttempt,
     );
   }
 
@@ -501,6 +510,30 @@ export class Storage {
           ifNotExists: !overwrite,
           nextKey: names && (() => names.next()),
         };
+        const send = (target: string) =>
+          source.bytes && this.driver.writeBytes
+            ? this.driver.writeBytes(target, source.bytes, base)
+            : this.driver.write(target, source.stream(), base);
+        if (!names) {
+          // Overwriting (bulk jobs, most uploads): the first attempt goes straight to the driver;
+          // the retry state is set up only when it fails. Per-call cost is what small files pay.
+          const started = Date.now();
+          let result: DriverWriteResult;
+          try {
+            result = await send(key);
+          } catch (error) {
+            result = await this.retrying(
+              "save",
+              key,
+              signal,
+              () => send(key),
+              () => source.canResend(),
+              policy,
+              { started, error },
+            );
+          }
+          return { name: result.key, size: result.size, etag: result.etag };
+        }
         let candidate = key;
         // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
         // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
@@ -514,13 +547,10 @@ export class Storage {
         const writeOnce = async (target: string): Promise<SaveResult> => {
           // Resending without overwrite: the last attempt may have stored the file and lost only its
           // answer. If the name now holds exactly these bytes, that file is this save's.
-          if (sent++ > 0 && names && source.bytes && (await this.holds(target, source.bytes, signal))) {
+          if (sent++ > 0 && source.bytes && (await this.holds(target, source.bytes, signal))) {
             return { name: target, size: source.bytes.byteLength };
           }
-          const result =
-            source.bytes && this.driver.writeBytes
-              ? await this.driver.writeBytes(target, source.bytes, base)
-              : await this.driver.write(target, source.stream(), base);
+          const result = await send(target);
           return { name: result.key, size: result.size, etag: result.etag };
         };
         for (;;) {
@@ -537,7 +567,7 @@ export class Storage {
               policy,
             );
           } catch (error) {
-            if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+            if (!StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
             if (!source.replayable) {
               throw new AlreadyExistsError(
                 `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
