@@ -842,7 +842,7 @@ export class Storage {
       "copy",
       source,
       options,
-      async (signal, _scope, policy) => {
+      async (signal) => {
         if (source === target) {
           await this.driver.stat(source, { signal }); // a self-copy is a no-op, but of an existing file
           if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
