@@ -34,6 +34,7 @@ export {
   parseString,
   parseVisibility,
   type Range,
+  secretVariablesOf,
   storageVariable,
   urlParam,
 } from "./params.js";
