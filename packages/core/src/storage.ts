@@ -323,6 +323,8 @@ export class Storage {
    * body, worth reading again, not the caller's abort.
    */
   private bodyError(error: unknown, operation: Operation, key: string): StorageError {
+    if (this.driver.streamError)
+      return this.toStorageError(this.driver.streamError(error, key), operation, key);
     if (!isAbortLike(error)) return this.toStorageError(error, operation, key);
     const message = error instanceof Error ? error.message : String(error);
     return new BackendError(

@@ -361,6 +361,12 @@ export interface Driver {
     | ((key: string, bytes: Uint8Array, options: DriverWriteOptions) => Promise<DriverWriteResult>)
     | undefined;
   readBytes?: ((key: string, options: DriverReadOptions) => Promise<Uint8Array>) | undefined;
+  /**
+   * The StorageError for an error a stream from `read` failed with after `read` returned (a
+   * reset mid-body, a checksum mismatch at the end): the driver knows its SDK's errors. Without
+   * it the facade's generic mapping applies. Every such error reaches the caller typed either way.
+   */
+  streamError?: ((error: unknown, key: string) => StorageError) | undefined;
   exists?: ((key: string, options: DriverCallOptions) => Promise<boolean>) | undefined;
   deleteMany?: ((keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>) | undefined;
   copy?: ((from: string, to: string, options: DriverCopyOptions) => Promise<void>) | undefined;
