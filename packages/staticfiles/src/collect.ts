@@ -194,7 +194,7 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
   const warnings: CollectWarning[] = [];
 
   progress({ phase: "scan", done: 0, total: 0, bytesDone: 0, bytesTotal: 0 });
-  const sources: StaticSource[] = [...options.sources];
+  const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
   if (options.packages) sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
@@ -233,6 +233,7 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
     sameSources(found, previous.build.sources)
   ) {
     const totals = totalsOf(previous);
+    warnings.push(...((previous.build.warnings ?? []) as CollectWarning[]));
     const out = result(previous, {
       unchanged: found.length,
       bytes: totals.bytes,
@@ -483,7 +484,11 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       createdAt: new Date().toISOString(),
       files,
       ...(originals && { originals: originalNames }),
-      build: { options: optionsPrint, sources: sourcesRecord },
+      build: {
+        options: optionsPrint,
+        sources: sourcesRecord,
+        warnings: warnings.filter((w) => w.code !== "conflict"),
+      },
     };
     const totals = totalsOf(manifest);
     const out = result(manifest, {

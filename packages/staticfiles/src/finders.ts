@@ -117,7 +117,7 @@ export async function findFiles(
         const path = join(dir, entry);
         const info = await stat(path).catch(() => undefined);
         if (!info?.isFile()) return undefined;
-        return { name, path, size: info.size, mtimeMs: Math.floor(info.mtimeMs), source: label };
+        return { name, path, size: info.size, mtimeMs: Math.round(info.mtimeMs), source: label };
       }),
     );
     for (const file of files) {

@@ -111,6 +111,12 @@ function urlSites(nodes: ValueNode[], inImageSet: boolean, out: ValueSite[]): vo
     if (node.type === "function") {
       const name = node.value.toLowerCase();
       if (name === "url") {
+        if (node.value !== "url" && node.nodes.length > 1) {
+          // postcss-value-parser reads only lower-case `url(` raw; `URL(a/b.png)` comes split at
+          // each `/`: made one word again, as the browser reads it.
+          const whole = valueParser.stringify(node.nodes);
+          node.nodes = [{ type: "word", value: whole, sourceIndex: 0, sourceEndIndex: whole.length }];
+        }
         const inner = node.nodes.find((n) => n.type === "word" || n.type === "string");
         if (inner) out.push({ node: inner, kind: inImageSet ? "image-set" : "url" });
         continue;
