@@ -98,7 +98,14 @@ beforeEach(async () => {
 });
 
 const run = (extra = {}) =>
-  collectStatic({ sources: [{ dir: src }], target, cwd: dir.path, cacheDir: join(dir.path, "cache"), threads: 2, ...extra });
+  collectStatic({
+    sources: [{ dir: src }],
+    target,
+    cwd: dir.path,
+    cacheDir: join(dir.path, "cache"),
+    threads: 2,
+    ...extra,
+  });
 
 describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configured)"}`, () => {
   it("publishes, then a no-change run sends one request: the GET of the manifest", async () => {
@@ -132,19 +139,25 @@ describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configure
     expect(second.copied).toBe(3); // logo.png, base.css (names it), app.css (imports base.css)
     const puts = seen.filter((r) => r.startsWith("PUT "));
     const changed = ["img/logo.png", "css/base.css", "css/app.css"];
-    const expected = new Set<string>([`PUT /${bucket}/${prefix}/.storages/releases/${second.release}.json`, `PUT /${bucket}/${prefix}/${MANIFEST_NAME}`]);
+    const expected = new Set<string>([
+      `PUT /${bucket}/${prefix}/.storages/releases/${second.release}.json`,
+      `PUT /${bucket}/${prefix}/${MANIFEST_NAME}`,
+    ]);
     for (const name of changed) {
       const entry = second.manifest.files[name]!;
       for (const published of [entry.name, name]) {
         expected.add(`PUT /${bucket}/${prefix}/${published}`);
-        for (const suffix of Object.keys(entry.encodings).map((e) => ({ br: ".br", gzip: ".gz", zstd: ".zst" })[e]))
+        for (const suffix of Object.keys(entry.encodings).map(
+          (e) => ({ br: ".br", gzip: ".gz", zstd: ".zst" })[e],
+        ))
           expected.add(`PUT /${bucket}/${prefix}/${published}${suffix}`);
       }
     }
     expect(new Set(puts)).toEqual(expected);
     expect(puts.length).toBe(expected.size);
     // The first release's files are all still there (rollback).
-    for (const entry of Object.values(first.manifest.files)) expect(await target.exists(entry.name)).toBe(true);
+    for (const entry of Object.values(first.manifest.files))
+      expect(await target.exists(entry.name)).toBe(true);
   });
 
   it("the storages collectstatic command publishes to a named storage on the server", async () => {
