@@ -101,7 +101,9 @@ async function compareCorpus() {
     const b = parseReferences("css", djText, djName).references;
     const c = parseReferences("css", ourText, files[original].name).references;
     if (a.length !== b.length || a.length !== c.length) {
-      stats.problems.push(`${original}: ${a.length} references in the source, ${b.length} in Django's, ${c.length} in ours`);
+      stats.problems.push(
+        `${original}: ${a.length} references in the source, ${b.length} in Django's, ${c.length} in ours`,
+      );
       continue;
     }
     for (let i = 0; i < a.length; i++) {
@@ -143,7 +145,8 @@ async function compareCorpus() {
 async function edgeCase(name, files) {
   const base = join(LB, "edge", name);
   await rm(base, { recursive: true, force: true });
-  for (const dir of ["django-admin", "frontend", "vendor"]) await mkdir(join(base, "assets", dir), { recursive: true });
+  for (const dir of ["django-admin", "frontend", "vendor"])
+    await mkdir(join(base, "assets", dir), { recursive: true });
   for (const [file, text] of Object.entries(files)) {
     const path = join(base, "assets/frontend", file);
     await mkdir(dirname(path), { recursive: true });
@@ -175,8 +178,12 @@ deep["img/x.png"] = "png";
 const corpus = await compareCorpus();
 console.log("## Corpus: every reference Django rewrites, checked against ours\n");
 console.log(`CSS files: ${corpus.stats.cssFiles}; references: ${corpus.stats.references}`);
-console.log(`Django rewrote ${corpus.stats.djangoRewrote}; ours rewrote ${corpus.stats.oursToo} of those to the same file (existing, same query/fragment)`);
-console.log(`ours also rewrote ${corpus.stats.oursOnly} that Django left as written; our warnings: ${corpus.warnings}`);
+console.log(
+  `Django rewrote ${corpus.stats.djangoRewrote}; ours rewrote ${corpus.stats.oursToo} of those to the same file (existing, same query/fragment)`,
+);
+console.log(
+  `ours also rewrote ${corpus.stats.oursOnly} that Django left as written; our warnings: ${corpus.warnings}`,
+);
 console.log(`problems: ${corpus.stats.problems.length}`);
 for (const p of corpus.stats.problems.slice(0, 20)) console.log(`  ${p}`);
 
@@ -188,7 +195,9 @@ const cases = [
     "css/app.css": `.a{}\n/*# sourceMappingURL=app.css.map */\n`,
     "js/app.js": `a();\n//# sourceMappingURL=app.js.map\n`,
   }),
-  await edgeCase("missing-url-target", { "css/app.css": `.a{background:url(../img/gone.png)}\n.b{color:red}` }),
+  await edgeCase("missing-url-target", {
+    "css/app.css": `.a{background:url(../img/gone.png)}\n.b{color:red}`,
+  }),
   await edgeCase("deep-import-chain", deep),
   await edgeCase("image-set", {
     "css/app.css": `.a{background-image:image-set("../img/a.png" 1x, "../img/a@2x.png" 2x)}`,
@@ -207,7 +216,8 @@ for (const c of cases) {
       const ref = parseReferences("css", out, name).references[0];
       const to = resolveReference(ref.url, c.ours.manifest.files[name].name, "/static/");
       const meant = resolveReference(parseReferences("css", text, name).references[0].url, name, "/static/");
-      if (to.kind === "file" && meant.kind === "file" && c.ours.manifest.files[meant.name].name === to.name) good++;
+      if (to.kind === "file" && meant.kind === "file" && c.ours.manifest.files[meant.name].name === to.name)
+        good++;
     }
     oursText += `; ${good} of ${LEVELS * 2} links name the final hashed file`;
   }

@@ -57,7 +57,7 @@ import {
   resolveReference,
 } from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type Digest, type WorkerEncoding } from "./worker.js";
+import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -198,7 +198,7 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
   const started = performance.now();
   const { target, signal } = options;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const encodings = options.encodings ?? ENCODINGS;
+  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || ZSTD_AVAILABLE);
   for (const e of encodings) {
     if (!ENCODINGS.includes(e))
       throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
@@ -318,18 +318,9 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
     const digests = new Map<string, { sourceSha: string; digest?: Digest; bytes?: Buffer }>();
     for (const [name, promise] of digestOf) digests.set(name, await promise);
 
-    // 2. Parse the files that hold references.
+    // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
+    // dropped right after: only the files on the current dependency path are held at once.
     await initParsers();
-    const parsed = new Map<string, ParsedFile>();
-    for (const file of found) {
-      const kind = referenceKind(file.name);
-      const bytes = digests.get(file.name)!.bytes;
-      if (!kind || !bytes) continue;
-      parsed.set(
-        file.name,
-        parseReferences(kind, bytes.toString("utf8"), file.name, { modules: options.rewriteModules }),
-      );
-    }
 
     // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
     // names the published files it references — so those are settled first.
@@ -349,7 +340,12 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       if (done) return done;
       const file = byName.get(name)!;
       const d = digests.get(name)!;
-      const parsedFile = parsed.get(name);
+      const kind = referenceKind(name);
+      const sourceText = kind && d.bytes ? d.bytes.toString("utf8") : undefined;
+      const parsedFile =
+        kind && sourceText !== undefined
+          ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
+          : undefined;
       let bytes: Buffer | undefined;
       let sha = d.sourceSha;
       let integrity = d.digest?.integrity;
@@ -400,13 +396,15 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
           return replaceLastSegment(reference.url, dep.entry.name);
         });
         visiting.pop();
-        if (text !== d.bytes!.toString("utf8")) {
+        if (text !== sourceText) {
           bytes = Buffer.from(text, "utf8");
           sha = sha256Hex(bytes);
           integrity = integrityOf(bytes);
         }
       }
       if (d.bytes && integrity === undefined) integrity = integrityOf(d.bytes);
+      // Published from the rewritten bytes, or read again from the source at upload time.
+      d.bytes = undefined;
       const keepName = keepsName(name);
       const publishedName = keepName ? name : hashedName(name, sha);
       const prev = previousEntry(name, sha);
