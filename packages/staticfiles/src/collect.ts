@@ -51,7 +51,6 @@ import {
 import { WorkerPool } from "./pool.js";
 import {
   initParsers,
-  type ParsedFile,
   parseReferences,
   replaceLastSegment,
   resolveReference,
