@@ -49,12 +49,7 @@ import {
   referenceKind,
 } from "./names.js";
 import { WorkerPool } from "./pool.js";
-import {
-  initParsers,
-  parseReferences,
-  replaceLastSegment,
-  resolveReference,
-} from "./references.js";
+import { initParsers, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
 import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
