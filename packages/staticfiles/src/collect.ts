@@ -578,35 +578,28 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       bytesDone += bytes;
       progress({ phase: "publish", done: ++filesDone, total: uploads.length, bytesDone, bytesTotal });
     };
-    for (const p of sorted) {
-      // Hashed by us or by the bundler: the name changes whenever the content does.
-      const cacheControl = CACHE_IMMUTABLE;
-      if (p.published) {
-        out.unchanged++;
-      } else {
-        out.copied++;
-        bytesTotal += p.entry.size;
-        uploads.push(async () => {
-          await target.save(p.entry.name, (await body(p)) as Buffer, {
-            ...common(p, cacheControl),
-            size: p.entry.size,
-          });
-          out.written++;
-          done(p.entry.size);
+    /** The file (and its siblings) under `name`. */
+    const publishAs = (p: Planned, name: string, cacheControl: string) => {
+      bytesTotal += p.entry.size;
+      uploads.push(async () => {
+        await target.save(name, (await body(p)) as Buffer, {
+          ...common(p, cacheControl),
+          size: p.entry.size,
         });
-        siblingUploads(p, p.entry.name, cacheControl);
+        out.written++;
+        done(p.entry.size);
+      });
+      siblingUploads(p, name, cacheControl);
+    };
+    for (const p of sorted) {
+      if (p.published) out.unchanged++;
+      else {
+        out.copied++;
+        // Hashed by us or by the bundler: the name changes whenever the content does.
+        publishAs(p, p.entry.name, CACHE_IMMUTABLE);
       }
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
-        bytesTotal += p.entry.size;
-        uploads.push(async () => {
-          await target.save(p.file.name, (await body(p)) as Buffer, {
-            ...common(p, CACHE_SHORT),
-            size: p.entry.size,
-          });
-          out.written++;
-          done(p.entry.size);
-        });
-        siblingUploads(p, p.file.name, CACHE_SHORT);
+        publishAs(p, p.file.name, CACHE_SHORT);
       }
     }
     if (options.dryRun) {

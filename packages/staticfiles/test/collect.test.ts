@@ -15,7 +15,7 @@ import {
   RELEASES_PREFIX,
   readManifest,
 } from "../src/index.js";
-import { site, tempDir, touch, writeTree } from "./helpers.js";
+import { collectOptions, site, tempDir, touch, writeTree } from "./helpers.js";
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let src: string;
@@ -52,14 +52,7 @@ function recorded(storage: Storage): Storage {
 }
 
 function options(extra: Partial<CollectOptions> = {}): CollectOptions {
-  return {
-    sources: [{ dir: src }],
-    target,
-    cwd: dir.path,
-    cacheDir: join(dir.path, "cache"),
-    threads: 2,
-    ...extra,
-  };
+  return collectOptions(src, target, dir.path, extra);
 }
 
 async function files(root: string): Promise<string[]> {
