@@ -16,6 +16,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
+  abortError,
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
@@ -188,7 +189,22 @@ function emptySizes(): Record<Encoding, number> {
   return { br: 0, gzip: 0, zstd: 0 };
 }
 
+/**
+ * Publishes the static files of `options.sources` to `options.target` (see the module comment).
+ * Aborting (`options.signal`) stops at once with an `AbortedError`; whatever was uploaded by then is
+ * not referenced, because `staticfiles.json` is written last: the previous release stays current.
+ */
 export async function collectStatic(options: CollectOptions): Promise<CollectResult> {
+  try {
+    return await collect(options);
+  } catch (error) {
+    // Worker tasks and uploads each report an abort in their own words: one typed error for all.
+    if (options.signal?.aborted) throw abortError(options.signal);
+    throw error;
+  }
+}
+
+async function collect(options: CollectOptions): Promise<CollectResult> {
   const started = performance.now();
   const { target, signal } = options;
   const cwd = resolve(options.cwd ?? process.cwd());
@@ -310,7 +326,12 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       );
     }
     const digests = new Map<string, { sourceSha: string; digest?: Digest; bytes?: Buffer }>();
-    for (const [name, promise] of digestOf) digests.set(name, await promise);
+    // All awaited together: when one fails (or the run is aborted), none is left unhandled.
+    for (const [name, digest] of await Promise.all(
+      [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
+    )) {
+      digests.set(name, digest);
+    }
 
     // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
     // dropped right after: only the files on the current dependency path are held at once.

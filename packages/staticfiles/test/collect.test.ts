@@ -312,6 +312,28 @@ describe("incremental", () => {
   });
 });
 
+describe("abort", () => {
+  it("while hashing: an AbortedError, nothing published", async () => {
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "hash" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect(calls.filter((c) => c.startsWith("save"))).toEqual([]);
+  });
+
+  it("while publishing: an AbortedError, and the previous release stays current", async () => {
+    const first = await collectStatic(options());
+    await writeFile(join(src, "js/app.js"), "changed();\n".repeat(100));
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "publish" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect((await readManifest(target)).release).toBe(first.release);
+  });
+});
+
 describe("releases and pruning", () => {
   it("keeps the files of the last N releases and deletes only files collectstatic wrote", async () => {
     // Files that are not collectstatic's: one in its own folder, one beside the static files.
