@@ -241,6 +241,25 @@ describe("a fresh run", () => {
     expect(result.manifest.files["img/new.png"]).toBeDefined();
   });
 
+  it("collects installed packages that declare a static folder, under their name; ignore globs", async () => {
+    await writeTree(join(dir.path, "node_modules"), {
+      "ui-kit/package.json": JSON.stringify({ name: "ui-kit", staticfiles: "static" }),
+      "ui-kit/static/ui.css": ".ui{}",
+      "ui-kit/index.js": "not static",
+      "@acme/icons/package.json": JSON.stringify({ staticfiles: { dir: "dist", prefix: "icons/" } }),
+      "@acme/icons/dist/a.svg": "<svg/>",
+      "escape/package.json": JSON.stringify({ staticfiles: "../../src" }),
+      "plain/package.json": JSON.stringify({ name: "plain" }),
+    });
+    const m = (await collectStatic(options({ packages: true, ignore: ["**/*.map", "fonts/**"] }))).manifest;
+    expect(m.files["ui-kit/ui.css"]).toBeDefined();
+    expect(m.files["icons/a.svg"]).toBeDefined();
+    expect(Object.keys(m.files).some((n) => n.startsWith("escape") || n.includes("index.js"))).toBe(false);
+    expect(Object.keys(m.files).filter((n) => n.endsWith(".map") || n.startsWith("fonts/"))).toEqual([]);
+    // The CSS that named the ignored font keeps its reference, with a warning.
+    expect(m.files["css/theme/theme.css"]).toBeDefined();
+  });
+
   it("publishes a source under its prefix", async () => {
     const vendor = join(dir.path, "vendor");
     await writeTree(vendor, { "ui.css": ".ui{background:url(i.png)}", "i.png": "i" });
