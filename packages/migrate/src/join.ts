@@ -49,10 +49,10 @@ class Side {
   orders = [...ORDERS];
   /** Entries not matched yet, in listing order (the oldest, normally the smallest, first). */
   readonly pending = new Map<string, ListedFile>();
-  readonly iterator: AsyncIterator<ListedFile>;
+  readonly iterator: AsyncIterator<readonly ListedFile[]>;
 
   constructor(
-    listing: AsyncIterable<ListedFile>,
+    listing: AsyncIterable<readonly ListedFile[]>,
     readonly role: string,
   ) {
     this.iterator = listing[Symbol.asyncIterator]();
@@ -93,29 +93,26 @@ export interface JoinStats {
 }
 
 /**
- * Every name of either listing exactly once, with the entry of each side. Names are compared as
- * given (make them relative to the compared folders first). `stats` is filled in as it goes.
+ * Every name of either listing exactly once, with the entry of each side, in batches (one per page
+ * read: an await per page, not per file, keeps a million-file comparison cheap). Names are compared
+ * as given (make them relative to the compared folders first). `stats` is filled in as it goes.
  */
 export async function* joinListings(
-  sourceListing: AsyncIterable<ListedFile>,
-  destinationListing: AsyncIterable<ListedFile>,
+  sourceListing: AsyncIterable<readonly ListedFile[]>,
+  destinationListing: AsyncIterable<readonly ListedFile[]>,
   stats?: JoinStats,
-): AsyncGenerator<JoinedFile> {
+): AsyncGenerator<JoinedFile[]> {
   const source = new Side(sourceListing, "source");
   const destination = new Side(destinationListing, "destination");
-  const report = () => {
-    if (!stats) return;
-    stats.sourceOrder = source.order;
-    stats.destinationOrder = destination.order;
-    stats.peakPending = Math.max(stats.peakPending, source.pending.size + destination.pending.size);
-  };
-  const unmatched = function* (side: Side, other: Side): Generator<JoinedFile> {
+  const unmatched = (side: Side, other: Side, out: JoinedFile[]) => {
     for (const [name, entry] of side.pending) {
       if (!other.passed(name)) break;
       side.pending.delete(name);
-      yield side === source
-        ? { name, source: entry, destination: undefined }
-        : { name, source: undefined, destination: entry };
+      out.push(
+        side === source
+          ? { name, source: entry, destination: undefined }
+          : { name, source: undefined, destination: entry },
+      );
     }
   };
   try {
@@ -123,28 +120,39 @@ export async function* joinListings(
       const side = nextSide(source, destination);
       const other = side === source ? destination : source;
       const result = await side.iterator.next();
+      const out: JoinedFile[] = [];
       if (result.done) side.done = true;
       else {
-        const entry = result.value;
-        side.observe(entry.name);
-        const match = other.pending.get(entry.name);
-        if (match !== undefined) {
-          other.pending.delete(entry.name);
-          yield side === source
-            ? { name: entry.name, source: entry, destination: match }
-            : { name: entry.name, source: match, destination: entry };
-        } else side.pending.set(entry.name, entry);
+        for (const entry of result.value) {
+          side.observe(entry.name);
+          const match = other.pending.get(entry.name);
+          if (match !== undefined) {
+            other.pending.delete(entry.name);
+            out.push(
+              side === source
+                ? { name: entry.name, source: entry, destination: match }
+                : { name: entry.name, source: match, destination: entry },
+            );
+          } else side.pending.set(entry.name, entry);
+          // Entries of the other side this one has now passed have no match: out, as early as
+          // possible, so the window stays the skew between the listings.
+          if (other.pending.size > 0) unmatched(other, side, out);
+        }
       }
-      report();
-      yield* unmatched(other, side);
-      yield* unmatched(side, other);
+      if (stats) {
+        stats.sourceOrder = source.order;
+        stats.destinationOrder = destination.order;
+        stats.peakPending = Math.max(stats.peakPending, source.pending.size + destination.pending.size);
+      }
+      unmatched(other, side, out);
+      unmatched(side, other, out);
+      if (out.length > 0) yield out;
     }
   } finally {
     // Stopped early (an abort, a listing error): let both listings release what they hold.
     await Promise.allSettled([source.iterator.return?.(), destination.iterator.return?.()]);
   }
 }
-
 /** The side to read next: the one that is behind (an unstarted one first), or the one not done. */
 function nextSide(a: Side, b: Side): Side {
   if (a.done) return b;

@@ -151,8 +151,8 @@ export interface MigrationResult {
 const MAX_FAILURES = 1000;
 const MAX_SAMPLES = 100;
 const DELETE_BATCH = 1000;
-/** Listing entries read ahead per side (about two pages). */
-const READ_AHEAD = 2000;
+/** Listing pages read ahead per side. */
+const READ_AHEAD = 2;
 
 /** Copies every selected file of `source` that is missing or different at `destination`. */
 export function copy(source: Endpoint, destination: Endpoint, options: MigrationOptions = {}) {
@@ -210,18 +210,32 @@ export function sameService(a: Endpoint, b: Endpoint): boolean {
   );
 }
 
+/** The side's files, page by page, names relative to its root, only the selected ones. */
 async function* listFiles(
   side: Side,
   select: (name: string) => boolean,
   signal: AbortSignal | undefined,
-): AsyncGenerator<ListedFile> {
+): AsyncGenerator<ListedFile[]> {
   const cut = side.root.length;
-  for await (const entry of side.storage.list(side.root, { recursive: true, signal })) {
-    if (entry.type !== "file") continue;
-    const name = entry.name.slice(cut);
-    if (!select(name)) continue;
-    yield { name, size: entry.size, lastModified: entry.lastModified, etag: entry.etag, checksums: entry.checksums };
-  }
+  let cursor: string | undefined;
+  do {
+    const page = await side.storage.listPage(side.root, { recursive: true, cursor, signal });
+    const files: ListedFile[] = [];
+    for (const entry of page.entries) {
+      if (entry.type !== "file") continue;
+      const name = entry.name.slice(cut);
+      if (!select(name)) continue;
+      files.push({
+        name,
+        size: entry.size,
+        lastModified: entry.lastModified,
+        etag: entry.etag,
+        checksums: entry.checksums,
+      });
+    }
+    yield files;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
 }
 
 const HASHES = ["md5", "sha256", "crc32c"] as const;
@@ -340,29 +354,25 @@ async function migrate(
 
   const sameTime = (s: ListedFile, d: ListedFile) =>
     d.lastModified.getTime() + modifyWindow >= s.lastModified.getTime();
-  /** Whether the two files hold the same content, from the listings, else stored hashes, else time. */
-  const equalFiles = async (name: string, s: ListedFile, d: ListedFile): Promise<boolean> => {
+  /** Whether the two files hold the same content, from the listings alone; undefined: ask the stored hashes. */
+  const compareListed = (s: ListedFile, d: ListedFile): boolean | undefined => {
     if (s.size !== d.size) return false;
-    if (checksum) {
-      const listed = sameHashes(s.checksums, d.checksums);
-      if (listed !== undefined) return listed;
-      // The listing has no hash for this file (an S3 multipart upload, a server that lists none):
-      // the stored one, where the backend keeps one.
-      const stored = async (side: Side, entry: ListedFile) =>
-        entry.checksums && Object.keys(entry.checksums).length > 0
-          ? entry.checksums
-          : side.hasStoredChecksums
-            ? (await side.storage.stat(side.root + name, { signal })).checksums
-            : undefined;
-      const [a, b] = await Promise.all([stored(source, s), stored(destination, d)]);
-      const kept = sameHashes(a, b);
-      if (kept !== undefined) return kept;
-    }
-    return sameTime(s, d);
+    if (!checksum) return sameTime(s, d);
+    return sameHashes(s.checksums, d.checksums);
   };
-  const needsIo = (s: ListedFile, d: ListedFile) =>
-    checksum && s.size === d.size && sameHashes(s.checksums, d.checksums) === undefined;
-
+  /** Whether the two files hold the same content, from the stored hashes where the listings have none, else time. */
+  const equalFiles = async (name: string, s: ListedFile, d: ListedFile): Promise<boolean> => {
+    // The listing has no comparable hash for this file (an S3 multipart upload, a server that
+    // lists none): the stored one, where the backend keeps one.
+    const stored = async (side: Side, entry: ListedFile) =>
+      entry.checksums && Object.keys(entry.checksums).length > 0
+        ? entry.checksums
+        : side.hasStoredChecksums
+          ? (await side.storage.stat(side.root + name, { signal })).checksums
+          : undefined;
+    const [a, b] = await Promise.all([stored(source, s), stored(destination, d)]);
+    return sameHashes(a, b) ?? sameTime(s, d);
+  };
   const transfer = async (name: string, entry: ListedFile) => {
     progress.bytesKnown += entry.size;
     if (dryRun) return settle(name, "copied", entry.size);
@@ -383,46 +393,54 @@ async function migrate(
     }
   };
 
-  /** What to do with a file found on both sides, once compared. */
-  const onBoth = async (name: string, s: ListedFile, d: ListedFile, equal: boolean) => {
-    if (operation === "verify") return settle(name, equal ? "equal" : "different", s.size);
-    if (overwrite === "always" || (!equal && overwrite === "if-different")) return transfer(name, s);
-    return settle(name, equal ? "equal" : "different", s.size);
+  /** A file found on both sides, once compared: true when it is to be copied, else settled here. */
+  const toCopy = (name: string, s: ListedFile, equal: boolean): boolean => {
+    if (operation !== "verify" && (overwrite === "always" || (!equal && overwrite === "if-different")))
+      return true;
+    settle(name, equal ? "equal" : "different", s.size);
+    return false;
   };
 
   const pool = new Pool(options.concurrency ?? 16);
   let extrasFound = 0;
   let listingError: unknown;
   try {
-    for await (const { name, source: s, destination: d } of joinListings(
+    for await (const batch of joinListings(
       readAhead(listFiles(source, select, signal), READ_AHEAD),
       readAhead(listFiles(destination, select, signal), READ_AHEAD),
       result.listing,
     )) {
-      if (signal?.aborted) break;
-      if (s) progress.filesKnown++;
-      if (s && !d) {
-        if (operation === "verify") settle(name, "missing", s.size);
-        else await pool.add(() => transfer(name, s));
-      } else if (s && d) {
-        if (overwrite === "always" && operation !== "verify") await pool.add(() => transfer(name, s));
-        else if (needsIo(s, d)) {
-          await pool.add(async () => {
-            let equal: boolean;
-            try {
-              equal = await equalFiles(name, s, d);
-            } catch (error) {
-              return settle(name, "failed", s.size, toStorageError(error));
-            }
-            await onBoth(name, s, d, equal);
-          });
-        } else await onBoth(name, s, d, await equalFiles(name, s, d));
-      } else if (d) {
-        extrasFound++;
-        if (operation === "sync" && dryRun && (options.maxDelete === undefined || extrasFound <= options.maxDelete))
-          settle(name, "deleted", d.size);
-        else settle(name, "extra", d.size);
+      for (const { name, source: s, destination: d } of batch) {
+        if (signal?.aborted) break;
+        if (s) progress.filesKnown++;
+        if (s && !d) {
+          if (operation === "verify") settle(name, "missing", s.size);
+          else await pool.add(() => transfer(name, s));
+        } else if (s && d) {
+          if (overwrite === "always" && operation !== "verify") await pool.add(() => transfer(name, s));
+          else {
+            const known = compareListed(s, d);
+            if (known !== undefined) {
+              if (toCopy(name, s, known)) await pool.add(() => transfer(name, s));
+            } else
+              await pool.add(async () => {
+                let equal: boolean;
+                try {
+                  equal = await equalFiles(name, s, d);
+                } catch (error) {
+                  return settle(name, "failed", s.size, toStorageError(error));
+                }
+                if (toCopy(name, s, equal)) await transfer(name, s);
+              });
+          }
+        } else if (d) {
+          extrasFound++;
+          if (operation === "sync" && dryRun && (options.maxDelete === undefined || extrasFound <= options.maxDelete))
+            settle(name, "deleted", d.size);
+          else settle(name, "extra", d.size);
+        }
       }
+      if (signal?.aborted) break;
     }
   } catch (error) {
     listingError = error;
@@ -505,19 +523,21 @@ async function deleteExtras(
       settle(entry.name, failure ? "failed" : "deleted", entry.size, failure);
     }
   };
-  for await (const { name, source: s, destination: d } of joinListings(
+  for await (const joined of joinListings(
     readAhead(listFiles(source, select, signal), READ_AHEAD),
     readAhead(listFiles(destination, select, signal), READ_AHEAD),
   )) {
     if (signal?.aborted) break;
-    if (s || !d) continue;
-    if (budget <= 0) {
-      settle(name, "extra", d.size);
-      continue;
+    for (const { name, source: s, destination: d } of joined) {
+      if (s || !d) continue;
+      if (budget <= 0) {
+        settle(name, "extra", d.size);
+        continue;
+      }
+      budget--;
+      batch.push(d);
+      if (batch.length >= DELETE_BATCH) await flush();
     }
-    budget--;
-    batch.push(d);
-    if (batch.length >= DELETE_BATCH) await flush();
   }
   await flush();
   if (signal?.aborted) result.aborted = true;
