@@ -15,12 +15,14 @@
  *   failing after it is reported as failed, and makes the result not ok.
  */
 import { createHash } from "node:crypto";
+import { getMaxListeners, setMaxListeners } from "node:events";
 import { Transform } from "node:stream";
 import {
   ChecksumMismatchError,
   type Checksums,
   InvalidArgumentError,
   normalizePrefix,
+  type ObjectStat,
   PartialFailureError,
   type SaveOptions,
   Storage,
@@ -401,7 +403,10 @@ async function migrate(
     return false;
   };
 
-  const pool = new Pool(options.concurrency ?? 16);
+  const concurrency = options.concurrency ?? 16;
+  // Every call in flight listens to the caller's signal: several per file, `concurrency` files.
+  if (signal) setMaxListeners(Math.max(getMaxListeners(signal), concurrency * 4 + 16), signal);
+  const pool = new Pool(concurrency);
   let extrasFound = 0;
   let listingError: unknown;
   try {
@@ -570,8 +575,13 @@ async function copyFile(
     context.onBytes(listed.size);
     return listed.size;
   }
-  // The listing has no headers or metadata: one stat of the file being copied (not of every file compared).
-  const info = await source.storage.stat(from, { signal });
+  // The listing has no headers or metadata: one stat of the file being copied (not of every file
+  // compared) — unless the source keeps neither (a plain folder), where the destination's guess of
+  // the content type from the name is the one the source would give.
+  const keepsHeaders =
+    source.storage.features.metadata || source.storage.features.visibility === "object";
+  const info: Pick<ObjectStat, "size" | "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "metadata" | "checksums" | "visibility"> =
+    keepsHeaders ? await source.storage.stat(from, { signal }) : { size: listed.size, metadata: {}, checksums: listed.checksums };
   const body = await source.storage.open(from, { signal });
   const md5 = createHash("md5");
   let sent = 0;
@@ -617,6 +627,7 @@ async function copyFile(
   const recorded = info.checksums?.md5 ?? listed.checksums?.md5;
   if (sent !== info.size || (recorded !== undefined && recorded !== digest))
     throw await mismatch("The source changed while it was read (size or MD5 differs from the one recorded):");
+  if (saved.size !== sent) throw await mismatch("The destination stored another size than the bytes sent:");
   if (context.verifyDestination && saved.etag !== `"${digest}"`) {
     const written = await destination.storage.stat(to, { signal });
     const stored = written.checksums?.md5;
