@@ -24,7 +24,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { median, MiB, source } from "./harness.mjs";
+import { MiB, median, source } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, "..", "packages", "cli", "bin", "storages.js");
@@ -39,7 +39,8 @@ if (!existsSync(CORPUS))
     `No corpus at ${CORPUS}: python3 /work/shared/reference/static-bench/gen_corpus.py --out ${CORPUS} (needs python3-django), or set BENCH_CORPUS.`,
   );
 const endpoint = process.env.STORAGES_TEST_S3_ENDPOINT;
-if (!endpoint) throw new Error("STORAGES_TEST_S3_ENDPOINT is not set: run through `node bench/run.mjs migrate`.");
+if (!endpoint)
+  throw new Error("STORAGES_TEST_S3_ENDPOINT is not set: run through `node bench/run.mjs migrate`.");
 const region = process.env.STORAGES_TEST_S3_REGION ?? "us-east-1";
 const credentials = {
   accessKeyId: process.env.STORAGES_TEST_S3_ACCESS_KEY_ID,
@@ -75,7 +76,10 @@ function storagesEnv(bucket) {
 function timed(command, args, env = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
@@ -92,7 +96,8 @@ function timed(command, args, env = {}) {
     child.on("exit", (code) => {
       clearInterval(poll);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
+      if (code !== 0)
+        reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
       else resolve({ seconds, rssMiB: peak / 1024 });
     });
   });
@@ -242,4 +247,3 @@ await writeFile(
   `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, rounds: ROUNDS, results, summary: results.map((r) => `${r.case} ${r.timeRatio.toFixed(2)}×`).join("; ") }, null, 2)}\n`,
 );
 await writeFile(join(resultsDir, "migrate.md"), `${table}\n`);
-

@@ -30,7 +30,12 @@ it("verify over 1,000,000 files per side keeps heap and RSS flat", { timeout: 18
   const first = run.samples[1]!; // 200,000 files: past start-up and warm-up
   const last = run.samples.at(-1)!;
   console.log(
-    run.samples.map((s) => `${s.files / 1000}k: RSS ${(s.rss / MiB).toFixed(1)} MiB, heap ${(s.heapUsed / MiB).toFixed(1)} MiB`).join("\n"),
+    run.samples
+      .map(
+        (s) =>
+          `${s.files / 1000}k: RSS ${(s.rss / MiB).toFixed(1)} MiB, heap ${(s.heapUsed / MiB).toFixed(1)} MiB`,
+      )
+      .join("\n"),
   );
   expect(last.files).toBe(1_000_000);
   expect((last.heapUsed - first.heapUsed) / MiB).toBeLessThan(4);

@@ -42,7 +42,8 @@ function storages(args: string[], env: Record<string, string>, killAfterMs?: num
     child.stderr!.on("data", (chunk) => {
       stderr += chunk;
     });
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    const timer =
+      killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
@@ -52,13 +53,17 @@ function storages(args: string[], env: Record<string, string>, killAfterMs?: num
 }
 
 /** A source of `count` small files and a few large ones (multipart uploads on S3). */
-async function seed(count: number, large: number): Promise<{ src: NamedStorage; files: number; bytes: number }> {
+async function seed(
+  count: number,
+  large: number,
+): Promise<{ src: NamedStorage; files: number; bytes: number }> {
   const src = await namedStorage("fs", "src");
   created.push(src);
   const [storage] = await open(src);
   let bytes = 0;
   const names: Array<[string, Buffer]> = [];
-  for (let i = 0; i < count; i++) names.push([`dir${i % 9}/file-${i}.dat`, randomBytes(1000 + ((i * 7919) % 30_000))]);
+  for (let i = 0; i < count; i++)
+    names.push([`dir${i % 9}/file-${i}.dat`, randomBytes(1000 + ((i * 7919) % 30_000))]);
   for (let i = 0; i < large; i++) names.push([`large/part-${i}.bin`, randomBytes(6 * 1024 * 1024 + i)]);
   for (let i = 0; i < names.length; i += 16) {
     await Promise.all(
@@ -141,13 +146,22 @@ describe("storages copy on RGW", () => {
     for (const n of copied) expect(n).toBeGreaterThan(files / 8);
     const check = await storages(["verify", "--json", "src:", "dst:"], env);
     expect(check.code, check.stderr).toBe(0);
-    expect(result(check)).toMatchObject({ ok: true, equal: { files }, missing: { files: 0 }, different: { files: 0 } });
+    expect(result(check)).toMatchObject({
+      ok: true,
+      equal: { files },
+      missing: { files: 0 },
+      different: { files: 0 },
+    });
     // A missing file is exit 1, for scripts.
     const [storage] = await open(dst);
     await storage!.delete("dir0/file-0.dat");
     await storage!.close();
     const broken = await storages(["verify", "--json", "src:", "dst:"], env);
     expect(broken.code).toBe(1);
-    expect(result(broken)).toMatchObject({ ok: false, missing: { files: 1 }, samples: { missing: ["dir0/file-0.dat"] } });
+    expect(result(broken)).toMatchObject({
+      ok: false,
+      missing: { files: 1 },
+      samples: { missing: ["dir0/file-0.dat"] },
+    });
   });
 });

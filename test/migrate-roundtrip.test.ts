@@ -33,8 +33,16 @@ const FIXTURES: Fixture[] = [
     body: randomBytes(20_000),
     options: { contentType: "image/jpeg", cacheControl: "public, max-age=31536000, immutable" },
   },
-  { name: "unicode/😀.txt", body: Buffer.from("astral"), options: { contentType: "text/plain; charset=utf-8" } },
-  { name: "unicode/Ａ.txt", body: Buffer.from("fullwidth"), options: { contentType: "text/plain; charset=utf-8" } },
+  {
+    name: "unicode/😀.txt",
+    body: Buffer.from("astral"),
+    options: { contentType: "text/plain; charset=utf-8" },
+  },
+  {
+    name: "unicode/Ａ.txt",
+    body: Buffer.from("fullwidth"),
+    options: { contentType: "text/plain; charset=utf-8" },
+  },
   { name: "unicode/é.txt", body: Buffer.from("accent"), options: {} },
   { name: "empty.txt", body: Buffer.alloc(0), options: {} },
   // Past the S3 driver's single-request limit: a multipart upload, whose listing ETag is no MD5.
@@ -73,11 +81,13 @@ async function roundTrip(from: BackendId, to: BackendId): Promise<void> {
     const [a, b] = await Promise.all([src.stat(f.name), dst.stat(f.name)]);
     expect(md5(await dst.readBytes(f.name)), f.name).toBe(md5(f.body));
     expect(b.size).toBe(f.body.length);
-    expect({ type: b.contentType, cache: b.cacheControl, disposition: b.contentDisposition }, f.name).toEqual({
-      type: a.contentType,
-      cache: a.cacheControl,
-      disposition: a.contentDisposition,
-    });
+    expect({ type: b.contentType, cache: b.cacheControl, disposition: b.contentDisposition }, f.name).toEqual(
+      {
+        type: a.contentType,
+        cache: a.cacheControl,
+        disposition: a.contentDisposition,
+      },
+    );
     expect(b.metadata, f.name).toEqual(a.metadata);
     if (f.options.metadata) expect(b.metadata).toEqual(f.options.metadata);
     expect(b.checksums?.md5, f.name).toBe(md5(f.body));

@@ -57,7 +57,12 @@ export async function namedStorage(backend: BackendId, name: string): Promise<Na
       const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
       await client.send(new CreateBucketCommand({ Bucket: unique }));
       const profile = process.env.STORAGES_TEST_S3_PROFILE;
-      const query = new URLSearchParams({ endpoint, region, visibility: "private", ...(profile ? { profile } : {}) });
+      const query = new URLSearchParams({
+        endpoint,
+        region,
+        visibility: "private",
+        ...(profile ? { profile } : {}),
+      });
       return {
         name,
         env: {

@@ -56,9 +56,15 @@ function synthetic(skip) {
 const samples = [];
 let seen = 0;
 const result = await verify(
-  new Storage(synthetic(() => false), { retry: false }),
+  new Storage(
+    synthetic(() => false),
+    { retry: false },
+  ),
   // Every 50,000th file missing at the destination: counted, and only sampled in the result.
-  new Storage(synthetic((i) => i % 50_000 === 7), { retry: false }),
+  new Storage(
+    synthetic((i) => i % 50_000 === 7),
+    { retry: false },
+  ),
   {
     onFile() {
       if (++seen % 100_000 !== 0) return;

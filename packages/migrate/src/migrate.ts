@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { getMaxListeners, setMaxListeners } from "node:events";
 import { Transform } from "node:stream";
+import { isDeepStrictEqual } from "node:util";
 import {
   ChecksumMismatchError,
   type Checksums,
@@ -30,7 +31,6 @@ import {
   type StorageLocation,
   type Visibility,
 } from "@storages/core";
-import { isDeepStrictEqual } from "node:util";
 import { type JoinStats, joinListings, type ListedFile } from "./join.js";
 import { readAhead } from "./read-ahead.js";
 import { type Selection, selector } from "./select.js";
@@ -175,21 +175,33 @@ interface Side {
   storage: Storage;
   /** The folder compared: the endpoint's prefix and the options' prefix. */
   root: string;
-  /** Where the listing is taken: `root`. Names are relative to `root`. */
+  /** The backend keeps checksums `stat()` reports. */
   hasStoredChecksums: boolean;
+  /** Its files are local files (the driver has `path`): hashing one is a disk read, not a download. */
+  localFiles: boolean;
 }
 
 function side(endpoint: Endpoint, prefix: string, role: string): Side {
-  const { storage, prefix: base } = Storage.isInstance(endpoint) ? { storage: endpoint, prefix: "" } : endpoint;
+  const { storage, prefix: base } = Storage.isInstance(endpoint)
+    ? { storage: endpoint, prefix: "" }
+    : endpoint;
   let root: string;
   try {
     root = normalizePrefix(`${normalizePrefix(base ?? "")}${prefix}`);
   } catch (error) {
-    throw new InvalidArgumentError(`The ${role}'s prefix is not a valid folder name: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new InvalidArgumentError(
+      `The ${role}'s prefix is not a valid folder name: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
-  return { storage, root, hasStoredChecksums: storage.features.checksums.stored.length > 0 };
+  return {
+    storage,
+    root,
+    hasStoredChecksums: storage.features.checksums.stored.length > 0,
+    localFiles: typeof storage.driver.path === "function",
+  };
 }
 
 /**
@@ -278,7 +290,10 @@ class Pool {
 
 function checkOptions(operation: string, options: MigrationOptions): void {
   const { concurrency, overwrite, maxDelete, modifyWindow } = options;
-  if (concurrency !== undefined && !(Number.isSafeInteger(concurrency) && concurrency >= 1 && concurrency <= 1024))
+  if (
+    concurrency !== undefined &&
+    !(Number.isSafeInteger(concurrency) && concurrency >= 1 && concurrency <= 1024)
+  )
     throw new InvalidArgumentError(`concurrency must be a whole number from 1 to 1024, got ${concurrency}.`);
   if (overwrite !== undefined && !["never", "if-different", "always"].includes(overwrite))
     throw new InvalidArgumentError(
@@ -289,7 +304,9 @@ function checkOptions(operation: string, options: MigrationOptions): void {
   if (maxDelete !== undefined && operation !== "sync")
     throw new InvalidArgumentError(`maxDelete only applies to sync (${operation} never deletes).`);
   if (modifyWindow !== undefined && !(Number.isFinite(modifyWindow) && modifyWindow >= 0))
-    throw new InvalidArgumentError(`modifyWindow must be a number of milliseconds (0 or more), got ${modifyWindow}.`);
+    throw new InvalidArgumentError(
+      `modifyWindow must be a number of milliseconds (0 or more), got ${modifyWindow}.`,
+    );
 }
 
 async function migrate(
@@ -332,7 +349,13 @@ async function migrate(
     ok: false,
     elapsedMs: 0,
   };
-  const progress: MigrationProgress = { filesDone: 0, filesKnown: 0, bytesDone: 0, bytesKnown: 0, complete: false };
+  const progress: MigrationProgress = {
+    filesDone: 0,
+    filesKnown: 0,
+    bytesDone: 0,
+    bytesKnown: 0,
+    complete: false,
+  };
   let lastProgress = 0;
   const report = (force = false) => {
     if (!options.onProgress) return;
@@ -347,7 +370,10 @@ async function migrate(
     count.bytes += size;
     if (outcome === "failed" && error && result.failures.length < MAX_FAILURES)
       result.failures.push({ name, code: error.code, message: error.message });
-    if ((outcome === "missing" || outcome === "different" || outcome === "extra") && result.samples[outcome].length < MAX_SAMPLES)
+    if (
+      (outcome === "missing" || outcome === "different" || outcome === "extra") &&
+      result.samples[outcome].length < MAX_SAMPLES
+    )
       result.samples[outcome].push(name);
     if (outcome !== "extra" && outcome !== "deleted") progress.filesDone++;
     options.onFile?.({ name, outcome, size, error });
@@ -372,7 +398,16 @@ async function migrate(
         : side.hasStoredChecksums
           ? (await side.storage.stat(side.root + name, { signal })).checksums
           : undefined;
-    const [a, b] = await Promise.all([stored(source, s), stored(destination, d)]);
+    let [a, b] = await Promise.all([stored(source, s), stored(destination, d)]);
+    // Still none on one side, and that side's files are local (a plain folder): hash the file, as
+    // reading it costs a disk read, not a download. A remote side is never downloaded to compare.
+    if (sameHashes(a, b) === undefined) {
+      const local = async (side: Side, mine: Checksums | undefined, theirs: Checksums | undefined) =>
+        !mine?.md5 && theirs?.md5 && side.localFiles
+          ? { md5: await side.storage.checksum(side.root + name, "md5", { signal }) }
+          : mine;
+      [a, b] = await Promise.all([local(source, a, b), local(destination, b, a)]);
+    }
     return sameHashes(a, b) ?? sameTime(s, d);
   };
   const transfer = async (name: string, entry: ListedFile) => {
@@ -440,7 +475,11 @@ async function migrate(
           }
         } else if (d) {
           extrasFound++;
-          if (operation === "sync" && dryRun && (options.maxDelete === undefined || extrasFound <= options.maxDelete))
+          if (
+            operation === "sync" &&
+            dryRun &&
+            (options.maxDelete === undefined || extrasFound <= options.maxDelete)
+          )
             settle(name, "deleted", d.size);
           else settle(name, "extra", d.size);
         }
@@ -520,7 +559,8 @@ async function deleteExtras(
       );
     } catch (error) {
       if (PartialFailureError.isInstance(error)) {
-        for (const failure of (error as PartialFailureError).failures) failedKeys.set(failure.path, failure.error);
+        for (const failure of (error as PartialFailureError).failures)
+          failedKeys.set(failure.path, failure.error);
       } else for (const entry of names) failedKeys.set(destination.root + entry.name, toStorageError(error));
     }
     for (const entry of names) {
@@ -578,10 +618,20 @@ async function copyFile(
   // The listing has no headers or metadata: one stat of the file being copied (not of every file
   // compared) — unless the source keeps neither (a plain folder), where the destination's guess of
   // the content type from the name is the one the source would give.
-  const keepsHeaders =
-    source.storage.features.metadata || source.storage.features.visibility === "object";
-  const info: Pick<ObjectStat, "size" | "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "metadata" | "checksums" | "visibility"> =
-    keepsHeaders ? await source.storage.stat(from, { signal }) : { size: listed.size, metadata: {}, checksums: listed.checksums };
+  const keepsHeaders = source.storage.features.metadata || source.storage.features.visibility === "object";
+  const info: Pick<
+    ObjectStat,
+    | "size"
+    | "contentType"
+    | "cacheControl"
+    | "contentDisposition"
+    | "contentEncoding"
+    | "metadata"
+    | "checksums"
+    | "visibility"
+  > = keepsHeaders
+    ? await source.storage.stat(from, { signal })
+    : { size: listed.size, metadata: {}, checksums: listed.checksums };
   const body = await source.storage.open(from, { signal });
   const md5 = createHash("md5");
   let sent = 0;

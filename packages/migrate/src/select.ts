@@ -26,7 +26,13 @@ export function shardOf(name: string, count: number): number {
 export function checkShard(shard: Shard | undefined): void {
   if (shard === undefined) return;
   const { index, count } = shard;
-  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) {
+  if (
+    !Number.isSafeInteger(count) ||
+    count < 1 ||
+    !Number.isSafeInteger(index) ||
+    index < 0 ||
+    index >= count
+  ) {
     throw new InvalidArgumentError(
       `shard must be { index, count } with 0 <= index < count (whole numbers), got ${JSON.stringify(shard)}.`,
     );
@@ -46,7 +52,9 @@ export function selector(selection: Selection): (name: string) => boolean {
     if (!patterns || patterns.length === 0) return undefined;
     for (const pattern of patterns) {
       if (typeof pattern !== "string" || pattern === "")
-        throw new InvalidArgumentError(`include/exclude patterns must be non-empty glob strings, got ${JSON.stringify(pattern)}.`);
+        throw new InvalidArgumentError(
+          `include/exclude patterns must be non-empty glob strings, got ${JSON.stringify(pattern)}.`,
+        );
     }
     return picomatch([...patterns], { dot: true });
   };

@@ -79,12 +79,21 @@ describe("copy", () => {
   it("prefix, include and exclude select by the name relative to the endpoints", async () => {
     const src = memory();
     const dst = memory();
-    await fill(src, { "media/2024/a.jpg": "1", "media/2024/b.png": "2", "media/2023/c.jpg": "3", "other.jpg": "4" });
-    const result = await copy({ storage: src, prefix: "media" }, { storage: dst, prefix: "backup/" }, {
-      prefix: "2024/",
-      include: ["**/*.jpg", "**/*.png"],
-      exclude: ["**/b.*"],
+    await fill(src, {
+      "media/2024/a.jpg": "1",
+      "media/2024/b.png": "2",
+      "media/2023/c.jpg": "3",
+      "other.jpg": "4",
     });
+    const result = await copy(
+      { storage: src, prefix: "media" },
+      { storage: dst, prefix: "backup/" },
+      {
+        prefix: "2024/",
+        include: ["**/*.jpg", "**/*.png"],
+        exclude: ["**/b.*"],
+      },
+    );
     expect(result.copied.files).toBe(1);
     expect((dst.driver as MemoryDriver).keys()).toEqual(["backup/2024/a.jpg"]);
   });
@@ -122,7 +131,9 @@ describe("copy", () => {
 
   it("refuses bad options with a typed error", async () => {
     const src = memory();
-    await expect(copy(src, memory(), { concurrency: 0 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    await expect(copy(src, memory(), { concurrency: 0 })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
     await expect(copy(src, memory(), { shard: { index: 4, count: 4 } })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
@@ -188,14 +199,19 @@ describe("the merge-join", () => {
       for (let page = 0; page < count; page += 1000) {
         const files: ListedFile[] = [];
         for (let i = page; i < Math.min(count, page + 1000); i++)
-          if (!skip(i)) files.push({ name: `f${String(i).padStart(7, "0")}`, size: 1, lastModified: new Date(0) });
+          if (!skip(i))
+            files.push({ name: `f${String(i).padStart(7, "0")}`, size: 1, lastModified: new Date(0) });
         yield files;
       }
     }
     const stats = { sourceOrder: "either" as const, destinationOrder: "either" as const, peakPending: 0 };
     let missing = 0;
     let both = 0;
-    for await (const batch of joinListings(listing(20_000, () => false), listing(20_000, (i) => i % 7 === 0), stats))
+    for await (const batch of joinListings(
+      listing(20_000, () => false),
+      listing(20_000, (i) => i % 7 === 0),
+      stats,
+    ))
       for (const joined of batch) {
         if (joined.destination === undefined) missing++;
         else both++;
@@ -223,5 +239,31 @@ describe("shards", () => {
     expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
     expect(counts.every((n) => n > 20)).toBe(true);
     expect((await verify(src, dst)).ok).toBe(true);
+  });
+});
+
+describe("verify of a plain local folder", () => {
+  it("hashes local files that record no checksum, so a same-size, older-looking change is found", async () => {
+    const { mkdtemp, writeFile, utimes, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openStorageUrl } = await import("@storages/core");
+    const { pathToFileURL } = await import("node:url");
+    const dir = await mkdtemp(join(tmpdir(), "migrate-plain-"));
+    try {
+      await writeFile(join(dir, "a.txt"), "AAAA");
+      const { storage: plain } = await openStorageUrl(`${pathToFileURL(dir).href}?records=false`);
+      const dst = memory();
+      await dst.save("a.txt", "BBBB"); // same size, newer: size and time would call it equal
+      await utimes(join(dir, "a.txt"), new Date(0), new Date(0));
+      expect((await verify(plain, dst, { checksum: false })).equal.files).toBe(1);
+      const checked = await verify(plain, dst);
+      expect(checked.different.files).toBe(1);
+      await dst.save("a.txt", "AAAA");
+      expect((await verify(plain, dst)).ok).toBe(true);
+      await plain.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

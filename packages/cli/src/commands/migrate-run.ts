@@ -13,7 +13,7 @@ import {
   sync,
   verify,
 } from "@storages/migrate";
-import { InvalidArgumentError, type Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import type { Location } from "../address.js";
 import { parseAddress } from "../address.js";
 import type { CommandContext } from "../command.js";
@@ -42,7 +42,8 @@ function overwriteOption(value: string): OverwritePolicy {
 
 function nonNegativeInteger(value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("a whole number (0 or more) is needed.");
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError("a whole number (0 or more) is needed.");
   return n;
 }
 
@@ -51,7 +52,11 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
   command
     .option("--include <glob>", "only names matching this glob (repeatable; relative to SRC)", collect)
     .option("--exclude <glob>", "skip names matching this glob (repeatable)", collect)
-    .option("--shard <K/N>", "only the names of shard K of N (a stable hash of the name): run N workers", shardOption)
+    .option(
+      "--shard <K/N>",
+      "only the names of shard K of N (a stable hash of the name): run N workers",
+      shardOption,
+    )
     .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger);
   if (name === "verify") {
     command.option("--size-only", "compare size and time only, not content hashes");
@@ -59,10 +64,18 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
   }
   command
     .option("--checksum", "compare content hashes where both sides have them (else size and time)")
-    .option("--overwrite <policy>", "existing files: never | if-different (default) | always", overwriteOption)
+    .option(
+      "--overwrite <policy>",
+      "existing files: never | if-different (default) | always",
+      overwriteOption,
+    )
     .option("-n, --dry-run", "show what would be done, change nothing");
   if (name === "sync")
-    command.option("--max-delete <n>", "delete nothing if more than N destination files would go", nonNegativeInteger);
+    command.option(
+      "--max-delete <n>",
+      "delete nothing if more than N destination files would go",
+      nonNegativeInteger,
+    );
 }
 
 interface CliOptions {
@@ -92,7 +105,9 @@ export async function runMigration(
   const parsedDestination = parseAddress(dstText!);
   for (const parsed of [parsedSource, parsedDestination]) {
     if (parsed.kind === "stdio")
-      throw new UsageError(`${name} compares two folders: give NAME:path, a storage URL or a local path, not "-".`);
+      throw new UsageError(
+        `${name} compares two folders: give NAME:path, a storage URL or a local path, not "-".`,
+      );
   }
   // One named storage on both sides: resolve both as its writer, so they are one storage and
   // copies stay inside the service.
@@ -121,7 +136,8 @@ export async function runMigration(
       signal: context.signal,
       onProgress: (state) => progress.update(state),
       onFile: (event) => {
-        if (event.outcome !== "equal") output.debug(`${event.outcome} ${destination.display(folder(destination) + event.name)}`);
+        if (event.outcome !== "equal")
+          output.debug(`${event.outcome} ${destination.display(folder(destination) + event.name)}`);
       },
     };
     let result: MigrationResult;
@@ -137,10 +153,16 @@ export async function runMigration(
     output.summary({ source: source.text, destination: destination.text, ...result }, (r) => summaryLines(r));
     for (const failure of result.failures) {
       if (context.interrupted && failure.code === "E_ABORTED") continue;
-      output.error({ code: failure.code, message: `${source.display(folder(source) + failure.name)}: ${failure.message}` });
+      output.error({
+        code: failure.code,
+        message: `${source.display(folder(source) + failure.name)}: ${failure.message}`,
+      });
     }
     if (result.failed.files > result.failures.length)
-      output.error({ code: "E_FAILED", message: `${result.failed.files - result.failures.length} more file(s) failed.` });
+      output.error({
+        code: "E_FAILED",
+        message: `${result.failed.files - result.failures.length} more file(s) failed.`,
+      });
     if (result.deletesSkipped) output.error(result.deletesSkipped);
     if (result.aborted || context.interrupted) return EXIT.interrupted;
     return result.ok ? EXIT.ok : EXIT.failed;
@@ -163,8 +185,11 @@ function summaryLines(r: MigrationResult): string[] {
     part("extra", r.extra),
     part("failed", r.failed),
   ].filter((p): p is string => p !== undefined);
-  const rate = r.copied.bytes > 0 && !r.dryRun ? `, ${formatBytes(r.copied.bytes / Math.max(seconds, 0.001))}/s` : "";
-  const lines = [`${r.operation}: ${parts.length > 0 ? parts.join(", ") : "no files"} in ${seconds.toFixed(1)} s${rate}`];
+  const rate =
+    r.copied.bytes > 0 && !r.dryRun ? `, ${formatBytes(r.copied.bytes / Math.max(seconds, 0.001))}/s` : "";
+  const lines = [
+    `${r.operation}: ${parts.length > 0 ? parts.join(", ") : "no files"} in ${seconds.toFixed(1)} s${rate}`,
+  ];
   for (const kind of ["missing", "different"] as const) {
     for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
     if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
