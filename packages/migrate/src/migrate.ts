@@ -402,11 +402,16 @@ async function migrate(
     // Still none on one side, and that side's files are local (a plain folder): hash the file, as
     // reading it costs a disk read, not a download. A remote side is never downloaded to compare.
     if (sameHashes(a, b) === undefined) {
-      const local = async (side: Side, mine: Checksums | undefined, theirs: Checksums | undefined) =>
-        !mine?.md5 && theirs?.md5 && side.localFiles
+      const local = async (
+        side: Side,
+        other: Side,
+        mine: Checksums | undefined,
+        theirs: Checksums | undefined,
+      ) =>
+        !mine?.md5 && side.localFiles && (theirs?.md5 || other.localFiles)
           ? { md5: await side.storage.checksum(side.root + name, "md5", { signal }) }
           : mine;
-      [a, b] = await Promise.all([local(source, a, b), local(destination, b, a)]);
+      [a, b] = await Promise.all([local(source, destination, a, b), local(destination, source, b, a)]);
     }
     return sameHashes(a, b) ?? sameTime(s, d);
   };
