@@ -104,4 +104,21 @@ describe("migrations between real servers keep bytes and metadata", () => {
   it("S3 (RGW) → Azure (Azurite)", () => roundTrip("s3", "azure"));
   it("GCS emulator → fs", () => roundTrip("gcs", "fs"));
   it("Azure (Azurite) → GCS emulator", () => roundTrip("azure", "gcs"));
+
+  it("inside one service and account, the service copies (no byte through this process)", async () => {
+    const named = await namedStorage("s3", "one");
+    created.push(named);
+    const [bucket] = (await open(named)) as [Storage];
+    for (const f of FIXTURES.slice(0, 3))
+      await bucket.save(`old/${f.name}`, f.body, { ...f.options, overwrite: true });
+    const result = await copy({ storage: bucket, prefix: "old/" }, { storage: bucket, prefix: "new/" });
+    expect(result).toMatchObject({ ok: true, serverSideCopy: true, copied: { files: 3 } });
+    const moved = await bucket.stat(`new/${FIXTURES[0]!.name}`);
+    expect(moved.metadata).toEqual(FIXTURES[0]!.options.metadata);
+    expect(moved.contentDisposition).toBe(FIXTURES[0]!.options.contentDisposition);
+    expect((await verify({ storage: bucket, prefix: "old/" }, { storage: bucket, prefix: "new/" })).ok).toBe(
+      true,
+    );
+    await bucket.close();
+  });
 });
