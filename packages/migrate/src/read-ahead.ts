@@ -53,6 +53,7 @@ export async function* readAhead<T>(source: AsyncIterable<T>, limit: number): As
     stopped = true;
     wakePump?.();
     await pump;
-    if (!finished || failure === undefined) await iterator.return?.();
+    // The source stays open when the consumer stopped first (an abort, the other listing failed).
+    await iterator.return?.();
   }
 }
