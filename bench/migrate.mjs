@@ -58,6 +58,9 @@ const RCLONE_ENV = {
   RCLONE_CONFIG_RGW_ACCESS_KEY_ID: credentials.accessKeyId,
   RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: credentials.secretAccessKey,
   RCLONE_CONFIG_RGW_FORCE_PATH_STYLE: "true",
+  // The AWS SDK inside rclone 1.60 cannot apply a custom CA bundle to its transport (and RGW here
+  // is plain HTTP): without this, a machine-wide AWS_CA_BUNDLE makes every rclone S3 call fail.
+  AWS_CA_BUNDLE: undefined,
 };
 const RCLONE_FLAGS = ["--transfers", String(CONCURRENCY), "--checkers", String(CONCURRENCY), "-q"];
 
