@@ -25,10 +25,10 @@ import {
   checkOverlaps,
   directoryWarnings,
   findOverlaps,
-  type StorageOverlap,
   type LocatedStorage,
   readMountInfo,
   resolveExisting,
+  type StorageOverlap,
 } from "./locations.js";
 import { didYouMean, storageVariable } from "./params.js";
 import {
