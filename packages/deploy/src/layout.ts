@@ -26,8 +26,13 @@ export interface DeployStorage {
   name: string;
   role: StorageRole;
   description: StorageDescription;
-  /** For a local directory: its absolute path, symlinks followed (it may not exist yet). */
+  /** For a local directory: its absolute path, symlinks followed (it may not exist yet), for the layout rules. */
   directory: string | undefined;
+  /**
+   * The directory as configured (symlinks kept): what a web server is given, so `current/static`
+   * follows the `current` symlink to each new release.
+   */
+  configuredDirectory: string | undefined;
 }
 
 /** Where the configuration comes from: the same inputs as `createStorages()`. */
@@ -81,6 +86,7 @@ export async function loadLayout(input: ConfigurationInput = {}): Promise<Deploy
         role: roleOf(description.name),
         description,
         directory: parts.kind === "dir" ? await resolveExisting(parts.path) : undefined,
+        configuredDirectory: parts.kind === "dir" ? parts.path : undefined,
       });
     }
     return {

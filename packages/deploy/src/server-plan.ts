@@ -40,7 +40,7 @@ export interface ServedDirectory {
   source: string;
   /** URL path, with its trailing slash: `/static/`. */
   path: string;
-  /** Absolute directory, symlinks followed, with its trailing slash. */
+  /** Absolute directory as configured (a `current` symlink kept), with its trailing slash. */
   directory: string;
 }
 
@@ -89,7 +89,7 @@ function served(s: DeployStorage, path: string): ServedDirectory {
     storage: s.name,
     source: s.description.source,
     path: checkSafe(withSlash(path), `The URL path of "${s.name}"`),
-    directory: checkSafe(withSlash(s.directory!), `The directory of "${s.name}"`),
+    directory: checkSafe(withSlash(s.configuredDirectory!), `The directory of "${s.name}"`),
   };
 }
 

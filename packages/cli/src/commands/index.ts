@@ -4,6 +4,7 @@
  */
 import type { CommandDefinition } from "../command.js";
 import { cat } from "./cat.js";
+import { check } from "./check.js";
 import { config } from "./config.js";
 import { get } from "./get.js";
 import { ls } from "./ls.js";
@@ -12,6 +13,7 @@ import { rm } from "./rm.js";
 import { signUploadCommand } from "./sign-upload.js";
 import { stat } from "./stat.js";
 import { url } from "./url.js";
+import { caddy, nginx } from "./web-server.js";
 
 export const COMMANDS: readonly CommandDefinition[] = [
   ls,
@@ -23,4 +25,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   url,
   signUploadCommand,
   config,
+  check,
+  nginx,
+  caddy,
 ];
