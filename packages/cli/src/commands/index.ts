@@ -5,6 +5,7 @@
 import type { CommandDefinition } from "../command.js";
 import { cat } from "./cat.js";
 import { check } from "./check.js";
+import { collectstatic } from "./collectstatic.js";
 import { config } from "./config.js";
 import { get } from "./get.js";
 import { ls } from "./ls.js";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   rm,
   url,
   signUploadCommand,
+  collectstatic,
   config,
   check,
   nginx,
