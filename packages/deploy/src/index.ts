@@ -10,7 +10,7 @@ export {
   loadLayout,
   type StorageRole,
 } from "./layout.js";
-export { MANIFEST_NAME, readStaticManifest, type StaticEntry, type StaticManifest } from "./manifest.js";
+export { readStaticManifest } from "./manifest.js";
 export { BROTLI_STATIC_MODULE, nginxConfig, renderNginx } from "./nginx.js";
 export { loadPlan, planServer, type ServerConfigOptions, type ServerPlan } from "./server-plan.js";
 export {

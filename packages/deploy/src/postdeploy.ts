@@ -14,8 +14,10 @@ import { PROBE_PREFIX } from "./buckets.js";
 import type { Finding, FindingId } from "./findings.js";
 import { printableUrl, probe } from "./http.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
-import type { Encoding, StaticEntry, StaticManifest } from "./manifest.js";
-import { internalPrefix, LONG_CACHE_MIN, maxAge, SHORT_CACHE_MAX } from "./serving.js";
+import type { Encoding, ManifestEntry, StaticManifest } from "./manifest.js";
+import { HASHED_NAME_PATTERN, internalPrefix, LONG_CACHE_MIN, maxAge, SHORT_CACHE_MAX } from "./serving.js";
+
+const LOOKS_HASHED = new RegExp(HASHED_NAME_PATTERN);
 
 export interface PostDeployOptions {
   baseUrl: string;
@@ -105,10 +107,11 @@ async function checkStatic(
   const base = s.description.publicUrl;
   if (base === undefined) return [`static URLs: not checked (${s.name} has no publicUrl)`];
   const limit = pLimit(options.concurrency);
-  const entries = sampleOf(manifest.entries, options.sample);
+  const all = Object.values(manifest.files);
+  const entries = sampleOf(all, options.sample);
   const request = { timeout: options.timeout, signal: options.signal, maxBody: 0 };
   await Promise.all(
-    entries.map((entry: StaticEntry) =>
+    entries.map((entry: ManifestEntry) =>
       limit(async () => {
         const url = urlFor(base, entry.name, options.baseUrl);
         const shown = printableUrl(url);
@@ -116,7 +119,7 @@ async function checkStatic(
         if (!got.ok) return tally.add("url-unreachable", s.name, `${shown} (${got.reason})`);
         const res = got.response;
         if (res.status !== 200) return tally.add("url-not-found", s.name, `${shown} → HTTP ${res.status}`);
-        const expected = entry.contentType ?? guessContentType(entry.name);
+        const expected = entry.contentType || guessContentType(entry.name);
         const served = res.headers.get("content-type");
         if (essence(served) !== essence(expected)) {
           tally.add("content-type-wrong", s.name, `${shown} is ${served ?? "untyped"}, expected ${expected}`);
@@ -148,7 +151,7 @@ async function checkStatic(
       }),
     ),
   );
-  return [`static URLs: ${entries.length} of ${manifest.entries.length} manifest entries requested`];
+  return [`static URLs: ${entries.length} of ${all.length} manifest entries requested`];
 }
 
 async function checkMedia(

@@ -4,22 +4,23 @@
  * one active-content rule), and the internal path private files are handed out under.
  */
 import { ACTIVE_CONTENT_EXTENSIONS, guessContentType, inertContentHeaders } from "@storages/core";
+import { CACHE_IMMUTABLE, CACHE_SHORT, HASH_LENGTH } from "@storages/staticfiles";
 
-/** Cache-Control of hashed static names: a new content gets a new name, so they never change. */
-export const IMMUTABLE_CACHE = "public, max-age=31536000, immutable";
-/** Cache-Control of other static names: short, so a deploy is seen within minutes. */
-export const SHORT_CACHE = "public, max-age=300";
+/** Cache-Control of hashed static names (collectstatic's own value): a new content gets a new name. */
+export const IMMUTABLE_CACHE = CACHE_IMMUTABLE;
+/** Cache-Control of other static names (collectstatic's own value): short, so a deploy is seen at once. */
+export const SHORT_CACHE = CACHE_SHORT;
 /** Hashed static names must be cached at least this long (s) to count as long-lived. */
 export const LONG_CACHE_MIN = 30 * 24 * 3600;
 /** Other static names must not be cached longer than this (s). */
 export const SHORT_CACHE_MAX = 24 * 3600;
 
 /**
- * A hashed name as collectstatic writes it: `name.<hash>.ext`, a hash of 8 to 64 hex digits before
- * the last extension (and before `.map`, `.gz`… suffixes of the same name). For servers that
- * match by pattern; tools with the manifest use its `hashed` flag.
+ * Hashed names, for servers that match by pattern (tools with the manifest use its `hashed` flag):
+ * collectstatic's `name.<12 hex>.ext` and `LICENSE.<12 hex>`, and the `[.-]<8–32 hex>.ext` of
+ * bundlers (webpack, Parcel), whose output collectstatic keeps under its own name.
  */
-export const HASHED_NAME_PATTERN = "\\.[0-9a-f]{8,64}\\.[A-Za-z0-9]+$";
+export const HASHED_NAME_PATTERN = `(?:\\.[0-9a-f]{${HASH_LENGTH}}|[.-][0-9a-f]{8,32}\\.[A-Za-z0-9]+)$`;
 
 /** The URL path private files of storage NAME are handed out under by the app (X-Accel-Redirect). */
 export function internalPrefix(storageName: string): string {

@@ -2,6 +2,7 @@
  * The static storage holds what the release's manifest names: the manifest itself, every file it
  * lists and every precompressed variant it declares. A missing file here is a 404 after the deploy.
  */
+import { manifestNames } from "@storages/staticfiles";
 import pLimit from "p-limit";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
@@ -21,7 +22,7 @@ export async function manifestFindings(
       manifest: undefined,
     };
   const storage = await layout.writer(s.name);
-  const manifest = await readStaticManifest(storage);
+  const manifest = await readStaticManifest(storage, options.signal);
   if (!manifest) {
     return {
       manifest,
@@ -38,7 +39,7 @@ export async function manifestFindings(
     };
   }
   const limit = pLimit(options.concurrency);
-  const wanted = manifest.entries.flatMap((e) => [e.name, ...Object.values(e.encodings)]);
+  const wanted = [...manifestNames(manifest)];
   const missing: string[] = [];
   await Promise.all(
     wanted.map((name) =>
@@ -61,6 +62,8 @@ export async function manifestFindings(
   return {
     findings,
     manifest,
-    notes: [`static manifest: ${manifest.entries.length} entries, ${wanted.length} files checked`],
+    notes: [
+      `static manifest: release ${manifest.release}, ${Object.keys(manifest.files).length} entries, ${wanted.length} files checked`,
+    ],
   };
 }

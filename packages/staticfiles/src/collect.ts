@@ -40,9 +40,22 @@ import {
   type StaticManifest,
   serializeManifest,
 } from "./manifest.js";
-import { CACHE_IMMUTABLE, CACHE_SHORT, hashedName, isCompressible, looksBundlerHashed, referenceKind } from "./names.js";
+import {
+  CACHE_IMMUTABLE,
+  CACHE_SHORT,
+  hashedName,
+  isCompressible,
+  looksBundlerHashed,
+  referenceKind,
+} from "./names.js";
 import { WorkerPool } from "./pool.js";
-import { initParsers, type ParsedFile, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
+import {
+  initParsers,
+  type ParsedFile,
+  parseReferences,
+  replaceLastSegment,
+  resolveReference,
+} from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
 import { cachePath, type Digest, type WorkerEncoding } from "./worker.js";
 
@@ -102,7 +115,10 @@ function fingerprint(options: CollectOptions, encodings: readonly Encoding[]): s
   ).slice(0, 16);
 }
 
-async function readStored(target: Storage, signal: AbortSignal | undefined): Promise<StaticManifest | undefined> {
+async function readStored(
+  target: Storage,
+  signal: AbortSignal | undefined,
+): Promise<StaticManifest | undefined> {
   try {
     const text = await target.readText(MANIFEST_NAME, { signal });
     return parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`);
@@ -134,7 +150,11 @@ async function bundlerOutputs(sources: readonly StaticSource[]): Promise<Set<str
       for (const value of Object.values(parsed as Record<string, unknown>)) {
         if (typeof value === "string" && looksBundlerHashed(value)) {
           names.add(prefix + value.replace(/^\/+/, "")); // webpack: "main.js": "main.1a2b3c4d.js"
-        } else if (typeof value === "object" && value !== null && typeof (value as { file?: unknown }).file === "string") {
+        } else if (
+          typeof value === "object" &&
+          value !== null &&
+          typeof (value as { file?: unknown }).file === "string"
+        ) {
           const chunk = value as { file: string; css?: unknown; assets?: unknown };
           names.add(prefix + chunk.file);
           for (const list of [chunk.css, chunk.assets]) {
@@ -147,7 +167,10 @@ async function bundlerOutputs(sources: readonly StaticSource[]): Promise<Set<str
   return names;
 }
 
-function sameSources(found: readonly FoundFile[], recorded: Record<string, [number, number, string]>): boolean {
+function sameSources(
+  found: readonly FoundFile[],
+  recorded: Record<string, [number, number, string]>,
+): boolean {
   if (Object.keys(recorded).length !== found.length) return false;
   for (const file of found) {
     const r = recorded[file.name];
@@ -177,7 +200,8 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
   const cwd = resolve(options.cwd ?? process.cwd());
   const encodings = options.encodings ?? ENCODINGS;
   for (const e of encodings) {
-    if (!ENCODINGS.includes(e)) throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
+    if (!ENCODINGS.includes(e))
+      throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
   }
   if (options.release !== undefined && !RELEASE_ID.test(options.release)) {
     throw new InvalidArgumentError(
@@ -185,7 +209,8 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
     );
   }
   const keep = options.keep ?? 3;
-  if (!Number.isInteger(keep) || keep < 1) throw new InvalidArgumentError(`--keep must be a whole number ≥ 1, not ${keep}.`);
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new InvalidArgumentError(`--keep must be a whole number ≥ 1, not ${keep}.`);
   const baseUrlPath = withSlash(options.baseUrlPath ?? "/static/");
   const originals = options.originals ?? true;
   const manifestOut =
@@ -195,7 +220,8 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
 
   progress({ phase: "scan", done: 0, total: 0, bytesDone: 0, bytesTotal: 0 });
   const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
-  if (options.packages) sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
+  if (options.packages)
+    sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
   const optionsPrint = fingerprint(options, encodings);
@@ -299,7 +325,10 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       const kind = referenceKind(file.name);
       const bytes = digests.get(file.name)!.bytes;
       if (!kind || !bytes) continue;
-      parsed.set(file.name, parseReferences(kind, bytes.toString("utf8"), file.name, { modules: options.rewriteModules }));
+      parsed.set(
+        file.name,
+        parseReferences(kind, bytes.toString("utf8"), file.name, { modules: options.rewriteModules }),
+      );
     }
 
     // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
@@ -450,7 +479,13 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
           .then(({ sizes, reused }) => {
             if (reused) compressionReused++;
             else compressed++;
-            progress({ phase: "compress", done: ++compressDone, total: compressions.size, bytesDone: 0, bytesTotal: 0 });
+            progress({
+              phase: "compress",
+              done: ++compressDone,
+              total: compressions.size,
+              bytesDone: 0,
+              bytesTotal: 0,
+            });
             const kept: Partial<Record<Encoding, number>> = {};
             for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
             return kept;
@@ -460,7 +495,10 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
     }
     await Promise.all(
       toCompress
-        .filter((p) => compressions.has(p.entry.sha256) && !(previousEntry(p.file.name, p.entry.sha256) && p.published))
+        .filter(
+          (p) =>
+            compressions.has(p.entry.sha256) && !(previousEntry(p.file.name, p.entry.sha256) && p.published),
+        )
         .map(async (p) => {
           p.entry.encodings = await compressions.get(p.entry.sha256)!;
         }),
@@ -476,7 +514,10 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
     }
     const release =
       options.release ??
-      sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(0, 12);
+      sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
+        0,
+        12,
+      );
     const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
     const manifest: StaticManifest = {
       version: 1,
@@ -511,22 +552,27 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       signal,
     });
     const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> =>
-      p.bytes ?? (p.file.size <= WHOLE_FILE_LIMIT ? readFile(p.file.path, { signal }) : createReadStream(p.file.path));
+      p.bytes ??
+      (p.file.size <= WHOLE_FILE_LIMIT ? readFile(p.file.path, { signal }) : createReadStream(p.file.path));
     const siblingUploads = (p: Planned, name: string, cacheControl: string) => {
       for (const encoding of Object.keys(p.entry.encodings) as Encoding[]) {
         const size = p.entry.encodings[encoding]!;
         bytesTotal += size;
         uploads.push(async () => {
-          const bytes = await readFile(cachePath(cacheDir, p.entry.sha256, encoding), { signal }).catch((error) => {
-            throw new StorageError(
-              "E_NOT_FOUND",
-              `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
-              { cause: error },
-            );
-          });
+          const bytes = await readFile(cachePath(cacheDir, p.entry.sha256, encoding), { signal }).catch(
+            (error) => {
+              throw new StorageError(
+                "E_NOT_FOUND",
+                `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
+                { cause: error },
+              );
+            },
+          );
           await target.save(name + ENCODING_SUFFIX[encoding], bytes, {
             ...common(p, cacheControl),
-            ...((options.siblingContentEncoding ?? true) && { contentEncoding: encoding === "gzip" ? "gzip" : encoding }),
+            ...((options.siblingContentEncoding ?? true) && {
+              contentEncoding: encoding === "gzip" ? "gzip" : encoding,
+            }),
             size: bytes.length,
           });
           out.written++;
@@ -549,7 +595,10 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
         out.copied++;
         bytesTotal += p.entry.size;
         uploads.push(async () => {
-          await target.save(p.entry.name, (await body(p)) as Buffer, { ...common(p, cacheControl), size: p.entry.size });
+          await target.save(p.entry.name, (await body(p)) as Buffer, {
+            ...common(p, cacheControl),
+            size: p.entry.size,
+          });
           out.written++;
           done(p.entry.size);
         });
@@ -558,7 +607,10 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
         bytesTotal += p.entry.size;
         uploads.push(async () => {
-          await target.save(p.file.name, (await body(p)) as Buffer, { ...common(p, CACHE_SHORT), size: p.entry.size });
+          await target.save(p.file.name, (await body(p)) as Buffer, {
+            ...common(p, CACHE_SHORT),
+            size: p.entry.size,
+          });
           out.written++;
           done(p.entry.size);
         });
@@ -604,7 +656,11 @@ function withSlash(path: string): string {
   return leading.endsWith("/") ? leading : `${leading}/`;
 }
 
-function totalsOf(manifest: StaticManifest): { bytes: number; before: number; after: Record<Encoding, number> } {
+function totalsOf(manifest: StaticManifest): {
+  bytes: number;
+  before: number;
+  after: Record<Encoding, number>;
+} {
   let bytes = 0;
   let before = 0;
   const after = emptySizes();
@@ -655,9 +711,11 @@ export async function prune(
   const dropped = releases.slice(keep - 1);
   if (dropped.length === 0) return { deleted: [], kept };
   const protectedNames = manifestNames(current);
-  for (const r of releases.slice(0, keep - 1)) for (const n of manifestNames(r.manifest)) protectedNames.add(n);
+  for (const r of releases.slice(0, keep - 1))
+    for (const n of manifestNames(r.manifest)) protectedNames.add(n);
   const doomed = new Set<string>();
-  for (const r of dropped) for (const n of manifestNames(r.manifest)) if (!protectedNames.has(n)) doomed.add(n);
+  for (const r of dropped)
+    for (const n of manifestNames(r.manifest)) if (!protectedNames.has(n)) doomed.add(n);
   onProgress?.({ phase: "prune", done: 0, total: doomed.size, bytesDone: 0, bytesTotal: 0 });
   const names = [...doomed].sort();
   if (names.length > 0) await target.deleteMany(names, { signal });

@@ -82,7 +82,9 @@ function normalisePrefix(prefix: string | undefined): string {
   if (!prefix) return "";
   const trimmed = prefix.replace(/^\/+|\/+$/g, "");
   if (trimmed.split("/").some((s) => s === ".." || s === ".")) {
-    throw new ConfigError(`The static prefix "${prefix}" has a "." or ".." segment: give a plain folder name.`);
+    throw new ConfigError(
+      `The static prefix "${prefix}" has a "." or ".." segment: give a plain folder name.`,
+    );
   }
   return trimmed === "" ? "" : `${trimmed}/`;
 }

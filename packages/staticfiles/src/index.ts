@@ -1,7 +1,14 @@
 export { collectStatic, MissingReferenceError, prune } from "./collect.js";
 export { DEFAULT_IGNORE, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 export * from "./manifest.js";
-export { CACHE_IMMUTABLE, CACHE_SHORT, HASH_LENGTH, hashedName, isCompressible, looksBundlerHashed } from "./names.js";
+export {
+  CACHE_IMMUTABLE,
+  CACHE_SHORT,
+  HASH_LENGTH,
+  hashedName,
+  isCompressible,
+  looksBundlerHashed,
+} from "./names.js";
 export {
   initParsers,
   type ParsedFile,

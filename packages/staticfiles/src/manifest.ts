@@ -48,7 +48,15 @@ export interface ManifestBuildState {
   /** Per original name: the source's size, mtime (ms) and SHA-256 of its unrewritten bytes. */
   sources: Record<string, [size: number, mtimeMs: number, sha256: string]>;
   /** The reference warnings of the run that wrote it: a no-change run reads no file, and repeats these. */
-  warnings?: { code: string; file: string; line?: number | undefined; reference?: string | undefined; message: string }[] | undefined;
+  warnings?:
+    | {
+        code: string;
+        file: string;
+        line?: number | undefined;
+        reference?: string | undefined;
+        message: string;
+      }[]
+    | undefined;
 }
 
 export interface StaticManifest {

@@ -221,7 +221,8 @@ function parseCss(text: string, source: string): ParsedFile {
  * The trailing source-map comment. The spec puts it last, so it is matched only at the end of the
  * file (followed by nothing but white space), where it cannot be inside a string.
  */
-const JS_SOURCE_MAP = /(?:\/\/[#@][ \t]*sourceMappingURL=([^\s'"]+)[ \t]*|\/\*[#@][ \t]*sourceMappingURL=([^\s*'"]+)[ \t]*\*\/)\s*$/;
+const JS_SOURCE_MAP =
+  /(?:\/\/[#@][ \t]*sourceMappingURL=([^\s'"]+)[ \t]*|\/\*[#@][ \t]*sourceMappingURL=([^\s*'"]+)[ \t]*\*\/)\s*$/;
 
 /** es-module-lexer is WebAssembly: initialised once per process, before the first JS file. */
 let lexerReady: Promise<void> | undefined;

@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { constants, brotliCompress, gzip, zstdCompress } from "node:zlib";
 import { promisify } from "node:util";
+import { brotliCompress, constants, gzip, zstdCompress } from "node:zlib";
 
 export interface DigestTask {
   op: "digest";

@@ -12,8 +12,8 @@ import {
   type CollectOptions,
   collectStatic,
   MissingReferenceError,
-  readManifest,
   RELEASES_PREFIX,
+  readManifest,
 } from "../src/index.js";
 import { site, tempDir, touch, writeTree } from "./helpers.js";
 
@@ -30,7 +30,19 @@ function recorded(storage: Storage): Storage {
       const value = Reflect.get(t, prop, receiver);
       if (typeof value !== "function" || typeof prop !== "string") return value;
       return (...args: unknown[]) => {
-        if (["save", "readText", "readBytes", "list", "deleteMany", "delete", "stat", "exists", "open"].includes(prop)) {
+        if (
+          [
+            "save",
+            "readText",
+            "readBytes",
+            "list",
+            "deleteMany",
+            "delete",
+            "stat",
+            "exists",
+            "open",
+          ].includes(prop)
+        ) {
           calls.push(`${prop} ${typeof args[0] === "string" ? args[0] : ""}`.trim());
         }
         return value.apply(t, args);
@@ -104,7 +116,11 @@ describe("a fresh run", () => {
         const packed = await readFile(join(out, entry.name + suffix));
         expect(packed.length).toBe(size);
         const unpacked =
-          encoding === "br" ? brotliDecompressSync(packed) : encoding === "gzip" ? gunzipSync(packed) : zstdDecompressSync(packed);
+          encoding === "br"
+            ? brotliDecompressSync(packed)
+            : encoding === "gzip"
+              ? gunzipSync(packed)
+              : zstdDecompressSync(packed);
         expect(unpacked.equals(bytes)).toBe(true);
         expect(size).toBeLessThanOrEqual(bytes.length * 0.95);
       }
@@ -151,16 +167,31 @@ describe("a fresh run", () => {
     });
     const result = await collectStatic(options());
     expect(result.cycles).toHaveLength(1);
-    expect([...result.cycles[0]!].sort()).toEqual(["css/a.css", "css/a.css", "css/b.css", "css/c.css"].sort());
+    expect([...result.cycles[0]!].sort()).toEqual(
+      ["css/a.css", "css/a.css", "css/b.css", "css/c.css"].sort(),
+    );
     expect(result.warnings.filter((w) => w.code === "cycle")).toHaveLength(1);
   });
 
   it("warns about a missing file with its file and line, leaves the reference, and publishes", async () => {
-    await writeTree(src, { "js/lib.js": `x();\n\n//# sourceMappingURL=lib.js.map\n`, "css/m.css": `.a{}\n.b{background:url(nope.png)}` });
+    await writeTree(src, {
+      "js/lib.js": `x();\n\n//# sourceMappingURL=lib.js.map\n`,
+      "css/m.css": `.a{}\n.b{background:url(nope.png)}`,
+    });
     const result = await collectStatic(options());
     expect(result.warnings).toEqual([
-      expect.objectContaining({ code: "missing-reference", file: "css/m.css", line: 2, reference: "nope.png" }),
-      expect.objectContaining({ code: "missing-reference", file: "js/lib.js", line: 3, reference: "lib.js.map" }),
+      expect.objectContaining({
+        code: "missing-reference",
+        file: "css/m.css",
+        line: 2,
+        reference: "nope.png",
+      }),
+      expect.objectContaining({
+        code: "missing-reference",
+        file: "js/lib.js",
+        line: 3,
+        reference: "lib.js.map",
+      }),
     ]);
     const lib = await readFile(join(out, result.manifest.files["js/lib.js"]!.name), "utf8");
     expect(lib).toContain("sourceMappingURL=lib.js.map");
@@ -184,7 +215,9 @@ describe("a fresh run", () => {
 
   it("keeps a bundler's hashed output under its own name (Vite manifest and name pattern)", async () => {
     await writeTree(src, {
-      ".vite/manifest.json": JSON.stringify({ "src/main.ts": { file: "assets/main-abcdefgh.js", css: ["assets/main-qwertyui.css"] } }),
+      ".vite/manifest.json": JSON.stringify({
+        "src/main.ts": { file: "assets/main-abcdefgh.js", css: ["assets/main-qwertyui.css"] },
+      }),
       "assets/main-abcdefgh.js": "export {}",
       "assets/main-qwertyui.css": ".x{}",
       "assets/vendor-BvT3kq9x.js": "export {}",
@@ -200,7 +233,14 @@ describe("a fresh run", () => {
   it("first found wins, with a warning naming both sources", async () => {
     const other = join(dir.path, "other");
     await writeTree(other, { "img/bg.png": "other-bg", "img/new.png": "new" });
-    const result = await collectStatic(options({ sources: [{ dir: src, label: "app" }, { dir: other, label: "vendor" }] }));
+    const result = await collectStatic(
+      options({
+        sources: [
+          { dir: src, label: "app" },
+          { dir: other, label: "vendor" },
+        ],
+      }),
+    );
     expect(result.warnings).toEqual([expect.objectContaining({ code: "conflict", file: "img/bg.png" })]);
     expect(result.warnings[0]!.message).toContain("app");
     expect(result.warnings[0]!.message).toContain("vendor");
@@ -213,7 +253,9 @@ describe("a fresh run", () => {
     await writeTree(vendor, { "ui.css": ".ui{background:url(i.png)}", "i.png": "i" });
     const m = (await collectStatic(options({ sources: [{ dir: vendor, prefix: "ui-kit/" }] }))).manifest;
     expect(Object.keys(m.files).sort()).toEqual(["ui-kit/i.png", "ui-kit/ui.css"]);
-    expect(await readFile(join(out, m.files["ui-kit/ui.css"]!.name), "utf8")).toContain(m.files["ui-kit/i.png"]!.name.slice(7));
+    expect(await readFile(join(out, m.files["ui-kit/ui.css"]!.name), "utf8")).toContain(
+      m.files["ui-kit/i.png"]!.name.slice(7),
+    );
   });
 });
 
@@ -270,7 +312,9 @@ describe("incremental", () => {
     const second = await collectStatic(options({ target: target2, manifestOut: false }));
     expect(second.compressed).toBe(0);
     expect(second.compressionReused).toBe(3);
-    expect(second.manifest.files["js/app.js"]!.encodings).toEqual(first.manifest.files["js/app.js"]!.encodings);
+    expect(second.manifest.files["js/app.js"]!.encodings).toEqual(
+      first.manifest.files["js/app.js"]!.encodings,
+    );
     await target2.close();
   });
 });
@@ -278,7 +322,11 @@ describe("incremental", () => {
 describe("releases and pruning", () => {
   it("keeps the files of the last N releases and deletes only files collectstatic wrote", async () => {
     // Files that are not collectstatic's: one in its own folder, one beside the static files.
-    await writeTree(out, { "media/upload.jpg": "user data", "css/handmade.css": "mine", "img/bg.old.png": "x" });
+    await writeTree(out, {
+      "media/upload.jpg": "user data",
+      "css/handmade.css": "mine",
+      "img/bg.old.png": "x",
+    });
     const r1 = await collectStatic(options({ keep: 2 }));
     await writeFile(join(src, "img/bg.png"), "v2");
     const r2 = await collectStatic(options({ keep: 2 }));

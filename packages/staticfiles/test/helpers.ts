@@ -2,7 +2,9 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
-export async function tempDir(label = "storages-static-"): Promise<{ path: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  label = "storages-static-",
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), label));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }

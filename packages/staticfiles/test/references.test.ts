@@ -15,7 +15,11 @@ import {
 beforeAll(() => initParsers());
 
 /** Rewrites every reference resolving to a file in `files` to its hashed name (hash "h" × 64). */
-function rewriteCss(text: string, from = "css/app.css", files = new Set(["img/a.png", "css/b.css", "fonts/f.woff2"])) {
+function rewriteCss(
+  text: string,
+  from = "css/app.css",
+  files = new Set(["img/a.png", "css/b.css", "fonts/f.woff2"]),
+) {
   const parsed = parseReferences("css", text, from);
   const out = parsed.rewrite((ref) => {
     const to = resolveReference(ref.url, from, "/static/");
@@ -93,14 +97,18 @@ describe("CSS", () => {
 
   it("fuzz: any CSS text either parses and keeps its non-URL bytes, or is published unchanged", () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 200 }), fc.constantFrom("", "url(../img/a.png)", `@import "b.css";`), (noise, ref) => {
-        const input = `${noise}\n${ref}`;
-        const { out } = rewriteCss(input);
-        // Never longer than one hash per reference found, never a crash, never a change without a reference.
-        const parsed = parseReferences("css", input, "css/app.css");
-        if (parsed.references.length === 0) expect(out).toBe(input);
-        expect(out.length - input.length).toBeLessThanOrEqual(parsed.references.length * (H.length + 1));
-      }),
+      fc.property(
+        fc.string({ maxLength: 200 }),
+        fc.constantFrom("", "url(../img/a.png)", `@import "b.css";`),
+        (noise, ref) => {
+          const input = `${noise}\n${ref}`;
+          const { out } = rewriteCss(input);
+          // Never longer than one hash per reference found, never a crash, never a change without a reference.
+          const parsed = parseReferences("css", input, "css/app.css");
+          if (parsed.references.length === 0) expect(out).toBe(input);
+          expect(out.length - input.length).toBeLessThanOrEqual(parsed.references.length * (H.length + 1));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -111,14 +119,24 @@ describe("JS", () => {
     const parsed = parseReferences("js", text, "js/app.js", { modules });
     return parsed.rewrite((ref) => {
       const to = resolveReference(ref.url, "js/app.js", "/static/");
-      return to.kind === "file" ? replaceLastSegment(ref.url, hashedName(to.name, H.padEnd(64, "0"))) : undefined;
+      return to.kind === "file"
+        ? replaceLastSegment(ref.url, hashedName(to.name, H.padEnd(64, "0")))
+        : undefined;
     });
   };
 
   it.each([
     ["//# form", `a();\n//# sourceMappingURL=app.js.map\n`, `a();\n//# sourceMappingURL=app.js.${H}.map\n`],
-    ["/*# */ form", `a();\n/*# sourceMappingURL=app.js.map */`, `a();\n/*# sourceMappingURL=app.js.${H}.map */`],
-    ["legacy //@ form", `a();\n//@ sourceMappingURL=app.js.map`, `a();\n//@ sourceMappingURL=app.js.${H}.map`],
+    [
+      "/*# */ form",
+      `a();\n/*# sourceMappingURL=app.js.map */`,
+      `a();\n/*# sourceMappingURL=app.js.${H}.map */`,
+    ],
+    [
+      "legacy //@ form",
+      `a();\n//@ sourceMappingURL=app.js.map`,
+      `a();\n//@ sourceMappingURL=app.js.${H}.map`,
+    ],
   ])("source map, %s", (_what, input, expected) => {
     expect(rewriteJs(input)).toBe(expected);
   });
@@ -169,10 +187,21 @@ describe("names", () => {
     expect(hashedName("js/app.min.js", "a".repeat(64))).toBe("js/app.min.aaaaaaaaaaaa.js");
   });
   it("recognises bundler output and not ordinary names", () => {
-    for (const name of ["assets/index-BvT3kq9x.js", "main.1a2b3c4d.js", "chunk-5f3c2a1e9b8d7c6f.css", "assets/logo-D4kZ9mQp.svg"]) {
+    for (const name of [
+      "assets/index-BvT3kq9x.js",
+      "main.1a2b3c4d.js",
+      "chunk-5f3c2a1e9b8d7c6f.css",
+      "assets/logo-D4kZ9mQp.svg",
+    ]) {
       expect(looksBundlerHashed(name), name).toBe(true);
     }
-    for (const name of ["jquery-3.6.0.min.js", "date-picker.js", "css/base.css", "my-Checkbox.js", "vendor/deadbeef.js"]) {
+    for (const name of [
+      "jquery-3.6.0.min.js",
+      "date-picker.js",
+      "css/base.css",
+      "my-Checkbox.js",
+      "vendor/deadbeef.js",
+    ]) {
       expect(looksBundlerHashed(name), name).toBe(false);
     }
   });

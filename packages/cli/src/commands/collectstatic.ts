@@ -15,7 +15,9 @@ import { collect, positiveInteger } from "./options.js";
 function sourceOption(text: string): StaticSource {
   const eq = text.lastIndexOf("=");
   if (eq === 0) throw new UsageError(`--source takes DIR or DIR=PREFIX, got "${text}".`);
-  return eq < 0 ? { dir: text, label: `--source ${text}` } : { dir: text.slice(0, eq), prefix: text.slice(eq + 1), label: `--source ${text}` };
+  return eq < 0
+    ? { dir: text, label: `--source ${text}` }
+    : { dir: text.slice(0, eq), prefix: text.slice(eq + 1), label: `--source ${text}` };
 }
 
 /** `staticfiles` and `staticfiles:` both name the storage; anything else is an address. */
@@ -26,7 +28,9 @@ function targetAddress(text: string): string {
 function human(r: Omit<CollectResult, "manifest">): string[] {
   const seconds = (r.durationMs / 1000).toFixed(2);
   if (r.nothingChanged) {
-    return [`nothing changed: ${count(r.found, "file")} already published (release ${r.release}, ${seconds} s)`];
+    return [
+      `nothing changed: ${count(r.found, "file")} already published (release ${r.release}, ${seconds} s)`,
+    ];
   }
   const sizes = ENCODINGS.filter((e) => r.bytesAfter[e] > 0)
     .map((e) => `${e} ${formatBytes(r.bytesAfter[e])}`)
@@ -45,17 +49,36 @@ export const collectstatic = defineCommand({
   description:
     "Collects the static files of the --source folders (first found wins), gives them content-hashed names, rewrites the references between them (CSS url()/@import/image-set(), source maps), precompresses them (br, gzip, zstd siblings) and publishes what changed to the staticfiles storage (or --to). Writes the manifest to the target (staticfiles.json and .storages/releases/<release>.json) and to --manifest-out for the app's build. A run with nothing changed reads only the sources' stat data and the stored manifest. Keeps the files of the last --keep releases; deletes only files collectstatic wrote.",
   examples: [
-    { command: "storages collectstatic --source ./assets --source ./dist", what: "to the staticfiles storage" },
-    { command: "storages collectstatic --source ./node_modules/ui-kit/dist=ui-kit/", what: "a folder under a prefix" },
-    { command: "storages collectstatic --source ./assets --to s3://app-static/static?region=eu-west-1", what: "to a URL" },
+    {
+      command: "storages collectstatic --source ./assets --source ./dist",
+      what: "to the staticfiles storage",
+    },
+    {
+      command: "storages collectstatic --source ./node_modules/ui-kit/dist=ui-kit/",
+      what: "a folder under a prefix",
+    },
+    {
+      command: "storages collectstatic --source ./assets --to s3://app-static/static?region=eu-west-1",
+      what: "to a URL",
+    },
     { command: "storages collectstatic --source ./assets --dry-run --json", what: "what would be published" },
-    { command: "storages collectstatic --source ./assets --release $GIT_SHA --keep 5 --strict", what: "in CI" },
+    {
+      command: "storages collectstatic --source ./assets --release $GIT_SHA --keep 5 --strict",
+      what: "in CI",
+    },
   ],
   configure: (command) =>
     command
       .option("--source <dir[=prefix]>", "a static source folder (repeatable; first found wins)", collect)
-      .option("--packages", "also collect installed packages that declare \"staticfiles\" in their package.json")
-      .option("--ignore <glob>", "leave out names matching (repeatable; default: dot files, *~, CVS/)", collect)
+      .option(
+        "--packages",
+        'also collect installed packages that declare "staticfiles" in their package.json',
+      )
+      .option(
+        "--ignore <glob>",
+        "leave out names matching (repeatable; default: dot files, *~, CVS/)",
+        collect,
+      )
       .option("--to <name|url>", "where to publish (default: the staticfiles storage)")
       .option("--dry-run", "compute and report; write nothing")
       .option("--clear", "first delete every file earlier runs wrote (never others)")
@@ -65,7 +88,7 @@ export const collectstatic = defineCommand({
       .option("--no-manifest-out", "do not write the app's copy")
       .option("--no-compress", "no precompressed siblings")
       .option("--encodings <list>", "precompression encodings, comma-separated (default br,gzip,zstd)")
-      .option("--modules", "also rewrite relative ES module specifiers (import \"./a.js\")")
+      .option("--modules", 'also rewrite relative ES module specifiers (import "./a.js")')
       .option("--no-originals", "do not also publish each file under its original name")
       .option("--base-url <path>", "path root-relative references start with (default /static/)")
       .option("--release <id>", "release id (default: derived from the files' hashes)")
@@ -73,7 +96,9 @@ export const collectstatic = defineCommand({
   async run(context, _args, options) {
     const sources: StaticSource[] = (options.source ?? []).map(sourceOption);
     if (sources.length === 0 && !options.packages) {
-      throw new UsageError("collectstatic needs at least one --source DIR (or --packages): the folders your static files are in.");
+      throw new UsageError(
+        "collectstatic needs at least one --source DIR (or --packages): the folders your static files are in.",
+      );
     }
     const location = await context.resolve(targetAddress(options.to ?? "staticfiles"), { write: true });
     const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);

@@ -4,14 +4,14 @@
  * secret next to them that no URL may reach, and the environment an app would run with.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { brotliCompressSync, gzipSync } from "node:zlib";
+import { fsStorage } from "@storages/fs";
+import { collectStatic, type Encoding } from "@storages/staticfiles";
 
 export const execFileAsync = promisify(execFile);
 
@@ -30,9 +30,11 @@ export interface Site {
   cleanup(): Promise<void>;
 }
 
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
-
-export async function makeSite(options: { encodings?: boolean } = {}): Promise<Site> {
+/**
+ * The site as a deploy leaves it: static files published by the real collectstatic
+ * (@storages/staticfiles: hashed names, manifest, .br/.gz/.zst siblings) into shared/static.
+ */
+export async function makeSite(options: { encodings?: readonly Encoding[] } = {}): Promise<Site> {
   const root = await realpath(await mkdtemp(join(tmpdir(), "storages-deploy-")));
   // nginx's workers (nobody, when started by root) and Caddy read the files: as a web server would.
   await chmod(root, 0o755);
@@ -40,37 +42,27 @@ export async function makeSite(options: { encodings?: boolean } = {}): Promise<S
   const staticDir = join(shared, "static");
   const mediaDir = join(shared, "media");
   const privateDir = join(shared, "private");
-  for (const d of [staticDir, join(staticDir, "css"), mediaDir, privateDir])
+  const sources = join(root, "app-static");
+  for (const d of [staticDir, mediaDir, privateDir, join(sources, "css")])
     await mkdir(d, { recursive: true });
-  const hashedCss = `css/app.${sha(CSS).slice(0, 12)}.css`;
-  await writeFile(join(staticDir, hashedCss), CSS);
-  await writeFile(join(staticDir, "css/app.css"), CSS);
-  const encodings = options.encodings ?? true;
-  if (encodings) {
-    await writeFile(join(staticDir, `${hashedCss}.gz`), gzipSync(CSS));
-    await writeFile(join(staticDir, `${hashedCss}.br`), brotliCompressSync(CSS));
+  await writeFile(join(sources, "css", "app.css"), CSS);
+  await writeFile(join(sources, "robots.txt"), "User-agent: *\n");
+  const target = fsStorage({ root: staticDir });
+  try {
+    await collectStatic({
+      sources: [{ dir: sources }],
+      target,
+      encodings: options.encodings ?? ["br", "gzip", "zstd"],
+      manifestOut: false,
+      cacheDir: join(root, "collect-cache"),
+      threads: 1,
+      cwd: root,
+    });
+  } finally {
+    await target.close();
   }
-  await writeFile(join(staticDir, "robots.txt"), "User-agent: *\n");
-  const entry = (name: string, body: string, hashed: boolean, contentType: string, enc: boolean) => ({
-    name,
-    size: body.length,
-    sha256: sha(body),
-    hashed,
-    contentType,
-    encodings: enc ? { br: { name: `${name}.br` }, gzip: { name: `${name}.gz` } } : {},
-  });
-  await writeFile(
-    join(staticDir, "staticfiles.json"),
-    JSON.stringify({
-      version: 1,
-      release: "r1",
-      createdAt: new Date().toISOString(),
-      files: {
-        "css/app.css": entry(hashedCss, CSS, true, "text/css; charset=utf-8", encodings),
-        "robots.txt": entry("robots.txt", "User-agent: *\n", false, "text/plain; charset=utf-8", false),
-      },
-    }),
-  );
+  const manifest = JSON.parse(await readFile(join(staticDir, "staticfiles.json"), "utf8"));
+  const hashedCss: string = manifest.files["css/app.css"].name;
   await writeFile(join(mediaDir, "note.txt"), "a plain upload\n");
   await writeFile(join(mediaDir, "upload.html"), "<!doctype html><script>alert(document.cookie)</script>\n");
   await writeFile(
