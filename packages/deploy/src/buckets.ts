@@ -54,6 +54,24 @@ function reachFinding(s: DeployStorage, error: unknown): Finding {
   };
 }
 
+/** The listing worked but the test object could not be written: the app's uploads would fail the same way. */
+function writeRefusedFinding(s: DeployStorage, error: unknown): Finding {
+  if (StorageError.isInstance(error) && error.code === "E_PERMISSION_DENIED") {
+    return {
+      ...reachFinding(s, error),
+      message: `${s.description.location}: writing a test file was refused: ${error.message}`,
+    };
+  }
+  const message = StorageError.isInstance(error) ? error.message : String((error as Error)?.message ?? error);
+  return {
+    id: "storage-write-refused",
+    severity: "error",
+    storage: s.name,
+    message: `${s.description.location}: the backend refused to write a test file, as it would refuse the app's uploads: ${message}`,
+    fix: "Do what the backend's message says, then run the check again.",
+  };
+}
+
 /** Every URL above the probe object's (its "folders", up to the host), each ending in "/". */
 function ancestorUrls(objectUrl: string): string[] {
   const u = new URL(objectUrl);
@@ -86,9 +104,10 @@ async function checkOne(s: DeployStorage, layout: DeploymentLayout, options: Buc
   const key = `${PROBE_PREFIX}${token}.txt`;
   const content = `storages check ${token}`;
   try {
-    await storage.save(key, content, { ...call, contentType: "text/plain" });
+    // The name is new (a UUID): overwrite skips the create-exclusive write some S3 servers lack.
+    await storage.save(key, content, { ...call, contentType: "text/plain", overwrite: true });
   } catch (error) {
-    findings.push(reachFinding(s, error));
+    findings.push(writeRefusedFinding(s, error));
     return { findings, notes };
   }
   try {

@@ -26,11 +26,11 @@ export const FINDING_IDS = [
   "bucket-missing",
   "bucket-unreachable",
   "bucket-credentials",
+  "storage-write-refused",
   "public-not-readable",
   "private-readable",
   "bucket-lists-anonymously",
   "cors-blocks-uploads",
-  "media-versioning-off",
   // static manifest
   "manifest-missing",
   "manifest-files-missing",
