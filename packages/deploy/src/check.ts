@@ -84,6 +84,7 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
         "local mode (STORAGES_MODE=local): every storage is a folder under the local root, as in development; check with the production environment (--env-file) to judge a deployment",
       );
     }
+    for (const w of layout.warnings) notes.push(`configuration: ${w.message}`);
     const add = (r: { findings: Finding[]; notes: string[] }) => {
       findings.push(...r.findings);
       notes.push(...r.notes);

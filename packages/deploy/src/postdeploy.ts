@@ -174,10 +174,14 @@ async function checkMedia(
   try {
     for (const p of probes) await storage.save(p.key, p.body, { ...call, overwrite: true });
     if (s.description.visibility === "public") {
-      if (s.description.publicUrl === undefined)
-        return [`media ${s.name}: public without publicUrl, not probed`];
       for (const p of probes) {
-        const url = urlFor(s.description.publicUrl, p.key, options.baseUrl);
+        let url: string;
+        try {
+          // The URL the app hands out (publicUrl, or the service's own), resolved against the site.
+          url = new URL(storage.publicUrl(p.key), options.baseUrl).toString();
+        } catch {
+          return [`media ${s.name}: public, but with no URL to request (set publicUrl)`];
+        }
         const shown = printableUrl(url);
         const got = await probe(url, request);
         if (!got.ok) {

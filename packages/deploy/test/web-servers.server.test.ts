@@ -11,7 +11,14 @@ import { mkdir, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { caddyConfig, checkDeployment, IMMUTABLE_CACHE, nginxConfig, SHORT_CACHE } from "../src/index.js";
+import {
+  caddyConfig,
+  checkDeployment,
+  IMMUTABLE_CACHE,
+  nginxConfig,
+  type ServerConfigOptions,
+  SHORT_CACHE,
+} from "../src/index.js";
 import {
   execFileAsync,
   freePort,
@@ -35,49 +42,60 @@ interface Running {
 
 type Starter = (site: Site, runDir: string, upstream: string, configText?: string) => Promise<Running>;
 
-const startNginx: Starter = async (site, runDir, upstream, configText) => {
-  const nginx = await requireBinary("nginx", "nginx libnginx-mod-http-brotli-static");
-  const port = await freePort();
-  const text =
-    configText?.replaceAll("PORT", String(port)) ??
-    (await nginxConfig({
-      env: site.env,
-      cwd: site.root,
-      configFile: false,
-      upstream,
-      listen: `127.0.0.1:${port}`,
-      standalone: { runDir },
-    }));
-  const file = join(runDir, "nginx.conf");
-  await writeFile(file, text);
-  await execFileAsync(nginx, ["-t", "-q", "-p", runDir, "-c", file]);
-  const { child, output } = spawnServer(nginx, ["-p", runDir, "-c", file]);
-  await waitForHttp(port, child, output);
-  return { port, child, configText: text };
-};
+interface ServerKind {
+  binary: string;
+  debianPackages: string;
+  fileName: string;
+  render: (options: ServerConfigOptions) => Promise<string>;
+  validate: (file: string, runDir: string) => string[];
+  run: (file: string, runDir: string) => string[];
+  env?: (runDir: string) => NodeJS.ProcessEnv;
+}
 
-const startCaddy: Starter = async (site, runDir, upstream, configText) => {
-  const caddy = await requireBinary("caddy", "caddy");
-  const port = await freePort();
-  const text =
-    configText?.replaceAll("PORT", String(port)) ??
-    (await caddyConfig({
-      env: site.env,
-      cwd: site.root,
-      configFile: false,
-      upstream,
-      listen: `127.0.0.1:${port}`,
-      standalone: { runDir },
-    }));
-  const file = join(runDir, "Caddyfile");
-  await writeFile(file, text);
+/** Writes the configuration (generated, or a broken one with PORT in it), validates it, runs it on a free port. */
+function starter(kind: ServerKind): Starter {
+  return async (site, runDir, upstream, configText) => {
+    const binary = await requireBinary(kind.binary, kind.debianPackages);
+    const port = await freePort();
+    const text =
+      configText?.replaceAll("PORT", String(port)) ??
+      (await kind.render({
+        env: site.env,
+        cwd: site.root,
+        configFile: false,
+        upstream,
+        listen: `127.0.0.1:${port}`,
+        standalone: { runDir },
+      }));
+    const file = join(runDir, configText ? `broken-${kind.fileName}` : kind.fileName);
+    await writeFile(file, text);
+    const env = kind.env?.(runDir) ?? process.env;
+    await execFileAsync(binary, kind.validate(file, runDir), { env });
+    const { child, output } = spawnServer(binary, kind.run(file, runDir), env);
+    await waitForHttp(port, child, output);
+    return { port, child, configText: text };
+  };
+}
+
+const startNginx = starter({
+  binary: "nginx",
+  debianPackages: "nginx libnginx-mod-http-brotli-static",
+  fileName: "nginx.conf",
+  render: nginxConfig,
+  validate: (file, runDir) => ["-t", "-q", "-p", runDir, "-c", file],
+  run: (file, runDir) => ["-p", runDir, "-c", file],
+});
+
+const startCaddy = starter({
+  binary: "caddy",
+  debianPackages: "caddy",
+  fileName: "Caddyfile",
+  render: caddyConfig,
+  validate: (file) => ["validate", "--config", file, "--adapter", "caddyfile"],
+  run: (file) => ["run", "--config", file, "--adapter", "caddyfile"],
   // Caddy keeps its state under HOME/XDG dirs: give it the run directory.
-  const env = { ...process.env, HOME: runDir, XDG_CONFIG_HOME: runDir, XDG_DATA_HOME: runDir };
-  await execFileAsync(caddy, ["validate", "--config", file, "--adapter", "caddyfile"], { env });
-  const { child, output } = spawnServer(caddy, ["run", "--config", file, "--adapter", "caddyfile"], env);
-  await waitForHttp(port, child, output);
-  return { port, child, configText: text };
-};
+  env: (runDir) => ({ ...process.env, HOME: runDir, XDG_CONFIG_HOME: runDir, XDG_DATA_HOME: runDir }),
+});
 
 const BROKEN_NGINX = (site: Site, runDir: string, upstream: string) => `
 daemon off;
