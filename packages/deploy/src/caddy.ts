@@ -17,6 +17,7 @@ import {
   type ServedDirectory,
   type ServerConfigOptions,
   type ServerPlan,
+  serverNamesOf,
 } from "./server-plan.js";
 import {
   ACCEL_HEADER,
@@ -39,11 +40,16 @@ function mediaDirectives(d: ServedDirectory, indent: string): string[] {
   ];
 }
 
+/**
+ * Host names alone get Caddy's automatic HTTPS; with --listen, plain HTTP on that port (behind a
+ * load balancer that terminates TLS), except 443. Without names: plain HTTP on the port.
+ */
 function siteAddress(options: ServerConfigOptions): string {
+  const names = serverNamesOf(options);
+  if (names.length > 0 && options.listen === undefined) return names.join(", ");
   const { host, port } = listenParts(options.listen);
-  if (options.serverNames && options.serverNames.length > 0) {
-    return options.serverNames.map((n) => (port === "443" ? n : `http://${n}:${port}`)).join(", ");
-  }
+  if (names.length > 0)
+    return names.map((n) => (port === "443" ? `${n}:443` : `http://${n}:${port}`)).join(", ");
   return `http://${host ?? ""}:${port}`;
 }
 

@@ -56,6 +56,16 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
       `Unknown finding id(s) to ignore: ${unknown.join(", ")}. The ids are those \`storages check\` prints (e.g. media-without-backup).`,
     );
   }
+  for (const [what, value] of [
+    ["baseUrl", options.baseUrl],
+    ["origin", options.origin],
+  ] as const) {
+    if (value !== undefined && !/^https?:\/\/[^/]/i.test(value)) {
+      throw new InvalidArgumentError(
+        `${what} ${JSON.stringify(value)} is not an http(s) URL: give one like https://www.example.com/.`,
+      );
+    }
+  }
   const concurrency = options.concurrency ?? 8;
   const timeout = options.timeout ?? 10_000;
   const findings: Finding[] = [];

@@ -19,6 +19,7 @@ import {
   type ServedDirectory,
   type ServerConfigOptions,
   type ServerPlan,
+  serverNamesOf,
 } from "./server-plan.js";
 import {
   activeExtensionsPattern,
@@ -48,7 +49,7 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
     "        autoindex off;",
     "        gzip_static on;",
     ...(brotli
-      ? ["        brotli_static on;"]
+      ? ["        brotli_static on;  # Debian/Ubuntu: apt-get install libnginx-mod-http-brotli-static"]
       : ["        # brotli_static on;  (needs libnginx-mod-http-brotli-static)"]),
     "        gzip_vary on;",
     `        add_header Cache-Control "${SHORT_CACHE}" always;`,
@@ -94,7 +95,7 @@ export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {})
   const server = [
     "server {",
     `    listen ${host ? `${host}:` : ""}${port};`,
-    `    server_name ${(options.serverNames ?? ["_"]).join(" ")};`,
+    `    server_name ${serverNamesOf(options).join(" ") || "_"};`,
     "    server_tokens off;",
     "    autoindex off;",
     "",

@@ -157,6 +157,19 @@ describe("buckets on Ceph RGW", () => {
     }
   });
 
+  it("after a deploy (--base-url): a bucket serving uploads itself serves HTML active; a private one serves nothing unsigned", async () => {
+    const site = { baseUrl: "https://www.example.com/", origin: "https://www.example.com" };
+    const open = await check(envFor(s3Url(bucket, "visibility=public")), site);
+    expect(idsOf(open)).toEqual(["cors-blocks-uploads", "media-not-inert"]);
+    const inert = open.findings.find((f) => f.id === "media-not-inert")!;
+    expect(inert.message).toContain("no X-Content-Type-Options: nosniff");
+    expect(inert.message).toContain("served inline as active content");
+    const closed = await check(envFor(s3Url(bucket, "visibility=private")), site);
+    expect(idsOf(closed)).toEqual(["cors-blocks-uploads"]);
+    const left = await admin.send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect(left.KeyCount ?? 0).toBe(0);
+  });
+
   it("catches CORS that blocks the app's browser uploads, and passes once the rule is there", async () => {
     const origin = "https://app.example.com";
     const blocked = await check(envFor(s3Url(bucket, "visibility=private")), { origin });
