@@ -6,6 +6,7 @@
  * - a test object written with the storage's visibility: a public storage must serve it to anyone,
  *   a private one to nobody; no URL above it may list it (an anonymous listing exposes every name);
  * - browser uploads: a CORS preflight against a signed upload URL, from the app's origin;
+ * - media: versioning or soft delete on (`Storage.dataProtection()`, from the driver), or a warning;
  * then the test object is removed.
  */
 import { randomUUID } from "node:crypto";
@@ -95,6 +96,27 @@ async function checkOne(s: DeployStorage, layout: DeploymentLayout, options: Buc
   } catch (error) {
     findings.push(reachFinding(s, error));
     return { findings, notes };
+  }
+  if (s.role === "media") {
+    const protection = await storage.dataProtection(call).catch((error: unknown) => {
+      if (!StorageError.isInstance(error)) throw error;
+      return undefined;
+    });
+    if (protection === undefined) {
+      notes.push(
+        `${s.name}: versioning / soft delete not known (the backend cannot tell, or these credentials may not ask)`,
+      );
+    } else if (!protection.recoverable) {
+      findings.push({
+        id: "media-versioning-off",
+        severity: "warning",
+        storage: s.name,
+        message: `${s.description.location}: ${protection.detail}: a deleted or overwritten upload is gone for good.`,
+        fix: "Turn on bucket versioning (S3, GCS) or blob soft delete (Azure), with a lifecycle rule that expires old versions.",
+      });
+    } else {
+      notes.push(`${s.name}: ${protection.detail}`);
+    }
   }
   if (s.description.readOnly) {
     notes.push(`${s.name}: read-only, no test object written (visibility and CORS not probed)`);
@@ -218,11 +240,6 @@ export async function bucketFindings(
     const r = await checkOne(s, layout, options);
     findings.push(...r.findings);
     notes.push(...r.notes);
-  }
-  if (layout.storages.some((s) => s.description.locationParts.kind === "bucket" && s.role === "media")) {
-    notes.push(
-      "versioning / soft delete of media buckets: not checked by this version (check it in the provider's console)",
-    );
   }
   return { findings, notes };
 }

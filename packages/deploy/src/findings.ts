@@ -31,6 +31,7 @@ export const FINDING_IDS = [
   "private-readable",
   "bucket-lists-anonymously",
   "cors-blocks-uploads",
+  "media-versioning-off",
   // static manifest
   "manifest-missing",
   "manifest-files-missing",

@@ -10,9 +10,11 @@ import {
   DeleteBucketCommand,
   DeleteObjectsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutBucketAclCommand,
   PutBucketCorsCommand,
   PutBucketPolicyCommand,
+  PutBucketVersioningCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
@@ -24,9 +26,17 @@ const S3_MISSING =
 const AZURE_MISSING =
   "No Azure server: run `npm test` from the repository root (it starts Azurite), or set STORAGES_TEST_AZURE_CONNECTION_STRING.";
 
+/** The storages under test only; versioning has its own tests, so elsewhere its warning is ignored (knowingly). */
 async function check(env: Record<string, string>, extra: Partial<CheckOptions> = {}) {
-  // A storage set (staticfiles is required by nothing here): only the storages under test.
-  return checkDeployment({ env, cwd: "/", configFile: false, mountInfo: "", timeout: 15_000, ...extra });
+  return checkDeployment({
+    env,
+    cwd: "/",
+    configFile: false,
+    mountInfo: "",
+    timeout: 15_000,
+    ignore: ["media-versioning-off"],
+    ...extra,
+  });
 }
 
 const idsOf = (r: { findings: { id: FindingId }[] }) => r.findings.map((f) => f.id).sort();
@@ -170,6 +180,35 @@ describe("buckets on Ceph RGW", () => {
     expect(left.KeyCount ?? 0).toBe(0);
   });
 
+  it("warns when the media bucket keeps no versions, and not once versioning is on", async () => {
+    const off = await check(envFor(s3Url(bucket, "visibility=private")), { ignore: [] });
+    expect(idsOf(off)).toEqual(["media-versioning-off"]);
+    expect(off.findings[0]!.severity).toBe("warning");
+    expect(off.ok).toBe(true);
+    const versioned = `${bucket}-v`;
+    await admin.send(new CreateBucketCommand({ Bucket: versioned }));
+    try {
+      await admin.send(
+        new PutBucketVersioningCommand({ Bucket: versioned, VersioningConfiguration: { Status: "Enabled" } }),
+      );
+      const on = await check(envFor(s3Url(versioned, "visibility=private")), { ignore: [] });
+      expect(on.findings).toEqual([]);
+      expect(on.notes).toContain("default: bucket versioning on");
+    } finally {
+      const versions = await admin.send(new ListObjectVersionsCommand({ Bucket: versioned }));
+      const all = [...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])];
+      if (all.length > 0) {
+        await admin.send(
+          new DeleteObjectsCommand({
+            Bucket: versioned,
+            Delete: { Objects: all.map((v) => ({ Key: v.Key!, VersionId: v.VersionId })) },
+          }),
+        );
+      }
+      await admin.send(new DeleteBucketCommand({ Bucket: versioned }));
+    }
+  });
+
   it("catches CORS that blocks the app's browser uploads, and passes once the rule is there", async () => {
     const origin = "https://app.example.com";
     const blocked = await check(envFor(s3Url(bucket, "visibility=private")), { origin });
@@ -225,6 +264,21 @@ describe("containers on Azurite", () => {
   it("passes a private container, and a public one whose access level is blob", async () => {
     expect((await check(envFor(await container(), "visibility=private"))).findings).toEqual([]);
     expect((await check(envFor(await container("blob"), "visibility=public"))).findings).toEqual([]);
+  });
+
+  it("warns when blob soft delete is off, and not once it is on", async () => {
+    const name = await container();
+    const off = await check(envFor(name, "visibility=private"), { ignore: [] });
+    expect(idsOf(off)).toEqual(["media-versioning-off"]);
+    expect(off.findings[0]!.message).toContain("soft delete off");
+    await service.setProperties({ deleteRetentionPolicy: { enabled: true, days: 7 } });
+    try {
+      const on = await check(envFor(name, "visibility=private"), { ignore: [] });
+      expect(on.findings).toEqual([]);
+      expect(on.notes).toContain("default: soft delete on (7 days)");
+    } finally {
+      await service.setProperties({ deleteRetentionPolicy: { enabled: false } });
+    }
   });
 
   it("catches a missing container and a wrong account key", async () => {
