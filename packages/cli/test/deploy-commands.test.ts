@@ -58,6 +58,23 @@ describe("storages check", () => {
     expect(fromEnv.stdout).toContain("ok: no errors");
   });
 
+  it("--mountinfo judges another machine's mounts: media on a container's overlay root", async () => {
+    const fixture = join(dir, "mountinfo");
+    await writeFile(fixture, "1200 1100 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u\n");
+    const r = await run([
+      "--json",
+      "check",
+      "--offline",
+      "--mountinfo",
+      fixture,
+      "--ignore",
+      "media-in-release-dir",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.json().findings.map((f: { id: string }) => f.id)).toEqual(["media-on-ephemeral-fs"]);
+    expect((await run(["check", "--mountinfo", join(dir, "missing")])).code).toBe(2);
+  });
+
   it("refuses bad options and unknown ids with exit 2", async () => {
     expect((await run(["check", "--sample", "0"])).code).toBe(2);
     expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);

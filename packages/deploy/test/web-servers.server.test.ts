@@ -276,6 +276,19 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     }
   });
 
+  it("--sample requests an even sample of the manifest", async () => {
+    const report = await checkDeployment({
+      env: site.env,
+      cwd: site.root,
+      configFile: false,
+      baseUrl: `http://127.0.0.1:${good.port}/`,
+      sample: 1,
+      concurrency: 1,
+    });
+    expect(report.ok).toBe(true);
+    expect(report.notes).toContain("static URLs: 1 of 2 manifest entries requested");
+  });
+
   it("storages check --base-url fails against a broken configuration", async () => {
     const report = await checkDeployment({
       env: site.env,
