@@ -118,42 +118,31 @@ describe("buckets on Ceph RGW", () => {
     expect(report.findings[0]!.message).toContain("HTTP 403");
   });
 
-  it("catches a private storage that a bucket policy makes readable to anyone", async () => {
-    await admin.send(
+  /** A bucket policy with one statement about anonymous GetObject on `resource`. */
+  const anonymousGet = (effect: "Allow" | "Deny", resource: string) =>
+    admin.send(
       new PutBucketPolicyCommand({
         Bucket: bucket,
         Policy: JSON.stringify({
           Version: "2012-10-17",
           Statement: [
             {
-              Effect: "Allow",
+              Effect: effect,
               Principal: "*",
               Action: ["s3:GetObject"],
-              Resource: [`arn:aws:s3:::${bucket}/*`],
+              Resource: [`arn:aws:s3:::${bucket}/${resource}`],
             },
           ],
         }),
       }),
     );
+
+  it("catches a private storage that a bucket policy makes readable to anyone", async () => {
+    await anonymousGet("Allow", "*");
     try {
       expect(idsOf(await check(envFor(s3Url(bucket, "visibility=private"))))).toEqual(["private-readable"]);
     } finally {
-      await admin.send(
-        new PutBucketPolicyCommand({
-          Bucket: bucket,
-          Policy: JSON.stringify({
-            Version: "2012-10-17",
-            Statement: [
-              {
-                Effect: "Deny",
-                Principal: "*",
-                Action: ["s3:GetObject"],
-                Resource: [`arn:aws:s3:::${bucket}/nothing`],
-              },
-            ],
-          }),
-        }),
-      );
+      await anonymousGet("Deny", "nothing");
     }
   });
 

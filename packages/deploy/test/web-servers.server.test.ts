@@ -12,6 +12,7 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type CheckOptions,
   caddyConfig,
   checkDeployment,
   IMMUTABLE_CACHE,
@@ -162,6 +163,16 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     bad = await start(site, runDir, app.url, broken(site, runDir, app.url));
   });
 
+  /** `storages check --base-url` against one of the running servers. */
+  const checkAgainst = (server: Running, extra: Partial<CheckOptions> = {}) =>
+    checkDeployment({
+      env: site.env,
+      cwd: site.root,
+      configFile: false,
+      baseUrl: `http://127.0.0.1:${server.port}/`,
+      ...extra,
+    });
+
   afterAll(async () => {
     await Promise.all([good && stopServer(good.child), bad && stopServer(bad.child)]);
     await new Promise((r) => app?.server.close(r));
@@ -261,12 +272,7 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
   });
 
   it("storages check --base-url passes against it", async () => {
-    const report = await checkDeployment({
-      env: site.env,
-      cwd: site.root,
-      configFile: false,
-      baseUrl: `http://127.0.0.1:${good.port}/`,
-    });
+    const report = await checkAgainst(good);
     expect(report.ok).toBe(true);
     if (name === "caddy") expect(report.findings).toEqual([]);
     else {
@@ -277,25 +283,13 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
   });
 
   it("--sample requests an even sample of the manifest", async () => {
-    const report = await checkDeployment({
-      env: site.env,
-      cwd: site.root,
-      configFile: false,
-      baseUrl: `http://127.0.0.1:${good.port}/`,
-      sample: 1,
-      concurrency: 1,
-    });
+    const report = await checkAgainst(good, { sample: 1, concurrency: 1 });
     expect(report.ok).toBe(true);
     expect(report.notes).toContain("static URLs: 1 of 2 manifest entries requested");
   });
 
   it("storages check --base-url fails against a broken configuration", async () => {
-    const report = await checkDeployment({
-      env: site.env,
-      cwd: site.root,
-      configFile: false,
-      baseUrl: `http://127.0.0.1:${bad.port}/`,
-    });
+    const report = await checkAgainst(bad);
     expect(report.ok).toBe(false);
     const ids = new Set(report.findings.map((f) => f.id));
     expect(ids).toContain("cache-control-wrong");
