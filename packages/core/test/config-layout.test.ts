@@ -156,6 +156,18 @@ describe("onOverlap: overlaps reported, not thrown (deployment checks)", () => {
   });
 });
 
+describe("STORAGES_CHECK_IGNORE", () => {
+  it("is a global variable (for storages check), not a stray storage variable", async () => {
+    const { reg, warnings } = registry({
+      STORAGES_DEFAULT: `file://${dir}/media`,
+      STORAGES_CHECK_IGNORE: "media-without-backup",
+    });
+    await reg.load();
+    expect(warnings.filter((w) => w.code === "W_UNKNOWN_VARIABLE")).toEqual([]);
+    expect(await reg.names()).toEqual(["default"]);
+  });
+});
+
 describe("overlap rules between directories (through the registry)", () => {
   it("refuses the same directory and nested directories", async () => {
     const same = registry({
