@@ -21,8 +21,11 @@ const execFileAsync = promisify(execFile);
 export const id = "rgw";
 export let label = "Ceph RGW (Debian radosgw, single-node memstore)";
 
-const PACKAGES = ["ceph-mon", "ceph-osd", "radosgw", "ceph-common"];
-const BINARIES = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph"];
+// The web servers @storages/deploy's tests run its nginx/Caddy configurations with ride along in the
+// same apt-get (one install step for every Debian package the tests need).
+const WEB_SERVER_PACKAGES = ["nginx", "libnginx-mod-http-brotli-static", "caddy"];
+const PACKAGES = ["ceph-mon", "ceph-osd", "radosgw", "ceph-common", ...WEB_SERVER_PACKAGES];
+const BINARIES = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "nginx", "caddy"];
 const DEFAULT_PORT = 7480;
 const MON_PORT = 6789;
 const REGION = "us-east-1";

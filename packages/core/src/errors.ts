@@ -42,6 +42,7 @@ export type Operation =
   | "deleteMany"
   | "deletePrefix"
   | "flush"
+  | "dataProtection"
   | "path"
   | "url"
   | "signedUrl"

@@ -43,6 +43,7 @@ import type {
   Capabilities,
   ChecksumAlgorithm,
   CopyOptions,
+  DataProtection,
   Driver,
   DriverWriteResult,
   ListEntry,
@@ -1162,6 +1163,16 @@ export class Storage {
     const driver = this.driver;
     if (!driver.flush) return;
     return this.run("flush", undefined, options, (signal) => driver.flush!({ signal }));
+  }
+
+  /**
+   * Whether deleted or overwritten files stay recoverable (bucket versioning, soft delete): for
+   * deployment checks. Undefined when the backend cannot tell (or these credentials may not ask).
+   */
+  async dataProtection(options: CallOptions = {}): Promise<DataProtection | undefined> {
+    const driver = this.driver;
+    if (!driver.dataProtection) return undefined;
+    return this.run("dataProtection", undefined, options, (signal) => driver.dataProtection!({ signal }));
   }
 
   /** Releases the driver's sockets and handles. */

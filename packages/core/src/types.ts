@@ -234,6 +234,14 @@ export interface StorageFeatures {
   checksums: { stored: readonly ChecksumAlgorithm[]; computed: readonly ChecksumAlgorithm[] };
 }
 
+/** Whether a service keeps deleted or overwritten files recoverable (`Storage.dataProtection()`). */
+export interface DataProtection {
+  /** True when deleted or overwritten files stay recoverable for a while (versioning, soft delete). */
+  recoverable: boolean;
+  /** How, or why not, for people: "bucket versioning on", "soft delete off". */
+  detail: string;
+}
+
 /** `Storage.describe()`: what tools need to know about a storage, secret-free. */
 export interface StorageInfo {
   backend: string;
@@ -385,6 +393,11 @@ export interface Driver {
   path?: ((key: string) => string) | undefined;
   /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
   describe?: (() => BackendDescription) | undefined;
+  /**
+   * Whether the service keeps deleted or overwritten files recoverable (bucket versioning, soft
+   * delete), for deployment checks. Resolves undefined when these credentials may not ask.
+   */
+  dataProtection?: ((options: DriverCallOptions) => Promise<DataProtection | undefined>) | undefined;
   /**
    * Makes every write so far durable, for drivers that may defer it (fs with `durability:
    * "batch"`). Absent: a write is durable when it returns.

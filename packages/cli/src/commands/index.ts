@@ -4,6 +4,7 @@
  */
 import type { CommandDefinition } from "../command.js";
 import { cat } from "./cat.js";
+import { check } from "./check.js";
 import { collectstatic } from "./collectstatic.js";
 import { config } from "./config.js";
 import { copy } from "./copy.js";
@@ -16,6 +17,7 @@ import { stat } from "./stat.js";
 import { sync } from "./sync.js";
 import { url } from "./url.js";
 import { verify } from "./verify.js";
+import { caddy, nginx } from "./web-server.js";
 
 export const COMMANDS: readonly CommandDefinition[] = [
   ls,
@@ -31,4 +33,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   signUploadCommand,
   collectstatic,
   config,
+  check,
+  nginx,
+  caddy,
 ];
