@@ -11,6 +11,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   InvalidArgumentError,
+  inertContentHeaders,
   normalizeName,
   type ObjectStat,
   Storage,
@@ -31,6 +32,12 @@ export interface FsHandlerOptions {
   basePath?: string | undefined;
   /** "public" serves unsigned GETs. Default: the storage's visibility. */
   visibility?: Visibility | undefined;
+  /**
+   * Serve active content (HTML, SVG, XML, scripts) inline. Default: the driver's
+   * `inlineActiveContent` option (false): such files go out as attachments with
+   * `Content-Security-Policy: sandbox`, so a stored page never runs on this origin.
+   */
+  inlineActiveContent?: boolean | undefined;
   /** Called with unexpected errors (the client got a 500). Default: none (no logging). */
   onError?: ((error: unknown, request: IncomingMessage) => void) | undefined;
 }
@@ -184,6 +191,7 @@ export function createFsHandler(
       'createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".',
     );
   }
+  const inlineActiveContent = options.inlineActiveContent ?? driver.inlineActiveContent;
   const mount = basePath.endsWith("/") ? basePath : `${basePath}/`;
   const signer =
     options.signingKey !== undefined
@@ -248,6 +256,16 @@ export function createFsHandler(
       const disposition = signed?.contentDisposition ?? stat.contentDisposition;
       if (disposition) headers["content-disposition"] = disposition;
       if (stat.contentEncoding) headers["content-encoding"] = stat.contentEncoding;
+      // An uploaded page or SVG must never run as this origin: download it, in a sandbox. A
+      // download asked for by a signed URL keeps its own file name.
+      if (!inlineActiveContent) {
+        const inert = inertContentHeaders(key, headers["content-type"]);
+        const asked = headers["content-disposition"];
+        Object.assign(headers, inert);
+        if (asked && inert["content-disposition"] && /^\s*attachment\b/i.test(asked)) {
+          headers["content-disposition"] = asked;
+        }
+      }
 
       const ifNoneMatch = request.headers["if-none-match"];
       const ifModifiedSince = request.headers["if-modified-since"];
