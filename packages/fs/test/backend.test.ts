@@ -142,9 +142,9 @@ describe("backend (file:// URLs)", () => {
       inlineActiveContent: true,
     });
     expect((backend.create({ root: "/srv/static" }) as FsDriver).inlineActiveContent).toBe(false);
-    expect((backend.create({ root: "/srv/static", inlineActiveContent: true }) as FsDriver).inlineActiveContent).toBe(
-      true,
-    );
+    expect(
+      (backend.create({ root: "/srv/static", inlineActiveContent: true }) as FsDriver).inlineActiveContent,
+    ).toBe(true);
     expect(await configError(() => inspect("file:///srv/static?inlineActiveContent=maybe"))).toMatch(
       /inlineActiveContent/,
     );

@@ -409,7 +409,9 @@ describe("active content (HTML, SVG, XML) is never served inline", () => {
       local.listen(0, "127.0.0.1");
       await once(local, "listening");
       try {
-        const res = await fetch(`http://127.0.0.1:${(local.address() as AddressInfo).port}/trusted/page.html`);
+        const res = await fetch(
+          `http://127.0.0.1:${(local.address() as AddressInfo).port}/trusted/page.html`,
+        );
         expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
         expect(res.headers.get("content-disposition")).toBeNull();
         expect(res.headers.get("content-security-policy")).toBeNull();

@@ -1,0 +1,5 @@
+export * from "./adapters.js";
+export * from "./errors.js";
+export * from "./respond.js";
+export * from "./sniff.js";
+export * from "./upload.js";
