@@ -14,6 +14,7 @@ import {
   inertContentHeaders,
   normalizeName,
   type ObjectStat,
+  parseRangeHeader,
   Storage,
   StorageError,
   type Visibility,
@@ -77,28 +78,6 @@ function etagMatches(header: string, etag: string): boolean {
     const candidate = item.trim();
     return candidate === "*" || candidate.replace(/^W\//, "") === ours;
   });
-}
-
-type RangeDecision =
-  | { kind: "full" }
-  | { kind: "partial"; start: number; end: number }
-  | { kind: "unsatisfiable" };
-
-/** One `bytes=` range (RFC 9110 §14): anything else (several ranges, bad syntax) serves the whole file. */
-function decideRange(header: string | undefined, size: number): RangeDecision {
-  if (header === undefined) return { kind: "full" };
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match || (match[1] === "" && match[2] === "")) return { kind: "full" };
-  if (match[1] === "") {
-    const suffix = Number(match[2]);
-    if (suffix === 0 || size === 0) return { kind: "unsatisfiable" };
-    return { kind: "partial", start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === "" ? Number.MAX_SAFE_INTEGER : Number(match[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: "full" };
-  if (start >= size) return { kind: "unsatisfiable" };
-  return { kind: "partial", start, end: Math.min(end, size - 1) };
 }
 
 function sameMediaType(a: string, b: string): boolean {
@@ -288,7 +267,7 @@ export function createFsHandler(
         ifRange === undefined || ifRange === etag || ifRange === lastModified
           ? request.headers.range
           : undefined;
-      const range = decideRange(rangeHeader, stat.size);
+      const range = parseRangeHeader(rangeHeader, stat.size);
       if (range.kind === "unsatisfiable") {
         send(response, 416, "Range not satisfiable", {
           "content-range": `bytes */${stat.size}`,

@@ -76,7 +76,7 @@ export async function post(origin: string, parts: Part[], path = "/upload"): Pro
   const response = await fetch(`${origin}${path}`, {
     method: "POST",
     headers: { "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
-    body,
+    body: new Uint8Array(body),
   });
   return { status: response.status, body: (await response.json()) as Answer["body"] };
 }
