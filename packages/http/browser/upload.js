@@ -134,6 +134,10 @@ export async function directUpload(file, { issueUrl, confirmUrl, onProgress, sig
 
 /** A form upload through the app (handleUpload on the server): resolves with its JSON answer. */
 export async function formUpload(url, formData, { onProgress, signal } = {}) {
-  const { body } = await send("POST", url, formData, { onProgress, signal });
+  const { body } = await send("POST", url, formData, {
+    onProgress,
+    signal,
+    headers: { accept: "application/json" },
+  });
   return body;
 }
