@@ -33,7 +33,7 @@ export const RULES = {
   uploadTo: "uploads/%Y/%m/",
 };
 
-const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function page({ backends }) {
   return `<!doctype html>
@@ -43,7 +43,7 @@ function page({ backends }) {
 <title>storages upload service</title>
 <link rel="stylesheet" href="${assetUrl("app.css")}">
 <h1><img src="${assetUrl("logo.png")}" alt="">storages upload service</h1>
-<p class="backend">media: ${escape(backends.default)} · private: ${escape(backends.private)}</p>
+<p class="backend">media: ${escapeHtml(backends.default)} · private: ${escapeHtml(backends.private)}</p>
 
 <section>
   <h2>Form upload (through the app)</h2>
