@@ -4,8 +4,18 @@
  */
 import { randomBytes } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { createUploadHandler } from "@storages/http";
 import { s3Storage } from "@storages/s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  describeRejections,
+  listen,
+  names,
+  partHead,
+  png,
+  rawUpload,
+  sleep,
+} from "../packages/http/test/support/uploads.js";
 import {
   adminClient,
   createBucket,
@@ -14,9 +24,7 @@ import {
   openUploads,
   removeBucket,
   uniqueBucketName,
-} from "../../s3/test/support/server.js";
-import { createUploadHandler } from "../src/index.js";
-import { describeRejections, listen, names, partHead, png, rawUpload, sleep } from "./support/uploads.js";
+} from "../packages/s3/test/support/server.js";
 
 const server = findTestServer();
 
