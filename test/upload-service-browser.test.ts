@@ -304,7 +304,7 @@ describe("upload service in Chromium, direct to Ceph RGW with a POST policy", ()
       STORAGES_PRIVATE_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     });
     cleanup = async () => {
-      for (const storage of [running!.media, running!.documents]) await storage.deletePrefix("");
+      for (const storage of [running!.media, running!.documents]) await storage.deletePrefix("", { all: true });
       const { DeleteBucketCommand } = await import("@aws-sdk/client-s3");
       await client.send(new DeleteBucketCommand({ Bucket: bucket }));
       client.destroy();
