@@ -4,6 +4,7 @@
  */
 import type { CommandDefinition } from "../command.js";
 import { cat } from "./cat.js";
+import { collectstatic } from "./collectstatic.js";
 import { config } from "./config.js";
 import { get } from "./get.js";
 import { ls } from "./ls.js";
@@ -22,5 +23,6 @@ export const COMMANDS: readonly CommandDefinition[] = [
   rm,
   url,
   signUploadCommand,
+  collectstatic,
   config,
 ];
