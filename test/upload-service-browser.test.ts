@@ -83,6 +83,7 @@ interface Running {
   origin: string;
   media: Storage;
   documents: Storage;
+  assets: Storage;
   close(): Promise<void>;
 }
 
@@ -94,6 +95,7 @@ async function startApp(env: Record<string, string>): Promise<Running> {
     origin,
     media: await registry.get("default"),
     documents: await registry.get("private"),
+    assets: await registry.get("staticfiles"),
     async close() {
       stop(server);
       await registry.close();
@@ -110,6 +112,8 @@ async function uploadThroughThePage(running: Running, label: string): Promise<vo
   try {
     await page.goto(`${running.origin}/`);
     await page.waitForFunction("document.body.dataset.galleryLoaded");
+    // The stylesheet came through collectstatic + serveStatic (hashed name, from the staticfiles storage).
+    await page.waitForFunction("getComputedStyle(document.body).maxWidth === '960px'");
 
     await page.setInputFiles("#form-file", {
       name: `form-${label}.png`,
@@ -298,13 +302,17 @@ describe("upload service in Chromium, direct to Ceph RGW with a POST policy", ()
     running = await startApp({
       STORAGES_DEFAULT: `s3://${bucket}/media?${query}&visibility=public`,
       STORAGES_PRIVATE: `s3://${bucket}/private?${query}&visibility=private`,
+      STORAGES_STATICFILES: `s3://${bucket}/static?${query}&visibility=public`,
+      STORAGES_STATICFILES_ACCESS_KEY_ID: credentials.accessKeyId,
+      STORAGES_STATICFILES_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       STORAGES_DEFAULT_ACCESS_KEY_ID: credentials.accessKeyId,
       STORAGES_DEFAULT_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       STORAGES_PRIVATE_ACCESS_KEY_ID: credentials.accessKeyId,
       STORAGES_PRIVATE_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     });
     cleanup = async () => {
-      for (const storage of [running!.media, running!.documents]) await storage.deletePrefix("", { all: true });
+      for (const storage of [running!.media, running!.documents, running!.assets])
+        await storage.deletePrefix("", { all: true });
       const { DeleteBucketCommand } = await import("@aws-sdk/client-s3");
       await client.send(new DeleteBucketCommand({ Bucket: bucket }));
       client.destroy();
@@ -342,12 +350,15 @@ describe("upload service in Chromium, direct to Azurite with a SAS PUT", () => {
         },
       ],
     });
-    const containers = { media: `${RUN}-media`, private: `${RUN}-private` };
+    const containers = { media: `${RUN}-media`, private: `${RUN}-private`, static: `${RUN}-static` };
     await service.createContainer(containers.media, { access: "blob" });
     await service.createContainer(containers.private);
+    await service.createContainer(containers.static, { access: "blob" });
     running = await startApp({
       STORAGES_DEFAULT: `azure://${account}/${containers.media}?visibility=public`,
       STORAGES_PRIVATE: `azure://${account}/${containers.private}?visibility=private`,
+      STORAGES_STATICFILES: `azure://${account}/${containers.static}?visibility=public`,
+      STORAGES_STATICFILES_CONNECTION_STRING: connectionString,
       STORAGES_DEFAULT_CONNECTION_STRING: connectionString,
       STORAGES_PRIVATE_CONNECTION_STRING: connectionString,
     });

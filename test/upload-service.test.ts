@@ -73,9 +73,19 @@ describe("npm run demo: the upload service on local storage", () => {
     const image = await fetch(new URL(files.public[0]!.url, origin));
     expect(image.headers.get("content-type")).toBe("image/png");
     const page = await (await fetch(`${origin}/`)).text();
-    for (const asset of page.match(/(?:href|src)="(\/static\/[^"]+)"/g) ?? []) {
-      const path = /"([^"]+)"/.exec(asset)![1]!;
-      expect((await fetch(`${origin}${path}`)).status, path).toBe(200);
+    // The assets were published by collectstatic (content-hashed names) and come from serveStatic.
+    const assets = (page.match(/(?:href|src)="(\/static\/[^"]+)"/g) ?? []).map(
+      (a) => /"([^"]+)"/.exec(a)![1]!,
+    );
+    expect(assets).toEqual([
+      expect.stringMatching(/^\/static\/app\.[0-9a-f]{12}\.css$/),
+      expect.stringMatching(/^\/static\/logo\.[0-9a-f]{12}\.png$/),
+      expect.stringMatching(/^\/static\/page\.[0-9a-f]{12}\.js$/),
+    ]);
+    for (const path of assets) {
+      const asset = await fetch(`${origin}${path}`);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get("cache-control"), path).toBe("public, max-age=31536000, immutable");
     }
     expect((await fetch(`${origin}/browser/upload.js`)).headers.get("content-type")).toMatch(/javascript/);
   });

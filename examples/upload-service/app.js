@@ -9,7 +9,7 @@
  *   POST /api/direct-uploads/confirm    { token } → the checked file, or a refusal (and the file deleted)
  *   GET  /api/files                     the gallery as JSON
  *   GET  /media/private/<name>          a private file (signed redirect, or streamed with Range)
- *   GET  /static/…                      the page's assets (static.js)
+ *   GET  /static/…                      the page's assets: collectstatic + serveStatic (static.js)
  *   GET  /browser/upload.js             @storages/http's browser module
  *
  * Local folders are served by this process with @storages/fs's handler (which never serves HTML or
@@ -21,7 +21,7 @@ import { storages as processStorages } from "@storages/core";
 import { createFsHandler } from "@storages/fs";
 import { directUploadRoutes, serveMedia, uploadMiddleware } from "@storages/http";
 import express from "express";
-import { assetsMiddleware, assetUrl, publishAssets } from "./static.js";
+import { publishAssets } from "./static.js";
 
 const BROWSER_MODULE = fileURLToPath(import.meta.resolve("@storages/http/browser"));
 
@@ -35,7 +35,7 @@ export const RULES = {
 
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function page({ backends }) {
+function page({ backends, assetUrl }) {
   return `<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
@@ -104,11 +104,11 @@ export async function createApp({ registry = processStorages, secret = process.e
   await registry.load(); // every configuration problem at boot, not on the first upload
   const media = await registry.get("default");
   const documents = await registry.get("private");
-  await publishAssets();
+  const assets = await publishAssets(registry);
 
   const app = express();
   app.disable("x-powered-by");
-  app.use(assetsMiddleware());
+  app.use(assets.middleware);
   app.get("/browser/upload.js", (_req, res) => {
     res.type("text/javascript").sendFile(BROWSER_MODULE);
   });
@@ -121,7 +121,10 @@ export async function createApp({ registry = processStorages, secret = process.e
   const where = (storage) => `${storage.backend} ${storage.describe().location?.location ?? ""}`;
   const backends = { default: where(media), private: where(documents) };
   app.get("/", (_req, res) => {
-    res.type("html").set("cache-control", "no-store").send(page({ backends }));
+    res
+      .type("html")
+      .set("cache-control", "no-store")
+      .send(page({ backends, assetUrl: assets.assetUrl }));
   });
 
   const publicUpload = uploadMiddleware(media, RULES);
