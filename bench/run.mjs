@@ -18,7 +18,14 @@ import { fileURLToPath } from "node:url";
 import { startServers, stopServers } from "../scripts/servers.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ALL = { fs: [], "small-files": [], s3: ["rgw"], gcs: ["gcs-emulator"], azure: ["azurite"] };
+const ALL = {
+  fs: [],
+  "small-files": [],
+  s3: ["rgw"],
+  gcs: ["gcs-emulator"],
+  azure: ["azurite"],
+  uploads: ["rgw"],
+};
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(ALL);
 for (const name of chosen)
   if (!(name in ALL)) throw new Error(`Unknown benchmark "${name}"; known: ${Object.keys(ALL).join(", ")}`);
