@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../examples/upload-service/app.js";
 import { testTool } from "../packages/http/test/support/tools.js";
 import { picture, SVG_WITH_SCRIPT } from "../packages/http/test/support/uploads.js";
+import { adminClient, findTestServer, MISSING_SERVER_MESSAGE } from "../packages/s3/test/support/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "..", ".storages-run", "artifacts", "upload-service");
@@ -260,21 +261,12 @@ describe("upload service in Chromium, direct to Ceph RGW with a POST policy", ()
   let cleanup: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const { S3Client, CreateBucketCommand, PutBucketCorsCommand } = await import("@aws-sdk/client-s3");
-    const endpoint = need("STORAGES_TEST_S3_ENDPOINT");
-    const region = process.env.STORAGES_TEST_S3_REGION ?? "us-east-1";
-    const credentials = {
-      accessKeyId: need("STORAGES_TEST_S3_ACCESS_KEY_ID"),
-      secretAccessKey: need("STORAGES_TEST_S3_SECRET_ACCESS_KEY"),
-    };
-    const client = new S3Client({
-      endpoint,
-      region,
-      credentials,
-      forcePathStyle: true,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    const { CreateBucketCommand, PutBucketCorsCommand } = await import("@aws-sdk/client-s3");
+    const server = findTestServer();
+    if (!server) throw new Error(MISSING_SERVER_MESSAGE);
+    const { endpoint, region } = server;
+    const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+    const client = adminClient(server);
     const bucket = `${RUN}-uploads`;
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     // What a bucket needs for direct browser uploads (docs/uploads.md#cors).

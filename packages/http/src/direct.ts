@@ -8,7 +8,13 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { guessContentType, NotFoundError, type Storage, StorageError } from "@storages/core";
+import {
+  guessContentType,
+  NotFoundError,
+  type SignedUpload,
+  type Storage,
+  StorageError,
+} from "@storages/core";
 import { UploadError } from "./errors.js";
 import { sendJson, sendUploadError } from "./respond.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, sniffType } from "./sniff.js";
@@ -30,18 +36,14 @@ export interface DirectUploadRequest {
   size?: number | undefined;
 }
 
-/** Everything the browser module needs to upload one file, the same shape for every backend. */
-export interface DirectUploadDescriptor {
-  method: "PUT" | "POST";
-  url: string;
-  /** Headers to send with a PUT. */
-  headers: Record<string, string>;
-  /** Form fields to send before the file with a POST. */
-  fields: Record<string, string>;
+/**
+ * Everything the browser module needs to upload one file, the same shape for every backend: the
+ * storage's signed upload (method, url, headers for a PUT, fields for a POST, name) and what the
+ * page and the confirm step need besides.
+ */
+export interface DirectUploadDescriptor extends Omit<SignedUpload, "expiresAt" | "maxBytes"> {
   /** The form field the file goes in, for a POST. */
   fileField: string;
-  /** The name the file will have. */
-  name: string;
   expiresAt: string;
   maxBytes: number;
   /** Whether the storage server itself refuses a larger body (else only the confirm step does). */

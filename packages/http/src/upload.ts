@@ -298,7 +298,14 @@ export async function handleUpload(
   request.on("close", onClose);
   request.on("error", onClose);
 
-  const store = async (field: string, file: Readable & { truncated?: boolean }, info: FileInfo) => {
+  // Files in the order the request sent them, whatever order their saves finish in.
+  const ordered: UploadedFile[] = [];
+  const store = async (
+    index: number,
+    field: string,
+    file: Readable & { truncated?: boolean },
+    info: FileInfo,
+  ) => {
     const originalName = info.filename ?? "";
     let tooLarge = false;
     file.once("limit", () => {
@@ -331,14 +338,14 @@ export async function handleUpload(
       });
       stored.push(saved.name);
       if (tooLarge || file.truncated) return; // refused: the name is removed with the rest below
-      result.files.push({
+      ordered[index] = {
         field,
         name: saved.name,
         originalName,
         size: saved.size,
         contentType: sniffed.mime,
         etag: saved.etag,
-      });
+      };
     } catch (error) {
       // A save cut by our own refusal says nothing new: the reason is already recorded.
       fail(error);
@@ -367,7 +374,7 @@ export async function handleUpload(
         );
         return;
       }
-      saves.push(store(field, file, info));
+      saves.push(store(fileCount - 1, field, file, info));
     });
     parser.on("field", (name, value, info) => {
       if (info.nameTruncated || info.valueTruncated) {
@@ -444,5 +451,6 @@ export async function handleUpload(
     if (stored.length > 0) await storage.deleteMany(stored).catch(() => {});
     throw failure;
   }
+  result.files = ordered.filter(Boolean);
   return result;
 }

@@ -178,7 +178,7 @@ const LIMITS: UploadHandlerOptions = {
   maxTotalSize: 8 * 1024 * 1024,
   maxFields: 3,
   maxFieldSize: 128,
-  idleTimeout: 600,
+  idleTimeout: 1500,
 };
 
 /**
