@@ -96,7 +96,7 @@ async function startApp(env: Record<string, string>): Promise<Running> {
     origin,
     media: await registry.get("default"),
     documents: await registry.get("private"),
-    assets: await registry.get("staticfiles"),
+    assets: await registry.getWriter("staticfiles"),
     async close() {
       stop(server);
       await registry.close();
