@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { createUploadHandler } from "@storages/http";
+import { createUploadHandler, serveMedia } from "@storages/http";
 import { s3Storage } from "@storages/s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -92,6 +92,40 @@ if (!server) {
       } finally {
         http.closeAllConnections();
         http.close();
+      }
+    });
+  });
+
+  describe(`private media on ${server.label}`, () => {
+    it("serveMedia redirects to a short-lived signed URL; active content comes back as a download", async () => {
+      const media = storage(`media-${randomBytes(4).toString("hex")}`);
+      await media.save("photo.png", png(2000));
+      await media.save("page.html", "<!doctype html><script>document.title='pwned'</script>");
+      const { server: http, origin } = await listen((req, res) => {
+        serveMedia(req, res, media, decodeURIComponent(req.url!.slice(1))).catch(() =>
+          res.writeHead(500).end(),
+        );
+      });
+      try {
+        for (const [name, disposition] of [
+          ["photo.png", null],
+          ["page.html", /^attachment; filename="page\.html"/],
+        ] as const) {
+          const answer = await fetch(`${origin}/${name}`, { redirect: "manual" });
+          expect(answer.status, name).toBe(302);
+          expect(answer.headers.get("cache-control")).toBe("private, no-store");
+          const location = answer.headers.get("location")!;
+          expect(location).toMatch(/X-Amz-Expires=60\b/);
+          const fetched = await fetch(location);
+          expect(fetched.status, name).toBe(200);
+          if (disposition) expect(fetched.headers.get("content-disposition"), name).toMatch(disposition);
+          else expect(fetched.headers.get("content-disposition"), name).toBeNull();
+        }
+        expect((await fetch(`${origin}/missing.png`, { redirect: "manual" })).status).toBe(404);
+      } finally {
+        http.closeAllConnections();
+        http.close();
+        await media.deleteMany(["photo.png", "page.html"]);
       }
     });
   });

@@ -10,6 +10,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   guessContentType,
+  InvalidArgumentError,
   NotFoundError,
   type SignedUpload,
   type Storage,
@@ -68,7 +69,9 @@ interface TokenClaims {
 function keyBytes(secret: string | Uint8Array): Buffer {
   const key = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
   if (key.length < 32) {
-    throw new TypeError("Direct uploads need a secret of at least 32 bytes (openssl rand -base64 48).");
+    throw new InvalidArgumentError(
+      "Direct uploads need a secret of at least 32 bytes (openssl rand -base64 48).",
+    );
   }
   return key;
 }

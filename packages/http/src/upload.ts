@@ -14,6 +14,7 @@ import {
   abortError,
   generateFilename,
   guessContentType,
+  InvalidArgumentError,
   releaseStream,
   type Storage,
   StorageError,
@@ -109,7 +110,7 @@ export function resolveLimits(options: UploadLimits): Required<UploadLimits> {
   };
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Upload option ${key} must be a non-negative integer (bytes or a count), not ${value}.`,
       );
     }
