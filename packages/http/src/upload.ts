@@ -225,12 +225,9 @@ export async function handleUpload(
   }
   const parser = multipartParser(request, limits);
 
-  // One signal for the upload: a refusal, the caller's signal or the overall timeout.
+  // One controller for the upload: a refusal, the caller's signal or the overall timeout stop it.
+  if (options.signal?.aborted) throw abortError(options.signal);
   const controller = new AbortController();
-  const signals = [controller.signal];
-  if (options.signal) signals.push(options.signal);
-  if (options.timeout !== undefined) signals.push(AbortSignal.timeout(options.timeout));
-  const signal = AbortSignal.any(signals);
 
   const result: UploadResult = { files: [], fields: {} };
   const stored: string[] = [];
@@ -251,25 +248,22 @@ export async function handleUpload(
     for (const stream of streams) releaseStream(stream, error instanceof Error ? error : undefined);
   };
 
-  const onCallerAbort = () => {
-    const reason: unknown = options.signal?.reason;
-    fail(StorageError.isInstance(reason) ? reason : abortError(signal));
-  };
-  signal.addEventListener(
-    "abort",
-    () => {
-      if (failure !== undefined) return;
-      if (options.signal?.aborted) return onCallerAbort();
-      // The overall timeout fired.
-      fail(
-        new UploadError(
-          "E_UPLOAD_TIMEOUT",
-          `The upload took longer than ${options.timeout} ms; send smaller files or raise timeout.`,
-        ),
-      );
-    },
-    { once: true },
-  );
+  const onCallerAbort = () => fail(abortError(options.signal!));
+  options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+  // A deadline for the whole upload (idleTimeout only catches a client that stops altogether).
+  const deadline =
+    options.timeout === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            fail(
+              new UploadError(
+                "E_UPLOAD_TIMEOUT",
+                `The upload took longer than ${options.timeout} ms; send smaller files or raise timeout.`,
+              ),
+            ),
+          options.timeout,
+        );
 
   const stopWatching =
     idleTimeout > 0
@@ -361,6 +355,9 @@ export async function handleUpload(
   const parsed = new Promise<void>((resolve) => {
     parser.on("file", (field, file, info) => {
       fileCount++;
+      // The parser errors a file it is cut off in (a refusal, a disconnect) even when nobody reads
+      // it any more: that must never be an unhandled 'error'. Readers see errors through `fail`.
+      file.on("error", () => {});
       if (failure !== undefined) {
         file.resume();
         return;
@@ -442,6 +439,8 @@ export async function handleUpload(
     }
   } finally {
     stopWatching();
+    clearTimeout(deadline);
+    options.signal?.removeEventListener("abort", onCallerAbort);
     request.off("data", onData);
     request.off("close", onClose);
     request.off("error", onClose);

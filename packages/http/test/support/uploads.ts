@@ -138,11 +138,13 @@ export function rawUpload(
   socket.on("data", (chunk: Buffer) => {
     received += chunk.toString("latin1");
   });
+  // Listened for from the start: the server may close the connection while the script still runs.
+  const closed = once(socket, "close");
   const answer = (async () => {
     await once(socket, "connect");
     socket.write(head);
     await script(socket);
-    await once(socket, "close");
+    await closed;
     const status = /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1];
     if (!status) return undefined;
     return { status: Number(status), text: received.slice(received.indexOf("\r\n\r\n") + 4) };
