@@ -17,7 +17,6 @@ import {
   InvalidArgumentError,
   releaseStream,
   type Storage,
-  StorageError,
   splitExtension,
   type UploadTo,
   type Visibility,
