@@ -64,6 +64,7 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     directoryMode: parseMode,
     durability: urlParam.oneOf(DURABILITIES),
     records: urlParam.boolean,
+    inlineActiveContent: urlParam.boolean,
   },
 
   fromUrl(url, context) {
