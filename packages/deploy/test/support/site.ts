@@ -47,20 +47,7 @@ export async function makeSite(options: { encodings?: readonly Encoding[] } = {}
     await mkdir(d, { recursive: true });
   await writeFile(join(sources, "css", "app.css"), CSS);
   await writeFile(join(sources, "robots.txt"), "User-agent: *\n");
-  const target = fsStorage({ root: staticDir });
-  try {
-    await collectStatic({
-      sources: [{ dir: sources }],
-      target,
-      encodings: options.encodings ?? ["br", "gzip", "zstd"],
-      manifestOut: false,
-      cacheDir: join(root, "collect-cache"),
-      threads: 1,
-      cwd: root,
-    });
-  } finally {
-    await target.close();
-  }
+  await publishStatic(root, options.encodings);
   const manifest = JSON.parse(await readFile(join(staticDir, "staticfiles.json"), "utf8"));
   const hashedCss: string = manifest.files["css/app.css"].name;
   await writeFile(join(mediaDir, "note.txt"), "a plain upload\n");
@@ -88,6 +75,25 @@ export async function makeSite(options: { encodings?: readonly Encoding[] } = {}
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** Runs the real collectstatic from ROOT/app-static into ROOT/shared/static (a new release when the sources changed). */
+export async function publishStatic(root: string, encodings?: readonly Encoding[]): Promise<string> {
+  const target = fsStorage({ root: join(root, "shared", "static") });
+  try {
+    const result = await collectStatic({
+      sources: [{ dir: join(root, "app-static") }],
+      target,
+      encodings: encodings ?? ["br", "gzip", "zstd"],
+      manifestOut: false,
+      cacheDir: join(root, "collect-cache"),
+      threads: 1,
+      cwd: root,
+    });
+    return result.release;
+  } finally {
+    await target.close();
+  }
 }
 
 /** A port the OS just gave out (listen on 0, close): for servers that cannot be told "port 0". */
