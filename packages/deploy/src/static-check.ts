@@ -13,7 +13,7 @@ const EXAMPLES = 5;
 
 export async function manifestFindings(
   layout: DeploymentLayout,
-  options: { concurrency: number; signal?: AbortSignal | undefined },
+  options: { concurrency: number; timeout: number; signal?: AbortSignal | undefined },
 ): Promise<{ findings: Finding[]; notes: string[]; manifest: StaticManifest | undefined }> {
   const s = layout.storages.find((x) => x.role === "static");
   if (!s)
@@ -54,7 +54,8 @@ export async function manifestFindings(
   await Promise.all(
     [...wanted].map((name) =>
       limit(async () => {
-        if (!(await storage.exists(name, { signal: options.signal }))) missing.add(name);
+        if (!(await storage.exists(name, { signal: options.signal, timeout: options.timeout })))
+          missing.add(name);
       }),
     ),
   );
