@@ -23,7 +23,7 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,7 +116,10 @@ const runTmp = join(runDir, "tmp");
 const reports = join(runDir, "reports");
 // The fault suites' counts (@storages/testing describeFaults): docs/reliability.md is made from them.
 const reliability = join(runDir, "reliability");
-await mkdir(runTmp);
+// Traversable by other users (mkdtemp makes it 0700): the deployment checks' tests probe folders in
+// TMPDIR as a real non-root user (`storages check --as-user`).
+await chmod(runDir, 0o755);
+await mkdir(runTmp, { mode: 0o755 });
 await mkdir(reports);
 const env = toolEnv({
   ...process.env,
