@@ -36,6 +36,16 @@ export interface Site {
  */
 export async function makeSite(options: { encodings?: readonly Encoding[] } = {}): Promise<Site> {
   const root = await realpath(await mkdtemp(join(tmpdir(), "storages-deploy-")));
+  try {
+    return await buildSite(root, options);
+  } catch (error) {
+    // A fixture that fails half-way leaves nothing behind either.
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function buildSite(root: string, options: { encodings?: readonly Encoding[] }): Promise<Site> {
   // nginx's workers (nobody, when started by root) and Caddy read the files: as a web server would.
   await chmod(root, 0o755);
   const shared = join(root, "shared");
