@@ -102,7 +102,7 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
     add(await filesystemFindings(layout, { cwd, appDir: options.appDir, mountInfo: options.mountInfo }));
     findings.push(...urlFindings(layout));
     add(await accessFindings(layout, options.asUser));
-    const manifest = await manifestFindings(layout, { concurrency, signal: options.signal }).catch(
+    const manifest = await manifestFindings(layout, { concurrency, timeout, signal: options.signal }).catch(
       (error: unknown) => {
         if (!StorageError.isInstance(error)) throw error;
         return {

@@ -1,8 +1,9 @@
 /**
- * The static storage holds what the release's manifest names: the manifest itself, every file it
- * lists and every precompressed variant it declares. A missing file here is a 404 after the deploy.
+ * The static storage holds what the releases' manifests name: the current manifest, every file it
+ * lists and every precompressed variant it declares, and the same for each release collectstatic
+ * keeps for rollbacks. A missing file here is a 404 after the deploy, or after a rollback.
  */
-import { manifestNames } from "@storages/staticfiles";
+import { manifestNames, RELEASES_PREFIX, readManifest } from "@storages/staticfiles";
 import pLimit from "p-limit";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
@@ -12,7 +13,7 @@ const EXAMPLES = 5;
 
 export async function manifestFindings(
   layout: DeploymentLayout,
-  options: { concurrency: number; signal?: AbortSignal | undefined },
+  options: { concurrency: number; timeout: number; signal?: AbortSignal | undefined },
 ): Promise<{ findings: Finding[]; notes: string[]; manifest: StaticManifest | undefined }> {
   const s = layout.storages.find((x) => x.role === "static");
   if (!s)
@@ -38,32 +39,46 @@ export async function manifestFindings(
       ],
     };
   }
+  // The current release, then every kept one (`.storages/releases/<id>.json`): a rollback needs
+  // its files as much as the current release does. Each file is asked for once.
+  const releases: Array<{ label: string; manifest: StaticManifest }> = [{ label: MANIFEST_NAME, manifest }];
+  for await (const entry of storage.list(RELEASES_PREFIX, { recursive: false, signal: options.signal })) {
+    if (entry.type !== "file" || !entry.name.endsWith(".json")) continue;
+    const kept = await readManifest(storage, { name: entry.name, signal: options.signal });
+    if (kept.release !== manifest.release)
+      releases.push({ label: `kept release ${kept.release}`, manifest: kept });
+  }
   const limit = pLimit(options.concurrency);
-  const wanted = [...manifestNames(manifest)];
-  const missing: string[] = [];
+  const wanted = new Set(releases.flatMap((r) => [...manifestNames(r.manifest)]));
+  const missing = new Set<string>();
   await Promise.all(
-    wanted.map((name) =>
+    [...wanted].map((name) =>
       limit(async () => {
-        if (!(await storage.exists(name, { signal: options.signal }))) missing.push(name);
+        if (!(await storage.exists(name, { signal: options.signal, timeout: options.timeout })))
+          missing.add(name);
       }),
     ),
   );
-  missing.sort();
   const findings: Finding[] = [];
-  if (missing.length > 0) {
+  for (const r of releases) {
+    const gone = [...manifestNames(r.manifest)].filter((n) => missing.has(n)).sort();
+    if (gone.length === 0) continue;
     findings.push({
       id: "manifest-files-missing",
       severity: "error",
       storage: s.name,
-      message: `${MANIFEST_NAME} names ${missing.length} file(s) the static storage does not have: ${missing.slice(0, EXAMPLES).join(", ")}${missing.length > EXAMPLES ? ", …" : ""}.`,
-      fix: "Run collectstatic again, and make sure release cleanup keeps the files of every release still referenced (keep N releases).",
+      message: `${r.label === MANIFEST_NAME ? MANIFEST_NAME : `The manifest of ${r.label}`} names ${gone.length} file(s) the static storage does not have: ${gone.slice(0, EXAMPLES).join(", ")}${gone.length > EXAMPLES ? ", …" : ""}.`,
+      fix:
+        r.label === MANIFEST_NAME
+          ? "Run collectstatic again, and make sure release cleanup keeps the files of every release still referenced (keep N releases)."
+          : "A rollback to that release would 404: run collectstatic for it again, or let only collectstatic's own pruning delete static files.",
     });
   }
   return {
     findings,
     manifest,
     notes: [
-      `static manifest: release ${manifest.release}, ${Object.keys(manifest.files).length} entries, ${wanted.length} files checked`,
+      `static manifest: release ${manifest.release}, ${Object.keys(manifest.files).length} entries; ${releases.length - 1} kept release(s); ${wanted.size} files checked`,
     ],
   };
 }

@@ -6,12 +6,12 @@
  * URL checks have their own suites against real servers.
  */
 import { execFileSync } from "node:child_process";
-import { chmod, chown, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
-import { makeSite, type Site } from "./support/site.js";
+import { makeSite, publishStatic, type Site } from "./support/site.js";
 
 let site: Site;
 beforeEach(async () => {
@@ -186,6 +186,21 @@ describe("storages check: the static manifest", () => {
     const report = await check(site.env);
     expect(ids(report)).toEqual(["manifest-files-missing"]);
     expect(report.findings[0]!.message).toContain(`${site.hashedCss}.br`);
+  });
+
+  it("catches a kept release (the rollback target) whose files cleanup deleted", async () => {
+    const first = JSON.parse(await readFile(join(site.staticDir, "staticfiles.json"), "utf8"));
+    await writeFile(join(site.root, "app-static", "css", "app.css"), "body { color: #654321; }\n");
+    await publishStatic(site.root);
+    expect((await check(site.env)).findings).toEqual([]);
+    // A cleanup by hand (by age, by pattern) deletes the previous release's stylesheet.
+    await rm(join(site.staticDir, first.files["css/app.css"].name));
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["manifest-files-missing"]);
+    expect(report.findings[0]!.message).toContain(
+      `The manifest of kept release ${first.release} names 1 file(s)`,
+    );
+    expect(report.findings[0]!.fix).toContain("A rollback to that release would 404");
   });
 });
 

@@ -36,6 +36,16 @@ export interface Site {
  */
 export async function makeSite(options: { encodings?: readonly Encoding[] } = {}): Promise<Site> {
   const root = await realpath(await mkdtemp(join(tmpdir(), "storages-deploy-")));
+  try {
+    return await buildSite(root, options);
+  } catch (error) {
+    // A fixture that fails half-way leaves nothing behind either.
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function buildSite(root: string, options: { encodings?: readonly Encoding[] }): Promise<Site> {
   // nginx's workers (nobody, when started by root) and Caddy read the files: as a web server would.
   await chmod(root, 0o755);
   const shared = join(root, "shared");
@@ -47,20 +57,7 @@ export async function makeSite(options: { encodings?: readonly Encoding[] } = {}
     await mkdir(d, { recursive: true });
   await writeFile(join(sources, "css", "app.css"), CSS);
   await writeFile(join(sources, "robots.txt"), "User-agent: *\n");
-  const target = fsStorage({ root: staticDir });
-  try {
-    await collectStatic({
-      sources: [{ dir: sources }],
-      target,
-      encodings: options.encodings ?? ["br", "gzip", "zstd"],
-      manifestOut: false,
-      cacheDir: join(root, "collect-cache"),
-      threads: 1,
-      cwd: root,
-    });
-  } finally {
-    await target.close();
-  }
+  await publishStatic(root, options.encodings);
   const manifest = JSON.parse(await readFile(join(staticDir, "staticfiles.json"), "utf8"));
   const hashedCss: string = manifest.files["css/app.css"].name;
   await writeFile(join(mediaDir, "note.txt"), "a plain upload\n");
@@ -88,6 +85,25 @@ export async function makeSite(options: { encodings?: readonly Encoding[] } = {}
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** Runs the real collectstatic from ROOT/app-static into ROOT/shared/static (a new release when the sources changed). */
+export async function publishStatic(root: string, encodings?: readonly Encoding[]): Promise<string> {
+  const target = fsStorage({ root: join(root, "shared", "static") });
+  try {
+    const result = await collectStatic({
+      sources: [{ dir: join(root, "app-static") }],
+      target,
+      encodings: encodings ?? ["br", "gzip", "zstd"],
+      manifestOut: false,
+      cacheDir: join(root, "collect-cache"),
+      threads: 1,
+      cwd: root,
+    });
+    return result.release;
+  } finally {
+    await target.close();
+  }
 }
 
 /** A port the OS just gave out (listen on 0, close): for servers that cannot be told "port 0". */
