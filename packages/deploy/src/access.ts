@@ -26,6 +26,8 @@ export interface AccessResult {
   writableFiles: string[];
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
+  /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
+  unreachable?: string | undefined;
 }
 
 export interface UserIds {
@@ -47,7 +49,9 @@ if (input.user) {
 }
 const out = [];
 for (const target of input.targets) {
-  const r = { path: target.path, exists: fs.existsSync(target.path), canCreate: false, writableFiles: [] };
+  const r = { path: target.path, exists: false, canCreate: false, writableFiles: [] };
+  // existsSync says "no" for a folder the user cannot reach too: tell the two apart.
+  try { fs.statSync(target.path); r.exists = true; } catch (e) { if (e.code !== "ENOENT") r.unreachable = e.code; }
   if (r.exists) {
     const probe = path.join(target.path, ".storages-check-" + process.pid + "-" + Date.now());
     try {
@@ -154,8 +158,12 @@ export async function accessFindings(
         storage: s.name,
         message: r.exists
           ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
-          : `${r.path} does not exist: uploads will fail until it is created.`,
-        fix: `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+          : r.unreachable
+            ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
+            : `${r.path} does not exist: uploads will fail until it is created.`,
+        fix: r.unreachable
+          ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
+          : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
       });
     }
   });

@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
 import { makeSite, publishStatic, type Site } from "./support/site.js";
@@ -249,6 +249,20 @@ describe("storages check --as-user: permissions as the app's user", () => {
     expect(ids(report)).toEqual(["media-not-writable", "static-writable"]);
     expect(report.findings.find((f) => f.id === "static-writable")!.message).toContain(site.hashedCss);
     if (!isRoot) await chmod(site.mediaDir, 0o755);
+  });
+
+  it("says a media folder the user cannot reach is unreachable, not missing", async () => {
+    await deployRight();
+    const parent = dirname(site.mediaDir);
+    await chmod(parent, isRoot ? 0o700 : 0o000); // root's own: the app's user may not enter it
+    try {
+      const report = await check(site.env, { asUser: user });
+      const media = report.findings.find((f) => f.id === "media-not-writable" && f.storage === "default");
+      expect(media?.message).toMatch(/cannot reach .*EACCES/);
+      expect(media?.fix).toContain("parent");
+    } finally {
+      await chmod(parent, 0o755);
+    }
   });
 
   it("refuses a user that does not exist", async () => {
