@@ -25,6 +25,7 @@ const ALL = {
   gcs: ["gcs-emulator"],
   azure: ["azurite"],
   migrate: ["rgw"],
+  uploads: ["rgw"],
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(ALL);
 for (const name of chosen)

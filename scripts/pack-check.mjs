@@ -140,6 +140,7 @@ try {
   await node("registry.ts");
   await node("drivers.ts");
   await node("cli.ts");
+  await node("uploads.ts");
 
   // The storages command, as an app runs it: npx resolves the installed bin.
   console.log("pack-check: npx storages --help, and put/ls/cat through the installed bin");

@@ -1,7 +1,7 @@
 // Stores files in a local folder, serves them over HTTP the way a bucket would, and shows every kind
 // of URL working: a public one, a signed one (and a tampered copy refused), and a signed upload.
 //
-//   npm run demo                          run the tour; in a terminal, keep serving it until Ctrl-C
+//   node examples/local/main.js           run the tour; in a terminal, keep serving it until Ctrl-C
 //   node examples/local/main.js --once    run the tour and exit (0 when every check passed)
 //   node examples/local/main.js --serve   keep serving even when not in a terminal
 //
@@ -168,7 +168,7 @@ if (keepServing && failures === 0) {
   await rm(folder, { recursive: true, force: true });
   console.log(
     `Stopped serving ${origin}: the URLs above answered during the tour and are gone now. ` +
-      "Run `npm run demo` in a terminal (or add --serve) to keep them up.",
+      "Run `node examples/local/main.js` in a terminal (or add --serve) to keep them up.",
   );
   process.exitCode = failures === 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   "E_RANGE_NOT_SATISFIABLE",
   "E_CHECKSUM_MISMATCH",
   "E_PARTIAL_FAILURE",
+  "E_UPLOAD_REJECTED",
   "E_BACKEND",
 ] as const;
 
@@ -42,6 +43,7 @@ export type Operation =
   | "deleteMany"
   | "deletePrefix"
   | "flush"
+  | "dataProtection"
   | "path"
   | "url"
   | "signedUrl"
@@ -50,7 +52,8 @@ export type Operation =
   | "getVisibility"
   | "checksum"
   | "config"
-  | "serve";
+  | "serve"
+  | "upload";
 
 export interface StorageErrorOptions {
   operation?: Operation | undefined;

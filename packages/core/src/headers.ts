@@ -132,3 +132,29 @@ export function inertContentHeaders(name: string, contentType: string | undefine
   }
   return headers;
 }
+
+/** What a `Range` request header asks of a file of a known size. */
+export type RangeDecision =
+  | { kind: "full" }
+  | { kind: "partial"; start: number; end: number }
+  | { kind: "unsatisfiable" };
+
+/**
+ * One `bytes=` range (RFC 9110 §14): anything else (several ranges, bad syntax) serves the whole
+ * file. For every place storages serves bytes itself (the fs handler, the media route).
+ */
+export function parseRangeHeader(header: string | undefined, size: number): RangeDecision {
+  if (header === undefined) return { kind: "full" };
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match || (match[1] === "" && match[2] === "")) return { kind: "full" };
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return { kind: "unsatisfiable" };
+    return { kind: "partial", start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? Number.MAX_SAFE_INTEGER : Number(match[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: "full" };
+  if (start >= size) return { kind: "unsatisfiable" };
+  return { kind: "partial", start, end: Math.min(end, size - 1) };
+}

@@ -358,6 +358,8 @@ export class FsDriver implements Driver {
   readonly durability: Durability;
   /** Whether files get a record (MD5, content type, metadata); false: a plain folder. */
   readonly records: boolean;
+  /** Whether createFsHandler may serve active content (HTML, SVG…) inline; false: attachment + CSP sandbox. */
+  readonly inlineActiveContent: boolean;
 
   private readonly paths: RootedPaths;
   /** The options as resolved (the signing key among them stays in this private field). */
@@ -379,6 +381,7 @@ export class FsDriver implements Driver {
     this.directoryMode = resolved.directoryMode;
     this.durability = resolved.durability;
     this.records = resolved.records;
+    this.inlineActiveContent = resolved.inlineActiveContent;
     if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
       this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }

@@ -11,8 +11,10 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   InvalidArgumentError,
+  inertContentHeaders,
   normalizeName,
   type ObjectStat,
+  parseRangeHeader,
   Storage,
   StorageError,
   type Visibility,
@@ -31,6 +33,12 @@ export interface FsHandlerOptions {
   basePath?: string | undefined;
   /** "public" serves unsigned GETs. Default: the storage's visibility. */
   visibility?: Visibility | undefined;
+  /**
+   * Serve active content (HTML, SVG, XML, scripts) inline. Default: the driver's
+   * `inlineActiveContent` option (false): such files go out as attachments with
+   * `Content-Security-Policy: sandbox`, so a stored page never runs on this origin.
+   */
+  inlineActiveContent?: boolean | undefined;
   /** Called with unexpected errors (the client got a 500). Default: none (no logging). */
   onError?: ((error: unknown, request: IncomingMessage) => void) | undefined;
 }
@@ -70,28 +78,6 @@ function etagMatches(header: string, etag: string): boolean {
     const candidate = item.trim();
     return candidate === "*" || candidate.replace(/^W\//, "") === ours;
   });
-}
-
-type RangeDecision =
-  | { kind: "full" }
-  | { kind: "partial"; start: number; end: number }
-  | { kind: "unsatisfiable" };
-
-/** One `bytes=` range (RFC 9110 §14): anything else (several ranges, bad syntax) serves the whole file. */
-function decideRange(header: string | undefined, size: number): RangeDecision {
-  if (header === undefined) return { kind: "full" };
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match || (match[1] === "" && match[2] === "")) return { kind: "full" };
-  if (match[1] === "") {
-    const suffix = Number(match[2]);
-    if (suffix === 0 || size === 0) return { kind: "unsatisfiable" };
-    return { kind: "partial", start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === "" ? Number.MAX_SAFE_INTEGER : Number(match[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: "full" };
-  if (start >= size) return { kind: "unsatisfiable" };
-  return { kind: "partial", start, end: Math.min(end, size - 1) };
 }
 
 function sameMediaType(a: string, b: string): boolean {
@@ -184,6 +170,7 @@ export function createFsHandler(
       'createFsHandler() basePath must be a URL path starting with "/", e.g. "/media/".',
     );
   }
+  const inlineActiveContent = options.inlineActiveContent ?? driver.inlineActiveContent;
   const mount = basePath.endsWith("/") ? basePath : `${basePath}/`;
   const signer =
     options.signingKey !== undefined
@@ -248,6 +235,16 @@ export function createFsHandler(
       const disposition = signed?.contentDisposition ?? stat.contentDisposition;
       if (disposition) headers["content-disposition"] = disposition;
       if (stat.contentEncoding) headers["content-encoding"] = stat.contentEncoding;
+      // An uploaded page or SVG must never run as this origin: download it, in a sandbox. A
+      // download asked for by a signed URL keeps its own file name.
+      if (!inlineActiveContent) {
+        const inert = inertContentHeaders(key, headers["content-type"]);
+        const asked = headers["content-disposition"];
+        Object.assign(headers, inert);
+        if (asked && inert["content-disposition"] && /^\s*attachment\b/i.test(asked)) {
+          headers["content-disposition"] = asked;
+        }
+      }
 
       const ifNoneMatch = request.headers["if-none-match"];
       const ifModifiedSince = request.headers["if-modified-since"];
@@ -270,7 +267,7 @@ export function createFsHandler(
         ifRange === undefined || ifRange === etag || ifRange === lastModified
           ? request.headers.range
           : undefined;
-      const range = decideRange(rangeHeader, stat.size);
+      const range = parseRangeHeader(rangeHeader, stat.size);
       if (range.kind === "unsatisfiable") {
         send(response, 416, "Range not satisfiable", {
           "content-range": `bytes */${stat.size}`,

@@ -49,6 +49,13 @@ export interface FsDriverOptions {
    * the files is written, so no checksum, content type or metadata is kept (metadata: unsupported).
    */
   records?: boolean | undefined;
+  /**
+   * false (default): `createFsHandler` serves files a browser would run (HTML, XHTML, SVG, XML,
+   * scripts: core's `isActiveContentType`) as attachments under `Content-Security-Policy: sandbox`,
+   * so an uploaded page or SVG never runs as the app's origin. true: serve them inline as stored —
+   * only for a storage whose every file the app itself wrote (never user uploads).
+   */
+  inlineActiveContent?: boolean | undefined;
 }
 
 export const DRIVER_OPTION_KEYS = [
@@ -60,6 +67,7 @@ export const DRIVER_OPTION_KEYS = [
   "defaultVisibility",
   "durability",
   "records",
+  "inlineActiveContent",
 ] as const satisfies readonly (keyof FsDriverOptions)[];
 
 export interface ResolvedFsOptions {
@@ -73,6 +81,7 @@ export interface ResolvedFsOptions {
   defaultVisibility: Visibility;
   durability: Durability;
   records: boolean;
+  inlineActiveContent: boolean;
 }
 
 const check: OptionChecker = new OptionChecker("fs storage");
@@ -153,6 +162,7 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
       check.visibility("defaultVisibility", o.defaultVisibility) ?? (baseUrl ? "public" : "private"),
     durability: check.oneOf("durability", o.durability, DURABILITIES) ?? "full",
     records: check.boolean("records", o.records) ?? true,
+    inlineActiveContent: check.boolean("inlineActiveContent", o.inlineActiveContent) ?? false,
   };
 }
 
@@ -164,6 +174,7 @@ export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
     signedUrls: o.signingKey !== undefined,
     durability: o.durability,
     records: o.records,
+    inlineActiveContent: o.inlineActiveContent,
   };
   if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
   return { location: o.root, settings, publicUrl: o.baseUrl };

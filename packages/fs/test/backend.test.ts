@@ -31,6 +31,7 @@ describe("backend (file:// URLs)", () => {
       "directoryMode",
       "durability",
       "fileMode",
+      "inlineActiveContent",
       "records",
       "signingBaseUrl",
     ]);
@@ -116,6 +117,7 @@ describe("backend (file:// URLs)", () => {
         signedUrls: true,
         signingBaseUrl: "/media/",
         durability: "full",
+        inlineActiveContent: false,
         records: true,
       },
     });
@@ -132,6 +134,20 @@ describe("backend (file:// URLs)", () => {
     const message = await configError(() => inspect("file:///srv/static?durability=none"));
     expect(message).toMatch(/durability/);
     expect(message).toMatch(/"full"|full, batch|"batch"/);
+  });
+
+  it("inlineActiveContent=true from the URL; off unless asked", async () => {
+    expect((await inspect("file:///srv/static?inlineActiveContent=true")).options).toEqual({
+      root: "/srv/static",
+      inlineActiveContent: true,
+    });
+    expect((backend.create({ root: "/srv/static" }) as FsDriver).inlineActiveContent).toBe(false);
+    expect(
+      (backend.create({ root: "/srv/static", inlineActiveContent: true }) as FsDriver).inlineActiveContent,
+    ).toBe(true);
+    expect(await configError(() => inspect("file:///srv/static?inlineActiveContent=maybe"))).toMatch(
+      /inlineActiveContent/,
+    );
   });
 
   it("local mode: a folder signed under its base URL, with the configured secret or one per process", () => {

@@ -346,3 +346,78 @@ describe("construction", () => {
     expect(() => createFsHandler(new Storage(new MemoryDriver()))).toThrow(/fs storages only/);
   });
 });
+
+describe("active content (HTML, SVG, XML) is never served inline", () => {
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>parent.pwned=1</script></svg>';
+  const cases: Array<[name: string, body: string, type?: string]> = [
+    ["active/page.html", "<!doctype html><script>alert(1)</script>"],
+    ["active/image.svg", svg],
+    ["active/doc.xhtml", '<html xmlns="http://www.w3.org/1999/xhtml"><script>1</script></html>'],
+    ["active/feed.xml", "<?xml version='1.0'?><x/>"],
+    // The stored type decides, not the extension: an HTML body saved as text/html under .txt.
+    ["active/renamed.txt", "<script>alert(1)</script>", "text/html; charset=utf-8"],
+  ];
+
+  it("a public fs storage serves HTML, XHTML, SVG and XML as sandboxed attachments", async () => {
+    for (const [name, body, contentType] of cases) {
+      await publicStorage.save(name, body, contentType ? { contentType } : {});
+      const res = await fetch(publicStorage.publicUrl(name));
+      expect(res.status, name).toBe(200);
+      expect(res.headers.get("content-disposition"), name).toMatch(/^attachment; filename="/);
+      expect(res.headers.get("content-security-policy"), name).toMatch(/^sandbox\b/);
+      expect(res.headers.get("x-content-type-options"), name).toBe("nosniff");
+      expect(await res.text()).toBe(body);
+    }
+  });
+
+  it("a signed URL of a private SVG is an attachment in a sandbox too, keeping an asked download name", async () => {
+    await privateStorage.save("active/logo.svg", svg);
+    const plain = await fetch(await privateStorage.signedUrl("active/logo.svg"));
+    expect(plain.headers.get("content-disposition")).toBe('attachment; filename="logo.svg"');
+    expect(plain.headers.get("content-security-policy")).toMatch(/^sandbox\b/);
+    const named = await fetch(await privateStorage.signedUrl("active/logo.svg", { download: "brand.svg" }));
+    expect(named.headers.get("content-disposition")).toBe('attachment; filename="brand.svg"');
+    expect(named.headers.get("content-security-policy")).toMatch(/^sandbox\b/);
+    // A signed URL may not turn a harmless file into an inline page either.
+    await privateStorage.save("active/plain.txt", "<script>alert(1)</script>");
+    const retyped = await fetch(
+      await privateStorage.signedUrl("active/plain.txt", { contentType: "text/html" }),
+    );
+    expect(retyped.headers.get("content-type")).toBe("text/html");
+    expect(retyped.headers.get("content-security-policy")).toMatch(/^sandbox\b/);
+  });
+
+  it("images and text stay inline, without a sandbox", async () => {
+    await publicStorage.save("active/photo.png", new Uint8Array([0x89, 0x50, 0x4e, 0x47]));
+    for (const name of ["active/photo.png", "hello.txt"]) {
+      const res = await fetch(publicStorage.publicUrl(name));
+      expect(res.headers.get("content-disposition"), name).toBeNull();
+      expect(res.headers.get("content-security-policy"), name).toBeNull();
+    }
+  });
+
+  it("inlineActiveContent (driver option or handler option) serves them inline as stored", async () => {
+    const dir = await tempDir();
+    cleanups.push(dir.cleanup);
+    const trusted = fsStorage({ root: dir.path, baseUrl: "/trusted/", inlineActiveContent: true });
+    await trusted.save("page.html", "<!doctype html><p>built by the app");
+    const byOption = createFsHandler(fsStorage({ root: dir.path, baseUrl: "/trusted/" }), {
+      inlineActiveContent: true,
+    });
+    for (const handler of [createFsHandler(trusted), byOption]) {
+      const local = createServer((req, res) => handler(req, res));
+      local.listen(0, "127.0.0.1");
+      await once(local, "listening");
+      try {
+        const res = await fetch(
+          `http://127.0.0.1:${(local.address() as AddressInfo).port}/trusted/page.html`,
+        );
+        expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+        expect(res.headers.get("content-disposition")).toBeNull();
+        expect(res.headers.get("content-security-policy")).toBeNull();
+      } finally {
+        local.close();
+      }
+    }
+  });
+});

@@ -4,6 +4,8 @@
  */
 import type { CommandDefinition } from "../command.js";
 import { cat } from "./cat.js";
+import { check } from "./check.js";
+import { collectstatic } from "./collectstatic.js";
 import { config } from "./config.js";
 import { copy } from "./copy.js";
 import { get } from "./get.js";
@@ -15,6 +17,7 @@ import { stat } from "./stat.js";
 import { sync } from "./sync.js";
 import { url } from "./url.js";
 import { verify } from "./verify.js";
+import { caddy, nginx } from "./web-server.js";
 
 export const COMMANDS: readonly CommandDefinition[] = [
   ls,
@@ -28,5 +31,9 @@ export const COMMANDS: readonly CommandDefinition[] = [
   verify,
   url,
   signUploadCommand,
+  collectstatic,
   config,
+  check,
+  nginx,
+  caddy,
 ];

@@ -1,0 +1,324 @@
+#!/usr/bin/env node
+/**
+ * Upload services: 100 concurrent 10 MiB multipart uploads into an HTTP server, side by side:
+ *
+ *   busboy → fs.createWriteStream        the baseline a hand-written service would be
+ *   busboy → createWriteStream + fsync   the same, durable like the fs driver's saves
+ *   multer (disk storage)                the Express ecosystem's usual choice
+ *   @storages/http → fs                  handleUpload (sniffing, limits, cleanup) into fsStorage (MD5 + fsync)
+ *   @storages/http → fs, batch           the same with durability "batch" (no per-save fsync)
+ *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
+ *   @storages/http → RGW                 handleUpload into s3Storage
+ *
+ * Each case's server runs in a child process (its peak RSS is its own); this process is the client.
+ * Rounds alternate cases; medians; throughput = bytes / wall time; ratios against the baseline.
+ *
+ *   node bench/uploads.mjs                       (fs cases; RGW too when STORAGES_TEST_S3_* is set:
+ *   node bench/run.mjs uploads                    starts RGW for you)
+ *   BENCH_UPLOADS_ROUNDS=3 BENCH_UPLOADS_COUNT=100 BENCH_UPLOADS_MIB=10
+ */
+import { once } from "node:events";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MiB, median } from "./harness.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROUNDS = Number(process.env.BENCH_UPLOADS_ROUNDS ?? 3);
+const COUNT = Number(process.env.BENCH_UPLOADS_COUNT ?? 100);
+const SIZE = Number(process.env.BENCH_UPLOADS_MIB ?? 10) * MiB;
+const BOUNDARY = "----storages-bench-boundary";
+
+const s3 = process.env.STORAGES_TEST_S3_ENDPOINT
+  ? {
+      endpoint: process.env.STORAGES_TEST_S3_ENDPOINT,
+      region: process.env.STORAGES_TEST_S3_REGION ?? "us-east-1",
+      accessKeyId: process.env.STORAGES_TEST_S3_ACCESS_KEY_ID,
+      secretAccessKey: process.env.STORAGES_TEST_S3_SECRET_ACCESS_KEY,
+      profile: process.env.STORAGES_TEST_S3_PROFILE ?? "generic",
+    }
+  : undefined;
+
+const CASES = [
+  "busboy-fs",
+  "busboy-fs-fsync",
+  "multer-disk",
+  "storages-fs",
+  "storages-fs-batch",
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The server side: one case, in a child process.
+
+async function serve(kind, dir, bucket) {
+  const { createServer } = await import("node:http");
+  const { createWriteStream } = await import("node:fs");
+  const { randomBytes } = await import("node:crypto");
+  let handler;
+  const done = (res, status = 201) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end('{"ok":true}');
+  };
+  if (kind === "busboy-fs" || kind === "busboy-fs-fsync") {
+    const busboy = (await import("busboy")).default;
+    const durable = kind === "busboy-fs-fsync";
+    handler = (req, res) => {
+      const parser = busboy({ headers: req.headers, limits: { fileSize: 2 * SIZE, files: 1 } });
+      const writes = [];
+      parser.on("file", (_field, file) => {
+        const out = createWriteStream(join(dir, `${randomBytes(8).toString("hex")}.png`), { flush: durable });
+        writes.push(once(out, "close"));
+        file.pipe(out);
+      });
+      parser.on("close", () => Promise.all(writes).then(() => done(res)));
+      req.pipe(parser);
+    };
+  } else if (kind === "multer-disk") {
+    const multer = (await import("multer")).default;
+    const upload = multer({
+      storage: multer.diskStorage({ destination: dir }),
+      limits: { fileSize: 2 * SIZE },
+    }).single("file");
+    handler = (req, res) => upload(req, res, (error) => done(res, error ? 500 : 201));
+  } else if (kind === "busboy-s3-raw") {
+    const busboy = (await import("busboy")).default;
+    const { S3Client } = await import("@aws-sdk/client-s3");
+    const { Upload } = await import("@aws-sdk/lib-storage");
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
+    handler = (req, res) => {
+      const parser = busboy({ headers: req.headers, limits: { fileSize: 2 * SIZE, files: 1 } });
+      const uploads = [];
+      parser.on("file", (_field, file) => {
+        const key = `raw/${randomBytes(8).toString("hex")}.png`;
+        // The same part size and queue as the storages S3 driver's defaults (8 MiB, 4).
+        uploads.push(
+          new Upload({
+            client,
+            params: { Bucket: bucket, Key: key, Body: file, ContentType: "image/png" },
+            partSize: 8 * MiB,
+            queueSize: 4,
+          }).done(),
+        );
+      });
+      parser.on("close", () =>
+        Promise.all(uploads).then(
+          () => done(res),
+          () => done(res, 500),
+        ),
+      );
+      req.pipe(parser);
+    };
+  } else {
+    const { createUploadHandler } = await import("@storages/http");
+    let storage;
+    if (kind === "storages-rgw") {
+      const { s3Storage } = await import("@storages/s3");
+      storage = s3Storage({
+        bucket,
+        prefix: "storages",
+        endpoint: s3.endpoint,
+        region: s3.region,
+        profile: s3.profile,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      });
+    } else {
+      const { fsStorage } = await import("@storages/fs");
+      storage = fsStorage({ root: dir, durability: kind === "storages-fs-batch" ? "batch" : "full" });
+    }
+    handler = createUploadHandler(storage, {
+      allowedTypes: ["image/png"],
+      maxFileSize: 2 * SIZE,
+      maxFiles: 1,
+      maxTotalSize: 3 * SIZE,
+      onError: (error) => console.error(error),
+    });
+  }
+  const server = createServer((req, res) => {
+    if (req.url === "/__done") {
+      res.end(JSON.stringify({ maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+      setImmediate(() => process.exit(0));
+      return;
+    }
+    handler(req, res);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  console.log(JSON.stringify({ port: server.address().port }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client side: this process.
+
+function multipartParts() {
+  // A PNG header, then one random MiB repeated: sniffed as image/png, not compressible.
+  const payload = Buffer.alloc(SIZE);
+  const head = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489", "hex");
+  head.copy(payload);
+  const idat = Buffer.alloc(8);
+  idat.writeUInt32BE(SIZE - head.length - 12);
+  idat.write("IDAT", 4, "latin1");
+  idat.copy(payload, head.length);
+  const random = Buffer.from(Array.from({ length: MiB }, () => Math.floor(Math.random() * 256)));
+  for (let at = head.length + 8; at < SIZE; at += MiB) random.copy(payload, at, 0, Math.min(MiB, SIZE - at));
+  return [
+    Buffer.from(
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.png"\r\nContent-Type: image/png\r\n\r\n`,
+    ),
+    payload,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ];
+}
+
+function upload(port, parts) {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/upload",
+        headers: { "content-type": `multipart/form-data; boundary=${BOUNDARY}`, "content-length": length },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          res.statusCode === 201 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on("error", reject);
+    for (const part of parts) req.write(part);
+    req.end();
+  });
+}
+
+async function startChild(kind, dir, bucket) {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), "--serve", kind, dir, bucket ?? ""],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: process.env,
+    },
+  );
+  let out = "";
+  for await (const chunk of child.stdout) {
+    out += chunk;
+    if (out.includes("\n")) break;
+  }
+  return { child, port: JSON.parse(out.split("\n")[0]).port };
+}
+
+async function finish(port) {
+  const response = await fetch(`http://127.0.0.1:${port}/__done`);
+  return (await response.json()).maxRssMiB;
+}
+
+async function s3Admin() {
+  const { S3Client, CreateBucketCommand } = await import("@aws-sdk/client-s3");
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const bucket = `bench-uploads-${Date.now().toString(36)}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { client, bucket };
+}
+
+async function emptyBucket({ client, bucket }) {
+  const { ListObjectsV2Command, DeleteObjectsCommand } = await import("@aws-sdk/client-s3");
+  for (;;) {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key }));
+    if (keys.length === 0) return;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+  }
+}
+
+async function main() {
+  const parts = multipartParts();
+  const admin = s3 ? await s3Admin() : undefined;
+  const samples = Object.fromEntries(CASES.map((c) => [c, { seconds: [], rss: [] }]));
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternate the order each round so no case always runs first (or right after a big delete).
+      const order = round % 2 ? CASES : [...CASES].reverse();
+      for (const kind of order) {
+        const dir = await mkdtemp(join(tmpdir(), "bench-uploads-"));
+        const { child, port } = await startChild(kind, dir, admin?.bucket);
+        const started = performance.now();
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: COUNT }, async () => {
+            while (next < COUNT) {
+              next++;
+              await upload(port, parts);
+            }
+          }),
+        );
+        const seconds = (performance.now() - started) / 1000;
+        const rss = await finish(port);
+        await once(child, "exit").catch(() => {});
+        samples[kind].seconds.push(seconds);
+        samples[kind].rss.push(rss);
+        console.error(
+          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, peak RSS ${rss} MiB`,
+        );
+        await rm(dir, { recursive: true, force: true });
+        if (admin && (kind.includes("s3") || kind.includes("rgw"))) await emptyBucket(admin);
+      }
+    }
+  } finally {
+    if (admin) {
+      await emptyBucket(admin);
+      const { DeleteBucketCommand } = await import("@aws-sdk/client-s3");
+      await admin.client.send(new DeleteBucketCommand({ Bucket: admin.bucket }));
+    }
+  }
+  const throughput = (kind) => (COUNT * SIZE) / MiB / median(samples[kind].seconds);
+  const base = throughput("busboy-fs");
+  const rows = CASES.map((kind) => ({
+    case: kind,
+    mibPerSecond: Math.round(throughput(kind)),
+    vsBusboyFs: +(throughput(kind) / base).toFixed(2),
+    vsMulter: +(throughput(kind) / throughput("multer-disk")).toFixed(2),
+    ...(s3 && kind.endsWith("rgw")
+      ? { vsRawS3: +(throughput(kind) / throughput("busboy-s3-raw")).toFixed(2) }
+      : {}),
+    peakRssMiB: Math.max(...samples[kind].rss),
+  }));
+  console.log(
+    `\n${COUNT} concurrent uploads of ${SIZE / MiB} MiB, medians of ${ROUNDS} rounds (throughput ratio: ≥ 1 is as fast or faster)\n`,
+  );
+  console.log("| case | MiB/s | vs busboy→fs | vs multer disk | vs raw SDK | peak RSS |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.case} | ${r.mibPerSecond} | ${r.vsBusboyFs}× | ${r.vsMulter}× | ${r.vsRawS3 ? `${r.vsRawS3}×` : ""} | ${r.peakRssMiB} MiB |`,
+    );
+  }
+  await mkdir(join(HERE, "results"), { recursive: true });
+  const summary = rows.map((r) => `${r.case} ${r.vsBusboyFs}× (${r.peakRssMiB} MiB)`).join(", ");
+  await writeFile(
+    join(HERE, "results", "uploads.json"),
+    `${JSON.stringify({ count: COUNT, bytes: SIZE, rounds: ROUNDS, samples, rows, summary }, null, 2)}\n`,
+  );
+}
+
+if (process.argv[2] === "--serve")
+  await serve(process.argv[3], process.argv[4], process.argv[5] || undefined);
+else await main();

@@ -1,0 +1,172 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { prefixed } from "@storages/core";
+import {
+  type CollectProgress,
+  type CollectResult,
+  collectStatic,
+  ENCODINGS,
+  type StaticSource,
+} from "@storages/staticfiles";
+import { parseAddress } from "../address.js";
+import { defineCommand } from "../command.js";
+import { EXIT, UsageError } from "../errors.js";
+import { count, formatBytes } from "../format.js";
+import { collect, positiveInteger } from "./options.js";
+
+/** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
+function sourceOption(text: string): StaticSource {
+  const eq = text.lastIndexOf("=");
+  if (eq === 0) throw new UsageError(`--source takes DIR or DIR=PREFIX, got "${text}".`);
+  return eq < 0
+    ? { dir: text, label: `--source ${text}` }
+    : { dir: text.slice(0, eq), prefix: text.slice(eq + 1), label: `--source ${text}` };
+}
+
+/**
+ * `staticfiles` and `staticfiles:` both name the storage. A local folder is opened as a plain
+ * folder (no metadata records beside the files, which nginx would serve) with the batch durability
+ * policy: static files are rebuildable, so one sync at the end instead of one per file.
+ */
+function targetAddress(text: string, cwd: string): string {
+  if (/^[a-z][a-z0-9_]*$/.test(text)) return `${text}:`;
+  if (parseAddress(text).kind !== "path") return text;
+  const url = pathToFileURL(resolve(cwd, text));
+  url.pathname = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
+  return `${url.href}?records=false&durability=batch`;
+}
+
+function human(r: Omit<CollectResult, "manifest">): string[] {
+  const seconds = (r.durationMs / 1000).toFixed(2);
+  if (r.nothingChanged) {
+    return [
+      `nothing changed: ${count(r.found, "file")} already published (release ${r.release}, ${seconds} s)`,
+    ];
+  }
+  const sizes = ENCODINGS.filter((e) => r.bytesAfter[e] > 0)
+    .map((e) => `${e} ${formatBytes(r.bytesAfter[e])}`)
+    .join(", ");
+  return [
+    `${r.dryRun ? "would publish" : "published"} release ${r.release}: ${count(r.found, "file")} found, ${r.copied} copied, ${r.unchanged} unchanged`,
+    `compressed ${count(r.compressed, "file")} (${r.compressionReused} reused): ${formatBytes(r.bytesBefore)} → ${sizes || "none"}`,
+    `${formatBytes(r.bytes)} in ${seconds} s; ${r.written} objects written, ${r.deleted.length} deleted; releases kept: ${r.releases.join(", ")}`,
+    ...(r.manifestOut ? [`manifest: ${r.manifestOut}`] : []),
+  ];
+}
+
+export const collectstatic = defineCommand({
+  name: "collectstatic",
+  summary: "publish static files: hashed names, rewritten references, precompressed, incremental",
+  description:
+    "Collects the static files of the --source folders (first found wins), gives them content-hashed names, rewrites the references between them (CSS url()/@import/image-set(), source maps), precompresses them (br, gzip, zstd siblings) and publishes what changed to the staticfiles storage (or --to). Writes the manifest to the target (staticfiles.json and .storages/releases/<release>.json) and to --manifest-out for the app's build. A run with nothing changed reads only the sources' stat data and the stored manifest. Keeps the files of the last --keep releases; deletes only files collectstatic wrote.",
+  examples: [
+    {
+      command: "storages collectstatic --source ./assets --source ./dist",
+      what: "to the staticfiles storage",
+    },
+    {
+      command: "storages collectstatic --source ./node_modules/ui-kit/dist=ui-kit/",
+      what: "a folder under a prefix",
+    },
+    {
+      command: "storages collectstatic --source ./assets --to s3://app-static/static?region=eu-west-1",
+      what: "to a URL",
+    },
+    { command: "storages collectstatic --source ./assets --dry-run --json", what: "what would be published" },
+    {
+      command: "storages collectstatic --source ./assets --release $GIT_SHA --keep 5 --strict",
+      what: "in CI",
+    },
+  ],
+  configure: (command) =>
+    command
+      .option("--source <dir[=prefix]>", "a static source folder (repeatable; first found wins)", collect)
+      .option(
+        "--packages",
+        'also collect installed packages that declare "staticfiles" in their package.json',
+      )
+      .option(
+        "--ignore <glob>",
+        "leave out names matching (repeatable; default: dot files, *~, CVS/)",
+        collect,
+      )
+      .option("--to <name|url>", "where to publish (default: the staticfiles storage)")
+      .option("--dry-run", "compute and report; write nothing")
+      .option("--clear", "first delete every file earlier runs wrote (never others)")
+      .option("--keep <n>", "releases whose files are kept (default 3)", positiveInteger)
+      .option("--strict", "a reference to a missing file is an error (nothing is published)")
+      .option("--manifest-out <path>", "the app's copy of the manifest (default ./staticfiles.json)")
+      .option("--no-manifest-out", "do not write the app's copy")
+      .option("--no-compress", "no precompressed siblings")
+      .option("--encodings <list>", "precompression encodings, comma-separated (default br,gzip,zstd)")
+      .option("--modules", 'also rewrite relative ES module specifiers (import "./a.js")')
+      .option("--no-originals", "do not also publish each file under its original name")
+      .option("--base-url <path>", "path root-relative references start with (default /static/)")
+      .option("--release <id>", "release id (default: derived from the files' hashes)")
+      .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger),
+  async run(context, _args, options) {
+    const sources: StaticSource[] = (options.source ?? []).map(sourceOption);
+    if (sources.length === 0 && !options.packages) {
+      throw new UsageError(
+        "collectstatic needs at least one --source DIR (or --packages): the folders your static files are in.",
+      );
+    }
+    const location = await context.resolve(targetAddress(options.to ?? "staticfiles", context.cwd), {
+      write: true,
+    });
+    const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);
+    let encodings = options.compress === false ? [] : ENCODINGS;
+    if (options.encodings !== undefined && options.compress !== false) {
+      const list = String(options.encodings)
+        .split(",")
+        .map((e) => e.trim())
+        .filter(Boolean);
+      for (const e of list) {
+        if (!(ENCODINGS as readonly string[]).includes(e))
+          throw new UsageError(`--encodings: "${e}" is not one of ${ENCODINGS.join(", ")}.`);
+      }
+      encodings = list as typeof encodings;
+    }
+    const progress = context.progress();
+    const show = (p: CollectProgress) => {
+      if (p.phase !== "publish" && p.phase !== "compress" && p.phase !== "hash") return;
+      progress.update({
+        bytesDone: p.bytesDone,
+        bytesKnown: p.phase === "publish" ? p.bytesTotal : undefined,
+        filesDone: p.done,
+        filesKnown: p.total,
+        complete: true,
+      });
+    };
+    let result: CollectResult;
+    try {
+      result = await collectStatic({
+        sources,
+        packages: options.packages,
+        ignore: options.ignore,
+        target,
+        cwd: context.cwd,
+        baseUrlPath: options.baseUrl,
+        release: options.release,
+        keep: options.keep,
+        dryRun: options.dryRun,
+        clear: options.clear,
+        strict: options.strict,
+        encodings,
+        rewriteModules: options.modules,
+        originals: options.originals,
+        manifestOut: options.manifestOut === false ? false : options.manifestOut,
+        concurrency: options.concurrency,
+        signal: context.signal,
+        onProgress: show,
+      });
+    } finally {
+      progress.stop();
+      await location.close();
+    }
+    for (const warning of result.warnings) context.output.warn(warning.message, warning.code);
+    const { manifest: _manifest, ...report } = result;
+    context.output.summary(report, human);
+    return EXIT.ok;
+  },
+});

@@ -1,0 +1,96 @@
+/**
+ * `storages collectstatic` (the real binary) over the fs backend: flags, --json, exit codes. The
+ * library's behaviour is tested in @storages/staticfiles; the same command against RGW is in
+ * packages/staticfiles/test/collect.server.test.ts.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { baseEnv, cli } from "./helpers.js";
+
+let dir: string;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "storages-cli-static-"));
+  await mkdir(join(dir, "assets/css"), { recursive: true });
+  await mkdir(join(dir, "vendor"), { recursive: true });
+  await writeFile(
+    join(dir, "assets/css/app.css"),
+    `.a{background:url(../img.png)}\n.b{background:url(gone.png)}\n`,
+  );
+  await writeFile(join(dir, "assets/img.png"), "png");
+  await writeFile(join(dir, "vendor/kit.js"), "export {}");
+  env = baseEnv({ STORAGES_STATICFILES: `${pathToFileURL(join(dir, "public")).href}?baseUrl=/static/` });
+});
+
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const run = (args: string[]) => cli(["collectstatic", ...args], { env, cwd: dir });
+
+describe("storages collectstatic", () => {
+  it("publishes to the staticfiles storage, prints a summary, warns with file and line", async () => {
+    const r = await run(["--source", "assets", "--source", "vendor=kit/"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/published release [0-9a-f]{12}: 3 files found, 3 copied, 0 unchanged/);
+    expect(r.stderr).toContain("css/app.css:2: gone.png");
+    const manifest = JSON.parse(await readFile(join(dir, "staticfiles.json"), "utf8"));
+    expect(Object.keys(manifest.files).sort()).toEqual(["css/app.css", "img.png", "kit/kit.js"]);
+    const css = await readFile(join(dir, "public", manifest.files["css/app.css"].name), "utf8");
+    expect(css).toContain(manifest.files["img.png"].name);
+    const again = await run(["--source", "assets", "--source", "vendor=kit/"]);
+    expect(again.stdout).toContain("nothing changed: 3 files already published");
+  });
+
+  it("--json: one document on stdout; --dry-run writes nothing", async () => {
+    const r = await run(["--source", "assets", "--dry-run", "--json", "--manifest-out", "build/m.json"]);
+    expect(r.code).toBe(0);
+    const report = r.json();
+    expect(report).toMatchObject({ dryRun: true, found: 2, copied: 2, written: 0 });
+    expect(report.warnings).toEqual([
+      expect.objectContaining({ code: "missing-reference", file: "css/app.css", line: 2 }),
+    ]);
+    await expect(readFile(join(dir, "build/m.json"))).rejects.toThrow();
+    await expect(readFile(join(dir, "public/staticfiles.json"))).rejects.toThrow();
+  });
+
+  it("--strict fails on a missing file with a usage exit code, and publishes nothing", async () => {
+    const r = await run(["--source", "assets", "--strict"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("css/app.css:2: gone.png");
+    await expect(readFile(join(dir, "public/staticfiles.json"))).rejects.toThrow();
+  });
+
+  it("--to a local folder, --no-compress, --no-originals, --release", async () => {
+    const r = await run([
+      "--source",
+      "assets",
+      "--to",
+      join(dir, "elsewhere") + "/",
+      "--no-compress",
+      "--no-originals",
+      "--release",
+      "v1.2.3",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ release: "v1.2.3", bytesAfter: { br: 0, gzip: 0, zstd: 0 } });
+    const stored: { originals?: string[]; files: Record<string, { encodings: object }> } = JSON.parse(
+      await readFile(join(dir, "elsewhere/.storages/releases/v1.2.3.json"), "utf8"),
+    );
+    expect(stored.originals).toBeUndefined();
+    // A local folder is a plain folder: no metadata records beside the files for nginx to serve.
+    const { readdir } = await import("node:fs/promises");
+    const names = await readdir(join(dir, "elsewhere"), { recursive: true });
+    expect(names.filter((n) => n.includes(".~storages-meta"))).toEqual([]);
+    expect(Object.values(stored.files).every((e) => Object.keys(e.encodings).length === 0)).toBe(true);
+  });
+
+  it("without --source: a usage error that says what to give", async () => {
+    const r = await run([]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--source DIR");
+  });
+});

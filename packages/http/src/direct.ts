@@ -1,0 +1,296 @@
+/**
+ * Direct uploads: the browser sends the file to the storage itself (S3/GCS POST policy, Azure SAS
+ * PUT, the fs handler's signed PUT), with a descriptor the app issues, then asks the app to
+ * confirm. The confirm step decides, as `handleUpload` does for a proxied upload: the object's
+ * size from `stat()`, its type sniffed from its first bytes (a range read), and anything that
+ * breaks the rules is deleted. A confirm token (HMAC) ties the confirmation to what was issued,
+ * so a client can neither confirm nor have deleted a file it was not given.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  guessContentType,
+  InvalidArgumentError,
+  NotFoundError,
+  type SignedUpload,
+  type Storage,
+  StorageError,
+} from "@storages/core";
+import { UploadError } from "./errors.js";
+import { sendJson, sendUploadError } from "./respond.js";
+import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, sniffType } from "./sniff.js";
+import { checkType, resolveLimits, type UploadedFile, type UploadRules, uploadName } from "./upload.js";
+
+export interface DirectUploadOptions extends UploadRules {
+  /** Key the confirm tokens are signed with: at least 32 bytes, kept out of source control. */
+  secret: string | Uint8Array;
+  /** Seconds the signed upload stays valid. Default 600. */
+  expiresIn?: number | undefined;
+  /** Seconds after the upload's expiry a confirmation is still accepted. Default 600. */
+  confirmWindow?: number | undefined;
+}
+
+/** What the page asks for: the file's name, type and size as the browser sees them (all untrusted). */
+export interface DirectUploadRequest {
+  filename: string;
+  contentType?: string | undefined;
+  size?: number | undefined;
+}
+
+/**
+ * Everything the browser module needs to upload one file, the same shape for every backend: the
+ * storage's signed upload (method, url, headers for a PUT, fields for a POST, name) and what the
+ * page and the confirm step need besides.
+ */
+export interface DirectUploadDescriptor extends Omit<SignedUpload, "expiresAt" | "maxBytes"> {
+  /** The form field the file goes in, for a POST. */
+  fileField: string;
+  expiresAt: string;
+  maxBytes: number;
+  /** Whether the storage server itself refuses a larger body (else only the confirm step does). */
+  sizeEnforcedByServer: boolean;
+  /** Send it back to the confirm endpoint once the upload is done. */
+  token: string;
+}
+
+interface TokenClaims {
+  /** name */
+  n: string;
+  /** original name */
+  o: string;
+  /** declared (and signed) content type */
+  t: string;
+  /** max bytes */
+  m: number;
+  /** confirmable until (ms since epoch) */
+  e: number;
+}
+
+function keyBytes(secret: string | Uint8Array): Buffer {
+  const key = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
+  if (key.length < 32) {
+    throw new InvalidArgumentError(
+      "Direct uploads need a secret of at least 32 bytes (openssl rand -base64 48).",
+    );
+  }
+  return key;
+}
+
+function sign(claims: TokenClaims, key: Buffer): string {
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  const mac = createHmac("sha256", key).update(payload).digest("base64url");
+  return `${payload}.${mac}`;
+}
+
+function verify(token: unknown, key: Buffer): TokenClaims {
+  const refuse = (why: string): never => {
+    throw new UploadError(
+      "E_UPLOAD_TOKEN",
+      `This upload cannot be confirmed: ${why}. Upload the file again.`,
+    );
+  };
+  if (typeof token !== "string" || token.length > 4096) return refuse("the token is missing");
+  const [payload, mac, extra] = token.split(".");
+  if (!payload || !mac || extra !== undefined) return refuse("the token is malformed");
+  const expected = createHmac("sha256", key).update(payload).digest();
+  const given = Buffer.from(mac, "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return refuse("the token was not issued here");
+  }
+  let claims: TokenClaims;
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as TokenClaims;
+  } catch {
+    return refuse("the token is malformed");
+  }
+  if (Date.now() > claims.e) return refuse("the token has expired");
+  return claims;
+}
+
+/**
+ * Issues a direct upload for one file: a collision-free name (uploadTo, valid-name rules), a
+ * signed upload bound to the declared type and, where the server enforces one, the size limit.
+ * A declared type or size that already breaks the rules is refused here (415, 413).
+ */
+export async function issueDirectUpload(
+  storage: Storage,
+  request: DirectUploadRequest,
+  options: DirectUploadOptions,
+): Promise<DirectUploadDescriptor> {
+  const key = keyBytes(options.secret);
+  const { maxFileSize } = resolveLimits(options);
+  const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
+  const filename = typeof request?.filename === "string" ? request.filename : "";
+  const declared = (request.contentType || guessContentType(filename)).split(";")[0]!.trim().toLowerCase();
+  if (!isAllowedType(declared, allowed)) {
+    throw new UploadError(
+      "E_UPLOAD_TYPE",
+      `Files of type ${declared} are not accepted; allowed: ${allowed.join(", ")}.`,
+    );
+  }
+  if (request.size !== undefined && !(Number.isSafeInteger(request.size) && request.size >= 0)) {
+    throw new UploadError("E_UPLOAD_MALFORMED", "size must be the file's size in bytes.");
+  }
+  if (request.size !== undefined && request.size > maxFileSize) {
+    throw new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${maxFileSize} bytes.`);
+  }
+  const name = uploadName(filename, { mime: declared, ext: undefined }, options.uploadTo);
+  const enforced = storage.features.signedUploadMaxBytes.length > 0;
+  const signed = await storage.signedUpload(name, {
+    expiresIn: options.expiresIn ?? 600,
+    contentType: declared,
+    maxBytes: enforced ? maxFileSize : undefined,
+  });
+  const claims: TokenClaims = {
+    n: signed.name,
+    o: filename.slice(0, 255),
+    t: declared,
+    m: maxFileSize,
+    e: signed.expiresAt.getTime() + (options.confirmWindow ?? 600) * 1000,
+  };
+  return {
+    method: signed.method,
+    url: signed.url,
+    headers: signed.headers,
+    fields: signed.fields,
+    fileField: "file",
+    name: signed.name,
+    expiresAt: signed.expiresAt.toISOString(),
+    maxBytes: maxFileSize,
+    sizeEnforcedByServer: enforced,
+    token: sign(claims, key),
+  };
+}
+
+/**
+ * Confirms a finished direct upload: the object must exist, be within the size limit and be, by
+ * its first bytes, the type it was issued for. Anything else is deleted and refused (413, 415);
+ * a token that was not issued here, or expired, is refused (403) and deletes nothing.
+ */
+export async function confirmDirectUpload(
+  storage: Storage,
+  token: unknown,
+  options: DirectUploadOptions,
+): Promise<UploadedFile> {
+  const claims = verify(token, keyBytes(options.secret));
+  const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
+  let size: number;
+  try {
+    size = (await storage.stat(claims.n)).size;
+  } catch (error) {
+    if (NotFoundError.isInstance(error)) {
+      throw new UploadError(
+        "E_UPLOAD_MISSING",
+        "Nothing was uploaded under this name; upload the file first.",
+      );
+    }
+    throw error;
+  }
+  const refuse = async (error: UploadError): Promise<never> => {
+    await storage.delete(claims.n);
+    throw error;
+  };
+  if (size > claims.m) {
+    return refuse(new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${claims.m} bytes.`));
+  }
+  const head = size === 0 ? new Uint8Array(0) : await readHead(storage, claims.n);
+  const sniffed = await sniffType(head);
+  try {
+    checkType(sniffed, allowed, claims.o);
+  } catch (error) {
+    if (UploadError.isInstance(error)) return refuse(error);
+    throw error;
+  }
+  if (sniffed.mime !== claims.t) {
+    return refuse(
+      new UploadError(
+        "E_UPLOAD_TYPE",
+        `The file was announced as ${claims.t} but is ${sniffed.mime}; upload it with its real type.`,
+      ),
+    );
+  }
+  return { field: "file", name: claims.n, originalName: claims.o, size, contentType: sniffed.mime };
+}
+
+/** The first SNIFF_BYTES of a stored file, by a range read. */
+async function readHead(storage: Storage, name: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  try {
+    const stream = await storage.open(name, { range: { start: 0, end: SNIFF_BYTES - 1 } });
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+  } catch (error) {
+    if (StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) return new Uint8Array(0);
+    throw error;
+  }
+  return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+}
+
+/** Largest JSON body the issue and confirm endpoints read. */
+const MAX_JSON_BYTES = 16 * 1024;
+
+/** A small JSON request body (or the one a framework already parsed into `request.body`). */
+export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  const parsed = (request as IncomingMessage & { body?: unknown }).body;
+  if (parsed !== undefined && typeof parsed === "object") return parsed;
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of request) {
+    length += (chunk as Buffer).length;
+    if (length > MAX_JSON_BYTES) {
+      throw new UploadError("E_UPLOAD_FIELD_TOO_LARGE", `The request body is over ${MAX_JSON_BYTES} bytes.`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new UploadError(
+      "E_UPLOAD_MALFORMED",
+      'Send a JSON body, e.g. {"filename":"a.png","contentType":"image/png","size":1234}.',
+    );
+  }
+}
+
+export interface DirectUploadRoutes {
+  /** POST `{ filename, contentType, size }` → 201 with a DirectUploadDescriptor. */
+  issue(request: IncomingMessage, response: ServerResponse): void;
+  /** POST `{ token }` → 200 with the stored file, or the typed refusal (the file then deleted). */
+  confirm(request: IncomingMessage, response: ServerResponse): void;
+}
+
+/** The two endpoints of direct uploads, as node:http/Express/Connect handlers. */
+export function directUploadRoutes(
+  storage: Storage,
+  options: DirectUploadOptions & {
+    onError?: ((error: unknown, request: IncomingMessage) => void) | undefined;
+  },
+): DirectUploadRoutes {
+  keyBytes(options.secret);
+  const answer =
+    (work: (body: Record<string, unknown>) => Promise<unknown>, status: number) =>
+    (request: IncomingMessage, response: ServerResponse) => {
+      readJsonBody(request)
+        .then((body) => work((body ?? {}) as Record<string, unknown>))
+        .then((result) => sendJson(response, status, result))
+        .catch((error: unknown) => {
+          if (!UploadError.isInstance(error)) options.onError?.(error, request);
+          sendUploadError(request, response, error);
+        });
+    };
+  return {
+    issue: answer(
+      (body) =>
+        issueDirectUpload(
+          storage,
+          {
+            filename: String(body.filename ?? ""),
+            contentType: typeof body.contentType === "string" ? body.contentType : undefined,
+            size: typeof body.size === "number" ? body.size : undefined,
+          },
+          options,
+        ),
+      201,
+    ),
+    confirm: answer((body) => confirmDirectUpload(storage, body.token, options), 200),
+  };
+}

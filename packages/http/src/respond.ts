@@ -1,0 +1,56 @@
+/**
+ * Answers for upload routes, the same for every adapter: JSON bodies, and a refused request's
+ * connection closed once the answer is out (the client may still be sending a body nobody reads).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { uploadErrorResponse } from "./errors.js";
+
+/** After a refusal, how long the rest of a body is read (and dropped) so the client sees the answer. */
+const LINGER_MS = 2000;
+/** …and at most how many bytes of it. */
+const LINGER_BYTES = 4 * 1024 * 1024;
+
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...headers,
+  });
+  response.end(text);
+}
+
+/**
+ * Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without
+ * detail). A body still arriving is dropped for a moment so the client reads the answer instead of
+ * a reset, then the connection is closed. Nothing happens when the client is already gone.
+ */
+export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+  if (response.destroyed || request.socket?.destroyed) return;
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const unread = !request.complete;
+  const { status, body } = uploadErrorResponse(error);
+  sendJson(response, status, body, unread ? { connection: "close" } : {});
+  if (!unread) return;
+  let drained = 0;
+  const close = () => request.socket?.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  request.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > LINGER_BYTES) close();
+  });
+  request.once("end", () => clearTimeout(timer));
+  request.once("close", () => clearTimeout(timer));
+  request.resume();
+}

@@ -1,0 +1,455 @@
+/**
+ * `handleUpload(request, storage, options)`: a multipart/form-data request streamed straight into a
+ * storage — never buffered whole, never written to a temporary file — with every limit enforced
+ * while the bytes arrive, the type of each file decided by its content, and all or nothing: on any
+ * refusal, stall or disconnect, nothing this request sent stays in the storage.
+ *
+ * Framework-neutral: it takes a Node `IncomingMessage` (Express and Fastify hand one over: `req`,
+ * `request.raw`) and returns a typed result or throws an `UploadError`; the adapters turn that into
+ * a response.
+ */
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import {
+  abortError,
+  generateFilename,
+  guessContentType,
+  InvalidArgumentError,
+  releaseStream,
+  type Storage,
+  splitExtension,
+  type UploadTo,
+  type Visibility,
+  watchIdle,
+} from "@storages/core";
+import busboy, { type Busboy, type FileInfo } from "busboy";
+import { UploadError } from "./errors.js";
+import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
+
+export interface UploadLimits {
+  /** Largest file, in bytes. Default 10 MiB. */
+  maxFileSize?: number | undefined;
+  /** Most files in one request. Default 10. */
+  maxFiles?: number | undefined;
+  /** Largest request body (files, fields and multipart framing together), in bytes. Default 100 MiB. */
+  maxTotalSize?: number | undefined;
+  /** Most non-file fields. Default 50. */
+  maxFields?: number | undefined;
+  /** Largest non-file field value, in bytes. Default 64 KiB. */
+  maxFieldSize?: number | undefined;
+}
+
+export interface UploadRules extends UploadLimits {
+  /**
+   * Media types a file may be, decided from its bytes (never from the client's Content-Type or the
+   * file name). Exact types or families ("image/*"); active content (SVG, HTML, XML) only when
+   * listed exactly. Default: PNG, JPEG, GIF, WebP, AVIF and PDF (`DEFAULT_ALLOWED_TYPES`).
+   */
+  allowedTypes?: readonly string[] | undefined;
+  /** Where files go: a strftime folder template ("avatars/%Y/%m/") or a function of the cleaned name. */
+  uploadTo?: UploadTo | undefined;
+}
+
+export interface UploadOptions extends UploadRules {
+  /** File fields accepted; files in other fields are refused (E_UPLOAD_MALFORMED). Default: any. */
+  fileFields?: readonly string[] | undefined;
+  /** At least this many files, else E_UPLOAD_MALFORMED. Default 1. */
+  minFiles?: number | undefined;
+  /**
+   * Milliseconds the client may send nothing while the upload waits for its bytes (a stalled or
+   * slow-loris client), before E_UPLOAD_TIMEOUT. Default 30 s. 0: off.
+   */
+  idleTimeout?: number | undefined;
+  /** Milliseconds the whole upload may take. Default: none (idleTimeout and the limits bound it). */
+  timeout?: number | undefined;
+  /** Aborts the upload (nothing is kept). */
+  signal?: AbortSignal | undefined;
+  /** Saved with each file. */
+  visibility?: Visibility | undefined;
+  cacheControl?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+export interface UploadedFile {
+  /** The form field the file came in. */
+  field: string;
+  /** The name it is stored under (cleaned, placed by uploadTo, extension matching its content, made unique). */
+  name: string;
+  /** The file name the client sent (for display only: never trust it). */
+  originalName: string;
+  size: number;
+  /** The sniffed type the file was stored with. */
+  contentType: string;
+  etag?: string | undefined;
+}
+
+export interface UploadResult {
+  files: UploadedFile[];
+  /** Non-file fields; a repeated field becomes an array. */
+  fields: Record<string, string | string[]>;
+}
+
+export const UPLOAD_DEFAULTS = {
+  maxFileSize: 10 * 1024 * 1024,
+  maxFiles: 10,
+  maxTotalSize: 100 * 1024 * 1024,
+  maxFields: 50,
+  maxFieldSize: 64 * 1024,
+  idleTimeout: 30_000,
+} as const;
+
+/** The limits with their defaults, for the handler and for direct uploads alike. */
+export function resolveLimits(options: UploadLimits): Required<UploadLimits> {
+  const limits = {
+    maxFileSize: options.maxFileSize ?? UPLOAD_DEFAULTS.maxFileSize,
+    maxFiles: options.maxFiles ?? UPLOAD_DEFAULTS.maxFiles,
+    maxTotalSize: options.maxTotalSize ?? UPLOAD_DEFAULTS.maxTotalSize,
+    maxFields: options.maxFields ?? UPLOAD_DEFAULTS.maxFields,
+    maxFieldSize: options.maxFieldSize ?? UPLOAD_DEFAULTS.maxFieldSize,
+  };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidArgumentError(
+        `Upload option ${key} must be a non-negative integer (bytes or a count), not ${value}.`,
+      );
+    }
+  }
+  return limits;
+}
+
+const mib = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${+(bytes / 1024 / 1024).toFixed(1)} MiB` : `${bytes} bytes`;
+
+/**
+ * The storage name for an untrusted file name: cleaned and placed by uploadTo (core's naming
+ * rules), with the extension of what the content really is, so a server that types files by
+ * extension (nginx, a CDN) agrees with the stored Content-Type.
+ */
+export function uploadName(filename: string, sniffed: SniffedType, uploadTo: UploadTo | undefined): string {
+  let name: string;
+  try {
+    name = generateFilename(filename || "upload", { uploadTo });
+  } catch (cause) {
+    throw new UploadError("E_UPLOAD_MALFORMED", "The file name cannot be made into a valid storage name.", {
+      cause,
+    });
+  }
+  if (sniffed.ext === undefined) return name;
+  const { root, ext } = splitExtension(name);
+  const same = ext !== "" && guessContentType(name).split(";")[0] === sniffed.mime;
+  return same ? name : `${root}.${sniffed.ext}`;
+}
+
+/** Refuses a sniffed type that is not allowed, with a message that names it. */
+export function checkType(sniffed: SniffedType, allowed: readonly string[], filename: string): void {
+  if (sniffed.mime === "application/x-empty") {
+    throw new UploadError("E_UPLOAD_TYPE", `The file ${JSON.stringify(filename)} is empty.`);
+  }
+  if (!isAllowedType(sniffed.mime, allowed)) {
+    throw new UploadError(
+      "E_UPLOAD_TYPE",
+      `The file ${JSON.stringify(filename.slice(0, 100))} is ${sniffed.mime} (judged by its content, not its name); allowed: ${allowed.join(", ")}.`,
+    );
+  }
+}
+
+/** Reads chunks until `bytes` are in or the stream ends, without losing any: the rest streams on. */
+async function peek(
+  chunks: AsyncIterator<Buffer>,
+  bytes: number,
+): Promise<{ head: Buffer[]; length: number; done: boolean }> {
+  const head: Buffer[] = [];
+  let length = 0;
+  while (length < bytes) {
+    const next = await chunks.next();
+    if (next.done) return { head, length, done: true };
+    head.push(next.value);
+    length += next.value.length;
+  }
+  return { head, length, done: false };
+}
+
+async function* replay(head: Buffer[], rest: AsyncIterator<Buffer>, done: boolean): AsyncGenerator<Buffer> {
+  yield* head;
+  if (done) return;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
+  try {
+    return busboy({
+      headers: request.headers,
+      limits: {
+        fileSize: limits.maxFileSize,
+        files: limits.maxFiles,
+        fields: limits.maxFields,
+        fieldSize: limits.maxFieldSize,
+        fieldNameSize: 200,
+        parts: limits.maxFiles + limits.maxFields,
+      },
+    });
+  } catch (cause) {
+    throw new UploadError(
+      "E_UPLOAD_MALFORMED",
+      'Send the upload as multipart/form-data (a form with enctype="multipart/form-data", or a FormData body).',
+      { cause },
+    );
+  }
+}
+
+/**
+ * Streams every file of a multipart request into `storage`, enforcing `options`; returns what was
+ * stored, or throws an `UploadError` after removing everything this request stored.
+ */
+export async function handleUpload(
+  request: IncomingMessage,
+  storage: Storage,
+  options: UploadOptions = {},
+): Promise<UploadResult> {
+  const limits = resolveLimits(options);
+  const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
+  const minFiles = options.minFiles ?? 1;
+  const idleTimeout = options.idleTimeout ?? UPLOAD_DEFAULTS.idleTimeout;
+
+  const declared = Number(request.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limits.maxTotalSize) {
+    throw new UploadError(
+      "E_UPLOAD_TOO_LARGE",
+      `The request is ${mib(declared)}; the limit is ${mib(limits.maxTotalSize)}.`,
+    );
+  }
+  const parser = multipartParser(request, limits);
+
+  // One controller for the upload: a refusal, the caller's signal or the overall timeout stop it.
+  if (options.signal?.aborted) throw abortError(options.signal);
+  const controller = new AbortController();
+
+  const result: UploadResult = { files: [], fields: {} };
+  const stored: string[] = [];
+  const saves: Promise<void>[] = [];
+  let failure: unknown;
+  let received = 0;
+  let fileCount = 0;
+
+  // In-flight files and the bodies their saves read. A refusal errors the bodies rather than
+  // aborting the saves: a driver whose body fails stores nothing (the conformance suite proves it),
+  // and a save that had already committed still reports its name, which is then removed. An
+  // aborted save could settle before its driver finished and leave a file nobody knows about.
+  const streams = new Set<Readable>();
+  const fail = (error: unknown) => {
+    if (failure !== undefined) return;
+    failure = error;
+    controller.abort(error);
+    for (const stream of streams) releaseStream(stream, error instanceof Error ? error : undefined);
+  };
+
+  const onCallerAbort = () => fail(abortError(options.signal!));
+  options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+  // A deadline for the whole upload (idleTimeout only catches a client that stops altogether).
+  const deadline =
+    options.timeout === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            fail(
+              new UploadError(
+                "E_UPLOAD_TIMEOUT",
+                `The upload took longer than ${options.timeout} ms; send smaller files or raise timeout.`,
+              ),
+            ),
+          options.timeout,
+        );
+
+  const stopWatching =
+    idleTimeout > 0
+      ? watchIdle(request, idleTimeout, (cause) =>
+          fail(
+            new UploadError(
+              "E_UPLOAD_TIMEOUT",
+              `The client sent nothing for ${idleTimeout} ms in the middle of the upload; the upload was dropped.`,
+              { cause },
+            ),
+          ),
+        )
+      : () => {};
+
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > limits.maxTotalSize) {
+      fail(new UploadError("E_UPLOAD_TOO_LARGE", `The request is over ${mib(limits.maxTotalSize)}.`));
+    }
+  };
+  const onClose = () => {
+    if (!request.complete) {
+      fail(new UploadError("E_UPLOAD_ABORTED", "The client closed the connection before the upload ended."));
+    }
+  };
+  request.on("data", onData);
+  request.on("close", onClose);
+  request.on("error", onClose);
+
+  // Files in the order the request sent them, whatever order their saves finish in.
+  const ordered: UploadedFile[] = [];
+  const store = async (
+    index: number,
+    field: string,
+    file: Readable & { truncated?: boolean },
+    info: FileInfo,
+  ) => {
+    const originalName = info.filename ?? "";
+    let tooLarge = false;
+    file.once("limit", () => {
+      tooLarge = true;
+      fail(
+        new UploadError(
+          "E_UPLOAD_TOO_LARGE",
+          `The file ${JSON.stringify(originalName.slice(0, 100))} is over ${mib(limits.maxFileSize)}.`,
+        ),
+      );
+    });
+    streams.add(file);
+    const chunks = file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let body: Readable | undefined;
+    try {
+      const { head, done } = await peek(chunks, SNIFF_BYTES);
+      if (failure !== undefined) return;
+      const sniffed = await sniffType(Buffer.concat(head));
+      checkType(sniffed, allowed, originalName);
+      const name = uploadName(originalName, sniffed, options.uploadTo);
+      body = Readable.from(replay(head, chunks, done), { objectMode: false });
+      streams.add(body);
+      if (failure !== undefined) return;
+      const saved = await storage.save(name, body, {
+        contentType: sniffed.mime,
+        overwrite: false,
+        visibility: options.visibility,
+        cacheControl: options.cacheControl,
+        metadata: options.metadata,
+      });
+      stored.push(saved.name);
+      if (tooLarge || file.truncated) return; // refused: the name is removed with the rest below
+      ordered[index] = {
+        field,
+        name: saved.name,
+        originalName,
+        size: saved.size,
+        contentType: sniffed.mime,
+        etag: saved.etag,
+      };
+    } catch (error) {
+      // A save cut by our own refusal says nothing new: the reason is already recorded.
+      fail(error);
+    } finally {
+      streams.delete(file);
+      if (body) streams.delete(body);
+      // Whatever was not read (a refused file) is drained so the parser can move on or stop.
+      if (!file.destroyed) file.resume();
+    }
+  };
+
+  const parsed = new Promise<void>((resolve) => {
+    parser.on("file", (field, file, info) => {
+      fileCount++;
+      // The parser errors a file it is cut off in (a refusal, a disconnect) even when nobody reads
+      // it any more: that must never be an unhandled 'error'. Readers see errors through `fail`.
+      file.on("error", () => {});
+      if (failure !== undefined) {
+        file.resume();
+        return;
+      }
+      if (options.fileFields && !options.fileFields.includes(field)) {
+        file.resume();
+        fail(
+          new UploadError(
+            "E_UPLOAD_MALFORMED",
+            `Files are accepted in ${options.fileFields.map((f) => JSON.stringify(f)).join(", ")} only, not in ${JSON.stringify(field.slice(0, 100))}.`,
+          ),
+        );
+        return;
+      }
+      saves.push(store(fileCount - 1, field, file, info));
+    });
+    parser.on("field", (name, value, info) => {
+      if (info.nameTruncated || info.valueTruncated) {
+        fail(
+          new UploadError(
+            "E_UPLOAD_FIELD_TOO_LARGE",
+            `The field ${JSON.stringify(name.slice(0, 100))} is over ${mib(limits.maxFieldSize)}.`,
+          ),
+        );
+        return;
+      }
+      const existing = result.fields[name];
+      if (existing === undefined) result.fields[name] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else result.fields[name] = [existing, value];
+    });
+    parser.on("filesLimit", () =>
+      fail(new UploadError("E_UPLOAD_TOO_MANY_FILES", `At most ${limits.maxFiles} files per upload.`)),
+    );
+    parser.on("fieldsLimit", () =>
+      fail(new UploadError("E_UPLOAD_TOO_MANY_FIELDS", `At most ${limits.maxFields} fields per upload.`)),
+    );
+    parser.on("partsLimit", () =>
+      fail(
+        new UploadError(
+          "E_UPLOAD_TOO_MANY_FIELDS",
+          `At most ${limits.maxFiles + limits.maxFields} parts per upload.`,
+        ),
+      ),
+    );
+    parser.on("error", (cause: unknown) => {
+      fail(
+        request.complete || request.readableEnded
+          ? new UploadError("E_UPLOAD_MALFORMED", "The multipart body is malformed.", { cause })
+          : new UploadError("E_UPLOAD_ABORTED", "The upload ended before its multipart body did.", { cause }),
+      );
+      resolve();
+    });
+    parser.on("close", resolve);
+    controller.signal.addEventListener(
+      "abort",
+      () => {
+        // Stop reading: the request is refused; the adapter answers and closes the connection.
+        request.unpipe(parser);
+        releaseStream(parser as unknown as Readable);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+  request.pipe(parser);
+  try {
+    await parsed;
+    // A file stream ends when the parser reaches the file's end, so saves may still be finishing.
+    await Promise.all(saves);
+    if (failure === undefined && fileCount < minFiles) {
+      fail(
+        new UploadError(
+          "E_UPLOAD_MALFORMED",
+          minFiles === 1 ? "The form holds no file." : `At least ${minFiles} files are needed.`,
+        ),
+      );
+    }
+  } finally {
+    stopWatching();
+    clearTimeout(deadline);
+    options.signal?.removeEventListener("abort", onCallerAbort);
+    request.off("data", onData);
+    request.off("close", onClose);
+    request.off("error", onClose);
+  }
+  if (failure !== undefined) {
+    await Promise.allSettled(saves);
+    // All or nothing: a refused request keeps none of its files.
+    if (stored.length > 0) await storage.deleteMany(stored).catch(() => {});
+    throw failure;
+  }
+  result.files = ordered.filter(Boolean);
+  return result;
+}

@@ -1,0 +1,79 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fsStorage } from "@storages/fs";
+import express from "express";
+import { afterAll, describe, expect, it } from "vitest";
+import { type RequestWithUpload, uploadMiddleware } from "../src/index.js";
+import { listen, names, png, post, SCRIPT_AS_JPG } from "./support/uploads.js";
+
+const roots: string[] = [];
+afterAll(async () => {
+  for (const root of roots) await rm(root, { recursive: true, force: true });
+});
+
+async function storage() {
+  const root = await mkdtemp(join(tmpdir(), "storages-http-express-"));
+  roots.push(root);
+  return fsStorage({ root });
+}
+
+describe("Express: uploadMiddleware (multer's habits)", () => {
+  it("sets req.upload and calls next(); a refusal is answered with the typed JSON body", async () => {
+    const media = await storage();
+    const app = express();
+    app.post("/upload", uploadMiddleware(media, { uploadTo: "photos/" }), (req, res) => {
+      const { files, fields } = (req as RequestWithUpload).upload!;
+      res.status(201).json({ files, fields, handledBy: "route" });
+    });
+    const { server, origin } = await listen(app);
+    try {
+      const ok = await post(origin, [
+        { field: "caption", body: "hello" },
+        { field: "photo", filename: "a.png", contentType: "image/png", body: png() },
+      ]);
+      expect(ok.status).toBe(201);
+      expect(ok.body).toMatchObject({ fields: { caption: "hello" }, handledBy: "route" });
+      expect(ok.body.files!.map((f) => f.name)).toEqual(["photos/a.png"]);
+      const refused = await post(origin, [
+        { field: "photo", filename: "b.jpg", contentType: "image/jpeg", body: SCRIPT_AS_JPG },
+      ]);
+      expect(refused).toMatchObject({ status: 415, body: { error: { code: "E_UPLOAD_TYPE" } } });
+      expect(await names(media)).toEqual(["photos/a.png"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("an error that is not the client's goes to next(error), with nothing kept", async () => {
+    const media = await storage();
+    const failing = new Proxy(media, {
+      get(target, key, receiver) {
+        if (key === "save") return async () => Promise.reject(new Error("disk on fire"));
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    const app = express();
+    const seen: unknown[] = [];
+    app.post("/upload", uploadMiddleware(failing), (_req, res) => {
+      res.status(201).end();
+    });
+    app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      seen.push(error);
+      res.status(500).json({ error: { code: "E_INTERNAL", message: "app's own handler" } });
+    });
+    const { server, origin } = await listen(app);
+    try {
+      const answer = await post(origin, [
+        { field: "f", filename: "a.png", contentType: "image/png", body: png() },
+      ]);
+      expect(answer.status).toBe(500);
+      expect(String(seen[0])).toMatch(/disk on fire/);
+      expect(await names(media)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,174 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Storage } from "@storages/core";
+import { createFsHandler, fsStorage } from "@storages/fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  confirmDirectUpload,
+  type DirectUploadDescriptor,
+  directUploadRoutes,
+  issueDirectUpload,
+  serveMedia,
+  UploadError,
+} from "../src/index.js";
+import { listen, names, png, SVG_WITH_SCRIPT } from "./support/uploads.js";
+
+const SECRET = randomBytes(32);
+const roots: string[] = [];
+let media: Storage;
+let origin: string;
+let close: () => void;
+
+beforeAll(async () => {
+  const root = await mkdtemp(join(tmpdir(), "storages-http-direct-"));
+  roots.push(root);
+  let fsHandler: ReturnType<typeof createFsHandler> | undefined;
+  let routes: ReturnType<typeof directUploadRoutes> | undefined;
+  const started = await listen((req, res) => {
+    if (req.url === "/direct") return routes!.issue(req, res);
+    if (req.url === "/direct/confirm") return routes!.confirm(req, res);
+    if (req.url?.startsWith("/private/")) {
+      serveMedia(req, res, media, decodeURIComponent(req.url.slice("/private/".length).split("?")[0]!), {
+        mode: "stream",
+      }).catch(() => res.writeHead(500).end());
+      return;
+    }
+    fsHandler!(req, res, () => res.writeHead(404).end());
+  });
+  origin = started.origin;
+  close = () => {
+    started.server.closeAllConnections();
+    started.server.close();
+  };
+  media = fsStorage({ root, signing: { key: randomBytes(32), baseUrl: `${origin}/files/` } });
+  fsHandler = createFsHandler(media);
+  routes = directUploadRoutes(media, { secret: SECRET, maxFileSize: 64 * 1024, uploadTo: "direct/" });
+});
+afterAll(async () => {
+  close();
+  for (const root of roots) await rm(root, { recursive: true, force: true });
+});
+
+async function issue(
+  body: object,
+): Promise<{ status: number; body: DirectUploadDescriptor & { error?: { code: string } } }> {
+  const response = await fetch(`${origin}/direct`, { method: "POST", body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as never };
+}
+async function confirm(
+  token: string,
+): Promise<{ status: number; body: { name?: string; error?: { code: string } } }> {
+  const response = await fetch(`${origin}/direct/confirm`, {
+    method: "POST",
+    body: JSON.stringify({ token }),
+  });
+  return { status: response.status, body: (await response.json()) as never };
+}
+async function put(descriptor: DirectUploadDescriptor, body: Buffer): Promise<number> {
+  const response = await fetch(descriptor.url, {
+    method: descriptor.method,
+    headers: descriptor.headers,
+    body: new Uint8Array(body),
+  });
+  return response.status;
+}
+
+describe("direct uploads to local storage (the fs handler's signed PUT)", () => {
+  it("issue → PUT → confirm stores the file under uploadTo with its declared, sniffed type", async () => {
+    const issued = await issue({ filename: "holiday photo.png", contentType: "image/png", size: 5000 });
+    expect(issued.status).toBe(201);
+    expect(issued.body).toMatchObject({ method: "PUT", maxBytes: 64 * 1024, sizeEnforcedByServer: true });
+    expect(issued.body.name).toMatch(/^direct\/holiday_photo_\w{7}\.png$/);
+    expect(await put(issued.body, png(5000))).toBe(200);
+    const confirmed = await confirm(issued.body.token);
+    expect(confirmed).toMatchObject({ status: 200, body: { name: issued.body.name } });
+    expect((await media.stat(issued.body.name)).contentType).toBe("image/png");
+    await media.delete(issued.body.name);
+  });
+
+  it("refuses at issue time a type that is not allowed or a size over the limit", async () => {
+    expect(await issue({ filename: "x.svg", contentType: "image/svg+xml" })).toMatchObject({
+      status: 415,
+      body: { error: { code: "E_UPLOAD_TYPE" } },
+    });
+    expect(await issue({ filename: "x.png", contentType: "image/png", size: 10 ** 9 })).toMatchObject({
+      status: 413,
+    });
+  });
+
+  it("confirm deletes a file whose content is not what was declared (an SVG sent as PNG)", async () => {
+    const issued = await issue({ filename: "logo.png", contentType: "image/png" });
+    expect(await put(issued.body, SVG_WITH_SCRIPT)).toBe(200);
+    expect(await media.exists(issued.body.name)).toBe(true);
+    expect(await confirm(issued.body.token)).toMatchObject({
+      status: 415,
+      body: { error: { code: "E_UPLOAD_TYPE" } },
+    });
+    expect(await media.exists(issued.body.name)).toBe(false);
+  });
+
+  it("confirm deletes a file over the limit when the server did not enforce it", async () => {
+    const descriptor = await issueDirectUpload(
+      media,
+      { filename: "big.png", contentType: "image/png" },
+      { secret: SECRET, maxFileSize: 1000 },
+    );
+    await media.save(descriptor.name, png(5000), { overwrite: true });
+    await expect(confirmDirectUpload(media, descriptor.token, { secret: SECRET })).rejects.toMatchObject({
+      reason: "E_UPLOAD_TOO_LARGE",
+    });
+    expect(await media.exists(descriptor.name)).toBe(false);
+  });
+
+  it("a tampered or foreign token is refused and deletes nothing; a missing upload is a 404", async () => {
+    const issued = await issue({ filename: "a.png", contentType: "image/png" });
+    await put(issued.body, png());
+    const [payload] = issued.body.token.split(".");
+    const forged = `${Buffer.from(JSON.stringify({ n: "direct/other.png", o: "x", t: "image/png", m: 1, e: Date.now() + 1e6 })).toString("base64url")}.${issued.body.token.split(".")[1]}`;
+    expect(await confirm(forged)).toMatchObject({ status: 403, body: { error: { code: "E_UPLOAD_TOKEN" } } });
+    expect(await confirm(`${payload}.AAAA`)).toMatchObject({ status: 403 });
+    expect(await media.exists(issued.body.name)).toBe(true);
+    const other = await issue({ filename: "never.png", contentType: "image/png" });
+    expect(await confirm(other.body.token)).toMatchObject({
+      status: 404,
+      body: { error: { code: "E_UPLOAD_MISSING" } },
+    });
+    await media.delete(issued.body.name);
+    await expect(confirmDirectUpload(media, "x", { secret: "short" })).rejects.toThrow(/32 bytes/);
+    expect(
+      UploadError.isInstance(await confirmDirectUpload(media, "x.y", { secret: SECRET }).catch((e) => e)),
+    ).toBe(true);
+  });
+});
+
+describe("private media streamed through the app", () => {
+  it("serves ranges, and HTML/SVG as sandboxed attachments", async () => {
+    await media.save("m/photo.png", png(1000), { overwrite: true });
+    await media.save("m/page.html", "<!doctype html><script>document.title='pwned'</script>", {
+      overwrite: true,
+    });
+    await media.save("m/logo.svg", SVG_WITH_SCRIPT, { overwrite: true });
+    const whole = await fetch(`${origin}/private/m/photo.png`);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("content-security-policy")).toBeNull();
+    expect((await whole.arrayBuffer()).byteLength).toBe(1000);
+    const part = await fetch(`${origin}/private/m/photo.png`, { headers: { range: "bytes=10-19" } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe("bytes 10-19/1000");
+    expect((await part.arrayBuffer()).byteLength).toBe(10);
+    expect((await fetch(`${origin}/private/m/photo.png`, { headers: { range: "bytes=5000-" } })).status).toBe(
+      416,
+    );
+    for (const name of ["m/page.html", "m/logo.svg"]) {
+      const res = await fetch(`${origin}/private/${name}`);
+      expect(res.headers.get("content-disposition"), name).toMatch(/^attachment/);
+      expect(res.headers.get("content-security-policy"), name).toMatch(/^sandbox/);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect((await fetch(`${origin}/private/m/missing.png`)).status).toBe(404);
+    expect((await fetch(`${origin}/private/..%2F..%2Fetc%2Fpasswd`)).status).toBe(404);
+    expect(await names(media, "m/")).toEqual(["m/logo.svg", "m/page.html", "m/photo.png"]);
+  });
+});

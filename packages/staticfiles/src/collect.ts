@@ -1,0 +1,749 @@
+/**
+ * collectStatic: find → digest → rewrite in dependency order → hash → compress → publish → prune.
+ *
+ * Incremental by the stored manifest (one GET): when every source's size and mtime match what the
+ * last run recorded, nothing is read, hashed, compressed or written. Otherwise only sources whose
+ * stat changed are hashed again (a changed mtime with the same bytes is still "unchanged"), only
+ * contents the target does not already hold under their name are uploaded, and only contents never
+ * compressed before (neither in the target's manifest nor in the local cache) are compressed.
+ *
+ * Publishing order makes a release switch atomic for readers: files and siblings first, then the
+ * release's manifest, then `staticfiles.json`; pruning runs last and deletes only names a pruned
+ * release's manifest lists and no kept one does.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  abortError,
+  guessContentType,
+  InvalidArgumentError,
+  NotFoundError,
+  type SaveOptions,
+  type Storage,
+  StorageError,
+  throwIfAborted,
+} from "@storages/core";
+import pLimit from "p-limit";
+import { type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
+import {
+  ENCODING_SUFFIX,
+  ENCODINGS,
+  type Encoding,
+  InvalidManifestError,
+  MANIFEST_NAME,
+  type ManifestEntry,
+  manifestNames,
+  parseManifest,
+  publicManifest,
+  RELEASES_PREFIX,
+  type StaticManifest,
+  serializeManifest,
+} from "./manifest.js";
+import {
+  CACHE_IMMUTABLE,
+  CACHE_SHORT,
+  hashedName,
+  isCompressible,
+  looksBundlerHashed,
+  referenceKind,
+} from "./names.js";
+import { WorkerPool } from "./pool.js";
+import { initParsers, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
+import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
+import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
+
+/** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
+export class MissingReferenceError extends InvalidArgumentError {
+  readonly warnings: CollectWarning[];
+  constructor(warnings: CollectWarning[]) {
+    const shown = warnings
+      .slice(0, 10)
+      .map((w) => `  ${w.file}:${w.line ?? "?"}: ${w.reference}`)
+      .join("\n");
+    super(
+      `${warnings.length} reference(s) to missing files (--strict: nothing was published):\n${shown}${warnings.length > 10 ? `\n  … and ${warnings.length - 10} more` : ""}\nAdd the files to a static source, fix the references, or run without --strict (they are then left as written).`,
+    );
+    this.warnings = warnings;
+  }
+}
+
+/** Bump when the output for the same input changes (the fast path must not reuse older output). */
+const OUTPUT_FORMAT = 1;
+const RELEASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Files up to this size are read whole for upload (replayable on a retry); larger ones stream. */
+const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
+const MIN_SAVING = 0.05;
+
+interface Planned {
+  file: FoundFile;
+  /** SHA-256 of the source bytes. */
+  sourceSha: string;
+  /** Rewritten bytes, when the file had references that changed. */
+  bytes?: Buffer | undefined;
+  entry: ManifestEntry;
+  /** The target already holds `entry.name` with these bytes (from the stored manifest). */
+  published: boolean;
+  compressible: boolean;
+}
+
+function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function integrityOf(bytes: Uint8Array): string {
+  return `sha384-${createHash("sha384").update(bytes).digest("base64")}`;
+}
+
+function fingerprint(options: CollectOptions, encodings: readonly Encoding[]): string {
+  return sha256Hex(
+    JSON.stringify({
+      format: OUTPUT_FORMAT,
+      encodings: [...encodings].sort(),
+      modules: options.rewriteModules ?? false,
+      originals: options.originals ?? true,
+      base: options.baseUrlPath ?? "/static/",
+      q: [options.brotliQuality ?? 11, options.gzipLevel ?? 9, options.zstdLevel ?? 19],
+      encodingMetadata: options.siblingContentEncoding ?? true,
+    }),
+  ).slice(0, 16);
+}
+
+async function readStored(
+  target: Storage,
+  signal: AbortSignal | undefined,
+): Promise<StaticManifest | undefined> {
+  try {
+    const text = await target.readText(MANIFEST_NAME, { signal });
+    return parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`);
+  } catch (error) {
+    if (NotFoundError.isInstance(error)) return undefined;
+    if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) {
+      throw new InvalidManifestError(
+        `The target's ${MANIFEST_NAME} is not a storages static manifest: it was not written by collectstatic, or the target overlaps another storage. Nothing was written; point --to at the static storage, or remove that file if it is yours to remove.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Names a bundler's own manifest lists as its (hashed) output: Vite's `.vite/manifest.json`, webpack's `manifest.json`. */
+async function bundlerOutputs(sources: readonly StaticSource[]): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const source of sources) {
+    const prefix = source.prefix ? `${source.prefix.replace(/^\/+|\/+$/g, "")}/` : "";
+    for (const candidate of [".vite/manifest.json", "manifest.json"]) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(join(source.dir, candidate), "utf8"));
+      } catch {
+        continue;
+      }
+      if (typeof parsed !== "object" || parsed === null) continue;
+      for (const value of Object.values(parsed as Record<string, unknown>)) {
+        if (typeof value === "string" && looksBundlerHashed(value)) {
+          names.add(prefix + value.replace(/^\/+/, "")); // webpack: "main.js": "main.1a2b3c4d.js"
+        } else if (
+          typeof value === "object" &&
+          value !== null &&
+          typeof (value as { file?: unknown }).file === "string"
+        ) {
+          const chunk = value as { file: string; css?: unknown; assets?: unknown };
+          names.add(prefix + chunk.file);
+          for (const list of [chunk.css, chunk.assets]) {
+            if (Array.isArray(list)) for (const f of list) if (typeof f === "string") names.add(prefix + f);
+          }
+        }
+      }
+    }
+  }
+  return names;
+}
+
+function sameSources(
+  found: readonly FoundFile[],
+  recorded: Record<string, [number, number, string]>,
+): boolean {
+  if (Object.keys(recorded).length !== found.length) return false;
+  for (const file of found) {
+    const r = recorded[file.name];
+    if (!r || r[0] !== file.size || r[1] !== file.mtimeMs) return false;
+  }
+  return true;
+}
+
+async function writeLocalManifest(path: string, manifest: StaticManifest): Promise<boolean> {
+  const text = serializeManifest(publicManifest(manifest));
+  const existing = await readFile(path, "utf8").catch(() => undefined);
+  if (existing === text) return false;
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+  return true;
+}
+
+function emptySizes(): Record<Encoding, number> {
+  return { br: 0, gzip: 0, zstd: 0 };
+}
+
+/**
+ * Publishes the static files of `options.sources` to `options.target` (see the module comment).
+ * Aborting (`options.signal`) stops at once with an `AbortedError`; whatever was uploaded by then is
+ * not referenced, because `staticfiles.json` is written last: the previous release stays current.
+ */
+export async function collectStatic(options: CollectOptions): Promise<CollectResult> {
+  try {
+    return await collect(options);
+  } catch (error) {
+    // Worker tasks and uploads each report an abort in their own words: one typed error for all.
+    if (options.signal?.aborted) throw abortError(options.signal);
+    throw error;
+  }
+}
+
+async function collect(options: CollectOptions): Promise<CollectResult> {
+  const started = performance.now();
+  const { target, signal } = options;
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || ZSTD_AVAILABLE);
+  for (const e of encodings) {
+    if (!ENCODINGS.includes(e))
+      throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
+  }
+  if (options.release !== undefined && !RELEASE_ID.test(options.release)) {
+    throw new InvalidArgumentError(
+      `The release id "${options.release}" is not usable as a file name: use 1–64 letters, digits, ".", "_" or "-" (a git SHA, a version, a build number).`,
+    );
+  }
+  const keep = options.keep ?? 3;
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new InvalidArgumentError(`--keep must be a whole number ≥ 1, not ${keep}.`);
+  const baseUrlPath = withSlash(options.baseUrlPath ?? "/static/");
+  const originals = options.originals ?? true;
+  const manifestOut =
+    options.manifestOut === false ? undefined : resolve(cwd, options.manifestOut ?? MANIFEST_NAME);
+  const progress = (p: CollectProgress) => options.onProgress?.(p);
+  const warnings: CollectWarning[] = [];
+
+  progress({ phase: "scan", done: 0, total: 0, bytesDone: 0, bytesTotal: 0 });
+  const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
+  if (options.packages)
+    sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
+  const found = await findFiles(sources, { ignore: options.ignore, warnings });
+  if (signal) throwIfAborted(signal);
+  const optionsPrint = fingerprint(options, encodings);
+  const previous = await readStored(target, signal);
+
+  const result = (manifest: StaticManifest, extra: Partial<CollectResult>): CollectResult => ({
+    release: manifest.release,
+    dryRun: options.dryRun ?? false,
+    found: found.length,
+    copied: 0,
+    unchanged: 0,
+    compressed: 0,
+    compressionReused: 0,
+    bytes: 0,
+    bytesBefore: 0,
+    bytesAfter: emptySizes(),
+    written: 0,
+    deleted: [],
+    releases: [manifest.release],
+    warnings,
+    cycles: [],
+    manifest,
+    manifestOut: undefined,
+    nothingChanged: false,
+    durationMs: 0,
+    ...extra,
+  });
+
+  // The fast path: the sources' stat data is what the stored manifest recorded.
+  if (
+    previous?.build &&
+    !options.clear &&
+    previous.build.options === optionsPrint &&
+    (options.release === undefined || options.release === previous.release) &&
+    sameSources(found, previous.build.sources)
+  ) {
+    const totals = totalsOf(previous);
+    warnings.push(...((previous.build.warnings ?? []) as CollectWarning[]));
+    const out = result(previous, {
+      unchanged: found.length,
+      bytes: totals.bytes,
+      bytesBefore: totals.before,
+      bytesAfter: totals.after,
+      nothingChanged: true,
+      releases: [previous.release],
+    });
+    if (manifestOut && !options.dryRun) {
+      await writeLocalManifest(manifestOut, previous);
+      out.manifestOut = manifestOut;
+    }
+    out.durationMs = performance.now() - started;
+    return out;
+  }
+
+  const pool = new WorkerPool(options.threads);
+  try {
+    return await collectChanged();
+  } finally {
+    await pool.close();
+  }
+
+  async function collectChanged(): Promise<CollectResult> {
+    const recorded = previous?.build?.options === optionsPrint ? (previous.build.sources ?? {}) : {};
+    const sameOutput = previous?.build?.options === optionsPrint && !options.clear;
+    const bundled = await bundlerOutputs(sources);
+    const cacheDir = resolve(cwd, options.cacheDir ?? "node_modules/.cache/storages-staticfiles");
+    const byName = new Map(found.map((f) => [f.name, f]));
+
+    // 1. Source digests: reused from the stored manifest when the stat data matches, else hashed on the pool.
+    let hashed = 0;
+    const digestOf = new Map<string, Promise<{ sourceSha: string; digest?: Digest; bytes?: Buffer }>>();
+    for (const file of found) {
+      const r = recorded[file.name];
+      const statSame = r && r[0] === file.size && r[1] === file.mtimeMs;
+      const kind = referenceKind(file.name);
+      const job = async () => {
+        if (kind) {
+          // Read in this thread: its text is parsed here anyway.
+          const bytes = await readFile(file.path, { signal });
+          return { sourceSha: sha256Hex(bytes), bytes };
+        }
+        if (statSame) return { sourceSha: r[2] };
+        const digest = await pool.digest({ path: file.path }, signal);
+        return { sourceSha: digest.sha256, digest };
+      };
+      digestOf.set(
+        file.name,
+        job().then((d) => {
+          progress({ phase: "hash", done: ++hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
+          return d;
+        }),
+      );
+    }
+    const digests = new Map<string, { sourceSha: string; digest?: Digest; bytes?: Buffer }>();
+    // All awaited together: when one fails (or the run is aborted), none is left unhandled.
+    for (const [name, digest] of await Promise.all(
+      [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
+    )) {
+      digests.set(name, digest);
+    }
+
+    // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
+    // dropped right after: only the files on the current dependency path are held at once.
+    await initParsers();
+
+    // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
+    // names the published files it references — so those are settled first.
+    const entries = new Map<string, Planned>();
+    const visiting: string[] = [];
+    const cycles: string[][] = [];
+    const cycleSeen = new Set<string>();
+
+    const keepsName = (name: string) => bundled.has(name) || looksBundlerHashed(name);
+    const previousEntry = (name: string, sha: string) => {
+      const p = previous?.files[name];
+      return sameOutput && p && p.sha256 === sha ? p : undefined;
+    };
+
+    const plan = (name: string): Planned => {
+      const done = entries.get(name);
+      if (done) return done;
+      const file = byName.get(name)!;
+      const d = digests.get(name)!;
+      const kind = referenceKind(name);
+      const sourceText = kind && d.bytes ? d.bytes.toString("utf8") : undefined;
+      const parsedFile =
+        kind && sourceText !== undefined
+          ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
+          : undefined;
+      let bytes: Buffer | undefined;
+      let sha = d.sourceSha;
+      let integrity = d.digest?.integrity;
+      if (parsedFile && parsedFile.references.length > 0) {
+        visiting.push(name);
+        const text = parsedFile.rewrite((reference) => {
+          const to = resolveReference(reference.url, name, baseUrlPath);
+          if (to.kind === "external") return undefined;
+          if (to.kind === "outside") {
+            warnings.push({
+              code: "outside",
+              file: name,
+              line: reference.line,
+              reference: reference.url,
+              message: `${name}:${reference.line}: ${reference.url} is left as written: ${to.why}.`,
+            });
+            return undefined;
+          }
+          if (!byName.has(to.name)) {
+            warnings.push({
+              code: "missing-reference",
+              file: name,
+              line: reference.line,
+              reference: reference.url,
+              message: `${name}:${reference.line}: ${reference.url} names ${to.name}, which is not among the static files; the reference is left as written.`,
+            });
+            return undefined;
+          }
+          const at = visiting.indexOf(to.name);
+          if (at >= 0) {
+            const cycle = [...visiting.slice(at), to.name];
+            const key = [...cycle].sort().join("\n");
+            if (!cycleSeen.has(key)) {
+              cycleSeen.add(key);
+              cycles.push(cycle);
+              warnings.push({
+                code: "cycle",
+                file: name,
+                line: reference.line,
+                reference: reference.url,
+                message: `${cycle.join(" → ")}: these files reference each other; ${name}:${reference.line} (${reference.url}) is left as written.`,
+              });
+            }
+            return undefined;
+          }
+          const dep = plan(to.name);
+          if (dep.entry.name === to.name) return undefined;
+          return replaceLastSegment(reference.url, dep.entry.name);
+        });
+        visiting.pop();
+        if (text !== sourceText) {
+          bytes = Buffer.from(text, "utf8");
+          sha = sha256Hex(bytes);
+          integrity = integrityOf(bytes);
+        }
+      }
+      if (d.bytes && integrity === undefined) integrity = integrityOf(d.bytes);
+      // Published from the rewritten bytes, or read again from the source at upload time.
+      d.bytes = undefined;
+      const keepName = keepsName(name);
+      const publishedName = keepName ? name : hashedName(name, sha);
+      const prev = previousEntry(name, sha);
+      if (integrity === undefined) integrity = prev?.integrity;
+      const size = bytes?.length ?? file.size;
+      const planned: Planned = {
+        file,
+        sourceSha: d.sourceSha,
+        bytes,
+        entry: {
+          name: publishedName,
+          size,
+          sha256: sha,
+          integrity: integrity ?? "",
+          hashed: !keepName,
+          contentType: guessContentType(name),
+          encodings: {},
+        },
+        published: prev !== undefined && prev.name === publishedName,
+        compressible: encodings.length > 0 && isCompressible(name, size),
+      };
+      entries.set(name, planned);
+      return planned;
+    };
+    for (const file of found) plan(file.name);
+
+    // Files whose digest was reused but whose entry the stored manifest lacks (options changed): hash now.
+    await Promise.all(
+      [...entries.values()]
+        .filter((p) => p.entry.integrity === "")
+        .map(async (p) => {
+          const digest = await pool.digest({ path: p.file.path }, signal);
+          p.entry.integrity = digest.integrity;
+        }),
+    );
+
+    const missing = warnings.filter((w) => w.code === "missing-reference");
+    if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
+
+    // 4. Compression: each unique content once; reused from the stored manifest or the local cache.
+    let compressed = 0;
+    let compressionReused = 0;
+    let compressDone = 0;
+    const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
+    const toCompress = [...entries.values()].filter((p) => p.compressible);
+    for (const p of toCompress) {
+      const prev = previousEntry(p.file.name, p.entry.sha256);
+      if (prev && p.published) {
+        p.entry.encodings = { ...prev.encodings };
+        compressionReused++;
+        continue;
+      }
+      let job = compressions.get(p.entry.sha256);
+      if (!job) {
+        job = pool
+          .compress(
+            {
+              path: p.bytes ? undefined : p.file.path,
+              bytes: p.bytes,
+              sha256: p.entry.sha256,
+              encodings: [...encodings] as WorkerEncoding[],
+              cacheDir,
+              minSaving: MIN_SAVING,
+              brotliQuality: options.brotliQuality ?? 11,
+              gzipLevel: options.gzipLevel ?? 9,
+              zstdLevel: options.zstdLevel ?? 19,
+            },
+            signal,
+          )
+          .then(({ sizes, reused }) => {
+            if (reused) compressionReused++;
+            else compressed++;
+            progress({
+              phase: "compress",
+              done: ++compressDone,
+              total: compressions.size,
+              bytesDone: 0,
+              bytesTotal: 0,
+            });
+            const kept: Partial<Record<Encoding, number>> = {};
+            for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
+            return kept;
+          });
+        compressions.set(p.entry.sha256, job);
+      }
+    }
+    await Promise.all(
+      toCompress
+        .filter(
+          (p) =>
+            compressions.has(p.entry.sha256) && !(previousEntry(p.file.name, p.entry.sha256) && p.published),
+        )
+        .map(async (p) => {
+          p.entry.encodings = await compressions.get(p.entry.sha256)!;
+        }),
+    );
+
+    // 5. The manifest.
+    const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
+    const files: Record<string, ManifestEntry> = {};
+    const sourcesRecord: Record<string, [number, number, string]> = {};
+    for (const p of sorted) {
+      files[p.file.name] = p.entry;
+      sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];
+    }
+    const release =
+      options.release ??
+      sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
+        0,
+        12,
+      );
+    const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
+    const manifest: StaticManifest = {
+      version: 1,
+      release,
+      createdAt: new Date().toISOString(),
+      files,
+      ...(originals && { originals: originalNames }),
+      build: {
+        options: optionsPrint,
+        sources: sourcesRecord,
+        warnings: warnings.filter((w) => w.code !== "conflict"),
+      },
+    };
+    const totals = totalsOf(manifest);
+    const out = result(manifest, {
+      bytes: totals.bytes,
+      bytesBefore: totals.before,
+      bytesAfter: totals.after,
+      cycles,
+      compressed,
+      compressionReused,
+    });
+
+    // 6. Publish.
+    const previousOriginals = new Set(previous?.originals ?? []);
+    const uploads: (() => Promise<void>)[] = [];
+    let bytesTotal = 0;
+    const common = (p: Planned, cacheControl: string): SaveOptions => ({
+      contentType: p.entry.contentType,
+      cacheControl,
+      overwrite: true,
+      signal,
+    });
+    const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> =>
+      p.bytes ??
+      (p.file.size <= WHOLE_FILE_LIMIT ? readFile(p.file.path, { signal }) : createReadStream(p.file.path));
+    const siblingUploads = (p: Planned, name: string, cacheControl: string) => {
+      for (const encoding of Object.keys(p.entry.encodings) as Encoding[]) {
+        const size = p.entry.encodings[encoding]!;
+        bytesTotal += size;
+        uploads.push(async () => {
+          const bytes = await readFile(cachePath(cacheDir, p.entry.sha256, encoding), { signal }).catch(
+            (error) => {
+              throw new StorageError(
+                "E_NOT_FOUND",
+                `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
+                { cause: error },
+              );
+            },
+          );
+          await target.save(name + ENCODING_SUFFIX[encoding], bytes, {
+            ...common(p, cacheControl),
+            ...((options.siblingContentEncoding ?? true) && {
+              contentEncoding: encoding === "gzip" ? "gzip" : encoding,
+            }),
+            size: bytes.length,
+          });
+          out.written++;
+          done(bytes.length);
+        });
+      }
+    };
+    let filesDone = 0;
+    let bytesDone = 0;
+    const done = (bytes: number) => {
+      bytesDone += bytes;
+      progress({ phase: "publish", done: ++filesDone, total: uploads.length, bytesDone, bytesTotal });
+    };
+    /** The file (and its siblings) under `name`. */
+    const publishAs = (p: Planned, name: string, cacheControl: string) => {
+      bytesTotal += p.entry.size;
+      uploads.push(async () => {
+        await target.save(name, (await body(p)) as Buffer, {
+          ...common(p, cacheControl),
+          size: p.entry.size,
+        });
+        out.written++;
+        done(p.entry.size);
+      });
+      siblingUploads(p, name, cacheControl);
+    };
+    for (const p of sorted) {
+      if (p.published) out.unchanged++;
+      else {
+        out.copied++;
+        // Hashed by us or by the bundler: the name changes whenever the content does.
+        publishAs(p, p.entry.name, CACHE_IMMUTABLE);
+      }
+      if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
+        publishAs(p, p.file.name, CACHE_SHORT);
+      }
+    }
+    if (options.dryRun) {
+      out.durationMs = performance.now() - started;
+      return out;
+    }
+    const limit = pLimit(options.concurrency ?? 8);
+    if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
+    await Promise.all(uploads.map((upload) => limit(upload)));
+    const releaseText = serializeManifest(publicManifest(manifest));
+    await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
+      contentType: "application/json",
+      cacheControl: "no-cache",
+      overwrite: true,
+      signal,
+    });
+    await target.save(MANIFEST_NAME, serializeManifest(manifest), {
+      contentType: "application/json",
+      cacheControl: "no-cache",
+      overwrite: true,
+      signal,
+    });
+    out.written += 2;
+    const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
+    out.deleted.push(...pruned.deleted);
+    out.releases = pruned.kept;
+    await target.flush({ signal });
+    if (manifestOut) {
+      await writeLocalManifest(manifestOut, manifest);
+      out.manifestOut = manifestOut;
+    }
+    out.durationMs = performance.now() - started;
+    return out;
+  }
+}
+
+function withSlash(path: string): string {
+  const leading = path.startsWith("/") ? path : `/${path}`;
+  return leading.endsWith("/") ? leading : `${leading}/`;
+}
+
+function totalsOf(manifest: StaticManifest): {
+  bytes: number;
+  before: number;
+  after: Record<Encoding, number>;
+} {
+  let bytes = 0;
+  let before = 0;
+  const after = emptySizes();
+  for (const entry of Object.values(manifest.files)) {
+    bytes += entry.size;
+    const sizes = Object.entries(entry.encodings) as [Encoding, number][];
+    if (sizes.length > 0) before += entry.size;
+    for (const [e, size] of sizes) after[e] += size;
+  }
+  return { bytes, before, after };
+}
+
+/** The kept releases' manifests, newest first. */
+async function storedReleases(
+  target: Storage,
+  signal: AbortSignal | undefined,
+): Promise<{ id: string; manifest: StaticManifest }[]> {
+  const releases: { id: string; manifest: StaticManifest }[] = [];
+  for await (const entry of target.list(RELEASES_PREFIX, { recursive: false, signal })) {
+    if (!entry.name.endsWith(".json")) continue;
+    const id = entry.name.slice(RELEASES_PREFIX.length, -".json".length);
+    try {
+      const manifest = parseManifest(JSON.parse(await target.readText(entry.name, { signal })), entry.name);
+      releases.push({ id, manifest });
+    } catch (error) {
+      if (NotFoundError.isInstance(error)) continue;
+      // Not ours to interpret, so nothing it lists can be proven ours: it is left, and so are its files.
+      if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) continue;
+      throw error;
+    }
+  }
+  return releases.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? 1 : -1));
+}
+
+/**
+ * Deletes what pruned releases wrote and no kept release (nor the current one) lists. A name is
+ * deleted only when a release manifest collectstatic wrote lists it: never a file it did not write.
+ */
+export async function prune(
+  target: Storage,
+  current: StaticManifest,
+  keep: number,
+  signal?: AbortSignal,
+  onProgress?: (progress: CollectProgress) => void,
+): Promise<{ deleted: string[]; kept: string[] }> {
+  const releases = (await storedReleases(target, signal)).filter((r) => r.id !== current.release);
+  const kept = [current.release, ...releases.slice(0, keep - 1).map((r) => r.id)];
+  const dropped = releases.slice(keep - 1);
+  if (dropped.length === 0) return { deleted: [], kept };
+  const protectedNames = manifestNames(current);
+  for (const r of releases.slice(0, keep - 1))
+    for (const n of manifestNames(r.manifest)) protectedNames.add(n);
+  const doomed = new Set<string>();
+  for (const r of dropped)
+    for (const n of manifestNames(r.manifest)) if (!protectedNames.has(n)) doomed.add(n);
+  onProgress?.({ phase: "prune", done: 0, total: doomed.size, bytesDone: 0, bytesTotal: 0 });
+  const names = [...doomed].sort();
+  if (names.length > 0) await target.deleteMany(names, { signal });
+  await target.deleteMany(
+    dropped.map((r) => `${RELEASES_PREFIX}${r.id}.json`),
+    { signal },
+  );
+  return { deleted: names, kept };
+}
+
+/** `--clear`: everything a stored manifest says collectstatic wrote, and those manifests. */
+async function clearTracked(
+  target: Storage,
+  previous: StaticManifest | undefined,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const releases = await storedReleases(target, signal);
+  const names = new Set<string>(previous ? manifestNames(previous) : []);
+  for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
+  const sorted = [...names].sort();
+  if (sorted.length > 0) await target.deleteMany(sorted, { signal });
+  const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
+  if (manifests.length > 0) await target.deleteMany(manifests, { signal });
+  return sorted;
+}

@@ -1,0 +1,146 @@
+/**
+ * Finders: where static files come from, in order — the configured source folders (each with an
+ * optional prefix under which its files are published), then installed packages that declare a
+ * static folder in their package.json. First found wins; a later source with the same name is
+ * reported with both sources named. Only stat data is read here: a no-change run reads no file.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
+import { ConfigError } from "@storages/core";
+import picomatch from "picomatch";
+import type { CollectWarning } from "./types.js";
+
+export interface StaticSource {
+  /** A local folder. */
+  dir: string;
+  /** Published under this prefix (`admin/`); default none. */
+  prefix?: string | undefined;
+  /** Shown in warnings: `--source ./assets`, `package django-admin`. Default the folder. */
+  label?: string | undefined;
+}
+
+export interface FoundFile {
+  /** The original name: prefix + path below the source folder, `/`-separated. */
+  name: string;
+  /** Absolute path of the source file. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  source: string;
+}
+
+/** Django's defaults (`CVS`, `.*`, `*~`) as globs over the names. */
+export const DEFAULT_IGNORE = ["**/.*", "**/.*/**", "**/*~", "**/CVS/**"];
+
+/**
+ * Installed packages (`node_modules/<name>/package.json`, scoped ones too) that declare
+ * `"staticfiles": "dir"` or `"staticfiles": { "dir": "…", "prefix": "…" }`; the prefix defaults to
+ * the package name.
+ */
+export async function packageSources(root: string): Promise<StaticSource[]> {
+  const modules = join(root, "node_modules");
+  const names: string[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(modules);
+  } catch {
+    return [];
+  }
+  for (const entry of entries.sort()) {
+    if (entry.startsWith(".")) continue;
+    if (entry.startsWith("@")) {
+      const scoped = await readdir(join(modules, entry)).catch(() => [] as string[]);
+      for (const inner of scoped.sort()) names.push(`${entry}/${inner}`);
+    } else names.push(entry);
+  }
+  const sources: StaticSource[] = [];
+  for (const name of names) {
+    let pkg: { staticfiles?: unknown };
+    try {
+      pkg = JSON.parse(await readFile(join(modules, name, "package.json"), "utf8"));
+    } catch {
+      continue;
+    }
+    const declared = pkg.staticfiles;
+    if (declared === undefined) continue;
+    const spec =
+      typeof declared === "string" ? { dir: declared } : (declared as { dir?: unknown; prefix?: unknown });
+    if (typeof spec.dir !== "string") continue;
+    const base = resolve(modules, name);
+    const dir = resolve(base, spec.dir);
+    if (!(dir === base || dir.startsWith(base + sep))) continue; // a package may not point outside itself
+    sources.push({
+      dir,
+      prefix: typeof spec.prefix === "string" ? spec.prefix : `${name}/`,
+      label: `package ${name}`,
+    });
+  }
+  return sources;
+}
+
+function normalisePrefix(prefix: string | undefined): string {
+  if (!prefix) return "";
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  if (trimmed.split("/").some((s) => s === ".." || s === ".")) {
+    throw new ConfigError(
+      `The static prefix "${prefix}" has a "." or ".." segment: give a plain folder name.`,
+    );
+  }
+  return trimmed === "" ? "" : `${trimmed}/`;
+}
+
+export async function findFiles(
+  sources: readonly StaticSource[],
+  options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
+): Promise<FoundFile[]> {
+  const ignored = picomatch([...(options.ignore ?? DEFAULT_IGNORE)], { dot: true });
+  const found = new Map<string, FoundFile>();
+  for (const source of sources) {
+    const dir = resolve(source.dir);
+    const label = source.label ?? source.dir;
+    const prefix = normalisePrefix(source.prefix);
+    let listing: string[];
+    try {
+      const info = await stat(dir);
+      if (!info.isDirectory()) throw new Error("not a folder");
+      listing = await readdir(dir, { recursive: true });
+    } catch (error) {
+      throw new ConfigError(
+        `The static source ${label} (${dir}) is not a readable folder (${(error as Error).message}): check --source or the configuration.`,
+        { cause: error },
+      );
+    }
+    listing.sort();
+    const files = await Promise.all(
+      listing.map(async (entry) => {
+        const rel = entry.split(sep).join("/");
+        const name = prefix + rel;
+        if (ignored(rel) || ignored(name)) return undefined;
+        const path = join(dir, entry);
+        const info = await stat(path).catch(() => undefined);
+        if (!info?.isFile()) return undefined;
+        return { name, path, size: info.size, mtimeMs: Math.round(info.mtimeMs), source: label };
+      }),
+    );
+    for (const file of files) {
+      if (!file) continue;
+      const first = found.get(file.name);
+      if (first) {
+        options.warnings.push({
+          code: "conflict",
+          file: file.name,
+          message: `${file.name} is in ${first.source} and in ${file.source}: the one from ${first.source} is used (first found wins).`,
+        });
+        continue;
+      }
+      found.set(file.name, file);
+    }
+  }
+  return [...found.values()];
+}
+
+/** For messages: a path relative to the working directory when it is below it. */
+export function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel.startsWith("..") ? path : rel || ".";
+}

@@ -1,0 +1,361 @@
+/**
+ * A static file server for apps without nginx (whitenoise's idea, for node:http, Express and
+ * Fastify): serves what collectstatic published, from a local folder or from a Storage.
+ *
+ * - hashed names: `Cache-Control: public, max-age=31536000, immutable`; other names short;
+ * - `br`/`zstd`/`gzip` from the precompressed siblings, by the client's Accept-Encoding, with
+ *   `Vary: Accept-Encoding`; a Range request gets the identity bytes;
+ * - strong ETags from the manifest's SHA-256 (no stat per request for files it lists), 304 on
+ *   If-None-Match, single byte ranges (206/416, If-Range), HEAD;
+ * - no directory listing, nothing outside the root (`..`, encoded slashes, NUL, backslashes are
+ *   refused), no dot files (the `.storages/` release manifests are not served).
+ *
+ * Static files are the app's own build output, so they are served as what they are (JS runs, SVG
+ * renders) — unlike media, which core's active-content rule turns into attachments.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { guessContentType, NotFoundError, Storage } from "@storages/core";
+import { ENCODING_SUFFIX, type Encoding, type ManifestEntry, type StaticManifest } from "./manifest.js";
+import { CACHE_IMMUTABLE, CACHE_SHORT } from "./names.js";
+
+export interface ServeStaticOptions {
+  /** The manifest of what is served (the app's copy): ETags, sizes and siblings without a stat. */
+  manifest?: StaticManifest | undefined;
+  /** URL path the files are under: `/static/`. Default `/`. */
+  prefix?: string | undefined;
+  /** Serve names the manifest does not list (found by a stat). Default: true without a manifest, false with one. */
+  unlisted?: boolean | undefined;
+  /** Cache-Control of names that are not content-hashed. Default `public, max-age=60`. */
+  shortCacheControl?: string | undefined;
+}
+
+/** Resolves true when it answered the request, false when the request is not for it (wrong method or prefix, not found). */
+export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+interface Found {
+  size: number;
+  etag: string;
+  contentType: string;
+  cacheControl: string;
+  encodings: Partial<Record<Encoding, number>>;
+  lastModified?: Date | undefined;
+}
+
+interface Source {
+  lookup(name: string): Promise<{ size: number; mtime?: Date | undefined } | undefined>;
+  open(name: string, range?: { start: number; end: number }): Promise<Readable>;
+}
+
+function folderSource(root: string): Source {
+  const base = resolve(root);
+  const full = (name: string) => {
+    const path = join(base, name);
+    if (!path.startsWith(base + sep)) throw new NotFoundError();
+    return path;
+  };
+  return {
+    async lookup(name) {
+      try {
+        const info = await stat(full(name));
+        return info.isFile() ? { size: info.size, mtime: info.mtime } : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async open(name, range) {
+      return createReadStream(full(name), range ? { start: range.start, end: range.end } : {});
+    },
+  };
+}
+
+function storageSource(storage: Storage): Source {
+  return {
+    async lookup(name) {
+      try {
+        const info = await storage.stat(name);
+        return { size: info.size, mtime: info.lastModified };
+      } catch (error) {
+        if (NotFoundError.isInstance(error)) return undefined;
+        throw error;
+      }
+    },
+    async open(name, range) {
+      return storage.open(name, range ? { range } : {});
+    },
+  };
+}
+
+/** The client's acceptable encodings, best first by our preference (br, zstd, gzip). */
+function accepted(header: string | undefined): Set<Encoding> {
+  const out = new Set<Encoding>();
+  if (!header) return out;
+  const q = new Map<string, number>();
+  for (const part of header.split(",")) {
+    const [token, ...params] = part.trim().toLowerCase().split(";");
+    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    q.set(token!.trim(), qParam ? Number(qParam.slice(2)) : 1);
+  }
+  const star = q.get("*");
+  for (const e of ["br", "zstd", "gzip"] as const) {
+    const value = q.get(e) ?? (e === "gzip" ? q.get("x-gzip") : undefined) ?? star;
+    if (value !== undefined && value > 0) out.add(e);
+  }
+  return out;
+}
+
+/** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive range; undefined to serve it all; "unsatisfiable". */
+function parseRange(
+  header: string,
+  size: number,
+): { start: number; end: number } | undefined | "unsatisfiable" {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return undefined; // several ranges or another unit: the whole file (allowed by RFC 9110)
+  const [, a, b] = match;
+  if (a === "" && b === "") return undefined;
+  let start: number;
+  let end: number;
+  if (a === "") {
+    const suffix = Number(b);
+    if (suffix === 0) return "unsatisfiable";
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(a);
+    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  }
+  if (start >= size || start > end) return "unsatisfiable";
+  return { start, end };
+}
+
+/** The storage-relative name of a URL path below the prefix, or undefined when it is not one to serve. */
+function nameOf(url: string, prefix: string): string | undefined {
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  if (!path.startsWith(prefix)) return undefined;
+  const rest = path.slice(prefix.length);
+  if (rest === "" || rest.endsWith("/")) return undefined; // folders: no listing
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rest);
+  } catch {
+    return undefined;
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL and control characters are refused
+  if (/[\\\u0000-\u001f]/.test(decoded)) return undefined;
+  const segments = decoded.split("/");
+  if (segments.some((s) => s === "" || s === "." || s === ".." || s.startsWith("."))) return undefined;
+  return decoded;
+}
+
+export function serveStatic(
+  rootOrStorage: string | Storage,
+  options: ServeStaticOptions = {},
+): StaticHandler {
+  const source = Storage.isInstance(rootOrStorage)
+    ? storageSource(rootOrStorage as Storage)
+    : folderSource(rootOrStorage as string);
+  const prefix = (() => {
+    const p = options.prefix ?? "/";
+    const lead = p.startsWith("/") ? p : `/${p}`;
+    return lead.endsWith("/") ? lead : `${lead}/`;
+  })();
+  const short = options.shortCacheControl ?? CACHE_SHORT;
+  const listed = new Map<string, Found>();
+  const fromEntry = (entry: ManifestEntry, immutable: boolean): Found => ({
+    size: entry.size,
+    etag: `"${entry.sha256.slice(0, 32)}"`,
+    contentType: entry.contentType,
+    cacheControl: immutable ? CACHE_IMMUTABLE : short,
+    encodings: entry.encodings,
+  });
+  if (options.manifest) {
+    const originals = new Set(options.manifest.originals ?? []);
+    for (const [original, entry] of Object.entries(options.manifest.files)) {
+      listed.set(entry.name, fromEntry(entry, true));
+      if (entry.hashed && originals.has(original)) listed.set(original, fromEntry(entry, false));
+    }
+  }
+  const unlisted = options.unlisted ?? options.manifest === undefined;
+
+  async function find(name: string): Promise<Found | undefined> {
+    const known = listed.get(name);
+    if (known) return known;
+    if (!unlisted) return undefined;
+    const info = await source.lookup(name);
+    if (!info) return undefined;
+    const encodings: Partial<Record<Encoding, number>> = {};
+    for (const e of ["br", "zstd", "gzip"] as const) {
+      const sibling = await source.lookup(name + ENCODING_SUFFIX[e]);
+      if (sibling) encodings[e] = sibling.size;
+    }
+    return {
+      size: info.size,
+      etag: `W/"${info.size.toString(16)}-${(info.mtime?.getTime() ?? 0).toString(16)}"`,
+      contentType: guessContentType(name),
+      cacheControl: short,
+      encodings,
+      lastModified: info.mtime,
+    };
+  }
+
+  return async function handle(req, res) {
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    const name = nameOf(req.url ?? "/", prefix);
+    if (name === undefined) return false;
+    const file = await find(name);
+    if (!file) return false;
+    const hasSiblings = Object.keys(file.encodings).length > 0;
+    const rangeHeader = req.headers.range;
+    let encoding: Encoding | undefined;
+    if (hasSiblings && rangeHeader === undefined) {
+      const ok = accepted(req.headers["accept-encoding"]);
+      encoding = (["br", "zstd", "gzip"] as const).find((e) => ok.has(e) && file.encodings[e] !== undefined);
+    }
+    const etag = encoding ? `${file.etag.slice(0, -1)}-${encoding}"` : file.etag;
+    res.setHeader("Content-Type", file.contentType);
+    res.setHeader("Cache-Control", file.cacheControl);
+    res.setHeader("ETag", etag);
+    res.setHeader("Accept-Ranges", "bytes");
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    if (hasSiblings) res.setHeader("Vary", "Accept-Encoding");
+    if (file.lastModified) res.setHeader("Last-Modified", file.lastModified.toUTCString());
+    const strong = (tag: string) => tag.trim().replace(/^W\//, "");
+    const inm = req.headers["if-none-match"]?.split(",") ?? [];
+    // Weak comparison (RFC 9110 13.1.2): a 304 only has to mean "what you have is still good".
+    if (inm.some((t) => t.trim() === "*" || strong(t) === strong(etag))) {
+      res.statusCode = 304;
+      res.end();
+      return true;
+    }
+    let range: { start: number; end: number } | undefined;
+    if (
+      rangeHeader !== undefined &&
+      (req.headers["if-range"] === undefined || req.headers["if-range"] === file.etag)
+    ) {
+      const parsed = parseRange(rangeHeader, file.size);
+      if (parsed === "unsatisfiable") {
+        res.statusCode = 416;
+        res.setHeader("Content-Range", `bytes */${file.size}`);
+        res.end();
+        return true;
+      }
+      range = parsed;
+    }
+    const servedName = encoding ? name + ENCODING_SUFFIX[encoding] : name;
+    const length = encoding ? file.encodings[encoding]! : range ? range.end - range.start + 1 : file.size;
+    if (encoding) res.setHeader("Content-Encoding", encoding);
+    if (range) {
+      res.statusCode = 206;
+      res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${file.size}`);
+    } else res.statusCode = 200;
+    res.setHeader("Content-Length", length);
+    if (req.method === "HEAD" || length === 0) {
+      res.end();
+      return true;
+    }
+    let stream: Readable;
+    try {
+      stream = await source.open(servedName, range);
+    } catch (error) {
+      if (NotFoundError.isInstance(error)) {
+        res.removeHeader("Content-Encoding");
+        res.removeHeader("Content-Range");
+        res.removeHeader("Content-Length");
+        res.statusCode = 404;
+        res.end();
+        return true;
+      }
+      throw error;
+    }
+    // A client that goes away ends the pipeline with an error: the stream is closed, nothing crashes.
+    await pipeline(stream, res).catch(() => {
+      stream.destroy();
+      if (!res.headersSent) res.statusCode = 500;
+      res.destroy();
+    });
+    return true;
+  };
+}
+
+/** node:http: `http.createServer(staticRequestListener("./public", { manifest }))`; 404 for anything else. */
+export function staticRequestListener(
+  rootOrStorage: string | Storage,
+  options: ServeStaticOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const handle = serveStatic(rootOrStorage, options);
+  return (req, res) => {
+    handle(req, res).then(
+      (handled) => {
+        if (handled) return;
+        res.statusCode = req.method === "GET" || req.method === "HEAD" ? 404 : 405;
+        if (res.statusCode === 405) res.setHeader("Allow", "GET, HEAD");
+        res.end();
+      },
+      () => {
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      },
+    );
+  };
+}
+
+/** Express (or Connect) middleware: answers what it serves, `next()` for the rest. */
+export function expressStatic(
+  rootOrStorage: string | Storage,
+  options: ServeStaticOptions = {},
+): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const handle = serveStatic(rootOrStorage, options);
+  return (req, res, next) => {
+    // Express strips a mount path from req.url and keeps the original in req.originalUrl.
+    handle(req, res).then((handled) => {
+      if (!handled) next();
+    }, next);
+  };
+}
+
+/** The parts of Fastify this plugin uses (so the package needs no Fastify dependency). */
+interface FastifyLike {
+  route(options: {
+    method: string[];
+    url: string;
+    handler: (
+      request: { raw: IncomingMessage },
+      reply: { raw: ServerResponse; hijack(): void; callNotFound(): void; sent?: boolean },
+    ) => Promise<void>;
+  }): unknown;
+}
+
+/**
+ * A Fastify plugin: `fastify.register(fastifyStatic, { root: "./public", prefix: "/static/", manifest })`.
+ * Requests it does not serve go to Fastify's not-found handler.
+ */
+export async function fastifyStatic(
+  fastify: FastifyLike,
+  options: ServeStaticOptions & { root: string | Storage },
+): Promise<void> {
+  const prefix = options.prefix ?? "/";
+  const handle = serveStatic(options.root, options);
+  fastify.route({
+    method: ["GET", "HEAD"],
+    url: `${prefix.endsWith("/") ? prefix : `${prefix}/`}*`,
+    async handler(request, reply) {
+      reply.hijack();
+      const handled = await handle(request.raw, reply.raw).catch(() => {
+        if (!reply.raw.headersSent) reply.raw.statusCode = 500;
+        reply.raw.end();
+        return true;
+      });
+      if (!handled) {
+        reply.raw.statusCode = 404;
+        reply.raw.end();
+      }
+    },
+  });
+}
+// Fastify skips encapsulation for plugins marked like this, so the route is the app's own.
+(fastifyStatic as unknown as Record<symbol, boolean>)[Symbol.for("skip-override")] = true;

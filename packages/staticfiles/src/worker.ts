@@ -1,0 +1,140 @@
+/**
+ * The CPU work of collectstatic, run on piscina worker threads (one per core): hashing file
+ * contents and compressing them (brotli q11 is by far the slowest step). Self-contained (node:
+ * imports only), so Node can also load it from the TypeScript source when tests run without a build.
+ *
+ * Compressed output goes to the local cache folder as `<sha256>.<encoding>` (named by the content
+ * it compresses, so each content is compressed once, ever, on this machine) and only sizes travel
+ * back: memory stays bounded whatever the file sizes.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import * as zlib from "node:zlib";
+
+export interface DigestTask {
+  op: "digest";
+  path: string;
+}
+
+export interface Digest {
+  sha256: string;
+  /** `sha384-<base64>`. */
+  integrity: string;
+  size: number;
+}
+
+export type WorkerEncoding = "br" | "zstd" | "gzip";
+
+export interface CompressTask {
+  op: "compress";
+  /** The bytes to compress: a file, or the rewritten text. */
+  path?: string | undefined;
+  bytes?: Uint8Array | undefined;
+  sha256: string;
+  encodings: WorkerEncoding[];
+  cacheDir: string;
+  /** Smallest saving kept, as a fraction (0.05: a sibling must be ≥ 5 % smaller). */
+  minSaving: number;
+  brotliQuality: number;
+  gzipLevel: number;
+  zstdLevel: number;
+}
+
+export interface Compressed {
+  /** Per encoding: the sibling's size, or 0 when it was not worth keeping. */
+  sizes: Partial<Record<WorkerEncoding, number>>;
+  /** Every result came from the local cache: nothing was compressed. */
+  reused: boolean;
+}
+
+const { constants } = zlib;
+const brotli = promisify(zlib.brotliCompress);
+const gz = promisify(zlib.gzip);
+/** zstd is in node:zlib from Node 22.15 / 23.8; on an older Node it is simply not produced. */
+export const ZSTD_AVAILABLE = typeof zlib.zstdCompress === "function";
+const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
+
+/** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. */
+export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
+  return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
+}
+
+async function digest(path: string): Promise<Digest> {
+  const sha256 = createHash("sha256");
+  const sha384 = createHash("sha384");
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    sha256.update(chunk as Buffer);
+    sha384.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: sha256.digest("hex"), integrity: `sha384-${sha384.digest("base64")}`, size };
+}
+
+async function cached(cacheDir: string, sha256: string, encoding: string): Promise<number | undefined> {
+  try {
+    return (await stat(cachePath(cacheDir, sha256, encoding))).size;
+  } catch {
+    try {
+      await stat(cachePath(cacheDir, sha256, `${encoding}.none`));
+      return 0;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Written whole or not at all: a crash never leaves a truncated entry that a later run would trust. */
+async function store(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(temporary, bytes);
+  await rename(temporary, path);
+}
+
+async function compress(task: CompressTask): Promise<Compressed> {
+  const result: Compressed["sizes"] = {};
+  let reused = true;
+  let input: Buffer | undefined;
+  for (const encoding of task.encodings) {
+    const hit = await cached(task.cacheDir, task.sha256, encoding);
+    if (hit !== undefined) {
+      result[encoding] = hit;
+      continue;
+    }
+    reused = false;
+    input ??= task.bytes ? Buffer.from(task.bytes) : await readFile(task.path!);
+    const out =
+      encoding === "br"
+        ? await brotli(input, {
+            params: {
+              [constants.BROTLI_PARAM_QUALITY]: task.brotliQuality,
+              [constants.BROTLI_PARAM_SIZE_HINT]: input.length,
+            },
+          })
+        : encoding === "gzip"
+          ? await gz(input, { level: task.gzipLevel })
+          : await zstd!(input, {
+              params: {
+                [constants.ZSTD_c_compressionLevel]: task.zstdLevel,
+                [constants.ZSTD_c_checksumFlag]: 1,
+              },
+              pledgedSrcSize: input.length,
+            } as Parameters<typeof zlib.zstdCompress>[1]);
+    if (out.length <= input.length * (1 - task.minSaving)) {
+      await store(cachePath(task.cacheDir, task.sha256, encoding), out);
+      result[encoding] = out.length;
+    } else {
+      await store(cachePath(task.cacheDir, task.sha256, `${encoding}.none`), new Uint8Array());
+      result[encoding] = 0;
+    }
+  }
+  return { sizes: result, reused };
+}
+
+export default async function run(task: DigestTask | CompressTask): Promise<Digest | Compressed> {
+  return task.op === "digest" ? digest(task.path) : compress(task);
+}

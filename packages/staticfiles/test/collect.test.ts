@@ -1,0 +1,415 @@
+/**
+ * collectStatic against the fs driver: dependency-ordered hashing, incremental runs, compression
+ * reuse, releases and pruning safety, strict mode, dry runs, bundler output.
+ */
+import { readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib";
+import type { Storage } from "@storages/core";
+import { fsStorage } from "@storages/fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type CollectOptions,
+  collectStatic,
+  MissingReferenceError,
+  RELEASES_PREFIX,
+  readManifest,
+} from "../src/index.js";
+import { collectOptions, site, tempDir, touch, writeTree } from "./helpers.js";
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let src: string;
+let out: string;
+let target: Storage;
+let calls: string[];
+
+/** The target with every facade call recorded (the calls the collector makes, not a stand-in for them). */
+function recorded(storage: Storage): Storage {
+  return new Proxy(storage, {
+    get(t, prop, receiver) {
+      const value = Reflect.get(t, prop, receiver);
+      if (typeof value !== "function" || typeof prop !== "string") return value;
+      return (...args: unknown[]) => {
+        if (
+          [
+            "save",
+            "readText",
+            "readBytes",
+            "list",
+            "deleteMany",
+            "delete",
+            "stat",
+            "exists",
+            "open",
+          ].includes(prop)
+        ) {
+          calls.push(`${prop} ${typeof args[0] === "string" ? args[0] : ""}`.trim());
+        }
+        return value.apply(t, args);
+      };
+    },
+  });
+}
+
+function options(extra: Partial<CollectOptions> = {}): CollectOptions {
+  return collectOptions(src, target, dir.path, extra);
+}
+
+async function files(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && !e.name.startsWith(".~storages-meta"))
+    .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
+    .sort();
+}
+
+beforeEach(async () => {
+  dir = await tempDir();
+  src = join(dir.path, "src");
+  out = join(dir.path, "out");
+  await writeTree(src, site());
+  calls = [];
+  target = recorded(fsStorage({ root: out }));
+});
+
+afterEach(async () => {
+  await target.close();
+  await dir.cleanup();
+});
+
+describe("a fresh run", () => {
+  it("hashes every file, rewrites the CSS chain in dependency order, precompresses, writes the manifests", async () => {
+    const result = await collectStatic(options());
+    expect(result.found).toBe(10);
+    expect(result.copied).toBe(10);
+    expect(result.warnings).toEqual([]);
+    const m = result.manifest;
+    const base = await readFile(join(out, m.files["css/base.css"]!.name), "utf8");
+    expect(base).toContain(`@import url("theme/${m.files["css/theme/theme.css"]!.name.split("/").pop()}")`);
+    expect(base).toContain(`"../img/${m.files["img/logo.png"]!.name.split("/").pop()}" 1x`);
+    expect(base).toContain(`"../img/${m.files["img/logo@2x.png"]!.name.split("/").pop()}" 2x`);
+    const theme = await readFile(join(out, m.files["css/theme/theme.css"]!.name), "utf8");
+    expect(theme).toContain(`url('/static/${m.files["img/bg.png"]!.name}?v=1#a')`);
+    expect(theme).toContain(`url(../../${m.files["fonts/x.woff2"]!.name})`);
+    const app = await readFile(join(out, m.files["css/app.css"]!.name), "utf8");
+    expect(app).toContain(`sourceMappingURL=${m.files["css/app.css.map"]!.name.split("/").pop()}`);
+    const js = await readFile(join(out, m.files["js/app.js"]!.name), "utf8");
+    expect(js).toContain(`//# sourceMappingURL=${m.files["js/app.js.map"]!.name.split("/").pop()}`);
+
+    // Every manifest entry describes the bytes published under its name.
+    for (const [original, entry] of Object.entries(m.files)) {
+      const bytes = await readFile(join(out, entry.name));
+      expect(entry.size, original).toBe(bytes.length);
+      const { createHash } = await import("node:crypto");
+      expect(entry.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+      expect(entry.integrity).toBe(`sha384-${createHash("sha384").update(bytes).digest("base64")}`);
+      expect(entry.name).toMatch(/\.[0-9a-f]{12}(\.|$)/);
+      for (const [encoding, size] of Object.entries(entry.encodings)) {
+        const suffix = { br: ".br", gzip: ".gz", zstd: ".zst" }[encoding]!;
+        const packed = await readFile(join(out, entry.name + suffix));
+        expect(packed.length).toBe(size);
+        const unpacked =
+          encoding === "br"
+            ? brotliDecompressSync(packed)
+            : encoding === "gzip"
+              ? gunzipSync(packed)
+              : zstdDecompressSync(packed);
+        expect(unpacked.equals(bytes)).toBe(true);
+        expect(size).toBeLessThanOrEqual(bytes.length * 0.95);
+      }
+    }
+    // Compressible and large enough: JS, its map, base.css. Images and tiny files: none.
+    expect(Object.keys(m.files["js/app.js"]!.encodings).sort()).toEqual(["br", "gzip", "zstd"]);
+    expect(m.files["img/bg.png"]!.encodings).toEqual({});
+    // Cache headers.
+    const hashedStat = await target.stat(m.files["css/app.css"]!.name);
+    expect(hashedStat.cacheControl).toBe("public, max-age=31536000, immutable");
+    expect((await target.stat("css/app.css")).cacheControl).toBe("public, max-age=60");
+    expect((await target.stat(`${m.files["js/app.js"]!.name}.br`)).contentEncoding).toBe("br");
+    // The manifests: current, release, and the app's copy (without the build state).
+    const stored = await readManifest(target);
+    expect(stored.release).toBe(result.release);
+    expect(await readManifest(target, { name: `${RELEASES_PREFIX}${result.release}.json` })).toMatchObject({
+      files: m.files,
+    });
+    const local = await readManifest(join(dir.path, "staticfiles.json"));
+    expect(local.files).toEqual(m.files);
+    expect(local.build).toBeUndefined();
+  });
+
+  it("changing an image changes the hash of the CSS that uses it and of the CSS that imports that CSS", async () => {
+    const first = (await collectStatic(options())).manifest;
+    await writeFile(join(src, "img/logo.png"), "png-logo-v2");
+    const second = await collectStatic(options());
+    const m = second.manifest;
+    expect(m.files["img/logo.png"]!.name).not.toBe(first.files["img/logo.png"]!.name);
+    expect(m.files["css/base.css"]!.name).not.toBe(first.files["css/base.css"]!.name);
+    expect(m.files["css/app.css"]!.name).not.toBe(first.files["css/app.css"]!.name);
+    expect(m.files["css/theme/theme.css"]!.name).toBe(first.files["css/theme/theme.css"]!.name);
+    expect(m.files["js/app.js"]!.name).toBe(first.files["js/app.js"]!.name);
+    // Only what changed was uploaded (logo, base.css, app.css), the rest is known to be there.
+    expect(second.copied).toBe(3);
+    expect(second.unchanged).toBe(7);
+  });
+
+  it("reports a cycle of references and never loops", async () => {
+    await writeTree(src, {
+      "css/a.css": `@import "b.css";\n.a{}`,
+      "css/b.css": `@import "c.css";\n.b{}`,
+      "css/c.css": `@import "a.css";\n.c{}`,
+    });
+    const result = await collectStatic(options());
+    expect(result.cycles).toHaveLength(1);
+    expect([...result.cycles[0]!].sort()).toEqual(
+      ["css/a.css", "css/a.css", "css/b.css", "css/c.css"].sort(),
+    );
+    expect(result.warnings.filter((w) => w.code === "cycle")).toHaveLength(1);
+  });
+
+  it("warns about a missing file with its file and line, leaves the reference, and publishes", async () => {
+    await writeTree(src, {
+      "js/lib.js": `x();\n\n//# sourceMappingURL=lib.js.map\n`,
+      "css/m.css": `.a{}\n.b{background:url(nope.png)}`,
+    });
+    const result = await collectStatic(options());
+    expect(result.warnings).toEqual([
+      expect.objectContaining({
+        code: "missing-reference",
+        file: "css/m.css",
+        line: 2,
+        reference: "nope.png",
+      }),
+      expect.objectContaining({
+        code: "missing-reference",
+        file: "js/lib.js",
+        line: 3,
+        reference: "lib.js.map",
+      }),
+    ]);
+    const lib = await readFile(join(out, result.manifest.files["js/lib.js"]!.name), "utf8");
+    expect(lib).toContain("sourceMappingURL=lib.js.map");
+  });
+
+  it("--strict: a missing file is an error and nothing is written", async () => {
+    await writeTree(src, { "css/m.css": `.b{background:url(nope.png)}` });
+    const error = await collectStatic(options({ strict: true })).catch((e) => e);
+    expect(MissingReferenceError.isInstance(error)).toBe(true);
+    expect(error.code).toBe("E_INVALID_ARGUMENT");
+    expect(error.message).toContain("css/m.css:1: nope.png");
+    expect(calls.filter((c) => c.startsWith("save"))).toEqual([]);
+  });
+
+  it("--dry-run computes everything and writes nothing", async () => {
+    const result = await collectStatic(options({ dryRun: true }));
+    expect(result.copied).toBe(10);
+    expect(calls).toEqual(["readText staticfiles.json"]);
+    await expect(stat(join(dir.path, "staticfiles.json"))).rejects.toThrow();
+  });
+
+  it("keeps a bundler's hashed output under its own name (Vite manifest and name pattern)", async () => {
+    await writeTree(src, {
+      ".vite/manifest.json": JSON.stringify({
+        "src/main.ts": { file: "assets/main-abcdefgh.js", css: ["assets/main-qwertyui.css"] },
+      }),
+      "assets/main-abcdefgh.js": "export {}",
+      "assets/main-qwertyui.css": ".x{}",
+      "assets/vendor-BvT3kq9x.js": "export {}",
+    });
+    const m = (await collectStatic(options())).manifest;
+    for (const name of ["assets/main-abcdefgh.js", "assets/main-qwertyui.css", "assets/vendor-BvT3kq9x.js"]) {
+      expect(m.files[name]).toMatchObject({ name, hashed: false });
+    }
+    expect(m.files[".vite/manifest.json"]).toBeUndefined();
+    expect(m.originals).not.toContain("assets/main-abcdefgh.js");
+  });
+
+  it("first found wins, with a warning naming both sources", async () => {
+    const other = join(dir.path, "other");
+    await writeTree(other, { "img/bg.png": "other-bg", "img/new.png": "new" });
+    const result = await collectStatic(
+      options({
+        sources: [
+          { dir: src, label: "app" },
+          { dir: other, label: "vendor" },
+        ],
+      }),
+    );
+    expect(result.warnings).toEqual([expect.objectContaining({ code: "conflict", file: "img/bg.png" })]);
+    expect(result.warnings[0]!.message).toContain("app");
+    expect(result.warnings[0]!.message).toContain("vendor");
+    expect(await readFile(join(out, "img/bg.png"), "utf8")).toBe("png-bg");
+    expect(result.manifest.files["img/new.png"]).toBeDefined();
+  });
+
+  it("collects installed packages that declare a static folder, under their name; ignore globs", async () => {
+    await writeTree(join(dir.path, "node_modules"), {
+      "ui-kit/package.json": JSON.stringify({ name: "ui-kit", staticfiles: "static" }),
+      "ui-kit/static/ui.css": ".ui{}",
+      "ui-kit/index.js": "not static",
+      "@acme/icons/package.json": JSON.stringify({ staticfiles: { dir: "dist", prefix: "icons/" } }),
+      "@acme/icons/dist/a.svg": "<svg/>",
+      "escape/package.json": JSON.stringify({ staticfiles: "../../src" }),
+      "plain/package.json": JSON.stringify({ name: "plain" }),
+    });
+    const m = (await collectStatic(options({ packages: true, ignore: ["**/*.map", "fonts/**"] }))).manifest;
+    expect(m.files["ui-kit/ui.css"]).toBeDefined();
+    expect(m.files["icons/a.svg"]).toBeDefined();
+    expect(Object.keys(m.files).some((n) => n.startsWith("escape") || n.includes("index.js"))).toBe(false);
+    expect(Object.keys(m.files).filter((n) => n.endsWith(".map") || n.startsWith("fonts/"))).toEqual([]);
+    // The CSS that named the ignored font keeps its reference, with a warning.
+    expect(m.files["css/theme/theme.css"]).toBeDefined();
+  });
+
+  it("publishes a source under its prefix", async () => {
+    const vendor = join(dir.path, "vendor");
+    await writeTree(vendor, { "ui.css": ".ui{background:url(i.png)}", "i.png": "i" });
+    const m = (await collectStatic(options({ sources: [{ dir: vendor, prefix: "ui-kit/" }] }))).manifest;
+    expect(Object.keys(m.files).sort()).toEqual(["ui-kit/i.png", "ui-kit/ui.css"]);
+    expect(await readFile(join(out, m.files["ui-kit/ui.css"]!.name), "utf8")).toContain(
+      m.files["ui-kit/i.png"]!.name.slice(7),
+    );
+  });
+});
+
+describe("incremental", () => {
+  it("a no-change run reads only the stored manifest: no file read, hashed, compressed or written", async () => {
+    await collectStatic(options());
+    const before = await files(out);
+    const mtimes = await Promise.all(before.map(async (f) => (await stat(join(out, f))).mtimeMs));
+    // Sources rewritten with other bytes of the same size, their mtimes put back: a run that read
+    // any of them would publish something new; one that reads only stat data sees no change.
+    for (const [name, content] of Object.entries(site())) {
+      const path = join(src, name);
+      const info = await stat(path);
+      await writeFile(path, "#".repeat(Buffer.byteLength(content)));
+      await utimes(path, info.atime, info.mtime);
+    }
+    await rm(join(dir.path, "cache"), { recursive: true });
+    calls = [];
+    const result = await collectStatic(options());
+    expect(result.nothingChanged).toBe(true);
+    expect(result.written).toBe(0);
+    expect(result.compressed).toBe(0);
+    expect(result.unchanged).toBe(10);
+    expect(calls).toEqual(["readText staticfiles.json"]);
+    expect(await files(out)).toEqual(before);
+    expect(await Promise.all(before.map(async (f) => (await stat(join(out, f))).mtimeMs))).toEqual(mtimes);
+    // The compression cache was removed and not needed.
+    await expect(stat(join(dir.path, "cache"))).rejects.toThrow();
+  });
+
+  it("a touched file with the same bytes is read and hashed, but nothing is uploaded or compressed", async () => {
+    await collectStatic(options());
+    await touch(join(src, "js/app.js"), 1_000_000);
+    await touch(join(src, "img/bg.png"), 1_000_000);
+    calls = [];
+    const result = await collectStatic(options());
+    expect(result.nothingChanged).toBe(false);
+    expect(result.copied).toBe(0);
+    expect(result.compressed).toBe(0);
+    // The two manifests (the build state records the new mtimes), and the listing of releases.
+    expect(calls.filter((c) => c.startsWith("save"))).toEqual([
+      `save ${RELEASES_PREFIX}${result.release}.json`,
+      "save staticfiles.json",
+    ]);
+    expect((await collectStatic(options())).nothingChanged).toBe(true);
+  });
+
+  it("compresses each content once: not again for a copy, not again on a later run into another target", async () => {
+    await writeTree(src, { "js/copy.js": site()["js/app.js"]! });
+    const first = await collectStatic(options());
+    // js/app.js and js/copy.js share bytes; with app.js.map and base.css: 3 unique contents.
+    expect(first.compressed).toBe(3);
+    const target2 = fsStorage({ root: join(dir.path, "out2") });
+    const second = await collectStatic(options({ target: target2, manifestOut: false }));
+    expect(second.compressed).toBe(0);
+    expect(second.compressionReused).toBe(3);
+    expect(second.manifest.files["js/app.js"]!.encodings).toEqual(
+      first.manifest.files["js/app.js"]!.encodings,
+    );
+    await target2.close();
+  });
+});
+
+describe("abort", () => {
+  it("while hashing: an AbortedError, nothing published", async () => {
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "hash" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect(calls.filter((c) => c.startsWith("save"))).toEqual([]);
+  });
+
+  it("while publishing: an AbortedError, and the previous release stays current", async () => {
+    const first = await collectStatic(options());
+    await writeFile(join(src, "js/app.js"), "changed();\n".repeat(100));
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "publish" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect((await readManifest(target)).release).toBe(first.release);
+  });
+});
+
+describe("releases and pruning", () => {
+  it("keeps the files of the last N releases and deletes only files collectstatic wrote", async () => {
+    // Files that are not collectstatic's: one in its own folder, one beside the static files.
+    await writeTree(out, {
+      "media/upload.jpg": "user data",
+      "css/handmade.css": "mine",
+      "img/bg.old.png": "x",
+    });
+    const r1 = await collectStatic(options({ keep: 2 }));
+    await writeFile(join(src, "img/bg.png"), "v2");
+    const r2 = await collectStatic(options({ keep: 2 }));
+    await writeFile(join(src, "img/bg.png"), "v3");
+    const r3 = await collectStatic(options({ keep: 2 }));
+    expect(r3.releases).toEqual([r3.release, r2.release]);
+    const names = await files(out);
+    // Release 1's own bg.png (and the CSS that named it) is gone, release 2's is kept.
+    expect(names).not.toContain(r1.manifest.files["img/bg.png"]!.name);
+    expect(names).not.toContain(r1.manifest.files["css/app.css"]!.name);
+    expect(names).toContain(r2.manifest.files["img/bg.png"]!.name);
+    expect(names).toContain(r3.manifest.files["img/bg.png"]!.name);
+    expect(r3.deleted).toContain(r1.manifest.files["img/bg.png"]!.name);
+    // Shared files (the same in all three) are kept.
+    expect(names).toContain(r1.manifest.files["img/logo.png"]!.name);
+    expect(names).not.toContain(`${RELEASES_PREFIX.slice(0, -1)}/${r1.release}.json`);
+    // Never a file it did not write.
+    expect(names).toEqual(expect.arrayContaining(["media/upload.jpg", "css/handmade.css", "img/bg.old.png"]));
+  });
+
+  it("a rolled-back app's manifest still names existing files", async () => {
+    const r1 = await collectStatic(options());
+    await writeFile(join(src, "css/app.css"), "body{}");
+    await collectStatic(options());
+    for (const entry of Object.values(r1.manifest.files)) {
+      await expect(stat(join(out, entry.name))).resolves.toBeDefined();
+    }
+  });
+
+  it("--clear deletes what earlier runs wrote, and only that", async () => {
+    await writeTree(out, { "media/upload.jpg": "user data" });
+    const r1 = await collectStatic(options());
+    await writeTree(src, { "img/gone.png": "soon gone" });
+    await collectStatic(options());
+    await rm(join(src, "img/gone.png"));
+    const r3 = await collectStatic(options({ clear: true }));
+    const names = await files(out);
+    expect(r3.deleted.length).toBeGreaterThan(0);
+    expect(names).toContain("media/upload.jpg");
+    expect(names.some((n) => n.startsWith("img/gone"))).toBe(false);
+    // Republished in full.
+    expect(r3.copied).toBe(10);
+    expect(names).toContain(r1.manifest.files["img/bg.png"]!.name);
+  });
+
+  it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
+    await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
+    const error = await collectStatic(options()).catch((e) => e);
+    expect(error.code).toBe("E_INVALID_ARGUMENT");
+    expect(calls.filter((c) => c.startsWith("save") || c.startsWith("delete"))).toEqual([]);
+  });
+});
