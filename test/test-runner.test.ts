@@ -35,7 +35,7 @@ const probes: Probe[] = [];
  * suite to interrupt, keep this file's share of `npm test` small (the whole of test:unit is what CI
  * and every developer run anyway).
  */
-const PACKAGES = ["--filter=@storages/core", "--filter=@storages/testing"];
+const PACKAGES = ["--filter=@storages/core", "--filter=@storages/migrate"];
 
 async function startRunner(): Promise<Probe> {
   const marker = randomUUID();
@@ -96,7 +96,7 @@ describe("npm run test:unit", () => {
     expect(output).toMatch(/Left for `npm test`, which starts the servers: [1-9]\d* server-backed suites/);
     expect(output).not.toMatch(/A test left a process running|Tests left temporary files behind/);
     // Every package asked for ran: one row each in the closing table.
-    for (const pkg of ["core", "testing"]) expect(output).toMatch(new RegExp(`^${pkg} +\\d+`, "m"));
+    for (const pkg of ["core", "migrate"]) expect(output).toMatch(new RegExp(`^${pkg} +\\d+`, "m"));
     expect(await leftovers(probe)).toEqual({ processes: [], files: [] });
   }, 600_000);
 
