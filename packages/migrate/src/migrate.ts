@@ -61,7 +61,7 @@ export interface MigrationProgress {
   bytesDone: number;
   /** Bytes of the files found to copy so far. */
   bytesKnown: number;
-  /** False while the listings are still being read (the totals may grow). */
+  /** False while the source is still being listed (the totals may grow). */
   complete: boolean;
 }
 
@@ -229,6 +229,7 @@ async function* listFiles(
   side: Side,
   select: (name: string) => boolean,
   signal: AbortSignal | undefined,
+  onEnd?: () => void,
 ): AsyncGenerator<ListedFile[]> {
   const cut = side.root.length;
   let cursor: string | undefined;
@@ -250,6 +251,7 @@ async function* listFiles(
     yield files;
     cursor = page.cursor;
   } while (cursor !== undefined);
+  onEnd?.();
 }
 
 const HASHES = ["md5", "sha256", "crc32c"] as const;
@@ -451,7 +453,13 @@ async function migrate(
   let listingError: unknown;
   try {
     for await (const batch of joinListings(
-      readAhead(listFiles(source, select, signal), READ_AHEAD),
+      // Once the source is listed, the totals stop growing: progress can show an ETA.
+      readAhead(
+        listFiles(source, select, signal, () => {
+          progress.complete = true;
+        }),
+        READ_AHEAD,
+      ),
       readAhead(listFiles(destination, select, signal), READ_AHEAD),
       result.listing,
     )) {

@@ -384,6 +384,7 @@ export class S3Driver implements Driver {
         signal,
         md5Metadata: MD5_METADATA,
         etagIsMd5: this.#etagIsMd5,
+        sizeHint: size,
         beforeComplete: checkBeforeComplete
           ? async () => {
               if (await this.#headExists(params.Key!, signal))

@@ -59,6 +59,11 @@ export interface UploadBodyOptions {
   md5Metadata: string;
   /** Whether a single PutObject's ETag is the MD5 of its body (false under SSE-KMS). */
   etagIsMd5: boolean;
+  /**
+   * The body's size when the caller knows it: a smaller stream is then read into a buffer of its
+   * own size, not a whole part (a migration of small files would otherwise allocate a part each).
+   */
+  sizeHint?: number | undefined;
 }
 
 export interface UploadBodyResult {
@@ -129,12 +134,18 @@ function bytesParts(bytes: Uint8Array, partSize: number): PartSource {
  * the producer pushed them (core's chunkReader), not through the stream's async iterator, which
  * concatenates buffered chunks into new Buffers.
  */
-function streamParts(body: Readable, partSize: number, poolSize: number): PartSource {
+function streamParts(
+  body: Readable,
+  partSize: number,
+  poolSize: number,
+  sizeHint: number | undefined,
+): PartSource {
   const read = chunkReader(body);
   const free: Buffer[] = [];
   const waiting: Array<(buffer: Buffer) => void> = [];
   let allocated = 0;
   let pending: Buffer | undefined;
+  let firstPart = true;
 
   const release = (buffer: Buffer) => {
     const waiter = waiting.shift();
@@ -164,17 +175,32 @@ function streamParts(body: Readable, partSize: number, poolSize: number): PartSo
       const first = await pull();
       if (first === undefined) return undefined;
       pending = first;
-      const buffer = await take();
+      // A body announced smaller than a part starts in a buffer of its size; should it hold more
+      // than announced, what was read moves into a part buffer and reading goes on.
+      const small = firstPart && sizeHint !== undefined && sizeHint < partSize;
+      firstPart = false;
+      let buffer = small ? Buffer.allocUnsafe(Math.max(sizeHint, 1)) : await take();
+      let pooled = !small;
       let filled = 0;
       while (filled < partSize) {
+        if (filled === buffer.length) {
+          const more = await pull();
+          if (more === undefined) break;
+          pending = more;
+          const part = await take();
+          buffer.copy(part, 0, 0, filled);
+          buffer = part;
+          pooled = true;
+        }
         const chunk = await pull();
         if (chunk === undefined) break;
-        const n = Math.min(chunk.length, partSize - filled);
+        const n = Math.min(chunk.length, buffer.length - filled);
         chunk.copy(buffer, filled, 0, n);
         filled += n;
         if (n < chunk.length) pending = chunk.subarray(n);
       }
-      return { data: buffer.subarray(0, filled), release: () => release(buffer) };
+      const data = buffer;
+      return { data: data.subarray(0, filled), release: pooled ? () => release(data) : () => {} };
     },
     async ended() {
       if (pending) return false;
@@ -194,7 +220,9 @@ export async function uploadBody(
   const { client, params, partSize, queueSize, signal } = options;
   const { Bucket, Key } = params;
   const source =
-    body instanceof Uint8Array ? bytesParts(body, partSize) : streamParts(body, partSize, queueSize + 1);
+    body instanceof Uint8Array
+      ? bytesParts(body, partSize)
+      : streamParts(body, partSize, queueSize + 1, options.sizeHint);
   let uploadId: string | undefined;
   let creating: Promise<unknown> | undefined;
   let completed = false;

@@ -53,6 +53,36 @@ const parts = (requests: RecordedRequest[]) =>
   requests.filter((r) => r.method === "PUT" && r.query.partNumber);
 
 describe("uploadBody", () => {
+  it("reads a stream announced smaller than a part into a buffer of its size, and copes with one that holds more", async () => {
+    for (const [announced, actual, expectedParts] of [
+      [30_000, 30_000, 1],
+      [10, 30_000, 1],
+      [10, 12 * MiB + 7, 3],
+    ] as const) {
+      const { client, requests } = fakeS3(server(), { responseDelayMs: 2 });
+      const data = randomBytes(actual);
+      const result = await uploadBody(unevenStream(data), {
+        client,
+        params,
+        ...record,
+        partSize: 5 * MiB,
+        queueSize: 2,
+        sizeHint: announced,
+        signal: new AbortController().signal,
+      });
+      expect(result.size).toBe(actual);
+      expect(result.parts).toBe(expectedParts);
+      expect(result.md5).toBe(createHash("md5").update(data).digest("hex"));
+      const sent =
+        expectedParts === 1
+          ? requests.filter((r) => r.method === "PUT").map((r) => r.bytes)
+          : parts(requests)
+              .sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber))
+              .map((r) => r.bytes);
+      expect(Buffer.concat(sent).equals(data)).toBe(true);
+    }
+  });
+
   it("cuts a stream into ordered parts from reused buffers, bytes intact, and completes them in order", async () => {
     const { client, requests } = fakeS3(server(), { responseDelayMs: 5 });
     const data = randomBytes(23 * MiB + 12_345);
