@@ -23,6 +23,7 @@ import {
   watchIdle,
 } from "@storages/core";
 import busboy, { type Busboy, type FileInfo } from "busboy";
+import pLimit from "p-limit";
 import { UploadError } from "./errors.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
 
@@ -68,6 +69,25 @@ export interface UploadOptions extends UploadRules {
   visibility?: Visibility | undefined;
   cacheControl?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /**
+   * Runs each save, to bound how many run at once across requests (`createSaveLimiter`; the
+   * adapters make one per route). Memory is about that many times a driver's buffer per save (S3:
+   * `(queueSize + 1) × partSize` for a file larger than one part); a request waiting for a slot is
+   * simply not read, so its client is held back by TCP. Default: no limit.
+   */
+  saveLimiter?: SaveLimiter | undefined;
+}
+
+/** Runs a task when a slot is free. */
+export type SaveLimiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** At most `concurrency` saves at once, for every upload given this limiter. */
+export function createSaveLimiter(concurrency: number): SaveLimiter {
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new InvalidArgumentError(`Upload concurrency must be a positive integer, not ${concurrency}.`);
+  }
+  const limit = pLimit(concurrency);
+  return (task) => limit(task);
 }
 
 export interface UploadedFile {
@@ -323,13 +343,18 @@ export async function handleUpload(
       body = Readable.from(replay(head, chunks, done), { objectMode: false });
       streams.add(body);
       if (failure !== undefined) return;
-      const saved = await storage.save(name, body, {
-        contentType: sniffed.mime,
-        overwrite: false,
-        visibility: options.visibility,
-        cacheControl: options.cacheControl,
-        metadata: options.metadata,
-      });
+      const save = () => {
+        // A refusal while this save waited for its slot: its body is already errored, skip it.
+        if (failure !== undefined) throw failure;
+        return storage.save(name, body!, {
+          contentType: sniffed.mime,
+          overwrite: false,
+          visibility: options.visibility,
+          cacheControl: options.cacheControl,
+          metadata: options.metadata,
+        });
+      };
+      const saved = await (options.saveLimiter ? options.saveLimiter(save) : save());
       stored.push(saved.name);
       if (tooLarge || file.truncated) return; // refused: the name is removed with the rest below
       ordered[index] = {
