@@ -354,7 +354,7 @@ export async function handleUpload(
           metadata: options.metadata,
         });
       };
-      const saved = await (options.saveLimiter ? options.saveLimiter(save) : save());
+      const saved = await (options.saveLimiter ? waitForSlot(options.saveLimiter, save) : save());
       stored.push(saved.name);
       if (tooLarge || file.truncated) return; // refused: the name is removed with the rest below
       ordered[index] = {
@@ -374,6 +374,29 @@ export async function handleUpload(
       // Whatever was not read (a refused file) is drained so the parser can move on or stop.
       if (!file.destroyed) file.resume();
     }
+  };
+
+  /**
+   * A save through the limiter: a refusal while it still waits for its slot answers at once (the
+   * task, when its turn comes, sees the refusal and does nothing); once it has started, its own
+   * outcome is awaited, so a name it committed is known and removed.
+   */
+  const waitForSlot = <T>(limiter: SaveLimiter, task: () => Promise<T>): Promise<T> => {
+    let started = false;
+    const queued = limiter(() => {
+      started = true;
+      return task();
+    });
+    queued.catch(() => {});
+    const refused = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        if (!started) reject(failure);
+      };
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    refused.catch(() => {});
+    return Promise.race([queued, refused]);
   };
 
   const parsed = new Promise<void>((resolve) => {

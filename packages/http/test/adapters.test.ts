@@ -113,3 +113,40 @@ describe("concurrency: saves at once across requests", () => {
     }
   });
 });
+
+describe("a refusal while a save waits for its slot", () => {
+  it("is answered at once, not after the save ahead of it finishes", async () => {
+    const media = await storage();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = new Proxy(media, {
+      get(target, key, receiver) {
+        if (key !== "save") return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<typeof media.save>) => {
+          if (args[0] === "hold.png") await held;
+          return target.save(...args);
+        };
+      },
+    });
+    const { server, origin } = await listen(createUploadHandler(holding, { concurrency: 1, maxFiles: 1 }));
+    try {
+      const first = post(origin, [
+        { field: "f", filename: "hold.png", contentType: "image/png", body: png() },
+      ]);
+      await new Promise((r) => setTimeout(r, 200)); // the first save now holds the only slot
+      const refused = await post(origin, [
+        { field: "f", filename: "b1.png", contentType: "image/png", body: png() },
+        { field: "f", filename: "b2.png", contentType: "image/png", body: png() },
+      ]);
+      expect(refused).toMatchObject({ status: 413, body: { error: { code: "E_UPLOAD_TOO_MANY_FILES" } } });
+      release();
+      expect((await first).status).toBe(201);
+      expect(await names(media)).toEqual(["hold.png"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
