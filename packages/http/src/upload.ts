@@ -11,6 +11,7 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import {
+  AlreadyExistsError,
   abortError,
   generateFilename,
   guessContentType,
@@ -367,6 +368,15 @@ export async function handleUpload(
       };
     } catch (error) {
       // A save cut by our own refusal says nothing new: the reason is already recorded.
+      if (failure === undefined && AlreadyExistsError.isInstance(error)) {
+        fail(
+          new UploadError(
+            "E_UPLOAD_CONFLICT",
+            `Another upload took the name of ${JSON.stringify(originalName.slice(0, 100))} at the same moment; send the file again.`,
+            { cause: error, retryable: true },
+          ),
+        );
+      }
       fail(error);
     } finally {
       streams.delete(file);
