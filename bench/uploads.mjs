@@ -7,6 +7,9 @@
  *   multer (disk storage)                the Express ecosystem's usual choice
  *   @storages/http → fs                  handleUpload (sniffing, limits, cleanup) into fsStorage (MD5 + fsync)
  *   @storages/http → fs, batch           the same with durability "batch" (no per-save fsync)
+ *   @storages/http → fs, plain           durability "batch" and records: false (no MD5, no record):
+ *                                        what createWriteStream does, through the handler
+ *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
  *   @storages/http → RGW                 handleUpload into s3Storage
  *
@@ -45,8 +48,10 @@ const CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
   "multer-disk",
+  "busboy-storage-fs",
   "storages-fs",
   "storages-fs-batch",
+  "storages-fs-plain",
   ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
 ];
 
@@ -74,6 +79,24 @@ async function serve(kind, dir, bucket) {
         file.pipe(out);
       });
       parser.on("close", () => Promise.all(writes).then(() => done(res)));
+      req.pipe(parser);
+    };
+  } else if (kind === "busboy-storage-fs") {
+    const busboy = (await import("busboy")).default;
+    const { fsStorage } = await import("@storages/fs");
+    const storage = fsStorage({ root: dir });
+    handler = (req, res) => {
+      const parser = busboy({ headers: req.headers, limits: { fileSize: 2 * SIZE, files: 1 } });
+      const saves = [];
+      parser.on("file", (_field, file, info) => {
+        saves.push(storage.save(info.filename, file, { contentType: "image/png" }));
+      });
+      parser.on("close", () =>
+        Promise.all(saves).then(
+          () => done(res),
+          () => done(res, 500),
+        ),
+      );
       req.pipe(parser);
     };
   } else if (kind === "multer-disk") {
@@ -133,7 +156,11 @@ async function serve(kind, dir, bucket) {
       });
     } else {
       const { fsStorage } = await import("@storages/fs");
-      storage = fsStorage({ root: dir, durability: kind === "storages-fs-batch" ? "batch" : "full" });
+      storage = fsStorage({
+        root: dir,
+        durability: kind === "storages-fs" ? "full" : "batch",
+        records: kind !== "storages-fs-plain",
+      });
     }
     handler = createUploadHandler(storage, {
       allowedTypes: ["image/png"],
@@ -141,6 +168,9 @@ async function serve(kind, dir, bucket) {
       maxFiles: 1,
       maxTotalSize: 3 * SIZE,
       onError: (error) => console.error(error),
+      ...(process.env.BENCH_UPLOADS_CONCURRENCY
+        ? { concurrency: Number(process.env.BENCH_UPLOADS_CONCURRENCY) }
+        : {}),
     });
   }
   const server = createServer((req, res) => {

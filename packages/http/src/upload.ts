@@ -9,7 +9,7 @@
  * a response.
  */
 import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import {
   AlreadyExistsError,
   abortError,
@@ -174,30 +174,40 @@ export function checkType(sniffed: SniffedType, allowed: readonly string[], file
   }
 }
 
-/** Reads chunks until `bytes` are in or the stream ends, without losing any: the rest streams on. */
-async function peek(
-  chunks: AsyncIterator<Buffer>,
-  bytes: number,
-): Promise<{ head: Buffer[]; length: number; done: boolean }> {
-  const head: Buffer[] = [];
-  let length = 0;
-  while (length < bytes) {
-    const next = await chunks.next();
-    if (next.done) return { head, length, done: true };
-    head.push(next.value);
-    length += next.value.length;
-  }
-  return { head, length, done: false };
-}
-
-async function* replay(head: Buffer[], rest: AsyncIterator<Buffer>, done: boolean): AsyncGenerator<Buffer> {
-  yield* head;
-  if (done) return;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done) return;
-    yield next.value;
-  }
+/**
+ * Reads from `stream` until `bytes` are in or it ends, and gives back what it read: the head, and
+ * whether that was all of it. When it was not, the head is put back (`unshift`), so the stream
+ * itself goes on to the storage — no extra stage, its backpressure intact.
+ */
+function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const settle = (error: Error | undefined, ended = false) => {
+      stream.off("readable", onReadable);
+      stream.off("end", onEnd);
+      stream.off("error", onError);
+      stream.off("close", onClose);
+      if (error) return reject(error);
+      const head = Buffer.concat(chunks);
+      if (!ended) stream.unshift(head);
+      resolve({ head, ended });
+    };
+    const onReadable = () => {
+      for (let chunk: Buffer | null; (chunk = stream.read() as Buffer | null) !== null; ) {
+        chunks.push(chunk);
+        length += chunk.length;
+        if (length >= bytes) return settle(undefined);
+      }
+    };
+    const onEnd = () => settle(undefined, true);
+    const onError = (error: Error) => settle(error);
+    const onClose = () => settle(new Error("The file stream closed before its end."));
+    stream.on("readable", onReadable);
+    stream.once("end", onEnd);
+    stream.once("error", onError);
+    stream.once("close", onClose);
+  });
 }
 
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
@@ -333,21 +343,19 @@ export async function handleUpload(
       );
     });
     streams.add(file);
-    const chunks = file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    let body: Readable | undefined;
     try {
-      const { head, done } = await peek(chunks, SNIFF_BYTES);
+      const { head, ended } = await peek(file, SNIFF_BYTES);
       if (failure !== undefined) return;
-      const sniffed = await sniffType(Buffer.concat(head));
+      const sniffed = await sniffType(head);
       checkType(sniffed, allowed, originalName);
       const name = uploadName(originalName, sniffed, options.uploadTo);
-      body = Readable.from(replay(head, chunks, done), { objectMode: false });
-      streams.add(body);
+      // A file that fit in the peek is already in memory: saved as bytes (the drivers' fast path).
+      const body: Readable | Buffer = ended ? head : file;
       if (failure !== undefined) return;
       const save = () => {
         // A refusal while this save waited for its slot: its body is already errored, skip it.
         if (failure !== undefined) throw failure;
-        return storage.save(name, body!, {
+        return storage.save(name, body, {
           contentType: sniffed.mime,
           overwrite: false,
           visibility: options.visibility,
@@ -380,7 +388,6 @@ export async function handleUpload(
       fail(error);
     } finally {
       streams.delete(file);
-      if (body) streams.delete(body);
       // Whatever was not read (a refused file) is drained so the parser can move on or stop.
       if (!file.destroyed) file.resume();
     }
