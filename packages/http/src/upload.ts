@@ -194,7 +194,9 @@ function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: b
       resolve({ head, ended });
     };
     const onReadable = () => {
-      for (let chunk: Buffer | null; (chunk = stream.read() as Buffer | null) !== null; ) {
+      for (;;) {
+        const chunk = stream.read() as Buffer | null;
+        if (chunk === null) return;
         chunks.push(chunk);
         length += chunk.length;
         if (length >= bytes) return settle(undefined);
