@@ -2,7 +2,7 @@
 /**
  * `npm run bench`: every benchmark in one go, against the same real servers the tests use.
  *
- *   node bench/run.mjs [fs] [small-files] [s3] [gcs] [azure]      (default: all)
+ *   node bench/run.mjs [fs] [small-files] [s3] [gcs] [azure] [migrate]      (default: all)
  *
  * Each bench/<name>.mjs runs its cases side by side (alternating rounds, medians, peak RSS per case
  * in a child process) and writes bench/results/<name>.json; this script starts the servers the
@@ -24,6 +24,7 @@ const ALL = {
   s3: ["rgw"],
   gcs: ["gcs-emulator"],
   azure: ["azurite"],
+  migrate: ["rgw"],
   uploads: ["rgw"],
 };
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(ALL);

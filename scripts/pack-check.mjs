@@ -152,7 +152,20 @@ try {
       env: { STORAGES_DEFAULT: `file://${join(app, "cli-media")}`, ...options.env },
     });
   const help = await storagesCli(["--help"]);
-  for (const command of ["ls", "stat", "cat", "put", "get", "rm", "url", "sign-upload", "config"]) {
+  for (const command of [
+    "ls",
+    "stat",
+    "cat",
+    "put",
+    "get",
+    "rm",
+    "copy",
+    "sync",
+    "verify",
+    "url",
+    "sign-upload",
+    "config",
+  ]) {
     if (!new RegExp(`^  ${command} `, "m").test(help))
       problems.push(`@storages/cli: storages --help does not list ${command}`);
   }
@@ -164,6 +177,11 @@ try {
   if (listed !== "notes/hello.txt\n") problems.push(`@storages/cli: ls printed ${JSON.stringify(listed)}`);
   const cat = await storagesCli(["cat", "default:notes/hello.txt"]);
   if (cat !== "hello from the tarball") problems.push(`@storages/cli: cat printed ${JSON.stringify(cat)}`);
+  const backup = `file://${join(app, "cli-backup")}/`;
+  const copied = JSON.parse(await storagesCli(["--json", "copy", "default:", backup]));
+  const verified = JSON.parse(await storagesCli(["--json", "verify", "default:", backup]));
+  if (copied.copied?.files !== 1 || verified.ok !== true || verified.equal?.files !== 1)
+    problems.push(`@storages/cli: copy/verify reported ${JSON.stringify({ copied, verified })}`);
 
   // A second copy of core, nested under one driver, as npm installs a second version.
   const core = join(app, "node_modules", "@storages", "core");

@@ -22,8 +22,8 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,8 +55,39 @@ function suitesLeftForServers() {
   return { serverBacked, integration };
 }
 
-async function summarise() {
-  if (!existsSync(reports)) return { passed: 0, failed: 0, skipped: 0, rows: [] };
+/**
+ * The report names (a package folder's name, see vitest.shared.ts) the run should leave: every
+ * workspace with a test script, narrowed by plain `--filter=NAME` / `--filter=!NAME` arguments.
+ * A package whose report is missing is named in the table instead of silently left out.
+ */
+function expectedReports(filters) {
+  const include = filters.filter((f) => !f.startsWith("--filter=!")).map((f) => f.slice("--filter=".length));
+  const exclude = filters.filter((f) => f.startsWith("--filter=!")).map((f) => f.slice("--filter=!".length));
+  const folders = ["packages", "examples"].flatMap((parent) => {
+    try {
+      return readdirSync(join(ROOT, parent)).map((name) => join(parent, name));
+    } catch {
+      return [];
+    }
+  });
+  const expected = [];
+  for (const folder of [...folders, "test", "bench"]) {
+    let manifest;
+    try {
+      manifest = JSON.parse(readFileSync(join(ROOT, folder, "package.json"), "utf8"));
+    } catch {
+      continue;
+    }
+    if (!manifest.scripts?.test) continue;
+    if (include.length > 0 && !include.includes(manifest.name)) continue;
+    if (exclude.includes(manifest.name)) continue;
+    expected.push(folder.split("/").pop());
+  }
+  return expected;
+}
+
+async function summarise(expected) {
+  if (!existsSync(reports)) return { passed: 0, failed: 0, skipped: 0, rows: [], missing: expected };
   const rows = [];
   for (const file of (await readdir(reports)).filter((f) => f.endsWith(".json")).sort()) {
     const report = JSON.parse(await readFile(join(reports, file), "utf8"));
@@ -71,7 +102,8 @@ async function summarise() {
     });
   }
   const sum = (key) => rows.reduce((n, r) => n + r[key], 0);
-  return { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped"), rows };
+  const missing = expected.filter((pkg) => !rows.some((r) => r.pkg === pkg));
+  return { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped"), rows, missing };
 }
 
 nodeNotice();
@@ -84,7 +116,10 @@ const runTmp = join(runDir, "tmp");
 const reports = join(runDir, "reports");
 // The fault suites' counts (@storages/testing describeFaults): docs/reliability.md is made from them.
 const reliability = join(runDir, "reliability");
-await mkdir(runTmp);
+// Traversable by other users (mkdtemp makes it 0700): the deployment checks' tests probe folders in
+// TMPDIR as a real non-root user (`storages check --as-user`).
+await chmod(runDir, 0o755);
+await mkdir(runTmp, { mode: 0o755 });
 await mkdir(reports);
 const env = toolEnv({
   ...process.env,
@@ -148,6 +183,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 let exitCode = 0;
+let filters = null; // null: the tests never started
 try {
   if (!unit) {
     exitCode = await turbo("run", "build", "--output-logs=errors-only");
@@ -162,7 +198,7 @@ try {
   if (exitCode === 0 && !interrupted) {
     // `--filter=…` arguments narrow the run to some packages (turbo's syntax), e.g. for a quick check.
     const only = [...args].filter((a) => a.startsWith("--filter="));
-    const filters = only.length > 0 ? only : unit ? ["--filter=!@storages/integration"] : [];
+    filters = only.length > 0 ? only : unit ? ["--filter=!@storages/integration"] : [];
     // Two at a time: the machine has 2 cores and the servers need some of them.
     exitCode = await turbo("run", "test", "--concurrency=2", "--continue", ...filters);
   }
@@ -173,7 +209,9 @@ try {
 while (child) await sleep(50);
 const { strays, tempLeft } = await cleanUp();
 
-const { passed, skipped, rows, ...counts } = await summarise();
+const { passed, skipped, rows, missing, ...counts } = await summarise(
+  filters && !interrupted ? expectedReports(filters) : [],
+);
 const reliabilityWritten = !unit && !interrupted && writeReliabilityDoc(reliability);
 await removeRunDir();
 let { failed } = counts;
@@ -194,6 +232,9 @@ for (const r of rows) {
   console.log(
     `${r.pkg.padEnd(28)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`,
   );
+}
+for (const pkg of missing) {
+  console.log(`${pkg.padEnd(28)} no report: its tests ran (see its log above) but are not counted here`);
 }
 if (unit) {
   const left = suitesLeftForServers();

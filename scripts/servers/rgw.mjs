@@ -22,10 +22,12 @@ export const id = "rgw";
 export let label = "Ceph RGW (Debian radosgw, single-node memstore)";
 
 // The one apt-get step of the test environment: RGW's packages, plus the Debian packages other
-// suites need on the same first use (chromium: the upload service's browser tests, driven by
+// suites need on the same first use — the web servers @storages/deploy's tests run its nginx and
+// Caddy configurations with, and chromium for the upload service's browser tests (driven by
 // playwright-core, which cannot download a browser here).
-const PACKAGES = ["ceph-mon", "ceph-osd", "radosgw", "ceph-common", "chromium"];
-const BINARIES = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "chromium"];
+const WEB_SERVER_PACKAGES = ["nginx", "libnginx-mod-http-brotli-static", "caddy"];
+const PACKAGES = ["ceph-mon", "ceph-osd", "radosgw", "ceph-common", ...WEB_SERVER_PACKAGES, "chromium"];
+const BINARIES = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "nginx", "caddy", "chromium"];
 const DEFAULT_PORT = 7480;
 const MON_PORT = 6789;
 const REGION = "us-east-1";

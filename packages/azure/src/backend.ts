@@ -16,6 +16,7 @@ import {
   normalizeKeyPrefix,
   type Storage,
   type StorageOptions,
+  secretVariablesOf,
   storageFromOptions,
   storageVariable,
   urlParam,
@@ -112,9 +113,7 @@ export const backend: BackendDefinition<AzureDriverOptions> = {
     return describeAzureOptions(options, validateOptions(options));
   },
 
-  secretVariables(storageName) {
-    return SECRET_VARIABLES.map((v) => ({ name: storageVariable(storageName, v.suffix), option: v.option }));
-  },
+  secretVariables: secretVariablesOf(SECRET_VARIABLES),
 
   create(options) {
     return new AzureDriver(options);

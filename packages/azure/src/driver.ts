@@ -11,6 +11,7 @@ import { inspect } from "node:util";
 import type {
   BlobBeginCopyFromUrlPollState,
   BlobClient,
+  BlobServiceClient,
   BlockBlobClient,
   ContainerClient,
 } from "@azure/storage-blob";
@@ -21,6 +22,7 @@ import {
   type Capabilities,
   type Checksums,
   ConfigError,
+  type DataProtection,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
@@ -89,11 +91,13 @@ export class AzureDriver implements Driver {
   readonly #concurrency: number;
   readonly #description: BackendDescription;
   #access: Promise<Visibility | undefined> | undefined;
+  readonly #account: BlobServiceClient | undefined;
 
   constructor(options: AzureDriverOptions) {
     const valid = validateOptions(options);
     const clients = createClients(options);
     this.containerClient = clients.container;
+    this.#account = clients.account;
     this.credentialKind = clients.credentialKind;
     this.prefix = normalizeKeyPrefix(options.prefix);
     this.defaultVisibility = options.visibility;
@@ -157,6 +161,22 @@ export class AzureDriver implements Driver {
 
   [inspect.custom](): string {
     return this.toString();
+  }
+
+  /** Soft delete of blobs (an account setting) keeps deleted ones; a container SAS may not ask: undefined. */
+  async dataProtection(options: DriverCallOptions): Promise<DataProtection | undefined> {
+    if (!this.#account) return undefined;
+    try {
+      const properties = await this.#account.getProperties({ abortSignal: options.signal });
+      const policy = properties.deleteRetentionPolicy;
+      return policy?.enabled
+        ? { recoverable: true, detail: `soft delete on (${policy.days ?? "?"} days)` }
+        : { recoverable: false, detail: "soft delete off" };
+    } catch (error) {
+      const mapped = this.#error(error);
+      if (mapped.code === "E_PERMISSION_DENIED") return undefined;
+      throw mapped;
+    }
   }
 
   // -------------------------------------------------------------------------------------------

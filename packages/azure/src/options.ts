@@ -96,6 +96,8 @@ export interface ResolvedClients {
   container: ContainerClient;
   /** Present when a user delegation key can be requested (TokenCredential). */
   service: BlobServiceClient | undefined;
+  /** The account's blob service with the same credential, for account-level properties (soft delete); none for a container SAS. */
+  account: BlobServiceClient | undefined;
   credentialKind: CredentialKind;
   sharedKey: StorageSharedKeyCredential | undefined;
   accountName: string;
@@ -303,12 +305,18 @@ export function createClients(options: AzureDriverOptions): ResolvedClients {
             ? "sas"
             : "anonymous"
           : "token";
+    const account =
+      kind === "token" || kind === "sharedKey"
+        ? new BlobServiceClient(
+            serviceUrlOf(container),
+            credential as TokenCredential | StorageSharedKeyCredential,
+            pipeline,
+          )
+        : undefined;
     return {
       container,
-      service:
-        kind === "token"
-          ? new BlobServiceClient(serviceUrlOf(container), credential as TokenCredential, pipeline)
-          : undefined,
+      service: kind === "token" ? account : undefined,
+      account,
       credentialKind: kind,
       sharedKey: credential instanceof StorageSharedKeyCredential ? credential : undefined,
       accountName: container.accountName,
@@ -365,6 +373,7 @@ export function createClients(options: AzureDriverOptions): ResolvedClients {
   return {
     container,
     service: kind === "token" ? service : undefined,
+    account: service,
     credentialKind: kind,
     sharedKey: service.credential instanceof StorageSharedKeyCredential ? service.credential : undefined,
     accountName: service.accountName || options.accountName || "",

@@ -23,6 +23,8 @@ export interface CommandContext {
   readonly interrupted: boolean;
   readonly cwd: string;
   readonly env: Record<string, string | undefined>;
+  /** The config file given with --config, if any (else the app's lookup: STORAGES_CONFIG, storages.config.*). */
+  readonly configFile: string | undefined;
   readonly stdin: Readable & { isTTY?: boolean | undefined };
   readonly stdout: Writable;
   /** The named storages, read exactly as the application reads them (loaded on first use). */

@@ -98,6 +98,9 @@ class Context implements CommandContext {
   get env(): Record<string, string | undefined> {
     return this.io.env;
   }
+  get configFile(): string | undefined {
+    return this.globals.config;
+  }
   get stdin() {
     return this.io.stdin;
   }

@@ -81,6 +81,10 @@ describe("storages collectstatic", () => {
       await readFile(join(dir, "elsewhere/.storages/releases/v1.2.3.json"), "utf8"),
     );
     expect(stored.originals).toBeUndefined();
+    // A local folder is a plain folder: no metadata records beside the files for nginx to serve.
+    const { readdir } = await import("node:fs/promises");
+    const names = await readdir(join(dir, "elsewhere"), { recursive: true });
+    expect(names.filter((n) => n.includes(".~storages-meta"))).toEqual([]);
     expect(Object.values(stored.files).every((e) => Object.keys(e.encodings).length === 0)).toBe(true);
   });
 

@@ -35,6 +35,21 @@ export function releaseStream(stream: Readable, error?: Error): void {
 }
 
 /**
+ * Makes every error a stream fails with a StorageError: a driver's stream that breaks mid-body
+ * (a reset socket, a body cut short) fails with its SDK's own error long after the call that
+ * opened it returned, and the caller reading it must get the same typed error, code and
+ * `retryable` as from any other call. Node hands a stream's errors to its listeners through
+ * `destroy(error)` (pipelines and the http client call it too), so that is where they are
+ * translated: no extra stream in the data path.
+ */
+export function translateStreamErrors(stream: Readable, toError: (error: unknown) => StorageError): void {
+  const destroy = stream.destroy;
+  stream.destroy = function (this: Readable, error?: Error) {
+    return destroy.call(this, error === undefined || StorageError.isInstance(error) ? error : toError(error));
+  };
+}
+
+/**
  * Settles with `abortError(signal)` as soon as `signal` fires, whatever `work` does. If `work`
  * still fulfils after that, `release` receives its value (close the handle, destroy the stream);
  * a late rejection is swallowed (the caller already has its answer).

@@ -48,10 +48,12 @@ export class ReadOnlyDriver implements Driver {
     if (inner.getVisibility) this.getVisibility = (key, options) => inner.getVisibility!(key, options);
     if (inner.describe) this.describe = () => inner.describe!();
     if (inner.readBytes) this.readBytes = (key, options) => inner.readBytes!(key, options);
+    if (inner.dataProtection) this.dataProtection = (options) => inner.dataProtection!(options);
     // No path(): a local path is a way around the refusals below.
   }
 
   readBytes?: Driver["readBytes"];
+  dataProtection?: Driver["dataProtection"];
   publicUrl?: (key: string) => string;
   signedUrl?: (key: string, options: DriverSignedUrlOptions) => Promise<string>;
   exists?: (key: string, options: DriverCallOptions) => Promise<boolean>;
@@ -148,6 +150,7 @@ export class PrefixedDriver implements Driver {
       };
     }
     if (inner.flush) this.flush = (options) => fix(inner.flush!(options));
+    if (inner.dataProtection) this.dataProtection = (options) => fix(inner.dataProtection!(options));
     if (inner.deleteMany) {
       this.deleteMany = async (keys, options) => {
         const result = await inner.deleteMany!(keys.map(k), options);
@@ -170,6 +173,7 @@ export class PrefixedDriver implements Driver {
   readBytes?: Driver["readBytes"];
   writeBytes?: Driver["writeBytes"];
   flush?: Driver["flush"];
+  dataProtection?: Driver["dataProtection"];
 
   #innerWriteOptions(options: DriverWriteOptions): DriverWriteOptions {
     const { nextKey } = options;

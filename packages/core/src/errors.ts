@@ -43,6 +43,7 @@ export type Operation =
   | "deleteMany"
   | "deletePrefix"
   | "flush"
+  | "dataProtection"
   | "path"
   | "url"
   | "signedUrl"

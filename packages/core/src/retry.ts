@@ -157,6 +157,15 @@ export interface RetryCall {
 }
 
 /**
+ * A first attempt the caller made itself, outside withRetry (a hot path that sets up no retry
+ * state unless it fails): when it started and what it threw.
+ */
+export interface FailedAttempt {
+  started: number;
+  error: unknown;
+}
+
+/**
  * Runs `attempt` until it succeeds, fails with an error that is not retryable, may not be repeated,
  * or the budget is spent. The error thrown is the last attempt's, with `attempts` set.
  */
@@ -164,10 +173,12 @@ export async function withRetry<T>(
   policy: ResolvedRetry,
   call: RetryCall,
   attempt: () => Promise<T>,
+  firstAttempt?: FailedAttempt,
 ): Promise<T> {
-  const started = Date.now();
+  const started = firstAttempt?.started ?? Date.now();
   for (let n = 1; ; n++) {
     try {
+      if (n === 1 && firstAttempt) throw firstAttempt.error;
       return await attempt();
     } catch (thrown) {
       const error = call.toError(thrown);

@@ -7,7 +7,7 @@
  */
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import pLimit from "p-limit";
-import { releaseStream, settleOnAbort } from "./abort.js";
+import { releaseStream, settleOnAbort, translateStreamErrors } from "./abort.js";
 import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
 import { implicitVisibility } from "./config/visibility.js";
@@ -28,7 +28,13 @@ import { contentDisposition, guessContentType } from "./headers.js";
 import { alternativeName, NameCandidates } from "./naming.js";
 import { checkOptionKeys } from "./options.js";
 import { basename, joinUrl, normalizeName, normalizePrefix } from "./path.js";
-import { type ResolvedRetry, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import {
+  type FailedAttempt,
+  type ResolvedRetry,
+  type RetryOptions,
+  resolveRetry,
+  withRetry,
+} from "./retry.js";
 import { CallScope } from "./scope.js";
 import type {
   BodyInput,
@@ -37,7 +43,9 @@ import type {
   Capabilities,
   ChecksumAlgorithm,
   CopyOptions,
+  DataProtection,
   Driver,
+  DriverWriteResult,
   ListEntry,
   ListOptions,
   ListPage,
@@ -311,6 +319,28 @@ export class Storage {
   }
 
   /**
+   * The error of a stream that broke after open() returned. Nothing of ours aborted it (that would
+   * be `scope.fired`), so an SDK's "AbortError" here means it gave up on the connection: a broken
+   * body, worth reading again, not the caller's abort.
+   */
+  private bodyError(error: unknown, operation: Operation, key: string): StorageError {
+    if (this.driver.streamError)
+      return this.toStorageError(this.driver.streamError(error, key), operation, key);
+    if (!isAbortLike(error)) return this.toStorageError(error, operation, key);
+    const message = error instanceof Error ? error.message : String(error);
+    return new BackendError(
+      `${this.backend} ${operation} failed: the body broke off before its end (${message}).`,
+      {
+        operation,
+        path: key,
+        backend: this.backend,
+        cause: error,
+        retryable: true,
+      },
+    );
+  }
+
+  /**
    * Every call goes through here: one scope (signal + timeout) for all its attempts, the retry
    * policy for the attempts (when `repeat` allows: the operation is safe to do again), and errors
    * with their context.
@@ -319,7 +349,7 @@ export class Storage {
     operation: Operation,
     path: string | undefined,
     options: CallOptions | undefined,
-    body: (signal: AbortSignal, scope: CallScope) => Promise<T>,
+    body: (signal: AbortSignal, scope: CallScope, policy: ResolvedRetry) => Promise<T>,
     repeat: Repeat = true,
   ): Promise<T> {
     const timeout = options?.timeout ?? this.timeout;
@@ -332,10 +362,19 @@ export class Storage {
     try {
       if (scope.fired) throw scope.fired;
       const policy = options?.retry === undefined ? this.retry : resolveRetry(options.retry);
+      // A body that is not safe to repeat as a whole (repeat: false) retries its own steps, under
+      // the same policy: the call's `retry` option, else the storage's.
       const attempts =
         repeat === false || policy.attempts === 1
-          ? body(scope.signal, scope)
-          : this.retrying(operation, path, scope.signal, () => body(scope.signal, scope), repeat, policy);
+          ? body(scope.signal, scope, policy)
+          : this.retrying(
+              operation,
+              path,
+              scope.signal,
+              () => body(scope.signal, scope, policy),
+              repeat,
+              policy,
+            );
       // The call settles when the signal or timeout fires even if the driver, or a body stream
       // stalled inside an async generator, does not react to it; a stream the work yields late is
       // released, never leaked, and never left to crash the process with an unheard 'error'.
@@ -365,6 +404,7 @@ export class Storage {
     attempt: () => Promise<T>,
     repeat: Repeat = true,
     policy: ResolvedRetry = this.retry,
+    firstAttempt?: FailedAttempt,
   ): Promise<T> {
     return withRetry(
       policy,
@@ -377,6 +417,7 @@ export class Storage {
         canRepeat: typeof repeat === "function" ? repeat : () => repeat,
       },
       attempt,
+      firstAttempt,
     );
   }
 
@@ -447,7 +488,7 @@ export class Storage {
       "save",
       key,
       options,
-      async (signal) => {
+      async (signal, _scope, policy) => {
         checkMetadata(options.metadata, this.capabilities);
         if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
           throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
@@ -472,26 +513,47 @@ export class Storage {
           ifNotExists: !overwrite,
           nextKey: names && (() => names.next()),
         };
+        const send = (target: string) =>
+          source.bytes && this.driver.writeBytes
+            ? this.driver.writeBytes(target, source.bytes, base)
+            : this.driver.write(target, source.stream(), base);
+        if (!names) {
+          // Overwriting (bulk jobs, most uploads): the first attempt goes straight to the driver;
+          // the retry state is set up only when it fails. Per-call cost is what small files pay.
+          const started = Date.now();
+          let result: DriverWriteResult;
+          try {
+            result = await send(key);
+          } catch (error) {
+            result = await this.retrying(
+              "save",
+              key,
+              signal,
+              () => send(key),
+              () => source.canResend(),
+              policy,
+              { started, error },
+            );
+          }
+          return { name: result.key, size: result.size, etag: result.etag };
+        }
         let candidate = key;
         // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
         // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
         if (
           names &&
           !source.replayable &&
-          (await this.retrying("save", key, signal, () => this.driverExists(key, signal)))
+          (await this.retrying("save", key, signal, () => this.driverExists(key, signal), true, policy))
         )
           candidate = names.next();
         let sent = 0;
         const writeOnce = async (target: string): Promise<SaveResult> => {
           // Resending without overwrite: the last attempt may have stored the file and lost only its
           // answer. If the name now holds exactly these bytes, that file is this save's.
-          if (sent++ > 0 && names && source.bytes && (await this.holds(target, source.bytes, signal))) {
+          if (sent++ > 0 && source.bytes && (await this.holds(target, source.bytes, signal))) {
             return { name: target, size: source.bytes.byteLength };
           }
-          const result =
-            source.bytes && this.driver.writeBytes
-              ? await this.driver.writeBytes(target, source.bytes, base)
-              : await this.driver.write(target, source.stream(), base);
+          const result = await send(target);
           return { name: result.key, size: result.size, etag: result.etag };
         };
         for (;;) {
@@ -505,9 +567,10 @@ export class Storage {
               signal,
               () => writeOnce(candidate),
               (error) => error.code !== "E_ALREADY_EXISTS" && source.canResend(),
+              policy,
             );
           } catch (error) {
-            if (!names || !StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+            if (!StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
             if (!source.replayable) {
               throw new AlreadyExistsError(
                 `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
@@ -576,7 +639,7 @@ export class Storage {
     const range = this.range("open", key, options.range);
     const idleTimeout = this.idleTimeoutOf("open", key, options.idleTimeout);
     return this.run("open", key, options, async (signal, scope) => {
-      const stream = await this.openStream(key, range, signal);
+      const stream = await this.openStream("open", key, range, signal, scope);
       scope.watchStream(stream, idleTimeout, false);
       return asReadStream(stream);
     });
@@ -591,7 +654,7 @@ export class Storage {
       if (this.driver.readBytes && (range === undefined || this.capabilities.rangeRead)) {
         return this.readBytesDirect(key, range, signal);
       }
-      const stream = await this.openStream(key, range, signal);
+      const stream = await this.openStream("read", key, range, signal, scope);
       scope.watchStream(stream, idleTimeout, true);
       return collectBytes(stream);
     });
@@ -649,8 +712,23 @@ export class Storage {
     return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  /** The driver's stream of a file or range; ranges are sliced here for drivers that cannot. */
+  /**
+   * The driver's stream of a file or range (sliced here for drivers that cannot), failing with
+   * StorageErrors only.
+   */
   private async openStream(
+    operation: Operation,
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+    scope: CallScope,
+  ): Promise<Readable> {
+    const stream = await this.driverStream(key, range, signal);
+    translateStreamErrors(stream, (error) => scope.fired ?? this.bodyError(error, operation, key));
+    return stream;
+  }
+
+  private async driverStream(
     key: string,
     range: ByteRange | undefined,
     signal: AbortSignal,
@@ -813,7 +891,7 @@ export class Storage {
       "move",
       source,
       options,
-      async (signal) => {
+      async (signal, _scope, policy) => {
         if (source === target) {
           await this.driver.stat(source, { signal });
           return;
@@ -829,8 +907,16 @@ export class Storage {
               ? this.driver.copy(source, target, { signal, overwrite })
               : this.streamCopy(source, target, overwrite, signal),
           overwrite,
+          policy,
         );
-        await this.retrying("move", source, signal, () => this.driver.delete(source, { signal }));
+        await this.retrying(
+          "move",
+          source,
+          signal,
+          () => this.driver.delete(source, { signal }),
+          true,
+          policy,
+        );
       },
       false,
     );
@@ -1077,6 +1163,16 @@ export class Storage {
     const driver = this.driver;
     if (!driver.flush) return;
     return this.run("flush", undefined, options, (signal) => driver.flush!({ signal }));
+  }
+
+  /**
+   * Whether deleted or overwritten files stay recoverable (bucket versioning, soft delete): for
+   * deployment checks. Undefined when the backend cannot tell (or these credentials may not ask).
+   */
+  async dataProtection(options: CallOptions = {}): Promise<DataProtection | undefined> {
+    const driver = this.driver;
+    if (!driver.dataProtection) return undefined;
+    return this.run("dataProtection", undefined, options, (signal) => driver.dataProtection!({ signal }));
   }
 
   /** Releases the driver's sockets and handles. */

@@ -234,6 +234,14 @@ export interface StorageFeatures {
   checksums: { stored: readonly ChecksumAlgorithm[]; computed: readonly ChecksumAlgorithm[] };
 }
 
+/** Whether a service keeps deleted or overwritten files recoverable (`Storage.dataProtection()`). */
+export interface DataProtection {
+  /** True when deleted or overwritten files stay recoverable for a while (versioning, soft delete). */
+  recoverable: boolean;
+  /** How, or why not, for people: "bucket versioning on", "soft delete off". */
+  detail: string;
+}
+
 /** `Storage.describe()`: what tools need to know about a storage, secret-free. */
 export interface StorageInfo {
   backend: string;
@@ -361,6 +369,12 @@ export interface Driver {
     | ((key: string, bytes: Uint8Array, options: DriverWriteOptions) => Promise<DriverWriteResult>)
     | undefined;
   readBytes?: ((key: string, options: DriverReadOptions) => Promise<Uint8Array>) | undefined;
+  /**
+   * The StorageError for an error a stream from `read` failed with after `read` returned (a
+   * reset mid-body, a checksum mismatch at the end): the driver knows its SDK's errors. Without
+   * it the facade's generic mapping applies. Every such error reaches the caller typed either way.
+   */
+  streamError?: ((error: unknown, key: string) => StorageError) | undefined;
   exists?: ((key: string, options: DriverCallOptions) => Promise<boolean>) | undefined;
   deleteMany?: ((keys: string[], options: DriverCallOptions) => Promise<DriverDeleteManyResult>) | undefined;
   copy?: ((from: string, to: string, options: DriverCopyOptions) => Promise<void>) | undefined;
@@ -379,6 +393,11 @@ export interface Driver {
   path?: ((key: string) => string) | undefined;
   /** Where the files are, for tools and logs (the same account as its backend's `describe`): never a secret. */
   describe?: (() => BackendDescription) | undefined;
+  /**
+   * Whether the service keeps deleted or overwritten files recoverable (bucket versioning, soft
+   * delete), for deployment checks. Resolves undefined when these credentials may not ask.
+   */
+  dataProtection?: ((options: DriverCallOptions) => Promise<DataProtection | undefined>) | undefined;
   /**
    * Makes every write so far durable, for drivers that may defer it (fs with `durability:
    * "batch"`). Absent: a write is durable when it returns.

@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { settleOnAbort, watchIdle } from "../src/abort.js";
 import { AbortedError, TimeoutError } from "../src/errors.js";
 import { MemoryDriver } from "../src/memory.js";
@@ -62,7 +62,9 @@ describe("aborts and timeouts while a read is being opened", () => {
   for (const how of ["caller signal", "call timeout", "storage timeout"] as const) {
     for (const method of ["open", "readText", "readBytes"] as const) {
       it(`${method}: ${how} before the driver returns its stream settles at once and releases the late stream without an unheard error`, async () => {
-        const { driver, produced } = slowReadDriver(40);
+        // The driver is far slower than the 10 ms abort, so a loaded machine's late timers cannot
+        // let it win the race.
+        const { driver, produced } = slowReadDriver(400);
         const storage = new Storage(driver, how === "storage timeout" ? { timeout: 10 } : {});
         const controller = new AbortController();
         const options =
@@ -81,8 +83,8 @@ describe("aborts and timeouts while a read is being opened", () => {
         expect(
           how === "caller signal" ? AbortedError.isInstance(error) : TimeoutError.isInstance(error),
         ).toBe(true);
-        await sleep(60); // the late stream arrives, and is released
-        expect(produced).toHaveLength(1);
+        await vi.waitFor(() => expect(produced).toHaveLength(1), { timeout: 5_000 }); // the late stream arrives
+        await sleep(20); // and is released
         expect(produced[0]!.destroyed).toBe(true);
         expect(produced[0]!.unheard).toBe(0);
       });

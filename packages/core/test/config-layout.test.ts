@@ -8,6 +8,7 @@ import {
   createStorages,
   type LocatedStorage,
   type StorageLocation,
+  type StorageOverlap,
 } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mountFor, parseMountInfo, resolveExisting } from "../src/config/locations.js";
@@ -133,6 +134,37 @@ describe("overlap rules between buckets and containers (backend-agnostic)", () =
       STORAGES_DEFAULT: "s3://app/static?endpoint=http://127.0.0.1:9000",
     });
     await expect(other.reg.load()).resolves.toBe(other.reg);
+  });
+});
+
+describe("onOverlap: overlaps reported, not thrown (deployment checks)", () => {
+  it("hands every overlapping pair to onOverlap and loads the storages anyway", async () => {
+    const overlaps: StorageOverlap[] = [];
+    const reg = createStorages({
+      cwd: dir,
+      env: { STORAGES_STATICFILES: `file://${dir}/www`, STORAGES_DEFAULT: `file://${dir}/www/media` },
+      configFile: false,
+      mountInfo: "",
+      onWarning: () => {},
+      onOverlap: (o) => overlaps.push(o),
+    });
+    await expect(reg.load()).resolves.toBe(reg);
+    expect(overlaps).toEqual([
+      expect.objectContaining({ storages: ["default", "staticfiles"], kind: "nested", involvesStatic: true }),
+    ]);
+    expect((await reg.describe()).map((d) => d.name)).toEqual(["default", "staticfiles"]);
+  });
+});
+
+describe("STORAGES_CHECK_IGNORE", () => {
+  it("is a global variable (for storages check), not a stray storage variable", async () => {
+    const { reg, warnings } = registry({
+      STORAGES_DEFAULT: `file://${dir}/media`,
+      STORAGES_CHECK_IGNORE: "media-without-backup",
+    });
+    await reg.load();
+    expect(warnings.filter((w) => w.code === "W_UNKNOWN_VARIABLE")).toEqual([]);
+    expect(await reg.names()).toEqual(["default"]);
   });
 });
 

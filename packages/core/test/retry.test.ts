@@ -99,6 +99,19 @@ describe("retries through the facade", () => {
     expect(calls.stat).toBe(3);
   });
 
+  it("a call's own retry option holds for save and move too, whose steps retry on their own", async () => {
+    const { driver, calls } = flaky(["writeBytes", "copy"], 100);
+    const s = new Storage(driver, { overwrite: true, retry: { ...fast, attempts: 4 } });
+    await expect(s.save("a.txt", "x", { retry: false })).rejects.toMatchObject({ attempts: 1 });
+    expect(calls.writeBytes).toBe(1);
+    await expect(s.save("a.txt", "x", { retry: { ...fast, attempts: 2 } })).rejects.toMatchObject({
+      attempts: 2,
+    });
+    expect(calls.writeBytes).toBe(3);
+    await expect(s.move("a.txt", "b.txt", { retry: false })).rejects.toMatchObject({ attempts: 1 });
+    expect(calls.copy).toBe(1);
+  });
+
   it("never retries what is not retryable", async () => {
     const { driver, calls } = flaky(["stat"], 100, () => new NotFoundError("gone"));
     const s = new Storage(driver, { retry: fast });

@@ -48,6 +48,37 @@ describe("Storage facade", () => {
     expect(await storage.readText("r.bin", { range: { start: 50 } })).toBe("");
   });
 
+  it("a stream that breaks after open() returned fails with a StorageError, not the driver's raw error", async () => {
+    const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    const storage = new Storage(
+      limitedDriver(
+        {},
+        {
+          read: async () => {
+            let sent = false;
+            return new Readable({
+              read() {
+                // One chunk, then the connection resets.
+                if (sent) return;
+                sent = true;
+                this.push(Buffer.alloc(1024));
+                setImmediate(() => this.destroy(reset));
+              },
+            });
+          },
+        },
+      ),
+    );
+    const stream = await storage.open("any.bin");
+    const error = await new Promise<unknown>((resolve) => {
+      stream.on("error", resolve);
+      stream.resume();
+    });
+    expect(StorageError.isInstance(error), String(error)).toBe(true);
+    expect(error).toMatchObject({ code: "E_BACKEND", retryable: true, operation: "open", path: "any.bin" });
+    expect((error as Error).cause).toBe(reset);
+  });
+
   it("moves with copy + delete and deletes many one by one when the driver has no native calls", async () => {
     const storage = new Storage(limitedDriver({}), {
       overwrite: true,

@@ -9,6 +9,7 @@ import {
   ConfigError,
   type Storage,
   type StorageOptions,
+  secretVariablesOf,
   storageFromOptions,
   storageVariable,
   urlParam,
@@ -113,9 +114,7 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     return describeFsOptions(resolveFsOptions(driverOptions(options)));
   },
 
-  secretVariables(storageName) {
-    return [{ name: storageVariable(storageName, SIGNING_SECRET), option: "signing" }];
-  },
+  secretVariables: secretVariablesOf([{ suffix: SIGNING_SECRET, option: "signing" }]),
 
   localOptions(context) {
     const secret = context.env[storageVariable(context.storageName, SIGNING_SECRET)];

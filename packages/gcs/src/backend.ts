@@ -11,6 +11,7 @@ import {
   endpointNamespace,
   type Storage,
   type StorageOptions,
+  secretVariablesOf,
   storageFromOptions,
   storageVariable,
   urlParam,
@@ -93,9 +94,7 @@ export const backend: BackendDefinition<GcsDriverOptions> = {
     return describeGcsOptions(resolveOptions(options));
   },
 
-  secretVariables(storageName) {
-    return SECRET_VARIABLES.map((v) => ({ name: storageVariable(storageName, v.suffix), option: v.option }));
-  },
+  secretVariables: secretVariablesOf(SECRET_VARIABLES),
 
   create(options) {
     return new GcsDriver(options);

@@ -178,6 +178,11 @@ export class GcsDriver implements Driver {
     return this.settings.prefix + key;
   }
 
+  /** What the stream `read` returned failed with later (a reset mid-body, a CRC32C mismatch): the facade asks. */
+  streamError(error: unknown, key: string): StorageError {
+    return this.fail(error, key);
+  }
+
   private file(key: string): File {
     return this.bucket.file(this.objectName(key));
   }
@@ -324,15 +329,6 @@ export class GcsDriver implements Driver {
       decompress: false,
       ...(range !== undefined && { start: range.start, ...(range.end !== undefined && { end: range.end }) }),
     });
-    // Every error the stream carries is a StorageError: the SDK ends it through destroy(error)
-    // whatever failed (the request, an error status, a reset mid-body, a CRC32C mismatch), and so
-    // do pipes and the facade. Mapping there, rather than piping into a stream of our own, saves a
-    // stream stage (and its CPU) on every read, which is most of the cost of a small one.
-    const destroy = stream.destroy as (this: Readable, ...args: unknown[]) => Readable;
-    const fail = (error: unknown) => this.fail(error, key);
-    stream.destroy = function (this: Readable, error?: Error | null, ...rest: unknown[]) {
-      return destroy.call(this, error ? fail(error) : error, ...rest);
-    } as Readable["destroy"];
     let status: number | undefined;
     let headers: Record<string, string | string[] | undefined> = {};
     let settle: ((error?: unknown) => void) | undefined;

@@ -10,6 +10,7 @@ import {
   endpointNamespace,
   type Storage,
   type StorageOptions,
+  secretVariablesOf,
   storageFromOptions,
   storageVariable,
   urlParam,
@@ -117,12 +118,9 @@ export const backend: BackendDefinition<S3DriverOptions> = {
     return describeS3Options(resolveOptions(options));
   },
 
-  secretVariables(storageName) {
-    return Object.values(CREDENTIAL_VARIABLES).map((suffix) => ({
-      name: storageVariable(storageName, suffix),
-      option: "credentials",
-    }));
-  },
+  secretVariables: secretVariablesOf(
+    Object.values(CREDENTIAL_VARIABLES).map((suffix) => ({ suffix, option: "credentials" })),
+  ),
 
   create: (options) => new S3Driver(options),
 };

@@ -11,6 +11,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketOwnershipControlsCommand,
+  GetBucketVersioningCommand,
   GetObjectAclCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -33,6 +34,7 @@ import {
   base64ToHex,
   type Capabilities,
   type Checksums,
+  type DataProtection,
   type Driver,
   type DriverCallOptions,
   type DriverCopyOptions,
@@ -465,6 +467,24 @@ export class S3Driver implements Driver {
 
   async exists(name: string, options: DriverCallOptions): Promise<boolean> {
     return this.#headExists(this.#key(name), options.signal);
+  }
+
+  /** Bucket versioning keeps overwritten and deleted objects; without GetBucketVersioning rights: undefined. */
+  async dataProtection(options: DriverCallOptions): Promise<DataProtection | undefined> {
+    try {
+      const out = await this.#client.send(new GetBucketVersioningCommand({ Bucket: this.#options.bucket }), {
+        abortSignal: options.signal,
+      });
+      const on = out.Status === "Enabled";
+      return {
+        recoverable: on,
+        detail: `bucket versioning ${on ? "on" : (out.Status?.toLowerCase() ?? "off")}`,
+      };
+    } catch (error) {
+      const mapped = this.#fail(error, { signal: options.signal });
+      if (mapped.code === "E_PERMISSION_DENIED") return undefined;
+      throw mapped;
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
+  abortError,
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
@@ -49,15 +50,9 @@ import {
   referenceKind,
 } from "./names.js";
 import { WorkerPool } from "./pool.js";
-import {
-  initParsers,
-  type ParsedFile,
-  parseReferences,
-  replaceLastSegment,
-  resolveReference,
-} from "./references.js";
+import { initParsers, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type Digest, type WorkerEncoding } from "./worker.js";
+import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -194,11 +189,26 @@ function emptySizes(): Record<Encoding, number> {
   return { br: 0, gzip: 0, zstd: 0 };
 }
 
+/**
+ * Publishes the static files of `options.sources` to `options.target` (see the module comment).
+ * Aborting (`options.signal`) stops at once with an `AbortedError`; whatever was uploaded by then is
+ * not referenced, because `staticfiles.json` is written last: the previous release stays current.
+ */
 export async function collectStatic(options: CollectOptions): Promise<CollectResult> {
+  try {
+    return await collect(options);
+  } catch (error) {
+    // Worker tasks and uploads each report an abort in their own words: one typed error for all.
+    if (options.signal?.aborted) throw abortError(options.signal);
+    throw error;
+  }
+}
+
+async function collect(options: CollectOptions): Promise<CollectResult> {
   const started = performance.now();
   const { target, signal } = options;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const encodings = options.encodings ?? ENCODINGS;
+  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || ZSTD_AVAILABLE);
   for (const e of encodings) {
     if (!ENCODINGS.includes(e))
       throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
@@ -316,20 +326,16 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       );
     }
     const digests = new Map<string, { sourceSha: string; digest?: Digest; bytes?: Buffer }>();
-    for (const [name, promise] of digestOf) digests.set(name, await promise);
-
-    // 2. Parse the files that hold references.
-    await initParsers();
-    const parsed = new Map<string, ParsedFile>();
-    for (const file of found) {
-      const kind = referenceKind(file.name);
-      const bytes = digests.get(file.name)!.bytes;
-      if (!kind || !bytes) continue;
-      parsed.set(
-        file.name,
-        parseReferences(kind, bytes.toString("utf8"), file.name, { modules: options.rewriteModules }),
-      );
+    // All awaited together: when one fails (or the run is aborted), none is left unhandled.
+    for (const [name, digest] of await Promise.all(
+      [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
+    )) {
+      digests.set(name, digest);
     }
+
+    // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
+    // dropped right after: only the files on the current dependency path are held at once.
+    await initParsers();
 
     // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
     // names the published files it references — so those are settled first.
@@ -349,7 +355,12 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       if (done) return done;
       const file = byName.get(name)!;
       const d = digests.get(name)!;
-      const parsedFile = parsed.get(name);
+      const kind = referenceKind(name);
+      const sourceText = kind && d.bytes ? d.bytes.toString("utf8") : undefined;
+      const parsedFile =
+        kind && sourceText !== undefined
+          ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
+          : undefined;
       let bytes: Buffer | undefined;
       let sha = d.sourceSha;
       let integrity = d.digest?.integrity;
@@ -400,13 +411,15 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
           return replaceLastSegment(reference.url, dep.entry.name);
         });
         visiting.pop();
-        if (text !== d.bytes!.toString("utf8")) {
+        if (text !== sourceText) {
           bytes = Buffer.from(text, "utf8");
           sha = sha256Hex(bytes);
           integrity = integrityOf(bytes);
         }
       }
       if (d.bytes && integrity === undefined) integrity = integrityOf(d.bytes);
+      // Published from the rewritten bytes, or read again from the source at upload time.
+      d.bytes = undefined;
       const keepName = keepsName(name);
       const publishedName = keepName ? name : hashedName(name, sha);
       const prev = previousEntry(name, sha);
@@ -586,35 +599,28 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
       bytesDone += bytes;
       progress({ phase: "publish", done: ++filesDone, total: uploads.length, bytesDone, bytesTotal });
     };
-    for (const p of sorted) {
-      // Hashed by us or by the bundler: the name changes whenever the content does.
-      const cacheControl = CACHE_IMMUTABLE;
-      if (p.published) {
-        out.unchanged++;
-      } else {
-        out.copied++;
-        bytesTotal += p.entry.size;
-        uploads.push(async () => {
-          await target.save(p.entry.name, (await body(p)) as Buffer, {
-            ...common(p, cacheControl),
-            size: p.entry.size,
-          });
-          out.written++;
-          done(p.entry.size);
+    /** The file (and its siblings) under `name`. */
+    const publishAs = (p: Planned, name: string, cacheControl: string) => {
+      bytesTotal += p.entry.size;
+      uploads.push(async () => {
+        await target.save(name, (await body(p)) as Buffer, {
+          ...common(p, cacheControl),
+          size: p.entry.size,
         });
-        siblingUploads(p, p.entry.name, cacheControl);
+        out.written++;
+        done(p.entry.size);
+      });
+      siblingUploads(p, name, cacheControl);
+    };
+    for (const p of sorted) {
+      if (p.published) out.unchanged++;
+      else {
+        out.copied++;
+        // Hashed by us or by the bundler: the name changes whenever the content does.
+        publishAs(p, p.entry.name, CACHE_IMMUTABLE);
       }
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
-        bytesTotal += p.entry.size;
-        uploads.push(async () => {
-          await target.save(p.file.name, (await body(p)) as Buffer, {
-            ...common(p, CACHE_SHORT),
-            size: p.entry.size,
-          });
-          out.written++;
-          done(p.entry.size);
-        });
-        siblingUploads(p, p.file.name, CACHE_SHORT);
+        publishAs(p, p.file.name, CACHE_SHORT);
       }
     }
     if (options.dryRun) {

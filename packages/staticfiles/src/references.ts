@@ -133,7 +133,8 @@ function parseCss(text: string, source: string): ParsedFile {
   if (!/url\(|@import|image-set|sourceMappingURL/i.test(text)) return { references: [], rewrite: () => text };
   let root: Root;
   try {
-    root = postcss.parse(text, { from: source });
+    // map: false — postcss would otherwise look for and load the file's previous source map.
+    root = postcss.parse(text, { from: source, map: false });
   } catch {
     // Not parseable CSS: its references cannot be found reliably; it is published as it is.
     return { references: [], rewrite: () => text };

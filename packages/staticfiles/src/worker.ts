@@ -12,7 +12,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { brotliCompress, constants, gzip, zstdCompress } from "node:zlib";
+import * as zlib from "node:zlib";
 
 export interface DigestTask {
   op: "digest";
@@ -50,9 +50,12 @@ export interface Compressed {
   reused: boolean;
 }
 
-const brotli = promisify(brotliCompress);
-const gz = promisify(gzip);
-const zstd = promisify(zstdCompress);
+const { constants } = zlib;
+const brotli = promisify(zlib.brotliCompress);
+const gz = promisify(zlib.gzip);
+/** zstd is in node:zlib from Node 22.15 / 23.8; on an older Node it is simply not produced. */
+export const ZSTD_AVAILABLE = typeof zlib.zstdCompress === "function";
+const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
 
 /** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. */
 export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
@@ -114,13 +117,13 @@ async function compress(task: CompressTask): Promise<Compressed> {
           })
         : encoding === "gzip"
           ? await gz(input, { level: task.gzipLevel })
-          : await zstd(input, {
+          : await zstd!(input, {
               params: {
                 [constants.ZSTD_c_compressionLevel]: task.zstdLevel,
                 [constants.ZSTD_c_checksumFlag]: 1,
               },
               pledgedSrcSize: input.length,
-            } as Parameters<typeof zstdCompress>[1]);
+            } as Parameters<typeof zlib.zstdCompress>[1]);
     if (out.length <= input.length * (1 - task.minSaving)) {
       await store(cachePath(task.cacheDir, task.sha256, encoding), out);
       result[encoding] = out.length;

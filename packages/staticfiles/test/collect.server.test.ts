@@ -25,7 +25,7 @@ import {
   uniqueBucketName,
 } from "../../s3/test/support/server.js";
 import { collectStatic, MANIFEST_NAME, readManifest } from "../src/index.js";
-import { site, tempDir, writeTree } from "./helpers.js";
+import { collectOptions, site, tempDir, writeTree } from "./helpers.js";
 
 let server: S3TestServer;
 let client: S3Client;
@@ -97,15 +97,7 @@ beforeEach(async () => {
   };
 });
 
-const run = (extra = {}) =>
-  collectStatic({
-    sources: [{ dir: src }],
-    target,
-    cwd: dir.path,
-    cacheDir: join(dir.path, "cache"),
-    threads: 2,
-    ...extra,
-  });
+const run = (extra = {}) => collectStatic(collectOptions(src, target, dir.path, extra));
 
 describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configured)"}`, () => {
   it("publishes, then a no-change run sends one request: the GET of the manifest", async () => {

@@ -15,7 +15,7 @@ import {
   RELEASES_PREFIX,
   readManifest,
 } from "../src/index.js";
-import { site, tempDir, touch, writeTree } from "./helpers.js";
+import { collectOptions, site, tempDir, touch, writeTree } from "./helpers.js";
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let src: string;
@@ -52,14 +52,7 @@ function recorded(storage: Storage): Storage {
 }
 
 function options(extra: Partial<CollectOptions> = {}): CollectOptions {
-  return {
-    sources: [{ dir: src }],
-    target,
-    cwd: dir.path,
-    cacheDir: join(dir.path, "cache"),
-    threads: 2,
-    ...extra,
-  };
+  return collectOptions(src, target, dir.path, extra);
 }
 
 async function files(root: string): Promise<string[]> {
@@ -248,6 +241,25 @@ describe("a fresh run", () => {
     expect(result.manifest.files["img/new.png"]).toBeDefined();
   });
 
+  it("collects installed packages that declare a static folder, under their name; ignore globs", async () => {
+    await writeTree(join(dir.path, "node_modules"), {
+      "ui-kit/package.json": JSON.stringify({ name: "ui-kit", staticfiles: "static" }),
+      "ui-kit/static/ui.css": ".ui{}",
+      "ui-kit/index.js": "not static",
+      "@acme/icons/package.json": JSON.stringify({ staticfiles: { dir: "dist", prefix: "icons/" } }),
+      "@acme/icons/dist/a.svg": "<svg/>",
+      "escape/package.json": JSON.stringify({ staticfiles: "../../src" }),
+      "plain/package.json": JSON.stringify({ name: "plain" }),
+    });
+    const m = (await collectStatic(options({ packages: true, ignore: ["**/*.map", "fonts/**"] }))).manifest;
+    expect(m.files["ui-kit/ui.css"]).toBeDefined();
+    expect(m.files["icons/a.svg"]).toBeDefined();
+    expect(Object.keys(m.files).some((n) => n.startsWith("escape") || n.includes("index.js"))).toBe(false);
+    expect(Object.keys(m.files).filter((n) => n.endsWith(".map") || n.startsWith("fonts/"))).toEqual([]);
+    // The CSS that named the ignored font keeps its reference, with a warning.
+    expect(m.files["css/theme/theme.css"]).toBeDefined();
+  });
+
   it("publishes a source under its prefix", async () => {
     const vendor = join(dir.path, "vendor");
     await writeTree(vendor, { "ui.css": ".ui{background:url(i.png)}", "i.png": "i" });
@@ -316,6 +328,28 @@ describe("incremental", () => {
       first.manifest.files["js/app.js"]!.encodings,
     );
     await target2.close();
+  });
+});
+
+describe("abort", () => {
+  it("while hashing: an AbortedError, nothing published", async () => {
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "hash" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect(calls.filter((c) => c.startsWith("save"))).toEqual([]);
+  });
+
+  it("while publishing: an AbortedError, and the previous release stays current", async () => {
+    const first = await collectStatic(options());
+    await writeFile(join(src, "js/app.js"), "changed();\n".repeat(100));
+    const controller = new AbortController();
+    const error = await collectStatic(
+      options({ signal: controller.signal, onProgress: (p) => p.phase === "publish" && controller.abort() }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    expect((await readManifest(target)).release).toBe(first.release);
   });
 });
 

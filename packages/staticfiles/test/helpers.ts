@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { Storage } from "@storages/core";
+import type { CollectOptions } from "../src/index.js";
 
 export async function tempDir(
   label = "storages-static-",
@@ -36,4 +38,14 @@ export function site(): Record<string, string> {
     "js/app.js": `console.log(${JSON.stringify("x".repeat(600))});\n//# sourceMappingURL=app.js.map\n`,
     "js/app.js.map": `{"version":3,"sources":["app.ts"],"mappings":"${"A".repeat(600)}"}`,
   };
+}
+
+/** What every collect test passes: one source, its own compression cache, two threads. */
+export function collectOptions(
+  src: string,
+  target: Storage,
+  cwd: string,
+  extra: Partial<CollectOptions> = {},
+): CollectOptions {
+  return { sources: [{ dir: src }], target, cwd, cacheDir: join(cwd, "cache"), threads: 2, ...extra };
 }

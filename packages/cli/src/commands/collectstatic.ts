@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { prefixed } from "@storages/core";
 import {
   type CollectProgress,
@@ -6,6 +8,7 @@ import {
   ENCODINGS,
   type StaticSource,
 } from "@storages/staticfiles";
+import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
@@ -20,9 +23,17 @@ function sourceOption(text: string): StaticSource {
     : { dir: text.slice(0, eq), prefix: text.slice(eq + 1), label: `--source ${text}` };
 }
 
-/** `staticfiles` and `staticfiles:` both name the storage; anything else is an address. */
-function targetAddress(text: string): string {
-  return /^[a-z][a-z0-9_]*$/.test(text) ? `${text}:` : text;
+/**
+ * `staticfiles` and `staticfiles:` both name the storage. A local folder is opened as a plain
+ * folder (no metadata records beside the files, which nginx would serve) with the batch durability
+ * policy: static files are rebuildable, so one sync at the end instead of one per file.
+ */
+function targetAddress(text: string, cwd: string): string {
+  if (/^[a-z][a-z0-9_]*$/.test(text)) return `${text}:`;
+  if (parseAddress(text).kind !== "path") return text;
+  const url = pathToFileURL(resolve(cwd, text));
+  url.pathname = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
+  return `${url.href}?records=false&durability=batch`;
 }
 
 function human(r: Omit<CollectResult, "manifest">): string[] {
@@ -100,7 +111,9 @@ export const collectstatic = defineCommand({
         "collectstatic needs at least one --source DIR (or --packages): the folders your static files are in.",
       );
     }
-    const location = await context.resolve(targetAddress(options.to ?? "staticfiles"), { write: true });
+    const location = await context.resolve(targetAddress(options.to ?? "staticfiles", context.cwd), {
+      write: true,
+    });
     const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);
     let encodings = options.compress === false ? [] : ENCODINGS;
     if (options.encodings !== undefined && options.compress !== false) {

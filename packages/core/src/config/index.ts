@@ -10,9 +10,19 @@ export {
   type ConfigWarning,
   type ConfigWarningCode,
   checkOverlaps,
+  directoryWarnings,
   endpointNamespace,
+  findOverlaps,
+  isWithin,
   type LocatedStorage,
+  type MountEntry,
+  mountFor,
   normalizeKeyPrefix,
+  parseMountInfo,
+  readMountInfo,
+  resolveExisting,
+  type StorageOverlap,
+  type WarningContext,
 } from "./locations.js";
 export {
   type ByteSize,
@@ -34,6 +44,7 @@ export {
   parseString,
   parseVisibility,
   type Range,
+  secretVariablesOf,
   storageVariable,
   urlParam,
 } from "./params.js";
@@ -53,7 +64,7 @@ export {
   type StoragesOptions,
   storages,
 } from "./registry.js";
-export { type InspectedStorageUrl, inspectStorageUrl } from "./resolve.js";
+export { type InspectedStorageUrl, inspectStorageUrl, STATICFILES } from "./resolve.js";
 export { CONFIG_FILE_NAMES, GLOBAL_VARS, type StorageEntry } from "./sources.js";
 export {
   envVarFor,

@@ -97,12 +97,23 @@ function overlapKind(a: StorageLocation, b: StorageLocation): "same" | "nested" 
   return undefined;
 }
 
+/** Two storages whose locations are equal or nested: what `findOverlaps` reports. */
+export interface StorageOverlap {
+  /** The two storages' names, in configuration order. */
+  storages: [string, string];
+  kind: "same" | "nested";
+  /** True when one of them is `staticfiles` (never allowed, whatever allowOverlap says). */
+  involvesStatic: boolean;
+  /** The problem and its fix, naming the variables or config keys. */
+  message: string;
+}
+
 /**
- * Throws one ConfigError listing every overlapping pair. Directory locations must already be
- * resolved with `resolveExisting` (so a symlink cannot hide the nesting).
+ * Every overlapping pair (allowOverlap respected). Directory locations must already be resolved
+ * with `resolveExisting` (so a symlink cannot hide the nesting).
  */
-export function checkOverlaps(storages: readonly LocatedStorage[]): void {
-  const problems: string[] = [];
+export function findOverlaps(storages: readonly LocatedStorage[]): StorageOverlap[] {
+  const overlaps: StorageOverlap[] = [];
   for (let i = 0; i < storages.length; i++) {
     for (let j = i + 1; j < storages.length; j++) {
       const a = storages[i]!;
@@ -121,9 +132,20 @@ export function checkOverlaps(storages: readonly LocatedStorage[]): void {
         : "files of one are reachable through the other (a private file could be served by a public URL), and " +
           "cleaning one deletes the other's files. Give each its own directory or prefix, side by side, or set " +
           "allowOverlap=true on one of them if sharing is intended.";
-      problems.push(`${a.source} and ${b.source} point to ${where}: ${why}`);
+      overlaps.push({
+        storages: [a.name, b.name],
+        kind,
+        involvesStatic,
+        message: `${a.source} and ${b.source} point to ${where}: ${why}`,
+      });
     }
   }
+  return overlaps;
+}
+
+/** Throws one ConfigError listing every overlapping pair (see `findOverlaps`). */
+export function checkOverlaps(storages: readonly LocatedStorage[]): void {
+  const problems = findOverlaps(storages).map((o) => o.message);
   if (problems.length === 1) throw new ConfigError(problems[0]!);
   if (problems.length > 1) throw new ConfigError(`Storage locations overlap:\n- ${problems.join("\n- ")}`);
 }

@@ -9,7 +9,7 @@
  * bytes or IEC units (8MiB); durations take the documented unit or an explicit one (10m, 30s).
  */
 import { ConfigError } from "../errors.js";
-import type { Visibility } from "../types.js";
+import type { SecretVariable, Visibility } from "../types.js";
 
 // ---------------------------------------------------------------------------------------------
 // Variable names
@@ -22,6 +22,17 @@ import type { Visibility } from "../types.js";
 export function storageVariable(storageName: string, suffix?: string): string {
   const base = `STORAGES_${storageName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
   return suffix === undefined ? base : `${base}_${suffix.toUpperCase()}`;
+}
+
+/**
+ * A backend's `secretVariables()` from its table: each variable's suffix (`STORAGES_<NAME>_<SUFFIX>`)
+ * and the option it fills.
+ */
+export function secretVariablesOf(
+  table: readonly { suffix: string; option: string }[],
+): (storageName: string) => SecretVariable[] {
+  return (storageName) =>
+    table.map((v) => ({ name: storageVariable(storageName, v.suffix), option: v.option }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,9 +24,11 @@ import {
   type ConfigWarning,
   checkOverlaps,
   directoryWarnings,
+  findOverlaps,
   type LocatedStorage,
   readMountInfo,
   resolveExisting,
+  type StorageOverlap,
 } from "./locations.js";
 import { didYouMean, storageVariable } from "./params.js";
 import {
@@ -77,6 +79,12 @@ export interface StoragesOptions {
   importPackage?: PackageImporter | undefined;
   /** Contents of /proc/self/mountinfo (tests); default: read from the system. */
   mountInfo?: string | undefined;
+  /**
+   * Receives overlapping storages instead of `load()` failing on them: for deployment checks,
+   * which report every problem of a configuration rather than stop at the first. An app never
+   * sets it.
+   */
+  onOverlap?: ((overlap: StorageOverlap) => void) | undefined;
 }
 
 /** What `describe()` reports about a storage: safe to print (no secret can be in it). */
@@ -447,7 +455,8 @@ export class StorageRegistry {
         allowOverlap: s.allowOverlap,
       });
     }
-    checkOverlaps(located);
+    if (o.onOverlap) for (const overlap of findOverlaps(located)) o.onOverlap(overlap);
+    else checkOverlaps(located);
     const mountInfo = o.mountInfo ?? readMountInfo();
     for (const s of located) {
       const r = storages.get(s.name)!;

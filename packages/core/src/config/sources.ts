@@ -75,9 +75,11 @@ export const GLOBAL_VARS = {
   localRoot: "STORAGES_LOCAL_ROOT",
   localBaseUrl: "STORAGES_LOCAL_BASE_URL",
   config: "STORAGES_CONFIG",
+  /** Finding ids `storages check` (@storages/deploy) ignores: read by the deployment checks only. */
+  checkIgnore: "STORAGES_CHECK_IGNORE",
 } as const;
 
-const RESERVED_NAMES = new Set(["MODE", "LOCAL_ROOT", "LOCAL_BASE_URL", "CONFIG"]);
+const RESERVED_NAMES = new Set(["MODE", "LOCAL_ROOT", "LOCAL_BASE_URL", "CONFIG", "CHECK_IGNORE"]);
 
 export interface EnvScan {
   /** name → URL, from `STORAGES_<NAME>`. */

@@ -497,8 +497,10 @@ export function describeFaults(options: FaultSuiteOptions): void {
               expect.fail(`${read} "succeeded" with ${result.value.length} of ${size} bytes`);
             }
             const error = (result as { error: unknown }).error;
-            expect(error, read).toBeInstanceOf(Error);
-            if (read === "readBytes") expect(StorageError.isInstance(error), String(error)).toBe(true);
+            // The same typed error whichever way the file is read: a stream that breaks after
+            // open() returned is no excuse for the SDK's raw error.
+            expect(StorageError.isInstance(error), `${read}: ${String(error)}`).toBe(true);
+            expect((error as StorageError).retryable, `${read}: ${String(error)}`).toBe(true);
             tally.failedCleanly += 1;
           }
         });

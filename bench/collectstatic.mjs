@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * `storages collectstatic` vs Django's ManifestStaticFilesStorage and whitenoise's
+ * CompressedManifestStaticFilesStorage (gzip + brotli q11), on the corpus of
+ * ../shared/reference/static-bench (gen_corpus.py: 2,122 files, 72.5 MB), side by side in one run.
+ *
+ *   node bench/collectstatic.mjs [CORPUS_DIR]      (default /tmp/static-bench)
+ *   BENCH_ROUNDS=3 node bench/collectstatic.mjs    (rounds; default 1 — whitenoise takes minutes a run)
+ *
+ * Needs /usr/bin/python3 with Debian's python3-django, python3-whitenoise, python3-brotli, GNU time
+ * (/usr/bin/time, for peak RSS), the corpus generated and djproj/ copied to CORPUS_DIR.
+ *
+ * Each case is a whole process (the CLI, or manage.py collectstatic), timed wall-clock with its
+ * peak RSS. "fresh": an empty target (and for ours an empty compression cache too, so nothing is
+ * reused); "no change": the same command again. Ours compresses br + gzip here (what whitenoise
+ * does); `ours default` adds zstd. Writes bench/results/collectstatic.json and .md.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { median } from "./harness.mjs";
+
+const LB = process.argv[2] ?? "/tmp/static-bench";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const ROOT = join(import.meta.dirname, "..");
+const BIN = join(ROOT, "packages/cli/bin/storages.js");
+const SCRATCH = join(LB, "scratch-bench");
+mkdirSync(SCRATCH, { recursive: true });
+
+function timed(command, args, options) {
+  const timeFile = join(SCRATCH, "time.out");
+  const t0 = performance.now();
+  const run = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M", command, ...args], {
+    ...options,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (run.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${run.stdout}\n${run.stderr}`);
+  const rssKb = Number(execFileSync("tail", ["-1", timeFile], { encoding: "utf8" }).trim());
+  return { seconds, rssMb: rssKb / 1024, stdout: run.stdout };
+}
+
+function django(storage, root) {
+  return timed("/usr/bin/python3", ["manage.py", "collectstatic", "--noinput"], {
+    cwd: join(LB, "djproj"),
+    env: { ...process.env, LB_STORAGE: storage, LB_STATIC_ROOT: root, LB_ASSETS: join(LB, "assets") },
+  });
+}
+
+function ours(root, encodings) {
+  return timed(
+    process.execPath,
+    [
+      BIN,
+      "collectstatic",
+      "--source",
+      join(LB, "assets/django-admin"),
+      "--source",
+      join(LB, "assets/frontend"),
+      "--source",
+      `${join(LB, "assets/vendor")}=vendor`,
+      "--to",
+      `${root}/`,
+      "--encodings",
+      encodings,
+      "--manifest-out",
+      join(root, "..", `${root.split("/").pop()}-app-manifest.json`),
+      "--json",
+    ],
+    { cwd: SCRATCH, env: { ...process.env, STORAGES_CONFIG: "" } },
+  );
+}
+
+/** Total bytes of `.br` and `.gz` files under a folder (both tools write siblings for both names). */
+function compressedBytes(root) {
+  const totals = { br: 0, gz: 0, zst: 0, files: 0 };
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const ext = entry.name.slice(entry.name.lastIndexOf(".") + 1);
+    if (ext in totals) totals[ext] += statSync(join(entry.parentPath, entry.name)).size;
+    else if (!entry.name.startsWith(".~storages-meta")) totals.files++;
+  }
+  return totals;
+}
+
+const CASES = [
+  { name: "Django ManifestStaticFilesStorage", run: (root) => django("manifest", root) },
+  { name: "whitenoise CompressedManifestStaticFilesStorage", run: (root) => django("whitenoise", root) },
+  {
+    name: "storages collectstatic (br + gzip)",
+    run: (root) => ours(root, "br,gzip"),
+    cache: true,
+  },
+  {
+    name: "storages collectstatic default (br + gzip + zstd)",
+    run: (root) => ours(root, "br,gzip,zstd"),
+    cache: true,
+  },
+];
+
+const samples = Object.fromEntries(
+  CASES.map((c) => [c.name, { fresh: [], nochange: [], rss: [], sizes: undefined }]),
+);
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotate the order each round: every case sees the same background noise.
+  const order = CASES.map((_, i) => CASES[(i + round) % CASES.length]);
+  for (const c of order) {
+    const root = join(SCRATCH, `out-${CASES.indexOf(c)}`);
+    rmSync(root, { recursive: true, force: true });
+    if (c.cache)
+      rmSync(join(SCRATCH, "node_modules/.cache/storages-staticfiles"), { recursive: true, force: true });
+    execFileSync("sync");
+    const fresh = c.run(root);
+    execFileSync("sync");
+    const nochange = c.run(root);
+    const s = samples[c.name];
+    s.fresh.push(fresh.seconds);
+    s.nochange.push(nochange.seconds);
+    s.rss.push(Math.max(fresh.rssMb, nochange.rssMb));
+    s.sizes = compressedBytes(root);
+    if (c.cache) s.report = JSON.parse(nochange.stdout);
+    console.error(
+      `round ${round + 1}: ${c.name}: fresh ${fresh.seconds.toFixed(2)} s, no change ${nochange.seconds.toFixed(2)} s, peak RSS ${Math.max(fresh.rssMb, nochange.rssMb).toFixed(0)} MB`,
+    );
+  }
+}
+
+const row = (name) => {
+  const s = samples[name];
+  return { fresh: median(s.fresh), nochange: median(s.nochange), rss: Math.max(...s.rss), sizes: s.sizes };
+};
+const dj = row(CASES[0].name);
+const wn = row(CASES[1].name);
+const us = row(CASES[2].name);
+const usDefault = row(CASES[3].name);
+const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
+const lines = [
+  `collectstatic, ${new Date().toISOString()}, ${ROUNDS} round(s), corpus ${LB}/assets (2,122 files), Node ${process.version}, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}`,
+  "",
+  "| case | fresh (s) | no change (s) | peak RSS | .br bytes | .gz bytes | .zst bytes |",
+  "|---|---|---|---|---|---|---|",
+  ...CASES.map((c) => {
+    const r = row(c.name);
+    return `| ${c.name} | ${r.fresh.toFixed(2)} | ${r.nochange.toFixed(3)} | ${r.rss.toFixed(0)} MB | ${r.sizes.br ? mb(r.sizes.br) : "-"} | ${r.sizes.gz ? mb(r.sizes.gz) : "-"} | ${r.sizes.zst ? mb(r.sizes.zst) : "-"} |`;
+  }),
+  "",
+  "| ratio (how many times faster ours, br + gzip) | measured | goal |",
+  "|---|---|---|",
+  `| vs Django manifest, fresh | ${(dj.fresh / us.fresh).toFixed(1)}× | ≥ 5× |`,
+  `| vs Django manifest, no change | ${(dj.nochange / us.nochange).toFixed(1)}× | ≥ 10× |`,
+  `| vs whitenoise, fresh | ${(wn.fresh / us.fresh).toFixed(1)}× (.br ${((us.sizes.br / wn.sizes.br) * 100).toFixed(1)} %, .gz ${((us.sizes.gz / wn.sizes.gz) * 100).toFixed(1)} % of whitenoise's) | ≥ 3×, sizes ≤ |`,
+  `| vs whitenoise, no change | ${(wn.nochange / us.nochange).toFixed(0)}× | ≥ 100× |`,
+  `| default (with zstd) vs whitenoise, fresh | ${(wn.fresh / usDefault.fresh).toFixed(1)}× | |`,
+];
+console.log(lines.join("\n"));
+mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
+writeFileSync(
+  join(import.meta.dirname, "results/collectstatic.json"),
+  `${JSON.stringify(samples, null, 1)}\n`,
+);
+writeFileSync(join(import.meta.dirname, "results/collectstatic.md"), `${lines.join("\n")}\n`);

@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+/**
+ * `storages copy` / `sync` against Debian's rclone, side by side in one run, same concurrency:
+ *
+ *   - the static-bench corpus (2,122 files, 72 MB; generate it with
+ *     /work/shared/reference/static-bench/gen_corpus.py --out DIR and pass BENCH_CORPUS=DIR),
+ *     fs → fs and fs → RGW, into an empty destination;
+ *   - a no-change sync of the same (everything already there);
+ *   - one 1 GiB file, fs → fs and fs → RGW.
+ *
+ * Each case is one whole process (`node packages/cli/bin/storages.js …` or `rclone …`), timed from
+ * spawn to exit, its peak RSS read from /proc/PID/status (VmHWM) while it runs. Cases alternate
+ * round by round; medians and ratios (storages / rclone; < 1 is faster) from this one run.
+ *
+ *   BENCH_CORPUS=/tmp/mig-bench/assets node bench/migrate.mjs        (RGW: STORAGES_TEST_S3_* set,
+ *   BENCH_MIGRATE_ROUNDS=3  BENCH_MIGRATE_CONCURRENCY=8                or run it through bench/run.mjs)
+ */
+import { spawn } from "node:child_process";
+
+import { createWriteStream, existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { MiB, median, source } from "./harness.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = join(HERE, "..", "packages", "cli", "bin", "storages.js");
+const CORPUS = process.env.BENCH_CORPUS ?? "/tmp/mig-bench/assets";
+const ROUNDS = Number(process.env.BENCH_MIGRATE_ROUNDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_MIGRATE_CONCURRENCY ?? 8);
+const BIG_BYTES = Number(process.env.BENCH_MIGRATE_BIG_BYTES ?? 1024 * MiB);
+const WORK = join(tmpdir(), `storages-bench-migrate-${process.pid}`);
+
+if (!existsSync(CORPUS))
+  throw new Error(
+    `No corpus at ${CORPUS}: python3 /work/shared/reference/static-bench/gen_corpus.py --out ${CORPUS} (needs python3-django), or set BENCH_CORPUS.`,
+  );
+const endpoint = process.env.STORAGES_TEST_S3_ENDPOINT;
+if (!endpoint)
+  throw new Error("STORAGES_TEST_S3_ENDPOINT is not set: run through `node bench/run.mjs migrate`.");
+const region = process.env.STORAGES_TEST_S3_REGION ?? "us-east-1";
+const credentials = {
+  accessKeyId: process.env.STORAGES_TEST_S3_ACCESS_KEY_ID,
+  secretAccessKey: process.env.STORAGES_TEST_S3_SECRET_ACCESS_KEY,
+};
+const s3 = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
+
+/** rclone's S3 remote `rgw:` from environment variables alone (no config file). */
+const RCLONE_ENV = {
+  RCLONE_CONFIG: "/dev/null",
+  RCLONE_CONFIG_RGW_TYPE: "s3",
+  RCLONE_CONFIG_RGW_PROVIDER: "Ceph",
+  RCLONE_CONFIG_RGW_ENDPOINT: endpoint,
+  RCLONE_CONFIG_RGW_REGION: region,
+  RCLONE_CONFIG_RGW_ACCESS_KEY_ID: credentials.accessKeyId,
+  RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  RCLONE_CONFIG_RGW_FORCE_PATH_STYLE: "true",
+  // The AWS SDK inside rclone 1.60 cannot apply a custom CA bundle to its transport (and RGW here
+  // is plain HTTP): without this, a machine-wide AWS_CA_BUNDLE makes every rclone S3 call fail.
+  AWS_CA_BUNDLE: undefined,
+};
+const RCLONE_FLAGS = ["--transfers", String(CONCURRENCY), "--checkers", String(CONCURRENCY), "-q"];
+
+/** The bucket a storages case writes to, as a named storage (secrets in their own variables). */
+function storagesEnv(bucket) {
+  const query = new URLSearchParams({ endpoint, region });
+  if (process.env.STORAGES_TEST_S3_PROFILE) query.set("profile", process.env.STORAGES_TEST_S3_PROFILE);
+  return {
+    STORAGES_DST: `s3://${bucket}?${query}`,
+    STORAGES_DST_ACCESS_KEY_ID: credentials.accessKeyId,
+    STORAGES_DST_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  };
+}
+
+/** Runs one process to the end: wall time, and peak RSS polled from /proc while it runs. */
+function timed(command, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    let peak = 0;
+    const poll = setInterval(async () => {
+      try {
+        const status = await readFile(`/proc/${child.pid}/status`, "utf8");
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        if (kb > peak) peak = kb;
+      } catch {}
+    }, 15);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearInterval(poll);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0)
+        reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
+      else resolve({ seconds, rssMiB: peak / 1024 });
+    });
+  });
+}
+
+const storages = (args, env) => timed(process.execPath, [CLI, ...args], env);
+const rclone = (args) => timed("rclone", [...args, ...RCLONE_FLAGS], RCLONE_ENV);
+
+let buckets = 0;
+async function freshBucket(tag) {
+  const bucket = `bench-${tag}-${process.pid}-${buckets++}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+async function freshDir(name) {
+  const dir = join(WORK, name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+const concurrency = ["--concurrency", String(CONCURRENCY)];
+
+/**
+ * The cases, in pairs: [label, storages run, rclone run]. Each run prepares its own empty (or,
+ * for no-change, complete) destination the same way before the clock starts.
+ */
+function scenarios(bigDir) {
+  return [
+    {
+      label: "corpus fs → fs (2,122 files)",
+      prepare: async () => ({ ours: await freshDir("ours-fs"), theirs: await freshDir("rclone-fs") }),
+      ours: ({ ours }) => storages(["copy", ...concurrency, `${CORPUS}/`, `${ours}/`]),
+      theirs: ({ theirs }) => rclone(["copy", CORPUS, theirs]),
+    },
+    {
+      label: "corpus fs → fs, destination synced at close (durability=batch)",
+      prepare: async () => ({ ours: await freshDir("ours-fs-batch"), theirs: await freshDir("rclone-fs") }),
+      ours: ({ ours }) =>
+        storages(["copy", ...concurrency, `${CORPUS}/`, `file://${ours}/?records=false&durability=batch`]),
+      theirs: ({ theirs }) => rclone(["copy", CORPUS, theirs]),
+    },
+    {
+      label: "corpus fs → RGW",
+      prepare: async () => ({ ours: await freshBucket("ours"), theirs: await freshBucket("rclone") }),
+      ours: ({ ours }) => storages(["copy", ...concurrency, `${CORPUS}/`, "dst:"], storagesEnv(ours)),
+      theirs: ({ theirs }) => rclone(["copy", CORPUS, `rgw:${theirs}`]),
+    },
+    {
+      label: "no-change sync fs → fs",
+      once: async () => {
+        const ours = await freshDir("ours-sync-fs");
+        const theirs = await freshDir("rclone-sync-fs");
+        await storages(["copy", ...concurrency, `${CORPUS}/`, `${ours}/`]);
+        await rclone(["copy", CORPUS, theirs]);
+        return { ours, theirs };
+      },
+      ours: ({ ours }) => storages(["sync", ...concurrency, `${CORPUS}/`, `${ours}/`]),
+      theirs: ({ theirs }) => rclone(["sync", CORPUS, theirs]),
+    },
+    {
+      label: "no-change sync fs → RGW",
+      once: async () => {
+        const ours = await freshBucket("ours-sync");
+        const theirs = await freshBucket("rclone-sync");
+        await storages(["copy", ...concurrency, `${CORPUS}/`, "dst:"], storagesEnv(ours));
+        await rclone(["copy", CORPUS, `rgw:${theirs}`]);
+        return { ours, theirs };
+      },
+      ours: ({ ours }) => storages(["sync", ...concurrency, `${CORPUS}/`, "dst:"], storagesEnv(ours)),
+      theirs: ({ theirs }) => rclone(["sync", CORPUS, `rgw:${theirs}`]),
+    },
+    {
+      label: "1 GiB file fs → fs",
+      prepare: async () => ({ ours: await freshDir("ours-big"), theirs: await freshDir("rclone-big") }),
+      ours: ({ ours }) => storages(["copy", ...concurrency, `${bigDir}/`, `${ours}/`]),
+      theirs: ({ theirs }) => rclone(["copy", bigDir, theirs]),
+    },
+    {
+      label: "1 GiB file fs → RGW",
+      prepare: async () => ({ ours: await freshBucket("ours-big"), theirs: await freshBucket("rclone-big") }),
+      ours: ({ ours }) => storages(["copy", ...concurrency, `${bigDir}/`, "dst:"], storagesEnv(ours)),
+      theirs: ({ theirs }) => rclone(["copy", bigDir, `rgw:${theirs}`]),
+    },
+  ];
+}
+
+await mkdir(WORK, { recursive: true });
+const bigDir = join(WORK, "big-source");
+await mkdir(bigDir, { recursive: true });
+await pipeline(source(BIG_BYTES), createWriteStream(join(bigDir, "big.bin")));
+// RGW's first writes are slow (2–6 s): warm it up outside the clock.
+await rclone(["copy", join(HERE, "README.md"), `rgw:${await freshBucket("warmup")}`]);
+
+const results = [];
+try {
+  for (const scenario of scenarios(bigDir)) {
+    const fixed = scenario.once ? await scenario.once() : undefined;
+    const samples = { ours: [], theirs: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate who goes first, so neither always runs on a cooler machine.
+      const order = round % 2 === 0 ? ["ours", "theirs"] : ["theirs", "ours"];
+      for (const who of order) {
+        const target = fixed ?? (await scenario.prepare());
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        samples[who].push(await scenario[who](target));
+      }
+    }
+    const summary = (list) => ({
+      seconds: median(list.map((s) => s.seconds)),
+      rssMiB: Math.max(...list.map((s) => s.rssMiB)),
+    });
+    const ours = summary(samples.ours);
+    const theirs = summary(samples.theirs);
+    const row = {
+      case: scenario.label,
+      storages: ours,
+      rclone: theirs,
+      timeRatio: ours.seconds / theirs.seconds,
+      rssRatio: ours.rssMiB / theirs.rssMiB,
+      samples,
+    };
+    results.push(row);
+    console.log(
+      `${row.case}: storages ${ours.seconds.toFixed(2)} s / rclone ${theirs.seconds.toFixed(2)} s = ${row.timeRatio.toFixed(2)}×; peak RSS ${ours.rssMiB.toFixed(0)} / ${theirs.rssMiB.toFixed(0)} MiB`,
+    );
+  }
+} finally {
+  await rm(WORK, { recursive: true, force: true });
+  s3.destroy();
+}
+
+const table = [
+  `| case (concurrency ${CONCURRENCY}, medians of ${ROUNDS}) | storages | rclone | time ratio | peak RSS storages / rclone |`,
+  "|---|---:|---:|---:|---:|",
+  ...results.map(
+    (r) =>
+      `| ${r.case} | ${r.storages.seconds.toFixed(2)} s | ${r.rclone.seconds.toFixed(2)} s | ${r.timeRatio.toFixed(2)}× | ${r.storages.rssMiB.toFixed(0)} / ${r.rclone.rssMiB.toFixed(0)} MiB |`,
+  ),
+].join("\n");
+console.log(`\n${table}`);
+const resultsDir = join(HERE, "results");
+await mkdir(resultsDir, { recursive: true });
+await writeFile(
+  join(resultsDir, "migrate.json"),
+  `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, rounds: ROUNDS, results, summary: results.map((r) => `${r.case} ${r.timeRatio.toFixed(2)}×`).join("; ") }, null, 2)}\n`,
+);
+await writeFile(join(resultsDir, "migrate.md"), `${table}\n`);

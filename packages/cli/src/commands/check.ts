@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type CheckReport, checkDeployment, type Finding } from "@storages/deploy";
+import { defineCommand } from "../command.js";
+import { EXIT, UsageError } from "../errors.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(",").filter((v) => v.trim() !== "")];
+}
+
+function positive(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} ${value}: give a whole number above 0.`);
+  return n;
+}
+
+function findingLines(f: Finding, style: (s: "red" | "yellow" | "dim", t: string) => string): string[] {
+  const label = f.severity === "error" ? style("red", "error  ") : style("yellow", "warning");
+  return [
+    `${label} ${f.id}${f.storage ? ` [${f.storage}]` : ""}: ${f.message}`,
+    `        ${style("dim", "fix:")} ${f.fix}`,
+  ];
+}
+
+export const check = defineCommand({
+  name: "check",
+  summary:
+    "check a deployment: storage layout, permissions, buckets, static manifest, and (--base-url) the live URLs",
+  description:
+    "Reads the same configuration as the app and reports each problem with its fix and a stable id: static and media overlapping, media in a release directory, in the app's code, on an ephemeral filesystem or without a declared backup (.storages-backup), static writable or media not writable by the app's user (--as-user), URL prefixes without their slash, equal or nested, buckets missing, unreachable or refusing the credentials, public storages not readable or private ones readable anonymously, anonymous listings, CORS blocking browser uploads, and a static manifest missing or naming missing files. With --base-url it also requests the manifest's files and media probes on the live site. Silence a finding knowingly with --ignore ID (or STORAGES_CHECK_IGNORE). Exit 1 when an error remains.",
+  examples: [
+    { command: "storages --env-file .env.production check", what: "before switching traffic to a release" },
+    { command: "sudo storages check --as-user www-data", what: "permissions as the app's user" },
+    { command: "storages check --base-url https://www.example.com --sample 200", what: "after the deploy" },
+    { command: "storages check --ignore media-without-backup --json", what: "for CI" },
+  ],
+  configure: (command) =>
+    command
+      .option("--ignore <id>", "silence a finding by id (repeatable, or comma-separated)", collect)
+      .option("--base-url <url>", "the live site: request static files and media probes there")
+      .option("--sample <n>", "request at most N manifest entries (default: all)")
+      .option("--as-user <name>", "check permissions as this user (needs root)")
+      .option(
+        "--app-dir <dir>",
+        "the application's directory (default: the nearest package.json from here up)",
+      )
+      .option("--mountinfo <file>", "judge this /proc/self/mountinfo instead of this machine's")
+      .option("--origin <url>", "the app's origin for the CORS check (default: --base-url's)")
+      .option("--offline", "no network: skip bucket probes and URL checks")
+      .option("--concurrency <n>", "parallel requests (default 8)")
+      .option("--timeout <ms>", "per request (default 10000)"),
+  async run(
+    context,
+    _args,
+    options: {
+      ignore?: string[];
+      baseUrl?: string;
+      sample?: string;
+      asUser?: string;
+      appDir?: string;
+      mountinfo?: string;
+      origin?: string;
+      offline?: boolean;
+      concurrency?: string;
+      timeout?: string;
+    },
+  ) {
+    let mountInfo: string | undefined;
+    if (options.mountinfo !== undefined) {
+      try {
+        mountInfo = readFileSync(resolve(context.cwd, options.mountinfo), "utf8");
+      } catch (error) {
+        throw new UsageError(`--mountinfo ${options.mountinfo}: ${(error as Error).message}`);
+      }
+    }
+    for (const [option, value] of [
+      ["--base-url", options.baseUrl],
+      ["--origin", options.origin],
+    ] as const) {
+      if (value !== undefined && !/^https?:\/\/[^/]/.test(value)) {
+        throw new UsageError(`${option} ${value}: give an http(s) URL (https://www.example.com).`);
+      }
+    }
+    const report: CheckReport = await checkDeployment({
+      env: context.env,
+      cwd: context.cwd,
+      configFile: context.configFile,
+      ignore: options.ignore,
+      baseUrl: options.baseUrl,
+      sample: options.sample === undefined ? undefined : Number(positive(options.sample, "--sample")),
+      asUser: options.asUser,
+      appDir: options.appDir === undefined ? undefined : resolve(context.cwd, options.appDir),
+      mountInfo,
+      origin: options.origin,
+      network: options.offline !== true,
+      concurrency: positive(options.concurrency, "--concurrency"),
+      timeout: positive(options.timeout, "--timeout"),
+      signal: context.signal,
+    });
+    const { output } = context;
+    for (const note of report.notes) output.note(output.style("dim", note, "stderr"));
+    output.result(report, (r) => {
+      const errors = r.findings.filter((f) => f.severity === "error").length;
+      return [
+        ...r.findings.flatMap((f) => findingLines(f, (s, t) => output.style(s, t))),
+        ...(r.ignored.length > 0 ? [`ignored: ${r.ignored.map((f) => f.id).join(", ")}`] : []),
+        r.ok
+          ? output.style(
+              "green",
+              `ok: no errors${r.findings.length ? `, ${r.findings.length} warning(s)` : ""}`,
+            )
+          : output.style("red", `${errors} error(s), ${r.findings.length - errors} warning(s)`),
+      ];
+    });
+    return report.ok ? EXIT.ok : EXIT.failed;
+  },
+});

@@ -1,0 +1,199 @@
+/**
+ * What copy, sync and verify share: their options, resolving SRC and DST as folders, running the
+ * library function of @storages/migrate with a progress bar, and the report — a summary line (or
+ * one JSON document with --json), every failure on stderr, and the exit code: 0 when the
+ * destination matches the source and nothing failed, 1 for any missing, different or failed file,
+ * 2 for a usage or configuration error, 130 when interrupted.
+ */
+import {
+  copy,
+  type MigrationOptions,
+  type MigrationResult,
+  type OverwritePolicy,
+  sync,
+  verify,
+} from "@storages/migrate";
+import { type Command, InvalidArgumentError } from "commander";
+import type { Location } from "../address.js";
+import { parseAddress } from "../address.js";
+import type { CommandContext } from "../command.js";
+import { EXIT, type ExitCode, UsageError } from "../errors.js";
+import { count, formatBytes } from "../format.js";
+import { collect, positiveInteger } from "./options.js";
+
+export type MigrationCommand = "copy" | "sync" | "verify";
+
+const RUN = { copy, sync, verify } as const;
+
+/** `--shard K/N`: K from 1 to N (the library's index is K - 1). */
+export function shardOption(value: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  const k = Number(match?.[1]);
+  const n = Number(match?.[2]);
+  if (!match || !Number.isSafeInteger(n) || n < 1 || k < 1 || k > n)
+    throw new InvalidArgumentError("write K/N with 1 <= K <= N, e.g. --shard 2/4 (worker 2 of 4).");
+  return { index: k - 1, count: n };
+}
+
+function overwriteOption(value: string): OverwritePolicy {
+  if (value === "never" || value === "if-different" || value === "always") return value;
+  throw new InvalidArgumentError('use "never", "if-different" (the default) or "always".');
+}
+
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError("a whole number (0 or more) is needed.");
+  return n;
+}
+
+/** The options every migration command takes (sync adds --max-delete, verify drops the write ones). */
+export function configureMigration(command: Command, name: MigrationCommand): void {
+  command
+    .option("--include <glob>", "only names matching this glob (repeatable; relative to SRC)", collect)
+    .option("--exclude <glob>", "skip names matching this glob (repeatable)", collect)
+    .option(
+      "--shard <K/N>",
+      "only the names of shard K of N (a stable hash of the name): run N workers",
+      shardOption,
+    )
+    .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger);
+  if (name === "verify") {
+    command.option("--size-only", "compare size and time only, not content hashes");
+    return;
+  }
+  command
+    .option("--checksum", "compare content hashes where both sides have them (else size and time)")
+    .option(
+      "--overwrite <policy>",
+      "existing files: never | if-different (default) | always",
+      overwriteOption,
+    )
+    .option("-n, --dry-run", "show what would be done, change nothing");
+  if (name === "sync")
+    command.option(
+      "--max-delete <n>",
+      "delete nothing if more than N destination files would go",
+      nonNegativeInteger,
+    );
+}
+
+interface CliOptions {
+  include?: string[];
+  exclude?: string[];
+  shard?: { index: number; count: number };
+  concurrency?: number;
+  checksum?: boolean;
+  sizeOnly?: boolean;
+  overwrite?: OverwritePolicy;
+  dryRun?: boolean;
+  maxDelete?: number;
+}
+
+function folder(location: Location): string {
+  return location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
+}
+
+export async function runMigration(
+  name: MigrationCommand,
+  context: CommandContext,
+  [srcText, dstText]: string[],
+  options: CliOptions,
+): Promise<ExitCode> {
+  const { output } = context;
+  const parsedSource = parseAddress(srcText!);
+  const parsedDestination = parseAddress(dstText!);
+  for (const parsed of [parsedSource, parsedDestination]) {
+    if (parsed.kind === "stdio")
+      throw new UsageError(
+        `${name} compares two folders: give NAME:path, a storage URL or a local path, not "-".`,
+      );
+  }
+  // One named storage on both sides: resolve both as its writer, so they are one storage and
+  // copies stay inside the service.
+  const sameNamed =
+    parsedSource.kind === "named" &&
+    parsedDestination.kind === "named" &&
+    parsedSource.storage === parsedDestination.storage;
+  const writes = name !== "verify";
+  const source = await context.resolve(srcText!, { write: sameNamed && writes });
+  const destination = await context.resolve(dstText!, { write: writes });
+  try {
+    if (source.kind === "path" && !source.directory)
+      throw new UsageError(
+        `${name} works on folders and ${srcText} is not one: give a folder (for one file, use storages put or get).`,
+      );
+    const progress = context.progress();
+    const migrationOptions: MigrationOptions = {
+      include: options.include,
+      exclude: options.exclude,
+      shard: options.shard,
+      concurrency: options.concurrency,
+      checksum: name === "verify" ? !options.sizeOnly : options.checksum,
+      overwrite: options.overwrite,
+      dryRun: options.dryRun,
+      maxDelete: options.maxDelete,
+      signal: context.signal,
+      onProgress: (state) => progress.update(state),
+      onFile: (event) => {
+        if (event.outcome !== "equal")
+          output.debug(`${event.outcome} ${destination.display(folder(destination) + event.name)}`);
+      },
+    };
+    let result: MigrationResult;
+    try {
+      result = await RUN[name](
+        { storage: source.storage, prefix: folder(source) },
+        { storage: destination.storage, prefix: folder(destination) },
+        migrationOptions,
+      );
+    } finally {
+      progress.stop();
+    }
+    output.summary({ source: source.text, destination: destination.text, ...result }, (r) => summaryLines(r));
+    for (const failure of result.failures) {
+      if (context.interrupted && failure.code === "E_ABORTED") continue;
+      output.error({
+        code: failure.code,
+        message: `${source.display(folder(source) + failure.name)}: ${failure.message}`,
+      });
+    }
+    if (result.failed.files > result.failures.length)
+      output.error({
+        code: "E_FAILED",
+        message: `${result.failed.files - result.failures.length} more file(s) failed.`,
+      });
+    if (result.deletesSkipped) output.error(result.deletesSkipped);
+    if (result.aborted || context.interrupted) return EXIT.interrupted;
+    return result.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await Promise.allSettled([source.close(), destination.close()]);
+  }
+}
+
+function summaryLines(r: MigrationResult): string[] {
+  const part = (label: string, c: { files: number; bytes: number }) =>
+    c.files > 0 ? `${count(c.files, "file")} ${label} (${formatBytes(c.bytes)})` : undefined;
+  const would = r.dryRun ? "would be " : "";
+  const seconds = r.elapsedMs / 1000;
+  const parts = [
+    part(`${would}copied`, r.copied),
+    part(`${would}deleted`, r.deleted),
+    part("equal", r.equal),
+    part("different", r.different),
+    part("missing", r.missing),
+    part("extra", r.extra),
+    part("failed", r.failed),
+  ].filter((p): p is string => p !== undefined);
+  const rate =
+    r.copied.bytes > 0 && !r.dryRun ? `, ${formatBytes(r.copied.bytes / Math.max(seconds, 0.001))}/s` : "";
+  const lines = [
+    `${r.operation}: ${parts.length > 0 ? parts.join(", ") : "no files"} in ${seconds.toFixed(1)} s${rate}`,
+  ];
+  for (const kind of ["missing", "different"] as const) {
+    for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
+    if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
+  }
+  lines.push(r.ok ? "OK: the destination matches the source." : "NOT OK: see above.");
+  return lines;
+}

@@ -1,0 +1,114 @@
+/**
+ * `storages check`, `storages nginx` and `storages caddy` as a user runs them: exit codes, --json,
+ * --ignore, --out. What the checks and configurations do is proven in @storages/deploy (real
+ * directories, a real user, real nginx and Caddy); here, that the commands pass it through.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { baseEnv, cli } from "./helpers.js";
+
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "storages-cli-deploy-"));
+  await mkdir(join(dir, "static"), { recursive: true });
+  await mkdir(join(dir, "releases", "r1", "media"), { recursive: true });
+  await writeFile(join(dir, "static", "staticfiles.json"), JSON.stringify({ version: 1, files: {} }));
+  await writeFile(join(dir, ".storages-backup"), "nightly");
+  env = baseEnv({
+    STORAGES_STATICFILES: `file://${dir}/static?publicUrl=/static/`,
+    STORAGES_DEFAULT: `file://${dir}/releases/r1/media?publicUrl=/media/`,
+  });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = (args: string[], extra: Record<string, string> = {}) =>
+  cli(args, { env: { ...env, ...extra }, cwd: dir });
+
+describe("storages check", () => {
+  it("exits 1 on an error finding, naming its id and its fix", async () => {
+    const r = await run(["check", "--offline"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("error   media-in-release-dir [default]:");
+    expect(r.stdout).toContain("fix: Keep media in a directory every release shares");
+    expect(r.stdout).toContain("1 error(s), 0 warning(s)");
+  });
+
+  it("--json prints the report; --ignore (or STORAGES_CHECK_IGNORE) silences an id: exit 0", async () => {
+    const r = await run(["--json", "check", "--offline"]);
+    expect(r.code).toBe(1);
+    expect(r.json()).toMatchObject({
+      ok: false,
+      findings: [{ id: "media-in-release-dir", severity: "error", storage: "default" }],
+    });
+    const ignored = await run(["--json", "check", "--offline", "--ignore", "media-in-release-dir"]);
+    expect(ignored.code).toBe(0);
+    expect(ignored.json()).toMatchObject({
+      ok: true,
+      findings: [],
+      ignored: [{ id: "media-in-release-dir" }],
+    });
+    const fromEnv = await run(["check", "--offline"], { STORAGES_CHECK_IGNORE: "media-in-release-dir" });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.stdout).toContain("ok: no errors");
+  });
+
+  it("--mountinfo judges another machine's mounts: media on a container's overlay root", async () => {
+    const fixture = join(dir, "mountinfo");
+    await writeFile(fixture, "1200 1100 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u\n");
+    const r = await run([
+      "--json",
+      "check",
+      "--offline",
+      "--mountinfo",
+      fixture,
+      "--ignore",
+      "media-in-release-dir",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.json().findings.map((f: { id: string }) => f.id)).toEqual(["media-on-ephemeral-fs"]);
+    expect((await run(["check", "--mountinfo", join(dir, "missing")])).code).toBe(2);
+  });
+
+  it("refuses bad options and unknown ids with exit 2", async () => {
+    expect((await run(["check", "--sample", "0"])).code).toBe(2);
+    expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);
+    const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("Unknown finding id(s) to ignore: media-in-release");
+  });
+});
+
+describe("storages nginx / caddy", () => {
+  it("prints the nginx server block, or writes it with --out", async () => {
+    const printed = await run([
+      "nginx",
+      "--server-name",
+      "www.example.com",
+      "--upstream",
+      "http://127.0.0.1:8000",
+    ]);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toContain(`alias ${dir}/static/;`);
+    expect(printed.stdout).toContain("server_name www.example.com;");
+    expect(printed.stdout).toContain("proxy_pass http://127.0.0.1:8000;");
+    const out = join(dir, "site.conf");
+    const written = await run(["nginx", "--out", out]);
+    expect(written.code).toBe(0);
+    expect(written.stdout).toContain(`wrote ${out}`);
+    expect(await readFile(out, "utf8")).toContain("location ^~ /media/ {");
+  });
+
+  it("prints the Caddyfile; a bad upstream is exit 2", async () => {
+    const printed = await run(["caddy", "--listen", "8080"]);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toContain("handle_path /static/* {");
+    expect(printed.stdout).toContain("precompressed br zstd gzip");
+    expect((await run(["caddy", "--upstream", "ftp://x"])).code).toBe(2);
+  });
+});

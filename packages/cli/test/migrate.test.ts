@@ -1,0 +1,106 @@
+/**
+ * `storages copy`, `sync` and `verify` as scripts run them (the real binary, local folders and
+ * named fs storages): summaries, --json, and exit codes 0 / 1 / 2.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { baseEnv, cli } from "./helpers.js";
+
+let dir: string;
+let src: string;
+const SECRET = randomBytes(32).toString("base64");
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "storages-cli-migrate-"));
+  src = join(dir, "src");
+  await mkdir(join(src, "sub"), { recursive: true });
+  await writeFile(join(src, "a.txt"), "alpha");
+  await writeFile(join(src, "sub", "b.bin"), randomBytes(50_000));
+  await writeFile(join(src, "sub", "c.css"), "body{}");
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe("storages copy / sync / verify", () => {
+  it("copies a folder, copies nothing the second time, and verify exits 0", async () => {
+    const dst = join(dir, "dst1");
+    const first = await cli(["copy", "--json", `${src}/`, `${dst}/`]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json()).toMatchObject({
+      operation: "copy",
+      ok: true,
+      copied: { files: 3 },
+      failed: { files: 0 },
+    });
+    expect((await readdir(join(dst, "sub"))).sort()).toEqual(["b.bin", "c.css"]);
+    const again = await cli(["copy", `${src}/`, `${dst}/`]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("3 files equal");
+    const check = await cli(["verify", `${src}/`, `${dst}/`]);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toContain("OK: the destination matches the source.");
+  });
+
+  it("a single different or missing file is exit 1, and sync repairs it and deletes extras", async () => {
+    const dst = join(dir, "dst2");
+    expect((await cli(["copy", `${src}/`, `${dst}/`])).code).toBe(0);
+    await writeFile(join(dst, "a.txt"), "ALPHA"); // same size: found by its hash
+    await rm(join(dst, "sub", "c.css"));
+    await writeFile(join(dst, "extra.txt"), "x");
+    const check = await cli(["verify", "--json", `${src}/`, `${dst}/`]);
+    expect(check.code).toBe(1);
+    expect(check.json()).toMatchObject({
+      ok: false,
+      different: { files: 1 },
+      missing: { files: 1 },
+      extra: { files: 1 },
+      samples: { different: ["a.txt"], missing: ["sub/c.css"], extra: ["extra.txt"] },
+    });
+    const guarded = await cli(["sync", "--checksum", "--max-delete", "0", `${src}/`, `${dst}/`]);
+    expect(guarded.code).toBe(1);
+    expect(guarded.stderr).toContain("E_MAX_DELETE");
+    const synced = await cli(["sync", "--checksum", "--json", `${src}/`, `${dst}/`]);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(synced.json()).toMatchObject({ ok: true, deleted: { files: 1 } });
+    expect((await cli(["verify", `${src}/`, `${dst}/`])).code).toBe(0);
+  });
+
+  it("dry run changes nothing", async () => {
+    const dst = join(dir, "dst3");
+    const run = await cli(["copy", "-n", `${src}/`, `${dst}/`]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("3 files would be copied");
+    expect(await readdir(dst).catch(() => [])).toEqual([]);
+  });
+
+  it("between named storages: keeps no secret in --json or errors", async () => {
+    const env = baseEnv({
+      STORAGES_MEDIA: `file://${src}?records=false`,
+      STORAGES_BACKUP: `file://${join(dir, "backup")}?signingBaseUrl=/b/`,
+      STORAGES_BACKUP_SIGNING_SECRET: SECRET,
+    });
+    const run = await cli(["copy", "--json", "--include", "**/*.css", "media:", "backup:"], { env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json()).toMatchObject({ copied: { files: 1 } });
+    expect(run.stdout + run.stderr).not.toContain(SECRET);
+    const shard = await cli(["copy", "--json", "--shard", "1/2", "media:", "backup:"], { env });
+    expect(shard.code, shard.stderr).toBe(0);
+  });
+
+  it("usage errors are exit 2 and say what to write", async () => {
+    const badShard = await cli(["copy", "--shard", "5/4", `${src}/`, join(dir, "x/")]);
+    expect(badShard.code).toBe(2);
+    expect(badShard.stderr).toContain("K/N");
+    const stdin = await cli(["copy", "-", join(dir, "x/")]);
+    expect(stdin.code).toBe(2);
+    const file = await cli(["verify", join(src, "a.txt"), join(dir, "x/")]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain("folders");
+    const missing = await cli(["sync", `${src}/`]);
+    expect(missing.code).toBe(2);
+    const policy = await cli(["copy", "--overwrite", "sometimes", `${src}/`, join(dir, "x/")]);
+    expect(policy.code).toBe(2);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * Who can write where, checked as the app's user: static files must not be writable by the app
+ * (a compromised or buggy process could rewrite its own assets), media must be (uploads fail
+ * otherwise). The probe runs in a child process that takes the user's uid, gid and groups
+ * (`initgroups`, like login does), and really tries: it creates and removes a file in each
+ * directory, and asks `access(W_OK)` of existing static files. Asking as root proves nothing
+ * (root writes everywhere), so without `asUser` a root check says so and skips.
+ */
+import { execFile } from "node:child_process";
+import { InvalidArgumentError } from "@storages/core";
+import type { Finding } from "./findings.js";
+import type { DeploymentLayout } from "./layout.js";
+
+export interface AccessTarget {
+  path: string;
+  /** Static trees get their files sampled too. */
+  sampleFiles: boolean;
+}
+
+export interface AccessResult {
+  path: string;
+  exists: boolean;
+  /** A new file could be created (and was removed again). */
+  canCreate: boolean;
+  /** Existing files (up to the sample size) the user may write. */
+  writableFiles: string[];
+  /** The errno code that refused the write, if one did. */
+  refusedWith?: string | undefined;
+}
+
+export interface UserIds {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+// Runs as the probed user: plain JavaScript, no import of this package (the child may not be able
+// to read it). Input and output are JSON on argv / stdout.
+const PROBE = `
+const fs = require("node:fs");
+const path = require("node:path");
+const input = JSON.parse(process.argv[1]);
+if (input.user) {
+  process.initgroups(input.user.name, input.user.gid);
+  process.setgid(input.user.gid);
+  process.setuid(input.user.uid);
+}
+const out = [];
+for (const target of input.targets) {
+  const r = { path: target.path, exists: fs.existsSync(target.path), canCreate: false, writableFiles: [] };
+  if (r.exists) {
+    const probe = path.join(target.path, ".storages-check-" + process.pid + "-" + Date.now());
+    try {
+      fs.writeFileSync(probe, "", { flag: "wx" });
+      fs.unlinkSync(probe);
+      r.canCreate = true;
+    } catch (e) {
+      r.refusedWith = e.code;
+    }
+    if (target.sampleFiles) {
+      const stack = [target.path];
+      let seen = 0;
+      while (stack.length && seen < input.sample) {
+        const dir = stack.pop();
+        let entries = [];
+        try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
+        for (const e of entries) {
+          const p = path.join(dir, e.name);
+          if (e.isDirectory()) stack.push(p);
+          else if (e.isFile() && seen++ < input.sample) {
+            try { fs.accessSync(p, fs.constants.W_OK); r.writableFiles.push(p); } catch {}
+          }
+        }
+      }
+    }
+  }
+  out.push(r);
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+function run(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${String(stderr).trim() || error.message}`));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+/** uid and gid of a user name (getent: /etc/passwd, LDAP, whatever NSS knows). */
+export async function lookupUser(name: string): Promise<UserIds> {
+  let line: string;
+  try {
+    line = (await run("getent", ["passwd", name])).trim();
+  } catch {
+    throw new InvalidArgumentError(
+      `--as-user ${name}: no such user on this machine (getent passwd ${name} found nothing). Give the user the app runs as (e.g. www-data).`,
+    );
+  }
+  const [, , uid, gid] = line.split(":");
+  return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+/** Runs the probe in a child process, as `user` when given (which needs root). */
+export async function probeAccess(targets: readonly AccessTarget[], user?: UserIds): Promise<AccessResult[]> {
+  if (user && process.getuid?.() !== 0 && process.getuid?.() !== user.uid) {
+    throw new InvalidArgumentError(
+      `--as-user ${user.name}: only root can take another user's identity. Run the check with sudo, or as ${user.name} without --as-user.`,
+    );
+  }
+  const input = JSON.stringify({ user: user ?? null, targets, sample: 200 });
+  return JSON.parse(await run(process.execPath, ["-e", PROBE, input])) as AccessResult[];
+}
+
+export async function accessFindings(
+  layout: DeploymentLayout,
+  asUser: string | undefined,
+): Promise<{ findings: Finding[]; notes: string[] }> {
+  const local = layout.storages.filter((s) => s.directory !== undefined);
+  if (local.length === 0) return { findings: [], notes: [] };
+  const user = asUser === undefined ? undefined : await lookupUser(asUser);
+  const uid = process.getuid?.();
+  if (!user && uid === 0) {
+    return {
+      findings: [],
+      notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
+    };
+  }
+  const who = user ? `user ${user.name} (uid ${user.uid})` : `the current user (uid ${uid})`;
+  const results = await probeAccess(
+    local.map((s) => ({ path: s.directory!, sampleFiles: s.role === "static" })),
+    user,
+  );
+  const findings: Finding[] = [];
+  local.forEach((s, i) => {
+    const r = results[i]!;
+    if (s.role === "static" && (r.canCreate || r.writableFiles.length > 0)) {
+      const what = r.canCreate
+        ? `can create files in ${r.path}`
+        : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
+      findings.push({
+        id: "static-writable",
+        severity: "error",
+        storage: s.name,
+        message: `${who} ${what}: the app could rewrite its own assets.`,
+        fix: `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
+      });
+    }
+    if (s.role === "media" && !s.description.readOnly && !r.canCreate) {
+      findings.push({
+        id: "media-not-writable",
+        severity: "error",
+        storage: s.name,
+        message: r.exists
+          ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
+          : `${r.path} does not exist: uploads will fail until it is created.`,
+        fix: `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+      });
+    }
+  });
+  return { findings, notes: [`permissions: checked as ${who}`] };
+}

@@ -1,0 +1,145 @@
+/**
+ * `checkDeployment`: every deploy guardrail in one typed report, from the app's own configuration.
+ * The CLI's `storages check` prints it; a deploy script may call it and read `report.ok`.
+ */
+import { ConfigError, InvalidArgumentError, StorageError } from "@storages/core";
+import { accessFindings } from "./access.js";
+import { bucketFindings } from "./buckets.js";
+import { filesystemFindings } from "./filesystem.js";
+import { type Finding, type FindingId, ignoredIds, unknownIds } from "./findings.js";
+import { type ConfigurationInput, loadLayout } from "./layout.js";
+import { postDeployFindings } from "./postdeploy.js";
+import { manifestFindings } from "./static-check.js";
+import { urlFindings } from "./urls.js";
+
+export interface CheckOptions extends ConfigurationInput {
+  /** Finding ids to silence (also read from STORAGES_CHECK_IGNORE). */
+  ignore?: readonly string[] | undefined;
+  /** The application directory (default: the nearest folder with a package.json from cwd up). */
+  appDir?: string | undefined;
+  /** /proc/self/mountinfo contents to judge instead of this machine's (a fixture). */
+  mountInfo?: string | undefined;
+  /** Check permissions as this user (needs root). */
+  asUser?: string | undefined;
+  /** false: no network (no bucket probes, no --base-url checks). Default true. */
+  network?: boolean | undefined;
+  /** After a deploy: the site's base URL, to request static and media URLs. */
+  baseUrl?: string | undefined;
+  /** The app's origin for CORS (default: the base URL's origin). */
+  origin?: string | undefined;
+  /** Request at most this many manifest entries (evenly spread); default: every entry. */
+  sample?: number | undefined;
+  /** Parallel requests/calls. Default 8. */
+  concurrency?: number | undefined;
+  /** Per request, ms. Default 10 000. */
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface CheckReport {
+  /** No error finding left after ignoring. */
+  ok: boolean;
+  findings: Finding[];
+  /** Findings silenced by `ignore`, still shown so nobody forgets them. */
+  ignored: Finding[];
+  /** What ran and how (which mountinfo, as which user…), and what was not checked. */
+  notes: string[];
+}
+
+export async function checkDeployment(options: CheckOptions = {}): Promise<CheckReport> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const ignore = ignoredIds(options.ignore, env);
+  const unknown = unknownIds(ignore);
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `Unknown finding id(s) to ignore: ${unknown.join(", ")}. The ids are those \`storages check\` prints (e.g. media-without-backup).`,
+    );
+  }
+  for (const [what, value] of [
+    ["baseUrl", options.baseUrl],
+    ["origin", options.origin],
+  ] as const) {
+    if (value !== undefined && !/^https?:\/\/[^/]/i.test(value)) {
+      throw new InvalidArgumentError(
+        `${what} ${JSON.stringify(value)} is not an http(s) URL: give one like https://www.example.com/.`,
+      );
+    }
+  }
+  const concurrency = options.concurrency ?? 8;
+  const timeout = options.timeout ?? 10_000;
+  const findings: Finding[] = [];
+  const notes: string[] = [];
+  let layout: Awaited<ReturnType<typeof loadLayout>>;
+  try {
+    layout = await loadLayout({ ...options, env, cwd });
+  } catch (error) {
+    if (!ConfigError.isInstance(error)) throw error;
+    return finish(
+      [
+        {
+          id: "config-invalid",
+          severity: "error",
+          message: error.message,
+          fix: "Fix the storage configuration as the message says; `storages config` shows what the app sees.",
+        },
+      ],
+      notes,
+      ignore,
+    );
+  }
+  try {
+    if (layout.mode === "local") {
+      notes.push(
+        "local mode (STORAGES_MODE=local): every storage is a folder under the local root, as in development; check with the production environment (--env-file) to judge a deployment",
+      );
+    }
+    for (const w of layout.warnings) notes.push(`configuration: ${w.message}`);
+    const add = (r: { findings: Finding[]; notes: string[] }) => {
+      findings.push(...r.findings);
+      notes.push(...r.notes);
+    };
+    add(await filesystemFindings(layout, { cwd, appDir: options.appDir, mountInfo: options.mountInfo }));
+    findings.push(...urlFindings(layout));
+    add(await accessFindings(layout, options.asUser));
+    const manifest = await manifestFindings(layout, { concurrency, signal: options.signal }).catch(
+      (error: unknown) => {
+        if (!StorageError.isInstance(error)) throw error;
+        return {
+          findings: [],
+          notes: [`static manifest: not checked (${error.message})`],
+          manifest: undefined,
+        };
+      },
+    );
+    add(manifest);
+    if (options.network !== false) {
+      const origin = options.origin ?? (options.baseUrl ? new URL(options.baseUrl).origin : undefined);
+      add(await bucketFindings(layout, { timeout, origin, signal: options.signal }));
+      if (options.baseUrl !== undefined) {
+        add(
+          await postDeployFindings(layout, manifest.manifest, {
+            baseUrl: options.baseUrl,
+            sample: options.sample,
+            concurrency,
+            timeout,
+            signal: options.signal,
+          }),
+        );
+      }
+    } else {
+      notes.push("network: off (no bucket probes, no URL checks)");
+    }
+  } finally {
+    await layout.close().catch(() => {});
+  }
+  return finish(findings, notes, ignore);
+}
+
+function finish(all: Finding[], notes: string[], ignore: ReadonlySet<string>): CheckReport {
+  const findings = all.filter((f) => !ignore.has(f.id));
+  const ignored = all.filter((f) => ignore.has(f.id));
+  return { ok: !findings.some((f) => f.severity === "error"), findings, ignored, notes };
+}
+
+export type { Finding, FindingId };

@@ -1,0 +1,151 @@
+/**
+ * nginx configuration from the storage configuration (see server-plan.ts for what and why).
+ *
+ * - `alias` always with the trailing slash on both sides, in `^~` prefix locations: `/static../`
+ *   never matches, and no regex location elsewhere (a `\.php$` handler) can take over a file.
+ * - Static: `gzip_static` + `brotli_static` (Debian: libnginx-mod-http-brotli-static; nginx has no
+ *   zstd_static, so `.zst` siblings are left to Caddy or a CDN), short caching, and immutable
+ *   caching for hashed names.
+ * - Media: no handler but the static one, `default_type application/octet-stream`, nosniff, and
+ *   active types (core's one list) as attachments in a CSP sandbox; never a directory listing.
+ * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  header,
+  listenParts,
+  loadPlan,
+  type ServedDirectory,
+  type ServerConfigOptions,
+  type ServerPlan,
+  serverNamesOf,
+} from "./server-plan.js";
+import {
+  activeExtensionsPattern,
+  activeMediaHeaders,
+  HASHED_NAME_PATTERN,
+  IMMUTABLE_CACHE,
+  SHORT_CACHE,
+} from "./serving.js";
+
+/** Debian's brotli_static module (libnginx-mod-http-brotli-static). */
+export const BROTLI_STATIC_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so";
+
+function inertHeaders(indent: string): string[] {
+  const h = activeMediaHeaders();
+  return [
+    `${indent}add_header X-Content-Type-Options ${h.nosniff} always;`,
+    `${indent}add_header Content-Disposition ${h.disposition} always;`,
+    `${indent}add_header Content-Security-Policy "${h.csp}" always;`,
+  ];
+}
+
+function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
+  return [
+    `    # ${d.storage} (${d.source}): collected static files`,
+    `    location ^~ ${d.path} {`,
+    `        alias ${d.directory};`,
+    "        autoindex off;",
+    "        gzip_static on;",
+    ...(brotli
+      ? ["        brotli_static on;  # Debian/Ubuntu: apt-get install libnginx-mod-http-brotli-static"]
+      : ["        # brotli_static on;  (needs libnginx-mod-http-brotli-static)"]),
+    "        gzip_vary on;",
+    `        add_header Cache-Control "${SHORT_CACHE}" always;`,
+    "        add_header X-Content-Type-Options nosniff always;",
+    `        location ~ "${HASHED_NAME_PATTERN}" {`,
+    `            add_header Cache-Control "${IMMUTABLE_CACHE}" always;`,
+    "            add_header X-Content-Type-Options nosniff always;",
+    "        }",
+    "    }",
+  ];
+}
+
+function mediaBody(d: ServedDirectory): string[] {
+  return [
+    `        alias ${d.directory};`,
+    "        autoindex off;",
+    // Only the static handler runs here: a stored .php or .html is a file, typed by extension.
+    "        default_type application/octet-stream;",
+    "        add_header X-Content-Type-Options nosniff always;",
+    `        location ~* "\\.(${activeExtensionsPattern()})$" {`,
+    ...inertHeaders("            "),
+    "        }",
+  ];
+}
+
+function proxy(plan: ServerPlan): string[] {
+  const target =
+    plan.upstream.kind === "unix" ? `http://unix:${plan.upstream.path}:` : `http://${plan.upstream.address}`;
+  return [
+    "    # the app (it hands private files over with X-Accel-Redirect)",
+    "    location / {",
+    `        proxy_pass ${target};`,
+    "        proxy_set_header Host $host;",
+    "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    "        proxy_set_header X-Forwarded-Proto $scheme;",
+    "    }",
+  ];
+}
+
+export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {}): string {
+  const { host, port } = listenParts(options.listen);
+  const brotli = options.standalone ? existsSync(BROTLI_STATIC_MODULE) : true;
+  const server = [
+    "server {",
+    `    listen ${host ? `${host}:` : ""}${port};`,
+    `    server_name ${serverNamesOf(options).join(" ") || "_"};`,
+    "    server_tokens off;",
+    "    autoindex off;",
+    "",
+    ...plan.staticDirs.flatMap((d) => [...staticLocation(d, brotli), ""]),
+    ...plan.publicMedia.flatMap((d) => [
+      `    # ${d.storage} (${d.source}): user uploads, served as inert files`,
+      `    location ^~ ${d.path} {`,
+      ...mediaBody(d),
+      "    }",
+      "",
+    ]),
+    ...plan.privateMedia.flatMap((d) => [
+      `    # ${d.storage} (${d.source}): private, only through the app (X-Accel-Redirect: ${d.path}KEY)`,
+      `    location ^~ ${d.path} {`,
+      "        internal;",
+      ...mediaBody(d),
+      "    }",
+      "",
+    ]),
+    ...proxy(plan),
+    "}",
+  ];
+  const comments = header(plan, "nginx").map((l) => `# ${l}`);
+  if (!options.standalone) return `${[...comments, ...server].join("\n")}\n`;
+  const run = options.standalone.runDir;
+  const indented = server.map((l) => (l === "" ? l : `    ${l}`));
+  return `${[
+    ...comments,
+    ...(brotli ? [`load_module ${BROTLI_STATIC_MODULE};`] : []),
+    "daemon off;",
+    "worker_processes 1;",
+    `pid ${join(run, "nginx.pid")};`,
+    `error_log ${join(run, "error.log")} warn;`,
+    "events { worker_connections 256; }",
+    "http {",
+    "    include /etc/nginx/mime.types;",
+    "    default_type application/octet-stream;",
+    "    charset utf-8;",
+    "    charset_types text/css text/plain text/xml application/javascript application/json image/svg+xml;",
+    "    sendfile on;",
+    `    access_log ${join(run, "access.log")};`,
+    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(
+      (t) => `    ${t}_temp_path ${join(run, `${t}-temp`)};`,
+    ),
+    ...indented,
+    "}",
+  ].join("\n")}\n`;
+}
+
+/** The nginx configuration for the storages of `options` (a server block, or a whole file). */
+export async function nginxConfig(options: ServerConfigOptions = {}): Promise<string> {
+  return renderNginx(await loadPlan(options), options);
+}

@@ -1,0 +1,59 @@
+/**
+ * What the generated server configurations and the post-deploy check agree on: which static
+ * names are hashed (immutable caching), the cache lifetimes, the inert headers of media (core's
+ * one active-content rule), and the internal path private files are handed out under.
+ */
+import { ACTIVE_CONTENT_EXTENSIONS, guessContentType, inertContentHeaders } from "@storages/core";
+import { CACHE_IMMUTABLE, CACHE_SHORT, HASH_LENGTH } from "@storages/staticfiles";
+
+/** Cache-Control of hashed static names (collectstatic's own value): a new content gets a new name. */
+export const IMMUTABLE_CACHE = CACHE_IMMUTABLE;
+/** Cache-Control of other static names (collectstatic's own value): short, so a deploy is seen at once. */
+export const SHORT_CACHE = CACHE_SHORT;
+/** Hashed static names must be cached at least this long (s) to count as long-lived. */
+export const LONG_CACHE_MIN = 30 * 24 * 3600;
+/** Other static names must not be cached longer than this (s). */
+export const SHORT_CACHE_MAX = 24 * 3600;
+
+/**
+ * Hashed names, for servers that match by pattern (tools with the manifest use its `hashed` flag):
+ * collectstatic's `name.<12 hex>.ext` and `LICENSE.<12 hex>`, and the `[.-]<8–32 hex>.ext` of
+ * bundlers (webpack, Parcel), whose output collectstatic keeps under its own name.
+ */
+export const HASHED_NAME_PATTERN = `(?:\\.[0-9a-f]{${HASH_LENGTH}}|[.-][0-9a-f]{8,32}\\.[A-Za-z0-9]+)$`;
+
+/** The URL path private files of storage NAME are handed out under by the app (X-Accel-Redirect). */
+export function internalPrefix(storageName: string): string {
+  return `/_storages/internal/${storageName}/`;
+}
+
+/**
+ * The header value an app sets to hand a private file to nginx or Caddy: `X-Accel-Redirect:
+ * accelRedirectPath("private", key)`. The key is URL-encoded per segment.
+ */
+export function accelRedirectPath(storageName: string, key: string): string {
+  return `${internalPrefix(storageName)}${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+export const ACCEL_HEADER = "X-Accel-Redirect";
+
+/** The inert headers for an active file, from core (`inertContentHeaders`), as fixed header values. */
+export function activeMediaHeaders(): { disposition: string; csp: string; nosniff: string } {
+  const sample = inertContentHeaders("x.html", guessContentType("x.html"));
+  return {
+    disposition: "attachment",
+    csp: sample["content-security-policy"]!,
+    nosniff: sample["x-content-type-options"]!,
+  };
+}
+
+/** A regex alternation of core's active extensions: `html|htm|svg|…`. */
+export function activeExtensionsPattern(): string {
+  return ACTIVE_CONTENT_EXTENSIONS.join("|");
+}
+
+/** max-age from a Cache-Control value, or undefined. */
+export function maxAge(cacheControl: string | null): number | undefined {
+  const m = /(?:^|,)\s*max-age=(\d+)/i.exec(cacheControl ?? "");
+  return m ? Number(m[1]) : undefined;
+}

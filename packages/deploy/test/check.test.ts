@@ -1,0 +1,244 @@
+/**
+ * `checkDeployment` against misconfigurations built for real: directories, a symlinked `current`
+ * release, the app's own folder, a tmpfs mount (or a mountinfo fixture where mounting is not
+ * allowed), permissions checked as a real non-root user, URL prefixes and the static manifest.
+ * Each catches its problem; the correct setup passes. No network (network: false): the bucket and
+ * URL checks have their own suites against real servers.
+ */
+import { execFileSync } from "node:child_process";
+import { chmod, chown, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
+import { makeSite, type Site } from "./support/site.js";
+
+let site: Site;
+beforeEach(async () => {
+  site = await makeSite();
+});
+afterEach(async () => {
+  await site.cleanup();
+});
+
+const OVERLAY_ROOT = [
+  "1200 1100 0:50 / / rw,relatime master:1 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A,upperdir=/var/lib/docker/overlay2/x/diff",
+  "1201 1200 0:52 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw",
+  "1210 1200 254:1 /volumes/app-media/_data /srv/volume rw,relatime - ext4 /dev/vda1 rw",
+].join("\n");
+
+async function check(env: Record<string, string>, extra: Partial<CheckOptions> = {}) {
+  return checkDeployment({ env, cwd: site.root, configFile: false, network: false, mountInfo: "", ...extra });
+}
+
+function ids(report: { findings: { id: FindingId }[] }): FindingId[] {
+  return report.findings.map((f) => f.id).sort();
+}
+
+describe("storages check: layout and filesystem", () => {
+  it("passes a correct setup (static and media side by side, backed up, manifest complete)", async () => {
+    const report = await check(site.env);
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it("catches static and media overlapping", async () => {
+    const report = await check({
+      ...site.env,
+      STORAGES_DEFAULT: `file://${site.staticDir}/uploads?publicUrl=/media/`,
+    });
+    expect(ids(report)).toContain("static-media-overlap");
+    expect(report.ok).toBe(false);
+  });
+
+  it("catches media inside a release directory reached through a symlinked current", async () => {
+    const release = join(site.root, "releases", "20261201T1040");
+    await mkdir(join(release, "media"), { recursive: true });
+    await writeFile(join(site.root, ".storages-backup"), "");
+    await symlink(release, join(site.root, "current"));
+    const report = await check({
+      ...site.env,
+      STORAGES_DEFAULT: `file://${site.root}/current/media?publicUrl=/media/`,
+    });
+    expect(ids(report)).toEqual(["media-in-release-dir"]);
+    expect(report.findings[0]!.message).toContain("releases/20261201T1040/media");
+  });
+
+  it("catches media inside the application's code (the folder with its package.json)", async () => {
+    const app = join(site.root, "app");
+    await mkdir(join(app, "src", "lib"), { recursive: true });
+    await writeFile(join(app, "package.json"), "{}");
+    await mkdir(join(app, "uploads"));
+    await writeFile(join(app, ".storages-backup"), "");
+    const env = { ...site.env, STORAGES_DEFAULT: `file://${app}/uploads?publicUrl=/media/` };
+    // Run from a subfolder: the app directory is found upwards.
+    const report = await check(env, { cwd: join(app, "src", "lib") });
+    expect(ids(report)).toEqual(["media-in-app-dir"]);
+    expect(
+      (await check(env, { cwd: join(app, "src"), appDir: join(site.root, "elsewhere") })).findings,
+    ).toEqual([]);
+  });
+
+  it("catches media on a container's overlay root (mountinfo fixture) and not on a volume", async () => {
+    const report = await check(site.env, { mountInfo: OVERLAY_ROOT });
+    expect(ids(report)).toEqual(["media-on-ephemeral-fs", "media-on-ephemeral-fs"]);
+    expect(report.notes).toContain("ephemeral filesystems: checked against the given mountinfo");
+    const onVolume = OVERLAY_ROOT.replace("/srv/volume", site.shared);
+    expect((await check(site.env, { mountInfo: onVolume })).findings).toEqual([]);
+  });
+
+  describe("a real tmpfs mount (root only)", () => {
+    const isRoot = process.getuid?.() === 0;
+    let mounted: string | undefined;
+    afterAll(() => {
+      if (mounted) execFileSync("umount", [mounted]);
+    });
+    it("catches media on a tmpfs, read from this machine's /proc/self/mountinfo", async () => {
+      const dir = join(site.root, "tmpfs-media");
+      await mkdir(dir);
+      let how = "fixture";
+      if (isRoot) {
+        try {
+          execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+          mounted = dir;
+          how = "mount";
+        } catch {
+          // No CAP_SYS_ADMIN (an unprivileged container): the fixture below stands in.
+        }
+      }
+      console.log(`tmpfs check ran with ${how === "mount" ? "a real tmpfs mount" : "a mountinfo fixture"}`);
+      const env = { ...site.env, STORAGES_DEFAULT: `file://${dir}?publicUrl=/media/` };
+      const report =
+        how === "mount"
+          ? await check(env, { mountInfo: undefined })
+          : await check(env, {
+              mountInfo: `1 0 0:1 / / rw - ext4 /dev/vda rw\n2 1 0:2 / ${dir} rw - tmpfs tmpfs rw`,
+            });
+      expect(ids(report)).toContain("media-on-ephemeral-fs");
+      expect(report.findings.find((f) => f.id === "media-on-ephemeral-fs")!.message).toContain("tmpfs");
+      if (mounted) {
+        execFileSync("umount", [mounted]);
+        mounted = undefined;
+        expect(ids(await check(env, { mountInfo: undefined }))).not.toContain("media-on-ephemeral-fs");
+      }
+    });
+  });
+
+  it("warns about media without a declared backup, and --ignore / STORAGES_CHECK_IGNORE silence it", async () => {
+    await rm(join(site.shared, ".storages-backup"));
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["media-without-backup", "media-without-backup"]);
+    expect(report.ok).toBe(true); // a warning
+    const ignored = await check(site.env, { ignore: ["media-without-backup"] });
+    expect(ignored.findings).toEqual([]);
+    expect(ignored.ignored).toHaveLength(2);
+    const fromEnv = await check({ ...site.env, STORAGES_CHECK_IGNORE: "media-without-backup" });
+    expect(fromEnv.findings).toEqual([]);
+    await expect(check(site.env, { ignore: ["media-without-backups"] })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+  });
+
+  it("reports a broken configuration as a finding, not a crash", async () => {
+    const report = await check({ STORAGES_DEFAULT: "file://relative/path" });
+    expect(ids(report)).toEqual(["config-invalid"]);
+    expect(report.ok).toBe(false);
+  });
+});
+
+describe("storages check: URL prefixes", () => {
+  it("catches a prefix without its trailing slash", async () => {
+    const report = await check({
+      ...site.env,
+      STORAGES_STATICFILES: `file://${site.staticDir}?publicUrl=/static`,
+    });
+    expect(ids(report)).toEqual(["url-prefix-no-trailing-slash"]);
+  });
+  it("catches equal prefixes", async () => {
+    const report = await check({
+      ...site.env,
+      STORAGES_DEFAULT: `file://${site.mediaDir}?publicUrl=/static/`,
+    });
+    expect(ids(report)).toEqual(["url-prefixes-equal"]);
+  });
+  it("catches nested prefixes, on the same origin only", async () => {
+    const nested = await check({
+      ...site.env,
+      STORAGES_DEFAULT: `file://${site.mediaDir}?publicUrl=/static/media/`,
+    });
+    expect(ids(nested)).toEqual(["url-prefixes-nested"]);
+    const cdn = await check({
+      ...site.env,
+      STORAGES_STATICFILES: `file://${site.staticDir}?publicUrl=https://cdn.example.com/`,
+      STORAGES_DEFAULT: `file://${site.mediaDir}?publicUrl=https://www.example.com/media/`,
+    });
+    expect(cdn.findings).toEqual([]);
+  });
+});
+
+describe("storages check: the static manifest", () => {
+  it("catches a missing manifest", async () => {
+    await rm(join(site.staticDir, "staticfiles.json"));
+    expect(ids(await check(site.env))).toEqual(["manifest-missing"]);
+  });
+  it("catches a manifest naming files (or precompressed variants) that are not there", async () => {
+    await rm(join(site.staticDir, `${site.hashedCss}.br`));
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["manifest-files-missing"]);
+    expect(report.findings[0]!.message).toContain(`${site.hashedCss}.br`);
+  });
+});
+
+describe("storages check --as-user: permissions as the app's user", () => {
+  const isRoot = process.getuid?.() === 0;
+  const user = isRoot ? `stcheck${process.pid}` : userInfo().username;
+  let uid = process.getuid?.() ?? 0;
+  let gid = process.getgid?.() ?? 0;
+
+  beforeEach(() => {
+    if (!isRoot) return;
+    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]);
+    uid = Number(execFileSync("id", ["-u", user]).toString());
+    gid = Number(execFileSync("id", ["-g", user]).toString());
+  });
+  afterEach(() => {
+    if (isRoot) execFileSync("userdel", [user]);
+  });
+
+  /** As deployed right: static owned by the deploy user (root here) and read-only to others; media the app's. */
+  async function deployRight() {
+    await chmod(site.staticDir, 0o755);
+    for (const d of [site.mediaDir, site.privateDir]) {
+      if (isRoot) await chown(d, uid, gid);
+      await chmod(d, 0o755);
+    }
+  }
+
+  it("passes when static is read-only and media writable for the user", async () => {
+    await deployRight();
+    const report = await check(site.env, { asUser: user });
+    expect(report.findings).toEqual([]);
+    expect(report.notes.some((n) => n.startsWith(`permissions: checked as user ${user}`))).toBe(true);
+  });
+
+  it("catches static files the user can write, and media it cannot", async () => {
+    await deployRight();
+    if (isRoot) {
+      await chown(join(site.staticDir, site.hashedCss), uid, gid);
+      await chown(site.mediaDir, 0, 0);
+    } else {
+      await chmod(join(site.staticDir, site.hashedCss), 0o666);
+      await chmod(site.mediaDir, 0o555);
+    }
+    const report = await check(site.env, { asUser: user });
+    expect(ids(report)).toEqual(["media-not-writable", "static-writable"]);
+    expect(report.findings.find((f) => f.id === "static-writable")!.message).toContain(site.hashedCss);
+    if (!isRoot) await chmod(site.mediaDir, 0o755);
+  });
+
+  it("refuses a user that does not exist", async () => {
+    await expect(check(site.env, { asUser: "no-such-user-storages" })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * What the generated configurations say for the cases the real-server suite does not run: a
+ * storage on a bucket (notes, never an alias), a unix-socket upstream, host names and automatic
+ * HTTPS, and input that cannot be written safely into a configuration.
+ */
+import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { caddyConfig, checkDeployment, nginxConfig } from "../src/index.js";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await realpath(await mkdtemp(join(tmpdir(), "storages-deploy-configs-")));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const env = () => ({
+  STORAGES_STATICFILES: `file://${dir}/current/static?publicUrl=/static/`,
+  STORAGES_DEFAULT: "s3://app-media/uploads?region=eu-west-1&publicUrl=https://media.example.com/uploads/",
+  STORAGES_PRIVATE: "s3://app-private/?region=eu-west-1&visibility=private",
+});
+const base = () => ({ env: env(), cwd: dir, configFile: false as const });
+
+describe("nginx and Caddy configurations", () => {
+  it("a bucket gets notes instead of an alias; the static path keeps its current symlink", async () => {
+    const nginx = await nginxConfig(base());
+    expect(nginx).toContain(`alias ${dir}/current/static/;`);
+    expect(nginx).not.toContain("app-media/uploads/;");
+    expect(nginx).toMatch(
+      /# "default" is s3:\/\/app-media\/uploads\/: browsers load it from https:\/\/media\.example\.com\/uploads\//,
+    );
+    expect(nginx).toMatch(/# "private" is s3:\/\/app-private\/ \(private\): the app hands out signed URLs/);
+    expect(nginx.match(/location /g)).toHaveLength(3); // static, its hashed names, the app
+    const caddy = await caddyConfig(base());
+    expect(caddy).toContain(`root * ${dir}/current/static/`);
+    expect(caddy).not.toContain("handle_path /uploads/");
+  });
+
+  it("proxies to a unix socket, and names the site", async () => {
+    const nginx = await nginxConfig({
+      ...base(),
+      upstream: "unix:/run/app.sock",
+      serverNames: ["www.example.com", "example.com"],
+    });
+    expect(nginx).toContain("proxy_pass http://unix:/run/app.sock:;");
+    expect(nginx).toContain("server_name www.example.com example.com;");
+    const caddy = await caddyConfig({
+      ...base(),
+      upstream: "unix:/run/app.sock",
+      serverNames: ["www.example.com"],
+    });
+    expect(caddy).toContain("reverse_proxy unix//run/app.sock {");
+    expect(caddy).toMatch(/^www\.example\.com \{$/m); // automatic HTTPS
+    const behindTls = await caddyConfig({ ...base(), serverNames: ["www.example.com"], listen: "8080" });
+    expect(behindTls).toMatch(/^http:\/\/www\.example\.com:8080 \{$/m);
+  });
+
+  it("refuses input that cannot be written safely into a configuration", async () => {
+    await expect(
+      nginxConfig({ ...base(), serverNames: ["www.example.com; include /etc/passwd"] }),
+    ).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    await expect(caddyConfig({ ...base(), upstream: "http://127.0.0.1:3000/path" })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    await expect(nginxConfig({ ...base(), listen: "eighty" })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    const spaced = { ...env(), STORAGES_STATICFILES: `file://${dir}/my%20static?publicUrl=/static/` };
+    await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
+  });
+
+  it("checkDeployment refuses a base URL that is not http(s)", async () => {
+    await expect(checkDeployment({ ...base(), baseUrl: "www.example.com" })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+  });
+});

@@ -1,0 +1,269 @@
+import { compareNames, MemoryDriver, Storage } from "@storages/core";
+import { describe, expect, it } from "vitest";
+import { copy, joinListings, type ListedFile, shardOf, sync, verify } from "../src/index.js";
+import { FailingDriver, memory, ReorderedDriver } from "./support.js";
+
+async function fill(storage: Storage, files: Record<string, string>) {
+  for (const [name, body] of Object.entries(files)) await storage.save(name, body);
+}
+
+describe("copy", () => {
+  it("copies what is missing, keeps headers and metadata, and a second run copies nothing", async () => {
+    const src = memory();
+    const dst = memory();
+    await src.save("a.txt", "alpha", {
+      contentType: "text/plain; charset=utf-8",
+      cacheControl: "max-age=60",
+      contentDisposition: 'attachment; filename="a.txt"',
+      metadata: { owner: "ops" },
+      visibility: "public",
+    });
+    await fill(src, { "b/c.bin": "x".repeat(70_000), "b/d.txt": "" });
+    const first = await copy(src, dst);
+    expect(first.copied).toEqual({ files: 3, bytes: 70_005 });
+    expect(first.ok).toBe(true);
+    const stat = await dst.stat("a.txt");
+    expect(stat).toMatchObject({
+      contentType: "text/plain; charset=utf-8",
+      cacheControl: "max-age=60",
+      contentDisposition: 'attachment; filename="a.txt"',
+      metadata: { owner: "ops" },
+      visibility: "public",
+    });
+    expect((await dst.readBytes("b/c.bin")).length).toBe(70_000);
+    const second = await copy(src, dst);
+    expect(second.copied.files).toBe(0);
+    expect(second.equal.files).toBe(3);
+    expect((await verify(src, dst)).ok).toBe(true);
+  });
+
+  it("copies a different file by default, leaves it with overwrite: never (and is then not ok)", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, { "a.txt": "new content" });
+    await fill(dst, { "a.txt": "old" });
+    const never = await copy(src, dst, { overwrite: "never" });
+    expect(never.different.files).toBe(1);
+    expect(never.ok).toBe(false);
+    expect(await dst.readText("a.txt")).toBe("old");
+    const result = await copy(src, dst);
+    expect(result.copied.files).toBe(1);
+    expect(await dst.readText("a.txt")).toBe("new content");
+  });
+
+  it("compares hashes with checksum: true, size and time without", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, { "a.txt": "AAAA" });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await fill(dst, { "a.txt": "BBBB" }); // same size, newer: size and time call it the same
+    expect((await copy(src, dst, { dryRun: true })).equal.files).toBe(1);
+    const checked = await copy(src, dst, { checksum: true });
+    expect(checked.copied.files).toBe(1);
+    expect(await dst.readText("a.txt")).toBe("AAAA");
+    // verify compares hashes by default
+    await dst.save("a.txt", "CCCC");
+    expect((await verify(src, dst)).different.files).toBe(1);
+  });
+
+  it("dry run reports and changes nothing", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, { "a.txt": "a", "b.txt": "b" });
+    await fill(dst, { "z.txt": "z" });
+    const result = await sync(src, dst, { dryRun: true });
+    expect(result).toMatchObject({ dryRun: true, copied: { files: 2 }, deleted: { files: 1 } });
+    expect(dst.driver instanceof MemoryDriver && dst.driver.keys()).toEqual(["z.txt"]);
+  });
+
+  it("prefix, include and exclude select by the name relative to the endpoints", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, {
+      "media/2024/a.jpg": "1",
+      "media/2024/b.png": "2",
+      "media/2023/c.jpg": "3",
+      "other.jpg": "4",
+    });
+    const result = await copy(
+      { storage: src, prefix: "media" },
+      { storage: dst, prefix: "backup/" },
+      {
+        prefix: "2024/",
+        include: ["**/*.jpg", "**/*.png"],
+        exclude: ["**/b.*"],
+      },
+    );
+    expect(result.copied.files).toBe(1);
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["backup/2024/a.jpg"]);
+  });
+
+  it("reports a file that keeps failing after core's retries, copies the rest, is not ok", async () => {
+    const failing = new FailingDriver(new Set(["bad.txt"]));
+    const src = new Storage(failing, { overwrite: true, retry: { attempts: 3, baseDelay: 1, maxDelay: 2 } });
+    const dst = memory();
+    await fill(src, { "bad.txt": "x", "good.txt": "y" });
+    const result = await copy(src, dst);
+    expect(result.copied.files).toBe(1);
+    expect(result.failed.files).toBe(1);
+    expect(result.failures).toEqual([{ name: "bad.txt", code: "E_BACKEND", message: expect.any(String) }]);
+    expect(failing.reads).toBe(3); // core's budget, once: no second retry loop on top
+    expect(result.ok).toBe(false);
+  });
+
+  it("stops on abort and says so", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}.txt`, "x"])));
+    const controller = new AbortController();
+    let seen = 0;
+    const result = await copy(src, dst, {
+      concurrency: 1,
+      signal: controller.signal,
+      onFile: () => {
+        if (++seen === 5) controller.abort();
+      },
+    });
+    expect(result.aborted).toBe(true);
+    expect(result.ok).toBe(false);
+    expect((dst.driver as MemoryDriver).size).toBeLessThan(50);
+  });
+
+  it("refuses bad options with a typed error", async () => {
+    const src = memory();
+    await expect(copy(src, memory(), { concurrency: 0 })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    await expect(copy(src, memory(), { shard: { index: 4, count: 4 } })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
+    await expect(copy(src, memory(), { maxDelete: 3 })).rejects.toMatchObject({ code: "E_INVALID_ARGUMENT" });
+  });
+});
+
+describe("sync", () => {
+  it("deletes extras after copying, and not beyond maxDelete", async () => {
+    const src = memory();
+    const dst = memory();
+    await fill(src, { "a.txt": "a" });
+    await fill(dst, { "x.txt": "x", "y.txt": "y" });
+    const guarded = await sync(src, dst, { maxDelete: 1 });
+    expect(guarded.deletesSkipped?.code).toBe("E_MAX_DELETE");
+    expect(guarded.extra.files).toBe(2);
+    expect(guarded.ok).toBe(false);
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["a.txt", "x.txt", "y.txt"]);
+    const result = await sync(src, dst, { maxDelete: 2 });
+    expect(result.deleted.files).toBe(2);
+    expect(result.ok).toBe(true);
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["a.txt"]);
+  });
+
+  it("deletes nothing when a copy failed", async () => {
+    const src = new Storage(new FailingDriver(new Set(["bad.txt"])), { overwrite: true, retry: false });
+    const dst = memory();
+    await fill(src, { "bad.txt": "x" });
+    await fill(dst, { "old.txt": "x" });
+    const result = await sync(src, dst);
+    expect(result.deletesSkipped?.code).toBe("E_COPY_FAILED");
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["old.txt"]);
+  });
+});
+
+describe("the merge-join", () => {
+  // Code point order puts U+FF21 (Ａ) before U+1F600 (😀); UTF-16 order, the other way round.
+  const names = ["a/😀.txt", "a/Ａ.txt", "a/z.txt", "b😀", "bＡ", "b", "c/\uE000", "c/😀😀", "d"];
+
+  it("never reports a file missing because one side lists in UTF-16 order", async () => {
+    const src = memory();
+    const dst = new Storage(new ReorderedDriver((a, b) => (a < b ? -1 : a > b ? 1 : 0)), { overwrite: true });
+    for (const name of names) {
+      await src.save(name, name);
+      await dst.save(name, name);
+    }
+    const result = await verify(src, dst);
+    expect(result).toMatchObject({ ok: true, missing: { files: 0 }, extra: { files: 0 } });
+    expect(result.equal.files).toBe(names.length);
+    expect(result.listing).toMatchObject({ sourceOrder: "code-point", destinationOrder: "utf-16" });
+  });
+
+  it("stops with a typed error on a listing in no known order, rather than report wrong results", async () => {
+    const src = memory();
+    const dst = new Storage(new ReorderedDriver((a, b) => compareNames(b, a)), { overwrite: true });
+    for (const name of names) await src.save(name, name);
+    for (const name of names.slice(2)) await dst.save(name, name);
+    await expect(verify(src, dst)).rejects.toMatchObject({ code: "E_UNSUPPORTED" });
+  });
+
+  it("holds only the window between the two listings", async () => {
+    async function* listing(count: number, skip: (i: number) => boolean): AsyncGenerator<ListedFile[]> {
+      for (let page = 0; page < count; page += 1000) {
+        const files: ListedFile[] = [];
+        for (let i = page; i < Math.min(count, page + 1000); i++)
+          if (!skip(i))
+            files.push({ name: `f${String(i).padStart(7, "0")}`, size: 1, lastModified: new Date(0) });
+        yield files;
+      }
+    }
+    const stats = { sourceOrder: "either" as const, destinationOrder: "either" as const, peakPending: 0 };
+    let missing = 0;
+    let both = 0;
+    for await (const batch of joinListings(
+      listing(20_000, () => false),
+      listing(20_000, (i) => i % 7 === 0),
+      stats,
+    ))
+      for (const joined of batch) {
+        if (joined.destination === undefined) missing++;
+        else both++;
+      }
+    expect(missing).toBe(Math.ceil(20_000 / 7));
+    expect(both).toBe(20_000 - missing);
+    expect(stats.peakPending).toBeLessThanOrEqual(1000); // one page
+  });
+});
+
+describe("shards", () => {
+  it("split the names into disjoint parts that cover them, by a documented stable hash", async () => {
+    // sha1("photos/a.jpg") starts with 0x… : the number is fixed by the name alone.
+    expect(shardOf("photos/a.jpg", 1 << 30)).toBe(shardOf("photos/a.jpg", 1 << 30));
+    expect(shardOf("", 4)).toBe(0xda39a3ee % 4); // sha1("") = da39a3ee…
+    const src = memory();
+    const names = Array.from({ length: 200 }, (_, i) => `dir${i % 7}/file-${i}.txt`);
+    await fill(src, Object.fromEntries(names.map((n) => [n, n])));
+    const dst = memory();
+    const counts = [];
+    for (let index = 0; index < 4; index++) {
+      const result = await copy(src, dst, { shard: { index, count: 4 } });
+      counts.push(result.copied.files);
+    }
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(counts.every((n) => n > 20)).toBe(true);
+    expect((await verify(src, dst)).ok).toBe(true);
+  });
+});
+
+describe("verify of a plain local folder", () => {
+  it("hashes local files that record no checksum, so a same-size, older-looking change is found", async () => {
+    const { mkdtemp, writeFile, utimes, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openStorageUrl } = await import("@storages/core");
+    const { pathToFileURL } = await import("node:url");
+    const dir = await mkdtemp(join(tmpdir(), "migrate-plain-"));
+    try {
+      await writeFile(join(dir, "a.txt"), "AAAA");
+      const { storage: plain } = await openStorageUrl(`${pathToFileURL(dir).href}?records=false`);
+      const dst = memory();
+      await dst.save("a.txt", "BBBB"); // same size, newer: size and time would call it equal
+      await utimes(join(dir, "a.txt"), new Date(0), new Date(0));
+      expect((await verify(plain, dst, { checksum: false })).equal.files).toBe(1);
+      const checked = await verify(plain, dst);
+      expect(checked.different.files).toBe(1);
+      await dst.save("a.txt", "AAAA");
+      expect((await verify(plain, dst)).ok).toBe(true);
+      await plain.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * Storages for the unit tests: the memory driver, and drivers that list in another order than
+ * core's (as Azurite and the GCS emulator do), or fail on chosen files.
+ */
+import {
+  BackendError,
+  type DriverListOptions,
+  type DriverReadOptions,
+  type ListEntry,
+  type ListPage,
+  MemoryDriver,
+  Storage,
+} from "@storages/core";
+
+export { MemoryDriver, Storage };
+
+export function memory(): Storage {
+  return new Storage(new MemoryDriver(), { overwrite: true, retry: false });
+}
+
+/** A memory driver whose listing comes in one page in the order `compare` gives. */
+export class ReorderedDriver extends MemoryDriver {
+  constructor(private readonly compare: (a: string, b: string) => number) {
+    super();
+  }
+  override async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    const entries: ListEntry[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await super.listPage(prefix, { ...options, cursor, pageSize: 1000 });
+      entries.push(...page.entries);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    entries.sort((a, b) => this.compare(a.name, b.name));
+    return { entries };
+  }
+}
+
+/** A memory driver whose reads of the chosen names always fail with a retryable error. */
+export class FailingDriver extends MemoryDriver {
+  reads = 0;
+  constructor(private readonly failing: ReadonlySet<string>) {
+    super();
+  }
+  override async read(key: string, options: DriverReadOptions) {
+    if (this.failing.has(key)) {
+      this.reads++;
+      throw new BackendError(`"${key}" is unavailable (test fault).`, { retryable: true, path: key });
+    }
+    return super.read(key, options);
+  }
+}
