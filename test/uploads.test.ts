@@ -13,6 +13,7 @@ import {
   names,
   partHead,
   png,
+  post,
   rawUpload,
   sleep,
 } from "../packages/http/test/support/uploads.js";
