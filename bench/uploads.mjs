@@ -293,16 +293,23 @@ async function main() {
       for (const kind of order) {
         const dir = await mkdtemp(join(tmpdir(), "bench-uploads-"));
         const { child, port } = await startChild(kind, dir, admin?.bucket);
-        const started = performance.now();
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: COUNT }, async () => {
-            while (next < COUNT) await upload(port, parts(next++));
-          }),
-        );
-        const seconds = (performance.now() - started) / 1000;
-        const rss = await finish(port);
-        await once(child, "exit").catch(() => {});
+        let seconds;
+        let rss;
+        try {
+          const started = performance.now();
+          let next = 0;
+          await Promise.all(
+            Array.from({ length: COUNT }, async () => {
+              while (next < COUNT) await upload(port, parts(next++));
+            }),
+          );
+          seconds = (performance.now() - started) / 1000;
+          rss = await finish(port);
+          await once(child, "exit").catch(() => {});
+        } finally {
+          // A failed case must not leave its server behind.
+          if (child.exitCode === null) child.kill("SIGKILL");
+        }
         samples[kind].seconds.push(seconds);
         samples[kind].rss.push(rss);
         console.error(
