@@ -7,6 +7,9 @@
  *   multer (disk storage)                the Express ecosystem's usual choice
  *   @storages/http → fs                  handleUpload (sniffing, limits, cleanup) into fsStorage (MD5 + fsync)
  *   @storages/http → fs, batch           the same with durability "batch" (no per-save fsync)
+ *   @storages/http → fs, plain           durability "batch" and records: false (no MD5, no record):
+ *                                        what createWriteStream does, through the handler
+ *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
  *   @storages/http → RGW                 handleUpload into s3Storage
  *
@@ -45,8 +48,10 @@ const CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
   "multer-disk",
+  "busboy-storage-fs",
   "storages-fs",
   "storages-fs-batch",
+  "storages-fs-plain",
   ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
 ];
 
@@ -74,6 +79,24 @@ async function serve(kind, dir, bucket) {
         file.pipe(out);
       });
       parser.on("close", () => Promise.all(writes).then(() => done(res)));
+      req.pipe(parser);
+    };
+  } else if (kind === "busboy-storage-fs") {
+    const busboy = (await import("busboy")).default;
+    const { fsStorage } = await import("@storages/fs");
+    const storage = fsStorage({ root: dir });
+    handler = (req, res) => {
+      const parser = busboy({ headers: req.headers, limits: { fileSize: 2 * SIZE, files: 1 } });
+      const saves = [];
+      parser.on("file", (_field, file, info) => {
+        saves.push(storage.save(info.filename, file, { contentType: "image/png" }));
+      });
+      parser.on("close", () =>
+        Promise.all(saves).then(
+          () => done(res),
+          () => done(res, 500),
+        ),
+      );
       req.pipe(parser);
     };
   } else if (kind === "multer-disk") {
@@ -133,7 +156,11 @@ async function serve(kind, dir, bucket) {
       });
     } else {
       const { fsStorage } = await import("@storages/fs");
-      storage = fsStorage({ root: dir, durability: kind === "storages-fs-batch" ? "batch" : "full" });
+      storage = fsStorage({
+        root: dir,
+        durability: kind === "storages-fs" ? "full" : "batch",
+        records: kind !== "storages-fs-plain",
+      });
     }
     handler = createUploadHandler(storage, {
       allowedTypes: ["image/png"],
@@ -141,6 +168,9 @@ async function serve(kind, dir, bucket) {
       maxFiles: 1,
       maxTotalSize: 3 * SIZE,
       onError: (error) => console.error(error),
+      ...(process.env.BENCH_UPLOADS_CONCURRENCY
+        ? { concurrency: Number(process.env.BENCH_UPLOADS_CONCURRENCY) }
+        : {}),
     });
   }
   const server = createServer((req, res) => {
@@ -170,12 +200,15 @@ function multipartParts() {
   idat.copy(payload, head.length);
   const random = Buffer.from(Array.from({ length: MiB }, () => Math.floor(Math.random() * 256)));
   for (let at = head.length + 8; at < SIZE; at += MiB) random.copy(payload, at, 0, Math.min(MiB, SIZE - at));
-  return [
+  // Each upload its own file name, as different users' files mostly are (same-name races are the
+  // tests' business, not the benchmark's).
+  const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
+  return (index) => [
     Buffer.from(
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.png"\r\nContent-Type: image/png\r\n\r\n`,
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo-${index}.png"\r\nContent-Type: image/png\r\n\r\n`,
     ),
     payload,
-    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+    tail,
   ];
 }
 
@@ -260,19 +293,23 @@ async function main() {
       for (const kind of order) {
         const dir = await mkdtemp(join(tmpdir(), "bench-uploads-"));
         const { child, port } = await startChild(kind, dir, admin?.bucket);
-        const started = performance.now();
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: COUNT }, async () => {
-            while (next < COUNT) {
-              next++;
-              await upload(port, parts);
-            }
-          }),
-        );
-        const seconds = (performance.now() - started) / 1000;
-        const rss = await finish(port);
-        await once(child, "exit").catch(() => {});
+        let seconds;
+        let rss;
+        try {
+          const started = performance.now();
+          let next = 0;
+          await Promise.all(
+            Array.from({ length: COUNT }, async () => {
+              while (next < COUNT) await upload(port, parts(next++));
+            }),
+          );
+          seconds = (performance.now() - started) / 1000;
+          rss = await finish(port);
+          await once(child, "exit").catch(() => {});
+        } finally {
+          // A failed case must not leave its server behind.
+          if (child.exitCode === null) child.kill("SIGKILL");
+        }
         samples[kind].seconds.push(seconds);
         samples[kind].rss.push(rss);
         console.error(

@@ -13,6 +13,7 @@ import {
   names,
   partHead,
   png,
+  post,
   rawUpload,
   sleep,
 } from "../packages/http/test/support/uploads.js";
@@ -126,6 +127,34 @@ if (!server) {
         http.closeAllConnections();
         http.close();
         await media.deleteMany(["photo.png", "page.html"]);
+      }
+    });
+  });
+
+  describe(`the same file name uploaded at once on ${server.label}`, () => {
+    it("every upload is stored under a name of its own or refused 409 E_UPLOAD_CONFLICT, never a 500", async () => {
+      const prefix = `uploads-race-${randomBytes(4).toString("hex")}`;
+      const media = storage(prefix);
+      const { server: http, origin } = await listen(createUploadHandler(media, { concurrency: 16 }));
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, () =>
+            post(origin, [
+              { field: "file", filename: "same.png", contentType: "image/png", body: png(20_000) },
+            ]),
+          ),
+        );
+        for (const answer of answers) {
+          if (answer.status !== 201)
+            expect(answer).toMatchObject({ status: 409, body: { error: { code: "E_UPLOAD_CONFLICT" } } });
+        }
+        const stored = answers.filter((a) => a.status === 201).map((a) => a.body.files![0]!.name);
+        expect(new Set(stored).size).toBe(stored.length);
+        expect((await names(media)).sort()).toEqual([...stored].sort());
+        await media.deleteMany(stored);
+      } finally {
+        http.closeAllConnections();
+        http.close();
       }
     });
   });

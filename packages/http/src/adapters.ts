@@ -7,9 +7,25 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Storage } from "@storages/core";
 import { UploadError } from "./errors.js";
 import { sendJson, sendUploadError } from "./respond.js";
-import { handleUpload, type UploadOptions, type UploadResult } from "./upload.js";
+import { createSaveLimiter, handleUpload, type UploadOptions, type UploadResult } from "./upload.js";
 
-export interface UploadHandlerOptions extends UploadOptions {
+/** How many saves an adapter's route runs at once by default (memory: see `saveLimiter`). */
+export const DEFAULT_UPLOAD_CONCURRENCY = 8;
+
+export interface RouteOptions extends UploadOptions {
+  /** Saves this route runs at once, across its requests. Default 8 (DEFAULT_UPLOAD_CONCURRENCY). */
+  concurrency?: number | undefined;
+}
+
+/** The route's options with its own save limiter, unless one was given. */
+function routeOptions({ concurrency, ...options }: RouteOptions): UploadOptions {
+  return {
+    ...options,
+    saveLimiter: options.saveLimiter ?? createSaveLimiter(concurrency ?? DEFAULT_UPLOAD_CONCURRENCY),
+  };
+}
+
+export interface UploadHandlerOptions extends RouteOptions {
   /** Answers a stored upload. Default: 201 with `{ files, fields }` as JSON. */
   onUpload?:
     | ((result: UploadResult, request: IncomingMessage, response: ServerResponse) => unknown)
@@ -23,7 +39,8 @@ export function createUploadHandler(
   storage: Storage,
   options: UploadHandlerOptions = {},
 ): (request: IncomingMessage, response: ServerResponse) => void {
-  const { onUpload, onError, ...uploadOptions } = options;
+  const { onUpload, onError, ...rest } = options;
+  const uploadOptions = routeOptions(rest);
   return (request, response) => {
     handleUpload(request, storage, uploadOptions)
       .then((result) => (onUpload ? onUpload(result, request, response) : sendJson(response, 201, result)))
@@ -44,8 +61,9 @@ export type RequestWithUpload = IncomingMessage & { upload?: UploadResult };
  */
 export function uploadMiddleware(
   storage: Storage,
-  options: UploadOptions = {},
+  routeOptionsGiven: RouteOptions = {},
 ): (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void {
+  const options = routeOptions(routeOptionsGiven);
   return (request, response, next) => {
     handleUpload(request, storage, options).then(
       (result) => {
@@ -84,12 +102,18 @@ export interface FastifyUploadRequest {
  * unparsed for `saveUpload`, and is not encapsulated (like fastify-plugin), so every route sees it.
  * Answer a refusal with `replyUploadError(reply, error)` in the route or an error handler.
  */
-export function fastifyUploads(fastify: FastifyLike, _options: unknown, done: (error?: Error) => void): void {
+export function fastifyUploads(
+  fastify: FastifyLike,
+  pluginOptions: { concurrency?: number | undefined } | undefined,
+  done: (error?: Error) => void,
+): void {
+  // One limiter for every route of the app: saves at once, across requests.
+  const saveLimiter = createSaveLimiter(pluginOptions?.concurrency ?? DEFAULT_UPLOAD_CONCURRENCY);
   fastify.addContentTypeParser("multipart/form-data", (_request, _payload, parsed) => parsed(null));
   fastify.decorateRequest(
     "saveUpload",
     function (this: FastifyRequestLike, storage: Storage, options?: UploadOptions) {
-      return handleUpload(this.raw, storage, options);
+      return handleUpload(this.raw, storage, { saveLimiter, ...options });
     },
   );
   done();

@@ -17,6 +17,11 @@ export const UPLOAD_REJECTIONS = {
   E_UPLOAD_MALFORMED: 400,
   /** The client stalled (sent nothing for idleTimeout) or took longer than timeout. */
   E_UPLOAD_TIMEOUT: 408,
+  /**
+   * Another upload took the same name while this one streamed (a stream cannot be sent twice);
+   * sending the file again picks a fresh name.
+   */
+  E_UPLOAD_CONFLICT: 409,
   /** The client went away mid-upload (499 is nginx's "client closed request"; rarely seen by anyone). */
   E_UPLOAD_ABORTED: 499,
   /** A direct-upload confirmation whose token is missing, tampered with or expired. */

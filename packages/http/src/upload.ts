@@ -9,8 +9,9 @@
  * a response.
  */
 import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import {
+  AlreadyExistsError,
   abortError,
   generateFilename,
   guessContentType,
@@ -23,6 +24,7 @@ import {
   watchIdle,
 } from "@storages/core";
 import busboy, { type Busboy, type FileInfo } from "busboy";
+import pLimit from "p-limit";
 import { UploadError } from "./errors.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
 
@@ -68,6 +70,25 @@ export interface UploadOptions extends UploadRules {
   visibility?: Visibility | undefined;
   cacheControl?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /**
+   * Runs each save, to bound how many run at once across requests (`createSaveLimiter`; the
+   * adapters make one per route). Memory is about that many times a driver's buffer per save (S3:
+   * `(queueSize + 1) × partSize` for a file larger than one part); a request waiting for a slot is
+   * simply not read, so its client is held back by TCP. Default: no limit.
+   */
+  saveLimiter?: SaveLimiter | undefined;
+}
+
+/** Runs a task when a slot is free. */
+export type SaveLimiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** At most `concurrency` saves at once, for every upload given this limiter. */
+export function createSaveLimiter(concurrency: number): SaveLimiter {
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new InvalidArgumentError(`Upload concurrency must be a positive integer, not ${concurrency}.`);
+  }
+  const limit = pLimit(concurrency);
+  return (task) => limit(task);
 }
 
 export interface UploadedFile {
@@ -153,30 +174,42 @@ export function checkType(sniffed: SniffedType, allowed: readonly string[], file
   }
 }
 
-/** Reads chunks until `bytes` are in or the stream ends, without losing any: the rest streams on. */
-async function peek(
-  chunks: AsyncIterator<Buffer>,
-  bytes: number,
-): Promise<{ head: Buffer[]; length: number; done: boolean }> {
-  const head: Buffer[] = [];
-  let length = 0;
-  while (length < bytes) {
-    const next = await chunks.next();
-    if (next.done) return { head, length, done: true };
-    head.push(next.value);
-    length += next.value.length;
-  }
-  return { head, length, done: false };
-}
-
-async function* replay(head: Buffer[], rest: AsyncIterator<Buffer>, done: boolean): AsyncGenerator<Buffer> {
-  yield* head;
-  if (done) return;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done) return;
-    yield next.value;
-  }
+/**
+ * Reads from `stream` until `bytes` are in or it ends, and gives back what it read: the head, and
+ * whether that was all of it. When it was not, the head is put back (`unshift`), so the stream
+ * itself goes on to the storage — no extra stage, its backpressure intact.
+ */
+function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const settle = (error: Error | undefined, ended = false) => {
+      stream.off("readable", onReadable);
+      stream.off("end", onEnd);
+      stream.off("error", onError);
+      stream.off("close", onClose);
+      if (error) return reject(error);
+      const head = Buffer.concat(chunks);
+      if (!ended) stream.unshift(head);
+      resolve({ head, ended });
+    };
+    const onReadable = () => {
+      for (;;) {
+        const chunk = stream.read() as Buffer | null;
+        if (chunk === null) return;
+        chunks.push(chunk);
+        length += chunk.length;
+        if (length >= bytes) return settle(undefined);
+      }
+    };
+    const onEnd = () => settle(undefined, true);
+    const onError = (error: Error) => settle(error);
+    const onClose = () => settle(new Error("The file stream closed before its end."));
+    stream.on("readable", onReadable);
+    stream.once("end", onEnd);
+    stream.once("error", onError);
+    stream.once("close", onClose);
+  });
 }
 
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
@@ -312,24 +345,27 @@ export async function handleUpload(
       );
     });
     streams.add(file);
-    const chunks = file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    let body: Readable | undefined;
     try {
-      const { head, done } = await peek(chunks, SNIFF_BYTES);
+      const { head, ended } = await peek(file, SNIFF_BYTES);
       if (failure !== undefined) return;
-      const sniffed = await sniffType(Buffer.concat(head));
+      const sniffed = await sniffType(head);
       checkType(sniffed, allowed, originalName);
       const name = uploadName(originalName, sniffed, options.uploadTo);
-      body = Readable.from(replay(head, chunks, done), { objectMode: false });
-      streams.add(body);
+      // A file that fit in the peek is already in memory: saved as bytes (the drivers' fast path).
+      const body: Readable | Buffer = ended ? head : file;
       if (failure !== undefined) return;
-      const saved = await storage.save(name, body, {
-        contentType: sniffed.mime,
-        overwrite: false,
-        visibility: options.visibility,
-        cacheControl: options.cacheControl,
-        metadata: options.metadata,
-      });
+      const save = () => {
+        // A refusal while this save waited for its slot: its body is already errored, skip it.
+        if (failure !== undefined) throw failure;
+        return storage.save(name, body, {
+          contentType: sniffed.mime,
+          overwrite: false,
+          visibility: options.visibility,
+          cacheControl: options.cacheControl,
+          metadata: options.metadata,
+        });
+      };
+      const saved = await (options.saveLimiter ? waitForSlot(options.saveLimiter, save) : save());
       stored.push(saved.name);
       if (tooLarge || file.truncated) return; // refused: the name is removed with the rest below
       ordered[index] = {
@@ -342,13 +378,44 @@ export async function handleUpload(
       };
     } catch (error) {
       // A save cut by our own refusal says nothing new: the reason is already recorded.
+      if (failure === undefined && AlreadyExistsError.isInstance(error)) {
+        fail(
+          new UploadError(
+            "E_UPLOAD_CONFLICT",
+            `Another upload took the name of ${JSON.stringify(originalName.slice(0, 100))} at the same moment; send the file again.`,
+            { cause: error, retryable: true },
+          ),
+        );
+      }
       fail(error);
     } finally {
       streams.delete(file);
-      if (body) streams.delete(body);
       // Whatever was not read (a refused file) is drained so the parser can move on or stop.
       if (!file.destroyed) file.resume();
     }
+  };
+
+  /**
+   * A save through the limiter: a refusal while it still waits for its slot answers at once (the
+   * task, when its turn comes, sees the refusal and does nothing); once it has started, its own
+   * outcome is awaited, so a name it committed is known and removed.
+   */
+  const waitForSlot = <T>(limiter: SaveLimiter, task: () => Promise<T>): Promise<T> => {
+    let started = false;
+    const queued = limiter(() => {
+      started = true;
+      return task();
+    });
+    queued.catch(() => {});
+    const refused = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        if (!started) reject(failure);
+      };
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    refused.catch(() => {});
+    return Promise.race([queued, refused]);
   };
 
   const parsed = new Promise<void>((resolve) => {

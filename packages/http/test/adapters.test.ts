@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
-import { type RequestWithUpload, uploadMiddleware } from "../src/index.js";
+import { createUploadHandler, type RequestWithUpload, uploadMiddleware } from "../src/index.js";
 import { listen, names, png, post, SCRIPT_AS_JPG } from "./support/uploads.js";
 
 const roots: string[] = [];
@@ -70,6 +70,80 @@ describe("Express: uploadMiddleware (multer's habits)", () => {
       ]);
       expect(answer.status).toBe(500);
       expect(String(seen[0])).toMatch(/disk on fire/);
+      expect(await names(media)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("concurrency: saves at once across requests", () => {
+  it("a route with concurrency 1 runs one save at a time, and every upload still lands", async () => {
+    const media = await storage();
+    let running = 0;
+    let most = 0;
+    const counting = new Proxy(media, {
+      get(target, key, receiver) {
+        if (key !== "save") return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<typeof media.save>) => {
+          running++;
+          most = Math.max(most, running);
+          try {
+            return await target.save(...args);
+          } finally {
+            running--;
+          }
+        };
+      },
+    });
+    const { server, origin } = await listen(createUploadHandler(counting, { concurrency: 1 }));
+    try {
+      const answers = await Promise.all(
+        [1, 2, 3, 4].map((n) =>
+          post(origin, [{ field: "f", filename: `${n}.png`, contentType: "image/png", body: png(300_000) }]),
+        ),
+      );
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+      expect(most).toBe(1);
+      expect(await names(media)).toEqual(["1.png", "2.png", "3.png", "4.png"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("a refusal while a save waits for its slot", () => {
+  it("is answered at once, not after the save ahead of it finishes", async () => {
+    const media = await storage();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = new Proxy(media, {
+      get(target, key, receiver) {
+        if (key !== "save") return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<typeof media.save>) => {
+          if (args[0] === "hold.png") await held;
+          return target.save(...args);
+        };
+      },
+    });
+    const { server, origin } = await listen(createUploadHandler(holding, { concurrency: 1, timeout: 1000 }));
+    try {
+      const first = post(origin, [
+        { field: "f", filename: "hold.png", contentType: "image/png", body: png() },
+      ]);
+      await new Promise((r) => setTimeout(r, 200)); // the first save now holds the only slot
+      // Held back by the slot, this one runs into its timeout: the 408 comes now, not after the first save.
+      const refused = await post(origin, [
+        { field: "f", filename: "b1.png", contentType: "image/png", body: png(300_000) },
+      ]);
+      expect(refused).toMatchObject({ status: 408, body: { error: { code: "E_UPLOAD_TIMEOUT" } } });
+      release();
+      // The first ran into the same timeout while its save was held: refused, nothing kept.
+      expect((await first).status).toBe(408);
       expect(await names(media)).toEqual([]);
     } finally {
       server.closeAllConnections();
