@@ -30,9 +30,8 @@ export type WorkerEncoding = "br" | "zstd" | "gzip";
 
 export interface CompressTask {
   op: "compress";
-  /** The bytes to compress: a file, or the rewritten text. */
-  path?: string | undefined;
-  bytes?: Uint8Array | undefined;
+  /** The file to compress: a source, or its rewritten copy in the cache. */
+  path: string;
   sha256: string;
   encodings: WorkerEncoding[];
   cacheDir: string;
@@ -106,7 +105,7 @@ async function compress(task: CompressTask): Promise<Compressed> {
       continue;
     }
     reused = false;
-    input ??= task.bytes ? Buffer.from(task.bytes) : await readFile(task.path!);
+    input ??= await readFile(task.path);
     const out =
       encoding === "br"
         ? await brotli(input, {
