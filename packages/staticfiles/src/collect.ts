@@ -75,6 +75,8 @@ const RELEASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Files up to this size are read whole for upload (replayable on a retry); larger ones stream. */
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const MIN_SAVING = 0.05;
+/** Rewritten CSS/JS held in memory by one run; past it, they are written to the local cache. */
+const IN_MEMORY_BUDGET = 64 * 1024 * 1024;
 
 interface Planned {
   file: FoundFile;
@@ -85,6 +87,8 @@ interface Planned {
    * (by content hash), so memory does not grow with the number of files.
    */
   rewritten?: string | undefined;
+  /** …or held here, within IN_MEMORY_BUDGET for all files together. */
+  bytes?: Buffer | undefined;
   entry: ManifestEntry;
   /** The target already holds `entry.name` with these bytes (from the stored manifest). */
   published: boolean;
@@ -358,6 +362,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       return sameOutput && p && p.sha256 === sha ? p : undefined;
     };
 
+    let inMemory = 0;
     const plan = (name: string): Planned => {
       const done = entries.get(name);
       if (done) return done;
@@ -429,11 +434,13 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         }
       }
       if (raw && integrity === undefined) integrity = integrityOf(raw);
+      // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
       let rewritten: string | undefined;
-      if (bytes) {
+      if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
         rewritten = cachePath(cacheDir, sha, "src");
         writeWhole(rewritten, bytes);
-      }
+        bytes = undefined;
+      } else if (bytes) inMemory += bytes.length;
       const keepName = keepsName(name);
       const publishedName = keepName ? name : hashedName(name, sha);
       const prev = previousEntry(name, sha);
@@ -442,6 +449,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       const planned: Planned = {
         file,
         sourceSha: d.sourceSha,
+        bytes,
         rewritten,
         entry: {
           name: publishedName,
@@ -495,6 +503,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           .compress(
             {
               path: p.rewritten ?? p.file.path,
+              bytes: p.bytes,
               sha256: p.entry.sha256,
               encodings: [...encodings] as WorkerEncoding[],
               cacheDir,
@@ -581,6 +590,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       signal,
     });
     const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> => {
+      if (p.bytes) return p.bytes;
       const path = p.rewritten ?? p.file.path;
       return p.entry.size <= WHOLE_FILE_LIMIT ? readFile(path, { signal }) : createReadStream(path);
     };
