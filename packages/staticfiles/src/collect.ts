@@ -12,7 +12,7 @@
  * release's manifest lists and no kept one does.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -75,12 +75,19 @@ const RELEASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Files up to this size are read whole for upload (replayable on a retry); larger ones stream. */
 const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const MIN_SAVING = 0.05;
+/** Rewritten CSS/JS held in memory by one run; past it, they are written to the local cache. */
+const IN_MEMORY_BUDGET = 64 * 1024 * 1024;
 
 interface Planned {
   file: FoundFile;
   /** SHA-256 of the source bytes. */
   sourceSha: string;
-  /** Rewritten bytes, when the file had references that changed. */
+  /**
+   * The rewritten bytes, when the file had references that changed: spilled to the local cache
+   * (by content hash), so memory does not grow with the number of files.
+   */
+  rewritten?: string | undefined;
+  /** …or held here, within IN_MEMORY_BUDGET for all files together. */
   bytes?: Buffer | undefined;
   entry: ManifestEntry;
   /** The target already holds `entry.name` with these bytes (from the stored manifest). */
@@ -183,6 +190,14 @@ async function writeLocalManifest(path: string, manifest: StaticManifest): Promi
   await writeFile(temporary, text);
   await rename(temporary, path);
   return true;
+}
+
+/** Whole or not at all (a temporary name, then a rename): a crash never leaves a cache entry a later run would trust. */
+function writeWhole(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(temporary, bytes);
+  renameSync(temporary, path);
 }
 
 function emptySizes(): Record<Encoding, number> {
@@ -302,17 +317,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
 
     // 1. Source digests: reused from the stored manifest when the stat data matches, else hashed on the pool.
     let hashed = 0;
-    const digestOf = new Map<string, Promise<{ sourceSha: string; digest?: Digest; bytes?: Buffer }>>();
+    const digestOf = new Map<string, Promise<{ sourceSha: string; digest?: Digest }>>();
     for (const file of found) {
       const r = recorded[file.name];
       const statSame = r && r[0] === file.size && r[1] === file.mtimeMs;
       const kind = referenceKind(file.name);
       const job = async () => {
-        if (kind) {
-          // Read in this thread: its text is parsed here anyway.
-          const bytes = await readFile(file.path, { signal });
-          return { sourceSha: sha256Hex(bytes), bytes };
-        }
+        // Read (and hashed) when planned, in this thread: its text is parsed there anyway.
+        if (kind) return { sourceSha: "" };
         if (statSame) return { sourceSha: r[2] };
         const digest = await pool.digest({ path: file.path }, signal);
         return { sourceSha: digest.sha256, digest };
@@ -325,7 +337,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         }),
       );
     }
-    const digests = new Map<string, { sourceSha: string; digest?: Digest; bytes?: Buffer }>();
+    const digests = new Map<string, { sourceSha: string; digest?: Digest }>();
     // All awaited together: when one fails (or the run is aborted), none is left unhandled.
     for (const [name, digest] of await Promise.all(
       [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
@@ -350,13 +362,17 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       return sameOutput && p && p.sha256 === sha ? p : undefined;
     };
 
+    let inMemory = 0;
     const plan = (name: string): Planned => {
       const done = entries.get(name);
       if (done) return done;
       const file = byName.get(name)!;
+      if (signal?.aborted) throw abortError(signal);
       const d = digests.get(name)!;
       const kind = referenceKind(name);
-      const sourceText = kind && d.bytes ? d.bytes.toString("utf8") : undefined;
+      const raw = kind ? readFileSync(file.path) : undefined;
+      if (raw) d.sourceSha = sha256Hex(raw);
+      const sourceText = raw?.toString("utf8");
       const parsedFile =
         kind && sourceText !== undefined
           ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
@@ -417,9 +433,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           integrity = integrityOf(bytes);
         }
       }
-      if (d.bytes && integrity === undefined) integrity = integrityOf(d.bytes);
-      // Published from the rewritten bytes, or read again from the source at upload time.
-      d.bytes = undefined;
+      if (raw && integrity === undefined) integrity = integrityOf(raw);
+      // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
+      let rewritten: string | undefined;
+      if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
+        rewritten = cachePath(cacheDir, sha, "src");
+        writeWhole(rewritten, bytes);
+        bytes = undefined;
+      } else if (bytes) inMemory += bytes.length;
       const keepName = keepsName(name);
       const publishedName = keepName ? name : hashedName(name, sha);
       const prev = previousEntry(name, sha);
@@ -429,6 +450,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         file,
         sourceSha: d.sourceSha,
         bytes,
+        rewritten,
         entry: {
           name: publishedName,
           size,
@@ -464,7 +486,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     let compressionReused = 0;
     let compressDone = 0;
     const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
-    const toCompress = [...entries.values()].filter((p) => p.compressible);
+    // Largest first: the threads finish together instead of one compressing the biggest file alone at the end.
+    const toCompress = [...entries.values()]
+      .filter((p) => p.compressible)
+      .sort((a, b) => b.entry.size - a.entry.size);
     for (const p of toCompress) {
       const prev = previousEntry(p.file.name, p.entry.sha256);
       if (prev && p.published) {
@@ -477,7 +502,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         job = pool
           .compress(
             {
-              path: p.bytes ? undefined : p.file.path,
+              path: p.rewritten ?? p.file.path,
               bytes: p.bytes,
               sha256: p.entry.sha256,
               encodings: [...encodings] as WorkerEncoding[],
@@ -564,9 +589,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       overwrite: true,
       signal,
     });
-    const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> =>
-      p.bytes ??
-      (p.file.size <= WHOLE_FILE_LIMIT ? readFile(p.file.path, { signal }) : createReadStream(p.file.path));
+    const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> => {
+      if (p.bytes) return p.bytes;
+      const path = p.rewritten ?? p.file.path;
+      return p.entry.size <= WHOLE_FILE_LIMIT ? readFile(path, { signal }) : createReadStream(path);
+    };
     const siblingUploads = (p: Planned, name: string, cacheControl: string) => {
       for (const encoding of Object.keys(p.entry.encodings) as Encoding[]) {
         const size = p.entry.encodings[encoding]!;

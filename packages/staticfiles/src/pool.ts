@@ -3,9 +3,14 @@
  * task and only when there is work (a no-change run starts none).
  */
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { Piscina } from "piscina";
+import type { Piscina } from "piscina";
+
+/** Loaded with the first task: a no-change run never loads it. */
+const load = createRequire(import.meta.url);
+
 import type { Compressed, CompressTask, Digest, DigestTask } from "./worker.js";
 
 function workerFile(): string {
@@ -23,7 +28,8 @@ export class WorkerPool {
   }
 
   #get(): Piscina {
-    this.#pool ??= new Piscina({
+    const { Piscina: Pool } = load("piscina") as typeof import("piscina");
+    this.#pool ??= new Pool({
       filename: workerFile(),
       minThreads: 1,
       maxThreads: this.threads,

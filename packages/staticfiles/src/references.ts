@@ -14,11 +14,29 @@
  * `../img/a.png?v=1#x` becomes `../img/a.3f2a9c1b07d4.png?v=1#x`: the same meaning, relative or
  * root-relative as written, query and fragment kept.
  */
+import { createRequire } from "node:module";
 import { posix } from "node:path";
-import { init as initLexer, parse as parseModule } from "es-module-lexer";
-import postcss, { type AtRule, type Comment, type Declaration, type Root } from "postcss";
-import valueParser, { type Node as ValueNode } from "postcss-value-parser";
+import type * as Lexer from "es-module-lexer";
+import type Postcss from "postcss";
+import type { AtRule, Comment, Declaration, Root } from "postcss";
+import type ValueParser from "postcss-value-parser";
+import type { Node as ValueNode } from "postcss-value-parser";
 import type { ReferenceKind } from "./names.js";
+
+/**
+ * The parsers are loaded on first use: a run with nothing changed (and an app that only calls
+ * staticUrl) never pays for loading them.
+ */
+const load = createRequire(import.meta.url);
+let parsers: { postcss: typeof Postcss; valueParser: typeof ValueParser; lexer: typeof Lexer } | undefined;
+function lib() {
+  parsers ??= {
+    postcss: load("postcss") as typeof Postcss,
+    valueParser: load("postcss-value-parser") as typeof ValueParser,
+    lexer: load("es-module-lexer") as typeof Lexer,
+  };
+  return parsers;
+}
 
 /** One reference as written in a file. */
 export interface Reference {
@@ -114,7 +132,7 @@ function urlSites(nodes: ValueNode[], inImageSet: boolean, out: ValueSite[]): vo
         if (node.value !== "url" && node.nodes.length > 1) {
           // postcss-value-parser reads only lower-case `url(` raw; `URL(a/b.png)` comes split at
           // each `/`: made one word again, as the browser reads it.
-          const whole = valueParser.stringify(node.nodes);
+          const whole = lib().valueParser.stringify(node.nodes);
           node.nodes = [{ type: "word", value: whole, sourceIndex: 0, sourceEndIndex: whole.length }];
         }
         const inner = node.nodes.find((n) => n.type === "word" || n.type === "string");
@@ -134,14 +152,14 @@ function parseCss(text: string, source: string): ParsedFile {
   let root: Root;
   try {
     // map: false — postcss would otherwise look for and load the file's previous source map.
-    root = postcss.parse(text, { from: source, map: false });
+    root = lib().postcss.parse(text, { from: source, map: false });
   } catch {
     // Not parseable CSS: its references cannot be found reliably; it is published as it is.
     return { references: [], rewrite: () => text };
   }
   type Site =
-    | { type: "value"; owner: Declaration | AtRule; parsed: valueParser.ParsedValue; sites: ValueSite[] }
-    | { type: "import"; owner: AtRule; parsed: valueParser.ParsedValue; node: ValueNode }
+    | { type: "value"; owner: Declaration | AtRule; parsed: ValueParser.ParsedValue; sites: ValueSite[] }
+    | { type: "import"; owner: AtRule; parsed: ValueParser.ParsedValue; node: ValueNode }
     | { type: "comment"; owner: Comment; url: string };
   const sites: Site[] = [];
   const references: Reference[] = [];
@@ -149,7 +167,7 @@ function parseCss(text: string, source: string): ParsedFile {
   root.walk((node) => {
     if (node.type === "decl") {
       if (!/url\(|image-set/i.test(node.value)) return;
-      const parsed = valueParser(node.value);
+      const parsed = lib().valueParser(node.value);
       const found: ValueSite[] = [];
       urlSites(parsed.nodes, false, found);
       if (found.length === 0) return;
@@ -158,7 +176,7 @@ function parseCss(text: string, source: string): ParsedFile {
     } else if (node.type === "atrule") {
       const name = node.name.toLowerCase();
       if (name === "namespace") return; // a namespace URI, not a file
-      const parsed = valueParser(node.params);
+      const parsed = lib().valueParser(node.params);
       if (name === "import") {
         const first = parsed.nodes.find((n) => n.type !== "space" && n.type !== "comment");
         if (first?.type === "string") {
@@ -207,7 +225,7 @@ function parseCss(text: string, source: string): ParsedFile {
         }
         if (!touched) continue;
         changed = true;
-        const value = valueParser.stringify(site.parsed.nodes);
+        const value = lib().valueParser.stringify(site.parsed.nodes);
         if (site.owner.type === "decl") site.owner.value = value;
         else site.owner.params = value;
       }
@@ -228,7 +246,7 @@ const JS_SOURCE_MAP =
 /** es-module-lexer is WebAssembly: initialised once per process, before the first JS file. */
 let lexerReady: Promise<void> | undefined;
 export function initParsers(): Promise<void> {
-  lexerReady ??= initLexer();
+  lexerReady ??= lib().lexer.init();
   return lexerReady;
 }
 
@@ -247,7 +265,7 @@ function parseJs(text: string, modules: boolean): ParsedFile {
   const references: Reference[] = [];
   if (modules && /\bimport\b|\bexport\b/.test(text)) {
     try {
-      const [imports] = parseModule(text);
+      const [imports] = lib().lexer.parse(text);
       for (const imp of imports) {
         if (imp.type === "import-meta") continue;
         // A dynamic import of anything but a plain string literal (`./${x}.js`) names no one file.

@@ -30,8 +30,9 @@ export type WorkerEncoding = "br" | "zstd" | "gzip";
 
 export interface CompressTask {
   op: "compress";
-  /** The bytes to compress: a file, or the rewritten text. */
-  path?: string | undefined;
+  /** The file to compress: a source, or its rewritten copy in the cache… */
+  path: string;
+  /** …or the rewritten bytes themselves. */
   bytes?: Uint8Array | undefined;
   sha256: string;
   encodings: WorkerEncoding[];
@@ -106,7 +107,9 @@ async function compress(task: CompressTask): Promise<Compressed> {
       continue;
     }
     reused = false;
-    input ??= task.bytes ? Buffer.from(task.bytes) : await readFile(task.path!);
+    input ??= task.bytes
+      ? Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength)
+      : await readFile(task.path);
     const out =
       encoding === "br"
         ? await brotli(input, {

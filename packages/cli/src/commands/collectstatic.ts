@@ -1,13 +1,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { prefixed } from "@storages/core";
-import {
-  type CollectProgress,
-  type CollectResult,
-  collectStatic,
-  ENCODINGS,
-  type StaticSource,
-} from "@storages/staticfiles";
+import type { CollectProgress, CollectResult, Encoding, StaticSource } from "@storages/staticfiles";
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
@@ -35,6 +29,9 @@ function targetAddress(text: string, cwd: string): string {
   url.pathname = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
   return `${url.href}?records=false&durability=batch`;
 }
+
+/** The package's ENCODINGS, without loading it for every other command. */
+const ENCODINGS: readonly Encoding[] = ["br", "zstd", "gzip"];
 
 function human(r: Omit<CollectResult, "manifest">): string[] {
   const seconds = (r.durationMs / 1000).toFixed(2);
@@ -140,6 +137,7 @@ export const collectstatic = defineCommand({
     };
     let result: CollectResult;
     try {
+      const { collectStatic } = await import("@storages/staticfiles");
       result = await collectStatic({
         sources,
         packages: options.packages,
