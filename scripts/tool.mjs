@@ -67,7 +67,10 @@ export function toolCommand(tool, args) {
   // --prefer-offline: once the pinned version is in npm's cache, no registry round trip per run
   // (without it every turbo or biome run asked the registry first: 70 s of TLS retries where the
   // registry's certificate authority is not in the environment, e.g. inside a turbo task's env).
-  return ["npm", ["exec", "--yes", "--prefer-offline", `--package=${pkg}`, "--", tool, ...colourFlag, ...args]];
+  return [
+    "npm",
+    ["exec", "--yes", "--prefer-offline", `--package=${pkg}`, "--", tool, ...colourFlag, ...args],
+  ];
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
