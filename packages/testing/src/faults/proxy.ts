@@ -148,8 +148,8 @@ function listOf<T extends string>(value: T | readonly T[] | undefined): readonly
   return value === undefined ? undefined : typeof value === "string" ? [value as T] : (value as readonly T[]);
 }
 
-/** mulberry32: small, fast, seeded; the soak's faults are the same on every run of a seed. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: small, fast, seeded; the soak's faults (and its choices) are the same on every run of a seed. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -12,7 +12,7 @@ import { type RetryOptions, type Storage, StorageError } from "@storages/core";
 import pLimit from "p-limit";
 import { listAllNames } from "../context.js";
 import { randomBytes } from "../helpers.js";
-import type { ChaosOptions, FaultProxy } from "./proxy.js";
+import { type ChaosOptions, type FaultProxy, seededRandom } from "./proxy.js";
 import type { SoakFigures } from "./tally.js";
 
 export interface SoakOptions {
@@ -85,7 +85,7 @@ export async function runSoak(
   const injectedBefore = proxy.stats.injected;
   proxy.releaseUpstream();
   const handlesBefore = openHandles();
-  const random = seeded(options.seed ?? 7);
+  const random = seededRandom(options.seed ?? 7);
   /** Acknowledged saves of the shared name, by the name each got. */
   const shared = new Map<string, string>();
 
@@ -233,17 +233,5 @@ export async function runSoak(
       handlesBefore,
       handlesAfter: openHandles(),
     },
-  };
-}
-
-/** mulberry32, for the soak's choices (the proxy seeds its own). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
