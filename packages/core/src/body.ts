@@ -19,18 +19,31 @@ export interface BodySource {
   bytes?: Uint8Array | undefined;
 }
 
-function fromBytes(bytes: Uint8Array): BodySource {
-  const buffer = Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return {
-    replayable: true,
-    canResend: () => true,
-    size: buffer.byteLength,
-    bytes: buffer,
+/** A body in memory: sent as often as needed. A class, so a save allocates no closures for it. */
+class BytesSource implements BodySource {
+  readonly replayable = true;
+  readonly size: number;
+  readonly bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+    this.size = bytes.byteLength;
+  }
+
+  canResend(): boolean {
+    return true;
+  }
+
+  stream(): Readable {
     // objectMode false: drivers and pipes see ordinary byte chunks; an empty buffer simply ends.
-    stream: () => Readable.from(buffer.byteLength === 0 ? [] : [buffer], { objectMode: false }),
-  };
+    return Readable.from(this.size === 0 ? [] : [this.bytes], { objectMode: false });
+  }
+}
+
+function fromBytes(bytes: Uint8Array): BodySource {
+  return new BytesSource(
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  );
 }
 
 function isNodeReadable(value: unknown): value is NodeJS.ReadableStream {

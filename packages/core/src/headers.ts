@@ -17,17 +17,37 @@ export function guessContentType(name: string): string {
   if (LINE_TERMINATOR.test(name)) return typeOf(name);
   // The extension the way mime.getType finds it: after the last "." of the last path segment, if
   // something comes before that dot; a name with a folder but no such dot has none.
-  const slash = Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\"));
-  const dot = name.lastIndexOf(".");
+  // One pass from the end (three lastIndexOf calls were a runtime call each, on every save).
+  let slash = -1;
+  let dot = -1;
+  for (let i = name.length - 1; i >= 0; i--) {
+    const c = name.charCodeAt(i);
+    if (c === 47 || c === 92) {
+      slash = i; // "/" or "\\"
+      break;
+    }
+    if (c === 46 && dot < 0) dot = i; // the last "." after it
+  }
   const hasDot = dot > slash + 1;
   if (!hasDot && slash >= 0) return DEFAULT_CONTENT_TYPE;
-  const extension = name.slice(Math.max(dot, slash) + 1).toLowerCase();
-  const cached = typeByExtension.get(extension);
-  if (cached !== undefined) return cached;
-  const type = typeOf(extension);
-  if (typeByExtension.size < MAX_CACHED_EXTENSIONS) typeByExtension.set(extension, type);
+  const start = Math.max(dot, slash) + 1;
+  // Bulk jobs save runs of names with one extension: the last answer, without slicing the name.
+  if (name.length - start === last.extension.length && name.startsWith(last.extension, start)) {
+    return last.type;
+  }
+  const extension = name.slice(start);
+  const lower = extension.toLowerCase();
+  let type = typeByExtension.get(lower);
+  if (type === undefined) {
+    type = typeOf(lower);
+    if (typeByExtension.size < MAX_CACHED_EXTENSIONS) typeByExtension.set(lower, type);
+  }
+  last = { extension, type };
   return type;
 }
+
+/** The previous call's extension, as the name spelled it, and its type. */
+let last = { extension: "\0", type: DEFAULT_CONTENT_TYPE };
 
 const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
 

@@ -6,12 +6,6 @@ import type { Readable } from "node:stream";
 import { releaseStream, watchIdle } from "./abort.js";
 import { AbortedError, type Operation, type StorageError, TimeoutError, withContext } from "./errors.js";
 
-export interface ScopeContext {
-  operation?: Operation;
-  path?: string | undefined;
-  backend?: string;
-}
-
 export class CallScope {
   readonly #controller = new AbortController();
   /** The error the call ends with when its signal or timeout fired (with the call's context). */
@@ -19,19 +13,26 @@ export class CallScope {
   #timer: NodeJS.Timeout | undefined;
   #stream: Readable | undefined;
   #stopIdle: (() => void) | undefined;
-  readonly #onCallerAbort = () =>
-    this.#fire(new AbortedError(undefined, { cause: this.callerSignal?.reason }));
+  /** Made only for a call with a signal: most calls of bulk jobs have none, and pay nothing. */
+  #onCallerAbort: (() => void) | undefined;
 
   constructor(
     private readonly callerSignal: AbortSignal | undefined,
     timeout: number | undefined,
-    private readonly context: ScopeContext,
+    // The context an error that fires gets; separate fields, so a call allocates no object for it.
+    private readonly operation: Operation | undefined,
+    private readonly path: string | undefined,
+    private readonly backend: string | undefined,
   ) {
-    if (callerSignal?.aborted) {
-      this.#onCallerAbort();
-      return;
+    if (callerSignal) {
+      const onCallerAbort = () => this.#fire(new AbortedError(undefined, { cause: callerSignal.reason }));
+      if (callerSignal.aborted) {
+        onCallerAbort();
+        return;
+      }
+      this.#onCallerAbort = onCallerAbort;
+      callerSignal.addEventListener("abort", onCallerAbort, { once: true });
     }
-    callerSignal?.addEventListener("abort", this.#onCallerAbort, { once: true });
     if (timeout !== undefined) {
       this.#timer = setTimeout(
         () => this.#fire(new TimeoutError(`The operation did not finish within ${timeout} ms.`)),
@@ -46,7 +47,7 @@ export class CallScope {
 
   #fire(error: StorageError): void {
     if (this.fired) return;
-    this.fired = withContext(error, this.context);
+    this.fired = withContext(error, { operation: this.operation, path: this.path, backend: this.backend });
     // Our error reaches the stream first, before the driver's SDK destroys it with its own.
     if (this.#stream) releaseStream(this.#stream, this.fired);
     this.#controller.abort(this.fired);
@@ -73,7 +74,7 @@ export class CallScope {
   dispose(): void {
     this.#clearTimer();
     this.#stopIdle?.();
-    this.callerSignal?.removeEventListener("abort", this.#onCallerAbort);
+    if (this.#onCallerAbort) this.callerSignal?.removeEventListener("abort", this.#onCallerAbort);
     this.#stream = undefined;
   }
 }

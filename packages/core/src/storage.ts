@@ -8,7 +8,7 @@
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import pLimit from "p-limit";
 import { releaseStream, settleOnAbort, translateStreamErrors } from "./abort.js";
-import { asReadStream, collectBytes, type ReadStream, toBodySource } from "./body.js";
+import { asReadStream, type BodySource, collectBytes, type ReadStream, toBodySource } from "./body.js";
 import { digestStream } from "./checksum.js";
 import { implicitVisibility } from "./config/visibility.js";
 import {
@@ -45,6 +45,7 @@ import type {
   CopyOptions,
   DataProtection,
   Driver,
+  DriverWriteOptions,
   DriverWriteResult,
   ListEntry,
   ListOptions,
@@ -353,11 +354,7 @@ export class Storage {
     repeat: Repeat = true,
   ): Promise<T> {
     const timeout = options?.timeout ?? this.timeout;
-    const scope = new CallScope(options?.signal, timeout, {
-      operation,
-      path,
-      backend: this.backend,
-    });
+    const scope = new CallScope(options?.signal, timeout, operation, path, this.backend);
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
@@ -513,23 +510,19 @@ export class Storage {
           ifNotExists: !overwrite,
           nextKey: names && (() => names.next()),
         };
-        const send = (target: string) =>
-          source.bytes && this.driver.writeBytes
-            ? this.driver.writeBytes(target, source.bytes, base)
-            : this.driver.write(target, source.stream(), base);
         if (!names) {
           // Overwriting (bulk jobs, most uploads): the first attempt goes straight to the driver;
           // the retry state is set up only when it fails. Per-call cost is what small files pay.
           const started = Date.now();
           let result: DriverWriteResult;
           try {
-            result = await send(key);
+            result = await this.send(key, source, base);
           } catch (error) {
             result = await this.retrying(
               "save",
               key,
               signal,
-              () => send(key),
+              () => this.send(key, source, base),
               () => source.canResend(),
               policy,
               { started, error },
@@ -553,7 +546,7 @@ export class Storage {
           if (sent++ > 0 && source.bytes && (await this.holds(target, source.bytes, signal))) {
             return { name: target, size: source.bytes.byteLength };
           }
-          const result = await send(target);
+          const result = await this.send(target, source, base);
           return { name: result.key, size: result.size, etag: result.etag };
         };
         for (;;) {
@@ -583,6 +576,13 @@ export class Storage {
       },
       false,
     );
+  }
+
+  /** One write of a save's body: bytes in memory straight to the driver when it takes them. */
+  private send(target: string, source: BodySource, options: DriverWriteOptions): Promise<DriverWriteResult> {
+    return source.bytes && this.driver.writeBytes
+      ? this.driver.writeBytes(target, source.bytes, options)
+      : this.driver.write(target, source.stream(), options);
   }
 
   /** Whether `key` holds exactly `bytes` (checked by size, then by content). */
