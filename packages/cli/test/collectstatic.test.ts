@@ -92,5 +92,32 @@ describe("storages collectstatic", () => {
     const r = await run([]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--source DIR");
+    expect(r.stderr).toContain('"staticfiles"');
+  });
+
+  it('without --source: the folders the app\'s package.json declares in "staticfiles", in order', async () => {
+    await writeFile(
+      join(dir, "package.json"),
+      JSON.stringify({ name: "app", staticfiles: ["assets", { dir: "vendor", prefix: "kit/" }] }),
+    );
+    const r = await run(["--json"]);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ found: 3, copied: 3 });
+    const manifest = JSON.parse(await readFile(join(dir, "staticfiles.json"), "utf8"));
+    expect(Object.keys(manifest.files).sort()).toEqual(["css/app.css", "img.png", "kit/kit.js"]);
+    // --source replaces the declaration (explicit flags win, as in every other option).
+    const only = await run(["--source", "vendor", "--dry-run", "--json"]);
+    expect(only.json()).toMatchObject({ found: 1 });
+  });
+
+  it('a malformed "staticfiles" in package.json: a configuration error naming the entry and the forms', async () => {
+    await writeFile(join(dir, "package.json"), JSON.stringify({ staticfiles: ["assets", { folder: "x" }] }));
+    const r = await run(["--json"]);
+    expect(r.code).toBe(2);
+    const { error } = JSON.parse(r.stderr);
+    expect(error.code).toBe("E_CONFIG");
+    expect(error.message).toContain('"staticfiles"[1]');
+    expect(error.message).toContain('"DIR=PREFIX"');
+    expect(r.stdout).not.toContain("published");
   });
 });

@@ -55,7 +55,7 @@ export const collectstatic = defineCommand({
   name: "collectstatic",
   summary: "publish static files: hashed names, rewritten references, precompressed, incremental",
   description:
-    "Collects the static files of the --source folders (first found wins), gives them content-hashed names, rewrites the references between them (CSS url()/@import/image-set(), source maps), precompresses them (br, gzip, zstd siblings) and publishes what changed to the staticfiles storage (or --to). Writes the manifest to the target (staticfiles.json and .storages/releases/<release>.json) and to --manifest-out for the app's build. A run with nothing changed reads only the sources' stat data and the stored manifest. Keeps the files of the last --keep releases; deletes only files collectstatic wrote.",
+    "Collects the static files of the --source folders (default: the \"staticfiles\" folders of package.json; first found wins), gives them content-hashed names, rewrites the references between them (CSS url()/@import/image-set(), source maps), precompresses them (br, gzip, zstd siblings) and publishes what changed to the staticfiles storage (or --to). Writes the manifest to the target (staticfiles.json and .storages/releases/<release>.json) and to --manifest-out for the app's build. A run with nothing changed reads only the sources' stat data and the stored manifest. Keeps the files of the last --keep releases; deletes only files collectstatic wrote.",
   examples: [
     {
       command: "storages collectstatic --source ./assets --source ./dist",
@@ -77,7 +77,11 @@ export const collectstatic = defineCommand({
   ],
   configure: (command) =>
     command
-      .option("--source <dir[=prefix]>", "a static source folder (repeatable; first found wins)", collect)
+      .option(
+        "--source <dir[=prefix]>",
+        'a static source folder (repeatable; first found wins; default: "staticfiles" in package.json)',
+        collect,
+      )
       .option(
         "--packages",
         'also collect installed packages that declare "staticfiles" in their package.json',
@@ -102,10 +106,14 @@ export const collectstatic = defineCommand({
       .option("--release <id>", "release id (default: derived from the files' hashes)")
       .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger),
   async run(context, _args, options) {
-    const sources: StaticSource[] = (options.source ?? []).map(sourceOption);
+    const staticfiles = await import("@storages/staticfiles");
+    // --source flags, else the folders the app's package.json declares ("staticfiles").
+    const sources: StaticSource[] = options.source
+      ? options.source.map(sourceOption)
+      : await staticfiles.appSources(context.cwd);
     if (sources.length === 0 && !options.packages) {
       throw new UsageError(
-        "collectstatic needs at least one --source DIR (or --packages): the folders your static files are in.",
+        'collectstatic needs the folders your static files are in: --source DIR (repeatable), or "staticfiles": ["assets", "dist=app/"] in package.json (or --packages).',
       );
     }
     const location = await context.resolve(targetAddress(options.to ?? "staticfiles", context.cwd), {
@@ -137,8 +145,7 @@ export const collectstatic = defineCommand({
     };
     let result: CollectResult;
     try {
-      const { collectStatic } = await import("@storages/staticfiles");
-      result = await collectStatic({
+      result = await staticfiles.collectStatic({
         sources,
         packages: options.packages,
         ignore: options.ignore,
