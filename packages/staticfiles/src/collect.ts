@@ -12,7 +12,7 @@
  * release's manifest lists and no kept one does.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -50,9 +50,9 @@ import {
   referenceKind,
 } from "./names.js";
 import { WorkerPool } from "./pool.js";
-import { initParsers, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
+import { type Reference, replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
+import { cachePath, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -77,6 +77,9 @@ const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const MIN_SAVING = 0.05;
 /** Rewritten CSS/JS held in memory by one run; past it, they are written to the local cache. */
 const IN_MEMORY_BUDGET = 64 * 1024 * 1024;
+/** A scan task's batch: up to this many files or bytes (a big file goes alone). */
+const SCAN_BATCH_FILES = 64;
+const SCAN_BATCH_BYTES = 2 * 1024 * 1024;
 
 interface Planned {
   file: FoundFile;
@@ -301,7 +304,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     return out;
   }
 
-  const pool = new WorkerPool(options.threads);
+  const pool = new WorkerPool(options.threads, signal);
   try {
     return await collectChanged();
   } finally {
@@ -315,39 +318,56 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     const cacheDir = resolve(cwd, options.cacheDir ?? "node_modules/.cache/storages-staticfiles");
     const byName = new Map(found.map((f) => [f.name, f]));
 
-    // 1. Source digests: reused from the stored manifest when the stat data matches, else hashed on the pool.
-    let hashed = 0;
-    const digestOf = new Map<string, Promise<{ sourceSha: string; digest?: Digest }>>();
+    // 1. Source digests, read and hashed on the pool (CSS and JS scanned for references there too),
+    // in batches: one message per file would cost more than hashing a small one. A file without
+    // references whose stat data matches the stored manifest is not read: its digest is reused.
+    interface SourceDigest {
+      sourceSha: string;
+      integrity?: string | undefined;
+      references?: Reference[] | undefined;
+      /** The text to rewrite (a CSS or JS file with references), dropped once it is planned. */
+      text?: string | undefined;
+    }
+    const digests = new Map<string, SourceDigest>();
+    const toScan: FoundFile[] = [];
     for (const file of found) {
       const r = recorded[file.name];
-      const statSame = r && r[0] === file.size && r[1] === file.mtimeMs;
-      const kind = referenceKind(file.name);
-      const job = async () => {
-        // Read (and hashed) when planned, in this thread: its text is parsed there anyway.
-        if (kind) return { sourceSha: "" };
-        if (statSame) return { sourceSha: r[2] };
-        const digest = await pool.digest({ path: file.path }, signal);
-        return { sourceSha: digest.sha256, digest };
-      };
-      digestOf.set(
-        file.name,
-        job().then((d) => {
-          progress({ phase: "hash", done: ++hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
-          return d;
-        }),
-      );
+      // Files that may hold references are always read: what they reference may have changed.
+      if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
+        digests.set(file.name, { sourceSha: r[2] });
+      else toScan.push(file);
     }
-    const digests = new Map<string, { sourceSha: string; digest?: Digest }>();
+    let hashed = digests.size;
+    const batches: FoundFile[][] = [];
+    for (let i = 0, batch: FoundFile[] = [], bytes = 0; i < toScan.length; i++) {
+      batch.push(toScan[i]!);
+      bytes += toScan[i]!.size;
+      if (batch.length >= SCAN_BATCH_FILES || bytes >= SCAN_BATCH_BYTES || i === toScan.length - 1) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+    }
     // All awaited together: when one fails (or the run is aborted), none is left unhandled.
-    for (const [name, digest] of await Promise.all(
-      [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
-    )) {
-      digests.set(name, digest);
-    }
-
-    // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
-    // dropped right after: only the files on the current dependency path are held at once.
-    await initParsers();
+    await Promise.all(
+      batches.map(async (batch) => {
+        const scanned = await pool.scan({
+          files: batch.map((f) => ({ path: f.path, kind: referenceKind(f.name) })),
+          modules: options.rewriteModules ?? false,
+        });
+        batch.forEach((file, i) => {
+          const d = scanned[i]!;
+          digests.set(file.name, {
+            sourceSha: d.sha256,
+            integrity: d.integrity,
+            references: d.references,
+            text: d.text,
+          });
+        });
+        hashed += batch.length;
+        progress({ phase: "hash", done: hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
+      }),
+    );
 
     // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
     // names the published files it references — so those are settled first.
@@ -369,20 +389,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       const file = byName.get(name)!;
       if (signal?.aborted) throw abortError(signal);
       const d = digests.get(name)!;
-      const kind = referenceKind(name);
-      const raw = kind ? readFileSync(file.path) : undefined;
-      if (raw) d.sourceSha = sha256Hex(raw);
-      const sourceText = raw?.toString("utf8");
-      const parsedFile =
-        kind && sourceText !== undefined
-          ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
-          : undefined;
       let bytes: Buffer | undefined;
       let sha = d.sourceSha;
-      let integrity = d.digest?.integrity;
-      if (parsedFile && parsedFile.references.length > 0) {
+      let integrity = d.integrity;
+      if (d.references && d.text !== undefined) {
+        const sourceText = d.text;
+        d.text = undefined;
         visiting.push(name);
-        const text = parsedFile.rewrite((reference) => {
+        const text = spliceReferences(sourceText, d.references, (reference) => {
           const to = resolveReference(reference.url, name, baseUrlPath);
           if (to.kind === "external") return undefined;
           if (to.kind === "outside") {
@@ -433,7 +447,6 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           integrity = integrityOf(bytes);
         }
       }
-      if (raw && integrity === undefined) integrity = integrityOf(raw);
       // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
       let rewritten: string | undefined;
       if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
@@ -473,7 +486,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       [...entries.values()]
         .filter((p) => p.entry.integrity === "")
         .map(async (p) => {
-          const digest = await pool.digest({ path: p.file.path }, signal);
+          const digest = await pool.digest({ path: p.file.path });
           p.entry.integrity = digest.integrity;
         }),
     );
@@ -500,20 +513,17 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       let job = compressions.get(p.entry.sha256);
       if (!job) {
         job = pool
-          .compress(
-            {
-              path: p.rewritten ?? p.file.path,
-              bytes: p.bytes,
-              sha256: p.entry.sha256,
-              encodings: [...encodings] as WorkerEncoding[],
-              cacheDir,
-              minSaving: MIN_SAVING,
-              brotliQuality: options.brotliQuality ?? 11,
-              gzipLevel: options.gzipLevel ?? 9,
-              zstdLevel: options.zstdLevel ?? 19,
-            },
-            signal,
-          )
+          .compress({
+            path: p.rewritten ?? p.file.path,
+            bytes: p.bytes,
+            sha256: p.entry.sha256,
+            encodings: [...encodings] as WorkerEncoding[],
+            cacheDir,
+            minSaving: MIN_SAVING,
+            brotliQuality: options.brotliQuality ?? 11,
+            gzipLevel: options.gzipLevel ?? 9,
+            zstdLevel: options.zstdLevel ?? 19,
+          })
           .then(({ sizes, reused }) => {
             if (reused) compressionReused++;
             else compressed++;

@@ -1,22 +1,42 @@
 /**
- * The CPU work of collectstatic, run on piscina worker threads (one per core): hashing file
- * contents and compressing them (brotli q11 is by far the slowest step). Self-contained (node:
- * imports only), so Node can also load it from the TypeScript source when tests run without a build.
+ * The CPU work of collectstatic, run on piscina worker threads (one per core): reading and hashing
+ * file contents, finding the references in CSS and JS (references.ts, loaded here), and compressing
+ * (brotli q11 is by far the slowest step). Node imports only, and references.ts by a path that
+ * follows this file's own extension, so Node can also load it from the TypeScript sources when
+ * tests run without a build.
  *
  * Compressed output goes to the local cache folder as `<sha256>.<encoding>` (named by the content
  * it compresses, so each content is compressed once, ever, on this machine) and only sizes travel
  * back: memory stays bounded whatever the file sizes.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 
+import type { ReferenceKind } from "./names.js";
+import type { Reference } from "./references.js";
+
 export interface DigestTask {
   op: "digest";
   path: string;
+}
+
+/** A batch of files to read, hash and (CSS, JS) scan for references: one message for many small files. */
+export interface ScanTask {
+  op: "scan";
+  files: { path: string; kind: ReferenceKind }[];
+  /** Also ES module specifiers in JS. */
+  modules: boolean;
+}
+
+export interface Scanned extends Digest {
+  /** The references found, in text order: only for a CSS or JS file that has some… */
+  references?: Reference[] | undefined;
+  /** …and then its text, which the collector rewrites once the files it references are named. */
+  text?: string | undefined;
 }
 
 export interface Digest {
@@ -73,6 +93,42 @@ async function digest(path: string): Promise<Digest> {
     size += (chunk as Buffer).length;
   }
   return { sha256: sha256.digest("hex"), integrity: `sha384-${sha384.digest("base64")}`, size };
+}
+
+type References = typeof import("./references.js");
+let references: Promise<References> | undefined;
+/** references.ts beside this file (built: references.js), with its parsers ready. */
+function referencesModule(): Promise<References> {
+  references ??= (async () => {
+    const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const module = (await import(new URL(`./references${extension}`, import.meta.url).href)) as References;
+    await module.initParsers();
+    return module;
+  })();
+  return references;
+}
+
+async function scan(task: ScanTask): Promise<Scanned[]> {
+  const parsers = task.files.some((f) => f.kind) ? await referencesModule() : undefined;
+  return task.files.map(({ path, kind }) => {
+    // Synchronous: this thread has nothing else to do meanwhile, and one call costs a third of a
+    // promise-based read of a small file.
+    const bytes = readFileSync(path);
+    const digest: Scanned = {
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      integrity: `sha384-${createHash("sha384").update(bytes).digest("base64")}`,
+      size: bytes.length,
+    };
+    if (kind && parsers) {
+      const text = bytes.toString("utf8");
+      const found = parsers.parseReferences(kind, text, path, { modules: task.modules }).references;
+      if (found.length > 0) {
+        digest.references = found;
+        digest.text = text;
+      }
+    }
+    return digest;
+  });
 }
 
 async function cached(cacheDir: string, sha256: string, encoding: string): Promise<number | undefined> {
@@ -138,6 +194,10 @@ async function compress(task: CompressTask): Promise<Compressed> {
   return { sizes: result, reused };
 }
 
-export default async function run(task: DigestTask | CompressTask): Promise<Digest | Compressed> {
-  return task.op === "digest" ? digest(task.path) : compress(task);
+export default async function run(
+  task: DigestTask | ScanTask | CompressTask,
+): Promise<Digest | Scanned[] | Compressed> {
+  if (task.op === "digest") return digest(task.path);
+  if (task.op === "scan") return scan(task);
+  return compress(task);
 }
