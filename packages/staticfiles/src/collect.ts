@@ -12,7 +12,7 @@
  * release's manifest lists and no kept one does.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -589,76 +589,106 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       compressionReused,
     });
 
-    // 6. Publish.
+    // 6. Publish. To a local folder (the fs driver), a file is handed over as an unread file
+    // stream, which the driver copies in the kernel; elsewhere as bytes, which a retry can send
+    // again. Where the target keeps no per-file metadata (a plain folder: nothing tells the two
+    // names' Cache-Control apart), the original name is a copy the target makes of the hashed file.
     const previousOriginals = new Set(previous?.originals ?? []);
-    const uploads: (() => Promise<void>)[] = [];
+    const localFiles = target.backend === "fs";
+    const copyOriginals = !target.capabilities.metadata && target.features.copy === "native";
+    const jobs: (() => Promise<void>)[] = [];
+    let steps = 0;
     let bytesTotal = 0;
+    let filesDone = 0;
+    let bytesDone = 0;
+    const done = (bytes: number) => {
+      bytesDone += bytes;
+      out.written++;
+      progress({ phase: "publish", done: ++filesDone, total: steps, bytesDone, bytesTotal });
+    };
     const common = (p: Planned, cacheControl: string): SaveOptions => ({
       contentType: p.entry.contentType,
       cacheControl,
       overwrite: true,
       signal,
     });
-    const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> => {
-      if (p.bytes) return p.bytes;
-      const path = p.rewritten ?? p.file.path;
-      return p.entry.size <= WHOLE_FILE_LIMIT ? readFile(path, { signal }) : createReadStream(path);
+    const fromFile = async (path: string, size: number): Promise<Buffer | NodeJS.ReadableStream> =>
+      localFiles || size > WHOLE_FILE_LIMIT ? createReadStream(path) : readFile(path);
+    const sibling = (p: Planned, encoding: Encoding) => {
+      const path = cachePath(cacheDir, p.entry.sha256, encoding);
+      if (!existsSync(path)) {
+        throw new StorageError(
+          "E_NOT_FOUND",
+          `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
+        );
+      }
+      return path;
     };
-    const siblingUploads = (p: Planned, name: string, cacheControl: string) => {
-      for (const encoding of Object.keys(p.entry.encodings) as Encoding[]) {
+    /** The steps that write the file (and its siblings) under `name`. */
+    const writes = (p: Planned, name: string, cacheControl: string): (() => Promise<void>)[] => {
+      bytesTotal += p.entry.size;
+      const file = async () => {
+        const body = p.bytes ?? (await fromFile(p.rewritten ?? p.file.path, p.entry.size));
+        await target.save(name, body as Buffer, { ...common(p, cacheControl), size: p.entry.size });
+        done(p.entry.size);
+      };
+      const siblings = (Object.keys(p.entry.encodings) as Encoding[]).map((encoding) => {
         const size = p.entry.encodings[encoding]!;
         bytesTotal += size;
-        uploads.push(async () => {
-          const bytes = await readFile(cachePath(cacheDir, p.entry.sha256, encoding), { signal }).catch(
-            (error) => {
-              throw new StorageError(
-                "E_NOT_FOUND",
-                `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
-                { cause: error },
-              );
+        return async () => {
+          await target.save(
+            name + ENCODING_SUFFIX[encoding],
+            (await fromFile(sibling(p, encoding), size)) as Buffer,
+            {
+              ...common(p, cacheControl),
+              ...((options.siblingContentEncoding ?? true) && {
+                contentEncoding: encoding === "gzip" ? "gzip" : encoding,
+              }),
+              size,
             },
           );
-          await target.save(name + ENCODING_SUFFIX[encoding], bytes, {
-            ...common(p, cacheControl),
-            ...((options.siblingContentEncoding ?? true) && {
-              contentEncoding: encoding === "gzip" ? "gzip" : encoding,
-            }),
-            size: bytes.length,
-          });
-          out.written++;
-          done(bytes.length);
-        });
-      }
-    };
-    let filesDone = 0;
-    let bytesDone = 0;
-    const done = (bytes: number) => {
-      bytesDone += bytes;
-      progress({ phase: "publish", done: ++filesDone, total: uploads.length, bytesDone, bytesTotal });
-    };
-    /** The file (and its siblings) under `name`. */
-    const publishAs = (p: Planned, name: string, cacheControl: string) => {
-      bytesTotal += p.entry.size;
-      uploads.push(async () => {
-        await target.save(name, (await body(p)) as Buffer, {
-          ...common(p, cacheControl),
-          size: p.entry.size,
-        });
-        out.written++;
-        done(p.entry.size);
+          done(size);
+        };
       });
-      siblingUploads(p, name, cacheControl);
+      return [file, ...siblings];
+    };
+    /** The steps that copy the published hashed file (and its siblings) to the original name. */
+    const copies = (p: Planned): (() => Promise<void>)[] => {
+      const names: [suffix: string, size: number][] = [
+        ["", p.entry.size],
+        ...(Object.entries(p.entry.encodings) as [Encoding, number][]).map(
+          ([e, size]) => [ENCODING_SUFFIX[e], size] as [string, number],
+        ),
+      ];
+      return names.map(([suffix, size], i) => async () => {
+        try {
+          await target.copy(p.entry.name + suffix, p.file.name + suffix, { signal });
+        } catch (error) {
+          // The manifest said published, but the file is gone from the target: written again.
+          if (!NotFoundError.isInstance(error)) throw error;
+          await writes(p, p.file.name, CACHE_SHORT)[i]!();
+          return;
+        }
+        done(size);
+      });
     };
     for (const p of sorted) {
+      const job: (() => Promise<void>)[] = [];
       if (p.published) out.unchanged++;
       else {
         out.copied++;
         // Hashed by us or by the bundler: the name changes whenever the content does.
-        publishAs(p, p.entry.name, CACHE_IMMUTABLE);
+        job.push(...writes(p, p.entry.name, CACHE_IMMUTABLE));
       }
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
-        publishAs(p, p.file.name, CACHE_SHORT);
+        job.push(...(copyOriginals ? copies(p) : writes(p, p.file.name, CACHE_SHORT)));
       }
+      if (job.length === 0) continue;
+      steps += job.length;
+      // In order: a copy needs the hashed file written first.
+      jobs.push(async () => {
+        for (const step of job) await step();
+      });
     }
     if (options.dryRun) {
       out.durationMs = performance.now() - started;
@@ -666,7 +696,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     }
     const limit = pLimit(options.concurrency ?? 8);
     if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
-    await Promise.all(uploads.map((upload) => limit(upload)));
+    await Promise.all(jobs.map((job) => limit(job)));
     const releaseText = serializeManifest(publicManifest(manifest));
     await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
       contentType: "application/json",
