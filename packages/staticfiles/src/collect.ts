@@ -591,11 +591,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
 
     // 6. Publish. To a local folder (the fs driver), a file is handed over as an unread file
     // stream, which the driver copies in the kernel; elsewhere as bytes, which a retry can send
-    // again. Where the target keeps no per-file metadata (a plain folder: nothing tells the two
-    // names' Cache-Control apart), the original name is a copy the target makes of the hashed file.
+    // again. The original name is written from the source too, not copied from the hashed file:
+    // a copy inside the fs driver first resolves and stats the hashed file (a readlink per path
+    // segment), more system calls than a second kernel copy from the source (strace -c).
     const previousOriginals = new Set(previous?.originals ?? []);
     const localFiles = target.backend === "fs";
-    const copyOriginals = !target.capabilities.metadata && target.features.copy === "native";
     const jobs: (() => Promise<void>)[] = [];
     let steps = 0;
     let bytesTotal = 0;
@@ -652,26 +652,6 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       });
       return [file, ...siblings];
     };
-    /** The steps that copy the published hashed file (and its siblings) to the original name. */
-    const copies = (p: Planned): (() => Promise<void>)[] => {
-      const names: [suffix: string, size: number][] = [
-        ["", p.entry.size],
-        ...(Object.entries(p.entry.encodings) as [Encoding, number][]).map(
-          ([e, size]) => [ENCODING_SUFFIX[e], size] as [string, number],
-        ),
-      ];
-      return names.map(([suffix, size], i) => async () => {
-        try {
-          await target.copy(p.entry.name + suffix, p.file.name + suffix, { signal });
-        } catch (error) {
-          // The manifest said published, but the file is gone from the target: written again.
-          if (!NotFoundError.isInstance(error)) throw error;
-          await writes(p, p.file.name, CACHE_SHORT)[i]!();
-          return;
-        }
-        done(size);
-      });
-    };
     for (const p of sorted) {
       const job: (() => Promise<void>)[] = [];
       if (p.published) out.unchanged++;
@@ -681,11 +661,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         job.push(...writes(p, p.entry.name, CACHE_IMMUTABLE));
       }
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
-        job.push(...(copyOriginals ? copies(p) : writes(p, p.file.name, CACHE_SHORT)));
+        job.push(...writes(p, p.file.name, CACHE_SHORT));
       }
       if (job.length === 0) continue;
       steps += job.length;
-      // In order: a copy needs the hashed file written first.
       jobs.push(async () => {
         for (const step of job) await step();
       });

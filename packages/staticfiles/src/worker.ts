@@ -78,6 +78,17 @@ const gz = promisify(zlib.gzip);
 export const ZSTD_AVAILABLE = typeof zlib.zstdCompress === "function";
 const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
 
+/**
+ * Brotli's window for an input: one bit more than the input needs (the default, 22 bits, is a
+ * 4 MiB window and a match finder of eight times that, allocated for a 2 KiB file too). The output
+ * is the same but for a few bytes in a thousand files (measured on the bench corpus: +10 bytes in
+ * 3.3 MB), and the CPU time is the same; the memory is not.
+ */
+function windowBits(size: number): number {
+  const { BROTLI_MIN_WINDOW_BITS: min, BROTLI_DEFAULT_WINDOW: max } = constants;
+  return Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 16)) + 1));
+}
+
 /** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. */
 export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
   return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
@@ -172,6 +183,7 @@ async function compress(task: CompressTask): Promise<Compressed> {
             params: {
               [constants.BROTLI_PARAM_QUALITY]: task.brotliQuality,
               [constants.BROTLI_PARAM_SIZE_HINT]: input.length,
+              [constants.BROTLI_PARAM_LGWIN]: windowBits(input.length),
             },
           })
         : encoding === "gzip"
