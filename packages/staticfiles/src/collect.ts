@@ -329,266 +329,6 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       text?: string | undefined;
     }
     const digests = new Map<string, SourceDigest>();
-    const toScan: FoundFile[] = [];
-    for (const file of found) {
-      const r = recorded[file.name];
-      // Files that may hold references are always read: what they reference may have changed.
-      if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
-        digests.set(file.name, { sourceSha: r[2] });
-      else toScan.push(file);
-    }
-    let hashed = digests.size;
-    const batches: FoundFile[][] = [];
-    for (let i = 0, batch: FoundFile[] = [], bytes = 0; i < toScan.length; i++) {
-      batch.push(toScan[i]!);
-      bytes += toScan[i]!.size;
-      if (batch.length >= SCAN_BATCH_FILES || bytes >= SCAN_BATCH_BYTES || i === toScan.length - 1) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
-    }
-    // All awaited together: when one fails (or the run is aborted), none is left unhandled.
-    await Promise.all(
-      batches.map(async (batch) => {
-        const scanned = await pool.scan({
-          files: batch.map((f) => ({ path: f.path, kind: referenceKind(f.name) })),
-          modules: options.rewriteModules ?? false,
-        });
-        batch.forEach((file, i) => {
-          const d = scanned[i]!;
-          digests.set(file.name, {
-            sourceSha: d.sha256,
-            integrity: d.integrity,
-            references: d.references,
-            text: d.text,
-          });
-        });
-        hashed += batch.length;
-        progress({ phase: "hash", done: hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
-      }),
-    );
-
-    // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
-    // names the published files it references — so those are settled first.
-    const entries = new Map<string, Planned>();
-    const visiting: string[] = [];
-    const cycles: string[][] = [];
-    const cycleSeen = new Set<string>();
-
-    const keepsName = (name: string) => bundled.has(name) || looksBundlerHashed(name);
-    const previousEntry = (name: string, sha: string) => {
-      const p = previous?.files[name];
-      return sameOutput && p && p.sha256 === sha ? p : undefined;
-    };
-
-    let inMemory = 0;
-    const plan = (name: string): Planned => {
-      const done = entries.get(name);
-      if (done) return done;
-      const file = byName.get(name)!;
-      if (signal?.aborted) throw abortError(signal);
-      const d = digests.get(name)!;
-      let bytes: Buffer | undefined;
-      let sha = d.sourceSha;
-      let integrity = d.integrity;
-      if (d.references && d.text !== undefined) {
-        const sourceText = d.text;
-        d.text = undefined;
-        visiting.push(name);
-        const text = spliceReferences(sourceText, d.references, (reference) => {
-          const to = resolveReference(reference.url, name, baseUrlPath);
-          if (to.kind === "external") return undefined;
-          if (to.kind === "outside") {
-            warnings.push({
-              code: "outside",
-              file: name,
-              line: reference.line,
-              reference: reference.url,
-              message: `${name}:${reference.line}: ${reference.url} is left as written: ${to.why}.`,
-            });
-            return undefined;
-          }
-          if (!byName.has(to.name)) {
-            warnings.push({
-              code: "missing-reference",
-              file: name,
-              line: reference.line,
-              reference: reference.url,
-              message: `${name}:${reference.line}: ${reference.url} names ${to.name}, which is not among the static files; the reference is left as written.`,
-            });
-            return undefined;
-          }
-          const at = visiting.indexOf(to.name);
-          if (at >= 0) {
-            const cycle = [...visiting.slice(at), to.name];
-            const key = [...cycle].sort().join("\n");
-            if (!cycleSeen.has(key)) {
-              cycleSeen.add(key);
-              cycles.push(cycle);
-              warnings.push({
-                code: "cycle",
-                file: name,
-                line: reference.line,
-                reference: reference.url,
-                message: `${cycle.join(" → ")}: these files reference each other; ${name}:${reference.line} (${reference.url}) is left as written.`,
-              });
-            }
-            return undefined;
-          }
-          const dep = plan(to.name);
-          if (dep.entry.name === to.name) return undefined;
-          return replaceLastSegment(reference.url, dep.entry.name);
-        });
-        visiting.pop();
-        if (text !== sourceText) {
-          bytes = Buffer.from(text, "utf8");
-          sha = sha256Hex(bytes);
-          integrity = integrityOf(bytes);
-        }
-      }
-      // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
-      let rewritten: string | undefined;
-      if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
-        rewritten = cachePath(cacheDir, sha, "src");
-        writeWhole(rewritten, bytes);
-        bytes = undefined;
-      } else if (bytes) inMemory += bytes.length;
-      const keepName = keepsName(name);
-      const publishedName = keepName ? name : hashedName(name, sha);
-      const prev = previousEntry(name, sha);
-      if (integrity === undefined) integrity = prev?.integrity;
-      const size = bytes?.length ?? file.size;
-      const planned: Planned = {
-        file,
-        sourceSha: d.sourceSha,
-        bytes,
-        rewritten,
-        entry: {
-          name: publishedName,
-          size,
-          sha256: sha,
-          integrity: integrity ?? "",
-          hashed: !keepName,
-          contentType: guessContentType(name),
-          encodings: {},
-        },
-        published: prev !== undefined && prev.name === publishedName,
-        compressible: encodings.length > 0 && isCompressible(name, size),
-      };
-      entries.set(name, planned);
-      return planned;
-    };
-    for (const file of found) plan(file.name);
-
-    // Files whose digest was reused but whose entry the stored manifest lacks (options changed): hash now.
-    await Promise.all(
-      [...entries.values()]
-        .filter((p) => p.entry.integrity === "")
-        .map(async (p) => {
-          const digest = await pool.digest({ path: p.file.path });
-          p.entry.integrity = digest.integrity;
-        }),
-    );
-
-    const missing = warnings.filter((w) => w.code === "missing-reference");
-    if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
-
-    // 4. Compression: each unique content once; reused from the stored manifest or the local cache.
-    let compressed = 0;
-    let compressionReused = 0;
-    let compressDone = 0;
-    const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
-    // Largest first: the threads finish together instead of one compressing the biggest file alone at the end.
-    const toCompress = [...entries.values()]
-      .filter((p) => p.compressible)
-      .sort((a, b) => b.entry.size - a.entry.size);
-    for (const p of toCompress) {
-      const prev = previousEntry(p.file.name, p.entry.sha256);
-      if (prev && p.published) {
-        p.entry.encodings = { ...prev.encodings };
-        compressionReused++;
-        continue;
-      }
-      let job = compressions.get(p.entry.sha256);
-      if (!job) {
-        job = pool
-          .compress({
-            path: p.rewritten ?? p.file.path,
-            bytes: p.bytes,
-            sha256: p.entry.sha256,
-            encodings: [...encodings] as WorkerEncoding[],
-            cacheDir,
-            minSaving: MIN_SAVING,
-            brotliQuality: options.brotliQuality ?? 11,
-            gzipLevel: options.gzipLevel ?? 9,
-            zstdLevel: options.zstdLevel ?? 19,
-          })
-          .then(({ sizes, reused }) => {
-            if (reused) compressionReused++;
-            else compressed++;
-            progress({
-              phase: "compress",
-              done: ++compressDone,
-              total: compressions.size,
-              bytesDone: 0,
-              bytesTotal: 0,
-            });
-            const kept: Partial<Record<Encoding, number>> = {};
-            for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
-            return kept;
-          });
-        compressions.set(p.entry.sha256, job);
-      }
-    }
-    await Promise.all(
-      toCompress
-        .filter(
-          (p) =>
-            compressions.has(p.entry.sha256) && !(previousEntry(p.file.name, p.entry.sha256) && p.published),
-        )
-        .map(async (p) => {
-          p.entry.encodings = await compressions.get(p.entry.sha256)!;
-        }),
-    );
-
-    // 5. The manifest.
-    const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
-    const files: Record<string, ManifestEntry> = {};
-    const sourcesRecord: Record<string, [number, number, string]> = {};
-    for (const p of sorted) {
-      files[p.file.name] = p.entry;
-      sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];
-    }
-    const release =
-      options.release ??
-      sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
-        0,
-        12,
-      );
-    const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
-    const manifest: StaticManifest = {
-      version: 1,
-      release,
-      createdAt: new Date().toISOString(),
-      files,
-      ...(originals && { originals: originalNames }),
-      build: {
-        options: optionsPrint,
-        sources: sourcesRecord,
-        warnings: warnings.filter((w) => w.code !== "conflict"),
-      },
-    };
-    const totals = totalsOf(manifest);
-    const out = result(manifest, {
-      bytes: totals.bytes,
-      bytesBefore: totals.before,
-      bytesAfter: totals.after,
-      cycles,
-      compressed,
-      compressionReused,
-    });
-
     // 6. Publish. To a local folder (the fs driver), a file is handed over as an unread file
     // stream, which the driver copies in the kernel; elsewhere as bytes, which a retry can send
     // again. The original name is written from the source too, not copied from the hashed file:
@@ -596,14 +336,24 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     // segment), more system calls than a second kernel copy from the source (strace -c).
     const previousOriginals = new Set(previous?.originals ?? []);
     const localFiles = target.backend === "fs";
-    const jobs: (() => Promise<void>)[] = [];
+    const limit = pLimit(options.concurrency ?? 8);
+    /**
+     * Files published while the others are still being read and planned: those without references
+     * and without siblings to wait for (their name is settled by their own bytes). Not when nothing
+     * may be written before every file is planned: --dry-run, --strict (a missing reference
+     * publishes nothing), --clear (the clearing comes first).
+     */
+    const early = !options.dryRun && !options.strict && !options.clear;
+    const running: Promise<void>[] = [];
+    const queued = new Set<Planned>();
+    let written = 0;
     let steps = 0;
     let bytesTotal = 0;
     let filesDone = 0;
     let bytesDone = 0;
     const done = (bytes: number) => {
       bytesDone += bytes;
-      out.written++;
+      written++;
       progress({ phase: "publish", done: ++filesDone, total: steps, bytesDone, bytesTotal });
     };
     const common = (p: Planned, cacheControl: string): SaveOptions => ({
@@ -652,54 +402,339 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       });
       return [file, ...siblings];
     };
-    for (const p of sorted) {
+    /** The steps that publish a planned file: its hashed name (unless published), its original name. */
+    const stepsOf = (p: Planned): (() => Promise<void>)[] => {
       const job: (() => Promise<void>)[] = [];
-      if (p.published) out.unchanged++;
-      else {
-        out.copied++;
-        // Hashed by us or by the bundler: the name changes whenever the content does.
-        job.push(...writes(p, p.entry.name, CACHE_IMMUTABLE));
-      }
+      // Hashed by us or by the bundler: the name changes whenever the content does.
+      if (!p.published) job.push(...writes(p, p.entry.name, CACHE_IMMUTABLE));
       if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
         job.push(...writes(p, p.file.name, CACHE_SHORT));
       }
-      if (job.length === 0) continue;
+      return job;
+    };
+    const enqueue = (p: Planned) => {
+      queued.add(p);
+      const job = stepsOf(p);
+      if (job.length === 0) return;
       steps += job.length;
-      jobs.push(async () => {
+      const run = limit(async () => {
         for (const step of job) await step();
       });
-    }
-    if (options.dryRun) {
+      run.catch(() => {}); // awaited with the others; a failure must not go unhandled meanwhile
+      running.push(run);
+    };
+
+    try {
+      // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
+      // names the published files it references — so those are settled first.
+      const entries = new Map<string, Planned>();
+      const visiting: string[] = [];
+      const cycles: string[][] = [];
+      const cycleSeen = new Set<string>();
+
+      const keepsName = (name: string) => bundled.has(name) || looksBundlerHashed(name);
+      const previousEntry = (name: string, sha: string) => {
+        const p = previous?.files[name];
+        return sameOutput && p && p.sha256 === sha ? p : undefined;
+      };
+
+      let inMemory = 0;
+      const plan = (name: string): Planned => {
+        const done = entries.get(name);
+        if (done) return done;
+        const file = byName.get(name)!;
+        if (signal?.aborted) throw abortError(signal);
+        const d = digests.get(name)!;
+        let bytes: Buffer | undefined;
+        let sha = d.sourceSha;
+        let integrity = d.integrity;
+        if (d.references && d.text !== undefined) {
+          const sourceText = d.text;
+          d.text = undefined;
+          visiting.push(name);
+          const text = spliceReferences(sourceText, d.references, (reference) => {
+            const to = resolveReference(reference.url, name, baseUrlPath);
+            if (to.kind === "external") return undefined;
+            if (to.kind === "outside") {
+              warnings.push({
+                code: "outside",
+                file: name,
+                line: reference.line,
+                reference: reference.url,
+                message: `${name}:${reference.line}: ${reference.url} is left as written: ${to.why}.`,
+              });
+              return undefined;
+            }
+            if (!byName.has(to.name)) {
+              warnings.push({
+                code: "missing-reference",
+                file: name,
+                line: reference.line,
+                reference: reference.url,
+                message: `${name}:${reference.line}: ${reference.url} names ${to.name}, which is not among the static files; the reference is left as written.`,
+              });
+              return undefined;
+            }
+            const at = visiting.indexOf(to.name);
+            if (at >= 0) {
+              const cycle = [...visiting.slice(at), to.name];
+              const key = [...cycle].sort().join("\n");
+              if (!cycleSeen.has(key)) {
+                cycleSeen.add(key);
+                cycles.push(cycle);
+                warnings.push({
+                  code: "cycle",
+                  file: name,
+                  line: reference.line,
+                  reference: reference.url,
+                  message: `${cycle.join(" → ")}: these files reference each other; ${name}:${reference.line} (${reference.url}) is left as written.`,
+                });
+              }
+              return undefined;
+            }
+            const dep = plan(to.name);
+            if (dep.entry.name === to.name) return undefined;
+            return replaceLastSegment(reference.url, dep.entry.name);
+          });
+          visiting.pop();
+          if (text !== sourceText) {
+            bytes = Buffer.from(text, "utf8");
+            sha = sha256Hex(bytes);
+            integrity = integrityOf(bytes);
+          }
+        }
+        // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
+        let rewritten: string | undefined;
+        if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
+          rewritten = cachePath(cacheDir, sha, "src");
+          writeWhole(rewritten, bytes);
+          bytes = undefined;
+        } else if (bytes) inMemory += bytes.length;
+        const keepName = keepsName(name);
+        const publishedName = keepName ? name : hashedName(name, sha);
+        const prev = previousEntry(name, sha);
+        if (integrity === undefined) integrity = prev?.integrity;
+        const size = bytes?.length ?? file.size;
+        const planned: Planned = {
+          file,
+          sourceSha: d.sourceSha,
+          bytes,
+          rewritten,
+          entry: {
+            name: publishedName,
+            size,
+            sha256: sha,
+            integrity: integrity ?? "",
+            hashed: !keepName,
+            contentType: guessContentType(name),
+            encodings: {},
+          },
+          published: prev !== undefined && prev.name === publishedName,
+          compressible: encodings.length > 0 && isCompressible(name, size),
+        };
+        entries.set(name, planned);
+        return planned;
+      };
+      const toScan: FoundFile[] = [];
+      for (const file of found) {
+        const r = recorded[file.name];
+        // Files that may hold references are always read: what they reference may have changed.
+        if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
+          digests.set(file.name, { sourceSha: r[2] });
+        else toScan.push(file);
+      }
+      let hashed = digests.size;
+      const batches: FoundFile[][] = [];
+      for (let i = 0, batch: FoundFile[] = [], bytes = 0; i < toScan.length; i++) {
+        batch.push(toScan[i]!);
+        bytes += toScan[i]!.size;
+        if (batch.length >= SCAN_BATCH_FILES || bytes >= SCAN_BATCH_BYTES || i === toScan.length - 1) {
+          batches.push(batch);
+          batch = [];
+          bytes = 0;
+        }
+      }
+      // All awaited together: when one fails (or the run is aborted), none is left unhandled.
+      await Promise.all(
+        batches.map(async (batch) => {
+          const scanned = await pool.scan({
+            files: batch.map((f) => ({ path: f.path, kind: referenceKind(f.name) })),
+            modules: options.rewriteModules ?? false,
+          });
+          batch.forEach((file, i) => {
+            const d = scanned[i]!;
+            digests.set(file.name, {
+              sourceSha: d.sha256,
+              integrity: d.integrity,
+              references: d.references,
+              text: d.text,
+            });
+          });
+          hashed += batch.length;
+          progress({ phase: "hash", done: hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
+          // Aborted (by the progress callback too): nothing more is started.
+          if (early && !signal?.aborted) {
+            for (const file of batch) {
+              if (referenceKind(file.name)) continue;
+              const p = plan(file.name);
+              if (!p.compressible) enqueue(p);
+            }
+          }
+        }),
+      );
+
+      for (const file of found) plan(file.name);
+
+      // Files whose digest was reused but whose entry the stored manifest lacks (options changed): hash now.
+      await Promise.all(
+        [...entries.values()]
+          .filter((p) => p.entry.integrity === "")
+          .map(async (p) => {
+            const digest = await pool.digest({ path: p.file.path });
+            p.entry.integrity = digest.integrity;
+          }),
+      );
+
+      const missing = warnings.filter((w) => w.code === "missing-reference");
+      if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
+
+      // 4. Compression: each unique content once; reused from the stored manifest or the local cache.
+      let compressed = 0;
+      let compressionReused = 0;
+      let compressDone = 0;
+      const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
+      // Largest first: the threads finish together instead of one compressing the biggest file alone at the end.
+      const toCompress = [...entries.values()]
+        .filter((p) => p.compressible)
+        .sort((a, b) => b.entry.size - a.entry.size);
+      for (const p of toCompress) {
+        const prev = previousEntry(p.file.name, p.entry.sha256);
+        if (prev && p.published) {
+          p.entry.encodings = { ...prev.encodings };
+          compressionReused++;
+          continue;
+        }
+        let job = compressions.get(p.entry.sha256);
+        if (!job) {
+          job = pool
+            .compress({
+              path: p.rewritten ?? p.file.path,
+              bytes: p.bytes,
+              sha256: p.entry.sha256,
+              encodings: [...encodings] as WorkerEncoding[],
+              cacheDir,
+              minSaving: MIN_SAVING,
+              brotliQuality: options.brotliQuality ?? 11,
+              gzipLevel: options.gzipLevel ?? 9,
+              zstdLevel: options.zstdLevel ?? 19,
+            })
+            .then(({ sizes, reused }) => {
+              if (reused) compressionReused++;
+              else compressed++;
+              progress({
+                phase: "compress",
+                done: ++compressDone,
+                total: compressions.size,
+                bytesDone: 0,
+                bytesTotal: 0,
+              });
+              const kept: Partial<Record<Encoding, number>> = {};
+              for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
+              return kept;
+            });
+          compressions.set(p.entry.sha256, job);
+        }
+      }
+      await Promise.all(
+        toCompress
+          .filter(
+            (p) =>
+              compressions.has(p.entry.sha256) &&
+              !(previousEntry(p.file.name, p.entry.sha256) && p.published),
+          )
+          .map(async (p) => {
+            p.entry.encodings = await compressions.get(p.entry.sha256)!;
+          }),
+      );
+
+      // 5. The manifest.
+      const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
+      const files: Record<string, ManifestEntry> = {};
+      const sourcesRecord: Record<string, [number, number, string]> = {};
+      for (const p of sorted) {
+        files[p.file.name] = p.entry;
+        sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];
+      }
+      const release =
+        options.release ??
+        sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
+          0,
+          12,
+        );
+      const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
+      const manifest: StaticManifest = {
+        version: 1,
+        release,
+        createdAt: new Date().toISOString(),
+        files,
+        ...(originals && { originals: originalNames }),
+        build: {
+          options: optionsPrint,
+          sources: sourcesRecord,
+          warnings: warnings.filter((w) => w.code !== "conflict"),
+        },
+      };
+      const totals = totalsOf(manifest);
+      const out = result(manifest, {
+        bytes: totals.bytes,
+        bytesBefore: totals.before,
+        bytesAfter: totals.after,
+        cycles,
+        compressed,
+        compressionReused,
+      });
+
+      for (const p of sorted) {
+        if (p.published) out.unchanged++;
+        else out.copied++;
+      }
+      if (options.dryRun) {
+        out.durationMs = performance.now() - started;
+        return out;
+      }
+      if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
+      for (const p of sorted) if (!queued.has(p)) enqueue(p);
+      await Promise.all(running);
+      out.written = written;
+      const releaseText = serializeManifest(publicManifest(manifest));
+      await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
+        contentType: "application/json",
+        cacheControl: "no-cache",
+        overwrite: true,
+        signal,
+      });
+      await target.save(MANIFEST_NAME, serializeManifest(manifest), {
+        contentType: "application/json",
+        cacheControl: "no-cache",
+        overwrite: true,
+        signal,
+      });
+      out.written += 2;
+      const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
+      out.deleted.push(...pruned.deleted);
+      out.releases = pruned.kept;
+      await target.flush({ signal });
+      if (manifestOut) {
+        await writeLocalManifest(manifestOut, manifest);
+        out.manifestOut = manifestOut;
+      }
       out.durationMs = performance.now() - started;
       return out;
+    } catch (error) {
+      // Files published early are still being written: none may be left running after the call.
+      await Promise.allSettled(running);
+      throw error;
     }
-    const limit = pLimit(options.concurrency ?? 8);
-    if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
-    await Promise.all(jobs.map((job) => limit(job)));
-    const releaseText = serializeManifest(publicManifest(manifest));
-    await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
-      contentType: "application/json",
-      cacheControl: "no-cache",
-      overwrite: true,
-      signal,
-    });
-    await target.save(MANIFEST_NAME, serializeManifest(manifest), {
-      contentType: "application/json",
-      cacheControl: "no-cache",
-      overwrite: true,
-      signal,
-    });
-    out.written += 2;
-    const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
-    out.deleted.push(...pruned.deleted);
-    out.releases = pruned.kept;
-    await target.flush({ signal });
-    if (manifestOut) {
-      await writeLocalManifest(manifestOut, manifest);
-      out.manifestOut = manifestOut;
-    }
-    out.durationMs = performance.now() - started;
-    return out;
   }
 }
 
