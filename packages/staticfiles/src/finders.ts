@@ -120,7 +120,7 @@ export async function findFiles(
     const files = listing.map((entry) => {
       const rel = entry.split(sep).join("/");
       const name = prefix + rel;
-      if (ignored(rel) || ignored(name)) return undefined;
+      if (ignored(rel) || (prefix !== "" && ignored(name))) return undefined;
       const path = join(dir, entry);
       let info: Stats | undefined;
       try {
