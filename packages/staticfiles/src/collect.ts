@@ -318,18 +318,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     const cacheDir = resolve(cwd, options.cacheDir ?? "node_modules/.cache/storages-staticfiles");
     const byName = new Map(found.map((f) => [f.name, f]));
 
-    // 1. Source digests, read and hashed on the pool (CSS and JS scanned for references there too),
-    // in batches: one message per file would cost more than hashing a small one. A file without
-    // references whose stat data matches the stored manifest is not read: its digest is reused.
-    interface SourceDigest {
-      sourceSha: string;
-      integrity?: string | undefined;
-      references?: Reference[] | undefined;
-      /** The text to rewrite (a CSS or JS file with references), dropped once it is planned. */
-      text?: string | undefined;
-    }
-    const digests = new Map<string, SourceDigest>();
-    // 6. Publish. To a local folder (the fs driver), a file is handed over as an unread file
+    // Publishing (after the manifest for most files, while digests come in for some: see `early`). To a local folder
+    // (the fs driver), a file is handed over as an unread file
     // stream, which the driver copies in the kernel; elsewhere as bytes, which a retry can send
     // again. The original name is written from the source too, not copied from the hashed file:
     // a copy inside the fs driver first resolves and stats the hashed file (a readlink per path
@@ -425,7 +415,17 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     };
 
     try {
-      // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
+      /** Each file's source digest (and, for a CSS or JS file with references, what to rewrite). */
+      interface SourceDigest {
+        sourceSha: string;
+        integrity?: string | undefined;
+        references?: Reference[] | undefined;
+        /** The text to rewrite (a CSS or JS file with references), dropped once it is planned. */
+        text?: string | undefined;
+      }
+      const digests = new Map<string, SourceDigest>();
+
+      // Entries in dependency order: a file's name and hash cover its rewritten content, which
       // names the published files it references — so those are settled first.
       const entries = new Map<string, Planned>();
       const visiting: string[] = [];
@@ -535,6 +535,9 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         entries.set(name, planned);
         return planned;
       };
+      // Source digests, read and hashed on the pool (CSS and JS scanned for references there too),
+      // in batches: one message per file would cost more than hashing a small one. A file without
+      // references whose stat data matches the stored manifest is not read: its digest is reused.
       const toScan: FoundFile[] = [];
       for (const file of found) {
         const r = recorded[file.name];
@@ -598,7 +601,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       const missing = warnings.filter((w) => w.code === "missing-reference");
       if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
 
-      // 4. Compression: each unique content once; reused from the stored manifest or the local cache.
+      // Compression: each unique content once; reused from the stored manifest or the local cache.
       let compressed = 0;
       let compressionReused = 0;
       let compressDone = 0;
@@ -657,7 +660,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           }),
       );
 
-      // 5. The manifest.
+      // The manifest.
       const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
       const files: Record<string, ManifestEntry> = {};
       const sourcesRecord: Record<string, [number, number, string]> = {};
