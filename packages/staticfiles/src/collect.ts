@@ -402,14 +402,29 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       }
       return job;
     };
+    /**
+     * On a local folder, the first file saved into each folder goes alone: the driver creates the
+     * folder (a checked mkdir -p), and saves racing it into the same new folder would each walk
+     * the careful path too (strace -c: a realpath per save, and failed mkdirs).
+     */
+    const firstInFolder = new Map<string, Promise<unknown>>();
     const enqueue = (p: Planned) => {
       queued.add(p);
       const job = stepsOf(p);
       if (job.length === 0) return;
       steps += job.length;
-      const run = limit(async () => {
+      const task = async () => {
         for (const step of job) await step();
-      });
+      };
+      // Both names of a file (and its siblings) are in one folder.
+      const folder = localFiles ? dirname(p.file.name) : undefined;
+      const first = folder === undefined ? undefined : firstInFolder.get(folder);
+      const run = first ? first.then(() => limit(task)) : limit(task);
+      if (folder !== undefined && !first)
+        firstInFolder.set(
+          folder,
+          run.catch(() => {}),
+        );
       run.catch(() => {}); // awaited with the others; a failure must not go unhandled meanwhile
       running.push(run);
     };
