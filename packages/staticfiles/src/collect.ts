@@ -12,7 +12,7 @@
  * release's manifest lists and no kept one does.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -50,9 +50,9 @@ import {
   referenceKind,
 } from "./names.js";
 import { WorkerPool } from "./pool.js";
-import { initParsers, parseReferences, replaceLastSegment, resolveReference } from "./references.js";
+import { type Reference, replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type Digest, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
+import { cachePath, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -77,6 +77,9 @@ const WHOLE_FILE_LIMIT = 8 * 1024 * 1024;
 const MIN_SAVING = 0.05;
 /** Rewritten CSS/JS held in memory by one run; past it, they are written to the local cache. */
 const IN_MEMORY_BUDGET = 64 * 1024 * 1024;
+/** A scan task's batch: up to this many files or bytes (a big file goes alone). */
+const SCAN_BATCH_FILES = 64;
+const SCAN_BATCH_BYTES = 2 * 1024 * 1024;
 
 interface Planned {
   file: FoundFile;
@@ -301,7 +304,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     return out;
   }
 
-  const pool = new WorkerPool(options.threads);
+  const pool = new WorkerPool(options.threads, signal);
   try {
     return await collectChanged();
   } finally {
@@ -315,193 +318,324 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     const cacheDir = resolve(cwd, options.cacheDir ?? "node_modules/.cache/storages-staticfiles");
     const byName = new Map(found.map((f) => [f.name, f]));
 
-    // 1. Source digests: reused from the stored manifest when the stat data matches, else hashed on the pool.
-    let hashed = 0;
-    const digestOf = new Map<string, Promise<{ sourceSha: string; digest?: Digest }>>();
-    for (const file of found) {
-      const r = recorded[file.name];
-      const statSame = r && r[0] === file.size && r[1] === file.mtimeMs;
-      const kind = referenceKind(file.name);
-      const job = async () => {
-        // Read (and hashed) when planned, in this thread: its text is parsed there anyway.
-        if (kind) return { sourceSha: "" };
-        if (statSame) return { sourceSha: r[2] };
-        const digest = await pool.digest({ path: file.path }, signal);
-        return { sourceSha: digest.sha256, digest };
+    // Publishing (after the manifest for most files, while digests come in for some: see `early`). To a local folder
+    // (the fs driver), a file is handed over as an unread file
+    // stream, which the driver copies in the kernel; elsewhere as bytes, which a retry can send
+    // again. The original name is written from the source too, not copied from the hashed file:
+    // a copy inside the fs driver first resolves and stats the hashed file (a readlink per path
+    // segment), more system calls than a second kernel copy from the source (strace -c).
+    const previousOriginals = new Set(previous?.originals ?? []);
+    const localFiles = target.backend === "fs";
+    const limit = pLimit(options.concurrency ?? 8);
+    /**
+     * Files published while the others are still being read and planned: those without references
+     * and without siblings to wait for (their name is settled by their own bytes). Not when nothing
+     * may be written before every file is planned: --dry-run, --strict (a missing reference
+     * publishes nothing), --clear (the clearing comes first).
+     */
+    const early = !options.dryRun && !options.strict && !options.clear;
+    const running: Promise<void>[] = [];
+    const queued = new Set<Planned>();
+    let written = 0;
+    let steps = 0;
+    let bytesTotal = 0;
+    let filesDone = 0;
+    let bytesDone = 0;
+    const done = (bytes: number) => {
+      bytesDone += bytes;
+      written++;
+      progress({ phase: "publish", done: ++filesDone, total: steps, bytesDone, bytesTotal });
+    };
+    const common = (p: Planned, cacheControl: string): SaveOptions => ({
+      contentType: p.entry.contentType,
+      cacheControl,
+      overwrite: true,
+      signal,
+    });
+    const fromFile = async (path: string, size: number): Promise<Buffer | NodeJS.ReadableStream> =>
+      localFiles || size > WHOLE_FILE_LIMIT ? createReadStream(path) : readFile(path);
+    const sibling = (p: Planned, encoding: Encoding) => {
+      const path = cachePath(cacheDir, p.entry.sha256, encoding);
+      if (!existsSync(path)) {
+        throw new StorageError(
+          "E_NOT_FOUND",
+          `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
+        );
+      }
+      return path;
+    };
+    /** The steps that write the file (and its siblings) under `name`. */
+    const writes = (p: Planned, name: string, cacheControl: string): (() => Promise<void>)[] => {
+      bytesTotal += p.entry.size;
+      const file = async () => {
+        const body = p.bytes ?? (await fromFile(p.rewritten ?? p.file.path, p.entry.size));
+        await target.save(name, body as Buffer, { ...common(p, cacheControl), size: p.entry.size });
+        done(p.entry.size);
       };
-      digestOf.set(
-        file.name,
-        job().then((d) => {
-          progress({ phase: "hash", done: ++hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
-          return d;
-        }),
-      );
-    }
-    const digests = new Map<string, { sourceSha: string; digest?: Digest }>();
-    // All awaited together: when one fails (or the run is aborted), none is left unhandled.
-    for (const [name, digest] of await Promise.all(
-      [...digestOf].map(async ([name, promise]) => [name, await promise] as const),
-    )) {
-      digests.set(name, digest);
-    }
-
-    // 2. Files that hold references are parsed when their entry is planned, and their syntax trees
-    // dropped right after: only the files on the current dependency path are held at once.
-    await initParsers();
-
-    // 3. Entries in dependency order: a file's name and hash cover its rewritten content, which
-    // names the published files it references — so those are settled first.
-    const entries = new Map<string, Planned>();
-    const visiting: string[] = [];
-    const cycles: string[][] = [];
-    const cycleSeen = new Set<string>();
-
-    const keepsName = (name: string) => bundled.has(name) || looksBundlerHashed(name);
-    const previousEntry = (name: string, sha: string) => {
-      const p = previous?.files[name];
-      return sameOutput && p && p.sha256 === sha ? p : undefined;
+      const siblings = (Object.keys(p.entry.encodings) as Encoding[]).map((encoding) => {
+        const size = p.entry.encodings[encoding]!;
+        bytesTotal += size;
+        return async () => {
+          await target.save(
+            name + ENCODING_SUFFIX[encoding],
+            (await fromFile(sibling(p, encoding), size)) as Buffer,
+            {
+              ...common(p, cacheControl),
+              ...((options.siblingContentEncoding ?? true) && {
+                contentEncoding: encoding === "gzip" ? "gzip" : encoding,
+              }),
+              size,
+            },
+          );
+          done(size);
+        };
+      });
+      return [file, ...siblings];
+    };
+    /** The steps that publish a planned file: its hashed name (unless published), its original name. */
+    const stepsOf = (p: Planned): (() => Promise<void>)[] => {
+      const job: (() => Promise<void>)[] = [];
+      // Hashed by us or by the bundler: the name changes whenever the content does.
+      if (!p.published) job.push(...writes(p, p.entry.name, CACHE_IMMUTABLE));
+      if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
+        job.push(...writes(p, p.file.name, CACHE_SHORT));
+      }
+      return job;
+    };
+    /**
+     * On a local folder, the first file saved into each folder goes alone: the driver creates the
+     * folder (a checked mkdir -p), and saves racing it into the same new folder would each walk
+     * the careful path too (strace -c: a realpath per save, and failed mkdirs).
+     */
+    const firstInFolder = new Map<string, Promise<unknown>>();
+    const enqueue = (p: Planned) => {
+      queued.add(p);
+      const job = stepsOf(p);
+      if (job.length === 0) return;
+      steps += job.length;
+      const task = async () => {
+        for (const step of job) await step();
+      };
+      // Both names of a file (and its siblings) are in one folder.
+      const folder = localFiles ? dirname(p.file.name) : undefined;
+      const first = folder === undefined ? undefined : firstInFolder.get(folder);
+      const run = first ? first.then(() => limit(task)) : limit(task);
+      if (folder !== undefined && !first)
+        firstInFolder.set(
+          folder,
+          run.catch(() => {}),
+        );
+      run.catch(() => {}); // awaited with the others; a failure must not go unhandled meanwhile
+      running.push(run);
     };
 
-    let inMemory = 0;
-    const plan = (name: string): Planned => {
-      const done = entries.get(name);
-      if (done) return done;
-      const file = byName.get(name)!;
-      if (signal?.aborted) throw abortError(signal);
-      const d = digests.get(name)!;
-      const kind = referenceKind(name);
-      const raw = kind ? readFileSync(file.path) : undefined;
-      if (raw) d.sourceSha = sha256Hex(raw);
-      const sourceText = raw?.toString("utf8");
-      const parsedFile =
-        kind && sourceText !== undefined
-          ? parseReferences(kind, sourceText, name, { modules: options.rewriteModules })
-          : undefined;
-      let bytes: Buffer | undefined;
-      let sha = d.sourceSha;
-      let integrity = d.digest?.integrity;
-      if (parsedFile && parsedFile.references.length > 0) {
-        visiting.push(name);
-        const text = parsedFile.rewrite((reference) => {
-          const to = resolveReference(reference.url, name, baseUrlPath);
-          if (to.kind === "external") return undefined;
-          if (to.kind === "outside") {
-            warnings.push({
-              code: "outside",
-              file: name,
-              line: reference.line,
-              reference: reference.url,
-              message: `${name}:${reference.line}: ${reference.url} is left as written: ${to.why}.`,
-            });
-            return undefined;
-          }
-          if (!byName.has(to.name)) {
-            warnings.push({
-              code: "missing-reference",
-              file: name,
-              line: reference.line,
-              reference: reference.url,
-              message: `${name}:${reference.line}: ${reference.url} names ${to.name}, which is not among the static files; the reference is left as written.`,
-            });
-            return undefined;
-          }
-          const at = visiting.indexOf(to.name);
-          if (at >= 0) {
-            const cycle = [...visiting.slice(at), to.name];
-            const key = [...cycle].sort().join("\n");
-            if (!cycleSeen.has(key)) {
-              cycleSeen.add(key);
-              cycles.push(cycle);
+    try {
+      /** Each file's source digest (and, for a CSS or JS file with references, what to rewrite). */
+      interface SourceDigest {
+        sourceSha: string;
+        integrity?: string | undefined;
+        references?: Reference[] | undefined;
+        /** The text to rewrite (a CSS or JS file with references), dropped once it is planned. */
+        text?: string | undefined;
+      }
+      const digests = new Map<string, SourceDigest>();
+
+      // Entries in dependency order: a file's name and hash cover its rewritten content, which
+      // names the published files it references — so those are settled first.
+      const entries = new Map<string, Planned>();
+      const visiting: string[] = [];
+      const cycles: string[][] = [];
+      const cycleSeen = new Set<string>();
+
+      const keepsName = (name: string) => bundled.has(name) || looksBundlerHashed(name);
+      const previousEntry = (name: string, sha: string) => {
+        const p = previous?.files[name];
+        return sameOutput && p && p.sha256 === sha ? p : undefined;
+      };
+
+      let inMemory = 0;
+      const plan = (name: string): Planned => {
+        const done = entries.get(name);
+        if (done) return done;
+        const file = byName.get(name)!;
+        if (signal?.aborted) throw abortError(signal);
+        const d = digests.get(name)!;
+        let bytes: Buffer | undefined;
+        let sha = d.sourceSha;
+        let integrity = d.integrity;
+        if (d.references && d.text !== undefined) {
+          const sourceText = d.text;
+          d.text = undefined;
+          visiting.push(name);
+          const text = spliceReferences(sourceText, d.references, (reference) => {
+            const to = resolveReference(reference.url, name, baseUrlPath);
+            if (to.kind === "external") return undefined;
+            if (to.kind === "outside") {
               warnings.push({
-                code: "cycle",
+                code: "outside",
                 file: name,
                 line: reference.line,
                 reference: reference.url,
-                message: `${cycle.join(" → ")}: these files reference each other; ${name}:${reference.line} (${reference.url}) is left as written.`,
+                message: `${name}:${reference.line}: ${reference.url} is left as written: ${to.why}.`,
               });
+              return undefined;
             }
-            return undefined;
+            if (!byName.has(to.name)) {
+              warnings.push({
+                code: "missing-reference",
+                file: name,
+                line: reference.line,
+                reference: reference.url,
+                message: `${name}:${reference.line}: ${reference.url} names ${to.name}, which is not among the static files; the reference is left as written.`,
+              });
+              return undefined;
+            }
+            const at = visiting.indexOf(to.name);
+            if (at >= 0) {
+              const cycle = [...visiting.slice(at), to.name];
+              const key = [...cycle].sort().join("\n");
+              if (!cycleSeen.has(key)) {
+                cycleSeen.add(key);
+                cycles.push(cycle);
+                warnings.push({
+                  code: "cycle",
+                  file: name,
+                  line: reference.line,
+                  reference: reference.url,
+                  message: `${cycle.join(" → ")}: these files reference each other; ${name}:${reference.line} (${reference.url}) is left as written.`,
+                });
+              }
+              return undefined;
+            }
+            const dep = plan(to.name);
+            if (dep.entry.name === to.name) return undefined;
+            return replaceLastSegment(reference.url, dep.entry.name);
+          });
+          visiting.pop();
+          if (text !== sourceText) {
+            bytes = Buffer.from(text, "utf8");
+            sha = sha256Hex(bytes);
+            integrity = integrityOf(bytes);
           }
-          const dep = plan(to.name);
-          if (dep.entry.name === to.name) return undefined;
-          return replaceLastSegment(reference.url, dep.entry.name);
-        });
-        visiting.pop();
-        if (text !== sourceText) {
-          bytes = Buffer.from(text, "utf8");
-          sha = sha256Hex(bytes);
-          integrity = integrityOf(bytes);
+        }
+        // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
+        let rewritten: string | undefined;
+        if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
+          rewritten = cachePath(cacheDir, sha, "src");
+          writeWhole(rewritten, bytes);
+          bytes = undefined;
+        } else if (bytes) inMemory += bytes.length;
+        const keepName = keepsName(name);
+        const publishedName = keepName ? name : hashedName(name, sha);
+        const prev = previousEntry(name, sha);
+        if (integrity === undefined) integrity = prev?.integrity;
+        const size = bytes?.length ?? file.size;
+        const planned: Planned = {
+          file,
+          sourceSha: d.sourceSha,
+          bytes,
+          rewritten,
+          entry: {
+            name: publishedName,
+            size,
+            sha256: sha,
+            integrity: integrity ?? "",
+            hashed: !keepName,
+            contentType: guessContentType(name),
+            encodings: {},
+          },
+          published: prev !== undefined && prev.name === publishedName,
+          compressible: encodings.length > 0 && isCompressible(name, size),
+        };
+        entries.set(name, planned);
+        return planned;
+      };
+      // Source digests, read and hashed on the pool (CSS and JS scanned for references there too),
+      // in batches: one message per file would cost more than hashing a small one. A file without
+      // references whose stat data matches the stored manifest is not read: its digest is reused.
+      const toScan: FoundFile[] = [];
+      for (const file of found) {
+        const r = recorded[file.name];
+        // Files that may hold references are always read: what they reference may have changed.
+        if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
+          digests.set(file.name, { sourceSha: r[2] });
+        else toScan.push(file);
+      }
+      let hashed = digests.size;
+      const batches: FoundFile[][] = [];
+      for (let i = 0, batch: FoundFile[] = [], bytes = 0; i < toScan.length; i++) {
+        batch.push(toScan[i]!);
+        bytes += toScan[i]!.size;
+        if (batch.length >= SCAN_BATCH_FILES || bytes >= SCAN_BATCH_BYTES || i === toScan.length - 1) {
+          batches.push(batch);
+          batch = [];
+          bytes = 0;
         }
       }
-      if (raw && integrity === undefined) integrity = integrityOf(raw);
-      // Rewritten bytes stay in memory up to a budget, and go to the cache (by content hash) past it.
-      let rewritten: string | undefined;
-      if (bytes && inMemory + bytes.length > IN_MEMORY_BUDGET) {
-        rewritten = cachePath(cacheDir, sha, "src");
-        writeWhole(rewritten, bytes);
-        bytes = undefined;
-      } else if (bytes) inMemory += bytes.length;
-      const keepName = keepsName(name);
-      const publishedName = keepName ? name : hashedName(name, sha);
-      const prev = previousEntry(name, sha);
-      if (integrity === undefined) integrity = prev?.integrity;
-      const size = bytes?.length ?? file.size;
-      const planned: Planned = {
-        file,
-        sourceSha: d.sourceSha,
-        bytes,
-        rewritten,
-        entry: {
-          name: publishedName,
-          size,
-          sha256: sha,
-          integrity: integrity ?? "",
-          hashed: !keepName,
-          contentType: guessContentType(name),
-          encodings: {},
-        },
-        published: prev !== undefined && prev.name === publishedName,
-        compressible: encodings.length > 0 && isCompressible(name, size),
-      };
-      entries.set(name, planned);
-      return planned;
-    };
-    for (const file of found) plan(file.name);
-
-    // Files whose digest was reused but whose entry the stored manifest lacks (options changed): hash now.
-    await Promise.all(
-      [...entries.values()]
-        .filter((p) => p.entry.integrity === "")
-        .map(async (p) => {
-          const digest = await pool.digest({ path: p.file.path }, signal);
-          p.entry.integrity = digest.integrity;
+      // All awaited together: when one fails (or the run is aborted), none is left unhandled.
+      await Promise.all(
+        batches.map(async (batch) => {
+          const scanned = await pool.scan({
+            files: batch.map((f) => ({ path: f.path, kind: referenceKind(f.name) })),
+            modules: options.rewriteModules ?? false,
+          });
+          batch.forEach((file, i) => {
+            const d = scanned[i]!;
+            digests.set(file.name, {
+              sourceSha: d.sha256,
+              integrity: d.integrity,
+              references: d.references,
+              text: d.text,
+            });
+          });
+          hashed += batch.length;
+          progress({ phase: "hash", done: hashed, total: found.length, bytesDone: 0, bytesTotal: 0 });
+          // Aborted (by the progress callback too): nothing more is started.
+          if (early && !signal?.aborted) {
+            for (const file of batch) {
+              if (referenceKind(file.name)) continue;
+              const p = plan(file.name);
+              if (!p.compressible) enqueue(p);
+            }
+          }
         }),
-    );
+      );
 
-    const missing = warnings.filter((w) => w.code === "missing-reference");
-    if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
+      for (const file of found) plan(file.name);
 
-    // 4. Compression: each unique content once; reused from the stored manifest or the local cache.
-    let compressed = 0;
-    let compressionReused = 0;
-    let compressDone = 0;
-    const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
-    // Largest first: the threads finish together instead of one compressing the biggest file alone at the end.
-    const toCompress = [...entries.values()]
-      .filter((p) => p.compressible)
-      .sort((a, b) => b.entry.size - a.entry.size);
-    for (const p of toCompress) {
-      const prev = previousEntry(p.file.name, p.entry.sha256);
-      if (prev && p.published) {
-        p.entry.encodings = { ...prev.encodings };
-        compressionReused++;
-        continue;
-      }
-      let job = compressions.get(p.entry.sha256);
-      if (!job) {
-        job = pool
-          .compress(
-            {
+      // Files whose digest was reused but whose entry the stored manifest lacks (options changed): hash now.
+      await Promise.all(
+        [...entries.values()]
+          .filter((p) => p.entry.integrity === "")
+          .map(async (p) => {
+            const digest = await pool.digest({ path: p.file.path });
+            p.entry.integrity = digest.integrity;
+          }),
+      );
+
+      const missing = warnings.filter((w) => w.code === "missing-reference");
+      if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
+
+      // Compression: each unique content once; reused from the stored manifest or the local cache.
+      let compressed = 0;
+      let compressionReused = 0;
+      let compressDone = 0;
+      const compressions = new Map<string, Promise<Partial<Record<Encoding, number>>>>();
+      // Largest first: the threads finish together instead of one compressing the biggest file alone at the end.
+      const toCompress = [...entries.values()]
+        .filter((p) => p.compressible)
+        .sort((a, b) => b.entry.size - a.entry.size);
+      for (const p of toCompress) {
+        const prev = previousEntry(p.file.name, p.entry.sha256);
+        if (prev && p.published) {
+          p.entry.encodings = { ...prev.encodings };
+          compressionReused++;
+          continue;
+        }
+        let job = compressions.get(p.entry.sha256);
+        if (!job) {
+          job = pool
+            .compress({
               path: p.rewritten ?? p.file.path,
               bytes: p.bytes,
               sha256: p.entry.sha256,
@@ -511,176 +645,114 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
               brotliQuality: options.brotliQuality ?? 11,
               gzipLevel: options.gzipLevel ?? 9,
               zstdLevel: options.zstdLevel ?? 19,
-            },
-            signal,
-          )
-          .then(({ sizes, reused }) => {
-            if (reused) compressionReused++;
-            else compressed++;
-            progress({
-              phase: "compress",
-              done: ++compressDone,
-              total: compressions.size,
-              bytesDone: 0,
-              bytesTotal: 0,
+            })
+            .then(({ sizes, reused }) => {
+              if (reused) compressionReused++;
+              else compressed++;
+              progress({
+                phase: "compress",
+                done: ++compressDone,
+                total: compressions.size,
+                bytesDone: 0,
+                bytesTotal: 0,
+              });
+              const kept: Partial<Record<Encoding, number>> = {};
+              for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
+              return kept;
             });
-            const kept: Partial<Record<Encoding, number>> = {};
-            for (const [e, size] of Object.entries(sizes)) if (size) kept[e as Encoding] = size;
-            return kept;
-          });
-        compressions.set(p.entry.sha256, job);
+          compressions.set(p.entry.sha256, job);
+        }
       }
-    }
-    await Promise.all(
-      toCompress
-        .filter(
-          (p) =>
-            compressions.has(p.entry.sha256) && !(previousEntry(p.file.name, p.entry.sha256) && p.published),
-        )
-        .map(async (p) => {
-          p.entry.encodings = await compressions.get(p.entry.sha256)!;
-        }),
-    );
-
-    // 5. The manifest.
-    const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
-    const files: Record<string, ManifestEntry> = {};
-    const sourcesRecord: Record<string, [number, number, string]> = {};
-    for (const p of sorted) {
-      files[p.file.name] = p.entry;
-      sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];
-    }
-    const release =
-      options.release ??
-      sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
-        0,
-        12,
+      await Promise.all(
+        toCompress
+          .filter(
+            (p) =>
+              compressions.has(p.entry.sha256) &&
+              !(previousEntry(p.file.name, p.entry.sha256) && p.published),
+          )
+          .map(async (p) => {
+            p.entry.encodings = await compressions.get(p.entry.sha256)!;
+          }),
       );
-    const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
-    const manifest: StaticManifest = {
-      version: 1,
-      release,
-      createdAt: new Date().toISOString(),
-      files,
-      ...(originals && { originals: originalNames }),
-      build: {
-        options: optionsPrint,
-        sources: sourcesRecord,
-        warnings: warnings.filter((w) => w.code !== "conflict"),
-      },
-    };
-    const totals = totalsOf(manifest);
-    const out = result(manifest, {
-      bytes: totals.bytes,
-      bytesBefore: totals.before,
-      bytesAfter: totals.after,
-      cycles,
-      compressed,
-      compressionReused,
-    });
 
-    // 6. Publish.
-    const previousOriginals = new Set(previous?.originals ?? []);
-    const uploads: (() => Promise<void>)[] = [];
-    let bytesTotal = 0;
-    const common = (p: Planned, cacheControl: string): SaveOptions => ({
-      contentType: p.entry.contentType,
-      cacheControl,
-      overwrite: true,
-      signal,
-    });
-    const body = async (p: Planned): Promise<Buffer | NodeJS.ReadableStream> => {
-      if (p.bytes) return p.bytes;
-      const path = p.rewritten ?? p.file.path;
-      return p.entry.size <= WHOLE_FILE_LIMIT ? readFile(path, { signal }) : createReadStream(path);
-    };
-    const siblingUploads = (p: Planned, name: string, cacheControl: string) => {
-      for (const encoding of Object.keys(p.entry.encodings) as Encoding[]) {
-        const size = p.entry.encodings[encoding]!;
-        bytesTotal += size;
-        uploads.push(async () => {
-          const bytes = await readFile(cachePath(cacheDir, p.entry.sha256, encoding), { signal }).catch(
-            (error) => {
-              throw new StorageError(
-                "E_NOT_FOUND",
-                `The compressed copy of ${p.file.name} (${encoding}) is missing from the cache ${cacheDir}: run collectstatic with --clear, or remove the cache folder, to compress it again.`,
-                { cause: error },
-              );
-            },
-          );
-          await target.save(name + ENCODING_SUFFIX[encoding], bytes, {
-            ...common(p, cacheControl),
-            ...((options.siblingContentEncoding ?? true) && {
-              contentEncoding: encoding === "gzip" ? "gzip" : encoding,
-            }),
-            size: bytes.length,
-          });
-          out.written++;
-          done(bytes.length);
-        });
+      // The manifest.
+      const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
+      const files: Record<string, ManifestEntry> = {};
+      const sourcesRecord: Record<string, [number, number, string]> = {};
+      for (const p of sorted) {
+        files[p.file.name] = p.entry;
+        sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];
       }
-    };
-    let filesDone = 0;
-    let bytesDone = 0;
-    const done = (bytes: number) => {
-      bytesDone += bytes;
-      progress({ phase: "publish", done: ++filesDone, total: uploads.length, bytesDone, bytesTotal });
-    };
-    /** The file (and its siblings) under `name`. */
-    const publishAs = (p: Planned, name: string, cacheControl: string) => {
-      bytesTotal += p.entry.size;
-      uploads.push(async () => {
-        await target.save(name, (await body(p)) as Buffer, {
-          ...common(p, cacheControl),
-          size: p.entry.size,
-        });
-        out.written++;
-        done(p.entry.size);
+      const release =
+        options.release ??
+        sha256Hex(sorted.map((p) => `${p.file.name}\0${p.entry.name}\0${p.entry.sha256}\n`).join("")).slice(
+          0,
+          12,
+        );
+      const originalNames = originals ? sorted.filter((p) => p.entry.hashed).map((p) => p.file.name) : [];
+      const manifest: StaticManifest = {
+        version: 1,
+        release,
+        createdAt: new Date().toISOString(),
+        files,
+        ...(originals && { originals: originalNames }),
+        build: {
+          options: optionsPrint,
+          sources: sourcesRecord,
+          warnings: warnings.filter((w) => w.code !== "conflict"),
+        },
+      };
+      const totals = totalsOf(manifest);
+      const out = result(manifest, {
+        bytes: totals.bytes,
+        bytesBefore: totals.before,
+        bytesAfter: totals.after,
+        cycles,
+        compressed,
+        compressionReused,
       });
-      siblingUploads(p, name, cacheControl);
-    };
-    for (const p of sorted) {
-      if (p.published) out.unchanged++;
-      else {
-        out.copied++;
-        // Hashed by us or by the bundler: the name changes whenever the content does.
-        publishAs(p, p.entry.name, CACHE_IMMUTABLE);
+
+      for (const p of sorted) {
+        if (p.published) out.unchanged++;
+        else out.copied++;
       }
-      if (p.entry.hashed && originals && !(p.published && previousOriginals.has(p.file.name))) {
-        publishAs(p, p.file.name, CACHE_SHORT);
+      if (options.dryRun) {
+        out.durationMs = performance.now() - started;
+        return out;
       }
-    }
-    if (options.dryRun) {
+      if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
+      for (const p of sorted) if (!queued.has(p)) enqueue(p);
+      await Promise.all(running);
+      out.written = written;
+      const releaseText = serializeManifest(publicManifest(manifest));
+      await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
+        contentType: "application/json",
+        cacheControl: "no-cache",
+        overwrite: true,
+        signal,
+      });
+      await target.save(MANIFEST_NAME, serializeManifest(manifest), {
+        contentType: "application/json",
+        cacheControl: "no-cache",
+        overwrite: true,
+        signal,
+      });
+      out.written += 2;
+      const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
+      out.deleted.push(...pruned.deleted);
+      out.releases = pruned.kept;
+      await target.flush({ signal });
+      if (manifestOut) {
+        await writeLocalManifest(manifestOut, manifest);
+        out.manifestOut = manifestOut;
+      }
       out.durationMs = performance.now() - started;
       return out;
+    } catch (error) {
+      // Files published early are still being written: none may be left running after the call.
+      await Promise.allSettled(running);
+      throw error;
     }
-    const limit = pLimit(options.concurrency ?? 8);
-    if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
-    await Promise.all(uploads.map((upload) => limit(upload)));
-    const releaseText = serializeManifest(publicManifest(manifest));
-    await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
-      contentType: "application/json",
-      cacheControl: "no-cache",
-      overwrite: true,
-      signal,
-    });
-    await target.save(MANIFEST_NAME, serializeManifest(manifest), {
-      contentType: "application/json",
-      cacheControl: "no-cache",
-      overwrite: true,
-      signal,
-    });
-    out.written += 2;
-    const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
-    out.deleted.push(...pruned.deleted);
-    out.releases = pruned.kept;
-    await target.flush({ signal });
-    if (manifestOut) {
-      await writeLocalManifest(manifestOut, manifest);
-      out.manifestOut = manifestOut;
-    }
-    out.durationMs = performance.now() - started;
-    return out;
   }
 }
 

@@ -4,7 +4,8 @@
  * static folder in their package.json. First found wins; a later source with the same name is
  * reported with both sources named. Only stat data is read here: a no-change run reads no file.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdirSync, type Stats, statSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "@storages/core";
 import picomatch from "picomatch";
@@ -101,9 +102,14 @@ export async function findFiles(
     const prefix = normalisePrefix(source.prefix);
     let listing: string[];
     try {
-      const info = await stat(dir);
+      const info = statSync(dir);
       if (!info.isDirectory()) throw new Error("not a folder");
-      listing = await readdir(dir, { recursive: true });
+      // Synchronous, here and for the stats below: nothing else runs while the sources are listed,
+      // and a stat through the thread pool costs several times the call itself (a no-change run
+      // is mostly this listing).
+      listing = readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((entry) => !entry.isDirectory())
+        .map((entry) => relative(dir, join(entry.parentPath, entry.name)));
     } catch (error) {
       throw new ConfigError(
         `The static source ${label} (${dir}) is not a readable folder (${(error as Error).message}): check --source or the configuration.`,
@@ -111,17 +117,20 @@ export async function findFiles(
       );
     }
     listing.sort();
-    const files = await Promise.all(
-      listing.map(async (entry) => {
-        const rel = entry.split(sep).join("/");
-        const name = prefix + rel;
-        if (ignored(rel) || ignored(name)) return undefined;
-        const path = join(dir, entry);
-        const info = await stat(path).catch(() => undefined);
-        if (!info?.isFile()) return undefined;
-        return { name, path, size: info.size, mtimeMs: Math.round(info.mtimeMs), source: label };
-      }),
-    );
+    const files = listing.map((entry) => {
+      const rel = entry.split(sep).join("/");
+      const name = prefix + rel;
+      if (ignored(rel) || (prefix !== "" && ignored(name))) return undefined;
+      const path = join(dir, entry);
+      let info: Stats | undefined;
+      try {
+        info = statSync(path, { throwIfNoEntry: false });
+      } catch {
+        return undefined; // a dangling link, or removed meanwhile
+      }
+      if (!info?.isFile()) return undefined;
+      return { name, path, size: info.size, mtimeMs: Math.round(info.mtimeMs), source: label };
+    });
     for (const file of files) {
       if (!file) continue;
       const first = found.get(file.name);

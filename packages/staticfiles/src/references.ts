@@ -1,10 +1,10 @@
 /**
  * References between static files, found with real parsers and rewritten in place.
  *
- * CSS (postcss + postcss-value-parser): `url()` in every quoting form, `@import "…"` and
- * `@import url(…)`, strings and `url()`s inside `image-set()`/`-webkit-image-set()`, and the
- * `/*# sourceMappingURL=… *\/` comment. Comments are never read as references (the parser puts them
- * apart). JS: the `sourceMappingURL` comment (`//#` and `/*#`, and the legacy `@` forms), which by
+ * CSS (postcss's tokenizer): `url()` in every quoting form, `@import "…"` and `@import url(…)`,
+ * strings and `url()`s inside `image-set()`/`-webkit-image-set()`, and the
+ * `/*# sourceMappingURL=… *\/` comment. Comments are never read as references (the tokenizer puts
+ * them apart). JS: the `sourceMappingURL` comment (`//#` and `/*#`, and the legacy `@` forms), which by
  * the source-map spec is the file's last comment; and, when asked, ES module specifiers (static
  * `import`/`export … from` and `import("…")` with a string literal) through es-module-lexer.
  *
@@ -17,10 +17,6 @@
 import { createRequire } from "node:module";
 import { posix } from "node:path";
 import type * as Lexer from "es-module-lexer";
-import type Postcss from "postcss";
-import type { AtRule, Comment, Declaration, Root } from "postcss";
-import type ValueParser from "postcss-value-parser";
-import type { Node as ValueNode } from "postcss-value-parser";
 import type { ReferenceKind } from "./names.js";
 
 /**
@@ -28,11 +24,10 @@ import type { ReferenceKind } from "./names.js";
  * staticUrl) never pays for loading them.
  */
 const load = createRequire(import.meta.url);
-let parsers: { postcss: typeof Postcss; valueParser: typeof ValueParser; lexer: typeof Lexer } | undefined;
+let parsers: { tokenize: CssTokenizer; lexer: typeof Lexer } | undefined;
 function lib() {
   parsers ??= {
-    postcss: load("postcss") as typeof Postcss,
-    valueParser: load("postcss-value-parser") as typeof ValueParser,
+    tokenize: load("postcss/lib/tokenize") as CssTokenizer,
     lexer: load("es-module-lexer") as typeof Lexer,
   };
   return parsers;
@@ -45,6 +40,9 @@ export interface Reference {
   /** 1-based line of the referencing construct. */
   line: number;
   kind: "url" | "import" | "image-set" | "sourcemap" | "module";
+  /** Where the URL's characters are in the text: `text.slice(start, end) === url`. */
+  start: number;
+  end: number;
 }
 
 /** Where a reference points, or why it points nowhere collectstatic handles. */
@@ -113,125 +111,151 @@ export interface ParsedFile {
   rewrite(rewrite: Rewriter): string;
 }
 
+/**
+ * `text` with each reference's URL replaced as `rewrite` says, everything else byte for byte.
+ * `references` are in text order (as the parsers give them) and do not overlap.
+ */
+export function spliceReferences(text: string, references: readonly Reference[], rewrite: Rewriter): string {
+  let out = "";
+  let at = 0;
+  for (const reference of references) {
+    const next = rewrite(reference);
+    if (next === undefined || next === reference.url) continue;
+    out += text.slice(at, reference.start) + next;
+    at = reference.end;
+  }
+  return at === 0 ? text : out + text.slice(at);
+}
+
 // --- CSS ---------------------------------------------------------------------------------------
 
 const IMAGE_SET = /^(-webkit-)?image-set$/i;
 const SOURCE_MAP_COMMENT = /^\s*[#@]\s*sourceMappingURL=(\S+)\s*$/;
+/** Anything that can hold a reference: a file without any of these is not tokenized. */
+const MAY_REFERENCE = /url\(|@import|image-set|sourceMappingURL/i;
+const FUNCTION_NAME = /[-\w]*$/;
 
-interface ValueSite {
-  node: ValueNode;
-  kind: Reference["kind"];
-}
+/**
+ * postcss's tokenizer: `[type, text, start, end]` (a space token has no offsets). Unquoted
+ * `url(…)` (and any other parenthesised run without quotes or nesting) is one `brackets` token.
+ */
+type CssToken = [type: string, text: string, start?: number, end?: number];
+type CssTokenizer = (input: { css: string; error(message: string): Error }) => {
+  nextToken(): CssToken | undefined;
+  endOfFile(): boolean;
+};
 
-/** The URL nodes of a value: `url(…)` contents, and strings directly inside `image-set()`. */
-function urlSites(nodes: ValueNode[], inImageSet: boolean, out: ValueSite[]): void {
-  for (const node of nodes) {
-    if (node.type === "function") {
-      const name = node.value.toLowerCase();
-      if (name === "url") {
-        if (node.value !== "url" && node.nodes.length > 1) {
-          // postcss-value-parser reads only lower-case `url(` raw; `URL(a/b.png)` comes split at
-          // each `/`: made one word again, as the browser reads it.
-          const whole = lib().valueParser.stringify(node.nodes);
-          node.nodes = [{ type: "word", value: whole, sourceIndex: 0, sourceEndIndex: whole.length }];
+/**
+ * The references of a style sheet, from postcss's tokenizer (the one its parser uses): no syntax
+ * tree is built, and the text is never stringified again — a rewrite replaces the URLs' own
+ * characters and nothing else. Comments and strings are tokens of their own, so a `url(` inside
+ * them is never read as a reference. `undefined`: the text does not tokenize (an unclosed string,
+ * comment or `url(`) or its blocks do not balance, so its references cannot be found reliably.
+ */
+function scanCss(text: string): Reference[] | undefined {
+  const tokens = lib().tokenize({ css: text, error: (message) => new Error(message) });
+  const references: Reference[] = [];
+  /** The names of the open parentheses, innermost last: `url`, `image-set`, or "" for a plain one. */
+  const open: string[] = [];
+  let depth = 0;
+  /** The at-rule whose prelude is being read (until its `;` or `{`), lower-case. */
+  let atRule: string | undefined;
+  /** The next significant token is the first of an `@import` prelude, or of a `url(`. */
+  let firstOfImport = false;
+  let firstOfUrl = false;
+  let previous: CssToken | undefined;
+  let line = 1;
+  let counted = 0;
+  const lineAt = (offset: number) => {
+    for (let i = text.indexOf("\n", counted); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) line++;
+    counted = Math.max(counted, offset);
+    return line;
+  };
+  const add = (start: number, end: number, kind: Reference["kind"]) => {
+    if (end > start) references.push({ url: text.slice(start, end), line: lineAt(start), kind, start, end });
+  };
+  /** The kind of a URL directly inside the innermost parenthesis (`url(` or `image-set(`). */
+  const kindHere = (urlFunction: boolean): Reference["kind"] =>
+    atRule === "import"
+      ? "import"
+      : IMAGE_SET.test(open[open.length - (urlFunction ? 2 : 1)] ?? "")
+        ? "image-set"
+        : "url";
+  /**
+   * The function name of a `(` right after a word (`url(`), or "" for a plain parenthesis. A word
+   * token runs on over commas and slashes (`format("woff2"),url(`): the name is its last identifier.
+   */
+  const functionName = (at: number) =>
+    previous?.[0] === "word" && previous[3] === at - 1
+      ? FUNCTION_NAME.exec(previous[1])![0].toLowerCase()
+      : "";
+  try {
+    for (let token = tokens.nextToken(); token; previous = token, token = tokens.nextToken()) {
+      const [type, value, start = 0, end = 0] = token;
+      if (type === "space") continue;
+      if (type === "comment") {
+        const inner = value.slice(2, -2);
+        const match = SOURCE_MAP_COMMENT.exec(inner);
+        if (match) {
+          const at = start + 2 + inner.indexOf(match[1]!);
+          add(at, at + match[1]!.length, "sourcemap");
         }
-        const inner = node.nodes.find((n) => n.type === "word" || n.type === "string");
-        if (inner) out.push({ node: inner, kind: inImageSet ? "image-set" : "url" });
         continue;
       }
-      urlSites(node.nodes, IMAGE_SET.test(name), out);
-    } else if (node.type === "string" && inImageSet) {
-      out.push({ node, kind: "image-set" });
+      const wasFirstOfImport = firstOfImport;
+      const wasFirstOfUrl = firstOfUrl;
+      firstOfImport = false;
+      firstOfUrl = false;
+      if (atRule === "namespace" && type !== ";" && type !== "{" && type !== "}") continue; // a namespace URI, not a file
+      switch (type) {
+        case "at-word":
+          atRule = value.slice(1).toLowerCase();
+          firstOfImport = atRule === "import";
+          break;
+        case ";":
+          atRule = undefined;
+          break;
+        case "{":
+          atRule = undefined;
+          depth++;
+          break;
+        case "}":
+          atRule = undefined;
+          if (--depth < 0) return undefined;
+          break;
+        case "(":
+          open.push(functionName(start));
+          firstOfUrl = open[open.length - 1] === "url";
+          break;
+        case ")":
+          open.pop();
+          break;
+        case "brackets": {
+          // `url(…)` unquoted: the URL is what the parentheses hold, white space around it aside.
+          if (functionName(start) !== "url") break;
+          const inner = value.slice(1, -1);
+          const lead = inner.length - inner.trimStart().length;
+          add(start + 1 + lead, start + 1 + inner.trimEnd().length, kindHere(false));
+          break;
+        }
+        case "string": {
+          const inUrl = open[open.length - 1] === "url";
+          if (wasFirstOfImport) add(start + 1, end, "import");
+          else if ((inUrl && wasFirstOfUrl) || (!inUrl && IMAGE_SET.test(open[open.length - 1] ?? "")))
+            add(start + 1, end, kindHere(inUrl));
+          break;
+        }
+      }
     }
+  } catch {
+    return undefined; // an unclosed string, comment or url(
   }
+  return depth === 0 ? references : undefined;
 }
 
-function parseCss(text: string, source: string): ParsedFile {
-  // Nothing that can hold a reference: no parse.
-  if (!/url\(|@import|image-set|sourceMappingURL/i.test(text)) return { references: [], rewrite: () => text };
-  let root: Root;
-  try {
-    // map: false — postcss would otherwise look for and load the file's previous source map.
-    root = lib().postcss.parse(text, { from: source, map: false });
-  } catch {
-    // Not parseable CSS: its references cannot be found reliably; it is published as it is.
-    return { references: [], rewrite: () => text };
-  }
-  type Site =
-    | { type: "value"; owner: Declaration | AtRule; parsed: ValueParser.ParsedValue; sites: ValueSite[] }
-    | { type: "import"; owner: AtRule; parsed: ValueParser.ParsedValue; node: ValueNode }
-    | { type: "comment"; owner: Comment; url: string };
-  const sites: Site[] = [];
-  const references: Reference[] = [];
-  const line = (node: { source?: { start?: { line: number } } }) => node.source?.start?.line ?? 1;
-  root.walk((node) => {
-    if (node.type === "decl") {
-      if (!/url\(|image-set/i.test(node.value)) return;
-      const parsed = lib().valueParser(node.value);
-      const found: ValueSite[] = [];
-      urlSites(parsed.nodes, false, found);
-      if (found.length === 0) return;
-      sites.push({ type: "value", owner: node, parsed, sites: found });
-      for (const s of found) references.push({ url: s.node.value, line: line(node), kind: s.kind });
-    } else if (node.type === "atrule") {
-      const name = node.name.toLowerCase();
-      if (name === "namespace") return; // a namespace URI, not a file
-      const parsed = lib().valueParser(node.params);
-      if (name === "import") {
-        const first = parsed.nodes.find((n) => n.type !== "space" && n.type !== "comment");
-        if (first?.type === "string") {
-          sites.push({ type: "import", owner: node, parsed, node: first });
-          references.push({ url: first.value, line: line(node), kind: "import" });
-          return;
-        }
-      }
-      if (!/url\(|image-set/i.test(node.params)) return;
-      const found: ValueSite[] = [];
-      urlSites(parsed.nodes, false, found);
-      if (found.length === 0) return;
-      sites.push({ type: "value", owner: node, parsed, sites: found });
-      for (const s of found)
-        references.push({ url: s.node.value, line: line(node), kind: name === "import" ? "import" : s.kind });
-    } else if (node.type === "comment") {
-      const match = SOURCE_MAP_COMMENT.exec(node.text);
-      if (match) {
-        sites.push({ type: "comment", owner: node, url: match[1]! });
-        references.push({ url: match[1]!, line: line(node), kind: "sourcemap" });
-      }
-    }
-  });
-  return {
-    references,
-    rewrite(rewrite) {
-      let index = 0;
-      let changed = false;
-      for (const site of sites) {
-        if (site.type === "comment") {
-          const next = rewrite(references[index++]!);
-          if (next !== undefined) {
-            site.owner.text = site.owner.text.replace(site.url, next);
-            changed = true;
-          }
-          continue;
-        }
-        const nodes = site.type === "import" ? [{ node: site.node }] : site.sites;
-        let touched = false;
-        for (const s of nodes) {
-          const next = rewrite(references[index++]!);
-          if (next !== undefined && next !== s.node.value) {
-            s.node.value = next;
-            touched = true;
-          }
-        }
-        if (!touched) continue;
-        changed = true;
-        const value = lib().valueParser.stringify(site.parsed.nodes);
-        if (site.owner.type === "decl") site.owner.value = value;
-        else site.owner.params = value;
-      }
-      return changed ? root.toString() : text;
-    },
-  };
+function parseCss(text: string): ParsedFile {
+  const references = MAY_REFERENCE.test(text) ? (scanCss(text) ?? []) : [];
+  return { references, rewrite: (rewrite) => spliceReferences(text, references, rewrite) };
 }
 
 // --- JS ----------------------------------------------------------------------------------------
@@ -257,11 +281,6 @@ function lineAt(text: string, offset: number): number {
 }
 
 function parseJs(text: string, modules: boolean): ParsedFile {
-  interface Span {
-    start: number;
-    end: number;
-  }
-  const spans: Span[] = [];
   const references: Reference[] = [];
   if (modules && /\bimport\b|\bexport\b/.test(text)) {
     try {
@@ -279,8 +298,7 @@ function parseJs(text: string, modules: boolean): ParsedFile {
           end -= 1;
         }
         if (text.slice(start, end) !== spec) continue; // escapes in the literal: leave it
-        spans.push({ start, end });
-        references.push({ url: spec, line: lineAt(text, start), kind: "module" });
+        references.push({ url: spec, line: lineAt(text, start), kind: "module", start, end });
       }
     } catch {
       // Not an ES module (or not parseable): only its source-map comment is read.
@@ -291,35 +309,20 @@ function parseJs(text: string, modules: boolean): ParsedFile {
   if (match) {
     const url = match[1] ?? match[2]!;
     const start = tail + match.index + match[0].indexOf(url);
-    spans.push({ start, end: start + url.length });
-    references.push({ url, line: lineAt(text, start), kind: "sourcemap" });
+    references.push({ url, line: lineAt(text, start), kind: "sourcemap", start, end: start + url.length });
   }
-  return {
-    references,
-    rewrite(rewrite) {
-      const order = spans.map((span, i) => ({ span, reference: references[i]! }));
-      order.sort((a, b) => a.span.start - b.span.start);
-      let out = "";
-      let at = 0;
-      for (const { span, reference } of order) {
-        const next = rewrite(reference);
-        if (next === undefined) continue;
-        out += text.slice(at, span.start) + next;
-        at = span.end;
-      }
-      return at === 0 ? text : out + text.slice(at);
-    },
-  };
+  references.sort((a, b) => a.start - b.start);
+  return { references, rewrite: (rewrite) => spliceReferences(text, references, rewrite) };
 }
 
 /** Parses a file's references. `initParsers()` must have resolved before a JS file with modules. */
 export function parseReferences(
   kind: ReferenceKind,
   text: string,
-  source: string,
+  _source: string,
   options: { modules?: boolean | undefined } = {},
 ): ParsedFile {
-  if (kind === "css") return parseCss(text, source);
+  if (kind === "css") return parseCss(text);
   if (kind === "js") return parseJs(text, options.modules ?? false);
   return { references: [], rewrite: () => text };
 }

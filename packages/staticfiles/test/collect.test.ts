@@ -351,6 +351,31 @@ describe("abort", () => {
     expect(error.code).toBe("E_ABORTED");
     expect((await readManifest(target)).release).toBe(first.release);
   });
+
+  it("many files on one signal: no listener per file on it (no MaxListenersExceededWarning)", async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 60; i++) many[`img/f${i}.svg`] = `<svg>${i}</svg>`;
+    await writeTree(src, many);
+    const controller = new AbortController();
+    const added: number[] = [];
+    const addEventListener = controller.signal.addEventListener.bind(controller.signal);
+    let listening = 0;
+    const watched = Object.assign(controller.signal, {
+      addEventListener: (...args: Parameters<AbortSignal["addEventListener"]>) => {
+        added.push(++listening);
+        addEventListener(...args);
+      },
+    });
+    const removeEventListener = watched.removeEventListener.bind(watched);
+    watched.removeEventListener = (...args: Parameters<AbortSignal["removeEventListener"]>) => {
+      listening--;
+      removeEventListener(...args);
+    };
+    const result = await collectStatic(options({ signal: watched }));
+    expect(result.found).toBe(70);
+    // Node warns past 10 listeners of one type on one signal.
+    expect(Math.max(0, ...added)).toBeLessThanOrEqual(10);
+  });
 });
 
 describe("releases and pruning", () => {

@@ -85,8 +85,8 @@ describe("CSS", () => {
   it("reports the line of each reference", () => {
     const { references } = rewriteCss(`a{}\n\nb{c:url(../img/a.png)}\n@import "missing.css";\n`);
     expect(references).toEqual([
-      { url: "../img/a.png", line: 3, kind: "url" },
-      { url: "missing.css", line: 4, kind: "import" },
+      { url: "../img/a.png", line: 3, kind: "url", start: 13, end: 25 },
+      { url: "missing.css", line: 4, kind: "import", start: 37, end: 48 },
     ]);
   });
 
