@@ -559,7 +559,12 @@ export class FsDriver implements Driver {
           committed.path,
           ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
         );
-      return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
+      return {
+        key: committed.key,
+        size: Number(stats.size),
+        etag: etagOf(stats),
+        checksums: md5 === undefined ? undefined : { md5 },
+      };
     } catch (error) {
       if (dataOpen) closeQuietly(file.fd);
       if (!published) {

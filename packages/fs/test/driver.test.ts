@@ -534,7 +534,8 @@ describe("bodies that are local files", () => {
       for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 13) % 241;
       await from.save("src/a.bin", bytes);
       const body = await from.open("src/a.bin");
-      const { size } = await storage.save("copied/a.bin", body);
+      const { size, checksums } = await storage.save("copied/a.bin", body);
+      expect(checksums).toEqual({ md5: md5(bytes) }); // the save reports the MD5 it recorded
       expect(size).toBe(bytes.length);
       expect(body.bytesRead).toBe(0); // the kernel copied it: the stream was never read
       expect((await readFile(join(root, "copied", "a.bin"))).equals(bytes)).toBe(true);
@@ -543,7 +544,7 @@ describe("bodies that are local files", () => {
       // A plain folder keeps no MD5, so it does not compute one.
       const plain = fsStorage({ root: join(root, "plain"), records: false, overwrite: true });
       expect(plain.capabilities.checksums).toEqual([]);
-      await plain.save("a.bin", await from.open("src/a.bin"));
+      expect((await plain.save("a.bin", await from.open("src/a.bin"))).checksums).toBeUndefined();
       expect((await readFile(join(root, "plain", "a.bin"))).equals(bytes)).toBe(true);
     },
   );
