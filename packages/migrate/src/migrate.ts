@@ -179,6 +179,11 @@ interface Side {
   hasStoredChecksums: boolean;
   /** Its files are local files (the driver has `path`): hashing one is a disk read, not a download. */
   localFiles: boolean;
+  /**
+   * As a destination: whether its saves report the MD5 of what they stored (`SaveResult.checksums`),
+   * learnt from the first saves; while true, a copy does not hash the body a second time.
+   */
+  reportsMd5?: boolean | undefined;
 }
 
 function side(endpoint: Endpoint, prefix: string, role: string): Side {
@@ -685,7 +690,7 @@ async function copyFile(
     if (saved.size !== info.size)
       throw await mismatch("The source changed while it was read (its size differs from the listed one):");
     if (recorded !== undefined && context.verifyDestination) {
-      const stored = (await destination.storage.stat(to, { signal })).checksums?.md5;
+      const stored = saved.checksums?.md5 ?? (await destination.storage.stat(to, { signal })).checksums?.md5;
       if (stored !== recorded)
         throw await mismatch("The source changed while it was read (its MD5 differs from the one recorded):");
     }
@@ -693,11 +698,13 @@ async function copyFile(
     return saved.size;
   }
 
-  const md5 = createHash("md5");
+  // The MD5 of the bytes sent: the destination's own when its saves report one (S3, fs with
+  // records: computed on the way, like this one would be), else taken here.
+  const md5 = destination.reportsMd5 === true ? undefined : createHash("md5");
   let sent = 0;
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      md5.update(chunk);
+      md5?.update(chunk);
       sent += chunk.length;
       context.onBytes(chunk.length);
       callback(null, chunk);
@@ -709,15 +716,29 @@ async function copyFile(
   });
   body.pipe(counted);
   const saved = await destination.storage.save(to, counted, saveOptions);
-  const digest = md5.digest("hex");
-  if (sent !== info.size || (recorded !== undefined && recorded !== digest))
-    throw await mismatch("The source changed while it was read (size or MD5 differs from the one recorded):");
+  const reported = saved.checksums?.md5;
+  destination.reportsMd5 = reported !== undefined;
+  const digest = reported ?? md5?.digest("hex");
+  if (sent !== info.size || (recorded !== undefined && digest !== undefined && recorded !== digest))
+    throw await mismatch(
+      reported === undefined
+        ? "The source changed while it was read (size or MD5 differs from the one recorded):"
+        : "The MD5 the destination reports differs from the one the source recorded (the source changed while it was read, or the bytes were altered on the way):",
+    );
   if (saved.size !== sent) throw await mismatch("The destination stored another size than the bytes sent:");
-  // A destination that keeps no checksum (a plain folder) has nothing to check beyond the size.
-  if (context.verifyDestination && destination.hasStoredChecksums && saved.etag !== `"${digest}"`) {
+  // A destination that keeps no checksum (a plain folder) has nothing to check beyond the size; a
+  // local one that reported its MD5 recorded exactly that (stat would read it back). A service's
+  // ETag that is the MD5 is its own digest of what it received: equal, nothing to ask.
+  if (
+    context.verifyDestination &&
+    destination.hasStoredChecksums &&
+    !(reported !== undefined && destination.localFiles) &&
+    (digest === undefined || saved.etag !== `"${digest}"`)
+  ) {
     const written = await destination.storage.stat(to, { signal });
     const stored = written.checksums?.md5;
-    if (written.size !== sent || (stored !== undefined && stored !== digest))
+    const expected = digest ?? recorded;
+    if (written.size !== sent || (stored !== undefined && expected !== undefined && stored !== expected))
       throw await mismatch("The destination reports another size or MD5 than the bytes sent:");
   }
   return sent;

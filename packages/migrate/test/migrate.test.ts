@@ -1,7 +1,7 @@
 import { compareNames, MemoryDriver, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { copy, joinListings, type ListedFile, shardOf, sync, verify } from "../src/index.js";
-import { FailingDriver, memory, ReorderedDriver } from "./support.js";
+import { FailingDriver, memory, ReorderedDriver, ReversingDriver } from "./support.js";
 
 async function fill(storage: Storage, files: Record<string, string>) {
   for (const [name, body] of Object.entries(files)) await storage.save(name, body);
@@ -309,5 +309,23 @@ describe("copy between local folders", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a destination that reports the MD5 of what it stored", () => {
+  it("has that MD5 checked against the source's: a corrupting destination is caught", async () => {
+    const src = memory();
+    await fill(src, { "a.txt": "palindromes are not", "b.txt": "abba", "c.txt": "xyz" });
+    const driver = new ReversingDriver();
+    const dst = new Storage(driver, { overwrite: true, retry: false });
+    const result = await copy(src, dst, { concurrency: 1 });
+    expect(driver.saves).toBe(3);
+    // Reversed, only the palindrome is still the source's content.
+    expect(result.copied.files).toBe(1);
+    expect(result.failures.map((f) => [f.name, f.code])).toEqual([
+      ["a.txt", "E_CHECKSUM_MISMATCH"],
+      ["c.txt", "E_CHECKSUM_MISMATCH"],
+    ]);
+    expect((await dst.listPage("", { recursive: true })).entries.map((e) => e.name)).toEqual(["b.txt"]);
   });
 });
