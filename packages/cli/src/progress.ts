@@ -2,7 +2,8 @@
  * Progress of long transfers, drawn by cli-progress on stderr — only when stderr is a terminal and
  * neither --json nor --quiet is given, so scripts and pipes never see it.
  */
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressModule from "cli-progress";
 import { formatBytes } from "./format.js";
 import type { Output } from "./output.js";
 
@@ -26,7 +27,9 @@ const NONE: ProgressView = { update() {}, stop() {} };
 
 export function createProgress(output: Output): ProgressView {
   if (output.json || output.quiet || !output.interactive) return NONE;
-  let bar: cliProgress.SingleBar | undefined;
+  // Required only when a bar is drawn: scripts and pipes (most runs) never load it.
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof cliProgressModule;
+  let bar: cliProgressModule.SingleBar | undefined;
   let withTotal: boolean | undefined;
   const started = Date.now();
   const make = (known: boolean) =>

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { type CheckReport, checkDeployment, type Finding } from "@storages/deploy";
+import type { CheckReport, Finding } from "@storages/deploy";
 import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 
@@ -82,6 +82,8 @@ export const check = defineCommand({
         throw new UsageError(`${option} ${value}: give an http(s) URL (https://www.example.com).`);
       }
     }
+    // Loaded here, not at start-up: every other command's start would pay for it.
+    const { checkDeployment } = await import("@storages/deploy");
     const report: CheckReport = await checkDeployment({
       env: context.env,
       cwd: context.cwd,

@@ -5,14 +5,7 @@
  * destination matches the source and nothing failed, 1 for any missing, different or failed file,
  * 2 for a usage or configuration error, 130 when interrupted.
  */
-import {
-  copy,
-  type MigrationOptions,
-  type MigrationResult,
-  type OverwritePolicy,
-  sync,
-  verify,
-} from "@storages/migrate";
+import type { MigrationOptions, MigrationResult, OverwritePolicy } from "@storages/migrate";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Location } from "../address.js";
 import { parseAddress } from "../address.js";
@@ -22,8 +15,6 @@ import { count, formatBytes } from "../format.js";
 import { collect, positiveInteger } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
-
-const RUN = { copy, sync, verify } as const;
 
 /** `--shard K/N`: K from 1 to N (the library's index is K - 1). */
 export function shardOption(value: string): { index: number; count: number } {
@@ -142,7 +133,9 @@ export async function runMigration(
     };
     let result: MigrationResult;
     try {
-      result = await RUN[name](
+      // Loaded here, not at start-up: every other command's start would pay for it.
+      const migrate = await import("@storages/migrate");
+      result = await migrate[name](
         { storage: source.storage, prefix: folder(source) },
         { storage: destination.storage, prefix: folder(destination) },
         migrationOptions,

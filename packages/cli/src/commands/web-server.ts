@@ -1,7 +1,6 @@
 /** `storages nginx` and `storages caddy`: one command shape, two renderers. */
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { caddyConfig, nginxConfig, type ServerConfigOptions } from "@storages/deploy";
 import { type CommandDefinition, defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
 
@@ -11,7 +10,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 function webServerCommand(
   name: "nginx" | "caddy",
-  render: (options: ServerConfigOptions) => Promise<string>,
+  renderer: "nginxConfig" | "caddyConfig",
   what: { summary: string; install: string; standalone: string },
 ): CommandDefinition {
   return defineCommand({
@@ -47,6 +46,8 @@ function webServerCommand(
         out?: string;
       },
     ) {
+      // Loaded here, not at start-up: every other command's start would pay for it.
+      const render = (await import("@storages/deploy"))[renderer];
       const text = await render({
         env: context.env,
         cwd: context.cwd,
@@ -72,13 +73,13 @@ function webServerCommand(
   });
 }
 
-export const nginx = webServerCommand("nginx", nginxConfig, {
+export const nginx = webServerCommand("nginx", "nginxConfig", {
   summary: "write the nginx configuration for the storages",
   install: "a server block for /etc/nginx/sites-enabled/",
   standalone: "a whole nginx.conf (nginx -p DIR -c FILE)",
 });
 
-export const caddy = webServerCommand("caddy", caddyConfig, {
+export const caddy = webServerCommand("caddy", "caddyConfig", {
   summary: "write the Caddyfile for the storages",
   install: "a site block for /etc/caddy/Caddyfile",
   standalone: "a whole Caddyfile (caddy run --config FILE)",
