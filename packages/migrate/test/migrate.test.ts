@@ -316,16 +316,24 @@ describe("a destination that reports the MD5 of what it stored", () => {
   it("has that MD5 checked against the source's: a corrupting destination is caught", async () => {
     const src = memory();
     await fill(src, { "a.txt": "palindromes are not", "b.txt": "abba", "c.txt": "xyz" });
+    // Past the size read whole: streamed, the destination's MD5 learnt from the saves before.
+    const big = Buffer.alloc(1024 * 1024 + 7, "abc");
+    await src.save("d.bin", big);
     const driver = new ReversingDriver();
     const dst = new Storage(driver, { overwrite: true, retry: false });
     const result = await copy(src, dst, { concurrency: 1 });
-    expect(driver.saves).toBe(3);
+    expect(driver.saves).toBe(4);
     // Reversed, only the palindrome is still the source's content.
     expect(result.copied.files).toBe(1);
     expect(result.failures.map((f) => [f.name, f.code])).toEqual([
       ["a.txt", "E_CHECKSUM_MISMATCH"],
       ["c.txt", "E_CHECKSUM_MISMATCH"],
+      ["d.bin", "E_CHECKSUM_MISMATCH"],
     ]);
+    // An honest destination gets the big file whole, streamed.
+    const plain = memory();
+    expect((await copy(src, plain)).ok).toBe(true);
+    expect((await plain.readBytes("d.bin")).equals(big)).toBe(true);
     expect((await dst.listPage("", { recursive: true })).entries.map((e) => e.name)).toEqual(["b.txt"]);
   });
 });

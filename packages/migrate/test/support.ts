@@ -45,12 +45,18 @@ export class FailingDriver extends MemoryDriver {
   constructor(private readonly failing: ReadonlySet<string>) {
     super();
   }
+  private fail(key: string): void {
+    if (!this.failing.has(key)) return;
+    this.reads++;
+    throw new BackendError(`"${key}" is unavailable (test fault).`, { retryable: true, path: key });
+  }
   override async read(key: string, options: DriverReadOptions) {
-    if (this.failing.has(key)) {
-      this.reads++;
-      throw new BackendError(`"${key}" is unavailable (test fault).`, { retryable: true, path: key });
-    }
+    this.fail(key);
     return super.read(key, options);
+  }
+  override async readBytes(key: string, options: DriverReadOptions) {
+    this.fail(key);
+    return super.readBytes(key, options);
   }
 }
 
