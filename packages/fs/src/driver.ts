@@ -993,9 +993,12 @@ export class FsDriver implements Driver {
       throw error;
     }
     // The checksum comes from the file's record, read only when the directory holds one (a linked
-    // file's record sits next to its target, which this directory does not show).
+    // file's record sits next to its target, which this directory does not show). A directory with
+    // no driver file at all (a plain folder) needs no record name computed (a SHA-256 per file).
     const record =
-      item.linked || reserved.has(recordName(item.name)) ? await readRecord(item.path, stats) : undefined;
+      item.linked || (reserved.size > 0 && reserved.has(recordName(item.name)))
+        ? await readRecord(item.path, stats)
+        : undefined;
     return {
       type: "file",
       name,
