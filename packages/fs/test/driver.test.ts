@@ -537,7 +537,8 @@ describe("bodies that are local files", () => {
       const { size, checksums } = await storage.save("copied/a.bin", body);
       expect(checksums).toEqual({ md5: md5(bytes) }); // the save reports the MD5 it recorded
       expect(size).toBe(bytes.length);
-      expect(body.bytesRead).toBe(0); // the kernel copied it: the stream was never read
+      // The kernel copied it: the stream (an fs.ReadStream) was never read.
+      expect((body as unknown as { bytesRead: number }).bytesRead).toBe(0);
       expect((await readFile(join(root, "copied", "a.bin"))).equals(bytes)).toBe(true);
       expect((await storage.stat("copied/a.bin")).checksums).toEqual({ md5: md5(bytes) });
       await eventually(async () => expect(body.destroyed).toBe(true)); // its descriptor is closed
