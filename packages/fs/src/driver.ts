@@ -12,7 +12,7 @@
  */
 import { createHash, type Hash, hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants, createWriteStream, existsSync, ReadStream } from "node:fs";
+import { constants, createReadStream, createWriteStream, existsSync, ReadStream } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -222,12 +222,12 @@ function untouchedFileSource(body: Readable): string | undefined {
   if (stream.bytesRead !== 0 || stream.destroyed) return undefined;
   if (stream.readableFlowing !== null || stream.readableLength > 0) return undefined;
   if (stream.end !== undefined && stream.end !== Infinity) return undefined;
-  if (typeof stream.path === "string")
-    return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
   // A descriptor stream reads from its `start`; without one, from wherever the descriptor is.
-  if (!FD_PATHS || stream.start !== 0) return undefined;
   const fd = typeof stream.fd === "number" ? stream.fd : (stream.fd as { fd?: unknown } | null)?.fd;
-  return typeof fd === "number" && fd >= 0 ? `/proc/self/fd/${fd}` : undefined;
+  if (FD_PATHS && stream.start === 0 && typeof fd === "number" && fd >= 0) return `/proc/self/fd/${fd}`;
+  if (typeof stream.path === "string" && stream.path !== "")
+    return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
+  return undefined;
 }
 
 /** fsync of a file or folder by path; ENOENT (removed since) is fine: there is nothing left to sync. */
@@ -757,16 +757,19 @@ export class FsDriver implements Driver {
     }
   }
 
-  /** A stream of the file (or range). Reads no record: a stream needs only the size. */
+  /**
+   * A stream of the file (or range). Reads no record: a stream needs only the size. On a plain
+   * descriptor (open, fstat: two thread-pool trips, no FileHandle objects), which the stream closes.
+   */
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
-    const { handle, size } = await this.run(key, options.signal, async () => {
-      const { opened } = await this.openToRead(key, openHandle, (h) => h.fd, closeHandle);
+    const { fd, size } = await this.run(key, options.signal, async () => {
+      const { opened } = await this.openToRead(key, openFd, (d) => d, closeQuietly);
       try {
-        const stats = await opened.stat({ bigint: true });
+        const stats = await fstatFd(opened);
         if (!stats.isFile()) throw notFound(key);
-        return { handle: opened, size: Number(stats.size) };
+        return { fd: opened, size: Number(stats.size) };
       } catch (error) {
-        await opened.close();
+        closeQuietly(opened);
         throw error;
       }
     });
@@ -774,13 +777,13 @@ export class FsDriver implements Driver {
     let end: number | undefined;
     if (options.range) {
       if (options.range.start >= size) {
-        await handle.close();
+        closeQuietly(fd);
         throw rangeNotSatisfiable(key, options.range.start, size);
       }
       start = options.range.start;
       end = Math.min(options.range.end ?? size - 1, size - 1);
     }
-    const stream = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
+    const stream = createReadStream("", { fd, start, end, highWaterMark: READ_CHUNK, autoClose: true });
     return addAbortSignal(options.signal, stream);
   }
 
