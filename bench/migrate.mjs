@@ -8,9 +8,18 @@
  *   - a no-change sync of the same (everything already there);
  *   - one 1 GiB file, fs → fs and fs → RGW.
  *
- * Each case is one whole process (`node packages/cli/bin/storages.js …` or `rclone …`), timed from
- * spawn to exit, its peak RSS read from /proc/PID/status (VmHWM) while it runs. Cases alternate
- * round by round; medians and ratios (storages / rclone; < 1 is faster) from this one run.
+ * Each case is one whole process (`node packages/cli/bin/storages.js …` or `rclone …`) run under
+ * GNU time: wall time from start to exit, CPU time (user + system: what a loaded machine distorts
+ * least) and peak RSS. Cases alternate round by round; medians and ratios (storages / rclone; < 1
+ * is faster) from this one run, with the load average before and after each case.
+ *
+ * What each side does, matched case by case: both compare size and modification time (no
+ * --checksum), copy only what is missing, keep modification times; rclone local → local writes the
+ * file in place (no fsync, no temporary file) and checks an MD5 it takes of the bytes as they pass;
+ * storages writes a temporary file renamed into place, fsyncs file and folder (durability "full",
+ * the default) or everything once at the end (durability=batch), and checks the size (a plain
+ * folder keeps no MD5; a recorded one is checked). To RGW both send each small file in one PUT and
+ * check the MD5 against the ETag.
  *
  *   BENCH_CORPUS=/tmp/mig-bench/assets node bench/migrate.mjs        (RGW: STORAGES_TEST_S3_* set,
  *   BENCH_MIGRATE_ROUNDS=3  BENCH_MIGRATE_CONCURRENCY=8                or run it through bench/run.mjs)
@@ -19,7 +28,7 @@ import { spawn } from "node:child_process";
 
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
@@ -75,11 +84,12 @@ function storagesEnv(bucket) {
   };
 }
 
-/** Runs one process to the end: wall time, and peak RSS polled from /proc while it runs. */
+/** Runs one process to the end under GNU time: wall time, CPU time (user + system), peak RSS. */
+let runs = 0;
 function timed(command, args, env = {}) {
+  const report = join(WORK, `time-${runs++}.txt`);
   return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(command, args, {
+    const child = spawn("/usr/bin/time", ["-f", "%e %U %S %M", "-o", report, command, ...args], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -87,21 +97,16 @@ function timed(command, args, env = {}) {
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
     });
-    let peak = 0;
-    const poll = setInterval(async () => {
-      try {
-        const status = await readFile(`/proc/${child.pid}/status`, "utf8");
-        const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-        if (kb > peak) peak = kb;
-      } catch {}
-    }, 15);
     child.on("error", reject);
-    child.on("exit", (code) => {
-      clearInterval(poll);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    child.on("exit", async (code) => {
       if (code !== 0)
-        reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
-      else resolve({ seconds, rssMiB: peak / 1024 });
+        return reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
+      const [wall, user, system, kb] = (await readFile(report, "utf8"))
+        .trim()
+        .split(/\s+/)
+        .slice(-4)
+        .map(Number);
+      resolve({ seconds: wall, cpuSeconds: user + system, rssMiB: kb / 1024 });
     });
   });
 }
@@ -199,6 +204,7 @@ await rclone(["copy", join(HERE, "README.md"), `rgw:${await freshBucket("warmup"
 const results = [];
 try {
   for (const scenario of scenarios(bigDir)) {
+    const loadBefore = loadavg()[0];
     const fixed = scenario.once ? await scenario.once() : undefined;
     const samples = { ours: [], theirs: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -212,6 +218,7 @@ try {
     }
     const summary = (list) => ({
       seconds: median(list.map((s) => s.seconds)),
+      cpuSeconds: median(list.map((s) => s.cpuSeconds)),
       rssMiB: Math.max(...list.map((s) => s.rssMiB)),
     });
     const ours = summary(samples.ours);
@@ -221,12 +228,14 @@ try {
       storages: ours,
       rclone: theirs,
       timeRatio: ours.seconds / theirs.seconds,
+      cpuRatio: ours.cpuSeconds / theirs.cpuSeconds,
       rssRatio: ours.rssMiB / theirs.rssMiB,
+      load: [loadBefore, loadavg()[0]],
       samples,
     };
     results.push(row);
     console.log(
-      `${row.case}: storages ${ours.seconds.toFixed(2)} s / rclone ${theirs.seconds.toFixed(2)} s = ${row.timeRatio.toFixed(2)}×; peak RSS ${ours.rssMiB.toFixed(0)} / ${theirs.rssMiB.toFixed(0)} MiB`,
+      `${row.case}: storages ${ours.seconds.toFixed(2)} s / rclone ${theirs.seconds.toFixed(2)} s = ${row.timeRatio.toFixed(2)}×; CPU ${ours.cpuSeconds.toFixed(2)} / ${theirs.cpuSeconds.toFixed(2)} s = ${row.cpuRatio.toFixed(2)}×; peak RSS ${ours.rssMiB.toFixed(0)} / ${theirs.rssMiB.toFixed(0)} MiB; load ${row.load.map((l) => l.toFixed(1)).join(" → ")}`,
     );
   }
 } finally {
@@ -235,11 +244,11 @@ try {
 }
 
 const table = [
-  `| case (concurrency ${CONCURRENCY}, medians of ${ROUNDS}) | storages | rclone | time ratio | peak RSS storages / rclone |`,
-  "|---|---:|---:|---:|---:|",
+  `| case (concurrency ${CONCURRENCY}, medians of ${ROUNDS}) | storages | rclone | time ratio | CPU storages / rclone | CPU ratio | peak RSS storages / rclone | load |`,
+  "|---|---:|---:|---:|---:|---:|---:|---:|",
   ...results.map(
     (r) =>
-      `| ${r.case} | ${r.storages.seconds.toFixed(2)} s | ${r.rclone.seconds.toFixed(2)} s | ${r.timeRatio.toFixed(2)}× | ${r.storages.rssMiB.toFixed(0)} / ${r.rclone.rssMiB.toFixed(0)} MiB |`,
+      `| ${r.case} | ${r.storages.seconds.toFixed(2)} s | ${r.rclone.seconds.toFixed(2)} s | ${r.timeRatio.toFixed(2)}× | ${r.storages.cpuSeconds.toFixed(2)} / ${r.rclone.cpuSeconds.toFixed(2)} s | ${r.cpuRatio.toFixed(2)}× | ${r.storages.rssMiB.toFixed(0)} / ${r.rclone.rssMiB.toFixed(0)} MiB | ${r.load.map((l) => l.toFixed(1)).join("–")} |`,
   ),
 ].join("\n");
 console.log(`\n${table}`);
@@ -249,4 +258,7 @@ await writeFile(
   join(resultsDir, "migrate.json"),
   `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, rounds: ROUNDS, results, summary: results.map((r) => `${r.case} ${r.timeRatio.toFixed(2)}×`).join("; ") }, null, 2)}\n`,
 );
-await writeFile(join(resultsDir, "migrate.md"), `${table}\n`);
+await writeFile(
+  join(resultsDir, "migrate.md"),
+  `migrate, ${new Date().toISOString()}, Node ${process.version}, ${ROUNDS} round(s), load average at start of each case and after it in the last column\n\n${table}\n`,
+);

@@ -528,7 +528,7 @@ export class Storage {
               { started, error },
             );
           }
-          return { name: result.key, size: result.size, etag: result.etag };
+          return { name: result.key, size: result.size, etag: result.etag, checksums: result.checksums };
         }
         let candidate = key;
         // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
@@ -547,7 +547,7 @@ export class Storage {
             return { name: target, size: source.bytes.byteLength };
           }
           const result = await this.send(target, source, base);
-          return { name: result.key, size: result.size, etag: result.etag };
+          return { name: result.key, size: result.size, etag: result.etag, checksums: result.checksums };
         };
         for (;;) {
           try {

@@ -64,6 +64,11 @@ export interface SaveResult {
   size: number;
   /** The quoted entity-tag, as HTTP sends it (`"…"`); the same value stat() and list() give. */
   etag?: string | undefined;
+  /**
+   * Digests of the bytes stored, where the driver computed them while writing (the fs driver with
+   * records, S3: `md5`): a caller that would hash the body itself to check the copy need not.
+   */
+  checksums?: Checksums | undefined;
 }
 
 export interface ByteRange {
@@ -288,6 +293,8 @@ export interface DriverWriteResult {
   size: number;
   /** Quoted, as stat() reports it (`normalizeEtag`). */
   etag?: string | undefined;
+  /** Digests of the bytes written, as the driver computed them on the way (never read back). */
+  checksums?: Checksums | undefined;
 }
 
 export interface DriverReadOptions extends DriverCallOptions {

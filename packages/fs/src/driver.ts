@@ -12,7 +12,7 @@
  */
 import { createHash, type Hash, hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants, createWriteStream, ReadStream } from "node:fs";
+import { constants, createReadStream, createWriteStream, existsSync, ReadStream } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -177,37 +177,57 @@ function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
  * Kernel copy of `source` to `temp` (copy_file_range, a reflink where the filesystem has them),
  * hashed by reading the source at the same time, so the copy costs the time of the slower of the
  * two rather than their sum. A source changed meanwhile is a copy of no single version: then the
- * MD5 is taken of what was copied, which is what gets published.
+ * MD5 is taken of what was copied, which is what gets published. `hashed: false` (a storage that
+ * keeps no record, so no MD5) only copies.
  */
-async function copyAndHash(source: string, temp: string, signal: AbortSignal): Promise<string> {
+async function copyAndHash(
+  source: string,
+  temp: string,
+  signal: AbortSignal,
+  hashed = true,
+): Promise<string | undefined> {
+  if (!hashed) {
+    await settleOnAbort(copyFile(source, temp), signal);
+    return undefined;
+  }
   const before = await stat(source, { bigint: true });
   const reading = new AbortController(); // a failed copy stops the hashing read too
-  const hashed = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
-  hashed.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
+  const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
+  hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
   try {
     await settleOnAbort(copyFile(source, temp), signal);
   } catch (error) {
     reading.abort();
     throw error;
   }
-  const md5 = await settleOnAbort(hashed, signal);
+  const md5 = await settleOnAbort(hashing, signal);
   const after = await stat(source, { bigint: true });
   return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
 }
 
+/** Linux names every open descriptor under /proc/self/fd: opening that path opens the very same file. */
+const FD_PATHS = process.platform === "linux" && existsSync("/proc/self/fd");
+
 /**
- * The path of a body that is an `fs.createReadStream(path)` of a whole file, not yet started:
- * such a body can be copied by the kernel (copy_file_range) instead of through this process.
+ * Where the kernel can copy a body from, when the body is a whole local file nobody has read yet:
+ * an `fs.createReadStream(path)` of the whole file (its path), or a stream on a descriptor already
+ * open at byte 0 (a `FileHandle.createReadStream()`, which is what the fs driver's own `read()`
+ * returns): /proc/self/fd/N, the very file that descriptor was checked and opened as — never its
+ * name again, which a concurrent rename could point elsewhere. The stream must stay open until
+ * the copy is done; the caller destroys it after.
  */
 function untouchedFileSource(body: Readable): string | undefined {
   if (!(body instanceof ReadStream)) return undefined;
-  const stream = body as ReadStream & { start?: number; end?: number };
-  const whole =
-    (stream.start === undefined || stream.start === 0) &&
-    (stream.end === undefined || stream.end === Infinity);
-  if (!whole || typeof stream.path !== "string" || stream.bytesRead !== 0) return undefined;
-  if (stream.readableFlowing !== null || stream.readableLength > 0 || stream.destroyed) return undefined;
-  return stream.path;
+  const stream = body as ReadStream & { start?: number; end?: number; fd?: unknown };
+  if (stream.bytesRead !== 0 || stream.destroyed) return undefined;
+  if (stream.readableFlowing !== null || stream.readableLength > 0) return undefined;
+  if (stream.end !== undefined && stream.end !== Infinity) return undefined;
+  // A descriptor stream reads from its `start`; without one, from wherever the descriptor is.
+  const fd = typeof stream.fd === "number" ? stream.fd : (stream.fd as { fd?: unknown } | null)?.fd;
+  if (FD_PATHS && stream.start === 0 && typeof fd === "number" && fd >= 0) return `/proc/self/fd/${fd}`;
+  if (typeof stream.path === "string" && stream.path !== "")
+    return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
+  return undefined;
 }
 
 /** fsync of a file or folder by path; ENOENT (removed since) is fine: there is nothing left to sync. */
@@ -303,12 +323,6 @@ function saveOptions(options: DriverWriteOptions): SaveOptions {
 
 const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
 
-/**
- * What a save reports as the MD5 of its content when the storage keeps no records: the MD5 only
- * goes into the record, so without one it is not computed (a whole extra read of each copied file).
- */
-const NO_RECORD_MD5 = "";
-
 /** A save's temporary file, open, in the folder it will be published in. */
 interface TempFile {
   /** The real path of the folder (the key's parent), and an open descriptor of it. */
@@ -402,8 +416,9 @@ export class FsDriver implements Driver {
       signedUploadMaxBytes: canSign ? ["put"] : [],
       visibility: "bucket",
       metadata: this.records,
-      // Recorded at write time (sidecar.ts); a file put in the root by another program has none.
-      checksums: ["md5"],
+      // Recorded at write time (sidecar.ts); a file put in the root by another program has none,
+      // and a plain folder (records: false) keeps none at all.
+      checksums: this.records ? ["md5"] : [],
     };
     this.paths = new RootedPaths(this.root, this.directoryMode);
   }
@@ -460,7 +475,7 @@ export class FsDriver implements Driver {
     return this.run(key, options.signal, () =>
       this.save(key, saveOptions(options), async ({ fd }) => {
         await writeAll(fd, bytes);
-        return this.records ? hash("md5", bytes, "hex") : NO_RECORD_MD5;
+        return this.records ? hash("md5", bytes, "hex") : undefined;
       }),
     );
   }
@@ -474,17 +489,20 @@ export class FsDriver implements Driver {
           // The body is a whole local file nobody has read yet: let the kernel copy it (into the
           // same inode our descriptor is open on).
           // The stream is never read: its own pending open may still fail (a missing file) and
-          // must not surface as an unhandled 'error'; copyFile reports the failure.
+          // must not surface as an unhandled 'error'; copyFile reports the failure. A stream on a
+          // descriptor keeps it open for the copy, and is destroyed (closing it) after.
           body.on("error", () => {});
-          body.destroy();
-          if (this.records) return copyAndHash(sourcePath, temp, options.signal);
-          await settleOnAbort(copyFile(sourcePath, temp), options.signal);
-          return NO_RECORD_MD5;
+          try {
+            return await copyAndHash(sourcePath, temp, options.signal, this.records);
+          } finally {
+            body.destroy();
+          }
         }
         const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
         if (!this.records) {
+          // No record, so no MD5 to keep: the bytes go straight to the disk.
           await settleOnAbort(pipeline(body, sink, { signal: options.signal }), options.signal);
-          return NO_RECORD_MD5;
+          return undefined;
         }
         // The MD5 is taken on the way to the disk: the bytes are never read a second time.
         const digest = createHash("md5");
@@ -499,13 +517,13 @@ export class FsDriver implements Driver {
 
   /**
    * One save: a temporary file in the key's folder, filled by `fill` (which returns the MD5 of
-   * what it wrote), its record prepared while it syncs, both renamed (or linked) into place, the
+   * what it wrote; undefined when the storage keeps no records), its record prepared while it syncs, both renamed (or linked) into place, the
    * folder synced — or, with batch durability, all of it left for flush().
    */
   private async save(
     key: string,
     options: SaveOptions,
-    fill: (file: TempFile) => Promise<string>,
+    fill: (file: TempFile) => Promise<string | undefined>,
   ): Promise<DriverWriteResult> {
     const durable = this.durability === "full";
     const { file, opening } = await this.createTemp(key, durable);
@@ -519,11 +537,11 @@ export class FsDriver implements Driver {
       if (Number(stats.mode & 0o7777n) !== this.fileMode) await fchmodFd(file.fd, this.fileMode);
       // The caller has already been told "aborted" (the facade does not wait): publish nothing.
       if (options.signal.aborted) throw abortError(options.signal);
-      const meta = options.meta(md5);
       // The data is synced while the record is written (and synced: O_DSYNC): the disk merges the two.
+      // (A storage with records has every fill return the MD5.)
       const [, prepared] = await Promise.all([
         durable ? fsyncFd(file.fd) : undefined,
-        opening?.then((open) => fillRecord(open, basename(key), stats, meta)),
+        opening?.then((open) => fillRecord(open, basename(key), stats, options.meta(md5 as string))),
       ]);
       record = prepared;
       dataOpen = false;
@@ -541,7 +559,12 @@ export class FsDriver implements Driver {
           committed.path,
           ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
         );
-      return { key: committed.key, size: Number(stats.size), etag: etagOf(stats) };
+      return {
+        key: committed.key,
+        size: Number(stats.size),
+        etag: etagOf(stats),
+        checksums: md5 === undefined ? undefined : { md5 },
+      };
     } catch (error) {
       if (dataOpen) closeQuietly(file.fd);
       if (!published) {
@@ -734,16 +757,19 @@ export class FsDriver implements Driver {
     }
   }
 
-  /** A stream of the file (or range). Reads no record: a stream needs only the size. */
+  /**
+   * A stream of the file (or range). Reads no record: a stream needs only the size. On a plain
+   * descriptor (open, fstat: two thread-pool trips, no FileHandle objects), which the stream closes.
+   */
   async read(key: string, options: DriverReadOptions): Promise<Readable> {
-    const { handle, size } = await this.run(key, options.signal, async () => {
-      const { opened } = await this.openToRead(key, openHandle, (h) => h.fd, closeHandle);
+    const { fd, size } = await this.run(key, options.signal, async () => {
+      const { opened } = await this.openToRead(key, openFd, (d) => d, closeQuietly);
       try {
-        const stats = await opened.stat({ bigint: true });
+        const stats = await fstatFd(opened);
         if (!stats.isFile()) throw notFound(key);
-        return { handle: opened, size: Number(stats.size) };
+        return { fd: opened, size: Number(stats.size) };
       } catch (error) {
-        await opened.close();
+        closeQuietly(opened);
         throw error;
       }
     });
@@ -751,13 +777,13 @@ export class FsDriver implements Driver {
     let end: number | undefined;
     if (options.range) {
       if (options.range.start >= size) {
-        await handle.close();
+        closeQuietly(fd);
         throw rangeNotSatisfiable(key, options.range.start, size);
       }
       start = options.range.start;
       end = Math.min(options.range.end ?? size - 1, size - 1);
     }
-    const stream = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
+    const stream = createReadStream("", { fd, start, end, highWaterMark: READ_CHUNK, autoClose: true });
     return addAbortSignal(options.signal, stream);
   }
 
@@ -970,9 +996,12 @@ export class FsDriver implements Driver {
       throw error;
     }
     // The checksum comes from the file's record, read only when the directory holds one (a linked
-    // file's record sits next to its target, which this directory does not show).
+    // file's record sits next to its target, which this directory does not show). A directory with
+    // no driver file at all (a plain folder) needs no record name computed (a SHA-256 per file).
     const record =
-      item.linked || reserved.has(recordName(item.name)) ? await readRecord(item.path, stats) : undefined;
+      item.linked || (reserved.size > 0 && reserved.has(recordName(item.name)))
+        ? await readRecord(item.path, stats)
+        : undefined;
     return {
       type: "file",
       name,
@@ -1004,12 +1033,12 @@ export class FsDriver implements Driver {
           meta: (md5) => ({ ...meta, checksums: { md5 } }),
         },
         async ({ temp }) => {
-          if (known === undefined && this.records) {
+          if (known === undefined) {
             // A file put in the root by another program: its copy is written here, so it gets a checksum.
-            return copyAndHash(source.path, temp, options.signal);
+            return copyAndHash(source.path, temp, options.signal, this.records);
           }
           await settleOnAbort(copyFile(source.path, temp), options.signal);
-          return known ?? NO_RECORD_MD5;
+          return known;
         },
       );
     });

@@ -48,6 +48,8 @@ export class RootedPaths {
    * realpath (a readlink per segment) before, and what is checked is exactly what was opened.
    */
   fdPaths = false;
+  /** Folders being prepared right now (prepareParent), by lexical path. */
+  private readonly preparing = new Map<string, Promise<string>>();
 
   constructor(
     /** The configured root, absolute. */
@@ -137,8 +139,28 @@ export class RootedPaths {
    * runs through a link that leads out of the root.
    */
   async prepareParent(key: string): Promise<string> {
-    const target = this.pathOf(key);
-    const parent = dirname(target);
+    const parent = dirname(this.pathOf(key));
+    // Saves into one new folder arrive together (a migration of a tree, concurrent uploads): while
+    // one prepares it, the others wait for that answer instead of climbing and creating it again.
+    // Only while in flight: every later call checks afresh.
+    const pending = this.preparing.get(parent);
+    if (pending !== undefined) {
+      try {
+        return await pending;
+      } catch {
+        // Its failure may be its own key's (a file in the way is the same for all; retry to be sure).
+      }
+    }
+    const preparing = this.prepareDirectory(key, parent);
+    this.preparing.set(parent, preparing);
+    try {
+      return await preparing;
+    } finally {
+      if (this.preparing.get(parent) === preparing) this.preparing.delete(parent);
+    }
+  }
+
+  private async prepareDirectory(key: string, parent: string): Promise<string> {
     let existing = parent;
     for (;;) {
       try {

@@ -524,6 +524,42 @@ describe("bodies that are local files", () => {
     expect(await tree(root)).toEqual(["copied/", "copied/big.bin", "copied/part.bin"]);
   });
 
+  it.runIf(process.platform === "linux")(
+    "a file opened from another fs storage is copied by the kernel, never read through the stream, with its MD5",
+    async () => {
+      const other = await tempDir("storages-other-");
+      cleanups.push(other.cleanup);
+      const from = fsStorage({ root: other.path, overwrite: true });
+      const bytes = Buffer.alloc(1024 * 1024 + 3);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 13) % 241;
+      await from.save("src/a.bin", bytes);
+      const body = await from.open("src/a.bin");
+      const { size, checksums } = await storage.save("copied/a.bin", body);
+      expect(checksums).toEqual({ md5: md5(bytes) }); // the save reports the MD5 it recorded
+      expect(size).toBe(bytes.length);
+      // The kernel copied it: the stream (an fs.ReadStream) was never read.
+      expect((body as unknown as { bytesRead: number }).bytesRead).toBe(0);
+      expect((await readFile(join(root, "copied", "a.bin"))).equals(bytes)).toBe(true);
+      expect((await storage.stat("copied/a.bin")).checksums).toEqual({ md5: md5(bytes) });
+      await eventually(async () => expect(body.destroyed).toBe(true)); // its descriptor is closed
+      // A plain folder keeps no MD5, so it does not compute one.
+      const plain = fsStorage({ root: join(root, "plain"), records: false, overwrite: true });
+      expect(plain.capabilities.checksums).toEqual([]);
+      expect((await plain.save("a.bin", await from.open("src/a.bin"))).checksums).toBeUndefined();
+      expect((await readFile(join(root, "plain", "a.bin"))).equals(bytes)).toBe(true);
+    },
+  );
+
+  it("a descriptor stream without a start reads from where the descriptor is: it is streamed", async () => {
+    const { open: openHandle } = await import("node:fs/promises");
+    const source = join(outside, "part.bin");
+    await writeFile(source, "0123456789");
+    const handle = await openHandle(source);
+    await handle.read(Buffer.alloc(4), 0, 4, null); // the descriptor is now at byte 4
+    await storage.save("rest.bin", handle.createReadStream());
+    expect(await storage.readText("rest.bin")).toBe("456789");
+  });
+
   it("a missing source file fails the save and leaves nothing", async () => {
     const { createReadStream } = await import("node:fs");
     expect(

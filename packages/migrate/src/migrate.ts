@@ -14,7 +14,7 @@
  * - No retry loop here: every storage call already runs under core's one retry policy. A file still
  *   failing after it is reported as failed, and makes the result not ok.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { getMaxListeners, setMaxListeners } from "node:events";
 import { Transform } from "node:stream";
 import { isDeepStrictEqual } from "node:util";
@@ -26,6 +26,7 @@ import {
   type ObjectStat,
   PartialFailureError,
   type SaveOptions,
+  type SaveResult,
   Storage,
   StorageError,
   type StorageLocation,
@@ -155,6 +156,11 @@ const MAX_SAMPLES = 100;
 const DELETE_BATCH = 1000;
 /** Listing pages read ahead per side. */
 const READ_AHEAD = 2;
+/**
+ * Files up to this size are read whole and sent as bytes (see copyFile): most files of a media or
+ * static tree, at a fraction of a stream's cost each; memory: concurrency × this at most.
+ */
+const WHOLE_READ_MAX = 1024 * 1024;
 
 /** Copies every selected file of `source` that is missing or different at `destination`. */
 export function copy(source: Endpoint, destination: Endpoint, options: MigrationOptions = {}) {
@@ -179,6 +185,11 @@ interface Side {
   hasStoredChecksums: boolean;
   /** Its files are local files (the driver has `path`): hashing one is a disk read, not a download. */
   localFiles: boolean;
+  /**
+   * As a destination: whether its saves report the MD5 of what they stored (`SaveResult.checksums`),
+   * learnt from the first saves; while true, a copy does not hash the body a second time.
+   */
+  reportsMd5?: boolean | undefined;
 }
 
 function side(endpoint: Endpoint, prefix: string, role: string): Side {
@@ -645,22 +656,6 @@ async function copyFile(
   > = keepsHeaders
     ? await source.storage.stat(from, { signal })
     : { size: listed.size, metadata: {}, checksums: listed.checksums };
-  const body = await source.storage.open(from, { signal });
-  const md5 = createHash("md5");
-  let sent = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      md5.update(chunk);
-      sent += chunk.length;
-      context.onBytes(chunk.length);
-      callback(null, chunk);
-    },
-  });
-  body.once("error", (error) => counted.destroy(error));
-  counted.once("close", () => {
-    if (!body.destroyed) body.destroy();
-  });
-  body.pipe(counted);
   const target = destination.storage.features;
   const saveOptions: SaveOptions = {
     signal,
@@ -677,8 +672,6 @@ async function copyFile(
         ? info.visibility
         : undefined),
   };
-  const saved = await destination.storage.save(to, counted, saveOptions);
-  const digest = md5.digest("hex");
   const mismatch = async (what: string) => {
     // What was written is not the source's content: remove it, so a rerun sees the file as missing.
     await destination.storage.delete(to, { signal }).catch(() => {});
@@ -688,14 +681,88 @@ async function copyFile(
     );
   };
   const recorded = info.checksums?.md5 ?? listed.checksums?.md5;
-  if (sent !== info.size || (recorded !== undefined && recorded !== digest))
-    throw await mismatch("The source changed while it was read (size or MD5 differs from the one recorded):");
-  if (saved.size !== sent) throw await mismatch("The destination stored another size than the bytes sent:");
-  if (context.verifyDestination && saved.etag !== `"${digest}"`) {
-    const written = await destination.storage.stat(to, { signal });
-    const stored = written.checksums?.md5;
-    if (written.size !== sent || (stored !== undefined && stored !== digest))
-      throw await mismatch("The destination reports another size or MD5 than the bytes sent:");
+
+  if (
+    source.localFiles &&
+    destination.localFiles &&
+    (recorded === undefined || destination.hasStoredChecksums)
+  ) {
+    // Local file to local file: the body goes to the destination untouched, so the driver lets
+    // the kernel copy it (copy_file_range) and takes the MD5 it records itself, from the source
+    // file. Hashing here too would read nothing the destination does not: the check is the size,
+    // and the MD5 the destination recorded against the one the source recorded.
+    const body = await source.storage.open(from, { signal });
+    const saved = await destination.storage.save(to, body, saveOptions);
+    if (saved.size !== info.size)
+      throw await mismatch("The source changed while it was read (its size differs from the listed one):");
+    if (recorded !== undefined && context.verifyDestination) {
+      const stored = saved.checksums?.md5 ?? (await destination.storage.stat(to, { signal })).checksums?.md5;
+      if (stored !== recorded)
+        throw await mismatch("The source changed while it was read (its MD5 differs from the one recorded):");
+    }
+    context.onBytes(saved.size);
+    return saved.size;
   }
+
+  /** Checks what was sent and stored: its size and MD5 against the source's and the destination's. */
+  const check = async (sent: number, saved: SaveResult, digest: string | undefined, reported: boolean) => {
+    if (sent !== info.size || (recorded !== undefined && digest !== undefined && recorded !== digest))
+      throw await mismatch(
+        reported
+          ? "The MD5 the destination reports differs from the one the source recorded (the source changed while it was read, or the bytes were altered on the way):"
+          : "The source changed while it was read (size or MD5 differs from the one recorded):",
+      );
+    if (saved.size !== sent) throw await mismatch("The destination stored another size than the bytes sent:");
+    // A destination that keeps no checksum (a plain folder) has nothing to check beyond the size; a
+    // local one that reported its MD5 recorded exactly that (stat would read it back). A service's
+    // ETag that is the MD5 is its own digest of what it received: equal, nothing to ask.
+    if (
+      context.verifyDestination &&
+      destination.hasStoredChecksums &&
+      !(reported && destination.localFiles) &&
+      (digest === undefined || saved.etag !== `"${digest}"`)
+    ) {
+      const written = await destination.storage.stat(to, { signal });
+      const stored = written.checksums?.md5;
+      const expected = digest ?? recorded;
+      if (written.size !== sent || (stored !== undefined && expected !== undefined && stored !== expected))
+        throw await mismatch("The destination reports another size or MD5 than the bytes sent:");
+    }
+  };
+
+  if (info.size <= WHOLE_READ_MAX) {
+    // A small file is read whole (one read, one buffer of its size) and sent as bytes: no stream,
+    // no per-chunk buffers and copies, and the destination sends it in one request. Memory stays
+    // bounded: at most `concurrency` such files at once.
+    const bytes = await source.storage.readBytes(from, { signal });
+    const saved = await destination.storage.save(to, bytes, saveOptions);
+    const reported = saved.checksums?.md5;
+    await check(bytes.length, saved, reported ?? hash("md5", bytes, "hex"), reported !== undefined);
+    context.onBytes(bytes.length);
+    return bytes.length;
+  }
+
+  // The MD5 of the bytes sent: the destination's own when its saves report one (S3, fs with
+  // records: computed on the way, like this one would be), else taken here.
+  const md5 = destination.reportsMd5 === true ? undefined : createHash("md5");
+  let sent = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      md5?.update(chunk);
+      sent += chunk.length;
+      context.onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+  const body = await source.storage.open(from, { signal });
+  body.once("error", (error) => counted.destroy(error));
+  counted.once("close", () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(counted);
+  const saved = await destination.storage.save(to, counted, saveOptions);
+  const reported = saved.checksums?.md5;
+  destination.reportsMd5 = reported !== undefined;
+  await check(sent, saved, reported ?? md5?.digest("hex"), reported !== undefined);
   return sent;
 }

@@ -1,7 +1,7 @@
 import { compareNames, MemoryDriver, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { copy, joinListings, type ListedFile, shardOf, sync, verify } from "../src/index.js";
-import { FailingDriver, memory, ReorderedDriver } from "./support.js";
+import { FailingDriver, memory, ReorderedDriver, ReversingDriver } from "./support.js";
 
 async function fill(storage: Storage, files: Record<string, string>) {
   for (const [name, body] of Object.entries(files)) await storage.save(name, body);
@@ -265,5 +265,75 @@ describe("verify of a plain local folder", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("copy between local folders", () => {
+  it("copies through the kernel, and still refuses a source whose bytes no longer match its recorded MD5", async () => {
+    const { mkdtemp, writeFile, stat, rm, readdir } = await import("node:fs/promises");
+    const { execFileSync } = await import("node:child_process");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openStorageUrl } = await import("@storages/core");
+    const { pathToFileURL } = await import("node:url");
+    const dir = await mkdtemp(join(tmpdir(), "migrate-local-"));
+    const open = async (name: string, query = "") =>
+      (await openStorageUrl(`${pathToFileURL(join(dir, name)).href}/${query}`)).storage;
+    try {
+      const src = await open("src");
+      await src.save("ok.txt", "fine", { metadata: { owner: "ops" } });
+      await src.save("a/tampered.txt", "AAAA");
+      // Another program rewrites the bytes and puts size and mtime back: the record still
+      // matches, its MD5 no longer does.
+      const path = join(dir, "src", "a", "tampered.txt");
+      const { mtimeNs } = await stat(path, { bigint: true });
+      await writeFile(path, "BBBB");
+      const ns = String(mtimeNs % 1_000_000_000n).padStart(9, "0");
+      execFileSync("touch", ["-m", "-d", `@${mtimeNs / 1_000_000_000n}.${ns}`, path]);
+      expect((await src.stat("a/tampered.txt")).checksums?.md5).toBeDefined();
+      for (const [dst, label] of [
+        [await open("records"), "a storage with records"],
+        [await open("plain", "?records=false"), "a plain folder"],
+      ] as const) {
+        const result = await copy(src, dst);
+        expect(result.copied.files, label).toBe(1);
+        expect(result.failures, label).toEqual([
+          expect.objectContaining({ name: "a/tampered.txt", code: "E_CHECKSUM_MISMATCH" }),
+        ]);
+        expect(await dst.readText("ok.txt"), label).toBe("fine");
+        expect(await dst.exists("a/tampered.txt"), label).toBe(false);
+        await dst.close();
+      }
+      expect(await readdir(join(dir, "plain"))).toEqual(["ok.txt"]); // no record in a plain folder
+      await src.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a destination that reports the MD5 of what it stored", () => {
+  it("has that MD5 checked against the source's: a corrupting destination is caught", async () => {
+    const src = memory();
+    await fill(src, { "a.txt": "palindromes are not", "b.txt": "abba", "c.txt": "xyz" });
+    // Past the size read whole: streamed, the destination's MD5 learnt from the saves before.
+    const big = Buffer.alloc(1024 * 1024 + 7, "abc");
+    await src.save("d.bin", big);
+    const driver = new ReversingDriver();
+    const dst = new Storage(driver, { overwrite: true, retry: false });
+    const result = await copy(src, dst, { concurrency: 1 });
+    expect(driver.saves).toBe(4);
+    // Reversed, only the palindrome is still the source's content.
+    expect(result.copied.files).toBe(1);
+    expect(result.failures.map((f) => [f.name, f.code])).toEqual([
+      ["a.txt", "E_CHECKSUM_MISMATCH"],
+      ["c.txt", "E_CHECKSUM_MISMATCH"],
+      ["d.bin", "E_CHECKSUM_MISMATCH"],
+    ]);
+    // An honest destination gets the big file whole, streamed.
+    const plain = memory();
+    expect((await copy(src, plain)).ok).toBe(true);
+    expect((await plain.readBytes("d.bin")).equals(big)).toBe(true);
+    expect((await dst.listPage("", { recursive: true })).entries.map((e) => e.name)).toEqual(["b.txt"]);
   });
 });

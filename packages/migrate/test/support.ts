@@ -2,10 +2,13 @@
  * Storages for the unit tests: the memory driver, and drivers that list in another order than
  * core's (as Azurite and the GCS emulator do), or fail on chosen files.
  */
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import {
   BackendError,
   type DriverListOptions,
   type DriverReadOptions,
+  type DriverWriteOptions,
   type ListEntry,
   type ListPage,
   MemoryDriver,
@@ -42,11 +45,36 @@ export class FailingDriver extends MemoryDriver {
   constructor(private readonly failing: ReadonlySet<string>) {
     super();
   }
+  private fail(key: string): void {
+    if (!this.failing.has(key)) return;
+    this.reads++;
+    throw new BackendError(`"${key}" is unavailable (test fault).`, { retryable: true, path: key });
+  }
   override async read(key: string, options: DriverReadOptions) {
-    if (this.failing.has(key)) {
-      this.reads++;
-      throw new BackendError(`"${key}" is unavailable (test fault).`, { retryable: true, path: key });
-    }
+    this.fail(key);
     return super.read(key, options);
+  }
+  override async readBytes(key: string, options: DriverReadOptions) {
+    this.fail(key);
+    return super.readBytes(key, options);
+  }
+}
+
+/**
+ * A memory driver that stores every body reversed (a corrupting destination) and, like S3 and the
+ * fs driver, reports the MD5 of what it stored in the save's result.
+ */
+export class ReversingDriver extends MemoryDriver {
+  saves = 0;
+  override async write(key: string, body: Readable, options: DriverWriteOptions) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return this.writeBytes(key, Buffer.concat(chunks), options);
+  }
+  override async writeBytes(key: string, bytes: Uint8Array, options: DriverWriteOptions) {
+    this.saves++;
+    const stored = Buffer.from(bytes).reverse();
+    const result = await super.writeBytes(key, stored, { ...options, bytes: stored });
+    return { ...result, checksums: { md5: createHash("md5").update(stored).digest("hex") } };
   }
 }

@@ -392,7 +392,7 @@ export class S3Driver implements Driver {
             }
           : undefined,
       });
-      return { key: name, size: result.size, etag: result.etag };
+      return { key: name, size: result.size, etag: result.etag, checksums: { md5: result.md5 } };
     } catch (error) {
       throw this.#fail(error, { key: name, ifNotExists: options.ifNotExists, signal });
     } finally {
