@@ -10,9 +10,9 @@
  * syncs the file, its record and its folder before a save returns; "batch" (rebuildable files such
  * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
-import { createHash, type Hash, hash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants, createWriteStream, ReadStream } from "node:fs";
+import { constants, ReadStream } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -27,8 +27,7 @@ import {
   unlink,
 } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { addAbortSignal, type Readable } from "node:stream";
 import {
   AlreadyExistsError,
   abortError,
@@ -86,6 +85,7 @@ import {
   type StoredMetadata,
   writeRecord,
 } from "./sidecar.js";
+import { writeHashed } from "./stream-write.js";
 import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 
 /**
@@ -105,7 +105,8 @@ const FLUSH_CONCURRENCY = 16;
  */
 const MAX_PENDING_FILES = 8192;
 
-const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/** Read too: a streamed save's MD5 is taken by reading back what was written (stream-write.ts). */
+const CREATE_EXCLUSIVE = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
 
 /** link() errors meaning the filesystem has no hard links (some FUSE, SMB and FAT mounts). */
 const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
@@ -137,16 +138,6 @@ const openHandle = (path: string, flags: number): Promise<FileHandle> => open(pa
 const closeHandle = (handle: FileHandle): void => {
   handle.close().catch(() => {});
 };
-
-/** Passes a body through unchanged, feeding every chunk to `digest` on the way. */
-function hashing(digest: Hash): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      digest.update(chunk);
-      callback(null, chunk);
-    },
-  });
-}
 
 /** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
 const HASH_READ = 1024 * 1024;
@@ -473,14 +464,9 @@ export class FsDriver implements Driver {
           body.destroy();
           return copyAndHash(sourcePath, temp, options.signal);
         }
-        const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
-        // The MD5 is taken on the way to the disk: the bytes are never read a second time.
-        const digest = createHash("md5");
-        await settleOnAbort(
-          pipeline(body, hashing(digest), sink, { signal: options.signal }),
-          options.signal,
-        );
-        return digest.digest("hex");
+        // The MD5 is taken on the way to the disk (on a worker thread): the bytes are never read
+        // a second time.
+        return writeHashed(body, fd, options.signal);
       }),
     );
   }
