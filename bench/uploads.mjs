@@ -21,9 +21,10 @@
  *   BENCH_UPLOADS_ROUNDS=3 BENCH_UPLOADS_COUNT=100 BENCH_UPLOADS_MIB=10
  */
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MiB, median } from "./harness.mjs";
@@ -44,7 +45,7 @@ const s3 = process.env.STORAGES_TEST_S3_ENDPOINT
     }
   : undefined;
 
-const CASES = [
+const ALL_CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
   "multer-disk",
@@ -54,6 +55,8 @@ const CASES = [
   "storages-fs-plain",
   ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
 ];
+// BENCH_UPLOADS_CASES: a regular expression choosing cases, for a quick look (the ratios need the baselines).
+const CASES = ALL_CASES.filter((c) => new RegExp(process.env.BENCH_UPLOADS_CASES ?? ".").test(c));
 
 // ---------------------------------------------------------------------------------------------
 // The server side: one case, in a child process.
@@ -175,7 +178,13 @@ async function serve(kind, dir, bucket) {
   }
   const server = createServer((req, res) => {
     if (req.url === "/__done") {
-      res.end(JSON.stringify({ maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+      const usage = process.resourceUsage();
+      res.end(
+        JSON.stringify({
+          maxRssMiB: Math.round(usage.maxRSS / 1024),
+          cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+        }),
+      );
       setImmediate(() => process.exit(0));
       return;
     }
@@ -238,9 +247,20 @@ function upload(port, parts) {
 
 async function startChild(kind, dir, bucket) {
   const { spawn } = await import("node:child_process");
+  // BENCH_UPLOADS_SERVER_WRAP: a command the servers run under, e.g. "strace -f -c -o /tmp/s.txt".
+  const wrap = process.env.BENCH_UPLOADS_SERVER_WRAP?.split(" ").filter(Boolean) ?? [];
   const child = spawn(
-    process.execPath,
-    [fileURLToPath(import.meta.url), "--serve", kind, dir, bucket ?? ""],
+    wrap[0] ?? process.execPath,
+    [
+      ...(wrap.length ? [...wrap.slice(1), process.execPath] : []),
+      // BENCH_UPLOADS_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+      ...(process.env.BENCH_UPLOADS_SERVER_ARGS?.split(" ").filter(Boolean) ?? []),
+      fileURLToPath(import.meta.url),
+      "--serve",
+      kind,
+      dir,
+      bucket ?? "",
+    ],
     {
       stdio: ["ignore", "pipe", "inherit"],
       env: process.env,
@@ -256,7 +276,7 @@ async function startChild(kind, dir, bucket) {
 
 async function finish(port) {
   const response = await fetch(`http://127.0.0.1:${port}/__done`);
-  return (await response.json()).maxRssMiB;
+  return response.json();
 }
 
 async function s3Admin() {
@@ -282,10 +302,27 @@ async function emptyBucket({ client, bucket }) {
   }
 }
 
+/** The machine's CPU counters (/proc/stat), to tell how busy all cores were during a case (Linux). */
+function machineCpu() {
+  let fields = [];
+  try {
+    fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  } catch {}
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return {
+    total,
+    idle,
+    busyShare: (before) => 1 - (idle - before.idle) / (total - before.total || 1),
+  };
+}
+
 async function main() {
   const parts = multipartParts();
   const admin = s3 ? await s3Admin() : undefined;
-  const samples = Object.fromEntries(CASES.map((c) => [c, { seconds: [], rss: [] }]));
+  const samples = Object.fromEntries(
+    CASES.map((c) => [c, { seconds: [], rss: [], serverCpu: [], clientCpu: [], machineBusy: [], load: [] }]),
+  );
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order each round so no case always runs first (or right after a big delete).
@@ -295,8 +332,13 @@ async function main() {
         const { child, port } = await startChild(kind, dir, admin?.bucket);
         let seconds;
         let rss;
+        let serverCpu;
+        let clientSeconds;
+        let busy;
         try {
           const started = performance.now();
+          const clientCpu = process.cpuUsage();
+          const machine = machineCpu();
           let next = 0;
           await Promise.all(
             Array.from({ length: COUNT }, async () => {
@@ -304,7 +346,10 @@ async function main() {
             }),
           );
           seconds = (performance.now() - started) / 1000;
-          rss = await finish(port);
+          const used = process.cpuUsage(clientCpu);
+          clientSeconds = (used.user + used.system) / 1e6;
+          busy = machineCpu().busyShare(machine);
+          ({ maxRssMiB: rss, cpuSeconds: serverCpu } = await finish(port));
           await once(child, "exit").catch(() => {});
         } finally {
           // A failed case must not leave its server behind.
@@ -312,8 +357,12 @@ async function main() {
         }
         samples[kind].seconds.push(seconds);
         samples[kind].rss.push(rss);
+        samples[kind].serverCpu.push(serverCpu);
+        samples[kind].clientCpu.push(clientSeconds);
+        samples[kind].machineBusy.push(+busy.toFixed(2));
+        samples[kind].load.push(+loadavg()[0].toFixed(2));
         console.error(
-          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, peak RSS ${rss} MiB`,
+          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB, load ${loadavg()[0].toFixed(2)}`,
         );
         await rm(dir, { recursive: true, force: true });
         if (admin && (kind.includes("s3") || kind.includes("rgw"))) await emptyBucket(admin);
@@ -326,7 +375,8 @@ async function main() {
       await admin.client.send(new DeleteBucketCommand({ Bucket: admin.bucket }));
     }
   }
-  const throughput = (kind) => (COUNT * SIZE) / MiB / median(samples[kind].seconds);
+  const throughput = (kind) =>
+    samples[kind] ? (COUNT * SIZE) / MiB / median(samples[kind].seconds) : Number.NaN;
   const base = throughput("busboy-fs");
   const rows = CASES.map((kind) => ({
     case: kind,
