@@ -85,7 +85,7 @@ import {
   type StoredMetadata,
   writeRecord,
 } from "./sidecar.js";
-import { writeHashed } from "./stream-write.js";
+import { writeBody } from "./stream-write.js";
 import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 
 /**
@@ -104,6 +104,9 @@ const FLUSH_CONCURRENCY = 16;
  * them, so the list (and what a crash can lose) stays bounded however long the job.
  */
 const MAX_PENDING_FILES = 8192;
+
+/** What a save of a plain folder (records: false) gives for the MD5 it did not take: no record keeps it. */
+const NO_RECORD = "";
 
 /** Read too: a streamed save's MD5 is taken by reading back what was written (stream-write.ts). */
 const CREATE_EXCLUSIVE = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
@@ -445,7 +448,7 @@ export class FsDriver implements Driver {
     return this.run(key, options.signal, () =>
       this.save(key, saveOptions(options), async ({ fd }) => {
         await writeAll(fd, bytes);
-        return hash("md5", bytes, "hex");
+        return this.records ? hash("md5", bytes, "hex") : NO_RECORD;
       }),
     );
   }
@@ -462,11 +465,13 @@ export class FsDriver implements Driver {
           // must not surface as an unhandled 'error'; copyFile reports the failure.
           body.on("error", () => {});
           body.destroy();
+          if (!this.records)
+            return settleOnAbort(copyFile(sourcePath, temp), options.signal).then(() => NO_RECORD);
           return copyAndHash(sourcePath, temp, options.signal);
         }
         // The MD5 is taken on the way to the disk (on a worker thread): the bytes are never read
-        // a second time.
-        return writeHashed(body, fd, options.signal);
+        // a second time. A plain folder keeps no checksum, so it takes none.
+        return (await writeBody(body, fd, options.signal, this.records)) ?? NO_RECORD;
       }),
     );
   }

@@ -12,7 +12,8 @@
  * per batch. Memory per save: the chunks of two batches at most (one being written, one filling).
  *
  * A body that ends within its first batch is hashed here (no worker round trip, and no worker at
- * all for a process that only saves small files). The descriptor must be open for reading too. If
+ * all for a process that only saves small files); a plain folder's (records: false) is not hashed
+ * at all, since nothing keeps the checksum. The descriptor must be open for reading too. If
  * the worker cannot start or dies, the save fails with that error (never a wrong checksum); the
  * next save starts a new worker. This settles only when neither the thread pool nor the worker
  * will touch the descriptor again, so the caller may close it at once.
@@ -31,7 +32,7 @@ const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { readSync } = require("node:fs");
 const { createHash } = require("node:crypto");
-const buffer = Buffer.allocUnsafe(${BATCH_BYTES});
+const buffer = Buffer.allocUnsafe(${4 * BATCH_BYTES});
 const jobs = new Map();
 parentPort.on("message", (m) => {
   if (m.op === "range") {
@@ -152,9 +153,15 @@ async function writeChunks(fd: number, chunks: Buffer[], position: number): Prom
 
 /**
  * Writes `body` into `fd` (open for reading and writing, empty) and returns the MD5 (hex) of what
- * was written. Settles only when nothing it started still uses `fd`.
+ * was written (undefined when `hashed` is false). Settles only when nothing it started still uses
+ * `fd`.
  */
-export async function writeHashed(body: Readable, fd: number, signal: AbortSignal): Promise<string> {
+export async function writeBody(
+  body: Readable,
+  fd: number,
+  signal: AbortSignal,
+  hashed: boolean,
+): Promise<string | undefined> {
   const read = chunkReader(body);
   const onAbort = () => body.destroy(abortError(signal));
   signal.addEventListener("abort", onAbort, { once: true });
@@ -166,7 +173,7 @@ export async function writeHashed(body: Readable, fd: number, signal: AbortSigna
   let previous: Promise<void> = Promise.resolve();
   try {
     const flush = async () => {
-      job ??= hasher.open();
+      if (hashed) job ??= hasher.open();
       const started = job;
       const chunks = batch;
       const at = position;
@@ -181,7 +188,7 @@ export async function writeHashed(body: Readable, fd: number, signal: AbortSigna
       previous = Promise.allSettled([before, writing]).then(([earlier, own]) => {
         if (earlier.status === "rejected") throw earlier.reason;
         if (own.status === "rejected") throw own.reason;
-        hasher.range(started, fd, at, length);
+        if (started) hasher.range(started, fd, at, length);
       });
       previous.catch(() => {}); // awaited below, or by the next batch
       // At most two batches at once: wait for the one before this.
@@ -193,6 +200,11 @@ export async function writeHashed(body: Readable, fd: number, signal: AbortSigna
       if (batchBytes >= BATCH_BYTES) await flush();
     }
     if (signal.aborted) throw abortError(signal);
+    if (!hashed) {
+      if (batchBytes > 0) await flush();
+      await previous;
+      return undefined;
+    }
     if (job === undefined) {
       // All of it came in one batch: one write, hashed here.
       const digest = createHash("md5");

@@ -634,6 +634,12 @@ describe("records: false (a plain folder)", () => {
       await plain.save("a/b.txt", "hello");
       await plain.copy("a/b.txt", "c.txt");
       await plain.move("c.txt", "d.txt");
+      // A stream of several write batches (it is written without a hash: none is kept).
+      const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+      for (let i = 0; i < big.length; i++) big[i] = i % 241;
+      await plain.save("e.bin", Readable.from([big.subarray(0, 70_001), big.subarray(70_001)]));
+      expect((await readFile(join(root, "e.bin"))).equals(big)).toBe(true);
+      await rm(join(root, "e.bin"));
       expect((await readdir(root, { recursive: true })).sort()).toEqual(["a", "a/b.txt", "d.txt"]);
       expect(await plain.readText("a/b.txt")).toBe("hello");
       expect((await plain.stat("a/b.txt")).checksums?.md5).toBeUndefined();
