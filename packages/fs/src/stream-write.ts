@@ -20,6 +20,7 @@
  */
 import { createHash } from "node:crypto";
 import { writev } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { abortError, chunkReader } from "@storages/core";
@@ -73,6 +74,8 @@ interface Waiter {
 class HashWorker {
   private worker: Worker | undefined;
   private nextId = 1;
+  /** Hashes opened and not yet digested or dropped: how busy it is. */
+  jobs = 0;
   /** The reply each hash waits for (a digest, or the ack of a drop). */
   private readonly waiting = new Map<number, Waiter>();
 
@@ -104,6 +107,7 @@ class HashWorker {
 
   /** A new hash; its ranges go to the worker that is running now. */
   open(): { id: number; worker: Worker } {
+    this.jobs += 1;
     return { id: this.nextId++, worker: this.ensure() };
   }
 
@@ -123,6 +127,8 @@ class HashWorker {
   }
 
   private reply(job: { id: number; worker: Worker }, op: "digest" | "drop"): Promise<string | undefined> {
+    // Called once per hash, to end it.
+    this.jobs -= 1;
     if (this.worker !== job.worker) return Promise.reject(new Error("The MD5 worker thread stopped."));
     return new Promise((resolve, reject) => {
       if (this.waiting.size === 0) job.worker.ref();
@@ -132,7 +138,23 @@ class HashWorker {
   }
 }
 
-const hasher = new HashWorker();
+/**
+ * One worker per core, up to 4: with many saves at once, one thread's MD5 (~500 MiB/s) fell behind
+ * the bytes arriving, and every save then waited for the others' bytes to be hashed before its own
+ * digest. Each save hashes on the least busy one.
+ */
+const hashers = Array.from({ length: Math.min(4, availableParallelism()) }, () => new HashWorker());
+
+interface HashJob {
+  hasher: HashWorker;
+  id: number;
+  worker: Worker;
+}
+
+function openJob(): HashJob {
+  const hasher = hashers.reduce((least, h) => (h.jobs < least.jobs ? h : least));
+  return { hasher, ...hasher.open() };
+}
 
 function writevAt(fd: number, chunks: Buffer[], position: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -168,12 +190,12 @@ export async function writeBody(
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let position = 0;
-  let job: { id: number; worker: Worker } | undefined;
+  let job: HashJob | undefined;
   /** The last batch's write, then the message naming its range to the worker. */
   let previous: Promise<void> = Promise.resolve();
   try {
     const flush = async () => {
-      if (hashed) job ??= hasher.open();
+      if (hashed) job ??= openJob();
       const started = job;
       const chunks = batch;
       const at = position;
@@ -188,7 +210,7 @@ export async function writeBody(
       previous = Promise.allSettled([before, writing]).then(([earlier, own]) => {
         if (earlier.status === "rejected") throw earlier.reason;
         if (own.status === "rejected") throw own.reason;
-        if (started) hasher.range(started, fd, at, length);
+        if (started) started.hasher.range(started, fd, at, length);
       });
       previous.catch(() => {}); // awaited below, or by the next batch
       // At most two batches at once: wait for the one before this.
@@ -214,9 +236,10 @@ export async function writeBody(
     }
     if (batchBytes > 0) await flush();
     await previous;
-    const digest = await hasher.digest(job);
+    // Once asked for, the digest ends the hash (its reply comes after every range is read).
+    const ending = job;
     job = undefined;
-    return digest;
+    return await ending.hasher.digest(ending);
   } catch (error) {
     if (!body.destroyed) body.destroy();
     throw signal.aborted ? abortError(signal) : error;
@@ -224,6 +247,6 @@ export async function writeBody(
     signal.removeEventListener("abort", onAbort);
     // No write may still be running on the descriptor, and no read of it on the worker.
     await previous.catch(() => {});
-    if (job !== undefined) await hasher.drop(job);
+    if (job !== undefined) await job.hasher.drop(job);
   }
 }
