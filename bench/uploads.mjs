@@ -11,7 +11,8 @@
  *                                        what createWriteStream does, through the handler
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
- *   @storages/http → RGW                 handleUpload into s3Storage
+ *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 8 × 8 MiB parts)
+ *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
  *
  * Each case's server runs in a child process (its peak RSS is its own); this process is the client.
  * Rounds alternate cases; medians; throughput = bytes / wall time; ratios against the baseline.
@@ -53,7 +54,7 @@ const ALL_CASES = [
   "storages-fs",
   "storages-fs-batch",
   "storages-fs-plain",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean"] : []),
 ];
 // BENCH_UPLOADS_CASES: a regular expression choosing cases, for a quick look (the ratios need the baselines).
 const CASES = ALL_CASES.filter((c) => new RegExp(process.env.BENCH_UPLOADS_CASES ?? ".").test(c));
@@ -147,7 +148,7 @@ async function serve(kind, dir, bucket) {
   } else {
     const { createUploadHandler } = await import("@storages/http");
     let storage;
-    if (kind === "storages-rgw") {
+    if (kind.startsWith("storages-rgw")) {
       const { s3Storage } = await import("@storages/s3");
       storage = s3Storage({
         bucket,
@@ -156,6 +157,10 @@ async function serve(kind, dir, bucket) {
         region: s3.region,
         profile: s3.profile,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        // docs/uploads.md's settings for an upload server on S3: few part buffers, smallest parts.
+        ...(kind === "storages-rgw-lean" ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
+        // BENCH_UPLOADS_S3_OPTIONS: s3Storage options as JSON, e.g. '{"maxPartBuffers":4}'.
+        ...JSON.parse(process.env.BENCH_UPLOADS_S3_OPTIONS ?? "{}"),
       });
     } else {
       const { fsStorage } = await import("@storages/fs");
@@ -176,13 +181,23 @@ async function serve(kind, dir, bucket) {
         : {}),
     });
   }
+  let startupCpu = 0;
+  // Where the peak is: the largest V8 heap and Buffer memory seen, sampled every 50 ms.
+  const peaks = { heapUsedMiB: 0, arrayBuffersMiB: 0 };
+  setInterval(() => {
+    const m = process.memoryUsage();
+    peaks.heapUsedMiB = Math.max(peaks.heapUsedMiB, Math.round(m.heapUsed / MiB));
+    peaks.arrayBuffersMiB = Math.max(peaks.arrayBuffersMiB, Math.round(m.arrayBuffers / MiB));
+  }, 50).unref();
   const server = createServer((req, res) => {
     if (req.url === "/__done") {
       const usage = process.resourceUsage();
       res.end(
         JSON.stringify({
           maxRssMiB: Math.round(usage.maxRSS / 1024),
-          cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+          // The uploads' CPU: without starting up (loading modules), which differs by case.
+          cpuSeconds: (usage.userCPUTime + usage.systemCPUTime - startupCpu) / 1e6,
+          ...peaks,
         }),
       );
       setImmediate(() => process.exit(0));
@@ -192,6 +207,8 @@ async function serve(kind, dir, bucket) {
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
+  const started = process.resourceUsage();
+  startupCpu = started.userCPUTime + started.systemCPUTime;
   console.log(JSON.stringify({ port: server.address().port }));
 }
 
@@ -335,6 +352,7 @@ async function main() {
         let serverCpu;
         let clientSeconds;
         let busy;
+        let memory;
         try {
           const started = performance.now();
           const clientCpu = process.cpuUsage();
@@ -349,7 +367,7 @@ async function main() {
           const used = process.cpuUsage(clientCpu);
           clientSeconds = (used.user + used.system) / 1e6;
           busy = machineCpu().busyShare(machine);
-          ({ maxRssMiB: rss, cpuSeconds: serverCpu } = await finish(port));
+          ({ maxRssMiB: rss, cpuSeconds: serverCpu, ...memory } = await finish(port));
           await once(child, "exit").catch(() => {});
         } finally {
           // A failed case must not leave its server behind.
@@ -362,7 +380,7 @@ async function main() {
         samples[kind].machineBusy.push(+busy.toFixed(2));
         samples[kind].load.push(+loadavg()[0].toFixed(2));
         console.error(
-          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB, load ${loadavg()[0].toFixed(2)}`,
+          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB (heap ${memory.heapUsedMiB}, buffers ${memory.arrayBuffersMiB}), load ${loadavg()[0].toFixed(2)}`,
         );
         await rm(dir, { recursive: true, force: true });
         if (admin && (kind.includes("s3") || kind.includes("rgw"))) await emptyBucket(admin);
@@ -377,33 +395,42 @@ async function main() {
   }
   const throughput = (kind) =>
     samples[kind] ? (COUNT * SIZE) / MiB / median(samples[kind].seconds) : Number.NaN;
-  const base = throughput("busboy-fs");
+  // Server CPU per case: on a machine other work keeps busy, wall time follows the CPU a case needs.
+  const cpu = (kind) => (samples[kind] ? median(samples[kind].serverCpu) : Number.NaN);
+  const ratio = (a, b) => +(a / b).toFixed(2);
   const rows = CASES.map((kind) => ({
     case: kind,
     mibPerSecond: Math.round(throughput(kind)),
-    vsBusboyFs: +(throughput(kind) / base).toFixed(2),
-    vsMulter: +(throughput(kind) / throughput("multer-disk")).toFixed(2),
-    ...(s3 && kind.endsWith("rgw")
-      ? { vsRawS3: +(throughput(kind) / throughput("busboy-s3-raw")).toFixed(2) }
-      : {}),
+    vsBusboyFs: ratio(throughput(kind), throughput("busboy-fs")),
+    vsBusboyFsFsync: ratio(throughput(kind), throughput("busboy-fs-fsync")),
+    vsMulter: ratio(throughput(kind), throughput("multer-disk")),
+    ...(s3 && kind.includes("rgw") ? { vsRawS3: ratio(throughput(kind), throughput("busboy-s3-raw")) } : {}),
+    serverCpuSeconds: +cpu(kind).toFixed(2),
+    /** Baseline's CPU over this case's, for the same bytes: ≥ 1 needs no more CPU than busboy → fs. */
+    cpuVsBusboyFs: ratio(cpu("busboy-fs"), cpu(kind)),
     peakRssMiB: Math.max(...samples[kind].rss),
   }));
-  console.log(
-    `\n${COUNT} concurrent uploads of ${SIZE / MiB} MiB, medians of ${ROUNDS} rounds (throughput ratio: ≥ 1 is as fast or faster)\n`,
-  );
-  console.log("| case | MiB/s | vs busboy→fs | vs multer disk | vs raw SDK | peak RSS |");
-  console.log("|---|---:|---:|---:|---:|---:|");
-  for (const r of rows) {
-    console.log(
-      `| ${r.case} | ${r.mibPerSecond} | ${r.vsBusboyFs}× | ${r.vsMulter}× | ${r.vsRawS3 ? `${r.vsRawS3}×` : ""} | ${r.peakRssMiB} MiB |`,
-    );
-  }
+  const loads = Object.values(samples).flatMap((s) => s.load);
+  const busy = Object.values(samples).flatMap((s) => s.machineBusy);
+  const heading = `${COUNT} concurrent uploads of ${SIZE / MiB} MiB, medians of ${ROUNDS} rounds, load average ${Math.min(...loads)}–${Math.max(...loads)}, all cores ${Math.round(Math.min(...busy) * 100)}–${Math.round(Math.max(...busy) * 100)} % busy (throughput ratio: ≥ 1 is as fast or faster; CPU ratio: baseline's server CPU / this case's)`;
+  const lines = [
+    heading,
+    "",
+    "| case | MiB/s | vs busboy→fs | vs busboy→fs + fsync | vs multer disk | vs raw SDK | server CPU | CPU vs busboy→fs | peak RSS |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.mibPerSecond} | ${r.vsBusboyFs}× | ${r.vsBusboyFsFsync}× | ${r.vsMulter}× | ${r.vsRawS3 ? `${r.vsRawS3}×` : ""} | ${r.serverCpuSeconds} s | ${r.cpuVsBusboyFs}× | ${r.peakRssMiB} MiB |`,
+    ),
+  ];
+  console.log(`\n${lines.join("\n")}`);
   await mkdir(join(HERE, "results"), { recursive: true });
   const summary = rows.map((r) => `${r.case} ${r.vsBusboyFs}× (${r.peakRssMiB} MiB)`).join(", ");
   await writeFile(
     join(HERE, "results", "uploads.json"),
-    `${JSON.stringify({ count: COUNT, bytes: SIZE, rounds: ROUNDS, samples, rows, summary }, null, 2)}\n`,
+    `${JSON.stringify({ count: COUNT, bytes: SIZE, rounds: ROUNDS, node: process.version, samples, rows, summary }, null, 2)}\n`,
   );
+  await writeFile(join(HERE, "results", "uploads.md"), `${lines.join("\n")}\n`);
 }
 
 if (process.argv[2] === "--serve")
