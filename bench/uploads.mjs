@@ -20,14 +20,15 @@
  *   node bench/uploads.mjs                       (fs cases; RGW too when STORAGES_TEST_S3_* is set:
  *   node bench/run.mjs uploads                    starts RGW for you)
  *   BENCH_UPLOADS_ROUNDS=3 BENCH_UPLOADS_COUNT=100 BENCH_UPLOADS_MIB=10
+ *   node bench/uploads.mjs --report              (the table again from results/uploads.json)
  */
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { MiB, median } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,9 @@ const ALL_CASES = [
   "storages-fs-batch",
   "storages-fs-plain",
   ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean"] : []),
+  // BENCH_UPLOADS_FS_BEFORE: another build of the fs driver (its dist/index.js, e.g. an earlier
+  // commit's built beside packages/fs), run as storages-fs-before: a before/after in one run.
+  ...(process.env.BENCH_UPLOADS_FS_BEFORE ? ["storages-fs-before"] : []),
 ];
 // BENCH_UPLOADS_CASES: a regular expression choosing cases, for a quick look (the ratios need the baselines).
 const CASES = ALL_CASES.filter((c) => new RegExp(process.env.BENCH_UPLOADS_CASES ?? ".").test(c));
@@ -163,10 +167,13 @@ async function serve(kind, dir, bucket) {
         ...JSON.parse(process.env.BENCH_UPLOADS_S3_OPTIONS ?? "{}"),
       });
     } else {
-      const { fsStorage } = await import("@storages/fs");
+      const before = kind === "storages-fs-before";
+      const { fsStorage } = await import(
+        before ? pathToFileURL(process.env.BENCH_UPLOADS_FS_BEFORE).href : "@storages/fs"
+      );
       storage = fsStorage({
         root: dir,
-        durability: kind === "storages-fs" ? "full" : "batch",
+        durability: kind === "storages-fs" || before ? "full" : "batch",
         records: kind !== "storages-fs-plain",
       });
     }
@@ -393,34 +400,50 @@ async function main() {
       await admin.client.send(new DeleteBucketCommand({ Bucket: admin.bucket }));
     }
   }
-  const throughput = (kind) =>
-    samples[kind] ? (COUNT * SIZE) / MiB / median(samples[kind].seconds) : Number.NaN;
-  // Server CPU per case: on a machine other work keeps busy, wall time follows the CPU a case needs.
-  const cpu = (kind) => (samples[kind] ? median(samples[kind].serverCpu) : Number.NaN);
-  const ratio = (a, b) => +(a / b).toFixed(2);
-  const rows = CASES.map((kind) => ({
+  await report({ count: COUNT, bytes: SIZE, rounds: ROUNDS, node: process.version, samples });
+}
+
+/**
+ * The table and results/uploads.{json,md} from a run's samples (`--report` redoes them from
+ * results/uploads.json). Ratios are medians of per-round ratios: a case against the baseline of
+ * the same round, so a load that changes between rounds (other work on the machine) cancels out.
+ */
+async function report(run) {
+  const { count, bytes, rounds, samples } = run;
+  const cases = Object.keys(samples);
+  const has = (kind) => samples[kind] !== undefined;
+  const mibPerSecond = (kind, round) => (count * bytes) / MiB / samples[kind].seconds[round];
+  const perRound = (kind, base, of) =>
+    has(kind) && has(base)
+      ? +median(Array.from({ length: rounds }, (_, i) => of(kind, i) / of(base, i))).toFixed(2)
+      : undefined;
+  const speed = (kind, base) => perRound(kind, base, mibPerSecond);
+  // Server CPU for the same bytes: on a machine other work keeps busy, wall time follows it.
+  const cpu = (kind, base) => perRound(base, kind, (k, i) => samples[k].serverCpu[i]);
+  const rows = cases.map((kind) => ({
     case: kind,
-    mibPerSecond: Math.round(throughput(kind)),
-    vsBusboyFs: ratio(throughput(kind), throughput("busboy-fs")),
-    vsBusboyFsFsync: ratio(throughput(kind), throughput("busboy-fs-fsync")),
-    vsMulter: ratio(throughput(kind), throughput("multer-disk")),
-    ...(s3 && kind.includes("rgw") ? { vsRawS3: ratio(throughput(kind), throughput("busboy-s3-raw")) } : {}),
-    serverCpuSeconds: +cpu(kind).toFixed(2),
-    /** Baseline's CPU over this case's, for the same bytes: ≥ 1 needs no more CPU than busboy → fs. */
-    cpuVsBusboyFs: ratio(cpu("busboy-fs"), cpu(kind)),
+    mibPerSecond: Math.round(median(samples[kind].seconds.map((_, i) => mibPerSecond(kind, i)))),
+    vsBusboyFs: speed(kind, "busboy-fs"),
+    vsBusboyFsFsync: speed(kind, "busboy-fs-fsync"),
+    vsMulter: speed(kind, "multer-disk"),
+    vsRawS3: kind.includes("rgw") ? speed(kind, "busboy-s3-raw") : undefined,
+    serverCpuSeconds: +median(samples[kind].serverCpu).toFixed(2),
+    /** The baseline's server CPU over this case's: ≥ 1 needs no more CPU than busboy → fs. */
+    cpuVsBusboyFs: cpu(kind, "busboy-fs"),
+    cpuVsRawS3: kind.includes("rgw") ? cpu(kind, "busboy-s3-raw") : undefined,
     peakRssMiB: Math.max(...samples[kind].rss),
   }));
   const loads = Object.values(samples).flatMap((s) => s.load);
   const busy = Object.values(samples).flatMap((s) => s.machineBusy);
-  const heading = `${COUNT} concurrent uploads of ${SIZE / MiB} MiB, medians of ${ROUNDS} rounds, load average ${Math.min(...loads)}–${Math.max(...loads)}, all cores ${Math.round(Math.min(...busy) * 100)}–${Math.round(Math.max(...busy) * 100)} % busy (throughput ratio: ≥ 1 is as fast or faster; CPU ratio: baseline's server CPU / this case's)`;
+  const x = (v) => (v === undefined ? "" : `${v}×`);
   const lines = [
-    heading,
+    `${count} concurrent uploads of ${bytes / MiB} MiB, ${rounds} rounds, Node ${run.node}, load average ${Math.min(...loads)}–${Math.max(...loads)}, all cores ${Math.round(Math.min(...busy) * 100)}–${Math.round(Math.max(...busy) * 100)} % busy. MiB/s: median; ratios: median of per-round ratios (throughput: ≥ 1 is as fast or faster; CPU: the baseline's server CPU over this case's, ≥ 1 needs no more).`,
     "",
-    "| case | MiB/s | vs busboy→fs | vs busboy→fs + fsync | vs multer disk | vs raw SDK | server CPU | CPU vs busboy→fs | peak RSS |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| case | MiB/s | vs busboy→fs | vs busboy→fs + fsync | vs multer disk | vs raw SDK | server CPU | CPU vs busboy→fs | CPU vs raw SDK | peak RSS |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.case} | ${r.mibPerSecond} | ${r.vsBusboyFs}× | ${r.vsBusboyFsFsync}× | ${r.vsMulter}× | ${r.vsRawS3 ? `${r.vsRawS3}×` : ""} | ${r.serverCpuSeconds} s | ${r.cpuVsBusboyFs}× | ${r.peakRssMiB} MiB |`,
+        `| ${r.case} | ${r.mibPerSecond} | ${x(r.vsBusboyFs)} | ${x(r.vsBusboyFsFsync)} | ${x(r.vsMulter)} | ${x(r.vsRawS3)} | ${r.serverCpuSeconds} s | ${x(r.cpuVsBusboyFs)} | ${x(r.cpuVsRawS3)} | ${r.peakRssMiB} MiB |`,
     ),
   ];
   console.log(`\n${lines.join("\n")}`);
@@ -428,11 +451,13 @@ async function main() {
   const summary = rows.map((r) => `${r.case} ${r.vsBusboyFs}× (${r.peakRssMiB} MiB)`).join(", ");
   await writeFile(
     join(HERE, "results", "uploads.json"),
-    `${JSON.stringify({ count: COUNT, bytes: SIZE, rounds: ROUNDS, node: process.version, samples, rows, summary }, null, 2)}\n`,
+    `${JSON.stringify({ ...run, rows, summary }, null, 2)}\n`,
   );
   await writeFile(join(HERE, "results", "uploads.md"), `${lines.join("\n")}\n`);
 }
 
 if (process.argv[2] === "--serve")
   await serve(process.argv[3], process.argv[4], process.argv[5] || undefined);
+else if (process.argv[2] === "--report")
+  await report(JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")));
 else await main();
