@@ -108,8 +108,7 @@ const MAX_PENDING_FILES = 8192;
 /** What a save of a plain folder (records: false) gives for the MD5 it did not take: no record keeps it. */
 const NO_RECORD = "";
 
-/** Read too: a streamed save's MD5 is taken by reading back what was written (stream-write.ts). */
-const CREATE_EXCLUSIVE = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /** link() errors meaning the filesystem has no hard links (some FUSE, SMB and FAT mounts). */
 const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
@@ -469,8 +468,8 @@ export class FsDriver implements Driver {
             return settleOnAbort(copyFile(sourcePath, temp), options.signal).then(() => NO_RECORD);
           return copyAndHash(sourcePath, temp, options.signal);
         }
-        // The MD5 is taken on the way to the disk (on a worker thread): the bytes are never read
-        // a second time. A plain folder keeps no checksum, so it takes none.
+        // The MD5 is taken on the way to the disk: the bytes are never read a second time. A
+        // plain folder keeps no checksum, so it takes none.
         return (await writeBody(body, fd, options.signal, this.records)) ?? NO_RECORD;
       }),
     );

@@ -549,7 +549,7 @@ describe("checksums recorded at write time", () => {
     }
   });
 
-  it("streams in many odd-sized chunks, saved at once, each get the MD5 of their own content (hashed off the main thread)", async () => {
+  it("streams in many odd-sized chunks, saved at once, each get the MD5 of their own content", async () => {
     // Chunks of 1..70,000 bytes cross the driver's 256 KiB write batches at every offset.
     const bodies = Array.from({ length: 6 }, (_, n) => {
       const content = Buffer.alloc(1024 * 1024 + n * 99_991);
