@@ -11,7 +11,8 @@
  *                                        what createWriteStream does, through the handler
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
- *   @storages/http → RGW                 handleUpload into s3Storage
+ *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 8 × 8 MiB parts)
+ *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
  *
  * Each case's server runs in a child process (its peak RSS is its own); this process is the client.
  * Rounds alternate cases; medians; throughput = bytes / wall time; ratios against the baseline.
@@ -19,13 +20,15 @@
  *   node bench/uploads.mjs                       (fs cases; RGW too when STORAGES_TEST_S3_* is set:
  *   node bench/run.mjs uploads                    starts RGW for you)
  *   BENCH_UPLOADS_ROUNDS=3 BENCH_UPLOADS_COUNT=100 BENCH_UPLOADS_MIB=10
+ *   node bench/uploads.mjs --report              (the table again from results/uploads.json)
  */
 import { once } from "node:events";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { MiB, median } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -44,7 +47,7 @@ const s3 = process.env.STORAGES_TEST_S3_ENDPOINT
     }
   : undefined;
 
-const CASES = [
+const ALL_CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
   "multer-disk",
@@ -52,8 +55,13 @@ const CASES = [
   "storages-fs",
   "storages-fs-batch",
   "storages-fs-plain",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw"] : []),
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean"] : []),
+  // BENCH_UPLOADS_FS_BEFORE: another build of the fs driver (its dist/index.js, e.g. an earlier
+  // commit's built beside packages/fs), run as storages-fs-before: a before/after in one run.
+  ...(process.env.BENCH_UPLOADS_FS_BEFORE ? ["storages-fs-before"] : []),
 ];
+// BENCH_UPLOADS_CASES: a regular expression choosing cases, for a quick look (the ratios need the baselines).
+const CASES = ALL_CASES.filter((c) => new RegExp(process.env.BENCH_UPLOADS_CASES ?? ".").test(c));
 
 // ---------------------------------------------------------------------------------------------
 // The server side: one case, in a child process.
@@ -144,7 +152,7 @@ async function serve(kind, dir, bucket) {
   } else {
     const { createUploadHandler } = await import("@storages/http");
     let storage;
-    if (kind === "storages-rgw") {
+    if (kind.startsWith("storages-rgw")) {
       const { s3Storage } = await import("@storages/s3");
       storage = s3Storage({
         bucket,
@@ -153,12 +161,19 @@ async function serve(kind, dir, bucket) {
         region: s3.region,
         profile: s3.profile,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        // docs/uploads.md's settings for an upload server on S3: few part buffers, smallest parts.
+        ...(kind === "storages-rgw-lean" ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
+        // BENCH_UPLOADS_S3_OPTIONS: s3Storage options as JSON, e.g. '{"maxPartBuffers":4}'.
+        ...JSON.parse(process.env.BENCH_UPLOADS_S3_OPTIONS ?? "{}"),
       });
     } else {
-      const { fsStorage } = await import("@storages/fs");
+      const before = kind === "storages-fs-before";
+      const { fsStorage } = await import(
+        before ? pathToFileURL(process.env.BENCH_UPLOADS_FS_BEFORE).href : "@storages/fs"
+      );
       storage = fsStorage({
         root: dir,
-        durability: kind === "storages-fs" ? "full" : "batch",
+        durability: kind === "storages-fs" || before ? "full" : "batch",
         records: kind !== "storages-fs-plain",
       });
     }
@@ -173,9 +188,25 @@ async function serve(kind, dir, bucket) {
         : {}),
     });
   }
+  let startupCpu = 0;
+  // Where the peak is: the largest V8 heap and Buffer memory seen, sampled every 50 ms.
+  const peaks = { heapUsedMiB: 0, arrayBuffersMiB: 0 };
+  setInterval(() => {
+    const m = process.memoryUsage();
+    peaks.heapUsedMiB = Math.max(peaks.heapUsedMiB, Math.round(m.heapUsed / MiB));
+    peaks.arrayBuffersMiB = Math.max(peaks.arrayBuffersMiB, Math.round(m.arrayBuffers / MiB));
+  }, 50).unref();
   const server = createServer((req, res) => {
     if (req.url === "/__done") {
-      res.end(JSON.stringify({ maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+      const usage = process.resourceUsage();
+      res.end(
+        JSON.stringify({
+          maxRssMiB: Math.round(usage.maxRSS / 1024),
+          // The uploads' CPU: without starting up (loading modules), which differs by case.
+          cpuSeconds: (usage.userCPUTime + usage.systemCPUTime - startupCpu) / 1e6,
+          ...peaks,
+        }),
+      );
       setImmediate(() => process.exit(0));
       return;
     }
@@ -183,6 +214,8 @@ async function serve(kind, dir, bucket) {
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
+  const started = process.resourceUsage();
+  startupCpu = started.userCPUTime + started.systemCPUTime;
   console.log(JSON.stringify({ port: server.address().port }));
 }
 
@@ -238,9 +271,20 @@ function upload(port, parts) {
 
 async function startChild(kind, dir, bucket) {
   const { spawn } = await import("node:child_process");
+  // BENCH_UPLOADS_SERVER_WRAP: a command the servers run under, e.g. "strace -f -c -o /tmp/s.txt".
+  const wrap = process.env.BENCH_UPLOADS_SERVER_WRAP?.split(" ").filter(Boolean) ?? [];
   const child = spawn(
-    process.execPath,
-    [fileURLToPath(import.meta.url), "--serve", kind, dir, bucket ?? ""],
+    wrap[0] ?? process.execPath,
+    [
+      ...(wrap.length ? [...wrap.slice(1), process.execPath] : []),
+      // BENCH_UPLOADS_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+      ...(process.env.BENCH_UPLOADS_SERVER_ARGS?.split(" ").filter(Boolean) ?? []),
+      fileURLToPath(import.meta.url),
+      "--serve",
+      kind,
+      dir,
+      bucket ?? "",
+    ],
     {
       stdio: ["ignore", "pipe", "inherit"],
       env: process.env,
@@ -256,7 +300,7 @@ async function startChild(kind, dir, bucket) {
 
 async function finish(port) {
   const response = await fetch(`http://127.0.0.1:${port}/__done`);
-  return (await response.json()).maxRssMiB;
+  return response.json();
 }
 
 async function s3Admin() {
@@ -282,10 +326,27 @@ async function emptyBucket({ client, bucket }) {
   }
 }
 
+/** The machine's CPU counters (/proc/stat), to tell how busy all cores were during a case (Linux). */
+function machineCpu() {
+  let fields = [];
+  try {
+    fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  } catch {}
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return {
+    total,
+    idle,
+    busyShare: (before) => 1 - (idle - before.idle) / (total - before.total || 1),
+  };
+}
+
 async function main() {
   const parts = multipartParts();
   const admin = s3 ? await s3Admin() : undefined;
-  const samples = Object.fromEntries(CASES.map((c) => [c, { seconds: [], rss: [] }]));
+  const samples = Object.fromEntries(
+    CASES.map((c) => [c, { seconds: [], rss: [], serverCpu: [], clientCpu: [], machineBusy: [], load: [] }]),
+  );
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order each round so no case always runs first (or right after a big delete).
@@ -295,8 +356,14 @@ async function main() {
         const { child, port } = await startChild(kind, dir, admin?.bucket);
         let seconds;
         let rss;
+        let serverCpu;
+        let clientSeconds;
+        let busy;
+        let memory;
         try {
           const started = performance.now();
+          const clientCpu = process.cpuUsage();
+          const machine = machineCpu();
           let next = 0;
           await Promise.all(
             Array.from({ length: COUNT }, async () => {
@@ -304,7 +371,10 @@ async function main() {
             }),
           );
           seconds = (performance.now() - started) / 1000;
-          rss = await finish(port);
+          const used = process.cpuUsage(clientCpu);
+          clientSeconds = (used.user + used.system) / 1e6;
+          busy = machineCpu().busyShare(machine);
+          ({ maxRssMiB: rss, cpuSeconds: serverCpu, ...memory } = await finish(port));
           await once(child, "exit").catch(() => {});
         } finally {
           // A failed case must not leave its server behind.
@@ -312,8 +382,12 @@ async function main() {
         }
         samples[kind].seconds.push(seconds);
         samples[kind].rss.push(rss);
+        samples[kind].serverCpu.push(serverCpu);
+        samples[kind].clientCpu.push(clientSeconds);
+        samples[kind].machineBusy.push(+busy.toFixed(2));
+        samples[kind].load.push(+loadavg()[0].toFixed(2));
         console.error(
-          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, peak RSS ${rss} MiB`,
+          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB (heap ${memory.heapUsedMiB}, buffers ${memory.arrayBuffersMiB}), load ${loadavg()[0].toFixed(2)}`,
         );
         await rm(dir, { recursive: true, force: true });
         if (admin && (kind.includes("s3") || kind.includes("rgw"))) await emptyBucket(admin);
@@ -326,36 +400,64 @@ async function main() {
       await admin.client.send(new DeleteBucketCommand({ Bucket: admin.bucket }));
     }
   }
-  const throughput = (kind) => (COUNT * SIZE) / MiB / median(samples[kind].seconds);
-  const base = throughput("busboy-fs");
-  const rows = CASES.map((kind) => ({
+  await report({ count: COUNT, bytes: SIZE, rounds: ROUNDS, node: process.version, samples });
+}
+
+/**
+ * The table and results/uploads.{json,md} from a run's samples (`--report` redoes them from
+ * results/uploads.json). Ratios are medians of per-round ratios: a case against the baseline of
+ * the same round, so a load that changes between rounds (other work on the machine) cancels out.
+ */
+async function report(run) {
+  const { count, bytes, rounds, samples } = run;
+  const cases = Object.keys(samples);
+  const has = (kind) => samples[kind] !== undefined;
+  const mibPerSecond = (kind, round) => (count * bytes) / MiB / samples[kind].seconds[round];
+  const perRound = (kind, base, of) =>
+    has(kind) && has(base)
+      ? +median(Array.from({ length: rounds }, (_, i) => of(kind, i) / of(base, i))).toFixed(2)
+      : undefined;
+  const speed = (kind, base) => perRound(kind, base, mibPerSecond);
+  // Server CPU for the same bytes: on a machine other work keeps busy, wall time follows it.
+  const cpu = (kind, base) => perRound(base, kind, (k, i) => samples[k].serverCpu[i]);
+  const rows = cases.map((kind) => ({
     case: kind,
-    mibPerSecond: Math.round(throughput(kind)),
-    vsBusboyFs: +(throughput(kind) / base).toFixed(2),
-    vsMulter: +(throughput(kind) / throughput("multer-disk")).toFixed(2),
-    ...(s3 && kind.endsWith("rgw")
-      ? { vsRawS3: +(throughput(kind) / throughput("busboy-s3-raw")).toFixed(2) }
-      : {}),
+    mibPerSecond: Math.round(median(samples[kind].seconds.map((_, i) => mibPerSecond(kind, i)))),
+    vsBusboyFs: speed(kind, "busboy-fs"),
+    vsBusboyFsFsync: speed(kind, "busboy-fs-fsync"),
+    vsMulter: speed(kind, "multer-disk"),
+    vsRawS3: kind.includes("rgw") ? speed(kind, "busboy-s3-raw") : undefined,
+    serverCpuSeconds: +median(samples[kind].serverCpu).toFixed(2),
+    /** The baseline's server CPU over this case's: ≥ 1 needs no more CPU than busboy → fs. */
+    cpuVsBusboyFs: cpu(kind, "busboy-fs"),
+    cpuVsRawS3: kind.includes("rgw") ? cpu(kind, "busboy-s3-raw") : undefined,
     peakRssMiB: Math.max(...samples[kind].rss),
   }));
-  console.log(
-    `\n${COUNT} concurrent uploads of ${SIZE / MiB} MiB, medians of ${ROUNDS} rounds (throughput ratio: ≥ 1 is as fast or faster)\n`,
-  );
-  console.log("| case | MiB/s | vs busboy→fs | vs multer disk | vs raw SDK | peak RSS |");
-  console.log("|---|---:|---:|---:|---:|---:|");
-  for (const r of rows) {
-    console.log(
-      `| ${r.case} | ${r.mibPerSecond} | ${r.vsBusboyFs}× | ${r.vsMulter}× | ${r.vsRawS3 ? `${r.vsRawS3}×` : ""} | ${r.peakRssMiB} MiB |`,
-    );
-  }
+  const loads = Object.values(samples).flatMap((s) => s.load);
+  const busy = Object.values(samples).flatMap((s) => s.machineBusy);
+  const x = (v) => (v === undefined ? "" : `${v}×`);
+  const lines = [
+    `${count} concurrent uploads of ${bytes / MiB} MiB, ${rounds} rounds, Node ${run.node}, load average ${Math.min(...loads)}–${Math.max(...loads)}, all cores ${Math.round(Math.min(...busy) * 100)}–${Math.round(Math.max(...busy) * 100)} % busy. MiB/s: median; ratios: median of per-round ratios (throughput: ≥ 1 is as fast or faster; CPU: the baseline's server CPU over this case's, ≥ 1 needs no more).`,
+    "",
+    "| case | MiB/s | vs busboy→fs | vs busboy→fs + fsync | vs multer disk | vs raw SDK | server CPU | CPU vs busboy→fs | CPU vs raw SDK | peak RSS |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.mibPerSecond} | ${x(r.vsBusboyFs)} | ${x(r.vsBusboyFsFsync)} | ${x(r.vsMulter)} | ${x(r.vsRawS3)} | ${r.serverCpuSeconds} s | ${x(r.cpuVsBusboyFs)} | ${x(r.cpuVsRawS3)} | ${r.peakRssMiB} MiB |`,
+    ),
+  ];
+  console.log(`\n${lines.join("\n")}`);
   await mkdir(join(HERE, "results"), { recursive: true });
   const summary = rows.map((r) => `${r.case} ${r.vsBusboyFs}× (${r.peakRssMiB} MiB)`).join(", ");
   await writeFile(
     join(HERE, "results", "uploads.json"),
-    `${JSON.stringify({ count: COUNT, bytes: SIZE, rounds: ROUNDS, samples, rows, summary }, null, 2)}\n`,
+    `${JSON.stringify({ ...run, rows, summary }, null, 2)}\n`,
   );
+  await writeFile(join(HERE, "results", "uploads.md"), `${lines.join("\n")}\n`);
 }
 
 if (process.argv[2] === "--serve")
   await serve(process.argv[3], process.argv[4], process.argv[5] || undefined);
+else if (process.argv[2] === "--report")
+  await report(JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")));
 else await main();

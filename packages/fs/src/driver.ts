@@ -10,9 +10,9 @@
  * syncs the file, its record and its folder before a save returns; "batch" (rebuildable files such
  * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
-import { createHash, type Hash, hash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants, createReadStream, createWriteStream, existsSync, ReadStream } from "node:fs";
+import { constants, createReadStream, existsSync, ReadStream } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -27,8 +27,7 @@ import {
   unlink,
 } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { addAbortSignal, type Readable, Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { addAbortSignal, type Readable } from "node:stream";
 import {
   AlreadyExistsError,
   abortError,
@@ -86,6 +85,7 @@ import {
   type StoredMetadata,
   writeRecord,
 } from "./sidecar.js";
+import { writeBody } from "./stream-write.js";
 import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 
 /**
@@ -137,16 +137,6 @@ const openHandle = (path: string, flags: number): Promise<FileHandle> => open(pa
 const closeHandle = (handle: FileHandle): void => {
   handle.close().catch(() => {});
 };
-
-/** Passes a body through unchanged, feeding every chunk to `digest` on the way. */
-function hashing(digest: Hash): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      digest.update(chunk);
-      callback(null, chunk);
-    },
-  });
-}
 
 /** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
 const HASH_READ = 1024 * 1024;
@@ -498,19 +488,9 @@ export class FsDriver implements Driver {
             body.destroy();
           }
         }
-        const sink = createWriteStream(temp, { fd, autoClose: false, highWaterMark: READ_CHUNK });
-        if (!this.records) {
-          // No record, so no MD5 to keep: the bytes go straight to the disk.
-          await settleOnAbort(pipeline(body, sink, { signal: options.signal }), options.signal);
-          return undefined;
-        }
-        // The MD5 is taken on the way to the disk: the bytes are never read a second time.
-        const digest = createHash("md5");
-        await settleOnAbort(
-          pipeline(body, hashing(digest), sink, { signal: options.signal }),
-          options.signal,
-        );
-        return digest.digest("hex");
+        // The MD5 is taken on the way to the disk (stream-write.ts): the bytes are never read a
+        // second time. A plain folder keeps no checksum, so it takes none.
+        return writeBody(body, fd, options.signal, this.records);
       }),
     );
   }

@@ -585,6 +585,37 @@ describe("checksums recorded at write time", () => {
     }
   });
 
+  it("streams in many odd-sized chunks, saved at once, each get the MD5 of their own content", async () => {
+    // Chunks of 1..70,000 bytes cross the driver's 256 KiB write batches at every offset.
+    const bodies = Array.from({ length: 6 }, (_, n) => {
+      const content = Buffer.alloc(1024 * 1024 + n * 99_991);
+      for (let i = 0; i < content.length; i++) content[i] = (i * (n + 3)) % 251;
+      const chunks: Buffer[] = [];
+      for (let at = 0, size = 1 + n; at < content.length; at += size, size = (size * 37 + 11) % 70_000 || 1)
+        chunks.push(content.subarray(at, at + size));
+      return { content, chunks };
+    });
+    await Promise.all(bodies.map((b, n) => storage.save(`many/${n}.bin`, Readable.from(b.chunks))));
+    for (const [n, b] of bodies.entries()) {
+      expect((await readFile(join(root, "many", `${n}.bin`))).equals(b.content), `${n}`).toBe(true);
+      expect((await storage.stat(`many/${n}.bin`)).checksums, `${n}`).toEqual({ md5: md5(b.content) });
+    }
+  });
+
+  it("a stream that fails after several write batches leaves nothing, and the next one saves", async () => {
+    const big = bytes.subarray(0, 1024 * 1024);
+    const failing = new Readable({
+      read() {
+        this.push(big);
+        this.destroy(new Error("the client went away"));
+      },
+    });
+    await expect(storage.save("gone.bin", Readable.from([big, big, failing]))).rejects.toBeDefined();
+    expect(await tree(root)).toEqual([]);
+    await storage.save("next.bin", Readable.from([big, big]));
+    expect((await storage.stat("next.bin")).checksums).toEqual({ md5: md5(Buffer.concat([big, big])) });
+  });
+
   it("listings carry the recorded MD5, and none for a file another program put in the root", async () => {
     await storage.save("a/one.txt", "one");
     await mkdir(join(root, "a"), { recursive: true });
@@ -639,6 +670,12 @@ describe("records: false (a plain folder)", () => {
       await plain.save("a/b.txt", "hello");
       await plain.copy("a/b.txt", "c.txt");
       await plain.move("c.txt", "d.txt");
+      // A stream of several write batches (it is written without a hash: none is kept).
+      const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+      for (let i = 0; i < big.length; i++) big[i] = i % 241;
+      await plain.save("e.bin", Readable.from([big.subarray(0, 70_001), big.subarray(70_001)]));
+      expect((await readFile(join(root, "e.bin"))).equals(big)).toBe(true);
+      await rm(join(root, "e.bin"));
       expect((await readdir(root, { recursive: true })).sort()).toEqual(["a", "a/b.txt", "d.txt"]);
       expect(await plain.readText("a/b.txt")).toBe("hello");
       expect((await plain.stat("a/b.txt")).checksums?.md5).toBeUndefined();

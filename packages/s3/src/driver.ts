@@ -57,7 +57,7 @@ import {
 } from "@storages/core";
 import { type ErrorContext, errorName, toStorageError } from "./errors.js";
 import { isCopySourceTooLarge, multipartCopy } from "./multipart-copy.js";
-import { uploadBody } from "./multipart-upload.js";
+import { PartBuffers, uploadBody } from "./multipart-upload.js";
 import {
   describeS3Options,
   MAX_PARTS,
@@ -156,6 +156,8 @@ export class S3Driver implements Driver {
   #aclProbe: Promise<boolean> | undefined;
   /** Whether objects this driver writes in one request get their MD5 as ETag (no KMS). */
   readonly #etagIsMd5: boolean;
+  /** Part buffers its streamed uploads share (maxPartBuffers at once, reused). */
+  readonly #partBuffers: PartBuffers;
 
   constructor(options: S3DriverOptions) {
     const resolved = resolveOptions(options);
@@ -186,6 +188,7 @@ export class S3Driver implements Driver {
     }
     this.defaultVisibility = resolved.visibility;
     this.#etagIsMd5 = etagIsMd5(resolved.serverSideEncryption);
+    this.#partBuffers = new PartBuffers(resolved.partSize, resolved.maxPartBuffers);
     const post = resolved.postPolicy;
     this.capabilities = Object.freeze({
       rangeRead: true,
@@ -385,6 +388,7 @@ export class S3Driver implements Driver {
         md5Metadata: MD5_METADATA,
         etagIsMd5: this.#etagIsMd5,
         sizeHint: size,
+        buffers: this.#partBuffers,
         beforeComplete: checkBeforeComplete
           ? async () => {
               if (await this.#headExists(params.Key!, signal))

@@ -28,6 +28,8 @@ export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * 1024 * 1024;
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 4;
+/** Part buffers a storage's uploads hold at once, by default (see maxPartBuffers). */
+export const DEFAULT_MAX_PART_BUFFERS = 8;
 export const DEFAULT_COPY_PART_SIZE = 512 * 1024 * 1024;
 
 export type ServerSideEncryption = "AES256" | "aws:kms" | "aws:kms:dsse";
@@ -80,6 +82,13 @@ export interface S3DriverOptions {
   partSize?: ByteSize | undefined;
   /** Parts uploaded in parallel per upload. Default 4. */
   queueSize?: number | undefined;
+  /**
+   * Part buffers all of this storage's streamed uploads hold at once (memory ≤ maxPartBuffers ×
+   * partSize, however many uploads run); an upload that needs one more waits until another upload
+   * has sent a part. The buffers are reused from upload to upload. Default 8 (64 MiB at the default
+   * partSize; one upload uses up to queueSize + 1).
+   */
+  maxPartBuffers?: number | undefined;
   /** Override the profile's checksum mode (see ChecksumMode). */
   checksums?: ChecksumMode | undefined;
   /** Override the profile: whether the server honours If-None-Match on PutObject. */
@@ -112,6 +121,7 @@ export interface ResolvedS3Options {
   storageClass: string | undefined;
   partSize: number;
   queueSize: number;
+  maxPartBuffers: number;
   /** Where the credentials come from, in words (never the credentials). */
   credentialSource: string;
 }
@@ -135,6 +145,7 @@ export const OPTION_KEYS = [
   "storageClass",
   "partSize",
   "queueSize",
+  "maxPartBuffers",
   "checksums",
   "conditionalWrite",
   "postPolicy",
@@ -263,6 +274,9 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
       DEFAULT_PART_SIZE,
     queueSize:
       check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE,
+    maxPartBuffers:
+      check.integer("maxPartBuffers", options.maxPartBuffers, { min: 1, max: 4096 }, "buffers") ??
+      DEFAULT_MAX_PART_BUFFERS,
     credentialSource: options.client
       ? "the given client's"
       : options.credentials
@@ -279,6 +293,7 @@ export function describeS3Options(o: ResolvedS3Options): BackendDescription {
     acl: o.acl,
     partSize: o.partSize,
     queueSize: o.queueSize,
+    maxPartBuffers: o.maxPartBuffers,
     credentials: o.credentialSource,
   };
   for (const [key, value] of Object.entries({

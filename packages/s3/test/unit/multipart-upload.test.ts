@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { uploadBody } from "../../src/multipart-upload.js";
+import { PartBuffers, uploadBody } from "../../src/multipart-upload.js";
 import { fakeS3, type RecordedRequest, type Responder, xmlError } from "../support/fake-s3.js";
 
 const MiB = 1024 * 1024;
@@ -154,6 +154,63 @@ describe("uploadBody", () => {
           .map((r) => r.bytes),
       ).equals(data),
     ).toBe(true);
+  });
+
+  it("uploads sharing PartBuffers hold at most its limit of parts at once, reuse them, and give back a failed upload's", async () => {
+    /** Counts the permits out, as the memory bound is that count × partSize. */
+    class Counted extends PartBuffers {
+      out = 0;
+      most = 0;
+      allocated = 0;
+      override acquire() {
+        const permit = super.acquire();
+        return {
+          ...permit,
+          granted: permit.granted.then(() => {
+            this.out += 1;
+            this.most = Math.max(this.most, this.out);
+          }),
+        };
+      }
+      override releasePermit() {
+        this.out -= 1;
+        super.releasePermit();
+      }
+      override take() {
+        const reused = (this as unknown as { idle: Buffer[] }).idle.length > 0;
+        if (!reused) this.allocated += 1;
+        return super.take();
+      }
+    }
+    const buffers = new Counted(5 * MiB, 2);
+    const { client } = fakeS3(server(), { responseDelayMs: 5 });
+    const options = { client, params, ...record, partSize: 5 * MiB, queueSize: 3, buffers };
+    const bodies = Array.from({ length: 4 }, () => randomBytes(12 * MiB + 3));
+    const results = await Promise.all(
+      bodies.map((data) =>
+        uploadBody(unevenStream(data), { ...options, signal: new AbortController().signal }),
+      ),
+    );
+    for (const [i, result] of results.entries())
+      expect(result.md5).toBe(createHash("md5").update(bodies[i]!).digest("hex"));
+    expect(buffers.most).toBe(2);
+    expect(buffers.allocated).toBe(2);
+    expect(buffers.out).toBe(0);
+
+    async function* failing() {
+      yield randomBytes(6 * MiB);
+      throw new Error("disk read error");
+    }
+    await expect(
+      uploadBody(Readable.from(failing()), { ...options, signal: new AbortController().signal }),
+    ).rejects.toThrow("disk read error");
+    expect(buffers.out).toBe(0);
+    const after = randomBytes(11 * MiB);
+    const result = await uploadBody(unevenStream(after), {
+      ...options,
+      signal: new AbortController().signal,
+    });
+    expect(result.md5).toBe(createHash("md5").update(after).digest("hex"));
   });
 
   it("a body that fails mid-way aborts the multipart upload and never completes it", async () => {
