@@ -199,12 +199,18 @@ async function copyAndHash(
 const FD_PATHS = process.platform === "linux" && existsSync("/proc/self/fd");
 
 /**
+ * The streams `read()` returned for a whole file: a descriptor this driver opened, checked inside
+ * its root and checked to be a regular file. Only these are copied from their descriptor (a
+ * stranger's descriptor may be a pipe or a terminal: those are read as streams).
+ */
+const wholeFileStreams = new WeakSet<Readable>();
+
+/**
  * Where the kernel can copy a body from, when the body is a whole local file nobody has read yet:
- * an `fs.createReadStream(path)` of the whole file (its path), or a stream on a descriptor already
- * open at byte 0 (a `FileHandle.createReadStream()`, which is what the fs driver's own `read()`
- * returns): /proc/self/fd/N, the very file that descriptor was checked and opened as — never its
- * name again, which a concurrent rename could point elsewhere. The stream must stay open until
- * the copy is done; the caller destroys it after.
+ * an `fs.createReadStream(path)` of the whole file (its path), or a whole-file stream of an fs
+ * storage's `read()`: /proc/self/fd/N, the very file that descriptor was checked and opened as —
+ * never its name again, which a concurrent rename could point elsewhere. The stream must stay open
+ * until the copy is done; the caller destroys it after.
  */
 function untouchedFileSource(body: Readable): string | undefined {
   if (!(body instanceof ReadStream)) return undefined;
@@ -212,9 +218,8 @@ function untouchedFileSource(body: Readable): string | undefined {
   if (stream.bytesRead !== 0 || stream.destroyed) return undefined;
   if (stream.readableFlowing !== null || stream.readableLength > 0) return undefined;
   if (stream.end !== undefined && stream.end !== Infinity) return undefined;
-  // A descriptor stream reads from its `start`; without one, from wherever the descriptor is.
-  const fd = typeof stream.fd === "number" ? stream.fd : (stream.fd as { fd?: unknown } | null)?.fd;
-  if (FD_PATHS && stream.start === 0 && typeof fd === "number" && fd >= 0) return `/proc/self/fd/${fd}`;
+  if (FD_PATHS && wholeFileStreams.has(body) && typeof stream.fd === "number" && stream.fd >= 0)
+    return `/proc/self/fd/${stream.fd}`;
   if (typeof stream.path === "string" && stream.path !== "")
     return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
   return undefined;
@@ -764,6 +769,7 @@ export class FsDriver implements Driver {
       end = Math.min(options.range.end ?? size - 1, size - 1);
     }
     const stream = createReadStream("", { fd, start, end, highWaterMark: READ_CHUNK, autoClose: true });
+    if (options.range === undefined) wholeFileStreams.add(stream);
     return addAbortSignal(options.signal, stream);
   }
 
