@@ -3,7 +3,6 @@
  * upload either — listed through S3's own API. Without a server this suite fails, it never skips.
  */
 import { randomBytes } from "node:crypto";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { createUploadHandler, serveMedia } from "@storages/http";
 import { s3Storage } from "@storages/s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,44 +17,24 @@ import {
   sleep,
 } from "../packages/http/test/support/uploads.js";
 import {
-  adminClient,
-  createBucket,
+  connectionOf,
+  failWithoutServer,
   findTestServer,
-  MISSING_SERVER_MESSAGE,
   openUploads,
-  removeBucket,
-  uniqueBucketName,
+  testBucket,
 } from "../packages/s3/test/support/server.js";
 
 const server = findTestServer();
 
 if (!server) {
-  describe("uploads on S3", () => {
-    it("needs a real S3 server", () => {
-      throw new Error(MISSING_SERVER_MESSAGE);
-    });
-  });
+  failWithoutServer("uploads on S3");
 } else {
-  const bucket = server.bucket ?? uniqueBucketName("uploads");
-  let admin: S3Client;
+  const { admin, name: bucket, ready, remove } = testBucket(server, "uploads");
   const storage = (prefix: string) =>
-    s3Storage({
-      bucket,
-      prefix,
-      endpoint: server.endpoint,
-      region: server.region,
-      profile: server.profile,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      partSize: "5MiB",
-    });
+    s3Storage({ bucket, prefix, ...connectionOf(server), partSize: "5MiB" });
 
-  beforeAll(async () => {
-    admin = adminClient(server);
-    if (!server.bucket) await createBucket(admin, bucket);
-  });
-  afterAll(async () => {
-    if (!server.bucket) await removeBucket(admin, bucket);
-  });
+  beforeAll(ready);
+  afterAll(remove);
 
   describeRejections(server.label, {
     storage: async () => storage(`uploads-${randomBytes(4).toString("hex")}`),

@@ -14,10 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   adminClient,
   createBucket,
-  findTestServer,
-  MISSING_SERVER_MESSAGE,
   openUploads,
   removeBucket,
+  requireTestServer,
   type S3TestServer,
   uniqueBucketName,
 } from "../../s3/test/support/server.js";
@@ -31,9 +30,7 @@ let env: Record<string, string>;
 let query: string;
 
 beforeAll(async () => {
-  const found = findTestServer();
-  if (!found) throw new Error(MISSING_SERVER_MESSAGE);
-  server = found;
+  server = requireTestServer();
   client = adminClient(server);
   bucket = server.bucket ?? uniqueBucketName("cli");
   if (!server.bucket) await createBucket(client, bucket);

@@ -4,51 +4,25 @@
  */
 import { Storage } from "@storages/core";
 import { describeConformance } from "@storages/testing";
-import { describe, it } from "vitest";
 import { S3Driver } from "../src/index.js";
-import {
-  adminClient,
-  createBucket,
-  findTestServer,
-  MISSING_SERVER_MESSAGE,
-  removeBucket,
-  uniqueBucketName,
-} from "./support/server.js";
+import { connectionOf, failWithoutServer, findTestServer, testBucket } from "./support/server.js";
 
 const server = findTestServer();
 
 if (!server) {
-  describe("s3 conformance", () => {
-    it("needs a real S3 server", () => {
-      throw new Error(MISSING_SERVER_MESSAGE);
-    });
-  });
+  failWithoutServer("s3 conformance");
 } else {
-  const admin = adminClient(server);
-  const bucket = server.bucket ?? uniqueBucketName("conformance");
-  let bucketReady: Promise<void> | undefined;
+  const bucket = testBucket(server, "conformance");
 
   describeConformance({
     name: "s3",
     server: server.label,
     createStorage: async ({ prefix, visibility, overwrite }) => {
-      if (!server.bucket) bucketReady ??= createBucket(admin, bucket);
-      await bucketReady;
-      const driver = new S3Driver({
-        bucket,
-        prefix,
-        endpoint: server.endpoint,
-        region: server.region,
-        profile: server.profile,
-        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-        visibility,
-      });
+      await bucket.ready();
+      const driver = new S3Driver({ bucket: bucket.name, prefix, ...connectionOf(server), visibility });
       return new Storage(driver, { visibility, overwrite });
     },
-    teardown: async () => {
-      if (!server.bucket && bucketReady) await removeBucket(admin, bucket);
-      admin.destroy();
-    },
+    teardown: () => bucket.remove(),
     // RGW checks signatures, expiry, POST policies, If-None-Match and anonymous access: no gaps.
     serverGaps: {},
   });

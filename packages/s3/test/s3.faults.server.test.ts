@@ -4,39 +4,23 @@
  * Unfinished uploads are listed with ListMultipartUploads, straight from the server.
  */
 import { describeFaults } from "@storages/testing";
-import { describe, it } from "vitest";
 import { S3Driver } from "../src/index.js";
 import {
-  adminClient,
-  createBucket,
+  connectionOf,
+  failWithoutServer,
   findTestServer,
-  MISSING_SERVER_MESSAGE,
   openUploads,
-  removeBucket,
-  uniqueBucketName,
+  testBucket,
 } from "./support/server.js";
 
 const server = findTestServer();
 
 if (!server) {
-  describe("s3 faults", () => {
-    it("needs a real S3 server", () => {
-      throw new Error(MISSING_SERVER_MESSAGE);
-    });
-  });
+  failWithoutServer("s3 faults");
 } else {
-  const admin = adminClient(server);
-  const bucket = server.bucket ?? uniqueBucketName("faults");
-  let bucketReady: Promise<void> | undefined;
+  const bucket = testBucket(server, "faults");
   const driver = (endpoint: string, prefix: string, secretAccessKey = server.secretAccessKey) =>
-    new S3Driver({
-      bucket,
-      prefix,
-      endpoint,
-      region: server.region,
-      profile: server.profile,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey },
-    });
+    new S3Driver({ bucket: bucket.name, prefix, ...connectionOf(server, secretAccessKey), endpoint });
 
   describeFaults({
     name: "s3",
@@ -44,19 +28,15 @@ if (!server) {
     dialect: "s3",
     upstream: server.endpoint,
     async createDriver({ endpoint, prefix }) {
-      if (!server.bucket) bucketReady ??= createBucket(admin, bucket);
-      await bucketReady;
+      await bucket.ready();
       return driver(endpoint, prefix);
     },
-    leftovers: (prefix) => openUploads(admin, bucket, `${prefix}/`),
+    leftovers: (prefix) => openUploads(bucket.admin, bucket.name, `${prefix}/`),
     secrets: [server.accessKeyId, server.secretAccessKey],
     badCredentials: ({ endpoint, prefix }) => {
       const wrong = "wrong-secret-0123456789abcdefghijklmnop";
       return { driver: driver(endpoint, prefix, wrong), secrets: [wrong] };
     },
-    async teardown() {
-      if (!server.bucket && bucketReady) await removeBucket(admin, bucket);
-      admin.destroy();
-    },
+    teardown: () => bucket.remove(),
   });
 }

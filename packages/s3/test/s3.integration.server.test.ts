@@ -24,10 +24,11 @@ import { S3Driver, type S3DriverOptions } from "../src/index.js";
 import { multipartCopy } from "../src/multipart-copy.js";
 import {
   adminClient,
+  connectionOf,
   createBucket,
   emptyBucket,
+  failWithoutServer,
   findTestServer,
-  MISSING_SERVER_MESSAGE,
   openUploads,
   removeBucket,
   type S3TestServer,
@@ -68,11 +69,7 @@ function writeOptions(overrides: Partial<DriverWriteOptions> = {}): DriverWriteO
 }
 
 if (!server) {
-  describe("s3 integration", () => {
-    it("needs a real S3 server", () => {
-      throw new Error(MISSING_SERVER_MESSAGE);
-    });
-  });
+  failWithoutServer("s3 integration");
 } else {
   runIntegration(server);
 }
@@ -88,10 +85,7 @@ function runIntegration(server: S3TestServer): void {
       const driver = new S3Driver({
         bucket,
         prefix,
-        endpoint: server.endpoint,
-        region: server.region,
-        profile: server.profile,
-        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+        ...connectionOf(server),
         partSize: 5 * MiB,
         ...options,
       });

@@ -11,24 +11,22 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { Storage } from "@storages/core";
 import { s3Storage } from "@storages/s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
-  adminClient,
-  createBucket,
+  connectionOf,
   findTestServer,
-  MISSING_SERVER_MESSAGE,
-  removeBucket,
+  requireTestServer,
   type S3TestServer,
-  uniqueBucketName,
+  type TestBucket,
+  testBucket,
 } from "../../s3/test/support/server.js";
 import { collectStatic, MANIFEST_NAME, readManifest } from "../src/index.js";
 import { collectOptions, site, tempDir, writeTree } from "./helpers.js";
 
 let server: S3TestServer;
-let client: S3Client;
+let testbucket: TestBucket | undefined;
 let bucket: string;
 let proxy: Server;
 let proxyUrl: string;
@@ -61,19 +59,17 @@ async function startProxy(upstream: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const found = findTestServer();
-  if (!found) throw new Error(MISSING_SERVER_MESSAGE);
-  server = found;
-  client = adminClient(server);
-  bucket = server.bucket ?? uniqueBucketName("static");
-  if (!server.bucket) await createBucket(client, bucket);
+  server = requireTestServer();
+  testbucket = testBucket(server, "static");
+  bucket = testbucket.name;
+  await testbucket.ready();
   seen = [];
   await startProxy(server.endpoint);
 });
 
 afterAll(async () => {
   proxy?.close();
-  if (client && !server.bucket) await removeBucket(client, bucket);
+  await testbucket?.remove();
 });
 
 beforeEach(async () => {
@@ -84,10 +80,8 @@ beforeEach(async () => {
   target = s3Storage({
     bucket,
     prefix,
+    ...connectionOf(server),
     endpoint: proxyUrl,
-    region: server.region,
-    profile: server.profile,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
   seen = [];
   return async () => {

@@ -13,6 +13,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { describe, it } from "vitest";
 import type { ProfileName } from "../../src/index.js";
 
 export interface S3TestServer {
@@ -104,4 +105,60 @@ export async function emptyBucket(client: S3Client, bucket: string, prefix = "")
 export async function removeBucket(client: S3Client, bucket: string): Promise<void> {
   await emptyBucket(client, bucket);
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/** What a test's driver or storage connects with: the server's endpoint, region, profile and keys. */
+export function connectionOf(server: S3TestServer, secretAccessKey = server.secretAccessKey) {
+  return {
+    endpoint: server.endpoint,
+    region: server.region,
+    profile: server.profile,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey },
+  };
+}
+
+export interface TestBucket {
+  /** A client with full rights, for checking what the storage left behind. */
+  admin: S3Client;
+  name: string;
+  /** Creates the bucket on first call (once, however many callers wait on it). */
+  ready(): Promise<void>;
+  /** Empties and deletes a bucket this suite created (never the shared one), and closes `admin`. */
+  remove(): Promise<void>;
+}
+
+/** A suite's bucket: the shared STORAGES_TEST_S3_BUCKET, or one of its own, created on first use. */
+export function testBucket(server: S3TestServer, purpose: string): TestBucket {
+  const admin = adminClient(server);
+  const name = server.bucket ?? uniqueBucketName(purpose);
+  let created: Promise<void> | undefined;
+  return {
+    admin,
+    name,
+    ready() {
+      if (server.bucket) return Promise.resolve();
+      created ??= createBucket(admin, name);
+      return created;
+    },
+    async remove() {
+      if (!server.bucket && created) await removeBucket(admin, name);
+      admin.destroy();
+    },
+  };
+}
+
+/** Without a server a suite fails, saying how to get one: it never skips. */
+export function failWithoutServer(title: string): void {
+  describe(title, () => {
+    it("needs a real S3 server", () => {
+      throw new Error(MISSING_SERVER_MESSAGE);
+    });
+  });
+}
+
+/** The server, for suites that set up in `beforeAll`: without one, the setup fails with how to get one. */
+export function requireTestServer(): S3TestServer {
+  const server = findTestServer();
+  if (!server) throw new Error(MISSING_SERVER_MESSAGE);
+  return server;
 }
