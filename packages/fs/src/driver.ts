@@ -502,8 +502,9 @@ export class FsDriver implements Driver {
 
   /**
    * One save: a temporary file in the key's folder, filled by `fill` (which returns the MD5 of
-   * what it wrote; undefined when the storage keeps no records), its record prepared while it syncs, both renamed (or linked) into place, the
-   * folder synced — or, with batch durability, all of it left for flush().
+   * what it wrote; undefined when the storage keeps no records), its record prepared while it
+   * syncs, both renamed (or linked) into place, the folder synced — or, with batch durability, all
+   * of it left for flush().
    */
   private async save(
     key: string,

@@ -156,6 +156,17 @@ const MAX_SAMPLES = 100;
 const DELETE_BATCH = 1000;
 /** Listing pages read ahead per side. */
 const READ_AHEAD = 2;
+/** The first `limit` bytes of a file (all of it when it is shorter; an empty file is empty). */
+async function readAtMost(storage: Storage, name: string, limit: number, signal: AbortSignal | undefined) {
+  try {
+    return await storage.readBytes(name, { signal, range: { start: 0, end: limit - 1 } });
+  } catch (error) {
+    // A range that starts past the end: the file is empty (now).
+    if (StorageError.hasCode(error, "E_RANGE_NOT_SATISFIABLE")) return Buffer.alloc(0);
+    throw error;
+  }
+}
+
 /**
  * Files up to this size are read whole and sent as bytes (see copyFile): most files of a media or
  * static tree, at a fraction of a stream's cost each; memory: concurrency × this at most.
@@ -734,7 +745,11 @@ async function copyFile(
     // A small file is read whole (one read, one buffer of its size) and sent as bytes: no stream,
     // no per-chunk buffers and copies, and the destination sends it in one request. Memory stays
     // bounded: at most `concurrency` such files at once.
-    const bytes = await source.storage.readBytes(from, { signal });
+    // One byte past the listed size at most, however much the file grew since it was listed: a
+    // grown file is a changed one, refused before anything is written.
+    const bytes = await readAtMost(source.storage, from, info.size + 1, signal);
+    if (bytes.length !== info.size)
+      throw await mismatch("The source changed while it was read (its size differs from the listed one):");
     const saved = await destination.storage.save(to, bytes, saveOptions);
     const reported = saved.checksums?.md5;
     await check(bytes.length, saved, reported ?? hash("md5", bytes, "hex"), reported !== undefined);

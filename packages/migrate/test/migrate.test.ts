@@ -337,3 +337,41 @@ describe("a destination that reports the MD5 of what it stored", () => {
     expect((await dst.listPage("", { recursive: true })).entries.map((e) => e.name)).toEqual(["b.txt"]);
   });
 });
+
+describe("a small file that grew after it was listed", () => {
+  it("is refused as changed, reading at most one byte past its listed size, and leaves nothing", async () => {
+    const { MemoryDriver: Base } = await import("@storages/core");
+    const ranges: Array<{ start: number; end?: number | undefined } | undefined> = [];
+    /** Lists and stats grown.bin at 4 bytes while it holds 256 KiB (it grew meanwhile). */
+    class GrowingDriver extends Base {
+      override async listPage(...args: Parameters<MemoryDriver["listPage"]>) {
+        const page = await super.listPage(...args);
+        return {
+          ...page,
+          entries: page.entries.map((e) => (e.name === "grown.bin" ? { ...e, size: 4 } : e)),
+        };
+      }
+      override async stat(...args: Parameters<MemoryDriver["stat"]>) {
+        const stat = await super.stat(...args);
+        return stat.name === "grown.bin" ? { ...stat, size: 4 } : stat;
+      }
+      override async readBytes(...args: Parameters<MemoryDriver["readBytes"]>) {
+        ranges.push(args[1].range);
+        return super.readBytes(...args);
+      }
+    }
+    const src = new Storage(new GrowingDriver(), { overwrite: true, retry: false });
+    const dst = memory();
+    await src.save("grown.bin", new Uint8Array(256 * 1024));
+    await src.save("ok.txt", "fine");
+    const result = await copy(src, dst);
+    expect(result.failures).toEqual([
+      expect.objectContaining({ name: "grown.bin", code: "E_CHECKSUM_MISMATCH" }),
+    ]);
+    expect(await dst.exists("grown.bin")).toBe(false);
+    expect(await dst.readText("ok.txt")).toBe("fine");
+    // Every read was bounded (before: the whole 256 KiB was read, and sent, before the size check).
+    expect(ranges).toHaveLength(2);
+    for (const range of ranges) expect(range).toEqual({ start: 0, end: 4 });
+  });
+});

@@ -53,11 +53,18 @@ export async function appSources(cwd: string): Promise<StaticSource[]> {
   });
 }
 
+/**
+ * `DIR` or `DIR=PREFIX` (published under PREFIX): the form of `--source` and of a string entry in
+ * `"staticfiles"`. The last "=" splits, so a folder name may hold one. Undefined when DIR is empty.
+ */
+export function parseSourceSpec(text: string): { dir: string; prefix?: string | undefined } | undefined {
+  const eq = text.lastIndexOf("=");
+  const spec = eq < 0 ? { dir: text } : { dir: text.slice(0, eq), prefix: text.slice(eq + 1) };
+  return spec.dir === "" ? undefined : spec;
+}
+
 function parseEntry(entry: unknown): { dir: string; prefix?: string | undefined } | undefined {
-  if (typeof entry === "string") {
-    const eq = entry.lastIndexOf("=");
-    return eq < 0 ? { dir: entry } : { dir: entry.slice(0, eq), prefix: entry.slice(eq + 1) };
-  }
+  if (typeof entry === "string") return parseSourceSpec(entry);
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return undefined;
   const { dir, prefix, ...rest } = entry as Record<string, unknown>;
   if (typeof dir !== "string" || (prefix !== undefined && typeof prefix !== "string")) return undefined;

@@ -1,4 +1,4 @@
-export { appSources } from "./app-sources.js";
+export { appSources, parseSourceSpec } from "./app-sources.js";
 export { collectStatic, MissingReferenceError, prune } from "./collect.js";
 export { DEFAULT_IGNORE, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 export * from "./manifest.js";

@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { StorageError } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { appSources } from "../src/index.js";
+import { appSources, parseSourceSpec } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -58,5 +58,12 @@ describe("appSources", () => {
     await writeFile(join(dir.path, "package.json"), "{ nope");
     const error = await appSources(dir.path).catch((e: unknown) => e);
     expect(StorageError.hasCode(error, "E_CONFIG")).toBe(true);
+  });
+
+  it("parseSourceSpec: DIR or DIR=PREFIX (the last = splits); an empty DIR is refused", () => {
+    expect(parseSourceSpec("assets")).toEqual({ dir: "assets" });
+    expect(parseSourceSpec("a=b=ui/")).toEqual({ dir: "a=b", prefix: "ui/" });
+    expect(parseSourceSpec("=ui/")).toBeUndefined();
+    expect(parseSourceSpec("")).toBeUndefined();
   });
 });

@@ -1,7 +1,13 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { prefixed } from "@storages/core";
-import type { CollectProgress, CollectResult, Encoding, StaticSource } from "@storages/staticfiles";
+import type {
+  CollectProgress,
+  CollectResult,
+  Encoding,
+  parseSourceSpec,
+  StaticSource,
+} from "@storages/staticfiles";
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
@@ -9,12 +15,10 @@ import { count, formatBytes } from "../format.js";
 import { collect, positiveInteger } from "./options.js";
 
 /** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
-function sourceOption(text: string): StaticSource {
-  const eq = text.lastIndexOf("=");
-  if (eq === 0) throw new UsageError(`--source takes DIR or DIR=PREFIX, got "${text}".`);
-  return eq < 0
-    ? { dir: text, label: `--source ${text}` }
-    : { dir: text.slice(0, eq), prefix: text.slice(eq + 1), label: `--source ${text}` };
+function sourceOption(text: string, parse: typeof parseSourceSpec): StaticSource {
+  const spec = parse(text);
+  if (spec === undefined) throw new UsageError(`--source takes DIR or DIR=PREFIX, got "${text}".`);
+  return { ...spec, label: `--source ${text}` };
 }
 
 /**
@@ -109,7 +113,7 @@ export const collectstatic = defineCommand({
     const staticfiles = await import("@storages/staticfiles");
     // --source flags, else the folders the app's package.json declares ("staticfiles").
     const sources: StaticSource[] = options.source
-      ? options.source.map(sourceOption)
+      ? options.source.map((text: string) => sourceOption(text, staticfiles.parseSourceSpec))
       : await staticfiles.appSources(context.cwd);
     if (sources.length === 0 && !options.packages) {
       throw new UsageError(
