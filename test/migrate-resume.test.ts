@@ -1,7 +1,7 @@
 /**
  * The built `storages` command against Ceph RGW, as a script would run it:
  *
- * - `storages copy` killed with SIGKILL at random moments 10 times, then run to the end: `verify`
+ * - `storages copy` killed with SIGKILL at random points of its work 10 times, then run to the end: `verify`
  *   finds zero differences (content hashes compared), no extra or partial object, and the runs
  *   together copied each file about once (a resumed run does only what is left).
  * - 4 `storages copy --shard K/4` workers at once, no coordinator: together they copy every file
@@ -28,7 +28,11 @@ interface Run {
   stderr: string;
 }
 
-function storages(args: string[], env: Record<string, string>, killAfterMs?: number): Promise<Run> {
+/**
+ * Runs the CLI; with `killAfterCopied`, SIGKILLs it once it reports (with --verbose) that many
+ * files copied in this run — a moment in the middle of the work, whatever the machine's speed.
+ */
+function storages(args: string[], env: Record<string, string>, killAfterCopied?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, ...env, NO_COLOR: "1" },
@@ -41,15 +45,18 @@ function storages(args: string[], env: Record<string, string>, killAfterMs?: num
     });
     child.stderr!.on("data", (chunk) => {
       stderr += chunk;
+      if (killAfterCopied !== undefined && count(stderr, "debug: copied ") >= killAfterCopied)
+        child.kill("SIGKILL");
     });
-    const timer =
-      killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
     child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+function count(text: string, needle: string): number {
+  let n = 0;
+  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + needle.length)) n++;
+  return n;
 }
 
 /** A source of `count` small files and a few large ones (multipart uploads on S3). */
@@ -91,16 +98,24 @@ describe("storages copy on RGW", () => {
     const dst = await namedStorage("s3", "dst");
     created.push(dst);
     const env = { ...src.env, ...dst.env };
-    const kills: number[] = [];
+    const kills: string[] = [];
     let killed = 0;
+    let left = files;
     for (let i = 0; i < 10; i++) {
       // Not seeded on purpose: each run of the suite kills at other moments (printed on failure).
-      const delay = 350 + Math.floor(Math.random() * 900);
-      kills.push(delay);
-      const run = await storages(["copy", "--json", "--concurrency", "8", "src:", "dst:"], env, delay);
+      // Between 1 file and a third of what is left, so every run has work left to be killed in.
+      const after = 1 + Math.floor(Math.random() * Math.max(1, left / 3));
+      const run = await storages(
+        ["copy", "--json", "--verbose", "--concurrency", "8", "src:", "dst:"],
+        env,
+        after,
+      );
+      const copied = count(run.stderr, "debug: copied ");
+      kills.push(`${after}→${copied}`);
+      left -= copied;
       if (run.signal === "SIGKILL") killed++;
       // Finished before the kill: everything was copied already (then later runs copy nothing).
-      else expect(run.code, `${run.stderr} (kills at ${kills.join(", ")} ms)`).toBe(0);
+      else expect(run.code, `${run.stderr} (kills after ${kills.join(", ")} files)`).toBe(0);
     }
     const last = await storages(["copy", "--json", "src:", "dst:"], env);
     expect(last.code, last.stderr).toBe(0);
@@ -108,7 +123,7 @@ describe("storages copy on RGW", () => {
     expect(final.failed.files).toBe(0);
     // A resumed run does only what is left: the final one copies fewer files than there are.
     expect(final.copied.files + final.equal.files).toBe(files);
-    expect(final.copied.files, `kills at ${kills.join(", ")} ms`).toBeLessThan(files);
+    expect(final.copied.files, `kills after ${kills.join(", ")} files`).toBeLessThan(files);
 
     const check = await storages(["verify", "--json", "src:", "dst:"], env);
     expect(check.code, check.stderr).toBe(0);
@@ -127,7 +142,7 @@ describe("storages copy on RGW", () => {
     expect(listed).toBe(files);
     await storage!.close();
     // The kills did land in the middle of runs (a test that never killed anything proves nothing).
-    expect(killed, `kills at ${kills.join(", ")} ms`).toBeGreaterThanOrEqual(5);
+    expect(killed, `kills after ${kills.join(", ")} files`).toBeGreaterThanOrEqual(8);
   });
 
   it("4 shard workers at once copy every file once, and verify finds zero differences", async () => {
