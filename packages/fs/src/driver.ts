@@ -381,7 +381,7 @@ export class FsDriver implements Driver {
   readonly #resolved: ResolvedFsOptions;
   private ready: Promise<void> | undefined;
   private initialized = false;
-  /** The sweep of temporary files killed writers left, started by the first call. */
+  /** The sweep of temporary files killed writers left, started by the first change (startSweep). */
   private sweeping: Promise<unknown> | undefined;
   private readonly sweepStop = new AbortController();
   /** Batch durability: what flush() has to sync. */
@@ -418,16 +418,11 @@ export class FsDriver implements Driver {
     this.paths = new RootedPaths(this.root, this.directoryMode);
   }
 
-  /**
-   * Creates the root on first use (a failed attempt is retried by the next call), then starts the
-   * sweep of temporary files that killed writers left (in the background: a big tree takes a
-   * while, and nothing waits for it; close() does).
-   */
+  /** Creates the root on first use (a failed attempt is retried by the next call). */
   private async init(): Promise<void> {
     this.ready ??= this.paths.init().then(
       () => {
         this.initialized = true;
-        this.sweeping = this.removeStaleTemporaryFiles(this.sweepStop.signal).catch(() => {});
       },
       (error: unknown) => {
         this.ready = undefined;
@@ -445,6 +440,17 @@ export class FsDriver implements Driver {
   async removeStaleTemporaryFiles(signal?: AbortSignal): Promise<number> {
     if (!this.initialized) await this.init();
     return sweepTemporaryFiles(this.paths.real, signal);
+  }
+
+  /**
+   * Starts, once, the sweep of the temporary files killed writers left (in the background: a big
+   * tree takes a while, and nothing waits for it; close() stops it). Started by the first change
+   * (save, copy, move, delete), not by reads: what a killed writer left is invisible to readers, and
+   * a storage only read (the source of a migration, a server's static files) would otherwise walk
+   * its whole tree for nothing (a second walk beside a listing's).
+   */
+  private startSweep(): void {
+    this.sweeping ??= this.removeStaleTemporaryFiles(this.sweepStop.signal).catch(() => {});
   }
 
   /** Runs `action`, translating whatever it throws into a StorageError. */
@@ -511,6 +517,7 @@ export class FsDriver implements Driver {
     options: SaveOptions,
     fill: (file: TempFile) => Promise<string | undefined>,
   ): Promise<DriverWriteResult> {
+    this.startSweep();
     const durable = this.durability === "full";
     const { file, opening } = await this.createTemp(key, durable);
     let dataOpen = true;
@@ -1033,6 +1040,7 @@ export class FsDriver implements Driver {
 
   async move(from: string, to: string, options: DriverCopyOptions): Promise<void> {
     await this.run(to, options.signal, async () => {
+      this.startSweep();
       const source = await this.existingFile(from);
       if (from === to) return;
       const entry = await this.paths.resolveForDelete(from);
@@ -1090,6 +1098,7 @@ export class FsDriver implements Driver {
 
   async delete(key: string, options: DriverCallOptions): Promise<void> {
     await this.run(key, options.signal, async () => {
+      this.startSweep();
       const entry = await this.paths.resolveForDelete(key);
       if (entry === undefined) return;
       try {

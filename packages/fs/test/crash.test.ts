@@ -115,8 +115,9 @@ describe("crash safety: SIGKILL mid-write", () => {
         if (entry.checksums?.md5 !== undefined) expect(entry.checksums.md5, entry.name).toBe(md5(bytes));
       }
 
-      // The next start (the storage above) sweeps what the killed writer left, in the background
-      // after its first call.
+      // The next writer (the storage above) sweeps what the killed writer left, in the background
+      // after its first change (reads alone start no sweep): a delete of a name never written.
+      await storage.delete("never-written.bin");
       const deadline = Date.now() + 10_000;
       while ((await temporaryFiles(root)).length > 0) {
         expect(Date.now(), "temporary files still there 10 s after the next start").toBeLessThan(deadline);
