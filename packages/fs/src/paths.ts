@@ -161,6 +161,7 @@ export class RootedPaths {
   }
 
   private async prepareDirectory(key: string, parent: string): Promise<string> {
+    if (this.fdPaths) return this.createDirectory(key, parent);
     let existing = parent;
     for (;;) {
       try {
@@ -186,6 +187,63 @@ export class RootedPaths {
     const resolved = await realpath(parent);
     if (!this.contains(resolved)) throw this.escape(key);
     return resolved;
+  }
+
+  /**
+   * The real path of an existing directory, checked through a descriptor of it (one open and a
+   * readlink of /proc/self/fd: what was checked is what exists, no readlink per segment); undefined
+   * when it does not exist (or was removed meanwhile).
+   */
+  private async existingDirectory(key: string, lexical: string): Promise<string | undefined> {
+    let fd: number;
+    try {
+      fd = await openFd(lexical, OPEN_DIRECTORY);
+    } catch (error) {
+      if (errnoCode(error) === "ENOTDIR") throw this.fileInTheWay(key, error);
+      if (errnoCode(error) === "ENOENT") return undefined;
+      throw error;
+    }
+    try {
+      const real = pathOfFd(fd);
+      if (real === undefined || real.endsWith(DELETED)) return undefined;
+      if (!this.contains(real)) throw this.escape(key);
+      return real;
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  /**
+   * `directory` (lexical, under the root) created with its missing parents where descriptors name
+   * their files: each level is made inside the real, checked path of its parent — never through a
+   * link that leads out of the root — and checked again once made. A few trips per new folder
+   * (open the parent, mkdir, chmod, open it) instead of a realpath of every level before and after.
+   */
+  private async createDirectory(key: string, directory: string): Promise<string> {
+    if (directory === this.real) return this.real;
+    if (!this.contains(directory)) throw this.escape(key);
+    const up = dirname(directory);
+    const parent =
+      up === this.real
+        ? this.real
+        : ((await this.existingDirectory(key, up)) ?? (await this.createDirectory(key, up)));
+    const target = join(parent, directory.slice(up.length + 1));
+    try {
+      await mkdir(target, { mode: this.directoryMode });
+      await this.applyDirectoryMode(target, target);
+    } catch (error) {
+      if (errnoCode(error) === "ENOTDIR") throw this.fileInTheWay(key, error);
+      // EEXIST: made by a concurrent save, or something else is there: the check below tells.
+      if (errnoCode(error) !== "EEXIST") throw error;
+    }
+    const made = await this.existingDirectory(key, target);
+    if (made === undefined) {
+      // Pruned by a concurrent delete right after it was made: the save's retry makes it again.
+      throw Object.assign(new Error(`ENOENT: ${target} was removed while it was prepared`), {
+        code: "ENOENT",
+      });
+    }
+    return made;
   }
 
   /**
