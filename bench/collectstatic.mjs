@@ -6,6 +6,8 @@
  *
  *   node bench/collectstatic.mjs [CORPUS_DIR]      (default /tmp/static-bench)
  *   BENCH_ROUNDS=3 node bench/collectstatic.mjs    (rounds; default 1 — whitenoise takes minutes a run)
+ *   BENCH_COMPRESS=0 node bench/collectstatic.mjs  (only ours --no-compress vs Django's manifest storage)
+ *   BENCH_NOCHANGE_RUNS=5                          (no-change runs per round, median; default 5)
  *
  * Needs /usr/bin/python3 with Debian's python3-django, python3-whitenoise, python3-brotli, GNU time
  * (/usr/bin/time, for peak RSS), the corpus generated and djproj/ copied to CORPUS_DIR.
@@ -24,6 +26,10 @@ import { median } from "./harness.mjs";
 
 const LB = process.argv[2] ?? "/tmp/static-bench";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const NOCHANGE_RUNS = Number(process.env.BENCH_NOCHANGE_RUNS ?? 5);
+// BENCH_COMPRESS=0: only the --no-compress comparison with Django's manifest storage (a quick run
+// while working on it; the results files are written by a full run only).
+const COMPRESS = process.env.BENCH_COMPRESS !== "0";
 const ROOT = join(import.meta.dirname, "..");
 const BIN = join(ROOT, "packages/cli/bin/storages.js");
 const SCRATCH = join(LB, "scratch-bench");
@@ -91,7 +97,7 @@ function compressedBytes(root) {
   return totals;
 }
 
-const CASES = [
+const ALL_CASES = [
   { name: "Django ManifestStaticFilesStorage", run: (root) => django("manifest", root) },
   // Django's manifest storage compresses nothing: compared with ours doing the same work.
   { name: "storages collectstatic --no-compress", run: (root) => ours(root, ""), cache: true },
@@ -111,6 +117,7 @@ const CASES = [
       ]
     : []),
 ];
+const CASES = COMPRESS ? ALL_CASES : ALL_CASES.slice(0, 2);
 
 const samples = Object.fromEntries(
   CASES.map((c) => [
@@ -129,7 +136,9 @@ for (let round = 0; round < ROUNDS; round++) {
     execFileSync("sync");
     const fresh = c.run(root);
     execFileSync("sync");
-    const nochange = c.run(root);
+    // A no-change run is short (a start-up and a listing): the median of several, for both tools.
+    const nochanges = Array.from({ length: NOCHANGE_RUNS }, () => c.run(root));
+    const nochange = nochanges.toSorted((a, b) => a.seconds - b.seconds)[NOCHANGE_RUNS >> 1];
     const s = samples[c.name];
     s.fresh.push(fresh.seconds);
     s.nochange.push(nochange.seconds);
@@ -155,6 +164,13 @@ const row = (name) => {
     sizes: s.sizes,
   };
 };
+if (!COMPRESS) {
+  const [dj, us] = CASES.map((c) => row(c.name));
+  console.log(
+    `no compression, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}: fresh Django ${dj.fresh.toFixed(2)} s / ours ${us.fresh.toFixed(2)} s = ${(dj.fresh / us.fresh).toFixed(2)}×; no change (median of ${NOCHANGE_RUNS}) ${dj.nochange.toFixed(3)} / ${us.nochange.toFixed(3)} s = ${(dj.nochange / us.nochange).toFixed(1)}×; peak RSS ${dj.rss.toFixed(0)} / ${us.rss.toFixed(0)} MB`,
+  );
+  process.exit(0);
+}
 const dj = row(CASES[0].name);
 const usPlain = row(CASES[1].name);
 const wn = row(CASES[2].name);

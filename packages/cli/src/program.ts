@@ -5,7 +5,6 @@
  * interruption, closing what was opened.
  */
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline/promises";
 import type { Readable, Writable } from "node:stream";
 import type { ConfigWarning, StorageRegistry } from "@storages/core";
 import { Command, CommanderError, Option } from "commander";
@@ -141,6 +140,8 @@ class Context implements CommandContext {
 
   async confirm(question: string): Promise<boolean | undefined> {
     if (this.io.stdin.isTTY !== true || this.io.stderr.isTTY !== true) return undefined;
+    // Loaded on the first question only: every command's start would pay for it.
+    const { createInterface } = await import("node:readline/promises");
     const rl = createInterface({ input: this.io.stdin, output: this.io.stderr });
     try {
       const answer = await rl.question(`${question} [y/N] `, { signal: this.signal });

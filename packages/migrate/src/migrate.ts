@@ -11,8 +11,9 @@
  *   one recorded at the source and the one the destination reports.
  * - No state file: every driver writes atomically (a file is whole or absent), so a run killed at
  *   any moment and started again re-compares the listings and does only what is left.
- * - No retry loop here: every storage call already runs under core's one retry policy. A file still
- *   failing after it is reported as failed, and makes the result not ok.
+ * - Every storage call already runs under core's one retry policy; the one retry here is of a file
+ *   whose streamed body broke mid-way, which no single call can repeat (fileRetry). A file still
+ *   failing after that is reported as failed, and makes the result not ok.
  */
 import { createHash, hash } from "node:crypto";
 import { getMaxListeners, setMaxListeners } from "node:events";
@@ -25,12 +26,14 @@ import {
   normalizePrefix,
   type ObjectStat,
   PartialFailureError,
+  type ResolvedRetry,
   type SaveOptions,
   type SaveResult,
   Storage,
   StorageError,
   type StorageLocation,
   type Visibility,
+  withRetry,
 } from "@storages/core";
 import { type JoinStats, joinListings, type ListedFile } from "./join.js";
 import { readAhead } from "./read-ahead.js";
@@ -166,6 +169,23 @@ async function readAtMost(storage: Storage, name: string, limit: number, signal:
     throw error;
   }
 }
+
+/**
+ * A body streamed from `open()` into `save()` spans two calls, and core cannot repeat either alone
+ * once bytes flowed: a download reset mid-body, or an upload part refused, fails the save after one
+ * attempt (core marks it `attempts: 1`). Such a file is copied again from its first byte, under the
+ * stricter of the two storages' retry policies. Failures core retried already (a refused open(),
+ * stat() or whole read) are not retried again, and neither is a changed source (no `attempts`).
+ */
+function fileRetry(source: Storage, destination: Storage): ResolvedRetry {
+  return { ...destination.retry, attempts: Math.min(source.retry.attempts, destination.retry.attempts) };
+}
+
+function streamBroken(error: StorageError): boolean {
+  return error.attempts === 1;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
 
 /**
  * Files up to this size are read whole and sent as bytes (see copyFile): most files of a media or
@@ -439,20 +459,39 @@ async function migrate(
     }
     return sameHashes(a, b) ?? sameTime(s, d);
   };
+  const retry = fileRetry(source.storage, destination.storage);
   const transfer = async (name: string, entry: ListedFile) => {
     progress.bytesKnown += entry.size;
     if (dryRun) return settle(name, "copied", entry.size);
     try {
-      const bytes = await copyFile(source, destination, name, entry, {
-        serverSide,
-        signal,
-        visibility: options.visibility,
-        verifyDestination: options.verifyDestination ?? true,
-        onBytes: (n) => {
-          progress.bytesDone += n;
-          report();
+      let attemptBytes = 0;
+      const bytes = await withRetry(
+        retry,
+        {
+          operation: "copy",
+          path: name,
+          backend: destination.storage.backend,
+          signal: signal ?? NEVER_ABORTED,
+          toError: toStorageError,
+          canRepeat: streamBroken,
         },
-      });
+        () => {
+          // A new attempt starts from byte 0: what the broken one counted is taken back.
+          progress.bytesDone -= attemptBytes;
+          attemptBytes = 0;
+          return copyFile(source, destination, name, entry, {
+            serverSide,
+            signal,
+            visibility: options.visibility,
+            verifyDestination: options.verifyDestination ?? true,
+            onBytes: (n) => {
+              attemptBytes += n;
+              progress.bytesDone += n;
+              report();
+            },
+          });
+        },
+      );
       settle(name, "copied", bytes);
     } catch (error) {
       settle(name, "failed", entry.size, toStorageError(error));

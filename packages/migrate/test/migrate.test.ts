@@ -1,7 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { compareNames, MemoryDriver, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { copy, joinListings, type ListedFile, shardOf, sync, verify } from "../src/index.js";
-import { FailingDriver, memory, ReorderedDriver, ReversingDriver } from "./support.js";
+import { BreakingDriver, FailingDriver, memory, ReorderedDriver, ReversingDriver } from "./support.js";
 
 async function fill(storage: Storage, files: Record<string, string>) {
   for (const [name, body] of Object.entries(files)) await storage.save(name, body);
@@ -109,6 +110,39 @@ describe("copy", () => {
     expect(result.failures).toEqual([{ name: "bad.txt", code: "E_BACKEND", message: expect.any(String) }]);
     expect(failing.reads).toBe(3); // core's budget, once: no second retry loop on top
     expect(result.ok).toBe(false);
+  });
+
+  it("copies again from the start a file whose streamed body broke mid-way, within the retry policy", async () => {
+    // Larger than the whole-read size, so the body streams from open() into save().
+    const big = randomBytes(3 * 1024 * 1024);
+    const breaking = new BreakingDriver(new Set(["big.bin"]), 2);
+    const src = new Storage(breaking, { overwrite: true, retry: { attempts: 3, baseDelay: 1, maxDelay: 2 } });
+    const dst = new Storage(new MemoryDriver(), { overwrite: true, retry: { attempts: 4, baseDelay: 1 } });
+    await src.save("big.bin", big);
+    await src.save("small.txt", "fine");
+    const bytes: number[] = [];
+    const result = await copy(src, dst, { onProgress: (p) => bytes.push(p.bytesDone) });
+    expect(result.failures).toEqual([]);
+    expect(result.copied).toEqual({ files: 2, bytes: big.length + 4 });
+    expect(breaking.opens).toBe(3); // two broken streams, then a whole one
+    expect(Buffer.compare(await dst.readBytes("big.bin"), big)).toBe(0);
+    // Progress counts the bytes of the attempt that succeeded, not those of the broken ones too.
+    expect(Math.max(...bytes)).toBeLessThanOrEqual(big.length + 4);
+
+    // Broken on every attempt: reported after the stricter policy's attempts (3), nothing left.
+    const always = new BreakingDriver(new Set(["big.bin"]), Number.POSITIVE_INFINITY);
+    const src2 = new Storage(always, { overwrite: true, retry: { attempts: 3, baseDelay: 1, maxDelay: 2 } });
+    const dst2 = memory();
+    await src2.save("big.bin", big);
+    const failed = await copy(src2, dst2);
+    expect(failed.failures).toEqual([{ name: "big.bin", code: "E_BACKEND", message: expect.any(String) }]);
+    expect(always.opens).toBe(1); // dst2 has retry: false — the stricter policy makes one attempt
+    expect(await dst2.exists("big.bin")).toBe(false);
+    const dst3 = new Storage(new MemoryDriver(), { overwrite: true, retry: { attempts: 4, baseDelay: 1 } });
+    const failed3 = await copy(src2, dst3);
+    expect(failed3.ok).toBe(false);
+    expect(always.opens).toBe(1 + 3);
+    expect(await dst3.exists("big.bin")).toBe(false);
   });
 
   it("stops on abort and says so", async () => {

@@ -3,7 +3,7 @@
  * core's (as Azurite and the GCS emulator do), or fail on chosen files.
  */
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import {
   BackendError,
   type DriverListOptions,
@@ -57,6 +57,38 @@ export class FailingDriver extends MemoryDriver {
   override async readBytes(key: string, options: DriverReadOptions) {
     this.fail(key);
     return super.readBytes(key, options);
+  }
+}
+
+/**
+ * A memory driver whose read streams of the chosen names break mid-body, with a retryable error (a
+ * connection reset), on their first `breaks` opens: open() itself succeeds, as it does on a server.
+ */
+export class BreakingDriver extends MemoryDriver {
+  opens = 0;
+  constructor(
+    private readonly breaking: ReadonlySet<string>,
+    private breaks: number,
+  ) {
+    super();
+  }
+  override async read(key: string, options: DriverReadOptions) {
+    const body = await super.read(key, options);
+    if (!this.breaking.has(key)) return body;
+    this.opens++;
+    if (this.breaks <= 0) return body;
+    this.breaks--;
+    const bytes = await this.readBytes(key, options);
+    body.destroy();
+    return Readable.from(
+      (async function* () {
+        yield bytes.subarray(0, bytes.length >> 1);
+        throw new BackendError(`the connection was reset reading "${key}" (test fault)`, {
+          retryable: true,
+          path: key,
+        });
+      })(),
+    );
   }
 }
 

@@ -37,6 +37,7 @@ import {
   manifestNames,
   parseManifest,
   publicManifest,
+  publicManifestText,
   RELEASES_PREFIX,
   type StaticManifest,
   serializeManifest,
@@ -120,13 +121,14 @@ function fingerprint(options: CollectOptions, encodings: readonly Encoding[]): s
   ).slice(0, 16);
 }
 
+/** The target's current manifest, and its text (the app's copy is cut from it). */
 async function readStored(
   target: Storage,
   signal: AbortSignal | undefined,
-): Promise<StaticManifest | undefined> {
+): Promise<{ manifest: StaticManifest; text: string } | undefined> {
   try {
     const text = await target.readText(MANIFEST_NAME, { signal });
-    return parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`);
+    return { manifest: parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`), text };
   } catch (error) {
     if (NotFoundError.isInstance(error)) return undefined;
     if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) {
@@ -184,8 +186,8 @@ function sameSources(
   return true;
 }
 
-async function writeLocalManifest(path: string, manifest: StaticManifest): Promise<boolean> {
-  const text = serializeManifest(publicManifest(manifest));
+/** The app's copy (the public manifest's text), written only when it differs from the one there. */
+async function writeLocalManifest(path: string, text: string): Promise<boolean> {
   const existing = await readFile(path, "utf8").catch(() => undefined);
   if (existing === text) return false;
   await mkdir(dirname(path), { recursive: true });
@@ -253,7 +255,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
   const optionsPrint = fingerprint(options, encodings);
-  const previous = await readStored(target, signal);
+  const stored = await readStored(target, signal);
+  const previous = stored?.manifest;
 
   const result = (manifest: StaticManifest, extra: Partial<CollectResult>): CollectResult => ({
     release: manifest.release,
@@ -280,6 +283,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
 
   // The fast path: the sources' stat data is what the stored manifest recorded.
   if (
+    stored &&
     previous?.build &&
     !options.clear &&
     previous.build.options === optionsPrint &&
@@ -297,7 +301,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       releases: [previous.release],
     });
     if (manifestOut && !options.dryRun) {
-      await writeLocalManifest(manifestOut, previous);
+      await writeLocalManifest(
+        manifestOut,
+        publicManifestText(stored.text) ?? serializeManifest(publicManifest(previous)),
+      );
       out.manifestOut = manifestOut;
     }
     out.durationMs = performance.now() - started;
@@ -724,14 +731,15 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       for (const p of sorted) if (!queued.has(p)) enqueue(p);
       await Promise.all(running);
       out.written = written;
-      const releaseText = serializeManifest(publicManifest(manifest));
+      const manifestText = serializeManifest(manifest);
+      const releaseText = publicManifestText(manifestText) ?? serializeManifest(publicManifest(manifest));
       await target.save(`${RELEASES_PREFIX}${release}.json`, releaseText, {
         contentType: "application/json",
         cacheControl: "no-cache",
         overwrite: true,
         signal,
       });
-      await target.save(MANIFEST_NAME, serializeManifest(manifest), {
+      await target.save(MANIFEST_NAME, manifestText, {
         contentType: "application/json",
         cacheControl: "no-cache",
         overwrite: true,
@@ -743,7 +751,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       out.releases = pruned.kept;
       await target.flush({ signal });
       if (manifestOut) {
-        await writeLocalManifest(manifestOut, manifest);
+        await writeLocalManifest(manifestOut, releaseText);
         out.manifestOut = manifestOut;
       }
       out.durationMs = performance.now() - started;

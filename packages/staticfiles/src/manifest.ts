@@ -142,6 +142,19 @@ export function publicManifest(manifest: StaticManifest): StaticManifest {
 }
 
 /**
+ * `serializeManifest(publicManifest(m))` cut from `serializeManifest(m)`, with no parse or
+ * serialisation: the writer puts `build` last, so the public text is everything before it (a
+ * no-change run compares the app's copy with this, and a fresh run serialises once). Undefined when
+ * the text is not laid out that way (written by hand, or by another tool).
+ */
+export function publicManifestText(text: string): string | undefined {
+  // One-space indentation: `\n "key"` is a top-level key (strings hold no raw newline).
+  const at = text.lastIndexOf(',\n "build": ');
+  if (at === -1 || text.indexOf('\n "', at + 2) !== -1 || !text.endsWith("\n}\n")) return undefined;
+  return `${text.slice(0, at)}\n}\n`;
+}
+
+/**
  * Reads a manifest from a local file path (what an app does at start) or from a storage (the
  * current release's `staticfiles.json`, or `name`). Throws NotFoundError when there is none,
  * InvalidManifestError when it is not one.

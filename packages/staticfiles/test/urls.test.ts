@@ -4,15 +4,19 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MemoryDriver, Storage } from "@storages/core";
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   configureStaticUrls,
   createStaticUrls,
   InvalidManifestError,
   integrity,
+  publicManifest,
+  publicManifestText,
   readManifest,
   StaticFileNotFoundError,
   type StaticManifest,
+  serializeManifest,
   staticUrl,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
@@ -112,5 +116,47 @@ describe("readManifest", () => {
     const storage = new Storage(new MemoryDriver());
     await storage.save("staticfiles.json", JSON.stringify(manifest));
     expect((await readManifest(storage)).release).toBe("r1");
+  });
+});
+
+describe("publicManifestText", () => {
+  const build = {
+    options: "0123456789abcdef",
+    sources: { "css/app.css": [10, 1_700_000_000_000, "2".repeat(64)] as [number, number, string] },
+    warnings: [
+      { code: "missing", file: "css/app.css", line: 3, message: 'a "quoted", \n odd "build": message' },
+    ],
+  };
+  it("is the public manifest's serialisation, cut from the whole one's", () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(fc.string(), { maxLength: 4 }),
+        fc.dictionary(fc.string(), fc.string(), { maxKeys: 4 }),
+        (withOriginals, originals, names) => {
+          const files = Object.fromEntries(
+            Object.entries(names).map(([original, name]) => [
+              original,
+              { ...manifest.files["css/app.css"]!, name },
+            ]),
+          );
+          const m: StaticManifest = {
+            ...manifest,
+            files: { ...manifest.files, ...files },
+            ...(withOriginals && { originals }),
+            build,
+          };
+          expect(publicManifestText(serializeManifest(m))).toBe(serializeManifest(publicManifest(m)));
+        },
+      ),
+    );
+  });
+  it("is undefined for a text not laid out by the writer: then the caller serialises", () => {
+    const { build: _none, ...rest } = { ...manifest, build };
+    expect(publicManifestText(serializeManifest(manifest))).toBeUndefined(); // no build
+    expect(publicManifestText(JSON.stringify({ ...rest, build }, null, 2))).toBeUndefined();
+    expect(
+      publicManifestText(`${JSON.stringify({ ...manifest, build, after: 1 }, null, 1)}\n`),
+    ).toBeUndefined();
   });
 });

@@ -409,7 +409,7 @@ export class FaultProxy {
         return;
       }
       case "reset":
-        req.socket.resetAndDestroy();
+        resetConnection(req.socket);
         return;
       case "latency":
         await new Promise<void>((resolve) => this.later(Math.max(0, fault.ms), resolve));
@@ -458,7 +458,7 @@ export class FaultProxy {
         req.pause();
         const reset = () => {
           upstream.destroy();
-          req.socket.resetAndDestroy();
+          resetConnection(req.socket);
         };
         if (part.length === 0) reset();
         else upstream.write(part, reset);
@@ -532,9 +532,19 @@ export class FaultProxy {
     stopUpstream();
     const socket = res.socket;
     if (!socket) return;
-    if (fault.type === "resetDownload") socket.resetAndDestroy();
+    if (fault.type === "resetDownload") resetConnection(socket);
     else if (fault.type === "truncate") socket.end();
     else if (fault.type === "stall")
       this.later(Math.min(Math.max(0, fault.ms), MAX_STALL_MS), () => socket.destroy());
   }
+}
+
+/**
+ * Resets a connection (RST). One already shutting down (the client went away first, so the server
+ * ended it) cannot be: libuv refuses with EINVAL and never closes the handle, a "connection left
+ * open" that would be the proxy's own. That one is destroyed instead.
+ */
+function resetConnection(socket: Socket): void {
+  if (socket.writableEnded || socket.destroyed) socket.destroy();
+  else socket.resetAndDestroy();
 }
