@@ -126,10 +126,13 @@ export async function runMigration(
       maxDelete: options.maxDelete,
       signal: context.signal,
       onProgress: (state) => progress.update(state),
-      onFile: (event) => {
-        if (event.outcome !== "equal")
-          output.debug(`${event.outcome} ${destination.display(folder(destination) + event.name)}`);
-      },
+      // Only with --verbose (a line, and the destination's display name, built per file).
+      onFile: output.verbose
+        ? (event) => {
+            if (event.outcome !== "equal")
+              output.debug(`${event.outcome} ${destination.display(folder(destination) + event.name)}`);
+          }
+        : undefined,
     };
     let result: MigrationResult;
     try {
