@@ -11,7 +11,9 @@
  * Each case is one whole process (`node packages/cli/bin/storages.js …` or `rclone …`) run under
  * GNU time: wall time from start to exit, CPU time (user + system: what a loaded machine distorts
  * least) and peak RSS. Cases alternate round by round; medians and ratios (storages / rclone; < 1
- * is faster) from this one run, with the load average before and after each case.
+ * is faster) from this one run, with the load average before and after each case. Before each
+ * timed run, outside the clock, `sync` writes back what the previous run left dirty: else the first
+ * fsync of a storages run waited for the ~72 MB rclone had just written and never synced.
  *
  * What each side does, matched case by case: both compare size and modification time (no
  * --checksum), copy only what is missing, keep modification times; rclone local → local writes the
@@ -24,7 +26,7 @@
  *   BENCH_CORPUS=/tmp/mig-bench/assets node bench/migrate.mjs        (RGW: STORAGES_TEST_S3_* set,
  *   BENCH_MIGRATE_ROUNDS=3  BENCH_MIGRATE_CONCURRENCY=8                or run it through bench/run.mjs)
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -212,6 +214,11 @@ try {
       const order = round % 2 === 0 ? ["ours", "theirs"] : ["theirs", "ours"];
       for (const who of order) {
         const target = fixed ?? (await scenario.prepare());
+        // Outside the clock: write back what the previous run (and the prepare's rm) left dirty.
+        // Else an fsync of this run also waits for the previous run's unsynced writes (ext4
+        // commits them in the same journal transaction): rclone, which syncs nothing, leaves
+        // ~72 MB dirty, and the next storages run paid for it.
+        spawnSync("sync");
         await new Promise((resolve) => setTimeout(resolve, 500));
         samples[who].push(await scenario[who](target));
       }
