@@ -252,6 +252,12 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
     it("never writes through a link that leaves the root", async () => {
       expect(await code(storage.save("escape-dir/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.save("escape-dir/sub/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.save("escape-dir/a/b/c/new.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+      // A link further down, below a real folder: each level is checked as it is made.
+      await mkdir(join(root, "deep"));
+      await symlink(outside, join(root, "deep", "out"));
+      expect(await code(storage.save("deep/out/a/b.txt", "x"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.save("deep/new/out-not/x.txt", "x"))).toBeUndefined();
       expect(await code(storage.copy("inside.txt", "escape-dir/copy.txt"))).toBe("E_PATH_TRAVERSAL");
       expect(await tree(outside)).toEqual(["secret.txt"]);
     });

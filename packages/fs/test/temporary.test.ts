@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { fsStorage } from "../src/index.js";
 import { isStale, STALE_AFTER_MS, sweepTemporaryFiles, tempPath } from "../src/temporary.js";
 import { tempDir } from "./helpers.js";
 
@@ -58,5 +59,33 @@ describe("temporary files", () => {
         "a/b/user-file.tmp",
       ].sort(),
     );
+  });
+
+  it("a storage sweeps from its first change on, not while it is only read", async () => {
+    const dir = await tempDir("storages-sweep-start-");
+    cleanup = dir.cleanup;
+    const host = tempPath("/x").slice(3).split("-")[1];
+    const dead = `.~storages-${host}-${deadPid()}-abcdefgh.tmp`;
+    await mkdir(join(dir.path, "a"), { recursive: true });
+    await writeFile(join(dir.path, "a", dead), "left by a killed writer");
+    await writeFile(join(dir.path, "a", "file.txt"), "x");
+    const storage = fsStorage({ root: dir.path, records: false });
+    try {
+      // Reads, a listing, a stat: what a migration's source or a file server does.
+      expect(await storage.readText("a/file.txt")).toBe("x");
+      for await (const _ of storage.list("", { recursive: true }));
+      await storage.stat("a/file.txt");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await readdir(join(dir.path, "a"))).toContain(dead);
+      // The first change starts the sweep (in the background).
+      await storage.delete("never-written.txt");
+      const deadline = Date.now() + 10_000;
+      while ((await readdir(join(dir.path, "a"))).includes(dead)) {
+        expect(Date.now(), "the sweep did not remove the dead writer's file").toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await storage.close();
+    }
   });
 });
