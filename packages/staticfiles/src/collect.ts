@@ -275,6 +275,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
      */
     const early = !options.dryRun && !options.strict && !options.clear;
     const running: Promise<void>[] = [];
+    /** A file whose name and siblings are settled, published now when `early` allows. */
+    const publishEarly = (p: Planned) => {
+      // Aborted (by the progress callback too): nothing more is started.
+      if (early && !signal?.aborted) enqueue(p);
+    };
     const queued = new Set<Planned>();
     let written = 0;
     let steps = 0;
@@ -570,6 +575,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         if (prev && p.published) {
           p.entry.encodings = { ...prev.encodings };
           compressionReused++;
+          publishEarly(p);
           continue;
         }
         let job = compressions.get(p.entry.sha256);
@@ -612,6 +618,9 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           )
           .map(async (p) => {
             p.entry.encodings = await compressions.get(p.entry.sha256)!;
+            // Its name and siblings are settled: it goes out while the others are compressed,
+            // instead of all of them after the last compression (seconds of publishing, serial).
+            publishEarly(p);
           }),
       );
 
