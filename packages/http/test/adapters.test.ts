@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
@@ -145,6 +146,51 @@ describe("a refusal while a save waits for its slot", () => {
       // The first ran into the same timeout while its save was held: refused, nothing kept.
       expect((await first).status).toBe(408);
       expect(await names(media)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("a request waiting for its save's slot", () => {
+  it("is not read at all until the slot is free (its body waits with the client), then lands", async () => {
+    const media = await storage();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = new Proxy(media, {
+      get(target, key, receiver) {
+        if (key !== "save") return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<typeof media.save>) => {
+          if (args[0] === "hold.png") await held;
+          return target.save(...args);
+        };
+      },
+    });
+    const handler = createUploadHandler(holding, { concurrency: 1 });
+    const requests: IncomingMessage[] = [];
+    const { server, origin } = await listen((request, response) => {
+      requests.push(request);
+      handler(request, response);
+    });
+    try {
+      const first = post(origin, [
+        { field: "f", filename: "hold.png", contentType: "image/png", body: png() },
+      ]);
+      await new Promise((r) => setTimeout(r, 200)); // the first save now holds the only slot
+      const second = post(origin, [
+        { field: "f", filename: "b.png", contentType: "image/png", body: png(2_000_000) },
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(requests).toHaveLength(2);
+      // Never piped anywhere nor read: no parser, no file stream, no sniffed head buffered for it.
+      expect(requests[1]!.readableFlowing).toBe(null);
+      release();
+      expect((await first).status).toBe(201);
+      expect((await second).status).toBe(201);
+      expect(await names(media)).toEqual(["b.png", "hold.png"]);
     } finally {
       server.closeAllConnections();
       server.close();
