@@ -11,8 +11,9 @@
  *                                        what createWriteStream does, through the handler
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
- *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 8 × 8 MiB parts)
+ *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 8 MiB parts)
  *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
+ *   @storages/http → RGW, lean, young    the same in a server run with --max-semi-space-size=2 (docs/uploads.md)
  *
  * Each case's server runs in a child process (its peak RSS is its own); this process is the client.
  * Rounds alternate cases; medians; throughput = bytes / wall time; ratios against the baseline.
@@ -56,7 +57,7 @@ const ALL_CASES = [
   "storages-fs",
   "storages-fs-batch",
   "storages-fs-plain",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean"] : []),
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
   // BENCH_UPLOADS_RGW_VARIANTS: more RGW cases, s3Storage options by name as JSON, e.g.
   // '{"4x5":{"maxPartBuffers":4,"partSize":"5MiB"}}' adds storages-rgw-4x5: settings side by side.
   ...(s3 ? Object.keys(RGW_VARIANTS).map((name) => `storages-rgw-${name}`) : []),
@@ -166,7 +167,7 @@ async function serve(kind, dir, bucket) {
         profile: s3.profile,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
         // docs/uploads.md's settings for an upload server on S3: few part buffers, smallest parts.
-        ...(kind === "storages-rgw-lean" ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
+        ...(kind.startsWith("storages-rgw-lean") ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
         ...RGW_VARIANTS[kind.slice("storages-rgw-".length)],
         // BENCH_UPLOADS_S3_OPTIONS: s3Storage options as JSON, e.g. '{"maxPartBuffers":4}'.
         ...JSON.parse(process.env.BENCH_UPLOADS_S3_OPTIONS ?? "{}"),
@@ -299,6 +300,9 @@ async function startChild(kind, dir, bucket) {
       ...(wrap.length ? [...wrap.slice(1), process.execPath] : []),
       // BENCH_UPLOADS_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
       ...(process.env.BENCH_UPLOADS_SERVER_ARGS?.split(" ").filter(Boolean) ?? []),
+      // "-young": a small young generation, a deployment setting (docs/uploads.md): the socket
+      // reads' Buffers are freed by frequent scavenges instead of piling up (~60 MiB) between GCs.
+      ...(kind.endsWith("-young") ? ["--max-semi-space-size=2"] : []),
       fileURLToPath(import.meta.url),
       "--serve",
       kind,

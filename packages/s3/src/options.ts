@@ -250,9 +250,7 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
     fail("sseKmsKeyId", 'needs serverSideEncryption "aws:kms" or "aws:kms:dsse"');
   const conditionalWrite =
     check.boolean("conditionalWrite", options.conditionalWrite) ?? profile.conditionalWrite;
-  const queueSize =
-    check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE;
-  return {
+  const resolved = {
     bucket,
     prefix: normalizeKeyPrefix(options.prefix),
     profile,
@@ -277,16 +275,17 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
     partSize:
       check.size("partSize", options.partSize, { min: MIN_PART_SIZE, max: MAX_PART_SIZE }) ??
       DEFAULT_PART_SIZE,
-    queueSize,
-    maxPartBuffers:
-      check.integer("maxPartBuffers", options.maxPartBuffers, { min: 1, max: 4096 }, "buffers") ??
-      queueSize + 1,
+    queueSize:
+      check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE,
+    maxPartBuffers: check.integer("maxPartBuffers", options.maxPartBuffers, { min: 1, max: 4096 }, "buffers"),
     credentialSource: options.client
       ? "the given client's"
       : options.credentials
         ? "explicit keys"
         : "the AWS default credential chain",
   };
+  // By default one upload's whole window (validated above in the options' order).
+  return { ...resolved, maxPartBuffers: resolved.maxPartBuffers ?? resolved.queueSize + 1 };
 }
 
 /** The secret-free account of an S3 storage, for its backend's and its driver's `describe()`. */
