@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Storage } from "@storages/core";
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
@@ -115,22 +116,28 @@ describe("concurrency: saves at once across requests", () => {
   });
 });
 
+/** `media` whose save of `name` waits until `release()` (so it holds its slot meanwhile). */
+function holdSave(media: Storage, name: string): { holding: Storage; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const holding = new Proxy(media, {
+    get(target, key, receiver) {
+      if (key !== "save") return Reflect.get(target, key, receiver);
+      return async (...args: Parameters<typeof media.save>) => {
+        if (args[0] === name) await held;
+        return target.save(...args);
+      };
+    },
+  });
+  return { holding, release };
+}
+
 describe("a refusal while a save waits for its slot", () => {
   it("is answered at once, not after the save ahead of it finishes", async () => {
     const media = await storage();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = new Proxy(media, {
-      get(target, key, receiver) {
-        if (key !== "save") return Reflect.get(target, key, receiver);
-        return async (...args: Parameters<typeof media.save>) => {
-          if (args[0] === "hold.png") await held;
-          return target.save(...args);
-        };
-      },
-    });
+    const { holding, release } = holdSave(media, "hold.png");
     const { server, origin } = await listen(createUploadHandler(holding, { concurrency: 1, timeout: 1000 }));
     try {
       const first = post(origin, [
@@ -156,19 +163,7 @@ describe("a refusal while a save waits for its slot", () => {
 describe("a request waiting for its save's slot", () => {
   it("is not read at all until the slot is free (its body waits with the client), then lands", async () => {
     const media = await storage();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = new Proxy(media, {
-      get(target, key, receiver) {
-        if (key !== "save") return Reflect.get(target, key, receiver);
-        return async (...args: Parameters<typeof media.save>) => {
-          if (args[0] === "hold.png") await held;
-          return target.save(...args);
-        };
-      },
-    });
+    const { holding, release } = holdSave(media, "hold.png");
     const handler = createUploadHandler(holding, { concurrency: 1 });
     const requests: IncomingMessage[] = [];
     const { server, origin } = await listen((request, response) => {

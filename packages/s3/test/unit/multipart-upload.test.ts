@@ -49,6 +49,17 @@ function unevenStream(data: Buffer): Readable {
   return Readable.from(chunks, { objectMode: false });
 }
 
+/** uploadBody's options for 5 MiB parts, two in flight, from `buffers`. */
+const pooled = (client: import("@aws-sdk/client-s3").S3Client, buffers: PartBuffers) => ({
+  client,
+  params,
+  ...record,
+  partSize: 5 * MiB,
+  queueSize: 2,
+  buffers,
+  signal: new AbortController().signal,
+});
+
 const parts = (requests: RecordedRequest[]) =>
   requests.filter((r) => r.method === "PUT" && r.query.partNumber);
 
@@ -139,16 +150,10 @@ describe("uploadBody", () => {
     for (const body of ["stream", "bytes"] as const) {
       const { client, requests } = fakeS3(server(), { responseDelayMs: 2 });
       const data = randomBytes(8 * MiB + 5);
-      const buffers = new PartBuffers(5 * MiB, 8);
-      const result = await uploadBody(body === "stream" ? unevenStream(data) : data, {
-        client,
-        params,
-        ...record,
-        partSize: 5 * MiB,
-        queueSize: 2,
-        buffers,
-        signal: new AbortController().signal,
-      });
+      const result = await uploadBody(
+        body === "stream" ? unevenStream(data) : data,
+        pooled(client, new PartBuffers(5 * MiB, 8)),
+      );
       const md5 = createHash("md5").update(data);
       expect(result).toMatchObject({ size: data.length, parts: 1, md5: md5.copy().digest("hex") });
       expect(requests.map((r) => r.method)).toEqual(["PUT"]);
@@ -164,32 +169,13 @@ describe("uploadBody", () => {
     const { client, requests } = fakeS3(server(), { responseDelayMs: 5 });
     const bodies = Array.from({ length: 3 }, (_, i) => randomBytes(5 * MiB + 1000 * (i + 1)));
     const results = await Promise.all(
-      bodies.map((data) =>
-        uploadBody(unevenStream(data), {
-          client,
-          params,
-          ...record,
-          partSize: 5 * MiB,
-          queueSize: 2,
-          buffers,
-          signal: new AbortController().signal,
-        }),
-      ),
+      bodies.map((data) => uploadBody(unevenStream(data), pooled(client, buffers))),
     );
     expect(results.map((r) => r.size)).toEqual(bodies.map((b) => b.length));
     expect(requests.filter((r) => r.method === "PUT" && !r.query.partNumber)).toHaveLength(3);
     // A pool of one: the head is one part, and a longer body goes multipart as before.
-    const single = new PartBuffers(5 * MiB, 1);
     const data = randomBytes(7 * MiB);
-    const result = await uploadBody(unevenStream(data), {
-      client,
-      params,
-      ...record,
-      partSize: 5 * MiB,
-      queueSize: 2,
-      buffers: single,
-      signal: new AbortController().signal,
-    });
+    const result = await uploadBody(unevenStream(data), pooled(client, new PartBuffers(5 * MiB, 1)));
     expect(result).toMatchObject({ size: data.length, parts: 2 });
   });
 
