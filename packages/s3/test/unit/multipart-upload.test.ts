@@ -146,7 +146,7 @@ describe("uploadBody", () => {
     }
   });
 
-  it("sends a body of two parts as one PutObject: no copy into one buffer, Content-MD5 instead of a SHA-256 of the payload", async () => {
+  it("sends a body of two parts as one PutObject: a stream of its parts (no copy into one buffer), checked by Content-MD5", async () => {
     for (const body of ["stream", "bytes"] as const) {
       const { client, requests } = fakeS3(server(), { responseDelayMs: 2 });
       const data = randomBytes(8 * MiB + 5);
