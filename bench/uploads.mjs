@@ -11,8 +11,9 @@
  *                                        what createWriteStream does, through the handler
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
- *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 8 × 8 MiB parts)
+ *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 8 MiB parts)
  *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
+ *   @storages/http → RGW, lean, young    the same in a server run with --max-semi-space-size=2 (docs/uploads.md)
  *
  * Each case's server runs in a child process (its peak RSS is its own); this process is the client.
  * Rounds alternate cases; medians; throughput = bytes / wall time; ratios against the baseline.
@@ -47,6 +48,7 @@ const s3 = process.env.STORAGES_TEST_S3_ENDPOINT
     }
   : undefined;
 
+const RGW_VARIANTS = JSON.parse(process.env.BENCH_UPLOADS_RGW_VARIANTS ?? "{}");
 const ALL_CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
@@ -55,7 +57,10 @@ const ALL_CASES = [
   "storages-fs",
   "storages-fs-batch",
   "storages-fs-plain",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean"] : []),
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
+  // BENCH_UPLOADS_RGW_VARIANTS: more RGW cases, s3Storage options by name as JSON, e.g.
+  // '{"4x5":{"maxPartBuffers":4,"partSize":"5MiB"}}' adds storages-rgw-4x5: settings side by side.
+  ...(s3 ? Object.keys(RGW_VARIANTS).map((name) => `storages-rgw-${name}`) : []),
   // BENCH_UPLOADS_FS_BEFORE: another build of the fs driver (its dist/index.js, e.g. an earlier
   // commit's built beside packages/fs), run as storages-fs-before: a before/after in one run.
   ...(process.env.BENCH_UPLOADS_FS_BEFORE ? ["storages-fs-before"] : []),
@@ -162,7 +167,8 @@ async function serve(kind, dir, bucket) {
         profile: s3.profile,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
         // docs/uploads.md's settings for an upload server on S3: few part buffers, smallest parts.
-        ...(kind === "storages-rgw-lean" ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
+        ...(kind.startsWith("storages-rgw-lean") ? { maxPartBuffers: 2, partSize: "5MiB" } : {}),
+        ...RGW_VARIANTS[kind.slice("storages-rgw-".length)],
         // BENCH_UPLOADS_S3_OPTIONS: s3Storage options as JSON, e.g. '{"maxPartBuffers":4}'.
         ...JSON.parse(process.env.BENCH_UPLOADS_S3_OPTIONS ?? "{}"),
       });
@@ -190,11 +196,24 @@ async function serve(kind, dir, bucket) {
   }
   let startupCpu = 0;
   // Where the peak is: the largest V8 heap and Buffer memory seen, sampled every 50 ms.
-  const peaks = { heapUsedMiB: 0, arrayBuffersMiB: 0 };
+  const peaks = { heapUsedMiB: 0, arrayBuffersMiB: 0, atPeakRss: {} };
+  // BENCH_UPLOADS_MEMLOG: a file for the server's memory every 50 ms (one JSON line each, MiB).
+  const memlog = process.env.BENCH_UPLOADS_MEMLOG
+    ? (await import("node:fs")).createWriteStream(`${process.env.BENCH_UPLOADS_MEMLOG}.${kind}.jsonl`)
+    : undefined;
+  let peakRss = 0;
+  const t0 = performance.now();
   setInterval(() => {
     const m = process.memoryUsage();
-    peaks.heapUsedMiB = Math.max(peaks.heapUsedMiB, Math.round(m.heapUsed / MiB));
-    peaks.arrayBuffersMiB = Math.max(peaks.arrayBuffersMiB, Math.round(m.arrayBuffers / MiB));
+    const mib = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v / MiB)]));
+    peaks.heapUsedMiB = Math.max(peaks.heapUsedMiB, mib.heapUsed);
+    peaks.arrayBuffersMiB = Math.max(peaks.arrayBuffersMiB, mib.arrayBuffers);
+    // What the memory was made of when RSS was at its highest.
+    if (m.rss > peakRss) {
+      peakRss = m.rss;
+      peaks.atPeakRss = mib;
+    }
+    memlog?.write(`${JSON.stringify({ t: Math.round(performance.now() - t0), ...mib })}\n`);
   }, 50).unref();
   const server = createServer((req, res) => {
     if (req.url === "/__done") {
@@ -216,6 +235,8 @@ async function serve(kind, dir, bucket) {
   await once(server, "listening");
   const started = process.resourceUsage();
   startupCpu = started.userCPUTime + started.systemCPUTime;
+  // What the process holds before the first upload (Node, the modules, the storage).
+  peaks.idleRssMiB = Math.round(process.memoryUsage().rss / MiB);
   console.log(JSON.stringify({ port: server.address().port }));
 }
 
@@ -279,6 +300,9 @@ async function startChild(kind, dir, bucket) {
       ...(wrap.length ? [...wrap.slice(1), process.execPath] : []),
       // BENCH_UPLOADS_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
       ...(process.env.BENCH_UPLOADS_SERVER_ARGS?.split(" ").filter(Boolean) ?? []),
+      // "-young": a small young generation, a deployment setting (docs/uploads.md): the socket
+      // reads' Buffers are freed by frequent scavenges instead of piling up (~60 MiB) between GCs.
+      ...(kind.endsWith("-young") ? ["--max-semi-space-size=2"] : []),
       fileURLToPath(import.meta.url),
       "--serve",
       kind,
@@ -290,12 +314,24 @@ async function startChild(kind, dir, bucket) {
       env: process.env,
     },
   );
-  let out = "";
-  for await (const chunk of child.stdout) {
-    out += chunk;
-    if (out.includes("\n")) break;
-  }
-  return { child, port: JSON.parse(out.split("\n")[0]).port };
+  // The port line; the rest of its stdout (--trace-gc writes there too) is passed on to stderr.
+  const line = await new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (chunk) => {
+      out += chunk;
+      const lines = out.split("\n");
+      const at = lines.findIndex((l) => l.startsWith('{"port"'));
+      if (at < 0) return;
+      child.stdout.off("data", onData);
+      const rest = lines.filter((_, i) => i !== at).join("\n");
+      if (rest.trim()) process.stderr.write(`${rest}\n`);
+      child.stdout.on("data", (more) => process.stderr.write(more));
+      resolve(lines[at]);
+    };
+    child.stdout.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`The ${kind} server exited (${code}) before listening.`)));
+  });
+  return { child, port: JSON.parse(line).port };
 }
 
 async function finish(port) {
@@ -387,7 +423,7 @@ async function main() {
         samples[kind].machineBusy.push(+busy.toFixed(2));
         samples[kind].load.push(+loadavg()[0].toFixed(2));
         console.error(
-          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB (heap ${memory.heapUsedMiB}, buffers ${memory.arrayBuffersMiB}), load ${loadavg()[0].toFixed(2)}`,
+          `  round ${round} ${kind}: ${seconds.toFixed(2)} s, ${((COUNT * SIZE) / MiB / seconds).toFixed(0)} MiB/s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientSeconds.toFixed(2)} s, machine busy ${(busy * 100).toFixed(0)} %, peak RSS ${rss} MiB (idle ${memory.idleRssMiB}, heap ${memory.heapUsedMiB}, buffers ${memory.arrayBuffersMiB}; at the peak ${JSON.stringify(memory.atPeakRss)}), load ${loadavg()[0].toFixed(2)}`,
         );
         await rm(dir, { recursive: true, force: true });
         if (admin && (kind.includes("s3") || kind.includes("rgw"))) await emptyBucket(admin);

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Storage } from "@storages/core";
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
@@ -114,22 +116,28 @@ describe("concurrency: saves at once across requests", () => {
   });
 });
 
+/** `media` whose save of `name` waits until `release()` (so it holds its slot meanwhile). */
+function holdSave(media: Storage, name: string): { holding: Storage; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const holding = new Proxy(media, {
+    get(target, key, receiver) {
+      if (key !== "save") return Reflect.get(target, key, receiver);
+      return async (...args: Parameters<typeof media.save>) => {
+        if (args[0] === name) await held;
+        return target.save(...args);
+      };
+    },
+  });
+  return { holding, release };
+}
+
 describe("a refusal while a save waits for its slot", () => {
   it("is answered at once, not after the save ahead of it finishes", async () => {
     const media = await storage();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = new Proxy(media, {
-      get(target, key, receiver) {
-        if (key !== "save") return Reflect.get(target, key, receiver);
-        return async (...args: Parameters<typeof media.save>) => {
-          if (args[0] === "hold.png") await held;
-          return target.save(...args);
-        };
-      },
-    });
+    const { holding, release } = holdSave(media, "hold.png");
     const { server, origin } = await listen(createUploadHandler(holding, { concurrency: 1, timeout: 1000 }));
     try {
       const first = post(origin, [
@@ -145,6 +153,39 @@ describe("a refusal while a save waits for its slot", () => {
       // The first ran into the same timeout while its save was held: refused, nothing kept.
       expect((await first).status).toBe(408);
       expect(await names(media)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("a request waiting for its save's slot", () => {
+  it("is not read at all until the slot is free (its body waits with the client), then lands", async () => {
+    const media = await storage();
+    const { holding, release } = holdSave(media, "hold.png");
+    const handler = createUploadHandler(holding, { concurrency: 1 });
+    const requests: IncomingMessage[] = [];
+    const { server, origin } = await listen((request, response) => {
+      requests.push(request);
+      handler(request, response);
+    });
+    try {
+      const first = post(origin, [
+        { field: "f", filename: "hold.png", contentType: "image/png", body: png() },
+      ]);
+      await new Promise((r) => setTimeout(r, 200)); // the first save now holds the only slot
+      const second = post(origin, [
+        { field: "f", filename: "b.png", contentType: "image/png", body: png(2_000_000) },
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(requests).toHaveLength(2);
+      // Never piped anywhere nor read: no parser, no file stream, no sniffed head buffered for it.
+      expect(requests[1]!.readableFlowing).toBe(null);
+      release();
+      expect((await first).status).toBe(201);
+      expect((await second).status).toBe(201);
+      expect(await names(media)).toEqual(["b.png", "hold.png"]);
     } finally {
       server.closeAllConnections();
       server.close();

@@ -28,8 +28,11 @@ export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * 1024 * 1024;
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 4;
-/** Part buffers a storage's uploads hold at once, by default (see maxPartBuffers). */
-export const DEFAULT_MAX_PART_BUFFERS = 8;
+/**
+ * Part buffers a storage's uploads hold at once, by default: one upload's whole window (queueSize
+ * parts in flight and one filling), this value at the default queueSize (see maxPartBuffers).
+ */
+export const DEFAULT_MAX_PART_BUFFERS = DEFAULT_QUEUE_SIZE + 1;
 export const DEFAULT_COPY_PART_SIZE = 512 * 1024 * 1024;
 
 export type ServerSideEncryption = "AES256" | "aws:kms" | "aws:kms:dsse";
@@ -85,8 +88,8 @@ export interface S3DriverOptions {
   /**
    * Part buffers all of this storage's streamed uploads hold at once (memory ≤ maxPartBuffers ×
    * partSize, however many uploads run); an upload that needs one more waits until another upload
-   * has sent a part. The buffers are reused from upload to upload. Default 8 (64 MiB at the default
-   * partSize; one upload uses up to queueSize + 1).
+   * has sent a part. The buffers are reused from upload to upload. Default queueSize + 1 (one
+   * upload's whole window, so a lone upload never waits: 5 × 8 MiB = 40 MiB at the defaults).
    */
   maxPartBuffers?: number | undefined;
   /** Override the profile's checksum mode (see ChecksumMode). */
@@ -247,7 +250,7 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
     fail("sseKmsKeyId", 'needs serverSideEncryption "aws:kms" or "aws:kms:dsse"');
   const conditionalWrite =
     check.boolean("conditionalWrite", options.conditionalWrite) ?? profile.conditionalWrite;
-  return {
+  const resolved = {
     bucket,
     prefix: normalizeKeyPrefix(options.prefix),
     profile,
@@ -274,15 +277,15 @@ export function resolveOptions(options: S3DriverOptions): ResolvedS3Options {
       DEFAULT_PART_SIZE,
     queueSize:
       check.integer("queueSize", options.queueSize, { min: 1, max: 64 }, "parts") ?? DEFAULT_QUEUE_SIZE,
-    maxPartBuffers:
-      check.integer("maxPartBuffers", options.maxPartBuffers, { min: 1, max: 4096 }, "buffers") ??
-      DEFAULT_MAX_PART_BUFFERS,
+    maxPartBuffers: check.integer("maxPartBuffers", options.maxPartBuffers, { min: 1, max: 4096 }, "buffers"),
     credentialSource: options.client
       ? "the given client's"
       : options.credentials
         ? "explicit keys"
         : "the AWS default credential chain",
   };
+  // By default one upload's whole window (validated above in the options' order).
+  return { ...resolved, maxPartBuffers: resolved.maxPartBuffers ?? resolved.queueSize + 1 };
 }
 
 /** The secret-free account of an S3 storage, for its backend's and its driver's `describe()`. */

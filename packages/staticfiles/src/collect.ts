@@ -13,29 +13,25 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import {
   abortError,
   guessContentType,
   InvalidArgumentError,
-  NotFoundError,
   type SaveOptions,
-  type Storage,
   StorageError,
   throwIfAborted,
 } from "@storages/core";
 import pLimit from "p-limit";
-import { type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
+import { bundlerOutputs, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 import {
   ENCODING_SUFFIX,
   ENCODINGS,
   type Encoding,
-  InvalidManifestError,
   MANIFEST_NAME,
   type ManifestEntry,
-  manifestNames,
-  parseManifest,
+  manifestTotals,
   publicManifest,
   publicManifestText,
   RELEASES_PREFIX,
@@ -52,6 +48,7 @@ import {
 } from "./names.js";
 import { WorkerPool } from "./pool.js";
 import { type Reference, replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
+import { clearTracked, prune, readStored, writeLocalManifest } from "./releases.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
 import { cachePath, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
 
@@ -121,59 +118,6 @@ function fingerprint(options: CollectOptions, encodings: readonly Encoding[]): s
   ).slice(0, 16);
 }
 
-/** The target's current manifest, and its text (the app's copy is cut from it). */
-async function readStored(
-  target: Storage,
-  signal: AbortSignal | undefined,
-): Promise<{ manifest: StaticManifest; text: string } | undefined> {
-  try {
-    const text = await target.readText(MANIFEST_NAME, { signal });
-    return { manifest: parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`), text };
-  } catch (error) {
-    if (NotFoundError.isInstance(error)) return undefined;
-    if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) {
-      throw new InvalidManifestError(
-        `The target's ${MANIFEST_NAME} is not a storages static manifest: it was not written by collectstatic, or the target overlaps another storage. Nothing was written; point --to at the static storage, or remove that file if it is yours to remove.`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-}
-
-/** Names a bundler's own manifest lists as its (hashed) output: Vite's `.vite/manifest.json`, webpack's `manifest.json`. */
-async function bundlerOutputs(sources: readonly StaticSource[]): Promise<Set<string>> {
-  const names = new Set<string>();
-  for (const source of sources) {
-    const prefix = source.prefix ? `${source.prefix.replace(/^\/+|\/+$/g, "")}/` : "";
-    for (const candidate of [".vite/manifest.json", "manifest.json"]) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readFile(join(source.dir, candidate), "utf8"));
-      } catch {
-        continue;
-      }
-      if (typeof parsed !== "object" || parsed === null) continue;
-      for (const value of Object.values(parsed as Record<string, unknown>)) {
-        if (typeof value === "string" && looksBundlerHashed(value)) {
-          names.add(prefix + value.replace(/^\/+/, "")); // webpack: "main.js": "main.1a2b3c4d.js"
-        } else if (
-          typeof value === "object" &&
-          value !== null &&
-          typeof (value as { file?: unknown }).file === "string"
-        ) {
-          const chunk = value as { file: string; css?: unknown; assets?: unknown };
-          names.add(prefix + chunk.file);
-          for (const list of [chunk.css, chunk.assets]) {
-            if (Array.isArray(list)) for (const f of list) if (typeof f === "string") names.add(prefix + f);
-          }
-        }
-      }
-    }
-  }
-  return names;
-}
-
 function sameSources(
   found: readonly FoundFile[],
   recorded: Record<string, [number, number, string]>,
@@ -183,17 +127,6 @@ function sameSources(
     const r = recorded[file.name];
     if (!r || r[0] !== file.size || r[1] !== file.mtimeMs) return false;
   }
-  return true;
-}
-
-/** The app's copy (the public manifest's text), written only when it differs from the one there. */
-async function writeLocalManifest(path: string, text: string): Promise<boolean> {
-  const existing = await readFile(path, "utf8").catch(() => undefined);
-  if (existing === text) return false;
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, text);
-  await rename(temporary, path);
   return true;
 }
 
@@ -290,7 +223,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     (options.release === undefined || options.release === previous.release) &&
     sameSources(found, previous.build.sources)
   ) {
-    const totals = totalsOf(previous);
+    const totals = manifestTotals(previous);
     warnings.push(...((previous.build.warnings ?? []) as CollectWarning[]));
     const out = result(previous, {
       unchanged: found.length,
@@ -342,6 +275,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
      */
     const early = !options.dryRun && !options.strict && !options.clear;
     const running: Promise<void>[] = [];
+    /** A file whose name and siblings are settled, published now when `early` allows. */
+    const publishEarly = (p: Planned) => {
+      // Aborted (by the progress callback too): nothing more is started.
+      if (early && !signal?.aborted) enqueue(p);
+    };
     const queued = new Set<Planned>();
     let written = 0;
     let steps = 0;
@@ -637,6 +575,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         if (prev && p.published) {
           p.entry.encodings = { ...prev.encodings };
           compressionReused++;
+          publishEarly(p);
           continue;
         }
         let job = compressions.get(p.entry.sha256);
@@ -679,6 +618,9 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           )
           .map(async (p) => {
             p.entry.encodings = await compressions.get(p.entry.sha256)!;
+            // Its name and siblings are settled: it goes out while the others are compressed,
+            // instead of all of them after the last compression (seconds of publishing, serial).
+            publishEarly(p);
           }),
       );
 
@@ -709,7 +651,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           warnings: warnings.filter((w) => w.code !== "conflict"),
         },
       };
-      const totals = totalsOf(manifest);
+      const totals = manifestTotals(manifest);
       const out = result(manifest, {
         bytes: totals.bytes,
         bytesBefore: totals.before,
@@ -767,90 +709,4 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
 function withSlash(path: string): string {
   const leading = path.startsWith("/") ? path : `/${path}`;
   return leading.endsWith("/") ? leading : `${leading}/`;
-}
-
-function totalsOf(manifest: StaticManifest): {
-  bytes: number;
-  before: number;
-  after: Record<Encoding, number>;
-} {
-  let bytes = 0;
-  let before = 0;
-  const after = emptySizes();
-  for (const entry of Object.values(manifest.files)) {
-    bytes += entry.size;
-    const sizes = Object.entries(entry.encodings) as [Encoding, number][];
-    if (sizes.length > 0) before += entry.size;
-    for (const [e, size] of sizes) after[e] += size;
-  }
-  return { bytes, before, after };
-}
-
-/** The kept releases' manifests, newest first. */
-async function storedReleases(
-  target: Storage,
-  signal: AbortSignal | undefined,
-): Promise<{ id: string; manifest: StaticManifest }[]> {
-  const releases: { id: string; manifest: StaticManifest }[] = [];
-  for await (const entry of target.list(RELEASES_PREFIX, { recursive: false, signal })) {
-    if (!entry.name.endsWith(".json")) continue;
-    const id = entry.name.slice(RELEASES_PREFIX.length, -".json".length);
-    try {
-      const manifest = parseManifest(JSON.parse(await target.readText(entry.name, { signal })), entry.name);
-      releases.push({ id, manifest });
-    } catch (error) {
-      if (NotFoundError.isInstance(error)) continue;
-      // Not ours to interpret, so nothing it lists can be proven ours: it is left, and so are its files.
-      if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) continue;
-      throw error;
-    }
-  }
-  return releases.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? 1 : -1));
-}
-
-/**
- * Deletes what pruned releases wrote and no kept release (nor the current one) lists. A name is
- * deleted only when a release manifest collectstatic wrote lists it: never a file it did not write.
- */
-export async function prune(
-  target: Storage,
-  current: StaticManifest,
-  keep: number,
-  signal?: AbortSignal,
-  onProgress?: (progress: CollectProgress) => void,
-): Promise<{ deleted: string[]; kept: string[] }> {
-  const releases = (await storedReleases(target, signal)).filter((r) => r.id !== current.release);
-  const kept = [current.release, ...releases.slice(0, keep - 1).map((r) => r.id)];
-  const dropped = releases.slice(keep - 1);
-  if (dropped.length === 0) return { deleted: [], kept };
-  const protectedNames = manifestNames(current);
-  for (const r of releases.slice(0, keep - 1))
-    for (const n of manifestNames(r.manifest)) protectedNames.add(n);
-  const doomed = new Set<string>();
-  for (const r of dropped)
-    for (const n of manifestNames(r.manifest)) if (!protectedNames.has(n)) doomed.add(n);
-  onProgress?.({ phase: "prune", done: 0, total: doomed.size, bytesDone: 0, bytesTotal: 0 });
-  const names = [...doomed].sort();
-  if (names.length > 0) await target.deleteMany(names, { signal });
-  await target.deleteMany(
-    dropped.map((r) => `${RELEASES_PREFIX}${r.id}.json`),
-    { signal },
-  );
-  return { deleted: names, kept };
-}
-
-/** `--clear`: everything a stored manifest says collectstatic wrote, and those manifests. */
-async function clearTracked(
-  target: Storage,
-  previous: StaticManifest | undefined,
-  signal: AbortSignal | undefined,
-): Promise<string[]> {
-  const releases = await storedReleases(target, signal);
-  const names = new Set<string>(previous ? manifestNames(previous) : []);
-  for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
-  const sorted = [...names].sort();
-  if (sorted.length > 0) await target.deleteMany(sorted, { signal });
-  const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
-  if (manifests.length > 0) await target.deleteMany(manifests, { signal });
-  return sorted;
 }

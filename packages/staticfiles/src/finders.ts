@@ -9,6 +9,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "@storages/core";
 import picomatch from "picomatch";
+import { looksBundlerHashed } from "./names.js";
 import type { CollectWarning } from "./types.js";
 
 export interface StaticSource {
@@ -160,6 +161,39 @@ function listFolder(dir: string): string[] {
     }
   };
   walk(dir, "");
+  return names;
+}
+
+/** Names a bundler's own manifest lists as its (hashed) output: Vite's `.vite/manifest.json`, webpack's `manifest.json`. */
+export async function bundlerOutputs(sources: readonly StaticSource[]): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const source of sources) {
+    const prefix = source.prefix ? `${source.prefix.replace(/^\/+|\/+$/g, "")}/` : "";
+    for (const candidate of [".vite/manifest.json", "manifest.json"]) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(join(source.dir, candidate), "utf8"));
+      } catch {
+        continue;
+      }
+      if (typeof parsed !== "object" || parsed === null) continue;
+      for (const value of Object.values(parsed as Record<string, unknown>)) {
+        if (typeof value === "string" && looksBundlerHashed(value)) {
+          names.add(prefix + value.replace(/^\/+/, "")); // webpack: "main.js": "main.1a2b3c4d.js"
+        } else if (
+          typeof value === "object" &&
+          value !== null &&
+          typeof (value as { file?: unknown }).file === "string"
+        ) {
+          const chunk = value as { file: string; css?: unknown; assets?: unknown };
+          names.add(prefix + chunk.file);
+          for (const list of [chunk.css, chunk.assets]) {
+            if (Array.isArray(list)) for (const f of list) if (typeof f === "string") names.add(prefix + f);
+          }
+        }
+      }
+    }
+  }
   return names;
 }
 

@@ -1,5 +1,5 @@
 export { appSources, parseSourceSpec } from "./app-sources.js";
-export { collectStatic, MissingReferenceError, prune } from "./collect.js";
+export { collectStatic, MissingReferenceError } from "./collect.js";
 export { DEFAULT_IGNORE, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 export * from "./manifest.js";
 export {
@@ -19,6 +19,7 @@ export {
   replaceLastSegment,
   resolveReference,
 } from "./references.js";
+export { prune } from "./releases.js";
 export {
   expressStatic,
   fastifyStatic,

@@ -195,3 +195,21 @@ function parseJson(text: string, source: string): unknown {
     );
   }
 }
+
+/** Bytes published, bytes of the compressed ones before compression, and their siblings' bytes per encoding. */
+export function manifestTotals(manifest: StaticManifest): {
+  bytes: number;
+  before: number;
+  after: Record<Encoding, number>;
+} {
+  let bytes = 0;
+  let before = 0;
+  const after: Record<Encoding, number> = { br: 0, gzip: 0, zstd: 0 };
+  for (const entry of Object.values(manifest.files)) {
+    bytes += entry.size;
+    const sizes = Object.entries(entry.encodings) as [Encoding, number][];
+    if (sizes.length > 0) before += entry.size;
+    for (const [e, size] of sizes) after[e] += size;
+  }
+  return { bytes, before, after };
+}

@@ -151,7 +151,7 @@ describe("backend definition", () => {
         acl: expect.anything(),
         partSize: 8 * 1024 * 1024,
         queueSize: 4,
-        maxPartBuffers: 8,
+        maxPartBuffers: 5,
         credentials: "explicit keys",
       },
     });

@@ -121,7 +121,7 @@ describe("writes", () => {
       },
       { queueSize: 1 },
     );
-    const body = Readable.from(Array.from({ length: 4 }, () => Buffer.alloc(4 * MiB, 1)));
+    const body = Readable.from(Array.from({ length: 6 }, () => Buffer.alloc(4 * MiB, 1)));
     const error = await driver
       .write("big.bin", body, writeOptions({ contentType: "application/octet-stream" }))
       .catch((e: unknown) => e);

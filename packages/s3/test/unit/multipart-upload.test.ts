@@ -49,6 +49,17 @@ function unevenStream(data: Buffer): Readable {
   return Readable.from(chunks, { objectMode: false });
 }
 
+/** uploadBody's options for 5 MiB parts, two in flight, from `buffers`. */
+const pooled = (client: import("@aws-sdk/client-s3").S3Client, buffers: PartBuffers) => ({
+  client,
+  params,
+  ...record,
+  partSize: 5 * MiB,
+  queueSize: 2,
+  buffers,
+  signal: new AbortController().signal,
+});
+
 const parts = (requests: RecordedRequest[]) =>
   requests.filter((r) => r.method === "PUT" && r.query.partNumber);
 
@@ -135,6 +146,39 @@ describe("uploadBody", () => {
     }
   });
 
+  it("sends a body of two parts as one PutObject: a stream of its parts (no copy into one buffer), checked by Content-MD5", async () => {
+    for (const body of ["stream", "bytes"] as const) {
+      const { client, requests } = fakeS3(server(), { responseDelayMs: 2 });
+      const data = randomBytes(8 * MiB + 5);
+      const result = await uploadBody(
+        body === "stream" ? unevenStream(data) : data,
+        pooled(client, new PartBuffers(5 * MiB, 8)),
+      );
+      const md5 = createHash("md5").update(data);
+      expect(result).toMatchObject({ size: data.length, parts: 1, md5: md5.copy().digest("hex") });
+      expect(requests.map((r) => r.method)).toEqual(["PUT"]);
+      expect(requests[0]!.bytes.equals(data)).toBe(true);
+      expect(requests[0]!.headers["content-md5"]).toBe(md5.digest("base64"));
+      expect(requests[0]!.headers["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
+      expect(requests[0]!.headers.authorization).toContain("content-md5");
+    }
+  });
+
+  it("uploads whose first two parts share a pool of two take them together, so none waits forever for the other's", async () => {
+    const buffers = new PartBuffers(5 * MiB, 2);
+    const { client, requests } = fakeS3(server(), { responseDelayMs: 5 });
+    const bodies = Array.from({ length: 3 }, (_, i) => randomBytes(5 * MiB + 1000 * (i + 1)));
+    const results = await Promise.all(
+      bodies.map((data) => uploadBody(unevenStream(data), pooled(client, buffers))),
+    );
+    expect(results.map((r) => r.size)).toEqual(bodies.map((b) => b.length));
+    expect(requests.filter((r) => r.method === "PUT" && !r.query.partNumber)).toHaveLength(3);
+    // A pool of one: the head is one part, and a longer body goes multipart as before.
+    const data = randomBytes(7 * MiB);
+    const result = await uploadBody(unevenStream(data), pooled(client, new PartBuffers(5 * MiB, 1)));
+    expect(result).toMatchObject({ size: data.length, parts: 2 });
+  });
+
   it("an in-memory body is cut into views, not copies, with the same protocol", async () => {
     const { client, requests } = fakeS3(server());
     const data = randomBytes(11 * MiB);
@@ -162,12 +206,12 @@ describe("uploadBody", () => {
       out = 0;
       most = 0;
       allocated = 0;
-      override acquire() {
-        const permit = super.acquire();
+      override acquire(count = 1) {
+        const permit = super.acquire(count);
         return {
           ...permit,
           granted: permit.granted.then(() => {
-            this.out += 1;
+            this.out += count;
             this.most = Math.max(this.most, this.out);
           }),
         };
@@ -216,7 +260,7 @@ describe("uploadBody", () => {
   it("a body that fails mid-way aborts the multipart upload and never completes it", async () => {
     const { client, requests } = fakeS3(server());
     async function* failing() {
-      yield randomBytes(6 * MiB);
+      yield randomBytes(11 * MiB);
       throw new Error("disk read error");
     }
     const error = await uploadBody(Readable.from(failing()), {

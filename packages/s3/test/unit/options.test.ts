@@ -74,6 +74,15 @@ describe("provider profiles", () => {
   });
 });
 
+describe("part buffers", () => {
+  it("default to one upload's whole window (queueSize + 1), so a lone upload never waits for one", () => {
+    const base = { bucket: "media", region: "eu-west-1" };
+    expect(resolveOptions(base)).toMatchObject({ queueSize: 4, maxPartBuffers: 5 });
+    expect(resolveOptions({ ...base, queueSize: 8 })).toMatchObject({ queueSize: 8, maxPartBuffers: 9 });
+    expect(resolveOptions({ ...base, queueSize: 8, maxPartBuffers: 2 })).toMatchObject({ maxPartBuffers: 2 });
+  });
+});
+
 describe("option validation", () => {
   it("says what to fix", () => {
     expect(configError(() => resolveOptions({} as never))).toMatch(/bucket is required/);

@@ -1,0 +1,118 @@
+/**
+ * The target's side of releases: its current manifest (`staticfiles.json`, and the app's copy cut
+ * from it), the kept releases' manifests (`.storages/releases/<id>.json`), pruning what only
+ * dropped releases list, and `--clear`. Every deletion is of a name a manifest collectstatic wrote
+ * lists: never a file it did not write.
+ */
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { NotFoundError, type Storage } from "@storages/core";
+import {
+  InvalidManifestError,
+  MANIFEST_NAME,
+  manifestNames,
+  parseManifest,
+  RELEASES_PREFIX,
+  type StaticManifest,
+} from "./manifest.js";
+import type { CollectProgress } from "./types.js";
+
+/** The target's current manifest, and its text (the app's copy is cut from it). */
+export async function readStored(
+  target: Storage,
+  signal: AbortSignal | undefined,
+): Promise<{ manifest: StaticManifest; text: string } | undefined> {
+  try {
+    const text = await target.readText(MANIFEST_NAME, { signal });
+    return { manifest: parseManifest(JSON.parse(text), `${MANIFEST_NAME} of the target`), text };
+  } catch (error) {
+    if (NotFoundError.isInstance(error)) return undefined;
+    if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) {
+      throw new InvalidManifestError(
+        `The target's ${MANIFEST_NAME} is not a storages static manifest: it was not written by collectstatic, or the target overlaps another storage. Nothing was written; point --to at the static storage, or remove that file if it is yours to remove.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** The app's copy (the public manifest's text), written only when it differs from the one there. */
+export async function writeLocalManifest(path: string, text: string): Promise<boolean> {
+  const existing = await readFile(path, "utf8").catch(() => undefined);
+  if (existing === text) return false;
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+  return true;
+}
+
+/** The kept releases' manifests, newest first. */
+async function storedReleases(
+  target: Storage,
+  signal: AbortSignal | undefined,
+): Promise<{ id: string; manifest: StaticManifest }[]> {
+  const releases: { id: string; manifest: StaticManifest }[] = [];
+  for await (const entry of target.list(RELEASES_PREFIX, { recursive: false, signal })) {
+    if (!entry.name.endsWith(".json")) continue;
+    const id = entry.name.slice(RELEASES_PREFIX.length, -".json".length);
+    try {
+      const manifest = parseManifest(JSON.parse(await target.readText(entry.name, { signal })), entry.name);
+      releases.push({ id, manifest });
+    } catch (error) {
+      if (NotFoundError.isInstance(error)) continue;
+      // Not ours to interpret, so nothing it lists can be proven ours: it is left, and so are its files.
+      if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) continue;
+      throw error;
+    }
+  }
+  return releases.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? 1 : -1));
+}
+
+/**
+ * Deletes what pruned releases wrote and no kept release (nor the current one) lists. A name is
+ * deleted only when a release manifest collectstatic wrote lists it: never a file it did not write.
+ */
+export async function prune(
+  target: Storage,
+  current: StaticManifest,
+  keep: number,
+  signal?: AbortSignal,
+  onProgress?: (progress: CollectProgress) => void,
+): Promise<{ deleted: string[]; kept: string[] }> {
+  const releases = (await storedReleases(target, signal)).filter((r) => r.id !== current.release);
+  const kept = [current.release, ...releases.slice(0, keep - 1).map((r) => r.id)];
+  const dropped = releases.slice(keep - 1);
+  if (dropped.length === 0) return { deleted: [], kept };
+  const protectedNames = manifestNames(current);
+  for (const r of releases.slice(0, keep - 1))
+    for (const n of manifestNames(r.manifest)) protectedNames.add(n);
+  const doomed = new Set<string>();
+  for (const r of dropped)
+    for (const n of manifestNames(r.manifest)) if (!protectedNames.has(n)) doomed.add(n);
+  onProgress?.({ phase: "prune", done: 0, total: doomed.size, bytesDone: 0, bytesTotal: 0 });
+  const names = [...doomed].sort();
+  if (names.length > 0) await target.deleteMany(names, { signal });
+  await target.deleteMany(
+    dropped.map((r) => `${RELEASES_PREFIX}${r.id}.json`),
+    { signal },
+  );
+  return { deleted: names, kept };
+}
+
+/** `--clear`: everything a stored manifest says collectstatic wrote, and those manifests. */
+export async function clearTracked(
+  target: Storage,
+  previous: StaticManifest | undefined,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const releases = await storedReleases(target, signal);
+  const names = new Set<string>(previous ? manifestNames(previous) : []);
+  for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
+  const sorted = [...names].sort();
+  if (sorted.length > 0) await target.deleteMany(sorted, { signal });
+  const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
+  if (manifests.length > 0) await target.deleteMany(manifests, { signal });
+  return sorted;
+}
