@@ -432,7 +432,11 @@ export class FsDriver implements Driver {
       // and a plain folder (records: false) keeps none at all.
       checksums: this.records ? ["md5"] : [],
     };
-    this.paths = new RootedPaths(this.root, this.directoryMode);
+    this.paths = new RootedPaths(this.root, this.directoryMode, async (parent) => {
+      // A new folder's entry in its parent: synced like the entries a save makes.
+      if (this.durability === "full") await syncPath(parent, OPEN_DIRECTORY);
+      else this.pending.add(parent);
+    });
   }
 
   /** Creates the root on first use (a failed attempt is retried by the next call). */

@@ -55,6 +55,11 @@ export class RootedPaths {
     /** The configured root, absolute. */
     readonly root: string,
     private readonly directoryMode: number,
+    /**
+     * Told the real path of a folder that just got a new folder in it: that entry is durable only
+     * once the folder holding it is synced (the driver syncs it now, or at the batch's flush).
+     */
+    private readonly onFolderCreated: (parent: string) => Promise<void> = async () => {},
   ) {}
 
   async init(): Promise<void> {
@@ -178,7 +183,15 @@ export class RootedPaths {
     }
     try {
       const firstCreated = await mkdir(parent, { recursive: true, mode: this.directoryMode });
-      if (firstCreated !== undefined) await this.applyDirectoryMode(firstCreated, parent);
+      if (firstCreated !== undefined) {
+        await this.applyDirectoryMode(firstCreated, parent);
+        // Every level from the first one made holds a new entry, and so does the one above it
+        // (the deepest, `parent`, is synced by the save that writes into it).
+        for (let level = parent; level !== dirname(firstCreated); ) {
+          level = dirname(level);
+          await this.onFolderCreated(await realpath(level));
+        }
+      }
     } catch (error) {
       if (errnoCode(error) === "EEXIST" || errnoCode(error) === "ENOTDIR")
         throw this.fileInTheWay(key, error);
@@ -231,6 +244,7 @@ export class RootedPaths {
     try {
       await mkdir(target, { mode: this.directoryMode });
       await this.applyDirectoryMode(target, target);
+      await this.onFolderCreated(parent);
     } catch (error) {
       if (errnoCode(error) === "ENOTDIR") throw this.fileInTheWay(key, error);
       // EEXIST: made by a concurrent save, or something else is there: the check below tells.

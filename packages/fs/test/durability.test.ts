@@ -71,6 +71,23 @@ describe("durability: full (the default)", () => {
     expect(synced.filter((p) => p.startsWith(`${folder}/`)).length).toBe(6);
   });
 
+  it("a new folder's entry is synced in the folder that holds it, level by level, before the save returns", async () => {
+    const storage = fsStorage({ root, overwrite: true });
+    await storage.save("a.txt", "in the root, which exists");
+    const real = realFs.realpathSync(root);
+    synced.length = 0;
+    await storage.save("new/deeper/file.txt", "x");
+    // The root holds "new", new holds "deeper", deeper holds the file (synced by the save itself).
+    expect(synced.filter((p) => !p.startsWith(`${real}/new/deeper/`))).toEqual(
+      expect.arrayContaining([real, join(real, "new"), join(real, "new/deeper")]),
+    );
+    expect(synced.filter((p) => p === real || p === join(real, "new")).length).toBe(2);
+    synced.length = 0;
+    await storage.save("new/deeper/second.txt", "y");
+    expect(synced).not.toContain(real); // nothing new above: only the folder of the file
+    expect(synced).not.toContain(join(real, "new"));
+  });
+
   it("create-exclusive saves sync the same way", async () => {
     const storage = fsStorage({ root });
     await storage.save("a.txt", "one");
@@ -99,11 +116,12 @@ describe("durability: batch", () => {
     const files = (await readdir(join(root, "static/css"))).map((n) => join(real, "static/css", n));
     files.push(...(await readdir(join(root, "static/js"))).map((n) => join(real, "static/js", n)));
     expect(files.length).toBe(42); // 21 files and their records
-    expect([...synced].sort()).toEqual([...files, join(real, "static/css"), join(real, "static/js")].sort());
+    // …and the folders that got new entries: static/css and static/js (files), static (the two
+    // folders), the root (static).
+    const folders = [join(real, "static/css"), join(real, "static/js"), join(real, "static"), real];
+    expect([...synced].sort()).toEqual([...files, ...folders].sort());
     // Files (data and records) are synced before the folders that name them.
-    const firstFolder = synced.findIndex(
-      (p) => p === join(real, "static/css") || p === join(real, "static/js"),
-    );
+    const firstFolder = synced.findIndex((p) => folders.includes(p));
     expect(firstFolder).toBe(42);
 
     synced.length = 0;
@@ -116,7 +134,7 @@ describe("durability: batch", () => {
     await saveMany(storage, 2);
     expect(synced).toEqual([]);
     await storage.close();
-    expect(synced.length).toBe(5); // two files, two records, one folder
+    expect(synced.length).toBe(7); // two files, two records, their new folder, and the two above it
   });
 
   it("a file deleted before the flush is simply not synced", async () => {
