@@ -440,6 +440,22 @@ export async function handleUpload(
   };
 
   /**
+   * Rejects with the failure once the upload is refused (a disconnect, the caller's signal, the
+   * deadline) — unless `settled()` says the awaited step no longer depends on it. Never unhandled.
+   */
+  const refusal = (settled: () => boolean = () => false) => {
+    const refused = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        if (!settled()) reject(failure);
+      };
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    refused.catch(() => {});
+    return refused;
+  };
+
+  /**
    * A save through the limiter: a refusal while it still waits for its slot answers at once (the
    * task, when its turn comes, sees the refusal and does nothing); once it has started, its own
    * outcome is awaited, so a name it committed is known and removed.
@@ -451,23 +467,8 @@ export async function handleUpload(
       return task();
     });
     queued.catch(() => {});
-    const refused = new Promise<never>((_, reject) => {
-      const onAbort = () => {
-        if (!started) reject(failure);
-      };
-      if (controller.signal.aborted) onAbort();
-      else controller.signal.addEventListener("abort", onAbort, { once: true });
-    });
-    refused.catch(() => {});
-    return Promise.race([queued, refused]);
+    return Promise.race([queued, refusal(() => started)]);
   };
-
-  /** Rejects with the failure once the upload is refused (a disconnect, the caller's signal, the deadline). */
-  const refusal = () =>
-    new Promise<never>((_, reject) => {
-      if (controller.signal.aborted) reject(failure);
-      else controller.signal.addEventListener("abort", () => reject(failure), { once: true });
-    });
 
   const parsed = new Promise<void>((resolve) => {
     parser.on("file", (field, file, info) => {
@@ -542,11 +543,7 @@ export async function handleUpload(
   });
 
   try {
-    if (admission) {
-      const refused = refusal();
-      refused.catch(() => {});
-      await Promise.race([admission.ready, refused]);
-    }
+    if (admission) await Promise.race([admission.ready, refusal()]);
     request.on("data", onData);
     request.pipe(parser);
     await parsed;

@@ -57,7 +57,7 @@ import {
 } from "@storages/core";
 import { type ErrorContext, errorName, toStorageError } from "./errors.js";
 import { isCopySourceTooLarge, multipartCopy } from "./multipart-copy.js";
-import { PartBuffers, uploadBody } from "./multipart-upload.js";
+import { uploadBody } from "./multipart-upload.js";
 import {
   describeS3Options,
   MAX_PARTS,
@@ -66,6 +66,7 @@ import {
   resolveOptions,
   type S3DriverOptions,
 } from "./options.js";
+import { PartBuffers } from "./parts.js";
 import { buildPublicUrl, copySource, fromKey, toKey } from "./urls.js";
 
 /** DeleteObjects takes at most this many keys per request. */

@@ -2,7 +2,6 @@ export { backend, type S3StorageOptions, s3Storage } from "./backend.js";
 export { DELETE_BATCH_SIZE, S3Driver } from "./driver.js";
 export { toStorageError as s3ErrorToStorageError } from "./errors.js";
 export {
-  DEFAULT_MAX_PART_BUFFERS,
   DEFAULT_PART_SIZE,
   DEFAULT_QUEUE_SIZE,
   OPTION_KEYS,

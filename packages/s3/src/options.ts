@@ -28,11 +28,6 @@ export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * 1024 * 1024;
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 4;
-/**
- * Part buffers a storage's uploads hold at once, by default: one upload's whole window (queueSize
- * parts in flight and one filling), this value at the default queueSize (see maxPartBuffers).
- */
-export const DEFAULT_MAX_PART_BUFFERS = DEFAULT_QUEUE_SIZE + 1;
 export const DEFAULT_COPY_PART_SIZE = 512 * 1024 * 1024;
 
 export type ServerSideEncryption = "AES256" | "aws:kms" | "aws:kms:dsse";

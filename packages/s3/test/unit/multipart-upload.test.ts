@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { PartBuffers, uploadBody } from "../../src/multipart-upload.js";
+import { uploadBody } from "../../src/multipart-upload.js";
+import { PartBuffers } from "../../src/parts.js";
 import { fakeS3, type RecordedRequest, type Responder, xmlError } from "../support/fake-s3.js";
 
 const MiB = 1024 * 1024;
