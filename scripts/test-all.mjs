@@ -25,7 +25,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeReliabilityDoc } from "./reliability.mjs";
 import { processesWithEnv, sleep, terminate } from "./servers/process.mjs";
@@ -89,8 +89,17 @@ function expectedReports(filters) {
 async function summarise(expected) {
   if (!existsSync(reports)) return { passed: 0, failed: 0, skipped: 0, rows: [], missing: expected };
   const rows = [];
+  const failures = [];
   for (const file of (await readdir(reports)).filter((f) => f.endsWith(".json")).sort()) {
     const report = JSON.parse(await readFile(join(reports, file), "utf8"));
+    for (const t of report.testResults) {
+      const where = relative(process.cwd(), t.name);
+      if (t.status === "failed" && t.assertionResults.length === 0)
+        failures.push({ where, test: "(the file did not run)", message: t.message });
+      for (const a of t.assertionResults)
+        if (a.status === "failed")
+          failures.push({ where, test: a.fullName, message: a.failureMessages?.[0] });
+    }
     const failedFiles = report.testResults.filter(
       (t) => t.status === "failed" && t.assertionResults.length === 0,
     ).length;
@@ -103,7 +112,7 @@ async function summarise(expected) {
   }
   const sum = (key) => rows.reduce((n, r) => n + r[key], 0);
   const missing = expected.filter((pkg) => !rows.some((r) => r.pkg === pkg));
-  return { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped"), rows, missing };
+  return { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped"), rows, failures, missing };
 }
 
 nodeNotice();
@@ -210,7 +219,7 @@ try {
 while (child) await sleep(50);
 const { strays, tempLeft } = await cleanUp();
 
-const { passed, skipped, rows, missing, ...counts } = await summarise(
+const { passed, skipped, rows, failures, missing, ...counts } = await summarise(
   filters && !interrupted ? expectedReports(filters) : [],
 );
 const reliabilityWritten = !unit && !interrupted && writeReliabilityDoc(reliability);
@@ -243,6 +252,12 @@ if (unit) {
     `Left for \`npm test\`, which starts the servers: ${left.serverBacked} server-backed suites ` +
       `(packages/*/test/**/*.server.test.ts) and ${left.integration} of the integration package (test/).`,
   );
+}
+// Last, so that a log cut to its tail (a CI page) still says which test failed and why.
+if (failures.length) console.log("\nFailed:");
+for (const f of failures) {
+  const message = (f.message ?? "").split("\n").slice(0, 6).join("\n    ");
+  console.log(`  ${f.where} > ${f.test}\n    ${message}`);
 }
 if (reliabilityWritten) console.log("docs/reliability.md: written from this run's fault suites.");
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);

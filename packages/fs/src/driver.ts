@@ -95,7 +95,7 @@ import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 const READ_CHUNK = 64 * 1024;
 /** Files of a directory whose stat (and record) a listing fetches at once. */
 const LIST_LOOKAHEAD = 16;
-/** Attempts at creating the temporary file when a concurrent delete prunes its directory meanwhile. */
+/** Attempts at creating a folder and the temporary file in it when a concurrent delete prunes it meanwhile. */
 const PARENT_RETRIES = 5;
 /** Files a flush syncs at once: enough for the disk to merge their journal commits. */
 const FLUSH_CONCURRENCY = 16;
@@ -615,7 +615,15 @@ export class FsDriver implements Driver {
     durable: boolean,
   ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
     for (let attempt = 1; ; attempt++) {
-      const { directory, fd: directoryFd } = await this.paths.openParent(key);
+      let parent: { directory: string; fd: number };
+      try {
+        parent = await this.paths.openParent(key);
+      } catch (error) {
+        // A concurrent delete pruned a folder between the check of its parent and the mkdir in it.
+        if (errnoCode(error) !== "ENOENT" || attempt >= PARENT_RETRIES) throw error;
+        continue;
+      }
+      const { directory, fd: directoryFd } = parent;
       const temp = tempPath(directory);
       const opening = this.records ? openRecord(directory, this.fileMode, durable) : undefined;
       opening?.catch(() => {}); // awaited by the save, or abandoned with it

@@ -500,6 +500,26 @@ describe("delete, copy, move", () => {
   });
 });
 
+describe("saves racing deletes that prune their folders", () => {
+  it("a save never fails because a concurrent delete removed the (then empty) folder it is making", async () => {
+    // Each delete removes its file's folders up to the root when they are empty, which can land
+    // between a save's check of a parent folder and its mkdir inside it, at every depth.
+    const worker = async (key: string) => {
+      for (let i = 0; i < 150; i++) {
+        await storage.save(key, String(i));
+        await storage.delete(key);
+      }
+    };
+    await Promise.all([
+      worker("race/a/one.txt"),
+      worker("race/a/b/two.txt"),
+      worker("race/a/b/c/three.txt"),
+      worker("race/four.txt"),
+    ]);
+    expect(await tree(root)).toEqual([]);
+  });
+});
+
 describe("names that cannot exist on disk", () => {
   it("copy or move under a file name is an invalid path", async () => {
     await storage.save("f", "file");
