@@ -6,12 +6,15 @@
  *   busboy → createWriteStream + fsync   the same, durable like the fs driver's saves
  *   multer (disk storage)                the Express ecosystem's usual choice
  *   @storages/http → fs                  handleUpload (sniffing, limits, cleanup) into fsStorage (MD5 + fsync)
+ *   @storages/http → fs, young           the same, the server run as docs/uploads.md and the example
+ *                                        app run an upload server: node --max-semi-space-size=2
  *   @storages/http → fs, batch           the same with durability "batch" (no per-save fsync)
  *   @storages/http → fs, plain           durability "batch" and records: false (no MD5, no record):
  *                                        what createWriteStream does, through the handler
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
  *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 8 MiB parts)
+ *   @storages/http → RGW, young          the same, run with node --max-semi-space-size=2 (the documented setup)
  *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
  *   @storages/http → RGW, lean, young    the same in a server run with --max-semi-space-size=2 (docs/uploads.md)
  *
@@ -48,22 +51,30 @@ const s3 = process.env.STORAGES_TEST_S3_ENDPOINT
     }
   : undefined;
 
+/** The node flags docs/uploads.md gives an upload server (the example app's start scripts use them). */
+const UPLOAD_SERVER_NODE_FLAGS = ["--max-semi-space-size=2"];
 const RGW_VARIANTS = JSON.parse(process.env.BENCH_UPLOADS_RGW_VARIANTS ?? "{}");
+const FS_VARIANTS = JSON.parse(process.env.BENCH_UPLOADS_FS_VARIANTS ?? "{}");
 const ALL_CASES = [
   "busboy-fs",
   "busboy-fs-fsync",
   "multer-disk",
   "busboy-storage-fs",
   "storages-fs",
+  "storages-fs-young",
   "storages-fs-batch",
   "storages-fs-plain",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
+  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-young", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
   // BENCH_UPLOADS_RGW_VARIANTS: more RGW cases, s3Storage options by name as JSON, e.g.
   // '{"4x5":{"maxPartBuffers":4,"partSize":"5MiB"}}' adds storages-rgw-4x5: settings side by side.
   ...(s3 ? Object.keys(RGW_VARIANTS).map((name) => `storages-rgw-${name}`) : []),
   // BENCH_UPLOADS_FS_BEFORE: another build of the fs driver (its dist/index.js, e.g. an earlier
   // commit's built beside packages/fs), run as storages-fs-before: a before/after in one run.
   ...(process.env.BENCH_UPLOADS_FS_BEFORE ? ["storages-fs-before"] : []),
+  // BENCH_UPLOADS_FS_VARIANTS: more cases of the media fs storage (durability full, records), as
+  // JSON by name: fsStorage options under "storage", handler options under "handler", e.g.
+  // '{"c32":{"handler":{"concurrency":32}}}' adds storages-fs-v-c32.
+  ...Object.keys(FS_VARIANTS).map((name) => `storages-fs-v-${name}`),
 ];
 // BENCH_UPLOADS_CASES: a regular expression choosing cases, for a quick look (the ratios need the baselines).
 const CASES = ALL_CASES.filter((c) => new RegExp(process.env.BENCH_UPLOADS_CASES ?? ".").test(c));
@@ -174,13 +185,16 @@ async function serve(kind, dir, bucket) {
       });
     } else {
       const before = kind === "storages-fs-before";
+      // The media storage (MD5 records, fsync of file and folder), however its server is run.
+      const media = kind === "storages-fs" || kind === "storages-fs-young" || before || kind.startsWith("storages-fs-v-");
       const { fsStorage } = await import(
         before ? pathToFileURL(process.env.BENCH_UPLOADS_FS_BEFORE).href : "@storages/fs"
       );
       storage = fsStorage({
         root: dir,
-        durability: kind === "storages-fs" || before ? "full" : "batch",
+        durability: media ? "full" : "batch",
         records: kind !== "storages-fs-plain",
+        ...FS_VARIANTS[kind.slice("storages-fs-v-".length)]?.storage,
       });
     }
     handler = createUploadHandler(storage, {
@@ -192,6 +206,7 @@ async function serve(kind, dir, bucket) {
       ...(process.env.BENCH_UPLOADS_CONCURRENCY
         ? { concurrency: Number(process.env.BENCH_UPLOADS_CONCURRENCY) }
         : {}),
+      ...FS_VARIANTS[kind.slice("storages-fs-v-".length)]?.handler,
     });
   }
   let startupCpu = 0;
@@ -300,9 +315,10 @@ async function startChild(kind, dir, bucket) {
       ...(wrap.length ? [...wrap.slice(1), process.execPath] : []),
       // BENCH_UPLOADS_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
       ...(process.env.BENCH_UPLOADS_SERVER_ARGS?.split(" ").filter(Boolean) ?? []),
-      // "-young": a small young generation, a deployment setting (docs/uploads.md): the socket
-      // reads' Buffers are freed by frequent scavenges instead of piling up (~60 MiB) between GCs.
-      ...(kind.endsWith("-young") ? ["--max-semi-space-size=2"] : []),
+      // "-young": a small young generation, how docs/uploads.md and the example app run an upload
+      // server: V8 keeps a ~6 MiB young generation instead of growing it to ~50 MiB, and collects
+      // more often, in cheap scavenges rather than mark-compacts.
+      ...(kind.endsWith("-young") ? UPLOAD_SERVER_NODE_FLAGS : []),
       fileURLToPath(import.meta.url),
       "--serve",
       kind,
@@ -483,11 +499,13 @@ async function report(run) {
     ),
   ];
   console.log(`\n${lines.join("\n")}`);
+  // A quick look at some cases (BENCH_UPLOADS_CASES) leaves the full run's results alone.
+  if (process.env.BENCH_UPLOADS_CASES && !run.fromFile) return;
   await mkdir(join(HERE, "results"), { recursive: true });
   const summary = rows.map((r) => `${r.case} ${r.vsBusboyFs}× (${r.peakRssMiB} MiB)`).join(", ");
   await writeFile(
     join(HERE, "results", "uploads.json"),
-    `${JSON.stringify({ ...run, rows, summary }, null, 2)}\n`,
+    `${JSON.stringify({ ...run, fromFile: undefined, rows, summary }, null, 2)}\n`,
   );
   await writeFile(join(HERE, "results", "uploads.md"), `${lines.join("\n")}\n`);
 }
@@ -495,5 +513,5 @@ async function report(run) {
 if (process.argv[2] === "--serve")
   await serve(process.argv[3], process.argv[4], process.argv[5] || undefined);
 else if (process.argv[2] === "--report")
-  await report(JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")));
+  await report({ ...JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")), fromFile: true });
 else await main();
