@@ -149,7 +149,7 @@ describe("backend definition", () => {
         region: "eu-west-1",
         forcePathStyle: false,
         acl: expect.anything(),
-        partSize: 8 * 1024 * 1024,
+        partSize: 5 * 1024 * 1024,
         queueSize: 4,
         maxPartBuffers: 5,
         credentials: "explicit keys",
