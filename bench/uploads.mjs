@@ -10,7 +10,7 @@
  *                                        app run an upload server: node --max-semi-space-size=2
  *   @storages/http → fs, batch           the same with durability "batch" (no per-save fsync)
  *   @storages/http → fs, plain           durability "batch" and records: false (no MD5, no record):
- *                                        what createWriteStream does, through the handler
+ *                                        what createWriteStream does, through the handler (also -young)
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
  *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 8 MiB parts)
@@ -64,6 +64,7 @@ const ALL_CASES = [
   "storages-fs-young",
   "storages-fs-batch",
   "storages-fs-plain",
+  "storages-fs-plain-young",
   ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-young", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
   // BENCH_UPLOADS_RGW_VARIANTS: more RGW cases, s3Storage options by name as JSON, e.g.
   // '{"4x5":{"maxPartBuffers":4,"partSize":"5MiB"}}' adds storages-rgw-4x5: settings side by side.
@@ -185,15 +186,17 @@ async function serve(kind, dir, bucket) {
       });
     } else {
       const before = kind === "storages-fs-before";
-      // The media storage (MD5 records, fsync of file and folder), however its server is run.
-      const media = kind === "storages-fs" || kind === "storages-fs-young" || before || kind.startsWith("storages-fs-v-");
+      // The storage of the case, however its server is run ("-young": node flags only).
+      const base = kind.replace(/-young$/, "");
+      // The media storage: MD5 records, fsync of file and folder.
+      const media = base === "storages-fs" || before || kind.startsWith("storages-fs-v-");
       const { fsStorage } = await import(
         before ? pathToFileURL(process.env.BENCH_UPLOADS_FS_BEFORE).href : "@storages/fs"
       );
       storage = fsStorage({
         root: dir,
         durability: media ? "full" : "batch",
-        records: kind !== "storages-fs-plain",
+        records: base !== "storages-fs-plain",
         ...FS_VARIANTS[kind.slice("storages-fs-v-".length)]?.storage,
       });
     }
