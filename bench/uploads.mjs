@@ -65,7 +65,9 @@ const ALL_CASES = [
   "storages-fs-batch",
   "storages-fs-plain",
   "storages-fs-plain-young",
-  ...(s3 ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-young", "storages-rgw-lean", "storages-rgw-lean-young"] : []),
+  ...(s3
+    ? ["busboy-s3-raw", "storages-rgw", "storages-rgw-young", "storages-rgw-lean", "storages-rgw-lean-young"]
+    : []),
   // BENCH_UPLOADS_RGW_VARIANTS: more RGW cases, s3Storage options by name as JSON, e.g.
   // '{"4x5":{"maxPartBuffers":4,"partSize":"5MiB"}}' adds storages-rgw-4x5: settings side by side.
   ...(s3 ? Object.keys(RGW_VARIANTS).map((name) => `storages-rgw-${name}`) : []),
@@ -516,5 +518,8 @@ async function report(run) {
 if (process.argv[2] === "--serve")
   await serve(process.argv[3], process.argv[4], process.argv[5] || undefined);
 else if (process.argv[2] === "--report")
-  await report({ ...JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")), fromFile: true });
+  await report({
+    ...JSON.parse(await readFile(join(HERE, "results", "uploads.json"), "utf8")),
+    fromFile: true,
+  });
 else await main();
