@@ -1,7 +1,12 @@
 // Starts the upload service and stays up until Ctrl-C.
 //
 //   npm run demo                         from the repository root: build, then start it on local storage
-//   node examples/upload-service/server.js
+//   node --max-semi-space-size=2 examples/upload-service/server.js
+//
+// --max-semi-space-size=2 (what `npm run demo` and `npm start` pass): a small young generation, the
+// setting docs/uploads.md gives every upload server. Receiving files, a Node server allocates a
+// Buffer per socket read; with V8's default young generation (grown to ~50 MiB) they are collected
+// late and by mark-compacts. Measured in bench/uploads.mjs: less peak memory and less CPU.
 //
 // With no STORAGES_* configuration it runs on local storage: folders under ./.storages
 // (STORAGES_LOCAL_ROOT), served by the app itself. Set STORAGES_DEFAULT / STORAGES_PRIVATE (s3://,
