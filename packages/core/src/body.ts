@@ -211,15 +211,15 @@ export function unreadLocalFile(body: Readable): string | undefined {
 /** Converts any supported body into a BodySource; anything else is an InvalidArgumentError. */
 export function toBodySource(input: BodyInput): BodySource {
   if (typeof input === "string") return fromBytes(Buffer.from(input, "utf8"));
-  if (isLocalFile(input)) {
-    const { path } = input;
-    return { replayable: true, canResend: () => true, stream: () => new LocalFileStream(path) };
-  }
   if (input instanceof Uint8Array) return fromBytes(input);
   if (input instanceof ArrayBuffer) return fromBytes(new Uint8Array(input));
   if (ArrayBuffer.isView(input)) {
     const view = input as ArrayBufferView;
     return fromBytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  }
+  if (isLocalFile(input)) {
+    const { path } = input;
+    return { replayable: true, canResend: () => true, stream: () => new LocalFileStream(path) };
   }
   if (typeof Blob !== "undefined" && input instanceof Blob) {
     const blob = input;
