@@ -159,6 +159,20 @@ describe("durability: batch", () => {
     );
   });
 
+  it("a linked copy (copy with link: true) syncs its folder, and no data of its own", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1234.js", "js");
+    await storage.copy("static/app.1234.js", "static/app.js", { link: true });
+    await storage.copy("static/app.1234.js", "other/app.js", { link: true });
+    expect(synced).toEqual([]);
+    await storage.flush();
+    const real = realFs.realpathSync(root);
+    // One inode, synced once under the name it was saved as; the folders that got new names.
+    expect([...synced].sort()).toEqual(
+      [join(real, "static/app.1234.js"), join(real, "static"), join(real, "other"), real].sort(),
+    );
+  });
+
   it("is an option with two values, never a default", () => {
     expect(() => fsStorage({ root, durability: "none" as never })).toThrow(OptionError);
     expect(fsStorage({ root }).describe().location?.settings?.durability).toBe("full");
@@ -176,5 +190,22 @@ describe("reads", () => {
     expect(opened.filter(isRecord)).toEqual([]);
     expect((await storage.stat("docs/a.pdf")).contentType).toBe("application/pdf");
     expect(opened.filter(isRecord).length).toBe(1);
+  });
+
+  it("a localFile() body is copied by the kernel: the source is never opened to be streamed", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.bin");
+    realFs.writeFileSync(source, Buffer.alloc(100_000, 3));
+    const storage = fsStorage({ root, overwrite: true });
+    opened.length = 0;
+    const { size } = await storage.save("media/source.bin", localFile(source));
+    expect(size).toBe(100_000);
+    expect(realFs.readFileSync(join(root, "media/source.bin")).equals(Buffer.alloc(100_000, 3))).toBe(true);
+    // Opened by copyFile inside libuv (and once more for its MD5), never by a stream of it.
+    expect(opened.filter((p) => p === source).length).toBeLessThanOrEqual(1);
+    const plain = fsStorage({ root: join(root, "plain"), overwrite: true, records: false });
+    opened.length = 0;
+    await plain.save("source.bin", localFile(source));
+    expect(opened.filter((p) => p === source)).toEqual([]);
   });
 });
