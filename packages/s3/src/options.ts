@@ -30,8 +30,9 @@ export const MAX_SINGLE_COPY_SIZE = 5 * 1024 * 1024 * 1024;
  * S3's smallest part, as lib-storage and rclone default to. The part size is the unit of an
  * upload's memory: a streamed body of unknown size takes whole part buffers, so a 10 MiB upload
  * held 16 MiB in two 8 MiB parts and holds 10 MiB in two of 5. With 100 concurrent 10 MiB uploads
- * into RGW, 8 → 5 MiB cut the server's peak RSS by 10–50 MiB at the same throughput (the pool's
- * live buffers also set how much garbage V8 lets pile up before it collects; bench/uploads.mjs).
+ * into RGW through @storages/http, side by side: peak RSS 177–200 vs 206–213 MiB (183–190 vs 194
+ * with --max-semi-space-size=2) at the same throughput within the noise — the pool's live buffers
+ * also set how much garbage V8 lets pile up before it collects (bench/uploads.mjs).
  * A stream of unknown size can then be up to 10,000 × 5 MiB ≈ 48.8 GiB (pass `size`, or raise
  * partSize, for more).
  */
