@@ -70,6 +70,12 @@ export interface FaultSuiteOptions {
   teardown?: (() => Promise<void>) | undefined;
 }
 
+/**
+ * Where a large upload's request is cut: below S3's smallest part (5 MiB, the S3 driver's default
+ * part size), so the cut lands inside a part or block of every backend, not at a part's end.
+ */
+const CUT_INSIDE_A_PART = 4 * MiB;
+
 /** A rule for requests whose body may be longer than `bytes` (no length announced, or a longer one). */
 export function bodyMayExceed(bytes: number): FaultRule["match"] {
   return (request) => {
@@ -411,7 +417,7 @@ export function describeFaults(options: FaultSuiteOptions): void {
           const dir = name("cut-stream", "");
           const bytes = size || large();
           const body = new DeterministicBody(bytes, 3);
-          const cutAt = size ? 64 * KiB : 5 * MiB;
+          const cutAt = size ? 64 * KiB : CUT_INSIDE_A_PART;
           const { result, injected } = await underFault(
             {
               kind: "upload",
@@ -438,8 +444,8 @@ export function describeFaults(options: FaultSuiteOptions): void {
         const { result, injected } = await underFault(
           {
             kind: "upload",
-            match: bodyMayExceed(5 * MiB),
-            fault: { type: "resetUpload", afterBytes: 5 * MiB },
+            match: bodyMayExceed(CUT_INSIDE_A_PART),
+            fault: { type: "resetUpload", afterBytes: CUT_INSIDE_A_PART },
           },
           () => storage.save(file, body),
         );
