@@ -1,6 +1,7 @@
 /**
  * Input conversion (everything `save()` accepts → one Node Readable) and the read-side helpers.
  */
+import { close, open, read } from "node:fs";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
 import { InvalidArgumentError } from "./errors.js";
@@ -127,6 +128,86 @@ function oneShot(make: () => Readable): BodySource {
   };
 }
 
+const LOCAL_FILE = Symbol.for("@storages/core.localFile");
+
+/**
+ * A local file as a body: `storage.save(name, localFile(path))`. Nothing is opened until the body
+ * is read, so a driver that copies a file by its path (the fs driver: a kernel copy) never opens
+ * it for nothing; and a failed attempt is sent again from the file, where a stream cannot be.
+ */
+export class LocalFile {
+  readonly path: string;
+  readonly [LOCAL_FILE] = true;
+
+  constructor(path: string) {
+    if (typeof path !== "string" || path === "")
+      throw new InvalidArgumentError("localFile(path) needs the path of a local file.");
+    this.path = path;
+  }
+}
+
+/** The body of a local file (see LocalFile). */
+export function localFile(path: string): LocalFile {
+  return new LocalFile(path);
+}
+
+function isLocalFile(value: unknown): value is LocalFile {
+  // Branded, not only instanceof: a LocalFile made by another copy of core is one too.
+  return typeof value === "object" && value !== null && (value as LocalFile)[LOCAL_FILE] === true;
+}
+
+/** Bytes read per chunk: Node's file-stream default. */
+const LOCAL_FILE_CHUNK = 64 * 1024;
+
+/** A stream of a local file that opens it on its first read; until then its path is all it is. */
+class LocalFileStream extends Readable {
+  readonly [LOCAL_FILE] = true;
+  readonly path: string;
+  private fd: number | undefined;
+  /** Asked for data once: opening or open. */
+  started = false;
+
+  constructor(path: string) {
+    super();
+    this.path = path;
+  }
+
+  override _read(): void {
+    this.started = true;
+    if (this.fd === undefined) {
+      open(this.path, "r", (error, fd) => {
+        if (error) return this.destroy(error);
+        if (this.destroyed) return close(fd, () => {});
+        this.fd = fd;
+        this._read();
+      });
+      return;
+    }
+    const buffer = Buffer.allocUnsafe(LOCAL_FILE_CHUNK);
+    read(this.fd, buffer, 0, LOCAL_FILE_CHUNK, null, (error, bytesRead) => {
+      if (error) return this.destroy(error);
+      this.push(bytesRead === 0 ? null : buffer.subarray(0, bytesRead));
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd === undefined) callback(error);
+    else close(fd, () => callback(error));
+  }
+}
+
+/**
+ * The path of a local-file body (`localFile()`) nothing has read or opened yet: a driver that can
+ * copy the file by its path does so, then destroys the stream unread.
+ */
+export function unreadLocalFile(body: Readable): string | undefined {
+  if ((body as Partial<LocalFileStream>)[LOCAL_FILE] !== true) return undefined;
+  const stream = body as LocalFileStream;
+  return stream.started || stream.readableDidRead || stream.destroyed ? undefined : stream.path;
+}
+
 /** Converts any supported body into a BodySource; anything else is an InvalidArgumentError. */
 export function toBodySource(input: BodyInput): BodySource {
   if (typeof input === "string") return fromBytes(Buffer.from(input, "utf8"));
@@ -135,6 +216,10 @@ export function toBodySource(input: BodyInput): BodySource {
   if (ArrayBuffer.isView(input)) {
     const view = input as ArrayBufferView;
     return fromBytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  }
+  if (isLocalFile(input)) {
+    const { path } = input;
+    return { replayable: true, canResend: () => true, stream: () => new LocalFileStream(path) };
   }
   if (typeof Blob !== "undefined" && input instanceof Blob) {
     const blob = input;
@@ -165,7 +250,7 @@ export function toBodySource(input: BodyInput): BodySource {
     return oneShot(() => iterableToReadable(input));
   }
   throw new InvalidArgumentError(
-    `Unsupported body type (${input === null ? "null" : typeof input}). Pass a string, Uint8Array/Buffer, ArrayBuffer, Blob, Node Readable, web ReadableStream or AsyncIterable of bytes.`,
+    `Unsupported body type (${input === null ? "null" : typeof input}). Pass a string, Uint8Array/Buffer, ArrayBuffer, Blob, localFile(path), Node Readable, web ReadableStream or AsyncIterable of bytes.`,
   );
 }
 

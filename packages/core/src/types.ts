@@ -7,6 +7,7 @@
  * gap filling). A driver never sees an unvalidated path, a user's raw input value, or a timeout.
  */
 import type { Readable } from "node:stream";
+import type { LocalFile } from "./body.js";
 import type { StorageError } from "./errors.js";
 import type { RetryOptions } from "./retry.js";
 
@@ -23,6 +24,7 @@ export type SignedUploadMethod = "put" | "post";
 /** Everything `save()` accepts as a body. */
 export type BodyInput =
   | string
+  | LocalFile
   | Uint8Array
   | ArrayBuffer
   | Blob

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { chunkReader } from "../src/body.js";
+import { chunkReader, LocalFile, localFile, toBodySource, unreadLocalFile } from "../src/body.js";
 import { InvalidArgumentError } from "../src/errors.js";
 
 async function readAll(read: () => Promise<Buffer | undefined>): Promise<Buffer[]> {
@@ -81,5 +81,39 @@ describe("chunkReader", () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     // The first chunk, plus at most what fills the stream's own small buffer.
     expect(produced).toBeLessThan(5);
+  });
+});
+
+describe("localFile", () => {
+  it("opens nothing until read, then streams the file; a missing file fails on read, not before", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "storages-local-file-"));
+    try {
+      const path = join(dir, "a.bin");
+      const content = Buffer.alloc(150_000);
+      for (let i = 0; i < content.length; i++) content[i] = i % 253;
+      await writeFile(path, content);
+      const source = toBodySource(localFile(path));
+      expect(source.replayable).toBe(true);
+      const first = source.stream();
+      expect(unreadLocalFile(first)).toBe(path); // a driver may copy it by its path
+      expect(Buffer.concat(await readAll(chunkReader(first))).equals(content)).toBe(true);
+      expect(unreadLocalFile(first)).toBeUndefined(); // read: no longer a path to copy from
+      // Each attempt gets a fresh stream of the file.
+      expect(Buffer.concat(await readAll(chunkReader(source.stream()))).equals(content)).toBe(true);
+      // Destroyed unread: nothing was opened, nothing to close.
+      const unread = source.stream();
+      unread.destroy();
+      expect(unreadLocalFile(unread)).toBeUndefined();
+
+      const missing = toBodySource(localFile(join(dir, "nope.bin"))).stream();
+      await expect(readAll(chunkReader(missing))).rejects.toMatchObject({ code: "ENOENT" });
+      expect(() => localFile("")).toThrow(InvalidArgumentError);
+      expect(localFile(path)).toBeInstanceOf(LocalFile);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

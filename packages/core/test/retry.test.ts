@@ -187,6 +187,35 @@ describe("what is never repeated blindly", () => {
     void calls;
   });
 
+  it("a localFile() body is sent again from the file after a failure mid-body", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { localFile } = await import("../src/body.js");
+    const dir = await mkdtemp(join(tmpdir(), "storages-local-file-"));
+    try {
+      const path = join(dir, "upload.bin");
+      const content = Buffer.alloc(200_000, 7);
+      await writeFile(path, content);
+      const { driver, inner } = flaky([], 0);
+      let writes = 0;
+      driver.write = async (key, body, options) => {
+        if (++writes === 1) {
+          body.read(); // a part of it went out, then the connection broke
+          await new Promise((r) => setImmediate(r));
+          throw resetError();
+        }
+        return inner.write(key, body, options);
+      };
+      const s = new Storage(driver, { overwrite: true, retry: fast });
+      await s.save("d.bin", localFile(path));
+      expect(writes).toBe(2);
+      expect(Buffer.from(await s.readBytes("d.bin")).equals(content)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("overwrite: false — an attempt that stored the file but lost its answer is not saved twice", async () => {
     const { driver, inner } = flaky([], 0);
     let first = true;

@@ -57,6 +57,7 @@ import {
   settleOnAbort,
   UnsupportedError,
   UrlSigner,
+  unreadLocalFile,
   type Visibility,
 } from "@storages/core";
 import { toStorageError } from "./errors.js";
@@ -207,12 +208,15 @@ const wholeFileStreams = new WeakSet<Readable>();
 
 /**
  * Where the kernel can copy a body from, when the body is a whole local file nobody has read yet:
- * an `fs.createReadStream(path)` of the whole file (its path), or a whole-file stream of an fs
+ * a `localFile(path)` (never opened before: its path), an `fs.createReadStream(path)` of the
+ * whole file (its path), or a whole-file stream of an fs
  * storage's `read()`: /proc/self/fd/N, the very file that descriptor was checked and opened as —
  * never its name again, which a concurrent rename could point elsewhere. The stream must stay open
  * until the copy is done; the caller destroys it after.
  */
 function untouchedFileSource(body: Readable): string | undefined {
+  const local = unreadLocalFile(body);
+  if (local !== undefined) return local;
   if (!(body instanceof ReadStream)) return undefined;
   const stream = body as ReadStream & { start?: number; end?: number; fd?: unknown };
   if (stream.bytesRead !== 0 || stream.destroyed) return undefined;

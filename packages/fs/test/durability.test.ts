@@ -191,4 +191,21 @@ describe("reads", () => {
     expect((await storage.stat("docs/a.pdf")).contentType).toBe("application/pdf");
     expect(opened.filter(isRecord).length).toBe(1);
   });
+
+  it("a localFile() body is copied by the kernel: the source is never opened to be streamed", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.bin");
+    realFs.writeFileSync(source, Buffer.alloc(100_000, 3));
+    const storage = fsStorage({ root, overwrite: true });
+    opened.length = 0;
+    const { size } = await storage.save("media/source.bin", localFile(source));
+    expect(size).toBe(100_000);
+    expect(realFs.readFileSync(join(root, "media/source.bin")).equals(Buffer.alloc(100_000, 3))).toBe(true);
+    // Opened by copyFile inside libuv (and once more for its MD5), never by a stream of it.
+    expect(opened.filter((p) => p === source).length).toBeLessThanOrEqual(1);
+    const plain = fsStorage({ root: join(root, "plain"), overwrite: true, records: false });
+    opened.length = 0;
+    await plain.save("source.bin", localFile(source));
+    expect(opened.filter((p) => p === source)).toEqual([]);
+  });
 });

@@ -12,13 +12,15 @@
  * release's manifest lists and no kept one does.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import {
   abortError,
   guessContentType,
   InvalidArgumentError,
+  type LocalFile,
+  localFile,
   NotFoundError,
   type SaveOptions,
   StorageError,
@@ -260,10 +262,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     const byName = new Map(found.map((f) => [f.name, f]));
 
     // Publishing (after the manifest for most files, while digests come in for some: see `early`).
-    // To a local folder (the fs driver), a file is handed over as an unread file stream, which the
-    // driver copies in the kernel (measured: fewer system calls than reading it into memory and
-    // writing the bytes); elsewhere as bytes, which a retry can send again. Original names: see
-    // `linkOriginals`.
+    // To a local folder (the fs driver), a file is handed over as `localFile(path)`, which the
+    // driver copies in the kernel without opening it first (measured: fewer system calls than
+    // reading it into memory and writing the bytes); elsewhere as bytes, or a large file as
+    // `localFile` too: either can be sent again by a retry. Original names: see `linkOriginals`.
     const previousOriginals = new Set(previous?.originals ?? []);
     const localFiles = target.backend === "fs";
     const limit = pLimit(options.concurrency ?? 8);
@@ -297,8 +299,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       overwrite: true,
       signal,
     });
-    const fromFile = async (path: string, size: number): Promise<Buffer | NodeJS.ReadableStream> =>
-      localFiles || size > WHOLE_FILE_LIMIT ? createReadStream(path) : readFile(path);
+    const fromFile = async (path: string, size: number): Promise<Buffer | LocalFile> =>
+      localFiles || size > WHOLE_FILE_LIMIT ? localFile(path) : readFile(path);
     const sibling = (p: Planned, encoding: Encoding) => {
       const path = cachePath(cacheDir, p.entry.sha256, encoding);
       if (!existsSync(path)) {
@@ -313,23 +315,19 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     const writes = (p: Planned, name: string, cacheControl: string): (() => Promise<void>)[] => {
       const file = async () => {
         const body = p.bytes ?? (await fromFile(p.rewritten ?? p.file.path, p.entry.size));
-        await target.save(name, body as Buffer, { ...common(p, cacheControl), size: p.entry.size });
+        await target.save(name, body, { ...common(p, cacheControl), size: p.entry.size });
         done(p.entry.size);
       };
       const siblings = (Object.keys(p.entry.encodings) as Encoding[]).map((encoding) => {
         const size = p.entry.encodings[encoding]!;
         return async () => {
-          await target.save(
-            name + ENCODING_SUFFIX[encoding],
-            (await fromFile(sibling(p, encoding), size)) as Buffer,
-            {
-              ...common(p, cacheControl),
-              ...((options.siblingContentEncoding ?? true) && {
-                contentEncoding: encoding === "gzip" ? "gzip" : encoding,
-              }),
-              size,
-            },
-          );
+          await target.save(name + ENCODING_SUFFIX[encoding], await fromFile(sibling(p, encoding), size), {
+            ...common(p, cacheControl),
+            ...((options.siblingContentEncoding ?? true) && {
+              contentEncoding: encoding === "gzip" ? "gzip" : encoding,
+            }),
+            size,
+          });
           done(size);
         };
       });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import type { BodyInput, ChecksumAlgorithm, ListEntry, SaveResult, Storage } from "@storages/core";
+import { localFile } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import type { SuiteContext } from "../context.js";
 import {
@@ -505,7 +506,7 @@ export function registerIo(ctx: SuiteContext): void {
         await s.delete(saved.name);
       });
 
-      it("a read stream of a whole local file (the fs driver's kernel copy): a strong checksum of the bytes", async () => {
+      it("a read stream of a whole local file, and localFile(path) (the fs driver's kernel copy): a strong checksum of the bytes", async () => {
         const s = ctx.main;
         const dir = await mkdtemp(join(tmpdir(), "storages-conformance-"));
         try {
@@ -514,6 +515,10 @@ export function registerIo(ctx: SuiteContext): void {
           const saved = await s.save(ctx.unique("trusted", ".bin"), createReadStream(path));
           await expectTrustworthy(s, saved, smallDigests, "must carry a strong checksum");
           await s.delete(saved.name);
+          // The same file as localFile(path): opened only if the driver streams it.
+          const named = await s.save(ctx.unique("trusted", ".bin"), localFile(path));
+          await expectTrustworthy(s, named, smallDigests, "must carry a strong checksum");
+          await s.delete(named.name);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
