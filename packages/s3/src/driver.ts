@@ -155,6 +155,8 @@ export class S3Driver implements Driver {
   readonly #signer: S3Client;
   readonly #ownedClients: S3Client[] = [];
   #aclProbe: Promise<boolean> | undefined;
+  /** Whether the client computes request checksums (WHEN_SUPPORTED): asked of its config once. */
+  #checksumsComputed: Promise<boolean> | undefined;
   /** Whether objects this driver writes in one request get their MD5 as ETag (no KMS). */
   readonly #etagIsMd5: boolean;
   /** Part buffers its streamed uploads share (maxPartBuffers at once, reused). */
@@ -294,6 +296,13 @@ export class S3Driver implements Driver {
   }
 
   /** The canned ACL for a write, or undefined to leave access to the bucket (private by default). */
+  #computesChecksums(): Promise<boolean> {
+    this.#checksumsComputed ??= Promise.resolve(this.#client.config.requestChecksumCalculation()).then(
+      (mode) => mode === "WHEN_SUPPORTED",
+    );
+    return this.#checksumsComputed;
+  }
+
   async #cannedAcl(visibility: Visibility, signal: AbortSignal): Promise<ObjectCannedACL | undefined> {
     // A new object (an overwrite too) is private unless its own request says otherwise, so only
     // "public" needs a header; leaving "private" out also keeps writes working on ACL-less buckets.
@@ -340,18 +349,40 @@ export class S3Driver implements Driver {
     if (bytes !== undefined && bytes.byteLength <= o.partSize) {
       // In memory and small: one request, no part buffering.
       body.destroy();
-      if (!this.#etagIsMd5) {
-        const md5 = createHash("md5").update(bytes).digest("base64");
-        params.Metadata = { ...params.Metadata, [MD5_METADATA]: md5 };
-      }
       try {
-        const out = await this.#client.send(
-          new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.byteLength }),
-          {
-            abortSignal: signal,
-          },
-        );
-        return { key: name, size: bytes.byteLength, etag: normalizeEtag(out.ETag) };
+        // A client computing checksums (WHEN_SUPPORTED, AWS) sends its CRC32 and signs the
+        // payload's SHA-256, as the SDK does. Else (the S3-compatible profiles) the body's MD5 goes
+        // as Content-MD5, which the server checks (a changed body is BadDigest, nothing stored) and
+        // SigV4 signs, and the payload is UNSIGNED-PAYLOAD — what rclone sends too: the bytes are
+        // hashed once (MD5) on each side instead of twice (MD5 and SHA-256), and the save reports
+        // that MD5 (a migration checks it against the ETag without hashing the body again).
+        const computed = await this.#computesChecksums();
+        const digest = computed && this.#etagIsMd5 ? undefined : createHash("md5").update(bytes).digest();
+        if (digest !== undefined && !this.#etagIsMd5)
+          params.Metadata = { ...params.Metadata, [MD5_METADATA]: digest.toString("base64") };
+        const command = new PutObjectCommand({
+          ...params,
+          Body: bytes,
+          ContentLength: bytes.byteLength,
+          ...(computed || digest === undefined ? {} : { ContentMD5: digest.toString("base64") }),
+        });
+        if (!computed)
+          // Before SigV4 signs the request: the signer then hashes no body.
+          command.middlewareStack.add(
+            (next) => (args) => {
+              const request = args.request as { headers?: Record<string, string> };
+              if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+              return next(args);
+            },
+            { step: "build", name: "storagesUnsignedPayload" },
+          );
+        const out = await this.#client.send(command, { abortSignal: signal });
+        return {
+          key: name,
+          size: bytes.byteLength,
+          etag: normalizeEtag(out.ETag),
+          checksums: digest === undefined ? undefined : { md5: digest.toString("hex") },
+        };
       } catch (error) {
         throw this.#fail(error, context);
       }

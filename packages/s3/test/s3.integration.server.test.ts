@@ -265,7 +265,7 @@ function runIntegration(server: S3TestServer): void {
         return client;
       }
 
-      it("its bytes are checked by the server (Content-MD5; a stream of two parts has no payload SHA-256): a changed body is refused and nothing stored", async () => {
+      it("its bytes are checked by the server (Content-MD5; a stream of two parts and a body in memory have no payload SHA-256): a changed body is refused and nothing stored", async () => {
         const client = corruptingClient();
         try {
           const driver = new S3Driver({ bucket, prefix, client, profile: server.profile, partSize: 5 * MiB });
@@ -284,6 +284,16 @@ function runIntegration(server: S3TestServer): void {
               await driver.exists(`whole/corrupted-${size}.bin`, { signal: AbortSignal.timeout(10_000) }),
             ).toBe(false);
           }
+          // A body in memory goes as UNSIGNED-PAYLOAD: its signed Content-MD5 is what catches it.
+          const small = randomBytes(64 * 1024);
+          const refused = await driver
+            .write("whole/corrupted-bytes.bin", Readable.from([small]), writeOptions({ bytes: small }))
+            .catch((e: unknown) => e);
+          expect(StorageError.hasCode(refused, "E_BACKEND")).toBe(true);
+          expect(String((refused as Error).message)).toMatch(/BadDigest/);
+          expect(
+            await driver.exists("whole/corrupted-bytes.bin", { signal: AbortSignal.timeout(10_000) }),
+          ).toBe(false);
         } finally {
           client.destroy();
         }

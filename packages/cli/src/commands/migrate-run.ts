@@ -12,6 +12,7 @@ import { parseAddress } from "../address.js";
 import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
+import { capYoungGeneration } from "../young-generation.js";
 import { collect, positiveInteger } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
@@ -138,6 +139,7 @@ export async function runMigration(
     try {
       // Loaded here, not at start-up: every other command's start would pay for it.
       const migrate = await import("@storages/migrate");
+      capYoungGeneration();
       result = await migrate[name](
         { storage: source.storage, prefix: folder(source) },
         { storage: destination.storage, prefix: folder(destination) },

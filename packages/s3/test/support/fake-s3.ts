@@ -40,7 +40,7 @@ async function readBody(body: unknown): Promise<Buffer> {
 
 export function fakeS3(
   responder: Responder = () => undefined,
-  options: { responseDelayMs?: number } = {},
+  options: { responseDelayMs?: number; checksums?: "WHEN_REQUIRED" | "WHEN_SUPPORTED" } = {},
 ): { client: S3Client; requests: RecordedRequest[] } {
   const requests: RecordedRequest[] = [];
   const requestHandler = {
@@ -85,8 +85,8 @@ export function fakeS3(
     endpoint: "http://127.0.0.1:9",
     forcePathStyle: true,
     credentials: { accessKeyId: "FAKEACCESSKEY", secretAccessKey: FAKE_SECRET },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
+    requestChecksumCalculation: options.checksums ?? "WHEN_REQUIRED",
+    responseChecksumValidation: options.checksums ?? "WHEN_REQUIRED",
     maxAttempts: 1,
     requestHandler,
   });

@@ -2,6 +2,7 @@
  * What the driver sends, checked on the wire under a real S3Client (fake HTTP layer, see
  * support/fake-s3.ts). Server behaviour is proven in s3.conformance / s3.integration, not here.
  */
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { inspect } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -49,7 +50,12 @@ describe("writes", () => {
       "a/b.txt",
       ...bytesWrite("hello", { ifNotExists: true, cacheControl: "max-age=60", metadata: { owner: "me" } }),
     );
-    expect(result).toEqual({ key: "a/b.txt", size: 5, etag: '"5d41402abc4b2a76b9719d911017c592"' });
+    expect(result).toEqual({
+      key: "a/b.txt",
+      size: 5,
+      etag: '"5d41402abc4b2a76b9719d911017c592"',
+      checksums: { md5: "5d41402abc4b2a76b9719d911017c592" },
+    });
     expect(requests).toHaveLength(1);
     const [put] = requests;
     expect(put!.method).toBe("PUT");
@@ -59,6 +65,25 @@ describe("writes", () => {
     expect(put!.headers["x-amz-meta-owner"]).toBe("me");
     expect(put!.headers["content-type"]).toBe("text/plain");
     expect(put!.body).toBe("hello");
+    // Checked by the server's MD5 of the body (signed header), not by a SHA-256 of the payload.
+    expect(put!.headers["content-md5"]).toBe(
+      Buffer.from("5d41402abc4b2a76b9719d911017c592", "hex").toString("base64"),
+    );
+    expect(put!.headers["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
+    expect(put!.headers.authorization).toMatch(/SignedHeaders=[^,]*content-md5/);
+  });
+
+  it("a client computing checksums (WHEN_SUPPORTED) keeps the SDK's own: its CRC32 and a signed payload SHA-256, no Content-MD5", async () => {
+    const fake = fakeS3(() => ({ headers: { etag: '"5d41402abc4b2a76b9719d911017c592"' } }), {
+      checksums: "WHEN_SUPPORTED",
+    });
+    const driver = new S3Driver({ bucket: "media", client: fake.client, profile: "ceph" });
+    const result = await driver.write("a.txt", ...bytesWrite("hello"));
+    expect(result.checksums).toBeUndefined();
+    const [put] = fake.requests;
+    expect(put!.headers["content-md5"]).toBeUndefined();
+    expect(put!.headers["x-amz-checksum-crc32"]).toBeDefined();
+    expect(put!.headers["x-amz-content-sha256"]).toBe(createHash("sha256").update("hello").digest("hex"));
   });
 
   it("a 412 on a create-exclusive write is E_ALREADY_EXISTS; without ifNotExists it is E_PRECONDITION_FAILED", async () => {
