@@ -24,6 +24,7 @@ import {
   throwIfAborted,
 } from "@storages/core";
 import pLimit from "p-limit";
+import { cachePath, zstdAvailable } from "./cache.js";
 import { bundlerOutputs, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 import {
   ENCODING_SUFFIX,
@@ -50,7 +51,7 @@ import { WorkerPool } from "./pool.js";
 import { type Reference, replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
 import { clearTracked, prune, readStored, writeLocalManifest } from "./releases.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
+import type { WorkerEncoding } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -161,7 +162,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const started = performance.now();
   const { target, signal } = options;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || ZSTD_AVAILABLE);
+  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || zstdAvailable());
   for (const e of encodings) {
     if (!ENCODINGS.includes(e))
       throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
