@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type * as Zlib from "node:zlib";
 
-/** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. */
+/** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding (worker.ts writes them there). */
 export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
   return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
 }

@@ -186,10 +186,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
   if (options.packages)
     sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
+  // The stored manifest is fetched (a thread-pool read, or a request) while the sources are listed
+  // (synchronously): a no-change run is mostly these two.
+  const storedRead = readStored(target, signal);
+  storedRead.catch(() => {}); // awaited below; a listing that fails first leaves it unheard
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
   const optionsPrint = fingerprint(options, encodings);
-  const stored = await readStored(target, signal);
+  const stored = await storedRead;
   const previous = stored?.manifest;
 
   const result = (manifest: StaticManifest, extra: Partial<CollectResult>): CollectResult => ({

@@ -80,6 +80,11 @@ export async function packageSources(root: string): Promise<StaticSource[]> {
   return sources;
 }
 
+/** Whether one of DEFAULT_IGNORE's globs could match `name` (a quick superset of what they match). */
+export function mayMatchDefaults(name: string): boolean {
+  return name.startsWith(".") || name.includes("/.") || name.endsWith("~") || name.includes("CVS");
+}
+
 function normalisePrefix(prefix: string | undefined): string {
   if (!prefix) return "";
   const trimmed = prefix.replace(/^\/+|\/+$/g, "");
@@ -95,7 +100,11 @@ export async function findFiles(
   sources: readonly StaticSource[],
   options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
 ): Promise<FoundFile[]> {
-  const ignored = picomatch([...(options.ignore ?? DEFAULT_IGNORE)], { dot: true });
+  const globs = picomatch([...(options.ignore ?? DEFAULT_IGNORE)], { dot: true });
+  // With the default globs, a name with no segment starting with ".", no "CVS" and no trailing "~"
+  // cannot match: most names skip the four regular expressions (a tenth of a no-change run).
+  const ignored =
+    options.ignore === undefined ? (name: string) => mayMatchDefaults(name) && globs(name) : globs;
   const found = new Map<string, FoundFile>();
   for (const source of sources) {
     const dir = resolve(source.dir);

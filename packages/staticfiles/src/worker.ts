@@ -12,11 +12,10 @@
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 
-import { cachePath, zstdAvailable } from "./cache.js";
 import type { ReferenceKind } from "./names.js";
 import type { Reference } from "./references.js";
 
@@ -75,7 +74,9 @@ export interface Compressed {
 const { constants } = zlib;
 const brotli = promisify(zlib.brotliCompress);
 const gz = promisify(zlib.gzip);
-const zstd = zstdAvailable() ? promisify(zlib.zstdCompress) : undefined;
+/** zstd is in node:zlib from Node 22.15 / 23.8; on an older Node it is simply not produced. */
+export const ZSTD_AVAILABLE = typeof zlib.zstdCompress === "function";
+const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
 
 /**
  * Brotli's window for an input: one bit more than the input needs (the default, 22 bits, is a
@@ -86,6 +87,15 @@ const zstd = zstdAvailable() ? promisify(zlib.zstdCompress) : undefined;
 function windowBits(size: number): number {
   const { BROTLI_MIN_WINDOW_BITS: min, BROTLI_DEFAULT_WINDOW: max } = constants;
   return Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 16)) + 1));
+}
+
+/**
+ * `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. The same
+ * layout as cache.ts's (the main thread's, which must not load this module's zlib): this file runs
+ * as a worker straight from its source in the tests, so it imports no module of its own at load.
+ */
+export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
+  return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
 }
 
 async function digest(path: string): Promise<Digest> {
