@@ -893,10 +893,7 @@ export class FsDriver implements Driver {
       const pageSize = Math.max(1, Math.floor(options.pageSize));
       const found: Candidate[] = [];
       // One more than the page tells whether another page follows.
-      for await (const candidate of this.walk(directory, prefix, after, options.recursive, options.signal)) {
-        found.push(candidate);
-        if (found.length > pageSize) break;
-      }
+      await this.walk(directory, prefix, after, options.recursive, options.signal, found, pageSize + 1);
       if (found.length <= pageSize) return { entries: found.map((c) => c.entry) };
       found.pop();
       const last = found[found.length - 1]!;
@@ -905,23 +902,28 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Yields the entries under `directory` in name order, skipping everything up to and including
-   * `after`. Order: entries sorted by name with "/" appended to directories, which makes a
-   * depth-first walk produce the same order as sorting all keys.
+   * Appends the entries under `directory` to `found` in name order, skipping everything up to and
+   * including `after`, until `found` holds `limit`; returns whether it does. Order: entries sorted
+   * by name with "/" appended to directories, which makes a depth-first walk produce the same order
+   * as sorting all keys. (An array filled in place, not an async generator: a generator handed each
+   * entry up through every level of the recursion, a promise per level, and that was most of a
+   * listing's own CPU time.)
    */
-  private async *walk(
+  private async walk(
     directory: string,
     keyPrefix: string,
     after: string | undefined,
     recursive: boolean,
     signal: AbortSignal,
-  ): AsyncGenerator<Candidate> {
+    found: Candidate[],
+    limit: number,
+  ): Promise<boolean> {
     if (signal.aborted) throw abortError(signal);
     let dirents: import("node:fs").Dirent[];
     try {
       dirents = await readdir(directory, { withFileTypes: true });
     } catch (error) {
-      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
       throw error;
     }
     const items: Array<{
@@ -993,16 +995,20 @@ export class FsDriver implements Driver {
           after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
         if (wholeSubtreeSeen) continue;
         if (recursive) {
-          yield* this.walk(item.path, item.sortKey, after, true, signal);
+          if (await this.walk(item.path, item.sortKey, after, true, signal, found, limit)) return true;
         } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
-          yield { entry: { type: "directory", name }, sortKey: item.sortKey };
+          found.push({ entry: { type: "directory", name }, sortKey: item.sortKey });
+          if (found.length >= limit) return true;
         }
         continue;
       }
       if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
       const entry = await lookup(index);
-      if (entry !== undefined) yield { entry, sortKey: item.sortKey };
+      if (entry === undefined) continue;
+      found.push({ entry, sortKey: item.sortKey });
+      if (found.length >= limit) return true;
     }
+    return false;
   }
 
   /** The listing entry of one file, or undefined when it was deleted while we listed. */
