@@ -8,6 +8,7 @@
  *   BENCH_ROUNDS=3 node bench/collectstatic.mjs    (rounds; default 1 — whitenoise takes minutes a run)
  *   BENCH_COMPRESS=0 node bench/collectstatic.mjs  (only ours --no-compress vs Django's manifest storage)
  *   BENCH_NOCHANGE_RUNS=5                          (no-change runs under 20 s per round, median; default 5)
+ *   BENCH_STORAGES_BIN=…/bin/storages.js           (another build's CLI, for a before/after comparison)
  *
  * Needs /usr/bin/python3 with Debian's python3-django, python3-whitenoise, python3-brotli, GNU time
  * (/usr/bin/time, for peak RSS), the corpus generated and djproj/ copied to CORPUS_DIR.
@@ -31,7 +32,8 @@ const NOCHANGE_RUNS = Number(process.env.BENCH_NOCHANGE_RUNS ?? 5);
 // while working on it; the results files are written by a full run only).
 const COMPRESS = process.env.BENCH_COMPRESS !== "0";
 const ROOT = join(import.meta.dirname, "..");
-const BIN = join(ROOT, "packages/cli/bin/storages.js");
+// BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
+const BIN = process.env.BENCH_STORAGES_BIN ?? join(ROOT, "packages/cli/bin/storages.js");
 const SCRATCH = join(LB, "scratch-bench");
 mkdirSync(SCRATCH, { recursive: true });
 
