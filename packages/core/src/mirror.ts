@@ -221,10 +221,18 @@ export class MirrorDriver implements Driver {
   }
 
   async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
-    await this.primary.copy(from, to, { signal: options.signal, overwrite: options.overwrite });
+    await this.primary.copy(from, to, {
+      signal: options.signal,
+      overwrite: options.overwrite,
+      link: options.link,
+    });
     await this.#fanOut("copy", to, async (secondary) => {
       try {
-        await secondary.copy(from, to, { signal: options.signal, overwrite: options.overwrite });
+        await secondary.copy(from, to, {
+          signal: options.signal,
+          overwrite: options.overwrite,
+          link: options.link,
+        });
       } catch (error) {
         if (!NotFoundError.isInstance(error)) throw error;
         // Not backfilled yet on this secondary: send it the primary's copy.

@@ -851,7 +851,8 @@ export class Storage {
           if (!overwrite) throw new AlreadyExistsError(`"${target}" already exists.`, { path: target });
           return;
         }
-        if (this.driver.copy) return this.driver.copy(source, target, { signal, overwrite });
+        if (this.driver.copy)
+          return this.driver.copy(source, target, { signal, overwrite, link: options.link === true });
         await this.streamCopy(source, target, overwrite, signal);
         // Copying again is harmless when it replaces the destination; without overwrite, a lost
         // answer would turn a retry into a false "already exists".

@@ -149,6 +149,15 @@ export interface ListPage {
 export interface CopyOptions extends CallOptions {
   /** Default true: like `cp`, the destination is replaced. false: AlreadyExistsError when it exists. */
   overwrite?: boolean | undefined;
+  /**
+   * Default false. true: where the backend can, the destination becomes a second name of the
+   * source's content instead of a copy of its bytes — on a local folder a hard link (no byte
+   * written; a copy when the two names are on different filesystems). Both names then show the same
+   * content and metadata until one of them is replaced, which storages always does by writing a new
+   * file, never in place; a program that edits the file in place changes both. For immutable
+   * content published twice (collectstatic's hashed and original names). Ignored elsewhere.
+   */
+  link?: boolean | undefined;
 }
 
 export interface SignedUrlOptions extends CallOptions {
@@ -326,6 +335,8 @@ export interface DriverSignedUploadOptions extends DriverCallOptions {
 
 export interface DriverCopyOptions extends DriverCallOptions {
   overwrite: boolean;
+  /** CopyOptions.link: share the source's content where the backend can. */
+  link?: boolean | undefined;
 }
 
 export interface DriverDeleteManyResult {

@@ -744,6 +744,21 @@ export class FsDriver implements Driver {
   }
 
   /**
+   * The real path and stat of a file to copy from, checked through a descriptor of it (an open, a
+   * readlink of /proc/self/fd and an fstat, instead of a realpath of every segment and a stat).
+   */
+  private async fileToCopy(key: string): Promise<{ path: string; stats: BigIntStats }> {
+    const { opened: fd, path } = await this.openToRead(key, openFd, (d) => d, closeQuietly);
+    try {
+      const stats = await fstatFd(fd);
+      if (!stats.isFile()) throw notFound(key);
+      return { path, stats };
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  /**
    * An open handle on a file and the stat of that very version (size, ETag and metadata come from
    * the handle, so a concurrent replace cannot mix two versions). The caller closes the handle.
    * createFsHandler serves files with it.
@@ -1051,9 +1066,13 @@ export class FsDriver implements Driver {
 
   async copy(from: string, to: string, options: DriverCopyOptions): Promise<void> {
     await this.run(to, options.signal, async () => {
-      const source = await this.existingFile(from);
+      const source = await this.fileToCopy(from);
+      if (options.link && !this.records && (await this.linkCopy(source.path, to, undefined, options))) return;
       const meta = await this.metadataOf(from, source.path, source.stats);
       const known = meta.checksums?.md5;
+      // A record must carry the checksum of what it names: a file without one is copied (and hashed).
+      if (options.link && known !== undefined && (await this.linkCopy(source.path, to, meta, options)))
+        return;
       await this.save(
         to,
         {
@@ -1071,6 +1090,53 @@ export class FsDriver implements Driver {
         },
       );
     });
+  }
+
+  /**
+   * `to` as a second name (hard link) of the file at `sourcePath`, with the source's metadata in
+   * its own record (`meta`, undefined when the storage keeps none); false when the folder cannot
+   * hold a link (another filesystem, no hard links): the caller copies. The content is the
+   * source's inode, already synced or pending a flush: only the folder has news.
+   */
+  private async linkCopy(
+    sourcePath: string,
+    to: string,
+    meta: StoredMetadata | undefined,
+    options: DriverCopyOptions,
+  ): Promise<boolean> {
+    this.startSweep();
+    const { directory, fd: directoryFd } = await this.paths.openParent(to);
+    try {
+      const target = join(directory, basename(to));
+      // Replacing: linked under a temporary name, then renamed over the old file (atomic, like a save).
+      const linked = options.overwrite ? tempPath(directory) : target;
+      try {
+        await link(sourcePath, linked);
+      } catch (error) {
+        const code = errnoCode(error) ?? "";
+        if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false;
+        if (code === "EEXIST" && !options.overwrite)
+          throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, { path: to, cause: error });
+        throw error;
+      }
+      const durable = this.durability === "full";
+      let recordPath: string | undefined;
+      try {
+        if (meta !== undefined) {
+          const stats = await stat(linked, { bigint: true });
+          recordPath = await writeRecord(target, stats, meta, this.fileMode, durable);
+        }
+        if (linked !== target) await rename(linked, target);
+      } catch (error) {
+        await unlink(linked).catch(() => {});
+        throw error;
+      }
+      if (durable) await syncDescriptor(directoryFd);
+      else await this.published(directory, ...(recordPath === undefined ? [] : [recordPath]));
+      return true;
+    } finally {
+      closeQuietly(directoryFd);
+    }
   }
 
   async move(from: string, to: string, options: DriverCopyOptions): Promise<void> {

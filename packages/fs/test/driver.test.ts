@@ -500,6 +500,48 @@ describe("delete, copy, move", () => {
   });
 });
 
+describe("copy with link: true (a second name of the same content)", () => {
+  const inode = async (key: string) => (await stat(join(root, key))).ino;
+
+  it("makes a hard link, replaces like a save, and refuses an existing name when asked", async () => {
+    await storage.save("css/app.1234.css", "body{}", { cacheControl: "immutable" });
+    await storage.save("css/app.css", "old");
+    await storage.copy("css/app.1234.css", "css/app.css", { link: true });
+    expect(await inode("css/app.css")).toBe(await inode("css/app.1234.css"));
+    expect(await storage.readText("css/app.css")).toBe("body{}");
+    // Its own record, with the source's metadata and checksum.
+    const copied = await storage.stat("css/app.css");
+    expect(copied.cacheControl).toBe("immutable");
+    expect(copied.checksums?.md5).toBe(md5("body{}"));
+    expect(
+      await code(storage.copy("css/app.1234.css", "css/app.css", { link: true, overwrite: false })),
+    ).toBe("E_ALREADY_EXISTS");
+    await storage.copy("css/app.1234.css", "new/dir/app.css", { link: true, overwrite: false });
+    expect(await inode("new/dir/app.css")).toBe(await inode("css/app.1234.css"));
+    // Replacing one name writes a new file: the other keeps its content.
+    await storage.save("css/app.css", "replaced");
+    expect(await storage.readText("css/app.1234.css")).toBe("body{}");
+    expect((await tree(root)).filter((n) => n.includes(RESERVED_PREFIX))).toEqual([]);
+  });
+
+  it("a source without a recorded checksum is copied (and hashed), not linked", async () => {
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, "foreign.txt"), "put there by another program");
+    await storage.copy("foreign.txt", "copy.txt", { link: true });
+    expect(await inode("copy.txt")).not.toBe(await inode("foreign.txt"));
+    expect((await storage.stat("copy.txt")).checksums?.md5).toBe(md5("put there by another program"));
+  });
+
+  it("on a plain folder (records: false) the link is the whole copy; a missing source is not found", async () => {
+    const plain = fsStorage({ root: join(root, "plain"), records: false });
+    await plain.save("a.js", "x()");
+    await plain.copy("a.js", "b.js", { link: true });
+    expect((await stat(join(root, "plain/b.js"))).ino).toBe((await stat(join(root, "plain/a.js"))).ino);
+    expect(await code(plain.copy("missing.js", "c.js", { link: true }))).toBe("E_NOT_FOUND");
+    expect(await tree(join(root, "plain"))).toEqual(["a.js", "b.js"]);
+  });
+});
+
 describe("saves racing deletes that prune their folders", () => {
   it("a save never fails because a concurrent delete removed the (then empty) folder it is making", async () => {
     // Each delete removes its file's folders up to the root when they are empty, which can land

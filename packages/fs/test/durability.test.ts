@@ -159,6 +159,20 @@ describe("durability: batch", () => {
     );
   });
 
+  it("a linked copy (copy with link: true) syncs its folder, and no data of its own", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1234.js", "js");
+    await storage.copy("static/app.1234.js", "static/app.js", { link: true });
+    await storage.copy("static/app.1234.js", "other/app.js", { link: true });
+    expect(synced).toEqual([]);
+    await storage.flush();
+    const real = realFs.realpathSync(root);
+    // One inode, synced once under the name it was saved as; the folders that got new names.
+    expect([...synced].sort()).toEqual(
+      [join(real, "static/app.1234.js"), join(real, "static"), join(real, "other"), real].sort(),
+    );
+  });
+
   it("is an option with two values, never a default", () => {
     expect(() => fsStorage({ root, durability: "none" as never })).toThrow(OptionError);
     expect(fsStorage({ root }).describe().location?.settings?.durability).toBe("full");

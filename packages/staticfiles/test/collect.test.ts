@@ -271,6 +271,50 @@ describe("a fresh run", () => {
   });
 });
 
+describe("into a plain local folder (records: false, what `storages collectstatic --to DIR` makes)", () => {
+  it("original names are hard links of their hashed files and siblings; a hashed file removed by hand is written again", async () => {
+    const plain = fsStorage({ root: out, records: false, durability: "batch" });
+    const inode = async (name: string) => (await stat(join(out, name))).ino;
+    try {
+      const { manifest: m } = await collectStatic(collectOptions(src, plain, dir.path));
+      for (const [original, entry] of Object.entries(m.files)) {
+        expect(await inode(original), original).toBe(await inode(entry.name));
+        for (const suffix of Object.keys(entry.encodings).map(
+          (e) => ({ br: ".br", gzip: ".gz", zstd: ".zst" })[e]!,
+        ))
+          expect(await inode(original + suffix), original + suffix).toBe(await inode(entry.name + suffix));
+      }
+      // A later release: a changed file's original name now names its new hashed file; the old
+      // hashed file (kept for a rolled-back app) keeps its own bytes.
+      const before = m.files["js/app.js"]!.name;
+      await writeFile(join(src, "js/app.js"), `console.log(${JSON.stringify("y".repeat(600))});\n`);
+      const { manifest: next } = await collectStatic(collectOptions(src, plain, dir.path));
+      expect(next.files["js/app.js"]!.name).not.toBe(before);
+      expect(await inode("js/app.js")).toBe(await inode(next.files["js/app.js"]!.name));
+      expect(await readFile(join(out, before), "utf8")).toContain("x".repeat(600));
+      expect(await readFile(join(out, "js/app.js"), "utf8")).toContain("y".repeat(600));
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it("an original name whose hashed file was removed by hand is written from the source", async () => {
+    const plain = fsStorage({ root: out, records: false });
+    try {
+      // Published without original names, then one hashed file removed: linking it is impossible.
+      const { manifest: m } = await collectStatic(collectOptions(src, plain, dir.path, { originals: false }));
+      await rm(join(out, m.files["img/bg.png"]!.name));
+      await collectStatic(collectOptions(src, plain, dir.path));
+      expect(await readFile(join(out, "img/bg.png"), "utf8")).toBe("png-bg");
+      expect(await readFile(join(out, "css/app.css"), "utf8")).toContain(
+        m.files["css/base.css"]!.name.split("/").pop(),
+      );
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
 describe("incremental", () => {
   it("a no-change run reads only the stored manifest: no file read, hashed, compressed or written", async () => {
     await collectStatic(options());

@@ -264,6 +264,27 @@ export function registerFiles(ctx: SuiteContext): void {
       await s.deleteMany([from, to]);
     });
 
+    it("copy with link: true (a hard link where the backend can) reads as a copy, and replacing either name leaves the other", async () => {
+      const s = ctx.main;
+      const from = ctx.unique("copy-link", ".css");
+      const to = ctx.unique("copy-link/nested", ".css");
+      await s.save(from, "body{}", {
+        contentType: "text/css",
+        cacheControl: "public, max-age=31536000, immutable",
+      });
+      await s.save(to, "old content");
+      await s.copy(from, to, { link: true });
+      expect(await s.readText(to)).toBe("body{}");
+      const copied = await s.stat(to);
+      expect(copied.size).toBe(6);
+      expect(copied.contentType).toBe("text/css");
+      await s.save(to, "replaced", { overwrite: true });
+      expect(await s.readText(from)).toBe("body{}");
+      await s.save(from, "source replaced", { overwrite: true });
+      expect(await s.readText(to)).toBe("replaced");
+      await s.deleteMany([from, to]);
+    });
+
     it("copy replaces an existing destination by default", async () => {
       const s = ctx.main;
       const from = ctx.unique("copy");
