@@ -11,7 +11,7 @@
  * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
 import { createHash, hash } from "node:crypto";
-import type { BigIntStats } from "node:fs";
+import type { BigIntStats, Dirent } from "node:fs";
 import { constants, createReadStream, existsSync, ReadStream } from "node:fs";
 import {
   copyFile,
@@ -95,6 +95,8 @@ import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 const READ_CHUNK = 64 * 1024;
 /** Files of a directory whose stat (and record) a listing fetches at once. */
 const LIST_LOOKAHEAD = 16;
+/** Sub-folders of a directory whose listing a recursive listing reads ahead. */
+const LIST_LOOKAHEAD_FOLDERS = 4;
 /** Attempts at creating a folder and the temporary file in it when a concurrent delete prunes it meanwhile. */
 const PARENT_RETRIES = 5;
 /** Files a flush syncs at once: enough for the disk to merge their journal commits. */
@@ -932,11 +934,12 @@ export class FsDriver implements Driver {
     signal: AbortSignal,
     found: Candidate[],
     limit: number,
+    listing?: Promise<Dirent[]>,
   ): Promise<boolean> {
     if (signal.aborted) throw abortError(signal);
-    let dirents: import("node:fs").Dirent[];
+    let dirents: Dirent[];
     try {
-      dirents = await readdir(directory, { withFileTypes: true });
+      dirents = await (listing ?? readdir(directory, { withFileTypes: true }));
     } catch (error) {
       if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
       throw error;
@@ -1003,14 +1006,33 @@ export class FsDriver implements Driver {
       lookups.delete(index);
       return pending;
     };
+    const wholeSubtreeSeen = (item: { sortKey: string }) =>
+      after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
+    // Folders hold few files in many trees: the listings of the next few sub-folders are read
+    // ahead too, so the walk does not wait for one folder's listing after another.
+    const listings = new Map<number, Promise<Dirent[]>>();
+    const listingOf = (index: number): Promise<Dirent[]> => {
+      for (let next = index, ahead = 0; next < items.length && ahead < LIST_LOOKAHEAD_FOLDERS; next++) {
+        const item = items[next]!;
+        if (!item.isDirectory) continue;
+        ahead++;
+        if (listings.has(next) || wholeSubtreeSeen(item)) continue;
+        const pending = readdir(item.path, { withFileTypes: true });
+        pending.catch(() => {}); // awaited by the walk into it, or dropped with the page
+        listings.set(next, pending);
+      }
+      const pending = listings.get(index)!;
+      listings.delete(index);
+      return pending;
+    };
     for (const [index, item] of items.entries()) {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
-        const wholeSubtreeSeen =
-          after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
-        if (wholeSubtreeSeen) continue;
+        if (wholeSubtreeSeen(item)) continue;
         if (recursive) {
-          if (await this.walk(item.path, item.sortKey, after, true, signal, found, limit)) return true;
+          const listing = listingOf(index);
+          if (await this.walk(item.path, item.sortKey, after, true, signal, found, limit, listing))
+            return true;
         } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
           found.push({ entry: { type: "directory", name }, sortKey: item.sortKey });
           if (found.length >= limit) return true;
