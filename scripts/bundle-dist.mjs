@@ -46,6 +46,8 @@ const output = await build({
     dir: dist,
     format: "esm",
     sourcemap: true,
+    // The maps point at src/, which every package publishes: no second copy of the sources in them.
+    sourcemapExcludeSources: true,
     entryFileNames: "[name].js",
     chunkFileNames: "chunk-[hash].js",
     // Names, line breaks and comments kept: stack traces and a reader of dist/ see the code as written.
