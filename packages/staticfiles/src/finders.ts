@@ -107,8 +107,10 @@ export async function findFiles(
   let compiled: ((name: string) => boolean) | undefined;
   // picomatch is loaded and the globs compiled on the first name to test: with the default globs
   // a run whose names the pre-check clears needs neither (~5–9 ms of a no-change run).
-  const globs = (name: string) =>
-    (compiled ??= (load("picomatch") as typeof picomatchModule)(patterns, { dot: true }))(name);
+  const globs = (name: string) => {
+    compiled ??= (load("picomatch") as typeof picomatchModule)(patterns, { dot: true });
+    return compiled(name);
+  };
   // With the default globs, a name with no segment starting with ".", no "CVS" and no trailing "~"
   // cannot match: most names skip the four regular expressions (a tenth of a no-change run).
   const ignored =
