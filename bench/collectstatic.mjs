@@ -8,6 +8,7 @@
  *   BENCH_ROUNDS=3 node bench/collectstatic.mjs    (rounds; default 1 — whitenoise takes minutes a run)
  *   BENCH_COMPRESS=0 node bench/collectstatic.mjs  (only ours --no-compress vs Django's manifest storage)
  *   BENCH_NOCHANGE_RUNS=5                          (no-change runs under 20 s per round, median; default 5)
+ *   BENCH_STORAGES_BIN=…/bin/storages.js           (another build's CLI, for a before/after comparison)
  *
  * Needs /usr/bin/python3 with Debian's python3-django, python3-whitenoise, python3-brotli, GNU time
  * (/usr/bin/time, for peak RSS), the corpus generated and djproj/ copied to CORPUS_DIR.
@@ -28,10 +29,11 @@ const LB = process.argv[2] ?? "/tmp/static-bench";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const NOCHANGE_RUNS = Number(process.env.BENCH_NOCHANGE_RUNS ?? 5);
 // BENCH_COMPRESS=0: only the --no-compress comparison with Django's manifest storage (a quick run
-// while working on it; the results files are written by a full run only).
+// while working on it: results/collectstatic-nocompress.*; collectstatic.* are the full run's).
 const COMPRESS = process.env.BENCH_COMPRESS !== "0";
 const ROOT = join(import.meta.dirname, "..");
-const BIN = join(ROOT, "packages/cli/bin/storages.js");
+// BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
+const BIN = process.env.BENCH_STORAGES_BIN ?? join(ROOT, "packages/cli/bin/storages.js");
 const SCRATCH = join(LB, "scratch-bench");
 mkdirSync(SCRATCH, { recursive: true });
 
@@ -168,9 +170,14 @@ const row = (name) => {
 };
 if (!COMPRESS) {
   const [dj, us] = CASES.map((c) => row(c.name));
-  console.log(
-    `no compression, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}: fresh Django ${dj.fresh.toFixed(2)} s / ours ${us.fresh.toFixed(2)} s = ${(dj.fresh / us.fresh).toFixed(2)}×; no change (median of ${NOCHANGE_RUNS}) ${dj.nochange.toFixed(3)} / ${us.nochange.toFixed(3)} s = ${(dj.nochange / us.nochange).toFixed(1)}×; peak RSS ${dj.rss.toFixed(0)} / ${us.rss.toFixed(0)} MB`,
+  const line = `no compression, ${new Date().toISOString()}, Node ${process.version}, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}: fresh Django ${dj.fresh.toFixed(2)} s / ours ${us.fresh.toFixed(2)} s = ${(dj.fresh / us.fresh).toFixed(2)}× (CPU ${dj.freshCpu.toFixed(2)} / ${us.freshCpu.toFixed(2)} s); no change (median of ${NOCHANGE_RUNS}) ${dj.nochange.toFixed(3)} / ${us.nochange.toFixed(3)} s = ${(dj.nochange / us.nochange).toFixed(1)}× (CPU ${dj.nochangeCpu.toFixed(2)} / ${us.nochangeCpu.toFixed(2)} s = ${(dj.nochangeCpu / us.nochangeCpu).toFixed(1)}×); peak RSS ${dj.rss.toFixed(0)} / ${us.rss.toFixed(0)} MB`;
+  console.log(line);
+  // Its own results file: collectstatic.md is the full run's (whitenoise included).
+  writeFileSync(
+    join(ROOT, "bench/results/collectstatic-nocompress.json"),
+    `${JSON.stringify({ date: new Date().toISOString(), rounds: ROUNDS, nochangeRuns: NOCHANGE_RUNS, samples, line }, null, 2)}\n`,
   );
+  writeFileSync(join(ROOT, "bench/results/collectstatic-nocompress.md"), `${line}\n`);
   process.exit(0);
 }
 const dj = row(CASES[0].name);

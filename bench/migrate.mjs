@@ -25,6 +25,10 @@
  *
  *   BENCH_CORPUS=/tmp/mig-bench/assets node bench/migrate.mjs        (RGW: STORAGES_TEST_S3_* set,
  *   BENCH_MIGRATE_ROUNDS=3  BENCH_MIGRATE_CONCURRENCY=8                or run it through bench/run.mjs)
+ *   BENCH_STORAGES_BIN=…/bin/storages.js      another build's CLI (before/after)
+ *   BENCH_MIGRATE_CASES='no-change sync fs'   only the cases whose label contains this text (no RGW
+ *                                             needed when none of them uses it); results go to
+ *                                             results/migrate-selected.{json,md}, not migrate.*
  */
 import { spawn, spawnSync } from "node:child_process";
 
@@ -38,18 +42,22 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { MiB, median, source } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = join(HERE, "..", "packages", "cli", "bin", "storages.js");
+// BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
+const CLI = process.env.BENCH_STORAGES_BIN ?? join(HERE, "..", "packages", "cli", "bin", "storages.js");
 const CORPUS = process.env.BENCH_CORPUS ?? "/tmp/mig-bench/assets";
 const ROUNDS = Number(process.env.BENCH_MIGRATE_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_MIGRATE_CONCURRENCY ?? 8);
 const BIG_BYTES = Number(process.env.BENCH_MIGRATE_BIG_BYTES ?? 1024 * MiB);
 const WORK = join(tmpdir(), `storages-bench-migrate-${process.pid}`);
+const SELECTED = process.env.BENCH_MIGRATE_CASES;
+const wanted = (label) => SELECTED === undefined || label.includes(SELECTED);
+const RGW_WANTED = ["corpus fs → RGW", "no-change sync fs → RGW", "1 GiB file fs → RGW"].some(wanted);
 
 if (!existsSync(CORPUS))
   throw new Error(
     `No corpus at ${CORPUS}: python3 /work/shared/reference/static-bench/gen_corpus.py --out ${CORPUS} (needs python3-django), or set BENCH_CORPUS.`,
   );
-const endpoint = process.env.STORAGES_TEST_S3_ENDPOINT;
+const endpoint = process.env.STORAGES_TEST_S3_ENDPOINT ?? (RGW_WANTED ? undefined : "http://127.0.0.1:1");
 if (!endpoint)
   throw new Error("STORAGES_TEST_S3_ENDPOINT is not set: run through `node bench/run.mjs migrate`.");
 const region = process.env.STORAGES_TEST_S3_REGION ?? "us-east-1";
@@ -199,13 +207,14 @@ function scenarios(bigDir) {
 await mkdir(WORK, { recursive: true });
 const bigDir = join(WORK, "big-source");
 await mkdir(bigDir, { recursive: true });
-await pipeline(source(BIG_BYTES), createWriteStream(join(bigDir, "big.bin")));
+if (["1 GiB file fs → fs", "1 GiB file fs → RGW"].some(wanted))
+  await pipeline(source(BIG_BYTES), createWriteStream(join(bigDir, "big.bin")));
 // RGW's first writes are slow (2–6 s): warm it up outside the clock.
-await rclone(["copy", join(HERE, "README.md"), `rgw:${await freshBucket("warmup")}`]);
+if (RGW_WANTED) await rclone(["copy", join(HERE, "README.md"), `rgw:${await freshBucket("warmup")}`]);
 
 const results = [];
 try {
-  for (const scenario of scenarios(bigDir)) {
+  for (const scenario of scenarios(bigDir).filter((s) => wanted(s.label))) {
     const loadBefore = loadavg()[0];
     const fixed = scenario.once ? await scenario.once() : undefined;
     const samples = { ours: [], theirs: [] };
@@ -262,10 +271,10 @@ console.log(`\n${table}`);
 const resultsDir = join(HERE, "results");
 await mkdir(resultsDir, { recursive: true });
 await writeFile(
-  join(resultsDir, "migrate.json"),
+  join(resultsDir, SELECTED === undefined ? "migrate.json" : "migrate-selected.json"),
   `${JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, rounds: ROUNDS, results, summary: results.map((r) => `${r.case} ${r.timeRatio.toFixed(2)}×`).join("; ") }, null, 2)}\n`,
 );
 await writeFile(
-  join(resultsDir, "migrate.md"),
-  `migrate, ${new Date().toISOString()}, Node ${process.version}, ${ROUNDS} round(s), load average at start of each case and after it in the last column\n\n${table}\n`,
+  join(resultsDir, SELECTED === undefined ? "migrate.md" : "migrate-selected.md"),
+  `migrate${SELECTED === undefined ? "" : ` (cases: ${SELECTED})`}, ${new Date().toISOString()}, Node ${process.version}, ${ROUNDS} round(s), load average at start of each case and after it in the last column\n\n${table}\n`,
 );

@@ -12,6 +12,9 @@ const { EXIT } = await import("./errors.js");
 const { main } = await import("./program.js");
 
 const controller = new AbortController();
+// process.stdin is made on first use (a stream over the pipe, file or terminal: ~5 ms and 2.5 MiB
+// at start-up); only `put -` and confirmation questions read it.
+let stdinUsed = false;
 let signals = 0;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
@@ -22,7 +25,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     }
     controller.abort(new Error(`${signal}`));
     // Reading stdin would keep the process alive after the command has stopped.
-    process.stdin.destroy();
+    if (stdinUsed) process.stdin.destroy();
   });
 }
 
@@ -33,7 +36,10 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 });
 
 const code = await main(process.argv.slice(2), {
-  stdin: process.stdin,
+  get stdin() {
+    stdinUsed = true;
+    return process.stdin;
+  },
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,

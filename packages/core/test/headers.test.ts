@@ -5,6 +5,8 @@
  */
 import fc from "fast-check";
 import mime from "mime";
+import otherTypes from "mime/types/other.js";
+import standardTypes from "mime/types/standard.js";
 import { describe, expect, it } from "vitest";
 import {
   ACTIVE_CONTENT_EXTENSIONS,
@@ -64,6 +66,19 @@ describe("guessContentType", () => {
   it("gives mime's answer for the whole name, for ordinary and odd names, cached or not", () => {
     for (let pass = 0; pass < 2; pass++) {
       for (const name of NAMES) expect(guessContentType(name), JSON.stringify(name)).toBe(reference(name));
+    }
+  });
+
+  it("gives mime's answer for every extension in mime's tables, in any case, with and without a folder", () => {
+    const extensions = [standardTypes, otherTypes].flatMap((table) =>
+      Object.values(table as Record<string, readonly string[]>).flat(),
+    );
+    expect(extensions.length).toBeGreaterThan(1000);
+    for (const starred of extensions) {
+      const extension = starred.replace(/^\*/, "");
+      for (const name of [`f.${extension}`, `d/f.${extension.toUpperCase()}`, extension, `.${extension}`]) {
+        expect(guessContentType(name), name).toBe(reference(name));
+      }
     }
   });
 

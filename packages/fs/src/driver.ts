@@ -11,7 +11,7 @@
  * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
 import { createHash, hash } from "node:crypto";
-import type { BigIntStats } from "node:fs";
+import type { BigIntStats, Dirent } from "node:fs";
 import { constants, createReadStream, existsSync, ReadStream } from "node:fs";
 import {
   copyFile,
@@ -96,6 +96,8 @@ import { sweepTemporaryFiles, tempPath } from "./temporary.js";
 const READ_CHUNK = 64 * 1024;
 /** Files of a directory whose stat (and record) a listing fetches at once. */
 const LIST_LOOKAHEAD = 16;
+/** Sub-folders of a directory whose listing a recursive listing reads ahead. */
+const LIST_LOOKAHEAD_FOLDERS = 4;
 /** Attempts at creating a folder and the temporary file in it when a concurrent delete prunes it meanwhile. */
 const PARENT_RETRIES = 5;
 /** Files a flush syncs at once: enough for the disk to merge their journal commits. */
@@ -912,10 +914,7 @@ export class FsDriver implements Driver {
       const pageSize = Math.max(1, Math.floor(options.pageSize));
       const found: Candidate[] = [];
       // One more than the page tells whether another page follows.
-      for await (const candidate of this.walk(directory, prefix, after, options.recursive, options.signal)) {
-        found.push(candidate);
-        if (found.length > pageSize) break;
-      }
+      await this.walk(directory, prefix, after, options.recursive, options.signal, found, pageSize + 1);
       if (found.length <= pageSize) return { entries: found.map((c) => c.entry) };
       found.pop();
       const last = found[found.length - 1]!;
@@ -924,23 +923,29 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Yields the entries under `directory` in name order, skipping everything up to and including
-   * `after`. Order: entries sorted by name with "/" appended to directories, which makes a
-   * depth-first walk produce the same order as sorting all keys.
+   * Appends the entries under `directory` to `found` in name order, skipping everything up to and
+   * including `after`, until `found` holds `limit`; returns whether it does. Order: entries sorted
+   * by name with "/" appended to directories, which makes a depth-first walk produce the same order
+   * as sorting all keys. (An array filled in place, not an async generator: a generator handed each
+   * entry up through every level of the recursion, a promise per level, and that was most of a
+   * listing's own CPU time.)
    */
-  private async *walk(
+  private async walk(
     directory: string,
     keyPrefix: string,
     after: string | undefined,
     recursive: boolean,
     signal: AbortSignal,
-  ): AsyncGenerator<Candidate> {
+    found: Candidate[],
+    limit: number,
+    listing?: Promise<Dirent[]>,
+  ): Promise<boolean> {
     if (signal.aborted) throw abortError(signal);
-    let dirents: import("node:fs").Dirent[];
+    let dirents: Dirent[];
     try {
-      dirents = await readdir(directory, { withFileTypes: true });
+      dirents = await (listing ?? readdir(directory, { withFileTypes: true }));
     } catch (error) {
-      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
       throw error;
     }
     const items: Array<{
@@ -1005,23 +1010,46 @@ export class FsDriver implements Driver {
       lookups.delete(index);
       return pending;
     };
+    const wholeSubtreeSeen = (item: { sortKey: string }) =>
+      after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
+    // Folders hold few files in many trees: the listings of the next few sub-folders are read
+    // ahead too, so the walk does not wait for one folder's listing after another.
+    const listings = new Map<number, Promise<Dirent[]>>();
+    const listingOf = (index: number): Promise<Dirent[]> => {
+      for (let next = index, ahead = 0; next < items.length && ahead < LIST_LOOKAHEAD_FOLDERS; next++) {
+        const item = items[next]!;
+        if (!item.isDirectory) continue;
+        ahead++;
+        if (listings.has(next) || wholeSubtreeSeen(item)) continue;
+        const pending = readdir(item.path, { withFileTypes: true });
+        pending.catch(() => {}); // awaited by the walk into it, or dropped with the page
+        listings.set(next, pending);
+      }
+      const pending = listings.get(index)!;
+      listings.delete(index);
+      return pending;
+    };
     for (const [index, item] of items.entries()) {
       const name = `${keyPrefix}${item.name}`;
       if (item.isDirectory) {
-        const wholeSubtreeSeen =
-          after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
-        if (wholeSubtreeSeen) continue;
+        if (wholeSubtreeSeen(item)) continue;
         if (recursive) {
-          yield* this.walk(item.path, item.sortKey, after, true, signal);
+          const listing = listingOf(index);
+          if (await this.walk(item.path, item.sortKey, after, true, signal, found, limit, listing))
+            return true;
         } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
-          yield { entry: { type: "directory", name }, sortKey: item.sortKey };
+          found.push({ entry: { type: "directory", name }, sortKey: item.sortKey });
+          if (found.length >= limit) return true;
         }
         continue;
       }
       if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
       const entry = await lookup(index);
-      if (entry !== undefined) yield { entry, sortKey: item.sortKey };
+      if (entry === undefined) continue;
+      found.push({ entry, sortKey: item.sortKey });
+      if (found.length >= limit) return true;
     }
+    return false;
   }
 
   /** The listing entry of one file, or undefined when it was deleted while we listed. */

@@ -27,6 +27,7 @@ import {
   throwIfAborted,
 } from "@storages/core";
 import pLimit from "p-limit";
+import { cachePath, zstdAvailable } from "./cache.js";
 import { bundlerOutputs, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 import {
   ENCODING_SUFFIX,
@@ -53,7 +54,7 @@ import { WorkerPool } from "./pool.js";
 import { type Reference, replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
 import { clearTracked, prune, readStored, writeLocalManifest } from "./releases.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
-import { cachePath, type WorkerEncoding, ZSTD_AVAILABLE } from "./worker.js";
+import type { WorkerEncoding } from "./worker.js";
 
 /** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
@@ -164,7 +165,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const started = performance.now();
   const { target, signal } = options;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || ZSTD_AVAILABLE);
+  const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || zstdAvailable());
   for (const e of encodings) {
     if (!ENCODINGS.includes(e))
       throw new InvalidArgumentError(`Unknown encoding "${e}": use br, gzip or zstd.`);
@@ -188,10 +189,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
   if (options.packages)
     sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
+  // The stored manifest is fetched (a thread-pool read, or a request) while the sources are listed
+  // (synchronously): a no-change run is mostly these two.
+  const storedRead = readStored(target, signal);
+  storedRead.catch(() => {}); // awaited below; a listing that fails first leaves it unheard
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
   const optionsPrint = fingerprint(options, encodings);
-  const stored = await readStored(target, signal);
+  const stored = await storedRead;
   const previous = stored?.manifest;
 
   const result = (manifest: StaticManifest, extra: Partial<CollectResult>): CollectResult => ({

