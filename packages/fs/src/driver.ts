@@ -98,7 +98,7 @@ const READ_CHUNK = 64 * 1024;
 const LIST_LOOKAHEAD = 16;
 /** Sub-folders of a directory whose listing a recursive listing reads ahead. */
 const LIST_LOOKAHEAD_FOLDERS = 4;
-/** Attempts at creating a folder and the temporary file in it when a concurrent delete prunes it meanwhile. */
+/** Attempts at creating a file (temporary, or a link) in a folder a concurrent delete prunes meanwhile. */
 const PARENT_RETRIES = 5;
 /** Files a flush syncs at once: enough for the disk to merge their journal commits. */
 const FLUSH_CONCURRENCY = 16;
@@ -621,15 +621,7 @@ export class FsDriver implements Driver {
     durable: boolean,
   ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
     for (let attempt = 1; ; attempt++) {
-      let parent: { directory: string; fd: number };
-      try {
-        parent = await this.paths.openParent(key);
-      } catch (error) {
-        // A concurrent delete pruned a folder between the check of its parent and the mkdir in it.
-        if (errnoCode(error) !== "ENOENT" || attempt >= PARENT_RETRIES) throw error;
-        continue;
-      }
-      const { directory, fd: directoryFd } = parent;
+      const { directory, fd: directoryFd } = await this.paths.openParent(key);
       const temp = tempPath(directory);
       const opening = this.records ? openRecord(directory, this.fileMode, durable) : undefined;
       opening?.catch(() => {}); // awaited by the save, or abandoned with it
@@ -1131,37 +1123,43 @@ export class FsDriver implements Driver {
     options: DriverCopyOptions,
   ): Promise<boolean> {
     this.startSweep();
-    const { directory, fd: directoryFd } = await this.paths.openParent(to);
-    try {
-      const target = join(directory, basename(to));
-      // Replacing: linked under a temporary name, then renamed over the old file (atomic, like a save).
-      const linked = options.overwrite ? tempPath(directory) : target;
+    for (let attempt = 1; ; attempt++) {
+      const { directory, fd: directoryFd } = await this.paths.openParent(to);
       try {
-        await link(sourcePath, linked);
-      } catch (error) {
-        const code = errnoCode(error) ?? "";
-        if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false;
-        if (code === "EEXIST" && !options.overwrite)
-          throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, { path: to, cause: error });
-        throw error;
-      }
-      const durable = this.durability === "full";
-      let recordPath: string | undefined;
-      try {
-        if (meta !== undefined) {
-          const stats = await stat(linked, { bigint: true });
-          recordPath = await writeRecord(target, stats, meta, this.fileMode, durable);
+        const target = join(directory, basename(to));
+        // Replacing: linked under a temporary name, then renamed over the old file (atomic, like a save).
+        const linked = options.overwrite ? tempPath(directory) : target;
+        try {
+          await link(sourcePath, linked);
+        } catch (error) {
+          const code = errnoCode(error) ?? "";
+          if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false; // the caller's copy fills the folder
+          // The folder pruned by a concurrent delete since it was opened (as in createTemp): again.
+          if (code === "ENOENT" && attempt < PARENT_RETRIES) continue;
+          await this.prune(directory); // made for this name, perhaps: not left behind empty
+          if (code === "EEXIST" && !options.overwrite)
+            throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, { path: to, cause: error });
+          throw error;
         }
-        if (linked !== target) await rename(linked, target);
-      } catch (error) {
-        await unlink(linked).catch(() => {});
-        throw error;
+        const durable = this.durability === "full";
+        let recordPath: string | undefined;
+        try {
+          if (meta !== undefined) {
+            const stats = await stat(linked, { bigint: true });
+            recordPath = await writeRecord(target, stats, meta, this.fileMode, durable);
+          }
+          if (linked !== target) await rename(linked, target);
+        } catch (error) {
+          await unlink(linked).catch(() => {});
+          await this.prune(directory);
+          throw error;
+        }
+        if (durable) await syncDescriptor(directoryFd);
+        else await this.published(directory, ...(recordPath === undefined ? [] : [recordPath]));
+        return true;
+      } finally {
+        closeQuietly(directoryFd);
       }
-      if (durable) await syncDescriptor(directoryFd);
-      else await this.published(directory, ...(recordPath === undefined ? [] : [recordPath]));
-      return true;
-    } finally {
-      closeQuietly(directoryFd);
     }
   }
 

@@ -39,6 +39,9 @@ export function errnoCode(error: unknown): string | undefined {
     : undefined;
 }
 
+/** Attempts at making a key's folder while concurrent deletes prune it (prepareParent). */
+const FOLDER_ATTEMPTS = 5;
+
 export class RootedPaths {
   /** The root with symlinks resolved (set by `init`). */
   real = "";
@@ -144,6 +147,18 @@ export class RootedPaths {
    * runs through a link that leads out of the root.
    */
   async prepareParent(key: string): Promise<string> {
+    // A concurrent delete removes folders it empties, up to the root: one can vanish between the
+    // check of its parent and the mkdir in it, or right after it was made. Made again, a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.prepareParentOnce(key);
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT" || attempt >= FOLDER_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async prepareParentOnce(key: string): Promise<string> {
     const parent = dirname(this.pathOf(key));
     // Saves into one new folder arrive together (a migration of a tree, concurrent uploads): while
     // one prepares it, the others wait for that answer instead of climbing and creating it again.
@@ -252,7 +267,7 @@ export class RootedPaths {
     }
     const made = await this.existingDirectory(key, target);
     if (made === undefined) {
-      // Pruned by a concurrent delete right after it was made: the save's retry makes it again.
+      // Pruned by a concurrent delete right after it was made: prepareParent makes it again.
       throw Object.assign(new Error(`ENOENT: ${target} was removed while it was prepared`), {
         code: "ENOENT",
       });
@@ -287,8 +302,15 @@ export class RootedPaths {
         closeQuietly(fd); // removed meanwhile: the careful path below decides
       }
     }
-    const directory = await this.prepareParent(key);
-    return { directory, fd: await openFd(directory, OPEN_DIRECTORY) };
+    for (let attempt = 1; ; attempt++) {
+      const directory = await this.prepareParent(key);
+      try {
+        return { directory, fd: await openFd(directory, OPEN_DIRECTORY) };
+      } catch (error) {
+        // Pruned again between being made and opened (see prepareParent).
+        if (errnoCode(error) !== "ENOENT" || attempt >= FOLDER_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /**

@@ -552,13 +552,22 @@ describe("saves racing deletes that prune their folders", () => {
         await storage.delete(key);
       }
     };
+    // A linked copy prepares its folder the same way (prepareParent).
+    await storage.save("source.txt", "s");
+    const linker = async () => {
+      for (let i = 0; i < 150; i++) {
+        await storage.copy("source.txt", "race/a/b/linked.txt", { link: true });
+        await storage.delete("race/a/b/linked.txt");
+      }
+    };
     await Promise.all([
       worker("race/a/one.txt"),
       worker("race/a/b/two.txt"),
       worker("race/a/b/c/three.txt"),
       worker("race/four.txt"),
+      linker(),
     ]);
-    expect(await tree(root)).toEqual([]);
+    expect(await tree(root)).toEqual(["source.txt"]);
   });
 });
 

@@ -7,9 +7,18 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type * as Zlib from "node:zlib";
 
-/** `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding (worker.ts writes them there). */
+/**
+ * Where the cache keeps what it knows of one content: `<cacheDir>/ab/abcdef…`, to which a suffix
+ * is added (`.br`; `.br.none` records "not worth it" for that encoding). The worker gets this stem
+ * in its task, so the layout is decided here only.
+ */
+export function cacheStem(cacheDir: string, sha256: string): string {
+  return join(cacheDir, sha256.slice(0, 2), sha256);
+}
+
+/** `<cacheDir>/ab/abcdef….br` (see cacheStem). */
 export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
-  return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
+  return `${cacheStem(cacheDir, sha256)}.${encoding}`;
 }
 
 /** zstd is in node:zlib from Node 22.15 / 23.8; on an older Node it is simply not produced. */

@@ -27,7 +27,7 @@ import {
   throwIfAborted,
 } from "@storages/core";
 import pLimit from "p-limit";
-import { cachePath, zstdAvailable } from "./cache.js";
+import { cachePath, cacheStem, zstdAvailable } from "./cache.js";
 import { bundlerOutputs, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
 import {
   ENCODING_SUFFIX,
@@ -615,9 +615,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
             .compress({
               path: p.rewritten ?? p.file.path,
               bytes: p.bytes,
-              sha256: p.entry.sha256,
               encodings: [...encodings] as WorkerEncoding[],
-              cacheDir,
+              cacheStem: cacheStem(cacheDir, p.entry.sha256),
               minSaving: MIN_SAVING,
               brotliQuality: options.brotliQuality ?? 11,
               gzipLevel: options.gzipLevel ?? 9,

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 
@@ -54,9 +54,9 @@ export interface CompressTask {
   path: string;
   /** …or the rewritten bytes themselves. */
   bytes?: Uint8Array | undefined;
-  sha256: string;
   encodings: WorkerEncoding[];
-  cacheDir: string;
+  /** Where the results go, `.br`, `.gzip`… added (cache.ts's cacheStem of the content's SHA-256). */
+  cacheStem: string;
   /** Smallest saving kept, as a fraction (0.05: a sibling must be ≥ 5 % smaller). */
   minSaving: number;
   brotliQuality: number;
@@ -87,15 +87,6 @@ const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
 function windowBits(size: number): number {
   const { BROTLI_MIN_WINDOW_BITS: min, BROTLI_DEFAULT_WINDOW: max } = constants;
   return Math.max(min, Math.min(max, Math.ceil(Math.log2(size + 16)) + 1));
-}
-
-/**
- * `<cacheDir>/ab/abcdef….br`; a `.none` file records "not worth it" for that encoding. The same
- * layout as cache.ts's (the main thread's, which must not load this module's zlib): this file runs
- * as a worker straight from its source in the tests, so it imports no module of its own at load.
- */
-export function cachePath(cacheDir: string, sha256: string, encoding: string): string {
-  return join(cacheDir, sha256.slice(0, 2), `${sha256}.${encoding}`);
 }
 
 async function digest(path: string): Promise<Digest> {
@@ -146,12 +137,12 @@ async function scan(task: ScanTask): Promise<Scanned[]> {
   });
 }
 
-async function cached(cacheDir: string, sha256: string, encoding: string): Promise<number | undefined> {
+async function cached(stem: string, encoding: string): Promise<number | undefined> {
   try {
-    return (await stat(cachePath(cacheDir, sha256, encoding))).size;
+    return (await stat(`${stem}.${encoding}`)).size;
   } catch {
     try {
-      await stat(cachePath(cacheDir, sha256, `${encoding}.none`));
+      await stat(`${stem}.${encoding}.none`);
       return 0;
     } catch {
       return undefined;
@@ -172,7 +163,7 @@ async function compress(task: CompressTask): Promise<Compressed> {
   let reused = true;
   let input: Buffer | undefined;
   for (const encoding of task.encodings) {
-    const hit = await cached(task.cacheDir, task.sha256, encoding);
+    const hit = await cached(task.cacheStem, encoding);
     if (hit !== undefined) {
       result[encoding] = hit;
       continue;
@@ -200,10 +191,10 @@ async function compress(task: CompressTask): Promise<Compressed> {
               pledgedSrcSize: input.length,
             } as Parameters<typeof zlib.zstdCompress>[1]);
     if (out.length <= input.length * (1 - task.minSaving)) {
-      await store(cachePath(task.cacheDir, task.sha256, encoding), out);
+      await store(`${task.cacheStem}.${encoding}`, out);
       result[encoding] = out.length;
     } else {
-      await store(cachePath(task.cacheDir, task.sha256, `${encoding}.none`), new Uint8Array());
+      await store(`${task.cacheStem}.${encoding}.none`, new Uint8Array());
       result[encoding] = 0;
     }
   }
