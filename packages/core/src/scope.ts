@@ -7,6 +7,13 @@ import { releaseStream, watchIdle } from "./abort.js";
 import { AbortedError, type Operation, type StorageError, TimeoutError, withContext } from "./errors.js";
 
 export class CallScope {
+  /**
+   * The scope of a call that nothing can end early: no caller signal, no timeout, and no stream to
+   * watch (not a read). One for every such call — bulk jobs make millions of them, and each would
+   * otherwise allocate a scope and an AbortController that never fires. Its signal never aborts.
+   */
+  static readonly inert = new CallScope(undefined, undefined, undefined, undefined, undefined);
+
   readonly #controller = new AbortController();
   /** The error the call ends with when its signal or timeout fired (with the call's context). */
   fired: StorageError | undefined;
@@ -60,6 +67,8 @@ export class CallScope {
    * readBytes() keeps it, so its timeout covers the whole read.
    */
   watchStream(stream: Readable, idleTimeout: number, keepTimeout: boolean): void {
+    // The shared scope must never hold one call's stream or timer.
+    if (this === CallScope.inert) throw new Error("internal: a read's stream was watched by the inert scope");
     if (!keepTimeout) this.#clearTimer();
     this.#stream = stream;
     if (idleTimeout > 0) this.#stopIdle = watchIdle(stream, idleTimeout, (error) => this.#fire(error));

@@ -110,6 +110,8 @@ type Repeat = boolean | ((error: StorageError) => boolean);
 export const MAX_SIGNED_URL_EXPIRES_IN = 7 * 24 * 3600;
 const DEFAULT_SIGNED_URL_EXPIRES_IN = 3600;
 const DEFAULT_PAGE_SIZE = 1000;
+/** The options of a save given none: shared rather than a new object per call (never changed). */
+const NO_OPTIONS: SaveOptions = Object.freeze({});
 /** Fallback deleteMany / copy parallelism for drivers without a batch call. */
 const FALLBACK_CONCURRENCY = 16;
 export const DEFAULT_IDLE_TIMEOUT = 60_000;
@@ -354,7 +356,11 @@ export class Storage {
     repeat: Repeat = true,
   ): Promise<T> {
     const timeout = options?.timeout ?? this.timeout;
-    const scope = new CallScope(options?.signal, timeout, operation, path, this.backend);
+    // Reads hand out a stream the scope watches (idle timeout, caller's signal): theirs is their own.
+    const scope =
+      options?.signal === undefined && timeout === undefined && operation !== "open" && operation !== "read"
+        ? CallScope.inert
+        : new CallScope(options?.signal, timeout, operation, path, this.backend);
     let keepScope = false;
     try {
       if (scope.fired) throw scope.fired;
@@ -476,11 +482,20 @@ export class Storage {
    * Stores a body under `name` and returns the name actually used. With `overwrite: false` (the
    * default) a taken name gets a random suffix; the backend decides atomically which name is free.
    */
-  async save(name: string, body: BodyInput, options: SaveOptions = {}): Promise<SaveResult> {
-    const key = this.name("save", name);
-    this.refuseIfReadOnly("save", key);
-    const overwrite = options.overwrite ?? this.overwrite;
-    const visibility = this.resolveVisibility("save", key, options.visibility);
+  save(name: string, body: BodyInput, options: SaveOptions = NO_OPTIONS): Promise<SaveResult> {
+    // Not an async function: bulk jobs make millions of saves, and an async wrapper around the call
+    // below would add a promise and two ticks to each. What these checks throw still rejects.
+    let key: string;
+    let overwrite: boolean;
+    let visibility: Visibility;
+    try {
+      key = this.name("save", name);
+      this.refuseIfReadOnly("save", key);
+      overwrite = options.overwrite ?? this.overwrite;
+      visibility = this.resolveVisibility("save", key, options.visibility);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.run(
       "save",
       key,

@@ -172,6 +172,45 @@ describe("Storage facade", () => {
     await expect(stream.bytes()).rejects.toMatchObject({ code: "E_ABORTED" });
   });
 
+  it("a save that fails its checks rejects; it never throws synchronously", async () => {
+    const storage = new Storage(new MemoryDriver());
+    const calls = [
+      () => storage.save("../escape.txt", "x"),
+      () => readOnly(storage).save("a.txt", "x"),
+      () => storage.save("a.txt", "x", { visibility: "everyone" as never }),
+    ];
+    for (const call of calls) {
+      let promise: Promise<unknown> | undefined;
+      expect(() => {
+        promise = call();
+      }).not.toThrow();
+      await expect(promise).rejects.toBeInstanceOf(StorageError);
+    }
+  });
+
+  it("calls without a signal or timeout share a signal that never aborts, whatever other calls' fire", async () => {
+    const driver = new MemoryDriver();
+    const seen: AbortSignal[] = [];
+    const writeBytes = driver.writeBytes.bind(driver);
+    driver.writeBytes = (key, bytes, options) => {
+      seen.push(options.signal);
+      return writeBytes(key, bytes, options);
+    };
+    const storage = new Storage(driver, { overwrite: true });
+    await storage.save("a.txt", "a");
+    const controller = new AbortController();
+    const aborted = storage.save("b.txt", slowStream(1000, 5), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    await expect(aborted).rejects.toMatchObject({ code: "E_ABORTED" });
+    await expect(storage.save("c.txt", "c", { timeout: 1 })).resolves.toMatchObject({ name: "c.txt" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await storage.save("d.txt", "d");
+    expect(seen).toHaveLength(3);
+    expect(seen.every((signal) => !signal.aborted)).toBe(true);
+    expect(seen[0]).toBe(seen[2]);
+    expect(await storage.readText("d.txt")).toBe("d");
+  });
+
   it("refuses an already-aborted signal before touching the backend", async () => {
     const storage = fake();
     await expect(storage.save("x", "y", { signal: AbortSignal.abort() })).rejects.toMatchObject({
