@@ -10,9 +10,9 @@
  * syncs the file, its record and its folder before a save returns; "batch" (rebuildable files such
  * as collectstatic output) syncs nothing per save and everything saved since at `flush()`/`close()`.
  */
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { BigIntStats, Dirent } from "node:fs";
-import { constants, createReadStream, existsSync, ReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -44,7 +44,6 @@ import {
   type DriverWriteOptions,
   type DriverWriteResult,
   guessContentType,
-  InvalidArgumentError,
   joinUrl,
   type ListEntry,
   type ListPage,
@@ -57,11 +56,13 @@ import {
   settleOnAbort,
   UnsupportedError,
   UrlSigner,
-  unreadLocalFile,
   type Visibility,
 } from "@storages/core";
+import { PendingSyncs, syncDescriptor, syncPath } from "./durability.js";
 import { toStorageError } from "./errors.js";
 import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd, readFd, writeAll } from "./io.js";
+import { decodeCursor, encodeCursor } from "./list-cursor.js";
+import { copyAndHash, untouchedFileSource, wholeFileStreams } from "./local-copy.js";
 import {
   type Durability,
   describeFsOptions,
@@ -69,7 +70,7 @@ import {
   type ResolvedFsOptions,
   resolveFsOptions,
 } from "./options.js";
-import { errnoCode, isReservedName, RootedPaths } from "./paths.js";
+import { errnoCode, isReservedName, OPEN_DIRECTORY, RootedPaths } from "./paths.js";
 import {
   abandonRecord,
   discardRecord,
@@ -100,13 +101,6 @@ const LIST_LOOKAHEAD = 16;
 const LIST_LOOKAHEAD_FOLDERS = 4;
 /** Attempts at creating a file (temporary, or a link) in a folder a concurrent delete prunes meanwhile. */
 const PARENT_RETRIES = 5;
-/** Files a flush syncs at once: enough for the disk to merge their journal commits. */
-const FLUSH_CONCURRENCY = 16;
-/**
- * Files a batch storage lets wait for a flush: past this many, the save that crosses it flushes
- * them, so the list (and what a crash can lose) stays bounded however long the job.
- */
-const MAX_PENDING_FILES = 8192;
 
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -141,96 +135,6 @@ const closeHandle = (handle: FileHandle): void => {
   handle.close().catch(() => {});
 };
 
-/** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
-const HASH_READ = 1024 * 1024;
-
-/** MD5 of a whole file. */
-async function md5OfFile(path: string, signal: AbortSignal): Promise<string> {
-  const fd = await openFd(path, constants.O_RDONLY);
-  try {
-    const digest = createHash("md5");
-    const buffer = Buffer.allocUnsafe(HASH_READ);
-    for (let position = 0; ; ) {
-      if (signal.aborted) throw abortError(signal);
-      const bytesRead = await readFd(fd, buffer, 0, HASH_READ, position);
-      if (bytesRead === 0) return digest.digest("hex");
-      digest.update(buffer.subarray(0, bytesRead));
-      position += bytesRead;
-    }
-  } finally {
-    await closeFd(fd);
-  }
-}
-
-function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
-  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
-}
-
-/**
- * Kernel copy of `source` to `temp` (copy_file_range, a reflink where the filesystem has them),
- * hashed by reading the source at the same time, so the copy costs the time of the slower of the
- * two rather than their sum. A source changed meanwhile is a copy of no single version: then the
- * MD5 is taken of what was copied, which is what gets published. `hashed: false` (a storage that
- * keeps no record, so no MD5) only copies.
- */
-async function copyAndHash(
-  source: string,
-  temp: string,
-  signal: AbortSignal,
-  hashed = true,
-): Promise<string | undefined> {
-  if (!hashed) {
-    await settleOnAbort(copyFile(source, temp), signal);
-    return undefined;
-  }
-  const before = await stat(source, { bigint: true });
-  const reading = new AbortController(); // a failed copy stops the hashing read too
-  const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
-  hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
-  try {
-    await settleOnAbort(copyFile(source, temp), signal);
-  } catch (error) {
-    reading.abort();
-    throw error;
-  }
-  const md5 = await settleOnAbort(hashing, signal);
-  const after = await stat(source, { bigint: true });
-  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
-}
-
-/** Linux names every open descriptor under /proc/self/fd: opening that path opens the very same file. */
-const FD_PATHS = process.platform === "linux" && existsSync("/proc/self/fd");
-
-/**
- * The streams `read()` returned for a whole file: a descriptor this driver opened, checked inside
- * its root and checked to be a regular file. Only these are copied from their descriptor (a
- * stranger's descriptor may be a pipe or a terminal: those are read as streams).
- */
-const wholeFileStreams = new WeakSet<Readable>();
-
-/**
- * Where the kernel can copy a body from, when the body is a whole local file nobody has read yet:
- * a `localFile(path)` (never opened before: its path), an `fs.createReadStream(path)` of the
- * whole file (its path), or a whole-file stream of an fs
- * storage's `read()`: /proc/self/fd/N, the very file that descriptor was checked and opened as —
- * never its name again, which a concurrent rename could point elsewhere. The stream must stay open
- * until the copy is done; the caller destroys it after.
- */
-function untouchedFileSource(body: Readable): string | undefined {
-  const local = unreadLocalFile(body);
-  if (local !== undefined) return local;
-  if (!(body instanceof ReadStream)) return undefined;
-  const stream = body as ReadStream & { start?: number; end?: number; fd?: unknown };
-  if (stream.bytesRead !== 0 || stream.destroyed) return undefined;
-  if (stream.readableFlowing !== null || stream.readableLength > 0) return undefined;
-  if (stream.end !== undefined && stream.end !== Infinity) return undefined;
-  if (FD_PATHS && wholeFileStreams.has(body) && typeof stream.fd === "number" && stream.fd >= 0)
-    return `/proc/self/fd/${stream.fd}`;
-  if (typeof stream.path === "string" && stream.path !== "")
-    return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
-  return undefined;
-}
-
 /**
  * `stream` destroyed with the abort error when `signal` fires before it closes. What
  * `stream.addAbortSignal` does, without its end-of-stream watcher: that one builds a
@@ -246,80 +150,6 @@ function destroyedOnAbort<T extends Readable>(signal: AbortSignal, stream: T): T
   signal.addEventListener("abort", onAbort, { once: true });
   stream.once("close", () => signal.removeEventListener("abort", onAbort));
   return stream;
-}
-
-/** fsync of a file or folder by path; ENOENT (removed since) is fine: there is nothing left to sync. */
-async function syncPath(path: string, flags: number): Promise<void> {
-  let fd: number;
-  try {
-    fd = await openFd(path, flags);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return;
-    throw error;
-  }
-  try {
-    await syncDescriptor(fd);
-  } finally {
-    await closeFd(fd);
-  }
-}
-
-/** fsync; some filesystems (and platforms) cannot fsync a directory, and a rename is atomic anyway. */
-async function syncDescriptor(fd: number): Promise<void> {
-  try {
-    await fsyncFd(fd);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code !== "EINVAL" && code !== "EBADF" && code !== "EISDIR") throw error;
-  }
-}
-
-/**
- * What a batch storage has saved but not yet synced: the files (data and records) and the folders
- * whose entries changed. `flush()` syncs the files first, then the folders, so a folder's entries
- * never become durable before the content they name.
- */
-class PendingSyncs {
-  private files = new Set<string>();
-  private directories = new Set<string>();
-
-  get size(): number {
-    return this.files.size;
-  }
-
-  get empty(): boolean {
-    return this.files.size === 0 && this.directories.size === 0;
-  }
-
-  add(directory: string, ...files: string[]): void {
-    for (const file of files) this.files.add(file);
-    this.directories.add(directory);
-  }
-
-  async flush(): Promise<void> {
-    const files = [...this.files];
-    const directories = [...this.directories];
-    this.files = new Set();
-    this.directories = new Set();
-    try {
-      await inParallel(files, (file) => syncPath(file, constants.O_RDONLY));
-      await inParallel(directories, (directory) => syncPath(directory, OPEN_DIRECTORY));
-    } catch (error) {
-      // Not synced: keep them for the next flush (a retry, or close()).
-      for (const file of files) this.files.add(file);
-      for (const directory of directories) this.directories.add(directory);
-      throw error;
-    }
-  }
-}
-
-async function inParallel<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(FLUSH_CONCURRENCY, items.length) }, async () => {
-      while (next < items.length) await task(items[next++]!);
-    }),
-  );
 }
 
 /** How a save publishes: create-exclusive or replace, and the record it writes for the MD5 of the content. */
@@ -339,8 +169,6 @@ function saveOptions(options: DriverWriteOptions): SaveOptions {
   };
 }
 
-const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
-
 /** A save's temporary file, open, in the folder it will be published in. */
 interface TempFile {
   /** The real path of the folder (the key's parent), and an open descriptor of it. */
@@ -354,33 +182,6 @@ interface Candidate {
   entry: ListEntry;
   /** Position in the listing order: the name, with a trailing "/" for directories. */
   sortKey: string;
-}
-
-function encodeCursor(prefix: string, after: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, p: prefix, a: after }), "utf8").toString("base64url");
-}
-
-function decodeCursor(cursor: string, prefix: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as {
-      v?: unknown;
-      p?: unknown;
-      a?: unknown;
-    };
-    if (
-      parsed.v === 1 &&
-      parsed.p === prefix &&
-      typeof parsed.a === "string" &&
-      parsed.a.startsWith(prefix)
-    ) {
-      return parsed.a;
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidArgumentError(
-    "Invalid list cursor: pass back the cursor returned by the previous page of the same listing (same prefix).",
-  );
 }
 
 export class FsDriver implements Driver {
@@ -608,7 +409,7 @@ export class FsDriver implements Driver {
       return;
     }
     this.pending.add(directory, ...files);
-    if (this.pending.size >= MAX_PENDING_FILES) await this.pending.flush();
+    if (this.pending.full) await this.pending.flush();
   }
 
   /**

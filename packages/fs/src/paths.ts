@@ -19,7 +19,7 @@ import { closeFd, closeQuietly, openFd } from "./io.js";
  * never blocking on a FIFO, never acquiring a terminal.
  */
 const OPEN_TO_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
-const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
+export const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY;
 /** What Linux appends to the path of a descriptor whose file was removed meanwhile. */
 const DELETED = " (deleted)";
 

@@ -1,0 +1,101 @@
+/**
+ * Copying a local file into a save's temporary file by the kernel (copy_file_range, a reflink where
+ * the filesystem has them) rather than through JavaScript: which bodies qualify (a whole local
+ * file nobody has read yet) and the MD5 taken of the bytes while they are copied.
+ */
+import { createHash } from "node:crypto";
+import { type BigIntStats, constants, existsSync, ReadStream } from "node:fs";
+import { copyFile, stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { abortError, settleOnAbort, unreadLocalFile } from "@storages/core";
+import { closeFd, openFd, readFd } from "./io.js";
+
+/** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
+const HASH_READ = 1024 * 1024;
+
+/** MD5 of a whole file. */
+export async function md5OfFile(path: string, signal: AbortSignal): Promise<string> {
+  const fd = await openFd(path, constants.O_RDONLY);
+  try {
+    const digest = createHash("md5");
+    const buffer = Buffer.allocUnsafe(HASH_READ);
+    for (let position = 0; ; ) {
+      if (signal.aborted) throw abortError(signal);
+      const bytesRead = await readFd(fd, buffer, 0, HASH_READ, position);
+      if (bytesRead === 0) return digest.digest("hex");
+      digest.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+export function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/**
+ * Kernel copy of `source` to `temp` (copy_file_range, a reflink where the filesystem has them),
+ * hashed by reading the source at the same time, so the copy costs the time of the slower of the
+ * two rather than their sum. A source changed meanwhile is a copy of no single version: then the
+ * MD5 is taken of what was copied, which is what gets published. `hashed: false` (a storage that
+ * keeps no record, so no MD5) only copies.
+ */
+export async function copyAndHash(
+  source: string,
+  temp: string,
+  signal: AbortSignal,
+  hashed = true,
+): Promise<string | undefined> {
+  if (!hashed) {
+    await settleOnAbort(copyFile(source, temp), signal);
+    return undefined;
+  }
+  const before = await stat(source, { bigint: true });
+  const reading = new AbortController(); // a failed copy stops the hashing read too
+  const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
+  hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
+  try {
+    await settleOnAbort(copyFile(source, temp), signal);
+  } catch (error) {
+    reading.abort();
+    throw error;
+  }
+  const md5 = await settleOnAbort(hashing, signal);
+  const after = await stat(source, { bigint: true });
+  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
+}
+
+/** Linux names every open descriptor under /proc/self/fd: opening that path opens the very same file. */
+export const FD_PATHS = process.platform === "linux" && existsSync("/proc/self/fd");
+
+/**
+ * The streams `read()` returned for a whole file: a descriptor this driver opened, checked inside
+ * its root and checked to be a regular file. Only these are copied from their descriptor (a
+ * stranger's descriptor may be a pipe or a terminal: those are read as streams).
+ */
+export const wholeFileStreams = new WeakSet<Readable>();
+
+/**
+ * Where the kernel can copy a body from, when the body is a whole local file nobody has read yet:
+ * a `localFile(path)` (never opened before: its path), an `fs.createReadStream(path)` of the
+ * whole file (its path), or a whole-file stream of an fs
+ * storage's `read()`: /proc/self/fd/N, the very file that descriptor was checked and opened as —
+ * never its name again, which a concurrent rename could point elsewhere. The stream must stay open
+ * until the copy is done; the caller destroys it after.
+ */
+export function untouchedFileSource(body: Readable): string | undefined {
+  const local = unreadLocalFile(body);
+  if (local !== undefined) return local;
+  if (!(body instanceof ReadStream)) return undefined;
+  const stream = body as ReadStream & { start?: number; end?: number; fd?: unknown };
+  if (stream.bytesRead !== 0 || stream.destroyed) return undefined;
+  if (stream.readableFlowing !== null || stream.readableLength > 0) return undefined;
+  if (stream.end !== undefined && stream.end !== Infinity) return undefined;
+  if (FD_PATHS && wholeFileStreams.has(body) && typeof stream.fd === "number" && stream.fd >= 0)
+    return `/proc/self/fd/${stream.fd}`;
+  if (typeof stream.path === "string" && stream.path !== "")
+    return stream.start === undefined || stream.start === 0 ? stream.path : undefined;
+  return undefined;
+}
