@@ -6,15 +6,32 @@ import type { Readable } from "node:stream";
 import { releaseStream, watchIdle } from "./abort.js";
 import { AbortedError, type Operation, type StorageError, TimeoutError, withContext } from "./errors.js";
 
+/**
+ * The signal of every call that nothing can end early (see `CallScope.inert`). It never aborts: its
+ * controller is dropped here. So it keeps no listeners — one added to it could never run, and
+ * shared by every such call it would otherwise collect each listener a driver or SDK forgets to
+ * remove, for the life of the process.
+ */
+const NEVER_ABORTED: AbortSignal = (() => {
+  const signal = new AbortController().signal;
+  const ignore = () => {};
+  Object.defineProperties(signal, {
+    addEventListener: { value: ignore },
+    removeEventListener: { value: ignore },
+    onabort: { get: () => null, set: ignore },
+  });
+  return signal;
+})();
+
 export class CallScope {
   /**
    * The scope of a call that nothing can end early: no caller signal, no timeout, and no stream to
-   * watch (not a read). One for every such call — bulk jobs make millions of them, and each would
-   * otherwise allocate a scope and an AbortController that never fires. Its signal never aborts.
+   * watch (not a read). One for all of them — bulk jobs make millions of such calls, and each
+   * would otherwise allocate a scope and an AbortController that never fires.
    */
-  static readonly inert = new CallScope(undefined, undefined, undefined, undefined, undefined);
+  static readonly inert = new CallScope(undefined, undefined, undefined, undefined, undefined, true);
 
-  readonly #controller = new AbortController();
+  readonly #controller: AbortController | undefined;
   /** The error the call ends with when its signal or timeout fired (with the call's context). */
   fired: StorageError | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -30,7 +47,9 @@ export class CallScope {
     private readonly operation: Operation | undefined,
     private readonly path: string | undefined,
     private readonly backend: string | undefined,
+    inert = false,
   ) {
+    this.#controller = inert ? undefined : new AbortController();
     if (callerSignal) {
       const onCallerAbort = () => this.#fire(new AbortedError(undefined, { cause: callerSignal.reason }));
       if (callerSignal.aborted) {
@@ -49,7 +68,7 @@ export class CallScope {
   }
 
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#controller?.signal ?? NEVER_ABORTED;
   }
 
   #fire(error: StorageError): void {
@@ -57,7 +76,7 @@ export class CallScope {
     this.fired = withContext(error, { operation: this.operation, path: this.path, backend: this.backend });
     // Our error reaches the stream first, before the driver's SDK destroys it with its own.
     if (this.#stream) releaseStream(this.#stream, this.fired);
-    this.#controller.abort(this.fired);
+    this.#controller?.abort(this.fired);
   }
 
   /**
@@ -68,7 +87,7 @@ export class CallScope {
    */
   watchStream(stream: Readable, idleTimeout: number, keepTimeout: boolean): void {
     // The shared scope must never hold one call's stream or timer.
-    if (this === CallScope.inert) throw new Error("internal: a read's stream was watched by the inert scope");
+    if (this === CallScope.inert) throw new Error("internal: a read's stream was given the inert scope");
     if (!keepTimeout) this.#clearTimer();
     this.#stream = stream;
     if (idleTimeout > 0) this.#stopIdle = watchIdle(stream, idleTimeout, (error) => this.#fire(error));

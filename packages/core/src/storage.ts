@@ -356,7 +356,7 @@ export class Storage {
     repeat: Repeat = true,
   ): Promise<T> {
     const timeout = options?.timeout ?? this.timeout;
-    // Reads hand out a stream the scope watches (idle timeout, caller's signal): theirs is their own.
+    // Reads hand out a stream their scope watches (idle timeout, caller's signal): theirs is their own.
     const scope =
       options?.signal === undefined && timeout === undefined && operation !== "open" && operation !== "read"
         ? CallScope.inert
