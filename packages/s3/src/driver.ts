@@ -1,39 +1,32 @@
 /**
  * The S3 driver: maps the storages Driver contract onto @aws-sdk/client-s3, for AWS and the
  * S3-compatible services (profiles.ts says how each one differs).
+ *
+ * The driver stays thin: each call resolves the key, sends one command (or hands over to a helper)
+ * and maps the failure. The helpers live beside it: clients.ts (the client and the signer),
+ * acl.ts (whether ACLs are sent, and which), object-info.ts (checksums, metadata and stat from a
+ * HEAD), single-put.ts and multipart-upload.ts (writes), listing.ts (a listing page),
+ * server-copy.ts and multipart-copy.ts (copies), batch-delete.ts (DeleteObjects), presign.ts (signed URLs
+ * and uploads), errors.ts (every SDK error to a StorageError).
  */
 
-import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { inspect } from "node:util";
 import {
-  CopyObjectCommand,
   DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetBucketOwnershipControlsCommand,
   GetBucketVersioningCommand,
-  GetObjectAclCommand,
   GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
   type ObjectCannedACL,
-  PutObjectAclCommand,
-  PutObjectCommand,
   type PutObjectCommandInput,
-  S3Client,
-  type S3ClientConfig,
+  type S3Client,
   type StorageClass,
 } from "@aws-sdk/client-s3";
-import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   AlreadyExistsError,
   type BackendDescription,
-  base64ToHex,
   type Capabilities,
-  type Checksums,
   type DataProtection,
   type Driver,
   type DriverCallOptions,
@@ -45,99 +38,37 @@ import {
   type DriverSignedUrlOptions,
   type DriverWriteOptions,
   type DriverWriteResult,
-  type ListEntry,
   type ListPage,
-  md5FromBase64,
-  normalizeEtag,
   type ObjectStat,
   type SignedUpload,
   type StorageError,
   UnsupportedError,
   type Visibility,
 } from "@storages/core";
-import { type ErrorContext, errorName, toStorageError } from "./errors.js";
-import { isCopySourceTooLarge, multipartCopy } from "./multipart-copy.js";
+import { BucketAcls } from "./acl.js";
+import { deleteBatches } from "./batch-delete.js";
+import { createClients } from "./clients.js";
+import { type ErrorContext, toStorageError } from "./errors.js";
+import { listObjectsPage } from "./listing.js";
 import { uploadBody } from "./multipart-upload.js";
+import { etagIsMd5, MD5_METADATA, statFromHead, userMetadata } from "./object-info.js";
 import {
   describeS3Options,
   MAX_PARTS,
-  MAX_SINGLE_COPY_SIZE,
   type ResolvedS3Options,
   resolveOptions,
   type S3DriverOptions,
 } from "./options.js";
 import { PartBuffers } from "./parts.js";
-import { buildPublicUrl, copySource, fromKey, toKey } from "./urls.js";
+import { signDownloadUrl, signUpload } from "./presign.js";
+import { copyInBucket } from "./server-copy.js";
+import { putInOneRequest } from "./single-put.js";
+import { buildPublicUrl, toKey } from "./urls.js";
 
-/** DeleteObjects takes at most this many keys per request. */
-export const DELETE_BATCH_SIZE = 1000;
-const ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers";
+// Exported from this module as before the split (index.ts re-exports it).
+export { DELETE_BATCH_SIZE } from "./batch-delete.js";
+
 const MIB = 1024 * 1024;
-
-/**
- * Metadata key of the MD5 (base64) of objects whose ETag is not their MD5: multipart uploads, and
- * any upload under SSE-KMS. rclone's name for it, so each tool sees the other's checksums.
- */
-export const MD5_METADATA = "md5chksum";
-
-/** The MD5 in an ETag of the single-request form (32 hex digits); multipart ETags end in "-N". */
-function md5FromEtag(etag: string | undefined): string | undefined {
-  const bare = normalizeEtag(etag)?.replace(/^W\//, "").slice(1, -1);
-  return bare !== undefined && /^[0-9a-f]{32}$/i.test(bare) ? bare.toLowerCase() : undefined;
-}
-
-/** Whether the ETags of objects written with this encryption are the MD5 of their content. */
-function etagIsMd5(serverSideEncryption: string | undefined, customerKey = false): boolean {
-  return !customerKey && (serverSideEncryption === undefined || serverSideEncryption === "AES256");
-}
-
-/**
- * Checksums of an object from its HEAD: the ETag when it is an MD5 (a single-request upload
- * without KMS or customer keys, as S3 documents), else the MD5 this driver (or rclone) stored in
- * the metadata; plus S3's additional checksums when the service keeps whole-object ones (AWS;
- * COMPOSITE ones are checksums of the parts, not of the object).
- */
-function checksumsFromHead(head: HeadObjectCommandOutput): Checksums | undefined {
-  const checksums: Checksums = {};
-  const md5 = etagIsMd5(head.ServerSideEncryption, head.SSECustomerAlgorithm !== undefined)
-    ? md5FromEtag(head.ETag)
-    : undefined;
-  const recorded = md5 ?? md5FromBase64(head.Metadata?.[MD5_METADATA]);
-  if (recorded !== undefined) checksums.md5 = recorded;
-  if (head.ChecksumType !== "COMPOSITE") {
-    if (head.ChecksumSHA256 && !head.ChecksumSHA256.includes("-"))
-      checksums.sha256 = base64ToHex(head.ChecksumSHA256);
-    if (head.ChecksumCRC32C && !head.ChecksumCRC32C.includes("-"))
-      checksums.crc32c = base64ToHex(head.ChecksumCRC32C);
-  }
-  return Object.keys(checksums).length > 0 ? checksums : undefined;
-}
-
-/** User metadata without the driver's own key (which save() never takes from the caller either). */
-function userMetadata(metadata: Record<string, string> | undefined): Record<string, string> | undefined {
-  if (metadata === undefined || !(MD5_METADATA in metadata)) return metadata;
-  const { [MD5_METADATA]: _md5, ...rest } = metadata;
-  return rest;
-}
-
-function s3ClientConfig(
-  options: ResolvedS3Options,
-  endpoint: string | undefined,
-  credentials: S3DriverOptions["credentials"],
-): S3ClientConfig {
-  const checksums = options.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED";
-  return {
-    region: options.region,
-    endpoint,
-    forcePathStyle: options.forcePathStyle,
-    credentials,
-    requestChecksumCalculation: checksums,
-    responseChecksumValidation: checksums,
-    // One attempt per call: the storage's retry policy (core's, the same on every backend) decides
-    // what is repeated, so the SDK's retries and ours never multiply.
-    maxAttempts: 1,
-  };
-}
 
 export class S3Driver implements Driver {
   readonly backend = "s3";
@@ -153,8 +84,8 @@ export class S3Driver implements Driver {
   readonly #client: S3Client;
   /** Signs URLs and uploads: its own endpoint (browsers' hostname) and never a payload checksum. */
   readonly #signer: S3Client;
-  readonly #ownedClients: S3Client[] = [];
-  #aclProbe: Promise<boolean> | undefined;
+  readonly #ownedClients: S3Client[];
+  readonly #acls: BucketAcls;
   /** Whether the client computes request checksums (WHEN_SUPPORTED): asked of its config once. */
   #checksumsComputed: Promise<boolean> | undefined;
   /** Whether objects this driver writes in one request get their MD5 as ETag (no KMS). */
@@ -165,30 +96,11 @@ export class S3Driver implements Driver {
   constructor(options: S3DriverOptions) {
     const resolved = resolveOptions(options);
     this.#options = resolved;
-    if (options.client) {
-      this.#client = options.client;
-    } else {
-      this.#client = new S3Client(s3ClientConfig(resolved, resolved.endpoint, options.credentials));
-      this.#ownedClients.push(this.#client);
-    }
-    if (options.client || resolved.signingEndpoint !== undefined || resolved.checksums !== "when_required") {
-      // Presigned PUTs from a WHEN_SUPPORTED client (the SDK default, so possibly a caller's) carry
-      // the CRC32 of an empty body and fail for any real upload; a signer with WHEN_REQUIRED signs
-      // only what the uploader really sends.
-      const signingOptions = { ...resolved, checksums: "when_required" as const };
-      const credentials = options.client ? options.client.config.credentials : options.credentials;
-      const endpoint = resolved.signingEndpoint ?? resolved.endpoint;
-      const config = s3ClientConfig(signingOptions, endpoint, credentials);
-      if (options.client) {
-        config.region = options.client.config.region;
-        config.forcePathStyle = options.client.config.forcePathStyle;
-        if (resolved.signingEndpoint === undefined) config.endpoint = options.client.config.endpoint;
-      }
-      this.#signer = new S3Client(config);
-      this.#ownedClients.push(this.#signer);
-    } else {
-      this.#signer = this.#client;
-    }
+    const clients = createClients(options, resolved);
+    this.#client = clients.client;
+    this.#signer = clients.signer;
+    this.#ownedClients = clients.owned;
+    this.#acls = new BucketAcls(this.#client, resolved, (error, context) => this.#fail(error, context));
     this.defaultVisibility = resolved.visibility;
     this.#etagIsMd5 = etagIsMd5(resolved.serverSideEncryption);
     this.#partBuffers = new PartBuffers(resolved.partSize, resolved.maxPartBuffers);
@@ -262,52 +174,12 @@ export class S3Driver implements Driver {
     return toStorageError(error, { ...context, bucket: this.#options.bucket });
   }
 
-  // -------------------------------------------------------------------------------------------
-  // ACLs
-
-  /** Whether canned ACLs are sent: per configuration, or (auto) as the bucket's ownership controls say. */
-  async #aclsEnabled(signal: AbortSignal): Promise<boolean> {
-    const { acl } = this.#options;
-    if (acl !== "auto") return acl;
-    this.#aclProbe ??= this.#probeAcls(signal).catch((error: unknown) => {
-      this.#aclProbe = undefined; // a transient failure must not decide for the driver's lifetime
-      throw this.#fail(error, { signal });
-    });
-    return this.#aclProbe;
-  }
-
-  async #probeAcls(signal: AbortSignal): Promise<boolean> {
-    try {
-      const out = await this.#client.send(
-        new GetBucketOwnershipControlsCommand({ Bucket: this.#options.bucket }),
-        { abortSignal: signal },
-      );
-      return !(out.OwnershipControls?.Rules ?? []).some(
-        (rule) => rule.ObjectOwnership === "BucketOwnerEnforced",
-      );
-    } catch (error) {
-      const name = errorName(error);
-      // No ownership controls: a legacy bucket, where ACLs work.
-      if (name === "OwnershipControlsNotFoundError") return true;
-      // Not allowed to ask, or a server without the API: try ACLs; a refusal says what to configure.
-      if (name === "AccessDenied" || name === "NotImplemented" || name === "MethodNotAllowed") return true;
-      throw error;
-    }
-  }
-
-  /** The canned ACL for a write, or undefined to leave access to the bucket (private by default). */
+  /** Whether the client computes request checksums (WHEN_SUPPORTED): asked of its config once. */
   #computesChecksums(): Promise<boolean> {
     this.#checksumsComputed ??= Promise.resolve(this.#client.config.requestChecksumCalculation()).then(
       (mode) => mode === "WHEN_SUPPORTED",
     );
     return this.#checksumsComputed;
-  }
-
-  async #cannedAcl(visibility: Visibility, signal: AbortSignal): Promise<ObjectCannedACL | undefined> {
-    // A new object (an overwrite too) is private unless its own request says otherwise, so only
-    // "public" needs a header; leaving "private" out also keeps writes working on ACL-less buckets.
-    if (visibility === "private" || this.#options.acl === false) return undefined;
-    return (await this.#aclsEnabled(signal)) ? "public-read" : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -334,7 +206,7 @@ export class S3Driver implements Driver {
         ContentDisposition: options.contentDisposition ?? o.contentDisposition,
         ContentEncoding: options.contentEncoding,
         Metadata: userMetadata(options.metadata),
-        ACL: await this.#cannedAcl(options.visibility, signal),
+        ACL: await this.#acls.cannedAcl(options.visibility, signal),
         ServerSideEncryption: o.serverSideEncryption,
         SSEKMSKeyId: o.sseKmsKeyId,
         StorageClass: o.storageClass as StorageClass | undefined,
@@ -350,39 +222,15 @@ export class S3Driver implements Driver {
       // In memory and small: one request, no part buffering.
       body.destroy();
       try {
-        // A client computing checksums (WHEN_SUPPORTED, AWS) sends its CRC32 and signs the
-        // payload's SHA-256, as the SDK does. Else (the S3-compatible profiles) the body's MD5 goes
-        // as Content-MD5, which the server checks (a changed body is BadDigest, nothing stored) and
-        // SigV4 signs, and the payload is UNSIGNED-PAYLOAD — what rclone sends too: the bytes are
-        // hashed once (MD5) on each side instead of twice (MD5 and SHA-256), and the save reports
-        // that MD5 (a migration checks it against the ETag without hashing the body again).
         const computed = await this.#computesChecksums();
-        const digest = computed && this.#etagIsMd5 ? undefined : createHash("md5").update(bytes).digest();
-        if (digest !== undefined && !this.#etagIsMd5)
-          params.Metadata = { ...params.Metadata, [MD5_METADATA]: digest.toString("base64") };
-        const command = new PutObjectCommand({
-          ...params,
-          Body: bytes,
-          ContentLength: bytes.byteLength,
-          ...(computed || digest === undefined ? {} : { ContentMD5: digest.toString("base64") }),
+        return await putInOneRequest(name, {
+          client: this.#client,
+          params,
+          bytes,
+          computesChecksums: computed,
+          etagIsMd5: this.#etagIsMd5,
+          signal,
         });
-        if (!computed)
-          // Before SigV4 signs the request: the signer then hashes no body.
-          command.middlewareStack.add(
-            (next) => (args) => {
-              const request = args.request as { headers?: Record<string, string> };
-              if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
-              return next(args);
-            },
-            { step: "build", name: "storagesUnsignedPayload" },
-          );
-        const out = await this.#client.send(command, { abortSignal: signal });
-        return {
-          key: name,
-          size: bytes.byteLength,
-          etag: normalizeEtag(out.ETag),
-          checksums: digest === undefined ? undefined : { md5: digest.toString("hex") },
-        };
       } catch (error) {
         throw this.#fail(error, context);
       }
@@ -488,18 +336,7 @@ export class S3Driver implements Driver {
 
   async stat(name: string, options: DriverCallOptions): Promise<ObjectStat> {
     const head = await this.#head(name, options.signal);
-    return {
-      name,
-      size: head.ContentLength ?? 0,
-      lastModified: head.LastModified ?? new Date(0),
-      etag: normalizeEtag(head.ETag),
-      contentType: head.ContentType,
-      cacheControl: head.CacheControl,
-      contentDisposition: head.ContentDisposition,
-      contentEncoding: head.ContentEncoding,
-      metadata: { ...userMetadata(head.Metadata) },
-      checksums: checksumsFromHead(head),
-    };
+    return statFromHead(name, head);
   }
 
   async exists(name: string, options: DriverCallOptions): Promise<boolean> {
@@ -528,47 +365,17 @@ export class S3Driver implements Driver {
   // Listing
 
   async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
-    const root = this.#options.prefix;
-    let out: ListObjectsV2CommandOutput;
-    try {
-      out = await this.#client.send(
-        new ListObjectsV2Command({
-          Bucket: this.#options.bucket,
-          Prefix: root + prefix,
-          Delimiter: options.recursive ? undefined : "/",
-          MaxKeys: options.pageSize,
-          ContinuationToken: options.cursor,
-        }),
-        { abortSignal: options.signal },
-      );
-    } catch (error) {
-      throw this.#fail(error, { key: prefix || undefined, signal: options.signal });
-    }
-    const entries: ListEntry[] = [];
-    for (const common of out.CommonPrefixes ?? []) {
-      const name =
-        common.Prefix === undefined ? undefined : fromKey(root, common.Prefix)?.replace(/\/+$/, "");
-      if (name) entries.push({ type: "directory", name });
-    }
-    for (const object of out.Contents ?? []) {
-      const name = object.Key === undefined ? undefined : fromKey(root, object.Key);
-      // "folder/" markers made by consoles and other tools are not files.
-      if (!name || name.endsWith("/")) continue;
-      // A listing has no metadata: only an MD5 ETag gives a checksum here (a multipart upload's
-      // recorded MD5 needs stat). Under KMS (configured on this storage) the ETag is not one.
-      const md5 = this.#etagIsMd5 ? md5FromEtag(object.ETag) : undefined;
-      entries.push({
-        type: "file",
-        name,
-        size: object.Size ?? 0,
-        lastModified: object.LastModified ?? new Date(0),
-        etag: normalizeEtag(object.ETag),
-        checksums: md5 === undefined ? undefined : { md5 },
-      });
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const cursor = out.IsTruncated && out.NextContinuationToken ? out.NextContinuationToken : undefined;
-    return { entries, cursor };
+    return listObjectsPage(
+      {
+        client: this.#client,
+        bucket: this.#options.bucket,
+        root: this.#options.prefix,
+        etagIsMd5: this.#etagIsMd5,
+        fail: (error, context) => this.#fail(error, context),
+      },
+      prefix,
+      options,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -583,43 +390,18 @@ export class S3Driver implements Driver {
       throw new AlreadyExistsError(`"${to}" already exists.`);
     }
     const ACL = await this.#copyAcl(from, signal);
-    const common = {
-      Bucket: o.bucket,
-      Key: target,
+    await copyInBucket({
+      client: this.#client,
+      options: o,
+      from,
+      to,
+      sourceKey: this.#key(from),
+      targetKey: target,
       ACL,
-      ServerSideEncryption: o.serverSideEncryption,
-      SSEKMSKeyId: o.sseKmsKeyId,
-      StorageClass: o.storageClass as StorageClass | undefined,
-    };
-    try {
-      await this.#client.send(
-        new CopyObjectCommand({
-          ...common,
-          CopySource: copySource(o.bucket, this.#key(from)),
-          MetadataDirective: "COPY",
-        }),
-        {
-          abortSignal: signal,
-        },
-      );
-    } catch (error) {
-      if (!isCopySourceTooLarge(error)) throw this.#fail(error, { key: from, signal });
-      // Above 5 GiB S3 copies only part by part.
-      const head = await this.#head(from, signal);
-      try {
-        await multipartCopy(this.#client, {
-          ...common,
-          sourceBucket: o.bucket,
-          sourceKey: this.#key(from),
-          head,
-          partSize: Math.max(MAX_SINGLE_COPY_SIZE / 10, Math.ceil((head.ContentLength ?? 0) / MAX_PARTS)),
-          concurrency: o.queueSize,
-          signal,
-        });
-      } catch (copyError) {
-        throw this.#fail(copyError, { key: to, signal });
-      }
-    }
+      signal,
+      head: () => this.#head(from, signal),
+      fail: (error, context) => this.#fail(error, context),
+    });
   }
 
   /**
@@ -628,7 +410,7 @@ export class S3Driver implements Driver {
    */
   async #copyAcl(from: string, signal: AbortSignal): Promise<ObjectCannedACL | undefined> {
     if (this.#options.acl === false) return undefined;
-    if (!(await this.#aclsEnabled(signal))) return undefined;
+    if (!(await this.#acls.enabled(signal))) return undefined;
     return (await this.getVisibility(from, { signal })) === "public" ? "public-read" : undefined;
   }
 
@@ -644,36 +426,17 @@ export class S3Driver implements Driver {
     }
   }
 
-  async #deleteBatches(names: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult> {
-    const failures: DriverDeleteManyResult["failures"] = [];
-    const byKey = new Map<string, string>();
-    for (let start = 0; start < names.length; start += DELETE_BATCH_SIZE) {
-      const batch = names.slice(start, start + DELETE_BATCH_SIZE);
-      byKey.clear();
-      for (const name of batch) byKey.set(this.#key(name), name);
-      try {
-        const out = await this.#client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.#options.bucket,
-            Delete: { Objects: [...byKey.keys()].map((Key) => ({ Key })), Quiet: true },
-          }),
-          { abortSignal: options.signal },
-        );
-        for (const failed of out.Errors ?? []) {
-          if (failed.Code === "NoSuchKey") continue;
-          const name = (failed.Key !== undefined && byKey.get(failed.Key)) || failed.Key || "";
-          failures.push({
-            key: name,
-            error: this.#fail({ name: failed.Code ?? "Error", message: failed.Message }, { key: name }),
-          });
-        }
-      } catch (error) {
-        const mapped = this.#fail(error, { signal: options.signal });
-        if (mapped.code === "E_ABORTED" || mapped.code === "E_TIMEOUT") throw mapped;
-        for (const name of batch) failures.push({ key: name, error: mapped });
-      }
-    }
-    return { failures };
+  #deleteBatches(names: string[], options: DriverCallOptions): Promise<DriverDeleteManyResult> {
+    return deleteBatches(
+      {
+        client: this.#client,
+        bucket: this.#options.bucket,
+        key: (name) => this.#key(name),
+        fail: (error, context) => this.#fail(error, context),
+      },
+      names,
+      options,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -690,14 +453,8 @@ export class S3Driver implements Driver {
   }
 
   async signedUrl(name: string, options: DriverSignedUrlOptions): Promise<string> {
-    const command = new GetObjectCommand({
-      Bucket: this.#options.bucket,
-      Key: this.#key(name),
-      ResponseContentDisposition: options.responseContentDisposition,
-      ResponseContentType: options.responseContentType,
-    });
     try {
-      return await getSignedUrl(this.#signer, command, { expiresIn: options.expiresIn });
+      return await signDownloadUrl(this.#signer, this.#options.bucket, this.#key(name), options);
     } catch (error) {
       throw this.#fail(error, { key: name, signal: options.signal });
     }
@@ -709,58 +466,8 @@ export class S3Driver implements Driver {
     const expiresAt = new Date(Date.now() + options.expiresIn * 1000);
     const cacheControl = options.cacheControl ?? o.cacheControl;
     try {
-      const ACL = await this.#cannedAcl(options.visibility, options.signal);
-      if (options.method === "post") {
-        if (!o.postPolicy)
-          throw new UnsupportedError(`The ${o.profile.label} profile has no signed POST uploads.`);
-        const fields: Record<string, string> = {};
-        if (options.contentType) fields["Content-Type"] = options.contentType;
-        if (cacheControl) fields["Cache-Control"] = cacheControl;
-        if (ACL) fields.acl = ACL;
-        if (o.serverSideEncryption) fields["x-amz-server-side-encryption"] = o.serverSideEncryption;
-        if (o.sseKmsKeyId) fields["x-amz-server-side-encryption-aws-kms-key-id"] = o.sseKmsKeyId;
-        if (o.storageClass) fields["x-amz-storage-class"] = o.storageClass;
-        const conditions: Array<["content-length-range", number, number]> = [];
-        if (options.maxBytes !== undefined) conditions.push(["content-length-range", 0, options.maxBytes]);
-        // Every field becomes an exact-match condition of the signed policy.
-        const post = await createPresignedPost(this.#signer, {
-          Bucket: o.bucket,
-          Key,
-          Fields: fields,
-          Conditions: conditions,
-          Expires: options.expiresIn,
-        });
-        return {
-          method: "POST",
-          url: post.url,
-          headers: {},
-          fields: post.fields,
-          expiresAt,
-          maxBytes: options.maxBytes,
-        };
-      }
-      if (options.maxBytes !== undefined) {
-        throw new UnsupportedError('S3 cannot enforce maxBytes on a signed PUT: use method "post".');
-      }
-      const command = new PutObjectCommand({
-        Bucket: o.bucket,
-        Key,
-        ContentType: options.contentType,
-        CacheControl: cacheControl,
-        ACL,
-        ServerSideEncryption: o.serverSideEncryption,
-        SSEKMSKeyId: o.sseKmsKeyId,
-        StorageClass: o.storageClass as StorageClass | undefined,
-      });
-      const headers: Record<string, string> = {};
-      if (options.contentType) headers["content-type"] = options.contentType;
-      if (cacheControl) headers["cache-control"] = cacheControl;
-      // The presigner leaves Content-Type unsigned by default: sign it, so the type is enforced.
-      const url = await getSignedUrl(this.#signer, command, {
-        expiresIn: options.expiresIn,
-        signableHeaders: new Set(Object.keys(headers)),
-      });
-      return { method: "PUT", url, headers, fields: {}, expiresAt, maxBytes: undefined };
+      const ACL = await this.#acls.cannedAcl(options.visibility, options.signal);
+      return await signUpload(this.#signer, o, { Key, ACL, cacheControl, expiresAt }, options);
     } catch (error) {
       throw this.#fail(error, { key: name, signal: options.signal });
     }
@@ -770,46 +477,20 @@ export class S3Driver implements Driver {
   // Visibility
 
   async setVisibility(name: string, visibility: Visibility, options: DriverCallOptions): Promise<void> {
-    if (!(await this.#aclsEnabled(options.signal))) {
+    if (!(await this.#acls.enabled(options.signal))) {
       throw new UnsupportedError(
         `The bucket "${this.#options.bucket}" has ACLs disabled: visibility is the bucket's (policy), not per file. Use a separate storage for ${visibility} files.`,
       );
     }
-    try {
-      await this.#client.send(
-        new PutObjectAclCommand({
-          Bucket: this.#options.bucket,
-          Key: this.#key(name),
-          ACL: visibility === "public" ? "public-read" : "private",
-        }),
-        { abortSignal: options.signal },
-      );
-    } catch (error) {
-      throw this.#fail(error, { key: name, signal: options.signal });
-    }
+    await this.#acls.put(name, this.#key(name), visibility, options.signal);
   }
 
   async getVisibility(name: string, options: DriverCallOptions): Promise<Visibility> {
-    if (!(await this.#aclsEnabled(options.signal))) {
+    if (!(await this.#acls.enabled(options.signal))) {
       await this.#head(name, options.signal);
       return this.defaultVisibility;
     }
-    try {
-      const out = await this.#client.send(
-        new GetObjectAclCommand({ Bucket: this.#options.bucket, Key: this.#key(name) }),
-        {
-          abortSignal: options.signal,
-        },
-      );
-      const readable = (out.Grants ?? []).some(
-        (grant) =>
-          grant.Grantee?.URI === ALL_USERS &&
-          (grant.Permission === "READ" || grant.Permission === "FULL_CONTROL"),
-      );
-      return readable ? "public" : "private";
-    } catch (error) {
-      throw this.#fail(error, { key: name, signal: options.signal });
-    }
+    return (await this.#acls.isPublic(name, this.#key(name), options.signal)) ? "public" : "private";
   }
 
   async close(): Promise<void> {

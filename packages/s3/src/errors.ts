@@ -31,6 +31,12 @@ export interface ErrorContext {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * The driver's error mapper with its bucket bound: what the helper modules (listing, batch delete,
+ * ACLs) are handed, so every failure is mapped in one place, with the same context.
+ */
+export type FailFunction = (error: unknown, context: Omit<ErrorContext, "bucket">) => StorageError;
+
 interface SdkErrorShape {
   name?: string;
   Code?: string;

@@ -6,6 +6,14 @@ export {
   type PackageImporter,
   registerBackend,
 } from "./backends.js";
+export { type FakeOptions, FakeStorages } from "./fakes.js";
+export {
+  DEFAULT_LOCAL_BASE_URL,
+  DEFAULT_LOCAL_ROOT,
+  type StorageEntryInput,
+  type StorageMode,
+  type StoragesOptions,
+} from "./load.js";
 export {
   type ConfigWarning,
   type ConfigWarningCode,
@@ -24,6 +32,7 @@ export {
   type StorageOverlap,
   type WarningContext,
 } from "./locations.js";
+export { type OpenedStorageUrl, type OpenStorageUrlOptions, openStorageUrl } from "./open-url.js";
 export {
   type ByteSize,
   closest,
@@ -48,22 +57,7 @@ export {
   storageVariable,
   urlParam,
 } from "./params.js";
-export {
-  createStorages,
-  DEFAULT_LOCAL_BASE_URL,
-  DEFAULT_LOCAL_ROOT,
-  type FakeOptions,
-  FakeStorages,
-  type OpenedStorageUrl,
-  type OpenStorageUrlOptions,
-  openStorageUrl,
-  type StorageDescription,
-  type StorageEntryInput,
-  type StorageMode,
-  StorageRegistry,
-  type StoragesOptions,
-  storages,
-} from "./registry.js";
+export { createStorages, type StorageDescription, StorageRegistry, storages } from "./registry.js";
 export { type InspectedStorageUrl, inspectStorageUrl, STATICFILES } from "./resolve.js";
 export { CONFIG_FILE_NAMES, GLOBAL_VARS, type StorageEntry } from "./sources.js";
 export {
