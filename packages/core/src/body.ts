@@ -146,6 +146,19 @@ export class LocalFile {
   }
 }
 
+/**
+ * A `localFile()` body (or a driver's kernel copy of one) that cannot be read: the caller's input,
+ * not the storage's fault, so it says which file and what the system answered — never the key's
+ * "not found", which would blame the destination.
+ */
+export function unreadableLocalFile(path: string, cause: unknown): InvalidArgumentError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new InvalidArgumentError(
+    `The body's local file ${JSON.stringify(path)} cannot be read${code ? ` (${code})` : ""}: pass the path of an existing, readable file.`,
+    { cause },
+  );
+}
+
 /** The body of a local file (see LocalFile). */
 export function localFile(path: string): LocalFile {
   return new LocalFile(path);
@@ -176,7 +189,7 @@ class LocalFileStream extends Readable {
     this.started = true;
     if (this.fd === undefined) {
       open(this.path, "r", (error, fd) => {
-        if (error) return this.destroy(error);
+        if (error) return this.destroy(unreadableLocalFile(this.path, error));
         if (this.destroyed) return close(fd, () => {});
         this.fd = fd;
         this._read();
@@ -185,7 +198,7 @@ class LocalFileStream extends Readable {
     }
     const buffer = Buffer.allocUnsafe(LOCAL_FILE_CHUNK);
     read(this.fd, buffer, 0, LOCAL_FILE_CHUNK, null, (error, bytesRead) => {
-      if (error) return this.destroy(error);
+      if (error) return this.destroy(unreadableLocalFile(this.path, error));
       this.push(bytesRead === 0 ? null : buffer.subarray(0, bytesRead));
     });
   }

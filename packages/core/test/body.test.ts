@@ -109,7 +109,12 @@ describe("localFile", () => {
       expect(unreadLocalFile(unread)).toBeUndefined();
 
       const missing = toBodySource(localFile(join(dir, "nope.bin"))).stream();
-      await expect(readAll(chunkReader(missing))).rejects.toMatchObject({ code: "ENOENT" });
+      // The caller's input, named: never the key's "not found".
+      await expect(readAll(chunkReader(missing))).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+        message: expect.stringContaining("nope.bin"),
+        cause: expect.objectContaining({ code: "ENOENT" }),
+      });
       expect(() => localFile("")).toThrow(InvalidArgumentError);
       expect(localFile(path)).toBeInstanceOf(LocalFile);
     } finally {

@@ -56,6 +56,7 @@ import {
   settleOnAbort,
   UnsupportedError,
   UrlSigner,
+  unreadableLocalFile,
   type Visibility,
 } from "@storages/core";
 import { PendingSyncs, syncDescriptor, syncPath } from "./durability.js";
@@ -323,6 +324,11 @@ export class FsDriver implements Driver {
           body.on("error", () => {});
           try {
             return await copyAndHash(sourcePath, temp, options.signal, this.records);
+          } catch (error) {
+            // The body's own file failed (missing, unreadable, a folder): the caller's input.
+            if ((error as NodeJS.ErrnoException).path === sourcePath)
+              throw unreadableLocalFile(sourcePath, error);
+            throw error;
           } finally {
             body.destroy();
           }

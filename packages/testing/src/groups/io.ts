@@ -524,6 +524,25 @@ export function registerIo(ctx: SuiteContext): void {
         }
       });
 
+      it("a localFile() body that cannot be read (missing, a folder) is E_INVALID_ARGUMENT naming that file, and nothing is stored", async () => {
+        const s = ctx.main;
+        const dir = await mkdtemp(join(tmpdir(), "storages-conformance-"));
+        try {
+          for (const path of [join(dir, "missing.bin"), dir]) {
+            const name = ctx.unique("unreadable-body", ".bin");
+            const error = await s.save(name, localFile(path)).catch((e: unknown) => e);
+            expect(error, "must refuse the body as the caller's input").toMatchObject({
+              code: "E_INVALID_ARGUMENT",
+              retryable: false,
+            });
+            expect((error as Error).message).toContain(path);
+            expect(await s.exists(name)).toBe(false);
+          }
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+
       it("an empty file has the checksums of nothing", async () => {
         const s = ctx.main;
         const saved = await s.save(ctx.unique("trusted", ".bin"), Readable.from([]));
