@@ -150,6 +150,12 @@ mon allow pool delete = true
 [osd.0]
 osd data = ${dir}/osd
 osd objectstore = memstore
+# At boot an OSD sets its crush device class and location through monitor commands, and it may send
+# them before the monitor's map reached it: they then carry a zero cluster fsid and fail with
+# "wrong fsid" (EPERM), which kills the OSD; on a loaded 2-core machine that is every other start.
+# start() puts the OSD in the crush map itself, so the OSD need not.
+osd class update on start = false
+osd crush update on start = false
 # Room for the 1 GiB benchmark objects of several clients at once; memstore allocates lazily.
 memstore device bytes = 8589934592
 osd class load list = *
@@ -252,8 +258,8 @@ export async function start({ workDir = join(tmpdir(), "storages-rgw"), port = D
     // mon and osd daemonise themselves once initialised (which orders the steps below correctly);
     // they write their own pid files.
     await run("ceph-mon", ["--id", "a", "--pid-file", join(dir, "run", "mon.pid")], { env });
-    // Register the OSD under the uuid it will be created with: at boot it re-registers itself, and
-    // an OSD entry without (or with another) uuid makes that fail with "wrong fsid" now and then.
+    // Register the OSD, under the uuid it will be created with, and place it in the crush map: with
+    // the boot-time updates off (see cephConf), this is what puts it there.
     const osdUuid = globalThis.crypto.randomUUID();
     const osdId = (await run("ceph", ["osd", "create", osdUuid], { env, timeout: 60_000 })).trim();
     await run("ceph", ["osd", "crush", "add", `osd.${osdId}`, "1", "root=default"], { env });
