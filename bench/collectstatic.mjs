@@ -20,10 +20,10 @@
  * whitenoise does); BENCH_ZSTD=1 adds ours with the default br + gzip + zstd. Writes
  * bench/results/collectstatic.json and .md.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { median } from "./harness.mjs";
+import { median, timedProcess } from "./harness.mjs";
 
 const LB = process.argv[2] ?? "/tmp/static-bench";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
@@ -37,23 +37,10 @@ const BIN = process.env.BENCH_STORAGES_BIN ?? join(ROOT, "packages/cli/bin/stora
 const SCRATCH = join(LB, "scratch-bench");
 mkdirSync(SCRATCH, { recursive: true });
 
-function timed(command, args, options) {
-  const timeFile = join(SCRATCH, "time.out");
-  const t0 = performance.now();
-  const run = spawnSync("/usr/bin/time", ["-o", timeFile, "-f", "%M %U %S", command, ...args], {
-    ...options,
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  if (run.status !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${run.stdout}\n${run.stderr}`);
-  const [rssKb, user, system] = execFileSync("tail", ["-1", timeFile], { encoding: "utf8" })
-    .trim()
-    .split(" ")
-    .map(Number);
-  // CPU seconds (user + system) too: on a machine shared with other work, runs minutes apart see
-  // different loads; the CPU a run needed does not depend on its neighbours.
-  return { seconds, cpu: user + system, rssMb: rssKb / 1024, stdout: run.stdout };
+/** A whole process under GNU time; `cpu` is user + system, `rssMb` the peak RSS in MiB. */
+async function timed(command, args, options) {
+  const run = await timedProcess(command, args, { ...options, stdout: true });
+  return { seconds: run.seconds, cpu: run.cpuSeconds, rssMb: run.rssMiB, stdout: run.stdout };
 }
 
 function django(storage, root) {
@@ -136,12 +123,12 @@ for (let round = 0; round < ROUNDS; round++) {
     if (c.cache)
       rmSync(join(SCRATCH, "node_modules/.cache/storages-staticfiles"), { recursive: true, force: true });
     execFileSync("sync");
-    const fresh = c.run(root);
+    const fresh = await c.run(root);
     execFileSync("sync");
     // A short no-change run (a start-up and a listing) is the median of several; one that takes
     // minutes (whitenoise compresses everything again) is measured once.
-    const nochanges = [c.run(root)];
-    while (nochanges[0].seconds < 20 && nochanges.length < NOCHANGE_RUNS) nochanges.push(c.run(root));
+    const nochanges = [await c.run(root)];
+    while (nochanges[0].seconds < 20 && nochanges.length < NOCHANGE_RUNS) nochanges.push(await c.run(root));
     const nochange = nochanges.toSorted((a, b) => a.seconds - b.seconds)[nochanges.length >> 1];
     const s = samples[c.name];
     s.fresh.push(fresh.seconds);

@@ -1,9 +1,13 @@
 /**
  * What every benchmark shares: a synthetic body, a sink that counts, bounded parallelism, medians,
- * and running one case in a child process (so its peak RSS is its own).
+ * and running one case in a child process (so its peak RSS is its own): a Node script that reports
+ * JSON (runJsonChild), or any command timed whole under GNU time (timedProcess).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -106,6 +110,49 @@ export function runJsonChild(
         resolve(JSON.parse(out.trim().split("\n").at(-1)));
       } catch {
         reject(new Error(`${label} printed no JSON result`));
+      }
+    });
+  });
+}
+
+let timedRuns = 0;
+
+/**
+ * Runs one command to its end under GNU time (/usr/bin/time, Debian's package `time`), the way the
+ * peers (rclone, Django's manage.py) and our CLI are compared: wall time from spawn to exit
+ * (performance.now(): time's own %e has 10 ms steps, too coarse for a no-change run), CPU time
+ * (user + system: what a loaded machine distorts least), peak RSS in MiB, and stdout when asked.
+ * Rejects when the command exits non-zero, with the end of its stderr.
+ */
+export function timedProcess(command, args, { env = {}, cwd, stdout = false } = {}) {
+  const report = join(tmpdir(), `storages-bench-time-${process.pid}-${timedRuns++}.txt`);
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn("/usr/bin/time", ["-f", "%U %S %M", "-o", report, command, ...args], {
+      env: { ...process.env, ...env },
+      cwd,
+      stdio: ["ignore", stdout ? "pipe" : "ignore", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout?.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      err += chunk;
+    });
+    child.on("error", reject);
+    child.on("exit", async (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      try {
+        if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited ${code}: ${err.slice(-2000)}`);
+        // The last line: a command's own stderr may come first when time writes to a file.
+        const [user, system, kb] = (await readFile(report, "utf8")).trim().split(/\s+/).slice(-3).map(Number);
+        resolve({ seconds, cpuSeconds: user + system, rssMiB: kb / 1024, stdout: out });
+      } catch (error) {
+        reject(error);
+      } finally {
+        await rm(report, { force: true });
       }
     });
   });

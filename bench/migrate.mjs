@@ -30,16 +30,16 @@
  *                                             needed when none of them uses it); results go to
  *                                             results/migrate-selected.{json,md}, not migrate.*
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { MiB, median, source } from "./harness.mjs";
+import { MiB, median, source, timedProcess } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
@@ -94,35 +94,8 @@ function storagesEnv(bucket) {
   };
 }
 
-/** Runs one process to the end under GNU time: wall time, CPU time (user + system), peak RSS. */
-let runs = 0;
-function timed(command, args, env = {}) {
-  const report = join(WORK, `time-${runs++}.txt`);
-  return new Promise((resolve, reject) => {
-    const child = spawn("/usr/bin/time", ["-f", "%e %U %S %M", "-o", report, command, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("exit", async (code) => {
-      if (code !== 0)
-        return reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
-      const [wall, user, system, kb] = (await readFile(report, "utf8"))
-        .trim()
-        .split(/\s+/)
-        .slice(-4)
-        .map(Number);
-      resolve({ seconds: wall, cpuSeconds: user + system, rssMiB: kb / 1024 });
-    });
-  });
-}
-
-const storages = (args, env) => timed(process.execPath, [CLI, ...args], env);
-const rclone = (args) => timed("rclone", [...args, ...RCLONE_FLAGS], RCLONE_ENV);
+const storages = (args, env) => timedProcess(process.execPath, [CLI, ...args], { env });
+const rclone = (args) => timedProcess("rclone", [...args, ...RCLONE_FLAGS], { env: RCLONE_ENV });
 
 let buckets = 0;
 async function freshBucket(tag) {
