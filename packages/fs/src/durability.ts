@@ -4,6 +4,7 @@
  */
 import { constants } from "node:fs";
 import { closeFd, fsyncFd, openFd } from "./io.js";
+import type { Durability } from "./options.js";
 import { errnoCode, OPEN_DIRECTORY } from "./paths.js";
 
 /** Files a flush syncs at once: enough for the disk to merge their journal commits. */
@@ -82,6 +83,23 @@ export class PendingSyncs {
       throw error;
     }
   }
+}
+
+/**
+ * Makes a change to `directory` durable as the storage's policy says: synced now ("full"), or
+ * noted, with the files named, for the next flush ("batch").
+ */
+export async function makeDurable(
+  policy: { readonly durability: Durability; readonly pending: PendingSyncs },
+  directory: string,
+  ...files: string[]
+): Promise<void> {
+  if (policy.durability === "full") {
+    await syncPath(directory, OPEN_DIRECTORY);
+    return;
+  }
+  policy.pending.add(directory, ...files);
+  if (policy.pending.full) await policy.pending.flush();
 }
 
 async function inParallel<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {

@@ -1,0 +1,205 @@
+/**
+ * Copy, move and link: a file under a second name. A copy is a hard link when asked (`link: true`)
+ * and the folder can hold one, else a kernel copy saved like a write (save.ts); a move is a rename
+ * (replace) or a link and an unlink (create-exclusive), with the file's record moved along.
+ *
+ * Separate from the driver because the three share their own rules: which metadata travels with
+ * the file, when a link is allowed (a record must carry the checksum of what it names), and what
+ * falls back to what (no hard links, another filesystem).
+ */
+import type { BigIntStats } from "node:fs";
+import { copyFile, link, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import {
+  AlreadyExistsError,
+  type Driver,
+  type DriverCopyOptions,
+  guessContentType,
+  NotFoundError,
+  settleOnAbort,
+} from "@storages/core";
+import type { DriverContext } from "./context.js";
+import { makeDurable, syncDescriptor } from "./durability.js";
+import { closeQuietly, fstatFd, openFd } from "./io.js";
+import { copyAndHash } from "./local-copy.js";
+import { existingFile, notFound, openToRead } from "./lookup.js";
+import { errnoCode, type RootedPaths } from "./paths.js";
+import { prune } from "./removal.js";
+import { NO_HARD_LINKS, noHardLinks, PARENT_RETRIES, save } from "./save.js";
+import { needsRecord, readRecord, removeRecord, type StoredMetadata, writeRecord } from "./sidecar.js";
+import { tempPath } from "./temporary.js";
+
+/** Stored metadata of a file, or what its name implies when it has none. */
+async function metadataOf(key: string, path: string, stats: BigIntStats): Promise<StoredMetadata> {
+  return (await readRecord(path, stats)) ?? { contentType: guessContentType(key) };
+}
+
+/**
+ * The real path and stat of a file to copy from, checked through a descriptor of it (an open, a
+ * readlink of /proc/self/fd and an fstat, instead of a realpath of every segment and a stat).
+ */
+async function fileToCopy(paths: RootedPaths, key: string): Promise<{ path: string; stats: BigIntStats }> {
+  const { opened: fd, path } = await openToRead(paths, key, openFd, (d) => d, closeQuietly);
+  try {
+    const stats = await fstatFd(fd);
+    if (!stats.isFile()) throw notFound(key);
+    return { path, stats };
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/**
+ * `from`'s file under the name `to` too: a hard link when asked (`link`) and the folder can hold
+ * one, else a copy saved like a write.
+ */
+export async function copyStoredFile(
+  context: DriverContext,
+  from: string,
+  to: string,
+  options: DriverCopyOptions,
+): Promise<void> {
+  const source = await fileToCopy(context.paths, from);
+  if (options.link && !context.records && (await linkCopy(context, source.path, to, undefined, options)))
+    return;
+  const meta = await metadataOf(from, source.path, source.stats);
+  const known = meta.checksums?.md5;
+  // A record must carry the checksum of what it names: a file without one is copied (and hashed).
+  if (options.link && known !== undefined && (await linkCopy(context, source.path, to, meta, options)))
+    return;
+  await save(
+    context,
+    to,
+    {
+      signal: options.signal,
+      exclusive: !options.overwrite,
+      meta: (md5) => ({ ...meta, checksums: { md5 } }),
+    },
+    async ({ temp }) => {
+      if (known === undefined) {
+        // A file put in the root by another program: its copy is written here, so it gets a checksum.
+        return copyAndHash(source.path, temp, options.signal, context.records);
+      }
+      await settleOnAbort(copyFile(source.path, temp), options.signal);
+      return known;
+    },
+  );
+}
+
+/**
+ * `to` as a second name (hard link) of the file at `sourcePath`, with the source's metadata in
+ * its own record (`meta`, undefined when the storage keeps none); false when the folder cannot
+ * hold a link (another filesystem, no hard links): the caller copies. The content is the
+ * source's inode, already synced or pending a flush: only the folder has news.
+ */
+async function linkCopy(
+  context: DriverContext,
+  sourcePath: string,
+  to: string,
+  meta: StoredMetadata | undefined,
+  options: DriverCopyOptions,
+): Promise<boolean> {
+  context.startSweep();
+  for (let attempt = 1; ; attempt++) {
+    const { directory, fd: directoryFd } = await context.paths.openParent(to);
+    try {
+      const target = join(directory, basename(to));
+      // Replacing: linked under a temporary name, then renamed over the old file (atomic, like a save).
+      const linked = options.overwrite ? tempPath(directory) : target;
+      try {
+        await link(sourcePath, linked);
+      } catch (error) {
+        const code = errnoCode(error) ?? "";
+        if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false; // the caller's copy fills the folder
+        // The folder pruned by a concurrent delete since it was opened (as in createTemp): again.
+        if (code === "ENOENT" && attempt < PARENT_RETRIES) continue;
+        await prune(context.paths, directory); // made for this name, perhaps: not left behind empty
+        if (code === "EEXIST" && !options.overwrite)
+          throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, { path: to, cause: error });
+        throw error;
+      }
+      const durable = context.durability === "full";
+      let recordPath: string | undefined;
+      try {
+        if (meta !== undefined) {
+          const stats = await stat(linked, { bigint: true });
+          recordPath = await writeRecord(target, stats, meta, context.fileMode, durable);
+        }
+        if (linked !== target) await rename(linked, target);
+      } catch (error) {
+        await unlink(linked).catch(() => {});
+        await prune(context.paths, directory);
+        throw error;
+      }
+      if (durable) await syncDescriptor(directoryFd);
+      else await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+      return true;
+    } finally {
+      closeQuietly(directoryFd);
+    }
+  }
+}
+
+/**
+ * Renames `from`'s file (and its record) to `to`: a rename when replacing, else a link and an
+ * unlink (create-exclusive); across a mount point inside the root, `driver`'s own copy then delete.
+ */
+export async function moveStoredFile(
+  context: DriverContext,
+  driver: Required<Pick<Driver, "copy" | "delete">>,
+  from: string,
+  to: string,
+  options: DriverCopyOptions,
+): Promise<void> {
+  context.startSweep();
+  const source = await existingFile(context.paths, from);
+  if (from === to) return;
+  const entry = await context.paths.resolveForDelete(from);
+  if (entry === undefined) throw new NotFoundError(`"${from.slice(0, 200)}" does not exist.`, { path: from });
+  const meta = await metadataOf(from, source.path, source.stats);
+  const directory = await context.paths.prepareParent(to);
+  const target = join(directory, basename(to));
+  const withRecord = context.records && needsRecord(to, meta);
+  const durable = context.durability === "full";
+  let recordPath: string | undefined;
+  try {
+    if (options.overwrite) {
+      if (withRecord) recordPath = await writeRecord(target, source.stats, meta, context.fileMode, durable);
+      await rename(entry, target);
+      if (!withRecord) await removeRecord(target);
+    } else {
+      try {
+        await link(entry, target);
+      } catch (error) {
+        if (NO_HARD_LINKS.has(errnoCode(error) ?? "")) throw noHardLinks(to, error);
+        if (errnoCode(error) === "EEXIST") {
+          throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, {
+            path: to,
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      try {
+        if (withRecord) recordPath = await writeRecord(target, source.stats, meta, context.fileMode, durable);
+      } catch (error) {
+        await unlink(target).catch(() => {}); // keep one name for the file, the original
+        throw error;
+      }
+      await unlink(entry);
+    }
+  } catch (error) {
+    if (errnoCode(error) !== "EXDEV") {
+      await prune(context.paths, directory);
+      throw error;
+    }
+    // A mount point inside the root: no rename across filesystems, so copy then delete.
+    await driver.copy(from, to, options);
+    await driver.delete(from, options);
+    return;
+  }
+  await removeRecord(entry);
+  await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+  if (dirname(entry) !== directory) await makeDurable(context, dirname(entry));
+  await prune(context.paths, dirname(entry));
+}

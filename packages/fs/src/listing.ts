@@ -1,0 +1,218 @@
+/**
+ * Listing: a sorted walk of the folders under a prefix, one page at a time, with a resumable
+ * cursor (list-cursor.ts) and never more than one directory's entries in memory per level.
+ *
+ * Separate from the driver because it is its own algorithm (the name order every backend lists in,
+ * the skip past a cursor, the symlink rules of a listing, the lookahead that keeps the thread pool
+ * busy) and shares nothing with the write path but the root's checks (paths.ts) and the ETag.
+ */
+import type { BigIntStats, Dirent } from "node:fs";
+import { readdir, realpath, stat } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  abortError,
+  compareNames,
+  type DriverListOptions,
+  type ListEntry,
+  type ListPage,
+} from "@storages/core";
+import { decodeCursor, encodeCursor } from "./list-cursor.js";
+import { etagOf } from "./lookup.js";
+import { errnoCode, isReservedName, type RootedPaths } from "./paths.js";
+import { readRecord, recordName } from "./sidecar.js";
+
+/** Files of a directory whose stat (and record) a listing fetches at once. */
+const LIST_LOOKAHEAD = 16;
+/** Sub-folders of a directory whose listing a recursive listing reads ahead. */
+const LIST_LOOKAHEAD_FOLDERS = 4;
+
+interface Candidate {
+  entry: ListEntry;
+  /** Position in the listing order: the name, with a trailing "/" for directories. */
+  sortKey: string;
+}
+
+/** One page of the files (and, not recursive, folders) under `prefix`, from `options.cursor` on. */
+export async function listingPage(
+  paths: RootedPaths,
+  prefix: string,
+  options: DriverListOptions,
+): Promise<ListPage> {
+  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, prefix);
+  let directory: string;
+  try {
+    directory = await paths.resolveExisting(prefix, paths.dirOf(prefix));
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return { entries: [] };
+    throw error;
+  }
+  const pageSize = Math.max(1, Math.floor(options.pageSize));
+  const found: Candidate[] = [];
+  // One more than the page tells whether another page follows.
+  await walk(paths, directory, prefix, after, options.recursive, options.signal, found, pageSize + 1);
+  if (found.length <= pageSize) return { entries: found.map((c) => c.entry) };
+  found.pop();
+  const last = found[found.length - 1]!;
+  return { entries: found.map((c) => c.entry), cursor: encodeCursor(prefix, last.sortKey) };
+}
+
+/**
+ * Appends the entries under `directory` to `found` in name order, skipping everything up to and
+ * including `after`, until `found` holds `limit`; returns whether it does. Order: entries sorted
+ * by name with "/" appended to directories, which makes a depth-first walk produce the same order
+ * as sorting all keys. (An array filled in place, not an async generator: a generator handed each
+ * entry up through every level of the recursion, a promise per level, and that was most of a
+ * listing's own CPU time.)
+ */
+async function walk(
+  paths: RootedPaths,
+  directory: string,
+  keyPrefix: string,
+  after: string | undefined,
+  recursive: boolean,
+  signal: AbortSignal,
+  found: Candidate[],
+  limit: number,
+  listing?: Promise<Dirent[]>,
+): Promise<boolean> {
+  if (signal.aborted) throw abortError(signal);
+  let dirents: Dirent[];
+  try {
+    dirents = await (listing ?? readdir(directory, { withFileTypes: true }));
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
+    throw error;
+  }
+  const items: Array<{
+    name: string;
+    path: string;
+    isDirectory: boolean;
+    linked?: boolean;
+    sortKey: string;
+  }> = [];
+  /** The driver's own entries of this directory: records say which files have a checksum. */
+  const reserved = new Set<string>();
+  for (const dirent of dirents) {
+    if (isReservedName(dirent.name)) {
+      reserved.add(dirent.name);
+      continue;
+    }
+    let path = join(directory, dirent.name);
+    let isDirectory: boolean;
+    let linked = false;
+    if (dirent.isFile()) isDirectory = false;
+    else if (dirent.isDirectory()) isDirectory = true;
+    else if (dirent.isSymbolicLink()) {
+      // Links to files inside the root are listed; links to directories are not followed (no
+      // cycles), and links that leave the root are invisible.
+      try {
+        const target = await realpath(path);
+        if (!paths.contains(target) || !(await stat(target)).isFile()) continue;
+        path = target;
+        isDirectory = false;
+        linked = true;
+      } catch {
+        continue;
+      }
+    } else continue; // sockets, FIFOs, devices: not files a storage holds
+    items.push({
+      name: dirent.name,
+      path,
+      isDirectory,
+      linked,
+      sortKey: `${keyPrefix}${dirent.name}${isDirectory ? "/" : ""}`,
+    });
+  }
+  // Code point order, as every backend lists (a migration compares two listings side by side).
+  items.sort((a, b) => compareNames(a.sortKey, b.sortKey));
+  // A file's entry costs a stat and, when it has one, a read of its record: both are started a
+  // few files ahead, so the thread pool works on several at once instead of one after another.
+  const lookups = new Map<number, Promise<ListEntry | undefined>>();
+  const lookup = (index: number): Promise<ListEntry | undefined> => {
+    for (let next = index; next < Math.min(items.length, index + LIST_LOOKAHEAD); next++) {
+      const item = items[next]!;
+      if (
+        item.isDirectory ||
+        lookups.has(next) ||
+        (after !== undefined && compareNames(item.sortKey, after) <= 0)
+      )
+        continue;
+      const pending = fileEntry(`${keyPrefix}${item.name}`, item, reserved);
+      pending.catch(() => {}); // awaited in order below, or dropped with the page
+      lookups.set(next, pending);
+    }
+    const pending = lookups.get(index)!;
+    lookups.delete(index);
+    return pending;
+  };
+  const wholeSubtreeSeen = (item: { sortKey: string }) =>
+    after !== undefined && compareNames(item.sortKey, after) <= 0 && !after.startsWith(item.sortKey);
+  // Folders hold few files in many trees: the listings of the next few sub-folders are read
+  // ahead too, so the walk does not wait for one folder's listing after another.
+  const listings = new Map<number, Promise<Dirent[]>>();
+  const listingOf = (index: number): Promise<Dirent[]> => {
+    for (let next = index, ahead = 0; next < items.length && ahead < LIST_LOOKAHEAD_FOLDERS; next++) {
+      const item = items[next]!;
+      if (!item.isDirectory) continue;
+      ahead++;
+      if (listings.has(next) || wholeSubtreeSeen(item)) continue;
+      const pending = readdir(item.path, { withFileTypes: true });
+      pending.catch(() => {}); // awaited by the walk into it, or dropped with the page
+      listings.set(next, pending);
+    }
+    const pending = listings.get(index)!;
+    listings.delete(index);
+    return pending;
+  };
+  for (const [index, item] of items.entries()) {
+    const name = `${keyPrefix}${item.name}`;
+    if (item.isDirectory) {
+      if (wholeSubtreeSeen(item)) continue;
+      if (recursive) {
+        const listing = listingOf(index);
+        if (await walk(paths, item.path, item.sortKey, after, true, signal, found, limit, listing))
+          return true;
+      } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
+        found.push({ entry: { type: "directory", name }, sortKey: item.sortKey });
+        if (found.length >= limit) return true;
+      }
+      continue;
+    }
+    if (after !== undefined && compareNames(item.sortKey, after) <= 0) continue;
+    const entry = await lookup(index);
+    if (entry === undefined) continue;
+    found.push({ entry, sortKey: item.sortKey });
+    if (found.length >= limit) return true;
+  }
+  return false;
+}
+
+/** The listing entry of one file, or undefined when it was deleted while we listed. */
+async function fileEntry(
+  name: string,
+  item: { name: string; path: string; linked?: boolean | undefined },
+  reserved: ReadonlySet<string>,
+): Promise<ListEntry | undefined> {
+  let stats: BigIntStats;
+  try {
+    stats = await stat(item.path, { bigint: true });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+  // The checksum comes from the file's record, read only when the directory holds one (a linked
+  // file's record sits next to its target, which this directory does not show). A directory with
+  // no driver file at all (a plain folder) needs no record name computed (a SHA-256 per file).
+  const record =
+    item.linked || (reserved.size > 0 && reserved.has(recordName(item.name)))
+      ? await readRecord(item.path, stats)
+      : undefined;
+  return {
+    type: "file",
+    name,
+    size: Number(stats.size),
+    lastModified: stats.mtime,
+    etag: etagOf(stats),
+    checksums: record?.checksums,
+  };
+}
