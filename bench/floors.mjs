@@ -150,7 +150,9 @@ const FLOORS = {
 if (!isMainThread) {
   FLOOR_WORK[workerData.name](workerData);
 } else if (process.argv[2]?.startsWith("floor-")) {
-  await FLOORS[process.argv[2]](...process.argv.slice(3));
+  const run = FLOORS[process.argv[2]];
+  if (!run) throw new Error(`Unknown floor "${process.argv[2]}"; known: ${Object.keys(FLOORS).join(", ")}`);
+  await run(...process.argv.slice(3));
 } else {
   await compare();
 }
@@ -186,6 +188,16 @@ async function compare() {
     await mkdir(dir, { recursive: true });
     return dir;
   }
+  /** A case that writes into the empty folder `name`, made (and `clear` removed) outside the clock. */
+  const intoEmpty =
+    (name, run, clear = []) =>
+    async () => {
+      for (const path of clear) await rm(path, { recursive: true, force: true });
+      const dir = await fresh(name);
+      return () => run(dir);
+    };
+  /** A case that runs against what its group's `once` prepared. */
+  const onPrepared = (run) => async (prepared) => () => run(prepared);
 
   const GROUPS = [
     {
@@ -196,18 +208,16 @@ async function compare() {
       ratio: (peer, x) => peer / x,
       ratioLabel: "Django / case",
       cases: {
-        "Django ManifestStaticFilesStorage": async () => {
-          const root = await fresh("django");
-          return () =>
-            timedProcess("/usr/bin/python3", ["manage.py", "collectstatic", "--noinput"], {
-              cwd: join(LB, "djproj"),
-              env: { LB_STORAGE: "manifest", LB_STATIC_ROOT: root, LB_ASSETS: ASSETS },
-            });
-        },
-        "storages collectstatic --no-compress": async () => {
-          const root = await fresh("ours-collect");
-          await rm(join(WORK, "node_modules/.cache/storages-staticfiles"), { recursive: true, force: true });
-          return () =>
+        "Django ManifestStaticFilesStorage": intoEmpty("django", (root) =>
+          timedProcess("/usr/bin/python3", ["manage.py", "collectstatic", "--noinput"], {
+            cwd: join(LB, "djproj"),
+            env: { LB_STORAGE: "manifest", LB_STATIC_ROOT: root, LB_ASSETS: ASSETS },
+          }),
+        ),
+        // Its compression cache cleared too: a fresh run reuses nothing.
+        "storages collectstatic --no-compress": intoEmpty(
+          "ours-collect",
+          (root) =>
             storages(
               "collectstatic",
               ...SOURCES.flatMap((s) => ["--source", s]),
@@ -216,12 +226,12 @@ async function compare() {
               "--no-compress",
               "--manifest-out",
               join(WORK, "ours-app-manifest.json"),
-            );
-        },
-        "floor-collect (Node, least work)": async () => {
-          const root = await fresh("floor-collect");
-          return () => floor("floor-collect", root, ...SOURCES);
-        },
+            ),
+          [join(WORK, "node_modules/.cache/storages-staticfiles")],
+        ),
+        "floor-collect (Node, least work)": intoEmpty("floor-collect", (root) =>
+          floor("floor-collect", root, ...SOURCES),
+        ),
       },
     },
     {
@@ -231,23 +241,14 @@ async function compare() {
       ratio: (peer, x) => x / peer,
       ratioLabel: "case / rclone",
       cases: {
-        "rclone copy": async () => {
-          const to = await fresh("rclone-copy");
-          return () => rclone("copy", ASSETS, to);
-        },
-        "storages copy (durability full)": async () => {
-          const to = await fresh("ours-copy");
-          return () => storages("copy", ...concurrency, `${ASSETS}/`, `${to}/`);
-        },
-        "storages copy (durability=batch)": async () => {
-          const to = await fresh("ours-copy-batch");
-          return () =>
-            storages("copy", ...concurrency, `${ASSETS}/`, `file://${to}/?records=false&durability=batch`);
-        },
-        "floor-copy (Node, least work)": async () => {
-          const to = await fresh("floor-copy");
-          return () => floor("floor-copy", ASSETS, to);
-        },
+        "rclone copy": intoEmpty("rclone-copy", (to) => rclone("copy", ASSETS, to)),
+        "storages copy (durability full)": intoEmpty("ours-copy", (to) =>
+          storages("copy", ...concurrency, `${ASSETS}/`, `${to}/`),
+        ),
+        "storages copy (durability=batch)": intoEmpty("ours-copy-batch", (to) =>
+          storages("copy", ...concurrency, `${ASSETS}/`, `file://${to}/?records=false&durability=batch`),
+        ),
+        "floor-copy (Node, least work)": intoEmpty("floor-copy", (to) => floor("floor-copy", ASSETS, to)),
       },
     },
     {
@@ -265,19 +266,12 @@ async function compare() {
         return { theirs, ours };
       },
       cases: {
-        "rclone sync":
-          async ({ theirs }) =>
-          () =>
-            rclone("sync", ASSETS, theirs),
-        "storages sync":
-          async ({ ours }) =>
-          () =>
-            storages("sync", ...concurrency, `${ASSETS}/`, `${ours}/`),
-        "floor-nochange (Node, least work)":
-          async ({ theirs }) =>
-          () =>
-            floor("floor-nochange", ASSETS, theirs),
-        "node -e 0 (a Node process starting)": async () => () => node(["-e", "0"]),
+        "rclone sync": onPrepared(({ theirs }) => rclone("sync", ASSETS, theirs)),
+        "storages sync": onPrepared(({ ours }) => storages("sync", ...concurrency, `${ASSETS}/`, `${ours}/`)),
+        "floor-nochange (Node, least work)": onPrepared(({ theirs }) =>
+          floor("floor-nochange", ASSETS, theirs),
+        ),
+        "node -e 0 (a Node process starting)": onPrepared(() => node(["-e", "0"])),
       },
     },
   ];
