@@ -9,12 +9,11 @@
  * the scan, the compression or the final pass, and the run must wait for (or, failing, settle) all
  * of them before it returns.
  *
- * Publishing (after the manifest for most files, while digests come in for some: see `early` in
- * collect.ts).
- * To a local folder (the fs driver), a file is handed over as `localFile(path)`, which the driver
- * copies in the kernel without opening it first (measured: fewer system calls than reading it into
- * memory and writing the bytes); elsewhere as bytes, or a large file as `localFile` too: either can
- * be sent again by a retry. Original names: see `linkOriginals`.
+ * Most files are published once the manifest is planned; settled ones earlier, while digests still
+ * come in (`early` in collect.ts). To a local folder (the fs driver), a file is handed over as
+ * `localFile(path)`, which the driver copies in the kernel without opening it first (measured: fewer
+ * system calls than reading it into memory and writing the bytes); elsewhere as bytes, or a large
+ * file as `localFile` too: either can be sent again by a retry. Original names: see `linkOriginals`.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
