@@ -2,9 +2,11 @@
  * What the driver sends, checked on the wire under a real S3Client (fake HTTP layer, see
  * support/fake-s3.ts). Server behaviour is proven in s3.conformance / s3.integration, not here.
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { inspect } from "node:util";
+import { fileURLToPath } from "node:url";
+import { inspect, promisify } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
 import { type DriverWriteOptions, Storage, StorageError } from "@storages/core";
 import { describe, expect, it } from "vitest";
@@ -12,6 +14,7 @@ import { S3Driver, type S3DriverOptions } from "../../src/index.js";
 import { FAKE_SECRET, type FakeResponse, fakeS3, type Responder, xmlError } from "../support/fake-s3.js";
 
 const MiB = 1024 * 1024;
+const run = promisify(execFile);
 
 function setup(responder?: Responder, options: Partial<S3DriverOptions> = {}) {
   const fake = fakeS3(responder);
@@ -360,6 +363,27 @@ describe("signed URLs", () => {
     expect([...url.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
     await driver.close();
     client.destroy();
+  });
+
+  it("loads the presigner packages on the first signature, not with the driver (idle memory)", async () => {
+    // A fresh process, so that no other test has loaded them; the built package, as an app runs it.
+    const script = `
+      import { createRequire } from "node:module";
+      const { S3Driver } = await import("@storages/s3");
+      const presigners = () => Object.keys(createRequire(import.meta.url).cache)
+        .filter((path) => /s3-(request-presigner|presigned-post)/.test(path)).length;
+      const driver = new S3Driver({ bucket: "media", endpoint: "http://127.0.0.1:9", region: "us-east-1",
+        credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" } });
+      const before = presigners();
+      await driver.signedUrl("a.txt", { signal: new AbortController().signal, expiresIn: 60 });
+      console.log(JSON.stringify({ before, after: presigners() }));
+      await driver.close();`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    });
+    const { before, after } = JSON.parse(stdout) as { before: number; after: number };
+    expect(before).toBe(0);
+    expect(after).toBeGreaterThan(0);
   });
 
   it("signed URLs use signingEndpoint (the browsers' hostname) while requests use endpoint", async () => {
