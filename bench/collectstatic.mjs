@@ -37,16 +37,13 @@ const BIN = process.env.BENCH_STORAGES_BIN ?? join(ROOT, "packages/cli/bin/stora
 const SCRATCH = join(LB, "scratch-bench");
 mkdirSync(SCRATCH, { recursive: true });
 
-/** A whole process under GNU time; `cpu` is user + system, `rssMb` the peak RSS in MiB. */
-async function timed(command, args, options) {
-  const run = await timedProcess(command, args, { ...options, stdout: true });
-  return { seconds: run.seconds, cpu: run.cpuSeconds, rssMb: run.rssMiB, stdout: run.stdout };
-}
+/** A whole process under GNU time, its stdout kept (ours prints its --json report). */
+const timed = (command, args, options) => timedProcess(command, args, { ...options, stdout: true });
 
 function django(storage, root) {
   return timed("/usr/bin/python3", ["manage.py", "collectstatic", "--noinput"], {
     cwd: join(LB, "djproj"),
-    env: { ...process.env, LB_STORAGE: storage, LB_STATIC_ROOT: root, LB_ASSETS: join(LB, "assets") },
+    env: { LB_STORAGE: storage, LB_STATIC_ROOT: root, LB_ASSETS: join(LB, "assets") },
   });
 }
 
@@ -70,7 +67,7 @@ function ours(root, encodings, extra = []) {
       join(root, "..", `${root.split("/").pop()}-app-manifest.json`),
       "--json",
     ],
-    { cwd: SCRATCH, env: { ...process.env, STORAGES_CONFIG: "" } },
+    { cwd: SCRATCH, env: { STORAGES_CONFIG: "" } },
   );
 }
 
@@ -133,13 +130,13 @@ for (let round = 0; round < ROUNDS; round++) {
     const s = samples[c.name];
     s.fresh.push(fresh.seconds);
     s.nochange.push(nochange.seconds);
-    s.freshCpu.push(fresh.cpu);
-    s.nochangeCpu.push(nochange.cpu);
-    s.rss.push(Math.max(fresh.rssMb, nochange.rssMb));
+    s.freshCpu.push(fresh.cpuSeconds);
+    s.nochangeCpu.push(nochange.cpuSeconds);
+    s.rss.push(Math.max(fresh.rssMiB, nochange.rssMiB));
     s.sizes = compressedBytes(root);
     if (c.cache) s.report = JSON.parse(nochange.stdout);
     console.error(
-      `round ${round + 1}: ${c.name}: fresh ${fresh.seconds.toFixed(2)} s, no change ${nochange.seconds.toFixed(2)} s, peak RSS ${Math.max(fresh.rssMb, nochange.rssMb).toFixed(0)} MB`,
+      `round ${round + 1}: ${c.name}: fresh ${fresh.seconds.toFixed(2)} s, no change ${nochange.seconds.toFixed(2)} s, peak RSS ${Math.max(fresh.rssMiB, nochange.rssMiB).toFixed(0)} MiB`,
     );
   }
 }
@@ -157,7 +154,7 @@ const row = (name) => {
 };
 if (!COMPRESS) {
   const [dj, us] = CASES.map((c) => row(c.name));
-  const line = `no compression, ${new Date().toISOString()}, Node ${process.version}, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}: fresh Django ${dj.fresh.toFixed(2)} s / ours ${us.fresh.toFixed(2)} s = ${(dj.fresh / us.fresh).toFixed(2)}× (CPU ${dj.freshCpu.toFixed(2)} / ${us.freshCpu.toFixed(2)} s); no change (median of ${NOCHANGE_RUNS}) ${dj.nochange.toFixed(3)} / ${us.nochange.toFixed(3)} s = ${(dj.nochange / us.nochange).toFixed(1)}× (CPU ${dj.nochangeCpu.toFixed(2)} / ${us.nochangeCpu.toFixed(2)} s = ${(dj.nochangeCpu / us.nochangeCpu).toFixed(1)}×); peak RSS ${dj.rss.toFixed(0)} / ${us.rss.toFixed(0)} MB`;
+  const line = `no compression, ${new Date().toISOString()}, Node ${process.version}, load ${execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim()}: fresh Django ${dj.fresh.toFixed(2)} s / ours ${us.fresh.toFixed(2)} s = ${(dj.fresh / us.fresh).toFixed(2)}× (CPU ${dj.freshCpu.toFixed(2)} / ${us.freshCpu.toFixed(2)} s); no change (median of ${NOCHANGE_RUNS}) ${dj.nochange.toFixed(3)} / ${us.nochange.toFixed(3)} s = ${(dj.nochange / us.nochange).toFixed(1)}× (CPU ${dj.nochangeCpu.toFixed(2)} / ${us.nochangeCpu.toFixed(2)} s = ${(dj.nochangeCpu / us.nochangeCpu).toFixed(1)}×); peak RSS ${dj.rss.toFixed(0)} / ${us.rss.toFixed(0)} MiB`;
   console.log(line);
   // Its own results file: collectstatic.md is the full run's (whitenoise included).
   writeFileSync(
@@ -180,7 +177,7 @@ const lines = [
   "|---|---|---|---|---|---|---|---|---|",
   ...CASES.map((c) => {
     const r = row(c.name);
-    return `| ${c.name} | ${r.fresh.toFixed(2)} | ${r.freshCpu.toFixed(2)} | ${r.nochange.toFixed(3)} | ${r.nochangeCpu.toFixed(2)} | ${r.rss.toFixed(0)} MB | ${r.sizes.br ? mb(r.sizes.br) : "-"} | ${r.sizes.gz ? mb(r.sizes.gz) : "-"} | ${r.sizes.zst ? mb(r.sizes.zst) : "-"} |`;
+    return `| ${c.name} | ${r.fresh.toFixed(2)} | ${r.freshCpu.toFixed(2)} | ${r.nochange.toFixed(3)} | ${r.nochangeCpu.toFixed(2)} | ${r.rss.toFixed(0)} MiB | ${r.sizes.br ? mb(r.sizes.br) : "-"} | ${r.sizes.gz ? mb(r.sizes.gz) : "-"} | ${r.sizes.zst ? mb(r.sizes.zst) : "-"} |`;
   }),
   "",
   "| ratio (how many times faster ours) | wall | CPU | goal |",

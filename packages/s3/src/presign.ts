@@ -21,8 +21,9 @@ import type { ResolvedS3Options } from "./options.js";
 
 /**
  * The two presigner packages, loaded on the first signature rather than with the driver: they
- * add ~3.5 MiB of resident memory to every process that imports @storages/s3 (measured beside
- * node:http and client-s3: 83.2 → 86.6 MiB), and most processes that save files never sign one.
+ * add ~3.5 MiB of resident memory to every process that imports @storages/s3 (node:http,
+ * @storages/core and client-s3 loaded: 83.2 MiB without them, 86.6 with), and most processes that
+ * save files never sign one. A failed load (EMFILE, say) is not kept: the next signature tries again.
  */
 let presigners:
   | Promise<{
@@ -35,10 +36,16 @@ function loadPresigners() {
   presigners ??= Promise.all([
     import("@aws-sdk/s3-request-presigner"),
     import("@aws-sdk/s3-presigned-post"),
-  ]).then(([request, post]) => ({
-    getSignedUrl: request.getSignedUrl,
-    createPresignedPost: post.createPresignedPost,
-  }));
+  ]).then(
+    ([request, post]) => ({
+      getSignedUrl: request.getSignedUrl,
+      createPresignedPost: post.createPresignedPost,
+    }),
+    (error: unknown) => {
+      presigners = undefined;
+      throw error;
+    },
+  );
   return presigners;
 }
 
