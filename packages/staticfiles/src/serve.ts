@@ -7,19 +7,19 @@
  *   `Vary: Accept-Encoding`; a Range request gets the identity bytes;
  * - strong ETags from the manifest's SHA-256 (no stat per request for files it lists), 304 on
  *   If-None-Match, single byte ranges (206/416, If-Range), HEAD;
+ * - small content-hashed files (and their siblings) answered from memory after their first
+ *   request: a hashed name never changes content, so the copy cannot go stale (ContentCache);
  * - no directory listing, nothing outside the root (`..`, encoded slashes, NUL, backslashes are
  *   refused), no dot files (the `.storages/` release manifests are not served).
  *
  * Static files are the app's own build output, so they are served as what they are (JS runs, SVG
  * renders) — unlike media, which core's active-content rule turns into attachments.
  */
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { guessContentType, NotFoundError, Storage } from "@storages/core";
+import { guessContentType, InvalidArgumentError, NotFoundError, Storage } from "@storages/core";
 import { ENCODING_SUFFIX, type Encoding, type ManifestEntry, type StaticManifest } from "./manifest.js";
 import { CACHE_IMMUTABLE, CACHE_SHORT } from "./names.js";
 
@@ -32,7 +32,16 @@ export interface ServeStaticOptions {
   unlisted?: boolean | undefined;
   /** Cache-Control of names that are not content-hashed. Default `public, max-age=60`. */
   shortCacheControl?: string | undefined;
+  /**
+   * Content-hashed files the manifest lists, and their compressed siblings, kept in memory after
+   * their first request when no larger than `maxFileSize`, up to `maxBytes` in all (least recently
+   * used dropped first). Default 16 MiB of files up to 256 KiB; `false` reads every request from
+   * the root. Names that are not hashed are always read from the root: they change on a deploy.
+   */
+  memoryCache?: { maxBytes?: number | undefined; maxFileSize?: number | undefined } | false | undefined;
 }
+
+const MEMORY_CACHE_DEFAULTS = { maxBytes: 16 * 1024 * 1024, maxFileSize: 256 * 1024 };
 
 /** Resolves true when it answered the request, false when the request is not for it (wrong method or prefix, not found). */
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -44,12 +53,20 @@ interface Found {
   cacheControl: string;
   encodings: Partial<Record<Encoding, number>>;
   lastModified?: Date | undefined;
+  /** Content-hashed: its bytes (and its siblings') never change, so memory may keep them. */
+  immutable: boolean;
 }
 
 interface Source {
   lookup(name: string): Promise<{ size: number; mtime?: Date | undefined } | undefined>;
-  open(name: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** `length`: the bytes it will give (the range's, else the file's). */
+  open(name: string, range: { start: number; end: number } | undefined, length: number): Promise<Readable>;
+  /** The whole file (small ones only: the memory cache's fills). */
+  readAll(name: string): Promise<Buffer>;
 }
+
+/** Stream reads of a small file allocate its size, not a 64 KiB buffer per request. */
+const READ_CHUNK = 64 * 1024;
 
 function folderSource(root: string): Source {
   const base = resolve(root);
@@ -67,9 +84,18 @@ function folderSource(root: string): Source {
         return undefined;
       }
     },
-    async open(name, range) {
-      return createReadStream(full(name), range ? { start: range.start, end: range.end } : {});
+    async open(name, range, length) {
+      // Opened before the response is committed: a file the root has lost is a 404, not a cut reply.
+      const fd = await open(full(name)).catch((error: unknown) => {
+        throw isMissingFile(error) ? new NotFoundError(`${name} is not in the static root.`) : error;
+      });
+      const highWaterMark = Math.max(1, Math.min(length, READ_CHUNK));
+      return fd.createReadStream(range ? { ...range, highWaterMark } : { highWaterMark });
     },
+    readAll: (name) =>
+      readFile(full(name)).catch((error: unknown) => {
+        throw isMissingFile(error) ? new NotFoundError(`${name} is not in the static root.`) : error;
+      }),
   };
 }
 
@@ -87,7 +113,113 @@ function storageSource(storage: Storage): Source {
     async open(name, range) {
       return storage.open(name, range ? { range } : {});
     },
+    readAll: (name) => storage.readBytes(name),
   };
+}
+
+/**
+ * The bytes of small immutable files, least recently used dropped first. Only content-hashed names
+ * go in (a new content gets a new name), so nothing here is ever stale and nothing is checked
+ * again; a file whose length is not the manifest's is not kept (served from the root each time,
+ * as before the cache). Concurrent first requests for one name share one read.
+ */
+class ContentCache {
+  readonly #files = new Map<string, Buffer>();
+  readonly #reading = new Map<string, Promise<Buffer | undefined>>();
+  #bytes = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    readonly maxFileSize: number,
+  ) {}
+
+  fits(size: number): boolean {
+    return size <= this.maxFileSize && size <= this.maxBytes;
+  }
+
+  /** The file's bytes, read through `read` on the first call; undefined when they are not `size` long. */
+  get(name: string, size: number, read: () => Promise<Buffer>): Buffer | Promise<Buffer | undefined> {
+    const held = this.#files.get(name);
+    if (held) {
+      // Most recently used last: Map keeps insertion order.
+      this.#files.delete(name);
+      this.#files.set(name, held);
+      return held;
+    }
+    let reading = this.#reading.get(name);
+    if (!reading) {
+      reading = read()
+        .then((bytes) => (bytes.length === size ? this.#keep(name, bytes) : undefined))
+        .finally(() => this.#reading.delete(name));
+      this.#reading.set(name, reading);
+    }
+    return reading;
+  }
+
+  #keep(name: string, bytes: Buffer): Buffer {
+    if (!this.#files.has(name)) {
+      this.#files.set(name, bytes);
+      this.#bytes += bytes.length;
+      for (const [oldest, old] of this.#files) {
+        if (this.#bytes <= this.maxBytes) break;
+        this.#files.delete(oldest);
+        this.#bytes -= old.length;
+      }
+    }
+    return bytes;
+  }
+}
+
+function memoryCacheOf(option: ServeStaticOptions["memoryCache"]): ContentCache | undefined {
+  if (option === false) return undefined;
+  const limits = {
+    maxBytes: option?.maxBytes ?? MEMORY_CACHE_DEFAULTS.maxBytes,
+    maxFileSize: option?.maxFileSize ?? MEMORY_CACHE_DEFAULTS.maxFileSize,
+  };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidArgumentError(
+        `serveStatic's memoryCache.${key} must be a number of bytes (0 or more), not ${value}; memoryCache: false turns the cache off.`,
+      );
+    }
+  }
+  return new ContentCache(limits.maxBytes, limits.maxFileSize);
+}
+
+/**
+ * Writes a file to the response, `length` bytes as Content-Length promised. Not stream.pipeline:
+ * its AbortController, the AbortError it makes for every call and its listeners took ~8 % of a
+ * small file's serving CPU (bench/static-serve.mjs profile). A file
+ * that turns out shorter or longer than promised (changed under the server) cuts the connection:
+ * sent short, the client would wait for the rest forever; sent long, the extra bytes would run
+ * into the next reply on the connection. A client that goes away closes the file. Resolves when
+ * the response is over, however it ended.
+ */
+function send(stream: Readable, res: ServerResponse, length: number): Promise<void> {
+  const cut = () => {
+    stream.destroy();
+    res.destroy();
+  };
+  // Gone while the file was opened: its close event has been and will not come again.
+  if (res.destroyed || res.closed) {
+    cut();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    let sent = 0;
+    stream.on("data", (chunk: Buffer) => {
+      sent += chunk.length;
+      if (sent > length) cut();
+      else if (!res.write(chunk)) stream.pause();
+    });
+    res.on("drain", () => stream.resume());
+    stream.once("end", () => (sent === length ? res.end() : cut()));
+    stream.on("error", cut);
+    res.once("close", () => {
+      stream.destroy();
+      resolve();
+    });
+  });
 }
 
 /** The client's acceptable encodings, best first by our preference (br, zstd, gzip). */
@@ -172,7 +304,9 @@ export function serveStatic(
     contentType: entry.contentType,
     cacheControl: immutable ? CACHE_IMMUTABLE : short,
     encodings: entry.encodings,
+    immutable,
   });
+  const memory = memoryCacheOf(options.memoryCache);
   if (options.manifest) {
     const originals = new Set(options.manifest.originals ?? []);
     for (const [original, entry] of Object.entries(options.manifest.files)) {
@@ -200,8 +334,18 @@ export function serveStatic(
       cacheControl: short,
       encodings,
       lastModified: info.mtime,
+      immutable: false,
     };
   }
+
+  /** 404 for a file the manifest lists but the root has lost: the headers set for it go. */
+  const lost = (res: ServerResponse) => {
+    res.removeHeader("Content-Encoding");
+    res.removeHeader("Content-Range");
+    res.removeHeader("Content-Length");
+    res.statusCode = 404;
+    res.end();
+  };
 
   return async function handle(req, res) {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
@@ -258,28 +402,41 @@ export function serveStatic(
       res.end();
       return true;
     }
+    // The whole file's length, for the memory cache (a range is cut from the whole).
+    const whole = encoding ? length : file.size;
+    if (memory && file.immutable && memory.fits(whole)) {
+      let bytes: Buffer | undefined;
+      try {
+        bytes = await memory.get(servedName, whole, () => source.readAll(servedName));
+      } catch (error) {
+        if (!NotFoundError.isInstance(error)) throw error;
+        lost(res);
+        return true;
+      }
+      if (bytes) {
+        res.end(range ? bytes.subarray(range.start, range.end + 1) : bytes);
+        return true;
+      }
+    }
     let stream: Readable;
     try {
-      stream = await source.open(servedName, range);
+      stream = await source.open(servedName, range, length);
     } catch (error) {
       if (NotFoundError.isInstance(error)) {
-        res.removeHeader("Content-Encoding");
-        res.removeHeader("Content-Range");
-        res.removeHeader("Content-Length");
-        res.statusCode = 404;
-        res.end();
+        lost(res);
         return true;
       }
       throw error;
     }
-    // A client that goes away ends the pipeline with an error: the stream is closed, nothing crashes.
-    await pipeline(stream, res).catch(() => {
-      stream.destroy();
-      if (!res.headersSent) res.statusCode = 500;
-      res.destroy();
-    });
+    await send(stream, res, length);
     return true;
   };
+}
+
+/** The fs error for a name that is not there (the folder source; a Storage says NotFoundError). */
+function isMissingFile(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR";
 }
 
 /** node:http: `http.createServer(staticRequestListener("./public", { manifest }))`; 404 for anything else. */

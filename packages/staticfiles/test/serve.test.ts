@@ -3,7 +3,8 @@
  * collectStatic published to a folder.
  */
 import { once } from "node:events";
-import { writeFile } from "node:fs/promises";
+import { readdirSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -11,12 +12,13 @@ import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib"
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import Fastify from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   collectStatic,
   expressStatic,
   fastifyStatic,
   type StaticManifest,
+  serveStatic,
   staticRequestListener,
 } from "../src/index.js";
 import { site, tempDir, writeTree } from "./helpers.js";
@@ -43,6 +45,8 @@ function get(
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
+      // A reply cut before its Content-Length was sent.
+      res.on("error", reject);
       res.on("data", (c) => chunks.push(c));
       res.on("end", () =>
         resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
@@ -62,20 +66,27 @@ async function listen(server: Server): Promise<string> {
 
 let plain: string;
 
-beforeAll(async () => {
-  dir = await tempDir();
-  out = join(dir.path, "out");
-  await writeTree(join(dir.path, "src"), site());
-  const target = fsStorage({ root: out });
-  manifest = (
-    await collectStatic({
+/** The test site (written under dir/src) collected into a folder of its own. */
+async function publish(root: string): Promise<StaticManifest> {
+  const target = fsStorage({ root });
+  try {
+    const run = await collectStatic({
       sources: [{ dir: join(dir.path, "src") }],
       target,
       cwd: dir.path,
       manifestOut: false,
-    })
-  ).manifest;
-  await target.close();
+    });
+    return run.manifest;
+  } finally {
+    await target.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  out = join(dir.path, "out");
+  await writeTree(join(dir.path, "src"), site());
+  manifest = await publish(out);
   await writeFile(join(out, "secret.txt"), "not in the manifest");
   plain = await listen(createServer(staticRequestListener(out, { manifest, prefix: "/static/" })));
 });
@@ -209,6 +220,151 @@ describe("serveStatic on node:http", () => {
     const part = await get(base, `/static/${js().name}`, { range: "bytes=0-3" });
     expect(part.status).toBe(206);
     expect(part.body.length).toBe(4);
+  });
+});
+
+describe("reading: small hashed files from memory, the rest from the root", () => {
+  let root: string;
+  let files: StaticManifest;
+  const hashedJs = () => files.files["js/app.js"]!;
+  /** The published file rewritten in place with other bytes of the same length (never done by collectstatic). */
+  const tamper = async (name: string) => {
+    const path = join(root, name);
+    const bytes = await readFile(path);
+    await writeFile(path, Buffer.alloc(bytes.length, "#"));
+  };
+
+  beforeEach(async () => {
+    root = join(dir.path, `cache-${Math.random().toString(36).slice(2)}`);
+    files = await publish(root);
+  });
+
+  it("answers a hashed name from memory after its first request, ranges and siblings too", async () => {
+    const base = await listen(createServer(staticRequestListener(root, { manifest: files })));
+    const path = `/${hashedJs().name}`;
+    const first = await get(base, path);
+    const firstBr = await get(base, path, { "accept-encoding": "br" });
+    await tamper(hashedJs().name);
+    await tamper(`${hashedJs().name}.br`);
+    const again = await get(base, path);
+    expect(again.status).toBe(200);
+    expect(again.body.equals(first.body)).toBe(true);
+    expect(again.headers["content-length"]).toBe(String(hashedJs().size));
+    const part = await get(base, path, { range: "bytes=5-9" });
+    expect(part.status).toBe(206);
+    expect(part.body.equals(first.body.subarray(5, 10))).toBe(true);
+    const br = await get(base, path, { "accept-encoding": "br" });
+    expect(br.body.equals(firstBr.body)).toBe(true);
+    expect(brotliDecompressSync(br.body).equals(first.body)).toBe(true);
+    // The original name is not content-hashed (a deploy changes what it holds): read each time.
+    await get(base, "/js/app.js");
+    await tamper("js/app.js");
+    const original = await get(base, "/js/app.js");
+    expect(original.body.equals(Buffer.alloc(hashedJs().size, "#"))).toBe(true);
+  });
+
+  it("reads every request from the root with memoryCache: false", async () => {
+    const base = await listen(
+      createServer(staticRequestListener(root, { manifest: files, memoryCache: false })),
+    );
+    const path = `/${hashedJs().name}`;
+    await get(base, path);
+    await tamper(hashedJs().name);
+    const again = await get(base, path);
+    expect(again.body.equals(Buffer.alloc(hashedJs().size, "#"))).toBe(true);
+  });
+
+  it("keeps at most maxBytes, dropping the least recently used; larger files are never kept", async () => {
+    const [large, middle, small] = Object.values(files.files)
+      .filter((entry) => entry.hashed)
+      .sort((a, b) => b.size - a.size);
+    expect(large!.size).toBeGreaterThan(middle!.size);
+    const base = await listen(
+      createServer(
+        staticRequestListener(root, {
+          manifest: files,
+          // Room for the middle file or the small one, not both; none for the large one.
+          memoryCache: { maxBytes: middle!.size + small!.size - 1, maxFileSize: middle!.size },
+        }),
+      ),
+    );
+    for (const entry of [middle!, small!, large!]) await get(base, `/${entry.name}`);
+    for (const entry of [middle!, small!, large!]) await tamper(entry.name);
+    const body = async (name: string) => (await get(base, `/${name}`)).body;
+    // The middle file was dropped for the small one, and the large one was never kept.
+    expect((await body(small!.name)).equals(Buffer.alloc(small!.size, "#"))).toBe(false);
+    expect((await body(middle!.name)).equals(Buffer.alloc(middle!.size, "#"))).toBe(true);
+    expect((await body(large!.name)).equals(Buffer.alloc(large!.size, "#"))).toBe(true);
+  });
+
+  it("keeps nothing whose length is not the manifest's, and answers 404 for a lost file", async () => {
+    const base = await listen(createServer(staticRequestListener(root, { manifest: files })));
+    const path = `/${hashedJs().name}`;
+    const css = files.files["css/app.css"]!;
+    await writeFile(join(root, css.name), "shorter");
+    // The manifest's length was promised and the file is shorter: the reply is cut, never left
+    // waiting for bytes that will not come.
+    await expect(get(base, `/${css.name}`)).rejects.toThrow();
+    // Longer: never more than the promised bytes (the rest would run into the next reply); the
+    // connection is cut, which may come before the client has read them all.
+    await writeFile(join(root, css.name), `${"x".repeat(css.size)}and more`);
+    const long = await get(base, `/${css.name}`).catch(() => undefined);
+    if (long) expect(long.body.toString()).toBe("x".repeat(css.size));
+    await writeFile(join(root, css.name), "x".repeat(css.size));
+    expect((await get(base, `/${css.name}`)).body.toString()).toBe("x".repeat(css.size));
+    await rm(join(root, hashedJs().name));
+    expect((await get(base, path)).status).toBe(404);
+    const off = await listen(
+      createServer(staticRequestListener(root, { manifest: files, memoryCache: false })),
+    );
+    const lost = await get(off, path);
+    expect(lost.status).toBe(404);
+    expect(lost.headers["content-length"]).toBeUndefined();
+  });
+
+  it("a client that goes away mid-file closes the file, and the server goes on", async () => {
+    await writeFile(join(root, "big.bin"), Buffer.alloc(8 * 1024 * 1024, 7));
+    const base = await listen(createServer(staticRequestListener(root)));
+    const openFiles = () => readdirSync("/proc/self/fd").length;
+    const before = openFiles();
+    const url = new URL(`${base}/big.bin`);
+    await new Promise<void>((resolve) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname }, (res) => {
+        res.once("data", () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on("error", () => {});
+      req.end();
+    });
+    await expect.poll(openFiles, { timeout: 2000 }).toBeLessThanOrEqual(before);
+    const next = await get(base, `/${hashedJs().name}`);
+    expect(next.status).toBe(200);
+  });
+
+  it.each([{ maxBytes: -1 }, { maxFileSize: Number.NaN }, { maxBytes: 1.5 }])(
+    "refuses memoryCache %j with a typed error",
+    (memoryCache) => {
+      expect(() => serveStatic(root, { manifest: files, memoryCache })).toThrow(
+        expect.objectContaining({ code: "E_INVALID_ARGUMENT" }),
+      );
+    },
+  );
+
+  it("reads a file once for concurrent first requests", async () => {
+    const storage = fsStorage({ root });
+    let reads = 0;
+    const readBytes = storage.readBytes.bind(storage);
+    storage.readBytes = (name, options) => {
+      reads += 1;
+      return readBytes(name, options);
+    };
+    const base = await listen(createServer(staticRequestListener(storage, { manifest: files })));
+    const replies = await Promise.all(Array.from({ length: 8 }, () => get(base, `/${hashedJs().name}`)));
+    expect(replies.every((r) => r.status === 200 && r.body.length === hashedJs().size)).toBe(true);
+    expect(reads).toBe(1);
+    await storage.close();
   });
 });
 
