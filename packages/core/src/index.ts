@@ -12,6 +12,7 @@ export * from "./naming.js";
 export * from "./options.js";
 export * from "./path.js";
 export * from "./retry.js";
+export * from "./send-body.js";
 export * from "./storage.js";
 export * from "./types.js";
 export * from "./url-signer.js";

@@ -17,6 +17,7 @@ import {
   parseRangeHeader,
   Storage,
   StorageError,
+  sendBody,
   type Visibility,
 } from "@storages/core";
 import { FsDriver } from "./driver.js";
@@ -292,12 +293,7 @@ export function createFsHandler(
       }
       handedOver = true;
       const stream = handle.createReadStream({ start, end, highWaterMark: RESPONSE_CHUNK, autoClose: true });
-      try {
-        await pipeline(stream, response);
-      } catch {
-        // The client went away, or the disk failed mid-file: the socket is already closed.
-        response.destroy();
-      }
+      await sendBody(stream, response, length);
     } finally {
       if (!handedOver) await handle.close();
     }

@@ -6,7 +6,6 @@
  * download on the storage's origin, or an attachment in a CSP sandbox on the app's.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import {
   basename,
   inertContentHeaders,
@@ -15,6 +14,7 @@ import {
   parseRangeHeader,
   type Storage,
   StorageError,
+  sendBody,
 } from "@storages/core";
 import { sendJson } from "./respond.js";
 
@@ -96,7 +96,7 @@ export async function serveMedia(
       range.kind === "partial" ? { range: { start: range.start, end: range.end } } : {},
     );
     response.writeHead(status, headers);
-    await pipeline(body, response).catch(() => response.destroy());
+    await sendBody(body, response, length);
   } catch (error) {
     if (response.headersSent) {
       response.destroy();

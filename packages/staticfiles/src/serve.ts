@@ -19,7 +19,14 @@ import { open, readFile, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { guessContentType, InvalidArgumentError, NotFoundError, Storage } from "@storages/core";
+import {
+  guessContentType,
+  InvalidArgumentError,
+  NotFoundError,
+  parseRangeHeader,
+  Storage,
+  sendBody,
+} from "@storages/core";
 import { ENCODING_SUFFIX, type Encoding, type ManifestEntry, type StaticManifest } from "./manifest.js";
 import { CACHE_IMMUTABLE, CACHE_SHORT } from "./names.js";
 
@@ -186,42 +193,6 @@ function memoryCacheOf(option: ServeStaticOptions["memoryCache"]): ContentCache 
   return new ContentCache(limits.maxBytes, limits.maxFileSize);
 }
 
-/**
- * Writes a file to the response, `length` bytes as Content-Length promised. Not stream.pipeline:
- * its AbortController, the AbortError it makes for every call and its listeners took ~8 % of a
- * small file's serving CPU (bench/static-serve.mjs profile). A file
- * that turns out shorter or longer than promised (changed under the server) cuts the connection:
- * sent short, the client would wait for the rest forever; sent long, the extra bytes would run
- * into the next reply on the connection. A client that goes away closes the file. Resolves when
- * the response is over, however it ended.
- */
-function send(stream: Readable, res: ServerResponse, length: number): Promise<void> {
-  const cut = () => {
-    stream.destroy();
-    res.destroy();
-  };
-  // Gone while the file was opened: its close event has been and will not come again.
-  if (res.destroyed || res.closed) {
-    cut();
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    let sent = 0;
-    stream.on("data", (chunk: Buffer) => {
-      sent += chunk.length;
-      if (sent > length) cut();
-      else if (!res.write(chunk)) stream.pause();
-    });
-    res.on("drain", () => stream.resume());
-    stream.once("end", () => (sent === length ? res.end() : cut()));
-    stream.on("error", cut);
-    res.once("close", () => {
-      stream.destroy();
-      resolve();
-    });
-  });
-}
-
 /** The client's acceptable encodings, best first by our preference (br, zstd, gzip). */
 function accepted(header: string | undefined): Set<Encoding> {
   const out = new Set<Encoding>();
@@ -238,30 +209,6 @@ function accepted(header: string | undefined): Set<Encoding> {
     if (value !== undefined && value > 0) out.add(e);
   }
   return out;
-}
-
-/** `bytes=a-b` | `bytes=a-` | `bytes=-n` → inclusive range; undefined to serve it all; "unsatisfiable". */
-function parseRange(
-  header: string,
-  size: number,
-): { start: number; end: number } | undefined | "unsatisfiable" {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return undefined; // several ranges or another unit: the whole file (allowed by RFC 9110)
-  const [, a, b] = match;
-  if (a === "" && b === "") return undefined;
-  let start: number;
-  let end: number;
-  if (a === "") {
-    const suffix = Number(b);
-    if (suffix === 0) return "unsatisfiable";
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(a);
-    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
-  }
-  if (start >= size || start > end) return "unsatisfiable";
-  return { start, end };
 }
 
 /** The storage-relative name of a URL path below the prefix, or undefined when it is not one to serve. */
@@ -381,14 +328,14 @@ export function serveStatic(
       rangeHeader !== undefined &&
       (req.headers["if-range"] === undefined || req.headers["if-range"] === file.etag)
     ) {
-      const parsed = parseRange(rangeHeader, file.size);
-      if (parsed === "unsatisfiable") {
+      const parsed = parseRangeHeader(rangeHeader, file.size);
+      if (parsed.kind === "unsatisfiable") {
         res.statusCode = 416;
         res.setHeader("Content-Range", `bytes */${file.size}`);
         res.end();
         return true;
       }
-      range = parsed;
+      if (parsed.kind === "partial") range = { start: parsed.start, end: parsed.end };
     }
     const servedName = encoding ? name + ENCODING_SUFFIX[encoding] : name;
     const length = encoding ? file.encodings[encoding]! : range ? range.end - range.start + 1 : file.size;
@@ -428,7 +375,7 @@ export function serveStatic(
       }
       throw error;
     }
-    await send(stream, res, length);
+    await sendBody(stream, res, length);
     return true;
   };
 }
