@@ -13,7 +13,7 @@
  *                                        what createWriteStream does, through the handler (also -young)
  *   busboy → fsStorage.save              the same driver without the handler: what the handler adds
  *   busboy → lib-storage Upload → RGW    the raw SDK baseline for S3 (when STORAGES_TEST_S3_* is set)
- *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 8 MiB parts)
+ *   @storages/http → RGW                 handleUpload into s3Storage (defaults: maxPartBuffers 5 × 5 MiB parts)
  *   @storages/http → RGW, young          the same, run with node --max-semi-space-size=2 (the documented setup)
  *   @storages/http → RGW, lean           the same with maxPartBuffers 2 and 5 MiB parts (docs/uploads.md)
  *   @storages/http → RGW, lean, young    the same in a server run with --max-semi-space-size=2 (docs/uploads.md)
@@ -150,12 +150,12 @@ async function serve(kind, dir, bucket) {
       const uploads = [];
       parser.on("file", (_field, file) => {
         const key = `raw/${randomBytes(8).toString("hex")}.png`;
-        // The same part size and queue as the storages S3 driver's defaults (8 MiB, 4).
+        // The same part size and queue as the storages S3 driver's defaults (5 MiB, 4).
         uploads.push(
           new Upload({
             client,
             params: { Bucket: bucket, Key: key, Body: file, ContentType: "image/png" },
-            partSize: 8 * MiB,
+            partSize: 5 * MiB,
             queueSize: 4,
           }).done(),
         );
