@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +126,11 @@ let timedRuns = 0;
  * Rejects when the command exits non-zero, with the end of its stderr.
  */
 export function timedProcess(command, args, { env = {}, cwd, stdout = false } = {}) {
+  // Debian's package, not the repository's: say so, instead of a spawn ENOENT.
+  if (!existsSync("/usr/bin/time"))
+    return Promise.reject(
+      new Error("/usr/bin/time is missing: the benchmarks need GNU time (apt-get install time)."),
+    );
   const report = join(tmpdir(), `storages-bench-time-${process.pid}-${timedRuns++}.txt`);
   return new Promise((resolve, reject) => {
     const started = performance.now();
