@@ -1,7 +1,8 @@
 /**
  * collectStatic against a real S3 server (Ceph RGW in CI: `npm test` starts it; or whatever
  * STORAGES_TEST_S3_* points at), through a real HTTP proxy that counts every request the S3 client
- * sends. A no-change run must send exactly one: the GET of staticfiles.json. Without a server these
+ * sends. A no-change run must send exactly one: the GET of staticfiles.json; serveStatic from the
+ * bucket fetches a hashed file once, then answers it from memory. Without a server these
  * tests fail with the command to run; none is skipped.
  */
 import { execFile } from "node:child_process";
@@ -22,7 +23,7 @@ import {
   type TestBucket,
   testBucket,
 } from "../../s3/test/support/server.js";
-import { collectStatic, MANIFEST_NAME, readManifest } from "../src/index.js";
+import { collectStatic, MANIFEST_NAME, readManifest, staticRequestListener } from "../src/index.js";
 import { collectOptions, site, tempDir, writeTree } from "./helpers.js";
 
 let server: S3TestServer;
@@ -168,5 +169,40 @@ describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configure
     const second = JSON.parse((await cli([])).stdout);
     expect(second).toMatchObject({ nothingChanged: true, written: 0 });
     expect(seen).toEqual([`GET /${bucket}/${prefix}/${MANIFEST_NAME}`]);
+  });
+
+  it("serveStatic from the bucket: a hashed file and its sibling are fetched once, then answered from memory", async () => {
+    const { manifest } = await run();
+    const app = createServer(staticRequestListener(target, { manifest }));
+    app.listen(0, "127.0.0.1");
+    await once(app, "listening");
+    const base = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+    try {
+      const js = manifest.files["js/app.js"]!;
+      const expected = await target.readBytes(js.name);
+      seen = [];
+      for (let i = 0; i < 3; i++) {
+        const plain = await fetch(`${base}/${js.name}`, { headers: { "accept-encoding": "identity" } });
+        expect(plain.status).toBe(200);
+        expect(Buffer.from(await plain.arrayBuffer()).equals(expected)).toBe(true);
+        const part = await fetch(`${base}/${js.name}`, { headers: { range: "bytes=2-5" } });
+        expect(part.status).toBe(206);
+        expect(Buffer.from(await part.arrayBuffer()).equals(expected.subarray(2, 6))).toBe(true);
+        // fetch decodes br itself: what it hands back is the identity bytes.
+        const br = await fetch(`${base}/${js.name}`, { headers: { "accept-encoding": "br" } });
+        expect(br.headers.get("content-encoding")).toBe("br");
+        expect(Buffer.from(await br.arrayBuffer()).equals(expected)).toBe(true);
+      }
+      expect(seen.sort()).toEqual([
+        `GET /${bucket}/${prefix}/${js.name}`,
+        `GET /${bucket}/${prefix}/${js.name}.br`,
+      ]);
+      // An original name is not content-hashed: every request goes to the bucket.
+      seen = [];
+      for (let i = 0; i < 2; i++) expect((await fetch(`${base}/js/app.js`)).status).toBe(200);
+      expect(seen.filter((r) => r.startsWith("GET ")).length).toBe(2);
+    } finally {
+      app.close();
+    }
   });
 });
