@@ -15,7 +15,7 @@
  * Static files are the app's own build output, so they are served as what they are (JS runs, SVG
  * renders) — unlike media, which core's active-content rule turns into attachments.
  */
-import { open, readFile, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
@@ -68,8 +68,12 @@ interface Source {
   lookup(name: string): Promise<{ size: number; mtime?: Date | undefined } | undefined>;
   /** `length`: the bytes it will give (the range's, else the file's). */
   open(name: string, range: { start: number; end: number } | undefined, length: number): Promise<Readable>;
-  /** The whole file (small ones only: the memory cache's fills). */
-  readAll(name: string): Promise<Buffer>;
+  /**
+   * The file's bytes for the memory cache, at most `size` + 1 of them: a file that has grown past
+   * the manifest's size is found out without reading it all (a wrong file in the root, however
+   * large, costs one small read per request, never its whole size).
+   */
+  readSmall(name: string, size: number): Promise<Buffer>;
 }
 
 /** Stream reads of a small file allocate its size, not a 64 KiB buffer per request. */
@@ -99,10 +103,25 @@ function folderSource(root: string): Source {
       const highWaterMark = Math.max(1, Math.min(length, READ_CHUNK));
       return fd.createReadStream(range ? { ...range, highWaterMark } : { highWaterMark });
     },
-    readAll: (name) =>
-      readFile(full(name)).catch((error: unknown) => {
+    async readSmall(name, size) {
+      const fd = await open(full(name)).catch((error: unknown) => {
         throw isMissingFile(error) ? new NotFoundError(`${name} is not in the static root.`) : error;
-      }),
+      });
+      try {
+        // Its own memory, not a slice of Node's shared pool: the cache keeps it.
+        const bytes = Buffer.allocUnsafeSlow(size + 1);
+        let filled = 0;
+        for (;;) {
+          const { bytesRead } = await fd.read(bytes, filled, bytes.length - filled, filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+          if (filled === bytes.length) break;
+        }
+        return bytes.subarray(0, filled);
+      } finally {
+        await fd.close();
+      }
+    },
   };
 }
 
@@ -120,7 +139,7 @@ function storageSource(storage: Storage): Source {
     async open(name, range) {
       return storage.open(name, range ? { range } : {});
     },
-    readAll: (name) => storage.readBytes(name),
+    readSmall: (name, size) => storage.readBytes(name, { range: { start: 0, end: size } }),
   };
 }
 
@@ -354,7 +373,7 @@ export function serveStatic(
     if (memory && file.immutable && memory.fits(whole)) {
       let bytes: Buffer | undefined;
       try {
-        bytes = await memory.get(servedName, whole, () => source.readAll(servedName));
+        bytes = await memory.get(servedName, whole, () => source.readSmall(servedName, whole));
       } catch (error) {
         if (!NotFoundError.isInstance(error)) throw error;
         lost(res);

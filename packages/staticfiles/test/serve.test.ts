@@ -310,6 +310,10 @@ describe("reading: small hashed files from memory, the rest from the root", () =
     await writeFile(join(root, css.name), `${"x".repeat(css.size)}and more`);
     const long = await get(base, `/${css.name}`).catch(() => undefined);
     if (long) expect(long.body.toString()).toBe("x".repeat(css.size));
+    // Much larger: still cut, and read only one byte past the promised size (readSmall).
+    await writeFile(join(root, css.name), Buffer.alloc(8 * 1024 * 1024, "y"));
+    const huge = await get(base, `/${css.name}`).catch(() => undefined);
+    if (huge) expect(huge.body.toString()).toBe("y".repeat(css.size));
     await writeFile(join(root, css.name), "x".repeat(css.size));
     expect((await get(base, `/${css.name}`)).body.toString()).toBe("x".repeat(css.size));
     await rm(join(root, hashedJs().name));
@@ -355,15 +359,19 @@ describe("reading: small hashed files from memory, the rest from the root", () =
   it("reads a file once for concurrent first requests", async () => {
     const storage = fsStorage({ root });
     let reads = 0;
+    const ranges: unknown[] = [];
     const readBytes = storage.readBytes.bind(storage);
     storage.readBytes = (name, options) => {
       reads += 1;
+      ranges.push(options?.range);
       return readBytes(name, options);
     };
     const base = await listen(createServer(staticRequestListener(storage, { manifest: files })));
     const replies = await Promise.all(Array.from({ length: 8 }, () => get(base, `/${hashedJs().name}`)));
     expect(replies.every((r) => r.status === 200 && r.body.length === hashedJs().size)).toBe(true);
     expect(reads).toBe(1);
+    // One byte past the manifest's size, never the whole object: a grown file shows without being read.
+    expect(ranges).toEqual([{ start: 0, end: hashedJs().size }]);
     await storage.close();
   });
 });
