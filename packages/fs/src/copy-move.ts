@@ -8,7 +8,7 @@
  * falls back to what (no hard links, another filesystem).
  */
 import type { BigIntStats } from "node:fs";
-import { copyFile, link, rename, stat, unlink } from "node:fs/promises";
+import { copyFile, link, lstat, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   AlreadyExistsError,
@@ -60,13 +60,11 @@ export async function copyStoredFile(
   options: DriverCopyOptions,
 ): Promise<void> {
   const source = await fileToCopy(context.paths, from);
-  if (options.link && !context.records && (await linkCopy(context, source.path, to, undefined, options)))
-    return;
+  if (options.link && !context.records && (await linkCopy(context, source, to, undefined, options))) return;
   const meta = await metadataOf(from, source.path, source.stats);
   const known = meta.checksums?.md5;
   // A record must carry the checksum of what it names: a file without one is copied (and hashed).
-  if (options.link && known !== undefined && (await linkCopy(context, source.path, to, meta, options)))
-    return;
+  if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options))) return;
   await save(
     context,
     to,
@@ -87,14 +85,14 @@ export async function copyStoredFile(
 }
 
 /**
- * `to` as a second name (hard link) of the file at `sourcePath`, with the source's metadata in
- * its own record (`meta`, undefined when the storage keeps none); false when the folder cannot
- * hold a link (another filesystem, no hard links): the caller copies. The content is the
- * source's inode, already synced or pending a flush: only the folder has news.
+ * `to` as a second name (hard link) of the file `source`, with the source's metadata in its own
+ * record (`meta`, undefined when the storage keeps none); false when the folder cannot hold a link
+ * (another filesystem, no hard links): the caller copies. The content is the source's inode,
+ * already synced or pending a flush: only the folder has news.
  */
 async function linkCopy(
   context: DriverContext,
-  sourcePath: string,
+  source: { path: string; stats: BigIntStats },
   to: string,
   meta: StoredMetadata | undefined,
   options: DriverCopyOptions,
@@ -104,10 +102,22 @@ async function linkCopy(
     const { directory, fd: directoryFd } = await context.paths.openParent(to);
     try {
       const target = join(directory, basename(to));
-      // Replacing: linked under a temporary name, then renamed over the old file (atomic, like a save).
-      const linked = options.overwrite ? tempPath(directory) : target;
+      // A free name takes the link itself (atomic: the name appears with the whole file). Replacing
+      // goes through a temporary name renamed over the old file (atomic, like a save) — straight at
+      // the name first when no record has to be in place before it (a fresh publish has no old file).
+      let linked = options.overwrite && meta !== undefined ? tempPath(directory) : target;
+      let already = false;
       try {
-        await link(sourcePath, linked);
+        try {
+          await link(source.path, linked);
+        } catch (error) {
+          if (errnoCode(error) !== "EEXIST" || !options.overwrite || linked !== target) throw error;
+          already = await isSameFile(target, source.stats);
+          if (!already) {
+            linked = tempPath(directory);
+            await link(source.path, linked);
+          }
+        }
       } catch (error) {
         const code = errnoCode(error) ?? "";
         if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false; // the caller's copy fills the folder
@@ -118,6 +128,8 @@ async function linkCopy(
           throw new AlreadyExistsError(`"${to.slice(0, 200)}" already exists.`, { path: to, cause: error });
         throw error;
       }
+      // The name is this very file already (a re-publish of the same content): nothing changes.
+      if (already) return true;
       const durable = context.durability === "full";
       let recordPath: string | undefined;
       try {
@@ -125,7 +137,12 @@ async function linkCopy(
           const stats = await stat(linked, { bigint: true });
           recordPath = await writeRecord(target, stats, meta, context.fileMode, durable);
         }
-        if (linked !== target) await rename(linked, target);
+        if (linked !== target) {
+          await rename(linked, target);
+          // rename() of two names of one file does nothing and keeps both (POSIX): when the old
+          // file was this one, the temporary name is still there.
+          await unlink(linked).catch(() => {});
+        }
       } catch (error) {
         await unlink(linked).catch(() => {});
         await prune(context.paths, directory);
@@ -137,6 +154,16 @@ async function linkCopy(
     } finally {
       closeQuietly(directoryFd);
     }
+  }
+}
+
+/** Whether `path` names the file `stats` describes (same device and inode; never through a link). */
+async function isSameFile(path: string, stats: BigIntStats): Promise<boolean> {
+  try {
+    const other = await lstat(path, { bigint: true });
+    return other.ino === stats.ino && other.dev === stats.dev;
+  } catch {
+    return false;
   }
 }
 

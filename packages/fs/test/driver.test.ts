@@ -540,6 +540,32 @@ describe("copy with link: true (a second name of the same content)", () => {
     expect(await code(plain.copy("missing.js", "c.js", { link: true }))).toBe("E_NOT_FOUND");
     expect(await tree(join(root, "plain"))).toEqual(["a.js", "b.js"]);
   });
+
+  it.each([
+    ["with records", {}],
+    ["on a plain folder", { records: false }],
+  ])(
+    "linking a name to the file it already names changes nothing and leaves no temporary name (%s)",
+    async (_label, options) => {
+      const storage = fsStorage({ root: join(root, "again"), ...options });
+      await storage.save("app.1234.js", "x()");
+      await storage.save("other.js", "y()");
+      for (let i = 0; i < 3; i++) {
+        await storage.copy("app.1234.js", "app.js", { link: true });
+        // rename() of two names of one file does nothing: a temporary name would have stayed.
+        expect((await tree(join(root, "again"))).filter((n) => n.includes(RESERVED_PREFIX))).toEqual([]);
+      }
+      expect((await stat(join(root, "again/app.js"))).ino).toBe(
+        (await stat(join(root, "again/app.1234.js"))).ino,
+      );
+      // Replacing a name that holds another file still replaces it.
+      await storage.copy("other.js", "app.js", { link: true });
+      expect(await storage.readText("app.js")).toBe("y()");
+      expect(await storage.readText("app.1234.js")).toBe("x()");
+      expect((await tree(join(root, "again"))).filter((n) => n.includes(RESERVED_PREFIX))).toEqual([]);
+      await storage.close();
+    },
+  );
 });
 
 describe("saves racing deletes that prune their folders", () => {
