@@ -193,6 +193,9 @@ export async function moveStoredFile(
     if (options.overwrite) {
       if (withRecord) recordPath = await writeRecord(target, source.stats, meta, context.fileMode, durable);
       await rename(entry, target);
+      // rename() of two names of one file does nothing (POSIX): `to` was already a hard link of
+      // this file, and `from` still names it. Only a file with other names can be in that case.
+      if (source.stats.nlink > 1n && (await isSameFile(entry, source.stats))) await unlink(entry);
       if (!withRecord) await removeRecord(target);
     } else {
       try {

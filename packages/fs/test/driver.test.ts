@@ -566,6 +566,25 @@ describe("copy with link: true (a second name of the same content)", () => {
       await storage.close();
     },
   );
+
+  it.each([
+    ["with records", {}],
+    ["on a plain folder", { records: false }],
+  ])(
+    "a move onto a name of the same file (a hard link) removes the source name (%s)",
+    async (_label, options) => {
+      const storage = fsStorage({ root: join(root, "onto"), ...options });
+      await storage.save("app.1234.js", "x()", { cacheControl: "immutable" });
+      await storage.copy("app.1234.js", "app.js", { link: true });
+      await storage.move("app.1234.js", "app.js");
+      // rename() of two names of one file does nothing: the source would have stayed.
+      expect(await storage.exists("app.1234.js")).toBe(false);
+      expect(await storage.readText("app.js")).toBe("x()");
+      expect(await tree(join(root, "onto"))).toEqual(["app.js"]);
+      if (!("records" in options)) expect((await storage.stat("app.js")).cacheControl).toBe("immutable");
+      await storage.close();
+    },
+  );
 });
 
 describe("saves racing deletes that prune their folders", () => {
