@@ -501,6 +501,11 @@ describe("delete, copy, move", () => {
 });
 
 describe("copy with link: true (a second name of the same content)", () => {
+  /** Both kinds of folder: with the driver's records, and plain. */
+  const LAYOUTS: Array<[string, { records?: boolean }]> = [
+    ["with records", {}],
+    ["on a plain folder", { records: false }],
+  ];
   const inode = async (key: string) => (await stat(join(root, key))).ino;
 
   it("makes a hard link, replaces like a save, and refuses an existing name when asked", async () => {
@@ -541,10 +546,7 @@ describe("copy with link: true (a second name of the same content)", () => {
     expect(await tree(join(root, "plain"))).toEqual(["a.js", "b.js"]);
   });
 
-  it.each([
-    ["with records", {}],
-    ["on a plain folder", { records: false }],
-  ])(
+  it.each(LAYOUTS)(
     "linking a name to the file it already names changes nothing and leaves no temporary name (%s)",
     async (_label, options) => {
       const storage = fsStorage({ root: join(root, "again"), ...options });
@@ -567,10 +569,7 @@ describe("copy with link: true (a second name of the same content)", () => {
     },
   );
 
-  it.each([
-    ["with records", {}],
-    ["on a plain folder", { records: false }],
-  ])(
+  it.each(LAYOUTS)(
     "a move onto a name of the same file (a hard link) removes the source name (%s)",
     async (_label, options) => {
       const storage = fsStorage({ root: join(root, "onto"), ...options });
