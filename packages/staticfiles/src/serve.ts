@@ -27,6 +27,7 @@ import {
   Storage,
   sendBody,
 } from "@storages/core";
+import { LRUCache } from "lru-cache";
 import { ENCODING_SUFFIX, type Encoding, type ManifestEntry, type StaticManifest } from "./manifest.js";
 import { CACHE_IMMUTABLE, CACHE_SHORT } from "./names.js";
 
@@ -144,20 +145,28 @@ function storageSource(storage: Storage): Source {
 }
 
 /**
- * The bytes of small immutable files, least recently used dropped first. Only content-hashed names
- * go in (a new content gets a new name), so nothing here is ever stale and nothing is checked
- * again; a file whose length is not the manifest's is not kept (served from the root each time,
- * as before the cache). Concurrent first requests for one name share one read.
+ * The bytes of small immutable files, least recently used dropped first (lru-cache, bounded in
+ * bytes). Only content-hashed names go in (a new content gets a new name), so nothing here is ever
+ * stale and nothing is checked again; a file whose length is not the manifest's is not kept
+ * (served from the root each time). Concurrent first requests for one name share one read.
  */
 class ContentCache {
-  readonly #files = new Map<string, Buffer>();
-  readonly #reading = new Map<string, Promise<Buffer | undefined>>();
-  #bytes = 0;
+  readonly #files: LRUCache<string, Buffer, { size: number; read: () => Promise<Buffer> }>;
 
   constructor(
     readonly maxBytes: number,
     readonly maxFileSize: number,
-  ) {}
+  ) {
+    this.#files = new LRUCache({
+      maxSize: maxBytes,
+      maxEntrySize: Math.min(maxFileSize, maxBytes),
+      sizeCalculation: (bytes) => Math.max(1, bytes.length),
+      fetchMethod: async (_name, _stale, { context }) => {
+        const bytes = await context.read();
+        return bytes.length === context.size ? bytes : undefined;
+      },
+    });
+  }
 
   fits(size: number): boolean {
     return size <= this.maxFileSize && size <= this.maxBytes;
@@ -165,34 +174,7 @@ class ContentCache {
 
   /** The file's bytes, read through `read` on the first call; undefined when they are not `size` long. */
   get(name: string, size: number, read: () => Promise<Buffer>): Buffer | Promise<Buffer | undefined> {
-    const held = this.#files.get(name);
-    if (held) {
-      // Most recently used last: Map keeps insertion order.
-      this.#files.delete(name);
-      this.#files.set(name, held);
-      return held;
-    }
-    let reading = this.#reading.get(name);
-    if (!reading) {
-      reading = read()
-        .then((bytes) => (bytes.length === size ? this.#keep(name, bytes) : undefined))
-        .finally(() => this.#reading.delete(name));
-      this.#reading.set(name, reading);
-    }
-    return reading;
-  }
-
-  #keep(name: string, bytes: Buffer): Buffer {
-    if (!this.#files.has(name)) {
-      this.#files.set(name, bytes);
-      this.#bytes += bytes.length;
-      for (const [oldest, old] of this.#files) {
-        if (this.#bytes <= this.maxBytes) break;
-        this.#files.delete(oldest);
-        this.#bytes -= old.length;
-      }
-    }
-    return bytes;
+    return this.#files.get(name) ?? this.#files.fetch(name, { context: { size, read } });
   }
 }
 
@@ -209,6 +191,8 @@ function memoryCacheOf(option: ServeStaticOptions["memoryCache"]): ContentCache 
       );
     }
   }
+  // Zero: nothing could be kept.
+  if (limits.maxBytes === 0 || limits.maxFileSize === 0) return undefined;
   return new ContentCache(limits.maxBytes, limits.maxFileSize);
 }
 
