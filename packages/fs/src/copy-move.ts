@@ -102,22 +102,9 @@ async function linkCopy(
     const { directory, fd: directoryFd } = await context.paths.openParent(to);
     try {
       const target = join(directory, basename(to));
-      // A free name takes the link itself (atomic: the name appears with the whole file). Replacing
-      // goes through a temporary name renamed over the old file (atomic, like a save) — straight at
-      // the name first when no record has to be in place before it (a fresh publish has no old file).
-      let linked = options.overwrite && meta !== undefined ? tempPath(directory) : target;
-      let already = false;
+      let linked: string | undefined;
       try {
-        try {
-          await link(source.path, linked);
-        } catch (error) {
-          if (errnoCode(error) !== "EEXIST" || !options.overwrite || linked !== target) throw error;
-          already = await isSameFile(target, source.stats);
-          if (!already) {
-            linked = tempPath(directory);
-            await link(source.path, linked);
-          }
-        }
+        linked = await linkName(source, target, directory, options.overwrite === true, meta !== undefined);
       } catch (error) {
         const code = errnoCode(error) ?? "";
         if (code === "EXDEV" || NO_HARD_LINKS.has(code)) return false; // the caller's copy fills the folder
@@ -129,7 +116,7 @@ async function linkCopy(
         throw error;
       }
       // The name is this very file already (a re-publish of the same content): nothing changes.
-      if (already) return true;
+      if (linked === undefined) return true;
       const durable = context.durability === "full";
       let recordPath: string | undefined;
       try {
@@ -155,6 +142,34 @@ async function linkCopy(
       closeQuietly(directoryFd);
     }
   }
+}
+
+/**
+ * Links `source` for the name `target`: the path linked (`target` itself, or a temporary name to
+ * rename over it), or undefined when `target` already names this very file. A free name takes the
+ * link itself (atomic: the name appears with the whole file). Replacing goes through a temporary
+ * name renamed over the old file (atomic, like a save) — tried straight at the name first when no
+ * record has to be in place before it (`recordFirst`): a fresh publish has no old file.
+ */
+async function linkName(
+  source: { path: string; stats: BigIntStats },
+  target: string,
+  directory: string,
+  replace: boolean,
+  recordFirst: boolean,
+): Promise<string | undefined> {
+  if (!replace || !recordFirst) {
+    try {
+      await link(source.path, target);
+      return target;
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST" || !replace) throw error;
+      if (await isSameFile(target, source.stats)) return undefined;
+    }
+  }
+  const temporary = tempPath(directory);
+  await link(source.path, temporary);
+  return temporary;
 }
 
 /** Whether `path` names the file `stats` describes (same device and inode; never through a link). */
