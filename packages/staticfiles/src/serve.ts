@@ -153,10 +153,7 @@ function storageSource(storage: Storage): Source {
 class ContentCache {
   readonly #files: LRUCache<string, Buffer, { size: number; read: () => Promise<Buffer> }>;
 
-  constructor(
-    readonly maxBytes: number,
-    readonly maxFileSize: number,
-  ) {
+  constructor(maxBytes: number, maxFileSize: number) {
     this.#files = new LRUCache({
       maxSize: maxBytes,
       maxEntrySize: Math.min(maxFileSize, maxBytes),
@@ -168,8 +165,9 @@ class ContentCache {
     });
   }
 
+  /** Whether a file of `size` bytes may be kept (else it is not even read whole). */
   fits(size: number): boolean {
-    return size <= this.maxFileSize && size <= this.maxBytes;
+    return size <= this.#files.maxEntrySize;
   }
 
   /** The file's bytes, read through `read` on the first call; undefined when they are not `size` long. */
