@@ -23,7 +23,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { median, timedProcess } from "./harness.mjs";
+import { discard, median, timedProcess } from "./harness.mjs";
 
 const LB = process.argv[2] ?? "/tmp/static-bench";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
@@ -35,6 +35,7 @@ const ROOT = join(import.meta.dirname, "..");
 // BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
 const BIN = process.env.BENCH_STORAGES_BIN ?? join(ROOT, "packages/cli/bin/storages.js");
 const SCRATCH = join(LB, "scratch-bench");
+const TRASH = join(LB, "scratch-bench-trash");
 mkdirSync(SCRATCH, { recursive: true });
 
 /** A whole process under GNU time, its stdout kept (ours prints its --json report). */
@@ -116,9 +117,8 @@ for (let round = 0; round < ROUNDS; round++) {
   const order = CASES.map((_, i) => CASES[(i + round) % CASES.length]);
   for (const c of order) {
     const root = join(SCRATCH, `out-${CASES.indexOf(c)}`);
-    rmSync(root, { recursive: true, force: true });
-    if (c.cache)
-      rmSync(join(SCRATCH, "node_modules/.cache/storages-staticfiles"), { recursive: true, force: true });
+    await discard(root, TRASH);
+    if (c.cache) await discard(join(SCRATCH, "node_modules/.cache/storages-staticfiles"), TRASH);
     execFileSync("sync");
     const fresh = await c.run(root);
     execFileSync("sync");
@@ -140,6 +140,8 @@ for (let round = 0; round < ROUNDS; round++) {
     );
   }
 }
+// The rounds are over: deleting what they set aside can no longer slow a timed run.
+rmSync(TRASH, { recursive: true, force: true });
 
 const row = (name) => {
   const s = samples[name];

@@ -158,7 +158,7 @@ if (!isMainThread) {
 }
 
 async function compare() {
-  const { median, timedProcess } = await import("./harness.mjs");
+  const { discard, median, timedProcess } = await import("./harness.mjs");
   const LB = process.argv[2] ?? "/tmp/static-bench";
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
   const CONCURRENCY = 8;
@@ -184,7 +184,7 @@ async function compare() {
 
   async function fresh(name) {
     const dir = join(WORK, name);
-    await rm(dir, { recursive: true, force: true });
+    await discard(dir, join(WORK, "trash"));
     await mkdir(dir, { recursive: true });
     return dir;
   }
@@ -192,7 +192,7 @@ async function compare() {
   const intoEmpty =
     (name, run, clear = []) =>
     async () => {
-      for (const path of clear) await rm(path, { recursive: true, force: true });
+      for (const path of clear) await discard(path, join(WORK, "trash"));
       const dir = await fresh(name);
       return () => run(dir);
     };
@@ -302,6 +302,8 @@ async function compare() {
       }
     }
   }
+  // The rounds are over: deleting what they set aside can no longer slow a timed run.
+  await rm(join(WORK, "trash"), { recursive: true, force: true });
 
   const lines = [
     `floors, ${new Date().toISOString()}, ${ROUNDS} rounds, Node ${process.version}, ${availableParallelism()} cores, corpus ${ASSETS}`,

@@ -1,8 +1,12 @@
 /**
  * Syncing what a save wrote: one file or folder now (durability "full"), or everything a batch
- * storage saved since its last flush (durability "batch"), files before the folders naming them.
+ * storage saved since its last flush (durability "batch"): one syncfs per filesystem where the
+ * system has it, else files before the folders naming them.
  */
-import { constants } from "node:fs";
+import { execFile } from "node:child_process";
+import { constants, existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { release } from "node:os";
 import { closeFd, fsyncFd, openFd } from "./io.js";
 import type { Durability } from "./options.js";
 import { errnoCode, OPEN_DIRECTORY } from "./paths.js";
@@ -14,6 +18,14 @@ const FLUSH_CONCURRENCY = 16;
  * them, so the list (and what a crash can lose) stays bounded however long the job.
  */
 const MAX_PENDING_FILES = 8192;
+/**
+ * From this many files, a flush syncs their filesystems whole (syncfs) rather than each file: one
+ * call instead of three trips per file and folder (measured on the collectstatic bench corpus,
+ * 2,123 files and 785 folders: 240–360 ms of fsyncs, 32–48 ms for the syncfs). Below it, each
+ * file: syncfs writes out whatever else is dirty on the filesystem too, which a few files should
+ * not wait for, and the spawn costs more than a few fsyncs.
+ */
+const SYNCFS_FROM_FILES = 64;
 
 /** fsync of a file or folder by path; ENOENT (removed since) is fine: there is nothing left to sync. */
 export async function syncPath(path: string, flags: number): Promise<void> {
@@ -42,13 +54,33 @@ export async function syncDescriptor(fd: number): Promise<void> {
 }
 
 /**
+ * The `sync` that can sync a whole filesystem (`sync -f PATH…`: syncfs(2) of each path's
+ * filesystem; GNU coreutils from 8.24, busybox), where it is safe to rely on: Linux from 5.8, where
+ * syncfs reports write errors (before, it returned 0 whatever failed), and a `sync` at a fixed path,
+ * never one looked up on PATH. Node has no syncfs of its own.
+ */
+export function syncfsCommand(platform = process.platform, kernel = release()): string | undefined {
+  if (platform !== "linux") return undefined;
+  const [major = 0, minor = 0] = kernel.split(".").map((part) => Number.parseInt(part, 10));
+  if (major < 5 || (major === 5 && minor < 8)) return undefined;
+  return ["/usr/bin/sync", "/bin/sync"].find((path) => existsSync(path));
+}
+
+/**
  * What a batch storage has saved but not yet synced: the files (data and records) and the folders
- * whose entries changed. `flush()` syncs the files first, then the folders, so a folder's entries
- * never become durable before the content they name.
+ * whose entries changed. `flush()` syncs the filesystems they are on (many files), or the files
+ * first and then the folders, so a folder's entries never become durable before the content they
+ * name.
  */
 export class PendingSyncs {
   private files = new Set<string>();
   private directories = new Set<string>();
+  /** `sync -f`, until it fails once for this storage: from then on each file is synced. */
+  private syncfs: string | undefined;
+
+  constructor(syncfs: string | undefined = syncfsCommand()) {
+    this.syncfs = syncfs;
+  }
 
   get size(): number {
     return this.files.size;
@@ -74,6 +106,7 @@ export class PendingSyncs {
     this.files = new Set();
     this.directories = new Set();
     try {
+      if (files.length >= SYNCFS_FROM_FILES && (await this.syncFilesystems(directories))) return;
       await inParallel(files, (file) => syncPath(file, constants.O_RDONLY));
       await inParallel(directories, (directory) => syncPath(directory, OPEN_DIRECTORY));
     } catch (error) {
@@ -82,6 +115,36 @@ export class PendingSyncs {
       for (const directory of directories) this.directories.add(directory);
       throw error;
     }
+  }
+
+  /**
+   * syncfs of each filesystem the folders are on (a mount inside the root is another one), in one
+   * `sync -f` process: every file was saved into one of these folders, so each is on one of them.
+   * syncfs writes the data before the metadata naming it, so the order fsyncs keep by hand holds.
+   * false when it could not run or reported an error: the caller then syncs each file, which
+   * reports a write error of its own (and this storage stops trying syncfs).
+   */
+  private async syncFilesystems(directories: string[]): Promise<boolean> {
+    const command = this.syncfs;
+    if (command === undefined) return false;
+    const oneFolderPerFilesystem = new Map<bigint, string>();
+    await inParallel(directories, async (directory) => {
+      try {
+        const { dev } = await stat(directory, { bigint: true });
+        if (!oneFolderPerFilesystem.has(dev)) oneFolderPerFilesystem.set(dev, directory);
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") throw error; // removed since: nothing left to sync
+      }
+    });
+    if (oneFolderPerFilesystem.size === 0) return true;
+    const synced = await new Promise<boolean>((resolve) => {
+      // Absolute paths (the folders' real paths): none can read as an option.
+      execFile(command, ["-f", ...oneFolderPerFilesystem.values()], { env: {} }, (error) =>
+        resolve(error === null),
+      );
+    });
+    if (!synced) this.syncfs = undefined;
+    return synced;
   }
 }
 

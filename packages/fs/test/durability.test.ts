@@ -2,13 +2,16 @@
  * Durability as a stated policy: "full" (the default) syncs the file, its record and its folder
  * before a save returns; "batch" syncs nothing per save and everything saved since at flush() or
  * close(). What gets synced is counted at node:fs (the real calls still run): every fsync, and
- * every file opened O_DSYNC (whose writes are synced as they happen: how a save writes its record).
+ * every file opened O_DSYNC (whose writes are synced as they happen: how a save writes its record);
+ * and every `sync -f` a flush of many files runs, at node:child_process (run for real too, unless
+ * a test makes it fail).
  */
 import * as realFs from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { OptionError, type Storage } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { syncfsCommand } from "../src/durability.js";
 import { fsStorage } from "../src/index.js";
 import { records, tempDir, tree } from "./helpers.js";
 
@@ -37,6 +40,26 @@ vi.mock("node:fs", async (importOriginal) => {
   return { ...fs, fsync, open, default: { ...fs, fsync, open } };
 });
 
+/** The `sync -f` runs: command and arguments. */
+const spawned: string[][] = [];
+/** Set by a test: the next `sync -f` fails as a system without syncfs would (exit status 1). */
+let syncfsFails = false;
+
+vi.mock("node:child_process", async (importOriginal) => {
+  const cp = await importOriginal<typeof import("node:child_process")>();
+  const execFile = (
+    command: string,
+    args: string[],
+    options: object,
+    callback: (e: Error | null) => void,
+  ) => {
+    spawned.push([command, ...args]);
+    if (syncfsFails) return cp.execFile("/bin/false", [], options, callback);
+    return cp.execFile(command, args, options, callback);
+  };
+  return { ...cp, execFile, default: { ...cp, execFile } };
+});
+
 let root: string;
 let cleanup: () => Promise<void>;
 
@@ -45,6 +68,8 @@ beforeEach(async () => {
   root = join(dir.path, "root");
   cleanup = dir.cleanup;
   synced.length = 0;
+  spawned.length = 0;
+  syncfsFails = false;
 });
 
 afterEach(() => cleanup());
@@ -207,5 +232,59 @@ describe("reads", () => {
     opened.length = 0;
     await plain.save("source.bin", localFile(source));
     expect(opened.filter((p) => p === source)).toEqual([]);
+  });
+});
+
+/** Many files: what a flush syncs whole (syncfs) rather than file by file. */
+const MANY = 70;
+
+describe.runIf(syncfsCommand() !== undefined)("durability: batch, a flush of many files (syncfs)", () => {
+  it("syncs the root's filesystem once, with one `sync -f`, and opens no file to fsync it", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    for (let i = 0; i < MANY; i++) await storage.save(`static/m${i % 7}/file-${i}.css`, body(i));
+    opened.length = 0;
+    await storage.flush();
+    expect(synced).toEqual([]);
+    // One process, one folder named for the one filesystem all eight folders are on.
+    expect(spawned.length).toBe(1);
+    const [command, flag, ...folders] = spawned[0]!;
+    expect(command).toBe(syncfsCommand());
+    expect(flag).toBe("-f");
+    expect(folders.length).toBe(1);
+    expect(folders[0]!.startsWith(realFs.realpathSync(root))).toBe(true);
+    expect(opened.filter((p) => p.endsWith(".css"))).toEqual([]);
+    spawned.length = 0;
+    await storage.flush();
+    expect(spawned).toEqual([]); // nothing left to sync
+  });
+
+  it("a `sync -f` that fails is replaced by syncing each file and folder, and not tried again", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    for (let i = 0; i < MANY; i++) await storage.save(`static/file-${i}.css`, body(i));
+    syncfsFails = true;
+    await storage.flush();
+    expect(spawned.length).toBe(1);
+    const real = realFs.realpathSync(root);
+    // Every file, then its folder, the one above it and the root.
+    expect(synced.length).toBe(MANY + 2);
+    expect(synced.slice(MANY).sort()).toEqual([join(real, "static"), real].sort());
+    syncfsFails = false;
+    for (let i = 0; i < MANY; i++) await storage.save(`static/again-${i}.css`, body(i));
+    synced.length = 0;
+    await storage.flush();
+    expect(spawned.length).toBe(1); // this storage syncs file by file from now on
+    expect(synced.length).toBe(MANY + 1);
+  });
+});
+
+describe("syncfsCommand", () => {
+  it("is only trusted on Linux from 5.8, where syncfs reports write errors", () => {
+    expect(syncfsCommand("darwin", "23.1.0")).toBeUndefined();
+    expect(syncfsCommand("win32", "10.0.19045")).toBeUndefined();
+    expect(syncfsCommand("linux", "5.4.0-150-generic")).toBeUndefined();
+    expect(syncfsCommand("linux", "4.19.0")).toBeUndefined();
+    const here = ["/usr/bin/sync", "/bin/sync"].find((p) => realFs.existsSync(p));
+    expect(syncfsCommand("linux", "5.8.0")).toBe(here);
+    expect(syncfsCommand("linux", "6.1.0-27-cloud-amd64")).toBe(here);
   });
 });
