@@ -16,13 +16,24 @@ import type { CollectProgress } from "./types.js";
 /** A scan task's batch: up to this many files or bytes (a big file goes alone). */
 const SCAN_BATCH_FILES = 64;
 const SCAN_BATCH_BYTES = 2 * 1024 * 1024;
+/**
+ * Text of CSS and JS files kept from the scan until they are planned, in UTF-16 code units for
+ * all files together; past it, a file's text is dropped and read again when it is planned. Those
+ * files are planned once every source is scanned (what they reference must be named first), so
+ * without a bound their texts would all be in memory at once (the bench corpus holds 9.5 M; four
+ * copies of it, 38 M).
+ */
+const TEXT_BUDGET = 16 * 1024 * 1024;
 
 /** Each file's source digest (and, for a CSS or JS file with references, what to rewrite). */
 export interface SourceDigest {
   sourceSha: string;
   integrity?: string | undefined;
   references?: Reference[] | undefined;
-  /** The text to rewrite (a CSS or JS file with references), dropped once it is planned. */
+  /**
+   * The text to rewrite (a CSS or JS file with references), dropped once it is planned — or
+   * never kept, past TEXT_BUDGET: then the planner reads the file again.
+   */
   text?: string | undefined;
 }
 
@@ -63,6 +74,7 @@ export async function digestSources({
     else toScan.push(file);
   }
   let hashed = digests.size;
+  let textHeld = 0;
   const batches: FoundFile[][] = [];
   for (let i = 0, batch: FoundFile[] = [], bytes = 0; i < toScan.length; i++) {
     batch.push(toScan[i]!);
@@ -82,11 +94,13 @@ export async function digestSources({
       });
       batch.forEach((file, i) => {
         const d = scanned[i]!;
+        const keep = d.text !== undefined && textHeld + d.text.length <= TEXT_BUDGET;
+        if (keep) textHeld += d.text!.length;
         digests.set(file.name, {
           sourceSha: d.sha256,
           integrity: d.integrity,
           references: d.references,
-          text: d.text,
+          text: keep ? d.text : undefined,
         });
       });
       hashed += batch.length;

@@ -10,9 +10,9 @@
  * entries and cycles when all are planned.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { abortError, guessContentType } from "@storages/core";
+import { abortError, ChecksumMismatchError, guessContentType, NotFoundError } from "@storages/core";
 import { cachePath } from "./cache.js";
 import type { SourceDigest } from "./digests.js";
 import type { FoundFile } from "./finders.js";
@@ -55,6 +55,31 @@ function writeWhole(path: string, bytes: Uint8Array): void {
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   writeFileSync(temporary, bytes);
   renameSync(temporary, path);
+}
+
+/**
+ * A source's text, read again for planning (digests.ts kept no more texts past its budget): the
+ * bytes the scan hashed and found the references in, or an error — offsets into other bytes would
+ * splice the wrong text.
+ */
+function readAgain(file: FoundFile, sourceSha: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file.path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    throw new NotFoundError(
+      `${file.path} (${file.name}) was removed while collectstatic ran: let the build finish, then run collectstatic again.`,
+      { path: file.name, cause: error },
+    );
+  }
+  if (sha256Hex(bytes) !== sourceSha) {
+    throw new ChecksumMismatchError(
+      `${file.path} (${file.name}) changed while collectstatic ran (its bytes are no longer those it read at the start): let the build finish, then run collectstatic again.`,
+      { path: file.name },
+    );
+  }
+  return bytes.toString("utf8");
 }
 
 export interface PlannerInput {
@@ -109,8 +134,8 @@ export class Planner {
     let bytes: Buffer | undefined;
     let sha = d.sourceSha;
     let integrity = d.integrity;
-    if (d.references && d.text !== undefined) {
-      const sourceText = d.text;
+    if (d.references) {
+      const sourceText = d.text ?? readAgain(file, d.sourceSha);
       d.text = undefined;
       visiting.push(name);
       const text = spliceReferences(sourceText, d.references, (reference) => {

@@ -2,6 +2,7 @@
  * collectStatic against the fs driver: dependency-ordered hashing, incremental runs, compression
  * reuse, releases and pruning safety, strict mode, dry runs, bundler output.
  */
+import { writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib";
@@ -268,6 +269,40 @@ describe("a fresh run", () => {
     expect(await readFile(join(out, m.files["ui-kit/ui.css"]!.name), "utf8")).toContain(
       m.files["ui-kit/i.png"]!.name.slice(7),
     );
+  });
+});
+
+describe("CSS and JS held in memory (a budget of 16 Mi characters for all texts together)", () => {
+  /** A stylesheet past the budget on its own: its text is read again when it is planned. */
+  const big = () => `/* ${"x".repeat(17 * 1024 * 1024)} */\n.big { background: url("../img/bg.png"); }\n`;
+
+  it("a text past the budget is read again to be rewritten: the same output", async () => {
+    await writeTree(src, { "css/big.css": big() });
+    const m = (await collectStatic(options({ encodings: [] }))).manifest;
+    const published = await readFile(join(out, m.files["css/big.css"]!.name), "utf8");
+    expect(
+      published.endsWith(
+        `.big { background: url("../img/${m.files["img/bg.png"]!.name.split("/").pop()}"); }\n`,
+      ),
+    ).toBe(true);
+    expect(published.length).toBe(big().length + m.files["img/bg.png"]!.name.length - "img/bg.png".length);
+  });
+
+  it("a text past the budget that changed since the scan is an error, and nothing is published", async () => {
+    await writeTree(src, { "css/big.css": big() });
+    const run = collectStatic(
+      options({
+        encodings: [],
+        onProgress: (p) => {
+          // Every source scanned (the CSS is planned after): the build rewrites it meanwhile.
+          if (p.phase === "hash" && p.done === p.total)
+            writeFileSync(join(src, "css/big.css"), `${big()}.x{}`);
+        },
+      }),
+    );
+    await expect(run).rejects.toMatchObject({ code: "E_CHECKSUM_MISMATCH", path: "css/big.css" });
+    await expect(run).rejects.toThrow(/changed while collectstatic ran/);
+    await expect(readManifest(target)).rejects.toThrow();
   });
 });
 

@@ -12,6 +12,7 @@ import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
+import { capYoungGeneration } from "../young-generation.js";
 import { collect, positiveInteger } from "./options.js";
 
 /** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
@@ -149,6 +150,7 @@ export const collectstatic = defineCommand({
     };
     let result: CollectResult;
     try {
+      capYoungGeneration();
       result = await staticfiles.collectStatic({
         sources,
         packages: options.packages,
