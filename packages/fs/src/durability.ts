@@ -3,7 +3,6 @@
  * storage saved since its last flush (durability "batch"): one syncfs per filesystem where the
  * system has it, else files before the folders naming them.
  */
-import { execFile } from "node:child_process";
 import { constants, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { release } from "node:os";
@@ -137,6 +136,8 @@ export class PendingSyncs {
       }
     });
     if (oneFolderPerFilesystem.size === 0) return true;
+    // Loaded here: a storage that never flushes many files (an upload service) never pays for it.
+    const { execFile } = await import("node:child_process");
     const synced = await new Promise<boolean>((resolve) => {
       // Absolute paths (the folders' real paths): none can read as an option.
       execFile(command, ["-f", ...oneFolderPerFilesystem.values()], { env: {} }, (error) =>
