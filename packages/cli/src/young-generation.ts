@@ -6,7 +6,8 @@
  * memory beyond the loaded CLI (fs → fs 100 MiB peak RSS, of which ~25 MiB young generation; fs →
  * S3 ~200 MiB). collectstatic's run keeps much of what it allocates (digests, references, plans)
  * until the manifest is written, so the young generation grew with the number of files: a 32 MiB
- * new space for the bench corpus (2,122 files), 128 MiB for four copies of it. `--max-semi-space-size` can only be given when Node starts, but the growth factor
+ * new space for the bench corpus (2,122 files), 128 MiB for four copies of it.
+ * `--max-semi-space-size` can only be given when Node starts, but the growth factor
  * is read at each growth: set to 1 once the young generation reaches YOUNG_CAP, it stops there (or
 at the next doubling, when one comes between two polls: 16 MiB measured).
  * Not smaller: a 2 MiB young generation cost 15–25 % more CPU per S3 upload in scavenges, 8 MiB

@@ -119,7 +119,9 @@ export class PendingSyncs {
   /**
    * syncfs of each filesystem the folders are on (a mount inside the root is another one), in one
    * `sync -f` process: every file was saved into one of these folders, so each is on one of them.
-   * syncfs writes the data before the metadata naming it, so the order fsyncs keep by hand holds.
+   * Once it returns, every file's data and every folder's entries there are on disk — what the
+   * fsyncs of each file and then each folder give once they have all returned (until then, neither
+   * way promises anything: a batch's saves reach the disk in whatever order the system writes back).
    * false when it could not run or reported an error: the caller then syncs each file, which
    * reports a write error of its own (and this storage stops trying syncfs).
    */

@@ -245,7 +245,7 @@ describe.runIf(syncfsCommand() !== undefined)("durability: batch, a flush of man
     opened.length = 0;
     await storage.flush();
     expect(synced).toEqual([]);
-    // One process, one folder named for the one filesystem all eight folders are on.
+    // One process, naming one folder: the root's filesystem holds all nine (seven, static, root).
     expect(spawned.length).toBe(1);
     const [command, flag, ...folders] = spawned[0]!;
     expect(command).toBe(syncfsCommand());
