@@ -13,7 +13,6 @@ import { createHash } from "node:crypto";
 import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 
 import type { ReferenceKind } from "./names.js";
@@ -72,11 +71,8 @@ export interface Compressed {
 }
 
 const { constants } = zlib;
-const brotli = promisify(zlib.brotliCompress);
-const gz = promisify(zlib.gzip);
 /** zstd is in node:zlib from Node 22.15 / 23.8; on an older Node it is simply not produced. */
 export const ZSTD_AVAILABLE = typeof zlib.zstdCompress === "function";
-const zstd = ZSTD_AVAILABLE ? promisify(zlib.zstdCompress) : undefined;
 
 /**
  * Brotli's window for an input: one bit more than the input needs (the default, 22 bits, is a
@@ -172,9 +168,15 @@ async function compress(task: CompressTask): Promise<Compressed> {
     input ??= task.bytes
       ? Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength)
       : await readFile(task.path);
+    // Synchronous, on this thread: it has nothing else to do meanwhile, and the callback forms
+    // run on Node's four shared pool threads, whose malloc arenas kept brotli's freed buffers
+    // (peak RSS of a fresh br + gzip run: 316–342 MB that way, 253–263 MB this way, same time).
+    // An abort rejects the run at once; this thread ends once the file in hand is compressed, as
+    // the pool thread compressing it did before (measured: the CLI exits ~3 s after Ctrl-C during
+    // a 6 MB file's brotli, either way).
     const out =
       encoding === "br"
-        ? await brotli(input, {
+        ? zlib.brotliCompressSync(input, {
             params: {
               [constants.BROTLI_PARAM_QUALITY]: task.brotliQuality,
               [constants.BROTLI_PARAM_SIZE_HINT]: input.length,
@@ -182,14 +184,14 @@ async function compress(task: CompressTask): Promise<Compressed> {
             },
           })
         : encoding === "gzip"
-          ? await gz(input, { level: task.gzipLevel })
-          : await zstd!(input, {
+          ? zlib.gzipSync(input, { level: task.gzipLevel })
+          : zlib.zstdCompressSync(input, {
               params: {
                 [constants.ZSTD_c_compressionLevel]: task.zstdLevel,
                 [constants.ZSTD_c_checksumFlag]: 1,
               },
               pledgedSrcSize: input.length,
-            } as Parameters<typeof zlib.zstdCompress>[1]);
+            } as Parameters<typeof zlib.zstdCompressSync>[1]);
     if (out.length <= input.length * (1 - task.minSaving)) {
       await store(`${task.cacheStem}.${encoding}`, out);
       result[encoding] = out.length;
