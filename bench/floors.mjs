@@ -158,7 +158,7 @@ if (!isMainThread) {
 }
 
 async function compare() {
-  const { discard, median, timedProcess } = await import("./harness.mjs");
+  const { discard, emptyFolder, median, timedProcess } = await import("./harness.mjs");
   const LB = process.argv[2] ?? "/tmp/static-bench";
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
   const CONCURRENCY = 8;
@@ -182,12 +182,7 @@ async function compare() {
     });
   const concurrency = ["--concurrency", `${CONCURRENCY}`];
 
-  async function fresh(name) {
-    const dir = join(WORK, name);
-    await discard(dir, join(WORK, "trash"));
-    await mkdir(dir, { recursive: true });
-    return dir;
-  }
+  const fresh = (name) => emptyFolder(join(WORK, name), join(WORK, "trash"));
   /** A case that writes into the empty folder `name`, made (and `clear` removed) outside the clock. */
   const intoEmpty =
     (name, run, clear = []) =>

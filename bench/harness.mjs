@@ -32,6 +32,13 @@ export async function discard(path, trash) {
   }
 }
 
+/** `dir`, empty: what was there set aside into `trash` (see discard). */
+export async function emptyFolder(dir, trash) {
+  await discard(dir, trash);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
 /** A stream of `bytes` bytes of unknown length (no size hint), repeating one random MiB. */
 export function source(bytes) {
   const chunk = randomBytes(MiB);

@@ -39,7 +39,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { discard, MiB, median, source, timedProcess } from "./harness.mjs";
+import { emptyFolder, MiB, median, source, timedProcess } from "./harness.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 // BENCH_STORAGES_BIN: another build's bin (a before/after comparison of two checkouts).
@@ -104,12 +104,7 @@ async function freshBucket(tag) {
   return bucket;
 }
 
-async function freshDir(name) {
-  const dir = join(WORK, name);
-  await discard(dir, join(WORK, "trash"));
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
+const freshDir = (name) => emptyFolder(join(WORK, name), join(WORK, "trash"));
 
 const concurrency = ["--concurrency", String(CONCURRENCY)];
 

@@ -75,11 +75,7 @@ export class PendingSyncs {
   private files = new Set<string>();
   private directories = new Set<string>();
   /** `sync -f`, until it fails once for this storage: from then on each file is synced. */
-  private syncfs: string | undefined;
-
-  constructor(syncfs: string | undefined = syncfsCommand()) {
-    this.syncfs = syncfs;
-  }
+  private syncfs = syncfsCommand();
 
   get size(): number {
     return this.files.size;
