@@ -23,6 +23,7 @@ import {
   openStorageUrl,
   redactSecrets,
   type Storage,
+  type StorageLocation,
   type StorageRegistry,
 } from "@storages/core";
 import { UsageError } from "./errors.js";
@@ -65,6 +66,12 @@ export interface Location {
   basename: string;
   /** The named storage, for NAME:path. */
   storageName?: string | undefined;
+  /**
+   * Where a URL address's storage keeps its files: lets copy and sync tell two URLs of one bucket
+   * that overlap (named storages on one storage are one key space; local paths are compared by
+   * their real paths).
+   */
+  place?: StorageLocation | undefined;
   /** How people see a name of this storage: `default:a.jpg`, `s3://bucket/a.jpg`, `photos/a.jpg`. */
   display(name: string): string;
   /** Releases what resolving opened (URL and path storages; named ones belong to the registry). */
@@ -159,6 +166,7 @@ async function resolveUrl(text: string): Promise<Location> {
     kind: "url",
     text: shown,
     storage: opened.storage,
+    place: opened.location,
     path: "",
     directory: true,
     basename: lastSegment(decodeSegment(pathname)),
@@ -185,6 +193,7 @@ async function resolveUrl(text: string): Promise<Location> {
     kind: "url",
     text: shown,
     storage: parent.storage,
+    place: parent.location,
     path: name,
     directory: false,
     basename: name,

@@ -72,7 +72,35 @@ describe("storages copy / sync / verify", () => {
     const run = await cli(["copy", "-n", `${src}/`, `${dst}/`]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("3 files would be copied");
+    expect(run.stdout).toContain("Dry run: nothing was changed");
+    expect(run.stdout).not.toContain("matches the source");
     expect(await readdir(dst).catch(() => [])).toEqual([]);
+  });
+
+  it("refuses overlapping folders (exit 2, nothing changed) unless the inner one is excluded", async () => {
+    const tree = join(dir, "tree");
+    await mkdir(join(tree, "sub"), { recursive: true });
+    await writeFile(join(tree, "f.txt"), "f");
+    await writeFile(join(tree, "sub", "s.txt"), "s");
+    const intoItself = await cli(["sync", `${join(tree, "sub")}/`, `${tree}/`]);
+    expect(intoItself.code).toBe(2);
+    expect(intoItself.stderr).toContain("E_INVALID_ARGUMENT");
+    expect(intoItself.stderr).toContain("would delete the source's own files");
+    const copiesOfCopies = await cli(["copy", "--json", `${tree}/`, `${join(tree, "sub", "backup")}/`]);
+    expect(copiesOfCopies.code).toBe(2);
+    expect(copiesOfCopies.stderr).toContain("--exclude 'sub/backup/**'");
+    expect((await readdir(tree)).sort()).toEqual(["f.txt", "sub"]);
+    expect(await readdir(join(tree, "sub"))).toEqual(["s.txt"]);
+    const excluded = await cli([
+      "copy",
+      "--exclude",
+      "sub/backup/**",
+      `${tree}/`,
+      `${join(tree, "sub", "backup")}/`,
+    ]);
+    expect(excluded.code, excluded.stderr).toBe(0);
+    expect((await readdir(join(tree, "sub", "backup"))).sort()).toEqual(["f.txt", "sub"]);
+    expect(await readdir(join(tree, "sub", "backup", "sub"))).toEqual(["s.txt"]);
   });
 
   it("between named storages: keeps no secret in --json or errors", async () => {

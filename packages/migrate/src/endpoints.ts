@@ -35,6 +35,11 @@ export interface Side {
    * learnt from the first saves; while true, a copy does not hash the body a second time.
    */
   reportsMd5?: boolean | undefined;
+  /**
+   * A folder of this side (relative to its root) that is the other side's tree: never listed, so
+   * never copied from, compared or deleted (overlap.ts).
+   */
+  skip?: string | undefined;
 }
 
 export function side(endpoint: Endpoint, prefix: string, role: string): Side {
@@ -95,7 +100,7 @@ export async function* listFiles(
     for (const entry of page.entries) {
       if (entry.type !== "file") continue;
       const name = entry.name.slice(cut);
-      if (!select(name)) continue;
+      if (!select(name) || (side.skip !== undefined && name.startsWith(side.skip))) continue;
       files.push({
         name,
         size: entry.size,

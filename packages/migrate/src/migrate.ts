@@ -29,6 +29,7 @@ import { type Endpoint, listFiles, READ_AHEAD, type Side, sameService, side } fr
 import { fileRetry, streamBroken, toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
 import { checkOptions, type MigrationOptions } from "./options.js";
+import { guardOverlap } from "./overlap.js";
 import { Pool } from "./pool.js";
 import { readAhead } from "./read-ahead.js";
 import { emptyCount, type MigrationProgress, type MigrationResult, type Outcome } from "./result.js";
@@ -87,6 +88,9 @@ async function migrate(
   const serverSide = operation !== "verify" && sameService(sourceEndpoint, destinationEndpoint);
   if (writes && destination.storage.describe().readOnly)
     throw new InvalidArgumentError(`The destination storage is read-only: ${operation} cannot write to it.`);
+  // A dry run is refused too: it must say what the real run would do.
+  if (operation !== "verify")
+    await guardOverlap(operation, [sourceEndpoint, source], [destinationEndpoint, destination], options);
 
   const result: MigrationResult = {
     operation,

@@ -67,7 +67,7 @@ export interface MigrationResult {
   /** The order each listing came in, and the most entries the comparison held at once. */
   listing: JoinStats;
   aborted: boolean;
-  /** True when the destination matches the source for every selected file and nothing failed. */
+  /** True when the destination matches the source for every selected file and nothing failed (with dryRun: when nothing would fail). */
   ok: boolean;
   elapsedMs: number;
 }

@@ -409,3 +409,106 @@ describe("a small file that grew after it was listed", () => {
     for (const range of ranges) expect(range).toEqual({ start: 0, end: 4 });
   });
 });
+
+describe("overlapping folders", () => {
+  const refused = { code: "E_INVALID_ARGUMENT" };
+
+  it("refuses a copy into a folder of its own source, unless that folder is left out", async () => {
+    const s = memory();
+    await fill(s, { "a.txt": "a", "b/c.txt": "c" });
+    const backup = { storage: s, prefix: "backup/" };
+    await expect(copy(s, backup)).rejects.toMatchObject(refused);
+    await expect(copy(s, backup, { dryRun: true })).rejects.toThrow(/source's folder "backup\/"/);
+    // An exclude that covers the folder: allowed, and the folder is never listed. One that only
+    // covers its direct children does not.
+    await expect(copy(s, backup, { exclude: ["backup/*"] })).rejects.toMatchObject(refused);
+    for (const exclude of ["backup/**", "**/backup/**"]) {
+      const first = await copy(s, backup, { exclude: [exclude] });
+      expect(first.ok).toBe(true);
+      expect((await copy(s, backup, { exclude: [exclude] })).copied.files).toBe(0);
+    }
+    expect((await Array.fromAsync(s.list("", { recursive: true }))).map((x) => x.name)).toEqual([
+      "a.txt",
+      "b/c.txt",
+      "backup/a.txt",
+      "backup/b/c.txt",
+    ]);
+    // verify changes nothing: never refused.
+    expect((await verify(s, backup)).missing.files).toBeGreaterThan(0);
+  });
+
+  it("refuses a sync from a folder of its destination, which would delete the source", async () => {
+    const s = memory();
+    await fill(s, { "f.txt": "f", "sub/s.txt": "s" });
+    const sub = { storage: s, prefix: "sub/" };
+    await expect(sync(sub, s)).rejects.toThrow(/delete the source's own files/);
+    await expect(copy(sub, s)).rejects.toMatchObject(refused);
+    expect(await s.exists("sub/s.txt")).toBe(true);
+    const result = await sync(sub, s, { exclude: ["sub/**"] });
+    expect(result).toMatchObject({ ok: true, deleted: { files: 1 } });
+    expect((await Array.fromAsync(s.list("", { recursive: true }))).map((x) => x.name)).toEqual([
+      "s.txt",
+      "sub/s.txt",
+    ]);
+  });
+
+  it("refuses the same folder, through views of one storage too", async () => {
+    const { prefixed, readOnly } = await import("@storages/core");
+    const s = memory();
+    await fill(s, { "a/b.txt": "b" });
+    await expect(sync(s, s)).rejects.toThrow(/same folder/);
+    await expect(copy(readOnly(prefixed(s, "a/")), { storage: s, prefix: "a/" })).rejects.toThrow(
+      /same folder/,
+    );
+    await expect(copy(readOnly(s), prefixed(s, "a/x/"))).rejects.toMatchObject(refused);
+    // Two folders side by side are fine.
+    expect((await copy(prefixed(s, "a/"), prefixed(s, "c/"))).copied.files).toBe(1);
+  });
+
+  it("tells two buckets apart by the locations the endpoints give", async () => {
+    const at = (prefix: string) => ({
+      kind: "bucket" as const,
+      service: "s3",
+      namespace: "http://127.0.0.1:7480",
+      bucket: "media",
+      prefix,
+    });
+    const outer = memory();
+    await fill(outer, { "x.txt": "x" });
+    const inner = memory();
+    await expect(
+      copy({ storage: outer, location: at("") }, { storage: inner, location: at("old/") }),
+    ).rejects.toMatchObject(refused);
+    await expect(
+      copy({ storage: outer, location: at("a/") }, { storage: inner, location: at("b/") }),
+    ).resolves.toMatchObject({ ok: true });
+    // Without locations nothing says they overlap: two storages are taken as apart.
+    await expect(copy(outer, memory())).resolves.toMatchObject({ ok: true });
+  });
+
+  it("compares local folders by their real paths", async () => {
+    const { mkdtemp, mkdir, rm, symlink } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openStorageUrl } = await import("@storages/core");
+    const { pathToFileURL } = await import("node:url");
+    const dir = await mkdtemp(join(tmpdir(), "migrate-overlap-"));
+    const open = async (path: string) =>
+      (await openStorageUrl(`${pathToFileURL(path).href}/?records=false`)).storage;
+    try {
+      await mkdir(join(dir, "media", "inside"), { recursive: true });
+      await symlink(join(dir, "media", "inside"), join(dir, "link"));
+      const media = await open(join(dir, "media"));
+      await media.save("a.txt", "a");
+      const link = await open(join(dir, "link"));
+      await expect(sync(link, media)).rejects.toThrow(/source is the destination's folder "inside\/"/);
+      await expect(copy(media, await open(join(dir, "media", "new", "deeper")))).rejects.toThrow(
+        /"new\/deeper\/"/,
+      );
+      await expect(sync(media, await open(join(dir, "media")))).rejects.toThrow(/same folder/);
+      expect((await copy(media, await open(join(dir, "beside")))).copied.files).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

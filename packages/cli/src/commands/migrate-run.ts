@@ -141,8 +141,8 @@ export async function runMigration(
       const migrate = await import("@storages/migrate");
       capYoungGeneration();
       result = await migrate[name](
-        { storage: source.storage, prefix: folder(source) },
-        { storage: destination.storage, prefix: folder(destination) },
+        { storage: source.storage, prefix: folder(source), location: source.place },
+        { storage: destination.storage, prefix: folder(destination), location: destination.place },
         migrationOptions,
       );
     } finally {
@@ -192,6 +192,9 @@ function summaryLines(r: MigrationResult): string[] {
     for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
     if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
   }
-  lines.push(r.ok ? "OK: the destination matches the source." : "NOT OK: see above.");
+  // A dry run compares and plans: the destination is as it was, so it cannot be said to match.
+  if (r.dryRun)
+    lines.push(r.ok ? "Dry run: nothing was changed (run it without -n to do it)." : "NOT OK: see above.");
+  else lines.push(r.ok ? "OK: the destination matches the source." : "NOT OK: see above.");
   return lines;
 }
