@@ -21,6 +21,13 @@ export function memory(): Storage {
   return new Storage(new MemoryDriver(), { overwrite: true, retry: false });
 }
 
+/** Every file name in a storage, in listing order. */
+export async function allNames(storage: Storage): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of storage.list("", { recursive: true })) names.push(entry.name);
+  return names;
+}
+
 /** A memory driver whose listing comes in one page in the order `compare` gives. */
 export class ReorderedDriver extends MemoryDriver {
   constructor(private readonly compare: (a: string, b: string) => number) {
