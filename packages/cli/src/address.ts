@@ -19,6 +19,7 @@ import { pathToFileURL } from "node:url";
 import {
   ConfigError,
   knownSchemes,
+  NotFoundError,
   type OpenedStorageUrl,
   openStorageUrl,
   redactSecrets,
@@ -82,7 +83,10 @@ export interface ResolveOptions {
   registry: StorageRegistry;
   /** Directory that relative local paths are read from. */
   cwd: string;
-  /** Named storages: the writer (deploy-time tools write `staticfiles`), else what the app gets. */
+  /**
+   * The address is to be written: named storages resolve to the writer (deploy-time tools write
+   * `staticfiles`), else to what the app gets; a local path need not exist yet.
+   */
   write?: boolean | undefined;
 }
 
@@ -101,7 +105,7 @@ export async function resolveAddress(
     case "url":
       return resolveUrl(parsed.text);
     case "path":
-      return resolvePath(parsed.text, options.cwd);
+      return resolvePath(parsed.text, options.cwd, options.write === true);
   }
 }
 
@@ -210,7 +214,8 @@ function decodeSegment(segment: string): string {
   }
 }
 
-async function resolvePath(text: string, cwd: string): Promise<Location> {
+/** A local path: a folder or a file, which must exist unless it is to be written. */
+async function resolvePath(text: string, cwd: string, write: boolean): Promise<Location> {
   const absolute = resolve(cwd, text);
   const exists = await stat(absolute).then(
     () => true,
@@ -224,6 +229,13 @@ async function resolvePath(text: string, cwd: string): Promise<Location> {
         `for a local file of that name, write ./${redactSecrets(text)}.`,
     );
   }
+  // Read from, a path that does not exist is a mistake (a typo that sync would take for an empty
+  // folder), and opening it as a storage would create it.
+  if (!exists && !write)
+    throw new NotFoundError(
+      `The local path "${redactSecrets(text)}" does not exist: check it (nothing was read or created).`,
+      { path: text },
+    );
   // A symlinked file or folder is read (or written) where it points, as cp does.
   const real = exists ? await realpath(absolute) : absolute;
   const directory = (exists && (await isDirectory(real))) || /[\\/]$/.test(text);

@@ -33,7 +33,8 @@ export interface CommandContext {
   readonly warnings: readonly ConfigWarning[];
   /**
    * A storage and a path from an address (NAME:path, a storage URL, a local path). `write: true`
-   * for commands that write: named storages then come as their writer (as deploy tools get them).
+   * for commands that write: named storages then come as their writer (as deploy tools get them),
+   * and a local path need not exist (read from, a missing one is E_NOT_FOUND, and never created).
    */
   resolve(address: string, options?: { write?: boolean | undefined }): Promise<Location>;
   /** A progress view on stderr (a no-op unless stderr is a terminal and neither --json nor --quiet). */

@@ -77,6 +77,31 @@ describe("storages copy / sync / verify", () => {
     expect(await readdir(dst).catch(() => [])).toEqual([]);
   });
 
+  it("a mistyped source deletes nothing: a missing path is exit 1 and is not created", async () => {
+    const dst = join(dir, "dst-typo");
+    expect((await cli(["copy", `${src}/`, `${dst}/`])).code).toBe(0);
+    for (const typo of [join(dir, "srcc"), `${join(dir, "srcc")}/`]) {
+      for (const command of ["sync", "copy", "verify", "ls"]) {
+        const run = await cli(command === "ls" ? [command, typo] : [command, "--json", typo, `${dst}/`]);
+        expect(run.code, `${command} ${typo}`).toBe(1);
+        expect(run.stderr).toContain("E_NOT_FOUND");
+        expect(run.stderr).toContain("does not exist");
+      }
+    }
+    expect(await readdir(dir)).not.toContain("srcc");
+    // An empty source folder that exists: sync deletes nothing unless --max-delete says how many.
+    const empty = join(dir, "empty");
+    await mkdir(empty);
+    const refused = await cli(["sync", `${empty}/`, `${dst}/`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("E_EMPTY_SOURCE");
+    expect(refused.stderr).toContain("--max-delete 3");
+    expect((await readdir(dst)).sort()).toEqual(["a.txt", "sub"]);
+    const emptied = await cli(["sync", "--max-delete", "3", `${empty}/`, `${dst}/`]);
+    expect(emptied.code, emptied.stderr).toBe(0);
+    expect(await readdir(dst)).toEqual([]);
+  });
+
   it("refuses overlapping folders (exit 2, nothing changed) unless the inner one is excluded", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "sub"), { recursive: true });

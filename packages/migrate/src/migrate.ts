@@ -67,6 +67,37 @@ export function verify(source: Endpoint, destination: Endpoint, options: Migrati
   return migrate("verify", source, destination, options);
 }
 
+/**
+ * Why sync must delete none of the `extras` it found, or undefined when it may delete them: a copy
+ * failed; more would go than maxDelete allows; or the source has no files at all (a mistyped
+ * path or prefix looks just like that, and would empty the destination), unless maxDelete says
+ * how many may go.
+ */
+function deletesRefused(
+  result: MigrationResult,
+  extras: number,
+  sourceFiles: number,
+  { maxDelete, dryRun }: MigrationOptions,
+): MigrationResult["deletesSkipped"] {
+  const outcome = dryRun ? "it would delete none" : "nothing was deleted";
+  if (result.failed.files > 0)
+    return {
+      code: "E_COPY_FAILED",
+      message: `${result.failed.files} file(s) failed, so ${dryRun ? "sync would delete no destination file" : "no destination file was deleted"}: fix the failures and run sync again.`,
+    };
+  if (maxDelete !== undefined && extras > maxDelete)
+    return {
+      code: "E_MAX_DELETE",
+      message: `sync would delete ${extras} destination file(s), more than maxDelete (${maxDelete}): ${outcome}. Check the source and destination, then raise maxDelete (--max-delete) if this is intended.`,
+    };
+  if (maxDelete === undefined && sourceFiles === 0)
+    return {
+      code: "E_EMPTY_SOURCE",
+      message: `The source has no files, so sync would delete all ${extras} destination file(s): ${outcome}. Check the source's address; if the destination is to be emptied, set maxDelete (--max-delete ${extras}).`,
+    };
+  return undefined;
+}
+
 async function migrate(
   operation: "copy" | "sync" | "verify",
   sourceEndpoint: Endpoint,
@@ -285,29 +316,15 @@ async function migrate(
   progress.complete = true;
   result.aborted = signal?.aborted === true;
 
-  if (operation === "sync" && !dryRun && extrasFound > 0 && !result.aborted) {
-    if (result.failed.files > 0) {
-      result.deletesSkipped = {
-        code: "E_COPY_FAILED",
-        message: `${result.failed.files} file(s) failed to copy, so no destination file was deleted: fix the failures and run sync again.`,
-      };
-    } else if (options.maxDelete !== undefined && extrasFound > options.maxDelete) {
-      result.deletesSkipped = {
-        code: "E_MAX_DELETE",
-        message: `sync would delete ${extrasFound} destination file(s), more than maxDelete (${options.maxDelete}): nothing was deleted. Check the source and destination, then raise maxDelete (--max-delete) if this is intended.`,
-      };
-    } else {
-      await deleteExtras(source, destination, select, options, result, settle);
-    }
-  }
-  if (dryRun && operation === "sync" && options.maxDelete !== undefined && extrasFound > options.maxDelete) {
-    result.deletesSkipped = {
-      code: "E_MAX_DELETE",
-      message: `sync would delete ${extrasFound} destination file(s), more than maxDelete (${options.maxDelete}): it would delete none.`,
-    };
-    result.extra.files += result.deleted.files;
-    result.extra.bytes += result.deleted.bytes;
-    result.deleted = emptyCount();
+  if (operation === "sync" && extrasFound > 0 && !result.aborted) {
+    const refused = deletesRefused(result, extrasFound, progress.filesKnown, options);
+    if (refused) {
+      result.deletesSkipped = refused;
+      // A dry run settled the extras as "would be deleted" while listing: they stay.
+      result.extra.files += result.deleted.files;
+      result.extra.bytes += result.deleted.bytes;
+      result.deleted = emptyCount();
+    } else if (!dryRun) await deleteExtras(source, destination, select, options, result, settle);
   }
   result.ok =
     !result.aborted &&

@@ -30,7 +30,10 @@ export interface MigrationOptions extends Selection {
   modifyWindow?: number | undefined;
   /** Compare and report what would be done, change nothing. */
   dryRun?: boolean | undefined;
-  /** sync: delete nothing when more than this many destination files would be deleted. */
+  /**
+   * sync: delete nothing when more than this many destination files would be deleted. Unset, a
+   * source with no (selected) files deletes nothing either: set it to empty a destination.
+   */
   maxDelete?: number | undefined;
   /** Set on every file written (default: the source file's visibility, where both sides have one). */
   visibility?: Visibility | undefined;

@@ -199,6 +199,27 @@ describe("sync", () => {
     expect((dst.driver as MemoryDriver).keys()).toEqual(["a.txt"]);
   });
 
+  it("deletes nothing from an empty source (a mistyped path) unless maxDelete says how many may go", async () => {
+    const dst = memory();
+    await fill(dst, { "x.txt": "x", "y.txt": "y" });
+    for (const dryRun of [false, true]) {
+      const refused = await sync(memory(), dst, { dryRun });
+      expect(refused.deletesSkipped).toMatchObject({
+        code: "E_EMPTY_SOURCE",
+        message: expect.stringContaining("--max-delete 2"),
+      });
+      expect(refused).toMatchObject({ ok: false, extra: { files: 2 }, deleted: { files: 0 } });
+    }
+    // A selection that leaves the source empty is refused the same way.
+    const src = memory();
+    await fill(src, { "a.jpg": "a" });
+    expect((await sync(src, dst, { include: ["*.txt"] })).deletesSkipped?.code).toBe("E_EMPTY_SOURCE");
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["x.txt", "y.txt"]);
+    const emptied = await sync(memory(), dst, { maxDelete: 2 });
+    expect(emptied).toMatchObject({ ok: true, deleted: { files: 2 } });
+    expect((dst.driver as MemoryDriver).keys()).toEqual([]);
+  });
+
   it("deletes nothing when a copy failed", async () => {
     const src = new Storage(new FailingDriver(new Set(["bad.txt"])), { overwrite: true, retry: false });
     const dst = memory();

@@ -109,12 +109,17 @@ export async function runMigration(
     parsedSource.storage === parsedDestination.storage;
   const writes = name !== "verify";
   const source = await context.resolve(srcText!, { write: sameNamed && writes });
-  const destination = await context.resolve(dstText!, { write: writes });
+  if (source.kind === "path" && !source.directory) {
+    await source.close();
+    throw new UsageError(
+      `${name} works on folders and ${srcText} is not one: give a folder (for one file, use storages put or get).`,
+    );
+  }
+  const destination = await context.resolve(dstText!, { write: writes }).catch(async (error: unknown) => {
+    await source.close();
+    throw error;
+  });
   try {
-    if (source.kind === "path" && !source.directory)
-      throw new UsageError(
-        `${name} works on folders and ${srcText} is not one: give a folder (for one file, use storages put or get).`,
-      );
     const progress = context.progress();
     const migrationOptions: MigrationOptions = {
       include: options.include,
