@@ -213,6 +213,31 @@ describe("the file commands on a named fs storage", () => {
     expect(none.stderr).toContain("E_NOT_FOUND");
   });
 
+  it("put -r and get -r refuse a destination inside the folder copied (exit 2, nothing written)", async () => {
+    const tree = join(dir, "selfcopy");
+    await mkdir(join(tree, "sub"), { recursive: true });
+    await writeFile(join(tree, "sub", "f.txt"), "f");
+    await run(["put", "-r", tree, "default:self/"]);
+    for (const args of [
+      ["put", "-r", tree, `${tree}/sub/copy/`],
+      ["get", "-r", `${tree}/`, `${tree}/copy`],
+      ["get", "-r", "default:self/", `${media}/self/sub/copy/`],
+      ["put", "-r", join(media, "self"), "default:self/copy/"],
+    ]) {
+      const refused = await run(args);
+      expect(refused.code, args.join(" ")).toBe(2);
+      expect(refused.stderr).toContain("would be copied again");
+    }
+    expect(await onDisk(tree)).toEqual(["sub", "sub/f.txt"]);
+    // Beside it, or from a folder inside into the outer one (as cp -r sub/. . does), is fine.
+    expect((await onDisk(join(media, "self"))).filter((name) => !name.includes(".~storages"))).toEqual([
+      "sub",
+      "sub/f.txt",
+    ]);
+    const outward = await run(["get", "-r", "default:self/sub/", `${media}/self/`]);
+    expect(outward.code, outward.stderr).toBe(0);
+  });
+
   it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
     await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
     for (const args of [

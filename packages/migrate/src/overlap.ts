@@ -21,7 +21,7 @@ import {
   resolveExisting,
   Storage,
 } from "@storages/core";
-import type { Endpoint, Side } from "./endpoints.js";
+import { type Endpoint, type Side, side } from "./endpoints.js";
 import { selector } from "./select.js";
 
 /** How the two folders of a run lie: the same one, or `folder` (relative to the outer one's root) is the inner one. */
@@ -87,6 +87,18 @@ async function findOverlap(
   )
     return nesting(x.prefix + source.root, y.prefix + destination.root);
   return undefined;
+}
+
+/**
+ * How two folders lie, for other tools that copy one tree into another (`storages put -r` and
+ * `get -r` refuse a destination inside its source, as cp does): the same folder, one inside the
+ * other, or apart (undefined; also when nothing certain says otherwise).
+ */
+export function overlapOf(source: Endpoint, destination: Endpoint): Promise<Overlap | undefined> {
+  return findOverlap(
+    [source, side(source, "", "source")],
+    [destination, side(destination, "", "destination")],
+  );
 }
 
 /**

@@ -262,6 +262,22 @@ async function copyToStream(
 }
 
 /** Copies `src` to `dst` with cp semantics (see the module comment). */
+/**
+ * A folder copied into a folder of its own would copy its copies again (a listing that sees them
+ * may never end): refused, as cp refuses it. Loaded here only: other commands do not pay for it.
+ */
+async function refuseCopyIntoItself(src: Location, from: string, dst: Location, to: string): Promise<void> {
+  const { overlapOf } = await import("@storages/migrate");
+  const overlap = await overlapOf(
+    { storage: src.storage, prefix: from, location: src.place },
+    { storage: dst.storage, prefix: to, location: dst.place },
+  );
+  if (overlap?.kind === "nested" && overlap.outer === "source")
+    throw new UsageError(
+      `${dst.text} is inside ${src.text}, so the copies would be copied again: give a destination outside the folder copied.`,
+    );
+}
+
 export async function transfer(
   src: Endpoint,
   dst: Endpoint,
@@ -326,6 +342,7 @@ export async function transfer(
   // A folder: everything below the source prefix, under the destination prefix.
   const from = asPrefix(src.path);
   const to = asPrefix(dst.path);
+  await refuseCopyIntoItself(src, from, dst, to);
   const limit = pLimit(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
   const running = new Set<Promise<void>>();
   let found = 0;
