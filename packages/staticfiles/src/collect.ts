@@ -16,12 +16,19 @@
  * bytes in dependency order, cycles and warnings), compression.ts (each content once, largest
  * first), publisher.ts (the upload queue: early publishing, hashed and original names).
  */
-import { resolve } from "node:path";
-import { abortError, InvalidArgumentError, throwIfAborted } from "@storages/core";
+import { dirname, resolve } from "node:path";
+import { abortError, InvalidArgumentError, resolveExisting, throwIfAborted } from "@storages/core";
 import { zstdAvailable } from "./cache.js";
 import { compressPlanned } from "./compression.js";
 import { digestSources, type SourceDigest } from "./digests.js";
-import { bundlerOutputs, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
+import {
+  bundlerOutputs,
+  type FoundFile,
+  findFiles,
+  packageSources,
+  refuseTargetAmongSources,
+  type StaticSource,
+} from "./finders.js";
 import {
   ENCODINGS,
   type Encoding,
@@ -133,6 +140,13 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const sources: StaticSource[] = options.sources.map((s) => ({ ...s, dir: resolve(cwd, s.dir) }));
   if (options.packages)
     sources.push(...(await packageSources(options.packages === true ? cwd : resolve(cwd, options.packages))));
+  // A target on this machine: never among the sources (Storage.path is there for fs storages).
+  if (target.driver.path)
+    await refuseTargetAmongSources(
+      await resolveExisting(dirname(target.driver.path("x"))),
+      sources,
+      options.ignore,
+    );
   // The stored manifest is fetched (a thread-pool read, or a request) while the sources are listed
   // (synchronously): a no-change run is mostly these two.
   const storedRead = readStored(target, signal);

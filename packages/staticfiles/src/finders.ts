@@ -5,10 +5,10 @@
  * reported with both sources named. Only stat data is read here: a no-change run reads no file.
  */
 import { readdirSync, type Stats, statSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
-import { ConfigError } from "@storages/core";
+import { ConfigError, isWithin } from "@storages/core";
 import type picomatchModule from "picomatch";
 import { looksBundlerHashed } from "./names.js";
 import type { CollectWarning } from "./types.js";
@@ -99,11 +99,9 @@ function normalisePrefix(prefix: string | undefined): string {
   return trimmed === "" ? "" : `${trimmed}/`;
 }
 
-export async function findFiles(
-  sources: readonly StaticSource[],
-  options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
-): Promise<FoundFile[]> {
-  const patterns = [...(options.ignore ?? DEFAULT_IGNORE)];
+/** Whether a name (relative to its source folder, or with its prefix) is ignored. */
+function ignoreMatcher(ignore: readonly string[] | undefined): (name: string) => boolean {
+  const patterns = [...(ignore ?? DEFAULT_IGNORE)];
   let compiled: ((name: string) => boolean) | undefined;
   // picomatch is loaded and the globs compiled on the first name to test: with the default globs
   // a run whose names the pre-check clears needs neither (~5–9 ms of a no-change run).
@@ -113,8 +111,49 @@ export async function findFiles(
   };
   // With the default globs, a name with no segment starting with ".", no "CVS" and no trailing "~"
   // cannot match: most names skip the four regular expressions (a tenth of a no-change run).
-  const ignored =
-    options.ignore === undefined ? (name: string) => mayMatchDefaults(name) && globs(name) : globs;
+  return ignore === undefined ? (name: string) => mayMatchDefaults(name) && globs(name) : globs;
+}
+
+/**
+ * Refuses a target folder on this machine (`targetRoot`, a real path) that is a source folder,
+ * holds one, or lies inside one: published files would be found as sources on the next run (hashed
+ * again, the manifest among them) or land on the sources they came from. Django refuses a
+ * STATIC_ROOT among its STATICFILES_DIRS for the same reason. A target inside a source is allowed
+ * when the ignore patterns leave its whole folder out.
+ */
+export async function refuseTargetAmongSources(
+  targetRoot: string,
+  sources: readonly StaticSource[],
+  ignore: readonly string[] | undefined,
+): Promise<void> {
+  const ignored = ignoreMatcher(ignore);
+  for (const source of sources) {
+    let dir: string;
+    try {
+      dir = await realpath(source.dir);
+    } catch {
+      continue; // findFiles reports a source that is not a readable folder
+    }
+    const label = source.label ?? source.dir;
+    let why: string | undefined;
+    if (dir === targetRoot) why = `it is the static source ${label}`;
+    else if (isWithin(dir, targetRoot)) {
+      const folder = relative(dir, targetRoot).split(sep).join("/");
+      if (ignored(`${folder}/x`) && ignored(`${folder}/x/y`)) continue;
+      why = `it is the folder "${folder}" of the static source ${label} (leave it out with --ignore '${folder}/**', or publish elsewhere)`;
+    } else if (isWithin(targetRoot, dir)) why = `it holds the static source ${label}`;
+    if (why)
+      throw new ConfigError(
+        `collectstatic would publish into ${targetRoot}, and ${why}: the published files would be collected again as sources. Give a target folder outside the sources.`,
+      );
+  }
+}
+
+export async function findFiles(
+  sources: readonly StaticSource[],
+  options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
+): Promise<FoundFile[]> {
+  const ignored = ignoreMatcher(options.ignore);
   const found = new Map<string, FoundFile>();
   for (const source of sources) {
     const dir = resolve(source.dir);

@@ -3,10 +3,10 @@
  * reuse, releases and pruning safety, strict mode, dry runs, bundler output.
  */
 import { writeFileSync } from "node:fs";
-import { readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib";
-import type { Storage } from "@storages/core";
+import { prefixed, type Storage } from "@storages/core";
 import { fsStorage } from "@storages/fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -347,6 +347,40 @@ describe("into a plain local folder (records: false, what `storages collectstati
     } finally {
       await plain.close();
     }
+  });
+});
+
+describe("a target among the sources (Django refuses STATIC_ROOT in STATICFILES_DIRS)", () => {
+  it("refuses a target that is a source, lies inside one, or holds one, before writing anything", async () => {
+    const before = await files(src);
+    await symlink(src, join(dir.path, "link-to-src"));
+    const refused = [
+      [fsStorage({ root: src }), /it is the static source/],
+      [fsStorage({ root: join(dir.path, "link-to-src") }), /it is the static source/],
+      [prefixed(fsStorage({ root: dir.path }), "src/"), /it is the static source/],
+      [
+        fsStorage({ root: join(src, "build") }),
+        /folder "build" of the static source.*--ignore 'build\/\*\*'/,
+      ],
+      [fsStorage({ root: dir.path }), /it holds the static source/],
+    ] as const;
+    for (const [storage, message] of refused) {
+      for (const dryRun of [false, true])
+        await expect(collectStatic(options({ target: storage, dryRun }))).rejects.toMatchObject({
+          code: "E_CONFIG",
+          message: expect.stringMatching(message),
+        });
+      await storage.close();
+    }
+    expect(await files(src)).toEqual(before);
+    // Inside a source, with its folder ignored: allowed, and what it publishes is not collected again.
+    const inside = fsStorage({ root: join(src, "build") });
+    const ignore = ["build/**", "**/.*"];
+    const first = await collectStatic(options({ target: inside, ignore }));
+    const again = await collectStatic(options({ target: inside, ignore }));
+    expect(again.found).toBe(first.found);
+    expect(again.copied).toBe(0);
+    await inside.close();
   });
 });
 
