@@ -238,7 +238,12 @@ async function resolvePath(text: string, cwd: string, write: boolean): Promise<L
     );
   // A symlinked file or folder is read (or written) where it points, as cp does.
   const real = exists ? await realpath(absolute) : absolute;
-  const directory = (exists && (await isDirectory(real))) || /[\\/]$/.test(text);
+  const isFolder = exists && (await isDirectory(real));
+  if (exists && !isFolder && /[\\/]$/.test(text))
+    throw new UsageError(
+      `"${redactSecrets(text)}" names a folder (it ends in /), and ${redactSecrets(text.replace(/[\\/]+$/, ""))} is a file: drop the slash to mean the file, or give a folder.`,
+    );
+  const directory = isFolder || /[\\/]$/.test(text);
   const root = directory ? real : dirname(real);
   // A user's own folder, not a storage: nothing is written there but the files themselves.
   const opened = await openStorageUrl(`${pathToFileURL(root).href}?records=false`, {

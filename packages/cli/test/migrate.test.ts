@@ -102,6 +102,22 @@ describe("storages copy / sync / verify", () => {
     expect(await readdir(dst)).toEqual([]);
   });
 
+  it("a local file where a folder is meant is exit 2 with one message, not an error per file", async () => {
+    const file = join(dir, "a-file");
+    await writeFile(file, "x");
+    const asDestination = await cli(["copy", `${src}/`, file]);
+    expect(asDestination.code).toBe(2);
+    expect(asDestination.stderr).toContain("is a file: give a folder");
+    for (const args of [
+      ["copy", `${src}/`, `${file}/`],
+      ["ls", `${file}/`],
+    ]) {
+      const slashed = await cli(args);
+      expect(slashed.code, args.join(" ")).toBe(2);
+      expect(slashed.stderr).toContain("names a folder (it ends in /)");
+    }
+  });
+
   it("refuses overlapping folders (exit 2, nothing changed) unless the inner one is excluded", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "sub"), { recursive: true });

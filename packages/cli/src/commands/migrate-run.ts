@@ -120,6 +120,13 @@ export async function runMigration(
     throw error;
   });
   try {
+    // A local file as destination: every copy would fail on it, one error per file.
+    if (
+      destination.kind === "path" &&
+      !destination.directory &&
+      (await destination.storage.exists(destination.path))
+    )
+      throw new UsageError(`${name} works on folders and ${dstText} is a file: give a folder.`);
     const progress = context.progress();
     const migrationOptions: MigrationOptions = {
       include: options.include,
