@@ -103,7 +103,7 @@ export async function resolveAddress(
     case "named":
       return resolveNamed(parsed, options);
     case "url":
-      return resolveUrl(parsed.text);
+      return resolveUrl(parsed.text, options.write === true);
     case "path":
       return resolvePath(parsed.text, options.cwd, options.write === true);
   }
@@ -148,6 +148,13 @@ async function resolveNamed(
   };
 }
 
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
@@ -156,7 +163,7 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-async function resolveUrl(text: string): Promise<Location> {
+async function resolveUrl(text: string, write: boolean): Promise<Location> {
   const shown = redactSecrets(text);
   const source = `the address "${shown}"`;
   const whole = await openStorageUrl(text, { source });
@@ -164,6 +171,19 @@ async function resolveUrl(text: string): Promise<Location> {
   const url = new URL(text);
   const pathname = url.pathname;
   const location = whole.location;
+  // A file:// folder read from must exist, as a local path must (the fs storage would create it).
+  if (
+    !write &&
+    location.kind === "dir" &&
+    !(await exists(location.path)) &&
+    (pathname.endsWith("/") || !(await exists(dirname(location.path))))
+  ) {
+    await whole.storage.close();
+    throw new NotFoundError(
+      `The folder of ${source} does not exist: check it (nothing was read or created).`,
+      { path: location.path },
+    );
+  }
   const base = (u: URL) =>
     `${u.protocol}//${u.host}${u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`}`;
   const folder = (opened: OpenedStorageUrl): Location => ({
@@ -217,11 +237,8 @@ function decodeSegment(segment: string): string {
 /** A local path: a folder or a file, which must exist unless it is to be written. */
 async function resolvePath(text: string, cwd: string, write: boolean): Promise<Location> {
   const absolute = resolve(cwd, text);
-  const exists = await stat(absolute).then(
-    () => true,
-    () => false,
-  );
-  if (!exists && NAME_LIKE_RE.test(text)) {
+  const found = await exists(absolute);
+  if (!found && NAME_LIKE_RE.test(text)) {
     const name = text.slice(0, text.indexOf(":"));
     throw new UsageError(
       `"${redactSecrets(text)}" is neither a configured storage nor an existing local path. Storage names are ` +
@@ -231,15 +248,15 @@ async function resolvePath(text: string, cwd: string, write: boolean): Promise<L
   }
   // Read from, a path that does not exist is a mistake (a typo that sync would take for an empty
   // folder), and opening it as a storage would create it.
-  if (!exists && !write)
+  if (!found && !write)
     throw new NotFoundError(
       `The local path "${redactSecrets(text)}" does not exist: check it (nothing was read or created).`,
       { path: text },
     );
   // A symlinked file or folder is read (or written) where it points, as cp does.
-  const real = exists ? await realpath(absolute) : absolute;
-  const isFolder = exists && (await isDirectory(real));
-  if (exists && !isFolder && /[\\/]$/.test(text))
+  const real = found ? await realpath(absolute) : absolute;
+  const isFolder = found && (await isDirectory(real));
+  if (found && !isFolder && /[\\/]$/.test(text))
     throw new UsageError(
       `"${redactSecrets(text)}" names a folder (it ends in /), and ${redactSecrets(text.replace(/[\\/]+$/, ""))} is a file: drop the slash to mean the file, or give a folder.`,
     );

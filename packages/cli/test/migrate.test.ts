@@ -80,7 +80,7 @@ describe("storages copy / sync / verify", () => {
   it("a mistyped source deletes nothing: a missing path is exit 1 and is not created", async () => {
     const dst = join(dir, "dst-typo");
     expect((await cli(["copy", `${src}/`, `${dst}/`])).code).toBe(0);
-    for (const typo of [join(dir, "srcc"), `${join(dir, "srcc")}/`]) {
+    for (const typo of [join(dir, "srcc"), `${join(dir, "srcc")}/`, `file://${join(dir, "srcc")}/`]) {
       for (const command of ["sync", "copy", "verify", "ls"]) {
         const run = await cli(command === "ls" ? [command, typo] : [command, "--json", typo, `${dst}/`]);
         expect(run.code, `${command} ${typo}`).toBe(1);
