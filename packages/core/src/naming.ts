@@ -29,15 +29,18 @@ export function splitExtension(name: string): { root: string; ext: string } {
 
 /**
  * Like Django's `get_valid_name`: keeps letters, digits, "-", "_" and "." (any script), turns spaces
- * into underscores, drops everything else. For names that come from users (an upload's filename);
- * `save()` itself never rewrites names.
+ * into underscores, drops everything else — and, unlike it, leading dots: a name a user sent never
+ * makes a hidden file (`.htaccess` → `htaccess`), which listings hide, servers that deny dot files
+ * refuse to serve, and some servers give a meaning. For names that come from users (an upload's
+ * filename); `save()` itself never rewrites names.
  */
 export function getValidName(name: string): string {
   const cleaned = String(name)
     .trim()
     .replace(/\s+/g, "_")
-    .replace(/[^-\p{L}\p{N}\p{M}_.]/gu, "");
-  if (cleaned === "" || /^\.+$/.test(cleaned)) {
+    .replace(/[^-\p{L}\p{N}\p{M}_.]/gu, "")
+    .replace(/^\.+/, "");
+  if (cleaned === "") {
     throw new InvalidPathError(
       `Could not derive a valid file name from ${JSON.stringify(String(name).slice(0, 120))}.`,
       {

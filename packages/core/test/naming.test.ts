@@ -14,7 +14,12 @@ describe("getValidName (Django's get_valid_name)", () => {
     expect(getValidName("日本語 ファイル.txt")).toBe("日本語_ファイル.txt");
     expect(getValidName("a<b>c:d|e?.txt")).toBe("abcde.txt");
   });
-  it.each(["", "   ", ".", "..", "///", "<>"])("refuses %j, which leaves nothing usable", (name) => {
+  it("never makes a hidden file: leading dots go", () => {
+    expect(getValidName(".htaccess")).toBe("htaccess");
+    expect(getValidName("..env.local")).toBe("env.local");
+    expect(getValidName(" .~storages-x.tmp")).toBe("storages-x.tmp");
+  });
+  it.each(["", "   ", ".", "..", "///", "<>", "...~"])("refuses %j, which leaves nothing usable", (name) => {
     expect(() => getValidName(name)).toThrow(InvalidPathError);
   });
 });
