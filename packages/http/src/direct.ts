@@ -4,11 +4,14 @@
  * confirm. The confirm step decides, as `handleUpload` does for a proxied upload: the object's
  * size from `stat()`, its type sniffed from its first bytes (a range read), and anything that
  * breaks the rules is deleted. A confirm token (HMAC) ties the confirmation to what was issued,
- * so a client can neither confirm nor have deleted a file it was not given.
+ * so a client can neither confirm nor have deleted a file it was not given. A signed upload can be
+ * used again until it expires, so what is checked is first moved to a name the client was never
+ * given: a later upload to the signed URL cannot replace a file once it is accepted.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  alternativeName,
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
@@ -165,7 +168,9 @@ export async function issueDirectUpload(
 /**
  * Confirms a finished direct upload: the object must exist, be within the size limit and be, by
  * its first bytes, the type it was issued for. Anything else is deleted and refused (413, 415);
- * a token that was not issued here, or expired, is refused (403) and deletes nothing.
+ * a token that was not issued here, or expired, is refused (403) and deletes nothing. The file
+ * accepted is stored under a new name (the descriptor's with a random suffix, returned here):
+ * keep that one.
  */
 export async function confirmDirectUpload(
   storage: Storage,
@@ -174,26 +179,29 @@ export async function confirmDirectUpload(
 ): Promise<UploadedFile> {
   const claims = verify(token, keyBytes(options.secret));
   const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
-  let size: number;
+  // Checked where the signed upload cannot reach: checked in place, a file could be replaced
+  // between the checks, or after them, by another upload to the same signed URL.
+  const name = alternativeName(claims.n);
   try {
-    size = (await storage.stat(claims.n)).size;
+    await storage.move(claims.n, name, { overwrite: false });
   } catch (error) {
     if (NotFoundError.isInstance(error)) {
       throw new UploadError(
         "E_UPLOAD_MISSING",
-        "Nothing was uploaded under this name; upload the file first.",
+        "Nothing was uploaded under this name (or it was confirmed already); upload the file first.",
       );
     }
     throw error;
   }
+  const size = (await storage.stat(name)).size;
   const refuse = async (error: UploadError): Promise<never> => {
-    await storage.delete(claims.n);
+    await storage.delete(name);
     throw error;
   };
   if (size > claims.m) {
     return refuse(new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${claims.m} bytes.`));
   }
-  const head = size === 0 ? new Uint8Array(0) : await readHead(storage, claims.n);
+  const head = size === 0 ? new Uint8Array(0) : await readHead(storage, name);
   const sniffed = await sniffType(head);
   try {
     checkType(sniffed, allowed, claims.o);
@@ -209,7 +217,7 @@ export async function confirmDirectUpload(
       ),
     );
   }
-  return { field: "file", name: claims.n, originalName: claims.o, size, contentType: sniffed.mime };
+  return { field: "file", name, originalName: claims.o, size, contentType: sniffed.mime };
 }
 
 /** The first SNIFF_BYTES of a stored file, by a range read. */

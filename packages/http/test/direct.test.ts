@@ -66,6 +66,14 @@ async function confirm(
   });
   return { status: response.status, body: (await response.json()) as never };
 }
+/** Stored names that start as `name` does (without its extension): the upload, or what it was moved to. */
+async function namesLike(name: string): Promise<string[]> {
+  const stem = name.slice(0, name.lastIndexOf("."));
+  const found: string[] = [];
+  for await (const entry of media.list("", { recursive: true }))
+    if (entry.name.startsWith(stem)) found.push(entry.name);
+  return found;
+}
 async function put(descriptor: DirectUploadDescriptor, body: Buffer): Promise<number> {
   const response = await fetch(descriptor.url, {
     method: descriptor.method,
@@ -81,11 +89,24 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     expect(issued.status).toBe(201);
     expect(issued.body).toMatchObject({ method: "PUT", maxBytes: 64 * 1024, sizeEnforcedByServer: true });
     expect(issued.body.name).toMatch(/^direct\/holiday_photo_\w{7}\.png$/);
-    expect(await put(issued.body, png(5000))).toBe(200);
+    const picture = png(5000);
+    expect(await put(issued.body, picture)).toBe(200);
     const confirmed = await confirm(issued.body.token);
-    expect(confirmed).toMatchObject({ status: 200, body: { name: issued.body.name } });
-    expect((await media.stat(issued.body.name)).contentType).toBe("image/png");
+    expect(confirmed.status).toBe(200);
+    // Accepted under a name the client was never given: the signed PUT, still valid, cannot
+    // replace it, and confirming the token again finds nothing to confirm.
+    const accepted = confirmed.body.name!;
+    expect(accepted).toMatch(/^direct\/holiday_photo_\w{7}_\w{7}\.png$/);
+    expect((await media.stat(accepted)).contentType).toBe("image/png");
+    expect(await media.exists(issued.body.name)).toBe(false);
+    expect(await put(issued.body, SVG_WITH_SCRIPT)).toBe(200);
+    expect(Buffer.from(await media.readBytes(accepted)).equals(picture)).toBe(true);
     await media.delete(issued.body.name);
+    expect(await confirm(issued.body.token)).toMatchObject({
+      status: 404,
+      body: { error: { code: "E_UPLOAD_MISSING" } },
+    });
+    await media.delete(accepted);
   });
 
   it("refuses at issue time a type that is not allowed or a size over the limit", async () => {
@@ -107,6 +128,7 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       body: { error: { code: "E_UPLOAD_TYPE" } },
     });
     expect(await media.exists(issued.body.name)).toBe(false);
+    expect(await namesLike(issued.body.name)).toEqual([]);
   });
 
   it("confirm deletes a file over the limit when the server did not enforce it", async () => {
@@ -120,6 +142,7 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       reason: "E_UPLOAD_TOO_LARGE",
     });
     expect(await media.exists(descriptor.name)).toBe(false);
+    expect(await namesLike(descriptor.name)).toEqual([]);
   });
 
   it("a tampered or foreign token is refused and deletes nothing; a missing upload is a 404", async () => {
