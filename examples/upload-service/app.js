@@ -32,6 +32,8 @@ export const RULES = {
   maxFiles: 5,
   uploadTo: "uploads/%Y/%m/",
 };
+/** What the gallery lists: accepted uploads only (direct uploads wait in incoming/ until confirmed). */
+const GALLERY = "uploads/";
 
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -81,7 +83,7 @@ function page({ backends, assetUrl }) {
 
 async function listFiles(storage, urlOf) {
   const files = [];
-  for await (const entry of storage.list("", { recursive: true })) {
+  for await (const entry of storage.list(GALLERY, { recursive: true })) {
     if (entry.type !== "file") continue;
     files.push({ name: entry.name, size: entry.size, url: await urlOf(entry.name) });
     if (files.length >= 200) break;

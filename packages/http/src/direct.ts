@@ -6,7 +6,8 @@
  * breaks the rules is deleted. A confirm token (HMAC) ties the confirmation to what was issued,
  * so a client can neither confirm nor have deleted a file it was not given. A signed upload can be
  * used again until it expires, so what is checked is first moved to a name the client was never
- * given: a later upload to the signed URL cannot replace a file once it is accepted.
+ * given: a later upload to the signed URL cannot replace a file once it is accepted. Until then
+ * uploads wait in a staging folder (`stagingPrefix`), which the app neither lists nor serves.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -15,6 +16,7 @@ import {
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
+  normalizePrefix,
   type SignedUpload,
   type Storage,
   StorageError,
@@ -29,6 +31,13 @@ export interface DirectUploadOptions extends UploadRules {
   secret: string | Uint8Array;
   /** Seconds the signed upload stays valid. Default 600. */
   expiresIn?: number | undefined;
+  /**
+   * Where direct uploads wait for their confirmation (default `"incoming/"`; `""` for none): the
+   * descriptor names a file there, and confirm moves it out to its uploadTo name. Keep this folder
+   * out of what the app lists and serves, and sweep what stays in it past expiresIn + confirmWindow
+   * (uploads never confirmed).
+   */
+  stagingPrefix?: string | undefined;
   /** Seconds after the upload's expiry a confirmation is still accepted. Default 600. */
   confirmWindow?: number | undefined;
 }
@@ -110,6 +119,11 @@ function verify(token: unknown, key: Buffer): TokenClaims {
   return claims;
 }
 
+/** The folder direct uploads wait in until they are confirmed. */
+function staging(options: DirectUploadOptions): string {
+  return normalizePrefix(options.stagingPrefix ?? "incoming/");
+}
+
 /**
  * Issues a direct upload for one file: a collision-free name (uploadTo, valid-name rules), a
  * signed upload bound to the declared type and, where the server enforces one, the size limit.
@@ -137,7 +151,7 @@ export async function issueDirectUpload(
   if (request.size !== undefined && request.size > maxFileSize) {
     throw new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${maxFileSize} bytes.`);
   }
-  const name = uploadName(filename, { mime: declared, ext: undefined }, options.uploadTo);
+  const name = staging(options) + uploadName(filename, { mime: declared, ext: undefined }, options.uploadTo);
   const enforced = storage.features.signedUploadMaxBytes.length > 0;
   const signed = await storage.signedUpload(name, {
     expiresIn: options.expiresIn ?? 600,
@@ -169,8 +183,8 @@ export async function issueDirectUpload(
  * Confirms a finished direct upload: the object must exist, be within the size limit and be, by
  * its first bytes, the type it was issued for. Anything else is deleted and refused (413, 415);
  * a token that was not issued here, or expired, is refused (403) and deletes nothing. The file
- * accepted is stored under a new name (the descriptor's with a random suffix, returned here):
- * keep that one.
+ * accepted is stored under a new name — out of the staging folder, with a second random suffix,
+ * returned here: keep that one.
  */
 export async function confirmDirectUpload(
   storage: Storage,
@@ -181,7 +195,8 @@ export async function confirmDirectUpload(
   const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
   // Checked where the signed upload cannot reach: checked in place, a file could be replaced
   // between the checks, or after them, by another upload to the same signed URL.
-  const name = alternativeName(claims.n);
+  const prefix = staging(options);
+  const name = alternativeName(claims.n.startsWith(prefix) ? claims.n.slice(prefix.length) : claims.n);
   try {
     await storage.move(claims.n, name, { overwrite: false });
   } catch (error) {

@@ -66,12 +66,12 @@ async function confirm(
   });
   return { status: response.status, body: (await response.json()) as never };
 }
-/** Stored names that start as `name` does (without its extension): the upload, or what it was moved to. */
+/** Stored names that hold `name`'s file name (without its extension): the upload, or what it was moved to. */
 async function namesLike(name: string): Promise<string[]> {
-  const stem = name.slice(0, name.lastIndexOf("."));
+  const stem = name.slice(name.lastIndexOf("/") + 1, name.lastIndexOf("."));
   const found: string[] = [];
   for await (const entry of media.list("", { recursive: true }))
-    if (entry.name.startsWith(stem)) found.push(entry.name);
+    if (entry.name.includes(stem)) found.push(entry.name);
   return found;
 }
 async function put(descriptor: DirectUploadDescriptor, body: Buffer): Promise<number> {
@@ -88,7 +88,7 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     const issued = await issue({ filename: "holiday photo.png", contentType: "image/png", size: 5000 });
     expect(issued.status).toBe(201);
     expect(issued.body).toMatchObject({ method: "PUT", maxBytes: 64 * 1024, sizeEnforcedByServer: true });
-    expect(issued.body.name).toMatch(/^direct\/holiday_photo_\w{7}\.png$/);
+    expect(issued.body.name).toMatch(/^incoming\/direct\/holiday_photo_\w{7}\.png$/);
     const picture = png(5000);
     expect(await put(issued.body, picture)).toBe(200);
     const confirmed = await confirm(issued.body.token);
@@ -107,6 +107,23 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       body: { error: { code: "E_UPLOAD_MISSING" } },
     });
     await media.delete(accepted);
+  });
+
+  it('stagingPrefix chooses where uploads wait ("" for none); confirm always moves them out', async () => {
+    for (const stagingPrefix of ["", "pending/uploads"]) {
+      const rules = { secret: SECRET, uploadTo: "docs/", stagingPrefix };
+      const descriptor = await issueDirectUpload(
+        media,
+        { filename: "a.png", contentType: "image/png" },
+        rules,
+      );
+      expect(descriptor.name.startsWith(stagingPrefix === "" ? "docs/" : "pending/uploads/docs/")).toBe(true);
+      await media.save(descriptor.name, png(100));
+      const accepted = await confirmDirectUpload(media, descriptor.token, rules);
+      expect(accepted.name).toMatch(/^docs\/a_\w{7}_\w{7}\.png$/);
+      expect(await media.exists(descriptor.name)).toBe(false);
+      await media.delete(accepted.name);
+    }
   });
 
   it("refuses at issue time a type that is not allowed or a size over the limit", async () => {
