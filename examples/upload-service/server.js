@@ -15,6 +15,7 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import { createStorages } from "@storages/core";
+import { sweepDirectUploads } from "@storages/http";
 import { createApp } from "./app.js";
 
 const env = { ...process.env };
@@ -27,6 +28,14 @@ if (!configured) {
 }
 const registry = createStorages({ env });
 const app = await createApp({ registry });
+
+// Direct uploads never confirmed wait in incoming/ until a sweep deletes them: at start, and every
+// ten minutes while the service runs (a real deployment may run it from a scheduled job instead).
+const media = await registry.get("default");
+const sweep = () =>
+  sweepDirectUploads(media).catch((error) => console.error("sweeping incoming/ failed:", error));
+await sweep();
+setInterval(sweep, 10 * 60 * 1000).unref();
 
 const server = createServer(app);
 server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? "127.0.0.1");

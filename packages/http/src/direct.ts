@@ -120,7 +120,7 @@ function verify(token: unknown, key: Buffer): TokenClaims {
 }
 
 /** The folder direct uploads wait in until they are confirmed. */
-function staging(options: DirectUploadOptions): string {
+function staging(options: Pick<DirectUploadOptions, "stagingPrefix">): string {
   return normalizePrefix(options.stagingPrefix ?? "incoming/");
 }
 
@@ -233,6 +233,48 @@ export async function confirmDirectUpload(
     );
   }
   return { field: "file", name, originalName: claims.o, size, contentType: sniffed.mime };
+}
+
+/** Files a sweep deletes per request. */
+const SWEEP_BATCH = 1000;
+/** Slack for the storage's clock against this process's, in a sweep's cut-off. */
+const CLOCK_SLACK_MS = 60_000;
+
+/**
+ * Deletes the direct uploads that were never confirmed: files in the staging folder older than
+ * `expiresIn` + `confirmWindow` (and a minute's slack for clocks), which no token can confirm any
+ * more. Give it the options the routes were given; run it from a scheduled job. Listing streams,
+ * deletes go in batches: memory stays flat whatever the folder holds.
+ */
+export async function sweepDirectUploads(
+  storage: Storage,
+  options: Pick<DirectUploadOptions, "stagingPrefix" | "expiresIn" | "confirmWindow"> & {
+    signal?: AbortSignal | undefined;
+  } = {},
+): Promise<{ deleted: number }> {
+  const prefix = staging(options);
+  if (prefix === "")
+    throw new InvalidArgumentError(
+      'Without a staging folder (stagingPrefix: "") unconfirmed uploads lie among the confirmed ones: there is nothing a sweep can tell apart.',
+    );
+  const maxAgeMs = ((options.expiresIn ?? 600) + (options.confirmWindow ?? 600)) * 1000 + CLOCK_SLACK_MS;
+  const cutOff = Date.now() - maxAgeMs;
+  const { signal } = options;
+  let batch: string[] = [];
+  let deleted = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await storage.deleteMany(batch, { signal });
+    deleted += batch.length;
+    batch = [];
+  };
+  for await (const entry of storage.list(prefix, { recursive: true, signal })) {
+    if (entry.type !== "file" || entry.lastModified.getTime() >= cutOff) continue;
+    batch.push(entry.name);
+    if (batch.length >= SWEEP_BATCH) await flush();
+  }
+  await flush();
+  return { deleted };
 }
 
 /** The first SNIFF_BYTES of a stored file, by a range read. */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage } from "@storages/core";
@@ -11,6 +11,7 @@ import {
   directUploadRoutes,
   issueDirectUpload,
   serveMedia,
+  sweepDirectUploads,
   UploadError,
 } from "../src/index.js";
 import { listen, names, png, SVG_WITH_SCRIPT } from "./support/uploads.js";
@@ -124,6 +125,23 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       expect(await media.exists(descriptor.name)).toBe(false);
       await media.delete(accepted.name);
     }
+  });
+
+  it("sweepDirectUploads deletes only staged uploads no token can confirm any more", async () => {
+    const old = await issue({ filename: "old.png", contentType: "image/png" });
+    const fresh = await issue({ filename: "fresh.png", contentType: "image/png" });
+    for (const descriptor of [old.body, fresh.body]) expect(await put(descriptor, png(100))).toBe(200);
+    await media.save("direct/kept.png", png(100));
+    const longAgo = new Date(Date.now() - 21 * 60 * 1000 - 61_000); // past 600 + 600 s and the slack
+    for (const name of [old.body.name, "direct/kept.png"]) await utimes(media.path(name), longAgo, longAgo);
+    expect(await sweepDirectUploads(media)).toEqual({ deleted: 1 });
+    expect(await media.exists(old.body.name)).toBe(false);
+    expect(await media.exists(fresh.body.name)).toBe(true); // still confirmable
+    expect(await media.exists("direct/kept.png")).toBe(true); // not staged: never the sweep's
+    expect((await confirm(fresh.body.token)).status).toBe(200);
+    await expect(sweepDirectUploads(media, { stagingPrefix: "" })).rejects.toMatchObject({
+      code: "E_INVALID_ARGUMENT",
+    });
   });
 
   it("refuses at issue time a type that is not allowed or a size over the limit", async () => {
