@@ -192,7 +192,6 @@ export async function confirmDirectUpload(
   options: DirectUploadOptions,
 ): Promise<UploadedFile> {
   const claims = verify(token, keyBytes(options.secret));
-  const allowed = options.allowedTypes ?? DEFAULT_ALLOWED_TYPES;
   // Checked where the signed upload cannot reach: checked in place, a file could be replaced
   // between the checks, or after them, by another upload to the same signed URL.
   const prefix = staging(options);
@@ -208,30 +207,34 @@ export async function confirmDirectUpload(
     }
     throw error;
   }
-  const size = (await storage.stat(name)).size;
-  const refuse = async (error: UploadError): Promise<never> => {
-    await storage.delete(name);
+  try {
+    return await checkAccepted(storage, name, claims, options.allowedTypes ?? DEFAULT_ALLOWED_TYPES);
+  } catch (error) {
+    // Refused, or the checks could not finish: either way the file was not accepted, and where it
+    // now lies the client can no longer reach it, so it must not stay.
+    await storage.delete(name).catch(() => {});
     throw error;
-  };
-  if (size > claims.m) {
-    return refuse(new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${claims.m} bytes.`));
   }
+}
+
+/** The checks of a moved upload: size, then the type sniffed from its first bytes. */
+async function checkAccepted(
+  storage: Storage,
+  name: string,
+  claims: TokenClaims,
+  allowed: readonly string[],
+): Promise<UploadedFile> {
+  const size = (await storage.stat(name)).size;
+  if (size > claims.m)
+    throw new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${claims.m} bytes.`);
   const head = size === 0 ? new Uint8Array(0) : await readHead(storage, name);
   const sniffed = await sniffType(head);
-  try {
-    checkType(sniffed, allowed, claims.o);
-  } catch (error) {
-    if (UploadError.isInstance(error)) return refuse(error);
-    throw error;
-  }
-  if (sniffed.mime !== claims.t) {
-    return refuse(
-      new UploadError(
-        "E_UPLOAD_TYPE",
-        `The file was announced as ${claims.t} but is ${sniffed.mime}; upload it with its real type.`,
-      ),
+  checkType(sniffed, allowed, claims.o);
+  if (sniffed.mime !== claims.t)
+    throw new UploadError(
+      "E_UPLOAD_TYPE",
+      `The file was announced as ${claims.t} but is ${sniffed.mime}; upload it with its real type.`,
     );
-  }
   return { field: "file", name, originalName: claims.o, size, contentType: sniffed.mime };
 }
 

@@ -144,6 +144,29 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     });
   });
 
+  it("a check that cannot finish leaves nothing where the upload was moved", async () => {
+    const descriptor = await issueDirectUpload(
+      media,
+      { filename: "flaky.png", contentType: "image/png" },
+      {
+        secret: SECRET,
+      },
+    );
+    await media.save(descriptor.name, png(100));
+    const failingReads = new Proxy(media, {
+      get: (target, prop, receiver) =>
+        prop === "open"
+          ? async () => {
+              throw new Error("the storage went away");
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    await expect(confirmDirectUpload(failingReads, descriptor.token, { secret: SECRET })).rejects.toThrow(
+      "the storage went away",
+    );
+    expect(await namesLike(descriptor.name)).toEqual([]);
+  });
+
   it("refuses at issue time a type that is not allowed or a size over the limit", async () => {
     expect(await issue({ filename: "x.svg", contentType: "image/svg+xml" })).toMatchObject({
       status: 415,

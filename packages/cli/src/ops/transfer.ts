@@ -261,7 +261,6 @@ async function copyToStream(
   return { from: src.display(srcKey), to: "-", name: srcKey, size: streamed };
 }
 
-/** Copies `src` to `dst` with cp semantics (see the module comment). */
 /**
  * A folder copied into a folder of its own would copy its copies again (a listing that sees them
  * may never end): refused, as cp refuses it. Loaded here only: other commands do not pay for it.
@@ -278,6 +277,7 @@ async function refuseCopyIntoItself(src: Location, from: string, dst: Location, 
     );
 }
 
+/** Copies `src` to `dst` with cp semantics (see the module comment). */
 export async function transfer(
   src: Endpoint,
   dst: Endpoint,
