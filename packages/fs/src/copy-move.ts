@@ -73,12 +73,12 @@ export async function copyStoredFile(
       exclusive: !options.overwrite,
       meta: (md5) => ({ ...meta, checksums: { md5 } }),
     },
-    async ({ temp }) => {
+    async (file) => {
       if (known === undefined) {
         // A file put in the root by another program: its copy is written here, so it gets a checksum.
-        return copyAndHash(source.path, temp, options.signal, context.records);
+        return copyAndHash(source.path, file, options.signal, context.records);
       }
-      await settleOnAbort(copyFile(source.path, temp), options.signal);
+      await settleOnAbort(copyFile(source.path, file.temp), options.signal);
       return known;
     },
   );

@@ -240,7 +240,7 @@ export class FsDriver implements Driver {
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
     if (options.bytes !== undefined) return this.writeBytes(key, options.bytes, options);
     return this.run(key, options.signal, () =>
-      save(this.context, key, saveOptions(options), async ({ fd, temp }) => {
+      save(this.context, key, saveOptions(options), async (file) => {
         const sourcePath = untouchedFileSource(body);
         if (sourcePath !== undefined) {
           // The body is a whole local file nobody has read yet: let the kernel copy it (into the
@@ -250,7 +250,7 @@ export class FsDriver implements Driver {
           // descriptor keeps it open for the copy, and is destroyed (closing it) after.
           body.on("error", () => {});
           try {
-            return await copyAndHash(sourcePath, temp, options.signal, this.records);
+            return await copyAndHash(sourcePath, file, options.signal, this.records);
           } catch (error) {
             // The body's own file failed (missing, unreadable, a folder): the caller's input.
             if ((error as NodeJS.ErrnoException).path === sourcePath)
@@ -262,7 +262,7 @@ export class FsDriver implements Driver {
         }
         // The MD5 is taken on the way to the disk (stream-write.ts): the bytes are never read a
         // second time. A plain folder keeps no checksum, so it takes none.
-        return writeBody(body, fd, options.signal, this.records);
+        return writeBody(body, file.fd, options.signal, this.records);
       }),
     );
   }

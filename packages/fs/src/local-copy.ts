@@ -3,12 +3,12 @@
  * the filesystem has them) rather than through JavaScript: which bodies qualify (a whole local
  * file nobody has read yet) and the MD5 taken of the bytes while they are copied.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { type BigIntStats, constants, existsSync, ReadStream } from "node:fs";
 import { copyFile, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { abortError, settleOnAbort, unreadLocalFile } from "@storages/core";
-import { closeFd, openFd, readFd } from "./io.js";
+import { closeFd, openFd, readFd, writeAll } from "./io.js";
 
 /** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
 const HASH_READ = 1024 * 1024;
@@ -36,35 +36,70 @@ export function sameVersion(a: BigIntStats, b: BigIntStats): boolean {
 }
 
 /**
- * Kernel copy of `source` to `temp` (copy_file_range, a reflink where the filesystem has them),
- * hashed by reading the source at the same time, so the copy costs the time of the slower of the
- * two rather than their sum. A source changed meanwhile is a copy of no single version: then the
- * MD5 is taken of what was copied, which is what gets published. `hashed: false` (a storage that
- * keeps no record, so no MD5) only copies.
+ * A file of at most `size` bytes, read whole into one buffer of its size (plus one byte, so that a
+ * file that grew since its size was taken is seen: then it returns undefined).
+ */
+async function readWhole(path: string, size: number, signal: AbortSignal): Promise<Buffer | undefined> {
+  const fd = await openFd(path, constants.O_RDONLY);
+  try {
+    const buffer = Buffer.allocUnsafe(size + 1);
+    let length = 0;
+    for (;;) {
+      if (signal.aborted) throw abortError(signal);
+      const bytesRead = await readFd(fd, buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) return buffer.subarray(0, length);
+      length += bytesRead;
+      if (length > size) return undefined;
+    }
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/**
+ * Copies `source` into the temporary file `file` (open as `file.fd`), and returns the MD5 of what
+ * the copy holds (undefined when `hashed` is false: a storage that keeps no record takes none).
+ *
+ * A file up to HASH_READ is read once into a buffer of its size, hashed, and written: one read for
+ * both, and no buffer larger than the file (a 1 MiB hashing buffer for each small file of a tree
+ * kept the garbage collector busy for a third of the copy). A larger file is copied by the kernel
+ * (copy_file_range, a reflink where the filesystem has them) while it is hashed by reading it at
+ * the same time, so the copy costs the time of the slower of the two rather than their sum; a
+ * source changed meanwhile is a copy of no single version: then the MD5 is taken of what was
+ * copied, which is what gets published.
  */
 export async function copyAndHash(
   source: string,
-  temp: string,
+  file: { temp: string; fd: number },
   signal: AbortSignal,
   hashed = true,
 ): Promise<string | undefined> {
   if (!hashed) {
-    await settleOnAbort(copyFile(source, temp), signal);
+    await settleOnAbort(copyFile(source, file.temp), signal);
     return undefined;
   }
   const before = await stat(source, { bigint: true });
+  // (Not a regular file: copyFile reports it, naming the path.)
+  if (before.isFile() && before.size <= BigInt(HASH_READ)) {
+    const bytes = await settleOnAbort(readWhole(source, Number(before.size), signal), signal);
+    if (bytes !== undefined) {
+      await writeAll(file.fd, bytes);
+      return hash("md5", bytes, "hex");
+    }
+    // It grew past its size meanwhile: copied and hashed as a large file.
+  }
   const reading = new AbortController(); // a failed copy stops the hashing read too
   const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
   hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
   try {
-    await settleOnAbort(copyFile(source, temp), signal);
+    await settleOnAbort(copyFile(source, file.temp), signal);
   } catch (error) {
     reading.abort();
     throw error;
   }
   const md5 = await settleOnAbort(hashing, signal);
   const after = await stat(source, { bigint: true });
-  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
+  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(file.temp, signal), signal);
 }
 
 /** Linux names every open descriptor under /proc/self/fd: opening that path opens the very same file. */

@@ -519,6 +519,13 @@ export function registerIo(ctx: SuiteContext): void {
           const named = await s.save(ctx.unique("trusted", ".bin"), localFile(path));
           await expectTrustworthy(s, named, smallDigests, "must carry a strong checksum");
           await s.delete(named.name);
+          // Over 1 MiB: the fs driver copies it by the kernel and hashes it beside the copy, where
+          // a smaller one is read once into a buffer of its size.
+          const large = randomBytes(1_500_007);
+          await writeFile(path, large);
+          const big = await s.save(ctx.unique("trusted", ".bin"), localFile(path));
+          await expectTrustworthy(s, big, digestsOf([large]), "must carry a strong checksum");
+          await s.delete(big.name);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
