@@ -17,7 +17,7 @@
 import { hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { createReadStream } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import {
@@ -36,6 +36,7 @@ import {
   guessContentType,
   joinUrl,
   type ListPage,
+  NotFoundError,
   type ObjectStat,
   RangeNotSatisfiableError,
   type SignedUpload,
@@ -60,7 +61,7 @@ import {
   type ResolvedFsOptions,
   resolveFsOptions,
 } from "./options.js";
-import { OPEN_DIRECTORY, RootedPaths } from "./paths.js";
+import { errnoCode, OPEN_DIRECTORY, RootedPaths } from "./paths.js";
 import { deleteStoredFile } from "./removal.js";
 import { save, saveOptions } from "./save.js";
 import { readRecord } from "./sidecar.js";
@@ -220,7 +221,22 @@ export class FsDriver implements Driver {
       if (!this.initialized) await this.init();
       return await action();
     } catch (error) {
-      throw toStorageError(error, key, signal);
+      const storageError = toStorageError(error, key, signal);
+      if (storageError.code === "E_NOT_FOUND" && !StorageError.isInstance(error) && (await this.rootIsGone()))
+        throw new NotFoundError(
+          `The storage root ${this.root} does not exist any more (deleted, or its volume is not mounted): restore or remount it. It is created only on a storage's first use, never again, so that files are not written where a volume should be.`,
+          { path: key, cause: error },
+        );
+      throw storageError;
+    }
+  }
+
+  /** True when the root folder was removed (or unmounted) after this storage created or found it. */
+  private async rootIsGone(): Promise<boolean> {
+    try {
+      return !(await stat(this.paths.real)).isDirectory();
+    } catch (error) {
+      return errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR";
     }
   }
 

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants, open } from "node:fs";
-import { lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { guessContentType, type Storage, StorageError } from "@storages/core";
@@ -86,6 +86,19 @@ describe("configuration", () => {
     const s = fsStorage({ root: driver.root });
     await s.save("a.txt", "x");
     expect((await stat(join(root, "deep", "er"))).isDirectory()).toBe(true);
+  });
+
+  it("never creates a root again once it is gone (a volume unmounted): a save says so and writes nothing", async () => {
+    const gone = join(root, "volume");
+    const s = fsStorage({ root: gone });
+    await s.save("a.txt", "x");
+    await rm(gone, { recursive: true });
+    for (const name of ["b.txt", "deep/c.txt"]) {
+      const error = await s.save(name, "y").catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "E_NOT_FOUND", path: name });
+      expect((error as Error).message).toContain(`The storage root ${gone} does not exist any more`);
+    }
+    await expect(stat(gone)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("is private without baseUrl and public with it, and says so in capabilities", () => {
