@@ -128,6 +128,14 @@ function scenarios(bigDir) {
       theirs: ({ theirs }) => rclone(["copy", CORPUS, theirs]),
     },
     {
+      // A media migration's usual destination: a storages fs root that keeps a record (type,
+      // metadata, MD5) of each file, synced file by file (durability full).
+      label: "corpus fs → fs with records (file://…/)",
+      prepare: async () => ({ ours: await freshDir("ours-fs-records"), theirs: await freshDir("rclone-fs") }),
+      ours: ({ ours }) => storages(["copy", ...concurrency, `${CORPUS}/`, `file://${ours}/`]),
+      theirs: ({ theirs }) => rclone(["copy", CORPUS, theirs]),
+    },
+    {
       label: "corpus fs → RGW",
       prepare: async () => ({ ours: await freshBucket("ours"), theirs: await freshBucket("rclone") }),
       ours: ({ ours }) => storages(["copy", ...concurrency, `${CORPUS}/`, "dst:"], storagesEnv(ours)),
