@@ -22,7 +22,10 @@
  *   - corpus fs → fs (issue 16: ≤ 0.8× rclone's time): rclone copy; ours (default durability:
  *     fsync of file and folder) and ours with durability=batch; `floor-copy` — copyFileSync and
  *     utimes of each file on one thread per core: no temporary file, no fsync, no checksum (rclone
- *     takes an MD5 of what passes).
+ *     takes an MD5 of what passes); and, with files on the disk when the command returns (rclone
+ *     syncs nothing), rclone followed by `sync -f` and `floor-copy-durable` — what durability
+ *     "full" must do per file (exclusive temporary file, kernel copy, fsync, rename, folder fsync)
+ *     with synchronous calls on one thread per core.
  *   - no-change sync fs → fs (issue 16: ≤ 0.5× rclone's time, peak RSS ≤ rclone's): rclone sync;
  *     ours; `floor-nochange` — both trees listed with stat data, synchronously, and compared by
  *     size and modification time; `node -e 0`, the start of a Node process and nothing else.
@@ -30,10 +33,13 @@
  */
 import { createHash } from "node:crypto";
 import {
+  closeSync,
   copyFileSync,
   existsSync,
+  fsyncSync,
   linkSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -44,7 +50,7 @@ import {
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname, extname, join, relative } from "node:path";
-import { isMainThread, Worker, workerData } from "node:worker_threads";
+import { isMainThread, threadId, Worker, workerData } from "node:worker_threads";
 
 /** Regular files under `root`, as paths relative to it. */
 function filesUnder(root) {
@@ -101,6 +107,29 @@ const FLOOR_WORK = {
       linkSync(hashed, join(out, name));
     }
   },
+  /**
+   * What durability "full" must do for each file, and no more: a temporary file created
+   * exclusively in the destination folder, filled by the kernel's copy, synced, renamed into place,
+   * and the folder synced — so that every file counted as copied is whole and on the disk.
+   */
+  "copy-durable"({ items, source, out }) {
+    const makeFolder = folderMaker();
+    let serial = 0;
+    for (const name of items) {
+      const to = join(out, name);
+      const folder = dirname(to);
+      makeFolder(folder);
+      const temp = join(folder, `.~floor-${threadId}-${serial++}.tmp`);
+      const fd = openSync(temp, "wx");
+      copyFileSync(join(source, name), temp);
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(temp, to);
+      const folderFd = openSync(folder, "r");
+      fsyncSync(folderFd);
+      closeSync(folderFd);
+    }
+  },
   copy({ items, source, out }) {
     const makeFolder = folderMaker();
     for (const name of items) {
@@ -129,6 +158,10 @@ const FLOORS = {
   /** floor-copy SRC OUT */
   async "floor-copy"(source, out) {
     await onEveryCore("copy", filesUnder(source), { source, out });
+  },
+  /** floor-copy-durable SRC OUT */
+  async "floor-copy-durable"(source, out) {
+    await onEveryCore("copy-durable", filesUnder(source), { source, out });
   },
   /** floor-nochange SRC OUT: exits 1 when a file differs (the floor must have had nothing to do). */
   "floor-nochange"(source, out) {
@@ -244,6 +277,18 @@ async function compare() {
           storages("copy", ...concurrency, `${ASSETS}/`, `file://${to}/?records=false&durability=batch`),
         ),
         "floor-copy (Node, least work)": intoEmpty("floor-copy", (to) => floor("floor-copy", ASSETS, to)),
+        // rclone syncs nothing: when it exits, its files may still be only in memory. These two
+        // give every tool the same promise — files on the disk when the command returns.
+        "rclone copy, then sync -f (durable at exit)": intoEmpty("rclone-copy-synced", (to) =>
+          timedProcess(
+            "sh",
+            ["-c", 'rclone copy "$1" "$2" --transfers "$3" --checkers "$3" -q && sync -f "$2"', "sh", ASSETS, to, `${CONCURRENCY}`],
+            { env: { RCLONE_CONFIG: "/dev/null" } },
+          ),
+        ),
+        "floor-copy-durable (Node, each file synced as durability full does)": intoEmpty("floor-copy-durable", (to) =>
+          floor("floor-copy-durable", ASSETS, to),
+        ),
       },
     },
     {
