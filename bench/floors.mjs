@@ -282,12 +282,20 @@ async function compare() {
         "rclone copy, then sync -f (durable at exit)": intoEmpty("rclone-copy-synced", (to) =>
           timedProcess(
             "sh",
-            ["-c", 'rclone copy "$1" "$2" --transfers "$3" --checkers "$3" -q && sync -f "$2"', "sh", ASSETS, to, `${CONCURRENCY}`],
+            [
+              "-c",
+              'rclone copy "$1" "$2" --transfers "$3" --checkers "$3" -q && sync -f "$2"',
+              "sh",
+              ASSETS,
+              to,
+              `${CONCURRENCY}`,
+            ],
             { env: { RCLONE_CONFIG: "/dev/null" } },
           ),
         ),
-        "floor-copy-durable (Node, each file synced as durability full does)": intoEmpty("floor-copy-durable", (to) =>
-          floor("floor-copy-durable", ASSETS, to),
+        "floor-copy-durable (Node, each file synced as durability full does)": intoEmpty(
+          "floor-copy-durable",
+          (to) => floor("floor-copy-durable", ASSETS, to),
         ),
       },
     },

@@ -140,25 +140,53 @@ export const ACTIVE_CONTENT_TYPES: readonly string[] = [
   "multipart/x-mixed-replace",
 ];
 
-/** File extensions whose guessed type is active (see ACTIVE_CONTENT_TYPES), for servers configured by extension. */
-export const ACTIVE_CONTENT_EXTENSIONS: readonly string[] = [
-  "html",
-  "htm",
-  "shtml",
-  "xhtml",
-  "xht",
-  "svg",
-  "svgz",
-  "xml",
-  "xsl",
-  "xslt",
-  "rdf",
-  "mml",
-  "js",
-  "mjs",
-  "wasm",
-  "swf",
+/**
+ * Extensions that web servers' own type tables map to active types where mime's table (the one
+ * guessContentType reads) does not: Debian's /etc/mime.types, which Go — so Caddy — reads.
+ */
+const ACTIVE_IN_SYSTEM_TABLES = [
+  "apxml",
+  "atomsrv",
+  "ccmp",
+  "cellml",
+  "cl",
+  "clue",
+  "cml",
+  "dist",
+  "distz",
+  "es",
+  "gsheet",
+  "lostsyncxml",
+  "moml",
+  "odd",
+  "pkg",
+  "rfcxml",
+  "scl",
+  "sml",
+  "uis",
+  "xmls",
 ];
+
+let activeExtensions: readonly string[] | undefined;
+
+/**
+ * File extensions a server may type as active content (see ACTIVE_CONTENT_TYPES), for servers
+ * configured by extension (the generated nginx and Caddy configurations): every extension of an
+ * active type in mime's table (each `+xml` type included: browsers run scripts in any XML
+ * document), and those system tables add. Sorted, lower case; built on first use.
+ */
+export function activeContentExtensions(): readonly string[] {
+  if (activeExtensions) return activeExtensions;
+  const found = new Set(ACTIVE_IN_SYSTEM_TABLES);
+  for (const table of [standardTypes, otherTypes] as Array<Record<string, readonly string[]>>) {
+    for (const [type, extensions] of Object.entries(table)) {
+      if (!isActiveContentType(type)) continue;
+      for (const extension of extensions) found.add(extension.replace(/^\*/, "").toLowerCase());
+    }
+  }
+  activeExtensions = [...found].sort();
+  return activeExtensions;
+}
 
 /**
  * True when a browser would run or render this type as active content. Parameters (`; charset`)

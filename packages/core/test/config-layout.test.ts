@@ -109,6 +109,19 @@ describe("overlap rules between buckets and containers (backend-agnostic)", () =
     ).toThrow();
   });
 
+  it("allowOverlap never lets a private storage share a public one's location: the public URL would serve it", () => {
+    const withVisibility = (l: LocatedStorage, visibility: "public" | "private") => ({ ...l, visibility });
+    const media = withVisibility(located("default", { kind: "dir", path: "/srv/media" }), "public");
+    const inside = (visibility: "public" | "private") =>
+      withVisibility(located("private", { kind: "dir", path: "/srv/media/priv" }, true), visibility);
+    expect(() => checkOverlaps([media, inside("private")])).toThrow(
+      "STORAGES_DEFAULT and STORAGES_PRIVATE point to nested locations (/srv/media and /srv/media/priv): the public " +
+        "one would serve the private one's files under its URL, to anyone. Give them separate locations side by side " +
+        "(allowOverlap never applies between a public and a private storage).",
+    );
+    expect(() => checkOverlaps([media, inside("public")])).not.toThrow();
+  });
+
   it("lists every overlapping pair in one error", () => {
     expect(() =>
       checkOverlaps([

@@ -24,6 +24,8 @@ export interface AccessResult {
   canCreate: boolean;
   /** Existing files (up to the sample size) the user may write. */
   writableFiles: string[];
+  /** Folders below the target the user may write (static trees only). */
+  writableDirs?: string[] | undefined;
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
   /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
@@ -62,10 +64,17 @@ for (const target of input.targets) {
       r.refusedWith = e.code;
     }
     if (target.sampleFiles) {
+      // Every folder (a writable one lets its files be replaced by rename, whatever their own
+      // modes), and a sample of the files.
+      r.writableDirs = [];
       const stack = [target.path];
       let seen = 0;
-      while (stack.length && seen < input.sample) {
+      let folders = 0;
+      while (stack.length && folders++ < input.maxFolders) {
         const dir = stack.pop();
+        if (dir !== target.path) {
+          try { fs.accessSync(dir, fs.constants.W_OK); r.writableDirs.push(dir); } catch {}
+        }
         let entries = [];
         try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
         for (const e of entries) {
@@ -113,7 +122,7 @@ export async function probeAccess(targets: readonly AccessTarget[], user?: UserI
       `--as-user ${user.name}: only root can take another user's identity. Run the check with sudo, or as ${user.name} without --as-user.`,
     );
   }
-  const input = JSON.stringify({ user: user ?? null, targets, sample: 200 });
+  const input = JSON.stringify({ user: user ?? null, targets, sample: 200, maxFolders: 100_000 });
   return JSON.parse(await run(process.execPath, ["-e", PROBE, input])) as AccessResult[];
 }
 
@@ -139,10 +148,13 @@ export async function accessFindings(
   const findings: Finding[] = [];
   local.forEach((s, i) => {
     const r = results[i]!;
-    if (s.role === "static" && (r.canCreate || r.writableFiles.length > 0)) {
+    const writableDirs = r.writableDirs ?? [];
+    if (s.role === "static" && (r.canCreate || writableDirs.length > 0 || r.writableFiles.length > 0)) {
       const what = r.canCreate
         ? `can create files in ${r.path}`
-        : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
+        : writableDirs.length > 0
+          ? `can write ${writableDirs.length} folder(s) of it, e.g. ${writableDirs[0]} (and so replace the files in them)`
+          : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
       findings.push({
         id: "static-writable",
         severity: "error",

@@ -15,7 +15,9 @@ import type { Finding } from "./findings.js";
 import { printableUrl, probe } from "./http.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
 
-export const PROBE_PREFIX = ".storages-check/";
+// Not a dot folder: the generated server configurations never serve dot files, and the post-deploy
+// check must request its probes through them.
+export const PROBE_PREFIX = "_storages-check/";
 
 export interface BucketCheckOptions {
   timeout: number;
@@ -37,7 +39,13 @@ function reachFinding(s: DeployStorage, error: unknown): Finding {
       fix: "Create the bucket or container (infrastructure code, the provider's console), or fix its name in the storage URL.",
     };
   }
-  if (code === "E_PERMISSION_DENIED") {
+  // Refused, or never sent: credentials the SDK could not find or load (E_CONFIG), or a key it
+  // could not use to sign, are a credentials problem, not a network one.
+  if (
+    code === "E_PERMISSION_DENIED" ||
+    (code === "E_CONFIG" && /credential/i.test(message)) ||
+    /private key|DECODER routines|invalid key|key is not|PEM/i.test(message)
+  ) {
     return {
       id: "bucket-credentials",
       severity: "error",

@@ -7,7 +7,8 @@
  * - `handle_path PREFIX*` with the prefix's slash: `/static../` never matches; file_server cleans
  *   the path inside its root; `browse` is never on.
  * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names.
- * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox.
+ * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, no folder URL.
+ * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
  * - The internal prefix answers 404 to any direct request.
  */
 import {
@@ -24,14 +25,24 @@ import {
   activeExtensionsPattern,
   activeMediaHeaders,
   HASHED_NAME_PATTERN,
+  HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
+
+/** 404 for dot files and records (see HIDDEN_SEGMENT_PATTERN). */
+function hiddenDirectives(indent: string): string[] {
+  return [`${indent}@hidden path_regexp hidden ${HIDDEN_SEGMENT_PATTERN}`, `${indent}respond @hidden 404`];
+}
 
 function mediaDirectives(d: ServedDirectory, indent: string): string[] {
   const h = activeMediaHeaders();
   return [
     `${indent}root * ${d.directory}`,
+    ...hiddenDirectives(indent),
+    // A folder URL would get its index.html from file_server, under a name no matcher below sees.
+    `${indent}@folder path */`,
+    `${indent}respond @folder 404`,
     `${indent}header X-Content-Type-Options ${h.nosniff}`,
     `${indent}@active path_regexp active (?i)\\.(${activeExtensionsPattern()})$`,
     `${indent}header @active Content-Disposition ${h.disposition}`,
@@ -74,6 +85,7 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t# ${d.storage} (${d.source}): collected static files`,
       `\thandle_path ${d.path}* {`,
       `\t\troot * ${d.directory}`,
+      ...hiddenDirectives("\t\t"),
       // Two disjoint matchers: Caddy orders same-name directives itself, so neither may rely on running last.
       `\t\t@hashed path_regexp hashed ${HASHED_NAME_PATTERN}`,
       `\t\t@unhashed not path_regexp unhashed ${HASHED_NAME_PATTERN}`,
@@ -112,10 +124,14 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
     lines.push(
       `\t\t\t${matcher} header ${ACCEL_HEADER} ${d.path}*`,
       `\t\t\thandle_response ${matcher} {`,
-      `\t\t\t\trewrite * {http.reverse_proxy.header.${ACCEL_HEADER}}`,
-      `\t\t\t\turi strip_prefix ${d.path.slice(0, -1)}`,
-      "\t\t\t\tmethod * GET",
-      ...mediaDirectives(d, "\t\t\t\t"),
+      // In written order: Caddy sorts the directives of a block (header before rewrite), and the
+      // matchers must see the handed-over file's path, not the request's.
+      "\t\t\t\troute {",
+      `\t\t\t\t\trewrite * {http.reverse_proxy.header.${ACCEL_HEADER}}`,
+      `\t\t\t\t\turi strip_prefix ${d.path.slice(0, -1)}`,
+      "\t\t\t\t\tmethod * GET",
+      ...mediaDirectives(d, "\t\t\t\t\t"),
+      "\t\t\t\t}",
       "\t\t\t}",
     );
   }

@@ -3,6 +3,7 @@
  * The CLI's `storages check` prints it; a deploy script may call it and read `report.ok`.
  */
 import { ConfigError, InvalidArgumentError, StorageError } from "@storages/core";
+import { InvalidManifestError } from "@storages/staticfiles";
 import { accessFindings } from "./access.js";
 import { bucketFindings } from "./buckets.js";
 import { filesystemFindings } from "./filesystem.js";
@@ -65,6 +66,18 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
         `${what} ${JSON.stringify(value)} is not an http(s) URL: give one like https://www.example.com/.`,
       );
     }
+    // Not echoed: the password would land in the message, and in every finding naming a URL.
+    let credentials = false;
+    try {
+      const url = value === undefined ? undefined : new URL(value);
+      credentials = url !== undefined && (url.username !== "" || url.password !== "");
+    } catch {
+      throw new InvalidArgumentError(`${what} is not a valid URL: give one like https://www.example.com/.`);
+    }
+    if (credentials)
+      throw new InvalidArgumentError(
+        `${what} carries credentials (user:password@): the check would print them in its findings. Check from a host the site lets in without them, or open it to the check's address for the run.`,
+      );
   }
   const concurrency = options.concurrency ?? 8;
   const timeout = options.timeout ?? 10_000;
@@ -99,19 +112,48 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
       findings.push(...r.findings);
       notes.push(...r.notes);
     };
+    findings.push(...presenceFindings(layout));
     add(await filesystemFindings(layout, { cwd, appDir: options.appDir, mountInfo: options.mountInfo }));
     findings.push(...urlFindings(layout));
     add(await accessFindings(layout, options.asUser));
-    const manifest = await manifestFindings(layout, { concurrency, timeout, signal: options.signal }).catch(
-      (error: unknown) => {
-        if (!StorageError.isInstance(error)) throw error;
-        return {
-          findings: [],
-          notes: [`static manifest: not checked (${error.message})`],
-          manifest: undefined,
-        };
-      },
-    );
+    // A manifest in a bucket is read over the network: offline, only a local one is.
+    const staticStorage = layout.storages.find((x) => x.role === "static");
+    const manifest =
+      options.network === false && staticStorage !== undefined && staticStorage.directory === undefined
+        ? {
+            findings: [],
+            notes: [
+              "static manifest: not checked (network off, and the static storage is not a local folder)",
+            ],
+            manifest: undefined,
+          }
+        : await manifestFindings(layout, { concurrency, timeout, signal: options.signal }).catch(
+            (error: unknown) => {
+              if (!StorageError.isInstance(error)) throw error;
+              // (A flag, not a type guard: the error types are alike in shape, and TypeScript would narrow
+              // the other branch to nothing.)
+              const invalid: boolean = error instanceof InvalidManifestError;
+              if (invalid)
+                return {
+                  findings: [
+                    {
+                      id: "manifest-invalid" as const,
+                      severity: "error" as const,
+                      storage: staticStorage?.name,
+                      message: error.message,
+                      fix: "Run `storages collectstatic` (with the production environment) to write a manifest, and keep anything else from writing that name in the static storage.",
+                    },
+                  ],
+                  notes: [],
+                  manifest: undefined,
+                };
+              return {
+                findings: [],
+                notes: [`static manifest: not checked (${error.message})`],
+                manifest: undefined,
+              };
+            },
+          );
     add(manifest);
     if (options.network !== false) {
       const origin = options.origin ?? (options.baseUrl ? new URL(options.baseUrl).origin : undefined);
@@ -134,6 +176,39 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
     await layout.close().catch(() => {});
   }
   return finish(findings, notes, ignore);
+}
+
+/**
+ * A configuration that holds nothing to check (a forgotten --env-file) must not pass as a good
+ * one; and media kept in memory is gone at the next restart, whatever else is right.
+ */
+function presenceFindings(layout: Awaited<ReturnType<typeof loadLayout>>): Finding[] {
+  if (layout.storages.length === 0) {
+    return [
+      {
+        id: "no-storages",
+        severity: "error",
+        message:
+          "No storage is configured here: no STORAGES_* variable and no storages.config.* file, so the app would fail at its first file (or the production environment was not loaded).",
+        fix: "Run the check with the production environment (--env-file .env.production, or the deploy's variables), or configure the storages.",
+      },
+    ];
+  }
+  return layout.storages
+    .filter(
+      (s) =>
+        s.role === "media" &&
+        layout.mode !== "local" &&
+        s.description.locationParts.kind === "isolated" &&
+        /^memory\b/.test(s.description.location),
+    )
+    .map((s) => ({
+      id: "media-in-memory" as const,
+      severity: "error" as const,
+      storage: s.name,
+      message: `"${s.name}" keeps its files in memory (${s.description.source}): every upload is gone when the process restarts, and each process has its own.`,
+      fix: "Point it at a folder on a persistent volume (file:///var/lib/app/media) or a bucket; memory:// is for tests.",
+    }));
 }
 
 function finish(all: Finding[], notes: string[], ignore: ReadonlySet<string>): CheckReport {

@@ -11,6 +11,8 @@ import { GLOBAL_VARS } from "@storages/core";
 export const FINDING_IDS = [
   // configuration and layout
   "config-invalid",
+  "no-storages",
+  "media-in-memory",
   "static-media-overlap",
   "storages-overlap",
   "media-in-release-dir",
@@ -34,6 +36,7 @@ export const FINDING_IDS = [
   "media-versioning-off",
   // static manifest
   "manifest-missing",
+  "manifest-invalid",
   "manifest-files-missing",
   // after a deploy (--base-url)
   "url-not-found",

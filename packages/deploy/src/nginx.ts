@@ -9,6 +9,7 @@
  * - Media: no handler but the static one, `default_type application/octet-stream`, nosniff, and
  *   active types (core's one list) as attachments in a CSP sandbox; never a directory listing.
  * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`.
+ * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +26,7 @@ import {
   activeExtensionsPattern,
   activeMediaHeaders,
   HASHED_NAME_PATTERN,
+  HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
@@ -41,6 +43,13 @@ function inertHeaders(indent: string): string[] {
   ];
 }
 
+/** 404 for dot files and records (see HIDDEN_SEGMENT_PATTERN): first, since the first matching regex wins. */
+const HIDDEN_LOCATION = [
+  `        location ~ "${HIDDEN_SEGMENT_PATTERN}" {`,
+  "            return 404;",
+  "        }",
+];
+
 function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   return [
     `    # ${d.storage} (${d.source}): collected static files`,
@@ -54,6 +63,7 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
     "        gzip_vary on;",
     `        add_header Cache-Control "${SHORT_CACHE}" always;`,
     "        add_header X-Content-Type-Options nosniff always;",
+    ...HIDDEN_LOCATION,
     `        location ~ "${HASHED_NAME_PATTERN}" {`,
     `            add_header Cache-Control "${IMMUTABLE_CACHE}" always;`,
     "            add_header X-Content-Type-Options nosniff always;",
@@ -69,6 +79,7 @@ function mediaBody(d: ServedDirectory): string[] {
     // Only the static handler runs here: a stored .php or .html is a file, typed by extension.
     "        default_type application/octet-stream;",
     "        add_header X-Content-Type-Options nosniff always;",
+    ...HIDDEN_LOCATION,
     `        location ~* "\\.(${activeExtensionsPattern()})$" {`,
     ...inertHeaders("            "),
     "        }",

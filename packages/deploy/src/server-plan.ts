@@ -10,7 +10,7 @@
  *
  * `nginxConfig` and `caddyConfig` only spell this plan in their server's syntax.
  */
-import { InvalidArgumentError } from "@storages/core";
+import { ConfigError, InvalidArgumentError, STATICFILES } from "@storages/core";
 import {
   type ConfigurationInput,
   type DeploymentLayout,
@@ -19,6 +19,7 @@ import {
   urlPath,
 } from "./layout.js";
 import { internalPrefix } from "./serving.js";
+import { urlFindings } from "./urls.js";
 
 export interface ServerConfigOptions extends ConfigurationInput {
   /** The app, for the proxy: `http://127.0.0.1:3000` (default) or `unix:/run/app.sock`. */
@@ -60,15 +61,27 @@ function withSlash(p: string): string {
 
 function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
   const value = upstream ?? "http://127.0.0.1:3000";
-  if (value.startsWith("unix:")) return { kind: "unix", path: value.slice("unix:".length) };
+  if (value.startsWith("unix:")) {
+    const path = value.slice("unix:".length);
+    if (!path.startsWith("/"))
+      throw new InvalidArgumentError(
+        "--upstream unix:PATH: give the socket's absolute path (unix:/run/app.sock).",
+      );
+    return { kind: "unix", path: checkSafe(path, "The --upstream socket path") };
+  }
   try {
     const u = new URL(value);
-    if (u.protocol === "http:" && u.pathname === "/" && !u.search) return { kind: "http", address: u.host };
-  } catch {
-    // below
+    if (u.username !== "" || u.password !== "")
+      throw new InvalidArgumentError(
+        "--upstream: credentials in the app's address would be dropped by the proxy: give http://HOST:PORT, and let the app trust the proxy another way (a private network or a unix socket).",
+      );
+    if (u.protocol === "http:" && u.pathname === "/" && !u.search && !u.hash)
+      return { kind: "http", address: u.host };
+  } catch (error) {
+    if (InvalidArgumentError.isInstance(error)) throw error;
   }
   throw new InvalidArgumentError(
-    `--upstream ${value}: give the app's address as http://HOST:PORT (no path) or unix:/path/to/app.sock.`,
+    `--upstream ${JSON.stringify(value)}: give the app's address as http://HOST:PORT (no path) or unix:/path/to/app.sock.`,
   );
 }
 
@@ -84,16 +97,62 @@ function checkSafe(value: string, what: string): string {
   return value;
 }
 
+/**
+ * A URL path as a server matches it: nginx compares locations with the decoded path (so a
+ * `%20` in a location never matches) and Caddy reads `*` and `?` as wildcards.
+ */
+function checkUrlPath(path: string, what: string): string {
+  if (/[%*?]/.test(path)) {
+    throw new InvalidArgumentError(
+      `${what} (${JSON.stringify(path)}) contains "%", "*" or "?", which web servers read as escapes or wildcards in a location: use a path of plain letters, digits, "-", "_", "." and "/".`,
+    );
+  }
+  return checkSafe(path, what);
+}
+
 function served(s: DeployStorage, path: string): ServedDirectory {
   return {
     storage: s.name,
     source: s.description.source,
-    path: checkSafe(withSlash(path), `The URL path of "${s.name}"`),
+    path: checkUrlPath(withSlash(path), `The URL path of "${s.name}"`),
     directory: checkSafe(withSlash(s.configuredDirectory!), `The directory of "${s.name}"`),
   };
 }
 
+/**
+ * The layout problems no configuration can serve safely, as `storages check` reports them
+ * (overlapping locations, URL prefixes that are equal, nested or without their slash, a storage
+ * served at the site's root): the generators refuse them rather than write a configuration that
+ * serves one storage's files under another's URL, or shadows the app.
+ */
+function refuseUnservableLayout(layout: DeploymentLayout): void {
+  const problems = [
+    ...layout.overlaps.map((o) => o.message),
+    ...urlFindings(layout)
+      .filter((f) => f.severity === "error")
+      .map((f) => `${f.message} ${f.fix}`),
+  ];
+  for (const s of layout.storages) {
+    const url = s.description.publicUrl;
+    if (url !== undefined && s.directory !== undefined && urlPath(url) === "/") {
+      problems.push(
+        `"${s.name}" is published at the site's root (${url}): its folder would answer every URL the app should. Give it its own prefix (publicUrl=/${s.name === STATICFILES ? "static" : "media"}/).`,
+      );
+    }
+  }
+  if (problems.length === 0) return;
+  throw new ConfigError(
+    `No web server configuration was written: ${problems.length === 1 ? problems[0] : `\n- ${problems.join("\n- ")}`}\n\`storages check\` reports the same problems; fix the storage configuration first.`,
+  );
+}
+
 export function planServer(layout: DeploymentLayout, options: ServerConfigOptions): ServerPlan {
+  refuseUnservableLayout(layout);
+  if (options.standalone !== undefined) {
+    if (!options.standalone.runDir.startsWith("/"))
+      throw new InvalidArgumentError("--standalone DIR: give the run folder as an absolute path.");
+    checkSafe(options.standalone.runDir, "The --standalone folder");
+  }
   const plan: ServerPlan = {
     staticDirs: [],
     publicMedia: [],
@@ -150,9 +209,12 @@ export async function loadPlan(options: ServerConfigOptions): Promise<ServerPlan
 
 export function listenParts(listen: string | undefined): { host: string | undefined; port: string } {
   const value = listen ?? "80";
-  const m = /^(?:(.+):)?(\d{1,5})$/.exec(value);
-  if (!m)
-    throw new InvalidArgumentError(`--listen ${value}: give a port (8080) or HOST:PORT (127.0.0.1:8080).`);
+  // A host is a name, an IPv4 address or a bracketed IPv6 one; the port 1–65535.
+  const m = /^(?:([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):)?(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new InvalidArgumentError(
+      `--listen ${JSON.stringify(value)}: give a port from 1 to 65535 (8080) or HOST:PORT (127.0.0.1:8080, [::1]:8080).`,
+    );
   return { host: m[1], port: m[2]! };
 }
 

@@ -3,7 +3,7 @@
  * names are hashed (immutable caching), the cache lifetimes, the inert headers of media (core's
  * one active-content rule), and the internal path private files are handed out under.
  */
-import { ACTIVE_CONTENT_EXTENSIONS, guessContentType, inertContentHeaders } from "@storages/core";
+import { activeContentExtensions, guessContentType, inertContentHeaders } from "@storages/core";
 import { CACHE_IMMUTABLE, CACHE_SHORT, HASH_LENGTH } from "@storages/staticfiles";
 
 /** Cache-Control of hashed static names (collectstatic's own value): a new content gets a new name. */
@@ -47,10 +47,19 @@ export function activeMediaHeaders(): { disposition: string; csp: string; nosnif
   };
 }
 
-/** A regex alternation of core's active extensions: `html|htm|svg|…`. */
+/** A regex alternation of core's active extensions: `html|htm|svg|…` (feeds and every XML dialect too). */
 export function activeExtensionsPattern(): string {
-  return ACTIVE_CONTENT_EXTENSIONS.join("|");
+  return activeContentExtensions()
+    .map((e) => e.replace(/[^a-z0-9]/g, (c) => `\\${c}`))
+    .join("|");
 }
+
+/**
+ * Names no web server may serve from a storage's folder: any path segment that starts with "."
+ * — the fs driver's records and temporary files (`.~storages-*`, whose names are predictable), the
+ * backup declaration (`.storages-backup`), check probes, and whatever dot files an operator left.
+ */
+export const HIDDEN_SEGMENT_PATTERN = "/\\.";
 
 /** max-age from a Cache-Control value, or undefined. */
 export function maxAge(cacheControl: string | null): number | undefined {

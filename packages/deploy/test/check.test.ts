@@ -147,6 +147,22 @@ describe("storages check: layout and filesystem", () => {
 });
 
 describe("storages check: URL prefixes", () => {
+  it("fails when nothing is configured (a forgotten --env-file), and for media kept in memory", async () => {
+    const none = await check({});
+    expect(ids(none)).toEqual(["no-storages"]);
+    expect(none.ok).toBe(false);
+    const memory = await check({ ...site.env, STORAGES_DEFAULT: "memory://" });
+    expect(ids(memory)).toContain("media-in-memory");
+  });
+
+  it("refuses a base URL with credentials, without repeating them", async () => {
+    const error = await check(site.env, { baseUrl: "http://user:LEAKPW@127.0.0.1:1/" }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    expect((error as Error).message).not.toContain("LEAKPW");
+  });
+
   it("catches a prefix without its trailing slash", async () => {
     const report = await check({
       ...site.env,
@@ -181,6 +197,27 @@ describe("storages check: the static manifest", () => {
     await rm(join(site.staticDir, "staticfiles.json"));
     expect(ids(await check(site.env))).toEqual(["manifest-missing"]);
   });
+  it("a corrupt or foreign manifest is an error, not a note", async () => {
+    for (const text of ["{not json", "[]", "null", '{"paths":{}}']) {
+      await writeFile(join(site.staticDir, "staticfiles.json"), text);
+      const report = await check(site.env);
+      expect(ids(report), text).toEqual(["manifest-invalid"]);
+      expect(report.ok).toBe(false);
+    }
+  });
+
+  it("offline, a manifest in a bucket is not read (no request leaves the machine)", async () => {
+    const env = {
+      ...site.env,
+      STORAGES_STATICFILES:
+        "s3://static-bucket/?endpoint=http://127.0.0.1:1&region=us-east-1&publicUrl=/static/",
+    };
+    const report = await check(env);
+    expect(report.notes).toContain(
+      "static manifest: not checked (network off, and the static storage is not a local folder)",
+    );
+  });
+
   it("catches a manifest naming files (or precompressed variants) that are not there", async () => {
     await rm(join(site.staticDir, `${site.hashedCss}.br`));
     const report = await check(site.env);
@@ -249,6 +286,17 @@ describe("storages check --as-user: permissions as the app's user", () => {
     expect(ids(report)).toEqual(["media-not-writable", "static-writable"]);
     expect(report.findings.find((f) => f.id === "static-writable")!.message).toContain(site.hashedCss);
     if (!isRoot) await chmod(site.mediaDir, 0o755);
+  });
+
+  it("catches a static folder the user can write, though every file in it is read-only (rename replaces them)", async () => {
+    await deployRight();
+    const sub = join(site.staticDir, "css");
+    if (isRoot) await chown(sub, uid, gid);
+    else await chmod(sub, 0o777);
+    const report = await check(site.env, { asUser: user });
+    expect(ids(report)).toEqual(["static-writable"]);
+    expect(report.findings[0]!.message).toContain(`${sub} (and so replace the files in them)`);
+    if (!isRoot) await chmod(sub, 0o755);
   });
 
   it("says a media folder the user cannot reach is unreachable, not missing", async () => {

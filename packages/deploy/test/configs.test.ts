@@ -33,7 +33,7 @@ describe("nginx and Caddy configurations", () => {
       /# "default" is s3:\/\/app-media\/uploads\/: browsers load it from https:\/\/media\.example\.com\/uploads\//,
     );
     expect(nginx).toMatch(/# "private" is s3:\/\/app-private\/ \(private\): the app hands out signed URLs/);
-    expect(nginx.match(/location /g)).toHaveLength(3); // static, its hashed names, the app
+    expect(nginx.match(/location /g)).toHaveLength(4); // static, its dot-file refusal, its hashed names, the app
     const caddy = await caddyConfig(base());
     expect(caddy).toContain(`root * ${dir}/current/static/`);
     expect(caddy).not.toContain("handle_path /uploads/");
@@ -72,6 +72,65 @@ describe("nginx and Caddy configurations", () => {
     });
     const spaced = { ...env(), STORAGES_STATICFILES: `file://${dir}/my%20static?publicUrl=/static/` };
     await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
+  });
+
+  it("refuses options that would carry directives into the configuration, and impossible ports", async () => {
+    for (const options of [
+      { upstream: "unix:/run/a.sock; } server { listen 9999; root /; autoindex on; location /x {" },
+      { upstream: "unix:relative.sock" },
+      { upstream: "http://user:pw@127.0.0.1:3000" },
+      { listen: "0.0.0.0; } server { listen 81" },
+      { listen: "99999" },
+      { listen: "0" },
+      { standalone: { runDir: "/tmp/x; } server {" } },
+      { standalone: { runDir: "relative/run" } },
+    ]) {
+      for (const render of [nginxConfig, caddyConfig]) {
+        const error = await render({ ...base(), ...options }).catch((e: unknown) => e);
+        expect(error, JSON.stringify(options)).toMatchObject({ code: "E_INVALID_ARGUMENT" });
+        expect((error as Error).message).not.toContain("pw@");
+      }
+    }
+    expect(await nginxConfig({ ...base(), listen: "[::1]:8080" })).toContain("listen [::1]:8080;");
+  });
+
+  it("refuses layouts `storages check` reports as errors, instead of writing a configuration that serves them", async () => {
+    const layouts: Array<[string, Record<string, string>, RegExp]> = [
+      [
+        "media in the static folder",
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/current/static?publicUrl=/media/` },
+        /point to the same location/,
+      ],
+      [
+        "a private storage inside public media, allowOverlap or not",
+        {
+          ...env(),
+          STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/media/`,
+          STORAGES_PRIVATE: `file://${dir}/media/private?visibility=private&allowOverlap=true`,
+        },
+        /would serve the private one's files/,
+      ],
+      [
+        "media under the static URL",
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/static/` },
+        /same URL prefix/,
+      ],
+      [
+        "media at the site's root",
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/` },
+        /site's root/,
+      ],
+      [
+        "a URL path with an escape",
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/me%20dia/` },
+        /"%"/,
+      ],
+    ];
+    for (const [what, layoutEnv, message] of layouts) {
+      for (const render of [nginxConfig, caddyConfig]) {
+        await expect(render({ ...base(), env: layoutEnv }), what).rejects.toThrow(message);
+      }
+    }
   });
 
   it("checkDeployment refuses a base URL that is not http(s)", async () => {

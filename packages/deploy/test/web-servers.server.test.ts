@@ -257,6 +257,27 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     const listing = await raw(good.port, "/media/");
     expect(listing.status).not.toBe(200);
     expect(listing.body).not.toContain("note.txt");
+    // Feeds and other XML documents run scripts too; a folder's index page is still a stored file.
+    for (const path of ["/media/feed.rss", "/media/sub/", "/media/sub", "/media/sub/index.html"]) {
+      const res = await raw(good.port, path);
+      if (res.status === 200) {
+        expect(res.headers["content-disposition"], path).toMatch(/^attachment/);
+        expect(res.headers["content-security-policy"], path).toMatch(/sandbox/);
+      }
+    }
+    expect((await raw(good.port, "/media/feed.rss")).status).toBe(200);
+  });
+
+  it("never serves dot files: the fs driver's records (predictable names) or the backup declaration", async () => {
+    for (const path of [
+      "/media/.~storages-meta-0123456789abcdef.json",
+      "/static/.~storages-meta-0123456789abcdef.json",
+      "/media/%2e~storages-meta-0123456789abcdef.json",
+    ]) {
+      const res = await raw(good.port, path);
+      expect(res.status, path).toBe(404);
+      expect(res.body, path).not.toContain(SECRET);
+    }
   });
 
   it("serves private files only when the app hands them over", async () => {
@@ -267,12 +288,18 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect(viaApp.status).toBe(200);
     expect(viaApp.body).toBe(SECRET);
     expect(viaApp.headers["x-content-type-options"]).toBe("nosniff");
+    // A private HTML file handed over is as inert as public media.
+    const page = await raw(good.port, "/download/page.html");
+    expect(page.status).toBe(200);
+    expect(page.headers["content-disposition"]).toMatch(/^attachment/);
+    expect(page.headers["content-security-policy"]).toMatch(/sandbox/);
     const app404 = await raw(good.port, "/anything-else");
     expect(app404.body).toBe("app: not found");
   });
 
   it("storages check --base-url passes against it", async () => {
     const report = await checkAgainst(good);
+    expect(report.findings.filter((f) => f.severity === "error")).toEqual([]);
     expect(report.ok).toBe(true);
     if (name === "caddy") expect(report.findings).toEqual([]);
     else {

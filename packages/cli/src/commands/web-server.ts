@@ -1,5 +1,5 @@
 /** `storages nginx` and `storages caddy`: one command shape, two renderers. */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type CommandDefinition, defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
@@ -48,6 +48,7 @@ function webServerCommand(
     ) {
       // Loaded here, not at start-up: every other command's start would pay for it.
       const render = (await import("@storages/deploy"))[renderer];
+      const runDir = options.standalone ? resolve(context.cwd, options.standalone) : undefined;
       const text = await render({
         env: context.env,
         cwd: context.cwd,
@@ -55,8 +56,16 @@ function webServerCommand(
         upstream: options.upstream,
         serverNames: options.serverName,
         listen: options.listen,
-        standalone: options.standalone ? { runDir: resolve(context.cwd, options.standalone) } : undefined,
+        standalone: runDir ? { runDir } : undefined,
       });
+      // The server writes its pid, logs and temporary files there: it must exist before it starts.
+      if (runDir) {
+        try {
+          await mkdir(runDir, { recursive: true });
+        } catch (error) {
+          throw new UsageError(`--standalone ${options.standalone}: ${(error as Error).message}`);
+        }
+      }
       if (options.out === undefined) {
         context.output.result({ config: text }, (r) => r.config.replace(/\n$/, ""));
         return undefined;

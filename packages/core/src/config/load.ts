@@ -212,6 +212,7 @@ export async function loadConfiguration(o: StoragesOptions): Promise<LoadedState
       location,
       display: s.description.location,
       allowOverlap: s.allowOverlap,
+      visibility: s.storageOptions.visibility,
     });
   }
   if (o.onOverlap) for (const overlap of findOverlaps(located)) o.onOverlap(overlap);

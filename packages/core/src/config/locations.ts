@@ -72,6 +72,8 @@ export interface LocatedStorage {
   /** The location for people (the backend's `describe().location`), for messages. */
   display?: string | undefined;
   allowOverlap: boolean;
+  /** Its default visibility: allowOverlap never lets a private storage share a public one's location. */
+  visibility?: "public" | "private" | undefined;
 }
 
 const STATIC = "staticfiles";
@@ -121,7 +123,10 @@ export function findOverlaps(storages: readonly LocatedStorage[]): StorageOverla
       const kind = overlapKind(a.location, b.location);
       if (!kind) continue;
       const involvesStatic = a.name === STATIC || b.name === STATIC;
-      if (!involvesStatic && (a.allowOverlap || b.allowOverlap)) continue;
+      // A public storage would serve the private one's files under its URL: no flag allows that.
+      const exposesPrivate =
+        a.visibility !== undefined && b.visibility !== undefined && a.visibility !== b.visibility;
+      if (!involvesStatic && !exposesPrivate && (a.allowOverlap || b.allowOverlap)) continue;
       const where =
         kind === "same"
           ? `the same location (${describeLocation(a)})`
@@ -129,9 +134,12 @@ export function findOverlaps(storages: readonly LocatedStorage[]): StorageOverla
       const why = involvesStatic
         ? "publishing static files would overwrite or delete uploads, and uploads would be served as static assets. " +
           "Give staticfiles and every other storage separate locations (e.g. …/static and …/media side by side)."
-        : "files of one are reachable through the other (a private file could be served by a public URL), and " +
-          "cleaning one deletes the other's files. Give each its own directory or prefix, side by side, or set " +
-          "allowOverlap=true on one of them if sharing is intended.";
+        : exposesPrivate
+          ? "the public one would serve the private one's files under its URL, to anyone. Give them separate " +
+            "locations side by side (allowOverlap never applies between a public and a private storage)."
+          : "files of one are reachable through the other (a private file could be served by a public URL), and " +
+            "cleaning one deletes the other's files. Give each its own directory or prefix, side by side, or set " +
+            "allowOverlap=true on one of them if sharing is intended.";
       overlaps.push({
         storages: [a.name, b.name],
         kind,

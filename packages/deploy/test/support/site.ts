@@ -67,6 +67,23 @@ async function buildSite(root: string, options: { encodings?: readonly Encoding[
     '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>\n',
   );
   await writeFile(join(mediaDir, "shell.php"), "<?php echo 'executed'; ?>\n");
+  // A feed (an XML type servers know by extension), a folder's index page, and a record of the
+  // fs driver (dot files are never served).
+  await writeFile(
+    join(mediaDir, "feed.rss"),
+    '<rss xmlns:h="http://www.w3.org/1999/xhtml"><h:script>alert(1)</h:script></rss>\n',
+  );
+  await mkdir(join(mediaDir, "sub"));
+  await writeFile(join(mediaDir, "sub", "index.html"), "<!doctype html><script>alert(2)</script>\n");
+  await writeFile(
+    join(mediaDir, ".~storages-meta-0123456789abcdef.json"),
+    `{"metadata":{"note":"${SECRET}"}}\n`,
+  );
+  await writeFile(
+    join(staticDir, ".~storages-meta-0123456789abcdef.json"),
+    `{"metadata":{"note":"${SECRET}"}}\n`,
+  );
+  await writeFile(join(privateDir, "page.html"), "<!doctype html><script>alert(3)</script>\n");
   // One declaration for everything under shared/ (media and private).
   await writeFile(join(shared, ".storages-backup"), "test fixture: backed up nightly\n");
   await writeFile(join(privateDir, "secret.txt"), SECRET);
