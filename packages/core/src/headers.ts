@@ -140,6 +140,25 @@ export const ACTIVE_CONTENT_TYPES: readonly string[] = [
   "multipart/x-mixed-replace",
 ];
 
+let extensionsByType: Map<string, string> | undefined;
+
+/**
+ * The usual extension of a content type (`image/jpeg` → `jpg`: the first mime's table lists), or
+ * undefined for a type it does not know. Parameters and case are ignored.
+ */
+export function extensionForType(contentType: string): string | undefined {
+  if (!extensionsByType) {
+    extensionsByType = new Map();
+    for (const table of [otherTypes, standardTypes] as Array<Record<string, readonly string[]>>) {
+      for (const [type, extensions] of Object.entries(table)) {
+        const first = extensions.find((e) => !e.startsWith("*"));
+        if (first !== undefined) extensionsByType.set(type.toLowerCase(), first);
+      }
+    }
+  }
+  return extensionsByType.get(contentType.split(";", 1)[0]!.trim().toLowerCase());
+}
+
 /**
  * Extensions that web servers' own type tables map to active types where mime's table (the one
  * guessContentType reads) does not: Debian's /etc/mime.types, which Go — so Caddy — reads.

@@ -231,7 +231,16 @@ export async function moveStoredFile(
         await unlink(target).catch(() => {}); // keep one name for the file, the original
         throw error;
       }
-      await unlink(entry);
+      try {
+        await unlink(entry);
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") throw error;
+        // A concurrent move of the same file took `from` first (its link and ours both
+        // succeeded): it won, so ours is taken back — one move, one new name.
+        await unlink(target).catch(() => {});
+        if (recordPath !== undefined) await removeRecord(target).catch(() => {});
+        throw new NotFoundError(`"${from.slice(0, 200)}" does not exist (moved meanwhile).`, { path: from });
+      }
     }
   } catch (error) {
     if (errnoCode(error) !== "EXDEV") {

@@ -506,6 +506,21 @@ describe("delete, copy, move", () => {
     expect(await code(storage.move("from/a.txt", "x.txt"))).toBe("E_NOT_FOUND");
   });
 
+  it("concurrent create-exclusive moves of one file: exactly one lands, the others leave no name behind", async () => {
+    for (let round = 0; round < 5; round++) {
+      await storage.save("staged/x.bin", "content");
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => storage.move("staged/x.bin", `accepted/x-${round}-${i}.bin`, { overwrite: false })),
+      );
+      expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+      for (const o of outcomes)
+        if (o.status === "rejected") expect((o.reason as StorageError).code).toBe("E_NOT_FOUND");
+      const names = (await tree(root)).filter((n) => n.startsWith(`accepted/x-${round}-`));
+      expect(names).toHaveLength(1);
+      expect(await storage.readText(names[0]!)).toBe("content");
+    }
+  });
+
   it("moving a directory name is refused as not found (only files move)", async () => {
     await storage.save("dir/a.txt", "a");
     expect(await code(storage.move("dir", "other"))).toBe("E_NOT_FOUND");

@@ -12,7 +12,9 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  AlreadyExistsError,
   alternativeName,
+  extensionForType,
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
@@ -151,7 +153,11 @@ export async function issueDirectUpload(
   if (request.size !== undefined && request.size > maxFileSize) {
     throw new UploadError("E_UPLOAD_TOO_LARGE", `The file is over the limit of ${maxFileSize} bytes.`);
   }
-  const name = staging(options) + uploadName(filename, { mime: declared, ext: undefined }, options.uploadTo);
+  // Named with the declared type's extension (confirm requires the content to be that type): a
+  // server that types files by extension agrees with what was checked, whatever the client
+  // called the file ("evil.html" announced as image/png is stored as "evil….png").
+  const name =
+    staging(options) + uploadName(filename, { mime: declared, ext: extensionForType(declared) }, options.uploadTo);
   const enforced = storage.features.signedUploadMaxBytes.length > 0;
   const signed = await storage.signedUpload(name, {
     expiresIn: options.expiresIn ?? 600,
@@ -194,8 +200,11 @@ export async function confirmDirectUpload(
   const claims = verify(token, keyBytes(options.secret));
   // Checked where the signed upload cannot reach: checked in place, a file could be replaced
   // between the checks, or after them, by another upload to the same signed URL.
+  // The accepted name follows from the token (the staged name without the staging folder), so a
+  // token confirms once: a second upload to the same signed URL, confirmed again, finds its name
+  // taken. Without a staging folder the two names would be one: then a fresh name.
   const prefix = staging(options);
-  const name = alternativeName(claims.n.startsWith(prefix) ? claims.n.slice(prefix.length) : claims.n);
+  const name = prefix === "" ? alternativeName(claims.n) : claims.n.slice(prefix.length);
   try {
     await storage.move(claims.n, name, { overwrite: false });
   } catch (error) {
@@ -203,6 +212,14 @@ export async function confirmDirectUpload(
       throw new UploadError(
         "E_UPLOAD_MISSING",
         "Nothing was uploaded under this name (or it was confirmed already); upload the file first.",
+      );
+    }
+    if (AlreadyExistsError.isInstance(error)) {
+      // What was uploaded again stays in the staging folder, never listed or served, for the sweep
+      // (deleting it here could race a concurrent confirm of the same token that is winning).
+      throw new UploadError(
+        "E_UPLOAD_CONFIRMED",
+        "This upload was confirmed already: a token confirms one file. Ask for a new upload to send another.",
       );
     }
     throw error;

@@ -28,6 +28,8 @@ export const UPLOAD_REJECTIONS = {
   E_UPLOAD_TOKEN: 403,
   /** A direct upload that was never made (nothing at the name it was issued for). */
   E_UPLOAD_MISSING: 404,
+  /** A direct-upload token confirmed a second time (with another file uploaded to its URL). */
+  E_UPLOAD_CONFIRMED: 409,
 } as const;
 
 export type UploadRejection = keyof typeof UPLOAD_REJECTIONS;

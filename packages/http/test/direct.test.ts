@@ -94,20 +94,47 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     expect(await put(issued.body, picture)).toBe(200);
     const confirmed = await confirm(issued.body.token);
     expect(confirmed.status).toBe(200);
-    // Accepted under a name the client was never given: the signed PUT, still valid, cannot
-    // replace it, and confirming the token again finds nothing to confirm.
+    // Accepted out of the staging folder, where the signed PUT (still valid) cannot replace it;
+    // a second upload to that URL cannot be confirmed with the same token.
     const accepted = confirmed.body.name!;
-    expect(accepted).toMatch(/^direct\/holiday_photo_\w{7}_\w{7}\.png$/);
+    expect(accepted).toBe(issued.body.name.slice("incoming/".length));
     expect((await media.stat(accepted)).contentType).toBe("image/png");
     expect(await media.exists(issued.body.name)).toBe(false);
-    expect(await put(issued.body, SVG_WITH_SCRIPT)).toBe(200);
+    expect(await put(issued.body, png(4000))).toBe(200);
     expect(Buffer.from(await media.readBytes(accepted)).equals(picture)).toBe(true);
+    expect(await confirm(issued.body.token)).toMatchObject({
+      status: 409,
+      body: { error: { code: "E_UPLOAD_CONFIRMED" } },
+    });
+    expect(Buffer.from(await media.readBytes(accepted)).equals(picture)).toBe(true);
+    expect((await namesLike(accepted)).sort()).toEqual([accepted, issued.body.name].sort()); // the replay waits for the sweep
     await media.delete(issued.body.name);
     expect(await confirm(issued.body.token)).toMatchObject({
       status: 404,
       body: { error: { code: "E_UPLOAD_MISSING" } },
     });
     await media.delete(accepted);
+  });
+
+  it("names the upload with its declared type's extension, whatever the client called it", async () => {
+    for (const filename of ["evil.html", "x.php", "x.svg", "noext"]) {
+      const issued = await issue({ filename, contentType: "image/png" });
+      expect(issued.status, filename).toBe(201);
+      expect(issued.body.name, filename).toMatch(/\.png$/);
+    }
+  });
+
+  it("concurrent confirms of one token: one file accepted, nothing else left outside the staging folder", async () => {
+    for (const body of [png(3000), Buffer.from("<html><script>alert(1)</script></html>")]) {
+      const issued = await issue({ filename: "race.png", contentType: "image/png" });
+      expect(await put(issued.body, body)).toBe(200);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => confirm(issued.body.token)));
+      const accepted = answers.filter((a) => a.status === 200);
+      expect(accepted.length).toBeLessThanOrEqual(1);
+      const outside = (await namesLike(issued.body.name)).filter((n) => !n.startsWith("incoming/"));
+      expect(outside).toEqual(accepted.map((a) => a.body.name));
+      for (const name of await namesLike(issued.body.name)) await media.delete(name);
+    }
   });
 
   it('stagingPrefix chooses where uploads wait ("" for none); confirm always moves them out', async () => {
@@ -121,7 +148,7 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       expect(descriptor.name.startsWith(stagingPrefix === "" ? "docs/" : "pending/uploads/docs/")).toBe(true);
       await media.save(descriptor.name, png(100));
       const accepted = await confirmDirectUpload(media, descriptor.token, rules);
-      expect(accepted.name).toMatch(/^docs\/a_\w{7}_\w{7}\.png$/);
+      expect(accepted.name).toMatch(stagingPrefix === "" ? /^docs\/a_\w{7}_\w{7}\.png$/ : /^docs\/a_\w{7}\.png$/);
       expect(await media.exists(descriptor.name)).toBe(false);
       await media.delete(accepted.name);
     }
