@@ -510,7 +510,9 @@ describe("delete, copy, move", () => {
     for (let round = 0; round < 5; round++) {
       await storage.save("staged/x.bin", "content");
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => storage.move("staged/x.bin", `accepted/x-${round}-${i}.bin`, { overwrite: false })),
+        Array.from({ length: 20 }, (_, i) =>
+          storage.move("staged/x.bin", `accepted/x-${round}-${i}.bin`, { overwrite: false }),
+        ),
       );
       expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
       for (const o of outcomes)

@@ -157,7 +157,8 @@ export async function issueDirectUpload(
   // server that types files by extension agrees with what was checked, whatever the client
   // called the file ("evil.html" announced as image/png is stored as "evil….png").
   const name =
-    staging(options) + uploadName(filename, { mime: declared, ext: extensionForType(declared) }, options.uploadTo);
+    staging(options) +
+    uploadName(filename, { mime: declared, ext: extensionForType(declared) }, options.uploadTo);
   const enforced = storage.features.signedUploadMaxBytes.length > 0;
   const signed = await storage.signedUpload(name, {
     expiresIn: options.expiresIn ?? 600,

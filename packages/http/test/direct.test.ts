@@ -148,7 +148,9 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       expect(descriptor.name.startsWith(stagingPrefix === "" ? "docs/" : "pending/uploads/docs/")).toBe(true);
       await media.save(descriptor.name, png(100));
       const accepted = await confirmDirectUpload(media, descriptor.token, rules);
-      expect(accepted.name).toMatch(stagingPrefix === "" ? /^docs\/a_\w{7}_\w{7}\.png$/ : /^docs\/a_\w{7}\.png$/);
+      expect(accepted.name).toMatch(
+        stagingPrefix === "" ? /^docs\/a_\w{7}_\w{7}\.png$/ : /^docs\/a_\w{7}\.png$/,
+      );
       expect(await media.exists(descriptor.name)).toBe(false);
       await media.delete(accepted.name);
     }
