@@ -181,8 +181,11 @@ export function createFsHandler(
   /** The storage key a request names, or undefined when the request is not for this handler. */
   function keyOf(rawPath: string): { key: string; path: string } | undefined {
     const path = decodeUrlPath(rawPath);
-    if (path === undefined)
+    if (path === undefined) {
+      // Outside the mount, another route's URL (mounted app-wide, the handler sees them all).
+      if (!rawPath.startsWith(mount)) return undefined;
       refuse(400, "Bad request: the URL path cannot be decoded or hides an encoded separator.");
+    }
     if (!path.startsWith(mount)) return undefined;
     const name = path.slice(mount.length);
     // The mount itself and anything ending in "/" would be a directory: there are no listings.

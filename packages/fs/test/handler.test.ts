@@ -159,6 +159,13 @@ describe("GET and HEAD", () => {
     expect(await res.text()).toBe("Hello, world!");
   });
 
+  it("passes on other routes' URLs, even ones it could not decode (an encoded separator is their business)", async () => {
+    for (const path of ["/api/confirm%2F", "/private/docs%2Fhello.txt", "/x/%zz"]) {
+      expect((await raw("GET", path)).status, path).toBe(418);
+    }
+    expect((await raw("GET", "/pub/docs%2Fhello.txt")).status).toBe(400);
+  });
+
   it("has no directory listings", async () => {
     for (const path of ["/pub/", "/pub/dir/", "/pub/dir", "/pub"]) {
       const res = await raw("GET", path);
