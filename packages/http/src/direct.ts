@@ -364,19 +364,26 @@ export function directUploadRoutes(
         });
     };
   return {
-    issue: answer(
-      (body) =>
-        issueDirectUpload(
-          storage,
-          {
-            filename: String(body.filename ?? ""),
-            contentType: typeof body.contentType === "string" ? body.contentType : undefined,
-            size: typeof body.size === "number" ? body.size : undefined,
-          },
-          options,
-        ),
-      201,
-    ),
+    issue: answer(async (body) => {
+      // Wrong types are the client's mistake, said as such (never a name like "object_Object").
+      for (const [field, type] of [
+        ["filename", "string"],
+        ["contentType", "string"],
+        ["size", "number"],
+      ] as const) {
+        if (body[field] !== undefined && body[field] !== null && typeof body[field] !== type)
+          throw new UploadError("E_UPLOAD_MALFORMED", `${field} must be a ${type}.`);
+      }
+      return issueDirectUpload(
+        storage,
+        {
+          filename: (body.filename as string | undefined) ?? "",
+          contentType: (body.contentType as string | undefined) ?? undefined,
+          size: (body.size as number | undefined) ?? undefined,
+        },
+        options,
+      );
+    }, 201),
     confirm: answer((body) => confirmDirectUpload(storage, body.token, options), 200),
   };
 }

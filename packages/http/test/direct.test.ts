@@ -116,6 +116,19 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     await media.delete(accepted);
   });
 
+  it("refuses an issue request whose fields have the wrong types", async () => {
+    for (const body of [
+      { filename: {} },
+      { filename: "a.png", contentType: 5 },
+      { filename: "a.png", size: "9" },
+    ]) {
+      expect(await issue(body), JSON.stringify(body)).toMatchObject({
+        status: 400,
+        body: { error: { code: "E_UPLOAD_MALFORMED" } },
+      });
+    }
+  });
+
   it("names the upload with its declared type's extension, whatever the client called it", async () => {
     for (const filename of ["evil.html", "x.php", "x.svg", "noext"]) {
       const issued = await issue({ filename, contentType: "image/png" });
