@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The `storages` command. An installed package runs its built dist/; a checkout of the repository
 // builds it first when dist/ is missing (right after `npm ci`), so `npx storages` works there too.
+//
+// Node reads every `--env-file FILE` of this command line before any of this runs, the program's
+// own arguments included (nodejs/node#54232: it stops at `--` only), and exits 9 when FILE is
+// missing. Nothing here can catch that; `-e FILE` is the spelling Node leaves alone (program.ts).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -50,7 +50,11 @@ Addresses:
 
 Configuration (read as the app reads it): STORAGES_<NAME> variables, STORAGES_MODE=local|remote,
 storages.config.{json,js,mjs,ts} in the working directory (or --config / STORAGES_CONFIG), and
---env-file files loaded as node --env-file loads them.
+.env files given with -e FILE or --env-file FILE, loaded as node --env-file loads them.
+Node itself reads every --env-file FILE on a command line before storages starts
+(nodejs/node#54232): a missing file ends there with Node's "node: FILE: not found" (exit 9), and a
+NODE_OPTIONS line in the file applies to this command too. Node does not look at -e FILE: a missing
+or unreadable file is storages' own usage error (exit 2, a JSON error with --json).
 
 Exit codes:
   0    done
@@ -211,7 +215,11 @@ export function buildProgram(
     .option("-q, --quiet", "print only the data asked for and errors: no notes, warnings or progress")
     .option("-v, --verbose", "print debug notes, and the stack and causes of errors")
     .addOption(new Option("--no-color", "never colour the output (also: NO_COLOR=1)"))
-    .option("--env-file <file>", "load a .env file first, as node --env-file does (repeatable)", collect)
+    .option(
+      "-e, --env-file <file>",
+      "load a .env file first, as node --env-file does (repeatable; prefer -e FILE: see Configuration)",
+      collect,
+    )
     .option("--config <file>", "the storages config file (default: STORAGES_CONFIG, else storages.config.*)")
     .helpCommand("help [command]", "show help for a command, with examples")
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })

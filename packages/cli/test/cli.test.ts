@@ -374,6 +374,132 @@ describe("URLs", () => {
   });
 });
 
+describe("URLs: what cannot be signed, and bad sign-upload options", () => {
+  it("url --signed and sign-upload on an fs storage without signing: exit 2, naming signingBaseUrl= and the secret variable", async () => {
+    for (const args of [
+      ["url", "--signed", "default:a.txt"],
+      ["url", "default:a.txt"], // private: a signed URL is what it would give
+      ["sign-upload", "default:x"],
+    ]) {
+      const out = await run(args);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(out.stderr).toMatch(/^error E_CONFIG: The fs storage "default" cannot sign (URLs|uploads)/);
+      expect(out.stderr).toContain("signingBaseUrl=");
+      expect(out.stderr).toContain("STORAGES_DEFAULT_SIGNING_SECRET");
+      expect(out.stderr).not.toContain("backend cannot sign");
+    }
+    const json = await run(["--json", "sign-upload", "default:x"]);
+    expect(JSON.parse(json.stderr).error).toMatchObject({
+      code: "E_CONFIG",
+      operation: "signedUpload",
+      backend: "fs",
+    });
+    // A file:// address reads no secret: use a named storage.
+    const address = await run(["url", "--signed", `file://${dir}/work/a.txt`]);
+    expect(address.code).toBe(2);
+    expect(address.stderr).toContain("E_USAGE");
+    expect(address.stderr).toContain("Use a named storage");
+  });
+
+  it("url --public without a public URL says --signed (the command's option), not signedUrl()", async () => {
+    const out = await run(["url", "--public", "private:a.txt"]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('The fs storage "private" has no public URL for files: set publicUrl=');
+    expect(out.stderr).toContain("--signed");
+    expect(out.stderr).not.toContain("signedUrl()");
+    // Without signing either, --signed is not offered.
+    const neither = await run(["url", "--public", "default:a.txt"]);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).not.toContain("--signed");
+  });
+
+  it("sign-upload refuses a content type that is not one MIME type, an empty one, --max-bytes 0 and an unsigned method (exit 2)", async () => {
+    const cases: Array<[string[], string]> = [
+      [["--content-type", "image/png\nX-Evil: 1"], "contains a control character"],
+      [["--content-type", "image/png\r\n"], "contains a control character"],
+      [["--content-type", "garbage"], '"garbage" is not a MIME type'],
+      [["--content-type", "image/"], "is not a MIME type"],
+      [["--content-type", "text/plain; charset"], "is not a MIME type"],
+      [["--content-type", ""], "--content-type is empty"],
+      [["--content-type", "  "], "--content-type is empty"],
+      [["--max-bytes", "0"], "--max-bytes must be at least 1 byte"],
+      [["--max-bytes", "10M"], "MiB"],
+      [["--method", "post"], 'the fs storage "private" signs PUT uploads only: give --method put'],
+      [["--expires", "10M"], 'write "10m" for minutes'],
+    ];
+    for (const [options, fix] of cases) {
+      const out = await run(["sign-upload", ...options, "private:up/x.png"]);
+      expect(out.code, `${options.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(out.stderr, options.join(" ")).toContain("E_USAGE");
+      expect(out.stderr, options.join(" ")).toContain(fix);
+      expect(out.stdout).toBe("");
+    }
+    const json = await run(["--json", "sign-upload", "--content-type", "a\nb", "private:x"]);
+    expect(JSON.parse(json.stderr).error.code).toBe("E_USAGE");
+    // put takes the same option, with the same rule: nothing is written.
+    const put = await run(["put", "--content-type", "text/plain\nX-Evil: 1", "-", "default:typed.txt"], {
+      input: "x",
+    });
+    expect(put.code).toBe(2);
+    expect(put.stderr).toContain("--content-type");
+    expect((await run(["stat", "default:typed.txt"])).code).toBe(1);
+    // Parameters, quoted or not, are a MIME type.
+    for (const type of [
+      "text/plain; charset=utf-8",
+      'text/plain;charset="utf-8"',
+      "application/vnd.api+json",
+    ]) {
+      const out = await run([
+        "--json",
+        "sign-upload",
+        "--content-type",
+        type,
+        "--max-bytes",
+        "1",
+        "private:x",
+      ]);
+      expect(out.code, `${type}: ${out.stderr}`).toBe(0);
+      expect(out.json().headers["content-type"]).toBe(type);
+    }
+  });
+
+  it("url --expires 10M is refused as ambiguous (months or minutes); 10m, 1h, 7d and 30s work", async () => {
+    const out = await run(["url", "--expires", "10M", "private:a.txt"]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('"M" is ambiguous (minutes or months?); write "10m" for minutes');
+    for (const [value, seconds] of [
+      ["10m", 600],
+      ["1h", 3600],
+      ["7d", 604_800],
+      ["30s", 30],
+    ] as const) {
+      const signed = await run(["--json", "url", "--expires", value, "private:a.txt"]);
+      expect(signed.code, `${value}: ${signed.stderr}`).toBe(0);
+      const left = (Date.parse(signed.json().expiresAt) - Date.now()) / 1000;
+      expect(left).toBeGreaterThan(seconds - 60);
+      expect(left).toBeLessThanOrEqual(seconds + 1);
+    }
+  });
+
+  it("sign-upload for a path on the app's site prints curl with a placeholder origin, and says to replace it", async () => {
+    const relative = { ...env, STORAGES_PRIVATE: `file://${dir}/private?signingBaseUrl=/private/` };
+    const out = await run(["sign-upload", "--overwrite", "private:up/a.txt"], { env: relative });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^url +\/private\/up\/a\.txt\?/m);
+    expect(out.stdout).toMatch(
+      /^curl -X PUT --data-binary @FILE 'https:\/\/YOUR-SITE\.example\/private\/up\/a\.txt\?/m,
+    );
+    expect(out.stderr).toContain("replace https://YOUR-SITE.example with that site's origin");
+    const json = await run(["--json", "sign-upload", "--overwrite", "private:up/a.txt"], { env: relative });
+    expect(json.json().url).toMatch(/^\/private\/up\/a\.txt\?/);
+    expect(json.json().curl).toContain("'https://YOUR-SITE.example/private/up/a.txt?");
+    // An absolute signing URL is printed as it is, with no note.
+    const absolute = await run(["sign-upload", "--overwrite", "private:up/a.txt"]);
+    expect(absolute.stdout).toContain("'http://127.0.0.1:1/private/up/a.txt?");
+    expect(absolute.stderr).toBe("");
+  });
+});
+
 describe("addresses: URLs and local paths", () => {
   it("reads and writes file:// URLs and plain paths like named storages", async () => {
     const folder = join(dir, "plain");
@@ -490,6 +616,10 @@ describe("configuration: read as the app reads it", () => {
     const missing = await run(["--env-file", join(dir, "nope.env"), "config"]);
     expect([2, 9]).toContain(missing.code);
     expect(missing.stderr).toContain(`${join(dir, "nope.env")}: not found`);
+    // -e is the same option, which Node leaves alone.
+    const short = await run(["--json", "-e", envFile, "config", "exports"]);
+    expect(short.code, short.stderr).toBe(0);
+    expect(short.json().storages[0].location).toBe(`${dir}/exports`);
 
     const configFile = join(dir, "storages.config.json");
     await writeFile(
@@ -502,6 +632,28 @@ describe("configuration: read as the app reads it", () => {
     // The same file found in the working directory, as the app finds it.
     const inCwd = await run(["--json", "config", "reports"], { cwd: dir });
     expect(inCwd.json().storages[0].location).toBe(`${dir}/reports`);
+  });
+
+  it("-e FILE, missing, a folder or given after the command, is the CLI's own usage error (exit 2, JSON with --json)", async () => {
+    const missing = join(dir, "nope.env");
+    const human = await run(["-e", missing, "config"]);
+    expect(human.code).toBe(2);
+    expect(human.stderr).toBe(
+      `error E_USAGE: --env-file ${missing}: not found. Give the path of a .env file.\n`,
+    );
+    const json = await run(["--json", "-e", missing, "config"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toEqual({
+      error: { code: "E_USAGE", message: `--env-file ${missing}: not found. Give the path of a .env file.` },
+    });
+    const folder = await run(["config", "-e", dir]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain(`--env-file ${dir}: is a folder, not a file`);
+    expect(folder.stderr).not.toContain("node:");
+    // The help says which spelling Node checks itself.
+    const help = await run(["--help"]);
+    expect(help.stdout).toContain("-e, --env-file <file>");
+    expect(help.stdout).toContain("nodejs/node#54232");
   });
 
   it("a bad configuration is exit 2 with the variable and the fix, and no secret", async () => {

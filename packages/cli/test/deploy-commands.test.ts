@@ -16,7 +16,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "storages-cli-deploy-"));
   await mkdir(join(dir, "static"), { recursive: true });
   await mkdir(join(dir, "releases", "r1", "media"), { recursive: true });
-  await writeFile(join(dir, "static", "staticfiles.json"), JSON.stringify({ version: 1, files: {} }));
+  await writeFile(
+    join(dir, "static", "staticfiles.json"),
+    JSON.stringify({ version: 1, release: "r1", createdAt: "2026-12-03T00:00:00.000Z", files: {} }),
+  );
   await writeFile(join(dir, ".storages-backup"), "nightly");
   env = baseEnv({
     STORAGES_STATICFILES: `file://${dir}/static?publicUrl=/static/`,
@@ -81,6 +84,50 @@ describe("storages check", () => {
     const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain("Unknown finding id(s) to ignore: media-in-release");
+  });
+});
+
+describe("storages check: options refused before anything is checked", () => {
+  it("--timeout above 2^31-1 ms, zero or not digits is exit 2, with no TimeoutOverflowWarning", async () => {
+    for (const value of ["1e99", "99999999999", "2147483648", "0", "-5", "abc", "10s"]) {
+      const r = await run(["check", "--timeout", value]);
+      expect(r.code, `--timeout ${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, value).toMatch(/^error E_USAGE: --timeout /);
+      expect(r.stderr, value).toContain("--timeout 30000");
+      expect(r.stderr).not.toContain("Warning");
+    }
+    expect((await run(["check", "--timeout", "99999999999"])).stderr).toContain("at most 2147483647 ms");
+    const json = await run(["--json", "check", "--timeout", "1e99"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr).error).toMatchObject({ code: "E_USAGE" });
+    // The largest timer Node takes is still a timeout: the check runs.
+    const longest = await run(["check", "--offline", "--timeout", "2147483647"]);
+    expect(longest.stderr).not.toContain("E_USAGE");
+    expect(longest.stderr).not.toContain("Warning");
+  });
+
+  it("--base-url or --origin with --offline is exit 2: they contradict, neither is silently ignored", async () => {
+    const base = await run(["check", "--offline", "--base-url", "https://www.example.com"]);
+    expect(base.code).toBe(2);
+    expect(base.stderr).toContain("--base-url and --offline contradict each other");
+    expect(base.stderr).toContain("Drop --offline");
+    const origin = await run(["--json", "check", "--origin", "https://www.example.com", "--offline"]);
+    expect(origin.code).toBe(2);
+    expect(JSON.parse(origin.stderr).error.message).toContain("--origin and --offline contradict each other");
+  });
+
+  it("--app-dir that is missing or a file is exit 2, naming it", async () => {
+    const missing = await run(["check", "--offline", "--app-dir", join(dir, "no-such-app")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      `--app-dir ${join(dir, "no-such-app")}: ${join(dir, "no-such-app")} does not exist`,
+    );
+    await writeFile(join(dir, "a-file"), "");
+    const notFolder = await run(["check", "--offline", "--app-dir", "a-file"]);
+    expect(notFolder.code).toBe(2);
+    expect(notFolder.stderr).toContain(`${join(dir, "a-file")} is a file, not a folder`);
+    const relative = await run(["check", "--offline", "--app-dir", "missing-dir"]);
+    expect(relative.stderr).toContain(`${join(dir, "missing-dir")} does not exist`);
   });
 });
 

@@ -5,6 +5,7 @@
 import { ConfigError, NotFoundError, PathTraversalError } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { parseAddress } from "../src/address.js";
+import { contentTypeOption } from "../src/commands/options.js";
 import { EXIT, errorReport, exitCodeFor, UsageError } from "../src/errors.js";
 import { loadEnvFiles } from "../src/ops/config.js";
 import { parseRange } from "../src/ops/files.js";
@@ -55,9 +56,42 @@ describe("loadEnvFiles", () => {
       expect(loadEnvFiles(["a.env", "b.env"], env, dir).sort()).toEqual(["B", "C", "D"]);
       expect(env).toEqual({ A: "from-env", B: "from-b", C: "from-a", D: "quoted value" });
       expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: not found/);
+      expect(() => loadEnvFiles(["."], {}, dir)).toThrow("--env-file .: is a folder, not a file.");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("contentTypeOption", () => {
+  it("takes type/subtype with parameters, and refuses the rest with what to give", () => {
+    for (const ok of [
+      "image/png",
+      "text/plain; charset=utf-8",
+      'multipart/form-data; boundary="a b"',
+      "application/vnd.api+json",
+      "Text/HTML;Charset=UTF-8",
+    ]) {
+      expect(contentTypeOption(ok), ok).toBe(ok);
+    }
+    expect(contentTypeOption(" image/png ")).toBe("image/png");
+    expect(contentTypeOption(undefined)).toBeUndefined();
+    for (const bad of [
+      "garbage",
+      "image/",
+      "/png",
+      "image/png;",
+      "image/png; x",
+      "a/b c",
+      'a/b; x="unterminated',
+    ]) {
+      expect(() => contentTypeOption(bad), bad).toThrow(/is not a MIME type: give a MIME type/);
+    }
+    for (const bad of ["image/png\nX-Evil: 1", "image/png\r", "image/png\u0000", "a/b\u007f"]) {
+      expect(() => contentTypeOption(bad), JSON.stringify(bad)).toThrow(/contains a control character/);
+    }
+    expect(() => contentTypeOption("")).toThrow("--content-type is empty");
+    expect(() => contentTypeOption("x")).toThrow(UsageError);
   });
 });
 

@@ -1,5 +1,6 @@
 import { ConfigError } from "@storages/core";
 import { describe, expect, it } from "vitest";
+import { parseDuration } from "../src/config/params.js";
 import { isSecretParam, parseStorageUrl } from "../src/config/url.js";
 
 function configError(run: () => unknown): ConfigError {
@@ -197,6 +198,30 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
     ).toMatch(/^S \(baseUrl=\) must be an http\(s\) URL/);
     expect(configError(() => parseStorageUrl("memory://?publicUrl=/a/&baseUrl=/b/", "S", "x")).message).toBe(
       "S sets both publicUrl= and baseUrl=, which mean the same thing: keep one.",
+    );
+  });
+});
+
+describe("durations: units in any case but an ambiguous upper-case M", () => {
+  it("10m, 1h, 7d, 30s, 500ms and their upper-case H, D, S, MIN are read; 10M and 5MS are refused with what to write", () => {
+    const seconds = (v: string) => parseDuration(v, "--expires", "s");
+    expect([seconds("10m"), seconds("1h"), seconds("7d"), seconds("30s"), seconds("600")]).toEqual([
+      600, 3600, 604_800, 30, 600,
+    ]);
+    expect([seconds("1H"), seconds("7D"), seconds("30S"), seconds("10MIN"), seconds("10Min")]).toEqual([
+      3600, 604_800, 30, 600, 600,
+    ]);
+    expect(parseDuration("500ms", "timeout", "ms")).toBe(500);
+    expect(configError(() => seconds("10M")).message).toBe(
+      '--expires must be a number of seconds, or a duration such as "30s", "10m" or "1h": "M" is ambiguous (minutes or months?); write "10m" for minutes.',
+    );
+    expect(configError(() => parseDuration("5MS", "timeout", "ms")).message).toContain(
+      '"MS" is ambiguous (milliseconds or megaseconds?); write "5ms" for milliseconds.',
+    );
+    expect(configError(() => parseDuration("5Ms", "timeout", "ms")).message).toContain('write "5ms"');
+    // The same rule in a storage URL.
+    expect(configError(() => parseStorageUrl("memory://?expiresIn=10M", "S", "x")).message).toBe(
+      'S (expiresIn=) must be a number of seconds, or a duration such as "30s", "10m" or "1h": "M" is ambiguous (minutes or months?); write "10m" for minutes.',
     );
   });
 });

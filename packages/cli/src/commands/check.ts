@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CheckReport, Finding } from "@storages/deploy";
 import { defineCommand } from "../command.js";
@@ -8,11 +8,54 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").filter((v) => v.trim() !== "")];
 }
 
+/** The longest delay a Node timer takes: a longer one warns (TimeoutOverflowWarning) and fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Digits only: `1e3`, `0x10`, ` 5 ` and `1.0` are not what anyone types for a count. */
 function positive(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} ${value}: give a whole number above 0.`);
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${option} ${JSON.stringify(value)}: give a whole number above 0 (digits only).`);
+  }
   return n;
+}
+
+function timeoutOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value) && Number(value) > MAX_TIMEOUT_MS) {
+    throw new UsageError(
+      `--timeout ${value}: at most ${MAX_TIMEOUT_MS} ms (about 24.8 days, the longest timer Node has). Give milliseconds per request, e.g. --timeout 30000.`,
+    );
+  }
+  try {
+    return positive(value, "--timeout");
+  } catch {
+    throw new UsageError(
+      `--timeout ${JSON.stringify(value)}: give milliseconds per request, a whole number from 1 to ${MAX_TIMEOUT_MS} (e.g. --timeout 30000).`,
+    );
+  }
+}
+
+/** --app-dir: an existing folder, or a usage error naming it (a typo would judge nothing). */
+function appDirOption(cwd: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const dir = resolve(cwd, value);
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `--app-dir ${value}: ${code === "ENOENT" || code === "ENOTDIR" ? `${dir} does not exist` : `${dir} cannot be read (${code ?? (error as Error).message})`}. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
+    );
+  }
+  if (!isDirectory) {
+    throw new UsageError(
+      `--app-dir ${value}: ${dir} is a file, not a folder. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
+    );
+  }
+  return dir;
 }
 
 function findingLines(f: Finding, style: (s: "red" | "yellow" | "dim", t: string) => string): string[] {
@@ -49,7 +92,7 @@ export const check = defineCommand({
       .option("--origin <url>", "the app's origin for the CORS check (default: --base-url's)")
       .option("--offline", "no network: skip bucket probes and URL checks")
       .option("--concurrency <n>", "parallel requests (default 8)")
-      .option("--timeout <ms>", "per request (default 10000)"),
+      .option("--timeout <ms>", "per request, in milliseconds (default 10000, at most 2147483647)"),
   async run(
     context,
     _args,
@@ -74,14 +117,24 @@ export const check = defineCommand({
         throw new UsageError(`--mountinfo ${options.mountinfo}: ${(error as Error).message}`);
       }
     }
-    for (const [option, value] of [
-      ["--base-url", options.baseUrl],
-      ["--origin", options.origin],
+    for (const [option, value, needs, keep] of [
+      ["--base-url", options.baseUrl, "requesting the live URLs needs", "check the live site"],
+      ["--origin", options.origin, "the CORS check it is for needs", "check CORS for that origin"],
     ] as const) {
       if (value !== undefined && !/^https?:\/\/[^/]/.test(value)) {
         throw new UsageError(`${option} ${value}: give an http(s) URL (https://www.example.com).`);
       }
+      // Both are only used over the network, which --offline turns off: one of them is a mistake.
+      if (value !== undefined && options.offline === true) {
+        throw new UsageError(
+          `${option} and --offline contradict each other: ${needs} the network. Drop --offline to ${keep}, or drop ${option}.`,
+        );
+      }
     }
+    const appDir = appDirOption(context.cwd, options.appDir);
+    const sample = positive(options.sample, "--sample");
+    const concurrency = positive(options.concurrency, "--concurrency");
+    const timeout = timeoutOption(options.timeout);
     // Loaded here, not at start-up: every other command's start would pay for it.
     const { checkDeployment } = await import("@storages/deploy");
     const report: CheckReport = await checkDeployment({
@@ -90,14 +143,14 @@ export const check = defineCommand({
       configFile: context.configFile,
       ignore: options.ignore,
       baseUrl: options.baseUrl,
-      sample: options.sample === undefined ? undefined : Number(positive(options.sample, "--sample")),
+      sample,
       asUser: options.asUser,
-      appDir: options.appDir === undefined ? undefined : resolve(context.cwd, options.appDir),
+      appDir,
       mountInfo,
       origin: options.origin,
       network: options.offline !== true,
-      concurrency: positive(options.concurrency, "--concurrency"),
-      timeout: positive(options.timeout, "--timeout"),
+      concurrency,
+      timeout,
       signal: context.signal,
     });
     const { output } = context;

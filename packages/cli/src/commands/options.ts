@@ -27,10 +27,49 @@ export function expiresOption(value: string | undefined): number | undefined {
   return usage(() => parseDuration(value, "--expires", "s", { max: MAX_SIGNED_URL_EXPIRES_IN }));
 }
 
-/** Bytes, from `1048576`, `10MiB`, `5MB`. */
-export function sizeOption(value: string | undefined, flag: string): number | undefined {
+/** Bytes, from `1048576`, `10MiB`; `range` bounds it (`{ min: 1 }`). */
+export function sizeOption(
+  value: string | undefined,
+  flag: string,
+  range: { min?: number; max?: number } = {},
+): number | undefined {
   if (value === undefined) return undefined;
-  return usage(() => parseSize(value, flag));
+  return usage(() => parseSize(value, flag, range));
+}
+
+// RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), parameter = token "=" ( token /
+// quoted-string ). Nothing else: no control character can reach a header or a signature.
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const QUOTED = '"(?:[\\t !#-\\[\\]-~]|\\\\[\\t -~])*"';
+const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|${QUOTED}))*$`);
+const MEDIA_TYPE_HINT =
+  "give a MIME type, type/subtype with optional parameters (image/png, text/plain; charset=utf-8)";
+
+/** A value shown back in a message: quoted, control characters escaped, long ones cut. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+/**
+ * A Content-Type the client must send (`--content-type`): a MIME type with optional parameters. It
+ * is signed into the URL and printed as a header, so a line break (a second header folded in), a
+ * word that is no type, or an empty value is refused rather than signed.
+ */
+export function contentTypeOption(value: string | undefined, flag = "--content-type"): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === "") {
+    throw new UsageError(`${flag} is empty: ${MEDIA_TYPE_HINT}, or leave ${flag} out.`);
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(
+      `${flag} ${shown(value)} contains a control character (a line break?): ${MEDIA_TYPE_HINT}; one value, not headers.`,
+    );
+  }
+  if (!MEDIA_TYPE.test(value.trim())) {
+    throw new UsageError(`${flag} ${shown(value)} is not a MIME type: ${MEDIA_TYPE_HINT}.`);
+  }
+  return value.trim();
 }
 
 export function visibilityOption(value: string | undefined): Visibility | undefined {

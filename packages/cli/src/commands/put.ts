@@ -1,7 +1,7 @@
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { collect, metadataOption, positiveInteger, visibilityOption } from "./options.js";
+import { collect, contentTypeOption, metadataOption, positiveInteger, visibilityOption } from "./options.js";
 import { runTransfer, stdinEndpoint } from "./transfer-run.js";
 
 export const put = defineCommand({
@@ -42,6 +42,7 @@ export const put = defineCommand({
         "put writes to an address (NAME:path, a storage URL or a local path), not to stdout: use storages cat or get to read.",
       );
     }
+    const contentType = contentTypeOption(options.contentType);
     const dst = await context.resolve(dstText!, { write: true });
     const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
     return runTransfer(
@@ -51,7 +52,7 @@ export const put = defineCommand({
       {
         recursive: options.recursive,
         overwrite: options.overwrite,
-        contentType: options.contentType,
+        contentType,
         cacheControl: options.cacheControl,
         visibility: visibilityOption(options.visibility),
         metadata: metadataOption(options.metadata),

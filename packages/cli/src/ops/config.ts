@@ -38,9 +38,16 @@ export function loadEnvFiles(
     try {
       text = readFileSync(resolve(cwd, file), "utf8");
     } catch (error) {
-      throw new UsageError(
-        `--env-file ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (error as Error).message}. Give the path of a .env file.`,
-      );
+      const code = (error as NodeJS.ErrnoException).code;
+      const problem =
+        code === "ENOENT" || code === "ENOTDIR"
+          ? "not found"
+          : code === "EISDIR"
+            ? "is a folder, not a file"
+            : code === "EACCES" || code === "EPERM"
+              ? "cannot be read (permission denied)"
+              : `cannot be read (${code ?? (error as Error).message})`;
+      throw new UsageError(`--env-file ${file}: ${problem}. Give the path of a .env file.`);
     }
     Object.assign(fromFiles, parseEnv(text));
   }

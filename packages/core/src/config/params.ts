@@ -6,7 +6,8 @@
  *
  * Sizes and durations are parsed here rather than with a library: the common ones disagree on
  * what "8MB" means (1000² or 1024²), and a part size off by 5% is a silent bug. Sizes take plain
- * bytes or IEC units (8MiB); durations take the documented unit or an explicit one (10m, 30s).
+ * bytes or IEC units (8MiB); durations take the documented unit or an explicit one (10m, 30s), in
+ * any case but an upper-case M (10M: minutes or months?).
  */
 import { ConfigError } from "../errors.js";
 import type { SecretVariable, Visibility } from "../types.js";
@@ -236,8 +237,18 @@ function checkDuration(value: unknown, unit: DurationUnit, range: Range): Result
   else if (typeof value === "string") {
     const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
     if (m) {
-      const factor = m[2] === "" ? DURATION_UNITS[unit] : DURATION_UNITS[(m[2] ?? "").toLowerCase()];
-      if (factor === undefined) return bad(`must be ${hint}: "${m[2]}" is not a unit (ms, s, m, h, d)`);
+      const given = m[2] ?? "";
+      const lower = given.toLowerCase();
+      // "10M" reads as ten months as readily as ten minutes (and "5MS" as megaseconds): say which
+      // to write instead of guessing, as sizes do for "8M". Other units are unambiguous in any case.
+      if (given.includes("M") && (lower === "m" || lower === "ms")) {
+        const [meant, other] = lower === "m" ? ["minutes", "months"] : ["milliseconds", "megaseconds"];
+        return bad(
+          `must be ${hint}: "${given}" is ambiguous (${meant} or ${other}?); write "${m[1]}${lower}" for ${meant}`,
+        );
+      }
+      const factor = given === "" ? DURATION_UNITS[unit] : DURATION_UNITS[lower];
+      if (factor === undefined) return bad(`must be ${hint}: "${given}" is not a unit (ms, s, m, h, d)`);
       ms = Number(m[1]) * factor;
     }
   }
