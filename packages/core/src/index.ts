@@ -1,6 +1,7 @@
 export * from "./abort.js";
 export * from "./body.js";
 export * from "./checksum.js";
+export * from "./conditional.js";
 export * from "./config/index.js";
 export * from "./decorators.js";
 export * from "./errors.js";

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
+  evaluatePreconditions,
   InvalidArgumentError,
   inertContentHeaders,
   normalizeName,
@@ -70,15 +71,6 @@ class HttpRefusal extends Error {
 
 function refuse(status: number, body: string, headers?: Record<string, string>): never {
   throw new HttpRefusal(status, body, headers);
-}
-
-/** Weak comparison (RFC 9110 §8.8.3.2) of an If-None-Match list against our ETag. */
-function etagMatches(header: string, etag: string): boolean {
-  const ours = etag.replace(/^W\//, "");
-  return header.split(",").some((item) => {
-    const candidate = item.trim();
-    return candidate === "*" || candidate.replace(/^W\//, "") === ours;
-  });
 }
 
 function sameMediaType(a: string, b: string): boolean {
@@ -250,27 +242,23 @@ export function createFsHandler(
         }
       }
 
-      const ifNoneMatch = request.headers["if-none-match"];
-      const ifModifiedSince = request.headers["if-modified-since"];
-      const notModified =
-        ifNoneMatch !== undefined
-          ? etagMatches(ifNoneMatch, etag)
-          : ifModifiedSince !== undefined &&
-            !Number.isNaN(Date.parse(ifModifiedSince)) &&
-            Math.floor(stat.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ifModifiedSince) / 1000);
-      if (notModified) {
+      // Conditional requests, in RFC 9110's order (core's one evaluation); If-Range: a range only
+      // applies to the version the client already holds part of.
+      const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
+        etag,
+        lastModified: stat.lastModified,
+      });
+      if (decided.status === 304) {
         const { etag: e, "last-modified": l, "cache-control": c } = headers;
         response.writeHead(304, { etag: e!, "last-modified": l!, ...(c ? { "cache-control": c } : {}) });
         response.end();
         return;
       }
-
-      // If-Range: a range only applies to the version the client already has part of.
-      const ifRange = request.headers["if-range"];
-      const rangeHeader =
-        ifRange === undefined || ifRange === etag || ifRange === lastModified
-          ? request.headers.range
-          : undefined;
+      if (decided.status === 412) {
+        send(response, 412, "Precondition failed: the file is not the version the request names.");
+        return;
+      }
+      const rangeHeader = decided.range ? request.headers.range : undefined;
       const range = parseRangeHeader(rangeHeader, stat.size);
       if (range.kind === "unsatisfiable") {
         send(response, 416, "Range not satisfiable", {

@@ -159,6 +159,18 @@ describe("GET and HEAD", () => {
     expect(await res.text()).toBe("Hello, world!");
   });
 
+  it("honours a current If-Range (206), and If-Match / If-Unmodified-Since with 412 (core's one evaluation)", async () => {
+    const url = publicStorage.publicUrl("hello.txt");
+    const etag = (await fetch(url)).headers.get("etag")!;
+    const partial = await fetch(url, { headers: { range: "bytes=0-4", "if-range": etag } });
+    expect(partial.status).toBe(206);
+    expect(await partial.text()).toBe("Hello");
+    expect((await fetch(url, { headers: { "if-match": '"other"' } })).status).toBe(412);
+    expect((await fetch(url, { headers: { "if-match": etag } })).status).toBe(200);
+    const past = new Date(Date.now() - 86_400_000).toUTCString();
+    expect((await fetch(url, { headers: { "if-unmodified-since": past } })).status).toBe(412);
+  });
+
   it("passes on other routes' URLs, even ones it could not decode (an encoded separator is their business)", async () => {
     for (const path of ["/api/confirm%2F", "/private/docs%2Fhello.txt", "/x/%zz"]) {
       expect((await raw("GET", path)).status, path).toBe(418);

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Storage } from "@storages/core";
 import { UploadError } from "./errors.js";
-import { sendJson, sendUploadError } from "./respond.js";
+import { sendJson, sendRefusal, sendUploadError } from "./respond.js";
 import { createSaveLimiter, handleUpload, type UploadOptions, type UploadResult } from "./upload.js";
 
 /** How many saves an adapter's route runs at once by default (memory: see `saveLimiter`). */
@@ -34,7 +34,31 @@ export interface UploadHandlerOptions extends RouteOptions {
   onError?: ((error: unknown, request: IncomingMessage) => void) | undefined;
 }
 
-/** `(request, response) => void` for `http.createServer` or any router: the whole upload route. */
+/**
+ * 405 with `Allow: POST` and the typed JSON body; a body the client is sending (a PUT of a file)
+ * is dropped for a moment, as after any refusal.
+ */
+function methodNotAllowed(request: IncomingMessage, response: ServerResponse): void {
+  const method = (request.method ?? "").slice(0, 20);
+  sendRefusal(
+    request,
+    response,
+    405,
+    {
+      error: {
+        code: "E_METHOD_NOT_ALLOWED",
+        message: `Send uploads with POST (multipart/form-data), not ${JSON.stringify(method)}.`,
+      },
+    },
+    { allow: "POST" },
+  );
+}
+
+/**
+ * `(request, response) => void` for `http.createServer` or any router: the whole upload route.
+ * Uploads are POSTs: any other method is answered 405 (`Allow: POST`,
+ * `{ "error": { "code": "E_METHOD_NOT_ALLOWED", … } }`) and nothing is stored.
+ */
 export function createUploadHandler(
   storage: Storage,
   options: UploadHandlerOptions = {},
@@ -42,6 +66,10 @@ export function createUploadHandler(
   const { onUpload, onError, ...rest } = options;
   const uploadOptions = routeOptions(rest);
   return (request, response) => {
+    if (request.method !== "POST") {
+      methodNotAllowed(request, response);
+      return;
+    }
     handleUpload(request, storage, uploadOptions)
       .then((result) => (onUpload ? onUpload(result, request, response) : sendJson(response, 201, result)))
       .catch((error: unknown) => {

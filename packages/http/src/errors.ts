@@ -57,7 +57,7 @@ export class UploadError extends StorageError {
 
 /** The JSON body of a refusal: `{ error: { code, message } }`, the same for every adapter. */
 export interface UploadErrorBody {
-  error: { code: UploadRejection | "E_INTERNAL"; message: string };
+  error: { code: UploadRejection | "E_INTERNAL" | "E_METHOD_NOT_ALLOWED"; message: string };
 }
 
 /** Status and body for any error an upload route met: an UploadError as is, anything else a 500 without detail. */

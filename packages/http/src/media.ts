@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   basename,
+  evaluatePreconditions,
   inertContentHeaders,
   isActiveContentType,
   NotFoundError,
@@ -72,7 +73,30 @@ export async function serveMedia(
         ? { "x-content-type-options": "nosniff" }
         : inertContentHeaders(name, stat.contentType)),
     };
-    const range = parseRangeHeader(request.headers.range, stat.size);
+    const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
+      etag: stat.etag,
+      lastModified: stat.lastModified,
+    });
+    if (decided.status === 304) {
+      // What a 200 would have carried for caches (RFC 9110 §15.4.5), and no body.
+      response.writeHead(304, {
+        "cache-control": headers["cache-control"]!,
+        "last-modified": headers["last-modified"]!,
+        ...(stat.etag ? { etag: stat.etag } : {}),
+      });
+      response.end();
+      return;
+    }
+    if (decided.status === 412) {
+      sendJson(response, 412, {
+        error: {
+          code: "E_PRECONDITION_FAILED",
+          message: "The file is not the version the request's conditions name.",
+        },
+      });
+      return;
+    }
+    const range = parseRangeHeader(decided.range ? request.headers.range : undefined, stat.size);
     if (range.kind === "unsatisfiable") {
       response.writeHead(416, { "content-range": `bytes */${stat.size}`, "accept-ranges": "bytes" });
       response.end();

@@ -2,7 +2,7 @@
  * Answers for upload routes, the same for every adapter: JSON bodies, and a refused request's
  * connection closed once the answer is out (the client may still be sending a body nobody reads).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import { uploadErrorResponse } from "./errors.js";
 
 /** After a refusal, how long the rest of a body is read (and dropped) so the client sees the answer. */
@@ -27,20 +27,30 @@ export function sendJson(
   response.end(text);
 }
 
+/** Reason phrases Node does not know: 499 is nginx's "client closed request". */
+const REASON_PHRASES: Readonly<Record<number, string>> = { 499: "Client Closed Request" };
+
 /**
- * Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without
- * detail). A body still arriving is dropped for a moment so the client reads the answer instead of
- * a reset, then the connection is closed. Nothing happens when the client is already gone.
+ * Sends a JSON refusal. A body still arriving is dropped for a moment so the client reads the
+ * answer instead of a reset, then the connection is closed. Nothing happens when the client is
+ * already gone.
  */
-export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+export function sendRefusal(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (response.destroyed || request.socket?.destroyed) return;
   if (response.headersSent) {
     response.destroy();
     return;
   }
   const unread = !request.complete;
-  const { status, body } = uploadErrorResponse(error);
-  sendJson(response, status, body, unread ? { connection: "close" } : {});
+  if (STATUS_CODES[status] === undefined && REASON_PHRASES[status] !== undefined)
+    response.statusMessage = REASON_PHRASES[status];
+  sendJson(response, status, body, unread ? { ...headers, connection: "close" } : headers);
   if (!unread) return;
   let drained = 0;
   const close = () => request.socket?.destroy();
@@ -53,4 +63,10 @@ export function sendUploadError(request: IncomingMessage, response: ServerRespon
   request.once("end", () => clearTimeout(timer));
   request.once("close", () => clearTimeout(timer));
   request.resume();
+}
+
+/** Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without detail). */
+export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+  const { status, body } = uploadErrorResponse(error);
+  sendRefusal(request, response, status, body);
 }

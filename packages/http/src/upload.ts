@@ -139,7 +139,11 @@ export interface UploadedFile {
 
 export interface UploadResult {
   files: UploadedFile[];
-  /** Non-file fields; a repeated field becomes an array. */
+  /**
+   * Non-file fields; a repeated field becomes an array. A null-prototype object: any field name
+   * (`__proto__`, `constructor`, `toString`…) is just a key holding what the client sent, never an
+   * inherited member. Read it with `Object.hasOwn`, `Object.entries` or a plain lookup.
+   */
   fields: Record<string, string | string[]>;
 }
 
@@ -245,6 +249,17 @@ function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: b
   });
 }
 
+/**
+ * Whether the client went away before its request body ended: the request destroyed (an aborted
+ * client, a reset) or its connection closed, with the body incomplete. Not `!request.complete` alone,
+ * which is also true while a connected client is still sending (a parser that fails early).
+ */
+function clientGone(request: IncomingMessage): boolean {
+  if (request.complete) return false;
+  // Node destroys a request whose client aborted (ECONNRESET "aborted") or whose socket closed.
+  return request.destroyed || request.socket?.destroyed === true;
+}
+
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
   try {
     return busboy({
@@ -294,7 +309,8 @@ export async function handleUpload(
   if (options.signal?.aborted) throw abortError(options.signal);
   const controller = new AbortController();
 
-  const result: UploadResult = { files: [], fields: {} };
+  // Field names are the client's: a null prototype, so `__proto__` or `constructor` are plain keys.
+  const result: UploadResult = { files: [], fields: Object.create(null) as UploadResult["fields"] };
   const stored: string[] = [];
   const saves: Promise<void>[] = [];
   let failure: unknown;
@@ -350,7 +366,7 @@ export async function handleUpload(
     }
   };
   const onClose = () => {
-    if (!request.complete) {
+    if (clientGone(request)) {
       fail(new UploadError("E_UPLOAD_ABORTED", "The client closed the connection before the upload ended."));
     }
   };
@@ -502,10 +518,11 @@ export async function handleUpload(
         );
         return;
       }
-      const existing = result.fields[name];
-      if (existing === undefined) result.fields[name] = value;
+      const { fields } = result;
+      const existing = Object.hasOwn(fields, name) ? fields[name] : undefined;
+      if (existing === undefined) fields[name] = value;
       else if (Array.isArray(existing)) existing.push(value);
-      else result.fields[name] = [existing, value];
+      else fields[name] = [existing, value];
     });
     parser.on("filesLimit", () =>
       fail(new UploadError("E_UPLOAD_TOO_MANY_FILES", `At most ${limits.maxFiles} files per upload.`)),
@@ -522,10 +539,14 @@ export async function handleUpload(
       ),
     );
     parser.on("error", (cause: unknown) => {
+      // Busboy errors as soon as it meets a bad part (a NUL in a header, a header over its limit),
+      // long before the request is complete: only a client that really went away is an abort.
       fail(
-        request.complete || request.readableEnded
-          ? new UploadError("E_UPLOAD_MALFORMED", "The multipart body is malformed.", { cause })
-          : new UploadError("E_UPLOAD_ABORTED", "The upload ended before its multipart body did.", { cause }),
+        clientGone(request)
+          ? new UploadError("E_UPLOAD_ABORTED", "The client closed the connection before the upload ended.", {
+              cause,
+            })
+          : new UploadError("E_UPLOAD_MALFORMED", "The multipart body is malformed.", { cause }),
       );
       resolve();
     });

@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import {
+  evaluatePreconditions,
   guessContentType,
   InvalidArgumentError,
   NotFoundError,
@@ -316,19 +317,19 @@ export function serveStatic(
     res.setHeader("X-Content-Type-Options", "nosniff");
     if (hasSiblings) res.setHeader("Vary", "Accept-Encoding");
     if (file.lastModified) res.setHeader("Last-Modified", file.lastModified.toUTCString());
-    const strong = (tag: string) => tag.trim().replace(/^W\//, "");
-    const inm = req.headers["if-none-match"]?.split(",") ?? [];
-    // Weak comparison (RFC 9110 13.1.2): a 304 only has to mean "what you have is still good".
-    if (inm.some((t) => t.trim() === "*" || strong(t) === strong(etag))) {
-      res.statusCode = 304;
+    // Conditional requests in RFC 9110's order (core's one evaluation): If-None-Match by weak
+    // comparison, If-Range by strong comparison with the identity variant's ETag.
+    const decided = evaluatePreconditions(req.method ?? "GET", req.headers, {
+      etag,
+      lastModified: file.lastModified,
+    });
+    if (decided.status !== 200) {
+      res.statusCode = decided.status;
       res.end();
       return true;
     }
     let range: { start: number; end: number } | undefined;
-    if (
-      rangeHeader !== undefined &&
-      (req.headers["if-range"] === undefined || req.headers["if-range"] === file.etag)
-    ) {
+    if (rangeHeader !== undefined && decided.range) {
       const parsed = parseRangeHeader(rangeHeader, file.size);
       if (parsed.kind === "unsatisfiable") {
         res.statusCode = 416;

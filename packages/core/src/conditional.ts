@@ -1,0 +1,136 @@
+/**
+ * Conditional requests (RFC 9110 §13), for every server of the repository that answers them (the
+ * fs handler, the static-files server, the private-media route): one evaluation, in the RFC's
+ * order, with strong and weak comparison where each belongs.
+ */
+
+/** Request headers as node:http gives them (lower-case names). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** A list header, repeated or not (repeats are one list, RFC 9110 §5.3). */
+function list(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** A header sent once (a repeated one is read as absent: conditions that cannot be read do not apply). */
+function one(value: string | string[] | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** An entity-tag as sent: `"xyz"` (strong) or `W/"xyz"` (weak). */
+interface EntityTag {
+  weak: boolean;
+  opaque: string;
+}
+
+function parseEntityTag(value: string): EntityTag | undefined {
+  const match = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/.exec(value.trim());
+  return match ? { weak: match[1] !== undefined, opaque: match[2]! } : undefined;
+}
+
+/**
+ * The entity-tags of an If-Match / If-None-Match value, or "*". Tags are read one by one (an
+ * opaque tag may hold a comma, so the value is not split on commas); anything malformed is
+ * dropped, so a garbled list matches nothing.
+ */
+function parseEntityTagList(value: string): "*" | EntityTag[] {
+  if (value.trim() === "*") return "*";
+  const tags: EntityTag[] = [];
+  for (const match of value.matchAll(/(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"/g)) {
+    tags.push({ weak: match[1] !== undefined, opaque: match[2]! });
+  }
+  return tags;
+}
+
+/** Strong comparison (RFC 9110 §8.8.3.2): both strong, same opaque tag. */
+function strongMatch(a: EntityTag, b: EntityTag): boolean {
+  return !a.weak && !b.weak && a.opaque === b.opaque;
+}
+
+/** Weak comparison: same opaque tag, either or both weak. */
+function weakMatch(a: EntityTag, b: EntityTag): boolean {
+  return a.opaque === b.opaque;
+}
+
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const HTTP_DATE = new RegExp(
+  [
+    `^${DAY}, \\d{2} ${MONTH} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`, // IMF-fixdate
+    `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`, // RFC 850
+    `^${DAY} ${MONTH} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`, // asctime
+  ].join("|"),
+);
+
+/**
+ * Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850
+ * and asctime forms), or undefined for anything else — a list of dates included, which the
+ * conditional headers must ignore.
+ */
+function parseHttpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (!HTTP_DATE.test(text)) return undefined;
+  const time = Date.parse(/GMT$/.test(text) ? text : `${text} GMT`);
+  return Number.isNaN(time) ? undefined : Math.floor(time / 1000);
+}
+
+/** What the conditional headers of a request decide for the current representation. */
+export type PreconditionOutcome =
+  /** Serve it; `range` says whether a Range header still applies (If-Range matched, or none sent). */
+  | { status: 200; range: boolean }
+  /** 304 Not Modified (GET/HEAD only). */
+  | { status: 304 }
+  /** 412 Precondition Failed. */
+  | { status: 412 };
+
+/**
+ * RFC 9110 §13.2.2, in its order: If-Match (strong comparison; else If-Unmodified-Since), then
+ * If-None-Match (weak comparison; else If-Modified-Since, GET and HEAD only), then If-Range for
+ * a Range (strong comparison, or a date exactly equal to Last-Modified). `etag` is the quoted
+ * entity-tag the response carries, if any; dates compare at HTTP's one-second resolution.
+ */
+export function evaluatePreconditions(
+  method: string,
+  headers: RequestHeaders,
+  current: { etag?: string | undefined; lastModified?: Date | undefined },
+): PreconditionOutcome {
+  const etag = current.etag === undefined ? undefined : parseEntityTag(current.etag);
+  // Without a modification date, the date conditions cannot hold (nor fail): they are ignored.
+  const modified =
+    current.lastModified === undefined ? undefined : Math.floor(current.lastModified.getTime() / 1000);
+  const safe = method === "GET" || method === "HEAD";
+
+  // 1. If-Match: the client's copy must be this very representation (strong comparison).
+  const ifMatch = list(headers["if-match"]);
+  if (ifMatch !== undefined) {
+    const tags = parseEntityTagList(ifMatch);
+    if (tags !== "*" && !(etag && tags.some((tag) => strongMatch(tag, etag)))) return { status: 412 };
+  } else {
+    // 2. If-Unmodified-Since, only without If-Match.
+    const since = parseHttpDate(one(headers["if-unmodified-since"]));
+    if (since !== undefined && modified !== undefined && modified > since) return { status: 412 };
+  }
+
+  // 3. If-None-Match (weak comparison): what the client has is still good.
+  const ifNoneMatch = list(headers["if-none-match"]);
+  if (ifNoneMatch !== undefined) {
+    const tags = parseEntityTagList(ifNoneMatch);
+    if (tags === "*" || (etag && tags.some((tag) => weakMatch(tag, etag)))) {
+      return safe ? { status: 304 } : { status: 412 };
+    }
+  } else if (safe) {
+    // 4. If-Modified-Since, only without If-None-Match, and only for GET and HEAD.
+    const since = parseHttpDate(one(headers["if-modified-since"]));
+    if (since !== undefined && modified !== undefined && modified <= since) return { status: 304 };
+  }
+
+  // 5. If-Range: a range only of the version the client already holds part of; else the whole file.
+  const ifRange = headers["if-range"];
+  if (headers.range === undefined || ifRange === undefined) return { status: 200, range: true };
+  if (typeof ifRange !== "string") return { status: 200, range: false }; // several: none can match
+  const asTag = /^\s*(W\/)?"/.test(ifRange) ? parseEntityTag(ifRange) : undefined;
+  if (asTag !== undefined) return { status: 200, range: etag !== undefined && strongMatch(asTag, etag) };
+  const date = parseHttpDate(ifRange);
+  return { status: 200, range: date !== undefined && modified !== undefined && date === modified };
+}

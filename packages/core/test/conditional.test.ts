@@ -1,0 +1,68 @@
+/**
+ * core's one evaluation of conditional requests (RFC 9110 §13.2.2), which the fs handler, the
+ * static-files server and the private-media route answer with; each of them is also tested over
+ * real HTTP in its own package.
+ */
+import { describe, expect, it } from "vitest";
+import { evaluatePreconditions } from "../src/index.js";
+
+const current = { etag: '"abc"', lastModified: new Date("2026-12-01T10:00:00Z") };
+const at = (iso: string) => new Date(iso).toUTCString();
+const decide = (
+  headers: Record<string, string | string[]>,
+  method = "GET",
+  of: { etag?: string; lastModified?: Date } = current,
+) => evaluatePreconditions(method, headers, of);
+
+describe("evaluatePreconditions", () => {
+  it("If-Match (strong) and If-Unmodified-Since fail with 412; If-Match wins over the date", () => {
+    expect(decide({ "if-match": '"other"' })).toEqual({ status: 412 });
+    expect(decide({ "if-match": 'W/"abc"' })).toEqual({ status: 412 });
+    expect(decide({ "if-match": '"x", "abc"' })).toEqual({ status: 200, range: true });
+    expect(decide({ "if-match": "*" })).toEqual({ status: 200, range: true });
+    expect(decide({ "if-unmodified-since": at("2026-11-30T00:00:00Z") })).toEqual({ status: 412 });
+    expect(decide({ "if-match": '"abc"', "if-unmodified-since": at("2026-11-30T00:00:00Z") })).toEqual({
+      status: 200,
+      range: true,
+    });
+  });
+
+  it("If-None-Match (weak, lists, repeated headers) answers 304 to GET/HEAD and 412 to others; it overrides If-Modified-Since", () => {
+    expect(decide({ "if-none-match": 'W/"abc"' })).toEqual({ status: 304 });
+    expect(decide({ "if-none-match": ['"x"', '"abc"'] }, "HEAD")).toEqual({ status: 304 });
+    expect(decide({ "if-none-match": "*" }, "PUT")).toEqual({ status: 412 });
+    expect(decide({ "if-modified-since": at("2026-12-02T00:00:00Z") })).toEqual({ status: 304 });
+    expect(decide({ "if-none-match": '"x"', "if-modified-since": at("2026-12-02T00:00:00Z") })).toEqual({
+      status: 200,
+      range: true,
+    });
+    expect(decide({ "if-modified-since": "yesterday" })).toEqual({ status: 200, range: true });
+  });
+
+  it("If-Range keeps a range only for the version the client holds (strong ETag, or the exact date)", () => {
+    const range = { range: "bytes=0-1" };
+    expect(decide({ ...range, "if-range": '"abc"' })).toEqual({ status: 200, range: true });
+    expect(decide({ ...range, "if-range": '"stale"' })).toEqual({ status: 200, range: false });
+    expect(decide({ ...range, "if-range": 'W/"abc"' })).toEqual({ status: 200, range: false });
+    expect(decide({ ...range, "if-range": at("2026-12-01T10:00:00Z") })).toEqual({
+      status: 200,
+      range: true,
+    });
+    expect(decide({ ...range, "if-range": at("2026-12-01T09:00:00Z") })).toEqual({
+      status: 200,
+      range: false,
+    });
+  });
+
+  it("without a modification date, the date conditions are ignored", () => {
+    const undated = { etag: '"abc"' };
+    expect(decide({ "if-modified-since": at("2030-01-01T00:00:00Z") }, "GET", undated)).toEqual({
+      status: 200,
+      range: true,
+    });
+    expect(decide({ range: "bytes=0-1", "if-range": at("2026-12-01T10:00:00Z") }, "GET", undated)).toEqual({
+      status: 200,
+      range: false,
+    });
+  });
+});
