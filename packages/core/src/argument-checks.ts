@@ -35,6 +35,28 @@ export function checkRange(range: ByteRange, wrap: (error: unknown) => StorageEr
   }
 }
 
+/**
+ * Content-Type, Cache-Control, Content-Disposition and Content-Encoding travel as HTTP header
+ * values (and fs records serve them as such): strings without control characters, so none can
+ * end its header and start another.
+ */
+export function checkHeaderOptions(options: {
+  contentType?: string | undefined;
+  cacheControl?: string | undefined;
+  contentDisposition?: string | undefined;
+  contentEncoding?: string | undefined;
+}): void {
+  for (const field of ["contentType", "cacheControl", "contentDisposition", "contentEncoding"] as const) {
+    const value = options[field];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      throw new InvalidArgumentError(
+        `${field} must be a header value without control characters (no line breaks); got ${JSON.stringify(String(value).slice(0, 100))}.`,
+      );
+    }
+  }
+}
+
 export function checkMetadata(
   metadata: Record<string, string> | undefined,
   capabilities: Capabilities,

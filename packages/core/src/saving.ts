@@ -8,7 +8,7 @@
  * is the most intricate path of the facade, and the one small files pay for on every call.
  */
 
-import { checkMetadata } from "./argument-checks.js";
+import { checkHeaderOptions, checkMetadata } from "./argument-checks.js";
 import { type BodySource, collectBytes, toBodySource } from "./body.js";
 import { driverExists } from "./driver-fallbacks.js";
 import { AlreadyExistsError, InvalidArgumentError, StorageError, UnsupportedError } from "./errors.js";
@@ -38,6 +38,7 @@ export async function writeSave(
   policy: ResolvedRetry,
 ): Promise<SaveResult> {
   checkMetadata(options.metadata, driver.capabilities);
+  checkHeaderOptions(options);
   if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
     throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
   }

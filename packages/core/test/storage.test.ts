@@ -189,6 +189,22 @@ describe("Storage facade", () => {
     }
   });
 
+  it("refuses header options with control characters: none may end its header and start another", async () => {
+    const storage = new Storage(new MemoryDriver());
+    for (const options of [
+      { cacheControl: "public\r\nSet-Cookie: a=b" },
+      { contentType: "image/png\nX-Evil: 1" },
+      { contentDisposition: "attachment\u0000" },
+      { contentEncoding: 5 as unknown as string },
+    ]) {
+      await expect(storage.save("h.txt", "x", options), JSON.stringify(options)).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+      });
+    }
+    expect(await storage.exists("h.txt")).toBe(false);
+    await storage.save("h.txt", "x", { cacheControl: "public,\tmax-age=60" });
+  });
+
   it("calls nothing can end early share a signal that never aborts and keeps no listener a driver leaves on it", async () => {
     const driver = new MemoryDriver();
     const seen: AbortSignal[] = [];
