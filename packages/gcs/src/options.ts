@@ -1,6 +1,7 @@
 /**
  * Driver options, their validation, and building the @google-cloud/storage client from them.
  */
+import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   Storage as GcsClient,
@@ -253,6 +254,17 @@ export function parseServiceAccountKey(
     !k.private_key.includes("PRIVATE KEY")
   ) {
     fail(option, subject("lacks client_email or private_key: use the JSON key file of a service account"));
+  }
+  try {
+    // Parsed now, not at the first signed URL (where it failed as a bare "DECODER routines").
+    createPrivateKey(k.private_key as string);
+  } catch {
+    fail(
+      option,
+      subject(
+        "has a private_key that is not a readable PEM key (damaged when copied? its \\n escaped twice?): use the JSON key file as downloaded",
+      ),
+    );
   }
   return k as ServiceAccountKey;
 }

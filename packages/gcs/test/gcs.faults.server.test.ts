@@ -100,16 +100,22 @@ if (server?.endpoint === undefined) {
       await storage.deleteMany(["small.txt", "large.bin", "created.txt"]);
     });
 
-    it("a key the signer cannot use: a typed error that quotes no key material", async () => {
+    it("a key the signer cannot use: refused when the driver is made, a typed error that quotes no key material", async () => {
       const body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7notakeyatall";
       const broken = {
         ...key,
         private_key: `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`,
       };
-      const storage = new Storage(new GcsDriver({ ...options(upstream, "signing"), credentials: broken }));
-      const error = await storage.signedUrl("x.txt").catch((e: unknown) => e);
+      let error: unknown;
+      try {
+        new GcsDriver({ ...options(upstream, "signing"), credentials: broken });
+      } catch (thrown) {
+        error = thrown;
+      }
       expect(StorageError.isInstance(error), String(error)).toBe(true);
-      expectNoSecretIn(error, [body, broken.private_key, JSON.stringify(broken)], "the signing error");
+      expect((error as StorageError).code).toBe("E_CONFIG");
+      expect((error as Error).message).toContain("not a readable PEM key");
+      expectNoSecretIn(error, [body, broken.private_key, JSON.stringify(broken)], "the configuration error");
     });
 
     it("an object whose metadata has no size is never reported with a made-up size", async () => {
