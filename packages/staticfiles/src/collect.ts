@@ -17,7 +17,13 @@
  * first), publisher.ts (the upload queue: early publishing, hashed and original names).
  */
 import { dirname, resolve } from "node:path";
-import { abortError, InvalidArgumentError, resolveExisting, throwIfAborted } from "@storages/core";
+import {
+  abortError,
+  ConfigError,
+  InvalidArgumentError,
+  resolveExisting,
+  throwIfAborted,
+} from "@storages/core";
 import { zstdAvailable } from "./cache.js";
 import { compressPlanned } from "./compression.js";
 import { digestSources, type SourceDigest } from "./digests.js";
@@ -48,16 +54,20 @@ import { Publisher } from "./publisher.js";
 import { clearTracked, prune, readStored, writeLocalManifest } from "./releases.js";
 import type { CollectOptions, CollectProgress, CollectResult, CollectWarning } from "./types.js";
 
-/** A reference to a missing file with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
+/** A reference to a missing file (or a CSS file that does not tokenize) with `strict`: nothing was published. Code `E_INVALID_ARGUMENT`. */
 export class MissingReferenceError extends InvalidArgumentError {
   readonly warnings: CollectWarning[];
   constructor(warnings: CollectWarning[]) {
     const shown = warnings
       .slice(0, 10)
-      .map((w) => `  ${w.file}:${w.line ?? "?"}: ${w.reference}`)
+      .map((w) =>
+        w.code === "unparsed"
+          ? `  ${w.file}: does not tokenize (its references are unknown)`
+          : `  ${w.file}:${w.line ?? "?"}: ${w.reference}`,
+      )
       .join("\n");
     super(
-      `${warnings.length} reference(s) to missing files (--strict: nothing was published):\n${shown}${warnings.length > 10 ? `\n  … and ${warnings.length - 10} more` : ""}\nAdd the files to a static source, fix the references, or run without --strict (they are then left as written).`,
+      `${warnings.length} reference(s) to missing files or unreadable CSS (--strict: nothing was published):\n${shown}${warnings.length > 10 ? `\n  … and ${warnings.length - 10} more` : ""}\nAdd the files to a static source, fix the references or the CSS, or run without --strict (they are then left as written).`,
     );
     this.warnings = warnings;
   }
@@ -87,7 +97,7 @@ function sameSources(
 ): boolean {
   if (Object.keys(recorded).length !== found.length) return false;
   for (const file of found) {
-    const r = recorded[file.name];
+    const r = Object.hasOwn(recorded, file.name) ? recorded[file.name] : undefined;
     if (!r || r[0] !== file.size || r[1] !== file.mtimeMs) return false;
   }
   return true;
@@ -153,6 +163,14 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   storedRead.catch(() => {}); // awaited below; a listing that fails first leaves it unheard
   const found = await findFiles(sources, { ignore: options.ignore, warnings });
   if (signal) throwIfAborted(signal);
+  // An empty release would become current and let pruning delete every published file: a build
+  // not run yet, or an ignore pattern that takes everything, must stop the deploy instead.
+  if (found.length === 0) {
+    storedRead.catch(() => {});
+    throw new ConfigError(
+      `No static files were found in ${sources.map((s) => s.label ?? s.dir).join(", ") || "the sources"}: nothing was published and nothing pruned. Build the assets first, or check the sources and ignore patterns.`,
+    );
+  }
   const optionsPrint = fingerprint(options, encodings);
   const stored = await storedRead;
   const previous = stored?.manifest;
@@ -291,7 +309,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
           }),
       );
 
-      const missing = warnings.filter((w) => w.code === "missing-reference");
+      const missing = warnings.filter((w) => w.code === "missing-reference" || w.code === "unparsed");
       if (options.strict && missing.length > 0) throw new MissingReferenceError(missing);
 
       const { compressed, compressionReused } = await compressPlanned({
@@ -307,8 +325,9 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
 
       // The manifest.
       const sorted = [...entries.values()].sort((a, b) => (a.file.name < b.file.name ? -1 : 1));
-      const files: Record<string, ManifestEntry> = {};
-      const sourcesRecord: Record<string, [number, number, string]> = {};
+      // No prototype: a file may be called "__proto__" or "constructor".
+      const files: Record<string, ManifestEntry> = Object.create(null);
+      const sourcesRecord: Record<string, [number, number, string]> = Object.create(null);
       for (const p of sorted) {
         files[p.file.name] = p.entry;
         sourcesRecord[p.file.name] = [p.file.size, p.file.mtimeMs, p.sourceSha];

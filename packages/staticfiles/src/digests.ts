@@ -35,6 +35,8 @@ export interface SourceDigest {
    * never kept, past TEXT_BUDGET: then the planner reads the file again.
    */
   text?: string | undefined;
+  /** A CSS file that does not tokenize (see Scanned.unparsed). */
+  unparsed?: true | undefined;
 }
 
 export interface DigestSourcesInput {
@@ -67,7 +69,7 @@ export async function digestSources({
 }: DigestSourcesInput): Promise<void> {
   const toScan: FoundFile[] = [];
   for (const file of found) {
-    const r = recorded[file.name];
+    const r = Object.hasOwn(recorded, file.name) ? recorded[file.name] : undefined;
     // Files that may hold references are always read: what they reference may have changed.
     if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
       digests.set(file.name, { sourceSha: r[2] });
@@ -101,6 +103,7 @@ export async function digestSources({
           integrity: d.integrity,
           references: d.references,
           text: keep ? d.text : undefined,
+          unparsed: d.unparsed,
         });
       });
       hashed += batch.length;

@@ -9,6 +9,11 @@ import { readdir, readFile, realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
 import { ConfigError, isWithin } from "@storages/core";
+import { MANIFEST_NAME, RELEASES_PREFIX } from "./manifest.js";
+
+/** The folder of collectstatic's own records in the target (`.storages/`). */
+const RESERVED_FOLDER = RELEASES_PREFIX.slice(0, RELEASES_PREFIX.indexOf("/") + 1);
+
 import type picomatchModule from "picomatch";
 import { looksBundlerHashed } from "./names.js";
 import type { CollectWarning } from "./types.js";
@@ -149,6 +154,15 @@ export async function refuseTargetAmongSources(
   }
 }
 
+/**
+ * Names collectstatic writes in the target: the manifest and its release records. A source file
+ * under one of them would be overwritten, or — read back as a release — decide what pruning
+ * deletes. Refused whatever the ignore patterns say.
+ */
+function isReservedName(name: string): boolean {
+  return name === MANIFEST_NAME || name.startsWith(RESERVED_FOLDER);
+}
+
 export async function findFiles(
   sources: readonly StaticSource[],
   options: { ignore?: readonly string[] | undefined; warnings: CollectWarning[] },
@@ -186,6 +200,14 @@ export async function findFiles(
     });
     for (const file of files) {
       if (!file) continue;
+      if (isReservedName(file.name)) {
+        options.warnings.push({
+          code: "reserved",
+          file: file.name,
+          message: `${file.name} (in ${file.source}) is not published: collectstatic writes that name itself (${file.name === MANIFEST_NAME ? "the manifest" : "the records of its releases"}). Rename the file.`,
+        });
+        continue;
+      }
       const first = found.get(file.name);
       if (first) {
         options.warnings.push({

@@ -12,7 +12,13 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { abortError, ChecksumMismatchError, guessContentType, NotFoundError } from "@storages/core";
+import {
+  abortError,
+  ChecksumMismatchError,
+  guessContentType,
+  InvalidArgumentError,
+  NotFoundError,
+} from "@storages/core";
 import { cachePath } from "./cache.js";
 import type { SourceDigest } from "./digests.js";
 import type { FoundFile } from "./finders.js";
@@ -23,6 +29,9 @@ import type { CollectWarning } from "./types.js";
 
 /** Rewritten CSS/JS held in memory by one run; past it, they are written to the local cache. */
 const IN_MEMORY_BUDGET = 64 * 1024 * 1024;
+
+/** Files a chain of references may nest (a.css imports b.css imports c.css…); 1,000 still fits the stack. */
+const MAX_REFERENCE_DEPTH = 500;
 
 export interface Planned {
   file: FoundFile;
@@ -118,7 +127,8 @@ export class Planner {
 
   /** The stored manifest's entry for this name, when it is for these bytes and still valid. */
   previousEntry(name: string, sha: string): ManifestEntry | undefined {
-    const p = this.#in.previous?.files[name];
+    const previousFiles = this.#in.previous?.files;
+    const p = previousFiles && Object.hasOwn(previousFiles, name) ? previousFiles[name] : undefined;
     return this.#in.sameOutput && p && p.sha256 === sha ? p : undefined;
   }
 
@@ -134,9 +144,22 @@ export class Planner {
     let bytes: Buffer | undefined;
     let sha = d.sourceSha;
     let integrity = d.integrity;
+    if (d.unparsed) {
+      warnings.push({
+        code: "unparsed",
+        file: name,
+        message: `${name}: its references are left as written: the CSS does not tokenize (an unclosed string, comment or url(, or braces that do not balance), so they cannot be found reliably. Fix the file (a stray "}" or an unquoted url() holding quotes or parentheses).`,
+      });
+    }
     if (d.references) {
       const sourceText = d.text ?? readAgain(file, d.sourceSha);
       d.text = undefined;
+      // Planned depth-first, one call per level: a chain deeper than this would exhaust the stack.
+      if (visiting.length >= MAX_REFERENCE_DEPTH) {
+        throw new InvalidArgumentError(
+          `References nest more than ${MAX_REFERENCE_DEPTH} files deep (${visiting.slice(0, 3).join(" → ")} → … → ${name}): no browser loads such a chain in reasonable time. Flatten the @import chain, or bundle it first.`,
+        );
+      }
       visiting.push(name);
       const text = spliceReferences(sourceText, d.references, (reference) => {
         const to = resolveReference(reference.url, name, baseUrlPath);

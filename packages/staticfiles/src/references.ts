@@ -107,6 +107,8 @@ export type Rewriter = (reference: Reference) => string | undefined;
 
 export interface ParsedFile {
   references: Reference[];
+  /** True when the CSS could not be tokenized: its references are unknown, none is rewritten. */
+  unparsed?: boolean | undefined;
   /** The text with every reference replaced as `rewrite` says (the same text when nothing changes). */
   rewrite(rewrite: Rewriter): string;
 }
@@ -254,8 +256,13 @@ function scanCss(text: string): Reference[] | undefined {
 }
 
 function parseCss(text: string): ParsedFile {
-  const references = MAY_REFERENCE.test(text) ? (scanCss(text) ?? []) : [];
-  return { references, rewrite: (rewrite) => spliceReferences(text, references, rewrite) };
+  const scanned = MAY_REFERENCE.test(text) ? scanCss(text) : [];
+  const references = scanned ?? [];
+  return {
+    references,
+    unparsed: scanned === undefined,
+    rewrite: (rewrite) => spliceReferences(text, references, rewrite),
+  };
 }
 
 // --- JS ----------------------------------------------------------------------------------------

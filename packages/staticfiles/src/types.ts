@@ -7,9 +7,11 @@ export interface CollectWarning {
    * `missing-reference`: a reference to a file that is not among the static files (left as written);
    * `outside`: a reference that leaves the static files or names a folder (left as written);
    * `cycle`: files that reference each other (the reference closing the cycle is left as written);
-   * `conflict`: two sources hold the same name (the first one is used).
+   * `conflict`: two sources hold the same name (the first one is used);
+   * `unparsed`: a CSS file that does not tokenize (its references are left as written);
+   * `reserved`: a source file under a name collectstatic writes itself (not published).
    */
-  code: "missing-reference" | "outside" | "cycle" | "conflict";
+  code: "missing-reference" | "outside" | "cycle" | "conflict" | "unparsed" | "reserved";
   /** The original name of the file the warning is about (the referencing file). */
   file: string;
   /** 1-based line of the reference, when it is about one. */

@@ -69,7 +69,7 @@ export function createStaticUrls(options: StaticUrlsOptions): StaticUrls {
   const mode = options.mode ?? defaultMode();
   const resolveName = (name: string): string => {
     const { path } = split(name);
-    const entry = manifest.files[path];
+    const entry = Object.hasOwn(manifest.files, path) ? manifest.files[path] : undefined;
     if (entry) return entry.name;
     if (mode === "development") return path;
     throw new StaticFileNotFoundError(path, manifest.release);
@@ -83,7 +83,7 @@ export function createStaticUrls(options: StaticUrlsOptions): StaticUrls {
     },
     integrity(name) {
       const { path } = split(name);
-      const entry = manifest.files[path];
+      const entry = Object.hasOwn(manifest.files, path) ? manifest.files[path] : undefined;
       if (entry) return entry.integrity;
       if (mode === "development") return undefined;
       throw new StaticFileNotFoundError(path, manifest.release);

@@ -36,6 +36,8 @@ export interface Scanned extends Digest {
   references?: Reference[] | undefined;
   /** …and then its text, which the collector rewrites once the files it references are named. */
   text?: string | undefined;
+  /** A CSS file that does not tokenize: its references cannot be found (said as a warning). */
+  unparsed?: true | undefined;
 }
 
 export interface Digest {
@@ -123,7 +125,9 @@ async function scan(task: ScanTask): Promise<Scanned[]> {
     };
     if (kind && parsers) {
       const text = bytes.toString("utf8");
-      const found = parsers.parseReferences(kind, text, path, { modules: task.modules }).references;
+      const parsed = parsers.parseReferences(kind, text, path, { modules: task.modules });
+      const found = parsed.references;
+      if (parsed.unparsed) digest.unparsed = true;
       if (found.length > 0) {
         digest.references = found;
         digest.text = text;

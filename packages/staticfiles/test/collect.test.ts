@@ -200,6 +200,60 @@ describe("a fresh run", () => {
     expect(calls.filter((c) => c.startsWith("save"))).toEqual([]);
   });
 
+  it("a CSS file that does not tokenize is a warning naming it (its references left as written), and --strict refuses it", async () => {
+    await writeTree(src, { "css/broken.css": `.a{background:url(../img/logo.png)}\n}\n` });
+    const result = await collectStatic(options());
+    expect(result.warnings).toEqual([expect.objectContaining({ code: "unparsed", file: "css/broken.css" })]);
+    const error = await collectStatic(options({ strict: true, clear: true })).catch((e) => e);
+    expect(MissingReferenceError.isInstance(error)).toBe(true);
+    expect(error.message).toContain("css/broken.css: does not tokenize");
+  });
+
+  it("never publishes a source file under a name collectstatic writes itself (the manifest, its release records)", async () => {
+    await writeTree(src, {
+      "staticfiles.json": "{}",
+      ".storages/releases/000000000000.json": JSON.stringify({ files: { "victim.txt": {} } }),
+    });
+    await writeFile(join(dir.path, "victim-outside.txt"), "x");
+    const result = await collectStatic(options({ ignore: ["nothing/**"] }));
+    expect(
+      result.warnings
+        .filter((w) => w.code === "reserved")
+        .map((w) => w.file)
+        .sort(),
+    ).toEqual([".storages/releases/000000000000.json", "staticfiles.json"]);
+    expect(Object.keys(result.manifest.files)).not.toContain("staticfiles.json");
+    expect(result.releases).toEqual([result.manifest.release]);
+  });
+
+  it("a reference chain too deep to plan is a typed error, not a stack overflow; no release published", async () => {
+    const chain: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) chain[`deep/c${i}.css`] = i < 599 ? `@import "c${i + 1}.css";\n` : ".x{}\n";
+    await writeTree(src, chain);
+    const error = await collectStatic(options()).catch((e) => e);
+    expect(error).toMatchObject({ code: "E_INVALID_ARGUMENT" });
+    expect(error.message).toContain("nest more than 500 files deep");
+    // Hashed files may have gone out early; no release did (the previous one stays current).
+    expect(calls).not.toContain("save staticfiles.json");
+  });
+
+  it("files named like Object's own properties are entries like any other", async () => {
+    await writeTree(src, { ["__proto__"]: "p", constructor: "c" });
+    const result = await collectStatic(options());
+    expect(Object.keys(result.manifest.files)).toEqual(expect.arrayContaining(["__proto__", "constructor"]));
+    const stored = await readManifest(target);
+    expect(Object.hasOwn(stored.files, "__proto__")).toBe(true);
+  });
+
+  it("sources with no file at all stop the run: nothing published, nothing pruned", async () => {
+    await collectStatic(options());
+    const before = await files(out);
+    const error = await collectStatic(options({ ignore: ["**"], keep: 1 })).catch((e) => e);
+    expect(error).toMatchObject({ code: "E_CONFIG" });
+    expect(error.message).toContain("No static files were found");
+    expect(await files(out)).toEqual(before);
+  });
+
   it("--dry-run computes everything and writes nothing", async () => {
     const result = await collectStatic(options({ dryRun: true }));
     expect(result.copied).toBe(10);

@@ -80,6 +80,11 @@ describe("createStaticUrls", () => {
     expect((error as StaticFileNotFoundError).code).toBe("E_NOT_FOUND");
     expect((error as Error).message).toContain("css/typo.css");
     expect(() => urls.integrity("css/typo.css")).toThrow(StaticFileNotFoundError);
+    // Names of Object's own properties are names like any other, not the prototype's members.
+    for (const name of ["constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      expect(() => urls.staticUrl(name), name).toThrow(StaticFileNotFoundError);
+      expect(() => urls.integrity(name), name).toThrow(StaticFileNotFoundError);
+    }
   });
 
   it("development: the plain name", () => {
