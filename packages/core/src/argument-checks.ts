@@ -49,6 +49,7 @@ export function checkHeaderOptions(options: {
   for (const field of ["contentType", "cacheControl", "contentDisposition", "contentEncoding"] as const) {
     const value = options[field];
     if (value === undefined) continue;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (typeof value !== "string" || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
       throw new InvalidArgumentError(
         `${field} must be a header value without control characters (no line breaks); got ${JSON.stringify(String(value).slice(0, 100))}.`,

@@ -15,7 +15,7 @@
  * Static files are the app's own build output, so they are served as what they are (JS runs, SVG
  * renders) — unlike media, which core's active-content rule turns into attachments.
  */
-import { open, stat } from "node:fs/promises";
+import { open, realpath, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
@@ -23,13 +23,20 @@ import {
   evaluatePreconditions,
   guessContentType,
   InvalidArgumentError,
+  isWithin,
   NotFoundError,
   parseRangeHeader,
   Storage,
   sendBody,
 } from "@storages/core";
 import { LRUCache } from "lru-cache";
-import { ENCODING_SUFFIX, type Encoding, type ManifestEntry, type StaticManifest } from "./manifest.js";
+import {
+  ENCODING_SUFFIX,
+  type Encoding,
+  MANIFEST_NAME,
+  type ManifestEntry,
+  type StaticManifest,
+} from "./manifest.js";
 import { CACHE_IMMUTABLE, CACHE_SHORT } from "./names.js";
 
 export interface ServeStaticOptions {
@@ -88,10 +95,15 @@ function folderSource(root: string): Source {
     if (!path.startsWith(base + sep)) throw new NotFoundError();
     return path;
   };
+  let realBase: Promise<string> | undefined;
   return {
     async lookup(name) {
       try {
-        const info = await stat(full(name));
+        const path = full(name);
+        // A link that leads out of the root is not a static file of it.
+        realBase ??= realpath(base);
+        if (!isWithin(await realBase, await realpath(path))) return undefined;
+        const info = await stat(path);
         return info.isFile() ? { size: info.size, mtime: info.mtime } : undefined;
       } catch {
         return undefined;
@@ -220,6 +232,8 @@ function nameOf(url: string, prefix: string): string | undefined {
   if (!path.startsWith(prefix)) return undefined;
   const rest = path.slice(prefix.length);
   if (rest === "" || rest.endsWith("/")) return undefined; // folders: no listing
+  // An encoded separator would name another path than the one the URL shows.
+  if (/%2f|%5c/i.test(rest)) return undefined;
   let decoded: string;
   try {
     decoded = decodeURIComponent(rest);
@@ -230,6 +244,8 @@ function nameOf(url: string, prefix: string): string | undefined {
   if (/[\\\u0000-\u001f]/.test(decoded)) return undefined;
   const segments = decoded.split("/");
   if (segments.some((s) => s === "" || s === "." || s === ".." || s.startsWith("."))) return undefined;
+  // The manifest names the build's source folders: the app reads it, browsers have no use for it.
+  if (decoded === MANIFEST_NAME) return undefined;
   return decoded;
 }
 

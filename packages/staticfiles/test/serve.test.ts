@@ -4,7 +4,7 @@
  */
 import { once } from "node:events";
 import { readdirSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -209,6 +209,14 @@ describe("serveStatic on node:http", () => {
     expect(r.headers["content-encoding"]).toBe("br");
     expect(String(r.headers.etag)).toMatch(/^W\//);
     expect((await get(base, "/.storages/releases/x.json")).status).toBe(404);
+    // The manifest (it names the build's folders), encoded separators, and links out of the root.
+    expect((await get(base, "/staticfiles.json")).status).toBe(404);
+    expect((await get(base, `/${js().name.replace("/", "%2F")}`)).status).toBe(404);
+    await writeFile(join(dir.path, "outside.txt"), "outside the root");
+    await symlink(join(dir.path, "outside.txt"), join(out, "js", "link.txt"));
+    const link = await get(base, "/js/link.txt");
+    expect(link.status).toBe(404);
+    expect(link.body.toString()).not.toContain("outside the root");
   });
 
   it("serves from a Storage too", async () => {
