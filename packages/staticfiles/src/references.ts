@@ -62,8 +62,11 @@ export function resolveReference(url: string, from: string, baseUrlPath: string)
   if (trimmed === "" || trimmed.startsWith("#") || trimmed.startsWith("//") || SCHEME.test(trimmed)) {
     return { kind: "external" };
   }
+  // A CSS escape (\2e) would have to be decoded to know the file: said, and left as written.
+  if (trimmed.includes("\\"))
+    return { kind: "outside", why: "it holds a CSS escape (write the name plainly)" };
   // Template placeholders and the like are not file names.
-  if (/[{}<>`$\\]/.test(trimmed)) return { kind: "external" };
+  if (/[{}<>`$]/.test(trimmed)) return { kind: "external" };
   const cut = trimmed.search(/[?#]/);
   const rawPath = cut < 0 ? trimmed : trimmed.slice(0, cut);
   const suffix = cut < 0 ? "" : trimmed.slice(cut);

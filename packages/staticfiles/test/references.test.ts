@@ -31,6 +31,16 @@ function rewriteCss(
 
 const H = "0123456789ab";
 
+describe("resolveReference", () => {
+  it("a URL holding a CSS escape is left as written, and said (never silently taken as external)", () => {
+    expect(resolveReference("\\2e\\2e/img/a.png", "css/app.css", "/static/")).toMatchObject({
+      kind: "outside",
+      why: expect.stringContaining("CSS escape"),
+    });
+    expect(resolveReference("{{ asset }}", "css/app.css", "/static/")).toEqual({ kind: "external" });
+  });
+});
+
 describe("CSS", () => {
   it.each([
     ["unquoted", `a{b:url(../img/a.png)}`, `a{b:url(../img/a.${H}.png)}`],
