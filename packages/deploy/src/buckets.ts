@@ -39,13 +39,9 @@ function reachFinding(s: DeployStorage, error: unknown): Finding {
       fix: "Create the bucket or container (infrastructure code, the provider's console), or fix its name in the storage URL.",
     };
   }
-  // Refused, or never sent: credentials the SDK could not find or load (E_CONFIG), or a key it
-  // could not use to sign, are a credentials problem, not a network one.
-  if (
-    code === "E_PERMISSION_DENIED" ||
-    (code === "E_CONFIG" && /credential/i.test(message)) ||
-    /private key|DECODER routines|invalid key|key is not|PEM/i.test(message)
-  ) {
+  // Refused, or never sent: credentials the SDK could not find or load (E_CONFIG) are a
+  // credentials problem, not a network one. (A key that does not parse is refused at load.)
+  if (code === "E_PERMISSION_DENIED" || (code === "E_CONFIG" && /credential/i.test(message))) {
     return {
       id: "bucket-credentials",
       severity: "error",

@@ -199,8 +199,8 @@ function presenceFindings(layout: Awaited<ReturnType<typeof loadLayout>>): Findi
       (s) =>
         s.role === "media" &&
         layout.mode !== "local" &&
-        s.description.locationParts.kind === "isolated" &&
-        /^memory\b/.test(s.description.location),
+        // core's own in-memory backend: the one that keeps nothing past the process.
+        s.description.backend === "memory",
     )
     .map((s) => ({
       id: "media-in-memory" as const,

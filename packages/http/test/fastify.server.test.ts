@@ -1,16 +1,18 @@
 /**
  * The Fastify plugin, with Fastify from the test tools (scripts/servers/tools: not installed by the
  * repository's `npm ci`, so this suite runs with `npm test`, which installs them, and fails when
- * they are missing — it never skips).
+ * they are missing — it never skips). Also: malformed part headers from a connected client (400,
+ * not 499), and replyUploadError's 499 with its reason phrase.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { type FastifyUploadRequest, fastifyUploads, replyUploadError } from "../src/index.js";
+import { type FastifyUploadRequest, fastifyUploads, replyUploadError, UploadError } from "../src/index.js";
+import { MALFORMED_BODIES } from "./support/malformed.js";
 import { testTool } from "./support/tools.js";
-import { names, png, post, SVG_WITH_SCRIPT } from "./support/uploads.js";
+import { BOUNDARY, names, png, post, SVG_WITH_SCRIPT, sendRaw } from "./support/uploads.js";
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -53,6 +55,51 @@ describe("Fastify: fastifyUploads plugin (@fastify/multipart's habits)", () => {
       ]);
       expect(refused).toMatchObject({ status: 415, body: { error: { code: "E_UPLOAD_TYPE" } } });
       expect(await names(media)).toEqual(["f/x.png"]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("Fastify: malformed part headers, and 499's reason phrase", () => {
+  it("a connected client's malformed part headers: 400 E_UPLOAD_MALFORMED; replyUploadError's 499 reads Client Closed Request", async () => {
+    const Fastify = (await testTool("fastify")) as (options?: object) => FastifyApp;
+    const root = await mkdtemp(join(tmpdir(), "storages-http-fastify-malformed-"));
+    roots.push(root);
+    const media = fsStorage({ root });
+    const app = Fastify();
+    await app.register(fastifyUploads);
+    app.post("/upload", async (request, reply) => {
+      try {
+        const result = await (request as FastifyUploadRequest).saveUpload(media);
+        return (reply as { code(n: number): { send(body: unknown): unknown } }).code(201).send(result);
+      } catch (error) {
+        replyUploadError(reply as Parameters<typeof replyUploadError>[0], error);
+        return reply;
+      }
+    });
+    app.post("/aborted", async (_request, reply) => {
+      replyUploadError(
+        reply as Parameters<typeof replyUploadError>[0],
+        new UploadError("E_UPLOAD_ABORTED", "The client closed the connection before the upload ended."),
+      );
+      return reply;
+    });
+    const origin = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      for (const [label, body] of Object.entries(MALFORMED_BODIES)) {
+        const answer = await sendRaw(`${origin}/upload`, { body });
+        expect(answer.status, label).toBe(400);
+        expect(JSON.parse(answer.text).error.code, label).toBe("E_UPLOAD_MALFORMED");
+      }
+      expect(await names(media)).toEqual([]);
+      const ok = await post(origin, [
+        { field: "f", filename: "ok.png", contentType: "image/png", body: png() },
+      ]);
+      expect(ok.status).toBe(201);
+      const aborted = await sendRaw(`${origin}/aborted`, { body: Buffer.from(`--${BOUNDARY}--\r\n`) });
+      expect([aborted.status, aborted.reason]).toEqual([499, "Client Closed Request"]);
+      expect(JSON.parse(aborted.text).error.code).toBe("E_UPLOAD_ABORTED");
     } finally {
       await app.close();
     }

@@ -4,7 +4,7 @@
  * 499 goes out with a reason phrase; createUploadHandler takes POST only (405, Allow: POST).
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { request as httpRequest, type IncomingMessage, type RequestListener } from "node:http";
+import type { RequestListener } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
@@ -12,7 +12,17 @@ import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
 import { createUploadHandler, handleUpload, UploadError, uploadMiddleware } from "../src/index.js";
 import { MALFORMED_BODIES } from "./support/malformed.js";
-import { BOUNDARY, listen, names, partHead, png, post, rawUpload, sleep } from "./support/uploads.js";
+import {
+  BOUNDARY,
+  disconnectMidFile,
+  listen,
+  names,
+  partHead,
+  png,
+  post,
+  sendRaw,
+  sleep,
+} from "./support/uploads.js";
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -25,40 +35,11 @@ async function storage() {
   return fsStorage({ root });
 }
 
-/** A request over node:http (fetch hides the reason phrase): status, reason, headers, body. */
-function send(
+/** sendRaw at `origin` + path (default /upload). */
+const send = (
   origin: string,
   options: { method?: string; path?: string; body?: Buffer; headers?: Record<string, string> } = {},
-): Promise<{ status: number; reason: string; headers: IncomingMessage["headers"]; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      `${origin}${options.path ?? "/upload"}`,
-      {
-        method: options.method ?? "POST",
-        headers: {
-          "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
-          ...(options.body ? { "content-length": String(options.body.length) } : {}),
-          ...options.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode!,
-            reason: res.statusMessage!,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString(),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(options.body);
-  });
-}
+) => sendRaw(`${origin}${options.path ?? "/upload"}`, options);
 
 async function withServer(listener: RequestListener, run: (origin: string) => Promise<void>): Promise<void> {
   const { server, origin } = await listen(listener);
@@ -119,18 +100,7 @@ describe("malformed part headers from a connected client: 400 E_UPLOAD_MALFORMED
         );
       },
       async (origin) => {
-        const head = partHead({ field: "file", filename: "gone.png", contentType: "image/png", body: "" });
-        const { answer } = rawUpload(
-          origin,
-          async (socket) => {
-            socket.write(head);
-            socket.write(png(150_000));
-            await sleep(150);
-            socket.destroy();
-          },
-          { "Content-Length": String(head.length + 400_000) },
-        );
-        expect(await answer).toBeUndefined();
+        await disconnectMidFile(origin);
         for (let i = 0; i < 50 && errors.length === 0; i++) await sleep(50);
         expect(errors).toHaveLength(1);
         expect(UploadError.isInstance(errors[0])).toBe(true);

@@ -166,7 +166,6 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   // An empty release would become current and let pruning delete every published file: a build
   // not run yet, or an ignore pattern that takes everything, must stop the deploy instead.
   if (found.length === 0) {
-    storedRead.catch(() => {});
     throw new ConfigError(
       `No static files were found in ${sources.map((s) => s.label ?? s.dir).join(", ") || "the sources"}: nothing was published and nothing pruned. Build the assets first, or check the sources and ignore patterns.`,
     );
