@@ -7,9 +7,16 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Storage } from "@storages/core";
 import { fsStorage } from "@storages/fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { type FastifyUploadRequest, fastifyUploads, replyUploadError, UploadError } from "../src/index.js";
+import {
+  type FastifyUploadRequest,
+  fastifyUploads,
+  replyUploadError,
+  UploadError,
+  type UploadOptions,
+} from "../src/index.js";
 import { MALFORMED_BODIES } from "./support/malformed.js";
 import { testTool } from "./support/tools.js";
 import { BOUNDARY, names, png, post, SVG_WITH_SCRIPT, sendRaw } from "./support/uploads.js";
@@ -26,23 +33,29 @@ interface FastifyApp {
   close(): Promise<void>;
 }
 
+/** A Fastify app with the plugin and an /upload route into a fresh fs storage (refusals answered typed). */
+async function uploadApp(options?: UploadOptions): Promise<{ app: FastifyApp; media: Storage }> {
+  const Fastify = (await testTool("fastify")) as (options?: object) => FastifyApp;
+  const root = await mkdtemp(join(tmpdir(), "storages-http-fastify-"));
+  roots.push(root);
+  const media = fsStorage({ root });
+  const app = Fastify();
+  await app.register(fastifyUploads);
+  app.post("/upload", async (request, reply) => {
+    try {
+      const result = await (request as FastifyUploadRequest).saveUpload(media, options);
+      return (reply as { code(n: number): { send(body: unknown): unknown } }).code(201).send(result);
+    } catch (error) {
+      replyUploadError(reply as Parameters<typeof replyUploadError>[0], error);
+      return reply;
+    }
+  });
+  return { app, media };
+}
+
 describe("Fastify: fastifyUploads plugin (@fastify/multipart's habits)", () => {
   it("request.saveUpload() stores the files; replyUploadError answers a refusal with the typed JSON body", async () => {
-    const Fastify = (await testTool("fastify")) as (options?: object) => FastifyApp;
-    const root = await mkdtemp(join(tmpdir(), "storages-http-fastify-"));
-    roots.push(root);
-    const media = fsStorage({ root });
-    const app = Fastify();
-    await app.register(fastifyUploads);
-    app.post("/upload", async (request, reply) => {
-      try {
-        const result = await (request as FastifyUploadRequest).saveUpload(media, { uploadTo: "f/" });
-        return (reply as { code(n: number): { send(body: unknown): unknown } }).code(201).send(result);
-      } catch (error) {
-        replyUploadError(reply as Parameters<typeof replyUploadError>[0], error);
-        return reply;
-      }
-    });
+    const { app, media } = await uploadApp({ uploadTo: "f/" });
     const origin = await app.listen({ port: 0, host: "127.0.0.1" });
     try {
       const ok = await post(origin, [
@@ -63,21 +76,7 @@ describe("Fastify: fastifyUploads plugin (@fastify/multipart's habits)", () => {
 
 describe("Fastify: malformed part headers, and 499's reason phrase", () => {
   it("a connected client's malformed part headers: 400 E_UPLOAD_MALFORMED; replyUploadError's 499 reads Client Closed Request", async () => {
-    const Fastify = (await testTool("fastify")) as (options?: object) => FastifyApp;
-    const root = await mkdtemp(join(tmpdir(), "storages-http-fastify-malformed-"));
-    roots.push(root);
-    const media = fsStorage({ root });
-    const app = Fastify();
-    await app.register(fastifyUploads);
-    app.post("/upload", async (request, reply) => {
-      try {
-        const result = await (request as FastifyUploadRequest).saveUpload(media);
-        return (reply as { code(n: number): { send(body: unknown): unknown } }).code(201).send(result);
-      } catch (error) {
-        replyUploadError(reply as Parameters<typeof replyUploadError>[0], error);
-        return reply;
-      }
-    });
+    const { app, media } = await uploadApp();
     app.post("/aborted", async (_request, reply) => {
       replyUploadError(
         reply as Parameters<typeof replyUploadError>[0],
