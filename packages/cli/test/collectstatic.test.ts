@@ -88,6 +88,44 @@ describe("storages collectstatic", () => {
     expect(Object.values(stored.files).every((e) => Object.keys(e.encodings).length === 0)).toBe(true);
   });
 
+  it("another run's lock on the target: waits, or with --lock-wait 0 fails (exit 1, E_ALREADY_EXISTS); --break-lock removes it", async () => {
+    const lock = join(dir, "public/.storages/lock.json");
+    await mkdir(join(dir, "public/.storages"), { recursive: true });
+    const holder = {
+      owner: "o",
+      host: "ci-runner-3",
+      pid: 77,
+      startedAt: "2026-12-03T10:00:00Z",
+      renewedAt: "2026-12-03T10:00:00Z",
+    };
+    await writeFile(lock, JSON.stringify(holder));
+    const refused = await run(["--source", "assets", "--lock-wait", "0", "--json"]);
+    expect(refused.code).toBe(1);
+    const report = JSON.parse(refused.stderr.trim().split("\n").at(-1)!);
+    expect(report).toMatchObject({ error: { code: "E_ALREADY_EXISTS", retryable: true } });
+    expect(report.error.message).toContain("pid 77 on ci-runner-3");
+    await expect(readFile(join(dir, "public/staticfiles.json"))).rejects.toThrow();
+
+    // Waiting: the note names the holder at once; the holder goes away (here: its file is removed).
+    const waiting = run(["--source", "assets", "--lock-wait", "30s"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    await rm(lock);
+    const waited = await waiting;
+    expect(waited.code).toBe(0);
+    expect(waited.stderr).toContain("pid 77 on ci-runner-3");
+    expect(waited.stderr).toContain("waiting for it");
+
+    await writeFile(lock, JSON.stringify(holder));
+    await writeFile(join(dir, "assets/img.png"), "png2");
+    const broken = await run(["--source", "assets", "--lock-wait", "0", "--break-lock"]);
+    expect(broken.code).toBe(0);
+    await expect(readFile(lock)).rejects.toThrow();
+
+    const bad = await run(["--source", "assets", "--lock-wait", "soon"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--lock-wait");
+  });
+
   it("without --source: a usage error that says what to give", async () => {
     const r = await run([]);
     expect(r.code).toBe(2);

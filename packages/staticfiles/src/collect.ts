@@ -35,6 +35,7 @@ import {
   refuseTargetAmongSources,
   type StaticSource,
 } from "./finders.js";
+import { acquirePublishLock, LOCK_NAME } from "./lock.js";
 import {
   ENCODINGS,
   type Encoding,
@@ -103,6 +104,14 @@ function sameSources(
   return true;
 }
 
+/** A duration option in ms: a non-negative whole number, else `fallback` when absent. */
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new InvalidArgumentError(`${name} must be a whole number of milliseconds ≥ 0, not ${value}.`);
+  return value;
+}
+
 function emptySizes(): Record<Encoding, number> {
   return { br: 0, gzip: 0, zstd: 0 };
 }
@@ -124,7 +133,9 @@ export async function collectStatic(options: CollectOptions): Promise<CollectRes
 
 async function collect(options: CollectOptions): Promise<CollectResult> {
   const started = performance.now();
-  const { target, signal } = options;
+  const { target } = options;
+  // Joined by the publishing lock's signal once it is taken: a lost lock stops the writes.
+  let signal = options.signal;
   const cwd = resolve(options.cwd ?? process.cwd());
   const encodings = (options.encodings ?? ENCODINGS).filter((e) => e !== "zstd" || zstdAvailable());
   for (const e of encodings) {
@@ -139,6 +150,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const keep = options.keep ?? 3;
   if (!Number.isInteger(keep) || keep < 1)
     throw new InvalidArgumentError(`--keep must be a whole number ≥ 1, not ${keep}.`);
+  const lockWaitMs = nonNegative(options.lockWaitMs, 10 * 60_000, "lockWaitMs");
+  const lockLeaseMs = Math.max(1, nonNegative(options.lockLeaseMs, 60_000, "lockLeaseMs"));
   const baseUrlPath = withSlash(options.baseUrlPath ?? "/static/");
   const originals = options.originals ?? true;
   const manifestOut =
@@ -171,8 +184,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     );
   }
   const optionsPrint = fingerprint(options, encodings);
-  const stored = await storedRead;
-  const previous = stored?.manifest;
+  let stored = await storedRead;
+  let previous = stored?.manifest;
 
   const result = (manifest: StaticManifest, extra: Partial<CollectResult>): CollectResult => ({
     release: manifest.release,
@@ -197,15 +210,18 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     ...extra,
   });
 
-  // The fast path: the sources' stat data is what the stored manifest recorded.
-  if (
-    stored &&
-    previous?.build &&
-    !options.clear &&
-    previous.build.options === optionsPrint &&
-    (options.release === undefined || options.release === previous.release) &&
-    sameSources(found, previous.build.sources)
-  ) {
+  /** The fast path: the sources' stat data is what the stored manifest recorded. */
+  const unchanged = async (): Promise<CollectResult | undefined> => {
+    if (
+      !stored ||
+      !previous?.build ||
+      options.clear ||
+      previous.build.options !== optionsPrint ||
+      (options.release !== undefined && options.release !== previous.release) ||
+      !sameSources(found, previous.build.sources)
+    ) {
+      return undefined;
+    }
     const totals = manifestTotals(previous);
     warnings.push(...((previous.build.warnings ?? []) as CollectWarning[]));
     const out = result(previous, {
@@ -225,16 +241,57 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     }
     out.durationMs = performance.now() - started;
     return out;
-  }
+  };
 
-  const pool = new WorkerPool(options.threads, signal);
+  const done = await unchanged();
+  if (done) return done;
+  if (options.dryRun) return await withPool(collectChanged);
+
+  // Writing from here on: one run at a time per target (lock.ts says why).
+  const lock = await acquirePublishLock(target, {
+    waitMs: lockWaitMs,
+    leaseMs: lockLeaseMs,
+    breakLock: options.breakLock ?? false,
+    signal,
+    onWait: options.onLockWait,
+  });
   try {
-    return await collectChanged();
+    if (lock) {
+      signal = signal ? AbortSignal.any([signal, lock.signal]) : lock.signal;
+      // Another run may have published since the manifest was read (this one waited for it, or
+      // raced it): that release is the one to build on, and may be this very one.
+      const latest = await readStored(target, signal);
+      if (latest?.text !== stored?.text) {
+        stored = latest;
+        previous = latest?.manifest;
+        const after = await unchanged();
+        if (after) return after;
+      }
+    } else {
+      warnings.push({
+        code: "unlocked",
+        file: LOCK_NAME,
+        message: `This target cannot create files exclusively, so no lock keeps another collectstatic from publishing at the same time: run one at a time, or two runs may prune each other's files.`,
+      });
+    }
+    return await withPool(collectChanged);
+  } catch (error) {
+    if (lock?.lost) throw lock.lost;
+    throw error;
   } finally {
-    await pool.close();
+    await lock?.release();
   }
 
-  async function collectChanged(): Promise<CollectResult> {
+  async function withPool(run: (pool: WorkerPool) => Promise<CollectResult>): Promise<CollectResult> {
+    const pool = new WorkerPool(options.threads, signal);
+    try {
+      return await run(pool);
+    } finally {
+      await pool.close();
+    }
+  }
+
+  async function collectChanged(pool: WorkerPool): Promise<CollectResult> {
     const recorded = previous?.build?.options === optionsPrint ? (previous.build.sources ?? {}) : {};
     const sameOutput = previous?.build?.options === optionsPrint && !options.clear;
     const bundled = await bundlerOutputs(sources);

@@ -1,6 +1,12 @@
 export { appSources, parseSourceSpec } from "./app-sources.js";
 export { collectStatic, MissingReferenceError } from "./collect.js";
 export { DEFAULT_IGNORE, type FoundFile, findFiles, packageSources, type StaticSource } from "./finders.js";
+export {
+  describeHolder,
+  LOCK_NAME,
+  PublishLockedError,
+  type PublishLockHolder,
+} from "./lock.js";
 export * from "./manifest.js";
 export {
   CACHE_IMMUTABLE,

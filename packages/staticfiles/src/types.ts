@@ -1,5 +1,6 @@
 import type { Storage } from "@storages/core";
 import type { StaticSource } from "./finders.js";
+import type { PublishLockHolder } from "./lock.js";
 import type { Encoding, StaticManifest } from "./manifest.js";
 
 export interface CollectWarning {
@@ -9,9 +10,10 @@ export interface CollectWarning {
    * `cycle`: files that reference each other (the reference closing the cycle is left as written);
    * `conflict`: two sources hold the same name (the first one is used);
    * `unparsed`: a CSS file that does not tokenize (its references are left as written);
-   * `reserved`: a source file under a name collectstatic writes itself (not published).
+   * `reserved`: a source file under a name collectstatic writes itself (not published);
+   * `unlocked`: the target cannot create files exclusively, so this run took no lock (`file` is the lock's name).
    */
-  code: "missing-reference" | "outside" | "cycle" | "conflict" | "unparsed" | "reserved";
+  code: "missing-reference" | "outside" | "cycle" | "conflict" | "unparsed" | "reserved" | "unlocked";
   /** The original name of the file the warning is about (the referencing file). */
   file: string;
   /** 1-based line of the reference, when it is about one. */
@@ -75,6 +77,17 @@ export interface CollectOptions {
   cwd?: string | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: CollectProgress) => void) | undefined;
+  /**
+   * How long to wait, in ms, while another run publishes to the same target (it holds the
+   * target's lock, `.storages/lock.json`); then `PublishLockedError`. 0: fail at once. Default 10 min.
+   */
+  lockWaitMs?: number | undefined;
+  /** A lock left unrenewed this long (ms) is taken over: its run is gone. Default 60 s. */
+  lockLeaseMs?: number | undefined;
+  /** Delete the target's lock before taking it: the run that held it is known to be dead. */
+  breakLock?: boolean | undefined;
+  /** Called once when another run holds the lock and this one starts waiting for it. */
+  onLockWait?: ((holder: PublishLockHolder | undefined) => void) | undefined;
   /** Set Content-Encoding on the uploaded siblings (for buckets that serve them directly). Default true. */
   siblingContentEncoding?: boolean | undefined;
 }

@@ -23,7 +23,14 @@ import {
   type TestBucket,
   testBucket,
 } from "../../s3/test/support/server.js";
-import { collectStatic, MANIFEST_NAME, readManifest, staticRequestListener } from "../src/index.js";
+import {
+  collectStatic,
+  LOCK_NAME,
+  MANIFEST_NAME,
+  PublishLockedError,
+  readManifest,
+  staticRequestListener,
+} from "../src/index.js";
 import { collectOptions, site, tempDir, writeTree } from "./helpers.js";
 
 let server: S3TestServer;
@@ -99,8 +106,10 @@ describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configure
     const fresh = await run();
     expect(fresh.copied).toBe(10);
     const puts = seen.filter((r) => r.startsWith("PUT "));
-    // 10 hashed files + 10 originals + 3 siblings × 3 contents × 2 names + 2 manifests.
-    expect(puts.length).toBe(10 + 10 + 18 + 2);
+    // 10 hashed files + 10 originals + 3 siblings × 3 contents × 2 names + 2 manifests + the lock.
+    expect(puts.length).toBe(10 + 10 + 18 + 2 + 1);
+    expect(puts).toContain(`PUT /${bucket}/${prefix}/${LOCK_NAME}`);
+    expect(seen).toContain(`DELETE /${bucket}/${prefix}/${LOCK_NAME}`);
     const stored = await readManifest(target);
     expect(stored.release).toBe(fresh.release);
     // What was published is what the manifest says (read back through the server).
@@ -127,6 +136,7 @@ describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configure
     const puts = seen.filter((r) => r.startsWith("PUT "));
     const changed = ["img/logo.png", "css/base.css", "css/app.css"];
     const expected = new Set<string>([
+      `PUT /${bucket}/${prefix}/${LOCK_NAME}`,
       `PUT /${bucket}/${prefix}/.storages/releases/${second.release}.json`,
       `PUT /${bucket}/${prefix}/${MANIFEST_NAME}`,
     ]);
@@ -145,6 +155,42 @@ describe(`collectstatic on ${findTestServer()?.label ?? "S3 (no server configure
     // The first release's files are all still there (rollback).
     for (const entry of Object.values(first.manifest.files))
       expect(await target.exists(entry.name)).toBe(true);
+  });
+
+  it("two runs at once (two clients): one publishes, the other waits for its lock, then finds nothing changed", async () => {
+    const other = s3Storage({ bucket, prefix, ...connectionOf(server) });
+    try {
+      const waits: unknown[] = [];
+      const onLockWait = (holder: unknown) => waits.push(holder);
+      const results = await Promise.all([
+        run({ onLockWait, lockLeaseMs: 2000 }),
+        collectStatic(
+          collectOptions(src, other, dir.path, { onLockWait, lockLeaseMs: 2000, manifestOut: false }),
+        ),
+      ]);
+      expect(results.map((r) => r.nothingChanged).sort()).toEqual([false, true]);
+      expect(waits).toHaveLength(1);
+      // The loser's exclusive create (If-None-Match: *) was refused by the server: no copy under another name.
+      const left: string[] = [];
+      for await (const entry of target.list(".storages/", { recursive: false })) left.push(entry.name);
+      expect(left.filter((n) => !n.startsWith(".storages/releases"))).toEqual([]);
+
+      // Held by the other client, with no wait: refused, nothing written.
+      await other.save(
+        LOCK_NAME,
+        JSON.stringify({ owner: "x", host: "h", pid: 1, startedAt: "t", renewedAt: "t" }),
+      );
+      await writeFile(join(src, "img/logo.png"), "png-logo-v2");
+      seen = [];
+      const error = await run({ lockWaitMs: 0 }).catch((e) => e);
+      expect(PublishLockedError.isInstance(error)).toBe(true);
+      expect(seen.filter((r) => r.startsWith("PUT ") && !r.includes("/.storages/lock"))).toEqual([]);
+      const broken = await run({ lockWaitMs: 0, breakLock: true });
+      expect(broken.copied).toBe(3);
+      expect(await target.exists(LOCK_NAME)).toBe(false);
+    } finally {
+      await other.close();
+    }
   });
 
   it("the storages collectstatic command publishes to a named storage on the server", async () => {

@@ -13,7 +13,7 @@ import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, positiveInteger } from "./options.js";
+import { collect, lockWaitOption, positiveInteger } from "./options.js";
 
 /** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
 function sourceOption(text: string, parse: typeof parseSourceSpec): StaticSource {
@@ -109,7 +109,13 @@ export const collectstatic = defineCommand({
       .option("--no-originals", "do not also publish each file under its original name")
       .option("--base-url <path>", "path root-relative references start with (default /static/)")
       .option("--release <id>", "release id (default: derived from the files' hashes)")
-      .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger),
+      .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger)
+      .option(
+        "--lock-wait <duration>",
+        "how long to wait while another run publishes to the target (default 10m; 0: fail at once)",
+        lockWaitOption,
+      )
+      .option("--break-lock", "remove the target's lock first (the run that held it is known to be dead)"),
   async run(context, _args, options) {
     const staticfiles = await import("@storages/staticfiles");
     // --source flags, else the folders the app's package.json declares ("staticfiles").
@@ -168,6 +174,13 @@ export const collectstatic = defineCommand({
         originals: options.originals,
         manifestOut: options.manifestOut === false ? false : options.manifestOut,
         concurrency: options.concurrency,
+        lockWaitMs: options.lockWait,
+        breakLock: options.breakLock,
+        onLockWait: (holder) =>
+          context.output.warn(
+            `${staticfiles.describeHolder(holder)} is publishing to this target: waiting for it (at most ${options.lockWait === undefined ? "10m" : `${options.lockWait / 1000}s`}: --lock-wait).`,
+            "lock-wait",
+          ),
         signal: context.signal,
         onProgress: show,
       });

@@ -27,6 +27,19 @@ export function expiresOption(value: string | undefined): number | undefined {
   return usage(() => parseDuration(value, "--expires", "s", { max: MAX_SIGNED_URL_EXPIRES_IN }));
 }
 
+/**
+ * A commander argument parser: milliseconds, from `0` (do not wait), `90` or `90s`, `10m` (at most
+ * a day: a deploy waiting longer is stuck).
+ */
+export function lockWaitOption(value: string): number {
+  if (/^\s*0+\s*$/.test(value)) return 0;
+  try {
+    return parseDuration(value, "the value", "s", { max: 86_400 }) * 1000;
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
 /** Bytes, from `1048576`, `10MiB`; `range` bounds it (`{ min: 1 }`). */
 export function sizeOption(
   value: string | undefined,
