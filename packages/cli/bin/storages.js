@@ -5,13 +5,16 @@
 // Node reads every `--env-file FILE` of this command line before any of this runs, the program's
 // own arguments included (nodejs/node#54232: it stops at `--` only), and exits 9 when FILE is
 // missing. Nothing here can catch that; `-e FILE` is the spelling Node leaves alone (program.ts).
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 
 const entry = new URL("../dist/bin.js", import.meta.url);
 if (!existsSync(entry)) {
+  // Loaded only here: every other start (the no-change collectstatic among them) skips them.
+  const [{ spawnSync }, { createRequire }, { fileURLToPath }] = await Promise.all([
+    import("node:child_process"),
+    import("node:module"),
+    import("node:url"),
+  ]);
   const packageDir = fileURLToPath(new URL("..", import.meta.url));
   let tsc;
   try {
