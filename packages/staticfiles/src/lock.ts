@@ -88,14 +88,25 @@ export async function acquirePublishLock(
   const poll = Math.max(10, Math.min(2000, options.leaseMs / 4));
   if (options.breakLock) await deleteLock(target, signal);
   let announced = false;
+  let tookOver = false;
   for (;;) {
     if (signal) throwIfAborted(signal);
+    let created: boolean;
     try {
-      if (await tryCreate(target, record, signal)) return held(target, record, options);
+      created = await tryCreate(target, record, signal);
     } catch (error) {
       if (UnsupportedError.isInstance(error)) return undefined;
       throw error;
     }
+    if (created && tookOver) {
+      // The run judged dead may only have been stalled: a renewal of its that read its own lock
+      // just before the takeover writes it back. Two of its renewal periods later, the lock says
+      // which run is alive; only that one goes on.
+      tookOver = false;
+      await sleep(options.leaseMs / 2, signal);
+      if (parseRecord((await readLock(target, signal)) ?? "")?.owner === record.owner)
+        return held(target, record, options);
+    } else if (created) return held(target, record, options);
     // Held by another run: watch it until it is released, goes stale, or the wait is over.
     let seen: { text: string; since: number } | undefined;
     for (;;) {
@@ -106,6 +117,7 @@ export async function acquirePublishLock(
       else if (now - seen.since >= options.leaseMs) {
         // Not renewed for a whole lease by this run's own clock: the run holding it is gone.
         await deleteLock(target, signal);
+        tookOver = true;
         break;
       }
       const holder = parseHolder(text);

@@ -177,22 +177,27 @@ describe("the publishing lock", () => {
         };
       },
     });
-    let stolen = false;
+    // Another run takes the lock over, and keeps writing its own record: a renewal racing one of
+    // those writes may put this run's back once, never every time.
+    const thief = handle();
+    let stealing: ReturnType<typeof setInterval> | undefined;
     const error = await collectStatic(
       options(
         {
           lockLeaseMs: 40,
           concurrency: 1,
           onProgress: (p) => {
-            if (p.phase === "publish" && !stolen) {
-              stolen = true;
-              void handle().save(LOCK_NAME, FOREIGN, { overwrite: true });
+            if (p.phase === "publish" && !stealing) {
+              stealing = setInterval(() => void thief.save(LOCK_NAME, FOREIGN, { overwrite: true }), 5);
             }
           },
         },
         slowed,
       ),
-    ).catch((e) => e);
+    )
+      .catch((e) => e)
+      .finally(() => clearInterval(stealing));
+    await new Promise((r) => setTimeout(r, 50)); // the thief's last write lands
     expect(PublishLockedError.isInstance(error)).toBe(true);
     expect(error.message).toContain("taken over");
     expect((await readManifest(handle())).release).toBe(first.release);
