@@ -421,11 +421,12 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         if (p.published) out.unchanged++;
         else out.copied++;
       }
+      // With --clear, a dry run reports what clearing would delete (and everything counts as copied).
+      if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal, options.dryRun)));
       if (options.dryRun) {
         out.durationMs = performance.now() - started;
         return out;
       }
-      if (options.clear) out.deleted.push(...(await clearTracked(target, previous, signal)));
       for (const p of sorted) if (!publisher.isQueued(p)) publisher.enqueue(p);
       await publisher.finish();
       out.written = publisher.written;

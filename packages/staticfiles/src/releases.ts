@@ -101,16 +101,21 @@ export async function prune(
   return { deleted: names, kept };
 }
 
-/** `--clear`: everything a stored manifest says collectstatic wrote, and those manifests. */
+/**
+ * `--clear`: everything a stored manifest says collectstatic wrote, and those manifests; the names
+ * it deletes (or, with `dryRun`, would delete).
+ */
 export async function clearTracked(
   target: Storage,
   previous: StaticManifest | undefined,
   signal: AbortSignal | undefined,
+  dryRun = false,
 ): Promise<string[]> {
   const releases = await storedReleases(target, signal);
   const names = new Set<string>(previous ? manifestNames(previous) : []);
   for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
   const sorted = [...names].sort();
+  if (dryRun) return sorted;
   if (sorted.length > 0) await target.deleteMany(sorted, { signal });
   const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
   if (manifests.length > 0) await target.deleteMany(manifests, { signal });

@@ -595,7 +595,12 @@ describe("releases and pruning", () => {
     await writeTree(src, { "img/gone.png": "soon gone" });
     await collectStatic(options());
     await rm(join(src, "img/gone.png"));
+    const before = await files(out);
+    const dry = await collectStatic(options({ clear: true, dryRun: true }));
+    expect(await files(out)).toEqual(before); // nothing deleted…
     const r3 = await collectStatic(options({ clear: true }));
+    expect(dry.deleted).toEqual(r3.deleted); // …but reported as what the real run deletes
+    expect(dry.copied).toBe(r3.copied);
     const names = await files(out);
     expect(r3.deleted.length).toBeGreaterThan(0);
     expect(names).toContain("media/upload.jpg");
