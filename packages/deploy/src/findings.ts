@@ -38,6 +38,7 @@ export const FINDING_IDS = [
   "manifest-missing",
   "manifest-invalid",
   "manifest-files-missing",
+  "collectstatic-running",
   // after a deploy (--base-url)
   "url-not-found",
   "url-unreachable",

@@ -3,7 +3,14 @@
  * lists and every precompressed variant it declares, and the same for each release collectstatic
  * keeps for rollbacks. A missing file here is a 404 after the deploy, or after a rollback.
  */
-import { manifestNames, RELEASES_PREFIX, readManifest } from "@storages/staticfiles";
+import {
+  describeHolder,
+  LOCK_NAME,
+  manifestNames,
+  RELEASES_PREFIX,
+  readManifest,
+  readPublishLock,
+} from "@storages/staticfiles";
 import pLimit from "p-limit";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
@@ -60,6 +67,16 @@ export async function manifestFindings(
     ),
   );
   const findings: Finding[] = [];
+  const lock = await readPublishLock(storage, options.signal);
+  if (lock) {
+    findings.push({
+      id: "collectstatic-running",
+      severity: "warning",
+      storage: s.name,
+      message: `${describeHolder(lock.holder)} holds the static storage's lock (${LOCK_NAME}): a release is being published now, so what this check saw may change; or a killed run left the lock, and the next collectstatic waits up to a minute to take it over.`,
+      fix: "Check again once that run is done. If no collectstatic is running, `storages collectstatic --break-lock` removes the lock.",
+    });
+  }
   for (const r of releases) {
     const gone = [...manifestNames(r.manifest)].filter((n) => missing.has(n)).sort();
     if (gone.length === 0) continue;

@@ -225,6 +225,28 @@ describe("storages check: the static manifest", () => {
     expect(report.findings[0]!.message).toContain(`${site.hashedCss}.br`);
   });
 
+  it("a collectstatic lock on the static storage (a run publishing, or a killed one's): a warning naming its holder", async () => {
+    await mkdir(join(site.staticDir, ".storages"), { recursive: true });
+    const lock = join(site.staticDir, ".storages", "lock.json");
+    const holder = {
+      owner: "o",
+      host: "deploy-2",
+      pid: 31,
+      startedAt: "2026-12-03T10:00:00Z",
+      renewedAt: "2026-12-03T10:00:30Z",
+    };
+    await writeFile(lock, JSON.stringify(holder));
+    try {
+      const report = await check(site.env);
+      expect(ids(report)).toEqual(["collectstatic-running"]);
+      expect(report.findings[0]!.severity).toBe("warning");
+      expect(report.findings[0]!.message).toContain("pid 31 on deploy-2");
+      expect(report.findings[0]!.fix).toContain("--break-lock");
+    } finally {
+      await rm(lock);
+    }
+  });
+
   it("catches a kept release (the rollback target) whose files cleanup deleted", async () => {
     const first = JSON.parse(await readFile(join(site.staticDir, "staticfiles.json"), "utf8"));
     await writeFile(join(site.root, "app-static", "css", "app.css"), "body { color: #654321; }\n");

@@ -6,6 +6,7 @@ export {
   LOCK_NAME,
   PublishLockedError,
   type PublishLockHolder,
+  readPublishLock,
 } from "./lock.js";
 export * from "./manifest.js";
 export {

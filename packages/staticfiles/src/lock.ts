@@ -197,6 +197,18 @@ function held(target: Storage, record: LockRecord, options: PublishLockOptions):
   };
 }
 
+/**
+ * The target's lock as another tool sees it (`storages check`): undefined when there is none, else
+ * its holder (undefined when the record does not parse).
+ */
+export async function readPublishLock(
+  target: Storage,
+  signal?: AbortSignal,
+): Promise<{ holder: PublishLockHolder | undefined } | undefined> {
+  const text = await readLock(target, signal);
+  return text === undefined ? undefined : { holder: parseHolder(text) };
+}
+
 async function readLock(target: Storage, signal: AbortSignal | undefined): Promise<string | undefined> {
   try {
     return await target.readText(LOCK_NAME, { signal });
