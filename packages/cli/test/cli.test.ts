@@ -303,6 +303,18 @@ describe("URLs", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  it("url of a storage whose baseUrl is a path: printed as it is, with a note that the app serves it", async () => {
+    const relative = baseEnv({ STORAGES_DEFAULT: `file://${dir}/media?baseUrl=/media/&visibility=public` });
+    await run(["put", "-", "default:a.txt"], { input: "a", env: relative });
+    const r = await run(["url", "default:a.txt"], { env: relative });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("/media/a.txt\n");
+    expect(r.stderr).toContain("/media/a.txt is relative: it is served by the app");
+    const absolute = await run(["url", "staticfiles:logo.svg"]);
+    expect(absolute.stdout).toMatch(/^https:\/\//);
+    expect(absolute.stderr).toBe("");
+  });
+
   it("url prints a public storage's public URL, and a private one's signed URL that works", async () => {
     await run(["put", "-", "staticfiles:logo.svg"], { input: "<svg/>" });
     expect((await run(["url", "staticfiles:logo.svg"])).stdout).toBe(

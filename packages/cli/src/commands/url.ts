@@ -39,6 +39,14 @@ export const url = defineCommand({
       download: options.download,
       signal: context.signal,
     });
+    // A local storage's baseUrl is often a path ("/media/"): the URL is the app's to serve, under
+    // its own origin; a script that fetches it as it is gets nothing.
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(result.url)) {
+      context.output.warn(
+        `${result.url} is relative: it is served by the app (its origin in front of it), not by the storage. Set the storage's baseUrl to an absolute URL to print one.`,
+        "relative-url",
+      );
+    }
     context.output.result(result, (r) => r.url);
     return undefined;
   },
