@@ -125,6 +125,24 @@ export class Planner {
     return this.#in.bundled.has(name) || looksBundlerHashed(name);
   }
 
+  /**
+   * A name a bundler hashed is trusted to change with its content: published as it is, cached as
+   * immutable. Bytes that changed under the same name (a hand-edited build output, a bundler
+   * whose hashing is off) would reach no browser or CDN that cached the old ones, and would be
+   * what a rollback to the previous release gets: a warning, naming both.
+   */
+  #checkKeptName(name: string, sourceSha: string): void {
+    const previous = this.#in.previous;
+    const recorded = previous?.build?.sources;
+    const before = recorded && Object.hasOwn(recorded, name) ? recorded[name]![2] : undefined;
+    if (before === undefined || before === sourceSha) return;
+    this.#in.warnings.push({
+      code: "changed-hashed-name",
+      file: name,
+      message: `${name} looks content-hashed by a bundler, but its bytes differ from release ${previous!.release}'s under the same name: browsers and CDNs that cached it (immutable) keep the old bytes, and a rollback to ${previous!.release} gets the new ones. Rebuild with the bundler's content hashing on, or give the file a new name.`,
+    });
+  }
+
   /** The stored manifest's entry for this name, when it is for these bytes and still valid. */
   previousEntry(name: string, sha: string): ManifestEntry | undefined {
     const previousFiles = this.#in.previous?.files;
@@ -220,6 +238,7 @@ export class Planner {
       bytes = undefined;
     } else if (bytes) this.#inMemory += bytes.length;
     const keepName = this.#keepsName(name);
+    if (keepName) this.#checkKeptName(name, d.sourceSha);
     const publishedName = keepName ? name : hashedName(name, sha);
     const prev = this.previousEntry(name, sha);
     if (integrity === undefined) integrity = prev?.integrity;

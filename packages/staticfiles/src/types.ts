@@ -11,9 +11,18 @@ export interface CollectWarning {
    * `conflict`: two sources hold the same name (the first one is used);
    * `unparsed`: a CSS file that does not tokenize (its references are left as written);
    * `reserved`: a source file under a name collectstatic writes itself (not published);
-   * `unlocked`: the target cannot create files exclusively, so this run took no lock (`file` is the lock's name).
+   * `unlocked`: the target cannot create files exclusively, so this run took no lock (`file` is the lock's name);
+   * `changed-hashed-name`: a name a bundler hashed (kept as it is) holds other bytes than in the previous release.
    */
-  code: "missing-reference" | "outside" | "cycle" | "conflict" | "unparsed" | "reserved" | "unlocked";
+  code:
+    | "missing-reference"
+    | "outside"
+    | "cycle"
+    | "conflict"
+    | "unparsed"
+    | "reserved"
+    | "unlocked"
+    | "changed-hashed-name";
   /** The original name of the file the warning is about (the referencing file). */
   file: string;
   /** 1-based line of the reference, when it is about one. */

@@ -282,6 +282,18 @@ describe("a fresh run", () => {
     }
     expect(m.files[".vite/manifest.json"]).toBeUndefined();
     expect(m.originals).not.toContain("assets/main-abcdefgh.js");
+
+    // The same hashed-looking name with other bytes (hand-edited output): published, and warned of.
+    await writeFile(join(src, "assets/vendor-BvT3kq9x.js"), "export const edited = 1;");
+    const edited = await collectStatic(options());
+    expect(edited.warnings).toEqual([
+      expect.objectContaining({ code: "changed-hashed-name", file: "assets/vendor-BvT3kq9x.js" }),
+    ]);
+    expect(edited.warnings[0]!.message).toContain(`release ${m.release}`);
+    // A touched file with the same bytes is not a change.
+    await writeFile(join(src, "assets/main-abcdefgh.js"), "export {}");
+    const touched = await collectStatic(options());
+    expect(touched.warnings.map((w) => w.code)).not.toContain("changed-hashed-name");
   });
 
   it("first found wins, with a warning naming both sources", async () => {
