@@ -15,6 +15,11 @@
  *
  * A no-change run and a dry run write nothing, so they take no lock: a no-change run still sends
  * only the manifest request.
+ *
+ * What it cannot promise: the storages offer no conditional overwrite or delete, so a renewal is a
+ * read and then a write. A holder stalled for longer than two renewal periods between the two
+ * could write its record back over a takeover it did not see; both runs would then go on until
+ * its next renewal reads the other's record. Every other interleaving leaves one run publishing.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
