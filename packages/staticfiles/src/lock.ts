@@ -18,8 +18,9 @@
  *
  * What it cannot promise: the storages offer no conditional overwrite or delete, so a renewal is a
  * read and then a write. A holder stalled for longer than two renewal periods between the two
- * could write its record back over a takeover it did not see; both runs would then go on until
- * its next renewal reads the other's record. Every other interleaving leaves one run publishing.
+ * could write its record back over a takeover it did not see, after the taking run's check; both
+ * would then write until the taking run's next renewal finds the other's record and stops it (at
+ * most a quarter of a lease). Every other interleaving leaves one run publishing.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
