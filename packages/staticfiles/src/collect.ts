@@ -49,6 +49,7 @@ import {
   serializeManifest,
 } from "./manifest.js";
 import { referenceKind } from "./names.js";
+import { own } from "./own.js";
 import { Planner, sha256Hex } from "./planner.js";
 import { WorkerPool } from "./pool.js";
 import { Publisher } from "./publisher.js";
@@ -98,7 +99,7 @@ function sameSources(
 ): boolean {
   if (Object.keys(recorded).length !== found.length) return false;
   for (const file of found) {
-    const r = Object.hasOwn(recorded, file.name) ? recorded[file.name] : undefined;
+    const r = own(recorded, file.name);
     if (!r || r[0] !== file.size || r[1] !== file.mtimeMs) return false;
   }
   return true;

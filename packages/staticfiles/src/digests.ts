@@ -9,6 +9,7 @@
  */
 import type { FoundFile } from "./finders.js";
 import { referenceKind } from "./names.js";
+import { own } from "./own.js";
 import type { WorkerPool } from "./pool.js";
 import type { Reference } from "./references.js";
 import type { CollectProgress } from "./types.js";
@@ -69,7 +70,7 @@ export async function digestSources({
 }: DigestSourcesInput): Promise<void> {
   const toScan: FoundFile[] = [];
   for (const file of found) {
-    const r = Object.hasOwn(recorded, file.name) ? recorded[file.name] : undefined;
+    const r = own(recorded, file.name);
     // Files that may hold references are always read: what they reference may have changed.
     if (!referenceKind(file.name) && r && r[0] === file.size && r[1] === file.mtimeMs)
       digests.set(file.name, { sourceSha: r[2] });

@@ -9,12 +9,8 @@ import { readdir, readFile, realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
 import { ConfigError, isWithin } from "@storages/core";
-import { MANIFEST_NAME, RELEASES_PREFIX } from "./manifest.js";
-
-/** The folder of collectstatic's own records in the target (`.storages/`). */
-const RESERVED_FOLDER = RELEASES_PREFIX.slice(0, RELEASES_PREFIX.indexOf("/") + 1);
-
 import type picomatchModule from "picomatch";
+import { MANIFEST_NAME, RESERVED_FOLDER } from "./manifest.js";
 import { looksBundlerHashed } from "./names.js";
 import type { CollectWarning } from "./types.js";
 

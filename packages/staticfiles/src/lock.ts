@@ -32,10 +32,10 @@ import {
   throwIfAborted,
   UnsupportedError,
 } from "@storages/core";
-import { RELEASES_PREFIX } from "./manifest.js";
+import { RESERVED_FOLDER } from "./manifest.js";
 
 /** Beside the release manifests: never published (a reserved name), never served (a dot folder). */
-export const LOCK_NAME = `${RELEASES_PREFIX.slice(0, RELEASES_PREFIX.indexOf("/") + 1)}lock.json`;
+export const LOCK_NAME = `${RESERVED_FOLDER}lock.json`;
 
 /** What the lock records about the run holding it (for the message of a run that finds it). */
 export interface PublishLockHolder {

@@ -14,8 +14,10 @@ import { InvalidArgumentError, NotFoundError, Storage } from "@storages/core";
 export const MANIFEST_VERSION = 1;
 /** The current release's manifest, at the root of the target storage. */
 export const MANIFEST_NAME = "staticfiles.json";
+/** The folder of collectstatic's own records in the target: release manifests, the publishing lock. */
+export const RESERVED_FOLDER = ".storages/";
 /** Every kept release's manifest: `.storages/releases/<release>.json`. */
-export const RELEASES_PREFIX = ".storages/releases/";
+export const RELEASES_PREFIX = `${RESERVED_FOLDER}releases/`;
 
 /** Precompressed siblings of a published file: `<name>.br`, `<name>.gz`, `<name>.zst`. */
 export const ENCODINGS = ["br", "zstd", "gzip"] as const;

@@ -24,6 +24,7 @@ import type { SourceDigest } from "./digests.js";
 import type { FoundFile } from "./finders.js";
 import type { Encoding, ManifestEntry, StaticManifest } from "./manifest.js";
 import { hashedName, isCompressible, looksBundlerHashed } from "./names.js";
+import { own } from "./own.js";
 import { replaceLastSegment, resolveReference, spliceReferences } from "./references.js";
 import type { CollectWarning } from "./types.js";
 
@@ -134,7 +135,7 @@ export class Planner {
   #checkKeptName(name: string, sourceSha: string): void {
     const previous = this.#in.previous;
     const recorded = previous?.build?.sources;
-    const before = recorded && Object.hasOwn(recorded, name) ? recorded[name]![2] : undefined;
+    const before = own(recorded, name)?.[2];
     if (before === undefined || before === sourceSha) return;
     this.#in.warnings.push({
       code: "changed-hashed-name",
@@ -146,7 +147,7 @@ export class Planner {
   /** The stored manifest's entry for this name, when it is for these bytes and still valid. */
   previousEntry(name: string, sha: string): ManifestEntry | undefined {
     const previousFiles = this.#in.previous?.files;
-    const p = previousFiles && Object.hasOwn(previousFiles, name) ? previousFiles[name] : undefined;
+    const p = own(previousFiles, name);
     return this.#in.sameOutput && p && p.sha256 === sha ? p : undefined;
   }
 

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { NotFoundError } from "@storages/core";
 import { MANIFEST_NAME, parseManifest, type StaticManifest } from "./manifest.js";
+import { own } from "./own.js";
 
 /** A name the manifest does not know, asked for in production. Code `E_NOT_FOUND`. */
 export class StaticFileNotFoundError extends NotFoundError {
@@ -69,7 +70,7 @@ export function createStaticUrls(options: StaticUrlsOptions): StaticUrls {
   const mode = options.mode ?? defaultMode();
   const resolveName = (name: string): string => {
     const { path } = split(name);
-    const entry = Object.hasOwn(manifest.files, path) ? manifest.files[path] : undefined;
+    const entry = own(manifest.files, path);
     if (entry) return entry.name;
     if (mode === "development") return path;
     throw new StaticFileNotFoundError(path, manifest.release);
@@ -83,7 +84,7 @@ export function createStaticUrls(options: StaticUrlsOptions): StaticUrls {
     },
     integrity(name) {
       const { path } = split(name);
-      const entry = Object.hasOwn(manifest.files, path) ? manifest.files[path] : undefined;
+      const entry = own(manifest.files, path);
       if (entry) return entry.integrity;
       if (mode === "development") return undefined;
       throw new StaticFileNotFoundError(path, manifest.release);
