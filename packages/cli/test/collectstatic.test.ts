@@ -99,7 +99,7 @@ describe("storages collectstatic", () => {
       renewedAt: "2026-12-03T10:00:00Z",
     };
     await writeFile(lock, JSON.stringify(holder));
-    const refused = await run(["--source", "assets", "--lock-wait", "0", "--json"]);
+    const refused = await run(["--source", "assets", "--lock-wait", "0s", "--json"]);
     expect(refused.code).toBe(1);
     const report = JSON.parse(refused.stderr.trim().split("\n").at(-1)!);
     expect(report).toMatchObject({ error: { code: "E_ALREADY_EXISTS", retryable: true } });

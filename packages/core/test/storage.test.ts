@@ -195,6 +195,8 @@ describe("Storage facade", () => {
       { cacheControl: "public\r\nSet-Cookie: a=b" },
       { contentType: "image/png\nX-Evil: 1" },
       { contentDisposition: "attachment\u0000" },
+      // Beyond Latin-1: stored, it would make every response that sends it fail (ERR_INVALID_CHAR).
+      { contentDisposition: 'attachment; filename="日本.pdf"' },
       { contentEncoding: 5 as unknown as string },
     ]) {
       await expect(storage.save("h.txt", "x", options), JSON.stringify(options)).rejects.toMatchObject({
@@ -203,6 +205,7 @@ describe("Storage facade", () => {
     }
     expect(await storage.exists("h.txt")).toBe(false);
     await storage.save("h.txt", "x", { cacheControl: "public,\tmax-age=60" });
+    await storage.save("h.txt", "x", { contentDisposition: 'inline; filename="caf\u00e9.pdf"' });
   });
 
   it("calls nothing can end early share a signal that never aborts and keeps no listener a driver leaves on it", async () => {

@@ -30,12 +30,28 @@ export async function manifestFindings(
       manifest: undefined,
     };
   const storage = await layout.writer(s.name);
-  const manifest = await readStaticManifest(storage, options.signal);
+  // Read beside the manifest: a first deploy's collectstatic holds the lock before any manifest exists.
+  const [manifest, lock] = await Promise.all([
+    readStaticManifest(storage, options.signal),
+    readPublishLock(storage, { signal: options.signal, timeout: options.timeout }),
+  ]);
+  const lockFindings: Finding[] = lock
+    ? [
+        {
+          id: "collectstatic-running",
+          severity: "warning",
+          storage: s.name,
+          message: `${describeHolder(lock.holder)} holds the static storage's lock (${LOCK_NAME}): a release is being published now, so what this check saw may change; or a killed run left the lock, which the next collectstatic takes over once it goes unrenewed for a lease.`,
+          fix: "Check again once that run is done. If no collectstatic is running, `storages collectstatic --break-lock` removes the lock.",
+        },
+      ]
+    : [];
   if (!manifest) {
     return {
       manifest,
       notes: [],
       findings: [
+        ...lockFindings,
         {
           id: "manifest-missing",
           severity: "error",
@@ -66,17 +82,7 @@ export async function manifestFindings(
       }),
     ),
   );
-  const findings: Finding[] = [];
-  const lock = await readPublishLock(storage, options.signal);
-  if (lock) {
-    findings.push({
-      id: "collectstatic-running",
-      severity: "warning",
-      storage: s.name,
-      message: `${describeHolder(lock.holder)} holds the static storage's lock (${LOCK_NAME}): a release is being published now, so what this check saw may change; or a killed run left the lock, and the next collectstatic waits up to a minute to take it over.`,
-      fix: "Check again once that run is done. If no collectstatic is running, `storages collectstatic --break-lock` removes the lock.",
-    });
-  }
+  const findings: Finding[] = [...lockFindings];
   for (const r of releases) {
     const gone = [...manifestNames(r.manifest)].filter((n) => missing.has(n)).sort();
     if (gone.length === 0) continue;

@@ -247,6 +247,21 @@ describe("storages check: the static manifest", () => {
     }
   });
 
+  it("a first deploy's collectstatic still running: its lock is reported beside the missing manifest", async () => {
+    await rm(join(site.staticDir, "staticfiles.json"));
+    await mkdir(join(site.staticDir, ".storages"), { recursive: true });
+    const lock = join(site.staticDir, ".storages", "lock.json");
+    await writeFile(
+      lock,
+      JSON.stringify({ owner: "o", host: "deploy-2", pid: 31, startedAt: "t", renewedAt: "t" }),
+    );
+    try {
+      expect(ids(await check(site.env)).sort()).toEqual(["collectstatic-running", "manifest-missing"]);
+    } finally {
+      await rm(lock);
+    }
+  });
+
   it("catches a kept release (the rollback target) whose files cleanup deleted", async () => {
     const first = JSON.parse(await readFile(join(site.staticDir, "staticfiles.json"), "utf8"));
     await writeFile(join(site.root, "app-static", "css", "app.css"), "body { color: #654321; }\n");

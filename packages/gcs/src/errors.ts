@@ -118,6 +118,14 @@ export function toStorageError(error: unknown, context: ErrorContext): StorageEr
   if (name === "SigningError") return signingError(error);
 
   const message = messageOf(error);
+  // A key found by Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS) is loaded by
+  // the SDK itself, at the first request: one that does not parse fails there, not at load.
+  if (/DECODER routines|private key|PEM/i.test(message)) {
+    return new ConfigError(
+      `The service-account credentials could not be used: their private key does not parse (${message}). Check the key file that GOOGLE_APPLICATION_CREDENTIALS (or keyFilename, credentials) names.`,
+      { cause: safeCause(error) },
+    );
+  }
   const status = httpStatus(error);
   const target = where(context);
   // A server's error may quote the request (signed URL, Authorization): keep no secret in the cause.

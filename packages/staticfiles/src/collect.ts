@@ -35,7 +35,7 @@ import {
   refuseTargetAmongSources,
   type StaticSource,
 } from "./finders.js";
-import { acquirePublishLock, LOCK_NAME } from "./lock.js";
+import { acquirePublishLock, breakPublishLock, LOCK_NAME } from "./lock.js";
 import {
   ENCODINGS,
   type Encoding,
@@ -244,6 +244,8 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
     return out;
   };
 
+  // Asked for explicitly: a dead run's lock goes even when this run has nothing to write.
+  if (options.breakLock && !options.dryRun) await breakPublishLock(target, signal);
   const done = await unchanged();
   if (done) return done;
   if (options.dryRun) return await withPool(collectChanged);
@@ -252,7 +254,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
   const lock = await acquirePublishLock(target, {
     waitMs: lockWaitMs,
     leaseMs: lockLeaseMs,
-    breakLock: options.breakLock ?? false,
+    breakLock: false, // done above
     signal,
     onWait: options.onLockWait,
   });

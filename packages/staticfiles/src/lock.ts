@@ -27,6 +27,7 @@ import { hostname } from "node:os";
 import {
   AlreadyExistsError,
   abortError,
+  type CallOptions,
   NotFoundError,
   type Storage,
   throwIfAborted,
@@ -57,8 +58,8 @@ export interface PublishLockOptions {
   /** Delete whatever lock is there first: the run that held it is known to be dead. */
   breakLock: boolean;
   signal?: AbortSignal | undefined;
-  /** Called once when the lock is held by another run and this one starts waiting. */
-  onWait?: ((holder: PublishLockHolder | undefined) => void) | undefined;
+  /** Called once when the lock is held by another run and this one starts waiting (at most `waitMs`). */
+  onWait?: ((holder: PublishLockHolder | undefined, waitMs: number) => void) | undefined;
 }
 
 /** Another run holds the target's lock and did not release it in time. Code `E_ALREADY_EXISTS`, retryable. */
@@ -92,7 +93,7 @@ export async function acquirePublishLock(
   };
   const deadline = performance.now() + options.waitMs;
   const poll = Math.max(10, Math.min(2000, options.leaseMs / 4));
-  if (options.breakLock) await deleteLock(target, signal);
+  if (options.breakLock) await breakPublishLock(target, signal);
   let announced = false;
   let tookOver = false;
   for (;;) {
@@ -130,7 +131,7 @@ export async function acquirePublishLock(
       if (now >= deadline) throw lockedError(holder, options);
       if (!announced) {
         announced = true;
-        options.onWait?.(holder);
+        options.onWait?.(holder, options.waitMs);
       }
       await sleep(Math.min(poll, Math.max(0, deadline - now)), signal);
     }
@@ -209,20 +210,27 @@ function held(target: Storage, record: LockRecord, options: PublishLockOptions):
  */
 export async function readPublishLock(
   target: Storage,
-  signal?: AbortSignal,
+  options: CallOptions = {},
 ): Promise<{ holder: PublishLockHolder | undefined } | undefined> {
-  const text = await readLock(target, signal);
+  const text = await readLock(target, options.signal, options.timeout);
   return text === undefined ? undefined : { holder: parseHolder(text) };
 }
 
-async function readLock(target: Storage, signal: AbortSignal | undefined): Promise<string | undefined> {
+async function readLock(
+  target: Storage,
+  signal: AbortSignal | undefined,
+  timeout?: number,
+): Promise<string | undefined> {
   try {
-    return await target.readText(LOCK_NAME, { signal });
+    return await target.readText(LOCK_NAME, { signal, timeout });
   } catch (error) {
     if (NotFoundError.isInstance(error)) return undefined;
     throw error;
   }
 }
+
+/** Removes the target's lock, whoever holds it (`--break-lock`: the run that held it is dead). */
+export const breakPublishLock = deleteLock;
 
 async function deleteLock(target: Storage, signal: AbortSignal | undefined): Promise<void> {
   try {

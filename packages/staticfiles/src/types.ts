@@ -96,7 +96,7 @@ export interface CollectOptions {
   /** Delete the target's lock before taking it: the run that held it is known to be dead. */
   breakLock?: boolean | undefined;
   /** Called once when another run holds the lock and this one starts waiting for it. */
-  onLockWait?: ((holder: PublishLockHolder | undefined) => void) | undefined;
+  onLockWait?: ((holder: PublishLockHolder | undefined, waitMs: number) => void) | undefined;
   /** Set Content-Encoding on the uploaded siblings (for buckets that serve them directly). Default true. */
   siblingContentEncoding?: boolean | undefined;
 }

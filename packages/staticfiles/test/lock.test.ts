@@ -151,6 +151,17 @@ describe("the publishing lock", () => {
     expect(await lockFiles()).toEqual([]);
   });
 
+  it("breakLock on a run with nothing to publish still removes the lock; a dry run leaves it", async () => {
+    await collectStatic(options());
+    await holdForeignLock();
+    expect((await collectStatic(options({ breakLock: true, dryRun: true, lockWaitMs: 0 }))).dryRun).toBe(
+      true,
+    );
+    expect(await lockFiles()).toEqual(["lock.json"]);
+    expect((await collectStatic(options({ breakLock: true }))).nothingChanged).toBe(true);
+    expect(await lockFiles()).toEqual([]);
+  });
+
   it("a no-change run and a dry run take no lock", async () => {
     await collectStatic(options());
     await holdForeignLock();

@@ -176,9 +176,9 @@ export const collectstatic = defineCommand({
         concurrency: options.concurrency,
         lockWaitMs: options.lockWait,
         breakLock: options.breakLock,
-        onLockWait: (holder) =>
+        onLockWait: (holder, waitMs) =>
           context.output.warn(
-            `${staticfiles.describeHolder(holder)} is publishing to this target: waiting for it (at most ${options.lockWait === undefined ? "10m" : `${options.lockWait / 1000}s`}: --lock-wait).`,
+            `${staticfiles.describeHolder(holder)} is publishing to this target: waiting for it (at most ${Math.round(waitMs / 1000)} s: --lock-wait).`,
             "lock-wait",
           ),
         signal: context.signal,

@@ -32,7 +32,7 @@ export function expiresOption(value: string | undefined): number | undefined {
  * a day: a deploy waiting longer is stuck).
  */
 export function lockWaitOption(value: string): number {
-  if (/^\s*0+\s*$/.test(value)) return 0;
+  if (/^\s*0+\s*(ms|s|m|h|d)?\s*$/i.test(value)) return 0; // 0, 0s, 0m: do not wait
   try {
     return parseDuration(value, "the value", "s", { max: 86_400 }) * 1000;
   } catch (error) {

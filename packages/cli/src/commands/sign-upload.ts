@@ -1,7 +1,7 @@
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
 import { columns, formatBytes } from "../format.js";
-import { type SignedUploadReport, signUpload } from "../ops/urls.js";
+import { isAbsoluteUrl, type SignedUploadReport, signUpload } from "../ops/urls.js";
 import { contentTypeOption, expiresOption, sizeOption } from "./options.js";
 
 function shellQuote(value: string): string {
@@ -15,15 +15,11 @@ function shellQuote(value: string): string {
  */
 const ORIGIN_PLACEHOLDER = "https://YOUR-SITE.example";
 
-function isAbsolute(url: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(url);
-}
-
 /** A curl command that performs the upload: the quickest way to check one, and a reference for clients. */
 function curlFor(upload: SignedUploadReport): string {
   const { url } = upload;
   const target = shellQuote(
-    isAbsolute(url) ? url : `${ORIGIN_PLACEHOLDER}${url.startsWith("/") ? "" : "/"}${url}`,
+    isAbsoluteUrl(url) ? url : `${ORIGIN_PLACEHOLDER}${url.startsWith("/") ? "" : "/"}${url}`,
   );
   if (upload.method === "PUT") {
     const headers = Object.entries(upload.headers).map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)} `);
@@ -75,7 +71,7 @@ export const signUploadCommand = defineCommand({
       overwrite: options.overwrite,
       signal: context.signal,
     });
-    if (!isAbsolute(upload.url)) {
+    if (!isAbsoluteUrl(upload.url)) {
       context.output.note(
         `note: the URL is a path on the site that serves this storage (where the app mounts createFsHandler): in the curl command, replace ${ORIGIN_PLACEHOLDER} with that site's origin.`,
       );

@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { fileUrl } from "../ops/urls.js";
+import { fileUrl, isAbsoluteUrl } from "../ops/urls.js";
 import { expiresOption } from "./options.js";
 
 export const url = defineCommand({
@@ -41,9 +41,10 @@ export const url = defineCommand({
     });
     // A local storage's baseUrl is often a path ("/media/"): the URL is the app's to serve, under
     // its own origin; a script that fetches it as it is gets nothing.
-    if (!/^[a-z][a-z0-9+.-]*:/i.test(result.url)) {
+    // The note never repeats the URL: a signed one carries its signature, and stderr goes to logs.
+    if (!isAbsoluteUrl(result.url)) {
       context.output.warn(
-        `${result.url} is relative: it is served by the app (its origin in front of it), not by the storage. Set the storage's baseUrl to an absolute URL to print one.`,
+        `The URL is relative: the app serves it, under its own origin. For an absolute one, set the storage's ${result.signed ? "signingBaseUrl=" : "publicUrl= (or baseUrl=)"} to a URL with a scheme and host.`,
         "relative-url",
       );
     }

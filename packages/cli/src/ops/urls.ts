@@ -164,3 +164,8 @@ function refuseUnsupportedUpload(location: Location, options: SignUploadOptions)
     );
   }
 }
+
+/** Whether a storage gave an absolute URL (a scheme), or a path the app serves under its own origin. */
+export function isAbsoluteUrl(url: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(url);
+}

@@ -11,6 +11,14 @@ function apiError(code: number, message: string): Error {
 }
 
 describe("toStorageError", () => {
+  it("a key from Application Default Credentials that does not parse: E_CONFIG naming the credentials, no key text", () => {
+    const cause = new Error("error:1E08010C:DECODER routines::unsupported");
+    const error = toStorageError(cause, where);
+    expect(error.code).toBe("E_CONFIG");
+    expect(error.message).toContain("GOOGLE_APPLICATION_CREDENTIALS");
+    expect(error.message).toMatch(/credentials/);
+  });
+
   it.each([
     [404, {}, "E_NOT_FOUND", false],
     [412, { createExclusive: true }, "E_ALREADY_EXISTS", false],
