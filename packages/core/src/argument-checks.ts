@@ -51,7 +51,6 @@ export function checkHeaderOptions(options: {
     if (value === undefined) continue;
     // Node's own rule for a header value (validateHeaderValue): tab, printable ASCII and Latin-1
     // bytes. Anything else is stored fine and then fails every response that sends it.
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (typeof value !== "string" || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
       throw new InvalidArgumentError(
         `${field} must be a header value without control characters (no line breaks) or characters beyond Latin-1${field === "contentDisposition" ? " (for a non-ASCII file name, build the value with contentDisposition())" : ""}; got ${JSON.stringify(String(value).slice(0, 100))}.`,
