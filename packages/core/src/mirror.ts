@@ -169,19 +169,31 @@ export class MirrorDriver implements Driver {
       visibility,
     };
     let candidate = key;
-    if (options.ifNotExists && options.nextKey) {
+    if (options.ifNotExists) {
       // A save that must not overwrite must not overwrite on any member: the name has to be free on
       // the secondaries too (a migration's old storage holds files the new primary lacks).
-      // nextKey() ends the search (AlreadyExistsError) once the save's name budget is spent.
-      while (await this.#onSomeSecondary(candidate, signal)) candidate = options.nextKey();
+      // nextKey() ends the search (AlreadyExistsError) once the save's name budget is spent; an
+      // exclusive save (no nextKey) has this one name only.
+      while (await this.#onSomeSecondary(candidate, signal)) {
+        if (!options.nextKey) {
+          body.destroy();
+          throw new AlreadyExistsError(`"${candidate}" already exists (on a secondary).`, {
+            path: candidate,
+          });
+        }
+        candidate = options.nextKey();
+      }
     }
     let saved: Awaited<ReturnType<Storage["save"]>>;
     try {
-      // The primary's facade applies its own collision handling: it decides the final name.
+      // The primary's facade applies its own collision handling: it decides the final name (an
+      // exclusive save: that name or AlreadyExistsError).
       saved = await this.primary.save(candidate, options.bytes ?? body, {
         ...common,
         size: options.size,
-        overwrite: !options.ifNotExists,
+        ...(options.ifNotExists && !options.nextKey
+          ? { exclusive: true }
+          : { overwrite: !options.ifNotExists }),
       });
     } finally {
       body.destroy();

@@ -2,7 +2,8 @@
  * How a save reaches the driver once its name and options are checked: an overwriting save's
  * first attempt straight to the driver (retry state only when it fails), resends while the body
  * can be sent again, and for `overwrite: false` the name loop (a taken name is an answer, not a
- * fault) with the check that a resent body's lost answer is not taken for a collision.
+ * fault) with the check that a resent body's lost answer is not taken for a collision; an
+ * `exclusive` save is that path with a single name: a taken one ends it.
  *
  * Separate from the facade (storage.ts), whose save() keeps its checks and its call scope: this
  * is the most intricate path of the facade, and the one small files pay for on every call.
@@ -42,13 +43,22 @@ export async function writeSave(
   if (options.size !== undefined && !(Number.isSafeInteger(options.size) && options.size >= 0)) {
     throw new InvalidArgumentError(`size must be a non-negative integer, got ${options.size}.`);
   }
+  const exclusive = options.exclusive === true;
+  if (exclusive && options.overwrite === true) {
+    throw new InvalidArgumentError(
+      "exclusive: true stores only under a free name, overwrite: true replaces what is there: pass one of them.",
+    );
+  }
   if (!overwrite && !driver.capabilities.conditionalWrite) {
     throw new UnsupportedError(
-      `The ${driver.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
+      exclusive
+        ? `The ${driver.backend} backend cannot create files exclusively, so exclusive: true cannot be guaranteed. Use a backend that can (storage.capabilities.conditionalWrite), or coordinate writers another way.`
+        : `The ${driver.backend} backend cannot create files exclusively, so overwrite: false cannot be guaranteed. Pass overwrite: true, or generate unique names yourself.`,
     );
   }
   const source = toBodySource(body);
-  const names = overwrite ? undefined : new NameCandidates(key);
+  // The names a save without overwrite may take: only `key` itself when it is exclusive.
+  const names = overwrite || exclusive ? undefined : new NameCandidates(key);
   const base = {
     signal,
     contentType: options.contentType ?? guessContentType(key),
@@ -62,7 +72,7 @@ export async function writeSave(
     ifNotExists: !overwrite,
     nextKey: names && (() => names.next()),
   };
-  if (!names) {
+  if (overwrite) {
     // Overwriting (bulk jobs, most uploads): the first attempt goes straight to the driver;
     // the retry state is set up only when it fails. Per-call cost is what small files pay.
     const started = Date.now();
@@ -84,10 +94,10 @@ export async function writeSave(
     return { name: result.key, size: result.size, etag: result.etag, checksums: result.checksums };
   }
   let candidate = key;
-  // A stream can be sent once: when the name is visibly taken, start from a fresh one rather
-  // than upload it all for a refusal. (Only a hint: the write below still decides atomically.)
+  // A stream can be sent once: when the name is visibly taken, start from a fresh one (or, for an
+  // exclusive save, stop) rather than upload it all for a refusal. (Only a hint: the write below
+  // still decides atomically.)
   if (
-    names &&
     !source.replayable &&
     (await retrying(
       driver.backend,
@@ -98,8 +108,10 @@ export async function writeSave(
       true,
       policy,
     ))
-  )
+  ) {
+    if (!names) throw takenError(key);
     candidate = names.next();
+  }
   let sent = 0;
   const writeOnce = async (target: string): Promise<SaveResult> => {
     // Resending without overwrite: the last attempt may have stored the file and lost only its
@@ -126,6 +138,7 @@ export async function writeSave(
       );
     } catch (error) {
       if (!StorageError.hasCode(error, "E_ALREADY_EXISTS")) throw error;
+      if (!names) throw takenError(candidate, error);
       if (!source.replayable) {
         throw new AlreadyExistsError(
           `Another writer created "${candidate}" while this stream was being uploaded, and a stream cannot be sent twice. Retry the save: it will pick a new name.`,
@@ -135,6 +148,14 @@ export async function writeSave(
       candidate = names.next(error);
     }
   }
+}
+
+/** What an exclusive save throws when its name is taken. */
+function takenError(key: string, cause?: unknown): AlreadyExistsError {
+  return new AlreadyExistsError(
+    `"${key.slice(0, 200)}" already exists, and this save is exclusive (stores under exactly that name or not at all). Another writer holds the name: read or delete it, or save under another name.`,
+    { cause, path: key },
+  );
 }
 
 /** One write of a save's body: bytes in memory straight to the driver when it takes them. */

@@ -269,6 +269,7 @@ export class Storage {
   /**
    * Stores a body under `name` and returns the name actually used. With `overwrite: false` (the
    * default) a taken name gets a random suffix; the backend decides atomically which name is free.
+   * With `exclusive: true` a taken name is an AlreadyExistsError instead.
    */
   save(name: string, body: BodyInput, options: SaveOptions = NO_OPTIONS): Promise<SaveResult> {
     // Not an async function: bulk jobs make millions of saves, and an async wrapper around the call
@@ -279,7 +280,8 @@ export class Storage {
     try {
       key = this.name("save", name);
       this.refuseIfReadOnly("save", key);
-      overwrite = options.overwrite ?? this.overwrite;
+      // exclusive never overwrites (writeSave refuses it beside an explicit overwrite: true).
+      overwrite = options.exclusive === true ? false : (options.overwrite ?? this.overwrite);
       visibility = resolveVisibility(this, "save", key, options.visibility);
     } catch (error) {
       return Promise.reject(error);

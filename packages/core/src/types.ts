@@ -56,12 +56,19 @@ export interface SaveOptions extends CallOptions {
    * decided atomically by the backend. true: replace whatever is there.
    */
   overwrite?: boolean | undefined;
+  /**
+   * true: store under exactly `name` or not at all — AlreadyExistsError (E_ALREADY_EXISTS) when the
+   * name is taken, decided atomically by the backend as for `overwrite: false` (If-None-Match,
+   * ifGenerationMatch=0, an exclusive create). For markers and locks, where a file under another
+   * name would mean nothing. Needs a backend that creates exclusively; not with `overwrite: true`.
+   */
+  exclusive?: boolean | undefined;
   /** The body's size in bytes when known in advance (lets drivers pick single-shot vs multipart). */
   size?: number | undefined;
 }
 
 export interface SaveResult {
-  /** The name actually stored: differs from the requested one when it was taken and overwrite is false. */
+  /** The name actually stored: differs from the requested one when it was taken and overwrite is false (never with exclusive). */
   name: string;
   size: number;
   /** The quoted entity-tag, as HTTP sends it (`"…"`); the same value stat() and list() give. */

@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import {
+  AlreadyExistsError,
   type Driver,
   MemoryDriver,
   MirrorDivergedError,
@@ -120,6 +121,31 @@ describe("mirror(primary, ...secondaries)", () => {
     expect(error).toBeInstanceOf(MirrorDivergedError);
     expect(await s.readText("b.txt")).toBe("legacy b");
     expect(await p.readText("b.txt")).toBe("A");
+  });
+
+  it("exclusive: a name taken on the primary or on a secondary is E_ALREADY_EXISTS, nothing written", async () => {
+    const [pd, sd] = [new MemoryDriver(), new MemoryDriver()];
+    const [p, s] = [new Storage(pd), new Storage(sd)];
+    await s.save("legacy.json", "legacy");
+    await p.save("new.json", "new");
+    const m = mirror(p, s);
+    for (const name of ["legacy.json", "new.json"]) {
+      await expect(m.save(name, "mine", { exclusive: true })).rejects.toSatisfy(
+        AlreadyExistsError.isInstance,
+      );
+    }
+    expect(await p.exists("legacy.json")).toBe(false);
+    expect(await s.readText("legacy.json")).toBe("legacy");
+    expect(await p.readText("new.json")).toBe("new");
+    expect(await s.exists("new.json")).toBe(false);
+    expect((await m.save("free.json", "mine", { exclusive: true })).name).toBe("free.json");
+    expect(await s.readText("free.json")).toBe("mine");
+    // A copy without overwrite through the stream fallback is exclusive too: never a suffixed name.
+    await expect(m.copy("free.json", "new.json", { overwrite: false })).rejects.toSatisfy(
+      AlreadyExistsError.isInstance,
+    );
+    expect(pd.keys()).toEqual(["free.json", "new.json"]);
+    expect(sd.keys()).toEqual(["free.json", "legacy.json"]);
   });
 
   it("overwrite: true replaces the file everywhere", async () => {

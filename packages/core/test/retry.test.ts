@@ -216,26 +216,43 @@ describe("what is never repeated blindly", () => {
     }
   });
 
-  it("overwrite: false — an attempt that stored the file but lost its answer is not saved twice", async () => {
+  /** A storage whose next write stores the file and then loses the answer (the first one does). */
+  function answersLost() {
     const { driver, inner } = flaky([], 0);
-    let first = true;
+    let lose = true;
     driver.writeBytes = async (key, bytes, options) => {
       const result = await inner.writeBytes(key, bytes, options);
-      if (first) {
-        first = false;
+      if (lose) {
+        lose = false;
         throw resetError(); // stored, but the answer never arrived
       }
       return result;
     };
-    const s = new Storage(driver, { retry: fast });
+    return { s: new Storage(driver, { retry: fast }), inner, loseNextAnswer: () => (lose = true) };
+  }
+
+  it("overwrite: false — an attempt that stored the file but lost its answer is not saved twice", async () => {
+    const { s, inner, loseNextAnswer } = answersLost();
     const saved = await s.save("report.pdf", "%PDF-1");
     expect(saved.name).toBe("report.pdf");
     expect(inner.keys()).toEqual(["report.pdf"]);
     // A genuinely different file under the name is still a collision: a new name, nothing replaced.
-    first = true;
+    loseNextAnswer();
     const other = await s.save("report.pdf", "%PDF-2");
     expect(other.name).not.toBe("report.pdf");
     expect(await s.readText("report.pdf")).toBe("%PDF-1");
+  });
+
+  it("exclusive — a lost answer is this save's own file; a different file under the name is refused", async () => {
+    const { s, inner, loseNextAnswer } = answersLost();
+    expect((await s.save("lock.json", '{"owner":"a"}', { exclusive: true })).name).toBe("lock.json");
+    loseNextAnswer();
+    await expect(s.save("lock.json", '{"owner":"b"}', { exclusive: true })).rejects.toMatchObject({
+      code: "E_ALREADY_EXISTS",
+      message: expect.stringMatching(/"lock\.json" already exists, and this save is exclusive/),
+    });
+    expect(inner.keys()).toEqual(["lock.json"]);
+    expect(await s.readText("lock.json")).toBe('{"owner":"a"}');
   });
 
   it("copy without overwrite is not retried (a lost answer would become a false 'already exists')", async () => {

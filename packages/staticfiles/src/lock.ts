@@ -30,6 +30,7 @@ import {
   type CallOptions,
   NotFoundError,
   type Storage,
+  StorageError,
   throwIfAborted,
   UnsupportedError,
 } from "@storages/core";
@@ -144,16 +145,20 @@ async function tryCreate(
   record: LockRecord,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  // overwrite: false stores under another name when LOCK_NAME is taken, decided atomically by the
-  // backend; that copy is this run's own and is deleted at once.
-  const saved = await target.save(LOCK_NAME, JSON.stringify(record), lockWrite(false, signal));
-  if (saved.name === LOCK_NAME) return true;
-  await target.delete(saved.name).catch(() => {});
-  return false;
+  // Exclusive: LOCK_NAME or nothing, decided atomically by the backend.
+  try {
+    await target.save(LOCK_NAME, JSON.stringify(record), lockWrite("create", signal));
+    return true;
+  } catch (error) {
+    if (StorageError.hasCode(error, "E_ALREADY_EXISTS")) return false;
+    throw error;
+  }
 }
 
-function lockWrite(overwrite: boolean, signal: AbortSignal | undefined) {
-  return { overwrite, contentType: "application/json", cacheControl: "no-store", signal };
+/** The lock's write: "create" only where no lock is, "renew" over this run's own. */
+function lockWrite(mode: "create" | "renew", signal: AbortSignal | undefined) {
+  const common = { contentType: "application/json", cacheControl: "no-store", signal };
+  return mode === "create" ? { ...common, exclusive: true } : { ...common, overwrite: true };
 }
 
 function held(target: Storage, record: LockRecord, options: PublishLockOptions): PublishLock {
@@ -174,7 +179,7 @@ function held(target: Storage, record: LockRecord, options: PublishLockOptions):
         return;
       }
       record.renewedAt = new Date().toISOString();
-      await target.save(LOCK_NAME, JSON.stringify(record), lockWrite(true, undefined));
+      await target.save(LOCK_NAME, JSON.stringify(record), lockWrite("renew", undefined));
     } catch {
       // A failed renewal is tried again at the next tick; a lease has several ticks.
     }

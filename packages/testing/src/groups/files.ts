@@ -407,10 +407,52 @@ export function registerFiles(ctx: SuiteContext): void {
         const s = await ctx.fresh({ overwrite: false });
         await ctx.expectError(s.save("taken.txt", "x"), "E_UNSUPPORTED", { operation: "save" });
         await ctx.expectError(s.save("taken.txt", "x", { overwrite: false }), "E_UNSUPPORTED");
+        await ctx.expectError(s.save("taken.txt", "x", { exclusive: true }), "E_UNSUPPORTED");
         expect(await listAllNames(s)).toEqual([]);
       });
       return;
     }
+
+    ctx.verify(
+      "exclusive: a taken name is E_ALREADY_EXISTS, the file there untouched and no copy under another name",
+      ["conditionalWrite"],
+      async () => {
+        const s = await ctx.fresh({ overwrite: true });
+        const name = "locks/job.json";
+        expect((await s.save(name, "first", { exclusive: true })).name).toBe(name);
+        await ctx.expectError(s.save(name, "second", { exclusive: true }), "E_ALREADY_EXISTS", {
+          operation: "save",
+        });
+        // A stream is refused before it is sent, or by the write itself: either way nothing lands.
+        await ctx.expectError(
+          s.save(name, Readable.from([Buffer.from("third")]), { exclusive: true }),
+          "E_ALREADY_EXISTS",
+        );
+        await ctx.expectError(s.save(name, "x", { exclusive: true, overwrite: true }), "E_INVALID_ARGUMENT");
+        expect(await s.readText(name)).toBe("first");
+        expect(await listAllNames(s)).toEqual([name]);
+      },
+    );
+
+    ctx.verify(
+      "20 concurrent exclusive saves of one name: exactly one stores, every other is E_ALREADY_EXISTS",
+      ["conditionalWrite"],
+      async () => {
+        const s = await ctx.fresh();
+        const name = "race/lock.json";
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => s.save(name, `writer ${i}`, { exclusive: true })),
+        );
+        const stored = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+        expect(stored).toHaveLength(1);
+        for (const o of outcomes) {
+          if (o.status === "rejected") expect((o.reason as { code?: string }).code).toBe("E_ALREADY_EXISTS");
+        }
+        expect(await s.readText(name)).toBe(`writer ${stored[0]}`);
+        expect(await listAllNames(s)).toEqual([name]);
+      },
+      180_000,
+    );
 
     ctx.verify(
       "overwrite:false (the default) stores a taken name under a new name in the same directory, same extension",
