@@ -80,6 +80,9 @@ describe("storages check", () => {
 
   it("refuses bad options and unknown ids with exit 2", async () => {
     expect((await run(["check", "--sample", "0"])).code).toBe(2);
+    const exponent = await run(["check", "--concurrency", "1e3"]);
+    expect(exponent.code).toBe(2);
+    expect(exponent.stderr).toContain('--concurrency "1e3": give a whole number above 0 (digits only).');
     expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);
     const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
     expect(typo.code).toBe(2);

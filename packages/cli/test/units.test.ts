@@ -5,7 +5,12 @@
 import { ConfigError, NotFoundError, PathTraversalError } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { parseAddress } from "../src/address.js";
-import { contentTypeOption } from "../src/commands/options.js";
+import {
+  contentTypeOption,
+  nonNegativeInteger,
+  positiveInteger,
+  wholeNumber,
+} from "../src/commands/options.js";
 import { EXIT, errorReport, exitCodeFor, UsageError } from "../src/errors.js";
 import { loadEnvFiles } from "../src/ops/config.js";
 import { parseRange } from "../src/ops/files.js";
@@ -92,6 +97,22 @@ describe("contentTypeOption", () => {
     }
     expect(() => contentTypeOption("")).toThrow("--content-type is empty");
     expect(() => contentTypeOption("x")).toThrow(UsageError);
+  });
+});
+
+describe("whole-number options", () => {
+  it("take digits only, in range: what Number() would also read from 1e3, 0x10, ' 5 ', 1.0 or '' is refused", () => {
+    expect(positiveInteger("8")).toBe(8);
+    expect(nonNegativeInteger("0")).toBe(0);
+    for (const value of ["0", "-1", "1e3", "0x10", " 5 ", "1.0", "", "99999999999999999999"]) {
+      expect(() => positiveInteger(value), JSON.stringify(value)).toThrow("a whole number above 0");
+    }
+    // An empty --max-delete was 0 (delete nothing): a typo, not a limit.
+    for (const value of ["", " ", "-1", "1e3"]) {
+      expect(() => nonNegativeInteger(value), JSON.stringify(value)).toThrow("a whole number (0 or more)");
+    }
+    expect(wholeNumber("2147483647", 1, 2 ** 31 - 1)).toBe(2 ** 31 - 1);
+    expect(wholeNumber("2147483648", 1, 2 ** 31 - 1)).toBeUndefined();
   });
 });
 
