@@ -75,7 +75,12 @@ describe("storages check", () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.json().findings.map((f: { id: string }) => f.id)).toEqual(["media-on-ephemeral-fs"]);
-    expect((await run(["check", "--mountinfo", join(dir, "missing")])).code).toBe(2);
+    const missing = await run(["check", "--mountinfo", join(dir, "missing")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      `--mountinfo ${join(dir, "missing")}: ${join(dir, "missing")} does not exist.`,
+    );
+    expect(missing.stderr).not.toContain("ENOENT");
   });
 
   it("refuses bad options and unknown ids with exit 2", async () => {

@@ -11,7 +11,7 @@ import {
   positiveInteger,
   wholeNumber,
 } from "../src/commands/options.js";
-import { EXIT, errorReport, exitCodeFor, UsageError } from "../src/errors.js";
+import { EXIT, errorReport, exitCodeFor, pathProblem, UsageError } from "../src/errors.js";
 import { loadEnvFiles } from "../src/ops/config.js";
 import { parseRange } from "../src/ops/files.js";
 import { colorWanted } from "../src/output.js";
@@ -60,7 +60,7 @@ describe("loadEnvFiles", () => {
       const env: Record<string, string | undefined> = { A: "from-env" };
       expect(loadEnvFiles(["a.env", "b.env"], env, dir).sort()).toEqual(["B", "C", "D"]);
       expect(env).toEqual({ A: "from-env", B: "from-b", C: "from-a", D: "quoted value" });
-      expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: not found/);
+      expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: does not exist/);
       expect(() => loadEnvFiles(["."], {}, dir)).toThrow("--env-file .: is a folder, not a file.");
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -113,6 +113,19 @@ describe("whole-number options", () => {
     }
     expect(wholeNumber("2147483647", 1, 2 ** 31 - 1)).toBe(2 ** 31 - 1);
     expect(wholeNumber("2147483648", 1, 2 ** 31 - 1)).toBeUndefined();
+  });
+});
+
+describe("pathProblem", () => {
+  it("words Node's errno codes the same for every option that names a file or folder", () => {
+    const errno = (code: string) => Object.assign(new Error(`${code}: node's words, open '/x'`), { code });
+    expect(pathProblem(errno("ENOENT"))).toBe("does not exist");
+    expect(pathProblem(errno("ENOTDIR"))).toBe("does not exist");
+    expect(pathProblem(errno("EISDIR"))).toBe("is a folder, not a file");
+    expect(pathProblem(errno("EACCES"))).toBe("cannot be read (permission denied)");
+    expect(pathProblem(errno("EPERM"))).toBe("cannot be read (permission denied)");
+    expect(pathProblem(errno("EMFILE"))).toBe("cannot be read (EMFILE)");
+    expect(pathProblem(new Error("odd"))).toBe("cannot be read (odd)");
   });
 });
 

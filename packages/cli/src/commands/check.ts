@@ -2,7 +2,7 @@ import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CheckReport, Finding } from "@storages/deploy";
 import { defineCommand } from "../command.js";
-import { EXIT, UsageError } from "../errors.js";
+import { EXIT, pathProblem, UsageError } from "../errors.js";
 import { wholeNumber } from "./options.js";
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -48,9 +48,8 @@ function appDirOption(cwd: string, value: string | undefined): string | undefine
   try {
     isDirectory = statSync(dir).isDirectory();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      `--app-dir ${value}: ${code === "ENOENT" || code === "ENOTDIR" ? `${dir} does not exist` : `${dir} cannot be read (${code ?? (error as Error).message})`}. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
+      `--app-dir ${value}: ${dir} ${pathProblem(error)}. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
     );
   }
   if (!isDirectory) {
@@ -114,10 +113,13 @@ export const check = defineCommand({
   ) {
     let mountInfo: string | undefined;
     if (options.mountinfo !== undefined) {
+      const file = resolve(context.cwd, options.mountinfo);
       try {
-        mountInfo = readFileSync(resolve(context.cwd, options.mountinfo), "utf8");
+        mountInfo = readFileSync(file, "utf8");
       } catch (error) {
-        throw new UsageError(`--mountinfo ${options.mountinfo}: ${(error as Error).message}`);
+        throw new UsageError(
+          `--mountinfo ${options.mountinfo}: ${file} ${pathProblem(error)}. Give a copy of a machine's /proc/self/mountinfo, or leave --mountinfo out.`,
+        );
       }
     }
     for (const [option, value, needs, keep] of [
