@@ -20,8 +20,9 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  */
 export class UsageError extends Error {
   readonly code = "E_USAGE";
-  constructor(message: string) {
-    super(message);
+  /** `cause`: the library's error it explains, shown with --verbose. */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "UsageError";
   }
 }
