@@ -20,14 +20,28 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  */
 export class UsageError extends Error {
   readonly code = "E_USAGE";
-  constructor(message: string) {
-    super(message);
+  /** `cause`: the library's error it explains, shown with --verbose. */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "UsageError";
   }
 }
 
 export function isUsageError(error: unknown): error is UsageError {
   return (error as { code?: unknown } | undefined)?.code === "E_USAGE" && error instanceof Error;
+}
+
+/**
+ * Why a file or folder named on the command line (--env-file, --app-dir, --mountinfo) cannot be
+ * used, from Node's errno code: words that follow its path in a message ("… does not exist"), one
+ * wording for every option, and never Node's own "ENOENT: no such file or directory, open …".
+ */
+export function pathProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT" || code === "ENOTDIR") return "does not exist";
+  if (code === "EISDIR") return "is a folder, not a file";
+  if (code === "EACCES" || code === "EPERM") return "cannot be read (permission denied)";
+  return `cannot be read (${code ?? (error instanceof Error ? error.message : String(error))})`;
 }
 
 /** Codes that mean "what you asked for cannot be understood", not "it failed". */

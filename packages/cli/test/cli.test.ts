@@ -652,12 +652,15 @@ describe("configuration: read as the app reads it", () => {
     const human = await run(["-e", missing, "config"]);
     expect(human.code).toBe(2);
     expect(human.stderr).toBe(
-      `error E_USAGE: --env-file ${missing}: not found. Give the path of a .env file.\n`,
+      `error E_USAGE: --env-file ${missing}: does not exist. Give the path of a .env file.\n`,
     );
     const json = await run(["--json", "-e", missing, "config"]);
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stderr)).toEqual({
-      error: { code: "E_USAGE", message: `--env-file ${missing}: not found. Give the path of a .env file.` },
+      error: {
+        code: "E_USAGE",
+        message: `--env-file ${missing}: does not exist. Give the path of a .env file.`,
+      },
     });
     const folder = await run(["config", "-e", dir]);
     expect(folder.code).toBe(2);

@@ -75,11 +75,19 @@ describe("storages check", () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.json().findings.map((f: { id: string }) => f.id)).toEqual(["media-on-ephemeral-fs"]);
-    expect((await run(["check", "--mountinfo", join(dir, "missing")])).code).toBe(2);
+    const missing = await run(["check", "--mountinfo", join(dir, "missing")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      `--mountinfo ${join(dir, "missing")}: ${join(dir, "missing")} does not exist.`,
+    );
+    expect(missing.stderr).not.toContain("ENOENT");
   });
 
   it("refuses bad options and unknown ids with exit 2", async () => {
     expect((await run(["check", "--sample", "0"])).code).toBe(2);
+    const exponent = await run(["check", "--concurrency", "1e3"]);
+    expect(exponent.code).toBe(2);
+    expect(exponent.stderr).toContain('--concurrency "1e3": give a whole number above 0 (digits only).');
     expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);
     const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
     expect(typo.code).toBe(2);

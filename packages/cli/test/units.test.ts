@@ -5,8 +5,13 @@
 import { ConfigError, NotFoundError, PathTraversalError } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { parseAddress } from "../src/address.js";
-import { contentTypeOption } from "../src/commands/options.js";
-import { EXIT, errorReport, exitCodeFor, UsageError } from "../src/errors.js";
+import {
+  contentTypeOption,
+  nonNegativeInteger,
+  positiveInteger,
+  wholeNumber,
+} from "../src/commands/options.js";
+import { EXIT, errorReport, exitCodeFor, pathProblem, UsageError } from "../src/errors.js";
 import { loadEnvFiles } from "../src/ops/config.js";
 import { parseRange } from "../src/ops/files.js";
 import { colorWanted } from "../src/output.js";
@@ -55,7 +60,7 @@ describe("loadEnvFiles", () => {
       const env: Record<string, string | undefined> = { A: "from-env" };
       expect(loadEnvFiles(["a.env", "b.env"], env, dir).sort()).toEqual(["B", "C", "D"]);
       expect(env).toEqual({ A: "from-env", B: "from-b", C: "from-a", D: "quoted value" });
-      expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: not found/);
+      expect(() => loadEnvFiles(["missing.env"], {}, dir)).toThrow(/missing\.env: does not exist/);
       expect(() => loadEnvFiles(["."], {}, dir)).toThrow("--env-file .: is a folder, not a file.");
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -92,6 +97,35 @@ describe("contentTypeOption", () => {
     }
     expect(() => contentTypeOption("")).toThrow("--content-type is empty");
     expect(() => contentTypeOption("x")).toThrow(UsageError);
+  });
+});
+
+describe("whole-number options", () => {
+  it("take digits only, in range: what Number() would also read from 1e3, 0x10, ' 5 ', 1.0 or '' is refused", () => {
+    expect(positiveInteger("8")).toBe(8);
+    expect(nonNegativeInteger("0")).toBe(0);
+    for (const value of ["0", "-1", "1e3", "0x10", " 5 ", "1.0", "", "99999999999999999999"]) {
+      expect(() => positiveInteger(value), JSON.stringify(value)).toThrow("a whole number above 0");
+    }
+    // An empty --max-delete was 0 (delete nothing): a typo, not a limit.
+    for (const value of ["", " ", "-1", "1e3"]) {
+      expect(() => nonNegativeInteger(value), JSON.stringify(value)).toThrow("a whole number (0 or more)");
+    }
+    expect(wholeNumber("2147483647", 1, 2 ** 31 - 1)).toBe(2 ** 31 - 1);
+    expect(wholeNumber("2147483648", 1, 2 ** 31 - 1)).toBeUndefined();
+  });
+});
+
+describe("pathProblem", () => {
+  it("words Node's errno codes the same for every option that names a file or folder", () => {
+    const errno = (code: string) => Object.assign(new Error(`${code}: node's words, open '/x'`), { code });
+    expect(pathProblem(errno("ENOENT"))).toBe("does not exist");
+    expect(pathProblem(errno("ENOTDIR"))).toBe("does not exist");
+    expect(pathProblem(errno("EISDIR"))).toBe("is a folder, not a file");
+    expect(pathProblem(errno("EACCES"))).toBe("cannot be read (permission denied)");
+    expect(pathProblem(errno("EPERM"))).toBe("cannot be read (permission denied)");
+    expect(pathProblem(errno("EMFILE"))).toBe("cannot be read (EMFILE)");
+    expect(pathProblem(new Error("odd"))).toBe("cannot be read (odd)");
   });
 });
 

@@ -6,7 +6,7 @@
  * Separate from the facade (storage.ts), which keeps the public calls (publicUrl, url, signedUrl,
  * signedUpload) and their call scope, because these rules are a subject of their own and long.
  */
-import { checkExpiresIn } from "./argument-checks.js";
+import { checkExpiresIn, checkHeaderOptions } from "./argument-checks.js";
 import { toStorageError } from "./error-mapping.js";
 import { InvalidArgumentError, UnsupportedError } from "./errors.js";
 import { contentDisposition } from "./headers.js";
@@ -56,6 +56,10 @@ export async function signUrl(
     throw new UnsupportedError(`The ${driver.backend} backend cannot sign URLs.`);
   }
   const expiresIn = checkExpiresIn(options.expiresIn ?? storage.signedUrlExpiresIn);
+  // The type comes back as the response's Content-Type header: the rule a saved one meets, or the
+  // URL is signed and every server (or the fs handler) refuses it. The Content-Disposition built
+  // from `download` needs no check: contentDisposition() escapes whatever name it is given.
+  checkHeaderOptions({ contentType: options.contentType });
   let responseContentDisposition: string | undefined;
   if (options.download === true) responseContentDisposition = contentDisposition(basename(key));
   else if (typeof options.download === "string" && options.download !== "") {
@@ -89,6 +93,9 @@ export async function signUpload(
   if (methods.length === 0 || !driver.signedUpload) {
     throw new UnsupportedError(`The ${backend} backend has no signed uploads.`);
   }
+  // The uploader sends it as its Content-Type header, and the signature binds it: a value no
+  // client can send would give an upload that cannot succeed.
+  checkHeaderOptions({ contentType: options.contentType });
   const { maxBytes } = options;
   if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) {
     throw new InvalidArgumentError(`maxBytes must be a non-negative integer, got ${maxBytes}.`);

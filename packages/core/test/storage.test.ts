@@ -208,6 +208,38 @@ describe("Storage facade", () => {
     await storage.save("h.txt", "x", { contentDisposition: 'inline; filename="caf\u00e9.pdf"' });
   });
 
+  it("refuses a signed URL's or upload's contentType that no header can carry, before anything is signed", async () => {
+    const storage = fake({ overwrite: true });
+    await storage.save("h.txt", "x");
+    for (const contentType of [
+      "text/plain\r\nSet-Cookie: a=b",
+      "image/png\u0000",
+      "text/日本",
+      5 as unknown as string,
+    ]) {
+      const shown = JSON.stringify(contentType);
+      await expect(storage.signedUrl("h.txt", { contentType }), shown).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+        operation: "signedUrl",
+        path: "h.txt",
+        message: expect.stringContaining("contentType must be a header value"),
+      });
+      await expect(storage.signedUpload("up.txt", { contentType }), shown).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+        operation: "signedUpload",
+        path: "up.txt",
+      });
+    }
+    // What a header may carry is still signed, and a download name of any script needs no care.
+    const url = await storage.signedUrl("h.txt", {
+      contentType: "text/plain; charset=utf-8",
+      download: "日本\n.txt",
+    });
+    expect(storage.verifyUrl(url).name).toBe("h.txt");
+    const upload = await storage.signedUpload("up.txt", { contentType: "text/plain; charset=\u00e9" });
+    expect(upload.headers["content-type"]).toBe("text/plain; charset=\u00e9");
+  });
+
   it("calls nothing can end early share a signal that never aborts and keeps no listener a driver leaves on it", async () => {
     const driver = new MemoryDriver();
     const seen: AbortSignal[] = [];

@@ -2,7 +2,8 @@ import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CheckReport, Finding } from "@storages/deploy";
 import { defineCommand } from "../command.js";
-import { EXIT, UsageError } from "../errors.js";
+import { EXIT, pathProblem, UsageError } from "../errors.js";
+import { wholeNumber } from "./options.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").filter((v) => v.trim() !== "")];
@@ -11,11 +12,14 @@ function collect(value: string, previous: string[] = []): string[] {
 /** The longest delay a Node timer takes: a longer one warns (TimeoutOverflowWarning) and fires at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-/** Digits only: `1e3`, `0x10`, ` 5 ` and `1.0` are not what anyone types for a count. */
+/**
+ * A count option of check: parsed here, not by commander, so that the message names the value and
+ * what to give.
+ */
 function positive(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) {
+  const n = wholeNumber(value, 1);
+  if (n === undefined) {
     throw new UsageError(`${option} ${JSON.stringify(value)}: give a whole number above 0 (digits only).`);
   }
   return n;
@@ -23,18 +27,17 @@ function positive(value: string | undefined, option: string): number | undefined
 
 function timeoutOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (/^\d+$/.test(value) && Number(value) > MAX_TIMEOUT_MS) {
+  const n = wholeNumber(value, 1, MAX_TIMEOUT_MS);
+  if (n !== undefined) return n;
+  // A number of milliseconds, only too long: say the limit (a longer timer would fire at once).
+  if (wholeNumber(value, MAX_TIMEOUT_MS + 1, Number.POSITIVE_INFINITY) !== undefined) {
     throw new UsageError(
       `--timeout ${value}: at most ${MAX_TIMEOUT_MS} ms (about 24.8 days, the longest timer Node has). Give milliseconds per request, e.g. --timeout 30000.`,
     );
   }
-  try {
-    return positive(value, "--timeout");
-  } catch {
-    throw new UsageError(
-      `--timeout ${JSON.stringify(value)}: give milliseconds per request, a whole number from 1 to ${MAX_TIMEOUT_MS} (e.g. --timeout 30000).`,
-    );
-  }
+  throw new UsageError(
+    `--timeout ${JSON.stringify(value)}: give milliseconds per request, a whole number from 1 to ${MAX_TIMEOUT_MS} (e.g. --timeout 30000).`,
+  );
 }
 
 /** --app-dir: an existing folder, or a usage error naming it (a typo would judge nothing). */
@@ -45,9 +48,8 @@ function appDirOption(cwd: string, value: string | undefined): string | undefine
   try {
     isDirectory = statSync(dir).isDirectory();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      `--app-dir ${value}: ${code === "ENOENT" || code === "ENOTDIR" ? `${dir} does not exist` : `${dir} cannot be read (${code ?? (error as Error).message})`}. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
+      `--app-dir ${value}: ${dir} ${pathProblem(error)}. Give the application's directory (the one with its package.json), or leave --app-dir out.`,
     );
   }
   if (!isDirectory) {
@@ -111,10 +113,13 @@ export const check = defineCommand({
   ) {
     let mountInfo: string | undefined;
     if (options.mountinfo !== undefined) {
+      const file = resolve(context.cwd, options.mountinfo);
       try {
-        mountInfo = readFileSync(resolve(context.cwd, options.mountinfo), "utf8");
+        mountInfo = readFileSync(file, "utf8");
       } catch (error) {
-        throw new UsageError(`--mountinfo ${options.mountinfo}: ${(error as Error).message}`);
+        throw new UsageError(
+          `--mountinfo ${options.mountinfo}: ${file} ${pathProblem(error)}. Give a copy of a machine's /proc/self/mountinfo, or leave --mountinfo out.`,
+        );
       }
     }
     for (const [option, value, needs, keep] of [

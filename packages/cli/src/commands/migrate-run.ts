@@ -13,7 +13,7 @@ import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, positiveInteger } from "./options.js";
+import { collect, nonNegativeInteger, positiveInteger } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
 
@@ -30,13 +30,6 @@ export function shardOption(value: string): { index: number; count: number } {
 function overwriteOption(value: string): OverwritePolicy {
   if (value === "never" || value === "if-different" || value === "always") return value;
   throw new InvalidArgumentError('use "never", "if-different" (the default) or "always".');
-}
-
-function nonNegativeInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new InvalidArgumentError("a whole number (0 or more) is needed.");
-  return n;
 }
 
 /** The options every migration command takes (sync adds --max-delete, verify drops the write ones). */

@@ -107,9 +107,27 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/**
+ * A count or a number of milliseconds from `min` to `max`, or undefined: digits only, since `1e3`,
+ * `0x10`, ` 5 `, `1.0` and an empty value are not what anyone types for a count (Number() takes
+ * them all, the empty one as 0). The one rule of every whole-number option; callers word the error.
+ */
+export function wholeNumber(value: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (!/^\d+$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= min && n <= max ? n : undefined;
+}
+
 /** A commander argument parser (commander reports its error as a usage error). */
 export function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("a whole number above 0 is needed.");
+  const n = wholeNumber(value, 1);
+  if (n === undefined) throw new InvalidArgumentError("a whole number above 0 is needed (digits only).");
+  return n;
+}
+
+/** A commander argument parser for a count that may be 0. */
+export function nonNegativeInteger(value: string): number {
+  const n = wholeNumber(value, 0);
+  if (n === undefined) throw new InvalidArgumentError("a whole number (0 or more) is needed (digits only).");
   return n;
 }

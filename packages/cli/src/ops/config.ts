@@ -21,7 +21,7 @@ import {
   type StorageMode,
   type StorageRegistry,
 } from "@storages/core";
-import { UsageError } from "../errors.js";
+import { pathProblem, UsageError } from "../errors.js";
 
 /**
  * Loads `.env` files into `env` the way `node --env-file=a --env-file=b` does: variables already
@@ -38,16 +38,7 @@ export function loadEnvFiles(
     try {
       text = readFileSync(resolve(cwd, file), "utf8");
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const problem =
-        code === "ENOENT" || code === "ENOTDIR"
-          ? "not found"
-          : code === "EISDIR"
-            ? "is a folder, not a file"
-            : code === "EACCES" || code === "EPERM"
-              ? "cannot be read (permission denied)"
-              : `cannot be read (${code ?? (error as Error).message})`;
-      throw new UsageError(`--env-file ${file}: ${problem}. Give the path of a .env file.`);
+      throw new UsageError(`--env-file ${file}: ${pathProblem(error)}. Give the path of a .env file.`);
     }
     Object.assign(fromFiles, parseEnv(text));
   }

@@ -12,35 +12,36 @@ import { type Location, requireFile } from "../address.js";
 import { UsageError } from "../errors.js";
 
 /**
- * Refuses, before anything is asked of the storage, a signed URL or upload from a storage that
- * cannot sign: with what to configure (a named storage: E_CONFIG) or which address to use instead
- * (a URL or a local path, which read no secret: E_USAGE). Both are exit 2. The library's own
- * message ("The fs backend cannot sign URLs.") is right for code but names nothing to set.
+ * Core's E_UNSUPPORTED for a storage that cannot sign, with what to configure (a named storage:
+ * E_CONFIG) or which address to use instead (a URL or a local path, which read no secret:
+ * E_USAGE). Both are exit 2. Core decides what can be signed, before its driver is asked (so no
+ * request is sent); its message ("The fs backend cannot sign URLs.") is right for code but names
+ * nothing to set.
  */
-export function requireSigning(location: Location, what: "URLs" | "uploads"): void {
+function cannotSign(location: Location, what: "URLs" | "uploads", cause: StorageError): Error {
   const { storage } = location;
-  const can = what === "URLs" ? storage.capabilities.signedUrl : storage.capabilities.signedUpload.length > 0;
-  if (can) return;
   const backend = storage.backend;
   const name = location.storageName;
   const about = {
+    cause,
     operation: what === "URLs" ? ("signedUrl" as const) : ("signedUpload" as const),
     path: location.path,
     backend,
   };
   if (name === undefined) {
-    throw new UsageError(
+    return new UsageError(
       `The address "${location.text}" cannot sign ${what}: a storage URL or a local path reads no signing secret. Use a named storage that can (\`storages config\` lists what each one can do)${backend === "fs" ? ", e.g. one whose URL has signingBaseUrl= and whose STORAGES_<NAME>_SIGNING_SECRET is set" : ""}.`,
+      { cause },
     );
   }
   if (backend === "fs") {
     const variable = storageVariable(name);
-    throw new ConfigError(
+    return new ConfigError(
       `The fs storage "${name}" cannot sign ${what}: no signing is configured for it. Add signingBaseUrl= to its URL, the path where the app serves the folder with createFsHandler (e.g. ${variable}='file:///srv/app/${name}?signingBaseUrl=/${name}/', or an absolute URL), and set ${storageVariable(name, "SIGNING_SECRET")} to a secret of at least 32 bytes (openssl rand -base64 48).`,
       about,
     );
   }
-  throw new ConfigError(
+  return new ConfigError(
     `The ${backend} storage "${name}" cannot sign ${what} as it is configured: give it the credentials its backend signs with (see the ${backend} backend's documentation), or use a storage that can sign (\`storages config\` lists what each one can do).`,
     about,
   );
@@ -103,14 +104,16 @@ export async function fileUrl(location: Location, options: FileUrlOptions = {}):
   }
   const signed = kind === "signed" || (kind === "auto" && (wantsSigning || storage.visibility === "private"));
   if (!signed) return { url: publicUrlOf(location, kind === "public"), signed: false, name: path };
-  requireSigning(location, "URLs");
   const expiresIn = options.expiresIn ?? storage.signedUrlExpiresIn;
   const startedAt = Date.now();
-  const url = await storage.signedUrl(path, {
-    expiresIn,
-    download: options.download,
-    signal: options.signal,
-  });
+  let url: string;
+  try {
+    url = await storage.signedUrl(path, { expiresIn, download: options.download, signal: options.signal });
+  } catch (error) {
+    // A driver's own refusal, where the storage says it signs, has the more specific message.
+    if (!StorageError.hasCode(error, "E_UNSUPPORTED") || storage.capabilities.signedUrl) throw error;
+    throw cannotSign(location, "URLs", error);
+  }
   return { url, signed: true, expiresAt: new Date(startedAt + expiresIn * 1000).toISOString(), name: path };
 }
 
@@ -131,38 +134,48 @@ export async function signUpload(
   options: SignUploadOptions = {},
 ): Promise<SignedUploadReport> {
   requireFile(location, "sign-upload");
-  requireSigning(location, "uploads");
-  refuseUnsupportedUpload(location, options);
-  const signed = await location.storage.signedUpload(location.path, options);
+  let signed: SignedUpload;
+  try {
+    signed = await location.storage.signedUpload(location.path, options);
+  } catch (error) {
+    if (!StorageError.hasCode(error, "E_UNSUPPORTED")) throw error;
+    throw unsupportedUpload(location, options, error);
+  }
   return { ...signed, expiresAt: signed.expiresAt.toISOString() };
 }
 
 /**
- * `--method` and `--max-bytes` checked against what the storage can sign, before it is asked: a
- * usage error (exit 2) naming what to give instead, not the library's E_UNSUPPORTED (exit 1).
+ * Core's refusal of a signed upload (before anything is asked of the storage), as the option to
+ * change: a usage error (exit 2) naming what to give instead, not E_UNSUPPORTED (exit 1). Which
+ * option is meant is read off the storage's capabilities, the ones core refused by; a refusal they
+ * do not explain keeps core's own error.
  */
-function refuseUnsupportedUpload(location: Location, options: SignUploadOptions): void {
+function unsupportedUpload(location: Location, options: SignUploadOptions, error: StorageError): Error {
   const { storage, storageName } = location;
   const { signedUpload: methods, signedUploadMaxBytes: limited } = storage.capabilities;
+  if (methods.length === 0) return cannotSign(location, "uploads", error);
   const which = `the ${storage.backend} storage${storageName === undefined ? "" : ` "${storageName}"`}`;
   const names = (list: readonly SignedUploadMethod[]) => list.map((m) => m.toUpperCase()).join(" or ");
   const { method, maxBytes } = options;
   if (method !== undefined && !methods.includes(method)) {
-    throw new UsageError(
+    return new UsageError(
       `--method ${method}: ${which} signs ${names(methods)} uploads only: give --method ${methods[0]}, or leave --method out.`,
+      { cause: error },
     );
   }
-  if (maxBytes === undefined) return;
-  if (limited.length === 0) {
-    throw new UsageError(
+  if (maxBytes !== undefined && limited.length === 0) {
+    return new UsageError(
       `--max-bytes: ${which} cannot enforce a size limit on a signed upload: leave --max-bytes out and check the size after the upload, or upload through your server.`,
+      { cause: error },
     );
   }
-  if (method !== undefined && !limited.includes(method)) {
-    throw new UsageError(
+  if (maxBytes !== undefined && method !== undefined && !limited.includes(method)) {
+    return new UsageError(
       `--max-bytes: ${which} enforces it on ${names(limited)} uploads only: give --method ${limited[0]}, or leave --method out.`,
+      { cause: error },
     );
   }
+  return error;
 }
 
 /** Whether a storage gave an absolute URL (a scheme), or a path the app serves under its own origin. */
