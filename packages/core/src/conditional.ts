@@ -125,3 +125,26 @@ export function evaluatePreconditions(
   const date = dateSeconds(ifRange);
   return { status: 200, range: date !== undefined && modified !== undefined && date === modified };
 }
+
+/** The headers of a 304 (notModifiedHeaders). */
+const NOT_MODIFIED_HEADERS = new Set([
+  "cache-control",
+  "content-location",
+  "date",
+  "etag",
+  "expires",
+  "vary",
+  "last-modified",
+]);
+
+/**
+ * What a 304 Not Modified carries (RFC 9110 §15.4.5), from the headers the 200 would have sent:
+ * Cache-Control, Content-Location, Date, ETag, Expires and Vary, which the RFC requires, and
+ * Last-Modified, which it allows (a cache without ETag support revalidates with it). Nothing
+ * else: Content-Type, Content-Length or Content-Disposition would describe a body a 304 has not.
+ */
+export function notModifiedHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => NOT_MODIFIED_HEADERS.has(name.toLowerCase())),
+  );
+}

@@ -4,7 +4,7 @@
  * real HTTP in its own package.
  */
 import { describe, expect, it } from "vitest";
-import { evaluatePreconditions } from "../src/index.js";
+import { evaluatePreconditions, notModifiedHeaders } from "../src/index.js";
 
 const current = { etag: '"abc"', lastModified: new Date("2026-12-01T10:00:00Z") };
 const at = (iso: string) => new Date(iso).toUTCString();
@@ -86,5 +86,29 @@ describe("evaluatePreconditions", () => {
       status: 200,
       range: false,
     });
+  });
+});
+
+describe("notModifiedHeaders", () => {
+  it("keeps of a 200's headers those a 304 must carry (and Last-Modified), whatever their case, and no representation metadata", () => {
+    const kept = {
+      "Cache-Control": "private, no-store",
+      "content-location": "/a.png",
+      date: "Tue, 01 Dec 2026 10:00:00 GMT",
+      etag: '"abc"',
+      expires: "Wed, 02 Dec 2026 10:00:00 GMT",
+      vary: "Accept-Encoding",
+      "last-modified": "Tue, 01 Dec 2026 09:00:00 GMT",
+    };
+    const representation = {
+      "content-type": "image/png",
+      "content-length": "1000",
+      "content-disposition": "attachment",
+      "accept-ranges": "bytes",
+      "x-content-type-options": "nosniff",
+    };
+    expect(notModifiedHeaders({ ...kept, ...representation })).toEqual(kept);
+    // What the 200 would not have sent, the 304 does not invent.
+    expect(notModifiedHeaders({ etag: '"abc"', "content-type": "text/plain" })).toEqual({ etag: '"abc"' });
   });
 });

@@ -12,6 +12,7 @@ import {
   inertContentHeaders,
   isActiveContentType,
   NotFoundError,
+  notModifiedHeaders,
   parseRangeHeader,
   type Storage,
   StorageError,
@@ -78,12 +79,7 @@ export async function serveMedia(
       lastModified: stat.lastModified,
     });
     if (decided.status === 304) {
-      // What a 200 would have carried for caches (RFC 9110 §15.4.5), and no body.
-      response.writeHead(304, {
-        "cache-control": headers["cache-control"]!,
-        "last-modified": headers["last-modified"]!,
-        ...(stat.etag ? { etag: stat.etag } : {}),
-      });
+      response.writeHead(304, notModifiedHeaders(headers));
       response.end();
       return;
     }

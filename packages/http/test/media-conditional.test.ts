@@ -111,6 +111,11 @@ describe("serveMedia: conditional requests (RFC 9110 §13)", () => {
       expect(answer.body.length, value).toBe(0);
       expect(answer.headers.get("etag"), value).toBe(etag);
       expect(answer.headers.get("cache-control"), value).toBe("private, no-store");
+      expect(answer.headers.get("last-modified"), value).toBe(lastModified);
+      // No representation metadata: it would describe a body the 304 has not.
+      for (const name of ["content-type", "content-length", "content-disposition", "accept-ranges"]) {
+        expect(answer.headers.get(name), `${value} ${name}`).toBeNull();
+      }
     }
     expect((await get({ "if-none-match": etag }, { method: "HEAD" })).status).toBe(304);
     const other = await get({ "if-none-match": '"other"' });
