@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Storage } from "@storages/core";
 import { UploadError } from "./errors.js";
-import { sendJson, sendRefusal, sendUploadError } from "./respond.js";
+import { sendJson, sendUploadError } from "./respond.js";
 import { createSaveLimiter, handleUpload, type UploadOptions, type UploadResult } from "./upload.js";
 
 /** How many saves an adapter's route runs at once by default (memory: see `saveLimiter`). */
@@ -35,22 +35,18 @@ export interface UploadHandlerOptions extends RouteOptions {
 }
 
 /**
- * 405 with `Allow: POST` and the typed JSON body; a body the client is sending (a PUT of a file)
- * is dropped for a moment, as after any refusal.
+ * 405 E_METHOD_NOT_ALLOWED (with `Allow: POST`), the way every refusal goes out; a body the client
+ * is sending (a PUT of a file) is dropped for a moment, as after any refusal.
  */
 function methodNotAllowed(request: IncomingMessage, response: ServerResponse): void {
   const method = (request.method ?? "").slice(0, 20);
-  sendRefusal(
+  sendUploadError(
     request,
     response,
-    405,
-    {
-      error: {
-        code: "E_METHOD_NOT_ALLOWED",
-        message: `Send uploads with POST (multipart/form-data), not ${JSON.stringify(method)}.`,
-      },
-    },
-    { allow: "POST" },
+    new UploadError(
+      "E_METHOD_NOT_ALLOWED",
+      `Send uploads with POST (multipart/form-data), not ${JSON.stringify(method)}.`,
+    ),
   );
 }
 

@@ -31,22 +31,18 @@ export function sendJson(
 const REASON_PHRASES: Readonly<Record<number, string>> = { 499: "Client Closed Request" };
 
 /**
- * Sends a JSON refusal. A body still arriving is dropped for a moment so the client reads the
- * answer instead of a reset, then the connection is closed. Nothing happens when the client is
- * already gone.
+ * Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without
+ * detail): every refusal of an upload route goes out here, its status from UPLOAD_REJECTIONS. A
+ * body still arriving is dropped for a moment so the client reads the answer instead of a reset,
+ * then the connection is closed. Nothing happens when the client is already gone.
  */
-export function sendRefusal(
-  request: IncomingMessage,
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
   if (response.destroyed || request.socket?.destroyed) return;
   if (response.headersSent) {
     response.destroy();
     return;
   }
+  const { status, body, headers } = uploadErrorResponse(error);
   const unread = !request.complete;
   if (STATUS_CODES[status] === undefined && REASON_PHRASES[status] !== undefined)
     response.statusMessage = REASON_PHRASES[status];
@@ -63,10 +59,4 @@ export function sendRefusal(
   request.once("end", () => clearTimeout(timer));
   request.once("close", () => clearTimeout(timer));
   request.resume();
-}
-
-/** Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without detail). */
-export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
-  const { status, body } = uploadErrorResponse(error);
-  sendRefusal(request, response, status, body);
 }

@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
-import { createUploadHandler, handleUpload, UploadError, uploadMiddleware } from "../src/index.js";
+import {
+  createUploadHandler,
+  handleUpload,
+  UPLOAD_REJECTIONS,
+  UploadError,
+  uploadErrorResponse,
+  uploadMiddleware,
+} from "../src/index.js";
 import { MALFORMED_BODIES } from "./support/malformed.js";
 import {
   BOUNDARY,
@@ -177,5 +184,21 @@ describe("createUploadHandler takes POST only", () => {
       expect(ok.status).toBe(201);
       expect(await names(media)).toEqual(["ok.png"]);
     });
+  });
+});
+
+describe("405 is a refusal like the others", () => {
+  it("E_METHOD_NOT_ALLOWED is in UPLOAD_REJECTIONS, and its answer names the method upload routes take", () => {
+    expect(UPLOAD_REJECTIONS.E_METHOD_NOT_ALLOWED).toBe(405);
+    const error = new UploadError("E_METHOD_NOT_ALLOWED", 'Send uploads with POST, not "PUT".');
+    expect([error.code, error.status]).toEqual(["E_UPLOAD_REJECTED", 405]);
+    expect(uploadErrorResponse(error)).toEqual({
+      status: 405,
+      body: { error: { code: "E_METHOD_NOT_ALLOWED", message: 'Send uploads with POST, not "PUT".' } },
+      headers: { allow: "POST" },
+    });
+    // Only a 405 carries Allow.
+    expect(uploadErrorResponse(new UploadError("E_UPLOAD_TYPE", "x")).headers).toEqual({});
+    expect(uploadErrorResponse(new Error("disk full")).headers).toEqual({});
   });
 });
