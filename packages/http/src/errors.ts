@@ -24,7 +24,11 @@ export const UPLOAD_REJECTIONS = {
    * sending the file again picks a fresh name.
    */
   E_UPLOAD_CONFLICT: 409,
-  /** The client went away mid-upload (499 is nginx's "client closed request"; rarely seen by anyone). */
+  /**
+   * The client went away mid-upload. 499 is nginx's "client closed request": the status the error
+   * carries for the app's logs; handleUpload's own aborts are never answered (nobody is left to
+   * read it), only an app's own E_UPLOAD_ABORTED on an open connection is (respond.ts).
+   */
   E_UPLOAD_ABORTED: 499,
   /** A direct-upload confirmation whose token is missing, tampered with or expired. */
   E_UPLOAD_TOKEN: 403,

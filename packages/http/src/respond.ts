@@ -27,7 +27,14 @@ export function sendJson(
   response.end(text);
 }
 
-/** Reason phrases Node does not know: 499 is nginx's "client closed request". */
+/**
+ * Reason phrases Node does not know (it would send "499 unknown"). 499, nginx's "client closed
+ * request", is written only when an app answers an E_UPLOAD_ABORTED of its own on a connection that
+ * is still open (an onUpload or a Fastify route that throws one): handleUpload's own aborts never
+ * reach the wire, since Node destroys the socket with the request (a reset, or a half-close: its
+ * parser fails on the missing body) and sendUploadError then writes nothing. Kept for that case,
+ * which the public sendUploadError/replyUploadError allow and the tests exercise.
+ */
 const REASON_PHRASES: Readonly<Record<number, string>> = { 499: "Client Closed Request" };
 
 /**
