@@ -4,6 +4,8 @@
  * order, with strong and weak comparison where each belongs.
  */
 
+import { parseHttpDate } from "./http-date.js";
+
 /** Request headers as node:http gives them (lower-case names). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -23,9 +25,18 @@ interface EntityTag {
   opaque: string;
 }
 
+/** entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE (RFC 9110 §8.8.3): one pattern, for one tag or a list. */
+const ENTITY_TAG = /(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"/;
+const ONE_ENTITY_TAG = new RegExp(`^${ENTITY_TAG.source}$`);
+const ENTITY_TAGS = new RegExp(ENTITY_TAG.source, "g");
+
+function entityTag(match: RegExpMatchArray): EntityTag {
+  return { weak: match[1] !== undefined, opaque: match[2]! };
+}
+
 function parseEntityTag(value: string): EntityTag | undefined {
-  const match = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/.exec(value.trim());
-  return match ? { weak: match[1] !== undefined, opaque: match[2]! } : undefined;
+  const match = ONE_ENTITY_TAG.exec(value.trim());
+  return match ? entityTag(match) : undefined;
 }
 
 /**
@@ -35,11 +46,7 @@ function parseEntityTag(value: string): EntityTag | undefined {
  */
 function parseEntityTagList(value: string): "*" | EntityTag[] {
   if (value.trim() === "*") return "*";
-  const tags: EntityTag[] = [];
-  for (const match of value.matchAll(/(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"/g)) {
-    tags.push({ weak: match[1] !== undefined, opaque: match[2]! });
-  }
-  return tags;
+  return Array.from(value.matchAll(ENTITY_TAGS), entityTag);
 }
 
 /** Strong comparison (RFC 9110 §8.8.3.2): both strong, same opaque tag. */
@@ -52,27 +59,10 @@ function weakMatch(a: EntityTag, b: EntityTag): boolean {
   return a.opaque === b.opaque;
 }
 
-const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
-const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
-const HTTP_DATE = new RegExp(
-  [
-    `^${DAY}, \\d{2} ${MONTH} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`, // IMF-fixdate
-    `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`, // RFC 850
-    `^${DAY} ${MONTH} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`, // asctime
-  ].join("|"),
-);
-
-/**
- * Seconds since the epoch of an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850
- * and asctime forms), or undefined for anything else — a list of dates included, which the
- * conditional headers must ignore.
- */
-function parseHttpDate(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (!HTTP_DATE.test(text)) return undefined;
-  const time = Date.parse(/GMT$/.test(text) ? text : `${text} GMT`);
-  return Number.isNaN(time) ? undefined : Math.floor(time / 1000);
+/** An HTTP-date in seconds since the epoch: HTTP's resolution, at which Last-Modified is compared. */
+function dateSeconds(value: string | undefined): number | undefined {
+  const time = parseHttpDate(value);
+  return time === undefined ? undefined : Math.floor(time / 1000);
 }
 
 /** What the conditional headers of a request decide for the current representation. */
@@ -108,7 +98,7 @@ export function evaluatePreconditions(
     if (tags !== "*" && !(etag && tags.some((tag) => strongMatch(tag, etag)))) return { status: 412 };
   } else {
     // 2. If-Unmodified-Since, only without If-Match.
-    const since = parseHttpDate(one(headers["if-unmodified-since"]));
+    const since = dateSeconds(one(headers["if-unmodified-since"]));
     if (since !== undefined && modified !== undefined && modified > since) return { status: 412 };
   }
 
@@ -121,7 +111,7 @@ export function evaluatePreconditions(
     }
   } else if (safe) {
     // 4. If-Modified-Since, only without If-None-Match, and only for GET and HEAD.
-    const since = parseHttpDate(one(headers["if-modified-since"]));
+    const since = dateSeconds(one(headers["if-modified-since"]));
     if (since !== undefined && modified !== undefined && modified <= since) return { status: 304 };
   }
 
@@ -129,8 +119,32 @@ export function evaluatePreconditions(
   const ifRange = headers["if-range"];
   if (headers.range === undefined || ifRange === undefined) return { status: 200, range: true };
   if (typeof ifRange !== "string") return { status: 200, range: false }; // several: none can match
-  const asTag = /^\s*(W\/)?"/.test(ifRange) ? parseEntityTag(ifRange) : undefined;
+  // An entity-tag or an HTTP-date: neither can be read as the other, so each is simply tried.
+  const asTag = parseEntityTag(ifRange);
   if (asTag !== undefined) return { status: 200, range: etag !== undefined && strongMatch(asTag, etag) };
-  const date = parseHttpDate(ifRange);
+  const date = dateSeconds(ifRange);
   return { status: 200, range: date !== undefined && modified !== undefined && date === modified };
+}
+
+/** The headers of a 304 (notModifiedHeaders). */
+const NOT_MODIFIED_HEADERS = new Set([
+  "cache-control",
+  "content-location",
+  "date",
+  "etag",
+  "expires",
+  "vary",
+  "last-modified",
+]);
+
+/**
+ * What a 304 Not Modified carries (RFC 9110 §15.4.5), from the headers the 200 would have sent:
+ * Cache-Control, Content-Location, Date, ETag, Expires and Vary, which the RFC requires, and
+ * Last-Modified, which it allows (a cache without ETag support revalidates with it). Nothing
+ * else: Content-Type, Content-Length or Content-Disposition would describe a body a 304 has not.
+ */
+export function notModifiedHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => NOT_MODIFIED_HEADERS.has(name.toLowerCase())),
+  );
 }

@@ -13,6 +13,7 @@
  */
 import { abortError } from "./abort.js";
 import { InvalidArgumentError, type Operation, type StorageError } from "./errors.js";
+import { parseHttpDate } from "./http-date.js";
 
 export interface RetryEvent {
   operation: Operation;
@@ -119,11 +120,8 @@ export function parseRetryAfter(value: unknown, now = Date.now()): number | unde
   if (typeof value !== "string" || value.trim() === "") return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // An HTTP-date names its day and zone ("Sun, 06 Nov 1994 08:49:37 GMT"); Date.parse alone would
-  // read "-1" or "1.5" as dates.
-  if (!/^[A-Za-z]{3},.*GMT$/.test(text)) return undefined;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  const date = parseHttpDate(text);
+  return date === undefined ? undefined : Math.max(0, date - now);
 }
 
 /** Sleeps `ms`, or rejects with the signal's error as soon as it fires. */

@@ -4,7 +4,7 @@
  * real HTTP in its own package.
  */
 import { describe, expect, it } from "vitest";
-import { evaluatePreconditions } from "../src/index.js";
+import { evaluatePreconditions, notModifiedHeaders } from "../src/index.js";
 
 const current = { etag: '"abc"', lastModified: new Date("2026-12-01T10:00:00Z") };
 const at = (iso: string) => new Date(iso).toUTCString();
@@ -54,6 +54,28 @@ describe("evaluatePreconditions", () => {
     });
   });
 
+  it("reads the three HTTP-date forms (IMF-fixdate, RFC 850, asctime), and no other", () => {
+    const range = { range: "bytes=0-1" };
+    for (const date of [
+      "Tue, 01 Dec 2026 10:00:00 GMT",
+      "Tuesday, 01-Dec-26 10:00:00 GMT",
+      "Tue Dec  1 10:00:00 2026",
+    ]) {
+      expect(decide({ ...range, "if-range": date }), date).toEqual({ status: 200, range: true });
+      expect(decide({ "if-modified-since": date }), date).toEqual({ status: 304 });
+    }
+    for (const date of ["2026-12-01T10:00:00Z", "Tue, 1 Dec 2026 10:00:00 GMT", "1796119200"]) {
+      expect(decide({ "if-modified-since": date }), date).toEqual({ status: 200, range: true });
+    }
+  });
+
+  it("an If-Range that is neither a well-formed entity-tag nor a date drops the range", () => {
+    const range = { range: "bytes=0-1" };
+    for (const garbled of ['"abc', 'W/"abc', '"a"b"', 'x"abc"', '"abc", "abc"']) {
+      expect(decide({ ...range, "if-range": garbled }), garbled).toEqual({ status: 200, range: false });
+    }
+  });
+
   it("without a modification date, the date conditions are ignored", () => {
     const undated = { etag: '"abc"' };
     expect(decide({ "if-modified-since": at("2030-01-01T00:00:00Z") }, "GET", undated)).toEqual({
@@ -64,5 +86,29 @@ describe("evaluatePreconditions", () => {
       status: 200,
       range: false,
     });
+  });
+});
+
+describe("notModifiedHeaders", () => {
+  it("keeps of a 200's headers those a 304 must carry (and Last-Modified), whatever their case, and no representation metadata", () => {
+    const kept = {
+      "Cache-Control": "private, no-store",
+      "content-location": "/a.png",
+      date: "Tue, 01 Dec 2026 10:00:00 GMT",
+      etag: '"abc"',
+      expires: "Wed, 02 Dec 2026 10:00:00 GMT",
+      vary: "Accept-Encoding",
+      "last-modified": "Tue, 01 Dec 2026 09:00:00 GMT",
+    };
+    const representation = {
+      "content-type": "image/png",
+      "content-length": "1000",
+      "content-disposition": "attachment",
+      "accept-ranges": "bytes",
+      "x-content-type-options": "nosniff",
+    };
+    expect(notModifiedHeaders({ ...kept, ...representation })).toEqual(kept);
+    // What the 200 would not have sent, the 304 does not invent.
+    expect(notModifiedHeaders({ etag: '"abc"', "content-type": "text/plain" })).toEqual({ etag: '"abc"' });
   });
 });

@@ -64,7 +64,10 @@ describe("backoff", () => {
     expect(parseRetryAfter(" 0 ", now)).toBe(0);
     expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:02 GMT", now)).toBe(2000);
     expect(parseRetryAfter("Wed, 31 Dec 2025 23:59:00 GMT", now)).toBe(0);
-    for (const unreadable of [undefined, null, "", "soon", "-1", "1.5", 7]) {
+    // The obsolete forms an HTTP-date may still come in (the same reader as the conditional headers).
+    expect(parseRetryAfter("Thursday, 01-Jan-26 00:00:05 GMT", now)).toBe(5000);
+    expect(parseRetryAfter("Thu Jan  1 00:00:07 2026", now)).toBe(7000);
+    for (const unreadable of [undefined, null, "", "soon", "-1", "1.5", 7, "Thu, 1 Jan 2026 00:00:02 GMT"]) {
       expect(parseRetryAfter(unreadable, now)).toBeUndefined();
     }
   });

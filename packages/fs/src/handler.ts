@@ -14,6 +14,7 @@ import {
   InvalidArgumentError,
   inertContentHeaders,
   normalizeName,
+  notModifiedHeaders,
   type ObjectStat,
   parseRangeHeader,
   Storage,
@@ -249,8 +250,7 @@ export function createFsHandler(
         lastModified: stat.lastModified,
       });
       if (decided.status === 304) {
-        const { etag: e, "last-modified": l, "cache-control": c } = headers;
-        response.writeHead(304, { etag: e!, "last-modified": l!, ...(c ? { "cache-control": c } : {}) });
+        response.writeHead(304, notModifiedHeaders(headers));
         response.end();
         return;
       }

@@ -143,6 +143,11 @@ describe("GET and HEAD", () => {
     const again = await fetch(url, { headers: { "if-none-match": etag } });
     expect(again.status).toBe(304);
     expect(again.headers.get("etag")).toBe(etag);
+    expect(again.headers.get("last-modified")).toBe(first.headers.get("last-modified"));
+    // No representation metadata: it would describe a body the 304 has not.
+    for (const name of ["content-type", "content-length", "accept-ranges", "x-content-type-options"]) {
+      expect(again.headers.get(name), name).toBeNull();
+    }
     const weak = await fetch(url, { headers: { "if-none-match": `"other", W/${etag}` } });
     expect(weak.status).toBe(304);
     const since = await fetch(url, { headers: { "if-modified-since": first.headers.get("last-modified")! } });

@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Storage } from "@storages/core";
 import { UploadError } from "./errors.js";
-import { sendJson, sendRefusal, sendUploadError } from "./respond.js";
+import { notMultipart } from "./not-multipart.js";
+import { sendJson, sendUploadError } from "./respond.js";
 import { createSaveLimiter, handleUpload, type UploadOptions, type UploadResult } from "./upload.js";
 
 /** How many saves an adapter's route runs at once by default (memory: see `saveLimiter`). */
@@ -35,22 +36,18 @@ export interface UploadHandlerOptions extends RouteOptions {
 }
 
 /**
- * 405 with `Allow: POST` and the typed JSON body; a body the client is sending (a PUT of a file)
- * is dropped for a moment, as after any refusal.
+ * 405 E_METHOD_NOT_ALLOWED (with `Allow: POST`), the way every refusal goes out; a body the client
+ * is sending (a PUT of a file) is dropped for a moment, as after any refusal.
  */
 function methodNotAllowed(request: IncomingMessage, response: ServerResponse): void {
   const method = (request.method ?? "").slice(0, 20);
-  sendRefusal(
+  sendUploadError(
     request,
     response,
-    405,
-    {
-      error: {
-        code: "E_METHOD_NOT_ALLOWED",
-        message: `Send uploads with POST (multipart/form-data), not ${JSON.stringify(method)}.`,
-      },
-    },
-    { allow: "POST" },
+    new UploadError(
+      "E_METHOD_NOT_ALLOWED",
+      `Send uploads with POST (multipart/form-data), not ${JSON.stringify(method)}.`,
+    ),
   );
 }
 
@@ -128,7 +125,8 @@ export interface FastifyUploadRequest {
  * Fastify plugin (@fastify/multipart style): `app.register(fastifyUploads)`, then in a route
  * `const { files } = await request.saveUpload(storage, options)`. It leaves multipart bodies
  * unparsed for `saveUpload`, and is not encapsulated (like fastify-plugin), so every route sees it.
- * Answer a refusal with `replyUploadError(reply, error)` in the route or an error handler.
+ * Answer a refusal with `replyUploadError(reply, error)` in the route, and in the route's
+ * `errorHandler` too: a body that is not multipart is refused by Fastify before the route runs.
  */
 export function fastifyUploads(
   fastify: FastifyLike,
@@ -162,8 +160,14 @@ interface FastifyReplyLike {
  * Answers `error` on a Fastify reply the way the other adapters do (typed JSON; the connection
  * closed after a refusal whose body was not read). Rethrow anything that is not an UploadError
  * instead if Fastify's own error handling should see it.
+ *
+ * A body that is not multipart/form-data (an image/png, an octet-stream) never reaches the route:
+ * Fastify refuses it first with its own untyped 415 (FST_ERR_CTP_INVALID_MEDIA_TYPE). Given that
+ * error — in the upload route's `errorHandler` — this answers it as every adapter answers such a
+ * body: 400 E_UPLOAD_MALFORMED, typed.
  */
 export function replyUploadError(reply: FastifyReplyLike, error: unknown): void {
   reply.hijack();
-  sendUploadError(reply.request.raw, reply.raw, error);
+  const refused = (error as { code?: unknown } | null)?.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE";
+  sendUploadError(reply.request.raw, reply.raw, refused ? notMultipart(error) : error);
 }

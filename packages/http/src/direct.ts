@@ -106,8 +106,11 @@ function verify(token: unknown, key: Buffer): TokenClaims {
   if (typeof token !== "string" || token.length > 4096) return refuse("the token is missing");
   const [payload, mac, extra] = token.split(".");
   if (!payload || !mac || extra !== undefined) return refuse("the token is malformed");
-  const expected = createHmac("sha256", key).update(payload).digest();
+  // Node's base64url decoding is lenient (padding, stray characters, set trailing bits all decode),
+  // so several spellings would carry one MAC: only the one sign() writes is a token.
   const given = Buffer.from(mac, "base64url");
+  if (given.toString("base64url") !== mac) return refuse("the token is malformed");
+  const expected = createHmac("sha256", key).update(payload).digest();
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     return refuse("the token was not issued here");
   }

@@ -15,6 +15,8 @@ export const UPLOAD_REJECTIONS = {
   E_UPLOAD_TYPE: 415,
   /** Not multipart/form-data, a broken body, no file, a file name nothing valid can be made of. */
   E_UPLOAD_MALFORMED: 400,
+  /** An upload route got another method than POST (answered with `Allow: POST`). */
+  E_METHOD_NOT_ALLOWED: 405,
   /** The client stalled (sent nothing for idleTimeout) or took longer than timeout. */
   E_UPLOAD_TIMEOUT: 408,
   /**
@@ -22,7 +24,11 @@ export const UPLOAD_REJECTIONS = {
    * sending the file again picks a fresh name.
    */
   E_UPLOAD_CONFLICT: 409,
-  /** The client went away mid-upload (499 is nginx's "client closed request"; rarely seen by anyone). */
+  /**
+   * The client went away mid-upload. 499 is nginx's "client closed request": the status the error
+   * carries for the app's logs; handleUpload's own aborts are never answered (nobody is left to
+   * read it), only an app's own E_UPLOAD_ABORTED on an open connection is (respond.ts).
+   */
   E_UPLOAD_ABORTED: 499,
   /** A direct-upload confirmation whose token is missing, tampered with or expired. */
   E_UPLOAD_TOKEN: 403,
@@ -57,16 +63,28 @@ export class UploadError extends StorageError {
 
 /** The JSON body of a refusal: `{ error: { code, message } }`, the same for every adapter. */
 export interface UploadErrorBody {
-  error: { code: UploadRejection | "E_INTERNAL" | "E_METHOD_NOT_ALLOWED"; message: string };
+  error: { code: UploadRejection | "E_INTERNAL"; message: string };
 }
 
-/** Status and body for any error an upload route met: an UploadError as is, anything else a 500 without detail. */
-export function uploadErrorResponse(error: unknown): { status: number; body: UploadErrorBody } {
+/**
+ * Status, body and headers for any error an upload route met: an UploadError as is, anything else
+ * a 500 without detail. A 405 names the one method upload routes take (RFC 9110 §15.5.6: `Allow`).
+ */
+export function uploadErrorResponse(error: unknown): {
+  status: number;
+  body: UploadErrorBody;
+  headers: Record<string, string>;
+} {
   if (UploadError.isInstance(error)) {
-    return { status: error.status, body: { error: { code: error.reason, message: error.message } } };
+    return {
+      status: error.status,
+      body: { error: { code: error.reason, message: error.message } },
+      headers: error.reason === "E_METHOD_NOT_ALLOWED" ? { allow: "POST" } : {},
+    };
   }
   return {
     status: 500,
     body: { error: { code: "E_INTERNAL", message: "The upload could not be stored; try again later." } },
+    headers: {},
   };
 }

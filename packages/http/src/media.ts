@@ -12,6 +12,8 @@ import {
   inertContentHeaders,
   isActiveContentType,
   NotFoundError,
+  notModifiedHeaders,
+  type ObjectStat,
   parseRangeHeader,
   type Storage,
   StorageError,
@@ -63,64 +65,28 @@ export async function serveMedia(
       response.end();
       return;
     }
-    const headers: Record<string, string> = {
-      "content-type": stat.contentType ?? "application/octet-stream",
-      "accept-ranges": "bytes",
-      "cache-control": "private, no-store",
-      "last-modified": stat.lastModified.toUTCString(),
-      ...(stat.etag ? { etag: stat.etag } : {}),
-      ...(options.inlineActiveContent
-        ? { "x-content-type-options": "nosniff" }
-        : inertContentHeaders(name, stat.contentType)),
-    };
-    const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
-      etag: stat.etag,
-      lastModified: stat.lastModified,
-    });
-    if (decided.status === 304) {
-      // What a 200 would have carried for caches (RFC 9110 §15.4.5), and no body.
-      response.writeHead(304, {
-        "cache-control": headers["cache-control"]!,
-        "last-modified": headers["last-modified"]!,
-        ...(stat.etag ? { etag: stat.etag } : {}),
-      });
-      response.end();
-      return;
+    // The stat the answer is judged by must be that of the bytes sent: core's open() says nothing of
+    // the version it opened, so the file is stat'ed again once open, and a file replaced meanwhile
+    // is answered from its new version (a resumed download then gets the whole new file, never a
+    // range of it under the old ETag). Strong ETags change with every version (an ETag that comes
+    // back names the same bytes), so two equal stats around the open pin the version opened.
+    let current = stat;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const changed = await streamVersion(request, response, storage, name, current, options);
+      if (changed === undefined) return;
+      current = changed;
     }
-    if (decided.status === 412) {
-      sendJson(response, 412, {
+    sendJson(
+      response,
+      503,
+      {
         error: {
-          code: "E_PRECONDITION_FAILED",
-          message: "The file is not the version the request's conditions name.",
+          code: "E_FILE_CHANGING",
+          message: "The file kept being replaced while it was read; try again in a moment.",
         },
-      });
-      return;
-    }
-    const range = parseRangeHeader(decided.range ? request.headers.range : undefined, stat.size);
-    if (range.kind === "unsatisfiable") {
-      response.writeHead(416, { "content-range": `bytes */${stat.size}`, "accept-ranges": "bytes" });
-      response.end();
-      return;
-    }
-    let status = 200;
-    let length = stat.size;
-    if (range.kind === "partial") {
-      status = 206;
-      length = range.end - range.start + 1;
-      headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
-    }
-    headers["content-length"] = String(length);
-    if (request.method === "HEAD" || length === 0) {
-      response.writeHead(status, headers);
-      response.end();
-      return;
-    }
-    const body = await storage.open(
-      name,
-      range.kind === "partial" ? { range: { start: range.start, end: range.end } } : {},
+      },
+      { "retry-after": "1" },
     );
-    response.writeHead(status, headers);
-    await sendBody(body, response, length);
   } catch (error) {
     if (response.headersSent) {
       response.destroy();
@@ -136,4 +102,91 @@ export async function serveMedia(
     }
     throw error;
   }
+}
+
+/** Opens of a file that keeps being replaced before serveMedia gives up (503 E_FILE_CHANGING). */
+const MAX_ATTEMPTS = 3;
+
+function sameVersion(a: ObjectStat, b: ObjectStat): boolean {
+  return a.etag === b.etag && a.size === b.size && a.lastModified.getTime() === b.lastModified.getTime();
+}
+
+/**
+ * Answers the request from `stat` (conditional requests, Range, the body), and sends the body only
+ * if the file opened is still that version: else sends nothing and returns the stat of the new one.
+ */
+async function streamVersion(
+  request: IncomingMessage,
+  response: ServerResponse,
+  storage: Storage,
+  name: string,
+  stat: ObjectStat,
+  options: MediaOptions,
+): Promise<ObjectStat | undefined> {
+  const headers: Record<string, string> = {
+    "content-type": stat.contentType ?? "application/octet-stream",
+    "accept-ranges": "bytes",
+    "cache-control": "private, no-store",
+    "last-modified": stat.lastModified.toUTCString(),
+    ...(stat.etag ? { etag: stat.etag } : {}),
+    ...(options.inlineActiveContent
+      ? { "x-content-type-options": "nosniff" }
+      : inertContentHeaders(name, stat.contentType)),
+  };
+  const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
+    etag: stat.etag,
+    lastModified: stat.lastModified,
+  });
+  if (decided.status === 304) {
+    response.writeHead(304, notModifiedHeaders(headers));
+    response.end();
+    return undefined;
+  }
+  if (decided.status === 412) {
+    sendJson(response, 412, {
+      error: {
+        code: "E_PRECONDITION_FAILED",
+        message: "The file is not the version the request's conditions name.",
+      },
+    });
+    return undefined;
+  }
+  const range = parseRangeHeader(decided.range ? request.headers.range : undefined, stat.size);
+  if (range.kind === "unsatisfiable") {
+    response.writeHead(416, { "content-range": `bytes */${stat.size}`, "accept-ranges": "bytes" });
+    response.end();
+    return undefined;
+  }
+  let status = 200;
+  let length = stat.size;
+  if (range.kind === "partial") {
+    status = 206;
+    length = range.end - range.start + 1;
+    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
+  }
+  headers["content-length"] = String(length);
+  // No body to read: the answer is the stat's alone, so there is no second version to mix in.
+  if (request.method === "HEAD" || length === 0) {
+    response.writeHead(status, headers);
+    response.end();
+    return undefined;
+  }
+  const body = await storage.open(
+    name,
+    range.kind === "partial" ? { range: { start: range.start, end: range.end } } : {},
+  );
+  let now: ObjectStat;
+  try {
+    now = await storage.stat(name);
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  if (!sameVersion(stat, now)) {
+    body.destroy();
+    return now;
+  }
+  response.writeHead(status, headers);
+  await sendBody(body, response, length);
+  return undefined;
 }

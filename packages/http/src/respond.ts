@@ -27,26 +27,29 @@ export function sendJson(
   response.end(text);
 }
 
-/** Reason phrases Node does not know: 499 is nginx's "client closed request". */
+/**
+ * Reason phrases Node does not know (it would send "499 unknown"). 499, nginx's "client closed
+ * request", is written only when an app answers an E_UPLOAD_ABORTED of its own on a connection that
+ * is still open (an onUpload or a Fastify route that throws one): handleUpload's own aborts never
+ * reach the wire, since Node destroys the socket with the request (a reset, or a half-close: its
+ * parser fails on the missing body) and sendUploadError then writes nothing. Kept for that case,
+ * which the public sendUploadError/replyUploadError allow and the tests exercise.
+ */
 const REASON_PHRASES: Readonly<Record<number, string>> = { 499: "Client Closed Request" };
 
 /**
- * Sends a JSON refusal. A body still arriving is dropped for a moment so the client reads the
- * answer instead of a reset, then the connection is closed. Nothing happens when the client is
- * already gone.
+ * Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without
+ * detail): every refusal of an upload route goes out here, its status from UPLOAD_REJECTIONS. A
+ * body still arriving is dropped for a moment so the client reads the answer instead of a reset,
+ * then the connection is closed. Nothing happens when the client is already gone.
  */
-export function sendRefusal(
-  request: IncomingMessage,
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
   if (response.destroyed || request.socket?.destroyed) return;
   if (response.headersSent) {
     response.destroy();
     return;
   }
+  const { status, body, headers } = uploadErrorResponse(error);
   const unread = !request.complete;
   if (STATUS_CODES[status] === undefined && REASON_PHRASES[status] !== undefined)
     response.statusMessage = REASON_PHRASES[status];
@@ -63,10 +66,4 @@ export function sendRefusal(
   request.once("end", () => clearTimeout(timer));
   request.once("close", () => clearTimeout(timer));
   request.resume();
-}
-
-/** Sends the typed JSON refusal for `error` (an UploadError's status and reason, or a 500 without detail). */
-export function sendUploadError(request: IncomingMessage, response: ServerResponse, error: unknown): void {
-  const { status, body } = uploadErrorResponse(error);
-  sendRefusal(request, response, status, body);
 }

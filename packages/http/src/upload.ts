@@ -26,6 +26,7 @@ import {
 import busboy, { type Busboy, type FileInfo } from "busboy";
 import pLimit from "p-limit";
 import { UploadError } from "./errors.js";
+import { notMultipart } from "./not-multipart.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
 
 export interface UploadLimits {
@@ -274,11 +275,7 @@ function multipartParser(request: IncomingMessage, limits: Required<UploadLimits
       },
     });
   } catch (cause) {
-    throw new UploadError(
-      "E_UPLOAD_MALFORMED",
-      'Send the upload as multipart/form-data (a form with enctype="multipart/form-data", or a FormData body).',
-      { cause },
-    );
+    throw notMultipart(cause);
   }
 }
 

@@ -266,6 +266,31 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
   });
 });
 
+describe("a confirm token has exactly one spelling", () => {
+  it("a MAC spelled otherwise (trailing bits set, padding, a stray character) is refused although it decodes to the same bytes; the issued one confirms", async () => {
+    const issued = await issue({ filename: "spelled.png", contentType: "image/png" });
+    await put(issued.body, png());
+    const [payload, mac] = issued.body.token.split(".") as [string, string];
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // 32 bytes are 43 characters whose last carries 2 unused bits, which sign() leaves clear.
+    const last = alphabet.indexOf(mac.at(-1)!);
+    for (const spelled of [
+      mac.slice(0, -1) + alphabet[last | 1],
+      mac.slice(0, -1) + alphabet[last | 3],
+      `${mac}=`,
+      `${mac.slice(0, 20)}*${mac.slice(20)}`,
+    ]) {
+      expect(Buffer.from(spelled, "base64url").equals(Buffer.from(mac, "base64url")), spelled).toBe(true);
+      await expect(
+        confirmDirectUpload(media, `${payload}.${spelled}`, { secret: SECRET }),
+        spelled,
+      ).rejects.toMatchObject({ reason: "E_UPLOAD_TOKEN", message: expect.stringMatching(/malformed/) });
+    }
+    expect(await media.exists(issued.body.name)).toBe(true);
+    expect(await confirm(issued.body.token)).toMatchObject({ status: 200 });
+  });
+});
+
 describe("private media streamed through the app", () => {
   it("serves ranges, and HTML/SVG as sandboxed attachments", async () => {
     await media.save("m/photo.png", png(1000), { overwrite: true });

@@ -29,6 +29,11 @@ afterAll(async () => {
 interface FastifyApp {
   register(plugin: unknown): Promise<void>;
   post(path: string, handler: (request: unknown, reply: unknown) => unknown): void;
+  post(
+    path: string,
+    options: { errorHandler: (error: unknown, request: unknown, reply: unknown) => unknown },
+    handler: (request: unknown, reply: unknown) => unknown,
+  ): void;
   listen(options: { port: number; host: string }): Promise<string>;
   close(): Promise<void>;
 }
@@ -41,7 +46,12 @@ async function uploadApp(options?: UploadOptions): Promise<{ app: FastifyApp; me
   const media = fsStorage({ root });
   const app = Fastify();
   await app.register(fastifyUploads);
-  app.post("/upload", async (request, reply) => {
+  // Fastify refuses a body no parser takes before the route runs: the route's errorHandler answers it.
+  const errorHandler = (error: unknown, _request: unknown, reply: unknown) => {
+    replyUploadError(reply as Parameters<typeof replyUploadError>[0], error);
+    return reply;
+  };
+  app.post("/upload", { errorHandler }, async (request, reply) => {
     try {
       const result = await (request as FastifyUploadRequest).saveUpload(media, options);
       return (reply as { code(n: number): { send(body: unknown): unknown } }).code(201).send(result);
@@ -68,6 +78,32 @@ describe("Fastify: fastifyUploads plugin (@fastify/multipart's habits)", () => {
       ]);
       expect(refused).toMatchObject({ status: 415, body: { error: { code: "E_UPLOAD_TYPE" } } });
       expect(await names(media)).toEqual(["f/x.png"]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("Fastify: a body that is not multipart", () => {
+  it("which Fastify refuses before the route (its own untyped 415): the route's errorHandler answers it as the other adapters do, 400 E_UPLOAD_MALFORMED", async () => {
+    const { app, media } = await uploadApp();
+    const origin = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      for (const type of ["image/png", "application/octet-stream"]) {
+        const response = await fetch(`${origin}/upload`, {
+          method: "POST",
+          headers: { "content-type": type },
+          body: new Uint8Array(png()),
+        });
+        expect(response.status, type).toBe(400);
+        expect(await response.json(), type).toEqual({
+          error: {
+            code: "E_UPLOAD_MALFORMED",
+            message: expect.stringContaining("Send the upload as multipart/form-data"),
+          },
+        });
+      }
+      expect(await names(media)).toEqual([]);
     } finally {
       await app.close();
     }

@@ -3,14 +3,25 @@
  * 400 E_UPLOAD_MALFORMED (not 499 "aborted"); a client that really goes away is still an abort;
  * 499 goes out with a reason phrase; createUploadHandler takes POST only (405, Allow: POST).
  */
+
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { RequestListener } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fsStorage } from "@storages/fs";
 import express from "express";
 import { afterAll, describe, expect, it } from "vitest";
-import { createUploadHandler, handleUpload, UploadError, uploadMiddleware } from "../src/index.js";
+import {
+  createUploadHandler,
+  handleUpload,
+  sendUploadError,
+  UPLOAD_REJECTIONS,
+  UploadError,
+  uploadErrorResponse,
+  uploadMiddleware,
+} from "../src/index.js";
 import { MALFORMED_BODIES } from "./support/malformed.js";
 import {
   BOUNDARY,
@@ -113,6 +124,45 @@ describe("malformed part headers from a connected client: 400 E_UPLOAD_MALFORMED
 });
 
 describe("499 goes out with a reason phrase", () => {
+  it("handleUpload's own aborts are never answered: a client that resets or half-closes mid-body gets no 499", async () => {
+    const media = await storage();
+    for (const leave of ["destroy", "end"] as const) {
+      let refused!: (outcome: { error: unknown; headersSent: boolean }) => void;
+      const outcome = new Promise<{ error: unknown; headersSent: boolean }>((resolve) => {
+        refused = resolve;
+      });
+      const { server, origin } = await listen((req, res) => {
+        handleUpload(req, media).catch((error: unknown) => {
+          sendUploadError(req, res, error);
+          refused({ error, headersSent: res.headersSent });
+        });
+      });
+      try {
+        const head = partHead({ field: "f", filename: "gone.png", contentType: "image/png", body: "" });
+        const socket = connect(Number(new URL(origin).port), "127.0.0.1");
+        const received: Buffer[] = [];
+        socket.on("data", (chunk: Buffer) => received.push(chunk));
+        socket.on("error", () => {});
+        const closed = once(socket, "close");
+        socket.write(
+          `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n` +
+            `Content-Length: ${head.length + 100_000}\r\n\r\n`,
+        );
+        socket.write(Buffer.concat([head, png(20_000)]), () => socket[leave]());
+        const { error, headersSent } = await outcome;
+        await closed;
+        expect((error as UploadError).reason, leave).toBe("E_UPLOAD_ABORTED");
+        // Gone, or (half-closed) answered by Node's own parser error, never by the refusal.
+        expect(headersSent, leave).toBe(false);
+        expect(Buffer.concat(received).toString("latin1"), leave).not.toMatch(/^HTTP\/1\.1 499/);
+        expect(await names(media), leave).toEqual([]);
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
+  });
+
   it('an E_UPLOAD_ABORTED answer reads "499 Client Closed Request", not "499 unknown"', async () => {
     const media = await storage();
     const handler = createUploadHandler(media, {
@@ -177,5 +227,21 @@ describe("createUploadHandler takes POST only", () => {
       expect(ok.status).toBe(201);
       expect(await names(media)).toEqual(["ok.png"]);
     });
+  });
+});
+
+describe("405 is a refusal like the others", () => {
+  it("E_METHOD_NOT_ALLOWED is in UPLOAD_REJECTIONS, and its answer names the method upload routes take", () => {
+    expect(UPLOAD_REJECTIONS.E_METHOD_NOT_ALLOWED).toBe(405);
+    const error = new UploadError("E_METHOD_NOT_ALLOWED", 'Send uploads with POST, not "PUT".');
+    expect([error.code, error.status]).toEqual(["E_UPLOAD_REJECTED", 405]);
+    expect(uploadErrorResponse(error)).toEqual({
+      status: 405,
+      body: { error: { code: "E_METHOD_NOT_ALLOWED", message: 'Send uploads with POST, not "PUT".' } },
+      headers: { allow: "POST" },
+    });
+    // Only a 405 carries Allow.
+    expect(uploadErrorResponse(new UploadError("E_UPLOAD_TYPE", "x")).headers).toEqual({});
+    expect(uploadErrorResponse(new Error("disk full")).headers).toEqual({});
   });
 });

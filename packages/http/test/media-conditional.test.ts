@@ -34,14 +34,36 @@ function weakEtags(storage: Storage): Storage {
   });
 }
 
+/** Versions media's file is replaced with, one at each open() of `replacing` (before it opens). */
+let replaceOnOpen: Buffer[] = [];
+
+/** media whose open() first replaces the file with the next of `replaceOnOpen`: a replace between stat and open. */
+function replacing(storage: Storage): Storage {
+  return new Proxy(storage, {
+    get(target, key, receiver) {
+      if (key !== "open") return Reflect.get(target, key, receiver);
+      return async (name: string, options?: object) => {
+        const next = replaceOnOpen.shift();
+        if (next) await target.save(name, next, { overwrite: true });
+        return target.open(name, options);
+      };
+    },
+  });
+}
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "storages-http-media-"));
   media = fsStorage({ root });
   const weak = weakEtags(media);
+  const moving = replacing(media);
   const started = await listen((req, res) => {
     const url = new URL(req.url!, "http://x");
-    const storage = url.pathname.startsWith("/weak/") ? weak : media;
-    const name = decodeURIComponent(url.pathname.replace(/^\/(weak|private)\//, ""));
+    const storage = url.pathname.startsWith("/weak/")
+      ? weak
+      : url.pathname.startsWith("/replacing/")
+        ? moving
+        : media;
+    const name = decodeURIComponent(url.pathname.replace(/^\/(weak|private|replacing)\//, ""));
     serveMedia(req, res, storage, name, { mode: "stream" }).catch(() => res.writeHead(500).end());
   });
   origin = started.origin;
@@ -111,6 +133,11 @@ describe("serveMedia: conditional requests (RFC 9110 §13)", () => {
       expect(answer.body.length, value).toBe(0);
       expect(answer.headers.get("etag"), value).toBe(etag);
       expect(answer.headers.get("cache-control"), value).toBe("private, no-store");
+      expect(answer.headers.get("last-modified"), value).toBe(lastModified);
+      // No representation metadata: it would describe a body the 304 has not.
+      for (const name of ["content-type", "content-length", "content-disposition", "accept-ranges"]) {
+        expect(answer.headers.get(name), `${value} ${name}`).toBeNull();
+      }
     }
     expect((await get({ "if-none-match": etag }, { method: "HEAD" })).status).toBe(304);
     const other = await get({ "if-none-match": '"other"' });
@@ -174,5 +201,34 @@ describe("serveMedia: conditional requests (RFC 9110 §13)", () => {
     expect((await get({ "if-match": etag }, { path })).status).toBe(412);
     const ranged = await get({ range: "bytes=0-9", "if-range": weakTag }, { path });
     expect([ranged.status, ranged.body.length]).toEqual([200, SIZE]);
+  });
+});
+
+describe("serveMedia: a file replaced between its stat and its open", () => {
+  it("a Range under If-Range of the old version: the whole new file with its own ETag, never new bytes under the old tag", async () => {
+    await media.save("c/moving.png", png(SIZE), { overwrite: true });
+    const oldTag = (await get({}, { path: "/private/c/moving.png" })).headers.get("etag")!;
+    const next = png(SIZE); // the same size: only the validators can tell the versions apart
+    replaceOnOpen = [next];
+    const answer = await get(
+      { range: "bytes=10-19", "if-range": oldTag },
+      { path: "/replacing/c/moving.png" },
+    );
+    expect(replaceOnOpen).toEqual([]);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get("content-range")).toBeNull();
+    expect(answer.body.equals(next)).toBe(true);
+    expect(answer.headers.get("etag")).toBe((await media.stat("c/moving.png")).etag);
+    expect(answer.headers.get("etag")).not.toBe(oldTag);
+  });
+
+  it("a file replaced at every open: 503 E_FILE_CHANGING with Retry-After after three tries, nothing mixed", async () => {
+    await media.save("c/moving.png", png(SIZE), { overwrite: true });
+    replaceOnOpen = [png(SIZE), png(SIZE), png(SIZE)];
+    const answer = await get({ range: "bytes=10-19" }, { path: "/replacing/c/moving.png" });
+    expect(replaceOnOpen).toEqual([]);
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get("retry-after")).toBe("1");
+    expect(JSON.parse(answer.body.toString())).toMatchObject({ error: { code: "E_FILE_CHANGING" } });
   });
 });
