@@ -4,6 +4,7 @@
  * order, with strong and weak comparison where each belongs.
  */
 
+import { parseRangeHeader } from "./headers.js";
 import { parseHttpDate } from "./http-date.js";
 
 /** Request headers as node:http gives them (lower-case names). */
@@ -147,4 +148,43 @@ export function notModifiedHeaders(headers: Readonly<Record<string, string>>): R
   return Object.fromEntries(
     Object.entries(headers).filter(([name]) => NOT_MODIFIED_HEADERS.has(name.toLowerCase())),
   );
+}
+
+/** What to answer a GET or HEAD of one stored file with (planFileResponse). */
+export type FileResponsePlan =
+  /** 304 Not Modified: send notModifiedHeaders() of the 200's headers, no body. */
+  | { status: 304 }
+  /** 412 Precondition Failed. */
+  | { status: 412 }
+  /** 416 Range Not Satisfiable: send `contentRange` (`bytes *\/size`) as Content-Range. */
+  | { status: 416; contentRange: string }
+  /**
+   * 200, or 206 for a range (`contentRange` to send as Content-Range): bytes `start` to `end`
+   * inclusive, `length` of them (Content-Length). `body` is false for a HEAD or an empty file:
+   * nothing is to be read.
+   */
+  | { status: 200 | 206; start: number; end: number; length: number; contentRange?: string; body: boolean };
+
+/**
+ * The one decision every server here makes before it sends a stored file (the fs handler, the
+ * media route, the static-files server): conditional requests in RFC 9110's order
+ * (evaluatePreconditions), then a single byte range where one applies (parseRangeHeader), then
+ * status, length and Content-Range. The callers only build their headers and send.
+ */
+export function planFileResponse(
+  method: string,
+  headers: RequestHeaders,
+  file: { etag?: string | undefined; lastModified?: Date | undefined; size: number },
+): FileResponsePlan {
+  const decided = evaluatePreconditions(method, headers, file);
+  if (decided.status !== 200) return decided;
+  const range = parseRangeHeader(decided.range ? one(headers.range) : undefined, file.size);
+  if (range.kind === "unsatisfiable") return { status: 416, contentRange: `bytes */${file.size}` };
+  const body = method !== "HEAD" && file.size > 0;
+  if (range.kind === "partial") {
+    const length = range.end - range.start + 1;
+    const contentRange = `bytes ${range.start}-${range.end}/${file.size}`;
+    return { status: 206, start: range.start, end: range.end, length, contentRange, body };
+  }
+  return { status: 200, start: 0, end: Math.max(0, file.size - 1), length: file.size, body };
 }

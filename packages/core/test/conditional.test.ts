@@ -4,7 +4,7 @@
  * real HTTP in its own package.
  */
 import { describe, expect, it } from "vitest";
-import { evaluatePreconditions, notModifiedHeaders } from "../src/index.js";
+import { evaluatePreconditions, notModifiedHeaders, planFileResponse } from "../src/index.js";
 
 const current = { etag: '"abc"', lastModified: new Date("2026-12-01T10:00:00Z") };
 const at = (iso: string) => new Date(iso).toUTCString();
@@ -110,5 +110,44 @@ describe("notModifiedHeaders", () => {
     expect(notModifiedHeaders({ ...kept, ...representation })).toEqual(kept);
     // What the 200 would not have sent, the 304 does not invent.
     expect(notModifiedHeaders({ etag: '"abc"', "content-type": "text/plain" })).toEqual({ etag: '"abc"' });
+  });
+});
+
+describe("planFileResponse", () => {
+  const file = { ...current, size: 100 };
+  const plan = (headers: Record<string, string>, method = "GET", of = file) =>
+    planFileResponse(method, headers, of);
+
+  it("conditions first: 304 and 412 whatever the Range", () => {
+    expect(plan({ "if-none-match": '"abc"', range: "bytes=0-9" })).toEqual({ status: 304 });
+    expect(plan({ "if-match": '"other"', range: "bytes=0-9" })).toEqual({ status: 412 });
+  });
+
+  it("a range: 206 with its Content-Range; a start past the end: 416; a bad range: the whole file", () => {
+    expect(plan({ range: "bytes=10-19" })).toEqual({
+      status: 206,
+      start: 10,
+      end: 19,
+      length: 10,
+      contentRange: "bytes 10-19/100",
+      body: true,
+    });
+    expect(plan({ range: "bytes=-5" })).toMatchObject({ status: 206, start: 95, end: 99, length: 5 });
+    expect(plan({ range: "bytes=100-" })).toEqual({ status: 416, contentRange: "bytes */100" });
+    expect(plan({ range: "bytes=0-1,5-6" })).toEqual({ status: 200, start: 0, end: 99, length: 100, body: true });
+  });
+
+  it("If-Range of another version: the whole file, not the range", () => {
+    expect(plan({ range: "bytes=10-19", "if-range": '"old"' })).toMatchObject({ status: 200, length: 100 });
+    expect(plan({ range: "bytes=10-19", "if-range": '"abc"' })).toMatchObject({ status: 206, length: 10 });
+  });
+
+  it("HEAD and an empty file read nothing", () => {
+    expect(plan({}, "HEAD")).toMatchObject({ status: 200, length: 100, body: false });
+    expect(plan({}, "GET", { ...current, size: 0 })).toMatchObject({ status: 200, length: 0, body: false });
+    expect(plan({ range: "bytes=0-" }, "GET", { ...current, size: 0 })).toEqual({
+      status: 416,
+      contentRange: "bytes */0",
+    });
   });
 });

@@ -10,13 +10,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
-  evaluatePreconditions,
   InvalidArgumentError,
   inertContentHeaders,
   normalizeName,
   notModifiedHeaders,
   type ObjectStat,
-  parseRangeHeader,
+  planFileResponse,
   Storage,
   StorageError,
   sendBody,
@@ -243,42 +242,33 @@ export function createFsHandler(
         }
       }
 
-      // Conditional requests, in RFC 9110's order (core's one evaluation); If-Range: a range only
-      // applies to the version the client already holds part of.
-      const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
+      // Conditional requests in RFC 9110's order, then a range where one applies (core's one plan).
+      const plan = planFileResponse(request.method ?? "GET", request.headers, {
         etag,
         lastModified: stat.lastModified,
+        size: stat.size,
       });
-      if (decided.status === 304) {
+      if (plan.status === 304) {
         response.writeHead(304, notModifiedHeaders(headers));
         response.end();
         return;
       }
-      if (decided.status === 412) {
+      if (plan.status === 412) {
         send(response, 412, "Precondition failed: the file is not the version the request names.");
         return;
       }
-      const rangeHeader = decided.range ? request.headers.range : undefined;
-      const range = parseRangeHeader(rangeHeader, stat.size);
-      if (range.kind === "unsatisfiable") {
+      if (plan.status === 416) {
         send(response, 416, "Range not satisfiable", {
-          "content-range": `bytes */${stat.size}`,
+          "content-range": plan.contentRange,
           "accept-ranges": "bytes",
         });
         return;
       }
-      let start = 0;
-      let end = stat.size - 1;
-      let status = 200;
-      if (range.kind === "partial") {
-        ({ start, end } = range);
-        status = 206;
-        headers["content-range"] = `bytes ${start}-${end}/${stat.size}`;
-      }
-      const length = stat.size === 0 ? 0 : end - start + 1;
+      const { start, end, length } = plan;
+      if (plan.contentRange) headers["content-range"] = plan.contentRange;
       headers["content-length"] = String(length);
-      response.writeHead(status, headers);
-      if (request.method === "HEAD" || length === 0) {
+      response.writeHead(plan.status, headers);
+      if (!plan.body) {
         response.end();
         return;
       }

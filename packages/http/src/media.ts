@@ -8,13 +8,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   basename,
-  evaluatePreconditions,
   inertContentHeaders,
   isActiveContentType,
   NotFoundError,
   notModifiedHeaders,
   type ObjectStat,
-  parseRangeHeader,
+  planFileResponse,
   type Storage,
   StorageError,
   sendBody,
@@ -133,16 +132,13 @@ async function streamVersion(
       ? { "x-content-type-options": "nosniff" }
       : inertContentHeaders(name, stat.contentType)),
   };
-  const decided = evaluatePreconditions(request.method ?? "GET", request.headers, {
-    etag: stat.etag,
-    lastModified: stat.lastModified,
-  });
-  if (decided.status === 304) {
+  const plan = planFileResponse(request.method ?? "GET", request.headers, stat);
+  if (plan.status === 304) {
     response.writeHead(304, notModifiedHeaders(headers));
     response.end();
     return undefined;
   }
-  if (decided.status === 412) {
+  if (plan.status === 412) {
     sendJson(response, 412, {
       error: {
         code: "E_PRECONDITION_FAILED",
@@ -151,29 +147,22 @@ async function streamVersion(
     });
     return undefined;
   }
-  const range = parseRangeHeader(decided.range ? request.headers.range : undefined, stat.size);
-  if (range.kind === "unsatisfiable") {
-    response.writeHead(416, { "content-range": `bytes */${stat.size}`, "accept-ranges": "bytes" });
+  if (plan.status === 416) {
+    response.writeHead(416, { "content-range": plan.contentRange, "accept-ranges": "bytes" });
     response.end();
     return undefined;
   }
-  let status = 200;
-  let length = stat.size;
-  if (range.kind === "partial") {
-    status = 206;
-    length = range.end - range.start + 1;
-    headers["content-range"] = `bytes ${range.start}-${range.end}/${stat.size}`;
-  }
-  headers["content-length"] = String(length);
+  if (plan.contentRange) headers["content-range"] = plan.contentRange;
+  headers["content-length"] = String(plan.length);
   // No body to read: the answer is the stat's alone, so there is no second version to mix in.
-  if (request.method === "HEAD" || length === 0) {
-    response.writeHead(status, headers);
+  if (!plan.body) {
+    response.writeHead(plan.status, headers);
     response.end();
     return undefined;
   }
   const body = await storage.open(
     name,
-    range.kind === "partial" ? { range: { start: range.start, end: range.end } } : {},
+    plan.status === 206 ? { range: { start: plan.start, end: plan.end } } : {},
   );
   let now: ObjectStat;
   try {
@@ -186,7 +175,7 @@ async function streamVersion(
     body.destroy();
     return now;
   }
-  response.writeHead(status, headers);
-  await sendBody(body, response, length);
+  response.writeHead(plan.status, headers);
+  await sendBody(body, response, plan.length);
   return undefined;
 }

@@ -20,12 +20,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import {
-  evaluatePreconditions,
   guessContentType,
   InvalidArgumentError,
   isWithin,
   NotFoundError,
-  parseRangeHeader,
+  notModifiedHeaders,
+  planFileResponse,
   Storage,
   sendBody,
 } from "@storages/core";
@@ -303,11 +303,8 @@ export function serveStatic(
     };
   }
 
-  /** 404 for a file the manifest lists but the root has lost: the headers set for it go. */
+  /** 404 for a file the manifest lists but the root has lost (none of its headers were sent). */
   const lost = (res: ServerResponse) => {
-    res.removeHeader("Content-Encoding");
-    res.removeHeader("Content-Range");
-    res.removeHeader("Content-Length");
     res.statusCode = 404;
     res.end();
   };
@@ -326,47 +323,52 @@ export function serveStatic(
       encoding = (["br", "zstd", "gzip"] as const).find((e) => ok.has(e) && file.encodings[e] !== undefined);
     }
     const etag = encoding ? `${file.etag.slice(0, -1)}-${encoding}"` : file.etag;
-    res.setHeader("Content-Type", file.contentType);
-    res.setHeader("Cache-Control", file.cacheControl);
-    res.setHeader("ETag", etag);
-    res.setHeader("Accept-Ranges", "bytes");
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    if (hasSiblings) res.setHeader("Vary", "Accept-Encoding");
-    if (file.lastModified) res.setHeader("Last-Modified", file.lastModified.toUTCString());
-    // Conditional requests in RFC 9110's order (core's one evaluation): If-None-Match by weak
-    // comparison, If-Range by strong comparison with the identity variant's ETag.
-    const decided = evaluatePreconditions(req.method ?? "GET", req.headers, {
+    const headers: Record<string, string> = {
+      "content-type": file.contentType,
+      "cache-control": file.cacheControl,
+      etag,
+      "accept-ranges": "bytes",
+      "x-content-type-options": "nosniff",
+    };
+    if (hasSiblings) headers.vary = "Accept-Encoding";
+    if (file.lastModified) headers["last-modified"] = file.lastModified.toUTCString();
+    // Conditional requests in RFC 9110's order: If-None-Match by weak comparison, If-Range by
+    // strong comparison with the identity variant's ETag (a range is only ever of the identity
+    // variant: a sibling is chosen only without a Range header). Core's one plan.
+    const plan = planFileResponse(req.method ?? "GET", req.headers, {
       etag,
       lastModified: file.lastModified,
+      // A sibling's own size: chosen only without a Range header, it is always sent whole.
+      size: encoding ? file.encodings[encoding]! : file.size,
     });
-    if (decided.status !== 200) {
-      res.statusCode = decided.status;
+    if (plan.status === 304) {
+      res.writeHead(304, notModifiedHeaders(headers));
       res.end();
       return true;
     }
-    let range: { start: number; end: number } | undefined;
-    if (rangeHeader !== undefined && decided.range) {
-      const parsed = parseRangeHeader(rangeHeader, file.size);
-      if (parsed.kind === "unsatisfiable") {
-        res.statusCode = 416;
-        res.setHeader("Content-Range", `bytes */${file.size}`);
-        res.end();
-        return true;
-      }
-      if (parsed.kind === "partial") range = { start: parsed.start, end: parsed.end };
+    // Neither carries the file's headers: a cache must not keep them (Cache-Control) for a refusal.
+    if (plan.status === 412) {
+      res.writeHead(412);
+      res.end();
+      return true;
     }
+    if (plan.status === 416) {
+      res.writeHead(416, { "content-range": plan.contentRange, "accept-ranges": "bytes" });
+      res.end();
+      return true;
+    }
+    const range = plan.status === 206 ? { start: plan.start, end: plan.end } : undefined;
     const servedName = encoding ? name + ENCODING_SUFFIX[encoding] : name;
-    const length = encoding ? file.encodings[encoding]! : range ? range.end - range.start + 1 : file.size;
-    if (encoding) res.setHeader("Content-Encoding", encoding);
-    if (range) {
-      res.statusCode = 206;
-      res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${file.size}`);
-    } else res.statusCode = 200;
-    res.setHeader("Content-Length", length);
-    if (req.method === "HEAD" || length === 0) {
+    const { length } = plan;
+    if (encoding) headers["content-encoding"] = encoding;
+    if (plan.contentRange) headers["content-range"] = plan.contentRange;
+    headers["content-length"] = String(length);
+    if (!plan.body) {
+      res.writeHead(plan.status, headers);
       res.end();
       return true;
     }
+    // The headers go out once the bytes are at hand: a file the root has lost is a plain 404.
     // The whole file's length, for the memory cache (a range is cut from the whole).
     const whole = encoding ? length : file.size;
     if (memory && file.immutable && memory.fits(whole)) {
@@ -379,6 +381,7 @@ export function serveStatic(
         return true;
       }
       if (bytes) {
+        res.writeHead(plan.status, headers);
         res.end(range ? bytes.subarray(range.start, range.end + 1) : bytes);
         return true;
       }
@@ -393,6 +396,7 @@ export function serveStatic(
       }
       throw error;
     }
+    res.writeHead(plan.status, headers);
     await sendBody(stream, res, length);
     return true;
   };

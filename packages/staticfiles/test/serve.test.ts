@@ -147,6 +147,12 @@ describe("serveStatic on node:http", () => {
     });
     expect(again.status).toBe(304);
     expect(again.body.length).toBe(0);
+    // What a 200 would carry for caches (RFC 9110 §15.4.5), nothing that describes a body.
+    expect(again.headers.etag).toBe(first.headers.etag);
+    expect(again.headers["cache-control"]).toBe(first.headers["cache-control"]);
+    expect(again.headers.vary).toBe("Accept-Encoding");
+    expect(again.headers["content-type"]).toBeUndefined();
+    expect(again.headers["content-encoding"]).toBeUndefined();
     const other = await get(plain, `/static/${js().name}`, {
       "accept-encoding": "gzip",
       "if-none-match": first.headers.etag as string,
@@ -331,7 +337,10 @@ describe("reading: small hashed files from memory, the rest from the root", () =
     );
     const lost = await get(off, path);
     expect(lost.status).toBe(404);
-    expect(lost.headers["content-length"]).toBeUndefined();
+    // None of the lost file's headers: its length, and its year-long Cache-Control on a 404.
+    expect(lost.headers["content-length"]).toBe("0");
+    expect(lost.headers["cache-control"]).toBeUndefined();
+    expect(lost.headers.etag).toBeUndefined();
   });
 
   it("a client that goes away mid-file closes the file, and the server goes on", async () => {
