@@ -134,7 +134,13 @@ describe("planFileResponse", () => {
     });
     expect(plan({ range: "bytes=-5" })).toMatchObject({ status: 206, start: 95, end: 99, length: 5 });
     expect(plan({ range: "bytes=100-" })).toEqual({ status: 416, contentRange: "bytes */100" });
-    expect(plan({ range: "bytes=0-1,5-6" })).toEqual({ status: 200, start: 0, end: 99, length: 100, body: true });
+    expect(plan({ range: "bytes=0-1,5-6" })).toEqual({
+      status: 200,
+      start: 0,
+      end: 99,
+      length: 100,
+      body: true,
+    });
   });
 
   it("If-Range of another version: the whole file, not the range", () => {
