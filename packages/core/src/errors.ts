@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   "E_CHECKSUM_MISMATCH",
   "E_PARTIAL_FAILURE",
   "E_UPLOAD_REJECTED",
+  "E_SOURCE_CHANGED",
   "E_BACKEND",
 ] as const;
 
