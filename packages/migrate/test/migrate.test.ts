@@ -9,6 +9,7 @@ import {
   memory,
   RelistingDriver,
   ReorderedDriver,
+  ResizedDriver,
   ReversingDriver,
 } from "./support.js";
 
@@ -499,6 +500,29 @@ describe("a small file that grew after it was listed", () => {
     // Every read was bounded (before: the whole 256 KiB was read, and sent, before the size check).
     expect(ranges).toHaveLength(2);
     for (const range of ranges) expect(range).toEqual({ start: 0, end: 4 });
+  });
+});
+
+describe("a small file whose size changed after it was listed", () => {
+  it("is refused as changed before anything is written: the destination's older copy stays", async () => {
+    // grown.txt is listed at 3 bytes and holds 11; shrunk.txt is listed at 20 and holds 7.
+    const sizes = new Map([
+      ["grown.txt", 3],
+      ["shrunk.txt", 20],
+    ]);
+    const src = new Storage(new ResizedDriver(sizes), { overwrite: true, retry: false });
+    const dst = memory();
+    // Of other sizes than the listed ones: different, so copied.
+    await fill(dst, { "grown.txt": "old!", "shrunk.txt": "old copy" });
+    await fill(src, { "grown.txt": "new content", "shrunk.txt": "shrunk!" });
+    const result = await copy(src, dst);
+    expect(result.failures.map((f) => [f.name, f.code])).toEqual([
+      ["grown.txt", "E_CHECKSUM_MISMATCH"],
+      ["shrunk.txt", "E_CHECKSUM_MISMATCH"],
+    ]);
+    expect(result.ok).toBe(false);
+    expect(await dst.readText("grown.txt")).toBe("old!");
+    expect(await dst.readText("shrunk.txt")).toBe("old copy");
   });
 });
 

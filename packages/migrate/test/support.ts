@@ -146,3 +146,28 @@ export class RelistingDriver extends MemoryDriver {
     return { ...page, entries: this.change(this.listings, this.pages, page.entries) };
   }
 }
+
+/**
+ * A memory driver that lists and stats the chosen files at another size than they hold: a file
+ * that grew or shrank between its listing and its read.
+ */
+export class ResizedDriver extends MemoryDriver {
+  constructor(private readonly sizes: ReadonlyMap<string, number>) {
+    super();
+  }
+  override async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    const page = await super.listPage(prefix, options);
+    return {
+      ...page,
+      entries: page.entries.map((entry) =>
+        entry.type === "file" && this.sizes.has(entry.name)
+          ? { ...entry, size: this.sizes.get(entry.name)! }
+          : entry,
+      ),
+    };
+  }
+  override async stat(...args: Parameters<MemoryDriver["stat"]>) {
+    const stat = await super.stat(...args);
+    return this.sizes.has(stat.name) ? { ...stat, size: this.sizes.get(stat.name)! } : stat;
+  }
+}
