@@ -158,6 +158,32 @@ describe("storages copy / sync / verify", () => {
     expect(shard.code, shard.stderr).toBe(0);
   });
 
+  it("refuses an address with credentials in its query string, never printing them (exit 2)", async () => {
+    const secret = "TOPSECRETVALUE";
+    const params = ["sas", "key", "secret_key", "access_key", "accountKey", "credential", "pwd", "sig"];
+    const local = `${src}/`;
+    for (const [index, name] of params.entries()) {
+      const command = (["copy", "sync", "verify"] as const)[index % 3]!;
+      // As the source (s3) or the destination (azure, file), with other parameters around it.
+      const address = [
+        `s3://bucket/prefix/?region=eu-west-1&${name}=${secret}`,
+        `azure://account/container/?${name}=${secret}&blockSize=8MiB`,
+        `file://${join(dir, "secret-dst")}/?${name}=${secret}`,
+      ][index % 3]!;
+      const [from, to] = index % 3 === 0 ? [address, local] : [local, address];
+      for (const json of [false, true]) {
+        const run = await cli([command, ...(json ? ["--json"] : []), from, to]);
+        const what = `${command} ${name} ${json ? "--json" : ""}: ${run.stderr}`;
+        expect(run.code, what).toBe(2);
+        expect(run.stderr, what).toContain(`has a secret in its query string (\`${name}\`)`);
+        expect(run.stderr, what).toContain("STORAGES_<NAME>");
+        expect(run.stdout + run.stderr, what).not.toContain(secret);
+        if (json) expect(JSON.parse(run.stderr).error.code).toBe("E_CONFIG");
+      }
+    }
+    expect(await readdir(dir)).not.toContain("secret-dst");
+  });
+
   it("usage errors are exit 2 and say what to write", async () => {
     const badShard = await cli(["copy", "--shard", "5/4", `${src}/`, join(dir, "x/")]);
     expect(badShard.code).toBe(2);
