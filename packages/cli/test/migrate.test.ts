@@ -3,6 +3,7 @@
  * named fs storages): summaries, --json, and exit codes 0 / 1 / 2.
  */
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -182,6 +183,30 @@ describe("storages copy / sync / verify", () => {
       }
     }
     expect(await readdir(dir)).not.toContain("secret-dst");
+  });
+
+  it("a source folder holding a name that is not UTF-8 fails the run (exit 1) rather than leave the file out", async () => {
+    const tree = join(dir, "latin1");
+    await mkdir(join(tree, "photos"), { recursive: true });
+    await writeFile(join(tree, "ok.txt"), "ok");
+    await mkdir(join(dir, "latin1-dst"));
+    // "caf\xe9.jpg": a Latin-1 name, which Linux stores as it is given.
+    writeFileSync(
+      Buffer.from([...Buffer.from(join(tree, "photos", "caf")), 0xe9, ...Buffer.from(".jpg")]),
+      "x",
+    );
+    for (const command of ["sync", "copy", "verify"]) {
+      const run = await cli([command, "--json", `${tree}/`, `${join(dir, "latin1-dst")}/`]);
+      const what = `${command}: ${run.stderr}`;
+      expect(run.code, what).toBe(1);
+      const report = JSON.parse(run.stderr.trim().split("\n").at(-1)!).error;
+      expect(report.code, what).toBe("E_UNSUPPORTED");
+      expect(report.message, what).toContain(
+        'The folder "photos/" holds an entry whose name is not valid UTF-8 (its bytes: "caf\\xe9.jpg")',
+      );
+      expect(report.message, what).toContain("convmv");
+      expect(run.stdout, what).not.toContain("OK");
+    }
   });
 
   it("usage errors are exit 2 and say what to write", async () => {
