@@ -263,8 +263,8 @@ export function isSecretParam(name: string): boolean {
   return SECRET_PARAM_RE.test(name.toLowerCase().replace(/[-_]/g, ""));
 }
 
-/** A `?name=value` or `&name=value` of a query string, wherever it is quoted. */
-const QUERY_PARAM_RE = /([?&])([^=&#\s"'<>]+)=([^&#\s"']*)/g;
+/** A `?name=value` or `&name=value` of a query string, wherever it is quoted (also in backticks). */
+const QUERY_PARAM_RE = /([?&])([^=&#\s"'`<>]+)=([^&#\s"'`]*)/g;
 
 function decodedName(name: string): string {
   try {

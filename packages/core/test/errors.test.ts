@@ -104,6 +104,7 @@ describe("redactSecrets", () => {
         `the address "s3://bucket/p/?${name}=TOPSECRET" is refused`,
         `azure://acct/c/?sv=2021&${name}=TOPSECRET&se=2030`,
         `"url":"gs://b/?region=x&${encodeURIComponent(name).replace("a", "%61")}=TOPSECRET"`,
+        `write \`file:///srv/x?${name}=TOPSECRET\` without it`,
       ]) {
         const redacted = redactSecrets(text);
         expect(redacted, text).not.toContain("TOPSECRET");
