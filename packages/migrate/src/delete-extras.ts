@@ -118,7 +118,6 @@ export async function deleteExtras(
       stopped = new StorageError(
         failure.code,
         `A listing failed while sync deleted the files the source lacks, so it stopped deleting (${result.deleted.files} deleted before): ${failure.message} Run sync again.`,
-        { operation: failure.operation, path: failure.path, backend: failure.backend, cause: error },
       );
     }
   }
