@@ -209,6 +209,28 @@ describe("storages copy / sync / verify", () => {
     }
   });
 
+  it("a source that lists nothing by sync's delete pass fails the run (E_SOURCE_CHANGED, exit 1) and deletes nothing", async () => {
+    const dst = join(dir, "vanishing-dst");
+    await mkdir(dst);
+    for (const name of ["a.txt", "old-1.txt", "old-2.txt"]) await writeFile(join(dst, name), name);
+    const preload = join(import.meta.dirname, "fixtures", "vanishing-backend.mjs");
+    const env = baseEnv({ NODE_OPTIONS: `--import=${preload}` });
+    for (const json of [false, true]) {
+      const run = await cli(["sync", ...(json ? ["--json"] : []), "vanishing://", `${dst}/`], { env });
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toContain("E_SOURCE_CHANGED");
+      expect(run.stderr).toContain("Check the source, then run sync again");
+      if (json)
+        expect(run.json()).toMatchObject({
+          ok: false,
+          deleted: { files: 0 },
+          deletesSkipped: { code: "E_SOURCE_CHANGED" },
+        });
+      else expect(run.stdout).toContain("NOT OK");
+    }
+    expect((await readdir(dst)).sort()).toEqual(["a.txt", "b.txt", "old-1.txt", "old-2.txt"]);
+  });
+
   it("usage errors are exit 2 and say what to write", async () => {
     const badShard = await cli(["copy", "--shard", "5/4", `${src}/`, join(dir, "x/")]);
     expect(badShard.code).toBe(2);
