@@ -3,6 +3,7 @@
  * named fs storages): summaries, --json, and exit codes 0 / 1 / 2.
  */
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,6 +157,78 @@ describe("storages copy / sync / verify", () => {
     expect(run.stdout + run.stderr).not.toContain(SECRET);
     const shard = await cli(["copy", "--json", "--shard", "1/2", "media:", "backup:"], { env });
     expect(shard.code, shard.stderr).toBe(0);
+  });
+
+  it("refuses an address with credentials in its query string, never printing them (exit 2)", async () => {
+    const secret = "TOPSECRETVALUE";
+    const params = ["sas", "key", "secret_key", "access_key", "accountKey", "credential", "pwd", "sig"];
+    const local = `${src}/`;
+    for (const [index, name] of params.entries()) {
+      const command = (["copy", "sync", "verify"] as const)[index % 3]!;
+      // As the source (s3) or the destination (azure, file), with other parameters around it.
+      const address = [
+        `s3://bucket/prefix/?region=eu-west-1&${name}=${secret}`,
+        `azure://account/container/?${name}=${secret}&blockSize=8MiB`,
+        `file://${join(dir, "secret-dst")}/?${name}=${secret}`,
+      ][index % 3]!;
+      const [from, to] = index % 3 === 0 ? [address, local] : [local, address];
+      for (const json of [false, true]) {
+        const run = await cli([command, ...(json ? ["--json"] : []), from, to]);
+        const what = `${command} ${name} ${json ? "--json" : ""}: ${run.stderr}`;
+        expect(run.code, what).toBe(2);
+        expect(run.stderr, what).toContain(`has a secret in its query string (\`${name}\`)`);
+        expect(run.stderr, what).toContain("STORAGES_<NAME>");
+        expect(run.stdout + run.stderr, what).not.toContain(secret);
+        if (json) expect(JSON.parse(run.stderr).error.code).toBe("E_CONFIG");
+      }
+    }
+    expect(await readdir(dir)).not.toContain("secret-dst");
+  });
+
+  it("a source folder holding a name that is not UTF-8 fails the run (exit 1) rather than leave the file out", async () => {
+    const tree = join(dir, "latin1");
+    await mkdir(join(tree, "photos"), { recursive: true });
+    await writeFile(join(tree, "ok.txt"), "ok");
+    await mkdir(join(dir, "latin1-dst"));
+    // "caf\xe9.jpg": a Latin-1 name, which Linux stores as it is given.
+    writeFileSync(
+      Buffer.from([...Buffer.from(join(tree, "photos", "caf")), 0xe9, ...Buffer.from(".jpg")]),
+      "x",
+    );
+    for (const command of ["sync", "copy", "verify"]) {
+      const run = await cli([command, "--json", `${tree}/`, `${join(dir, "latin1-dst")}/`]);
+      const what = `${command}: ${run.stderr}`;
+      expect(run.code, what).toBe(1);
+      const report = JSON.parse(run.stderr.trim().split("\n").at(-1)!).error;
+      expect(report.code, what).toBe("E_UNSUPPORTED");
+      expect(report.message, what).toContain(
+        'The folder "photos/" holds an entry whose name is not valid UTF-8 (its bytes: "caf\\xe9.jpg")',
+      );
+      expect(report.message, what).toContain("convmv");
+      expect(run.stdout, what).not.toContain("OK");
+    }
+  });
+
+  it("a source that lists nothing by sync's delete pass fails the run (E_SOURCE_CHANGED, exit 1) and deletes nothing", async () => {
+    const dst = join(dir, "vanishing-dst");
+    await mkdir(dst);
+    for (const name of ["a.txt", "old-1.txt", "old-2.txt"]) await writeFile(join(dst, name), name);
+    const preload = join(import.meta.dirname, "fixtures", "vanishing-backend.mjs");
+    const env = baseEnv({ NODE_OPTIONS: `--import=${preload}` });
+    for (const json of [false, true]) {
+      const run = await cli(["sync", ...(json ? ["--json"] : []), "vanishing://", `${dst}/`], { env });
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toContain("E_SOURCE_CHANGED");
+      expect(run.stderr).toContain("Check the source, then run sync again");
+      if (json)
+        expect(run.json()).toMatchObject({
+          ok: false,
+          deleted: { files: 0 },
+          deletesSkipped: { code: "E_SOURCE_CHANGED" },
+        });
+      else expect(run.stdout).toContain("NOT OK");
+    }
+    expect((await readdir(dst)).sort()).toEqual(["a.txt", "b.txt", "old-1.txt", "old-2.txt"]);
   });
 
   it("usage errors are exit 2 and say what to write", async () => {

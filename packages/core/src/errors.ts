@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   "E_CHECKSUM_MISMATCH",
   "E_PARTIAL_FAILURE",
   "E_UPLOAD_REJECTED",
+  "E_SOURCE_CHANGED",
   "E_BACKEND",
 ] as const;
 
@@ -249,6 +250,30 @@ const SECRET_PATTERNS: RegExp[] = [
   /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@/\s]+(?=@)/gi,
 ];
 
+/**
+ * Query parameters that carry credentials (`sas`, `key`, `secret_key`, `accountKey`, `pwd`…, the
+ * name compared in lower case without `-` and `_`). A storage URL ends up in logs, process
+ * listings, error reports and tool output: the configuration refuses a URL that has one, and
+ * `redactSecrets` cuts their values out of any text.
+ */
+const SECRET_PARAM_RE =
+  /secret|password|passwd|passphrase|pwd|token|accesskey|accountkey|apikey|privatekey|credential|connectionstring|signingkey|authorization|^sig$|^signature$|^key$|^sas$/;
+
+export function isSecretParam(name: string): boolean {
+  return SECRET_PARAM_RE.test(name.toLowerCase().replace(/[-_]/g, ""));
+}
+
+/** A `?name=value` or `&name=value` of a query string, wherever it is quoted (also in backticks). */
+const QUERY_PARAM_RE = /([?&])([^=&#\s"'`<>]+)=([^&#\s"'`]*)/g;
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
+}
+
 /** Removes credentials from a string meant for a message or a log line. */
 export function redactSecrets(text: string): string {
   let out = text;
@@ -257,7 +282,12 @@ export function redactSecrets(text: string): string {
       typeof keep === "string" ? `${keep}[redacted]` : "[redacted]",
     );
   }
-  return out;
+  // Every query parameter the configuration would refuse as a secret, by the same rule.
+  return out.replace(QUERY_PARAM_RE, (match, separator: string, name: string, value: string) =>
+    value !== "" && value !== "[redacted]" && isSecretParam(decodedName(name))
+      ? `${separator}${name}=[redacted]`
+      : match,
+  );
 }
 
 /**

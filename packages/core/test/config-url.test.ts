@@ -1,7 +1,8 @@
 import { ConfigError } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { parseDuration } from "../src/config/params.js";
-import { isSecretParam, parseStorageUrl } from "../src/config/url.js";
+import { parseStorageUrl } from "../src/config/url.js";
+import { isSecretParam } from "../src/errors.js";
 
 function configError(run: () => unknown): ConfigError {
   try {
@@ -238,10 +239,28 @@ describe("isSecretParam", () => {
       "token",
       "privateKey",
       "clientSecret",
+      "key",
+      "secret_key",
+      "accountKey",
+      "credential",
+      "pwd",
+      "apiKey",
+      "AWSAccessKeyId",
     ]) {
       expect(isSecretParam(p), p).toBe(true);
     }
-    for (const p of ["region", "endpoint", "forcePathStyle", "prefix", "storageClass", "acl"]) {
+    for (const p of [
+      "region",
+      "endpoint",
+      "forcePathStyle",
+      "prefix",
+      "storageClass",
+      "acl",
+      "sseKmsKeyId",
+      "delegationKeyLifetime",
+      "signingEndpoint",
+      "authenticateEndpoint",
+    ]) {
       expect(isSecretParam(p), p).toBe(false);
     }
   });

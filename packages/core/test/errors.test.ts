@@ -97,6 +97,25 @@ describe("redactSecrets", () => {
     expect(safeCause("text")).toBe("text");
   });
 
+  it("removes the value of every query parameter the configuration refuses as a secret", () => {
+    const params = ["sas", "key", "secret_key", "access_key", "accountKey", "credential", "pwd", "apiKey"];
+    for (const name of params) {
+      for (const text of [
+        `the address "s3://bucket/p/?${name}=TOPSECRET" is refused`,
+        `azure://acct/c/?sv=2021&${name}=TOPSECRET&se=2030`,
+        `"url":"gs://b/?region=x&${encodeURIComponent(name).replace("a", "%61")}=TOPSECRET"`,
+        `write \`file:///srv/x?${name}=TOPSECRET\` without it`,
+      ]) {
+        const redacted = redactSecrets(text);
+        expect(redacted, text).not.toContain("TOPSECRET");
+        expect(redacted, text).toContain("=[redacted]");
+      }
+    }
+    // Ordinary parameters stay readable.
+    const plain = "s3://bucket/?region=eu-west-1&sseKmsKeyId=alias/x&keyFile=none";
+    expect(redactSecrets(plain)).toBe(plain);
+  });
+
   it("scrubs every StorageError message", () => {
     const error = new ConfigError("bad URL https://x/y?sig=TOPSECRET&a=1");
     expect(error.message).not.toContain("TOPSECRET");

@@ -15,6 +15,7 @@ import {
   type DriverListOptions,
   type ListEntry,
   type ListPage,
+  UnsupportedError,
 } from "@storages/core";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { etagOf } from "./lookup.js";
@@ -83,6 +84,9 @@ async function walk(
     if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
     throw error;
   }
+  // A name that is not UTF-8 reads back with U+FFFD in it, under which no file exists: skipped, it
+  // would make a migration look complete without it.
+  if (dirents.some((dirent) => dirent.name.includes("\uFFFD"))) await refuseUndecodable(directory, keyPrefix);
   const items: Array<{
     name: string;
     path: string;
@@ -185,6 +189,45 @@ async function walk(
     if (found.length >= limit) return true;
   }
   return false;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** `\xff.t`: a name's bytes, printable ASCII as it is and every other byte escaped. */
+function escapedBytes(name: Buffer): string {
+  let out = "";
+  for (const byte of name)
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`;
+  return out;
+}
+
+/**
+ * Throws an UnsupportedError naming the first entry of `directory` whose name is not valid UTF-8
+ * (a storage's names are Unicode text: such a file can be neither named, copied nor compared);
+ * returns when every name decodes (a real U+FFFD in a name is a valid one).
+ */
+async function refuseUndecodable(directory: string, keyPrefix: string): Promise<void> {
+  let names: Buffer[];
+  try {
+    names = await readdir(directory, { encoding: "buffer" });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+    throw error;
+  }
+  for (const name of names) {
+    try {
+      UTF8.decode(name);
+    } catch {
+      const folder = keyPrefix === "" ? "The storage's root folder" : `The folder "${keyPrefix}"`;
+      throw new UnsupportedError(
+        `${folder} holds an entry whose name is not valid UTF-8 (its bytes: "${escapedBytes(name)}"): it cannot be listed, copied or compared, and leaving it out would report a copy complete without it. Rename it to a UTF-8 name (for a Latin-1 name: convmv -f latin1 -t utf8 --notest NAME, in that folder), then run again.`,
+        { path: keyPrefix },
+      );
+    }
+  }
 }
 
 /** The listing entry of one file, or undefined when it was deleted while we listed. */

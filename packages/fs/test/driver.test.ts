@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { constants, open } from "node:fs";
+import { constants, mkdirSync, open, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -462,6 +462,43 @@ describe("listing", () => {
     expect(await code(storage.listPage("a/", { recursive: true, cursor: first.cursor }))).toBe(
       "E_INVALID_ARGUMENT",
     );
+  });
+
+  it("refuses a name that is not UTF-8 (E_UNSUPPORTED, naming the folder and the bytes), never skips it", async () => {
+    // Linux allows any bytes in a name; such a file read back as a string names no file at all.
+    const bad = (folder: string, bytes: number[]) =>
+      Buffer.concat([Buffer.from(join(root, folder, "/")), Buffer.from(bytes)]);
+    writeFileSync(bad("a/y", [0xff, 0x2e, 0x74]), "latin-1");
+    for (const [prefix, recursive] of [
+      ["", true],
+      ["a/", true],
+      ["a/y/", false],
+    ] as const) {
+      const refused = await storage.listPage(prefix, { recursive }).catch((error: unknown) => error);
+      expect(refused, prefix).toMatchObject({
+        code: "E_UNSUPPORTED",
+        path: "a/y/",
+        message: expect.stringContaining(
+          'The folder "a/y/" holds an entry whose name is not valid UTF-8 (its bytes: "\\xff.t")',
+        ),
+      });
+      expect((refused as Error).message).toContain("convmv");
+    }
+    // A folder with such a name (and the files in it) is refused the same way, at the root.
+    rmSync(bad("a/y", [0xff, 0x2e, 0x74]));
+    mkdirSync(bad("", [0x64, 0xe9]));
+    writeFileSync(Buffer.concat([bad("", [0x64, 0xe9]), Buffer.from("/in.txt")]), "x");
+    await expect(storage.listPage("", { recursive: true })).rejects.toMatchObject({
+      code: "E_UNSUPPORTED",
+      message: expect.stringContaining(
+        `The storage's root folder holds an entry whose name is not valid UTF-8 (its bytes: "d\\xe9")`,
+      ),
+    });
+    // Outside the folder listed, it changes nothing; a real U+FFFD in a name is valid UTF-8.
+    expect((await pages("a/", true, 10)).flat()).toEqual(["a/x.txt", "a/y/z.txt"]);
+    rmSync(bad("", [0x64, 0xe9]), { recursive: true });
+    await storage.save("c/\uFFFD.txt", "replacement character");
+    expect((await pages("c/", true, 10)).flat()).toEqual(["c/d/e/f.txt", "c/\uFFFD.txt"]);
   });
 
   it("a cursor survives deletion of the entry it points at", async () => {

@@ -96,13 +96,17 @@ export async function copyFile(
         ? info.visibility
         : undefined),
   };
-  const mismatch = async (what: string) => {
-    // What was written is not the source's content: remove it, so a rerun sees the file as missing.
-    await destination.storage.delete(to, { signal }).catch(() => {});
-    return new ChecksumMismatchError(
+  /** A change found before anything was written: the destination's file (an older copy) stays. */
+  const changed = (what: string) =>
+    new ChecksumMismatchError(
       `${what} "${name}" was not copied: run again (a file that changes while it is copied is copied on the next run).`,
       { path: name, retryable: true },
     );
+  /** A mismatch found after the save: what this run wrote is not the source's content. */
+  const mismatch = async (what: string) => {
+    // Removed, so a rerun sees the file as missing.
+    await destination.storage.delete(to, { signal }).catch(() => {});
+    return changed(what);
   };
   const recorded = info.checksums?.md5 ?? listed.checksums?.md5;
 
@@ -162,7 +166,7 @@ export async function copyFile(
     // grown file is a changed one, refused before anything is written.
     const bytes = await readAtMost(source.storage, from, info.size + 1, signal);
     if (bytes.length !== info.size)
-      throw await mismatch("The source changed while it was read (its size differs from the listed one):");
+      throw changed("The source changed while it was read (its size differs from the listed one):");
     const saved = await destination.storage.save(to, bytes, saveOptions);
     const reported = saved.checksums?.md5;
     await check(bytes.length, saved, reported ?? hash("md5", bytes, "hex"), reported !== undefined);

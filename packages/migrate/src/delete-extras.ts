@@ -3,7 +3,7 @@
  * copy succeeded, never more than `maxDelete`. Its own module because it lists both sides again
  * (rather than remembering the extras of the comparison pass), so memory stays flat.
  */
-import { PartialFailureError, type StorageError } from "@storages/core";
+import { PartialFailureError, StorageError } from "@storages/core";
 import { listFiles, READ_AHEAD, type Side } from "./endpoints.js";
 import { toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
@@ -13,16 +13,32 @@ import { emptyCount, type MigrationResult, type Outcome } from "./result.js";
 
 const DELETE_BATCH = 1000;
 
+/** What the comparison pass found: the delete pass may not find the source smaller than this. */
+export interface Compared {
+  /** Selected files the source listed. */
+  sourceFiles: number;
+  /** Destination files the source did not have. */
+  extras: number;
+}
+
 /**
  * The delete phase of sync, after every copy succeeded: the listings are compared again (memory
  * stays flat, and a file that appeared at the source meanwhile is not deleted), and destination
  * files the source does not have are deleted in batches, never more than maxDelete.
+ *
+ * The second listing of the source is checked against the first: one that lists no file where the
+ * comparison found some (a folder unmounted, credentials that now see an empty bucket), or that
+ * leaves more destination files unmatched than the comparison did, has changed — every file it
+ * lost would be deleted from the destination. Then nothing more is deleted (a batch not sent yet
+ * stays), and `deletesSkipped` says why (E_SOURCE_CHANGED); a listing that fails stops it the same
+ * way, with the listing's error. Either way the result counts what was deleted before.
  */
 export async function deleteExtras(
   source: Side,
   destination: Side,
   select: (name: string) => boolean,
   options: MigrationOptions,
+  compared: Compared,
   result: MigrationResult,
   settle: (name: string, outcome: Outcome, size: number, error?: StorageError) => void,
 ): Promise<void> {
@@ -52,22 +68,64 @@ export async function deleteExtras(
       settle(entry.name, failure ? "failed" : "deleted", entry.size, failure);
     }
   };
-  for await (const joined of joinListings(
-    readAhead(listFiles(source, select, signal), READ_AHEAD),
-    readAhead(listFiles(destination, select, signal), READ_AHEAD),
-  )) {
-    if (signal?.aborted) break;
-    for (const { name, source: s, destination: d } of joined) {
-      if (s || !d) continue;
-      if (budget <= 0) {
-        settle(name, "extra", d.size);
-        continue;
+  let sourceFiles = 0;
+  const sourceListing = async function* () {
+    for await (const page of readAhead(listFiles(source, select, signal), READ_AHEAD)) {
+      sourceFiles += page.length;
+      yield page;
+    }
+  };
+  /** Why the source cannot be trusted now, or undefined: checked before each extra is taken. */
+  const changed = (extras: number): StorageError | undefined => {
+    // The join declares a destination file extra only once the source listed a name past it, or
+    // ended: with none listed so far, this source lists nothing at all.
+    if (sourceFiles === 0 && compared.sourceFiles > 0)
+      return new StorageError(
+        "E_SOURCE_CHANGED",
+        `The source lists no files now, but it listed ${compared.sourceFiles} when sync compared the two sides: it went away or changed meanwhile (an unmounted folder, other credentials, another prefix), so sync deleted nothing. Check the source, then run sync again.`,
+      );
+    if (extras > compared.extras)
+      return new StorageError(
+        "E_SOURCE_CHANGED",
+        `The source lacks more destination files now (${extras} so far) than when sync compared the two sides (${compared.extras}): it lost files meanwhile (or the destination gained some), so sync stopped deleting (${result.deleted.files} deleted before). Check the source, then run sync again.`,
+      );
+    return undefined;
+  };
+  let extras = 0;
+  let stopped: StorageError | undefined;
+  try {
+    for await (const joined of joinListings(
+      sourceListing(),
+      readAhead(listFiles(destination, select, signal), READ_AHEAD),
+    )) {
+      if (signal?.aborted) break;
+      for (const { name, source: s, destination: d } of joined) {
+        if (s || !d) continue;
+        stopped ??= changed(++extras);
+        if (stopped || budget <= 0) {
+          settle(name, "extra", d.size);
+          continue;
+        }
+        budget--;
+        batch.push(d);
+        if (batch.length >= DELETE_BATCH) await flush();
       }
-      budget--;
-      batch.push(d);
-      if (batch.length >= DELETE_BATCH) await flush();
+      if (stopped) break;
+    }
+  } catch (error) {
+    if (!signal?.aborted) {
+      const failure = toStorageError(error);
+      stopped = new StorageError(
+        failure.code,
+        `A listing failed while sync deleted the files the source lacks, so it stopped deleting (${result.deleted.files} deleted before): ${failure.message} Run sync again.`,
+      );
     }
   }
-  await flush();
+  if (stopped) {
+    // Nothing more is deleted: the batch not sent yet stays, as extras.
+    for (const entry of batch) settle(entry.name, "extra", entry.size);
+    batch = [];
+    result.deletesSkipped = { code: stopped.code, message: stopped.message };
+  } else await flush();
   if (signal?.aborted) result.aborted = true;
 }

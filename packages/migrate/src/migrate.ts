@@ -324,14 +324,23 @@ async function migrate(
       result.extra.files += result.deleted.files;
       result.extra.bytes += result.deleted.bytes;
       result.deleted = emptyCount();
-    } else if (!dryRun) await deleteExtras(source, destination, select, options, result, settle);
+    } else if (!dryRun)
+      await deleteExtras(
+        source,
+        destination,
+        select,
+        options,
+        { sourceFiles: progress.filesKnown, extras: extrasFound },
+        result,
+        settle,
+      );
   }
   result.ok =
     !result.aborted &&
     result.failed.files === 0 &&
     result.missing.files === 0 &&
     result.different.files === 0 &&
-    (operation !== "sync" || result.extra.files === 0);
+    (operation !== "sync" || (result.extra.files === 0 && result.deletesSkipped === undefined));
   result.elapsedMs = Date.now() - started;
   report(true);
   return result;

@@ -60,7 +60,12 @@ export interface MigrationResult {
   failures: FileFailure[];
   /** The first names (at most 100 each) of what differs, for the report. */
   samples: { missing: string[]; different: string[]; extra: string[] };
-  /** Why sync deleted nothing although it found extra files (copy errors, the maxDelete guard). */
+  /**
+   * Why sync left extra files it found: it deleted none (a copy failed, the maxDelete guard, an
+   * empty source), or its delete pass stopped part-way — the source listed fewer files than when
+   * the two sides were compared (`E_SOURCE_CHANGED`), or a listing failed (that error's code);
+   * `deleted` counts what went before. The result is then not ok.
+   */
   deletesSkipped?: { code: string; message: string } | undefined;
   /** Copies done inside the service (`Storage.copy`) rather than streamed through this process. */
   serverSideCopy: boolean;

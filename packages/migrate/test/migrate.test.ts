@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { compareNames, MemoryDriver, Storage } from "@storages/core";
+import { BackendError, compareNames, MemoryDriver, Storage } from "@storages/core";
 import { describe, expect, it } from "vitest";
 import { copy, joinListings, type ListedFile, shardOf, sync, verify } from "../src/index.js";
 import {
@@ -7,7 +7,9 @@ import {
   BreakingDriver,
   FailingDriver,
   memory,
+  RelistingDriver,
   ReorderedDriver,
+  ResizedDriver,
   ReversingDriver,
 } from "./support.js";
 
@@ -218,6 +220,69 @@ describe("sync", () => {
     const emptied = await sync(memory(), dst, { maxDelete: 2 });
     expect(emptied).toMatchObject({ ok: true, deleted: { files: 2 } });
     expect((dst.driver as MemoryDriver).keys()).toEqual([]);
+  });
+
+  it("deletes nothing when the source lists no files any more by the delete pass (E_SOURCE_CHANGED)", async () => {
+    // The second listing (the delete pass's) is empty: an unmounted folder, an emptied bucket.
+    const src = new Storage(
+      new RelistingDriver((listing, _page, entries) => (listing === 1 ? entries : [])),
+      { overwrite: true, retry: false },
+    );
+    await fill(src, { "a.txt": "a", "b.txt": "b" });
+    const dst = memory();
+    // More extras than a delete batch, so a guard counting extras alone would delete a batch
+    // (a.txt and b.txt among them) before the count gave the change away.
+    const extras = Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`x/${i}.txt`, "x"]));
+    await fill(dst, { "a.txt": "a", ...extras });
+    const result = await sync(src, dst);
+    expect(result.copied.files).toBe(1);
+    expect(result.deletesSkipped).toMatchObject({
+      code: "E_SOURCE_CHANGED",
+      message: expect.stringContaining("Check the source, then run sync again"),
+    });
+    expect(result).toMatchObject({ ok: false, deleted: { files: 0 } });
+    expect((dst.driver as MemoryDriver).size).toBe(1202);
+    expect(await dst.readText("b.txt")).toBe("b");
+  });
+
+  it("stops deleting when the source lists fewer files by the delete pass (E_SOURCE_CHANGED)", async () => {
+    const src = new Storage(
+      new RelistingDriver((listing, _page, entries) =>
+        listing === 1 ? entries : entries.filter((entry) => entry.name !== "b.txt"),
+      ),
+      { overwrite: true, retry: false },
+    );
+    await fill(src, { "a.txt": "a", "b.txt": "b" });
+    const dst = memory();
+    await fill(dst, { "a.txt": "a", "b.txt": "b", "z.txt": "z" });
+    const result = await sync(src, dst);
+    expect(result.deletesSkipped?.code).toBe("E_SOURCE_CHANGED");
+    expect(result).toMatchObject({ ok: false, deleted: { files: 0 } });
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["a.txt", "b.txt", "z.txt"]);
+  });
+
+  it("reports what it deleted when a listing fails during the delete pass", async () => {
+    const src = memory();
+    await fill(src, { "a.txt": "a" });
+    // The destination's second listing (the delete pass's: a.txt and 1,500 extras) fails on its
+    // third page of 501, after the first delete batch.
+    const dst = new Storage(
+      new RelistingDriver((listing, page, entries) => {
+        if (listing === 2 && page === 3)
+          throw new BackendError("the listing broke (test fault)", { retryable: false });
+        return entries;
+      }, 501),
+      { overwrite: true, retry: false },
+    );
+    await fill(dst, Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`x/${i}.txt`, "x"])));
+    const result = await sync(src, dst);
+    // The first batch (1,000 files) went before the failure; nothing after it.
+    expect(result).toMatchObject({ ok: false, copied: { files: 1 }, deleted: { files: 1000 } });
+    expect(result.deletesSkipped).toMatchObject({
+      code: "E_BACKEND",
+      message: expect.stringMatching(/stopped deleting \(1000 deleted before\): the listing broke/),
+    });
+    expect((dst.driver as MemoryDriver).size).toBe(501);
   });
 
   it("deletes nothing when a copy failed", async () => {
@@ -435,6 +500,29 @@ describe("a small file that grew after it was listed", () => {
     // Every read was bounded (before: the whole 256 KiB was read, and sent, before the size check).
     expect(ranges).toHaveLength(2);
     for (const range of ranges) expect(range).toEqual({ start: 0, end: 4 });
+  });
+});
+
+describe("a small file whose size changed after it was listed", () => {
+  it("is refused as changed before anything is written: the destination's older copy stays", async () => {
+    // grown.txt is listed at 3 bytes and holds 11; shrunk.txt is listed at 20 and holds 7.
+    const sizes = new Map([
+      ["grown.txt", 3],
+      ["shrunk.txt", 20],
+    ]);
+    const src = new Storage(new ResizedDriver(sizes), { overwrite: true, retry: false });
+    const dst = memory();
+    // Of other sizes than the listed ones: different, so copied.
+    await fill(dst, { "grown.txt": "old!", "shrunk.txt": "old copy" });
+    await fill(src, { "grown.txt": "new content", "shrunk.txt": "shrunk!" });
+    const result = await copy(src, dst);
+    expect(result.failures.map((f) => [f.name, f.code])).toEqual([
+      ["grown.txt", "E_CHECKSUM_MISMATCH"],
+      ["shrunk.txt", "E_CHECKSUM_MISMATCH"],
+    ]);
+    expect(result.ok).toBe(false);
+    expect(await dst.readText("grown.txt")).toBe("old!");
+    expect(await dst.readText("shrunk.txt")).toBe("old copy");
   });
 });
 

@@ -117,3 +117,57 @@ export class ReversingDriver extends MemoryDriver {
     return { ...result, checksums: { md5: createHash("md5").update(stored).digest("hex") } };
   }
 }
+
+/**
+ * A memory driver whose listings can be changed, page by page: `change(listing, page, entries)`
+ * gives the entries of page `page` (from 1) of listing `listing` (from 1: each listing starts
+ * without a cursor), or throws. A source that went away or lost files between two listings of one
+ * run, or a listing that fails part-way. Pages hold at most `pageSize` entries.
+ */
+export class RelistingDriver extends MemoryDriver {
+  private listings = 0;
+  private pages = 0;
+  constructor(
+    private readonly change: (listing: number, page: number, entries: ListEntry[]) => ListEntry[],
+    private readonly pageSize = 1000,
+  ) {
+    super();
+  }
+  override async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    if (options.cursor === undefined) {
+      this.listings++;
+      this.pages = 0;
+    }
+    this.pages++;
+    const page = await super.listPage(prefix, {
+      ...options,
+      pageSize: Math.min(options.pageSize, this.pageSize),
+    });
+    return { ...page, entries: this.change(this.listings, this.pages, page.entries) };
+  }
+}
+
+/**
+ * A memory driver that lists and stats the chosen files at another size than they hold: a file
+ * that grew or shrank between its listing and its read.
+ */
+export class ResizedDriver extends MemoryDriver {
+  constructor(private readonly sizes: ReadonlyMap<string, number>) {
+    super();
+  }
+  override async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
+    const page = await super.listPage(prefix, options);
+    return {
+      ...page,
+      entries: page.entries.map((entry) =>
+        entry.type === "file" && this.sizes.has(entry.name)
+          ? { ...entry, size: this.sizes.get(entry.name)! }
+          : entry,
+      ),
+    };
+  }
+  override async stat(...args: Parameters<MemoryDriver["stat"]>) {
+    const stat = await super.stat(...args);
+    return this.sizes.has(stat.name) ? { ...stat, size: this.sizes.get(stat.name)! } : stat;
+  }
+}

@@ -37,6 +37,12 @@ export interface OpenedStorageUrl {
   description: BackendDescription;
 }
 
+const NO_ENV_SECRET_HINT =
+  "the storage up in the environment (STORAGES_<NAME> holding the URL, its secrets in the " +
+  "STORAGES_<NAME>_… variables of docs/configuration.md, used as NAME:path), or let the backend's " +
+  "default credentials apply (AWS_* variables and profiles, Application Default Credentials, " +
+  "DefaultAzureCredential)";
+
 /**
  * A Storage from one storage URL, resolved exactly as the registry resolves `STORAGES_<NAME>`
  * (query parameters, the visibility rule, validation, the backend package imported by scheme), for
@@ -64,6 +70,9 @@ export async function openStorageUrl(
       { storage: {}, sources: {} },
       {
         env,
+        // Without `env` no secret variable is read: the fix is a configured storage, or the
+        // backend's own default credentials.
+        secretHint: options.env === undefined ? NO_ENV_SECRET_HINT : undefined,
         extra,
         importPackage: options.importPackage ?? defaultImporter,
       },

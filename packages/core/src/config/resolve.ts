@@ -56,6 +56,11 @@ export interface ResolvedStorage {
 
 export interface ResolveContext {
   env: Record<string, string | undefined>;
+  /**
+   * Where a URL's refused credentials are to go instead; default: the backend's secret variables
+   * (which a caller that reads none, like `openStorageUrl` without `env`, must not name).
+   */
+  secretHint?: string | undefined;
   extra: ReadonlyMap<string, BackendDefinition>;
   importPackage: PackageImporter;
 }
@@ -336,7 +341,7 @@ export async function resolveUrl(
 ): Promise<ResolvedStorage> {
   const backend = await loadBackend(schemeOf(url, source), source, context);
   const variables = backend.secretVariables?.(name) ?? [];
-  const parsed = parseStorageUrl(url, source, name, secretHint(variables));
+  const parsed = parseStorageUrl(url, source, name, context.secretHint ?? secretHint(variables));
   const storage = mergeStorageLevel(parsed.storage, entry.storage, source);
   const { params, sources: paramSources } = takeBackendParams(parsed.backendUrl, backend, source);
   let fromUrl: Record<string, unknown>;

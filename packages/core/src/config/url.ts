@@ -6,7 +6,7 @@
  * for every backend) and strips them before the backend sees the URL. Everything here is pure and
  * knows no backend: no I/O, no imports of driver packages.
  */
-import { ConfigError } from "../errors.js";
+import { ConfigError, isSecretParam } from "../errors.js";
 import type { Visibility } from "../types.js";
 import { parseBoolean, parseDuration, parsePublicUrl, parseVisibility, storageVariable } from "./params.js";
 
@@ -52,17 +52,6 @@ export interface ParsedStorageUrl {
 }
 
 const SCHEME_RE = /^([a-z][a-z0-9+.-]*):/i;
-
-/**
- * Query parameters that carry credentials. A storage URL ends up in logs, process listings, error
- * reports and tool output, so a secret there leaks; it belongs in its own variable.
- */
-const SECRET_PARAM_RE =
-  /secret|password|passwd|pwd|token|accesskey|accountkey|privatekey|credential|connectionstring|signingkey|^sig$|^signature$|^key$|^sas$/;
-
-export function isSecretParam(name: string): boolean {
-  return SECRET_PARAM_RE.test(name.toLowerCase().replace(/[-_]/g, ""));
-}
 
 /** `STORAGES_DEFAULT` for "default": the variable a storage's URL is read from. */
 export function envVarFor(storageName: string): string {
