@@ -74,6 +74,20 @@ describe("nginx and Caddy configurations", () => {
     await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
   });
 
+  it("keeps a line break in a note's text (a bucket's publicUrl) inside its comment, not as directives", async () => {
+    const injected = "https://cdn.example.com/x\n}\nlocation /evil/ { alias /etc/; }\n/";
+    const broken = {
+      ...env(),
+      STORAGES_DEFAULT: `s3://app-media/uploads?region=eu-west-1&publicUrl=${encodeURIComponent(injected)}`,
+    };
+    for (const render of [nginxConfig, caddyConfig]) {
+      const text = await render({ ...base(), env: broken });
+      const outsideComments = text.split("\n").filter((l) => !l.trimStart().startsWith("#"));
+      expect(outsideComments.join("\n"), render.name).not.toContain("evil");
+      expect(text, render.name).toContain("https://cdn.example.com/x\\u000a}\\u000alocation /evil/");
+    }
+  });
+
   it("refuses options that would carry directives into the configuration, and impossible ports", async () => {
     for (const options of [
       { upstream: "unix:/run/a.sock; } server { listen 9999; root /; autoindex on; location /x {" },
