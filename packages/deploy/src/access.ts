@@ -22,10 +22,12 @@ export interface AccessResult {
   exists: boolean;
   /** A new file could be created (and was removed again). */
   canCreate: boolean;
-  /** Existing files (up to the sample size) the user may write. */
+  /** Existing files (up to the sample size) the user may write, or owns (and so may chmod). */
   writableFiles: string[];
-  /** Folders below the target the user may write (static trees only). */
+  /** Folders below the target (or the target, when not creatable) the user may write or owns (static trees only). */
   writableDirs?: string[] | undefined;
+  /** A folder above the target the user may write or own: it can swap the whole tree (static trees only). */
+  replaceableVia?: string | undefined;
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
   /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
@@ -64,6 +66,28 @@ for (const target of input.targets) {
       r.refusedWith = e.code;
     }
     if (target.sampleFiles) {
+      // What the user may write, or own: an owner may chmod a read-only file or folder back
+      // to writable, so 0444 files of the app's own are no protection.
+      const uid = process.getuid();
+      const writable = (p) => {
+        try { if (fs.lstatSync(p).uid === uid) return true; } catch { return false; }
+        try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; }
+      };
+      // A folder above that the user may write (or own) lets it rename the tree away and put
+      // its own in place, unless the sticky bit keeps that to the entry's owner.
+      for (let child = target.path, dir = path.dirname(child); dir !== child; child = dir, dir = path.dirname(dir)) {
+        let st;
+        try { st = fs.statSync(dir); } catch { break; }
+        let canWrite = false;
+        try { fs.accessSync(dir, fs.constants.W_OK); canWrite = true; } catch {}
+        const sticky = (st.mode & 0o1000) !== 0;
+        let ownsChild = false;
+        try { ownsChild = fs.lstatSync(child).uid === uid; } catch {}
+        if (st.uid === uid || (canWrite && (!sticky || ownsChild))) {
+          r.replaceableVia = dir;
+          break;
+        }
+      }
       // Every folder (a writable one lets its files be replaced by rename, whatever their own
       // modes), and a sample of the files.
       r.writableDirs = [];
@@ -72,17 +96,14 @@ for (const target of input.targets) {
       let folders = 0;
       while (stack.length && folders++ < input.maxFolders) {
         const dir = stack.pop();
-        if (dir !== target.path) {
-          try { fs.accessSync(dir, fs.constants.W_OK); r.writableDirs.push(dir); } catch {}
-        }
+        // The static folder itself counts when the user owns it without being able to create in it.
+        if ((dir !== target.path || !r.canCreate) && writable(dir)) r.writableDirs.push(dir);
         let entries = [];
         try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
         for (const e of entries) {
           const p = path.join(dir, e.name);
           if (e.isDirectory()) stack.push(p);
-          else if (e.isFile() && seen++ < input.sample) {
-            try { fs.accessSync(p, fs.constants.W_OK); r.writableFiles.push(p); } catch {}
-          }
+          else if (e.isFile() && seen++ < input.sample && writable(p)) r.writableFiles.push(p);
         }
       }
     }
@@ -149,18 +170,26 @@ export async function accessFindings(
   local.forEach((s, i) => {
     const r = results[i]!;
     const writableDirs = r.writableDirs ?? [];
-    if (s.role === "static" && (r.canCreate || writableDirs.length > 0 || r.writableFiles.length > 0)) {
+    if (
+      s.role === "static" &&
+      (r.canCreate || r.replaceableVia !== undefined || writableDirs.length > 0 || r.writableFiles.length > 0)
+    ) {
       const what = r.canCreate
         ? `can create files in ${r.path}`
-        : writableDirs.length > 0
-          ? `can write ${writableDirs.length} folder(s) of it, e.g. ${writableDirs[0]} (and so replace the files in them)`
-          : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
+        : r.replaceableVia !== undefined
+          ? `can write (or owns) ${r.replaceableVia}, above ${r.path}, and so rename the static folder away and put its own in place`
+          : writableDirs.length > 0
+            ? `can write ${writableDirs.length} folder(s) of it, e.g. ${writableDirs[0]} (and so replace the files in them)`
+            : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
       findings.push({
         id: "static-writable",
         severity: "error",
         storage: s.name,
         message: `${who} ${what}: the app could rewrite its own assets.`,
-        fix: `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
+        fix:
+          r.replaceableVia !== undefined && !r.canCreate
+            ? `Let the deploy user own the folders above the static one and the app only enter them: chown deploy: ${r.replaceableVia} && chmod go-w ${r.replaceableVia} (keep media in a folder of its own the app owns).`
+            : `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
       });
     }
     if (s.role === "media" && !s.description.readOnly && !r.canCreate) {

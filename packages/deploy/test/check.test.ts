@@ -336,6 +336,37 @@ describe("storages check --as-user: permissions as the app's user", () => {
     if (!isRoot) await chmod(sub, 0o755);
   });
 
+  // Both need two users: the files' owner must not be the one the fixture's folders belong to.
+  it.runIf(isRoot)(
+    "catches static files the user owns though no one may write them (an owner may chmod them back)",
+    async () => {
+      await deployRight();
+      const files = [site.staticDir, join(site.staticDir, "css"), join(site.staticDir, site.hashedCss)];
+      for (const p of files) await chown(p, uid, gid);
+      await chmod(join(site.staticDir, site.hashedCss), 0o444);
+      await chmod(join(site.staticDir, "css"), 0o555);
+      await chmod(site.staticDir, 0o555);
+      try {
+        const report = await check(site.env, { asUser: user });
+        expect(ids(report)).toEqual(["static-writable"]);
+      } finally {
+        await chmod(site.staticDir, 0o755);
+      }
+    },
+  );
+
+  it.runIf(isRoot)(
+    "catches a static folder the user can swap out: it may write the folder above it",
+    async () => {
+      await deployRight();
+      await chown(site.shared, uid, gid);
+      const report = await check(site.env, { asUser: user });
+      expect(ids(report)).toEqual(["static-writable"]);
+      expect(report.findings[0]!.message).toContain(`${site.shared}, above ${site.staticDir}`);
+      expect(report.findings[0]!.fix).toContain(`chmod go-w ${site.shared}`);
+    },
+  );
+
   it("says a media folder the user cannot reach is unreachable, not missing", async () => {
     await deployRight();
     const parent = dirname(site.mediaDir);
