@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { InvalidArgumentError } from "@storages/core";
 import type { Finding } from "./findings.js";
-import type { DeploymentLayout } from "./layout.js";
+import type { DeploymentLayout, DeployStorage } from "./layout.js";
 
 export interface AccessTarget {
   path: string;
@@ -156,8 +156,14 @@ export async function accessFindings(
   const user = asUser === undefined ? undefined : await lookupUser(asUser);
   const uid = process.getuid?.();
   if (!user && uid === 0) {
+    // Root's writes prove nothing, but a media folder that is not there is missing for any user
+    // (a volume not mounted): that much a root check still reports.
+    const media = local.filter((s) => s.role === "media" && !s.description.readOnly);
+    const results = await probeAccess(media.map((s) => ({ path: s.directory!, sampleFiles: false })));
     return {
-      findings: [],
+      findings: media.flatMap((s, i) =>
+        results[i]!.exists ? [] : [mediaNotWritable(s, results[i]!, "root", undefined)],
+      ),
       notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
     };
   }
@@ -192,21 +198,29 @@ export async function accessFindings(
             : `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
       });
     }
-    if (s.role === "media" && !s.description.readOnly && !r.canCreate) {
-      findings.push({
-        id: "media-not-writable",
-        severity: "error",
-        storage: s.name,
-        message: r.exists
-          ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
-          : r.unreachable
-            ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
-            : `${r.path} does not exist: uploads will fail until it is created.`,
-        fix: r.unreachable
-          ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
-          : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
-      });
-    }
+    if (s.role === "media" && !s.description.readOnly && !r.canCreate)
+      findings.push(mediaNotWritable(s, r, who, user));
   });
   return { findings, notes: [`permissions: checked as ${who}`] };
+}
+
+function mediaNotWritable(
+  s: DeployStorage,
+  r: AccessResult,
+  who: string,
+  user: UserIds | undefined,
+): Finding {
+  return {
+    id: "media-not-writable",
+    severity: "error",
+    storage: s.name,
+    message: r.exists
+      ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
+      : r.unreachable
+        ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
+        : `${r.path} does not exist: uploads will fail until it is created (or land wherever the app creates it: is its volume mounted?).`,
+    fix: r.unreachable
+      ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
+      : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+  };
 }

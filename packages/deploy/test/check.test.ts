@@ -381,6 +381,15 @@ describe("storages check --as-user: permissions as the app's user", () => {
     }
   });
 
+  it("without --as-user, even as root, a media folder that does not exist is an error (a volume not mounted)", async () => {
+    await deployRight();
+    const missing = join(site.shared, "volume", "media");
+    const report = await check({ ...site.env, STORAGES_DEFAULT: `file://${missing}?publicUrl=/media/` });
+    const media = report.findings.find((f) => f.id === "media-not-writable");
+    expect(media?.message).toContain(`${missing} does not exist`);
+    expect(report.ok).toBe(false);
+  });
+
   it("refuses a user that does not exist", async () => {
     await expect(check(site.env, { asUser: "no-such-user-storages" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
