@@ -10,6 +10,7 @@
  *   active types (core's one list) as attachments in a CSP sandbox; never a directory listing.
  * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`.
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
+ * - Symlinks inside a media folder are not followed (`disable_symlinks`).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -50,6 +51,15 @@ const HIDDEN_LOCATION = [
   "        }",
 ];
 
+/**
+ * Media: no symlink below the folder is followed (the fs driver never reads through one that
+ * leaves its root, and never makes one): a link an unpacked archive or an intruder left there
+ * would serve whatever it points at. The folder's own path is not checked (`from=`), so a symlink
+ * to the shared folder still works. Not for static files: brotli_static finds no `.br` under
+ * disable_symlinks, and only the deploy writes there (`static-writable`).
+ */
+const NO_SYMLINKS = ["        disable_symlinks on from=$document_root;"];
+
 function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   return [
     `    # ${d.storage} (${d.source}): collected static files`,
@@ -75,6 +85,7 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
 function mediaBody(d: ServedDirectory): string[] {
   return [
     `        alias ${d.directory};`,
+    ...NO_SYMLINKS,
     "        autoindex off;",
     // Only the static handler runs here: a stored .php or .html is a file, typed by extension.
     "        default_type application/octet-stream;",
