@@ -28,6 +28,8 @@ export interface AccessResult {
   writableDirs?: string[] | undefined;
   /** A folder above the target the user may write or own: it can swap the whole tree (static trees only). */
   replaceableVia?: string | undefined;
+  /** It exists, but is not a folder (a file, a device). */
+  notFolder?: boolean | undefined;
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
   /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
@@ -55,7 +57,7 @@ const out = [];
 for (const target of input.targets) {
   const r = { path: target.path, exists: false, canCreate: false, writableFiles: [] };
   // existsSync says "no" for a folder the user cannot reach too: tell the two apart.
-  try { fs.statSync(target.path); r.exists = true; } catch (e) { if (e.code !== "ENOENT") r.unreachable = e.code; }
+  try { r.exists = true; r.notFolder = !fs.statSync(target.path).isDirectory(); } catch (e) { r.exists = false; if (e.code !== "ENOENT") r.unreachable = e.code; }
   if (r.exists) {
     const probe = path.join(target.path, ".storages-check-" + process.pid + "-" + Date.now());
     try {
@@ -162,7 +164,9 @@ export async function accessFindings(
     const results = await probeAccess(media.map((s) => ({ path: s.directory!, sampleFiles: false })));
     return {
       findings: media.flatMap((s, i) =>
-        results[i]!.exists ? [] : [mediaNotWritable(s, results[i]!, "root", undefined)],
+        results[i]!.exists && !results[i]!.notFolder
+          ? []
+          : [mediaNotWritable(s, results[i]!, "root", undefined)],
       ),
       notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
     };
@@ -214,13 +218,17 @@ function mediaNotWritable(
     id: "media-not-writable",
     severity: "error",
     storage: s.name,
-    message: r.exists
-      ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
-      : r.unreachable
-        ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
-        : `${r.path} does not exist: uploads will fail until it is created (or land wherever the app creates it: is its volume mounted?).`,
+    message: r.notFolder
+      ? `${r.path} is not a folder: uploads will fail.`
+      : r.exists
+        ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
+        : r.unreachable
+          ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
+          : `${r.path} does not exist: uploads will fail until it is created (or land wherever the app creates it: is its volume mounted?).`,
     fix: r.unreachable
       ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
-      : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+      : r.notFolder
+        ? `Fix the media storage's path, or move that file away and create the folder: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`
+        : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
   };
 }

@@ -390,6 +390,15 @@ describe("storages check --as-user: permissions as the app's user", () => {
     expect(report.ok).toBe(false);
   });
 
+  it("without --as-user, even as root, a file where the media folder should be is an error", async () => {
+    const file = join(site.shared, "media.tar");
+    await writeFile(file, "");
+    const report = await check({ ...site.env, STORAGES_DEFAULT: `file://${file}?publicUrl=/media/` });
+    const media = report.findings.find((f) => f.id === "media-not-writable");
+    expect(media?.message).toContain(`${file} is not a folder`);
+    expect(report.ok).toBe(false);
+  });
+
   it("refuses a user that does not exist", async () => {
     await expect(check(site.env, { asUser: "no-such-user-storages" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
