@@ -147,9 +147,19 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
                   notes: [],
                   manifest: undefined,
                 };
+              // Unread is not fine: a static folder that is a file, or a manifest nobody may read,
+              // leaves every asset URL as broken as a missing manifest does.
               return {
-                findings: [],
-                notes: [`static manifest: not checked (${error.message})`],
+                findings: [
+                  {
+                    id: "manifest-unreadable" as const,
+                    severity: "error" as const,
+                    storage: staticStorage?.name,
+                    message: `The static storage (${staticStorage?.description.location}) could not be read to check its manifest (${error.code}): ${error.message}`,
+                    fix: "Make the static storage readable by whoever runs the check (and the web server), fix its location, then run the check again.",
+                  },
+                ],
+                notes: [],
                 manifest: undefined,
               };
             },

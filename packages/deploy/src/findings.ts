@@ -37,6 +37,7 @@ export const FINDING_IDS = [
   // static manifest
   "manifest-missing",
   "manifest-invalid",
+  "manifest-unreadable",
   "manifest-files-missing",
   "collectstatic-running",
   // after a deploy (--base-url)

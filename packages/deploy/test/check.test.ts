@@ -6,6 +6,7 @@
  * URL checks have their own suites against real servers.
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
@@ -197,6 +198,22 @@ describe("storages check: the static manifest", () => {
     await rm(join(site.staticDir, "staticfiles.json"));
     expect(ids(await check(site.env))).toEqual(["manifest-missing"]);
   });
+  it("a static folder not there yet has no manifest, and the check does not create it", async () => {
+    const notYet = join(site.shared, "static-next");
+    const report = await check({ ...site.env, STORAGES_STATICFILES: `file://${notYet}?publicUrl=/static/` });
+    expect(ids(report)).toEqual(["manifest-missing"]);
+    // Made by a root check, it would belong to root, and the deploy user's collectstatic would fail.
+    expect(existsSync(notYet)).toBe(false);
+  });
+
+  it("a static storage that cannot be read (a file where its folder should be) is an error, not a note", async () => {
+    const file = join(site.shared, "static.tar");
+    await writeFile(file, "");
+    const report = await check({ ...site.env, STORAGES_STATICFILES: `file://${file}?publicUrl=/static/` });
+    expect(ids(report)).toEqual(["manifest-unreadable"]);
+    expect(report.ok).toBe(false);
+  });
+
   it("a corrupt or foreign manifest is an error, not a note", async () => {
     for (const text of ["{not json", "[]", "null", '{"paths":{}}']) {
       await writeFile(join(site.staticDir, "staticfiles.json"), text);
