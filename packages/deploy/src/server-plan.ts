@@ -15,11 +15,12 @@ import {
   type ConfigurationInput,
   type DeploymentLayout,
   type DeployStorage,
+  isPrivateMedia,
   loadLayout,
   urlPath,
 } from "./layout.js";
 import { internalPrefix } from "./serving.js";
-import { urlFindings } from "./urls.js";
+import { prefixClashes, urlFindings } from "./urls.js";
 
 export interface ServerConfigOptions extends ConfigurationInput {
   /** The app, for the proxy: `http://127.0.0.1:3000` (default) or `unix:/run/app.sock`. */
@@ -141,7 +142,14 @@ function served(s: DeployStorage, path: string): ServedDirectory {
 function refuseUnservableLayout(layout: DeploymentLayout): void {
   const problems = [
     ...layout.overlaps.map((o) => o.message),
-    ...urlFindings(layout)
+    ...[
+      ...urlFindings(layout),
+      // One server block serves every local folder under its URL's path, whatever the URL's host.
+      ...prefixClashes(
+        layout.storages.filter((s) => s.directory !== undefined && !isPrivateMedia(s)),
+        "other-origins",
+      ),
+    ]
       .filter((f) => f.severity === "error")
       .map((f) => `${f.message} ${f.fix}`),
   ];
@@ -155,7 +163,7 @@ function refuseUnservableLayout(layout: DeploymentLayout): void {
   }
   if (problems.length === 0) return;
   throw new ConfigError(
-    `No web server configuration was written: ${problems.length === 1 ? problems[0] : `\n- ${problems.join("\n- ")}`}\n\`storages check\` reports the same problems; fix the storage configuration first.`,
+    `No web server configuration was written: ${problems.length === 1 ? problems[0] : `\n- ${problems.join("\n- ")}`}\n\`storages check\` reports the same problems (all but paths that clash only in one server block); fix the storage configuration first.`,
   );
 }
 
@@ -188,7 +196,7 @@ export function planServer(layout: DeploymentLayout, options: ServerConfigOption
       }
       continue;
     }
-    if (s.role === "media" && d.visibility === "private") {
+    if (isPrivateMedia(s)) {
       plan.privateMedia.push(served(s, internalPrefix(s.name)));
       continue;
     }

@@ -108,7 +108,7 @@ describe("nginx and Caddy configurations", () => {
     expect(await nginxConfig({ ...base(), listen: "[::1]:8080" })).toContain("listen [::1]:8080;");
   });
 
-  it("refuses layouts `storages check` reports as errors, instead of writing a configuration that serves them", async () => {
+  it("refuses layouts `storages check` reports as errors, and paths one server block would mix, instead of writing a configuration that serves them", async () => {
     const layouts: Array<[string, Record<string, string>, RegExp]> = [
       [
         "media in the static folder",
@@ -128,6 +128,26 @@ describe("nginx and Caddy configurations", () => {
         "media under the static URL",
         { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/static/` },
         /same URL prefix/,
+      ],
+      [
+        // One server block would hold two `location ^~ /static/` (nginx refuses to start; Caddy
+        // serves one folder under both): the CDN's host does not keep the paths apart here.
+        "media at the path static is pulled from by its CDN",
+        {
+          ...env(),
+          STORAGES_STATICFILES: `file://${dir}/current/static?publicUrl=https://cdn.example.com/static/`,
+          STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/static/`,
+        },
+        /both served by this server under their paths \(\/static\/ and \/static\/\), are served under the same URL prefix/,
+      ],
+      [
+        "media nested in the path of static's CDN",
+        {
+          ...env(),
+          STORAGES_STATICFILES: `file://${dir}/current/static?publicUrl=https://cdn.example.com/assets/`,
+          STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/assets/uploads/`,
+        },
+        /nested URL prefixes/,
       ],
       [
         "media at the site's root",
