@@ -60,6 +60,9 @@ function withSlash(p: string): string {
   return p.endsWith("/") ? p : `${p}/`;
 }
 
+/** A host in a listen or upstream address: a name, an IPv4 address or a bracketed IPv6 one. */
+const HOST_PATTERN = String.raw`(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])`;
+
 function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
   const value = upstream ?? "http://127.0.0.1:3000";
   if (value.startsWith("unix:")) {
@@ -76,7 +79,15 @@ function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
       throw new InvalidArgumentError(
         "--upstream: credentials in the app's address would be dropped by the proxy: give http://HOST:PORT, and let the app trust the proxy another way (a private network or a unix socket).",
       );
-    if (u.protocol === "http:" && u.pathname === "/" && !u.search && !u.hash)
+    // The URL parser lets ";", braces, quotes and "$" through in a host name: only a plain name
+    // or address goes into the configuration.
+    if (
+      u.protocol === "http:" &&
+      u.pathname === "/" &&
+      !u.search &&
+      !u.hash &&
+      new RegExp(`^${HOST_PATTERN}(?::\\d+)?$`).test(u.host)
+    )
       return { kind: "http", address: u.host };
   } catch (error) {
     if (InvalidArgumentError.isInstance(error)) throw error;
@@ -230,8 +241,8 @@ export async function loadPlan(options: ServerConfigOptions): Promise<ServerPlan
 
 export function listenParts(listen: string | undefined): { host: string | undefined; port: string } {
   const value = listen ?? "80";
-  // A host is a name, an IPv4 address or a bracketed IPv6 one; the port 1–65535.
-  const m = /^(?:([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):)?(\d{1,5})$/.exec(value);
+  // The port 1–65535.
+  const m = new RegExp(`^(?:(${HOST_PATTERN}):)?(\\d{1,5})$`).exec(value);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
     throw new InvalidArgumentError(
       `--listen ${JSON.stringify(value)}: give a port from 1 to 65535 (8080) or HOST:PORT (127.0.0.1:8080, [::1]:8080).`,

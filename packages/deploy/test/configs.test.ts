@@ -92,6 +92,10 @@ describe("nginx and Caddy configurations", () => {
     for (const options of [
       { upstream: "unix:/run/a.sock; } server { listen 9999; root /; autoindex on; location /x {" },
       { upstream: "unix:relative.sock" },
+      // A URL's host may hold ";", braces, quotes and "$": each a directive's end, a block or a placeholder.
+      { upstream: "http://a;}server{listen:3000" },
+      { upstream: "http://app{$HOME}:3000" },
+      { upstream: 'http://a"b:3000' },
       { upstream: "http://user:pw@127.0.0.1:3000" },
       { listen: "0.0.0.0; } server { listen 81" },
       { listen: "99999" },
@@ -106,6 +110,12 @@ describe("nginx and Caddy configurations", () => {
       }
     }
     expect(await nginxConfig({ ...base(), listen: "[::1]:8080" })).toContain("listen [::1]:8080;");
+    expect(await nginxConfig({ ...base(), upstream: "http://[::1]:3000" })).toContain(
+      "proxy_pass http://[::1]:3000;",
+    );
+    expect(await caddyConfig({ ...base(), upstream: "http://app.internal:3000" })).toContain(
+      "reverse_proxy app.internal:3000 {",
+    );
   });
 
   it("refuses layouts `storages check` reports as errors, and paths one server block would mix, instead of writing a configuration that serves them", async () => {
