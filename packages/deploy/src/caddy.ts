@@ -7,7 +7,8 @@
  * - `handle_path PREFIX*` with the prefix's slash: `/static../` never matches; file_server cleans
  *   the path inside its root; `browse` is never on.
  * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names.
- * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, no folder URL.
+ * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, untyped names
+ *   as application/octet-stream, no folder URL.
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
  * - The internal prefix answers 404 to any direct request.
  */
@@ -44,6 +45,9 @@ function mediaDirectives(d: ServedDirectory, indent: string): string[] {
     `${indent}@folder path */`,
     `${indent}respond @folder 404`,
     `${indent}header X-Content-Type-Options ${h.nosniff}`,
+    // file_server sends no type for a name it has none for (no extension, an unknown one), and a
+    // browser sniffs an untyped response, HTML included: such a file is bytes, as nginx's default_type.
+    `${indent}header ?Content-Type application/octet-stream`,
     `${indent}@active path_regexp active (?i)\\.(${activeExtensionsPattern()})$`,
     `${indent}header @active Content-Disposition ${h.disposition}`,
     `${indent}header @active Content-Security-Policy "${h.csp}"`,

@@ -159,6 +159,11 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     // Links left in the folders (an unpacked archive, an operator), pointing out of them.
     for (const dir of [site.mediaDir, site.privateDir])
       await symlink(join(site.shared, "secret.txt"), join(dir, "linked.txt"));
+    // Uploads whose names give no type: a browser sniffs an untyped response, and would find HTML.
+    for (const dir of [site.mediaDir, site.privateDir]) {
+      await writeFile(join(dir, "untyped"), "<html><script>alert(4)</script></html>\n");
+      await writeFile(join(dir, "page.unknownext"), "<html><script>alert(5)</script></html>\n");
+    }
     app = await startApp();
     const runDir = join(site.root, `${name}-run`);
     await mkdir(runDir);
@@ -269,6 +274,22 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       }
     }
     expect((await raw(good.port, "/media/feed.rss")).status).toBe(200);
+  });
+
+  it("serves media whose name gives no type as application/octet-stream, never untyped", async () => {
+    for (const path of [
+      "/media/untyped",
+      "/media/page.unknownext",
+      "/download/untyped",
+      "/download/page.unknownext",
+    ]) {
+      const res = await raw(good.port, path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers["content-type"], path).toBe("application/octet-stream");
+      expect(res.headers["x-content-type-options"], path).toBe("nosniff");
+    }
+    // Typed files keep their type.
+    expect((await raw(good.port, "/media/note.txt")).headers["content-type"]).toMatch(/^text\/plain/);
   });
 
   it("never serves dot files: the fs driver's records (predictable names) or the backup declaration", async () => {
