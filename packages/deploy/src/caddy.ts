@@ -10,7 +10,8 @@
  * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, untyped names
  *   as application/octet-stream, no folder URL.
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
- * - The internal prefix answers 404 to any direct request.
+ * - The internal prefix answers 404 to any direct request; a handed-over private file is sent
+ *   `Cache-Control: private, no-cache` (no CDN keeps it).
  */
 import {
   header,
@@ -28,6 +29,7 @@ import {
   HASHED_NAME_PATTERN,
   HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
+  PRIVATE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
 
@@ -36,10 +38,12 @@ function hiddenDirectives(indent: string): string[] {
   return [`${indent}@hidden path_regexp hidden ${HIDDEN_SEGMENT_PATTERN}`, `${indent}respond @hidden 404`];
 }
 
-function mediaDirectives(d: ServedDirectory, indent: string): string[] {
+/** `headers`: more `header` directives (each "Field value"). */
+function mediaDirectives(d: ServedDirectory, indent: string, headers: readonly string[] = []): string[] {
   const h = activeMediaHeaders();
   return [
     `${indent}root * ${d.directory}`,
+    ...headers.map((x) => `${indent}header ${x}`),
     ...hiddenDirectives(indent),
     // A folder URL would get its index.html from file_server, under a name no matcher below sees.
     `${indent}@folder path */`,
@@ -134,7 +138,8 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t\t\t\t\trewrite * {http.reverse_proxy.header.${ACCEL_HEADER}}`,
       `\t\t\t\t\turi strip_prefix ${d.path.slice(0, -1)}`,
       "\t\t\t\t\tmethod * GET",
-      ...mediaDirectives(d, "\t\t\t\t\t"),
+      // handle_response drops the app's headers: no Cache-Control of its own reaches the client.
+      ...mediaDirectives(d, "\t\t\t\t\t", [`Cache-Control "${PRIVATE_CACHE}"`]),
       "\t\t\t\t}",
       "\t\t\t}",
     );

@@ -8,7 +8,8 @@
  *   caching for hashed names.
  * - Media: no handler but the static one, `default_type application/octet-stream`, nosniff, and
  *   active types (core's one list) as attachments in a CSP sandbox; never a directory listing.
- * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`.
+ * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`, sent
+ *   `Cache-Control: private, no-cache` (no CDN keeps them).
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
  * - Symlinks inside a media folder are not followed (`disable_symlinks`).
  */
@@ -29,6 +30,7 @@ import {
   HASHED_NAME_PATTERN,
   HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
+  PRIVATE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
 
@@ -82,7 +84,8 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   ];
 }
 
-function mediaBody(d: ServedDirectory): string[] {
+/** `headers`: more add_header lines, repeated in the nested location (which would drop them). */
+function mediaBody(d: ServedDirectory, headers: readonly string[] = []): string[] {
   return [
     `        alias ${d.directory};`,
     ...NO_SYMLINKS,
@@ -90,9 +93,11 @@ function mediaBody(d: ServedDirectory): string[] {
     // Only the static handler runs here: a stored .php or .html is a file, typed by extension.
     "        default_type application/octet-stream;",
     "        add_header X-Content-Type-Options nosniff always;",
+    ...headers.map((h) => `        ${h}`),
     ...HIDDEN_LOCATION,
     `        location ~* "\\.(${activeExtensionsPattern()})$" {`,
     ...inertHeaders("            "),
+    ...headers.map((h) => `            ${h}`),
     "        }",
   ];
 }
@@ -133,7 +138,8 @@ export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {})
       `    # ${d.storage} (${d.source}): private, only through the app (X-Accel-Redirect: ${d.path}KEY)`,
       `    location ^~ ${d.path} {`,
       "        internal;",
-      ...mediaBody(d),
+      // Added to the app's own Cache-Control, if it sends one (nginx passes it on): the stricter wins.
+      ...mediaBody(d, [`add_header Cache-Control "${PRIVATE_CACHE}" always;`]),
       "    }",
       "",
     ]),

@@ -17,6 +17,7 @@ import {
   checkDeployment,
   IMMUTABLE_CACHE,
   nginxConfig,
+  PRIVATE_CACHE,
   type ServerConfigOptions,
   SHORT_CACHE,
 } from "../src/index.js";
@@ -325,11 +326,14 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect(viaApp.status).toBe(200);
     expect(viaApp.body).toBe(SECRET);
     expect(viaApp.headers["x-content-type-options"]).toBe("nosniff");
+    // No shared cache (a CDN in front) may keep it for the next visitor: the app sent no Cache-Control.
+    expect(viaApp.headers["cache-control"]).toBe(PRIVATE_CACHE);
     // A private HTML file handed over is as inert as public media.
     const page = await raw(good.port, "/download/page.html");
     expect(page.status).toBe(200);
     expect(page.headers["content-disposition"]).toMatch(/^attachment/);
     expect(page.headers["content-security-policy"]).toMatch(/sandbox/);
+    expect(page.headers["cache-control"]).toBe(PRIVATE_CACHE);
     const app404 = await raw(good.port, "/anything-else");
     expect(app404.body).toBe("app: not found");
   });
