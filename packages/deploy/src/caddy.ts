@@ -6,7 +6,8 @@
  *
  * - `handle_path PREFIX*` with the prefix's slash: `/static../` never matches; file_server cleans
  *   the path inside its root; `browse` is never on.
- * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names.
+ * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names, untyped
+ *   names as application/octet-stream.
  * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, untyped names
  *   as application/octet-stream, no folder URL.
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
@@ -33,6 +34,9 @@ import {
   SHORT_CACHE,
 } from "./serving.js";
 
+/** The type of a file whose name gives none: bytes, as nginx's default_type. */
+const UNTYPED = "application/octet-stream";
+
 /** 404 for dot files and records (see HIDDEN_SEGMENT_PATTERN). */
 function hiddenDirectives(indent: string): string[] {
   return [`${indent}@hidden path_regexp hidden ${HIDDEN_SEGMENT_PATTERN}`, `${indent}respond @hidden 404`];
@@ -51,7 +55,7 @@ function mediaDirectives(d: ServedDirectory, indent: string, headers: readonly s
     `${indent}header X-Content-Type-Options ${h.nosniff}`,
     // file_server sends no type for a name it has none for (no extension, an unknown one), and a
     // browser sniffs an untyped response, HTML included: such a file is bytes, as nginx's default_type.
-    `${indent}header ?Content-Type application/octet-stream`,
+    `${indent}header ?Content-Type ${UNTYPED}`,
     `${indent}@active path_regexp active (?i)\\.(${activeExtensionsPattern()})$`,
     `${indent}header @active Content-Disposition ${h.disposition}`,
     `${indent}header @active Content-Security-Policy "${h.csp}"`,
@@ -100,6 +104,9 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t\theader @unhashed Cache-Control "${SHORT_CACHE}"`,
       `\t\theader @hashed Cache-Control "${IMMUTABLE_CACHE}"`,
       "\t\theader X-Content-Type-Options nosniff",
+      // As for media: file_server sends no type for LICENSE or an unknown extension (the manifest
+      // says application/octet-stream, and the post-deploy check wants it).
+      `\t\theader ?Content-Type ${UNTYPED}`,
       "\t\tfile_server {",
       "\t\t\tprecompressed br zstd gzip",
       "\t\t}",

@@ -160,6 +160,8 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     // Links left in the folders (an unpacked archive, an operator), pointing out of them.
     for (const dir of [site.mediaDir, site.privateDir])
       await symlink(join(site.shared, "secret.txt"), join(dir, "linked.txt"));
+    // A static file whose name gives no type (collectstatic publishes LICENSE files as they are named).
+    await writeFile(join(site.staticDir, "LICENSE"), "MIT License\n");
     // Uploads whose names give no type: a browser sniffs an untyped response, and would find HTML.
     for (const dir of [site.mediaDir, site.privateDir]) {
       await writeFile(join(dir, "untyped"), "<html><script>alert(4)</script></html>\n");
@@ -277,7 +279,7 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect((await raw(good.port, "/media/feed.rss")).status).toBe(200);
   });
 
-  it("serves media whose name gives no type as application/octet-stream, never untyped", async () => {
+  it("serves media and static files whose name gives no type as application/octet-stream, never untyped", async () => {
     for (const path of [
       "/media/untyped",
       "/media/page.unknownext",
@@ -289,6 +291,9 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       expect(res.headers["content-type"], path).toBe("application/octet-stream");
       expect(res.headers["x-content-type-options"], path).toBe("nosniff");
     }
+    const license = await raw(good.port, "/static/LICENSE");
+    expect(license.status).toBe(200);
+    expect(license.headers["content-type"]).toBe("application/octet-stream");
     // Typed files keep their type.
     expect((await raw(good.port, "/media/note.txt")).headers["content-type"]).toMatch(/^text\/plain/);
   });
