@@ -79,6 +79,18 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
         `${what} carries credentials (user:password@): the check would print them in its findings. Check from a host the site lets in without them, or open it to the check's address for the run.`,
       );
   }
+  // A sample of 0 would request nothing and pass; a concurrency of 0 would throw from p-limit.
+  for (const [what, value, max] of [
+    ["sample", options.sample, Number.MAX_SAFE_INTEGER],
+    ["concurrency", options.concurrency, Number.MAX_SAFE_INTEGER],
+    ["timeout", options.timeout, 2 ** 31 - 1],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= max)) {
+      throw new InvalidArgumentError(
+        `${what} must be a whole number from 1${max === Number.MAX_SAFE_INTEGER ? " up" : ` to ${max}`}, got ${value}.`,
+      );
+    }
+  }
   const concurrency = options.concurrency ?? 8;
   const timeout = options.timeout ?? 10_000;
   const findings: Finding[] = [];

@@ -177,6 +177,24 @@ describe("nginx and Caddy configurations", () => {
     }
   });
 
+  it("checkDeployment refuses a sample, concurrency or timeout below 1 (a sample of 0 requested nothing and passed)", async () => {
+    for (const bad of [
+      { sample: 0 },
+      { sample: -3 },
+      { concurrency: 0 },
+      { concurrency: 1.5 },
+      { timeout: 0 },
+      { timeout: 2 ** 31 },
+    ]) {
+      await expect(
+        checkDeployment({ ...base(), network: false, ...bad }),
+        JSON.stringify(bad),
+      ).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+      });
+    }
+  });
+
   it("checkDeployment refuses a base URL that is not http(s)", async () => {
     await expect(checkDeployment({ ...base(), baseUrl: "www.example.com" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
