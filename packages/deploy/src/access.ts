@@ -15,6 +15,8 @@ export interface AccessTarget {
   path: string;
   /** Static trees get their files sampled too. */
   sampleFiles: boolean;
+  /** Media trees are searched for symlinks that lead out of them. */
+  findLinksOut?: boolean | undefined;
 }
 
 export interface AccessResult {
@@ -30,6 +32,8 @@ export interface AccessResult {
   replaceableVia?: string | undefined;
   /** It exists, but is not a folder (a file, a device). */
   notFolder?: boolean | undefined;
+  /** Symlinks below the target whose real path is outside it (up to 5), and how many were found. */
+  linksOut?: { examples: string[]; count: number; truncated: boolean } | undefined;
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
   /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
@@ -66,6 +70,35 @@ for (const target of input.targets) {
       r.canCreate = true;
     } catch (e) {
       r.refusedWith = e.code;
+    }
+    if (target.findLinksOut) {
+      // The fs driver never makes a symlink nor reads through one that leaves its root, but a web
+      // server may (Caddy cannot refuse them): one left in media serves whatever it points at.
+      // Entries are read a few at a time, and at most maxEntries of them.
+      r.linksOut = { examples: [], count: 0, truncated: false };
+      const root = target.path + path.sep;
+      const stack = [target.path];
+      let entries = 0;
+      while (stack.length && !r.linksOut.truncated) {
+        const dir = stack.pop();
+        let handle;
+        try { handle = fs.opendirSync(dir); } catch { continue; }
+        try {
+          for (let e = handle.readSync(); e !== null; e = handle.readSync()) {
+            if (entries++ >= input.maxEntries) { r.linksOut.truncated = true; break; }
+            const p = path.join(dir, e.name);
+            if (e.isDirectory()) stack.push(p);
+            else if (e.isSymbolicLink()) {
+              let real;
+              try { real = fs.realpathSync(p); } catch { continue; }
+              if (real !== target.path && !real.startsWith(root)) {
+                r.linksOut.count++;
+                if (r.linksOut.examples.length < 5) r.linksOut.examples.push(p + " -> " + real);
+              }
+            }
+          }
+        } finally { handle.closeSync(); }
+      }
     }
     if (target.sampleFiles) {
       // What the user may write, or own: an owner may chmod a read-only file or folder back
@@ -145,7 +178,13 @@ export async function probeAccess(targets: readonly AccessTarget[], user?: UserI
       `--as-user ${user.name}: only root can take another user's identity. Run the check with sudo, or as ${user.name} without --as-user.`,
     );
   }
-  const input = JSON.stringify({ user: user ?? null, targets, sample: 200, maxFolders: 100_000 });
+  const input = JSON.stringify({
+    user: user ?? null,
+    targets,
+    sample: 200,
+    maxFolders: 100_000,
+    maxEntries: 1_000_000,
+  });
   return JSON.parse(await run(process.execPath, ["-e", PROBE, input])) as AccessResult[];
 }
 
@@ -161,19 +200,26 @@ export async function accessFindings(
     // Root's writes prove nothing, but a media folder that is not there is missing for any user
     // (a volume not mounted): that much a root check still reports.
     const media = local.filter((s) => s.role === "media" && !s.description.readOnly);
-    const results = await probeAccess(media.map((s) => ({ path: s.directory!, sampleFiles: false })));
+    const results = await probeAccess(
+      media.map((s) => ({ path: s.directory!, sampleFiles: false, findLinksOut: true })),
+    );
     return {
-      findings: media.flatMap((s, i) =>
-        results[i]!.exists && !results[i]!.notFolder
+      findings: media.flatMap((s, i) => [
+        ...(results[i]!.exists && !results[i]!.notFolder
           ? []
-          : [mediaNotWritable(s, results[i]!, "root", undefined)],
-      ),
+          : [mediaNotWritable(s, results[i]!, "root", undefined)]),
+        ...linksOutFindings(s, results[i]!),
+      ]),
       notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
     };
   }
   const who = user ? `user ${user.name} (uid ${user.uid})` : `the current user (uid ${uid})`;
   const results = await probeAccess(
-    local.map((s) => ({ path: s.directory!, sampleFiles: s.role === "static" })),
+    local.map((s) => ({
+      path: s.directory!,
+      sampleFiles: s.role === "static",
+      findLinksOut: s.role === "media",
+    })),
     user,
   );
   const findings: Finding[] = [];
@@ -204,6 +250,7 @@ export async function accessFindings(
     }
     if (s.role === "media" && !s.description.readOnly && !r.canCreate)
       findings.push(mediaNotWritable(s, r, who, user));
+    findings.push(...linksOutFindings(s, r));
   });
   return { findings, notes: [`permissions: checked as ${who}`] };
 }
@@ -231,4 +278,18 @@ function mediaNotWritable(
         ? `Fix the media storage's path, or move that file away and create the folder: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`
         : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
   };
+}
+
+function linksOutFindings(s: DeployStorage, r: AccessResult): Finding[] {
+  const links = r.linksOut;
+  if (links === undefined || links.count === 0) return [];
+  return [
+    {
+      id: "media-symlink-out",
+      severity: "error",
+      storage: s.name,
+      message: `${links.count}${links.truncated ? "+" : ""} symlink(s) in ${r.path} lead out of it, e.g. ${links.examples.join("; ")}: Caddy serves what they point at under the media URL (the app never reads through them, and \`storages nginx\` refuses them).`,
+      fix: `Remove them (find ${r.path} -type l), and keep whatever unpacks uploads from creating links.`,
+    },
+  ];
 }

@@ -21,6 +21,7 @@ export const FINDING_IDS = [
   "media-without-backup",
   "static-writable",
   "media-not-writable",
+  "media-symlink-out",
   "url-prefix-no-trailing-slash",
   "url-prefixes-equal",
   "url-prefixes-nested",

@@ -125,6 +125,18 @@ describe("storages check: layout and filesystem", () => {
     });
   });
 
+  it("catches a symlink in media that leads out of it (Caddy would serve its target), not one that stays inside", async () => {
+    await mkdir(join(site.mediaDir, "sub"), { recursive: true });
+    await symlink(join(site.mediaDir, "sub"), join(site.mediaDir, "inside"));
+    expect(ids(await check(site.env))).toEqual([]);
+    await symlink("/etc/passwd", join(site.mediaDir, "sub", "avatar.png"));
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["media-symlink-out"]);
+    expect(report.findings[0]!.message).toContain(
+      `${join(site.mediaDir, "sub", "avatar.png")} -> /etc/passwd`,
+    );
+  });
+
   it("warns about media without a declared backup, and --ignore / STORAGES_CHECK_IGNORE silence it", async () => {
     await rm(join(site.shared, ".storages-backup"));
     const report = await check(site.env);
