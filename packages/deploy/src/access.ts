@@ -148,6 +148,9 @@ for (const target of input.targets) {
 process.stdout.write(JSON.stringify(out));
 `;
 
+/** Entries of a media tree searched for symlinks (it may hold millions; the probe has 60 s). */
+const LINK_SCAN_ENTRIES = 200_000;
+
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
@@ -183,7 +186,7 @@ export async function probeAccess(targets: readonly AccessTarget[], user?: UserI
     targets,
     sample: 200,
     maxFolders: 100_000,
-    maxEntries: 1_000_000,
+    maxEntries: LINK_SCAN_ENTRIES,
   });
   return JSON.parse(await run(process.execPath, ["-e", PROBE, input])) as AccessResult[];
 }
@@ -210,7 +213,10 @@ export async function accessFindings(
           : [mediaNotWritable(s, results[i]!, "root", undefined)]),
         ...linksOutFindings(s, results[i]!),
       ]),
-      notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
+      notes: [
+        "permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER",
+        ...linksOutNotes(media, results),
+      ],
     };
   }
   const who = user ? `user ${user.name} (uid ${user.uid})` : `the current user (uid ${uid})`;
@@ -252,7 +258,7 @@ export async function accessFindings(
       findings.push(mediaNotWritable(s, r, who, user));
     findings.push(...linksOutFindings(s, r));
   });
-  return { findings, notes: [`permissions: checked as ${who}`] };
+  return { findings, notes: [`permissions: checked as ${who}`, ...linksOutNotes(local, results)] };
 }
 
 function mediaNotWritable(
@@ -292,4 +298,12 @@ function linksOutFindings(s: DeployStorage, r: AccessResult): Finding[] {
       fix: `Remove them (find ${r.path} -type l), and keep whatever unpacks uploads from creating links.`,
     },
   ];
+}
+
+function linksOutNotes(storages: readonly DeployStorage[], results: readonly AccessResult[]): string[] {
+  return storages.flatMap((s, i) =>
+    results[i]?.linksOut?.truncated
+      ? [`symlinks in ${s.name}: only the first ${LINK_SCAN_ENTRIES} entries searched`]
+      : [],
+  );
 }
