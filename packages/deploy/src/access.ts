@@ -104,21 +104,30 @@ for (const target of input.targets) {
       // What the user may write, or own: an owner may chmod a read-only file or folder back
       // to writable, so 0444 files of the app's own are no protection.
       const uid = process.getuid();
+      // Mount points (field 5 of mountinfo, octal-escaped): a bind mount keeps the device number.
+      const mountPoints = new Set();
+      try {
+        for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\\n")) {
+          const field = line.split(" ")[4];
+          if (field) mountPoints.add(field.replace(/\\\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))));
+        }
+      } catch {}
       const writable = (p) => {
-        try { if (fs.lstatSync(p).uid === uid) return true; } catch { return false; }
-        try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; }
+        // (Not on a read-only mount, such as a static volume mounted :ro into the app: there
+        // neither the owner nor root may write, and access() says EROFS.)
+        try { fs.accessSync(p, fs.constants.W_OK); return true; } catch (e) { if (e.code === "EROFS") return false; }
+        try { return fs.lstatSync(p).uid === uid; } catch { return false; }
       };
       // A folder above that the user may write (or own) lets it rename the tree away and put
-      // its own in place, unless the sticky bit keeps that to the entry's owner.
+      // its own in place, unless the sticky bit keeps that to the entry's owner, or the entry is
+      // a mount point (renaming one fails with EBUSY; a folder further up may still move it all).
       for (let child = target.path, dir = path.dirname(child); dir !== child; child = dir, dir = path.dirname(dir)) {
         let st;
-        try { st = fs.statSync(dir); } catch { break; }
-        let canWrite = false;
-        try { fs.accessSync(dir, fs.constants.W_OK); canWrite = true; } catch {}
+        let childSt;
+        try { st = fs.statSync(dir); childSt = fs.lstatSync(child); } catch { break; }
+        if (childSt.dev !== st.dev || mountPoints.has(child)) continue;
         const sticky = (st.mode & 0o1000) !== 0;
-        let ownsChild = false;
-        try { ownsChild = fs.lstatSync(child).uid === uid; } catch {}
-        if (st.uid === uid || (canWrite && (!sticky || ownsChild))) {
+        if (writable(dir) && (!sticky || childSt.uid === uid)) {
           r.replaceableVia = dir;
           break;
         }

@@ -396,6 +396,31 @@ describe("storages check --as-user: permissions as the app's user", () => {
     },
   );
 
+  it.runIf(isRoot)(
+    "passes static files the user owns on a read-only mount (a volume mounted :ro into the app), even below a folder it owns",
+    async (context) => {
+      await deployRight();
+      for (const p of [
+        site.shared,
+        site.staticDir,
+        join(site.staticDir, "css"),
+        join(site.staticDir, site.hashedCss),
+      ])
+        await chown(p, uid, gid);
+      try {
+        execFileSync("mount", ["--bind", site.staticDir, site.staticDir]);
+      } catch {
+        context.skip(); // no CAP_SYS_ADMIN (an unprivileged container)
+      }
+      try {
+        execFileSync("mount", ["-o", "remount,bind,ro", site.staticDir]);
+        expect(ids(await check(site.env, { asUser: user }))).toEqual([]);
+      } finally {
+        execFileSync("umount", [site.staticDir]);
+      }
+    },
+  );
+
   it("says a media folder the user cannot reach is unreachable, not missing", async () => {
     await deployRight();
     const parent = dirname(site.mediaDir);
