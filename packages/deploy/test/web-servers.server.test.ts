@@ -7,6 +7,7 @@
  * post-deploy check — which must fail against a deliberately broken configuration.
  */
 import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
@@ -365,6 +366,15 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       expect(report.findings.map((f) => [f.id, f.severity])).toEqual([["precompressed-missing", "warning"]]);
       expect(report.findings[0]!.message).toContain("Accept-Encoding: zstd came uncompressed");
     }
+  });
+
+  it("storages check --base-url creates no media folder that is not there (it reports it)", async () => {
+    const missing = join(site.shared, "media-not-mounted");
+    const report = await checkAgainst(good, {
+      env: { ...site.env, STORAGES_DEFAULT: `file://${missing}?publicUrl=/media/` },
+    });
+    expect(report.findings.map((f) => f.id)).toContain("media-not-writable");
+    expect(existsSync(missing)).toBe(false);
   });
 
   it("--sample requests an even sample of the manifest", async () => {
