@@ -217,6 +217,8 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       expect(res.headers["content-encoding"], accept).toBe(coding);
       expect(res.headers.vary ?? "", accept).toMatch(/accept-encoding/i);
       expect(res.headers["cache-control"], accept).toBe(IMMUTABLE_CACHE);
+      // The original's type, not the sibling's (nor the fallback for untyped names).
+      expect(res.headers["content-type"], accept).toMatch(/^text\/css/);
     }
     const identity = await raw(good.port, `/static/${site.hashedCss}`, { "accept-encoding": "identity" });
     expect(identity.headers["content-encoding"]).toBeUndefined();
