@@ -158,6 +158,8 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
 
   beforeAll(async () => {
     site = await makeSite();
+    // A record of the fs driver in the private folder too: the app may be led to hand it over.
+    await writeFile(join(site.privateDir, ".~storages-meta-0123456789abcdef.json"), `{"note":"${SECRET}"}\n`);
     // A static file whose name gives no type (collectstatic publishes LICENSE files as they are named).
     await writeFile(join(site.staticDir, "LICENSE"), "MIT License\n");
     // Uploads whose names give no type: a browser sniffs an untyped response, and would find HTML.
@@ -303,6 +305,7 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       "/media/.~storages-meta-0123456789abcdef.json",
       "/static/.~storages-meta-0123456789abcdef.json",
       "/media/%2e~storages-meta-0123456789abcdef.json",
+      "/download/.~storages-meta-0123456789abcdef.json",
     ]) {
       const res = await raw(good.port, path);
       expect(res.status, path).toBe(404);
