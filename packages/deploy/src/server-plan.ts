@@ -60,8 +60,8 @@ function withSlash(p: string): string {
   return p.endsWith("/") ? p : `${p}/`;
 }
 
-/** A host in a listen or upstream address: a name, an IPv4 address or a bracketed IPv6 one. */
-const HOST_PATTERN = String.raw`(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])`;
+/** A host in a listen or upstream address: a name (compose service names may hold "_"), an IPv4 address or a bracketed IPv6 one. */
+const HOST_PATTERN = String.raw`(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])`;
 
 function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
   const value = upstream ?? "http://127.0.0.1:3000";

@@ -116,6 +116,10 @@ describe("nginx and Caddy configurations", () => {
     expect(await caddyConfig({ ...base(), upstream: "http://app.internal:3000" })).toContain(
       "reverse_proxy app.internal:3000 {",
     );
+    // A compose service name.
+    expect(await nginxConfig({ ...base(), upstream: "http://my_app:3000" })).toContain(
+      "proxy_pass http://my_app:3000;",
+    );
   });
 
   it("refuses layouts `storages check` reports as errors, and paths one server block would mix, instead of writing a configuration that serves them", async () => {
