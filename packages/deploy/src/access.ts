@@ -9,12 +9,14 @@
 import { execFile } from "node:child_process";
 import { InvalidArgumentError } from "@storages/core";
 import type { Finding } from "./findings.js";
-import type { DeploymentLayout } from "./layout.js";
+import type { DeploymentLayout, DeployStorage } from "./layout.js";
 
 export interface AccessTarget {
   path: string;
   /** Static trees get their files sampled too. */
   sampleFiles: boolean;
+  /** Media trees are searched for symlinks that lead out of them. */
+  findLinksOut?: boolean | undefined;
 }
 
 export interface AccessResult {
@@ -22,10 +24,16 @@ export interface AccessResult {
   exists: boolean;
   /** A new file could be created (and was removed again). */
   canCreate: boolean;
-  /** Existing files (up to the sample size) the user may write. */
+  /** Existing files (up to the sample size) the user may write, or owns (and so may chmod). */
   writableFiles: string[];
-  /** Folders below the target the user may write (static trees only). */
+  /** Folders below the target (or the target, when not creatable) the user may write or owns (static trees only). */
   writableDirs?: string[] | undefined;
+  /** A folder above the target the user may write or own: it can swap the whole tree (static trees only). */
+  replaceableVia?: string | undefined;
+  /** It exists, but is not a folder (a file, a device). */
+  notFolder?: boolean | undefined;
+  /** Symlinks below the target whose real path is outside it (up to 5), and how many were found. */
+  linksOut?: { examples: string[]; count: number; truncated: boolean } | undefined;
   /** The errno code that refused the write, if one did. */
   refusedWith?: string | undefined;
   /** The errno code (EACCES…) that kept the user from even seeing the folder: a parent it cannot enter. */
@@ -53,7 +61,7 @@ const out = [];
 for (const target of input.targets) {
   const r = { path: target.path, exists: false, canCreate: false, writableFiles: [] };
   // existsSync says "no" for a folder the user cannot reach too: tell the two apart.
-  try { fs.statSync(target.path); r.exists = true; } catch (e) { if (e.code !== "ENOENT") r.unreachable = e.code; }
+  try { r.exists = true; r.notFolder = !fs.statSync(target.path).isDirectory(); } catch (e) { r.exists = false; if (e.code !== "ENOENT") r.unreachable = e.code; }
   if (r.exists) {
     const probe = path.join(target.path, ".storages-check-" + process.pid + "-" + Date.now());
     try {
@@ -63,7 +71,67 @@ for (const target of input.targets) {
     } catch (e) {
       r.refusedWith = e.code;
     }
+    if (target.findLinksOut) {
+      // The fs driver never makes a symlink nor reads through one that leaves its root, but a web
+      // server may (Caddy cannot refuse them): one left in media serves whatever it points at.
+      // Entries are read a few at a time, and at most maxEntries of them.
+      r.linksOut = { examples: [], count: 0, truncated: false };
+      const root = target.path + path.sep;
+      const stack = [target.path];
+      let entries = 0;
+      while (stack.length && !r.linksOut.truncated) {
+        const dir = stack.pop();
+        let handle;
+        try { handle = fs.opendirSync(dir); } catch { continue; }
+        try {
+          for (let e = handle.readSync(); e !== null; e = handle.readSync()) {
+            if (entries++ >= input.maxEntries) { r.linksOut.truncated = true; break; }
+            const p = path.join(dir, e.name);
+            if (e.isDirectory()) stack.push(p);
+            else if (e.isSymbolicLink()) {
+              let real;
+              try { real = fs.realpathSync(p); } catch { continue; }
+              if (real !== target.path && !real.startsWith(root)) {
+                r.linksOut.count++;
+                if (r.linksOut.examples.length < 5) r.linksOut.examples.push(p + " -> " + real);
+              }
+            }
+          }
+        } finally { handle.closeSync(); }
+      }
+    }
     if (target.sampleFiles) {
+      // What the user may write, or own: an owner may chmod a read-only file or folder back
+      // to writable, so 0444 files of the app's own are no protection.
+      const uid = process.getuid();
+      // Mount points (field 5 of mountinfo, octal-escaped): a bind mount keeps the device number.
+      const mountPoints = new Set();
+      try {
+        for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\\n")) {
+          const field = line.split(" ")[4];
+          if (field) mountPoints.add(field.replace(/\\\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))));
+        }
+      } catch {}
+      const writable = (p) => {
+        // (Not on a read-only mount, such as a static volume mounted :ro into the app: there
+        // neither the owner nor root may write, and access() says EROFS.)
+        try { fs.accessSync(p, fs.constants.W_OK); return true; } catch (e) { if (e.code === "EROFS") return false; }
+        try { return fs.lstatSync(p).uid === uid; } catch { return false; }
+      };
+      // A folder above that the user may write (or own) lets it rename the tree away and put
+      // its own in place, unless the sticky bit keeps that to the entry's owner, or the entry is
+      // a mount point (renaming one fails with EBUSY; a folder further up may still move it all).
+      for (let child = target.path, dir = path.dirname(child); dir !== child; child = dir, dir = path.dirname(dir)) {
+        let st;
+        let childSt;
+        try { st = fs.statSync(dir); childSt = fs.lstatSync(child); } catch { break; }
+        if (childSt.dev !== st.dev || mountPoints.has(child)) continue;
+        const sticky = (st.mode & 0o1000) !== 0;
+        if (writable(dir) && (!sticky || childSt.uid === uid)) {
+          r.replaceableVia = dir;
+          break;
+        }
+      }
       // Every folder (a writable one lets its files be replaced by rename, whatever their own
       // modes), and a sample of the files.
       r.writableDirs = [];
@@ -72,17 +140,14 @@ for (const target of input.targets) {
       let folders = 0;
       while (stack.length && folders++ < input.maxFolders) {
         const dir = stack.pop();
-        if (dir !== target.path) {
-          try { fs.accessSync(dir, fs.constants.W_OK); r.writableDirs.push(dir); } catch {}
-        }
+        // The static folder itself counts when the user owns it without being able to create in it.
+        if ((dir !== target.path || !r.canCreate) && writable(dir)) r.writableDirs.push(dir);
         let entries = [];
         try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { continue; }
         for (const e of entries) {
           const p = path.join(dir, e.name);
           if (e.isDirectory()) stack.push(p);
-          else if (e.isFile() && seen++ < input.sample) {
-            try { fs.accessSync(p, fs.constants.W_OK); r.writableFiles.push(p); } catch {}
-          }
+          else if (e.isFile() && seen++ < input.sample && writable(p)) r.writableFiles.push(p);
         }
       }
     }
@@ -91,6 +156,9 @@ for (const target of input.targets) {
 }
 process.stdout.write(JSON.stringify(out));
 `;
+
+/** Entries of a media tree searched for symlinks (it may hold millions; the probe has 60 s). */
+const LINK_SCAN_ENTRIES = 200_000;
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -122,7 +190,13 @@ export async function probeAccess(targets: readonly AccessTarget[], user?: UserI
       `--as-user ${user.name}: only root can take another user's identity. Run the check with sudo, or as ${user.name} without --as-user.`,
     );
   }
-  const input = JSON.stringify({ user: user ?? null, targets, sample: 200, maxFolders: 100_000 });
+  const input = JSON.stringify({
+    user: user ?? null,
+    targets,
+    sample: 200,
+    maxFolders: 100_000,
+    maxEntries: LINK_SCAN_ENTRIES,
+  });
   return JSON.parse(await run(process.execPath, ["-e", PROBE, input])) as AccessResult[];
 }
 
@@ -135,49 +209,110 @@ export async function accessFindings(
   const user = asUser === undefined ? undefined : await lookupUser(asUser);
   const uid = process.getuid?.();
   if (!user && uid === 0) {
+    // Root's writes prove nothing, but a media folder that is not there is missing for any user
+    // (a volume not mounted): that much a root check still reports.
+    const media = local.filter((s) => s.role === "media" && !s.description.readOnly);
+    const results = await probeAccess(
+      media.map((s) => ({ path: s.directory!, sampleFiles: false, findLinksOut: true })),
+    );
     return {
-      findings: [],
-      notes: ["permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER"],
+      findings: media.flatMap((s, i) => [
+        ...(results[i]!.exists && !results[i]!.notFolder
+          ? []
+          : [mediaNotWritable(s, results[i]!, "root", undefined)]),
+        ...linksOutFindings(s, results[i]!),
+      ]),
+      notes: [
+        "permissions: not checked (running as root, who may write anywhere): pass --as-user APP_USER",
+        ...linksOutNotes(media, results),
+      ],
     };
   }
   const who = user ? `user ${user.name} (uid ${user.uid})` : `the current user (uid ${uid})`;
   const results = await probeAccess(
-    local.map((s) => ({ path: s.directory!, sampleFiles: s.role === "static" })),
+    local.map((s) => ({
+      path: s.directory!,
+      sampleFiles: s.role === "static",
+      findLinksOut: s.role === "media",
+    })),
     user,
   );
   const findings: Finding[] = [];
   local.forEach((s, i) => {
     const r = results[i]!;
     const writableDirs = r.writableDirs ?? [];
-    if (s.role === "static" && (r.canCreate || writableDirs.length > 0 || r.writableFiles.length > 0)) {
+    if (
+      s.role === "static" &&
+      (r.canCreate || r.replaceableVia !== undefined || writableDirs.length > 0 || r.writableFiles.length > 0)
+    ) {
       const what = r.canCreate
         ? `can create files in ${r.path}`
-        : writableDirs.length > 0
-          ? `can write ${writableDirs.length} folder(s) of it, e.g. ${writableDirs[0]} (and so replace the files in them)`
-          : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
+        : r.replaceableVia !== undefined
+          ? `can write (or owns) ${r.replaceableVia}, above ${r.path}, and so rename the static folder away and put its own in place`
+          : writableDirs.length > 0
+            ? `can write ${writableDirs.length} folder(s) of it, e.g. ${writableDirs[0]} (and so replace the files in them)`
+            : `can write ${r.writableFiles.length} static file(s), e.g. ${r.writableFiles[0]}`;
       findings.push({
         id: "static-writable",
         severity: "error",
         storage: s.name,
         message: `${who} ${what}: the app could rewrite its own assets.`,
-        fix: `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
+        fix:
+          r.replaceableVia !== undefined && !r.canCreate
+            ? `Let the deploy user own the folders above the static one and the app only enter them: chown deploy: ${r.replaceableVia} && chmod go-w ${r.replaceableVia} (keep media in a folder of its own the app owns).`
+            : `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
       });
     }
-    if (s.role === "media" && !s.description.readOnly && !r.canCreate) {
-      findings.push({
-        id: "media-not-writable",
-        severity: "error",
-        storage: s.name,
-        message: r.exists
-          ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
-          : r.unreachable
-            ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
-            : `${r.path} does not exist: uploads will fail until it is created.`,
-        fix: r.unreachable
-          ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
-          : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
-      });
-    }
+    if (s.role === "media" && !s.description.readOnly && !r.canCreate)
+      findings.push(mediaNotWritable(s, r, who, user));
+    findings.push(...linksOutFindings(s, r));
   });
-  return { findings, notes: [`permissions: checked as ${who}`] };
+  return { findings, notes: [`permissions: checked as ${who}`, ...linksOutNotes(local, results)] };
+}
+
+function mediaNotWritable(
+  s: DeployStorage,
+  r: AccessResult,
+  who: string,
+  user: UserIds | undefined,
+): Finding {
+  return {
+    id: "media-not-writable",
+    severity: "error",
+    storage: s.name,
+    message: r.notFolder
+      ? `${r.path} is not a folder: uploads will fail.`
+      : r.exists
+        ? `${who} cannot create files in ${r.path} (${r.refusedWith ?? "refused"}): uploads will fail.`
+        : r.unreachable
+          ? `${who} cannot reach ${r.path} (${r.unreachable}: a parent folder it may not enter): uploads will fail.`
+          : `${r.path} does not exist: uploads will fail until it is created (or land wherever the app creates it: is its volume mounted?).`,
+    fix: r.unreachable
+      ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
+      : r.notFolder
+        ? `Fix the media storage's path, or move that file away and create the folder: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`
+        : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+  };
+}
+
+function linksOutFindings(s: DeployStorage, r: AccessResult): Finding[] {
+  const links = r.linksOut;
+  if (links === undefined || links.count === 0) return [];
+  return [
+    {
+      id: "media-symlink-out",
+      severity: "error",
+      storage: s.name,
+      message: `${links.count}${links.truncated ? "+" : ""} symlink(s) in ${r.path} lead out of it, e.g. ${links.examples.join("; ")}: Caddy serves what they point at under the media URL (the app never reads through them, and \`storages nginx\` refuses them).`,
+      fix: `Remove them (find ${r.path} -type l), and keep whatever unpacks uploads from creating links.`,
+    },
+  ];
+}
+
+function linksOutNotes(storages: readonly DeployStorage[], results: readonly AccessResult[]): string[] {
+  return storages.flatMap((s, i) =>
+    results[i]?.linksOut?.truncated
+      ? [`symlinks in ${s.name}: only the first ${LINK_SCAN_ENTRIES} entries searched`]
+      : [],
+  );
 }

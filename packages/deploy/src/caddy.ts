@@ -6,10 +6,13 @@
  *
  * - `handle_path PREFIX*` with the prefix's slash: `/static../` never matches; file_server cleans
  *   the path inside its root; `browse` is never on.
- * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names.
- * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, no folder URL.
+ * - Static: `precompressed br zstd gzip`, short caching, immutable for hashed names, untyped
+ *   names as application/octet-stream.
+ * - Media: nosniff, active types (core's one list) as attachments in a CSP sandbox, untyped names
+ *   as application/octet-stream, no folder URL.
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
- * - The internal prefix answers 404 to any direct request.
+ * - The internal prefix answers 404 to any direct request; a handed-over private file is sent
+ *   `Cache-Control: private, no-cache` (no CDN keeps it).
  */
 import {
   header,
@@ -27,23 +30,32 @@ import {
   HASHED_NAME_PATTERN,
   HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
+  PRIVATE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
+
+/** The type of a file whose name gives none: bytes, as nginx's default_type. */
+const UNTYPED = "application/octet-stream";
 
 /** 404 for dot files and records (see HIDDEN_SEGMENT_PATTERN). */
 function hiddenDirectives(indent: string): string[] {
   return [`${indent}@hidden path_regexp hidden ${HIDDEN_SEGMENT_PATTERN}`, `${indent}respond @hidden 404`];
 }
 
-function mediaDirectives(d: ServedDirectory, indent: string): string[] {
+/** `headers`: more `header` directives (each "Field value"). */
+function mediaDirectives(d: ServedDirectory, indent: string, headers: readonly string[] = []): string[] {
   const h = activeMediaHeaders();
   return [
     `${indent}root * ${d.directory}`,
+    ...headers.map((x) => `${indent}header ${x}`),
     ...hiddenDirectives(indent),
     // A folder URL would get its index.html from file_server, under a name no matcher below sees.
     `${indent}@folder path */`,
     `${indent}respond @folder 404`,
     `${indent}header X-Content-Type-Options ${h.nosniff}`,
+    // file_server sends no type for a name it has none for (no extension, an unknown one), and a
+    // browser sniffs an untyped response, HTML included: such a file is bytes, as nginx's default_type.
+    `${indent}header ?Content-Type ${UNTYPED}`,
     `${indent}@active path_regexp active (?i)\\.(${activeExtensionsPattern()})$`,
     `${indent}header @active Content-Disposition ${h.disposition}`,
     `${indent}header @active Content-Security-Policy "${h.csp}"`,
@@ -92,6 +104,9 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t\theader @unhashed Cache-Control "${SHORT_CACHE}"`,
       `\t\theader @hashed Cache-Control "${IMMUTABLE_CACHE}"`,
       "\t\theader X-Content-Type-Options nosniff",
+      // As for media: file_server sends no type for LICENSE or an unknown extension (the manifest
+      // says application/octet-stream, and the post-deploy check wants it).
+      `\t\theader ?Content-Type ${UNTYPED}`,
       "\t\tfile_server {",
       "\t\t\tprecompressed br zstd gzip",
       "\t\t}",
@@ -130,7 +145,8 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t\t\t\t\trewrite * {http.reverse_proxy.header.${ACCEL_HEADER}}`,
       `\t\t\t\t\turi strip_prefix ${d.path.slice(0, -1)}`,
       "\t\t\t\t\tmethod * GET",
-      ...mediaDirectives(d, "\t\t\t\t\t"),
+      // handle_response drops the app's headers: no Cache-Control of its own reaches the client.
+      ...mediaDirectives(d, "\t\t\t\t\t", [`Cache-Control "${PRIVATE_CACHE}"`]),
       "\t\t\t\t}",
       "\t\t\t}",
     );

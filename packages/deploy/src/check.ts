@@ -79,6 +79,18 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
         `${what} carries credentials (user:password@): the check would print them in its findings. Check from a host the site lets in without them, or open it to the check's address for the run.`,
       );
   }
+  // A sample of 0 would request nothing and pass; a concurrency of 0 would throw from p-limit.
+  for (const [what, value, max] of [
+    ["sample", options.sample, Number.MAX_SAFE_INTEGER],
+    ["concurrency", options.concurrency, Number.MAX_SAFE_INTEGER],
+    ["timeout", options.timeout, 2 ** 31 - 1],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= max)) {
+      throw new InvalidArgumentError(
+        `${what} must be a whole number from 1${max === Number.MAX_SAFE_INTEGER ? " up" : ` to ${max}`}, got ${value}.`,
+      );
+    }
+  }
   const concurrency = options.concurrency ?? 8;
   const timeout = options.timeout ?? 10_000;
   const findings: Finding[] = [];
@@ -147,9 +159,19 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
                   notes: [],
                   manifest: undefined,
                 };
+              // Unread is not fine: a static folder that is a file, or a manifest nobody may read,
+              // leaves every asset URL as broken as a missing manifest does.
               return {
-                findings: [],
-                notes: [`static manifest: not checked (${error.message})`],
+                findings: [
+                  {
+                    id: "manifest-unreadable" as const,
+                    severity: "error" as const,
+                    storage: staticStorage?.name,
+                    message: `The static storage (${staticStorage?.description.location}) could not be read to check its manifest (${error.code}): ${error.message}`,
+                    fix: "Make the static storage readable by whoever runs the check (and the web server), fix its location, then run the check again.",
+                  },
+                ],
+                notes: [],
                 manifest: undefined,
               };
             },

@@ -21,6 +21,7 @@ export const FINDING_IDS = [
   "media-without-backup",
   "static-writable",
   "media-not-writable",
+  "media-symlink-out",
   "url-prefix-no-trailing-slash",
   "url-prefixes-equal",
   "url-prefixes-nested",
@@ -37,6 +38,7 @@ export const FINDING_IDS = [
   // static manifest
   "manifest-missing",
   "manifest-invalid",
+  "manifest-unreadable",
   "manifest-files-missing",
   "collectstatic-running",
   // after a deploy (--base-url)

@@ -19,5 +19,6 @@ export {
   HASHED_NAME_PATTERN,
   IMMUTABLE_CACHE,
   internalPrefix,
+  PRIVATE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";

@@ -62,6 +62,11 @@ export function roleOf(name: string): StorageRole {
   return name === STATICFILES ? "static" : "media";
 }
 
+/** A private media storage: served only through the app (X-Accel-Redirect), never under a public URL. */
+export function isPrivateMedia(s: DeployStorage): boolean {
+  return s.role === "media" && s.description.visibility === "private";
+}
+
 /** Loads the configuration; a broken one throws core's ConfigError (listing every problem). */
 export async function loadLayout(input: ConfigurationInput = {}): Promise<DeploymentLayout> {
   const overlaps: StorageOverlap[] = [];

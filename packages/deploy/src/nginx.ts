@@ -8,8 +8,10 @@
  *   caching for hashed names.
  * - Media: no handler but the static one, `default_type application/octet-stream`, nosniff, and
  *   active types (core's one list) as attachments in a CSP sandbox; never a directory listing.
- * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`.
+ * - Private media: `internal` locations reached only through the app's `X-Accel-Redirect`, sent
+ *   `Cache-Control: private, no-cache` (no CDN keeps them).
  * - Dot files (the fs driver's records, the backup declaration) answer 404 everywhere.
+ * - Symlinks inside a media folder are not followed (`disable_symlinks`).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -28,6 +30,7 @@ import {
   HASHED_NAME_PATTERN,
   HIDDEN_SEGMENT_PATTERN,
   IMMUTABLE_CACHE,
+  PRIVATE_CACHE,
   SHORT_CACHE,
 } from "./serving.js";
 
@@ -49,6 +52,15 @@ const HIDDEN_LOCATION = [
   "            return 404;",
   "        }",
 ];
+
+/**
+ * Media: no symlink below the folder is followed (the fs driver never reads through one that
+ * leaves its root, and never makes one): a link an unpacked archive or an intruder left there
+ * would serve whatever it points at. The folder's own path is not checked (`from=`), so a symlink
+ * to the shared folder still works. Not for static files: brotli_static finds no `.br` under
+ * disable_symlinks, and only the deploy writes there (`static-writable`).
+ */
+const NO_SYMLINKS = ["        disable_symlinks on from=$document_root;"];
 
 function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   return [
@@ -72,16 +84,20 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   ];
 }
 
-function mediaBody(d: ServedDirectory): string[] {
+/** `headers`: more add_header lines, repeated in the nested location (which would drop them). */
+function mediaBody(d: ServedDirectory, headers: readonly string[] = []): string[] {
   return [
     `        alias ${d.directory};`,
+    ...NO_SYMLINKS,
     "        autoindex off;",
     // Only the static handler runs here: a stored .php or .html is a file, typed by extension.
     "        default_type application/octet-stream;",
     "        add_header X-Content-Type-Options nosniff always;",
+    ...headers.map((h) => `        ${h}`),
     ...HIDDEN_LOCATION,
     `        location ~* "\\.(${activeExtensionsPattern()})$" {`,
     ...inertHeaders("            "),
+    ...headers.map((h) => `            ${h}`),
     "        }",
   ];
 }
@@ -122,7 +138,8 @@ export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {})
       `    # ${d.storage} (${d.source}): private, only through the app (X-Accel-Redirect: ${d.path}KEY)`,
       `    location ^~ ${d.path} {`,
       "        internal;",
-      ...mediaBody(d),
+      // Added to the app's own Cache-Control, if it sends one (nginx passes it on): the stricter wins.
+      ...mediaBody(d, [`add_header Cache-Control "${PRIVATE_CACHE}" always;`]),
       "    }",
       "",
     ]),

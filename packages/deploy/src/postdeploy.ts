@@ -8,6 +8,7 @@
  * Requests run with bounded concurrency and a timeout each; printed URLs carry no query string.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { guessContentType, isActiveContentType } from "@storages/core";
 import pLimit from "p-limit";
 import { PROBE_PREFIX } from "./buckets.js";
@@ -161,6 +162,9 @@ async function checkMedia(
   options: PostDeployOptions,
 ): Promise<string[]> {
   if (s.description.readOnly) return [];
+  // Opening the storage would create the folder (root's, under sudo): media-not-writable says it is missing.
+  if (s.directory !== undefined && !existsSync(s.directory))
+    return [`media ${s.name}: not probed (${s.directory} does not exist)`];
   const storage = await layout.writer(s.name);
   const token = randomUUID();
   const text = { key: `${PROBE_PREFIX}${token}.txt`, body: `storages check ${token}` };

@@ -15,11 +15,12 @@ import {
   type ConfigurationInput,
   type DeploymentLayout,
   type DeployStorage,
+  isPrivateMedia,
   loadLayout,
   urlPath,
 } from "./layout.js";
 import { internalPrefix } from "./serving.js";
-import { urlFindings } from "./urls.js";
+import { prefixClashes, urlFindings } from "./urls.js";
 
 export interface ServerConfigOptions extends ConfigurationInput {
   /** The app, for the proxy: `http://127.0.0.1:3000` (default) or `unix:/run/app.sock`. */
@@ -59,6 +60,9 @@ function withSlash(p: string): string {
   return p.endsWith("/") ? p : `${p}/`;
 }
 
+/** A host in a listen or upstream address: a name (compose service names may hold "_"), an IPv4 address or a bracketed IPv6 one. */
+const HOST_PATTERN = String.raw`(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])`;
+
 function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
   const value = upstream ?? "http://127.0.0.1:3000";
   if (value.startsWith("unix:")) {
@@ -75,7 +79,15 @@ function parseUpstream(upstream: string | undefined): ServerPlan["upstream"] {
       throw new InvalidArgumentError(
         "--upstream: credentials in the app's address would be dropped by the proxy: give http://HOST:PORT, and let the app trust the proxy another way (a private network or a unix socket).",
       );
-    if (u.protocol === "http:" && u.pathname === "/" && !u.search && !u.hash)
+    // The URL parser lets ";", braces, quotes and "$" through in a host name: only a plain name
+    // or address goes into the configuration.
+    if (
+      u.protocol === "http:" &&
+      u.pathname === "/" &&
+      !u.search &&
+      !u.hash &&
+      new RegExp(`^${HOST_PATTERN}(?::\\d+)?$`).test(u.host)
+    )
       return { kind: "http", address: u.host };
   } catch (error) {
     if (InvalidArgumentError.isInstance(error)) throw error;
@@ -110,10 +122,23 @@ function checkUrlPath(path: string, what: string): string {
   return checkSafe(path, what);
 }
 
+/**
+ * Text for a comment line: a line break in it (a publicUrl or a config file's path may hold one)
+ * would end the comment and put the rest into the configuration as directives, so control and
+ * line-separator characters are written as `\uXXXX` escapes.
+ */
+function commentText(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this escapes
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function served(s: DeployStorage, path: string): ServedDirectory {
   return {
     storage: s.name,
-    source: s.description.source,
+    source: commentText(s.description.source),
     path: checkUrlPath(withSlash(path), `The URL path of "${s.name}"`),
     directory: checkSafe(withSlash(s.configuredDirectory!), `The directory of "${s.name}"`),
   };
@@ -128,7 +153,14 @@ function served(s: DeployStorage, path: string): ServedDirectory {
 function refuseUnservableLayout(layout: DeploymentLayout): void {
   const problems = [
     ...layout.overlaps.map((o) => o.message),
-    ...urlFindings(layout)
+    ...[
+      ...urlFindings(layout),
+      // One server block serves every local folder under its URL's path, whatever the URL's host.
+      ...prefixClashes(
+        layout.storages.filter((s) => s.directory !== undefined && !isPrivateMedia(s)),
+        "other-origins",
+      ),
+    ]
       .filter((f) => f.severity === "error")
       .map((f) => `${f.message} ${f.fix}`),
   ];
@@ -142,7 +174,7 @@ function refuseUnservableLayout(layout: DeploymentLayout): void {
   }
   if (problems.length === 0) return;
   throw new ConfigError(
-    `No web server configuration was written: ${problems.length === 1 ? problems[0] : `\n- ${problems.join("\n- ")}`}\n\`storages check\` reports the same problems; fix the storage configuration first.`,
+    `No web server configuration was written: ${problems.length === 1 ? problems[0] : `\n- ${problems.join("\n- ")}`}\n\`storages check\` reports the same problems (all but paths that clash only in one server block); fix the storage configuration first.`,
   );
 }
 
@@ -175,7 +207,7 @@ export function planServer(layout: DeploymentLayout, options: ServerConfigOption
       }
       continue;
     }
-    if (s.role === "media" && d.visibility === "private") {
+    if (isPrivateMedia(s)) {
       plan.privateMedia.push(served(s, internalPrefix(s.name)));
       continue;
     }
@@ -209,8 +241,8 @@ export async function loadPlan(options: ServerConfigOptions): Promise<ServerPlan
 
 export function listenParts(listen: string | undefined): { host: string | undefined; port: string } {
   const value = listen ?? "80";
-  // A host is a name, an IPv4 address or a bracketed IPv6 one; the port 1–65535.
-  const m = /^(?:([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):)?(\d{1,5})$/.exec(value);
+  // The port 1–65535.
+  const m = new RegExp(`^(?:(${HOST_PATTERN}):)?(\\d{1,5})$`).exec(value);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
     throw new InvalidArgumentError(
       `--listen ${JSON.stringify(value)}: give a port from 1 to 65535 (8080) or HOST:PORT (127.0.0.1:8080, [::1]:8080).`,
@@ -231,9 +263,10 @@ export function serverNamesOf(options: ServerConfigOptions): string[] {
   return names;
 }
 
+/** The comment lines at the top of a configuration, each one line whatever the notes hold. */
 export function header(plan: ServerPlan, server: string): string[] {
   return [
     `Generated by \`storages ${server}\` from the storage configuration: regenerate it when that changes.`,
-    ...plan.notes,
+    ...plan.notes.map(commentText),
   ];
 }

@@ -10,6 +10,12 @@ import { CACHE_IMMUTABLE, CACHE_SHORT, HASH_LENGTH } from "@storages/staticfiles
 export const IMMUTABLE_CACHE = CACHE_IMMUTABLE;
 /** Cache-Control of other static names (collectstatic's own value): short, so a deploy is seen at once. */
 export const SHORT_CACHE = CACHE_SHORT;
+/**
+ * Cache-Control of a private file the app hands over: no shared cache (a CDN in front) may keep it
+ * for the next visitor, and the browser asks again (the app checks the user) before reusing it.
+ * Without it the file goes out with only ETag and Last-Modified, which caches store by heuristic.
+ */
+export const PRIVATE_CACHE = "private, no-cache";
 /** Hashed static names must be cached at least this long (s) to count as long-lived. */
 export const LONG_CACHE_MIN = 30 * 24 * 3600;
 /** Other static names must not be cached longer than this (s). */

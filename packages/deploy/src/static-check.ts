@@ -3,6 +3,7 @@
  * lists and every precompressed variant it declares, and the same for each release collectstatic
  * keeps for rollbacks. A missing file here is a 404 after the deploy, or after a rollback.
  */
+import { existsSync } from "node:fs";
 import {
   describeHolder,
   LOCK_NAME,
@@ -13,10 +14,20 @@ import {
 } from "@storages/staticfiles";
 import pLimit from "p-limit";
 import type { Finding } from "./findings.js";
-import type { DeploymentLayout } from "./layout.js";
+import type { DeploymentLayout, DeployStorage } from "./layout.js";
 import { MANIFEST_NAME, readStaticManifest, type StaticManifest } from "./manifest.js";
 
 const EXAMPLES = 5;
+
+function missingManifest(s: DeployStorage): Finding {
+  return {
+    id: "manifest-missing",
+    severity: "error",
+    storage: s.name,
+    message: `The static storage (${s.description.location}) has no ${MANIFEST_NAME}: collectstatic has not run for this configuration, so every hashed asset URL will 404.`,
+    fix: "Run `storages collectstatic` (with the production environment) before switching traffic to the release.",
+  };
+}
 
 export async function manifestFindings(
   layout: DeploymentLayout,
@@ -29,6 +40,10 @@ export async function manifestFindings(
       notes: ["static manifest: no staticfiles storage configured"],
       manifest: undefined,
     };
+  // A local folder that is not there has no manifest: said without opening the storage, which
+  // would create the folder (owned by whoever runs the check, root under sudo).
+  if (s.directory !== undefined && !existsSync(s.directory))
+    return { manifest: undefined, notes: [], findings: [missingManifest(s)] };
   const storage = await layout.writer(s.name);
   // Read beside the manifest: a first deploy's collectstatic holds the lock before any manifest exists.
   const [manifest, lock] = await Promise.all([
@@ -50,16 +65,7 @@ export async function manifestFindings(
     return {
       manifest,
       notes: [],
-      findings: [
-        ...lockFindings,
-        {
-          id: "manifest-missing",
-          severity: "error",
-          storage: s.name,
-          message: `The static storage (${s.description.location}) has no ${MANIFEST_NAME}: collectstatic has not run for this configuration, so every hashed asset URL will 404.`,
-          fix: "Run `storages collectstatic` (with the production environment) before switching traffic to the release.",
-        },
-      ],
+      findings: [...lockFindings, missingManifest(s)],
     };
   }
   // The current release, then every kept one (`.storages/releases/<id>.json`): a rollback needs

@@ -5,7 +5,7 @@
  * other's prefix).
  */
 import type { Finding } from "./findings.js";
-import type { DeploymentLayout } from "./layout.js";
+import type { DeploymentLayout, DeployStorage } from "./layout.js";
 
 /** A comparable form of a base URL: origin (or "" for a path on the app's host) and path. */
 function prefixOf(publicUrl: string): { origin: string; path: string } {
@@ -30,14 +30,29 @@ export function urlFindings(layout: DeploymentLayout): Finding[] {
       });
     }
   }
+  findings.push(...prefixClashes(served, "same-origin"));
+  return findings;
+}
+
+/**
+ * Equal or nested URL prefixes among `storages`' public URLs: on the same origin (what browsers
+ * see), or on different origins (for one web server that serves each folder under its URL's path:
+ * a CDN pulling https://cdn.example.com/static/ from it, beside media at /static/).
+ */
+export function prefixClashes(
+  storages: readonly DeployStorage[],
+  origins: "same-origin" | "other-origins",
+): Finding[] {
+  const served = storages.filter((s) => s.description.publicUrl !== undefined);
+  const findings: Finding[] = [];
   for (let i = 0; i < served.length; i++) {
     for (let j = i + 1; j < served.length; j++) {
       const a = served[i]!;
       const b = served[j]!;
       const pa = prefixOf(a.description.publicUrl!);
       const pb = prefixOf(b.description.publicUrl!);
-      if (pa.origin !== pb.origin) continue;
-      const both = `"${a.name}" (${a.description.publicUrl}) and "${b.name}" (${b.description.publicUrl})`;
+      if ((pa.origin === pb.origin) !== (origins === "same-origin")) continue;
+      const both = `"${a.name}" (${a.description.publicUrl}) and "${b.name}" (${b.description.publicUrl})${origins === "other-origins" ? `, both served by this server under their paths (${pa.path} and ${pb.path}),` : ""}`;
       if (pa.path === pb.path) {
         findings.push({
           id: "url-prefixes-equal",

@@ -6,6 +6,7 @@
  * URL checks have their own suites against real servers.
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
@@ -124,6 +125,18 @@ describe("storages check: layout and filesystem", () => {
     });
   });
 
+  it("catches a symlink in media that leads out of it (Caddy would serve its target), not one that stays inside", async () => {
+    await mkdir(join(site.mediaDir, "sub"), { recursive: true });
+    await symlink(join(site.mediaDir, "sub"), join(site.mediaDir, "inside"));
+    expect(ids(await check(site.env))).toEqual([]);
+    await symlink("/etc/passwd", join(site.mediaDir, "sub", "avatar.png"));
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["media-symlink-out"]);
+    expect(report.findings[0]!.message).toContain(
+      `${join(site.mediaDir, "sub", "avatar.png")} -> /etc/passwd`,
+    );
+  });
+
   it("warns about media without a declared backup, and --ignore / STORAGES_CHECK_IGNORE silence it", async () => {
     await rm(join(site.shared, ".storages-backup"));
     const report = await check(site.env);
@@ -197,6 +210,22 @@ describe("storages check: the static manifest", () => {
     await rm(join(site.staticDir, "staticfiles.json"));
     expect(ids(await check(site.env))).toEqual(["manifest-missing"]);
   });
+  it("a static folder not there yet has no manifest, and the check does not create it", async () => {
+    const notYet = join(site.shared, "static-next");
+    const report = await check({ ...site.env, STORAGES_STATICFILES: `file://${notYet}?publicUrl=/static/` });
+    expect(ids(report)).toEqual(["manifest-missing"]);
+    // Made by a root check, it would belong to root, and the deploy user's collectstatic would fail.
+    expect(existsSync(notYet)).toBe(false);
+  });
+
+  it("a static storage that cannot be read (a file where its folder should be) is an error, not a note", async () => {
+    const file = join(site.shared, "static.tar");
+    await writeFile(file, "");
+    const report = await check({ ...site.env, STORAGES_STATICFILES: `file://${file}?publicUrl=/static/` });
+    expect(ids(report)).toEqual(["manifest-unreadable"]);
+    expect(report.ok).toBe(false);
+  });
+
   it("a corrupt or foreign manifest is an error, not a note", async () => {
     for (const text of ["{not json", "[]", "null", '{"paths":{}}']) {
       await writeFile(join(site.staticDir, "staticfiles.json"), text);
@@ -336,6 +365,62 @@ describe("storages check --as-user: permissions as the app's user", () => {
     if (!isRoot) await chmod(sub, 0o755);
   });
 
+  // Both need two users: the files' owner must not be the one the fixture's folders belong to.
+  it.runIf(isRoot)(
+    "catches static files the user owns though no one may write them (an owner may chmod them back)",
+    async () => {
+      await deployRight();
+      const files = [site.staticDir, join(site.staticDir, "css"), join(site.staticDir, site.hashedCss)];
+      for (const p of files) await chown(p, uid, gid);
+      await chmod(join(site.staticDir, site.hashedCss), 0o444);
+      await chmod(join(site.staticDir, "css"), 0o555);
+      await chmod(site.staticDir, 0o555);
+      try {
+        const report = await check(site.env, { asUser: user });
+        expect(ids(report)).toEqual(["static-writable"]);
+      } finally {
+        await chmod(site.staticDir, 0o755);
+      }
+    },
+  );
+
+  it.runIf(isRoot)(
+    "catches a static folder the user can swap out: it may write the folder above it",
+    async () => {
+      await deployRight();
+      await chown(site.shared, uid, gid);
+      const report = await check(site.env, { asUser: user });
+      expect(ids(report)).toEqual(["static-writable"]);
+      expect(report.findings[0]!.message).toContain(`${site.shared}, above ${site.staticDir}`);
+      expect(report.findings[0]!.fix).toContain(`chmod go-w ${site.shared}`);
+    },
+  );
+
+  it.runIf(isRoot)(
+    "passes static files the user owns on a read-only mount (a volume mounted :ro into the app), even below a folder it owns",
+    async (context) => {
+      await deployRight();
+      for (const p of [
+        site.shared,
+        site.staticDir,
+        join(site.staticDir, "css"),
+        join(site.staticDir, site.hashedCss),
+      ])
+        await chown(p, uid, gid);
+      try {
+        execFileSync("mount", ["--bind", site.staticDir, site.staticDir]);
+      } catch {
+        context.skip(); // no CAP_SYS_ADMIN (an unprivileged container)
+      }
+      try {
+        execFileSync("mount", ["-o", "remount,bind,ro", site.staticDir]);
+        expect(ids(await check(site.env, { asUser: user }))).toEqual([]);
+      } finally {
+        execFileSync("umount", [site.staticDir]);
+      }
+    },
+  );
+
   it("says a media folder the user cannot reach is unreachable, not missing", async () => {
     await deployRight();
     const parent = dirname(site.mediaDir);
@@ -348,6 +433,24 @@ describe("storages check --as-user: permissions as the app's user", () => {
     } finally {
       await chmod(parent, 0o755);
     }
+  });
+
+  it("without --as-user, even as root, a media folder that does not exist is an error (a volume not mounted)", async () => {
+    await deployRight();
+    const missing = join(site.shared, "volume", "media");
+    const report = await check({ ...site.env, STORAGES_DEFAULT: `file://${missing}?publicUrl=/media/` });
+    const media = report.findings.find((f) => f.id === "media-not-writable");
+    expect(media?.message).toContain(`${missing} does not exist`);
+    expect(report.ok).toBe(false);
+  });
+
+  it("without --as-user, even as root, a file where the media folder should be is an error", async () => {
+    const file = join(site.shared, "media.tar");
+    await writeFile(file, "");
+    const report = await check({ ...site.env, STORAGES_DEFAULT: `file://${file}?publicUrl=/media/` });
+    const media = report.findings.find((f) => f.id === "media-not-writable");
+    expect(media?.message).toContain(`${file} is not a folder`);
+    expect(report.ok).toBe(false);
   });
 
   it("refuses a user that does not exist", async () => {

@@ -74,10 +74,28 @@ describe("nginx and Caddy configurations", () => {
     await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
   });
 
+  it("keeps a line break in a note's text (a bucket's publicUrl) inside its comment, not as directives", async () => {
+    const injected = "https://cdn.example.com/x\n}\nlocation /evil/ { alias /etc/; }\n/";
+    const broken = {
+      ...env(),
+      STORAGES_DEFAULT: `s3://app-media/uploads?region=eu-west-1&publicUrl=${encodeURIComponent(injected)}`,
+    };
+    for (const render of [nginxConfig, caddyConfig]) {
+      const text = await render({ ...base(), env: broken });
+      const outsideComments = text.split("\n").filter((l) => !l.trimStart().startsWith("#"));
+      expect(outsideComments.join("\n"), render.name).not.toContain("evil");
+      expect(text, render.name).toContain("https://cdn.example.com/x\\u000a}\\u000alocation /evil/");
+    }
+  });
+
   it("refuses options that would carry directives into the configuration, and impossible ports", async () => {
     for (const options of [
       { upstream: "unix:/run/a.sock; } server { listen 9999; root /; autoindex on; location /x {" },
       { upstream: "unix:relative.sock" },
+      // A URL's host may hold ";", braces, quotes and "$": each a directive's end, a block or a placeholder.
+      { upstream: "http://a;}server{listen:3000" },
+      { upstream: "http://app{$HOME}:3000" },
+      { upstream: 'http://a"b:3000' },
       { upstream: "http://user:pw@127.0.0.1:3000" },
       { listen: "0.0.0.0; } server { listen 81" },
       { listen: "99999" },
@@ -92,9 +110,19 @@ describe("nginx and Caddy configurations", () => {
       }
     }
     expect(await nginxConfig({ ...base(), listen: "[::1]:8080" })).toContain("listen [::1]:8080;");
+    expect(await nginxConfig({ ...base(), upstream: "http://[::1]:3000" })).toContain(
+      "proxy_pass http://[::1]:3000;",
+    );
+    expect(await caddyConfig({ ...base(), upstream: "http://app.internal:3000" })).toContain(
+      "reverse_proxy app.internal:3000 {",
+    );
+    // A compose service name.
+    expect(await nginxConfig({ ...base(), upstream: "http://my_app:3000" })).toContain(
+      "proxy_pass http://my_app:3000;",
+    );
   });
 
-  it("refuses layouts `storages check` reports as errors, instead of writing a configuration that serves them", async () => {
+  it("refuses layouts `storages check` reports as errors, and paths one server block would mix, instead of writing a configuration that serves them", async () => {
     const layouts: Array<[string, Record<string, string>, RegExp]> = [
       [
         "media in the static folder",
@@ -116,6 +144,26 @@ describe("nginx and Caddy configurations", () => {
         /same URL prefix/,
       ],
       [
+        // One server block would hold two `location ^~ /static/` (nginx refuses to start; Caddy
+        // serves one folder under both): the CDN's host does not keep the paths apart here.
+        "media at the path static is pulled from by its CDN",
+        {
+          ...env(),
+          STORAGES_STATICFILES: `file://${dir}/current/static?publicUrl=https://cdn.example.com/static/`,
+          STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/static/`,
+        },
+        /both served by this server under their paths \(\/static\/ and \/static\/\), are served under the same URL prefix/,
+      ],
+      [
+        "media nested in the path of static's CDN",
+        {
+          ...env(),
+          STORAGES_STATICFILES: `file://${dir}/current/static?publicUrl=https://cdn.example.com/assets/`,
+          STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/assets/uploads/`,
+        },
+        /nested URL prefixes/,
+      ],
+      [
         "media at the site's root",
         { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/` },
         /site's root/,
@@ -130,6 +178,24 @@ describe("nginx and Caddy configurations", () => {
       for (const render of [nginxConfig, caddyConfig]) {
         await expect(render({ ...base(), env: layoutEnv }), what).rejects.toThrow(message);
       }
+    }
+  });
+
+  it("checkDeployment refuses a sample, concurrency or timeout below 1 (a sample of 0 requested nothing and passed)", async () => {
+    for (const bad of [
+      { sample: 0 },
+      { sample: -3 },
+      { concurrency: 0 },
+      { concurrency: 1.5 },
+      { timeout: 0 },
+      { timeout: 2 ** 31 },
+    ]) {
+      await expect(
+        checkDeployment({ ...base(), network: false, ...bad }),
+        JSON.stringify(bad),
+      ).rejects.toMatchObject({
+        code: "E_INVALID_ARGUMENT",
+      });
     }
   });
 

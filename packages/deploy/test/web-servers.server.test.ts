@@ -7,16 +7,18 @@
  * post-deploy check — which must fail against a deliberately broken configuration.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import {
   type CheckOptions,
   caddyConfig,
   checkDeployment,
   IMMUTABLE_CACHE,
   nginxConfig,
+  PRIVATE_CACHE,
   type ServerConfigOptions,
   SHORT_CACHE,
 } from "../src/index.js";
@@ -156,6 +158,15 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
 
   beforeAll(async () => {
     site = await makeSite();
+    // A record of the fs driver in the private folder too: the app may be led to hand it over.
+    await writeFile(join(site.privateDir, ".~storages-meta-0123456789abcdef.json"), `{"note":"${SECRET}"}\n`);
+    // A static file whose name gives no type (collectstatic publishes LICENSE files as they are named).
+    await writeFile(join(site.staticDir, "LICENSE"), "MIT License\n");
+    // Uploads whose names give no type: a browser sniffs an untyped response, and would find HTML.
+    for (const dir of [site.mediaDir, site.privateDir]) {
+      await writeFile(join(dir, "untyped"), "<html><script>alert(4)</script></html>\n");
+      await writeFile(join(dir, "page.unknownext"), "<html><script>alert(5)</script></html>\n");
+    }
     app = await startApp();
     const runDir = join(site.root, `${name}-run`);
     await mkdir(runDir);
@@ -208,6 +219,8 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       expect(res.headers["content-encoding"], accept).toBe(coding);
       expect(res.headers.vary ?? "", accept).toMatch(/accept-encoding/i);
       expect(res.headers["cache-control"], accept).toBe(IMMUTABLE_CACHE);
+      // The original's type, not the sibling's (nor the fallback for untyped names).
+      expect(res.headers["content-type"], accept).toMatch(/^text\/css/);
     }
     const identity = await raw(good.port, `/static/${site.hashedCss}`, { "accept-encoding": "identity" });
     expect(identity.headers["content-encoding"]).toBeUndefined();
@@ -268,15 +281,63 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect((await raw(good.port, "/media/feed.rss")).status).toBe(200);
   });
 
+  it("serves media and static files whose name gives no type as application/octet-stream, never untyped", async () => {
+    for (const path of [
+      "/media/untyped",
+      "/media/page.unknownext",
+      "/download/untyped",
+      "/download/page.unknownext",
+    ]) {
+      const res = await raw(good.port, path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers["content-type"], path).toBe("application/octet-stream");
+      expect(res.headers["x-content-type-options"], path).toBe("nosniff");
+    }
+    const license = await raw(good.port, "/static/LICENSE");
+    expect(license.status).toBe(200);
+    expect(license.headers["content-type"]).toBe("application/octet-stream");
+    // Typed files keep their type.
+    expect((await raw(good.port, "/media/note.txt")).headers["content-type"]).toMatch(/^text\/plain/);
+  });
+
   it("never serves dot files: the fs driver's records (predictable names) or the backup declaration", async () => {
     for (const path of [
       "/media/.~storages-meta-0123456789abcdef.json",
       "/static/.~storages-meta-0123456789abcdef.json",
       "/media/%2e~storages-meta-0123456789abcdef.json",
+      "/download/.~storages-meta-0123456789abcdef.json",
     ]) {
       const res = await raw(good.port, path);
       expect(res.status, path).toBe(404);
       expect(res.body, path).not.toContain(SECRET);
+    }
+  });
+
+  it("nginx follows no symlink out of a media folder; Caddy 2.6 has no way to refuse one (the check reports them)", async () => {
+    // Links left in the folders (an unpacked archive, an operator), pointing out of them.
+    const links = [site.mediaDir, site.privateDir].map((dir) => join(dir, "linked.txt"));
+    for (const link of links) await symlink(join(site.shared, "secret.txt"), link);
+    onTestFinished(() => Promise.all(links.map((link) => rm(link))).then(() => {}));
+    const report = await checkDeployment({
+      env: site.env,
+      cwd: site.root,
+      configFile: false,
+      network: false,
+    });
+    expect(report.findings.filter((f) => f.id === "media-symlink-out").map((f) => f.storage)).toEqual([
+      "default",
+      "private",
+    ]);
+    for (const path of ["/media/linked.txt", "/download/linked.txt"]) {
+      const res = await raw(good.port, path);
+      if (name === "nginx") {
+        expect(res.status, path).not.toBe(200);
+        expect(res.body, path).not.toContain(OUTSIDE_SECRET);
+      } else {
+        // The limit docs/deployment.md states for Caddy (the check above is its guard): this fails
+        // the day Caddy refuses them.
+        expect(res.body, path).toContain(OUTSIDE_SECRET);
+      }
     }
   });
 
@@ -288,11 +349,14 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect(viaApp.status).toBe(200);
     expect(viaApp.body).toBe(SECRET);
     expect(viaApp.headers["x-content-type-options"]).toBe("nosniff");
+    // No shared cache (a CDN in front) may keep it for the next visitor: the app sent no Cache-Control.
+    expect(viaApp.headers["cache-control"]).toBe(PRIVATE_CACHE);
     // A private HTML file handed over is as inert as public media.
     const page = await raw(good.port, "/download/page.html");
     expect(page.status).toBe(200);
     expect(page.headers["content-disposition"]).toMatch(/^attachment/);
     expect(page.headers["content-security-policy"]).toMatch(/sandbox/);
+    expect(page.headers["cache-control"]).toBe(PRIVATE_CACHE);
     const app404 = await raw(good.port, "/anything-else");
     expect(app404.body).toBe("app: not found");
   });
@@ -307,6 +371,15 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
       expect(report.findings.map((f) => [f.id, f.severity])).toEqual([["precompressed-missing", "warning"]]);
       expect(report.findings[0]!.message).toContain("Accept-Encoding: zstd came uncompressed");
     }
+  });
+
+  it("storages check --base-url creates no media folder that is not there (it reports it)", async () => {
+    const missing = join(site.shared, "media-not-mounted");
+    const report = await checkAgainst(good, {
+      env: { ...site.env, STORAGES_DEFAULT: `file://${missing}?publicUrl=/media/` },
+    });
+    expect(report.findings.map((f) => f.id)).toContain("media-not-writable");
+    expect(existsSync(missing)).toBe(false);
   });
 
   it("--sample requests an even sample of the manifest", async () => {

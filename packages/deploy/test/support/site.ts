@@ -135,7 +135,7 @@ export async function freePort(): Promise<number> {
 /** The app behind the proxy: `/download/NAME` hands the private file NAME over with X-Accel-Redirect. */
 export async function startApp(): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    const m = /^\/download\/([\w.-]+)$/.exec(req.url ?? "");
+    const m = /^\/download\/([\w.~-]+)$/.exec(req.url ?? "");
     if (m) {
       res.writeHead(200, { "x-accel-redirect": `/_storages/internal/private/${m[1]}` });
       res.end();
