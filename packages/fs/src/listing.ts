@@ -236,7 +236,8 @@ async function refusedLink(
     fix = `Mount or restore what it points to (or remove the link), then run again, ${leaveOut}`;
   } else if (target.kind === "directory" && paths.contains(target.path)) {
     const inside = relative(paths.real, target.path).split(sep).join("/");
-    problem = `points to the folder "${inside}/" of this storage, which a listing does not follow (no cycles): its files are listed as "${inside}/…" only, never as "${name}/…"`;
+    const folder = inside === "" ? "the storage's root folder" : `the folder "${inside}/" of this storage`;
+    problem = `points to ${folder}, which a listing does not follow (no cycles): its files are listed under their own names only, never under "${name}/"`;
     fix = `If nothing needs them under "${name}/", ${leaveOut.replace(/^or /, "")}`;
   } else if (target.kind === "directory") {
     problem = `points to the folder ${target.path}, outside the storage's root, which a listing never follows: none of its files would be copied or compared`;

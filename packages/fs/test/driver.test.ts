@@ -386,7 +386,11 @@ describe('links: "refuse", for a migration that may leave nothing out', () => {
     const error = await refusal(refusing);
     expect(error.code).toBe("E_UNSUPPORTED");
     expect(error.message).toContain('points to the folder "media/v2/" of this storage');
-    expect(error.message).toContain('never as "media/current/…"');
+    expect(error.message).toContain('never under "media/current/"');
+    // A link to the root itself (a loop of the whole tree) is refused the same way.
+    await rm(join(root, "media", "current"));
+    await symlink(root, join(root, "media", "all"));
+    expect((await refusal(refusing)).message).toContain("points to the storage's root folder");
   });
 
   it("refuses a link to a file outside the root", async () => {
