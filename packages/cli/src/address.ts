@@ -27,6 +27,7 @@ import {
   type StorageLocation,
   type StorageRegistry,
 } from "@storages/core";
+import type { LinkPolicy } from "@storages/fs";
 import { UsageError } from "./errors.js";
 
 export type ParsedAddress =
@@ -88,6 +89,12 @@ export interface ResolveOptions {
    * `staticfiles`), else to what the app gets; a local path need not exist yet.
    */
   write?: boolean | undefined;
+  /**
+   * How a local folder (a plain path, a `file://` URL without a `links=` of its own) lists symbolic
+   * links it does not follow: the fs option `links`. copy, sync and verify give "refuse", so a
+   * linked folder fails the run instead of being left out in silence; named storages keep theirs.
+   */
+  links?: LinkPolicy | undefined;
 }
 
 export async function resolveAddress(
@@ -103,9 +110,9 @@ export async function resolveAddress(
     case "named":
       return resolveNamed(parsed, options);
     case "url":
-      return resolveUrl(parsed.text, options.write === true);
+      return resolveUrl(parsed.text, options.write === true, options.links);
     case "path":
-      return resolvePath(parsed.text, options.cwd, options.write === true);
+      return resolvePath(parsed.text, options.cwd, options.write === true, options.links);
   }
 }
 
@@ -163,9 +170,19 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-async function resolveUrl(text: string, write: boolean): Promise<Location> {
-  const shown = redactSecrets(text);
+/** A `file://` URL with `links=` set, unless it sets one itself; any other URL as it is. */
+function withLinks(text: string, links: LinkPolicy | undefined): string {
+  if (links === undefined || !URL.canParse(text)) return text;
+  const url = new URL(text);
+  if (url.protocol !== "file:" || url.searchParams.has("links")) return text;
+  url.searchParams.set("links", links);
+  return url.href;
+}
+
+async function resolveUrl(typed: string, write: boolean, links: LinkPolicy | undefined): Promise<Location> {
+  const shown = redactSecrets(typed);
   const source = `the address "${shown}"`;
+  const text = withLinks(typed, links);
   const whole = await openStorageUrl(text, { source });
   // openStorageUrl accepted it, so it parses.
   const url = new URL(text);
@@ -235,7 +252,12 @@ function decodeSegment(segment: string): string {
 }
 
 /** A local path: a folder or a file, which must exist unless it is to be written. */
-async function resolvePath(text: string, cwd: string, write: boolean): Promise<Location> {
+async function resolvePath(
+  text: string,
+  cwd: string,
+  write: boolean,
+  links: LinkPolicy | undefined,
+): Promise<Location> {
   const absolute = resolve(cwd, text);
   const found = await exists(absolute);
   if (!found && NAME_LIKE_RE.test(text)) {
@@ -263,9 +285,12 @@ async function resolvePath(text: string, cwd: string, write: boolean): Promise<L
   const directory = isFolder || /[\\/]$/.test(text);
   const root = directory ? real : dirname(real);
   // A user's own folder, not a storage: nothing is written there but the files themselves.
-  const opened = await openStorageUrl(`${pathToFileURL(root).href}?records=false`, {
-    source: `the local path "${redactSecrets(text)}"`,
-  });
+  const opened = await openStorageUrl(
+    `${pathToFileURL(root).href}?records=false${links ? `&links=${links}` : ""}`,
+    {
+      source: `the local path "${redactSecrets(text)}"`,
+    },
+  );
   const shownRoot = directory ? absolute : dirname(absolute);
   const display = (key: string) => {
     const full = resolve(shownRoot, key);

@@ -10,7 +10,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { ConfigWarning, StorageRegistry } from "@storages/core";
 import type { Command } from "commander";
-import type { Location } from "./address.js";
+import type { Location, ResolveOptions } from "./address.js";
 import type { ExitCode } from "./errors.js";
 import type { Output } from "./output.js";
 import type { ProgressView } from "./progress.js";
@@ -35,8 +35,9 @@ export interface CommandContext {
    * A storage and a path from an address (NAME:path, a storage URL, a local path). `write: true`
    * for commands that write: named storages then come as their writer (as deploy tools get them),
    * and a local path need not exist (read from, a missing one is E_NOT_FOUND, and never created).
+   * `links`: how a local folder lists symbolic links it does not follow (ResolveOptions).
    */
-  resolve(address: string, options?: { write?: boolean | undefined }): Promise<Location>;
+  resolve(address: string, options?: Pick<ResolveOptions, "write" | "links">): Promise<Location>;
   /** A progress view on stderr (a no-op unless stderr is a terminal and neither --json nor --quiet). */
   progress(): ProgressView;
   /** Asks a yes/no question on the terminal; undefined when there is no terminal to ask. */

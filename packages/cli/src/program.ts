@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import type { ConfigWarning, StorageRegistry } from "@storages/core";
 import { Command, CommanderError, Option } from "commander";
-import { type Location, resolveAddress } from "./address.js";
+import { type Location, type ResolveOptions, resolveAddress } from "./address.js";
 import type { CommandContext, CommandDefinition } from "./command.js";
 import { COMMANDS } from "./commands/index.js";
 import { EXIT, type ExitCode, errorReport, exitCodeFor } from "./errors.js";
@@ -125,11 +125,12 @@ class Context implements CommandContext {
     return this.#registry;
   }
 
-  async resolve(address: string, options: { write?: boolean | undefined } = {}): Promise<Location> {
+  async resolve(address: string, options: Pick<ResolveOptions, "write" | "links"> = {}): Promise<Location> {
     const location = await resolveAddress(address, {
       registry: this.registry(),
       cwd: this.io.cwd,
       write: options.write,
+      links: options.links,
     });
     this.#opened.push(location);
     this.output.debug(

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -229,6 +229,87 @@ describe("storages copy / sync / verify", () => {
       else expect(run.stdout).toContain("NOT OK");
     }
     expect((await readdir(dst)).sort()).toEqual(["a.txt", "b.txt", "old-1.txt", "old-2.txt"]);
+  });
+
+  it("a local folder holding a link to a folder fails the run (exit 1, naming the link) unless --skip-links", async () => {
+    // The common layout: media/uploads -> a folder on another disk.
+    const disk2 = join(dir, "disk2", "uploads");
+    await mkdir(disk2, { recursive: true });
+    await writeFile(join(disk2, "u.jpg"), "upload");
+    const media = join(dir, "linked-media");
+    await mkdir(media);
+    await writeFile(join(media, "a.txt"), "alpha");
+    await symlink(disk2, join(media, "uploads"));
+    const dst = join(dir, "linked-dst");
+    await mkdir(dst);
+    for (const command of ["copy", "sync", "verify"]) {
+      for (const from of [`${media}/`, `file://${media}/`]) {
+        const run = await cli([command, "--json", from, `${dst}/`]);
+        const what = `${command} ${from}: ${run.stderr}`;
+        expect(run.code, what).toBe(1);
+        const report = JSON.parse(run.stderr.trim().split("\n").at(-1)!).error;
+        expect(report.code, what).toBe("E_UNSUPPORTED");
+        expect(report.message, what).toContain(`The symbolic link "uploads"`);
+        expect(report.message, what).toContain(`points to the folder ${disk2}`);
+        expect(report.message, what).toContain(`storages copy ${disk2} DESTINATION/uploads/`);
+        expect(report.message, what).toContain("--skip-links");
+        // The summary is still printed, saying what stopped the run.
+        expect(run.json(), what).toMatchObject({
+          ok: false,
+          listingFailed: { side: "source", code: "E_UNSUPPORTED" },
+        });
+      }
+      const plain = await cli([command, `${media}/`, `${dst}/`]);
+      expect(plain.code).toBe(1);
+      expect(plain.stdout).toContain("NOT OK");
+      expect(plain.stderr).toContain(`The symbolic link "uploads"`);
+    }
+    expect(await readdir(dst)).toEqual([]);
+    // Leaving links out is explicit: the flag, or links=skip in a file:// URL.
+    for (const command of ["copy", "sync", "verify"]) {
+      const run = await cli([command, "--skip-links", "--json", `${media}/`, `${dst}/`]);
+      expect(run.code, `${command}: ${run.stderr}`).toBe(0);
+      expect(run.json().listingFailed).toBeUndefined();
+    }
+    expect(await readdir(dst)).toEqual(["a.txt"]);
+    const url = await cli(["verify", `file://${media}/?links=skip`, `${dst}/`]);
+    expect(url.code, url.stderr).toBe(0);
+    // A destination is listed the same way.
+    const back = await cli(["verify", `${dst}/`, `${media}/`]);
+    expect(back.code).toBe(1);
+    expect(back.stderr).toContain("Listing the destination failed");
+    // A named storage keeps its configured option (links: "skip" unless it says otherwise).
+    const named = await cli(["verify", "media:", `${dst}/`], {
+      env: baseEnv({ STORAGES_MEDIA: `file://${media}?records=false` }),
+    });
+    expect(named.code, named.stderr).toBe(0);
+    const refusing = await cli(["verify", "media:", `${dst}/`], {
+      env: baseEnv({ STORAGES_MEDIA: `file://${media}?records=false&links=refuse` }),
+    });
+    expect(refusing.code).toBe(1);
+    expect(refusing.stderr).toContain(`The symbolic link "uploads"`);
+  });
+
+  it("a source listing that fails part-way still prints the summary of the copies made (exit 1)", async () => {
+    const preload = join(import.meta.dirname, "fixtures", "broken-listing-backend.mjs");
+    const env = baseEnv({ NODE_OPTIONS: `--import=${preload}` });
+    const dst = join(dir, "broken-listing-dst");
+    const run = await cli(["copy", "--json", "brokenlisting://", `${dst}/`], { env });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.json()).toMatchObject({
+      ok: false,
+      copied: { files: 2 },
+      failed: { files: 0 },
+      listingFailed: { side: "source", code: "E_BACKEND" },
+    });
+    expect(run.stderr).toContain("Listing the source failed, so copy stopped comparing");
+    expect(run.stderr).toContain("the listing broke (test fault)");
+    expect((await readdir(dst)).sort()).toEqual(["f1.txt", "f2.txt"]);
+    const plain = await cli(["sync", "brokenlisting://", `${dst}/`], { env });
+    expect(plain.code).toBe(1);
+    expect(plain.stdout).toContain("2 files equal");
+    expect(plain.stdout).toContain("NOT OK");
+    expect(plain.stderr).toContain("E_BACKEND");
   });
 
   it("usage errors are exit 2 and say what to write", async () => {

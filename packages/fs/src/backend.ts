@@ -21,6 +21,7 @@ import {
   DURABILITIES,
   describeFsOptions,
   type FsDriverOptions,
+  LINK_POLICIES,
   resolveFsOptions,
 } from "./options.js";
 
@@ -65,6 +66,7 @@ export const backend: BackendDefinition<FsBackendOptions> = {
     durability: urlParam.oneOf(DURABILITIES),
     records: urlParam.boolean,
     inlineActiveContent: urlParam.boolean,
+    links: urlParam.oneOf(LINK_POLICIES),
   },
 
   fromUrl(url, context) {

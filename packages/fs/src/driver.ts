@@ -58,6 +58,7 @@ import {
   type Durability,
   describeFsOptions,
   type FsDriverOptions,
+  type LinkPolicy,
   type ResolvedFsOptions,
   resolveFsOptions,
 } from "./options.js";
@@ -118,6 +119,8 @@ export class FsDriver implements Driver {
   readonly records: boolean;
   /** Whether createFsHandler may serve active content (HTML, SVG…) inline; false: attachment + CSP sandbox. */
   readonly inlineActiveContent: boolean;
+  /** What a listing does with a link it does not follow: leave it out ("skip") or fail ("refuse"). */
+  readonly links: LinkPolicy;
 
   private readonly paths: RootedPaths;
   /** The options as resolved (the signing key among them stays in this private field). */
@@ -142,6 +145,7 @@ export class FsDriver implements Driver {
     this.durability = resolved.durability;
     this.records = resolved.records;
     this.inlineActiveContent = resolved.inlineActiveContent;
+    this.links = resolved.links;
     if (resolved.signingKey !== undefined && resolved.signingBaseUrl !== undefined) {
       this.signer = new UrlSigner(resolved.signingKey, resolved.signingBaseUrl, "fs option signing.key");
     }
@@ -423,7 +427,9 @@ export class FsDriver implements Driver {
   // list
 
   async listPage(prefix: string, options: DriverListOptions): Promise<ListPage> {
-    return this.run(prefix || undefined, options.signal, () => listingPage(this.paths, prefix, options));
+    return this.run(prefix || undefined, options.signal, () =>
+      listingPage(this.paths, prefix, options, this.links),
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@
  * busy) and shares nothing with the write path but the root's checks (paths.ts) and the ETag.
  */
 import type { BigIntStats, Dirent } from "node:fs";
-import { readdir, realpath, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readlink, realpath, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import {
   abortError,
   compareNames,
@@ -19,6 +19,7 @@ import {
 } from "@storages/core";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { etagOf } from "./lookup.js";
+import type { LinkPolicy } from "./options.js";
 import { errnoCode, isReservedName, type RootedPaths } from "./paths.js";
 import { readRecord, recordName } from "./sidecar.js";
 
@@ -38,6 +39,7 @@ export async function listingPage(
   paths: RootedPaths,
   prefix: string,
   options: DriverListOptions,
+  links: LinkPolicy = "skip",
 ): Promise<ListPage> {
   const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, prefix);
   let directory: string;
@@ -50,11 +52,20 @@ export async function listingPage(
   const pageSize = Math.max(1, Math.floor(options.pageSize));
   const found: Candidate[] = [];
   // One more than the page tells whether another page follows.
-  await walk(paths, directory, prefix, after, options.recursive, options.signal, found, pageSize + 1);
+  const scope: WalkScope = { paths, recursive: options.recursive, signal: options.signal, links };
+  await walk(scope, directory, prefix, after, found, pageSize + 1);
   if (found.length <= pageSize) return { entries: found.map((c) => c.entry) };
   found.pop();
   const last = found[found.length - 1]!;
   return { entries: found.map((c) => c.entry), cursor: encodeCursor(prefix, last.sortKey) };
+}
+
+/** What every level of one listing's walk shares. */
+interface WalkScope {
+  paths: RootedPaths;
+  recursive: boolean;
+  signal: AbortSignal;
+  links: LinkPolicy;
 }
 
 /**
@@ -66,16 +77,15 @@ export async function listingPage(
  * listing's own CPU time.)
  */
 async function walk(
-  paths: RootedPaths,
+  scope: WalkScope,
   directory: string,
   keyPrefix: string,
   after: string | undefined,
-  recursive: boolean,
-  signal: AbortSignal,
   found: Candidate[],
   limit: number,
   listing?: Promise<Dirent[]>,
 ): Promise<boolean> {
+  const { paths, recursive, signal } = scope;
   if (signal.aborted) throw abortError(signal);
   let dirents: Dirent[];
   try {
@@ -108,16 +118,17 @@ async function walk(
     else if (dirent.isDirectory()) isDirectory = true;
     else if (dirent.isSymbolicLink()) {
       // Links to files inside the root are listed; links to directories are not followed (no
-      // cycles), and links that leave the root are invisible.
-      try {
-        const target = await realpath(path);
-        if (!paths.contains(target) || !(await stat(target)).isFile()) continue;
-        path = target;
-        isDirectory = false;
-        linked = true;
-      } catch {
+      // cycles), links that leave the root are invisible, and so are links that point nowhere —
+      // unless the storage may leave nothing out in silence (links: "refuse").
+      const target = await linkTarget(path);
+      if (target.kind !== "file" || !paths.contains(target.path)) {
+        if (scope.links === "refuse" && target.kind !== "other")
+          throw await refusedLink(paths, `${keyPrefix}${dirent.name}`, path, target);
         continue;
       }
+      path = target.path;
+      isDirectory = false;
+      linked = true;
     } else continue; // sockets, FIFOs, devices: not files a storage holds
     items.push({
       name: dirent.name,
@@ -174,8 +185,7 @@ async function walk(
       if (wholeSubtreeSeen(item)) continue;
       if (recursive) {
         const listing = listingOf(index);
-        if (await walk(paths, item.path, item.sortKey, after, true, signal, found, limit, listing))
-          return true;
+        if (await walk(scope, item.path, item.sortKey, after, found, limit, listing)) return true;
       } else if (after === undefined || compareNames(item.sortKey, after) > 0) {
         found.push({ entry: { type: "directory", name }, sortKey: item.sortKey });
         if (found.length >= limit) return true;
@@ -189,6 +199,54 @@ async function walk(
     if (found.length >= limit) return true;
   }
   return false;
+}
+
+/** Where a symbolic link leads: a file or a folder (its real path), something else, or nowhere. */
+type LinkTarget =
+  | { kind: "file" | "directory" | "other"; path: string }
+  | { kind: "unresolved"; errno: string | undefined };
+
+async function linkTarget(link: string): Promise<LinkTarget> {
+  try {
+    const path = await realpath(link);
+    const stats = await stat(path);
+    return { kind: stats.isFile() ? "file" : stats.isDirectory() ? "directory" : "other", path };
+  } catch (error) {
+    return { kind: "unresolved", errno: errnoCode(error) };
+  }
+}
+
+/**
+ * The error of a listing under links: "refuse" that meets a link it does not follow: it names the
+ * link, where it points, what a copy would miss, and the two ways on.
+ */
+async function refusedLink(
+  paths: RootedPaths,
+  name: string,
+  link: string,
+  target: Exclude<LinkTarget, { kind: "other" }>,
+): Promise<UnsupportedError> {
+  const pointsTo = await readlink(link).catch(() => "?");
+  const leaveOut =
+    'or leave links out explicitly: the fs option links: "skip" (storages copy|sync|verify --skip-links).';
+  let problem: string;
+  let fix: string;
+  if (target.kind === "unresolved") {
+    problem = `points to ${pointsTo}, which ${target.errno === "ENOENT" ? "does not exist (a disk not mounted, a folder moved?)" : `cannot be resolved (${target.errno ?? "error"})`}: what it held is not listed`;
+    fix = `Mount or restore what it points to (or remove the link), then run again, ${leaveOut}`;
+  } else if (target.kind === "directory" && paths.contains(target.path)) {
+    const inside = relative(paths.real, target.path).split(sep).join("/");
+    const folder = inside === "" ? "the storage's root folder" : `the folder "${inside}/" of this storage`;
+    problem = `points to ${folder}, which a listing does not follow (no cycles): its files are listed under their own names only, never under "${name}/"`;
+    fix = `If nothing needs them under "${name}/", ${leaveOut.replace(/^or /, "")}`;
+  } else if (target.kind === "directory") {
+    problem = `points to the folder ${target.path}, outside the storage's root, which a listing never follows: none of its files would be copied or compared`;
+    fix = `Migrate that folder as a source of its own (storages copy ${target.path} DESTINATION/${name}/), ${leaveOut}`;
+  } else {
+    problem = `points to the file ${target.path}, outside the storage's root, which the storage never reads through a link: it would be neither copied nor compared`;
+    fix = `Copy that file on its own (storages put ${target.path} DESTINATION/${name}), ${leaveOut}`;
+  }
+  return new UnsupportedError(`The symbolic link "${name}" (${link}) ${problem}. ${fix}`, { path: name });
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });

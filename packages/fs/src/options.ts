@@ -28,6 +28,18 @@ export type Durability = "full" | "batch";
 
 export const DURABILITIES: readonly Durability[] = ["full", "batch"];
 
+/**
+ * What a listing does with a symbolic link it does not follow — one to a folder (never followed:
+ * no cycles), one that leads out of the root (never read through), one that points nowhere:
+ * "skip" (the default) leaves it out, as an app's storage should; "refuse" fails the listing with
+ * E_UNSUPPORTED naming the link and where it points, for a migration or a backup, where a folder
+ * left out in silence is data lost (`media/uploads -> /mnt/disk2/uploads`). A link to a file inside
+ * the root is listed either way.
+ */
+export type LinkPolicy = "skip" | "refuse";
+
+export const LINK_POLICIES: readonly LinkPolicy[] = ["skip", "refuse"];
+
 export interface FsDriverOptions {
   /** Absolute directory holding the files; created (with `directoryMode`) when missing. */
   root: string;
@@ -56,6 +68,8 @@ export interface FsDriverOptions {
    * only for a storage whose every file the app itself wrote (never user uploads).
    */
   inlineActiveContent?: boolean | undefined;
+  /** "skip" (default: links a listing does not follow are left out) or "refuse" (they fail it). */
+  links?: LinkPolicy | undefined;
 }
 
 export const DRIVER_OPTION_KEYS = [
@@ -68,6 +82,7 @@ export const DRIVER_OPTION_KEYS = [
   "durability",
   "records",
   "inlineActiveContent",
+  "links",
 ] as const satisfies readonly (keyof FsDriverOptions)[];
 
 export interface ResolvedFsOptions {
@@ -82,6 +97,7 @@ export interface ResolvedFsOptions {
   durability: Durability;
   records: boolean;
   inlineActiveContent: boolean;
+  links: LinkPolicy;
 }
 
 const check: OptionChecker = new OptionChecker("fs storage");
@@ -163,6 +179,7 @@ export function resolveFsOptions(options: FsDriverOptions): ResolvedFsOptions {
     durability: check.oneOf("durability", o.durability, DURABILITIES) ?? "full",
     records: check.boolean("records", o.records) ?? true,
     inlineActiveContent: check.boolean("inlineActiveContent", o.inlineActiveContent) ?? false,
+    links: check.oneOf("links", o.links, LINK_POLICIES) ?? "skip",
   };
 }
 
@@ -175,6 +192,7 @@ export function describeFsOptions(o: ResolvedFsOptions): BackendDescription {
     durability: o.durability,
     records: o.records,
     inlineActiveContent: o.inlineActiveContent,
+    links: o.links,
   };
   if (o.signingBaseUrl !== undefined) settings.signingBaseUrl = o.signingBaseUrl;
   return { location: o.root, settings, publicUrl: o.baseUrl };

@@ -32,6 +32,7 @@ describe("backend (file:// URLs)", () => {
       "durability",
       "fileMode",
       "inlineActiveContent",
+      "links",
       "records",
       "signingBaseUrl",
     ]);
@@ -119,6 +120,7 @@ describe("backend (file:// URLs)", () => {
         durability: "full",
         inlineActiveContent: false,
         records: true,
+        links: "skip",
       },
     });
   });
@@ -148,6 +150,19 @@ describe("backend (file:// URLs)", () => {
     expect(await configError(() => inspect("file:///srv/static?inlineActiveContent=maybe"))).toMatch(
       /inlineActiveContent/,
     );
+  });
+
+  it("links=refuse from the URL; skip unless asked; anything else is refused naming the parameter", async () => {
+    expect((await inspect("file:///srv/media?links=refuse")).options).toEqual({
+      root: "/srv/media",
+      links: "refuse",
+    });
+    expect((backend.create({ root: "/srv/media" }) as FsDriver).links).toBe("skip");
+    expect((backend.create({ root: "/srv/media", links: "refuse" }) as FsDriver).links).toBe("refuse");
+    expect(backend.describe?.({ root: "/srv/media", links: "refuse" }).settings).toMatchObject({
+      links: "refuse",
+    });
+    expect(await configError(() => inspect("file:///srv/media?links=follow"))).toMatch(/links/);
   });
 
   it("local mode: a folder signed under its base URL, with the configured secret or one per process", () => {

@@ -331,6 +331,95 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
   });
 }
 
+describe('links: "refuse", for a migration that may leave nothing out', () => {
+  const listAll = async (s: Storage) => {
+    const names: string[] = [];
+    for await (const e of s.list("", { recursive: true })) names.push(e.name);
+    return names;
+  };
+  const refusal = async (s: Storage) => {
+    try {
+      await listAll(s);
+    } catch (error) {
+      return error as StorageError;
+    }
+    throw new Error("expected the listing to fail");
+  };
+  let refusing: Storage;
+  beforeEach(async () => {
+    await storage.save("media/inside.txt", "inside");
+    await mkdir(join(root, "media", "v2"));
+    await storage.save("media/v2/photo.jpg", "photo");
+    await mkdir(join(outside, "uploads"));
+    await writeFile(join(outside, "uploads", "u.jpg"), "upload");
+    refusing = fsStorage({ root, overwrite: true, links: "refuse" });
+  });
+
+  it("lists a link to a file inside the root, as the default does", async () => {
+    await symlink(join(root, "media", "inside.txt"), join(root, "media", "alias.txt"));
+    const expected = ["media/alias.txt", "media/inside.txt", "media/v2/photo.jpg"];
+    expect(await listAll(refusing)).toEqual(expected);
+    expect(await listAll(storage)).toEqual(expected);
+  });
+
+  it("refuses a link to a folder outside the root, naming it, its target and the two ways on", async () => {
+    await symlink(join(outside, "uploads"), join(root, "media", "uploads"));
+    expect(await listAll(storage)).toEqual(["media/inside.txt", "media/v2/photo.jpg"]);
+    const error = await refusal(refusing);
+    expect(error.code).toBe("E_UNSUPPORTED");
+    expect(error.path).toBe("media/uploads");
+    expect(error.message).toContain(`The symbolic link "media/uploads" (${join(root, "media", "uploads")})`);
+    expect(error.message).toContain(
+      `points to the folder ${join(outside, "uploads")}, outside the storage's root`,
+    );
+    expect(error.message).toContain(`storages copy ${join(outside, "uploads")} DESTINATION/media/uploads/`);
+    expect(error.message).toContain('links: "skip"');
+    expect(error.message).toContain("--skip-links");
+    // A listing of that folder alone fails the same way; one of a folder beside it does not.
+    expect(await code(refusing.listPage("media/", { recursive: false }))).toBe("E_UNSUPPORTED");
+    expect((await refusing.listPage("media/v2/", { recursive: true })).entries).toHaveLength(1);
+  });
+
+  it("refuses a link to a folder inside the root: the names under the link would be missing", async () => {
+    await symlink(join(root, "media", "v2"), join(root, "media", "current"));
+    expect(await listAll(storage)).toEqual(["media/inside.txt", "media/v2/photo.jpg"]);
+    const error = await refusal(refusing);
+    expect(error.code).toBe("E_UNSUPPORTED");
+    expect(error.message).toContain('points to the folder "media/v2/" of this storage');
+    expect(error.message).toContain('never under "media/current/"');
+    // A link to the root itself (a loop of the whole tree) is refused the same way.
+    await rm(join(root, "media", "current"));
+    await symlink(root, join(root, "media", "all"));
+    expect((await refusal(refusing)).message).toContain("points to the storage's root folder");
+  });
+
+  it("refuses a link to a file outside the root", async () => {
+    await symlink(join(outside, "secret.txt"), join(root, "media", "notes.txt"));
+    expect(await listAll(storage)).toEqual(["media/inside.txt", "media/v2/photo.jpg"]);
+    const error = await refusal(refusing);
+    expect(error.code).toBe("E_UNSUPPORTED");
+    expect(error.message).toContain(
+      `points to the file ${join(outside, "secret.txt")}, outside the storage's root`,
+    );
+    // Named, never read: the message holds no byte of it.
+    expect(error.message).not.toContain("top secret");
+  });
+
+  it("refuses a dangling link (a disk not mounted looks like this)", async () => {
+    await symlink("/mnt/not-mounted-disk/uploads", join(root, "media", "uploads"));
+    expect(await listAll(storage)).toEqual(["media/inside.txt", "media/v2/photo.jpg"]);
+    const error = await refusal(refusing);
+    expect(error.code).toBe("E_UNSUPPORTED");
+    expect(error.message).toContain("points to /mnt/not-mounted-disk/uploads, which does not exist");
+  });
+
+  it("leaves a link to something that is not a file (a FIFO) out, as it leaves the FIFO itself", async () => {
+    execFileSync("mkfifo", [join(root, "media", "pipe")]);
+    await symlink(join(root, "media", "pipe"), join(root, "media", "pipe-link"));
+    expect(await listAll(refusing)).toEqual(["media/inside.txt", "media/v2/photo.jpg"]);
+  });
+});
+
 describe("reads, stat and metadata", () => {
   it("reads ranges and refuses a start past the end", async () => {
     const driver = new FsDriver({ root });

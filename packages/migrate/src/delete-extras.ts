@@ -5,7 +5,7 @@
  */
 import { PartialFailureError, StorageError } from "@storages/core";
 import { listFiles, READ_AHEAD, type Side } from "./endpoints.js";
-import { toStorageError } from "./failures.js";
+import { sentence, toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
 import type { MigrationOptions } from "./options.js";
 import { readAhead } from "./read-ahead.js";
@@ -117,7 +117,7 @@ export async function deleteExtras(
       const failure = toStorageError(error);
       stopped = new StorageError(
         failure.code,
-        `A listing failed while sync deleted the files the source lacks, so it stopped deleting (${result.deleted.files} deleted before): ${failure.message} Run sync again.`,
+        `A listing failed while sync deleted the files the source lacks, so it stopped deleting (${result.deleted.files} deleted before): ${sentence(failure.message)} Run sync again.`,
       );
     }
   }

@@ -24,3 +24,8 @@ export function toStorageError(error: unknown): StorageError {
   if (StorageError.isInstance(error)) return error;
   return new StorageError("E_BACKEND", (error as Error)?.message ?? String(error), { cause: error });
 }
+
+/** A message quoted inside another, ended as a sentence so the next one reads apart from it. */
+export function sentence(message: string): string {
+  return /[.!?]$/.test(message.trimEnd()) ? message.trimEnd() : `${message.trimEnd()}.`;
+}

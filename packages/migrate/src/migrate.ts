@@ -26,7 +26,7 @@ import { sameHashes } from "./checksums.js";
 import { copyFile } from "./copy-file.js";
 import { deleteExtras } from "./delete-extras.js";
 import { type Endpoint, listFiles, READ_AHEAD, type Side, sameService, side } from "./endpoints.js";
-import { fileRetry, streamBroken, toStorageError } from "./failures.js";
+import { fileRetry, sentence, streamBroken, toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
 import { checkOptions, type MigrationOptions } from "./options.js";
 import { guardOverlap } from "./overlap.js";
@@ -80,6 +80,13 @@ function deletesRefused(
   { maxDelete, dryRun }: MigrationOptions,
 ): MigrationResult["deletesSkipped"] {
   const outcome = dryRun ? "it would delete none" : "nothing was deleted";
+  // The extras found before are real, but a source that listed only part-way cannot say which
+  // destination files it lacks: a deletion needs the whole comparison.
+  if (result.listingFailed)
+    return {
+      code: result.listingFailed.code,
+      message: `The ${result.listingFailed.side}'s listing failed before sync compared every file, so ${outcome}: fix what failed (see the listing's error) and run sync again.`,
+    };
   if (result.failed.files > 0)
     return {
       code: "E_COPY_FAILED",
@@ -260,16 +267,29 @@ async function migrate(
   const pool = new Pool(concurrency);
   let extrasFound = 0;
   let listingError: unknown;
+  /** The side whose listing failed: its error ends the comparison, not the run. */
+  let failedSide: "source" | "destination" | undefined;
+  async function* watched(role: "source" | "destination", pages: AsyncIterable<ListedFile[]>) {
+    try {
+      yield* pages;
+    } catch (error) {
+      failedSide ??= role;
+      throw error;
+    }
+  }
   try {
     for await (const batch of joinListings(
       // Once the source is listed, the totals stop growing: progress can show an ETA.
-      readAhead(
-        listFiles(source, select, signal, () => {
-          progress.complete = true;
-        }),
-        READ_AHEAD,
+      watched(
+        "source",
+        readAhead(
+          listFiles(source, select, signal, () => {
+            progress.complete = true;
+          }),
+          READ_AHEAD,
+        ),
       ),
-      readAhead(listFiles(destination, select, signal), READ_AHEAD),
+      watched("destination", readAhead(listFiles(destination, select, signal), READ_AHEAD)),
       result.listing,
     )) {
       for (const { name, source: s, destination: d } of batch) {
@@ -311,8 +331,20 @@ async function migrate(
   } catch (error) {
     listingError = error;
   }
+  // No copy starts after a failure (the loop ended); the ones in flight finish and are counted.
   await pool.drain();
-  if (listingError !== undefined && !signal?.aborted) throw listingError;
+  if (listingError !== undefined && !signal?.aborted) {
+    // A listing's own failure (after core's retries): the copies made so far are kept and counted,
+    // and the result says what stopped the run. Anything else (the join's refusal of a listing in
+    // no known order) means the comparison cannot be trusted at all: it throws.
+    if (failedSide === undefined) throw listingError;
+    const failure = toStorageError(listingError);
+    result.listingFailed = {
+      side: failedSide,
+      code: failure.code,
+      message: `Listing the ${failedSide} failed, so ${operation} stopped comparing (the files it reached before are counted, the others in no count): ${sentence(failure.message)} Fix it, then run ${operation} again${operation === "verify" ? "" : ": it does only what is left"}.`,
+    };
+  }
   progress.complete = true;
   result.aborted = signal?.aborted === true;
 
@@ -337,6 +369,7 @@ async function migrate(
   }
   result.ok =
     !result.aborted &&
+    result.listingFailed === undefined &&
     result.failed.files === 0 &&
     result.missing.files === 0 &&
     result.different.files === 0 &&

@@ -67,6 +67,13 @@ export interface MigrationResult {
    * `deleted` counts what went before. The result is then not ok.
    */
   deletesSkipped?: { code: string; message: string } | undefined;
+  /**
+   * Set when a listing failed while the two sides were compared (after core's retries): the run
+   * started no copy after it, waited for the ones in flight, and counts what it did before; every
+   * file it had not reached is in no count. `side` says whose listing, `code` is its error's
+   * stable code. The result is then not ok (and sync deletes nothing: `deletesSkipped`).
+   */
+  listingFailed?: { side: "source" | "destination"; code: string; message: string } | undefined;
   /** Copies done inside the service (`Storage.copy`) rather than streamed through this process. */
   serverSideCopy: boolean;
   /** The order each listing came in, and the most entries the comparison held at once. */

@@ -169,6 +169,8 @@ describe("copy", () => {
     });
     expect(result.aborted).toBe(true);
     expect(result.ok).toBe(false);
+    // An abort is not a listing failure, even when it stopped a listing.
+    expect(result.listingFailed).toBeUndefined();
     expect((dst.driver as MemoryDriver).size).toBeLessThan(50);
   });
 
@@ -293,6 +295,81 @@ describe("sync", () => {
     const result = await sync(src, dst);
     expect(result.deletesSkipped?.code).toBe("E_COPY_FAILED");
     expect((dst.driver as MemoryDriver).keys()).toEqual(["old.txt"]);
+  });
+});
+
+describe("a listing that fails while the two sides are compared", () => {
+  const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}.txt`, `file ${i}`]));
+  /** A storage listing pages of 2 whose first listing fails on its third page (after 4 files). */
+  const failingOnPage3 = () =>
+    new Storage(
+      new RelistingDriver((listing, page, entries) => {
+        if (listing === 1 && page === 3)
+          throw new BackendError("the listing broke (test fault)", { retryable: false });
+        return entries;
+      }, 2),
+      { overwrite: true, retry: false },
+    );
+  /** A memory destination whose saves take a while: copies are still in flight when the listing fails. */
+  class SlowDriver extends MemoryDriver {
+    override async writeBytes(...args: Parameters<MemoryDriver["writeBytes"]>) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return super.writeBytes(...args);
+    }
+  }
+
+  it("copy returns the copies made before (in flight ones included), not ok, with the listing's error", async () => {
+    const src = failingOnPage3();
+    await fill(src, files);
+    const dst = new Storage(new SlowDriver(), { overwrite: true, retry: false });
+    const result = await copy(src, dst);
+    expect(result).toMatchObject({ ok: false, aborted: false, copied: { files: 4 }, failed: { files: 0 } });
+    expect(result.listingFailed).toEqual({
+      side: "source",
+      code: "E_BACKEND",
+      message: expect.stringMatching(
+        /^Listing the source failed, so copy stopped comparing .*: the listing broke \(test fault\)\. Fix it, then run copy again: it does only what is left\.$/,
+      ),
+    });
+    // Every copy counted is whole at the destination, and none started after the failure.
+    expect((dst.driver as MemoryDriver).keys()).toEqual(["f0.txt", "f1.txt", "f2.txt", "f3.txt"]);
+    // Run again once the source lists: the rest is copied, the first four are equal.
+    const again = await copy(src, dst);
+    expect(again).toMatchObject({ ok: true, copied: { files: 6 }, equal: { files: 4 } });
+    expect(again.listingFailed).toBeUndefined();
+  });
+
+  it("verify names the destination when its listing fails", async () => {
+    const src = memory();
+    await fill(src, files);
+    const dst = failingOnPage3();
+    await fill(dst, files);
+    const result = await verify(src, dst);
+    expect(result).toMatchObject({ ok: false, equal: { files: 4 } });
+    expect(result.listingFailed).toMatchObject({ side: "destination", code: "E_BACKEND" });
+    expect(result.listingFailed?.message).toMatch(/^Listing the destination failed, so verify stopped/);
+  });
+
+  it("sync deletes none of the extras it found before the failure, and says why", async () => {
+    for (const dryRun of [false, true]) {
+      const src = failingOnPage3();
+      await fill(src, files);
+      const dst = memory();
+      await fill(dst, { "e.txt": "extra" }); // sorts before f0.txt: found extra on the first page
+      const result = await sync(src, dst, { dryRun });
+      expect(result).toMatchObject({
+        ok: false,
+        copied: { files: 4 },
+        extra: { files: 1 },
+        deleted: { files: 0 },
+        listingFailed: { side: "source", code: "E_BACKEND" },
+        deletesSkipped: { code: "E_BACKEND" },
+      });
+      expect(result.deletesSkipped?.message).toMatch(
+        /source's listing failed before sync compared every file/,
+      );
+      expect(await dst.exists("e.txt")).toBe(true);
+    }
   });
 });
 

@@ -2,7 +2,8 @@
  * What copy, sync and verify share: their options, resolving SRC and DST as folders, running the
  * library function of @storages/migrate with a progress bar, and the report — a summary line (or
  * one JSON document with --json), every failure on stderr, and the exit code: 0 when the
- * destination matches the source and nothing failed, 1 for any missing, different or failed file,
+ * destination matches the source and nothing failed, 1 for any missing, different or failed file
+ * or a listing that failed part-way (the summary then counts what was done before),
  * 2 for a usage or configuration error, 130 when interrupted.
  */
 import type { MigrationOptions, MigrationResult, OverwritePolicy } from "@storages/migrate";
@@ -42,7 +43,11 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
       "only the names of shard K of N (a stable hash of the name): run N workers",
       shardOption,
     )
-    .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger);
+    .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger)
+    .option(
+      "--skip-links",
+      "leave out symbolic links a local folder's listing does not follow (default: they fail the run)",
+    );
   if (name === "verify") {
     command.option("--size-only", "compare size and time only, not content hashes");
     return;
@@ -68,6 +73,7 @@ interface CliOptions {
   exclude?: string[];
   shard?: { index: number; count: number };
   concurrency?: number;
+  skipLinks?: boolean;
   checksum?: boolean;
   sizeOnly?: boolean;
   overwrite?: OverwritePolicy;
@@ -101,17 +107,22 @@ export async function runMigration(
     parsedDestination.kind === "named" &&
     parsedSource.storage === parsedDestination.storage;
   const writes = name !== "verify";
-  const source = await context.resolve(srcText!, { write: sameNamed && writes });
+  // A local folder's link to a folder (`uploads -> /mnt/disk2/uploads`) is not listed: left out,
+  // its files would be neither copied nor compared, and the run would report success.
+  const links = options.skipLinks ? "skip" : "refuse";
+  const source = await context.resolve(srcText!, { write: sameNamed && writes, links });
   if (source.kind === "path" && !source.directory) {
     await source.close();
     throw new UsageError(
       `${name} works on folders and ${srcText} is not one: give a folder (for one file, use storages put or get).`,
     );
   }
-  const destination = await context.resolve(dstText!, { write: writes }).catch(async (error: unknown) => {
-    await source.close();
-    throw error;
-  });
+  const destination = await context
+    .resolve(dstText!, { write: writes, links })
+    .catch(async (error: unknown) => {
+      await source.close();
+      throw error;
+    });
   try {
     // A local file as destination: every copy would fail on it, one error per file.
     if (
@@ -166,6 +177,10 @@ export async function runMigration(
         code: "E_FAILED",
         message: `${result.failed.files - result.failures.length} more file(s) failed.`,
       });
+    // What stopped the comparison (the counts above are of the files it reached), then what sync
+    // did not delete because of it.
+    if (result.listingFailed)
+      output.error({ code: result.listingFailed.code, message: result.listingFailed.message });
     if (result.deletesSkipped) output.error(result.deletesSkipped);
     if (result.aborted || context.interrupted) return EXIT.interrupted;
     return result.ok ? EXIT.ok : EXIT.failed;
