@@ -164,7 +164,10 @@ export async function runMigration(
     } finally {
       progress.stop();
     }
-    output.summary({ source: source.text, destination: destination.text, ...result }, (r) => summaryLines(r));
+    const interrupted = result.aborted || context.interrupted;
+    output.summary({ source: source.text, destination: destination.text, ...result }, (r) =>
+      summaryLines(r, interrupted),
+    );
     for (const failure of result.failures) {
       if (context.interrupted && failure.code === "E_ABORTED") continue;
       output.error({
@@ -172,7 +175,7 @@ export async function runMigration(
         message: `${source.display(folder(source) + failure.name)}: ${failure.message}`,
       });
     }
-    if (result.failed.files > result.failures.length)
+    if (result.failed.files > result.failures.length && !interrupted)
       output.error({
         code: "E_FAILED",
         message: `${result.failed.files - result.failures.length} more file(s) failed.`,
@@ -182,14 +185,33 @@ export async function runMigration(
     if (result.listingFailed)
       output.error({ code: result.listingFailed.code, message: result.listingFailed.message });
     if (result.deletesSkipped) output.error(result.deletesSkipped);
-    if (result.aborted || context.interrupted) return EXIT.interrupted;
+    if (interrupted) {
+      // Said once, as put and get say it: the files stopped midway are not failures to look into.
+      output.error({ code: "E_ABORTED", message: interruptedMessage(result) });
+      return EXIT.interrupted;
+    }
     return result.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await Promise.allSettled([source.close(), destination.close()]);
   }
 }
 
-function summaryLines(r: MigrationResult): string[] {
+/** What an interrupted run did, and that running it again finishes it. */
+function interruptedMessage(r: MigrationResult): string {
+  if (r.operation === "verify" || r.dryRun)
+    return `interrupted: ${r.operation}${r.dryRun ? " -n" : ""} stopped before it compared every file; nothing was changed: run it again for the whole answer.`;
+  const done = [
+    r.copied.files > 0 ? `${count(r.copied.files, "file")} copied completely` : "no file was copied",
+    r.operation === "sync"
+      ? r.deleted.files > 0
+        ? `${count(r.deleted.files, "file")} deleted`
+        : "none deleted"
+      : undefined,
+  ].filter(Boolean);
+  return `interrupted: ${done.join(", ")}; no partial file is left at the destination: run the same command again to do the rest.`;
+}
+
+function summaryLines(r: MigrationResult, interrupted: boolean): string[] {
   const part = (label: string, c: { files: number; bytes: number }) =>
     c.files > 0 ? `${count(c.files, "file")} ${label} (${formatBytes(c.bytes)})` : undefined;
   const would = r.dryRun ? "would be " : "";
@@ -201,7 +223,8 @@ function summaryLines(r: MigrationResult): string[] {
     part("different", r.different),
     part("missing", r.missing),
     part("extra", r.extra),
-    part("failed", r.failed),
+    // Interrupted, the files stopped midway count as failed: most of them are no error of their own.
+    part(interrupted ? "stopped or failed" : "failed", r.failed),
   ].filter((p): p is string => p !== undefined);
   const rate =
     r.copied.bytes > 0 && !r.dryRun ? `, ${formatBytes(r.copied.bytes / Math.max(seconds, 0.001))}/s` : "";
@@ -212,6 +235,8 @@ function summaryLines(r: MigrationResult): string[] {
     for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
     if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
   }
+  // The error line that follows says what an interrupted run did.
+  if (interrupted) return lines;
   // A dry run compares and plans: the destination is as it was, so it cannot be said to match.
   if (r.dryRun)
     lines.push(r.ok ? "Dry run: nothing was changed (run it without -n to do it)." : "NOT OK: see above.");
