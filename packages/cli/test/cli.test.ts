@@ -573,6 +573,21 @@ describe("addresses: URLs and local paths", () => {
     expect(JSON.parse(json.stderr.split("\n")[0]!).error.code).toBe("E_USAGE");
     const concurrency = await run(["put", "-r", "--concurrency", "0", ".", "default:x/"]);
     expect(concurrency.code).toBe(2);
+    // Bounded as copy bounds it: far more files open at once only fails, with EMFILE, file by file.
+    for (const args of [
+      ["put", "-r", "--concurrency", "1025", ".", "default:x/"],
+      ["get", "-r", "--concurrency", "999999999999", "default:", "."],
+      ["collectstatic", "--source", ".", "--concurrency", "5000"],
+      ["copy", "--concurrency", "2048", "default:", "."],
+    ]) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("a whole number from 1 to 1024"),
+      });
+      expect(out.stdout).toBe("");
+    }
   });
 });
 

@@ -13,7 +13,7 @@ import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, lockWaitOption, positiveInteger } from "./options.js";
+import { collect, concurrencyOption, lockWaitOption, positiveInteger } from "./options.js";
 
 /** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
 function sourceOption(text: string, parse: typeof parseSourceSpec): StaticSource {
@@ -109,7 +109,7 @@ export const collectstatic = defineCommand({
       .option("--no-originals", "do not also publish each file under its original name")
       .option("--base-url <path>", "path root-relative references start with (default /static/)")
       .option("--release <id>", "release id (default: derived from the files' hashes)")
-      .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger)
+      .option("--concurrency <n>", "uploads at once (default 8)", concurrencyOption)
       .option(
         "--lock-wait <duration>",
         "how long to wait while another run publishes to the target (default 10m; 0: fail at once)",

@@ -14,7 +14,7 @@ import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, nonNegativeInteger, positiveInteger } from "./options.js";
+import { collect, concurrencyOption, nonNegativeInteger } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
 
@@ -43,7 +43,7 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
       "only the names of shard K of N (a stable hash of the name): run N workers",
       shardOption,
     )
-    .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger)
+    .option("--concurrency <n>", "files compared or copied at once (default 16)", concurrencyOption)
     .option(
       "--skip-links",
       "leave out symbolic links a local folder's listing does not follow (default: they fail the run)",

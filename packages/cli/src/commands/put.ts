@@ -1,7 +1,13 @@
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { collect, contentTypeOption, metadataOption, positiveInteger, visibilityOption } from "./options.js";
+import {
+  collect,
+  concurrencyOption,
+  contentTypeOption,
+  metadataOption,
+  visibilityOption,
+} from "./options.js";
 import { runTransfer, stdinEndpoint } from "./transfer-run.js";
 
 export const put = defineCommand({
@@ -29,7 +35,7 @@ export const put = defineCommand({
       .option("--visibility <public|private>", "visibility of every file (default: the storage's)")
       .option("--metadata <key=value>", "custom metadata (repeatable)", collect)
       .option("--no-overwrite", "keep existing files: a taken name gets a fresh suffix")
-      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", positiveInteger),
+      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", concurrencyOption),
   async run(context, [srcText, dstText], options) {
     const src = parseAddress(srcText!);
     if (src.kind === "named" || src.kind === "url") {
