@@ -3,6 +3,7 @@
  * command, --json output parsed, exit codes, configuration sources, errors, and Ctrl-C during an
  * upload. The same commands run against Ceph RGW in cli.server.test.ts.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -170,6 +171,41 @@ describe("the file commands on a named fs storage", () => {
     const folder = await run(["put", "-", "default:blobs/"], { input: "x" });
     expect(folder.code).toBe(2);
     expect(folder.stderr).toContain("needs a file name");
+  });
+
+  it("put - with stdin /dev/null or closed (cron, docker run without -i) is exit 2 and replaces nothing", async () => {
+    expect((await run(["put", "-", "default:backups/db.sql"], { input: "yesterday" })).code).toBe(0);
+    // "ignore" gives the child /dev/null; `<&-` closes it (Node then opens /dev/null in its place).
+    const nullStdin = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(args[0]!, args.slice(1), {
+          cwd: join(dir, "work"),
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      });
+    for (const args of [
+      [BIN, "--json", "put", "-", "default:backups/db.sql"],
+      ["sh", "-c", `exec "${BIN}" --json put - default:backups/db.sql <&-`],
+    ]) {
+      const out = await nullStdin(args);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("stdin is /dev/null"),
+      });
+    }
+    expect(await readFile(join(media, "backups", "db.sql"), "utf8")).toBe("yesterday");
+    // An empty pipe is data (an empty file), as cat sees it.
+    const empty = await run(["put", "-", "default:backups/empty.txt"], { input: "" });
+    expect(empty.code, empty.stderr).toBe(0);
   });
 
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {

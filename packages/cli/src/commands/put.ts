@@ -1,3 +1,5 @@
+import { fstatSync, statSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
@@ -9,6 +11,22 @@ import {
   visibilityOption,
 } from "./options.js";
 import { runTransfer, stdinEndpoint } from "./transfer-run.js";
+
+/**
+ * Whether stdin is the null device: nothing was piped in. Cron, systemd and `docker run` without
+ * -i give a command /dev/null, and Node opens it in place of a closed stdin (`<&-`); reading it is
+ * an empty upload that would replace yesterday's backup with nothing.
+ */
+function stdinIsNullDevice(stdin: Readable): boolean {
+  const fd = (stdin as { fd?: unknown }).fd;
+  if (typeof fd !== "number") return false; // a pipe, a socket, a script's own stream
+  try {
+    const stat = fstatSync(fd);
+    return stat.isCharacterDevice() && stat.rdev === statSync("/dev/null").rdev;
+  } catch {
+    return false; // no /dev/null (Windows): nothing to tell apart
+  }
+}
 
 export const put = defineCommand({
   name: "put",
@@ -46,6 +64,11 @@ export const put = defineCommand({
     if (parseAddress(dstText!).kind === "stdio") {
       throw new UsageError(
         "put writes to an address (NAME:path, a storage URL or a local path), not to stdout: use storages cat or get to read.",
+      );
+    }
+    if (src.kind === "stdio" && stdinIsNullDevice(context.stdin)) {
+      throw new UsageError(
+        `put - uploads what is piped in, and stdin is /dev/null (closed, or a cron job, a service or docker run without -i): nothing was written to ${dstText}. Pipe the data in (pg_dump app | storages put - ${dstText}), or give a file.`,
       );
     }
     const contentType = contentTypeOption(options.contentType);
