@@ -274,6 +274,31 @@ describe("the file commands on a named fs storage", () => {
     expect(outward.code, outward.stderr).toBe(0);
   });
 
+  it("get -r and put -r into an existing local file: one usage error (exit 2), not one per file", async () => {
+    for (let i = 0; i < 5; i++) await run(["put", "-", `default:intofile/f${i}.txt`], { input: `${i}` });
+    const file = join(dir, "work", "existing.txt");
+    await writeFile(file, "keep");
+    for (const args of [
+      ["get", "-r", "default:intofile/", "existing.txt"],
+      ["put", "-r", join(media, "intofile"), "existing.txt"],
+    ]) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(out.stderr.trim().split("\n")).toHaveLength(1);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message:
+          "existing.txt is a file, and a folder is copied into a folder: give a folder (a new name is created as one).",
+      });
+    }
+    expect(await readFile(file, "utf8")).toBe("keep");
+    // A name with nothing below it is that one file: it replaces the local file, as cp does.
+    const one = await run(["get", "-r", "default:intofile/f1.txt", "existing.txt"]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(await readFile(file, "utf8")).toBe("1");
+  });
+
   it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
     await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
     for (const args of [
