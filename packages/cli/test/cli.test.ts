@@ -322,6 +322,32 @@ describe("the file commands on a named fs storage", () => {
     expect(await readFile(join(dir, "static", "css", "app.css"), "utf8")).toBe("body{}");
   });
 
+  it("rm -r and sync refuse the filesystem's root, however it is written (exit 2, before any question)", async () => {
+    await symlink("/", join(dir, "work", "to-root"));
+    await mkdir(join(dir, "work", "empty"));
+    // The only storage, so that no other one is nested in it.
+    const rootEnv = baseEnv({ STORAGES_ROOT: "file:///" });
+    // Never with --yes: were the refusal gone, the command would stop at the question, not delete.
+    // sync's --max-delete 0 and empty source would delete nothing, too.
+    for (const args of [
+      ["rm", "-r", "/"],
+      ["rm", "-r", "file:///"],
+      ["rm", "-r", "./to-root/"],
+      ["rm", "-r", "root:"],
+      ["sync", "--max-delete", "0", "./empty/", "/"],
+    ]) {
+      const out = await run(["--json", ...args], { env: rootEnv });
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("is the root of the filesystem"),
+      });
+    }
+    // A folder below the root is a folder like any other.
+    const tmp = await run(["rm", "-r", "root:tmp/"], { env: rootEnv });
+    expect(tmp.stderr).toContain("add --yes to confirm");
+  });
+
   it("rm -r deletes a folder only with --yes when no terminal can ask", async () => {
     await run(["put", "-", "default:tmp/a.txt"], { input: "a" });
     await run(["put", "-", "default:tmp/b/c.txt"], { input: "c" });

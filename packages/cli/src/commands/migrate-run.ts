@@ -9,7 +9,7 @@
 import type { MigrationOptions, MigrationResult, OverwritePolicy } from "@storages/migrate";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Location } from "../address.js";
-import { parseAddress } from "../address.js";
+import { parseAddress, refuseFilesystemRoot } from "../address.js";
 import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
@@ -131,6 +131,8 @@ export async function runMigration(
       (await destination.storage.exists(destination.path))
     )
       throw new UsageError(`${name} works on folders and ${dstText} is a file: give a folder.`);
+    if (name === "sync" && !options.dryRun)
+      refuseFilesystemRoot(destination, folder(destination), "sync would delete every file SRC lacks");
     const progress = context.progress();
     const migrationOptions: MigrationOptions = {
       include: options.include,
