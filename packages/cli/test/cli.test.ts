@@ -774,6 +774,22 @@ describe("configuration: read as the app reads it", () => {
     expect(help.stdout).toContain("nodejs/node#54232");
   });
 
+  it("ls and config with no storage configured at all say so on stderr (the app's .env not loaded), exit 0", async () => {
+    const empty = join(dir, "no-config");
+    await mkdir(empty);
+    for (const args of [["ls"], ["config"]]) {
+      const out = await run(args, { env: baseEnv(), cwd: empty });
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).toContain(
+        `No storage is configured here: no STORAGES_<NAME> variable, no --config, no storages.config.{json,js,mjs,ts} in ${empty}.`,
+      );
+      expect(out.stderr).toContain("storages -e .env.production");
+      // Scripts get the empty answer alone.
+      const json = await run(["--json", ...args], { env: baseEnv(), cwd: empty });
+      expect(json.stderr).toBe("");
+    }
+  });
+
   it("a bad configuration is exit 2 with the variable and the fix, and no secret", async () => {
     const secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRET";
     const out = await run(["ls", "default:"], {

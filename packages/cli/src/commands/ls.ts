@@ -1,6 +1,7 @@
 import type { ListEntry } from "@storages/core";
 import { defineCommand } from "../command.js";
 import { formatDate } from "../format.js";
+import { noStoragesNote } from "../ops/config.js";
 import { list } from "../ops/files.js";
 
 /** What `ls --json` prints per entry (one JSON line each). */
@@ -38,7 +39,9 @@ export const ls = defineCommand({
   async run(context, [address], options: { recursive?: boolean; long?: boolean }) {
     const { output } = context;
     if (address === undefined) {
-      for (const s of await context.registry().describe()) {
+      const storages = await context.registry().describe();
+      if (storages.length === 0) output.note(noStoragesNote(context.cwd));
+      for (const s of storages) {
         output.item(
           {
             name: s.name,

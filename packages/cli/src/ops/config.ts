@@ -51,6 +51,14 @@ export function loadEnvFiles(
   return set;
 }
 
+/**
+ * What `ls` and `config` say when no storage is configured at all: an empty answer that is almost
+ * always the wrong place or environment (the app's .env not loaded), not an empty configuration.
+ */
+export function noStoragesNote(cwd: string): string {
+  return `No storage is configured here: no STORAGES_<NAME> variable, no --config, no storages.config.{json,js,mjs,ts} in ${cwd}. Run it where the app runs, with its environment (storages -e .env.production …).`;
+}
+
 export interface ConfigurationOptions {
   /** Default: process.env (after loadEnvFiles, when the command line named some). */
   env?: Record<string, string | undefined> | undefined;
