@@ -131,8 +131,13 @@ export const collectstatic = defineCommand({
       write: true,
     });
     const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);
+    // Both given, one of them is a mistake: say which to drop rather than silently keep the last.
+    if (options.encodings !== undefined && options.compress === false)
+      throw new UsageError(
+        "--encodings and --no-compress contradict each other: drop --no-compress to precompress with those encodings, or drop --encodings.",
+      );
     let encodings = options.compress === false ? [] : ENCODINGS;
-    if (options.encodings !== undefined && options.compress !== false) {
+    if (options.encodings !== undefined) {
       const list = String(options.encodings)
         .split(",")
         .map((e) => e.trim())
