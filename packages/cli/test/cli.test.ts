@@ -899,6 +899,27 @@ describe("Ctrl-C", () => {
     expect(left).toEqual([]);
   });
 
+  it("during get … - (stdout): exit 130, and says stdout got only part of the file, not that nothing was written", async () => {
+    await run(["put", "-", "default:interrupt/stdout.bin"], { input: randomBytes(16 * 1024 * 1024) });
+    const { child, done } = start(["get", "default:interrupt/stdout.bin", "-"], {
+      env,
+      cwd: join(dir, "work"),
+    });
+    child.stdin!.end();
+    // The first bytes arrived and the reader is paused: the child waits on a full pipe, mid-file,
+    // and takes the signal at its next read of the file once the reader goes on.
+    await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+    child.stdout!.pause();
+    child.kill("SIGINT");
+    child.stdout!.resume();
+    const out = await done;
+    expect(out.code, out.stderr).toBe(130);
+    expect(out.stderr).toContain(
+      "error E_ABORTED: interrupted: default:interrupt/stdout.bin was cut short: stdout got only the first part of it.",
+    );
+    expect(out.stderr).not.toContain("not written");
+  });
+
   it("during put -r: exit 130, and every file listed as written is complete", async () => {
     const tree = join(dir, "many");
     await mkdir(tree);

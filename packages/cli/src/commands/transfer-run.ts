@@ -74,10 +74,13 @@ export async function runTransfer(
   }
   if (interrupted) {
     const stopped = report.failures.filter((f) => f.error.code === "E_ABORTED").map((f) => f.to);
-    const parts = [
-      report.copied > 0 ? `${count(report.copied, "file")} ${verb} completely` : "no file was written",
-      stopped.length > 0 ? `${stopped.join(", ")} stopped midway and not written` : undefined,
-    ].filter(Boolean);
+    // stdout cannot take back what it was given: its reader has the first part of the file only.
+    const parts = toStdout
+      ? [`${report.failures[0]?.from ?? "the file"} was cut short: stdout got only the first part of it`]
+      : [
+          report.copied > 0 ? `${count(report.copied, "file")} ${verb} completely` : "no file was written",
+          stopped.length > 0 ? `${stopped.join(", ")} stopped midway and not written` : undefined,
+        ].filter(Boolean);
     output.error({ code: "E_ABORTED", message: `interrupted: ${parts.join("; ")}.` });
     return EXIT.interrupted;
   }
