@@ -208,6 +208,27 @@ describe("the file commands on a named fs storage", () => {
     expect(empty.code, empty.stderr).toBe(0);
   });
 
+  it("goes on when the reader of its stderr goes away (-v … 2>&1 | head): every file written, no temporary file, exit 0", async () => {
+    const tree = join(dir, "stderr-gone");
+    await mkdir(tree);
+    for (let i = 0; i < 20; i++)
+      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(256 * 1024));
+    const target = join(dir, "stderr-gone-copy");
+    const { child, done } = start(["--verbose", "put", "-r", "--concurrency", "1", tree, `${target}/`], {
+      env,
+      cwd: join(dir, "work"),
+    });
+    child.stdin!.end();
+    // The first debug line read, the reader closes its end: every later note meets EPIPE.
+    child.stderr!.once("data", () => child.stderr!.destroy());
+    const out = await done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toBe("uploaded 20 files (5.0 MiB)\n");
+    const left = await onDisk(target);
+    expect(left).toHaveLength(20);
+    for (const name of left) expect((await stat(join(target, name))).size).toBe(256 * 1024);
+  });
+
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "a", "b"), { recursive: true });
