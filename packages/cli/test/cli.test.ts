@@ -229,6 +229,35 @@ describe("the file commands on a named fs storage", () => {
     for (const name of left) expect((await stat(join(target, name))).size).toBe(256 * 1024);
   });
 
+  it("prints a name with a line break or an escape sequence escaped (ls, errors, verify), and --json as it is", async () => {
+    const tree = join(dir, "unprintable");
+    await mkdir(tree);
+    const names = ["new\nline.txt", "t\u001b]0;pwned\u0007.txt", "ok.txt"];
+    for (const name of names) await writeFile(join(tree, name), "x");
+    const ls = await run(["ls", `${tree}/`]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.split("\n")).toEqual([
+      "new\\u000aline.txt",
+      "ok.txt",
+      "t\\u001b]0;pwned\\u0007.txt",
+      "",
+    ]);
+    const json = await run(["--json", "ls", `${tree}/`]);
+    expect(json.lines().map((entry) => entry.name)).toEqual([names[0], names[2], names[1]]);
+    const target = join(dir, "unprintable-copy");
+    for (const args of [
+      ["--verbose", "put", "-r", tree, `${target}/`],
+      ["verify", `${tree}/`, `${target}/`],
+    ]) {
+      const out = await run(args);
+      expect(out.code, args.join(" ")).toBe(1);
+      // Every line is one line of the report: no raw control character from a name.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be printed.
+      expect(out.stdout + out.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+      expect(out.stdout + out.stderr).toContain("new\\u000aline.txt");
+    }
+  });
+
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "a", "b"), { recursive: true });

@@ -6,6 +6,7 @@
  * or a listing that failed part-way (the summary then counts what was done before),
  * 2 for a usage or configuration error, 130 when interrupted.
  */
+import { printableName } from "@storages/core";
 import type { MigrationOptions, MigrationResult, OverwritePolicy } from "@storages/migrate";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Location } from "../address.js";
@@ -174,7 +175,7 @@ export async function runMigration(
       if (context.interrupted && failure.code === "E_ABORTED") continue;
       output.error({
         code: failure.code,
-        message: `${source.display(folder(source) + failure.name)}: ${failure.message}`,
+        message: `${printableName(source.display(folder(source) + failure.name))}: ${failure.message}`,
       });
     }
     if (result.failed.files > result.failures.length && !interrupted)
@@ -234,7 +235,7 @@ function summaryLines(r: MigrationResult, interrupted: boolean): string[] {
     `${r.operation}: ${parts.length > 0 ? parts.join(", ") : "no files"} in ${seconds.toFixed(1)} s${rate}`,
   ];
   for (const kind of ["missing", "different"] as const) {
-    for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
+    for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${printableName(name)}`);
     if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
   }
   // The error line that follows says what an interrupted run did.

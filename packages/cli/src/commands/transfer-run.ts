@@ -4,6 +4,7 @@
  * Ctrl-C, what was written and what was not.
  */
 import type { Readable, Writable } from "node:stream";
+import { printableName } from "@storages/core";
 import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, errorReport } from "../errors.js";
 import { count, formatBytes } from "../format.js";
@@ -70,7 +71,10 @@ export async function runTransfer(
   }
   for (const failure of report.failures) {
     if (interrupted && failure.error.code === "E_ABORTED") continue;
-    output.error({ ...failure.error, message: `${failure.from} → ${failure.to}: ${failure.error.message}` });
+    output.error({
+      ...failure.error,
+      message: `${printableName(failure.from)} → ${printableName(failure.to)}: ${failure.error.message}`,
+    });
   }
   if (interrupted) {
     const stopped = report.failures.filter((f) => f.error.code === "E_ABORTED").map((f) => f.to);
