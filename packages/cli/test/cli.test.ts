@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFsHandler, fsStorage } from "@storages/fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, baseEnv, cli, start, writeSlowly } from "./helpers.js";
+import { BIN, baseEnv, cli, finished, start, stderrShows, writeSlowly, writeTree } from "./helpers.js";
 
 let dir: string;
 let media: string;
@@ -177,19 +177,9 @@ describe("the file commands on a named fs storage", () => {
     expect((await run(["put", "-", "default:backups/db.sql"], { input: "yesterday" })).code).toBe(0);
     // "ignore" gives the child /dev/null; `<&-` closes it (Node then opens /dev/null in its place).
     const nullStdin = (args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(args[0]!, args.slice(1), {
-          cwd: join(dir, "work"),
-          env,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      });
+      finished(
+        spawn(args[0]!, args.slice(1), { cwd: join(dir, "work"), env, stdio: ["ignore", "pipe", "pipe"] }),
+      );
     for (const args of [
       [BIN, "--json", "put", "-", "default:backups/db.sql"],
       ["sh", "-c", `exec "${BIN}" --json put - default:backups/db.sql <&-`],
@@ -210,9 +200,7 @@ describe("the file commands on a named fs storage", () => {
 
   it("goes on when the reader of its stderr goes away (-v … 2>&1 | head): every file written, no temporary file, exit 0", async () => {
     const tree = join(dir, "stderr-gone");
-    await mkdir(tree);
-    for (let i = 0; i < 20; i++)
-      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(256 * 1024));
+    await writeTree(tree, 20, 256 * 1024);
     const target = join(dir, "stderr-gone-copy");
     const { child, done } = start(["--verbose", "put", "-r", "--concurrency", "1", tree, `${target}/`], {
       env,
@@ -972,9 +960,7 @@ describe("Ctrl-C", () => {
 
   it("during put -r: exit 130, and every file listed as written is complete", async () => {
     const tree = join(dir, "many");
-    await mkdir(tree);
-    for (let i = 0; i < 40; i++)
-      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(512 * 1024));
+    await writeTree(tree, 40, 512 * 1024);
     const target = join(dir, "many-copy");
     const childEnv = { ...env, STORAGES_DEFAULT: `file://${target}` };
     const { child, done } = start(
@@ -985,11 +971,7 @@ describe("Ctrl-C", () => {
     );
     child.stdin!.end();
     // Interrupted once the first file is written (--verbose reports each one on stderr).
-    await new Promise<void>((resolve) =>
-      child.stderr!.on("data", (d: Buffer) => {
-        if (d.toString().includes("uploaded ")) resolve();
-      }),
-    );
+    await stderrShows(child, "uploaded ");
     child.kill("SIGINT");
     const out = await done;
     expect(out.code, out.stderr).toBe(130);

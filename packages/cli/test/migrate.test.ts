@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/p
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, cli, start } from "./helpers.js";
+import { baseEnv, cli, start, stderrShows, writeTree } from "./helpers.js";
 
 let dir: string;
 let src: string;
@@ -331,18 +331,12 @@ describe("storages copy / sync / verify", () => {
 describe("storages copy interrupted", () => {
   it("by SIGTERM: exit 130, one E_ABORTED line saying what was copied, no partial file, and a rerun finishes", async () => {
     const tree = join(dir, "many");
-    await mkdir(tree);
-    for (let i = 0; i < 60; i++)
-      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(1024 * 1024));
+    await writeTree(tree, 60, 1024 * 1024);
     const dst = join(dir, "many-copy");
     const { child, done } = start(["copy", "--verbose", "--concurrency", "1", `${tree}/`, `${dst}/`]);
     child.stdin!.end();
     // Stopped once the first file is copied (--verbose reports each one on stderr).
-    await new Promise<void>((resolve) =>
-      child.stderr!.on("data", (d: Buffer) => {
-        if (d.toString().includes("debug: copied ")) resolve();
-      }),
-    );
+    await stderrShows(child, "debug: copied ");
     child.kill("SIGTERM");
     const out = await done;
     expect(out.code, out.stderr).toBe(130);
