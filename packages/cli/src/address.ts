@@ -292,8 +292,10 @@ async function resolvePath(
     },
   );
   const shownRoot = directory ? absolute : dirname(absolute);
+  // A symlinked file is opened under its target's name, and shown under the name typed.
+  const shownKey = (key: string) => (!directory && key === basename(real) ? basename(absolute) : key);
   const display = (key: string) => {
-    const full = resolve(shownRoot, key);
+    const full = resolve(shownRoot, shownKey(key));
     const rel = relative(cwd, full);
     return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? full : rel.split(sep).join("/");
   };

@@ -655,6 +655,12 @@ describe("addresses: URLs and local paths", () => {
     const viaLink = await run(["--json", "put", join(folder, "link.txt"), "default:links/"]);
     expect(viaLink.json().files[0].name).toBe("links/link.txt");
     expect((await run(["cat", "default:links/link.txt"])).stdout).toBe("A");
+    // Written through, as cp writes through a symlink, and reported under the name given.
+    await run(["put", "-", "default:links/new.txt"], { input: "B" });
+    const through = await run(["--json", "get", "default:links/new.txt", join(folder, "link.txt")]);
+    expect(through.code, through.stderr).toBe(0);
+    expect(through.json().files[0].to).toBe(join(folder, "link.txt"));
+    expect(await readFile(join(folder, "a.txt"), "utf8")).toBe("B");
   });
 
   it("memory:// works (each run its own empty storage)", async () => {
