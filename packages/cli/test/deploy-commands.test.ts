@@ -87,7 +87,13 @@ describe("storages check", () => {
     expect((await run(["check", "--sample", "0"])).code).toBe(2);
     const exponent = await run(["check", "--concurrency", "1e3"]);
     expect(exponent.code).toBe(2);
-    expect(exponent.stderr).toContain('--concurrency "1e3": give a whole number above 0 (digits only).');
+    expect(exponent.stderr).toContain(
+      '--concurrency "1e3": give a whole number from 1 to 1024 (digits only).',
+    );
+    // Bounded as every --concurrency is: far more requests at once only fail.
+    const huge = await run(["check", "--offline", "--concurrency", "99999999999"]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toContain('--concurrency "99999999999": give a whole number from 1 to 1024');
     expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);
     const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
     expect(typo.code).toBe(2);
