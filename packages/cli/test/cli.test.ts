@@ -793,6 +793,23 @@ describe("configuration: read as the app reads it", () => {
     expect(inCwd.json().storages[0].location).toBe(`${dir}/reports`);
   });
 
+  it("--config FILE, missing or a folder, is the command line's usage error (exit 2), naming --config", async () => {
+    for (const [file, problem] of [
+      ["missing.json", "does not exist"],
+      [".", "is a folder, not a file"],
+    ]) {
+      for (const args of [["ls"], ["nginx"]]) {
+        const out = await run(["--json", "--config", file!, ...args]);
+        expect(out.code, out.stderr).toBe(2);
+        expect(out.stdout).toBe("");
+        expect(JSON.parse(out.stderr).error).toEqual({
+          code: "E_USAGE",
+          message: `--config ${file}: ${problem}. Give the app's storages config file (storages.config.json, .js, .mjs or .ts), or leave --config out.`,
+        });
+      }
+    }
+  });
+
   it("-e FILE, missing, a folder or given after the command, is the CLI's own usage error (exit 2, JSON with --json)", async () => {
     const missing = join(dir, "nope.env");
     const human = await run(["-e", missing, "config"]);
