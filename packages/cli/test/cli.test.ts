@@ -312,6 +312,26 @@ describe("the file commands on a named fs storage", () => {
     expect(outward.code, outward.stderr).toBe(0);
   });
 
+  it("put with a --cache-control or --metadata no save accepts: one usage error (exit 2), nothing written", async () => {
+    const tree = join(dir, "bad-options");
+    await writeTree(tree, 5, 10);
+    for (const [flags, message] of [
+      [
+        ["--cache-control", "public\r\nX-Injected: 1"],
+        "--cache-control: cacheControl must be a header value",
+      ],
+      [["--metadata", "owner=a\nb"], '--metadata: Metadata value for "owner" must be printable ASCII'],
+      [["--metadata", "Owner Name=x"], '--metadata: Metadata key "Owner Name" is not portable'],
+    ] as const) {
+      const out = await run(["--json", "put", "-r", ...flags, tree, "default:bad-options/"]);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(out.stderr.trim().split("\n")).toHaveLength(1);
+      expect(JSON.parse(out.stderr).error.message).toContain(message);
+    }
+    expect(await onDisk(join(media, "bad-options"))).toEqual([]);
+  });
+
   it("get -r and put -r into an existing local file: one usage error (exit 2), not one per file", async () => {
     for (let i = 0; i < 5; i++) await run(["put", "-", `default:intofile/f${i}.txt`], { input: `${i}` });
     const file = join(dir, "work", "existing.txt");

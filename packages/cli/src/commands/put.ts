@@ -1,5 +1,6 @@
 import { fstatSync, statSync } from "node:fs";
 import type { Readable } from "node:stream";
+import { checkHeaderOptions, checkMetadata } from "@storages/core";
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
@@ -72,7 +73,19 @@ export const put = defineCommand({
       );
     }
     const contentType = contentTypeOption(options.contentType);
+    const metadata = metadataOption(options.metadata);
     const dst = await context.resolve(dstText!, { write: true });
+    // Checked as save() checks them, but once: refused there, a folder would fail file by file.
+    for (const [flag, check] of [
+      ["--cache-control", () => checkHeaderOptions({ cacheControl: options.cacheControl })],
+      ["--metadata", () => checkMetadata(metadata, dst.storage.capabilities)],
+    ] as const) {
+      try {
+        check();
+      } catch (error) {
+        throw new UsageError(`${flag}: ${(error as Error).message}`);
+      }
+    }
     const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
     return runTransfer(
       context,
@@ -84,7 +97,7 @@ export const put = defineCommand({
         contentType,
         cacheControl: options.cacheControl,
         visibility: visibilityOption(options.visibility),
-        metadata: metadataOption(options.metadata),
+        metadata,
         concurrency: options.concurrency,
       },
       "uploaded",
