@@ -929,6 +929,21 @@ describe("output conventions", () => {
     expect(JSON.parse(json.stdout.trim()).copied).toBe(1);
   });
 
+  it("put - from a terminal says it reads what is typed and how to end it; from a pipe it says nothing", async () => {
+    const typed = await cli(["-qec", `${BIN} put - default:typed/a.txt`, "/dev/null"], {
+      env: { ...env, TERM: "xterm" },
+      cwd: join(dir, "work"),
+      input: "typed line\n\u0004", // Ctrl-D on a line of its own ends it
+    });
+    expect(typed.code, typed.stdout).toBe(0);
+    expect(typed.stdout).toContain(
+      "Reading what you type for default:typed/a.txt: end it with Ctrl-D on a line of its own",
+    );
+    expect(await readFile(join(media, "typed", "a.txt"), "utf8")).toBe("typed line\n");
+    const piped = await run(["put", "-", "default:typed/b.txt"], { input: "piped" });
+    expect(piped.stderr).toBe("");
+  });
+
   it("rm -r asks on a terminal, and deletes only on yes", async () => {
     await run(["put", "-", "default:ask/a.txt"], { input: "a" });
     const onTerminal = (answer: string) =>

@@ -86,6 +86,11 @@ export const put = defineCommand({
         throw new UsageError(`${flag}: ${(error as Error).message}`);
       }
     }
+    // Nothing piped in and a person at the keyboard: without a word it would seem to hang.
+    if (src.kind === "stdio" && context.stdin.isTTY === true)
+      context.output.note(
+        `Reading what you type for ${dst.text}: end it with Ctrl-D on a line of its own (Ctrl-C stops, nothing written). To upload a file, pipe it in or name it.`,
+      );
     const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
     return runTransfer(
       context,
