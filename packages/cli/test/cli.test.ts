@@ -621,6 +621,18 @@ describe("URLs: what cannot be signed, and bad sign-upload options", () => {
     }
   });
 
+  it("url --download with an empty name (an unset variable) is exit 2, not a URL that downloads nothing", async () => {
+    for (const name of ["", " "]) {
+      const out = await run(["--json", "url", "--download", name, "private:docs/invoice.pdf"]);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(JSON.parse(out.stderr).error.message).toContain("--download is empty");
+    }
+    const own = await run(["--json", "url", "private:docs/invoice.pdf", "--download"]);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.json().url).toContain("disposition=attachment");
+  });
+
   it("url --expires 10M is refused as ambiguous (months or minutes); 10m, 1h, 7d and 30s work", async () => {
     const out = await run(["url", "--expires", "10M", "private:a.txt"]);
     expect(out.code).toBe(2);
