@@ -14,7 +14,7 @@
  * characters…): the address only says which storage and where in it.
  */
 import { realpath, stat } from "node:fs/promises";
-import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, parse, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
   ConfigError,
@@ -292,8 +292,10 @@ async function resolvePath(
     },
   );
   const shownRoot = directory ? absolute : dirname(absolute);
+  // A symlinked file is opened under its target's name, and shown under the name typed.
+  const shownKey = (key: string) => (!directory && key === basename(real) ? basename(absolute) : key);
   const display = (key: string) => {
-    const full = resolve(shownRoot, key);
+    const full = resolve(shownRoot, shownKey(key));
     const rel = relative(cwd, full);
     return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? full : rel.split(sep).join("/");
   };
@@ -315,5 +317,28 @@ export function requireFile(location: Location, command: string): void {
   const folder = location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
   throw new UsageError(
     `${command} needs a file, and ${location.text} is a folder: name a file in it, e.g. ${location.display(`${folder}file.jpg`)} (storages ls ${location.text} lists them).`,
+  );
+}
+
+/**
+ * The local folder that a folder of an address is, when its storage keeps files as local files
+ * (`./media/`, `file:///srv/`, a named fs storage); undefined for a bucket.
+ */
+function localFolderOf(location: Location, folder: string): string | undefined {
+  const path = location.storage.driver.path?.(`${folder}x`);
+  return path === undefined ? undefined : resolve(path.slice(0, -1));
+}
+
+/**
+ * For commands that delete what a folder holds (`rm -r`, `sync`): a folder that is a filesystem's
+ * root is refused, as rm refuses `rm -rf /`. In a script it is almost always an unset variable
+ * (`storages rm -r --yes "$MEDIA_DIR/"`), and it would empty the machine.
+ */
+export function refuseFilesystemRoot(location: Location, folder: string, deleting: string): void {
+  const local = localFolderOf(location, folder);
+  if (local === undefined || parse(local).root !== local) return;
+  const subject = location.text === local ? local : `${location.text} (${local})`;
+  throw new UsageError(
+    `${subject} is the root of the filesystem, and ${deleting} there: refused, as rm refuses rm -rf /. Name the folder you mean (an unset variable turns "$DIR/" into /).`,
   );
 }

@@ -34,6 +34,12 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (error.code !== "EPIPE") throw error;
   process.exit(EXIT.ok);
 });
+// A reader of the notes and errors that went away (`storages put -r -v … 2>&1 >log | head`) is no
+// reason to stop: an uncaught EPIPE would end the process mid-transfer, its temporary files left
+// behind. The rest of stderr is dropped; the command finishes, with its exit code.
+process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+});
 
 const code = await main(process.argv.slice(2), {
   get stdin() {

@@ -9,6 +9,7 @@
  * - Colour only on a terminal, never with NO_COLOR (https://no-color.org), TERM=dumb or --no-color.
  */
 import { styleText } from "node:util";
+import { printableName } from "@storages/core";
 import { type ErrorReport, errorLine } from "./errors.js";
 
 export type Style = "bold" | "dim" | "red" | "green" | "yellow" | "cyan";
@@ -108,9 +109,10 @@ export class Output {
     );
   }
 
-  /** Only with --verbose (stderr). */
+  /** Only with --verbose (stderr): one line, whatever names it quotes. */
   debug(message: string): void {
-    if (this.verbose) this.#write("stderr", `${this.style("dim", `debug: ${message}`, "stderr")}\n`);
+    if (this.verbose)
+      this.#write("stderr", `${this.style("dim", `debug: ${printableName(message)}`, "stderr")}\n`);
   }
 
   /** An error that ended the command, or one of several (stderr, also with --quiet). */

@@ -12,7 +12,7 @@ import { type Location, type ResolveOptions, resolveAddress } from "./address.js
 import type { CommandContext, CommandDefinition } from "./command.js";
 import { COMMANDS } from "./commands/index.js";
 import { EXIT, type ExitCode, errorReport, exitCodeFor } from "./errors.js";
-import { loadEnvFiles, openConfiguration } from "./ops/config.js";
+import { checkConfigFile, loadEnvFiles, openConfiguration } from "./ops/config.js";
 import { Output, type OutputStreams } from "./output.js";
 import { createProgress } from "./progress.js";
 
@@ -182,6 +182,7 @@ async function execute(
   let code: ExitCode;
   try {
     loadEnvFiles(globals.envFile ?? [], io.env, io.cwd);
+    checkConfigFile(globals.config, io.cwd);
     code = (await definition.run(context, args, options)) ?? EXIT.ok;
     if (context.interrupted) code = EXIT.interrupted;
   } catch (error) {

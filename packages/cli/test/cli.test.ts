@@ -3,6 +3,7 @@
  * command, --json output parsed, exit codes, configuration sources, errors, and Ctrl-C during an
  * upload. The same commands run against Ceph RGW in cli.server.test.ts.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -10,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFsHandler, fsStorage } from "@storages/fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, baseEnv, cli, start, writeSlowly } from "./helpers.js";
+import { BIN, baseEnv, cli, finished, start, stderrShows, writeSlowly, writeTree } from "./helpers.js";
 
 let dir: string;
 let media: string;
@@ -172,6 +173,79 @@ describe("the file commands on a named fs storage", () => {
     expect(folder.stderr).toContain("needs a file name");
   });
 
+  it("put - with stdin /dev/null or closed (cron, docker run without -i) is exit 2 and replaces nothing", async () => {
+    expect((await run(["put", "-", "default:backups/db.sql"], { input: "yesterday" })).code).toBe(0);
+    // "ignore" gives the child /dev/null; `<&-` closes it (Node then opens /dev/null in its place).
+    const nullStdin = (args: string[]) =>
+      finished(
+        spawn(args[0]!, args.slice(1), { cwd: join(dir, "work"), env, stdio: ["ignore", "pipe", "pipe"] }),
+      );
+    for (const args of [
+      [BIN, "--json", "put", "-", "default:backups/db.sql"],
+      ["sh", "-c", `exec "${BIN}" --json put - default:backups/db.sql <&-`],
+    ]) {
+      const out = await nullStdin(args);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("stdin is /dev/null"),
+      });
+    }
+    expect(await readFile(join(media, "backups", "db.sql"), "utf8")).toBe("yesterday");
+    // An empty pipe is data (an empty file), as cat sees it.
+    const empty = await run(["put", "-", "default:backups/empty.txt"], { input: "" });
+    expect(empty.code, empty.stderr).toBe(0);
+  });
+
+  it("goes on when the reader of its stderr goes away (-v … 2>&1 | head): every file written, no temporary file, exit 0", async () => {
+    const tree = join(dir, "stderr-gone");
+    await writeTree(tree, 20, 256 * 1024);
+    const target = join(dir, "stderr-gone-copy");
+    const { child, done } = start(["--verbose", "put", "-r", "--concurrency", "1", tree, `${target}/`], {
+      env,
+      cwd: join(dir, "work"),
+    });
+    child.stdin!.end();
+    // The first debug line read, the reader closes its end: every later note meets EPIPE.
+    child.stderr!.once("data", () => child.stderr!.destroy());
+    const out = await done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toBe("uploaded 20 files (5.0 MiB)\n");
+    const left = await onDisk(target);
+    expect(left).toHaveLength(20);
+    for (const name of left) expect((await stat(join(target, name))).size).toBe(256 * 1024);
+  });
+
+  it("prints a name with a line break or an escape sequence escaped (ls, errors, verify), and --json as it is", async () => {
+    const tree = join(dir, "unprintable");
+    await mkdir(tree);
+    const names = ["new\nline.txt", "t\u001b]0;pwned\u0007.txt", "ok.txt"];
+    for (const name of names) await writeFile(join(tree, name), "x");
+    const ls = await run(["ls", `${tree}/`]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.split("\n")).toEqual([
+      "new\\u000aline.txt",
+      "ok.txt",
+      "t\\u001b]0;pwned\\u0007.txt",
+      "",
+    ]);
+    const json = await run(["--json", "ls", `${tree}/`]);
+    expect(json.lines().map((entry) => entry.name)).toEqual([names[0], names[2], names[1]]);
+    const target = join(dir, "unprintable-copy");
+    for (const args of [
+      ["--verbose", "put", "-r", tree, `${target}/`],
+      ["verify", `${tree}/`, `${target}/`],
+    ]) {
+      const out = await run(args);
+      expect(out.code, args.join(" ")).toBe(1);
+      // Every line is one line of the report: no raw control character from a name.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be printed.
+      expect(out.stdout + out.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+      expect(out.stdout + out.stderr).toContain("new\\u000aline.txt");
+    }
+  });
+
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "a", "b"), { recursive: true });
@@ -238,6 +312,51 @@ describe("the file commands on a named fs storage", () => {
     expect(outward.code, outward.stderr).toBe(0);
   });
 
+  it("put with a --cache-control or --metadata no save accepts: one usage error (exit 2), nothing written", async () => {
+    const tree = join(dir, "bad-options");
+    await writeTree(tree, 5, 10);
+    for (const [flags, message] of [
+      [
+        ["--cache-control", "public\r\nX-Injected: 1"],
+        "--cache-control: cacheControl must be a header value",
+      ],
+      [["--metadata", "owner=a\nb"], '--metadata: Metadata value for "owner" must be printable ASCII'],
+      [["--metadata", "Owner Name=x"], '--metadata: Metadata key "Owner Name" is not portable'],
+    ] as const) {
+      const out = await run(["--json", "put", "-r", ...flags, tree, "default:bad-options/"]);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(out.stderr.trim().split("\n")).toHaveLength(1);
+      expect(JSON.parse(out.stderr).error.message).toContain(message);
+    }
+    expect(await onDisk(join(media, "bad-options"))).toEqual([]);
+  });
+
+  it("get -r and put -r into an existing local file: one usage error (exit 2), not one per file", async () => {
+    for (let i = 0; i < 5; i++) await run(["put", "-", `default:intofile/f${i}.txt`], { input: `${i}` });
+    const file = join(dir, "work", "existing.txt");
+    await writeFile(file, "keep");
+    for (const args of [
+      ["get", "-r", "default:intofile/", "existing.txt"],
+      ["put", "-r", join(media, "intofile"), "existing.txt"],
+    ]) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(out.stderr.trim().split("\n")).toHaveLength(1);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message:
+          "existing.txt is a file, and a folder is copied into a folder: give a folder (a new name is created as one).",
+      });
+    }
+    expect(await readFile(file, "utf8")).toBe("keep");
+    // A name with nothing below it is that one file: it replaces the local file, as cp does.
+    const one = await run(["get", "-r", "default:intofile/f1.txt", "existing.txt"]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(await readFile(file, "utf8")).toBe("1");
+  });
+
   it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
     await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
     for (const args of [
@@ -259,6 +378,32 @@ describe("the file commands on a named fs storage", () => {
     const staticPut = await run(["put", "-", "staticfiles:css/app.css"], { input: "body{}" });
     expect(staticPut.code, staticPut.stderr).toBe(0);
     expect(await readFile(join(dir, "static", "css", "app.css"), "utf8")).toBe("body{}");
+  });
+
+  it("rm -r and sync refuse the filesystem's root, however it is written (exit 2, before any question)", async () => {
+    await symlink("/", join(dir, "work", "to-root"));
+    await mkdir(join(dir, "work", "empty"));
+    // The only storage, so that no other one is nested in it.
+    const rootEnv = baseEnv({ STORAGES_ROOT: "file:///" });
+    // Never with --yes: were the refusal gone, the command would stop at the question, not delete.
+    // sync's --max-delete 0 and empty source would delete nothing, too.
+    for (const args of [
+      ["rm", "-r", "/"],
+      ["rm", "-r", "file:///"],
+      ["rm", "-r", "./to-root/"],
+      ["rm", "-r", "root:"],
+      ["sync", "--max-delete", "0", "./empty/", "/"],
+    ]) {
+      const out = await run(["--json", ...args], { env: rootEnv });
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("is the root of the filesystem"),
+      });
+    }
+    // A folder below the root is a folder like any other.
+    const tmp = await run(["rm", "-r", "root:tmp/"], { env: rootEnv });
+    expect(tmp.stderr).toContain("add --yes to confirm");
   });
 
   it("rm -r deletes a folder only with --yes when no terminal can ask", async () => {
@@ -476,6 +621,18 @@ describe("URLs: what cannot be signed, and bad sign-upload options", () => {
     }
   });
 
+  it("url --download with an empty name (an unset variable) is exit 2, not a URL that downloads nothing", async () => {
+    for (const name of ["", " "]) {
+      const out = await run(["--json", "url", "--download", name, "private:docs/invoice.pdf"]);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stdout).toBe("");
+      expect(JSON.parse(out.stderr).error.message).toContain("--download is empty");
+    }
+    const own = await run(["--json", "url", "private:docs/invoice.pdf", "--download"]);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.json().url).toContain("disposition=attachment");
+  });
+
   it("url --expires 10M is refused as ambiguous (months or minutes); 10m, 1h, 7d and 30s work", async () => {
     const out = await run(["url", "--expires", "10M", "private:a.txt"]);
     expect(out.code).toBe(2);
@@ -530,6 +687,12 @@ describe("addresses: URLs and local paths", () => {
     const viaLink = await run(["--json", "put", join(folder, "link.txt"), "default:links/"]);
     expect(viaLink.json().files[0].name).toBe("links/link.txt");
     expect((await run(["cat", "default:links/link.txt"])).stdout).toBe("A");
+    // Written through, as cp writes through a symlink, and reported under the name given.
+    await run(["put", "-", "default:links/new.txt"], { input: "B" });
+    const through = await run(["--json", "get", "default:links/new.txt", join(folder, "link.txt")]);
+    expect(through.code, through.stderr).toBe(0);
+    expect(through.json().files[0].to).toBe(join(folder, "link.txt"));
+    expect(await readFile(join(folder, "a.txt"), "utf8")).toBe("B");
   });
 
   it("memory:// works (each run its own empty storage)", async () => {
@@ -573,6 +736,21 @@ describe("addresses: URLs and local paths", () => {
     expect(JSON.parse(json.stderr.split("\n")[0]!).error.code).toBe("E_USAGE");
     const concurrency = await run(["put", "-r", "--concurrency", "0", ".", "default:x/"]);
     expect(concurrency.code).toBe(2);
+    // Bounded as copy bounds it: far more files open at once only fails, with EMFILE, file by file.
+    for (const args of [
+      ["put", "-r", "--concurrency", "1025", ".", "default:x/"],
+      ["get", "-r", "--concurrency", "999999999999", "default:", "."],
+      ["collectstatic", "--source", ".", "--concurrency", "5000"],
+      ["copy", "--concurrency", "2048", "default:", "."],
+    ]) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(2);
+      expect(JSON.parse(out.stderr).error).toMatchObject({
+        code: "E_USAGE",
+        message: expect.stringContaining("a whole number from 1 to 1024"),
+      });
+      expect(out.stdout).toBe("");
+    }
   });
 });
 
@@ -647,6 +825,23 @@ describe("configuration: read as the app reads it", () => {
     expect(inCwd.json().storages[0].location).toBe(`${dir}/reports`);
   });
 
+  it("--config FILE, missing or a folder, is the command line's usage error (exit 2), naming --config", async () => {
+    for (const [file, problem] of [
+      ["missing.json", "does not exist"],
+      [".", "is a folder, not a file"],
+    ]) {
+      for (const args of [["ls"], ["nginx"]]) {
+        const out = await run(["--json", "--config", file!, ...args]);
+        expect(out.code, out.stderr).toBe(2);
+        expect(out.stdout).toBe("");
+        expect(JSON.parse(out.stderr).error).toEqual({
+          code: "E_USAGE",
+          message: `--config ${file}: ${problem}. Give the app's storages config file (storages.config.json, .js, .mjs or .ts), or leave --config out.`,
+        });
+      }
+    }
+  });
+
   it("-e FILE, missing, a folder or given after the command, is the CLI's own usage error (exit 2, JSON with --json)", async () => {
     const missing = join(dir, "nope.env");
     const human = await run(["-e", missing, "config"]);
@@ -670,6 +865,22 @@ describe("configuration: read as the app reads it", () => {
     const help = await run(["--help"]);
     expect(help.stdout).toContain("-e, --env-file <file>");
     expect(help.stdout).toContain("nodejs/node#54232");
+  });
+
+  it("ls and config with no storage configured at all say so on stderr (the app's .env not loaded), exit 0", async () => {
+    const empty = join(dir, "no-config");
+    await mkdir(empty);
+    for (const args of [["ls"], ["config"]]) {
+      const out = await run(args, { env: baseEnv(), cwd: empty });
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).toContain(
+        `No storage is configured here: no STORAGES_<NAME> variable, no --config, no storages.config.{json,js,mjs,ts} in ${empty}.`,
+      );
+      expect(out.stderr).toContain("storages -e .env.production");
+      // Scripts get the empty answer alone.
+      const json = await run(["--json", ...args], { env: baseEnv(), cwd: empty });
+      expect(json.stderr).toBe("");
+    }
   });
 
   it("a bad configuration is exit 2 with the variable and the fix, and no secret", async () => {
@@ -730,6 +941,21 @@ describe("output conventions", () => {
     expect(JSON.parse(json.stdout.trim()).copied).toBe(1);
   });
 
+  it("put - from a terminal says it reads what is typed and how to end it; from a pipe it says nothing", async () => {
+    const typed = await cli(["-qec", `${BIN} put - default:typed/a.txt`, "/dev/null"], {
+      env: { ...env, TERM: "xterm" },
+      cwd: join(dir, "work"),
+      input: "typed line\n\u0004", // Ctrl-D on a line of its own ends it
+    });
+    expect(typed.code, typed.stdout).toBe(0);
+    expect(typed.stdout).toContain(
+      "Reading what you type for default:typed/a.txt: end it with Ctrl-D on a line of its own",
+    );
+    expect(await readFile(join(media, "typed", "a.txt"), "utf8")).toBe("typed line\n");
+    const piped = await run(["put", "-", "default:typed/b.txt"], { input: "piped" });
+    expect(piped.stderr).toBe("");
+  });
+
   it("rm -r asks on a terminal, and deletes only on yes", async () => {
     await run(["put", "-", "default:ask/a.txt"], { input: "a" });
     const onTerminal = (answer: string) =>
@@ -781,11 +1007,30 @@ describe("Ctrl-C", () => {
     expect(left).toEqual([]);
   });
 
+  it("during get … - (stdout): exit 130, and says stdout got only part of the file, not that nothing was written", async () => {
+    await run(["put", "-", "default:interrupt/stdout.bin"], { input: randomBytes(16 * 1024 * 1024) });
+    const { child, done } = start(["get", "default:interrupt/stdout.bin", "-"], {
+      env,
+      cwd: join(dir, "work"),
+    });
+    child.stdin!.end();
+    // The first bytes arrived and the reader is paused: the child waits on a full pipe, mid-file,
+    // and takes the signal at its next read of the file once the reader goes on.
+    await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+    child.stdout!.pause();
+    child.kill("SIGINT");
+    child.stdout!.resume();
+    const out = await done;
+    expect(out.code, out.stderr).toBe(130);
+    expect(out.stderr).toContain(
+      "error E_ABORTED: interrupted: default:interrupt/stdout.bin was cut short: stdout got only the first part of it.",
+    );
+    expect(out.stderr).not.toContain("not written");
+  });
+
   it("during put -r: exit 130, and every file listed as written is complete", async () => {
     const tree = join(dir, "many");
-    await mkdir(tree);
-    for (let i = 0; i < 40; i++)
-      await writeFile(join(tree, `f${String(i).padStart(2, "0")}.bin`), randomBytes(512 * 1024));
+    await writeTree(tree, 40, 512 * 1024);
     const target = join(dir, "many-copy");
     const childEnv = { ...env, STORAGES_DEFAULT: `file://${target}` };
     const { child, done } = start(
@@ -796,11 +1041,7 @@ describe("Ctrl-C", () => {
     );
     child.stdin!.end();
     // Interrupted once the first file is written (--verbose reports each one on stderr).
-    await new Promise<void>((resolve) =>
-      child.stderr!.on("data", (d: Buffer) => {
-        if (d.toString().includes("uploaded ")) resolve();
-      }),
-    );
+    await stderrShows(child, "uploaded ");
     child.kill("SIGINT");
     const out = await done;
     expect(out.code, out.stderr).toBe(130);

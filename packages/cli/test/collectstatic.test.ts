@@ -126,6 +126,13 @@ describe("storages collectstatic", () => {
     expect(bad.stderr).toContain("--lock-wait");
   });
 
+  it("--encodings with --no-compress is exit 2, naming both, and publishes nothing", async () => {
+    const r = await run(["--source", "assets", "--no-compress", "--encodings", "br"]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain("--encodings and --no-compress contradict each other");
+    await expect(readFile(join(dir, "public", "staticfiles.json"))).rejects.toThrow("ENOENT");
+  });
+
   it("without --source: a usage error that says what to give", async () => {
     const r = await run([]);
     expect(r.code).toBe(2);

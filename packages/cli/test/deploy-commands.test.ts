@@ -3,7 +3,7 @@
  * --ignore, --out. What the checks and configurations do is proven in @storages/deploy (real
  * directories, a real user, real nginx and Caddy); here, that the commands pass it through.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,7 +87,13 @@ describe("storages check", () => {
     expect((await run(["check", "--sample", "0"])).code).toBe(2);
     const exponent = await run(["check", "--concurrency", "1e3"]);
     expect(exponent.code).toBe(2);
-    expect(exponent.stderr).toContain('--concurrency "1e3": give a whole number above 0 (digits only).');
+    expect(exponent.stderr).toContain(
+      '--concurrency "1e3": give a whole number from 1 to 1024 (digits only).',
+    );
+    // Bounded as every --concurrency is: far more requests at once only fail.
+    const huge = await run(["check", "--offline", "--concurrency", "99999999999"]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toContain('--concurrency "99999999999": give a whole number from 1 to 1024');
     expect((await run(["check", "--base-url", "www.example.com"])).code).toBe(2);
     const typo = await run(["check", "--offline", "--ignore", "media-in-release"]);
     expect(typo.code).toBe(2);
@@ -157,6 +163,45 @@ describe("storages nginx / caddy", () => {
     expect(written.code).toBe(0);
     expect(written.stdout).toContain(`wrote ${out}`);
     expect(await readFile(out, "utf8")).toContain("location ^~ /media/ {");
+  });
+
+  it("--out replaces a file whole, through a symlink, and leaves no temporary file", async () => {
+    const available = join(dir, "sites-available");
+    const enabled = join(dir, "sites-enabled");
+    await mkdir(available);
+    await mkdir(enabled);
+    await writeFile(join(available, "app"), "# the previous configuration\n");
+    await symlink(join(available, "app"), join(enabled, "app"));
+    const written = await run(["caddy", "--out", join(enabled, "app")]);
+    expect(written.code, written.stderr).toBe(0);
+    expect((await lstat(join(enabled, "app"))).isSymbolicLink()).toBe(true);
+    expect(await readFile(join(available, "app"), "utf8")).toContain("handle_path /static/* {");
+    expect(await readdir(available)).toEqual(["app"]);
+    expect(await readdir(enabled)).toEqual(["app"]);
+  });
+
+  it("an --out or --standalone that cannot be written, or an empty one, is exit 2 in words, not Node's errno text", async () => {
+    await writeFile(join(dir, "plain-file"), "x");
+    const cases: Array<[string[], string]> = [
+      [["nginx", "--out", dir], `${dir} is a folder: give a file name in it; nothing was written.`],
+      [
+        ["nginx", "--out", join(dir, "missing", "x.conf")],
+        `the folder of ${join(dir, "missing", "x.conf")} does not exist`,
+      ],
+      [["caddy", "--out", join(dir, "plain-file", "x")], "has a file where one of its folders should be"],
+      [["nginx", "--standalone", join(dir, "plain-file")], "is a file, not a folder: give a folder."],
+      [["nginx", "--standalone", ""], "--standalone is empty"],
+      [["caddy", "--out", ""], "--out is empty"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(["--json", ...args]);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stdout).toBe("");
+      const { error } = JSON.parse(r.stderr);
+      expect(error.code).toBe("E_USAGE");
+      expect(error.message).toContain(message);
+      expect(error.message).not.toMatch(/E[A-Z]{3,}:/); // no "EISDIR: illegal operation on a directory"
+    }
   });
 
   it("prints the Caddyfile; a bad upstream is exit 2", async () => {

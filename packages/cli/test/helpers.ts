@@ -4,7 +4,9 @@
  * (nothing leaks in from the runner's STORAGES_* variables).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");
@@ -42,7 +44,8 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): Record<
   return env;
 }
 
-function finished(child: ChildProcess): Promise<Run> {
+/** What a child printed and how it ended, once it has (for children spawned by a test itself). */
+export function finished(child: ChildProcess): Promise<Run> {
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d) => (stdout += d));
@@ -111,4 +114,20 @@ export async function writeSlowly(
     sent += chunk.length;
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
+}
+
+/** Resolves once a child's stderr has shown `text` (a --verbose note: the command is under way). */
+export function stderrShows(child: ChildProcess, text: string): Promise<void> {
+  return new Promise<void>((resolve) =>
+    child.stderr!.on("data", (d: Buffer) => {
+      if (d.toString().includes(text)) resolve();
+    }),
+  );
+}
+
+/** A folder of `count` files f00.bin, f01.bin… of `size` random bytes each (a transfer to interrupt). */
+export async function writeTree(folder: string, count: number, size: number): Promise<void> {
+  await mkdir(folder);
+  for (let i = 0; i < count; i++)
+    await writeFile(`${folder}/f${String(i).padStart(2, "0")}.bin`, randomBytes(size));
 }

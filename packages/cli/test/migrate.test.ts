@@ -1,14 +1,14 @@
 /**
  * `storages copy`, `sync` and `verify` as scripts run them (the real binary, local folders and
- * named fs storages): summaries, --json, and exit codes 0 / 1 / 2.
+ * named fs storages): summaries, --json, exit codes 0 / 1 / 2, and 130 when interrupted.
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, cli } from "./helpers.js";
+import { baseEnv, cli, start, stderrShows, writeTree } from "./helpers.js";
 
 let dir: string;
 let src: string;
@@ -325,5 +325,37 @@ describe("storages copy / sync / verify", () => {
     expect(missing.code).toBe(2);
     const policy = await cli(["copy", "--overwrite", "sometimes", `${src}/`, join(dir, "x/")]);
     expect(policy.code).toBe(2);
+  });
+});
+
+describe("storages copy interrupted", () => {
+  it("by SIGTERM: exit 130, one E_ABORTED line saying what was copied, no partial file, and a rerun finishes", async () => {
+    const tree = join(dir, "many");
+    await writeTree(tree, 60, 1024 * 1024);
+    const dst = join(dir, "many-copy");
+    const { child, done } = start(["copy", "--verbose", "--concurrency", "1", `${tree}/`, `${dst}/`]);
+    child.stdin!.end();
+    // Stopped once the first file is copied (--verbose reports each one on stderr).
+    await stderrShows(child, "debug: copied ");
+    child.kill("SIGTERM");
+    const out = await done;
+    expect(out.code, out.stderr).toBe(130);
+    const aborted = out.stderr.split("\n").filter((line) => line.startsWith("error E_ABORTED"));
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]).toMatch(
+      /^error E_ABORTED: interrupted: \d+ files? copied completely; no partial file is left at the destination: run the same command again to do the rest\.$/,
+    );
+    // The files stopped midway are no failures to look into, and nothing says "see above".
+    expect(out.stderr).not.toContain("more file(s) failed");
+    expect(out.stdout).not.toContain("NOT OK");
+    expect(out.stdout).toContain("stopped or failed");
+    const left = (await readdir(dst)).filter((name) => !/^\.~storages-meta-[0-9a-f]+\.json$/.test(name));
+    for (const name of left) {
+      expect(name).toMatch(/^f\d\d\.bin$/); // no temporary file
+      expect((await stat(join(dst, name))).size).toBe(1024 * 1024);
+    }
+    const rerun = await cli(["copy", `${tree}/`, `${dst}/`]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toContain("OK: the destination matches the source.");
   });
 });

@@ -1,4 +1,6 @@
 export * from "./abort.js";
+// What a save checks of its options, for tools that check a command line before writing anything.
+export { checkHeaderOptions, checkMetadata } from "./argument-checks.js";
 export * from "./body.js";
 export * from "./checksum.js";
 export * from "./conditional.js";

@@ -24,6 +24,20 @@ export const MAX_SEGMENT_BYTES = 255;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\\\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
 
+// The same characters but the backslash (shown as it is), to escape rather than refuse.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this escapes
+const UNPRINTABLE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+
+/**
+ * A name as a terminal or a log line may show it: every character `normalizeName` refuses for
+ * being invisible or a control (a line break, an escape sequence that recolours the terminal or
+ * sets its title, a bidi override) written as `\uXXXX`. Storages refuse such names on write, but a
+ * bucket filled by other tools may list them; printed raw, one name could pass for two lines.
+ */
+export function printableName(name: string): string {
+  return name.replace(UNPRINTABLE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /**
  * Percent-encoded separators, dots and NUL (also double-encoded, and overlong UTF-8 forms): a
  * server or proxy that decodes a URL path once more than we do would see `../` or `/` in them.

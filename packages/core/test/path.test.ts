@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidPathError, PathTraversalError } from "../src/errors.js";
-import { encodeNameForUrl, joinUrl, normalizeName, normalizePrefix } from "../src/path.js";
+import { encodeNameForUrl, joinUrl, normalizeName, normalizePrefix, printableName } from "../src/path.js";
 
 describe("normalizeName", () => {
   it.each([
@@ -132,5 +132,18 @@ describe("the plain-name fast path", () => {
       }
     }
     expect(plain).toBeGreaterThan(1000);
+  });
+});
+
+describe("printableName", () => {
+  it("escapes what normalizeName refuses as invisible (line breaks, escape sequences, bidi overrides), nothing else", () => {
+    expect(printableName("a/new\nline.txt")).toBe("a/new\\u000aline.txt");
+    expect(printableName("t\u001b]0;pwned\u0007.txt")).toBe("t\\u001b]0;pwned\\u0007.txt");
+    expect(printableName("invoice\u202efdp.exe")).toBe("invoice\\u202efdp.exe");
+    for (const name of ["avatars/me.jpg", "café/ü 1.txt", "back\\slash", "日本.txt"])
+      expect(printableName(name)).toBe(name);
+    // Whatever it leaves is plain ASCII where the control was.
+    for (const c of ["\u0000", "\u001f", "\u007f", "\u0085", "\u009f", "\u200e", "\u2028", "\u2069"])
+      expect(printableName(`x${c}y`)).toMatch(/^x\\u[0-9a-f]{4}y$/);
   });
 });

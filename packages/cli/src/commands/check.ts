@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { CheckReport, Finding } from "@storages/deploy";
 import { defineCommand } from "../command.js";
 import { EXIT, pathProblem, UsageError } from "../errors.js";
-import { wholeNumber } from "./options.js";
+import { MAX_CONCURRENCY, wholeNumber } from "./options.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").filter((v) => v.trim() !== "")];
@@ -16,11 +16,12 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * A count option of check: parsed here, not by commander, so that the message names the value and
  * what to give.
  */
-function positive(value: string | undefined, option: string): number | undefined {
+function positive(value: string | undefined, option: string, max?: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = wholeNumber(value, 1);
+  const n = wholeNumber(value, 1, max);
   if (n === undefined) {
-    throw new UsageError(`${option} ${JSON.stringify(value)}: give a whole number above 0 (digits only).`);
+    const range = max === undefined ? "above 0" : `from 1 to ${max}`;
+    throw new UsageError(`${option} ${JSON.stringify(value)}: give a whole number ${range} (digits only).`);
   }
   return n;
 }
@@ -138,7 +139,7 @@ export const check = defineCommand({
     }
     const appDir = appDirOption(context.cwd, options.appDir);
     const sample = positive(options.sample, "--sample");
-    const concurrency = positive(options.concurrency, "--concurrency");
+    const concurrency = positive(options.concurrency, "--concurrency", MAX_CONCURRENCY);
     const timeout = timeoutOption(options.timeout);
     // Loaded here, not at start-up: every other command's start would pay for it.
     const { checkDeployment } = await import("@storages/deploy");

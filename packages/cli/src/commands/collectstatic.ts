@@ -13,7 +13,7 @@ import { defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, lockWaitOption, positiveInteger } from "./options.js";
+import { collect, concurrencyOption, lockWaitOption, positiveInteger } from "./options.js";
 
 /** `--source ./assets` or `--source ./node_modules/pkg/dist=pkg/` (published under `pkg/`). */
 function sourceOption(text: string, parse: typeof parseSourceSpec): StaticSource {
@@ -109,7 +109,7 @@ export const collectstatic = defineCommand({
       .option("--no-originals", "do not also publish each file under its original name")
       .option("--base-url <path>", "path root-relative references start with (default /static/)")
       .option("--release <id>", "release id (default: derived from the files' hashes)")
-      .option("--concurrency <n>", "uploads at once (default 8)", positiveInteger)
+      .option("--concurrency <n>", "uploads at once (default 8)", concurrencyOption)
       .option(
         "--lock-wait <duration>",
         "how long to wait while another run publishes to the target (default 10m; 0: fail at once)",
@@ -131,8 +131,13 @@ export const collectstatic = defineCommand({
       write: true,
     });
     const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);
+    // Both given, one of them is a mistake: say which to drop rather than silently keep the last.
+    if (options.encodings !== undefined && options.compress === false)
+      throw new UsageError(
+        "--encodings and --no-compress contradict each other: drop --no-compress to precompress with those encodings, or drop --encodings.",
+      );
     let encodings = options.compress === false ? [] : ENCODINGS;
-    if (options.encodings !== undefined && options.compress !== false) {
+    if (options.encodings !== undefined) {
       const list = String(options.encodings)
         .split(",")
         .map((e) => e.trim())

@@ -1,6 +1,6 @@
 import type { Provision, StorageFeatures } from "@storages/core";
 import { defineCommand } from "../command.js";
-import { type ConfigReport, describeConfig, type StorageReport } from "../ops/config.js";
+import { type ConfigReport, describeConfig, noStoragesNote, type StorageReport } from "../ops/config.js";
 
 function features(f: StorageFeatures): string {
   const who = (p: Provision) => (p === "native" ? "" : p === "facade" ? " (facade)" : null);
@@ -73,6 +73,7 @@ export const config = defineCommand({
       warnings: context.warnings,
     });
     const { output } = context;
+    if (report.storages.length === 0) output.note(noStoragesNote(context.cwd));
     output.result(report, (r) => [
       `mode: ${r.mode}`,
       ...r.storages.flatMap((s) => ["", ...storageLines(s, (t) => output.style("bold", t))]),

@@ -1,7 +1,7 @@
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { positiveInteger } from "./options.js";
+import { concurrencyOption } from "./options.js";
 import { runTransfer, stdoutEndpoint } from "./transfer-run.js";
 
 export const get = defineCommand({
@@ -19,7 +19,7 @@ export const get = defineCommand({
   configure: (command) =>
     command
       .option("-r, --recursive", "download a folder: everything below it, names kept")
-      .option("--concurrency <n>", "files downloaded at once with -r (default 4)", positiveInteger),
+      .option("--concurrency <n>", "files downloaded at once with -r (default 4)", concurrencyOption),
   async run(context, [srcText, dstText = "."], options) {
     const src = parseAddress(srcText!);
     if (src.kind === "stdio")

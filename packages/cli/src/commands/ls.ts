@@ -1,6 +1,7 @@
-import type { ListEntry } from "@storages/core";
+import { type ListEntry, printableName } from "@storages/core";
 import { defineCommand } from "../command.js";
 import { formatDate } from "../format.js";
+import { noStoragesNote } from "../ops/config.js";
 import { list } from "../ops/files.js";
 
 /** What `ls --json` prints per entry (one JSON line each). */
@@ -38,7 +39,9 @@ export const ls = defineCommand({
   async run(context, [address], options: { recursive?: boolean; long?: boolean }) {
     const { output } = context;
     if (address === undefined) {
-      for (const s of await context.registry().describe()) {
+      const storages = await context.registry().describe();
+      if (storages.length === 0) output.note(noStoragesNote(context.cwd));
+      for (const s of storages) {
         output.item(
           {
             name: s.name,
@@ -54,7 +57,8 @@ export const ls = defineCommand({
     }
     const location = await context.resolve(address);
     const prefix = location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
-    const shown = (name: string) => (name.startsWith(prefix) ? name.slice(prefix.length) : name);
+    // A bucket filled by other tools may hold a name with a line break or an escape sequence.
+    const shown = (name: string) => printableName(name.startsWith(prefix) ? name.slice(prefix.length) : name);
     const line = (entry: ListEntry): string => {
       const name = entry.type === "directory" ? `${shown(entry.name)}/` : shown(entry.name);
       if (!options.long) return entry.type === "directory" ? output.style("cyan", name) : name;

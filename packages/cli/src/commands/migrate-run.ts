@@ -6,15 +6,16 @@
  * or a listing that failed part-way (the summary then counts what was done before),
  * 2 for a usage or configuration error, 130 when interrupted.
  */
+import { printableName } from "@storages/core";
 import type { MigrationOptions, MigrationResult, OverwritePolicy } from "@storages/migrate";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Location } from "../address.js";
-import { parseAddress } from "../address.js";
+import { parseAddress, refuseFilesystemRoot } from "../address.js";
 import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, nonNegativeInteger, positiveInteger } from "./options.js";
+import { collect, concurrencyOption, nonNegativeInteger } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
 
@@ -43,7 +44,7 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
       "only the names of shard K of N (a stable hash of the name): run N workers",
       shardOption,
     )
-    .option("--concurrency <n>", "files compared or copied at once (default 16)", positiveInteger)
+    .option("--concurrency <n>", "files compared or copied at once (default 16)", concurrencyOption)
     .option(
       "--skip-links",
       "leave out symbolic links a local folder's listing does not follow (default: they fail the run)",
@@ -131,6 +132,8 @@ export async function runMigration(
       (await destination.storage.exists(destination.path))
     )
       throw new UsageError(`${name} works on folders and ${dstText} is a file: give a folder.`);
+    if (name === "sync" && !options.dryRun)
+      refuseFilesystemRoot(destination, folder(destination), "sync would delete every file SRC lacks");
     const progress = context.progress();
     const migrationOptions: MigrationOptions = {
       include: options.include,
@@ -164,15 +167,18 @@ export async function runMigration(
     } finally {
       progress.stop();
     }
-    output.summary({ source: source.text, destination: destination.text, ...result }, (r) => summaryLines(r));
+    const interrupted = result.aborted || context.interrupted;
+    output.summary({ source: source.text, destination: destination.text, ...result }, (r) =>
+      summaryLines(r, interrupted),
+    );
     for (const failure of result.failures) {
       if (context.interrupted && failure.code === "E_ABORTED") continue;
       output.error({
         code: failure.code,
-        message: `${source.display(folder(source) + failure.name)}: ${failure.message}`,
+        message: `${printableName(source.display(folder(source) + failure.name))}: ${failure.message}`,
       });
     }
-    if (result.failed.files > result.failures.length)
+    if (result.failed.files > result.failures.length && !interrupted)
       output.error({
         code: "E_FAILED",
         message: `${result.failed.files - result.failures.length} more file(s) failed.`,
@@ -182,14 +188,33 @@ export async function runMigration(
     if (result.listingFailed)
       output.error({ code: result.listingFailed.code, message: result.listingFailed.message });
     if (result.deletesSkipped) output.error(result.deletesSkipped);
-    if (result.aborted || context.interrupted) return EXIT.interrupted;
+    if (interrupted) {
+      // Said once, as put and get say it: the files stopped midway are not failures to look into.
+      output.error({ code: "E_ABORTED", message: interruptedMessage(result) });
+      return EXIT.interrupted;
+    }
     return result.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await Promise.allSettled([source.close(), destination.close()]);
   }
 }
 
-function summaryLines(r: MigrationResult): string[] {
+/** What an interrupted run did, and that running it again finishes it. */
+function interruptedMessage(r: MigrationResult): string {
+  if (r.operation === "verify" || r.dryRun)
+    return `interrupted: ${r.operation}${r.dryRun ? " -n" : ""} stopped before it compared every file; nothing was changed: run it again for the whole answer.`;
+  const done = [
+    r.copied.files > 0 ? `${count(r.copied.files, "file")} copied completely` : "no file was copied",
+    r.operation === "sync"
+      ? r.deleted.files > 0
+        ? `${count(r.deleted.files, "file")} deleted`
+        : "none deleted"
+      : undefined,
+  ].filter(Boolean);
+  return `interrupted: ${done.join(", ")}; no partial file is left at the destination: run the same command again to do the rest.`;
+}
+
+function summaryLines(r: MigrationResult, interrupted: boolean): string[] {
   const part = (label: string, c: { files: number; bytes: number }) =>
     c.files > 0 ? `${count(c.files, "file")} ${label} (${formatBytes(c.bytes)})` : undefined;
   const would = r.dryRun ? "would be " : "";
@@ -201,7 +226,8 @@ function summaryLines(r: MigrationResult): string[] {
     part("different", r.different),
     part("missing", r.missing),
     part("extra", r.extra),
-    part("failed", r.failed),
+    // Interrupted, the files stopped midway count as failed: most of them are no error of their own.
+    part(interrupted ? "stopped or failed" : "failed", r.failed),
   ].filter((p): p is string => p !== undefined);
   const rate =
     r.copied.bytes > 0 && !r.dryRun ? `, ${formatBytes(r.copied.bytes / Math.max(seconds, 0.001))}/s` : "";
@@ -209,9 +235,11 @@ function summaryLines(r: MigrationResult): string[] {
     `${r.operation}: ${parts.length > 0 ? parts.join(", ") : "no files"} in ${seconds.toFixed(1)} s${rate}`,
   ];
   for (const kind of ["missing", "different"] as const) {
-    for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${name}`);
+    for (const name of r.samples[kind].slice(0, 20)) lines.push(`  ${kind}: ${printableName(name)}`);
     if (r[kind].files > 20) lines.push(`  … ${r[kind].files - 20} more ${kind}`);
   }
+  // The error line that follows says what an interrupted run did.
+  if (interrupted) return lines;
   // A dry run compares and plans: the destination is as it was, so it cannot be said to match.
   if (r.dryRun)
     lines.push(r.ok ? "Dry run: nothing was changed (run it without -n to do it)." : "NOT OK: see above.");

@@ -125,6 +125,22 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/**
+ * The most files or requests a command runs at once (what @storages/migrate allows for copy and
+ * sync): each one holds open files and sockets, and far more fail with EMFILE, not faster.
+ */
+export const MAX_CONCURRENCY = 1024;
+
+/** A commander argument parser for `--concurrency`: 1 to MAX_CONCURRENCY. */
+export function concurrencyOption(value: string): number {
+  const n = wholeNumber(value, 1, MAX_CONCURRENCY);
+  if (n === undefined)
+    throw new InvalidArgumentError(
+      `a whole number from 1 to ${MAX_CONCURRENCY} is needed (digits only): more at once runs out of open files.`,
+    );
+  return n;
+}
+
 /** A commander argument parser for a count that may be 0. */
 export function nonNegativeInteger(value: string): number {
   const n = wholeNumber(value, 0);

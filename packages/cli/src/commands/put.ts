@@ -1,8 +1,33 @@
+import { fstatSync, statSync } from "node:fs";
+import type { Readable } from "node:stream";
+import { checkHeaderOptions, checkMetadata } from "@storages/core";
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { collect, contentTypeOption, metadataOption, positiveInteger, visibilityOption } from "./options.js";
+import {
+  collect,
+  concurrencyOption,
+  contentTypeOption,
+  metadataOption,
+  visibilityOption,
+} from "./options.js";
 import { runTransfer, stdinEndpoint } from "./transfer-run.js";
+
+/**
+ * Whether stdin is the null device: nothing was piped in. Cron, systemd and `docker run` without
+ * -i give a command /dev/null, and Node opens it in place of a closed stdin (`<&-`); reading it is
+ * an empty upload that would replace yesterday's backup with nothing.
+ */
+function stdinIsNullDevice(stdin: Readable): boolean {
+  const fd = (stdin as { fd?: unknown }).fd;
+  if (typeof fd !== "number") return false; // a pipe, a socket, a script's own stream
+  try {
+    const stat = fstatSync(fd);
+    return stat.isCharacterDevice() && stat.rdev === statSync("/dev/null").rdev;
+  } catch {
+    return false; // no /dev/null (Windows): nothing to tell apart
+  }
+}
 
 export const put = defineCommand({
   name: "put",
@@ -29,7 +54,7 @@ export const put = defineCommand({
       .option("--visibility <public|private>", "visibility of every file (default: the storage's)")
       .option("--metadata <key=value>", "custom metadata (repeatable)", collect)
       .option("--no-overwrite", "keep existing files: a taken name gets a fresh suffix")
-      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", positiveInteger),
+      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", concurrencyOption),
   async run(context, [srcText, dstText], options) {
     const src = parseAddress(srcText!);
     if (src.kind === "named" || src.kind === "url") {
@@ -42,8 +67,30 @@ export const put = defineCommand({
         "put writes to an address (NAME:path, a storage URL or a local path), not to stdout: use storages cat or get to read.",
       );
     }
+    if (src.kind === "stdio" && stdinIsNullDevice(context.stdin)) {
+      throw new UsageError(
+        `put - uploads what is piped in, and stdin is /dev/null (closed, or a cron job, a service or docker run without -i): nothing was written to ${dstText}. Pipe the data in (pg_dump app | storages put - ${dstText}), or give a file.`,
+      );
+    }
     const contentType = contentTypeOption(options.contentType);
+    const metadata = metadataOption(options.metadata);
     const dst = await context.resolve(dstText!, { write: true });
+    // Checked as save() checks them, but once: refused there, a folder would fail file by file.
+    for (const [flag, check] of [
+      ["--cache-control", () => checkHeaderOptions({ cacheControl: options.cacheControl })],
+      ["--metadata", () => checkMetadata(metadata, dst.storage.capabilities)],
+    ] as const) {
+      try {
+        check();
+      } catch (error) {
+        throw new UsageError(`${flag}: ${(error as Error).message}`);
+      }
+    }
+    // Nothing piped in and a person at the keyboard: without a word it would seem to hang.
+    if (src.kind === "stdio" && context.stdin.isTTY === true)
+      context.output.note(
+        `Reading what you type for ${dst.text}: end it with Ctrl-D on a line of its own (Ctrl-C stops, nothing written). To upload a file, pipe it in or name it.`,
+      );
     const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
     return runTransfer(
       context,
@@ -55,7 +102,7 @@ export const put = defineCommand({
         contentType,
         cacheControl: options.cacheControl,
         visibility: visibilityOption(options.visibility),
-        metadata: metadataOption(options.metadata),
+        metadata,
         concurrency: options.concurrency,
       },
       "uploaded",

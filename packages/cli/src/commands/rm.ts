@@ -1,4 +1,5 @@
 import { type PartialFailureError, StorageError } from "@storages/core";
+import { refuseFilesystemRoot } from "../address.js";
 import { defineCommand } from "../command.js";
 import { EXIT, errorReport, UsageError } from "../errors.js";
 import { count } from "../format.js";
@@ -25,6 +26,7 @@ export const rm = defineCommand({
     const prefix = location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
     const what =
       prefix === "" ? `EVERY file of ${location.text}` : `every file below ${location.display(prefix)}`;
+    if (options.recursive) refuseFilesystemRoot(location, prefix, "rm -r would delete every file");
     if (options.recursive && !options.yes) {
       const confirmed = await context.confirm(`Delete ${what}?`);
       if (confirmed === undefined) {

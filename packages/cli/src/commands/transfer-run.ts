@@ -4,6 +4,7 @@
  * Ctrl-C, what was written and what was not.
  */
 import type { Readable, Writable } from "node:stream";
+import { printableName } from "@storages/core";
 import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, errorReport } from "../errors.js";
 import { count, formatBytes } from "../format.js";
@@ -70,14 +71,20 @@ export async function runTransfer(
   }
   for (const failure of report.failures) {
     if (interrupted && failure.error.code === "E_ABORTED") continue;
-    output.error({ ...failure.error, message: `${failure.from} → ${failure.to}: ${failure.error.message}` });
+    output.error({
+      ...failure.error,
+      message: `${printableName(failure.from)} → ${printableName(failure.to)}: ${failure.error.message}`,
+    });
   }
   if (interrupted) {
     const stopped = report.failures.filter((f) => f.error.code === "E_ABORTED").map((f) => f.to);
-    const parts = [
-      report.copied > 0 ? `${count(report.copied, "file")} ${verb} completely` : "no file was written",
-      stopped.length > 0 ? `${stopped.join(", ")} stopped midway and not written` : undefined,
-    ].filter(Boolean);
+    // stdout cannot take back what it was given: its reader has the first part of the file only.
+    const parts = toStdout
+      ? [`${report.failures[0]?.from ?? "the file"} was cut short: stdout got only the first part of it`]
+      : [
+          report.copied > 0 ? `${count(report.copied, "file")} ${verb} completely` : "no file was written",
+          stopped.length > 0 ? `${stopped.join(", ")} stopped midway and not written` : undefined,
+        ].filter(Boolean);
     output.error({ code: "E_ABORTED", message: `interrupted: ${parts.join("; ")}.` });
     return EXIT.interrupted;
   }

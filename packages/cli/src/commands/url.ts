@@ -31,6 +31,11 @@ export const url = defineCommand({
   ) {
     if (options.signed && options.public)
       throw new UsageError("--signed and --public exclude each other: keep one.");
+    // `--download ""` (an unset variable) signed a URL that downloads nothing: say so instead.
+    if (typeof options.download === "string" && options.download.trim() === "")
+      throw new UsageError(
+        "--download is empty: give the name browsers save the file under, or --download alone, after the address (storages url ADDRESS --download), for the file's own name.",
+      );
     const expiresIn = expiresOption(options.expires);
     const location = await context.resolve(address!);
     const result = await fileUrl(location, {

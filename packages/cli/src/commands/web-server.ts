@@ -1,11 +1,45 @@
 /** `storages nginx` and `storages caddy`: one command shape, two renderers. */
-import { mkdir, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { mkdir, realpath, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { type CommandDefinition, defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** Why `--out FILE` cannot be written or `--standalone DIR` created, in words (never Node's "EISDIR: …"). */
+function writeProblem(error: unknown, path: string, kind: "file" | "folder"): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT") return `the folder of ${path} does not exist: create it, or give another path`;
+  if (code === "EISDIR") return `${path} is a folder: give a file name in it`;
+  if (code === "EEXIST" || code === "ENOTDIR")
+    return kind === "folder"
+      ? `${path} is a file, not a folder: give a folder`
+      : `${path} has a file where one of its folders should be`;
+  if (code === "EACCES" || code === "EPERM") return `${path} cannot be written (permission denied)`;
+  return `${path} cannot be written (${code ?? (error instanceof Error ? error.message : String(error))})`;
+}
+
+/**
+ * Writes the configuration whole or not at all: a temporary file beside it, renamed over it. A web
+ * server reloaded after a failed write (a full disk) then reads the previous file, not half of one.
+ * A symlink (sites-enabled/app → sites-available/app) is written where it points, and stays.
+ */
+async function writeWhole(path: string, text: string): Promise<void> {
+  const file = await realpath(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return path;
+    throw error;
+  });
+  const temporary = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await writeFile(temporary, text, { flag: "wx" });
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }
 
 function webServerCommand(
@@ -46,6 +80,15 @@ function webServerCommand(
         out?: string;
       },
     ) {
+      for (const [flag, value] of [
+        ["--standalone", options.standalone],
+        ["--out", options.out],
+      ] as const) {
+        if (value?.trim() === "")
+          throw new UsageError(
+            `${flag} is empty: give a ${flag === "--out" ? "file" : "folder"}, or leave ${flag} out.`,
+          );
+      }
       // Loaded here, not at start-up: every other command's start would pay for it.
       const render = (await import("@storages/deploy"))[renderer];
       const runDir = options.standalone ? resolve(context.cwd, options.standalone) : undefined;
@@ -63,7 +106,9 @@ function webServerCommand(
         try {
           await mkdir(runDir, { recursive: true });
         } catch (error) {
-          throw new UsageError(`--standalone ${options.standalone}: ${(error as Error).message}`);
+          throw new UsageError(
+            `--standalone ${options.standalone}: ${writeProblem(error, runDir, "folder")}.`,
+          );
         }
       }
       if (options.out === undefined) {
@@ -72,9 +117,11 @@ function webServerCommand(
       }
       const out = resolve(context.cwd, options.out);
       try {
-        await writeFile(out, text);
+        await writeWhole(out, text);
       } catch (error) {
-        throw new UsageError(`--out ${options.out}: ${(error as Error).message}`);
+        throw new UsageError(
+          `--out ${options.out}: ${writeProblem(error, out, "file")}; nothing was written.`,
+        );
       }
       context.output.summary({ written: out }, (r) => `wrote ${r.written}`);
       return undefined;

@@ -10,7 +10,7 @@
  *
  * So `storages` and the app never disagree about where `default` lives.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import {
@@ -49,6 +49,32 @@ export function loadEnvFiles(
     set.push(key);
   }
   return set;
+}
+
+/**
+ * `--config FILE` must name a file: a missing one or a folder is the command line's mistake (exit
+ * 2, in the words --env-file uses), not the configuration's ("createStorages({ configFile })…").
+ */
+export function checkConfigFile(file: string | undefined, cwd: string): void {
+  if (file === undefined) return;
+  let problem: string | undefined;
+  try {
+    if (statSync(resolve(cwd, file)).isDirectory()) problem = "is a folder, not a file";
+  } catch (error) {
+    problem = pathProblem(error);
+  }
+  if (problem !== undefined)
+    throw new UsageError(
+      `--config ${file}: ${problem}. Give the app's storages config file (storages.config.json, .js, .mjs or .ts), or leave --config out.`,
+    );
+}
+
+/**
+ * What `ls` and `config` say when no storage is configured at all: an empty answer that is almost
+ * always the wrong place or environment (the app's .env not loaded), not an empty configuration.
+ */
+export function noStoragesNote(cwd: string): string {
+  return `No storage is configured here: no STORAGES_<NAME> variable, no --config, no storages.config.{json,js,mjs,ts} in ${cwd}. Run it where the app runs, with its environment (storages -e .env.production …).`;
 }
 
 export interface ConfigurationOptions {

@@ -23,7 +23,7 @@ import {
 } from "@storages/core";
 import pLimit from "p-limit";
 import type { Location } from "../address.js";
-import { UsageError } from "../errors.js";
+import { isUsageError, UsageError } from "../errors.js";
 import type { ProgressState } from "../progress.js";
 
 /** A transfer end: a resolved address, or a stream (`-`). */
@@ -350,6 +350,12 @@ export async function transfer(
     for await (const entry of src.storage.list(from, { recursive: true, signal: options.signal })) {
       if (options.signal?.aborted) break;
       if (entry.type !== "file") continue;
+      // A local file as destination: every copy would fail on it, one error per file. Asked once a
+      // file is found: `get -r default:a.txt x` with nothing below a.txt means that one file.
+      if (found === 0 && dst.kind === "path" && !dst.directory && (await dst.storage.exists(dst.path)))
+        throw new UsageError(
+          `${dst.text} is a file, and a folder is copied into a folder: give a folder (a new name is created as one).`,
+        );
       found++;
       const target = `${to}${entry.name.slice(from.length)}`;
       tally.found(entry.size);
@@ -367,6 +373,7 @@ export async function transfer(
     }
     tally.listed();
   } catch (error) {
+    if (isUsageError(error)) throw error;
     failed(src.display(from), dst.display(to), error);
   }
   await Promise.all(running);
