@@ -20,7 +20,7 @@ import {
 } from "@storages/core";
 import type { DriverContext } from "./context.js";
 import { makeDurable, syncDescriptor } from "./durability.js";
-import { closeQuietly, fstatFd, openFd } from "./io.js";
+import { closeDirectory, closeQuietly, fstatFd, openFd } from "./io.js";
 import { copyAndHash } from "./local-copy.js";
 import { existingFile, notFound, openToRead } from "./lookup.js";
 import { errnoCode, type RootedPaths } from "./paths.js";
@@ -139,7 +139,7 @@ async function linkCopy(
       else await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
       return true;
     } finally {
-      closeQuietly(directoryFd);
+      closeDirectory(directoryFd);
     }
   }
 }

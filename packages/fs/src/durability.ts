@@ -6,7 +6,7 @@
 import { constants, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { release } from "node:os";
-import { closeFd, fsyncFd, openFd } from "./io.js";
+import { closeDirectory, closeFd, fsyncFd, openFd } from "./io.js";
 import type { Durability } from "./options.js";
 import { errnoCode, OPEN_DIRECTORY } from "./paths.js";
 
@@ -38,7 +38,8 @@ export async function syncPath(path: string, flags: number): Promise<void> {
   try {
     await syncDescriptor(fd);
   } finally {
-    await closeFd(fd);
+    if ((flags & constants.O_DIRECTORY) !== 0) closeDirectory(fd);
+    else await closeFd(fd);
   }
 }
 

@@ -12,7 +12,7 @@ import { constants, readlinkSync } from "node:fs";
 import { chmod, lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { InvalidPathError, PathTraversalError } from "@storages/core";
-import { closeFd, closeQuietly, openFd } from "./io.js";
+import { closeDirectory, openFd } from "./io.js";
 
 /**
  * Opening for a read: never through a link as the last segment (those take the careful path),
@@ -72,7 +72,7 @@ export class RootedPaths {
     try {
       this.fdPaths = pathOfFd(fd) === this.real;
     } finally {
-      await closeFd(fd);
+      closeDirectory(fd);
     }
   }
 
@@ -237,7 +237,7 @@ export class RootedPaths {
       if (!this.contains(real)) throw this.escape(key);
       return real;
     } finally {
-      closeQuietly(fd);
+      closeDirectory(fd);
     }
   }
 
@@ -294,12 +294,12 @@ export class RootedPaths {
         const real = pathOfFd(fd);
         if (real !== undefined && !real.endsWith(DELETED)) {
           if (!this.contains(real)) {
-            closeQuietly(fd);
+            closeDirectory(fd);
             throw this.escape(key);
           }
           return { directory: real, fd };
         }
-        closeQuietly(fd); // removed meanwhile: the careful path below decides
+        closeDirectory(fd); // removed meanwhile: the careful path below decides
       }
     }
     for (let attempt = 1; ; attempt++) {

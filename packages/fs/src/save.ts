@@ -19,7 +19,7 @@ import {
 } from "@storages/core";
 import type { DriverContext } from "./context.js";
 import { makeDurable, syncDescriptor } from "./durability.js";
-import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd } from "./io.js";
+import { closeDirectory, closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd } from "./io.js";
 import { etagOf } from "./lookup.js";
 import { errnoCode, type RootedPaths } from "./paths.js";
 import { prune } from "./removal.js";
@@ -140,7 +140,7 @@ export async function save(
     }
     throw error;
   } finally {
-    closeQuietly(file.directoryFd);
+    closeDirectory(file.directoryFd);
   }
 }
 
@@ -163,7 +163,7 @@ async function createTemp(
       const fd = await openFd(temp, CREATE_EXCLUSIVE, context.fileMode);
       return { file: { directory, directoryFd, temp, fd }, opening };
     } catch (error) {
-      closeQuietly(directoryFd);
+      closeDirectory(directoryFd);
       await opening?.then(abandonRecord, () => {});
       if (errnoCode(error) === "ENOTDIR") throw context.paths.fileInTheWay(key, error);
       // A concurrent delete removed the (then empty) directory between mkdir and open: redo both.
