@@ -8,7 +8,7 @@
  * falls back to what (no hard links, another filesystem).
  */
 import type { BigIntStats } from "node:fs";
-import { copyFile, link, lstat, rename, stat, unlink } from "node:fs/promises";
+import { link, lstat, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   AlreadyExistsError,
@@ -16,16 +16,15 @@ import {
   type DriverCopyOptions,
   guessContentType,
   NotFoundError,
-  settleOnAbort,
 } from "@storages/core";
 import type { DriverContext } from "./context.js";
 import { makeDurable, syncDescriptor } from "./durability.js";
 import { closeDirectory, closeQuietly, fstatFd, openFd } from "./io.js";
-import { copyAndHash } from "./local-copy.js";
+import { kernelCopy, localCopyFill } from "./local-copy.js";
 import { existingFile, notFound, openToRead } from "./lookup.js";
 import { errnoCode, type RootedPaths } from "./paths.js";
 import { prune } from "./removal.js";
-import { NO_HARD_LINKS, noHardLinks, PARENT_RETRIES, save } from "./save.js";
+import { type Fill, NO_HARD_LINKS, noHardLinks, PARENT_RETRIES, save } from "./save.js";
 import { needsRecord, readRecord, removeRecord, type StoredMetadata, writeRecord } from "./sidecar.js";
 import { tempPath } from "./temporary.js";
 
@@ -65,6 +64,17 @@ export async function copyStoredFile(
   const known = meta.checksums?.md5;
   // A record must carry the checksum of what it names: a file without one is copied (and hashed).
   if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options))) return;
+  // A file put in the root by another program has no checksum: its copy is written (and hashed)
+  // here, so it gets one. A file with one is copied by the kernel, the copy creating its temporary file.
+  const fill: Fill =
+    known === undefined
+      ? await localCopyFill(source.path, options.signal, context.records)
+      : {
+          copy: async (temp, create) => {
+            await kernelCopy(source.path, temp, create, options.signal);
+            return known;
+          },
+        };
   await save(
     context,
     to,
@@ -73,14 +83,7 @@ export async function copyStoredFile(
       exclusive: !options.overwrite,
       meta: (md5) => ({ ...meta, checksums: { md5 } }),
     },
-    async (file) => {
-      if (known === undefined) {
-        // A file put in the root by another program: its copy is written here, so it gets a checksum.
-        return copyAndHash(source.path, file, options.signal, context.records);
-      }
-      await settleOnAbort(copyFile(source.path, file.temp), options.signal);
-      return known;
-    },
+    fill,
   );
 }
 

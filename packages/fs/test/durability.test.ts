@@ -235,6 +235,39 @@ describe("reads", () => {
   });
 });
 
+describe("local files copied by the kernel", () => {
+  const isTemporary = (path: string) => /\.~storages-.*\.tmp$/.test(path);
+
+  it("the copy creates the temporary file: unsynced, the driver opens no file of the save", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.css");
+    realFs.writeFileSync(source, "body { color: red }");
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    opened.length = 0;
+    await storage.save("static/a.css", localFile(source));
+    await storage.save("static/a.css", localFile(source)); // over a file there: renamed over it
+    expect(opened.filter(isTemporary)).toEqual([]);
+    expect(realFs.readFileSync(join(root, "static/a.css"), "utf8")).toBe("body { color: red }");
+    expect(await readdir(join(root, "static"))).toEqual(["a.css"]);
+    await storage.close();
+  });
+
+  it("synced, the save opens its temporary file once (it fsyncs through it), and the copy fills it", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.css");
+    realFs.writeFileSync(source, "body { color: blue }");
+    const storage = fsStorage({ root, overwrite: true, records: false });
+    opened.length = 0;
+    synced.length = 0;
+    await storage.save("static/b.css", localFile(source));
+    expect(opened.filter(isTemporary).length).toBe(1);
+    const real = realFs.realpathSync(root);
+    // The data (under its temporary name) and the folder.
+    expect(synced.filter((p) => isTemporary(p)).length).toBe(1);
+    expect(synced).toContain(join(real, "static"));
+  });
+});
+
 /** Many files: what a flush syncs whole (syncfs) rather than file by file. */
 const MANY = 70;
 
