@@ -34,10 +34,24 @@ async function metadataOf(key: string, path: string, stats: BigIntStats): Promis
 }
 
 /**
- * The real path and stat of a file to copy from, checked through a descriptor of it (an open, a
- * readlink of /proc/self/fd and an fstat, instead of a realpath of every segment and a stat).
+ * The real path and stat of a file to copy from. Through a checked descriptor of its folder and an
+ * lstat of the entry (two thread-pool trips: what a copy needs is the name and the stat, not the
+ * content); a link there, or a system whose descriptors do not name their files, through a
+ * descriptor of the file itself (an open, a readlink of /proc/self/fd and an fstat, or a realpath).
  */
 async function fileToCopy(paths: RootedPaths, key: string): Promise<{ path: string; stats: BigIntStats }> {
+  const entry = await paths.entryPath(key);
+  if (entry !== undefined) {
+    let stats: BigIntStats;
+    try {
+      stats = await lstat(entry, { bigint: true });
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") throw notFound(key);
+      throw error;
+    }
+    if (stats.isFile()) return { path: entry, stats };
+    if (!stats.isSymbolicLink()) throw notFound(key);
+  }
   const { opened: fd, path } = await openToRead(paths, key, openFd, (d) => d, closeQuietly);
   try {
     const stats = await fstatFd(fd);

@@ -10,7 +10,7 @@
  */
 import { constants, readlinkSync } from "node:fs";
 import { chmod, lstat, mkdir, realpath, stat } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { basename, dirname, join, sep } from "node:path";
 import { InvalidPathError, PathTraversalError } from "@storages/core";
 import { closeDirectory, openFd } from "./io.js";
 
@@ -310,6 +310,33 @@ export class RootedPaths {
         // Pruned again between being made and opened (see prepareParent).
         if (errnoCode(error) !== "ENOENT" || attempt >= FOLDER_ATTEMPTS) throw error;
       }
+    }
+  }
+
+  /**
+   * The real path of a key's entry, found through a checked descriptor of its folder (one open, a
+   * readlink of /proc/self/fd, the folder closed on this thread): what `openExisting` checks of
+   * the file's path, without opening the file. The entry itself is not resolved: the caller
+   * lstat()s it, and takes a link there the careful way. Undefined when descriptors do not name
+   * their files, or the folder does not exist (or is no folder).
+   */
+  async entryPath(key: string): Promise<string | undefined> {
+    if (!this.fdPaths) return undefined;
+    const lexical = this.pathOf(key);
+    let fd: number;
+    try {
+      fd = await openFd(dirname(lexical), OPEN_DIRECTORY);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
+      throw error;
+    }
+    try {
+      const real = pathOfFd(fd);
+      if (real === undefined || real.endsWith(DELETED)) return undefined;
+      if (!this.contains(real)) throw this.escape(key);
+      return join(real, basename(lexical));
+    } finally {
+      closeDirectory(fd);
     }
   }
 

@@ -259,6 +259,9 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
       expect(await code(storage.stat("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.exists("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.copy("escape-file.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.copy("escape-dir/secret.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+      for (const from of ["escape-file.txt", "escape-dir/secret.txt"])
+        expect(await code(storage.copy(from, "linked.txt", { link: true })), from).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.move("escape-file.txt", "moved.txt"))).toBe("E_PATH_TRAVERSAL");
     });
 
@@ -292,6 +295,10 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
     it("follows links that stay inside the root", async () => {
       expect(await storage.readText("alias.txt")).toBe("inside");
       expect((await storage.open("alias.txt")).readable).toBe(true);
+      await storage.copy("alias.txt", "alias-copy.txt");
+      await storage.copy("alias.txt", "alias-link.txt", { link: true });
+      expect(await storage.readText("alias-copy.txt")).toBe("inside");
+      expect(await storage.readText("alias-link.txt")).toBe("inside");
       await mkdir(join(root, "real-dir"));
       await symlink(join(root, "real-dir"), join(root, "dir-alias"));
       await storage.save("dir-alias/through.txt", "through");

@@ -268,6 +268,20 @@ describe("local files copied by the kernel", () => {
   });
 });
 
+describe("copies", () => {
+  it("a copy finds its source through its folder: the source file is never opened for a link", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1a2b3c.css", "body {}");
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "static/app.css", { link: true });
+    expect(opened.filter((p) => p.endsWith(".css"))).toEqual([]);
+    expect(realFs.statSync(join(root, "static/app.css")).ino).toBe(
+      realFs.statSync(join(root, "static/app.1a2b3c.css")).ino,
+    );
+    await storage.close();
+  });
+});
+
 /** Many files: what a flush syncs whole (syncfs) rather than file by file. */
 const MANY = 70;
 
