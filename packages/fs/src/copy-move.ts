@@ -33,23 +33,33 @@ async function metadataOf(key: string, path: string, stats: BigIntStats): Promis
   return (await readRecord(path, stats)) ?? { contentType: guessContentType(key) };
 }
 
+/** A copy's source: its real path and stat, and (when it was found that way) its folder, open. */
+interface CopySource {
+  path: string;
+  stats: BigIntStats;
+  folder?: { directory: string; fd: number } | undefined;
+}
+
 /**
- * The real path and stat of a file to copy from. Through a checked descriptor of its folder and an
- * lstat of the entry (two thread-pool trips: what a copy needs is the name and the stat, not the
- * content); a link there, or a system whose descriptors do not name their files, through a
- * descriptor of the file itself (an open, a readlink of /proc/self/fd and an fstat, or a realpath).
+ * The real path and stat of a file to copy from. Through a checked descriptor of its folder, left
+ * open for a link made in the same folder, and an lstat of the entry (what a copy needs is the name
+ * and the stat, not the content); a link there, or a system whose descriptors do not name their
+ * files, through a descriptor of the file itself (an open, a readlink of /proc/self/fd and an
+ * fstat, or a realpath). The caller closes `folder`.
  */
-async function fileToCopy(paths: RootedPaths, key: string): Promise<{ path: string; stats: BigIntStats }> {
-  const entry = await paths.entryPath(key);
-  if (entry !== undefined) {
+async function fileToCopy(paths: RootedPaths, key: string): Promise<CopySource> {
+  const folder = await paths.openFolderOf(key);
+  if (folder !== undefined) {
     let stats: BigIntStats;
     try {
-      stats = await lstat(entry, { bigint: true });
+      stats = await lstat(folder.entry, { bigint: true });
     } catch (error) {
+      closeDirectory(folder.fd);
       if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") throw notFound(key);
       throw error;
     }
-    if (stats.isFile()) return { path: entry, stats };
+    if (stats.isFile()) return { path: folder.entry, stats, folder };
+    closeDirectory(folder.fd);
     if (!stats.isSymbolicLink()) throw notFound(key);
   }
   const { opened: fd, path } = await openToRead(paths, key, openFd, (d) => d, closeQuietly);
@@ -73,11 +83,36 @@ export async function copyStoredFile(
   options: DriverCopyOptions,
 ): Promise<void> {
   const source = await fileToCopy(context.paths, from);
-  if (options.link && !context.records && (await linkCopy(context, source, to, undefined, options))) return;
-  const meta = await metadataOf(from, source.path, source.stats);
+  try {
+    // A link made in the source's own folder (collectstatic's original names) uses its descriptor.
+    const folder = sameFolder(context.paths, from, to) ? source.folder : undefined;
+    if (options.link && !context.records && (await linkCopy(context, source, to, undefined, options, folder)))
+      return;
+    const meta = await metadataOf(from, source.path, source.stats);
+    const known = meta.checksums?.md5;
+    // A record must carry the checksum of what it names: a file without one is copied (and hashed).
+    if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options, folder)))
+      return;
+    await copyBySave(context, source, to, meta, options);
+  } finally {
+    if (source.folder !== undefined) closeDirectory(source.folder.fd);
+  }
+}
+
+/** Whether two keys name entries of one folder (their lexical paths: checks both names too). */
+function sameFolder(paths: RootedPaths, a: string, b: string): boolean {
+  return dirname(paths.pathOf(a)) === dirname(paths.pathOf(b));
+}
+
+/** `source` copied under the name `to` like a write, its metadata along (save.ts). */
+async function copyBySave(
+  context: DriverContext,
+  source: CopySource,
+  to: string,
+  meta: StoredMetadata,
+  options: DriverCopyOptions,
+): Promise<void> {
   const known = meta.checksums?.md5;
-  // A record must carry the checksum of what it names: a file without one is copied (and hashed).
-  if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options))) return;
   // A file put in the root by another program has no checksum: its copy is written (and hashed)
   // here, so it gets one. A file with one is copied by the kernel, the copy creating its temporary file.
   const fill: Fill =
@@ -113,10 +148,14 @@ async function linkCopy(
   to: string,
   meta: StoredMetadata | undefined,
   options: DriverCopyOptions,
+  /** `to`'s folder, already open and checked (the caller closes it). */
+  folder?: { directory: string; fd: number },
 ): Promise<boolean> {
   context.startSweep();
   for (let attempt = 1; ; attempt++) {
-    const { directory, fd: directoryFd } = await context.paths.openParent(to);
+    // A folder pruned since it was opened is opened (made) again.
+    const shared = attempt === 1 ? folder : undefined;
+    const { directory, fd: directoryFd } = shared ?? (await context.paths.openParent(to));
     try {
       const target = join(directory, basename(to));
       let linked: string | undefined;
@@ -156,7 +195,7 @@ async function linkCopy(
       else await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
       return true;
     } finally {
-      closeDirectory(directoryFd);
+      if (shared === undefined) closeDirectory(directoryFd);
     }
   }
 }

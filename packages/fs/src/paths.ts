@@ -314,13 +314,13 @@ export class RootedPaths {
   }
 
   /**
-   * The real path of a key's entry, found through a checked descriptor of its folder (one open, a
-   * readlink of /proc/self/fd, the folder closed on this thread): what `openExisting` checks of
-   * the file's path, without opening the file. The entry itself is not resolved: the caller
-   * lstat()s it, and takes a link there the careful way. Undefined when descriptors do not name
-   * their files, or the folder does not exist (or is no folder).
+   * A key's folder, open and checked (one open, a readlink of /proc/self/fd: what `openExisting`
+   * checks of a file's path, without opening the file), and the real path of the key's entry in it.
+   * The caller closes `fd` (closeDirectory). The entry itself is not resolved: the caller lstat()s
+   * it, and takes a link there the careful way. Undefined when descriptors do not name their files,
+   * or the folder does not exist (or is no folder).
    */
-  async entryPath(key: string): Promise<string | undefined> {
+  async openFolderOf(key: string): Promise<{ directory: string; fd: number; entry: string } | undefined> {
     if (!this.fdPaths) return undefined;
     const lexical = this.pathOf(key);
     let fd: number;
@@ -330,14 +330,13 @@ export class RootedPaths {
       if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
       throw error;
     }
-    try {
-      const real = pathOfFd(fd);
-      if (real === undefined || real.endsWith(DELETED)) return undefined;
-      if (!this.contains(real)) throw this.escape(key);
-      return join(real, basename(lexical));
-    } finally {
+    const real = pathOfFd(fd);
+    if (real === undefined || real.endsWith(DELETED) || !this.contains(real)) {
       closeDirectory(fd);
+      if (real !== undefined && !real.endsWith(DELETED)) throw this.escape(key);
+      return undefined;
     }
+    return { directory: real, fd, entry: join(real, basename(lexical)) };
   }
 
   /**

@@ -280,6 +280,23 @@ describe("copies", () => {
     );
     await storage.close();
   });
+
+  it("a link made in its source's folder opens that folder once, for both names", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1a2b3c.css", "body {}");
+    await storage.save("other/keep.txt", "folder exists");
+    const folder = join(realFs.realpathSync(root), "static");
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "static/app.css", { link: true });
+    expect(opened.filter((p) => p === folder).length).toBe(1);
+    // Into another folder: each folder once.
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "other/app.css", { link: true });
+    expect(opened.filter((p) => p === folder).length).toBe(1);
+    expect(opened.filter((p) => p === join(realFs.realpathSync(root), "other")).length).toBe(1);
+    expect(realFs.readFileSync(join(root, "other/app.css"), "utf8")).toBe("body {}");
+    await storage.close();
+  });
 });
 
 /** Many files: what a flush syncs whole (syncfs) rather than file by file. */
