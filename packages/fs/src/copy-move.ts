@@ -192,7 +192,9 @@ async function linkCopy(
         throw error;
       }
       if (durable) await syncDescriptor(directoryFd);
-      else await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+      // (The link is the source's file: on its filesystem, which is this folder's.)
+      else
+        await makeDurable(context, directory, recordPath === undefined ? [] : [recordPath], source.stats.dev);
       return true;
     } finally {
       if (shared === undefined) closeDirectory(directoryFd);
@@ -309,7 +311,7 @@ export async function moveStoredFile(
     return;
   }
   await removeRecord(entry);
-  await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+  await makeDurable(context, directory, recordPath === undefined ? [] : [recordPath]);
   if (dirname(entry) !== directory) await makeDurable(context, dirname(entry));
   await prune(context.paths, dirname(entry));
 }

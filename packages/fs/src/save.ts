@@ -170,8 +170,8 @@ async function saveOnce(
       await makeDurable(
         context,
         committed.directory,
-        committed.path,
-        ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
+        committed.recordPath === undefined ? [committed.path] : [committed.path, committed.recordPath],
+        stats.dev,
       );
     return {
       key: committed.key,

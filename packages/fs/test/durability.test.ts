@@ -40,6 +40,18 @@ vi.mock("node:fs", async (importOriginal) => {
   return { ...fs, fsync, open, default: { ...fs, fsync, open } };
 });
 
+/** Every path stat()ed through node:fs/promises. */
+const statted: string[] = [];
+
+vi.mock("node:fs/promises", async (importOriginal) => {
+  const fs = await importOriginal<typeof import("node:fs/promises")>();
+  const stat = (path: string, ...rest: unknown[]) => {
+    statted.push(path);
+    return (fs.stat as (...args: unknown[]) => unknown)(path, ...rest);
+  };
+  return { ...fs, stat, default: { ...fs, stat } };
+});
+
 /** The `sync -f` runs: command and arguments. */
 const spawned: string[][] = [];
 /** Set by a test: the next `sync -f` fails as a system without syncfs would (exit status 1). */
@@ -320,6 +332,39 @@ describe.runIf(syncfsCommand() !== undefined)("durability: batch, a flush of man
     spawned.length = 0;
     await storage.flush();
     expect(spawned).toEqual([]); // nothing left to sync
+  });
+
+  it("finds the filesystem through one folder its saves were on, not a stat of every folder", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    // The folders made first (a folder made notes its parent, whose filesystem no save told).
+    for (let i = 0; i < 7; i++) await storage.save(`static/m${i}/first.css`, body(i));
+    await storage.flush();
+    for (let i = 0; i < MANY; i++) await storage.save(`static/m${i % 7}/file-${i}.css`, body(i));
+    statted.length = 0;
+    spawned.length = 0;
+    await storage.flush();
+    const real = realFs.realpathSync(root);
+    expect(statted.filter((p) => p.startsWith(real)).length).toBe(1); // of seven folders
+    expect(spawned.length).toBe(1);
+  });
+
+  it("a folder removed since its saves is passed over for another on the same filesystem", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    for (let i = 0; i < MANY; i++) await storage.save(`static/m${i % 7}/file-${i}.css`, body(i));
+    // The first folder noted is emptied, and pruned with its last file.
+    for (let i = 0; i < MANY; i += 7) await storage.delete(`static/m0/file-${i}.css`);
+    expect(realFs.existsSync(join(root, "static/m0"))).toBe(false);
+    await storage.flush();
+    expect(spawned.length).toBe(1);
+    const [, , ...folders] = spawned[0]!;
+    expect(folders.length).toBe(1);
+    expect(realFs.existsSync(folders[0]!)).toBe(true);
+    // sync -f worked: this storage still syncs whole filesystems.
+    for (let i = 0; i < MANY; i++) await storage.save(`static/again-${i}.css`, body(i));
+    synced.length = 0;
+    await storage.flush();
+    expect(spawned.length).toBe(2);
+    expect(synced).toEqual([]);
   });
 
   it("a `sync -f` that fails is replaced by syncing each file and folder, and not tried again", async () => {
