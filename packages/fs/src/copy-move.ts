@@ -8,7 +8,7 @@
  * falls back to what (no hard links, another filesystem).
  */
 import type { BigIntStats } from "node:fs";
-import { copyFile, link, lstat, rename, stat, unlink } from "node:fs/promises";
+import { link, lstat, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   AlreadyExistsError,
@@ -16,16 +16,15 @@ import {
   type DriverCopyOptions,
   guessContentType,
   NotFoundError,
-  settleOnAbort,
 } from "@storages/core";
 import type { DriverContext } from "./context.js";
 import { makeDurable, syncDescriptor } from "./durability.js";
-import { closeQuietly, fstatFd, openFd } from "./io.js";
-import { copyAndHash } from "./local-copy.js";
+import { closeDirectory, closeQuietly, fstatFd, openFd } from "./io.js";
+import { kernelCopy, localCopyFill } from "./local-copy.js";
 import { existingFile, notFound, openToRead } from "./lookup.js";
 import { errnoCode, type RootedPaths } from "./paths.js";
 import { prune } from "./removal.js";
-import { NO_HARD_LINKS, noHardLinks, PARENT_RETRIES, save } from "./save.js";
+import { type Fill, NO_HARD_LINKS, noHardLinks, PARENT_RETRIES, save } from "./save.js";
 import { needsRecord, readRecord, removeRecord, type StoredMetadata, writeRecord } from "./sidecar.js";
 import { tempPath } from "./temporary.js";
 
@@ -34,11 +33,35 @@ async function metadataOf(key: string, path: string, stats: BigIntStats): Promis
   return (await readRecord(path, stats)) ?? { contentType: guessContentType(key) };
 }
 
+/** A copy's source: its real path and stat, and (when it was found that way) its folder, open. */
+interface CopySource {
+  path: string;
+  stats: BigIntStats;
+  folder?: { directory: string; fd: number } | undefined;
+}
+
 /**
- * The real path and stat of a file to copy from, checked through a descriptor of it (an open, a
- * readlink of /proc/self/fd and an fstat, instead of a realpath of every segment and a stat).
+ * The real path and stat of a file to copy from. Through a checked descriptor of its folder, left
+ * open for a link made in the same folder, and an lstat of the entry (what a copy needs is the name
+ * and the stat, not the content); a link there, or a system whose descriptors do not name their
+ * files, through a descriptor of the file itself (an open, a readlink of /proc/self/fd and an
+ * fstat, or a realpath). The caller closes `folder`.
  */
-async function fileToCopy(paths: RootedPaths, key: string): Promise<{ path: string; stats: BigIntStats }> {
+async function fileToCopy(paths: RootedPaths, key: string): Promise<CopySource> {
+  const folder = await paths.openFolderOf(key);
+  if (folder !== undefined) {
+    let stats: BigIntStats;
+    try {
+      stats = await lstat(folder.entry, { bigint: true });
+    } catch (error) {
+      closeDirectory(folder.fd);
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") throw notFound(key);
+      throw error;
+    }
+    if (stats.isFile()) return { path: folder.entry, stats, folder };
+    closeDirectory(folder.fd);
+    if (!stats.isSymbolicLink()) throw notFound(key);
+  }
   const { opened: fd, path } = await openToRead(paths, key, openFd, (d) => d, closeQuietly);
   try {
     const stats = await fstatFd(fd);
@@ -60,11 +83,47 @@ export async function copyStoredFile(
   options: DriverCopyOptions,
 ): Promise<void> {
   const source = await fileToCopy(context.paths, from);
-  if (options.link && !context.records && (await linkCopy(context, source, to, undefined, options))) return;
-  const meta = await metadataOf(from, source.path, source.stats);
+  try {
+    // A link made in the source's own folder (collectstatic's original names) uses its descriptor.
+    const folder = sameFolder(context.paths, from, to) ? source.folder : undefined;
+    if (options.link && !context.records && (await linkCopy(context, source, to, undefined, options, folder)))
+      return;
+    const meta = await metadataOf(from, source.path, source.stats);
+    const known = meta.checksums?.md5;
+    // A record must carry the checksum of what it names: a file without one is copied (and hashed).
+    if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options, folder)))
+      return;
+    await copyBySave(context, source, to, meta, options);
+  } finally {
+    if (source.folder !== undefined) closeDirectory(source.folder.fd);
+  }
+}
+
+/** Whether two keys name entries of one folder (their lexical paths: checks both names too). */
+function sameFolder(paths: RootedPaths, a: string, b: string): boolean {
+  return dirname(paths.pathOf(a)) === dirname(paths.pathOf(b));
+}
+
+/** `source` copied under the name `to` like a write, its metadata along (save.ts). */
+async function copyBySave(
+  context: DriverContext,
+  source: CopySource,
+  to: string,
+  meta: StoredMetadata,
+  options: DriverCopyOptions,
+): Promise<void> {
   const known = meta.checksums?.md5;
-  // A record must carry the checksum of what it names: a file without one is copied (and hashed).
-  if (options.link && known !== undefined && (await linkCopy(context, source, to, meta, options))) return;
+  // A file put in the root by another program has no checksum: its copy is written (and hashed)
+  // here, so it gets one. A file with one is copied by the kernel, the copy creating its temporary file.
+  const fill: Fill =
+    known === undefined
+      ? await localCopyFill(source.path, options.signal, context.records)
+      : {
+          copy: async (temp, create) => {
+            await kernelCopy(source.path, temp, create, options.signal);
+            return known;
+          },
+        };
   await save(
     context,
     to,
@@ -73,14 +132,7 @@ export async function copyStoredFile(
       exclusive: !options.overwrite,
       meta: (md5) => ({ ...meta, checksums: { md5 } }),
     },
-    async (file) => {
-      if (known === undefined) {
-        // A file put in the root by another program: its copy is written here, so it gets a checksum.
-        return copyAndHash(source.path, file, options.signal, context.records);
-      }
-      await settleOnAbort(copyFile(source.path, file.temp), options.signal);
-      return known;
-    },
+    fill,
   );
 }
 
@@ -96,10 +148,14 @@ async function linkCopy(
   to: string,
   meta: StoredMetadata | undefined,
   options: DriverCopyOptions,
+  /** `to`'s folder, already open and checked (the caller closes it). */
+  folder?: { directory: string; fd: number },
 ): Promise<boolean> {
   context.startSweep();
   for (let attempt = 1; ; attempt++) {
-    const { directory, fd: directoryFd } = await context.paths.openParent(to);
+    // A folder pruned since it was opened is opened (made) again.
+    const shared = attempt === 1 ? folder : undefined;
+    const { directory, fd: directoryFd } = shared ?? (await context.paths.openParent(to));
     try {
       const target = join(directory, basename(to));
       let linked: string | undefined;
@@ -136,10 +192,12 @@ async function linkCopy(
         throw error;
       }
       if (durable) await syncDescriptor(directoryFd);
-      else await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+      // (The link is the source's file: on its filesystem, which is this folder's.)
+      else
+        await makeDurable(context, directory, recordPath === undefined ? [] : [recordPath], source.stats.dev);
       return true;
     } finally {
-      closeQuietly(directoryFd);
+      if (shared === undefined) closeDirectory(directoryFd);
     }
   }
 }
@@ -253,7 +311,7 @@ export async function moveStoredFile(
     return;
   }
   await removeRecord(entry);
-  await makeDurable(context, directory, ...(recordPath === undefined ? [] : [recordPath]));
+  await makeDurable(context, directory, recordPath === undefined ? [] : [recordPath]);
   if (dirname(entry) !== directory) await makeDurable(context, dirname(entry));
   await prune(context.paths, dirname(entry));
 }

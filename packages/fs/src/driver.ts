@@ -52,7 +52,7 @@ import { PendingSyncs, syncPath } from "./durability.js";
 import { toStorageError } from "./errors.js";
 import { closeQuietly, fstatFd, openFd, readFd, writeAll } from "./io.js";
 import { listingPage } from "./listing.js";
-import { copyAndHash, untouchedFileSource, wholeFileStreams } from "./local-copy.js";
+import { localCopyFill, untouchedFileSource, wholeFileStreams } from "./local-copy.js";
 import { etagOf, existingFile, notFound, openToRead } from "./lookup.js";
 import {
   type Durability,
@@ -250,41 +250,47 @@ export class FsDriver implements Driver {
   /** A body already in memory: one write, no stream (what the facade gives small files). */
   async writeBytes(key: string, bytes: Uint8Array, options: DriverWriteOptions): Promise<DriverWriteResult> {
     return this.run(key, options.signal, () =>
-      save(this.context, key, saveOptions(options), async ({ fd }) => {
-        await writeAll(fd, bytes);
-        return this.records ? hash("md5", bytes, "hex") : undefined;
+      save(this.context, key, saveOptions(options), {
+        write: async ({ fd }) => {
+          await writeAll(fd, bytes);
+          return this.records ? hash("md5", bytes, "hex") : undefined;
+        },
       }),
     );
   }
 
   async write(key: string, body: Readable, options: DriverWriteOptions): Promise<DriverWriteResult> {
     if (options.bytes !== undefined) return this.writeBytes(key, options.bytes, options);
-    return this.run(key, options.signal, () =>
-      save(this.context, key, saveOptions(options), async (file) => {
-        const sourcePath = untouchedFileSource(body);
-        if (sourcePath !== undefined) {
-          // The body is a whole local file nobody has read yet: let the kernel copy it (into the
-          // same inode our descriptor is open on).
-          // The stream is never read: its own pending open may still fail (a missing file) and
-          // must not surface as an unhandled 'error'; copyFile reports the failure. A stream on a
-          // descriptor keeps it open for the copy, and is destroyed (closing it) after.
-          body.on("error", () => {});
-          try {
-            return await copyAndHash(sourcePath, file, options.signal, this.records);
-          } catch (error) {
-            // The body's own file failed (missing, unreadable, a folder): the caller's input.
-            if ((error as NodeJS.ErrnoException).path === sourcePath)
-              throw unreadableLocalFile(sourcePath, error);
-            throw error;
-          } finally {
-            body.destroy();
-          }
+    const sourcePath = untouchedFileSource(body);
+    if (sourcePath === undefined) {
+      // The MD5 is taken on the way to the disk (stream-write.ts): the bytes are never read a
+      // second time. A plain folder keeps no checksum, so it takes none.
+      return this.run(key, options.signal, () =>
+        save(this.context, key, saveOptions(options), {
+          write: ({ fd }) => writeBody(body, fd, options.signal, this.records),
+        }),
+      );
+    }
+    // The body is a whole local file nobody has read yet: let the kernel copy it. The stream is
+    // never read: its own pending open may still fail (a missing file) and must not surface as an
+    // unhandled 'error'; the copy reports the failure. A stream on a descriptor keeps it open for
+    // the copy, and is destroyed (closing it) after.
+    body.on("error", () => {});
+    try {
+      return await this.run(key, options.signal, async () => {
+        try {
+          const fill = await localCopyFill(sourcePath, options.signal, this.records);
+          return await save(this.context, key, saveOptions(options), fill);
+        } catch (error) {
+          // The body's own file failed (missing, unreadable, a folder): the caller's input.
+          if ((error as NodeJS.ErrnoException).path === sourcePath)
+            throw unreadableLocalFile(sourcePath, error);
+          throw error;
         }
-        // The MD5 is taken on the way to the disk (stream-write.ts): the bytes are never read a
-        // second time. A plain folder keeps no checksum, so it takes none.
-        return writeBody(body, file.fd, options.signal, this.records);
-      }),
-    );
+      });
+    } finally {
+      body.destroy();
+    }
   }
 
   /**

@@ -6,7 +6,7 @@
 import { constants, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { release } from "node:os";
-import { closeFd, fsyncFd, openFd } from "./io.js";
+import { closeDirectory, closeFd, fsyncFd, openFd } from "./io.js";
 import type { Durability } from "./options.js";
 import { errnoCode, OPEN_DIRECTORY } from "./paths.js";
 
@@ -38,7 +38,8 @@ export async function syncPath(path: string, flags: number): Promise<void> {
   try {
     await syncDescriptor(fd);
   } finally {
-    await closeFd(fd);
+    if ((flags & constants.O_DIRECTORY) !== 0) closeDirectory(fd);
+    else await closeFd(fd);
   }
 }
 
@@ -73,7 +74,8 @@ export function syncfsCommand(platform = process.platform, kernel = release()): 
  */
 export class PendingSyncs {
   private files = new Set<string>();
-  private directories = new Set<string>();
+  /** The folders, with the filesystem each is on when the one who noted it knew (a saved file's stat). */
+  private directories = new Map<string, bigint | undefined>();
   /** `sync -f`, until it fails once for this storage: from then on each file is synced. */
   private syncfs = syncfsCommand();
 
@@ -90,24 +92,28 @@ export class PendingSyncs {
     return this.files.size === 0 && this.directories.size === 0;
   }
 
-  add(directory: string, ...files: string[]): void {
+  /**
+   * Notes `files` saved and `directory`'s entries changed; `device`, when known, is the filesystem
+   * `directory` is on (that of a file just created in it: a file is on its folder's filesystem).
+   */
+  add(directory: string, files: readonly string[] = [], device?: bigint): void {
     for (const file of files) this.files.add(file);
-    this.directories.add(directory);
+    if (device !== undefined || !this.directories.has(directory)) this.directories.set(directory, device);
   }
 
   async flush(): Promise<void> {
     const files = [...this.files];
     const directories = [...this.directories];
     this.files = new Set();
-    this.directories = new Set();
+    this.directories = new Map();
     try {
       if (files.length >= SYNCFS_FROM_FILES && (await this.syncFilesystems(directories))) return;
       await inParallel(files, (file) => syncPath(file, constants.O_RDONLY));
-      await inParallel(directories, (directory) => syncPath(directory, OPEN_DIRECTORY));
+      await inParallel(directories, ([directory]) => syncPath(directory, OPEN_DIRECTORY));
     } catch (error) {
       // Not synced: keep them for the next flush (a retry, or close()).
       for (const file of files) this.files.add(file);
-      for (const directory of directories) this.directories.add(directory);
+      for (const [directory, device] of directories) this.add(directory, [], device);
       throw error;
     }
   }
@@ -121,18 +127,35 @@ export class PendingSyncs {
    * false when it could not run or reported an error: the caller then syncs each file, which
    * reports a write error of its own (and this storage stops trying syncfs).
    */
-  private async syncFilesystems(directories: string[]): Promise<boolean> {
+  private async syncFilesystems(directories: [string, bigint | undefined][]): Promise<boolean> {
     const command = this.syncfs;
     if (command === undefined) return false;
     const oneFolderPerFilesystem = new Map<bigint, string>();
-    await inParallel(directories, async (directory) => {
+    /** Finds which filesystem a folder is on now, and keeps it as that one's when it is the first. */
+    const look = async (directory: string): Promise<void> => {
       try {
         const { dev } = await stat(directory, { bigint: true });
         if (!oneFolderPerFilesystem.has(dev)) oneFolderPerFilesystem.set(dev, directory);
       } catch (error) {
         if (errnoCode(error) !== "ENOENT") throw error; // removed since: nothing left to sync
       }
+    };
+    const onDevice = new Map<bigint, string[]>();
+    const unknown: string[] = [];
+    for (const [directory, device] of directories) {
+      if (device === undefined) unknown.push(directory);
+      else onDevice.set(device, [...(onDevice.get(device) ?? []), directory]);
+    }
+    // The folders known to be on a filesystem: the first that is still there stands for all of
+    // them (one stat per filesystem, not per folder); the next is tried when it is gone (or on
+    // another filesystem now), so each is looked at only until one is found.
+    await inParallel([...onDevice], async ([device, folders]) => {
+      for (const folder of folders) {
+        if (oneFolderPerFilesystem.has(device)) return;
+        await look(folder);
+      }
     });
+    await inParallel(unknown, look);
     if (oneFolderPerFilesystem.size === 0) return true;
     // Loaded here: a storage that never flushes many files (an upload service) never pays for it.
     const { execFile } = await import("node:child_process");
@@ -149,18 +172,20 @@ export class PendingSyncs {
 
 /**
  * Makes a change to `directory` durable as the storage's policy says: synced now ("full"), or
- * noted, with the files named, for the next flush ("batch").
+ * noted, with the files named (and the filesystem, when known: see PendingSyncs.add), for the next
+ * flush ("batch").
  */
 export async function makeDurable(
   policy: { readonly durability: Durability; readonly pending: PendingSyncs },
   directory: string,
-  ...files: string[]
+  files: readonly string[] = [],
+  device?: bigint,
 ): Promise<void> {
   if (policy.durability === "full") {
     await syncPath(directory, OPEN_DIRECTORY);
     return;
   }
-  policy.pending.add(directory, ...files);
+  policy.pending.add(directory, files, device);
   if (policy.pending.full) await policy.pending.flush();
 }
 

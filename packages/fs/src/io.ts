@@ -8,6 +8,7 @@
  */
 import {
   type BigIntStats,
+  closeSync,
   close as fsClose,
   fchmod as fsFchmod,
   fstat as fsFstat,
@@ -32,6 +33,23 @@ export function closeFd(fd: number): Promise<void> {
 /** Closes without reporting: for cleanup after another error, which is the one that matters. */
 export function closeQuietly(fd: number): void {
   fsClose(fd, () => {});
+}
+
+/**
+ * Closes a directory's descriptor on the calling thread: a folder the driver opened only to check
+ * where it is or to fsync it, never to read its entries. Such a close writes nothing back and tells
+ * no server anything (NFS keeps no open state for a directory, SMB none until it is read; FUSE
+ * sends its RELEASEDIR in the background), so it cannot wait on a disk or a network, and a trip
+ * through the thread pool (a futex hand-off each way) costs more than the call — as for the
+ * readlink of /proc in paths.ts. Not for files: closing one may flush its writes (NFS) or tell the
+ * server (SMB).
+ */
+export function closeDirectory(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // As closeQuietly: only a cleanup, after the work that mattered.
+  }
 }
 
 export function fstatFd(fd: number): Promise<BigIntStats> {

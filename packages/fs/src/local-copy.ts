@@ -5,10 +5,11 @@
  */
 import { createHash, hash } from "node:crypto";
 import { type BigIntStats, constants, existsSync, ReadStream } from "node:fs";
-import { copyFile, stat } from "node:fs/promises";
+import { copyFile, stat, unlink } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { abortError, settleOnAbort, unreadLocalFile } from "@storages/core";
 import { closeFd, openFd, readFd, writeAll } from "./io.js";
+import type { Fill } from "./save.js";
 
 /** Read size for hashing a whole file: large reads into one reused buffer, no garbage per chunk. */
 const HASH_READ = 1024 * 1024;
@@ -57,49 +58,73 @@ async function readWhole(path: string, size: number, signal: AbortSignal): Promi
 }
 
 /**
- * Copies `source` into the temporary file `file` (open as `file.fd`), and returns the MD5 of what
- * the copy holds (undefined when `hashed` is false: a storage that keeps no record takes none).
- *
- * A file up to HASH_READ is read once into a buffer of its size, hashed, and written: one read for
- * both, and no buffer larger than the file (a 1 MiB hashing buffer for each small file of a tree
- * kept the garbage collector busy for a third of the copy). A larger file is copied by the kernel
- * (copy_file_range, a reflink where the filesystem has them) while it is hashed by reading it at
- * the same time, so the copy costs the time of the slower of the two rather than their sum; a
- * source changed meanwhile is a copy of no single version: then the MD5 is taken of what was
- * copied, which is what gets published.
+ * The kernel's copy of `source` into a save's temporary file `temp`: with `create`, the copy creates
+ * it (COPYFILE_EXCL: O_CREAT | O_EXCL, as a save's own open would — never through a link, never
+ * over a file), so no descriptor is opened and closed only for the copy to open the file again by
+ * its name; else into the empty file already there. Abandoned on an abort, a copy that still
+ * creates the file removes it once done: nothing is left behind for the sweep.
  */
-export async function copyAndHash(
+export function kernelCopy(
   source: string,
-  file: { temp: string; fd: number },
+  temp: string,
+  create: boolean,
   signal: AbortSignal,
-  hashed = true,
-): Promise<string | undefined> {
+): Promise<void> {
+  if (!create) return settleOnAbort(copyFile(source, temp), signal);
+  return settleOnAbort(copyFile(source, temp, constants.COPYFILE_EXCL), signal, () => {
+    unlink(temp).catch(() => {});
+  });
+}
+
+/**
+ * How a save gets the content of the local file `source`, with the MD5 of what it holds (none when
+ * `hashed` is false: a storage that keeps no record takes none).
+ *
+ * A file up to HASH_READ is read once into a buffer of its size, hashed, and written into the
+ * save's descriptor: one read for both, and no buffer larger than the file (a 1 MiB hashing buffer
+ * for each small file of a tree kept the garbage collector busy for a third of the copy). Any
+ * other file, or any file when nothing is hashed, is copied by the kernel (copy_file_range, a
+ * reflink where the filesystem has them; the copy creates the temporary file when the save does
+ * not sync it, see Fill); a large file is
+ * hashed by reading it at the same time, so the copy costs the time of the slower of the two
+ * rather than their sum. A source changed meanwhile is a copy of no single version: then the MD5 is
+ * taken of what was copied, which is what gets published.
+ */
+export async function localCopyFill(source: string, signal: AbortSignal, hashed = true): Promise<Fill> {
   if (!hashed) {
-    await settleOnAbort(copyFile(source, file.temp), signal);
-    return undefined;
+    return {
+      copy: async (temp, create) => {
+        await kernelCopy(source, temp, create, signal);
+        return undefined;
+      },
+    };
   }
   const before = await stat(source, { bigint: true });
+  const copyHashed = async (temp: string, create: boolean): Promise<string> => {
+    const reading = new AbortController(); // a failed copy stops the hashing read too
+    const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
+    hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
+    try {
+      await kernelCopy(source, temp, create, signal);
+    } catch (error) {
+      reading.abort();
+      throw error;
+    }
+    const md5 = await settleOnAbort(hashing, signal);
+    const after = await stat(source, { bigint: true });
+    return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(temp, signal), signal);
+  };
   // (Not a regular file: copyFile reports it, naming the path.)
-  if (before.isFile() && before.size <= BigInt(HASH_READ)) {
-    const bytes = await settleOnAbort(readWhole(source, Number(before.size), signal), signal);
-    if (bytes !== undefined) {
+  if (!before.isFile() || before.size > BigInt(HASH_READ)) return { copy: copyHashed };
+  return {
+    write: async (file) => {
+      const bytes = await settleOnAbort(readWhole(source, Number(before.size), signal), signal);
+      // It grew past its size meanwhile: copied and hashed as a large file.
+      if (bytes === undefined) return copyHashed(file.temp, false);
       await writeAll(file.fd, bytes);
       return hash("md5", bytes, "hex");
-    }
-    // It grew past its size meanwhile: copied and hashed as a large file.
-  }
-  const reading = new AbortController(); // a failed copy stops the hashing read too
-  const hashing = md5OfFile(source, AbortSignal.any([signal, reading.signal]));
-  hashing.catch(() => {}); // awaited below; a copy failure must not leave it unhandled
-  try {
-    await settleOnAbort(copyFile(source, file.temp), signal);
-  } catch (error) {
-    reading.abort();
-    throw error;
-  }
-  const md5 = await settleOnAbort(hashing, signal);
-  const after = await stat(source, { bigint: true });
-  return sameVersion(before, after) ? md5 : settleOnAbort(md5OfFile(file.temp, signal), signal);
+    },
+  };
 }
 
 /** Linux names every open descriptor under /proc/self/fd: opening that path opens the very same file. */

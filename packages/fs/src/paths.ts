@@ -10,9 +10,9 @@
  */
 import { constants, readlinkSync } from "node:fs";
 import { chmod, lstat, mkdir, realpath, stat } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { basename, dirname, join, sep } from "node:path";
 import { InvalidPathError, PathTraversalError } from "@storages/core";
-import { closeFd, closeQuietly, openFd } from "./io.js";
+import { closeDirectory, openFd } from "./io.js";
 
 /**
  * Opening for a read: never through a link as the last segment (those take the careful path),
@@ -72,7 +72,7 @@ export class RootedPaths {
     try {
       this.fdPaths = pathOfFd(fd) === this.real;
     } finally {
-      await closeFd(fd);
+      closeDirectory(fd);
     }
   }
 
@@ -237,7 +237,7 @@ export class RootedPaths {
       if (!this.contains(real)) throw this.escape(key);
       return real;
     } finally {
-      closeQuietly(fd);
+      closeDirectory(fd);
     }
   }
 
@@ -294,12 +294,12 @@ export class RootedPaths {
         const real = pathOfFd(fd);
         if (real !== undefined && !real.endsWith(DELETED)) {
           if (!this.contains(real)) {
-            closeQuietly(fd);
+            closeDirectory(fd);
             throw this.escape(key);
           }
           return { directory: real, fd };
         }
-        closeQuietly(fd); // removed meanwhile: the careful path below decides
+        closeDirectory(fd); // removed meanwhile: the careful path below decides
       }
     }
     for (let attempt = 1; ; attempt++) {
@@ -311,6 +311,32 @@ export class RootedPaths {
         if (errnoCode(error) !== "ENOENT" || attempt >= FOLDER_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /**
+   * A key's folder, open and checked (one open, a readlink of /proc/self/fd: what `openExisting`
+   * checks of a file's path, without opening the file), and the real path of the key's entry in it.
+   * The caller closes `fd` (closeDirectory). The entry itself is not resolved: the caller lstat()s
+   * it, and takes a link there the careful way. Undefined when descriptors do not name their files,
+   * or the folder does not exist (or is no folder).
+   */
+  async openFolderOf(key: string): Promise<{ directory: string; fd: number; entry: string } | undefined> {
+    if (!this.fdPaths) return undefined;
+    const lexical = this.pathOf(key);
+    let fd: number;
+    try {
+      fd = await openFd(dirname(lexical), OPEN_DIRECTORY);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
+      throw error;
+    }
+    const real = pathOfFd(fd);
+    if (real === undefined || real.endsWith(DELETED) || !this.contains(real)) {
+      closeDirectory(fd);
+      if (real !== undefined && !real.endsWith(DELETED)) throw this.escape(key);
+      return undefined;
+    }
+    return { directory: real, fd, entry: join(real, basename(lexical)) };
   }
 
   /**

@@ -7,19 +7,20 @@
  * Separate from the driver because writes and copies both save through it (driver.ts,
  * copy-move.ts), and because its order of syscalls is what makes a save atomic and durable.
  */
-import { constants } from "node:fs";
-import { link, rename, unlink } from "node:fs/promises";
+import { type BigIntStats, constants } from "node:fs";
+import { chmod, link, lstat, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   AlreadyExistsError,
   abortError,
+  BackendError,
   type DriverWriteOptions,
   type DriverWriteResult,
   UnsupportedError,
 } from "@storages/core";
 import type { DriverContext } from "./context.js";
 import { makeDurable, syncDescriptor } from "./durability.js";
-import { closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd } from "./io.js";
+import { closeDirectory, closeFd, closeQuietly, fchmodFd, fstatFd, fsyncFd, openFd } from "./io.js";
 import { etagOf } from "./lookup.js";
 import { errnoCode, type RootedPaths } from "./paths.js";
 import { prune } from "./removal.js";
@@ -78,8 +79,24 @@ export interface TempFile {
 }
 
 /**
- * One save: a temporary file in the key's folder, filled by `fill` (which returns the MD5 of
- * what it wrote; undefined when the storage keeps no records), its record prepared while it
+ * What fills a save's temporary file, returning the MD5 of what it wrote (undefined when the
+ * storage keeps no records): `write`, through the file's open descriptor; or `copy`, a kernel copy
+ * that creates the file itself (`create`: exclusively, as the save would; an unsynced save, which
+ * needs no descriptor of it) — one call where opening it, closing it and the copy's opening it
+ * again by name were three. Given `create` false, `copy` fills the empty file already there: a
+ * synced save's (it fsyncs through its descriptor), or the retry of a failed creating copy, so that
+ * the destination's errors (the save's own open) are told from the source's (the copy's: Node's
+ * copy errors name both files, whichever failed).
+ */
+export type Fill =
+  | { write: (file: TempFile) => Promise<string | undefined> }
+  | { copy: (temp: string, create: boolean) => Promise<string | undefined> };
+
+/** A copy's folder was removed under it (a concurrent delete pruned it): the save starts again. */
+class FolderPruned extends Error {}
+
+/**
+ * One save: a temporary file in the key's folder, filled (see Fill), its record prepared while it
  * syncs, both renamed (or linked) into place, the folder synced — or, with batch durability, all
  * of it left for flush().
  */
@@ -87,19 +104,47 @@ export async function save(
   context: DriverContext,
   key: string,
   options: SaveOptions,
-  fill: (file: TempFile) => Promise<string | undefined>,
+  fill: Fill,
 ): Promise<DriverWriteResult> {
   context.startSweep();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await saveOnce(context, key, options, fill);
+    } catch (error) {
+      if (!(error instanceof FolderPruned)) throw error;
+      if (attempt >= PARENT_RETRIES) throw error.cause;
+    }
+  }
+}
+
+async function saveOnce(
+  context: DriverContext,
+  key: string,
+  options: SaveOptions,
+  fill: Fill,
+): Promise<DriverWriteResult> {
   const durable = context.durability === "full";
-  const { file, opening } = await createTemp(context, key, durable);
-  let dataOpen = true;
+  // Unsynced, a copy creates the file itself and the save needs no descriptor of it. Synced, the
+  // save opens it first (it fsyncs through that descriptor) and the copy fills it.
+  const creating = "copy" in fill && !durable;
+  const { file, opening } = await createTemp(context, key, durable, !creating);
+  let dataOpen = !creating;
   let record: PreparedRecord | undefined;
   let published = false;
   try {
-    const md5 = await fill(file);
-    const stats = await fstatFd(file.fd);
+    let md5: string | undefined;
+    if (creating) {
+      md5 = await copyCreating(context, key, file, fill, options.signal);
+      dataOpen = file.fd >= 0;
+    } else {
+      md5 = "write" in fill ? await fill.write(file) : await fill.copy(file.temp, false);
+    }
+    const stats = dataOpen ? await fstatFd(file.fd) : await createdByCopy(key, file.temp);
     // The mode given to open() is filtered by the umask (copyFile sets the source's): set it exactly.
-    if (Number(stats.mode & 0o7777n) !== context.fileMode) await fchmodFd(file.fd, context.fileMode);
+    if (Number(stats.mode & 0o7777n) !== context.fileMode) {
+      if (dataOpen) await fchmodFd(file.fd, context.fileMode);
+      else await chmod(file.temp, context.fileMode);
+    }
     // The caller has already been told "aborted" (the facade does not wait): publish nothing.
     if (options.signal.aborted) throw abortError(options.signal);
     // The data is synced while the record is written (and synced: O_DSYNC): the disk merges the two.
@@ -109,11 +154,14 @@ export async function save(
       opening?.then((open) => fillRecord(open, basename(key), stats, options.meta(md5 as string))),
     ]);
     record = prepared;
-    dataOpen = false;
     // Synced: nothing can fail in a close any more, so it need not be waited for. Unsynced, a
-    // close may still report a write error (NFS does): wait for it.
-    if (durable) closeQuietly(file.fd);
-    else await closeFd(file.fd);
+    // close may still report a write error (NFS does): wait for it. (A copy that created the file
+    // closed it itself, and reported what its close did.)
+    if (dataOpen) {
+      dataOpen = false;
+      if (durable) closeQuietly(file.fd);
+      else await closeFd(file.fd);
+    }
     if (options.signal.aborted) throw abortError(options.signal);
     const committed = await commit(context.paths, file, key, record, options);
     published = true;
@@ -122,8 +170,8 @@ export async function save(
       await makeDurable(
         context,
         committed.directory,
-        committed.path,
-        ...(committed.recordPath === undefined ? [] : [committed.recordPath]),
+        committed.recordPath === undefined ? [committed.path] : [committed.path, committed.recordPath],
+        stats.dev,
       );
     return {
       key: committed.key,
@@ -140,19 +188,64 @@ export async function save(
     }
     throw error;
   } finally {
-    closeQuietly(file.directoryFd);
+    closeDirectory(file.directoryFd);
   }
 }
 
 /**
- * A new, empty temporary file in the key's folder (created when missing), open for writing, in a
- * folder checked to be inside the root; and the record's temporary file, being created at the
- * same time (creating a file is most of a small save's cost on a busy disk: the two overlap).
+ * The stat of the temporary file a copy created, by its name (what the rename then publishes),
+ * checked to be that regular file still: a chmod by that name then reaches it, never through a link.
+ */
+async function createdByCopy(key: string, temp: string): Promise<BigIntStats> {
+  const stats = await lstat(temp, { bigint: true });
+  if (!stats.isFile()) {
+    throw new BackendError(
+      `The temporary file of "${key.slice(0, 200)}" was replaced while it was written, so nothing was published. Another program writes into the storage root: keep it writable only by the application's user.`,
+      { path: key },
+    );
+  }
+  return stats;
+}
+
+/**
+ * A copy fill run: creating the temporary file; when that fails, the file is created as a write's
+ * would be (its errors are the destination's: a folder pruned meanwhile starts the save again)
+ * and the copy run into it (its errors are the source's, or the copy's), its descriptor left open
+ * in `file.fd`. -1 there: the copy created the file, and no descriptor of it is open.
+ */
+async function copyCreating(
+  context: DriverContext,
+  key: string,
+  file: TempFile,
+  fill: Extract<Fill, { copy: unknown }>,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    return await fill.copy(file.temp, true);
+  } catch (error) {
+    if (signal.aborted) throw error;
+  }
+  try {
+    file.fd = await openFd(file.temp, CREATE_EXCLUSIVE, context.fileMode);
+  } catch (error) {
+    if (errnoCode(error) === "ENOTDIR") throw context.paths.fileInTheWay(key, error);
+    if (errnoCode(error) === "ENOENT") throw new FolderPruned(undefined, { cause: error });
+    throw error;
+  }
+  return fill.copy(file.temp, false);
+}
+
+/**
+ * A new temporary file's name in the key's folder (created when missing), checked to be inside
+ * the root; the file created and open for writing (`open`; else the save's copy creates it); and
+ * the record's temporary file, being created at the same time (creating a file is most of a small
+ * save's cost on a busy disk: the two overlap).
  */
 async function createTemp(
   context: DriverContext,
   key: string,
   durable: boolean,
+  open: boolean,
 ): Promise<{ file: TempFile; opening: Promise<OpenRecord> | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const { directory, fd: directoryFd } = await context.paths.openParent(key);
@@ -160,10 +253,10 @@ async function createTemp(
     const opening = context.records ? openRecord(directory, context.fileMode, durable) : undefined;
     opening?.catch(() => {}); // awaited by the save, or abandoned with it
     try {
-      const fd = await openFd(temp, CREATE_EXCLUSIVE, context.fileMode);
+      const fd = open ? await openFd(temp, CREATE_EXCLUSIVE, context.fileMode) : -1;
       return { file: { directory, directoryFd, temp, fd }, opening };
     } catch (error) {
-      closeQuietly(directoryFd);
+      closeDirectory(directoryFd);
       await opening?.then(abandonRecord, () => {});
       if (errnoCode(error) === "ENOTDIR") throw context.paths.fileInTheWay(key, error);
       // A concurrent delete removed the (then empty) directory between mkdir and open: redo both.

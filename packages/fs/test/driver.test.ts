@@ -259,6 +259,9 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
       expect(await code(storage.stat("escape-dir/secret.txt"))).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.exists("escape-file.txt"))).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.copy("escape-file.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+      expect(await code(storage.copy("escape-dir/secret.txt", "copied.txt"))).toBe("E_PATH_TRAVERSAL");
+      for (const from of ["escape-file.txt", "escape-dir/secret.txt"])
+        expect(await code(storage.copy(from, "linked.txt", { link: true })), from).toBe("E_PATH_TRAVERSAL");
       expect(await code(storage.move("escape-file.txt", "moved.txt"))).toBe("E_PATH_TRAVERSAL");
     });
 
@@ -292,6 +295,10 @@ for (const mode of ["checked after opening (/proc/self/fd)", "resolved before op
     it("follows links that stay inside the root", async () => {
       expect(await storage.readText("alias.txt")).toBe("inside");
       expect((await storage.open("alias.txt")).readable).toBe(true);
+      await storage.copy("alias.txt", "alias-copy.txt");
+      await storage.copy("alias.txt", "alias-link.txt", { link: true });
+      expect(await storage.readText("alias-copy.txt")).toBe("inside");
+      expect(await storage.readText("alias-link.txt")).toBe("inside");
       await mkdir(join(root, "real-dir"));
       await symlink(join(root, "real-dir"), join(root, "dir-alias"));
       await storage.save("dir-alias/through.txt", "through");
@@ -769,6 +776,33 @@ describe("saves racing deletes that prune their folders", () => {
     ]);
     expect(await tree(root)).toEqual(["source.txt"]);
   });
+
+  it("nor does a local file's save, whose kernel copy creates its temporary file", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(outside, "local.txt");
+    await writeFile(source, "from a local file");
+    const plain = fsStorage({ root, records: false, durability: "batch", overwrite: true });
+    const saver = async (key: string) => {
+      for (let i = 0; i < 150; i++) {
+        await plain.save(key, localFile(source));
+        await plain.delete(key);
+      }
+    };
+    const worker = async (key: string) => {
+      for (let i = 0; i < 150; i++) {
+        await plain.save(key, String(i));
+        await plain.delete(key);
+      }
+    };
+    await Promise.all([
+      saver("race/a/one.txt"),
+      saver("race/a/b/two.txt"),
+      worker("race/a/b/c/three.txt"),
+      worker("race/four.txt"),
+    ]);
+    await plain.close();
+    expect(await tree(root)).toEqual([]);
+  });
 });
 
 describe("names that cannot exist on disk", () => {
@@ -835,6 +869,55 @@ describe("bodies that are local files", () => {
     await handle.read(Buffer.alloc(4), 0, 4, null); // the descriptor is now at byte 4
     await storage.save("rest.bin", handle.createReadStream());
     expect(await storage.readText("rest.bin")).toBe("456789");
+  });
+
+  it("into a plain folder (records: false, batch), a local file gets the storage's file mode", async () => {
+    const { chmod } = await import("node:fs/promises");
+    const { localFile } = await import("@storages/core");
+    const source = join(outside, "private.txt");
+    await writeFile(source, "mine");
+    await chmod(source, 0o600);
+    const plain = fsStorage({ root, fileMode: 0o644, records: false, durability: "batch", overwrite: true });
+    await plain.save("copied/private.txt", localFile(source));
+    expect((await stat(join(root, "copied/private.txt"))).mode & 0o777).toBe(0o644);
+    expect(await plain.readText("copied/private.txt")).toBe("mine");
+    await plain.close();
+  });
+
+  it("a missing or unreadable local file fails as the caller's input, whatever the storage, and leaves nothing", async () => {
+    const { localFile } = await import("@storages/core");
+    for (const options of [{}, { records: false }, { records: false, durability: "batch" as const }]) {
+      const s = fsStorage({ root, overwrite: true, ...options });
+      expect(await code(s.save("x/missing.bin", localFile(join(outside, "nope.bin"))))).toBe(
+        "E_INVALID_ARGUMENT",
+      );
+      // A folder is no file: the kernel's copy refuses it.
+      expect(await code(s.save("x/folder.bin", localFile(outside)))).toBe("E_INVALID_ARGUMENT");
+      expect(await tree(root)).toEqual([]);
+      await s.close();
+    }
+  });
+
+  it("a local file's save aborted at any point leaves nothing behind, its kernel copy included", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(outside, "large.bin");
+    await writeFile(source, Buffer.alloc(16 * 1024 * 1024, 5));
+    const plain = fsStorage({ root, records: false, durability: "batch", overwrite: true });
+    for (let delay = 0; delay < 6; delay++) {
+      const controller = new AbortController();
+      const saving = plain.save(`aborted/${delay}.bin`, localFile(source), { signal: controller.signal });
+      setTimeout(() => controller.abort(), delay);
+      const outcome = await saving.then(
+        () => "saved",
+        (error: unknown) => (error as StorageError).code,
+      );
+      expect(["saved", "E_ABORTED"]).toContain(outcome);
+    }
+    // A copy abandoned mid-way removes the temporary file it created once it finishes.
+    await eventually(async () =>
+      expect((await tree(root)).filter((path) => path.includes(RESERVED_PREFIX))).toEqual([]),
+    );
+    await plain.close();
   });
 
   it("a missing source file fails the save and leaves nothing", async () => {

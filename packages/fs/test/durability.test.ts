@@ -40,6 +40,18 @@ vi.mock("node:fs", async (importOriginal) => {
   return { ...fs, fsync, open, default: { ...fs, fsync, open } };
 });
 
+/** Every path stat()ed through node:fs/promises. */
+const statted: string[] = [];
+
+vi.mock("node:fs/promises", async (importOriginal) => {
+  const fs = await importOriginal<typeof import("node:fs/promises")>();
+  const stat = (path: string, ...rest: unknown[]) => {
+    statted.push(path);
+    return (fs.stat as (...args: unknown[]) => unknown)(path, ...rest);
+  };
+  return { ...fs, stat, default: { ...fs, stat } };
+});
+
 /** The `sync -f` runs: command and arguments. */
 const spawned: string[][] = [];
 /** Set by a test: the next `sync -f` fails as a system without syncfs would (exit status 1). */
@@ -235,6 +247,70 @@ describe("reads", () => {
   });
 });
 
+describe("local files copied by the kernel", () => {
+  const isTemporary = (path: string) => /\.~storages-.*\.tmp$/.test(path);
+
+  it("the copy creates the temporary file: unsynced, the driver opens no file of the save", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.css");
+    realFs.writeFileSync(source, "body { color: red }");
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    opened.length = 0;
+    await storage.save("static/a.css", localFile(source));
+    await storage.save("static/a.css", localFile(source)); // over a file there: renamed over it
+    expect(opened.filter(isTemporary)).toEqual([]);
+    expect(realFs.readFileSync(join(root, "static/a.css"), "utf8")).toBe("body { color: red }");
+    expect(await readdir(join(root, "static"))).toEqual(["a.css"]);
+    await storage.close();
+  });
+
+  it("synced, the save opens its temporary file once (it fsyncs through it), and the copy fills it", async () => {
+    const { localFile } = await import("@storages/core");
+    const source = join(root, "..", "source.css");
+    realFs.writeFileSync(source, "body { color: blue }");
+    const storage = fsStorage({ root, overwrite: true, records: false });
+    opened.length = 0;
+    synced.length = 0;
+    await storage.save("static/b.css", localFile(source));
+    expect(opened.filter(isTemporary).length).toBe(1);
+    const real = realFs.realpathSync(root);
+    // The data (under its temporary name) and the folder.
+    expect(synced.filter((p) => isTemporary(p)).length).toBe(1);
+    expect(synced).toContain(join(real, "static"));
+  });
+});
+
+describe("copies", () => {
+  it("a copy finds its source through its folder: the source file is never opened for a link", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1a2b3c.css", "body {}");
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "static/app.css", { link: true });
+    expect(opened.filter((p) => p.endsWith(".css"))).toEqual([]);
+    expect(realFs.statSync(join(root, "static/app.css")).ino).toBe(
+      realFs.statSync(join(root, "static/app.1a2b3c.css")).ino,
+    );
+    await storage.close();
+  });
+
+  it("a link made in its source's folder opens that folder once, for both names", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    await storage.save("static/app.1a2b3c.css", "body {}");
+    await storage.save("other/keep.txt", "folder exists");
+    const folder = join(realFs.realpathSync(root), "static");
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "static/app.css", { link: true });
+    expect(opened.filter((p) => p === folder).length).toBe(1);
+    // Into another folder: each folder once.
+    opened.length = 0;
+    await storage.copy("static/app.1a2b3c.css", "other/app.css", { link: true });
+    expect(opened.filter((p) => p === folder).length).toBe(1);
+    expect(opened.filter((p) => p === join(realFs.realpathSync(root), "other")).length).toBe(1);
+    expect(realFs.readFileSync(join(root, "other/app.css"), "utf8")).toBe("body {}");
+    await storage.close();
+  });
+});
+
 /** Many files: what a flush syncs whole (syncfs) rather than file by file. */
 const MANY = 70;
 
@@ -256,6 +332,39 @@ describe.runIf(syncfsCommand() !== undefined)("durability: batch, a flush of man
     spawned.length = 0;
     await storage.flush();
     expect(spawned).toEqual([]); // nothing left to sync
+  });
+
+  it("finds the filesystem through one folder its saves were on, not a stat of every folder", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    // The folders made first (a folder made notes its parent, whose filesystem no save told).
+    for (let i = 0; i < 7; i++) await storage.save(`static/m${i}/first.css`, body(i));
+    await storage.flush();
+    for (let i = 0; i < MANY; i++) await storage.save(`static/m${i % 7}/file-${i}.css`, body(i));
+    statted.length = 0;
+    spawned.length = 0;
+    await storage.flush();
+    const real = realFs.realpathSync(root);
+    expect(statted.filter((p) => p.startsWith(real)).length).toBe(1); // of seven folders
+    expect(spawned.length).toBe(1);
+  });
+
+  it("a folder removed since its saves is passed over for another on the same filesystem", async () => {
+    const storage = fsStorage({ root, overwrite: true, durability: "batch", records: false });
+    for (let i = 0; i < MANY; i++) await storage.save(`static/m${i % 7}/file-${i}.css`, body(i));
+    // The first folder noted is emptied, and pruned with its last file.
+    for (let i = 0; i < MANY; i += 7) await storage.delete(`static/m0/file-${i}.css`);
+    expect(realFs.existsSync(join(root, "static/m0"))).toBe(false);
+    await storage.flush();
+    expect(spawned.length).toBe(1);
+    const [, , ...folders] = spawned[0]!;
+    expect(folders.length).toBe(1);
+    expect(realFs.existsSync(folders[0]!)).toBe(true);
+    // sync -f worked: this storage still syncs whole filesystems.
+    for (let i = 0; i < MANY; i++) await storage.save(`static/again-${i}.css`, body(i));
+    synced.length = 0;
+    await storage.flush();
+    expect(spawned.length).toBe(2);
+    expect(synced).toEqual([]);
   });
 
   it("a `sync -f` that fails is replaced by syncing each file and folder, and not tried again", async () => {
