@@ -220,9 +220,16 @@ async function checkMedia(
     } catch {
       // No unsigned URL at all: nothing to request.
     }
+    let answered = 0;
     for (const url of candidates) {
       const got = await probe(url, request);
-      if (got.ok && got.response.status === 200 && got.response.body === text.body) {
+      // No answer is no proof the file is refused: said as the public part says it.
+      if (!got.ok) {
+        tally.add("url-unreachable", s.name, `${printableUrl(url)} (${got.reason})`);
+        continue;
+      }
+      answered++;
+      if (got.response.status === 200 && got.response.body === text.body) {
         tally.add(
           "private-served-unsigned",
           s.name,
@@ -230,7 +237,7 @@ async function checkMedia(
         );
       }
     }
-    return [`media ${s.name} (private): ${candidates.length} unsigned URL(s) tried`];
+    return [`media ${s.name} (private): ${answered} of ${candidates.length} unsigned URL(s) answered`];
   } finally {
     await Promise.all(probes.map((p) => storage.delete(p.key, call).catch(() => {})));
   }
