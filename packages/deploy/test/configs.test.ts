@@ -74,18 +74,21 @@ describe("nginx and Caddy configurations", () => {
     await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
   });
 
-  it("keeps a line break in a note's text (a bucket's publicUrl) inside its comment, not as directives", async () => {
+  it("never writes a publicUrl holding a line break (a bucket's, only named in a note): the configuration is refused", async () => {
+    // core refuses it (the app would hand it out too); the notes' escaping of line breaks stays a second guard.
     const injected = "https://cdn.example.com/x\n}\nlocation /evil/ { alias /etc/; }\n/";
     const broken = {
       ...env(),
       STORAGES_DEFAULT: `s3://app-media/uploads?region=eu-west-1&publicUrl=${encodeURIComponent(injected)}`,
     };
     for (const render of [nginxConfig, caddyConfig]) {
-      const text = await render({ ...base(), env: broken });
-      const outsideComments = text.split("\n").filter((l) => !l.trimStart().startsWith("#"));
-      expect(outsideComments.join("\n"), render.name).not.toContain("evil");
-      expect(text, render.name).toContain("https://cdn.example.com/x\\u000a}\\u000alocation /evil/");
+      await expect(render({ ...base(), env: broken }), render.name).rejects.toMatchObject({
+        code: "E_CONFIG",
+        message: expect.stringContaining("STORAGES_DEFAULT (publicUrl=) holds a line break (U+000A)"),
+      });
     }
+    const report = await checkDeployment({ ...base(), env: broken, network: false });
+    expect(report.findings.map((f) => f.id)).toEqual(["config-invalid"]);
   });
 
   it("refuses options that would carry directives into the configuration, and impossible ports", async () => {
@@ -170,7 +173,7 @@ describe("nginx and Caddy configurations", () => {
       ],
       [
         "a URL path with an escape",
-        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/me%20dia/` },
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/me%2520dia/` },
         /"%"/,
       ],
     ];
