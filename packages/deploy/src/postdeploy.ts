@@ -129,8 +129,11 @@ async function checkStatic(
         const age = maxAge(cache);
         const long = age !== undefined && age >= LONG_CACHE_MIN;
         const short = age !== undefined && age <= SHORT_CACHE_MAX && !/immutable/i.test(cache ?? "");
-        // Names a bundler hashed (kept as they are, `hashed: false`) match the servers' hash pattern: either is right.
-        const right = entry.hashed ? long : LOOKS_HASHED.test(entry.name) ? long || short : short;
+        // The servers cache by the name's pattern: where it and the manifest disagree (a bundler's hashed
+        // name kept as it is, `hashed: false`; a collectstatic hash of digits only, which the pattern
+        // leaves out), either lifetime is right.
+        const looksHashed = LOOKS_HASHED.test(entry.name);
+        const right = entry.hashed !== looksHashed ? long || short : entry.hashed ? long : short;
         if (!right) {
           tally.add(
             "cache-control-wrong",
