@@ -6,6 +6,7 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FINDING_IDS } from "@storages/deploy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseEnv, cli } from "./helpers.js";
 
@@ -34,6 +35,16 @@ const run = (args: string[], extra: Record<string, string> = {}) =>
   cli(args, { env: { ...env, ...extra }, cwd: dir });
 
 describe("storages check", () => {
+  it("its help names every finding id (from the list the checks report, so it cannot fall behind)", async () => {
+    const help = await run(["help", "check"]);
+    expect(help.code).toBe(0);
+    const text = help.stdout.replace(/\s+/g, " ");
+    expect(FINDING_IDS).toEqual(
+      expect.arrayContaining(["manifest-unreadable", "media-symlink-out", "access-probe-failed"]),
+    );
+    for (const id of FINDING_IDS) expect(text, id).toMatch(new RegExp(`[ ,]${id}[,.]`));
+  });
+
   it("exits 1 on an error finding, naming its id and its fix", async () => {
     const r = await run(["check", "--offline"]);
     expect(r.code).toBe(1);

@@ -15,6 +15,7 @@ import {
 } from "./errors.js";
 import { checkOptionKeys } from "./options.js";
 import { compareNames, joinUrl } from "./path.js";
+import { unsafeUrlProblem } from "./storage-options.js";
 import type {
   BackendDescription,
   Capabilities,
@@ -132,6 +133,8 @@ export class MemoryDriver implements Driver {
         `MemoryDriver baseUrl must be an absolute http(s) URL or a path starting with "/", got ${JSON.stringify(options.baseUrl)}.`,
       );
     }
+    const unsafe = options.baseUrl === undefined ? undefined : unsafeUrlProblem(options.baseUrl);
+    if (unsafe !== undefined) throw new InvalidArgumentError(`MemoryDriver baseUrl ${unsafe}.`);
     this.baseUrl = options.baseUrl;
     if (options.signingKey !== undefined && this.baseUrl === undefined) {
       throw new InvalidArgumentError("MemoryDriver signingKey needs a baseUrl: signed URLs point under it.");

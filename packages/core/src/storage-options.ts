@@ -65,6 +65,43 @@ export function idleTimeoutOption(options: StorageOptions): number {
   return idleTimeout;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses
+const UNSAFE_URL_CHARACTER = /[\s\u0000-\u001f\u007f-\u009f]/u;
+
+/**
+ * The first character that makes a public base URL unfit to hand out, else undefined: `what`
+ * names it and its position, `encoded` is its percent-encoded form. A line break, control
+ * character or space (any white space) is kept as it is in the URLs the facade builds (`new URL`
+ * does not see them: WHATWG parsing drops tabs and line breaks and encodes the rest), and so
+ * reaches HTML, Location headers and the generated web-server configurations, where a line break
+ * starts a new directive.
+ */
+export function unsafeUrlCharacter(url: string): { what: string; encoded: string } | undefined {
+  const match = UNSAFE_URL_CHARACTER.exec(url);
+  if (match === null) return undefined;
+  const c = match[0];
+  const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+  const kind =
+    c === " "
+      ? "a space"
+      : /[\n\r\v\f\u0085\u2028\u2029]/u.test(c)
+        ? "a line break"
+        : c === "\t" || /\P{White_Space}/u.test(c)
+          ? "a control character"
+          : "white space";
+  return { what: `${kind} (${code}) at character ${match.index + 1}`, encoded: encodeURIComponent(c) };
+}
+
+/** Why such a URL is refused: the end of every message refusing one. */
+export const UNSAFE_URL_REASON =
+  "a URL handed to browsers and written into web-server configurations cannot hold line breaks, control characters or spaces";
+
+/** The problem of a base URL with such a character, to finish a sentence naming the option; else undefined. */
+export function unsafeUrlProblem(url: string): string | undefined {
+  const unsafe = unsafeUrlCharacter(url);
+  return unsafe && `holds ${unsafe.what}: percent-encode it (${unsafe.encoded}); ${UNSAFE_URL_REASON}`;
+}
+
 /** Throws InvalidArgumentError for a visibility, timeout or publicUrl option that cannot work. */
 export function checkStorageOptions(options: StorageOptions): void {
   if (
@@ -82,6 +119,9 @@ export function checkStorageOptions(options: StorageOptions): void {
     );
   }
   if (options.publicUrl !== undefined) {
+    const unsafe = typeof options.publicUrl === "string" ? unsafeUrlProblem(options.publicUrl) : undefined;
+    // Not echoed: the character breaks the message as it breaks the URL.
+    if (unsafe !== undefined) throw new InvalidArgumentError(`publicUrl ${unsafe}.`);
     try {
       if (!/^(https?:\/\/|\/)/.test(options.publicUrl)) throw new Error("not absolute");
       if (!options.publicUrl.startsWith("/")) new URL(options.publicUrl);

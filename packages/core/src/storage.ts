@@ -78,6 +78,7 @@ export {
   MAX_SIGNED_URL_EXPIRES_IN,
   STORAGE_OPTION_KEYS,
   type StorageOptions,
+  unsafeUrlProblem,
 } from "./storage-options.js";
 
 /** The options of a save given none: shared rather than a new object per call (never changed). */

@@ -1,6 +1,6 @@
 import { ConfigError } from "@storages/core";
 import { describe, expect, it } from "vitest";
-import { parseDuration } from "../src/config/params.js";
+import { parseDuration, parsePublicUrl } from "../src/config/params.js";
 import { parseStorageUrl } from "../src/config/url.js";
 import { isSecretParam } from "../src/errors.js";
 
@@ -200,6 +200,48 @@ describe("parseStorageUrl: malformed values name the variable and the fix", () =
     expect(configError(() => parseStorageUrl("memory://?publicUrl=/a/&baseUrl=/b/", "S", "x")).message).toBe(
       "S sets both publicUrl= and baseUrl=, which mean the same thing: keep one.",
     );
+  });
+
+  it("refuses a publicUrl= or baseUrl= holding a line break, control character or space once decoded, saying how to encode it there", () => {
+    // The query string is decoded once: %0A is a line break, %20 and + a space.
+    for (const [url, label, what, written] of [
+      [
+        "file:///srv/media?baseUrl=/media/%0Aadd_header%20X%20y;",
+        "baseUrl",
+        "a line break (U+000A) at character 8",
+        "%250A",
+      ],
+      [
+        "memory://?publicUrl=https://cdn.example.com/my%20media/",
+        "publicUrl",
+        "a space (U+0020) at character 27",
+        "%2520",
+      ],
+      ["memory://?publicUrl=/a+b/", "publicUrl", "a space (U+0020) at character 3", "%2520"],
+      ["memory://?publicUrl=/a%C2%A0b/", "publicUrl", "white space (U+00A0) at character 3", "%25C2%25A0"],
+      ["memory://?publicUrl=/a%09b/", "publicUrl", "a control character (U+0009) at character 3", "%2509"],
+    ] as const) {
+      const message = configError(() => parseStorageUrl(url, "S", "x")).message;
+      expect(message, url).toContain(
+        `S (${label}=) holds ${what} once the storage URL's query string is decoded`,
+      );
+      expect(message, url).toContain(
+        `write it as ${written} there (a + is read as a space: write %2B for a plus)`,
+      );
+    }
+    // A config file's value is not decoded: once encoded is enough there.
+    expect(
+      configError(() => parsePublicUrl("/my media/", "storages.config.json (default.publicUrl)")).message,
+    ).toBe(
+      "storages.config.json (default.publicUrl) holds a space (U+0020) at character 4: percent-encode it (%20); a URL handed to browsers and written into web-server configurations cannot hold line breaks, control characters or spaces.",
+    );
+    expect(parsePublicUrl("/my%20media/", "F")).toBe("/my%20media/");
+    // Encoded twice, it is a valid URL with its encoding.
+    expect(
+      parseStorageUrl("memory://?publicUrl=https://cdn.example.com/my%2520media/", "S", "x").storage,
+    ).toEqual({
+      publicUrl: "https://cdn.example.com/my%20media/",
+    });
   });
 });
 

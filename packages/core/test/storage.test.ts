@@ -7,7 +7,13 @@ import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
 import { createStorages } from "../src/config/index.js";
 import { PrefixedDriver, prefixed, readOnly } from "../src/decorators.js";
-import { AbortedError, NotFoundError, PartialFailureError, StorageError } from "../src/errors.js";
+import {
+  AbortedError,
+  InvalidArgumentError,
+  NotFoundError,
+  PartialFailureError,
+  StorageError,
+} from "../src/errors.js";
 import { fake } from "../src/fake.js";
 import { MemoryDriver } from "../src/memory.js";
 import { mirror } from "../src/mirror.js";
@@ -400,6 +406,52 @@ describe("Storage facade", () => {
     expect(() => fake({ publicUrl: "cdn.example.com" })).toThrow(
       expect.objectContaining({ code: "E_INVALID_ARGUMENT" }),
     );
+  });
+
+  it("refuses a publicUrl holding a line break, a control character or white space (new URL would hide them)", () => {
+    for (const [publicUrl, what] of [
+      [
+        "https://cdn.example.com/media/\nadd_header X evil;",
+        "a line break (U+000A) at character 31: percent-encode it (%0A)",
+      ],
+      ["/media/\r\n", "a line break (U+000D) at character 8"],
+      ["/media\u2028/", "a line break (U+2028)"],
+      ["https://cdn.example.com/my media/", "a space (U+0020) at character 27: percent-encode it (%20)"],
+      ["\thttps://cdn.example.com/", "a control character (U+0009) at character 1"],
+      ["/media/\u0000", "a control character (U+0000)"],
+      ["/media/\u0085", "a line break (U+0085)"],
+      ["/media/\u009b", "a control character (U+009B)"],
+      ["https://cdn.example.com/\u00a0/", "white space (U+00A0) at character 25: percent-encode it (%C2%A0)"],
+      ["https://cdn.example.com/media/ ", "a space (U+0020)"],
+    ] as const) {
+      let error: unknown;
+      try {
+        fake({ publicUrl });
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(publicUrl)).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).code).toBe("E_INVALID_ARGUMENT");
+      expect((error as Error).message, JSON.stringify(publicUrl)).toContain(`publicUrl holds ${what}`);
+      expect((error as Error).message).toMatch(/cannot hold line breaks, control characters or spaces\.$/);
+      expect((error as Error).message).not.toContain("evil");
+    }
+    expect(() => new MemoryDriver({ baseUrl: "/media/\n" })).toThrow(
+      /^MemoryDriver baseUrl holds a line break/,
+    );
+    // The documented forms, percent-encoded names and non-ASCII ones (browsers encode them) stay valid.
+    for (const publicUrl of [
+      "https://cdn.example.com/media/",
+      "https://cdn.example.com/media",
+      "http://localhost:8000/media/",
+      "/media/",
+      "/storages/staticfiles/",
+      "https://cdn.example.com/my%20media/",
+      "https://cdn.example.com/médias/",
+      "https://cdn.example.com/static/?v=2",
+    ]) {
+      expect(fake({ publicUrl }).publicUrl("a.txt"), publicUrl).toContain("a.txt");
+    }
   });
 });
 

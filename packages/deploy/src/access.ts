@@ -6,7 +6,7 @@
  * directory, and asks `access(W_OK)` of existing static files. Asking as root proves nothing
  * (root writes everywhere), so without `asUser` a root check says so and skips.
  */
-import { execFile } from "node:child_process";
+import { type ExecFileException, execFile } from "node:child_process";
 import { InvalidArgumentError } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
@@ -160,13 +160,26 @@ process.stdout.write(JSON.stringify(out));
 /** Entries of a media tree searched for symlinks (it may hold millions; the probe has 60 s). */
 const LINK_SCAN_ENTRIES = 200_000;
 
+const PROBE_TIMEOUT = 60_000;
+
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${String(stderr).trim() || error.message}`));
+    execFile(file, args, { timeout: PROBE_TIMEOUT, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(failureReason(file, error, String(stderr))));
       else resolve(String(stdout));
     });
   });
+}
+
+/** Why a child process gave no result, in a line: killed for time, not started, or its own error. */
+function failureReason(file: string, error: ExecFileException, stderr: string): string {
+  if (error.code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER") return "its answer was too large";
+  if (error.killed) return `no answer within ${PROBE_TIMEOUT / 1000} s (stopped)`;
+  if (typeof error.code === "string") return `${file} could not be started (${error.code})`;
+  // An uncaught error prints a stack: its first line naming an error is the reason.
+  const lines = stderr.split("\n").map((l) => l.trim());
+  const named = lines.find((l) => /^[A-Z]\w*Error\b/.test(l)) ?? lines.find((l) => l !== "");
+  return named ?? `it exited with ${error.code ?? error.signal}`;
 }
 
 /** uid and gid of a user name (getent: /etc/passwd, LDAP, whatever NSS knows). */
@@ -212,9 +225,12 @@ export async function accessFindings(
     // Root's writes prove nothing, but a media folder that is not there is missing for any user
     // (a volume not mounted): that much a root check still reports.
     const media = local.filter((s) => s.role === "media" && !s.description.readOnly);
-    const results = await probeAccess(
+    const results = await probeOrFinding(
       media.map((s) => ({ path: s.directory!, sampleFiles: false, findLinksOut: true })),
+      undefined,
+      "root",
     );
+    if (!Array.isArray(results)) return { findings: [results], notes: [] };
     return {
       findings: media.flatMap((s, i) => [
         ...(results[i]!.exists && !results[i]!.notFolder
@@ -229,14 +245,16 @@ export async function accessFindings(
     };
   }
   const who = user ? `user ${user.name} (uid ${user.uid})` : `the current user (uid ${uid})`;
-  const results = await probeAccess(
+  const results = await probeOrFinding(
     local.map((s) => ({
       path: s.directory!,
       sampleFiles: s.role === "static",
       findLinksOut: s.role === "media",
     })),
     user,
+    who,
   );
+  if (!Array.isArray(results)) return { findings: [results], notes: [] };
   const findings: Finding[] = [];
   local.forEach((s, i) => {
     const r = results[i]!;
@@ -268,6 +286,38 @@ export async function accessFindings(
     findings.push(...linksOutFindings(s, r));
   });
   return { findings, notes: [`permissions: checked as ${who}`, ...linksOutNotes(local, results)] };
+}
+
+/**
+ * The probe's results, or the finding that says it gave none (no answer in time, a child process
+ * that could not start): what it would have checked is unknown, and the rest of the report stands.
+ */
+async function probeOrFinding(
+  targets: readonly AccessTarget[],
+  user: UserIds | undefined,
+  who: string,
+): Promise<AccessResult[] | Finding> {
+  try {
+    return await probeAccess(targets, user);
+  } catch (error) {
+    if (InvalidArgumentError.isInstance(error)) throw error;
+    const reason = error instanceof SyntaxError ? "its answer was not JSON" : (error as Error).message;
+    const sudo = user === undefined ? "" : `sudo -u ${user.name} `;
+    const media = targets.filter((t) => t.findLinksOut).map((t) => t.path);
+    const statics = targets.filter((t) => t.sampleFiles).map((t) => t.path);
+    const byHand = [
+      ...media.map(
+        (p) => `${sudo}test -w ${p} (must succeed) and find ${p} -type l (must list nothing leading out)`,
+      ),
+      ...statics.map((p) => `${sudo}find ${p} -writable (must print nothing)`),
+    ];
+    return {
+      id: "access-probe-failed",
+      severity: "error",
+      message: `The permission probe (a child process run as ${who}) gave no result: ${reason}. Not checked: ${targets.map((t) => t.path).join(", ")} — whether they exist, who may write them, and symlinks leading out of media.`,
+      fix: `Check by hand: ${byHand.join("; ")}. Then run the check again (a media tree on a slow mount can take more than ${PROBE_TIMEOUT / 1000} s).`,
+    };
+  }
 }
 
 function mediaNotWritable(

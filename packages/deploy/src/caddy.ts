@@ -99,6 +99,7 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       `\t\troot * ${d.directory}`,
       ...hiddenDirectives("\t\t"),
       // Two disjoint matchers: Caddy orders same-name directives itself, so neither may rely on running last.
+      "\t\t# hashed names: .<12 hex> or [.-]<8-32 hex>.ext, with a digit and a letter in the hex (docs/deployment.md)",
       `\t\t@hashed path_regexp hashed ${HASHED_NAME_PATTERN}`,
       `\t\t@unhashed not path_regexp unhashed ${HASHED_NAME_PATTERN}`,
       `\t\theader @unhashed Cache-Control "${SHORT_CACHE}"`,

@@ -22,6 +22,7 @@ export const FINDING_IDS = [
   "static-writable",
   "media-not-writable",
   "media-symlink-out",
+  "access-probe-failed",
   "url-prefix-no-trailing-slash",
   "url-prefixes-equal",
   "url-prefixes-nested",

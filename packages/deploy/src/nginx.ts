@@ -76,6 +76,7 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
     `        add_header Cache-Control "${SHORT_CACHE}" always;`,
     "        add_header X-Content-Type-Options nosniff always;",
     ...HIDDEN_LOCATION,
+    `        # hashed names: .<12 hex> or [.-]<8-32 hex>.ext, with a digit and a letter in the hex (docs/deployment.md)`,
     `        location ~ "${HASHED_NAME_PATTERN}" {`,
     `            add_header Cache-Control "${IMMUTABLE_CACHE}" always;`,
     "            add_header X-Content-Type-Options nosniff always;",

@@ -129,8 +129,11 @@ async function checkStatic(
         const age = maxAge(cache);
         const long = age !== undefined && age >= LONG_CACHE_MIN;
         const short = age !== undefined && age <= SHORT_CACHE_MAX && !/immutable/i.test(cache ?? "");
-        // Names a bundler hashed (kept as they are, `hashed: false`) match the servers' hash pattern: either is right.
-        const right = entry.hashed ? long : LOOKS_HASHED.test(entry.name) ? long || short : short;
+        // The servers cache by the name's pattern: where it and the manifest disagree (a bundler's hashed
+        // name kept as it is, `hashed: false`; a collectstatic hash of digits only, which the pattern
+        // leaves out), either lifetime is right.
+        const looksHashed = LOOKS_HASHED.test(entry.name);
+        const right = entry.hashed !== looksHashed ? long || short : entry.hashed ? long : short;
         if (!right) {
           tally.add(
             "cache-control-wrong",
@@ -220,9 +223,16 @@ async function checkMedia(
     } catch {
       // No unsigned URL at all: nothing to request.
     }
+    let answered = 0;
     for (const url of candidates) {
       const got = await probe(url, request);
-      if (got.ok && got.response.status === 200 && got.response.body === text.body) {
+      // No answer is no proof the file is refused: said as the public part says it.
+      if (!got.ok) {
+        tally.add("url-unreachable", s.name, `${printableUrl(url)} (${got.reason})`);
+        continue;
+      }
+      answered++;
+      if (got.response.status === 200 && got.response.body === text.body) {
         tally.add(
           "private-served-unsigned",
           s.name,
@@ -230,7 +240,7 @@ async function checkMedia(
         );
       }
     }
-    return [`media ${s.name} (private): ${candidates.length} unsigned URL(s) tried`];
+    return [`media ${s.name} (private): ${answered} of ${candidates.length} unsigned URL(s) answered`];
   } finally {
     await Promise.all(probes.map((p) => storage.delete(p.key, call).catch(() => {})));
   }

@@ -22,11 +22,34 @@ export const LONG_CACHE_MIN = 30 * 24 * 3600;
 export const SHORT_CACHE_MAX = 24 * 3600;
 
 /**
+ * `min` to `max` hex digits holding at least one digit and one letter, as RE2 (Caddy's Go regexp)
+ * takes it, which has no lookahead: a first run of one kind, one character of the other, then hex
+ * digits up to the length — one alternative per length of that first run.
+ */
+function mixedHex(min: number, max: number): string {
+  const runs: string[] = [];
+  for (let run = 1; run < max; run++) {
+    const low = Math.max(0, min - run - 1);
+    const high = max - run - 1;
+    const rest = high === 0 ? "" : `[0-9a-f]{${low === high ? low : `${low},${high}`}}`;
+    const times = run === 1 ? "" : `{${run}}`;
+    runs.push(`(?:[0-9]${times}[a-f]|[a-f]${times}[0-9])${rest}`);
+  }
+  return `(?:${runs.join("|")})`;
+}
+
+/**
  * Hashed names, for servers that match by pattern (tools with the manifest use its `hashed` flag):
  * collectstatic's `name.<12 hex>.ext` and `LICENSE.<12 hex>`, and the `[.-]<8–32 hex>.ext` of
- * bundlers (webpack, Parcel), whose output collectstatic keeps under its own name.
+ * bundlers (webpack, Parcel), whose output collectstatic keeps under its own name — in every case
+ * hex digits with both a digit and a letter in them, the rule collectstatic's
+ * `looksBundlerHashed` keeps a bundler's name by. A run of digits alone is a version, a date or a
+ * size (`font-12345678.woff`, `logo.20261204.png`) far more often than a hash: collectstatic
+ * publishes such a name as it is beside its hashed copy, and cached immutable for a year a change
+ * to it would never be fetched. The price: one collectstatic hash in about 300 is all digits, and
+ * gets the short lifetime (which the post-deploy check accepts for a name the pattern misses).
  */
-export const HASHED_NAME_PATTERN = `(?:\\.[0-9a-f]{${HASH_LENGTH}}|[.-][0-9a-f]{8,32}\\.[A-Za-z0-9]+)$`;
+export const HASHED_NAME_PATTERN = `(?:\\.${mixedHex(HASH_LENGTH, HASH_LENGTH)}|[.-]${mixedHex(8, 32)}\\.[A-Za-z0-9]+)$`;
 
 /** The URL path private files of storage NAME are handed out under by the app (X-Accel-Redirect). */
 export function internalPrefix(storageName: string): string {

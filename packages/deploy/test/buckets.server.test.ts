@@ -5,6 +5,8 @@
  * setup passing. The probes' test objects must be gone afterwards.
  */
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -18,7 +20,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
 
 const S3_MISSING =
@@ -157,7 +159,13 @@ describe("buckets on Ceph RGW", () => {
   });
 
   it("after a deploy (--base-url): a bucket serving uploads itself serves HTML active; a private one serves nothing unsigned", async () => {
-    const site = { baseUrl: "https://www.example.com/", origin: "https://www.example.com" };
+    // The site in front answers (404 to all): a private storage's internal URL on it is requested
+    // too, and a site that gave no answer would be url-unreachable, not a pass.
+    const front = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => front.close(() => resolve())));
+    const port = (front.address() as AddressInfo).port;
+    const site = { baseUrl: `http://127.0.0.1:${port}/`, origin: "https://www.example.com" };
     const open = await check(envFor(s3Url(bucket, "visibility=public")), site);
     expect(idsOf(open)).toEqual(["cors-blocks-uploads", "media-not-inert"]);
     const inert = open.findings.find((f) => f.id === "media-not-inert")!;

@@ -2,8 +2,8 @@
  * `checkDeployment` against misconfigurations built for real: directories, a symlinked `current`
  * release, the app's own folder, a tmpfs mount (or a mountinfo fixture where mounting is not
  * allowed), permissions checked as a real non-root user, URL prefixes and the static manifest.
- * Each catches its problem; the correct setup passes. No network (network: false): the bucket and
- * URL checks have their own suites against real servers.
+ * Each catches its problem; the correct setup passes. No network (network: false; once a loopback
+ * port nobody listens on): the bucket and URL checks have their own suites against real servers.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -12,7 +12,7 @@ import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
-import { makeSite, publishStatic, type Site } from "./support/site.js";
+import { freePort, makeSite, publishStatic, type Site } from "./support/site.js";
 
 let site: Site;
 beforeEach(async () => {
@@ -457,5 +457,21 @@ describe("storages check --as-user: permissions as the app's user", () => {
     await expect(check(site.env, { asUser: "no-such-user-storages" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
+  });
+});
+
+describe("storages check --base-url: a site that does not answer", () => {
+  it("is an error for a private storage too, and no note says its URLs were tried", async () => {
+    // A loopback port nobody listens on: nothing leaves the machine.
+    const port = await freePort();
+    const report = await check(
+      { STORAGES_PRIVATE: site.env.STORAGES_PRIVATE! },
+      { network: true, baseUrl: `http://127.0.0.1:${port}/`, timeout: 2_000 },
+    );
+    const unreachable = report.findings.filter((f) => f.id === "url-unreachable");
+    expect(unreachable.map((f) => [f.storage, f.severity])).toEqual([["private", "error"]]);
+    expect(unreachable[0]!.message).toContain(`127.0.0.1:${port}/_storages/internal/private/`);
+    expect(report.ok).toBe(false);
+    expect(report.notes).toContain("media private (private): 0 of 1 unsigned URL(s) answered");
   });
 });

@@ -3,11 +3,13 @@
  * storage on a bucket (notes, never an alias), a unix-socket upstream, host names and automatic
  * HTTPS, and input that cannot be written safely into a configuration.
  */
+import { createHash } from "node:crypto";
 import { mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashedName, looksBundlerHashed } from "@storages/staticfiles";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { caddyConfig, checkDeployment, nginxConfig } from "../src/index.js";
+import { caddyConfig, checkDeployment, HASHED_NAME_PATTERN, nginxConfig } from "../src/index.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -74,18 +76,21 @@ describe("nginx and Caddy configurations", () => {
     await expect(nginxConfig({ ...base(), env: spaced })).rejects.toThrow(/cannot be written safely/);
   });
 
-  it("keeps a line break in a note's text (a bucket's publicUrl) inside its comment, not as directives", async () => {
+  it("never writes a publicUrl holding a line break (a bucket's, only named in a note): the configuration is refused", async () => {
+    // core refuses it (the app would hand it out too); the notes' escaping of line breaks stays a second guard.
     const injected = "https://cdn.example.com/x\n}\nlocation /evil/ { alias /etc/; }\n/";
     const broken = {
       ...env(),
       STORAGES_DEFAULT: `s3://app-media/uploads?region=eu-west-1&publicUrl=${encodeURIComponent(injected)}`,
     };
     for (const render of [nginxConfig, caddyConfig]) {
-      const text = await render({ ...base(), env: broken });
-      const outsideComments = text.split("\n").filter((l) => !l.trimStart().startsWith("#"));
-      expect(outsideComments.join("\n"), render.name).not.toContain("evil");
-      expect(text, render.name).toContain("https://cdn.example.com/x\\u000a}\\u000alocation /evil/");
+      await expect(render({ ...base(), env: broken }), render.name).rejects.toMatchObject({
+        code: "E_CONFIG",
+        message: expect.stringContaining("STORAGES_DEFAULT (publicUrl=) holds a line break (U+000A)"),
+      });
     }
+    const report = await checkDeployment({ ...base(), env: broken, network: false });
+    expect(report.findings.map((f) => f.id)).toEqual(["config-invalid"]);
   });
 
   it("refuses options that would carry directives into the configuration, and impossible ports", async () => {
@@ -170,7 +175,7 @@ describe("nginx and Caddy configurations", () => {
       ],
       [
         "a URL path with an escape",
-        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/me%20dia/` },
+        { ...env(), STORAGES_DEFAULT: `file://${dir}/media?publicUrl=/me%2520dia/` },
         /"%"/,
       ],
     ];
@@ -203,5 +208,56 @@ describe("nginx and Caddy configurations", () => {
     await expect(checkDeployment({ ...base(), baseUrl: "www.example.com" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
+  });
+});
+
+describe("the hashed-name pattern of the generated configurations (immutable for a year)", () => {
+  const hashed = new RegExp(HASHED_NAME_PATTERN);
+  // Every kind of name collectstatic writes, with real hashes of varied contents.
+  const sha = (i: number) => createHash("sha256").update(`content ${i}`).digest("hex");
+  const collected = Array.from({ length: 400 }, (_, i) => sha(i))
+    // A hash of digits alone (or letters alone) is left out on purpose: see the pattern's comment.
+    .filter((h) => /[0-9]/.test(h.slice(0, 12)) && /[a-f]/.test(h.slice(0, 12)))
+    .flatMap((h) =>
+      ["css/app.css", "LICENSE", "js/vendor.min.js", "fonts/Inter-Bold.woff2", "a/b/c.tar.gz"].map((n) =>
+        hashedName(n, h),
+      ),
+    );
+  const bundled = [
+    "js/main.1a2b3c4d.js", // webpack [contenthash:8]
+    "js/chunk-5e6f7a8b.js",
+    "js/vendors.0123456789abcdef0123.js", // webpack 5's 20
+    "js/app.0123456789abcdef0123456789abcdef.js", // 32, an MD5
+    "css/site.d41d8cd9.css",
+    "img/logo.9f86d081884c.png",
+  ];
+  const notHashed = [
+    "fonts/font-12345678.woff", // digits: a version, a size, a date
+    "js/jquery-3.7.1.min.js",
+    "img/logo.20261204.png",
+    "data/export-202612041030.json",
+    "LICENSE.202612041030",
+    "css/app.deadbeef.css", // letters alone: a word
+    "css/facade-decade.css",
+    "js/app.js",
+    "css/app.css",
+    "LICENSE",
+    "js/bootstrap-5.3.0-alpha1.js",
+    "js/chunk-1a2b3c4.js", // 7: too short for a hash
+    "js/app.0123456789abcdef0123456789abcdef0.js", // 33: longer than any bundler's
+    "js/app.1a2b3c4d.js/", // a folder
+    "js/app.1a2b3c4d", // bundlers keep the extension
+    "js/app_1a2b3c4d.js", // not their separator
+    "js/app.1A2B3C4D.js", // nor upper case
+  ];
+
+  it("matches every hashed name collectstatic writes and the bundler names it keeps as they are", () => {
+    expect(collected.length).toBeGreaterThan(1500);
+    for (const name of [...collected, ...bundled]) expect(hashed.test(`/static/${name}`), name).toBe(true);
+    for (const name of bundled) expect(looksBundlerHashed(name), name).toBe(true);
+  });
+
+  it("matches no name that is not hashed (published as they are, they change)", () => {
+    for (const name of notHashed) expect(hashed.test(`/static/${name}`), name).toBe(false);
   });
 });

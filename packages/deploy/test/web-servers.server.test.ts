@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -23,6 +23,7 @@ import {
   SHORT_CACHE,
 } from "../src/index.js";
 import {
+  CSS,
   execFileAsync,
   freePort,
   makeSite,
@@ -141,6 +142,9 @@ http://127.0.0.1:PORT {
 }
 `;
 
+const LOOK_HASHED = ["font-12345678.woff", "jquery-3.7.1.min.js", "logo.20261204.png", "app.deadbeef.css"];
+const BUNDLER_HASHED = ["main.1a2b3c4d.js", "chunk-5e6f7a8b.js", "LICENSE.0123456789ab"];
+
 const servers: Array<{
   name: string;
   start: Starter;
@@ -162,6 +166,10 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     await writeFile(join(site.privateDir, ".~storages-meta-0123456789abcdef.json"), `{"note":"${SECRET}"}\n`);
     // A static file whose name gives no type (collectstatic publishes LICENSE files as they are named).
     await writeFile(join(site.staticDir, "LICENSE"), "MIT License\n");
+    // Names that only look hashed (digits: a version, a date, a size; letters: a word), and a
+    // bundler's hashed name, which collectstatic publishes as they are.
+    for (const name of [...LOOK_HASHED, ...BUNDLER_HASHED])
+      await writeFile(join(site.staticDir, name), "x\n");
     // Uploads whose names give no type: a browser sniffs an untyped response, and would find HTML.
     for (const dir of [site.mediaDir, site.privateDir]) {
       await writeFile(join(dir, "untyped"), "<html><script>alert(4)</script></html>\n");
@@ -203,6 +211,19 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     const plain = await raw(good.port, "/static/robots.txt");
     expect(plain.status).toBe(200);
     expect(plain.headers["cache-control"]).toBe(SHORT_CACHE);
+  });
+
+  it("caches immutable only names with a hash in them, not those that merely hold digits or hex letters", async () => {
+    for (const name of LOOK_HASHED) {
+      const res = await raw(good.port, `/static/${name}`);
+      expect(res.status, name).toBe(200);
+      expect(res.headers["cache-control"], name).toBe(SHORT_CACHE);
+    }
+    for (const name of BUNDLER_HASHED) {
+      const res = await raw(good.port, `/static/${name}`);
+      expect(res.status, name).toBe(200);
+      expect(res.headers["cache-control"], name).toBe(IMMUTABLE_CACHE);
+    }
   });
 
   it("serves the precompressed variants to clients that accept them", async () => {
@@ -380,6 +401,24 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     });
     expect(report.findings.map((f) => f.id)).toContain("media-not-writable");
     expect(existsSync(missing)).toBe(false);
+  });
+
+  it("storages check --base-url accepts the short lifetime for a collectstatic hash of digits alone (the pattern leaves those out)", async () => {
+    // About one hash in 300 is all digits: such an entry, as collectstatic would write it.
+    const manifestFile = join(site.staticDir, "staticfiles.json");
+    const original = await readFile(manifestFile, "utf8");
+    onTestFinished(() => writeFile(manifestFile, original));
+    const manifest = JSON.parse(original);
+    const entry = manifest.files["css/app.css"];
+    manifest.files["css/digits.css"] = { ...entry, name: "css/digits.123456789012.css", encodings: {} };
+    await writeFile(join(site.staticDir, "css", "digits.123456789012.css"), CSS);
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    expect((await raw(good.port, "/static/css/digits.123456789012.css")).headers["cache-control"]).toBe(
+      SHORT_CACHE,
+    );
+    const report = await checkAgainst(good);
+    expect(report.notes).toContain("static URLs: 3 of 3 manifest entries requested");
+    expect(report.findings.filter((f) => f.id === "cache-control-wrong")).toEqual([]);
   });
 
   it("--sample requests an even sample of the manifest", async () => {

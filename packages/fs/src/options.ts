@@ -4,7 +4,7 @@
  * everywhere and is caught before the first call. Validation touches nothing on disk.
  */
 import { isAbsolute, resolve } from "node:path";
-import { type BackendDescription, OptionChecker, type Visibility } from "@storages/core";
+import { type BackendDescription, OptionChecker, unsafeUrlProblem, type Visibility } from "@storages/core";
 import { checkSigningKey } from "./signer.js";
 
 export interface FsSigningOptions {
@@ -107,6 +107,8 @@ export function checkBaseUrl(value: unknown, option: string): string | undefined
   if (value === undefined || value === "") return undefined;
   const example = '"/media/" or "https://cdn.example.com/media/"';
   if (typeof value !== "string") return check.fail(option, `must be a string such as ${example}`);
+  const unsafe = unsafeUrlProblem(value);
+  if (unsafe !== undefined) check.fail(option, unsafe);
   if (!(value.startsWith("/") && !value.startsWith("//"))) {
     const parsed = URL.canParse(value)
       ? new URL(value)

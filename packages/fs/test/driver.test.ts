@@ -81,6 +81,24 @@ describe("configuration", () => {
     expect(() => new FsDriver({ root: "/tmp/x", baseUrl: "ftp://x/" })).toThrow(/http/);
   });
 
+  it("refuses a baseUrl (or signing.baseUrl) holding a line break, control character or space: the URLs it builds would hold them", () => {
+    for (const options of [
+      { root: "/tmp/x", baseUrl: "/media/\nlocation /" },
+      { root: "/tmp/x", baseUrl: "https://cdn.example.com/my media/" },
+      { root: "/tmp/x", signing: { key: "k".repeat(32), baseUrl: "/m/\u0000" } },
+    ]) {
+      expect(() => new FsDriver(options), JSON.stringify(options)).toThrow(
+        expect.objectContaining({
+          code: "E_CONFIG",
+          message: expect.stringMatching(
+            /baseUrl holds (a line break|a space|a control character) .*: percent-encode it/,
+          ),
+        }),
+      );
+    }
+    expect(new FsDriver({ root: "/tmp/x", baseUrl: "/my%20media/" }).baseUrl).toBe("/my%20media/");
+  });
+
   it("creates a missing root with the directory mode", async () => {
     const driver = new FsDriver({ root: join(root, "deep", "er"), directoryMode: 0o750 });
     const s = fsStorage({ root: driver.root });

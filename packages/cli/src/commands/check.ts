@@ -1,6 +1,8 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CheckReport, Finding } from "@storages/deploy";
+// The light entry (the ids alone): the checks themselves are loaded when the command runs.
+import { FINDING_IDS } from "@storages/deploy/findings";
 import { defineCommand } from "../command.js";
 import { EXIT, pathProblem, UsageError } from "../errors.js";
 import { MAX_CONCURRENCY, wholeNumber } from "./options.js";
@@ -74,7 +76,8 @@ export const check = defineCommand({
   summary:
     "check a deployment: storage layout, permissions, buckets, static manifest, and (--base-url) the live URLs",
   description:
-    "Reads the same configuration as the app and reports each problem with its fix and a stable id: static and media overlapping, media in a release directory, in the app's code, on an ephemeral filesystem or without a declared backup (.storages-backup), static writable or media not writable by the app's user (--as-user), URL prefixes without their slash, equal or nested, buckets missing, unreachable or refusing the credentials, public storages not readable or private ones readable anonymously, anonymous listings, CORS blocking browser uploads, and a static manifest missing or naming missing files. With --base-url it also requests the manifest's files and media probes on the live site. Silence a finding knowingly with --ignore ID (or STORAGES_CHECK_IGNORE). Exit 1 when an error remains.",
+    "Reads the same configuration as the app and reports each problem with its fix and a stable id: static and media overlapping, media in a release directory, in the app's code, on an ephemeral filesystem or without a declared backup (.storages-backup), static writable or media not writable by the app's user (--as-user), URL prefixes without their slash, equal or nested, buckets missing, unreachable or refusing the credentials, public storages not readable or private ones readable anonymously, anonymous listings, CORS blocking browser uploads, and a static manifest missing or naming missing files. With --base-url it also requests the manifest's files and media probes on the live site. Silence a finding knowingly with --ignore ID (or STORAGES_CHECK_IGNORE). Exit 1 when an error remains.\n\n" +
+    `Finding ids (docs/deployment.md says what each means): ${FINDING_IDS.join(", ")}.`,
   examples: [
     { command: "storages --env-file .env.production check", what: "before switching traffic to a release" },
     { command: "sudo storages check --as-user www-data", what: "permissions as the app's user" },

@@ -10,6 +10,7 @@
  * any case but an upper-case M (10M: minutes or months?).
  */
 import { ConfigError } from "../errors.js";
+import { unsafeUrlProblem } from "../storage-options.js";
 import type { SecretVariable, Visibility } from "../types.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -300,6 +301,8 @@ function checkHttpUrl(value: unknown, example: string): Result<string> {
 /** A public base is either absolute http(s) or a root-relative path (`/media/`, served by the app's proxy). */
 function checkPublicUrl(value: unknown): Result<string> {
   if (typeof value === "string") {
+    const unsafe = unsafeUrlProblem(value);
+    if (unsafe !== undefined) return bad(unsafe);
     if (value.startsWith("/") && !value.startsWith("//")) return ok(value);
     try {
       const u = new URL(value);

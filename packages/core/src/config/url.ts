@@ -7,6 +7,7 @@
  * knows no backend: no I/O, no imports of driver packages.
  */
 import { ConfigError, isSecretParam } from "../errors.js";
+import { UNSAFE_URL_REASON, unsafeUrlCharacter } from "../storage-options.js";
 import type { Visibility } from "../types.js";
 import { parseBoolean, parseDuration, parsePublicUrl, parseVisibility, storageVariable } from "./params.js";
 
@@ -200,6 +201,14 @@ function takeStorageParams(
   const base = publicUrl ?? baseUrl;
   if (base !== undefined) {
     const label = where(publicUrl !== undefined ? "publicUrl" : "baseUrl");
+    // The storage URL's query string is decoded once (and a + in it is a space): what the public
+    // URL must hold encoded is written encoded twice here.
+    const unsafe = unsafeUrlCharacter(base);
+    if (unsafe !== undefined) {
+      throw new ConfigError(
+        `${label} holds ${unsafe.what} once the storage URL's query string is decoded: write it as ${unsafe.encoded.replaceAll("%", "%25")} there (a + is read as a space: write %2B for a plus); ${UNSAFE_URL_REASON}.`,
+      );
+    }
     out.publicUrl = parsePublicUrl(base, label);
     sources.publicUrl = label;
   }
