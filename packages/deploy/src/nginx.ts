@@ -37,11 +37,28 @@ import {
 /** Debian's brotli_static module (libnginx-mod-http-brotli-static). */
 export const BROTLI_STATIC_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so";
 
-function inertHeaders(indent: string): string[] {
+/**
+ * For a private file the app hands over: nginx keeps the app's Content-Disposition (its download
+ * name), and an add_header beside it would send a second one, which Chromium refuses. So an active
+ * type gets ours only when the app sent none, or one that is not an attachment (then both go out,
+ * and the browser refuses the response rather than rendering it). At http level (where a site file
+ * is included); the same map twice, from two generated sites, is allowed.
+ */
+const HANDED_OVER_DISPOSITION = "$storages_active_disposition";
+const HANDED_OVER_DISPOSITION_MAP = [
+  `map $upstream_http_content_disposition ${HANDED_OVER_DISPOSITION} {`,
+  `    "" ${activeMediaHeaders().disposition};`,
+  '    "~*^attachment" "";',
+  `    default ${activeMediaHeaders().disposition};`,
+  "}",
+  "",
+];
+
+function inertHeaders(indent: string, disposition = activeMediaHeaders().disposition): string[] {
   const h = activeMediaHeaders();
   return [
     `${indent}add_header X-Content-Type-Options ${h.nosniff} always;`,
-    `${indent}add_header Content-Disposition ${h.disposition} always;`,
+    `${indent}add_header Content-Disposition ${disposition} always;`,
     `${indent}add_header Content-Security-Policy "${h.csp}" always;`,
   ];
 }
@@ -85,8 +102,11 @@ function staticLocation(d: ServedDirectory, brotli: boolean): string[] {
   ];
 }
 
-/** `headers`: more add_header lines, repeated in the nested location (which would drop them). */
-function mediaBody(d: ServedDirectory, headers: readonly string[] = []): string[] {
+/**
+ * `headers`: more add_header lines, repeated in the nested location (which would drop them);
+ * `handedOver`: private files the app hands over (see HANDED_OVER_DISPOSITION).
+ */
+function mediaBody(d: ServedDirectory, headers: readonly string[] = [], handedOver = false): string[] {
   return [
     `        alias ${d.directory};`,
     ...NO_SYMLINKS,
@@ -97,7 +117,7 @@ function mediaBody(d: ServedDirectory, headers: readonly string[] = []): string[
     ...headers.map((h) => `        ${h}`),
     ...HIDDEN_LOCATION,
     `        location ~* "\\.(${activeExtensionsPattern()})$" {`,
-    ...inertHeaders("            "),
+    ...inertHeaders("            ", handedOver ? HANDED_OVER_DISPOSITION : undefined),
     ...headers.map((h) => `            ${h}`),
     "        }",
   ];
@@ -121,6 +141,7 @@ export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {})
   const { host, port } = listenParts(options.listen);
   const brotli = options.standalone ? existsSync(BROTLI_STATIC_MODULE) : true;
   const server = [
+    ...(plan.privateMedia.length > 0 ? HANDED_OVER_DISPOSITION_MAP : []),
     "server {",
     `    listen ${host ? `${host}:` : ""}${port};`,
     `    server_name ${serverNamesOf(options).join(" ") || "_"};`,
@@ -140,7 +161,7 @@ export function renderNginx(plan: ServerPlan, options: ServerConfigOptions = {})
       `    location ^~ ${d.path} {`,
       "        internal;",
       // Added to the app's own Cache-Control, if it sends one (nginx passes it on): the stricter wins.
-      ...mediaBody(d, [`add_header Cache-Control "${PRIVATE_CACHE}" always;`]),
+      ...mediaBody(d, [`add_header Cache-Control "${PRIVATE_CACHE}" always;`], true),
       "    }",
       "",
     ]),

@@ -378,6 +378,17 @@ describe.each(servers)("$name, configured by storages $name", ({ name, start, br
     expect(page.headers["content-disposition"]).toMatch(/^attachment/);
     expect(page.headers["content-security-policy"]).toMatch(/sandbox/);
     expect(page.headers["cache-control"]).toBe(PRIVATE_CACHE);
+    // The download name the app gives reaches the browser (Caddy's handle_response drops the app's
+    // headers unless told to copy it); an active file stays an attachment whatever the app says.
+    const named = await raw(good.port, "/download/secret.txt?as=invoice-2024.txt");
+    expect(named.status).toBe(200);
+    expect(named.body).toBe(SECRET);
+    expect(named.sent("content-disposition")).toEqual(['attachment; filename="invoice-2024.txt"']);
+    // One Content-Disposition: Chromium refuses a response with two that differ.
+    const namedPage = await raw(good.port, "/download/page.html?as=page.html");
+    expect(namedPage.sent("content-disposition")).toHaveLength(1);
+    expect(namedPage.headers["content-disposition"]).toMatch(/^attachment/);
+    expect(namedPage.headers["content-security-policy"]).toMatch(/sandbox/);
     const app404 = await raw(good.port, "/anything-else");
     expect(app404.body).toBe("app: not found");
   });

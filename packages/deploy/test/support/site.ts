@@ -132,12 +132,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The app behind the proxy: `/download/NAME` hands the private file NAME over with X-Accel-Redirect. */
+/**
+ * The app behind the proxy: `/download/NAME` hands the private file NAME over with
+ * X-Accel-Redirect; `?as=FILENAME` also names the download (Content-Disposition), as an app does.
+ */
 export async function startApp(): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    const m = /^\/download\/([\w.~-]+)$/.exec(req.url ?? "");
+    const m = /^\/download\/([\w.~-]+)(?:\?as=([\w.-]+))?$/.exec(req.url ?? "");
     if (m) {
-      res.writeHead(200, { "x-accel-redirect": `/_storages/internal/private/${m[1]}` });
+      res.writeHead(200, {
+        "x-accel-redirect": `/_storages/internal/private/${m[1]}`,
+        ...(m[2] ? { "content-disposition": `attachment; filename="${m[2]}"` } : {}),
+      });
       res.end();
       return;
     }
@@ -151,6 +157,8 @@ export async function startApp(): Promise<{ server: Server; url: string }> {
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** Every value of each header as sent, lower-cased names (`headers` joins or drops repeats). */
+  sent: (name: string) => string[];
   body: string;
 }
 
@@ -164,6 +172,8 @@ export function raw(port: number, path: string, headers: Record<string, string> 
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
+          sent: (name) =>
+            res.rawHeaders.filter((_, i) => i % 2 === 1 && res.rawHeaders[i - 1]!.toLowerCase() === name),
           body: Buffer.concat(chunks).toString("latin1"),
         }),
       );
