@@ -148,7 +148,7 @@ export function renderCaddy(plan: ServerPlan, options: ServerConfigOptions = {})
       "\t\t\t\t\tmethod * GET",
       // handle_response drops the app's headers: no Cache-Control of its own reaches the client.
       // The download name it gives is copied (as nginx keeps it); an active type's attachment
-      // below replaces it, the filename with it (as in nginx, which sends ours instead of the app's).
+      // below replaces it, the filename with it (nginx keeps the app's attachment instead).
       "\t\t\t\t\tcopy_response_headers {",
       "\t\t\t\t\t\tinclude Content-Disposition",
       "\t\t\t\t\t}",
