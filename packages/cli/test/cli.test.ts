@@ -246,6 +246,50 @@ describe("the file commands on a named fs storage", () => {
     }
   });
 
+  it("put -r, get -r and ls -r of a local folder holding a link to a folder fail naming it (exit 1), unless --skip-links", async () => {
+    // A deploy's build folder with a linked subfolder: uploading it without the subfolder and
+    // exiting 0 would publish a site with its assets missing.
+    const assets = join(dir, "shared-assets");
+    await mkdir(assets);
+    await writeFile(join(assets, "logo.svg"), "<svg/>");
+    const build = join(dir, "linked-build");
+    await mkdir(build);
+    await writeFile(join(build, "index.html"), "<html/>");
+    await symlink(assets, join(build, "assets"));
+    const copies = join(dir, "linked-build-copies");
+    for (const [what, args] of [
+      ["put -r", ["put", "-r", `${build}/`, "default:linked-site/"]],
+      ["get -r", ["get", "-r", `${build}/`, `${copies}/`]],
+      ["get -r file://", ["get", "-r", `file://${build}/`, `${copies}/`]],
+      ["ls -r", ["ls", "-r", build]],
+    ] as const) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${what}: ${out.stderr}`).toBe(1);
+      const error = JSON.parse(out.stderr.trim().split("\n").at(-1)!).error;
+      expect(error.code, what).toBe("E_UNSUPPORTED");
+      expect(error.message, what).toContain(`The symbolic link "assets"`);
+      expect(error.message, what).toContain(`points to the folder ${assets}`);
+      expect(error.message, what).toContain("--skip-links");
+    }
+    expect(await onDisk(copies)).toEqual([]);
+    // One level lists what the folder holds as a storage sees it.
+    expect((await run(["ls", build])).stdout).toBe("index.html\n");
+    // Leaving links out is explicit.
+    const skipped = await run(["put", "-r", "--skip-links", `${build}/`, "default:linked-site/"]);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect((await run(["ls", "-r", "default:linked-site/"])).stdout).toBe("index.html\n");
+    const got = await run(["get", "-r", "--skip-links", `${build}/`, `${copies}/`]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(await onDisk(copies)).toEqual(["index.html"]);
+    const listed = await run(["ls", "-r", "--skip-links", build]);
+    expect(listed.stdout, listed.stderr).toBe("index.html\n");
+    // A named storage keeps its configured option (links: "skip" unless it says otherwise).
+    const named = await run(["ls", "-r", "build:"], {
+      env: { ...env, STORAGES_BUILD: `file://${build}?records=false` },
+    });
+    expect(named.stdout, named.stderr).toBe("index.html\n");
+  });
+
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "a", "b"), { recursive: true });

@@ -228,7 +228,7 @@ async function refusedLink(
 ): Promise<UnsupportedError> {
   const pointsTo = await readlink(link).catch(() => "?");
   const leaveOut =
-    'or leave links out explicitly: the fs option links: "skip" (storages copy|sync|verify --skip-links).';
+    'or leave links out explicitly: the fs option links: "skip" (the storages CLI: --skip-links, on copy, sync, verify and put, get, ls -r).';
   let problem: string;
   let fix: string;
   if (target.kind === "unresolved") {
