@@ -401,6 +401,38 @@ describe("the file commands on a named fs storage", () => {
     expect(await readFile(file, "utf8")).toBe("1");
   });
 
+  it("keeps its exit code when the reader of its stdout goes away (verify A B | head -1), but ls stops with 0", async () => {
+    const a = join(dir, "stdout-gone-a");
+    const b = join(dir, "stdout-gone-b");
+    await mkdir(a);
+    await mkdir(b);
+    await writeFile(join(a, "same.txt"), "same");
+    await writeFile(join(b, "same.txt"), "same");
+    await writeFile(join(a, "only-in-a.txt"), "missing from b");
+    const gone = async (args: string[]) => {
+      const { child, done } = start(args, { env, cwd: join(dir, "work") });
+      child.stdin!.end();
+      // The reader is gone before the command prints anything: its first line meets EPIPE.
+      child.stdout!.destroy();
+      return done;
+    };
+    const differs = await gone(["verify", `${a}/`, `${b}/`]);
+    expect(differs.code, differs.stderr).toBe(1);
+    const matches = await gone(["verify", `${a}/`, `${a}/`]);
+    expect(matches.code, matches.stderr).toBe(0);
+    // A put whose file fails still says so in its exit code; the other files are written.
+    const target = join(dir, "stdout-gone-put");
+    await mkdir(join(target, "taken.txt"), { recursive: true }); // a folder where a file goes
+    await writeFile(join(a, "taken.txt"), "t");
+    const failed = await gone(["put", "-r", `${a}/`, `${target}/`]);
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(await readFile(join(target, "only-in-a.txt"), "utf8")).toBe("missing from b");
+    // Listing is all ls does: with nobody reading, it stops, exit 0, as before.
+    const listed = await gone(["ls", "-r", `${a}/`]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stderr).toBe("");
+  });
+
   it("stops quietly when the reader of its output goes away (get … - | head)", async () => {
     await run(["put", "-", "default:pipe/big.bin"], { input: randomBytes(16 * 1024 * 1024) });
     for (const args of [

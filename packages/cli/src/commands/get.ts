@@ -6,6 +6,7 @@ import { runTransfer, stdoutEndpoint } from "./transfer-run.js";
 
 export const get = defineCommand({
   name: "get",
+  printsOnly: ([, dst]) => dst === "-",
   arguments: "<src> [dst]",
   summary: "download a file, or a folder (-r), to a local path or stdout (-)",
   description:

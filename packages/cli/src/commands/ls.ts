@@ -19,6 +19,7 @@ export interface ListedEntry {
 
 export const ls = defineCommand({
   name: "ls",
+  printsOnly: true,
   arguments: "[address]",
   summary: "list a folder (or the configured storages, with no address)",
   description:
