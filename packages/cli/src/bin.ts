@@ -29,10 +29,15 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-// A reader that went away (`storages ls | head`) wants no more: stop, as tools in a pipe do.
+// A reader of stdout that went away (`storages ls | head`) wants no more. A command that only
+// prints stops there, exit 0, as tools in a pipe do (so does help, or anything before a command
+// starts); any other (`storages verify A B | head -1`, `put -r … | head`) drops the rest of its
+// stdout and finishes, its work done and its exit code kept: a verdict or a failure is not lost
+// to the pipe (CommandDefinition printsOnly).
+let printsOnly = true;
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  process.exit(EXIT.ok);
+  if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+  if (printsOnly) process.exit(EXIT.ok);
 });
 // A reader of the notes and errors that went away (`storages put -r -v … 2>&1 >log | head`) is no
 // reason to stop: an uncaught EPIPE would end the process mid-transfer, its temporary files left
@@ -51,6 +56,9 @@ const code = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
+  started: (command) => {
+    printsOnly = command.printsOnly;
+  },
 });
 process.exitCode = code;
 // The process ends by itself once the drivers are done (after an interrupt, they may still be

@@ -60,6 +60,16 @@ export interface CommandDefinition {
   description?: string | undefined;
   /** Shown under "Examples:" in the command's help. */
   examples: readonly Example[];
+  /**
+   * All the command does is print what was asked for (ls, cat, get … -): once the reader of stdout
+   * has gone (`storages ls -r | head -1`) nothing is left worth doing, and the process stops
+   * quietly with exit 0, as tools in a pipe do. Every other command — a verdict (verify, check), a
+   * transfer, a summary of what was written — finishes without its stdout and exits with its own
+   * code (`storages verify A B | head -1` with differences is 1). A function decides per command
+   * line (get prints only when its destination is -). Default false.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each command reads its own options.
+  printsOnly?: boolean | ((args: string[], options: any) => boolean) | undefined;
   /** Declares the command's own options (commander's API). */
   configure?: ((command: Command) => void) | undefined;
   /**

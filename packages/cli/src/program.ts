@@ -29,6 +29,11 @@ export interface CliIo extends OutputStreams {
   cwd: string;
   /** Aborted when the user interrupts (the bin wires SIGINT and SIGTERM to it). */
   signal?: AbortSignal | undefined;
+  /**
+   * Told, once a command line is parsed, whether its command only prints (CommandDefinition
+   * printsOnly): the bin decides with it what a reader of stdout that goes away means.
+   */
+  started?: ((command: { printsOnly: boolean }) => void) | undefined;
 }
 
 interface GlobalOptions {
@@ -179,6 +184,10 @@ async function execute(
     env: io.env,
   });
   const context = new Context(output, io, globals, io.signal ?? new AbortController().signal);
+  const { printsOnly } = definition;
+  io.started?.({
+    printsOnly: typeof printsOnly === "function" ? printsOnly(args, options) : printsOnly === true,
+  });
   let code: ExitCode;
   try {
     loadEnvFiles(globals.envFile ?? [], io.env, io.cwd);

@@ -246,6 +246,50 @@ describe("the file commands on a named fs storage", () => {
     }
   });
 
+  it("put -r, get -r and ls -r of a local folder holding a link to a folder fail naming it (exit 1), unless --skip-links", async () => {
+    // A deploy's build folder with a linked subfolder: uploading it without the subfolder and
+    // exiting 0 would publish a site with its assets missing.
+    const assets = join(dir, "shared-assets");
+    await mkdir(assets);
+    await writeFile(join(assets, "logo.svg"), "<svg/>");
+    const build = join(dir, "linked-build");
+    await mkdir(build);
+    await writeFile(join(build, "index.html"), "<html/>");
+    await symlink(assets, join(build, "assets"));
+    const copies = join(dir, "linked-build-copies");
+    for (const [what, args] of [
+      ["put -r", ["put", "-r", `${build}/`, "default:linked-site/"]],
+      ["get -r", ["get", "-r", `${build}/`, `${copies}/`]],
+      ["get -r file://", ["get", "-r", `file://${build}/`, `${copies}/`]],
+      ["ls -r", ["ls", "-r", build]],
+    ] as const) {
+      const out = await run(["--json", ...args]);
+      expect(out.code, `${what}: ${out.stderr}`).toBe(1);
+      const error = JSON.parse(out.stderr.trim().split("\n").at(-1)!).error;
+      expect(error.code, what).toBe("E_UNSUPPORTED");
+      expect(error.message, what).toContain(`The symbolic link "assets"`);
+      expect(error.message, what).toContain(`points to the folder ${assets}`);
+      expect(error.message, what).toContain("--skip-links");
+    }
+    expect(await onDisk(copies)).toEqual([]);
+    // One level lists what the folder holds as a storage sees it.
+    expect((await run(["ls", build])).stdout).toBe("index.html\n");
+    // Leaving links out is explicit.
+    const skipped = await run(["put", "-r", "--skip-links", `${build}/`, "default:linked-site/"]);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect((await run(["ls", "-r", "default:linked-site/"])).stdout).toBe("index.html\n");
+    const got = await run(["get", "-r", "--skip-links", `${build}/`, `${copies}/`]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(await onDisk(copies)).toEqual(["index.html"]);
+    const listed = await run(["ls", "-r", "--skip-links", build]);
+    expect(listed.stdout, listed.stderr).toBe("index.html\n");
+    // A named storage keeps its configured option (links: "skip" unless it says otherwise).
+    const named = await run(["ls", "-r", "build:"], {
+      env: { ...env, STORAGES_BUILD: `file://${build}?records=false` },
+    });
+    expect(named.stdout, named.stderr).toBe("index.html\n");
+  });
+
   it("put -r and get -r copy a folder, names kept, and report every file in --json", async () => {
     const tree = join(dir, "tree");
     await mkdir(join(tree, "a", "b"), { recursive: true });
@@ -355,6 +399,38 @@ describe("the file commands on a named fs storage", () => {
     const one = await run(["get", "-r", "default:intofile/f1.txt", "existing.txt"]);
     expect(one.code, one.stderr).toBe(0);
     expect(await readFile(file, "utf8")).toBe("1");
+  });
+
+  it("keeps its exit code when the reader of its stdout goes away (verify A B | head -1), but ls stops with 0", async () => {
+    const a = join(dir, "stdout-gone-a");
+    const b = join(dir, "stdout-gone-b");
+    await mkdir(a);
+    await mkdir(b);
+    await writeFile(join(a, "same.txt"), "same");
+    await writeFile(join(b, "same.txt"), "same");
+    await writeFile(join(a, "only-in-a.txt"), "missing from b");
+    const gone = async (args: string[]) => {
+      const { child, done } = start(args, { env, cwd: join(dir, "work") });
+      child.stdin!.end();
+      // The reader is gone before the command prints anything: its first line meets EPIPE.
+      child.stdout!.destroy();
+      return done;
+    };
+    const differs = await gone(["verify", `${a}/`, `${b}/`]);
+    expect(differs.code, differs.stderr).toBe(1);
+    const matches = await gone(["verify", `${a}/`, `${a}/`]);
+    expect(matches.code, matches.stderr).toBe(0);
+    // A put whose file fails still says so in its exit code; the other files are written.
+    const target = join(dir, "stdout-gone-put");
+    await mkdir(join(target, "taken.txt"), { recursive: true }); // a folder where a file goes
+    await writeFile(join(a, "taken.txt"), "t");
+    const failed = await gone(["put", "-r", `${a}/`, `${target}/`]);
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(await readFile(join(target, "only-in-a.txt"), "utf8")).toBe("missing from b");
+    // Listing is all ls does: with nobody reading, it stops, exit 0, as before.
+    const listed = await gone(["ls", "-r", `${a}/`]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stderr).toBe("");
   });
 
   it("stops quietly when the reader of its output goes away (get … - | head)", async () => {

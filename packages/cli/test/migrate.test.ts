@@ -2,13 +2,14 @@
  * `storages copy`, `sync` and `verify` as scripts run them (the real binary, local folders and
  * named fs storages): summaries, --json, exit codes 0 / 1 / 2, and 130 when interrupted.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, cli, start, stderrShows, writeTree } from "./helpers.js";
+import { BIN, baseEnv, cli, finished, start, stderrShows, writeTree } from "./helpers.js";
 
 let dir: string;
 let src: string;
@@ -229,6 +230,38 @@ describe("storages copy / sync / verify", () => {
       else expect(run.stdout).toContain("NOT OK");
     }
     expect((await readdir(dst)).sort()).toEqual(["a.txt", "b.txt", "old-1.txt", "old-2.txt"]);
+  });
+
+  it("a local folder it may not read fails the run naming that folder and what to do (E_PERMISSION_DENIED, exit 1)", async () => {
+    const media = join(dir, "unreadable-media");
+    await mkdir(join(media, "private"), { recursive: true });
+    await writeFile(join(media, "a.txt"), "alpha");
+    await writeFile(join(media, "private", "p.txt"), "private");
+    const dst = join(dir, "unreadable-dst");
+    await mkdir(dst);
+    // Root reads every folder whatever its mode: as root, the CLI runs as nobody.
+    const asRoot = process.getuid?.() === 0;
+    await chmod(dir, 0o755);
+    await chmod(dst, 0o777);
+    await chmod(join(media, "private"), 0o000);
+    try {
+      const args = ["copy", "--json", `${media}/`, `${dst}/`];
+      const child = asRoot
+        ? spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", BIN, ...args], {
+            env: baseEnv(),
+            stdio: ["ignore", "pipe", "pipe"],
+          })
+        : spawn(BIN, args, { env: baseEnv(), stdio: ["ignore", "pipe", "pipe"] });
+      const run = await finished(child);
+      expect(run.code, run.stderr).toBe(1);
+      const error = JSON.parse(run.stderr.trim().split("\n").at(-1)!).error;
+      expect(error.code).toBe("E_PERMISSION_DENIED");
+      expect(error.message).toContain('the folder "private/"');
+      expect(error.message).toContain("run as the owner of the files");
+      expect(run.json()).toMatchObject({ ok: false, listingFailed: { code: "E_PERMISSION_DENIED" } });
+    } finally {
+      await chmod(join(media, "private"), 0o755);
+    }
   });
 
   it("a local folder holding a link to a folder fails the run (exit 1, naming the link) unless --skip-links", async () => {

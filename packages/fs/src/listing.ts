@@ -15,6 +15,7 @@ import {
   type DriverListOptions,
   type ListEntry,
   type ListPage,
+  PermissionDeniedError,
   UnsupportedError,
 } from "@storages/core";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
@@ -92,7 +93,7 @@ async function walk(
     dirents = await (listing ?? readdir(directory, { withFileTypes: true }));
   } catch (error) {
     if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
-    throw error;
+    throw refusedAccess(error, keyPrefix) ?? error;
   }
   // A name that is not UTF-8 reads back with U+FFFD in it, under which no file exists: skipped, it
   // would make a migration look complete without it.
@@ -228,7 +229,7 @@ async function refusedLink(
 ): Promise<UnsupportedError> {
   const pointsTo = await readlink(link).catch(() => "?");
   const leaveOut =
-    'or leave links out explicitly: the fs option links: "skip" (storages copy|sync|verify --skip-links).';
+    'or leave links out explicitly: the fs option links: "skip" (the storages CLI: --skip-links, on copy, sync, verify and put, get, ls -r).';
   let problem: string;
   let fix: string;
   if (target.kind === "unresolved") {
@@ -247,6 +248,29 @@ async function refusedLink(
     fix = `Copy that file on its own (storages put ${target.path} DESTINATION/${name}), ${leaveOut}`;
   }
   return new UnsupportedError(`The symbolic link "${name}" (${link}) ${problem}. ${fix}`, { path: name });
+}
+
+/**
+ * A folder (or a file) the listing may not read (EACCES, EPERM), named by its key: the mapping of
+ * errors.ts knows no name but the listed prefix, and `storages copy /srv/media …` with one
+ * unreadable folder deep down must say which one, and what to do. Undefined for other errors.
+ */
+function refusedAccess(
+  error: unknown,
+  key: string,
+  kind: "folder" | "file" = "folder",
+): PermissionDeniedError | undefined {
+  const code = errnoCode(error);
+  if (code !== "EACCES" && code !== "EPERM") return undefined;
+  const what = key === "" ? "the storage's root folder" : `the ${kind} "${key}"`;
+  const fix =
+    kind === "folder"
+      ? "read and search permission on it (chown it to that user, or chmod it)"
+      : "search permission on its folder (chmod it)";
+  return new PermissionDeniedError(
+    `The filesystem refused access to ${what} while listing (${code}): ${kind === "folder" ? "what it holds" : "it"} cannot be listed, copied or compared. Give the user running this process ${fix}, or run as the owner of the files, then run again.`,
+    { path: key, cause: error },
+  );
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -299,7 +323,7 @@ async function fileEntry(
     stats = await stat(item.path, { bigint: true });
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
+    throw refusedAccess(error, name, "file") ?? error;
   }
   // The checksum comes from the file's record, read only when the directory holds one (a linked
   // file's record sits next to its target, which this directory does not show). A directory with

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants, mkdirSync, open, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { guessContentType, type Storage, StorageError } from "@storages/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -621,6 +621,49 @@ describe("listing", () => {
     await storage.delete("a/x.txt");
     const second = await storage.listPage("", { recursive: true, pageSize: 2, cursor: first.cursor });
     expect(second.entries.map((e) => e.name)).toEqual(["a/y/z.txt", "a0.txt"]);
+  });
+
+  it("a folder it may not read is E_PERMISSION_DENIED naming that folder by its key, and what to do", async () => {
+    const { chmod } = await import("node:fs/promises");
+    await storage.save("c/d/secret/s.txt", "s");
+    // Root reads every folder whatever its mode: as root, the listings run as nobody (seteuid, in
+    // this test process only: vitest runs each file in a process of its own).
+    const asRoot = process.getuid?.() === 0;
+    for (const folder of [dirname(root), root, join(root, "c"), join(root, "c", "d")])
+      await chmod(folder, 0o755);
+    await chmod(join(root, "c", "d", "secret"), 0o000);
+    const denied = async (list: () => Promise<unknown>) => {
+      if (asRoot) process.seteuid!(65534);
+      try {
+        return await list().then(
+          () => undefined,
+          (error: unknown) => error as StorageError,
+        );
+      } finally {
+        if (asRoot) process.seteuid!(0);
+      }
+    };
+    try {
+      for (const [prefix, recursive] of [
+        ["", true],
+        ["c/", true],
+        ["c/d/secret/", false],
+      ] as const) {
+        const error = await denied(() => storage.listPage(prefix, { recursive, pageSize: 100 }));
+        const what = `${prefix} ${recursive}`;
+        expect(error?.code, what).toBe("E_PERMISSION_DENIED");
+        expect(error?.path, what).toBe("c/d/secret/");
+        expect(error?.message, what).toContain('the folder "c/d/secret/"');
+        expect(error?.message, what).toContain("run as the owner of the files");
+        // A key, not where the storage's root is on this machine.
+        expect(error?.message, what).not.toContain(root);
+      }
+      // The folders beside it list as before.
+      const beside = await denied(() => storage.listPage("a/", { recursive: true, pageSize: 100 }));
+      expect(beside).toBeUndefined();
+    } finally {
+      await chmod(join(root, "c", "d", "secret"), 0o755);
+    }
   });
 });
 

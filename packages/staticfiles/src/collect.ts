@@ -29,6 +29,7 @@ import { compressPlanned } from "./compression.js";
 import { digestSources, type SourceDigest } from "./digests.js";
 import {
   bundlerOutputs,
+  FINDER_WARNINGS,
   type FoundFile,
   findFiles,
   packageSources,
@@ -224,7 +225,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       return undefined;
     }
     const totals = manifestTotals(previous);
-    warnings.push(...((previous.build.warnings ?? []) as CollectWarning[]));
+    // Those of the files' contents; the finder's were given again by this run's findFiles (a build
+    // stored before they were left out of it may still hold them).
+    warnings.push(
+      ...((previous.build.warnings ?? []) as CollectWarning[]).filter((w) => !FINDER_WARNINGS.has(w.code)),
+    );
     const out = result(previous, {
       unchanged: found.length,
       bytes: totals.bytes,
@@ -407,7 +412,7 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         build: {
           options: optionsPrint,
           sources: sourcesRecord,
-          warnings: warnings.filter((w) => w.code !== "conflict"),
+          warnings: warnings.filter((w) => !FINDER_WARNINGS.has(w.code)),
         },
       };
       const totals = manifestTotals(manifest);

@@ -4,7 +4,7 @@
  * static folder in their package.json. First found wins; a later source with the same name is
  * reported with both sources named. Only stat data is read here: a no-change run reads no file.
  */
-import { readdirSync, type Stats, statSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats, statSync } from "node:fs";
 import { readdir, readFile, realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative, resolve, sep } from "node:path";
@@ -189,9 +189,13 @@ export async function findFiles(
       try {
         info = statSync(path, { throwIfNoEntry: false });
       } catch {
-        return undefined; // a dangling link, or removed meanwhile
+        // a link that cannot be followed (a loop), or removed meanwhile
       }
-      if (!info?.isFile()) return undefined;
+      if (!info?.isFile()) {
+        const warning = linkNotFollowed(path, name, label, info);
+        if (warning) options.warnings.push(warning);
+        return undefined;
+      }
       return { name, path, size: info.size, mtimeMs: Math.round(info.mtimeMs), source: label };
     });
     for (const file of files) {
@@ -217,6 +221,49 @@ export async function findFiles(
     }
   }
   return [...found.values()];
+}
+
+/**
+ * Warnings findFiles gives on every run (two sources with one name, a reserved name, a link not
+ * followed): not stored with a build, whose warnings a no-change run repeats.
+ */
+export const FINDER_WARNINGS: ReadonlySet<CollectWarning["code"]> = new Set(["conflict", "reserved", "link"]);
+
+/**
+ * The warning for an entry of a source that is not a file because it is a symbolic link to a
+ * folder (listFolder walks real folders only: no cycles, and a source is what its folder holds) or
+ * to nothing: its files would be left out of the release without a word (a build folder's
+ * `vendor -> ../node_modules/lib/dist`). Undefined for what is no link (a socket, a file removed
+ * meanwhile). The source folder itself may be a link (an npm workspace's node_modules/<pkg>):
+ * only links inside it are reported.
+ */
+function linkNotFollowed(
+  path: string,
+  name: string,
+  label: string,
+  info: Stats | undefined,
+): CollectWarning | undefined {
+  if (!lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
+  if (info?.isDirectory()) {
+    const folder = realpathSync(path);
+    return {
+      code: "link",
+      file: name,
+      message: `${name} (in ${label}) is a symbolic link to the folder ${folder}, which collectstatic does not follow: none of its files are published. Give that folder as a source of its own (--source ${folder}=${name}/), or copy it in place of the link.`,
+    };
+  }
+  if (info !== undefined) return undefined; // a link to a socket or a device: not a static file
+  let pointsTo = "?";
+  try {
+    pointsTo = readlinkSync(path);
+  } catch {
+    // removed meanwhile
+  }
+  return {
+    code: "link",
+    file: name,
+    message: `${name} (in ${label}) is a symbolic link to ${pointsTo}, which does not exist (or is a loop): nothing is published under that name. Restore what it points to (a build step not run?), or remove the link.`,
+  };
 }
 
 /**

@@ -12,7 +12,8 @@ export interface CollectWarning {
    * `unparsed`: a CSS file that does not tokenize (its references are left as written);
    * `reserved`: a source file under a name collectstatic writes itself (not published);
    * `unlocked`: the target cannot create files exclusively, so this run took no lock (`file` is the lock's name);
-   * `changed-hashed-name`: a name a bundler hashed (kept as it is) holds other bytes than in the previous release.
+   * `changed-hashed-name`: a name a bundler hashed (kept as it is) holds other bytes than in the previous release;
+   * `link`: a symbolic link in a source to a folder (not followed) or to nothing: nothing published under it.
    */
   code:
     | "missing-reference"
@@ -22,7 +23,8 @@ export interface CollectWarning {
     | "unparsed"
     | "reserved"
     | "unlocked"
-    | "changed-hashed-name";
+    | "changed-hashed-name"
+    | "link";
   /** The original name of the file the warning is about (the referencing file). */
   file: string;
   /** 1-based line of the reference, when it is about one. */

@@ -3,7 +3,7 @@
  * reuse, releases and pruning safety, strict mode, dry runs, bundler output.
  */
 import { writeFileSync } from "node:fs";
-import { readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, realpath, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib";
 import { prefixed, type Storage } from "@storages/core";
@@ -230,6 +230,10 @@ describe("a fresh run", () => {
     ).toEqual([".storages/releases/000000000000.json", "staticfiles.json"]);
     expect(Object.keys(result.manifest.files)).not.toContain("staticfiles.json");
     expect(result.releases).toEqual([result.manifest.release]);
+    // A no-change run says it again, once (the finder's warnings are not stored with the build).
+    const again = await collectStatic(options({ ignore: ["nothing/**"] }));
+    expect(again.nothingChanged).toBe(true);
+    expect(again.warnings.filter((w) => w.code === "reserved")).toHaveLength(2);
   });
 
   it("a reference chain too deep to plan is a typed error, not a stack overflow; no release published", async () => {
@@ -331,6 +335,40 @@ describe("a fresh run", () => {
     expect(Object.keys(m.files).filter((n) => n.endsWith(".map") || n.startsWith("fonts/"))).toEqual([]);
     // The CSS that named the ignored font keeps its reference, with a warning.
     expect(m.files["css/theme/theme.css"]).toBeDefined();
+  });
+
+  it("warns of a link in a source to a folder or to nothing, naming it (nothing published under it); a workspace's linked package is collected", async () => {
+    const shared = join(dir.path, "shared-img");
+    await writeTree(shared, { "s.png": "s" });
+    await symlink(shared, join(src, "shared"));
+    await symlink(join(dir.path, "not-built"), join(src, "dist"));
+    await symlink(join(shared, "s.png"), join(src, "s-link.png"));
+    // npm workspaces: node_modules/<pkg> is a link to the package's own folder.
+    const workspace = join(dir.path, "packages", "theme");
+    await writeTree(workspace, {
+      "package.json": JSON.stringify({ name: "theme", staticfiles: "static" }),
+      "static/t.css": ".t{}",
+    });
+    await mkdir(join(dir.path, "node_modules"), { recursive: true });
+    await symlink(workspace, join(dir.path, "node_modules", "theme"));
+    for (const run of ["first", "no change"]) {
+      const result = await collectStatic(options({ packages: true }));
+      expect(result.nothingChanged, run).toBe(run === "no change");
+      const links = result.warnings.filter((w) => w.code === "link");
+      expect(links.map((w) => w.file).sort(), run).toEqual(["dist", "shared"]);
+      expect(links.find((w) => w.file === "shared")!.message, run).toContain(
+        `shared (in ${src}) is a symbolic link to the folder ${await realpath(shared)}`,
+      );
+      expect(links.find((w) => w.file === "dist")!.message, run).toContain("does not exist");
+      const names = Object.keys(result.manifest.files);
+      expect(
+        names.filter((n) => n.startsWith("shared/") || n.startsWith("dist")),
+        run,
+      ).toEqual([]);
+      // A link to a file is published; the workspace package too, without a warning.
+      expect(names, run).toContain("s-link.png");
+      expect(names, run).toContain("theme/t.css");
+    }
   });
 
   it("publishes a source under its prefix", async () => {

@@ -5,6 +5,7 @@ import { parseRange, readFile } from "../ops/files.js";
 
 export const cat = defineCommand({
   name: "cat",
+  printsOnly: true,
   arguments: "<address>",
   summary: "write a file (or a byte range of it) to stdout",
   examples: [

@@ -1,11 +1,12 @@
 import { parseAddress } from "../address.js";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
-import { concurrencyOption } from "./options.js";
+import { concurrencyOption, linkPolicy, skipLinksOption } from "./options.js";
 import { runTransfer, stdoutEndpoint } from "./transfer-run.js";
 
 export const get = defineCommand({
   name: "get",
+  printsOnly: ([, dst]) => dst === "-",
   arguments: "<src> [dst]",
   summary: "download a file, or a folder (-r), to a local path or stdout (-)",
   description:
@@ -17,9 +18,12 @@ export const get = defineCommand({
     { command: "storages get backups:db/today.sql - | psql app", what: "to stdout" },
   ],
   configure: (command) =>
-    command
-      .option("-r, --recursive", "download a folder: everything below it, names kept")
-      .option("--concurrency <n>", "files downloaded at once with -r (default 4)", concurrencyOption),
+    skipLinksOption(
+      command
+        .option("-r, --recursive", "download a folder: everything below it, names kept")
+        .option("--concurrency <n>", "files downloaded at once with -r (default 4)", concurrencyOption),
+      "the download",
+    ),
   async run(context, [srcText, dstText = "."], options) {
     const src = parseAddress(srcText!);
     if (src.kind === "stdio")
@@ -30,7 +34,8 @@ export const get = defineCommand({
         `get downloads to a local path or - (stdout), and ${dstText} is a storage address: to upload, use storages put; to copy between storages, pipe storages get SRC - | storages put - DST.`,
       );
     }
-    const source = await context.resolve(srcText!);
+    // A local folder as source (get -r ./folder ./copy) is read as put -r reads one.
+    const source = await context.resolve(srcText!, { links: linkPolicy(options) });
     const target =
       dst.kind === "stdio" ? stdoutEndpoint(context.stdout) : await context.resolve(dstText, { write: true });
     return runTransfer(

@@ -3,6 +3,7 @@ import { defineCommand } from "../command.js";
 import { formatDate } from "../format.js";
 import { noStoragesNote } from "../ops/config.js";
 import { list } from "../ops/files.js";
+import { linkPolicy, skipLinksOption } from "./options.js";
 
 /** What `ls --json` prints per entry (one JSON line each). */
 export interface ListedEntry {
@@ -18,6 +19,7 @@ export interface ListedEntry {
 
 export const ls = defineCommand({
   name: "ls",
+  printsOnly: true,
   arguments: "[address]",
   summary: "list a folder (or the configured storages, with no address)",
   description:
@@ -33,10 +35,13 @@ export const ls = defineCommand({
     { command: "storages ls --json -r staticfiles: | jq -r .name", what: "names, for scripts" },
   ],
   configure: (command) =>
-    command
-      .option("-r, --recursive", "every file below the folder, not one level")
-      .option("-l, --long", "show size, date and ETag"),
-  async run(context, [address], options: { recursive?: boolean; long?: boolean }) {
+    skipLinksOption(
+      command
+        .option("-r, --recursive", "every file below the folder, not one level")
+        .option("-l, --long", "show size, date and ETag"),
+      "ls -r",
+    ),
+  async run(context, [address], options: { recursive?: boolean; long?: boolean; skipLinks?: boolean }) {
     const { output } = context;
     if (address === undefined) {
       const storages = await context.registry().describe();
@@ -55,7 +60,11 @@ export const ls = defineCommand({
       }
       return undefined;
     }
-    const location = await context.resolve(address);
+    // Every file below a local folder, or an error naming the linked folder that hides some; one
+    // level shows what the folder holds as a storage sees it (a link to a folder left out).
+    const location = await context.resolve(address, {
+      links: options.recursive ? linkPolicy(options) : undefined,
+    });
     const prefix = location.path === "" || location.path.endsWith("/") ? location.path : `${location.path}/`;
     // A bucket filled by other tools may hold a name with a line break or an escape sequence.
     const shown = (name: string) => printableName(name.startsWith(prefix) ? name.slice(prefix.length) : name);

@@ -15,7 +15,7 @@ import type { CommandContext } from "../command.js";
 import { EXIT, type ExitCode, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
-import { collect, concurrencyOption, nonNegativeInteger } from "./options.js";
+import { collect, concurrencyOption, linkPolicy, nonNegativeInteger, skipLinksOption } from "./options.js";
 
 export type MigrationCommand = "copy" | "sync" | "verify";
 
@@ -44,11 +44,8 @@ export function configureMigration(command: Command, name: MigrationCommand): vo
       "only the names of shard K of N (a stable hash of the name): run N workers",
       shardOption,
     )
-    .option("--concurrency <n>", "files compared or copied at once (default 16)", concurrencyOption)
-    .option(
-      "--skip-links",
-      "leave out symbolic links a local folder's listing does not follow (default: they fail the run)",
-    );
+    .option("--concurrency <n>", "files compared or copied at once (default 16)", concurrencyOption);
+  skipLinksOption(command, "the run");
   if (name === "verify") {
     command.option("--size-only", "compare size and time only, not content hashes");
     return;
@@ -108,9 +105,7 @@ export async function runMigration(
     parsedDestination.kind === "named" &&
     parsedSource.storage === parsedDestination.storage;
   const writes = name !== "verify";
-  // A local folder's link to a folder (`uploads -> /mnt/disk2/uploads`) is not listed: left out,
-  // its files would be neither copied nor compared, and the run would report success.
-  const links = options.skipLinks ? "skip" : "refuse";
+  const links = linkPolicy(options);
   const source = await context.resolve(srcText!, { write: sameNamed && writes, links });
   if (source.kind === "path" && !source.directory) {
     await source.close();

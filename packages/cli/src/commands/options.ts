@@ -10,7 +10,8 @@ import {
   parseVisibility,
   type Visibility,
 } from "@storages/core";
-import { InvalidArgumentError } from "commander";
+import type { LinkPolicy } from "@storages/fs";
+import { type Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.js";
 
 function usage<T>(parse: () => T): T {
@@ -146,4 +147,23 @@ export function nonNegativeInteger(value: string): number {
   const n = wholeNumber(value, 0);
   if (n === undefined) throw new InvalidArgumentError("a whole number (0 or more) is needed (digits only).");
   return n;
+}
+
+/**
+ * `--skip-links`, of every command that reads a local folder whole (copy, sync, verify; put, get
+ * and ls with -r). A local folder's link to a folder (`uploads -> /mnt/disk2/uploads`), out of it
+ * or to nothing is not listed: left out, its files would be neither copied nor compared, and the
+ * command would report success (a deploy's `put -r ./build/` missing a linked folder without a
+ * word). So such a link fails the command, naming it, unless --skip-links leaves links out.
+ */
+export function skipLinksOption(command: Command, what = "the command"): Command {
+  return command.option(
+    "--skip-links",
+    `leave out symbolic links a local folder's listing does not follow (default: they fail ${what})`,
+  );
+}
+
+/** How the command opens a local folder (ResolveOptions.links): "refuse" unless --skip-links. */
+export function linkPolicy(options: { skipLinks?: boolean | undefined }): LinkPolicy {
+  return options.skipLinks ? "skip" : "refuse";
 }

@@ -8,7 +8,9 @@ import {
   collect,
   concurrencyOption,
   contentTypeOption,
+  linkPolicy,
   metadataOption,
+  skipLinksOption,
   visibilityOption,
 } from "./options.js";
 import { runTransfer, stdinEndpoint } from "./transfer-run.js";
@@ -47,14 +49,17 @@ export const put = defineCommand({
     },
   ],
   configure: (command) =>
-    command
-      .option("-r, --recursive", "upload a folder: everything below it, names kept")
-      .option("--content-type <type>", "Content-Type of every file (default: from the name's extension)")
-      .option("--cache-control <value>", "Cache-Control of every file")
-      .option("--visibility <public|private>", "visibility of every file (default: the storage's)")
-      .option("--metadata <key=value>", "custom metadata (repeatable)", collect)
-      .option("--no-overwrite", "keep existing files: a taken name gets a fresh suffix")
-      .option("--concurrency <n>", "files uploaded at once with -r (default 4)", concurrencyOption),
+    skipLinksOption(
+      command
+        .option("-r, --recursive", "upload a folder: everything below it, names kept")
+        .option("--content-type <type>", "Content-Type of every file (default: from the name's extension)")
+        .option("--cache-control <value>", "Cache-Control of every file")
+        .option("--visibility <public|private>", "visibility of every file (default: the storage's)")
+        .option("--metadata <key=value>", "custom metadata (repeatable)", collect)
+        .option("--no-overwrite", "keep existing files: a taken name gets a fresh suffix")
+        .option("--concurrency <n>", "files uploaded at once with -r (default 4)", concurrencyOption),
+      "the upload",
+    ),
   async run(context, [srcText, dstText], options) {
     const src = parseAddress(srcText!);
     if (src.kind === "named" || src.kind === "url") {
@@ -91,7 +96,10 @@ export const put = defineCommand({
       context.output.note(
         `Reading what you type for ${dst.text}: end it with Ctrl-D on a line of its own (Ctrl-C stops, nothing written). To upload a file, pipe it in or name it.`,
       );
-    const source = src.kind === "stdio" ? stdinEndpoint(context.stdin) : await context.resolve(srcText!);
+    const source =
+      src.kind === "stdio"
+        ? stdinEndpoint(context.stdin)
+        : await context.resolve(srcText!, { links: linkPolicy(options) });
     return runTransfer(
       context,
       source,
