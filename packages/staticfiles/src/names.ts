@@ -24,7 +24,7 @@ export function hashedName(name: string, sha256: string): string {
 /**
  * Names bundlers give to content-hashed output: webpack/Parcel `[name].[contenthash].ext` (8–32
  * hex with a digit and a letter), Vite/Rollup/esbuild `[name]-[hash].ext` (8 base64url characters
- * with a digit, or upper and lower case). Files whose bundler manifest is found are recognised
+ * with a digit but not digits alone, or upper and lower case). Files whose bundler manifest is found are recognised
  * from it instead; this is the fallback for output without one.
  */
 const HEX_HASH = /[.-]([0-9a-f]{8,32})\.[A-Za-z0-9]+$/;
@@ -37,6 +37,10 @@ export function looksBundlerHashed(name: string): boolean {
   if (!rollup) return false;
   const hash = rollup[1]!;
   // A word (`-Checkbox.js`) has at most one capital; a hash almost always has a digit or several.
+  // Digits alone are a number or a date (`font-12345678`, `-20261204`), which a hash of 64
+  // characters' alphabet is once in three million: taken for a hash, such a file would keep its
+  // name when its content changes, under immutable caching.
+  if (/^[0-9]+$/.test(hash)) return false;
   return /[0-9]/.test(hash) || (/[A-Z].*[A-Z]/.test(hash) && /[a-z]/.test(hash));
 }
 

@@ -211,6 +211,10 @@ describe("names", () => {
       "css/base.css",
       "my-Checkbox.js",
       "vendor/deadbeef.js",
+      // Numbers and dates, not hashes: a file under such a name changes without changing it.
+      "fonts/font-12345678.woff",
+      "backup-20261204.json",
+      "logo.20261204.png",
     ]) {
       expect(looksBundlerHashed(name), name).toBe(false);
     }
