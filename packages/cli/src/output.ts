@@ -5,11 +5,12 @@
  *   object per line, for streamed listings). Notes, warnings, progress and errors go to stderr.
  * - --quiet drops notes, warnings and the summaries of write commands; the data a command was
  *   asked for (a listing, a URL, the bytes of `cat`) is still printed.
- * - --verbose adds debug notes and, for errors, the stack and causes.
+ * - --verbose adds debug notes and, for errors, the stack and causes. With --json, stderr is NDJSON
+ *   too: each warning, debug note and error one JSON object on a line of its own.
  * - Colour only on a terminal, never with NO_COLOR (https://no-color.org), TERM=dumb or --no-color.
  */
 import { styleText } from "node:util";
-import { printableName } from "@storages/core";
+import { printableName, redactSecrets } from "@storages/core";
 import { type ErrorReport, errorLine } from "./errors.js";
 
 export type Style = "bold" | "dim" | "red" | "green" | "yellow" | "cyan";
@@ -109,10 +110,20 @@ export class Output {
     );
   }
 
-  /** Only with --verbose (stderr): one line, whatever names it quotes. */
+  /**
+   * Only with --verbose (stderr): one line, whatever names it quotes. With --json, a JSON line
+   * `{"debug":{"message":…}}` like warnings and errors, so a script reading stderr as NDJSON can
+   * run with -v. Redacted as error reports are: a debug line quotes addresses, and ends up in logs.
+   */
   debug(message: string): void {
-    if (this.verbose)
-      this.#write("stderr", `${this.style("dim", `debug: ${printableName(message)}`, "stderr")}\n`);
+    if (!this.verbose) return;
+    const text = redactSecrets(message);
+    this.#write(
+      "stderr",
+      this.json
+        ? `${JSON.stringify({ debug: { message: text } })}\n`
+        : `${this.style("dim", `debug: ${printableName(text)}`, "stderr")}\n`,
+    );
   }
 
   /** An error that ended the command, or one of several (stderr, also with --quiet). */

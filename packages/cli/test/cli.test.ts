@@ -1058,6 +1058,33 @@ describe("output conventions", () => {
     expect(verbose.stderr).toMatch(/\n\s+at /);
     expect(verbose.stderr).toContain("debug: default:missing.txt → fs storage");
   });
+
+  it("--json --verbose: stderr is NDJSON, debug notes included, as a script parses it", async () => {
+    const tree = join(dir, "verbose-json");
+    await writeTree(tree, 2, 10);
+    const put = await run(["--json", "--verbose", "put", "-r", tree, "default:verbose-json/"]);
+    expect(put.code, put.stderr).toBe(0);
+    const notes = put.stderr.split("\n").filter((line) => line !== "");
+    expect(notes.length).toBeGreaterThanOrEqual(4);
+    // Every line one JSON object, the result document on stdout as without -v.
+    const parsed = notes.map((line) => JSON.parse(line));
+    for (const note of parsed) expect(Object.keys(note.debug)).toEqual(["message"]);
+    const messages = parsed.map((note) => note.debug.message);
+    expect(messages).toContain('default:verbose-json/ → fs storage "default", folder "verbose-json/"');
+    expect(
+      messages.some((m: string) => m.startsWith("uploaded ") && m.includes("default:verbose-json/f01.bin")),
+    ).toBe(true);
+    expect(put.json().copied).toBe(2);
+    // With an error, the error is the last line, after the debug notes, all of them JSON.
+    const missing = await run(["--json", "--verbose", "stat", "default:missing.txt"]);
+    expect(missing.code).toBe(1);
+    const lines = missing.stderr
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line));
+    expect(lines[0].debug.message).toContain("default:missing.txt → fs storage");
+    expect(lines.at(-1).error.code).toBe("E_NOT_FOUND");
+  });
 });
 
 describe("Ctrl-C", () => {

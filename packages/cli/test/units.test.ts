@@ -14,7 +14,7 @@ import {
 import { EXIT, errorReport, exitCodeFor, pathProblem, UsageError } from "../src/errors.js";
 import { loadEnvFiles } from "../src/ops/config.js";
 import { parseRange } from "../src/ops/files.js";
-import { colorWanted } from "../src/output.js";
+import { colorWanted, Output } from "../src/output.js";
 
 describe("parseAddress", () => {
   it("tells named storages, URLs, paths and stdio apart", () => {
@@ -139,6 +139,37 @@ describe("colour", () => {
     expect(colorWanted(tty, { TERM: "dumb" }, undefined)).toBe(false);
     expect(colorWanted(tty, {}, false)).toBe(false);
     expect(colorWanted({ isTTY: false }, { FORCE_COLOR: "1" }, undefined)).toBe(true);
+  });
+});
+
+describe("debug notes", () => {
+  const written = (options: { json?: boolean; verbose?: boolean }, message: string) => {
+    let stderr = "";
+    const sink = (text: string) => {
+      stderr += text;
+      return true;
+    };
+    const output = new Output(
+      { stdout: { write: () => true } as never, stderr: { write: sink } as never },
+      { ...options, env: {} },
+    );
+    output.debug(message);
+    return stderr;
+  };
+
+  it("only with --verbose; with --json one JSON line, like warnings and errors", () => {
+    expect(written({}, "a → b")).toBe("");
+    expect(written({ verbose: true }, "a → b")).toBe("debug: a → b\n");
+    expect(written({ json: true, verbose: true }, "a\nb")).toBe('{"debug":{"message":"a\\nb"}}\n');
+  });
+
+  it("never carries a secret, as text or as JSON", () => {
+    const message = "uploaded a.txt → https://b.s3.amazonaws.com/a.txt?X-Amz-Signature=abcdef0123";
+    for (const json of [false, true]) {
+      const text = written({ json, verbose: true }, message);
+      expect(text).toContain("[redacted]");
+      expect(text).not.toContain("abcdef0123");
+    }
   });
 });
 

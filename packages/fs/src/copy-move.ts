@@ -30,7 +30,7 @@ import { tempPath } from "./temporary.js";
 
 /** Stored metadata of a file, or what its name implies when it has none. */
 async function metadataOf(key: string, path: string, stats: BigIntStats): Promise<StoredMetadata> {
-  return (await readRecord(path, stats)) ?? { contentType: guessContentType(key) };
+  return (await readRecord(key, path, stats)) ?? { contentType: guessContentType(key) };
 }
 
 /** A copy's source: its real path and stat, and (when it was found that way) its folder, open. */

@@ -396,7 +396,7 @@ export class FsDriver implements Driver {
   }
 
   private async statOf(key: string, path: string, stats: BigIntStats): Promise<ObjectStat> {
-    const meta = (await readRecord(path, stats)) ?? {};
+    const meta = (await readRecord(key, path, stats)) ?? {};
     return {
       name: key,
       size: Number(stats.size),

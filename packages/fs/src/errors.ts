@@ -41,10 +41,23 @@ export function toStorageError(error: unknown, key: string | undefined, signal?:
       return new InvalidPathError("The name runs through a loop of symbolic links.", options);
     case "EACCES":
     case "EPERM":
-      return new PermissionDeniedError(
-        "The filesystem refused access: check that the storage root and its files belong to (or are writable by) the user running this process.",
-        options,
-      );
+      return key === undefined || key === ""
+        ? accessRefused(
+            code,
+            {
+              what: "the storage's root folder",
+              fix: "access to it, or to the folder it is created in (chown it to that user, or chmod it)",
+            },
+            options,
+          )
+        : accessRefused(
+            code,
+            {
+              what: `"${key.slice(0, 200)}"`,
+              fix: "access to it and to the folders it is in (chown them to that user, or chmod them: read to read it, write to save or delete it)",
+            },
+            options,
+          );
     case "EROFS":
       return new PermissionDeniedError("The storage root is on a read-only filesystem.", options);
     case "ENOSPC":
@@ -56,4 +69,21 @@ export function toStorageError(error: unknown, key: string | undefined, signal?:
         retryable: code !== undefined && TRANSIENT.has(code),
       });
   }
+}
+
+/**
+ * EACCES or EPERM on `refused.what`: a key, quoted, or the root folder, never where the root is on
+ * this machine (a message ends up in logs and HTTP error bodies), then what to do. The listing and
+ * the metadata records say more precisely than a key what was refused (a folder, a record).
+ */
+export function accessRefused(
+  code: "EACCES" | "EPERM",
+  refused: { what: string; effect?: string | undefined; fix: string },
+  options: { path: string | undefined; cause: unknown },
+): PermissionDeniedError {
+  const effect = refused.effect === undefined ? "" : `: ${refused.effect}`;
+  return new PermissionDeniedError(
+    `The filesystem refused access to ${refused.what} (${code})${effect}. Give the user running this process ${refused.fix}, or run as the owner of the files, then run again.`,
+    options,
+  );
 }

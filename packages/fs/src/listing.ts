@@ -15,9 +15,10 @@ import {
   type DriverListOptions,
   type ListEntry,
   type ListPage,
-  PermissionDeniedError,
+  type PermissionDeniedError,
   UnsupportedError,
 } from "@storages/core";
+import { accessRefused } from "./errors.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { etagOf } from "./lookup.js";
 import type { LinkPolicy } from "./options.js";
@@ -262,13 +263,16 @@ function refusedAccess(
 ): PermissionDeniedError | undefined {
   const code = errnoCode(error);
   if (code !== "EACCES" && code !== "EPERM") return undefined;
-  const what = key === "" ? "the storage's root folder" : `the ${kind} "${key}"`;
-  const fix =
-    kind === "folder"
-      ? "read and search permission on it (chown it to that user, or chmod it)"
-      : "search permission on its folder (chmod it)";
-  return new PermissionDeniedError(
-    `The filesystem refused access to ${what} while listing (${code}): ${kind === "folder" ? "what it holds" : "it"} cannot be listed, copied or compared. Give the user running this process ${fix}, or run as the owner of the files, then run again.`,
+  return accessRefused(
+    code,
+    {
+      what: `${key === "" ? "the storage's root folder" : `the ${kind} "${key}"`} while listing`,
+      effect: `${kind === "folder" ? "what it holds" : "it"} cannot be listed, copied or compared`,
+      fix:
+        kind === "folder"
+          ? "read and search permission on it (chown it to that user, or chmod it)"
+          : "search permission on its folder (chmod it)",
+    },
     { path: key, cause: error },
   );
 }
@@ -330,7 +334,7 @@ async function fileEntry(
   // no driver file at all (a plain folder) needs no record name computed (a SHA-256 per file).
   const record =
     item.linked || (reserved.size > 0 && reserved.has(recordName(item.name)))
-      ? await readRecord(item.path, stats)
+      ? await readRecord(name, item.path, stats)
       : undefined;
   return {
     type: "file",

@@ -27,6 +27,7 @@ import { type BigIntStats, constants, close as fsClose, open as fsOpen, read as 
 import { readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Checksums, guessContentType } from "@storages/core";
+import { accessRefused } from "./errors.js";
 import { closeFd, closeQuietly, openFd, writeAll } from "./io.js";
 import { errnoCode, RESERVED_PREFIX } from "./paths.js";
 import { tempPath } from "./temporary.js";
@@ -244,17 +245,37 @@ export function recordName(dataName: string): string {
   return basename(sidecarPath(dataName));
 }
 
-/** The record of the data `stats` describes, or undefined when there is none (or it is stale). */
-export async function readRecord(dataPath: string, stats: BigIntStats): Promise<StoredMetadata | undefined> {
+/**
+ * The record of the data `stats` describes, or undefined when there is none (or it is stale).
+ * `key` names the file in the error of a record this process may not read.
+ */
+export async function readRecord(
+  key: string,
+  dataPath: string,
+  stats: BigIntStats,
+): Promise<StoredMetadata | undefined> {
   let text: string;
+  const path = sidecarPath(dataPath);
   try {
-    const path = sidecarPath(dataPath);
     let buffer = await readStart(path);
     if (buffer.byteLength === FIRST_READ_BYTES) buffer = await readFile(path); // a record with much metadata
     if (buffer.byteLength > MAX_SIDECAR_BYTES) return undefined;
     text = buffer.toString("utf8");
   } catch (error) {
-    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    // A record written by another user (a deploy run as root, a shell's umask): the file itself
+    // may be readable, so the key alone would send whoever reads the message to the wrong file.
+    if (code === "EACCES" || code === "EPERM")
+      throw accessRefused(
+        code,
+        {
+          what: `the metadata record of "${key.slice(0, 200)}" (${basename(path)}, beside it)`,
+          effect: "its content type, metadata and checksum cannot be read",
+          fix: "read permission on that record (chown it to that user, or chmod it)",
+        },
+        { path: key, cause: error },
+      );
     throw error;
   }
   let parsed: SidecarFile;

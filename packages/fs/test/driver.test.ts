@@ -70,6 +70,28 @@ async function code(action: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
+/**
+ * What `action` throws as a user who owns none of the files (undefined when it succeeds). Root
+ * reads and writes every file whatever its mode: as root, the action runs as nobody (seteuid, in
+ * this test process only: vitest runs each file in a process of its own). The root's folders are
+ * made searchable by all, so that nobody reaches the storage at all.
+ */
+async function failureAsNobody(action: () => Promise<unknown>): Promise<StorageError | undefined> {
+  const { chmod } = await import("node:fs/promises");
+  await chmod(dirname(root), 0o755);
+  await chmod(root, 0o755);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) process.seteuid!(65534);
+  try {
+    return await action().then(
+      () => undefined,
+      (error: unknown) => error as StorageError,
+    );
+  } finally {
+    if (asRoot) process.seteuid!(0);
+  }
+}
+
 describe("configuration", () => {
   it("refuses a relative root, bad modes and short signing keys with ConfigError", () => {
     expect(() => new FsDriver({ root: "media" })).toThrow(/absolute/);
@@ -246,6 +268,50 @@ describe("permission modes", () => {
     } finally {
       process.umask(previous);
     }
+  });
+
+  it("a file it may not open, save, delete or stat is E_PERMISSION_DENIED naming its key, and what to do", async () => {
+    const { chmod } = await import("node:fs/promises");
+    await storage.save("docs/private.txt", "p");
+    await storage.save("locked/a.txt", "a");
+    await chmod(join(root, "docs", "private.txt"), 0o600);
+    await chmod(join(root, "locked"), 0o700);
+    for (const [key, action] of [
+      ["docs/private.txt", () => storage.readText("docs/private.txt")],
+      ["docs/new.txt", () => storage.save("docs/new.txt", "n")],
+      ["docs/private.txt", () => storage.delete("docs/private.txt")],
+      ["locked/a.txt", () => storage.stat("locked/a.txt")],
+    ] as const) {
+      const error = await failureAsNobody(action);
+      expect(error?.code, key).toBe("E_PERMISSION_DENIED");
+      expect(error?.path, key).toBe(key);
+      expect(error?.message, key).toContain(`refused access to "${key}"`);
+      expect(error?.message, key).toContain("run as the owner of the files");
+      // A key, not where the storage's root is on this machine.
+      expect(error?.message, key).not.toContain(root);
+    }
+    // A root it may not create is named as the root, not by where it is.
+    const uncreatable = fsStorage({ root: join(root, "locked", "root"), overwrite: true });
+    const error = await failureAsNobody(() => uncreatable.exists("a.txt"));
+    expect(error?.code).toBe("E_PERMISSION_DENIED");
+    expect(error?.message).toContain("refused access to the storage's root folder");
+    expect(error?.message).toContain("run as the owner of the files");
+    expect(error?.message).not.toContain(root);
+  });
+
+  it("a metadata record it may not read is E_PERMISSION_DENIED naming the record and its file", async () => {
+    const { chmod, readdir } = await import("node:fs/promises");
+    await storage.save("r/report.csv", "a,b", { metadata: { owner: "ops" } });
+    const [record] = (await readdir(join(root, "r"))).filter((name) => name.includes("-meta-"));
+    await chmod(join(root, "r", record!), 0o600);
+    // The file itself is readable: only its record is not.
+    expect(await failureAsNobody(() => storage.readText("r/report.csv"))).toBeUndefined();
+    const error = await failureAsNobody(() => storage.stat("r/report.csv"));
+    expect(error?.code).toBe("E_PERMISSION_DENIED");
+    expect(error?.path).toBe("r/report.csv");
+    expect(error?.message).toContain(`the metadata record of "r/report.csv" (${record}, beside it)`);
+    expect(error?.message).toContain("run as the owner of the files");
+    expect(error?.message).not.toContain(root);
   });
 });
 
@@ -626,23 +692,9 @@ describe("listing", () => {
   it("a folder it may not read is E_PERMISSION_DENIED naming that folder by its key, and what to do", async () => {
     const { chmod } = await import("node:fs/promises");
     await storage.save("c/d/secret/s.txt", "s");
-    // Root reads every folder whatever its mode: as root, the listings run as nobody (seteuid, in
-    // this test process only: vitest runs each file in a process of its own).
-    const asRoot = process.getuid?.() === 0;
-    for (const folder of [dirname(root), root, join(root, "c"), join(root, "c", "d")])
-      await chmod(folder, 0o755);
+    for (const folder of [join(root, "c"), join(root, "c", "d")]) await chmod(folder, 0o755);
     await chmod(join(root, "c", "d", "secret"), 0o000);
-    const denied = async (list: () => Promise<unknown>) => {
-      if (asRoot) process.seteuid!(65534);
-      try {
-        return await list().then(
-          () => undefined,
-          (error: unknown) => error as StorageError,
-        );
-      } finally {
-        if (asRoot) process.seteuid!(0);
-      }
-    };
+    const denied = failureAsNobody;
     try {
       for (const [prefix, recursive] of [
         ["", true],
