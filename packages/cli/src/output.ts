@@ -99,14 +99,18 @@ export class Output {
     if (!this.quiet && !this.json) this.#write("stderr", `${message}\n`);
   }
 
-  /** A warning (stderr; not with --quiet). With --json, a JSON line `{"warning":…}`. */
+  /**
+   * A warning (stderr; not with --quiet). With --json, a JSON line `{"warning":…}`. Redacted here
+   * as debug notes are, whatever its source already did: a warning quotes addresses and options.
+   */
   warn(message: string, code?: string): void {
     if (this.quiet) return;
+    const text = redactSecrets(message);
     this.#write(
       "stderr",
       this.json
-        ? `${JSON.stringify({ warning: { code, message } })}\n`
-        : `${this.style("yellow", "warning", "stderr")}: ${message}\n`,
+        ? `${JSON.stringify({ warning: { code, message: text } })}\n`
+        : `${this.style("yellow", "warning", "stderr")}: ${text}\n`,
     );
   }
 

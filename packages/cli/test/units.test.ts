@@ -142,8 +142,12 @@ describe("colour", () => {
   });
 });
 
-describe("debug notes", () => {
-  const written = (options: { json?: boolean; verbose?: boolean }, message: string) => {
+describe("debug notes and warnings", () => {
+  const written = (
+    options: { json?: boolean; verbose?: boolean },
+    message: string,
+    kind: "debug" | "warn" = "debug",
+  ) => {
     let stderr = "";
     const sink = (text: string) => {
       stderr += text;
@@ -153,7 +157,8 @@ describe("debug notes", () => {
       { stdout: { write: () => true } as never, stderr: { write: sink } as never },
       { ...options, env: {} },
     );
-    output.debug(message);
+    if (kind === "debug") output.debug(message);
+    else output.warn(message, "w");
     return stderr;
   };
 
@@ -166,9 +171,11 @@ describe("debug notes", () => {
   it("never carries a secret, as text or as JSON", () => {
     const message = "uploaded a.txt → https://b.s3.amazonaws.com/a.txt?X-Amz-Signature=abcdef0123";
     for (const json of [false, true]) {
-      const text = written({ json, verbose: true }, message);
-      expect(text).toContain("[redacted]");
-      expect(text).not.toContain("abcdef0123");
+      for (const kind of ["debug", "warn"] as const) {
+        const text = written({ json, verbose: true }, message, kind);
+        expect(text).toContain("[redacted]");
+        expect(text).not.toContain("abcdef0123");
+      }
     }
   });
 });
