@@ -10,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { directoryWarnings, mountFor, parseMountInfo, readMountInfo } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
+import { shellQuote } from "./shell.js";
 
 /**
  * The backup marker: a file of this name in a media directory or any directory above it says
@@ -129,7 +130,7 @@ export async function filesystemFindings(
         severity: "warning",
         storage: storage.name,
         message: `Nothing declares a backup of ${dir} (no ${BACKUP_MARKER} file in it or above it).`,
-        fix: `Back the directory up, then declare it: \`echo "restic, nightly" > ${join(dir, BACKUP_MARKER)}\` (or in a parent directory the backup covers).`,
+        fix: `Back the directory up, then declare it: \`echo 'restic, nightly' > ${shellQuote(join(dir, BACKUP_MARKER))}\` (or in a parent directory the backup covers).`,
       });
     } else {
       const what = (await readFile(marker, "utf8").catch(() => "")).trim().split("\n")[0];
