@@ -162,6 +162,28 @@ describe("storages check: layout and filesystem", () => {
     );
   });
 
+  // Opening a FIFO for reading waits for a writer: a check that read it would never finish.
+  it("a backup marker that is a FIFO (or a link to one) is a warning that it declares nothing, and the check finishes", async () => {
+    const marker = join(site.shared, ".storages-backup");
+    await rm(marker);
+    execFileSync("mkfifo", [marker]);
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["media-without-backup", "media-without-backup"]);
+    expect(report.findings[0]!.message).toBe(
+      `${marker} is a FIFO (named pipe), not a file: it declares no backup of ${site.mediaDir} (and was not read).`,
+    );
+    expect(report.notes.some((n) => n.startsWith("backup of"))).toBe(false);
+    // The nearest marker counts: a link to the FIFO in the media folder itself is read no more.
+    await rm(marker);
+    await writeFile(marker, "restic, nightly\n");
+    execFileSync("mkfifo", [join(site.mediaDir, "pipe")]);
+    await symlink("pipe", join(site.mediaDir, ".storages-backup"));
+    const linked = await check(site.env);
+    expect(linked.findings.map((f) => [f.id, f.storage])).toEqual([["media-without-backup", "default"]]);
+    expect(linked.findings[0]!.message).toContain("is a FIFO (named pipe), not a file");
+    expect(linked.notes).toContain(`backup of private: declared by ${marker} (restic, nightly)`);
+  });
+
   it("warns about media without a declared backup, and --ignore / STORAGES_CHECK_IGNORE silence it", async () => {
     await rm(join(site.shared, ".storages-backup"));
     const report = await check(site.env);
