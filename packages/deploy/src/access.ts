@@ -10,6 +10,7 @@ import { type ExecFileException, execFile } from "node:child_process";
 import { InvalidArgumentError } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
+import { shellQuote } from "./shell.js";
 
 export interface AccessTarget {
   path: string;
@@ -189,7 +190,7 @@ export async function lookupUser(name: string): Promise<UserIds> {
     line = (await run("getent", ["passwd", name])).trim();
   } catch {
     throw new InvalidArgumentError(
-      `--as-user ${name}: no such user on this machine (getent passwd ${name} found nothing). Give the user the app runs as (e.g. www-data).`,
+      `--as-user ${name}: no such user on this machine (\`getent passwd ${shellQuote(name)}\` found nothing). Give the user the app runs as (e.g. www-data).`,
     );
   }
   const [, , uid, gid] = line.split(":");
@@ -277,8 +278,8 @@ export async function accessFindings(
         message: `${who} ${what}: the app could rewrite its own assets.`,
         fix:
           r.replaceableVia !== undefined && !r.canCreate
-            ? `Let the deploy user own the folders above the static one and the app only enter them: chown deploy: ${r.replaceableVia} && chmod go-w ${r.replaceableVia} (keep media in a folder of its own the app owns).`
-            : `Let the deploy user own the static files and the app only read them: chown -R deploy: ${r.path} && chmod -R go-w ${r.path}.`,
+            ? `Let the deploy user own the folders above the static one and the app only enter them: \`chown deploy: ${shellQuote(r.replaceableVia)} && chmod go-w ${shellQuote(r.replaceableVia)}\` (keep media in a folder of its own the app owns).`
+            : `Let the deploy user own the static files and the app only read them: \`chown -R deploy: ${shellQuote(r.path)} && chmod -R go-w ${shellQuote(r.path)}\`.`,
       });
     }
     if (s.role === "media" && !s.description.readOnly && !r.canCreate)
@@ -302,14 +303,15 @@ async function probeOrFinding(
   } catch (error) {
     if (InvalidArgumentError.isInstance(error)) throw error;
     const reason = error instanceof SyntaxError ? "its answer was not JSON" : (error as Error).message;
-    const sudo = user === undefined ? "" : `sudo -u ${user.name} `;
+    const sudo = user === undefined ? "" : `sudo -u ${shellQuote(user.name)} `;
     const media = targets.filter((t) => t.findLinksOut).map((t) => t.path);
     const statics = targets.filter((t) => t.sampleFiles).map((t) => t.path);
     const byHand = [
       ...media.map(
-        (p) => `${sudo}test -w ${p} (must succeed) and find ${p} -type l (must list nothing leading out)`,
+        (p) =>
+          `\`${sudo}test -w ${shellQuote(p)}\` (must succeed) and \`find ${shellQuote(p)} -type l\` (must list nothing leading out)`,
       ),
-      ...statics.map((p) => `${sudo}find ${p} -writable (must print nothing)`),
+      ...statics.map((p) => `\`${sudo}find ${shellQuote(p)} -writable\` (must print nothing)`),
     ];
     return {
       id: "access-probe-failed",
@@ -340,9 +342,14 @@ function mediaNotWritable(
     fix: r.unreachable
       ? `Let ${user?.name ?? "the app's user"} enter every parent of ${r.path} (chmod o+x, or a group it is in), or move the media folder.`
       : r.notFolder
-        ? `Fix the media storage's path, or move that file away and create the folder: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`
-        : `Create the directory and give it to the app's user: install -d -o ${user?.name ?? "APP_USER"} ${r.path}.`,
+        ? `Fix the media storage's path, or move that file away and create the folder: \`${createFolder(r.path, user)}\`.`
+        : `Create the directory and give it to the app's user: \`${createFolder(r.path, user)}\`.`,
   };
+}
+
+/** The command that creates a media folder owned by the app's user (APP_USER: a placeholder to replace). */
+function createFolder(path: string, user: UserIds | undefined): string {
+  return `install -d -o ${user === undefined ? "APP_USER" : shellQuote(user.name)} ${shellQuote(path)}`;
 }
 
 function linksOutFindings(s: DeployStorage, r: AccessResult): Finding[] {
@@ -354,7 +361,7 @@ function linksOutFindings(s: DeployStorage, r: AccessResult): Finding[] {
       severity: "error",
       storage: s.name,
       message: `${links.count}${links.truncated ? "+" : ""} symlink(s) in ${r.path} lead out of it, e.g. ${links.examples.join("; ")}: Caddy serves what they point at under the media URL (the app never reads through them, and \`storages nginx\` refuses them).`,
-      fix: `Remove them (find ${r.path} -type l), and keep whatever unpacks uploads from creating links.`,
+      fix: `Remove them (\`find ${shellQuote(r.path)} -type l\` lists them), and keep whatever unpacks uploads from creating links.`,
     },
   ];
 }

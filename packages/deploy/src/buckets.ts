@@ -10,10 +10,11 @@
  * then the test object is removed.
  */
 import { randomUUID } from "node:crypto";
-import { StorageError } from "@storages/core";
+import { type Storage, StorageError } from "@storages/core";
 import type { Finding } from "./findings.js";
 import { printableUrl, probe } from "./http.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
+import { shellQuote } from "./shell.js";
 
 // Not a dot folder: the generated server configurations never serve dot files, and the post-deploy
 // check must request its probes through them.
@@ -59,14 +60,16 @@ function reachFinding(s: DeployStorage, error: unknown): Finding {
   };
 }
 
-/** The listing worked but the test object could not be written: the app's uploads would fail the same way. */
-function writeRefusedFinding(s: DeployStorage, error: unknown): Finding {
+/** The test object could not be written: the app's uploads would fail the same way. */
+export function writeRefusedFinding(s: DeployStorage, error: unknown): Finding {
   if (StorageError.isInstance(error) && error.code === "E_PERMISSION_DENIED") {
     return {
       ...reachFinding(s, error),
       message: `${s.description.location}: writing a test file was refused: ${error.message}`,
     };
   }
+  // No answer is no refusal: said as an unanswered listing is.
+  if (StorageError.isInstance(error) && error.code === "E_TIMEOUT") return reachFinding(s, error);
   const message = StorageError.isInstance(error) ? error.message : String((error as Error)?.message ?? error);
   return {
     id: "storage-write-refused",
@@ -188,11 +191,33 @@ async function checkOne(s: DeployStorage, layout: DeploymentLayout, options: Buc
       notes.push(`${s.name}: CORS for browser uploads not probed (give --origin or --base-url)`);
     }
   } finally {
-    await storage.delete(key, call).catch(() => {
-      notes.push(`${s.name}: could not remove the test file ${key}; remove it by hand`);
-    });
+    notes.push(...(await removeProbes(s, storage, [key], options.timeout)));
   }
   return { findings, notes };
+}
+
+/**
+ * Deletes test files once a check is done with them, whatever ended it: not with the check's
+ * signal (after Ctrl-C an aborted signal would skip the delete and leave them behind), each call
+ * bounded by the timeout. Returns a note for each one that is still there.
+ */
+export async function removeProbes(
+  s: DeployStorage,
+  storage: Storage,
+  keys: readonly string[],
+  timeout: number,
+): Promise<string[]> {
+  const left = await Promise.all(
+    keys.map((key) =>
+      storage.delete(key, { timeout }).then(
+        () => [],
+        () => [
+          `${s.name}: could not remove the test file ${key}; remove it by hand (\`storages rm ${shellQuote(`${s.name}:${key}`)}\`)`,
+        ],
+      ),
+    ),
+  );
+  return left.flat();
 }
 
 async function corsFindings(

@@ -181,15 +181,19 @@ export async function checkDeployment(options: CheckOptions = {}): Promise<Check
       const origin = options.origin ?? (options.baseUrl ? new URL(options.baseUrl).origin : undefined);
       add(await bucketFindings(layout, { timeout, origin, signal: options.signal }));
       if (options.baseUrl !== undefined) {
-        add(
-          await postDeployFindings(layout, manifest.manifest, {
-            baseUrl: options.baseUrl,
-            sample: options.sample,
-            concurrency,
-            timeout,
-            signal: options.signal,
-          }),
-        );
+        const after = await postDeployFindings(layout, manifest.manifest, {
+          baseUrl: options.baseUrl,
+          sample: options.sample,
+          concurrency,
+          timeout,
+          signal: options.signal,
+        });
+        // A storage the checks above found unwritable refuses the post-deploy probe too: said once.
+        const said = new Set(findings.map((f) => `${f.id}\0${f.storage}`));
+        add({
+          findings: after.findings.filter((f) => !said.has(`${f.id}\0${f.storage}`)),
+          notes: after.notes,
+        });
       }
     } else {
       notes.push("network: off (no bucket probes, no URL checks)");

@@ -4,12 +4,13 @@
  * rules themselves are core's (`findOverlaps`, `directoryWarnings`: the app logs the same ones at
  * start-up); this module turns them into findings and adds what only a deploy check can see.
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { constants, existsSync, type Stats } from "node:fs";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { directoryWarnings, mountFor, parseMountInfo, readMountInfo } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
+import { shellQuote } from "./shell.js";
 
 /**
  * The backup marker: a file of this name in a media directory or any directory above it says
@@ -49,6 +50,51 @@ export function findBackupMarker(dir: string): string | undefined {
     const parent = dirname(current);
     if (parent === current) return undefined;
     current = parent;
+  }
+}
+
+/** Enough of a marker for its first line; a huge file is not read whole. */
+const MARKER_READ_MAX = 4096;
+
+/** What a marker says: the first line of a plain file, or the kind of entry that declares nothing. */
+type MarkerContents = { declares: true; what: string } | { declares: false; kind: string };
+
+function entryKind(st: Stats): string {
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isDirectory()) return "a folder";
+  if (st.isSocket()) return "a socket";
+  return "a device";
+}
+
+/**
+ * Reads a marker without ever waiting on it: only a plain file is opened (a FIFO's open would
+ * block until a writer comes, a device's may do anything), and non-blocking even so, its type
+ * checked again on the open handle (it could have been swapped in between). A file it may not
+ * read still declares, as a present file does: the line is only shown.
+ */
+async function readMarker(marker: string): Promise<MarkerContents> {
+  let st: Stats;
+  try {
+    st = await stat(marker);
+  } catch {
+    return { declares: true, what: "" };
+  }
+  if (!st.isFile()) return { declares: false, kind: entryKind(st) };
+  let handle: FileHandle;
+  try {
+    handle = await open(marker, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return { declares: true, what: "" };
+  }
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile()) return { declares: false, kind: entryKind(opened) };
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(MARKER_READ_MAX), 0, MARKER_READ_MAX, 0);
+    return { declares: true, what: buffer.subarray(0, bytesRead).toString("utf8").trim().split("\n")[0]! };
+  } catch {
+    return { declares: true, what: "" };
+  } finally {
+    await handle.close().catch(() => {});
   }
 }
 
@@ -123,16 +169,25 @@ export async function filesystemFindings(
       });
     }
     const marker = findBackupMarker(dir);
+    const contents = marker === undefined ? undefined : await readMarker(marker);
     if (marker === undefined) {
       findings.push({
         id: "media-without-backup",
         severity: "warning",
         storage: storage.name,
         message: `Nothing declares a backup of ${dir} (no ${BACKUP_MARKER} file in it or above it).`,
-        fix: `Back the directory up, then declare it: \`echo "restic, nightly" > ${join(dir, BACKUP_MARKER)}\` (or in a parent directory the backup covers).`,
+        fix: `Back the directory up, then declare it: \`echo 'restic, nightly' > ${shellQuote(join(dir, BACKUP_MARKER))}\` (or in a parent directory the backup covers).`,
+      });
+    } else if (contents?.declares === false) {
+      findings.push({
+        id: "media-without-backup",
+        severity: "warning",
+        storage: storage.name,
+        message: `${marker} is ${contents.kind}, not a file: it declares no backup of ${dir} (and was not read).`,
+        fix: `Move it away, then declare the backup in a plain file of that name: \`echo 'restic, nightly' > ${shellQuote(marker)}\`.`,
       });
     } else {
-      const what = (await readFile(marker, "utf8").catch(() => "")).trim().split("\n")[0];
+      const what = contents?.what ?? "";
       notes.push(`backup of ${storage.name}: declared by ${marker}${what ? ` (${what.slice(0, 80)})` : ""}`);
     }
   }

@@ -6,8 +6,10 @@
  * with a timeout of a few milliseconds (so no test waits a minute).
  */
 import type * as ChildProcess from "node:child_process";
-import { rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { checkDeployment } from "../src/index.js";
 import { makeSite, type Site } from "./support/site.js";
@@ -60,8 +62,29 @@ describe("storages check: a permission probe that gives no result", () => {
       const finding = report.findings[0]!;
       expect(finding.message).toContain(reason);
       expect(finding.message).toContain(site.mediaDir);
-      expect(finding.fix).toContain(`find ${site.mediaDir} -type l`);
+      expect(finding.fix).toContain(`find '${site.mediaDir}' -type l`);
       expect(report.notes.some((n) => n.startsWith("permissions:"))).toBe(false);
     });
   }
+
+  it("the commands to check by hand run as printed for a media folder named with a space and a quote", async () => {
+    const tricky = join(site.shared, "it's my media");
+    await rename(site.mediaDir, tricky);
+    sabotage.mode = "no-binary";
+    const report = await checkDeployment({
+      env: { ...site.env, STORAGES_DEFAULT: `${pathToFileURL(tricky).href}?publicUrl=/media/` },
+      cwd: site.root,
+      configFile: false,
+      network: false,
+      mountInfo: "",
+    });
+    const fix = report.findings.find((f) => f.id === "access-probe-failed")!.fix;
+    const commands = [...fix.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    expect(commands).toContain(`find '${join(site.shared, "it'\\''s my media")}' -type l`);
+    // Each runs (sh exits 0: the folders are there, and root may write them); no link leads out.
+    for (const command of commands) {
+      const output = execFileSync("sh", ["-c", command]).toString();
+      if (command.endsWith("-type l")) expect(output).toBe("");
+    }
+  });
 });

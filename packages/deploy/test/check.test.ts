@@ -7,11 +7,24 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CheckOptions, checkDeployment, type FindingId } from "../src/index.js";
+import { shellQuote } from "../src/shell.js";
 import { freePort, makeSite, publishStatic, type Site } from "./support/site.js";
 
 let site: Site;
@@ -30,6 +43,18 @@ const OVERLAY_ROOT = [
 
 async function check(env: Record<string, string>, extra: Partial<CheckOptions> = {}) {
   return checkDeployment({ env, cwd: site.root, configFile: false, network: false, mountInfo: "", ...extra });
+}
+
+/** A storage URL for a folder whatever its name holds (a space, a quote). */
+function fileUrl(dir: string, query: string): string {
+  return `${pathToFileURL(dir).href}?${query}`;
+}
+
+/** The one command a fix prints (between backticks), as a person would paste it. */
+function command(fix: string): string {
+  const commands = [...fix.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+  expect(commands).toHaveLength(1);
+  return commands[0]!;
 }
 
 function ids(report: { findings: { id: FindingId }[] }): FindingId[] {
@@ -135,6 +160,28 @@ describe("storages check: layout and filesystem", () => {
     expect(report.findings[0]!.message).toContain(
       `${join(site.mediaDir, "sub", "avatar.png")} -> /etc/passwd`,
     );
+  });
+
+  // Opening a FIFO for reading waits for a writer: a check that read it would never finish.
+  it("a backup marker that is a FIFO (or a link to one) is a warning that it declares nothing, and the check finishes", async () => {
+    const marker = join(site.shared, ".storages-backup");
+    await rm(marker);
+    execFileSync("mkfifo", [marker]);
+    const report = await check(site.env);
+    expect(ids(report)).toEqual(["media-without-backup", "media-without-backup"]);
+    expect(report.findings[0]!.message).toBe(
+      `${marker} is a FIFO (named pipe), not a file: it declares no backup of ${site.mediaDir} (and was not read).`,
+    );
+    expect(report.notes.some((n) => n.startsWith("backup of"))).toBe(false);
+    // The nearest marker counts: a link to the FIFO in the media folder itself is read no more.
+    await rm(marker);
+    await writeFile(marker, "restic, nightly\n");
+    execFileSync("mkfifo", [join(site.mediaDir, "pipe")]);
+    await symlink("pipe", join(site.mediaDir, ".storages-backup"));
+    const linked = await check(site.env);
+    expect(linked.findings.map((f) => [f.id, f.storage])).toEqual([["media-without-backup", "default"]]);
+    expect(linked.findings[0]!.message).toContain("is a FIFO (named pipe), not a file");
+    expect(linked.notes).toContain(`backup of private: declared by ${marker} (restic, nightly)`);
   });
 
   it("warns about media without a declared backup, and --ignore / STORAGES_CHECK_IGNORE silence it", async () => {
@@ -392,7 +439,7 @@ describe("storages check --as-user: permissions as the app's user", () => {
       const report = await check(site.env, { asUser: user });
       expect(ids(report)).toEqual(["static-writable"]);
       expect(report.findings[0]!.message).toContain(`${site.shared}, above ${site.staticDir}`);
-      expect(report.findings[0]!.fix).toContain(`chmod go-w ${site.shared}`);
+      expect(report.findings[0]!.fix).toContain(`chmod go-w '${site.shared}'`);
     },
   );
 
@@ -453,10 +500,69 @@ describe("storages check --as-user: permissions as the app's user", () => {
     expect(report.ok).toBe(false);
   });
 
+  // A folder named with a space and a quote: pasted unquoted, `install -d … /srv/it's media` opens
+  // a quote the shell never closes (or, before a later quote, makes other folders).
+  it("prints a media fix that, pasted into sh, creates exactly the folder named with a space and a quote", async () => {
+    await deployRight();
+    const missing = join(site.shared, "it's my media");
+    const report = await check(
+      { ...site.env, STORAGES_DEFAULT: fileUrl(missing, "publicUrl=/media/") },
+      { asUser: user },
+    );
+    const media = report.findings.find((f) => f.id === "media-not-writable" && f.storage === "default");
+    const before = await readdir(site.shared);
+    execFileSync("sh", ["-c", command(media!.fix)]);
+    expect((await readdir(site.shared)).sort()).toEqual([...before, "it's my media"].sort());
+    expect((await stat(missing)).uid).toBe(uid);
+  });
+
+  it.runIf(isRoot)(
+    "prints a static fix that, pasted into sh (as the deploy user root), leaves the static folder named with a space and a quote read-only to the app",
+    async () => {
+      await deployRight();
+      const tricky = join(site.shared, "it's static");
+      await rename(site.staticDir, tricky);
+      await chown(tricky, uid, gid);
+      const env = { ...site.env, STORAGES_STATICFILES: fileUrl(tricky, "publicUrl=/static/") };
+      const report = await check(env, { asUser: user });
+      expect(ids(report)).toEqual(["static-writable"]);
+      execFileSync("sh", ["-c", command(report.findings[0]!.fix).replace("deploy:", "root:")]);
+      expect(ids(await check(env, { asUser: user }))).toEqual([]);
+    },
+  );
+
   it("refuses a user that does not exist", async () => {
     await expect(check(site.env, { asUser: "no-such-user-storages" })).rejects.toMatchObject({
       code: "E_INVALID_ARGUMENT",
     });
+  });
+});
+
+describe("storages check: commands in fixes", () => {
+  it("quote each word for sh, whatever it holds", () => {
+    for (const word of ["plain", "two words", "it's", "a''b ' c", "$(touch x); `x` \\", "", "line\nbreak"]) {
+      expect(execFileSync("sh", ["-c", `printf %s ${shellQuote(word)}`]).toString()).toBe(word);
+    }
+  });
+
+  it("a symlink out of a media folder named with a space and a quote: the printed find lists it", async () => {
+    const tricky = join(site.shared, "it's my media");
+    await rename(site.mediaDir, tricky);
+    await symlink(join(site.shared, "secret.txt"), join(tricky, "leak.txt"));
+    const report = await check({ ...site.env, STORAGES_DEFAULT: fileUrl(tricky, "publicUrl=/media/") });
+    const links = report.findings.find((f) => f.id === "media-symlink-out");
+    const listed = execFileSync("sh", ["-c", command(links!.fix)]).toString();
+    expect(listed).toBe(`${join(tricky, "leak.txt")}\n`);
+  });
+
+  it("the backup declaration's command writes the marker in a media folder named with a space and a quote", async () => {
+    await rm(join(site.shared, ".storages-backup"));
+    const tricky = join(site.shared, "it's my media");
+    await rename(site.mediaDir, tricky);
+    const report = await check({ STORAGES_DEFAULT: fileUrl(tricky, "publicUrl=/media/") });
+    const backup = report.findings.find((f) => f.id === "media-without-backup");
+    execFileSync("sh", ["-c", command(backup!.fix)]);
+    expect(ids(await check({ STORAGES_DEFAULT: fileUrl(tricky, "publicUrl=/media/") }))).toEqual([]);
   });
 });
 
