@@ -39,6 +39,15 @@ export function printableName(name: string): string {
 }
 
 /**
+ * `word` as one POSIX shell word, for a command printed for a person to paste (a fix a check
+ * suggests, a curl line): in single quotes, each `'` in it written `'\''`, so a folder named
+ * `it's media` stays one argument instead of opening a quote (or, with a `;`, running something).
+ */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
  * Percent-encoded separators, dots and NUL (also double-encoded, and overlong UTF-8 forms): a
  * server or proxy that decodes a URL path once more than we do would see `../` or `/` in them.
  */

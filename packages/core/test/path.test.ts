@@ -1,6 +1,14 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { InvalidPathError, PathTraversalError } from "../src/errors.js";
-import { encodeNameForUrl, joinUrl, normalizeName, normalizePrefix, printableName } from "../src/path.js";
+import {
+  encodeNameForUrl,
+  joinUrl,
+  normalizeName,
+  normalizePrefix,
+  printableName,
+  shellQuote,
+} from "../src/path.js";
 
 describe("normalizeName", () => {
   it.each([
@@ -145,5 +153,13 @@ describe("printableName", () => {
     // Whatever it leaves is plain ASCII where the control was.
     for (const c of ["\u0000", "\u001f", "\u007f", "\u0085", "\u009f", "\u200e", "\u2028", "\u2069"])
       expect(printableName(`x${c}y`)).toMatch(/^x\\u[0-9a-f]{4}y$/);
+  });
+});
+
+describe("shellQuote", () => {
+  it("makes one sh word of anything, quotes, spaces, substitutions and line breaks included", () => {
+    for (const word of ["plain", "two words", "it's", "a''b ' c", "$(touch x); `x` \\", "", "line\nbreak"]) {
+      expect(execFileSync("sh", ["-c", `printf %s ${shellQuote(word)}`]).toString()).toBe(word);
+    }
   });
 });

@@ -7,10 +7,9 @@
  * (root writes everywhere), so without `asUser` a root check says so and skips.
  */
 import { type ExecFileException, execFile } from "node:child_process";
-import { InvalidArgumentError } from "@storages/core";
+import { InvalidArgumentError, shellQuote } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
-import { shellQuote } from "./shell.js";
 
 export interface AccessTarget {
   path: string;

@@ -10,11 +10,10 @@
  * then the test object is removed.
  */
 import { randomUUID } from "node:crypto";
-import { type Storage, StorageError } from "@storages/core";
+import { type Storage, StorageError, shellQuote } from "@storages/core";
 import type { Finding } from "./findings.js";
 import { printableUrl, probe } from "./http.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
-import { shellQuote } from "./shell.js";
 
 // Not a dot folder: the generated server configurations never serve dot files, and the post-deploy
 // check must request its probes through them.

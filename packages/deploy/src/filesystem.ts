@@ -7,10 +7,9 @@
 import { constants, existsSync, type Stats } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { directoryWarnings, mountFor, parseMountInfo, readMountInfo } from "@storages/core";
+import { directoryWarnings, mountFor, parseMountInfo, readMountInfo, shellQuote } from "@storages/core";
 import type { Finding } from "./findings.js";
 import type { DeploymentLayout } from "./layout.js";
-import { shellQuote } from "./shell.js";
 
 /**
  * The backup marker: a file of this name in a media directory or any directory above it says

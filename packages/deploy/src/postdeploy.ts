@@ -10,7 +10,13 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { guessContentType, isActiveContentType, type Storage, StorageError } from "@storages/core";
+import {
+  guessContentType,
+  isActiveContentType,
+  type Storage,
+  StorageError,
+  shellQuote,
+} from "@storages/core";
 import pLimit from "p-limit";
 import { PROBE_PREFIX, removeProbes, writeRefusedFinding } from "./buckets.js";
 import type { Finding, FindingId } from "./findings.js";
@@ -18,7 +24,6 @@ import { printableUrl, probe } from "./http.js";
 import type { DeploymentLayout, DeployStorage } from "./layout.js";
 import type { Encoding, ManifestEntry, StaticManifest } from "./manifest.js";
 import { HASHED_NAME_PATTERN, internalPrefix, LONG_CACHE_MIN, maxAge, SHORT_CACHE_MAX } from "./serving.js";
-import { shellQuote } from "./shell.js";
 
 const LOOKS_HASHED = new RegExp(HASHED_NAME_PATTERN);
 

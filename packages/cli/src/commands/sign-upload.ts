@@ -1,12 +1,9 @@
+import { shellQuote } from "@storages/core";
 import { defineCommand } from "../command.js";
 import { UsageError } from "../errors.js";
 import { columns, formatBytes } from "../format.js";
 import { isAbsoluteUrl, type SignedUploadReport, signUpload } from "../ops/urls.js";
 import { contentTypeOption, expiresOption, sizeOption } from "./options.js";
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * Where curl sends a signed URL that is a path on the app's own site (an fs storage signs for where
