@@ -16,11 +16,15 @@ const controller = new AbortController();
 // at start-up); only `put -` and confirmation questions read it.
 let stdinUsed = false;
 let signals = 0;
+/** The command's own error report (a JSON line under --json), once a command has started. */
+let reportError: ((report: { code: string; message: string }) => void) | undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     signals++;
     if (signals > 1) {
-      process.stderr.write(`\n${signal} again: exiting now, without waiting for clean-up.\n`);
+      const message = `A second interrupt (${signal}): exiting now, without waiting for clean-up.`;
+      if (reportError) reportError({ code: "E_ABORTED", message });
+      else process.stderr.write(`\n${message}\n`);
       process.exit(EXIT.interrupted);
     }
     controller.abort(new Error(`${signal}`));
@@ -58,6 +62,7 @@ const code = await main(process.argv.slice(2), {
   signal: controller.signal,
   started: (command) => {
     printsOnly = command.printsOnly;
+    reportError = command.reportError;
   },
 });
 process.exitCode = code;

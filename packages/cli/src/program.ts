@@ -11,7 +11,7 @@ import { Command, CommanderError, Option } from "commander";
 import { type Location, type ResolveOptions, resolveAddress } from "./address.js";
 import type { CommandContext, CommandDefinition } from "./command.js";
 import { COMMANDS } from "./commands/index.js";
-import { EXIT, type ExitCode, errorReport, exitCodeFor } from "./errors.js";
+import { type ErrorReport, EXIT, type ExitCode, errorReport, exitCodeFor } from "./errors.js";
 import { checkConfigFile, loadEnvFiles, openConfiguration } from "./ops/config.js";
 import { Output, type OutputStreams } from "./output.js";
 import { createProgress } from "./progress.js";
@@ -31,9 +31,13 @@ export interface CliIo extends OutputStreams {
   signal?: AbortSignal | undefined;
   /**
    * Told, once a command line is parsed, whether its command only prints (CommandDefinition
-   * printsOnly): the bin decides with it what a reader of stdout that goes away means.
+   * printsOnly): the bin decides with it what a reader of stdout that goes away means; and how
+   * to report an error in the command's output form (a JSON line with --json), for the one it
+   * reports itself (a second Ctrl-C).
    */
-  started?: ((command: { printsOnly: boolean }) => void) | undefined;
+  started?:
+    | ((command: { printsOnly: boolean; reportError: (report: ErrorReport) => void }) => void)
+    | undefined;
 }
 
 interface GlobalOptions {
@@ -187,6 +191,7 @@ async function execute(
   const { printsOnly } = definition;
   io.started?.({
     printsOnly: typeof printsOnly === "function" ? printsOnly(args, options) : printsOnly === true,
+    reportError: (report) => output.error(report),
   });
   let code: ExitCode;
   try {

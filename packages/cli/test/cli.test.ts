@@ -1110,6 +1110,35 @@ describe("Ctrl-C", () => {
     expect(left).toEqual([]);
   });
 
+  it("twice under --json: the exit is said as a JSON error line, like every other error", async () => {
+    const target = join(dir, "interrupted-twice");
+    const { child, done } = start(["--json", "put", "-", "default:big/twice.bin"], {
+      env: { ...env, STORAGES_DEFAULT: `file://${target}` },
+      cwd: join(dir, "work"),
+    });
+    await writeSlowly(child, 4 * 1024 * 1024, randomBytes(256 * 1024), 5);
+    // Both at once (two of one signal would merge into one): the second lands while the first is
+    // still being handled.
+    child.kill("SIGINT");
+    child.kill("SIGTERM");
+    const out = await done;
+    child.stdin!.destroy();
+    expect(out.code, out.stderr).toBe(130);
+    const lines = out.stderr
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line));
+    // (Which of the two the process takes first is the kernel's choice.)
+    expect(
+      lines.some((line) =>
+        /^A second interrupt \(SIG(INT|TERM)\): exiting now, without waiting for clean-up\.$/.test(
+          line.error?.message,
+        ),
+      ),
+      out.stderr,
+    ).toBe(true);
+  });
+
   it("during get … - (stdout): exit 130, and says stdout got only part of the file, not that nothing was written", async () => {
     await run(["put", "-", "default:interrupt/stdout.bin"], { input: randomBytes(16 * 1024 * 1024) });
     const { child, done } = start(["get", "default:interrupt/stdout.bin", "-"], {
