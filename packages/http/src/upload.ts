@@ -263,15 +263,18 @@ function clientGone(request: IncomingMessage): boolean {
 
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
   try {
+    // Busboy's size and parts limits trip on reaching their number (a file of exactly fileSize
+    // bytes is "truncated"), ours on passing it: one more each, so what is at a limit is accepted.
+    // Its files and fields limits already count the part past the limit.
     return busboy({
       headers: request.headers,
       limits: {
-        fileSize: limits.maxFileSize,
+        fileSize: limits.maxFileSize + 1,
         files: limits.maxFiles,
         fields: limits.maxFields,
-        fieldSize: limits.maxFieldSize,
+        fieldSize: limits.maxFieldSize + 1,
         fieldNameSize: 200,
-        parts: limits.maxFiles + limits.maxFields,
+        parts: limits.maxFiles + limits.maxFields + 1,
       },
     });
   } catch (cause) {
