@@ -268,6 +268,9 @@ function multipartParser(request: IncomingMessage, limits: Required<UploadLimits
     // Its files and fields limits already count the part past the limit.
     return busboy({
       headers: request.headers,
+      // Browsers send a file name as UTF-8 bytes (HTML's form-data encoding), not in RFC 2231's
+      // filename*; busboy's default reads such bytes as Latin-1, which garbles any non-ASCII name.
+      defParamCharset: "utf8",
       limits: {
         fileSize: limits.maxFileSize + 1,
         files: limits.maxFiles,
