@@ -201,14 +201,18 @@ export async function confirmDirectUpload(
   token: unknown,
   options: DirectUploadOptions,
 ): Promise<UploadedFile> {
-  const claims = verify(token, keyBytes(options.secret));
+  const key = keyBytes(options.secret);
+  const claims = verify(token, key);
   // Checked where the signed upload cannot reach: checked in place, a file could be replaced
   // between the checks, or after them, by another upload to the same signed URL.
   // The accepted name follows from the token (the staged name without the staging folder), so a
   // token confirms once: a second upload to the same signed URL, confirmed again, finds its name
-  // taken. Without a staging folder the two names would be one: then a fresh name.
+  // taken. Without a staging folder the two names would be one: then a suffix derived from the
+  // staged name with the key (the same at every confirm of the token, so a replay finds it taken,
+  // and one the client cannot aim a name at).
   const prefix = staging(options);
-  const name = prefix === "" ? alternativeName(claims.n) : claims.n.slice(prefix.length);
+  const name =
+    prefix === "" ? alternativeName(claims.n, acceptedSuffix(claims.n, key)) : claims.n.slice(prefix.length);
   try {
     await storage.move(claims.n, name, { overwrite: false });
   } catch (error) {
@@ -236,6 +240,12 @@ export async function confirmDirectUpload(
     await storage.delete(name).catch(() => {});
     throw error;
   }
+}
+
+/** The suffix of an upload's accepted name when it was not staged: 7 letters and digits of a MAC of its name. */
+function acceptedSuffix(name: string, key: Buffer): string {
+  const mac = createHmac("sha256", key).update(`accepted:${name}`).digest("base64url");
+  return mac.replace(/[^A-Za-z0-9]/g, "").slice(0, 7);
 }
 
 /** The checks of a moved upload: size, then the type sniffed from its first bytes. */

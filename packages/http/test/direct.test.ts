@@ -169,6 +169,20 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     }
   });
 
+  it('without a staging folder (stagingPrefix: "") a token still confirms one file: a replay after another upload is E_UPLOAD_CONFIRMED', async () => {
+    const rules = { secret: SECRET, uploadTo: "nostage/", stagingPrefix: "" };
+    const descriptor = await issueDirectUpload(media, { filename: "a.png", contentType: "image/png" }, rules);
+    await media.save(descriptor.name, png(100));
+    const accepted = await confirmDirectUpload(media, descriptor.token, rules);
+    // The signed upload is still valid: the client sends another file to it and replays the token.
+    await media.save(descriptor.name, png(200));
+    const replay = await confirmDirectUpload(media, descriptor.token, rules).catch((error: unknown) => error);
+    expect(replay).toBeInstanceOf(UploadError);
+    expect((replay as UploadError).reason).toBe("E_UPLOAD_CONFIRMED");
+    expect(await names(media, "nostage/")).toEqual([accepted.name, descriptor.name].sort());
+    await media.deleteMany([accepted.name, descriptor.name]);
+  });
+
   it("sweepDirectUploads deletes only staged uploads no token can confirm any more", async () => {
     const old = await issue({ filename: "old.png", contentType: "image/png" });
     const fresh = await issue({ filename: "fresh.png", contentType: "image/png" });
