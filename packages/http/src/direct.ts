@@ -23,6 +23,7 @@ import {
   type Storage,
   StorageError,
 } from "@storages/core";
+import { clientGone } from "./client-gone.js";
 import { UploadError } from "./errors.js";
 import { sendJson, sendUploadError } from "./respond.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, sniffType } from "./sniff.js";
@@ -333,12 +334,29 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   if (parsed !== undefined && typeof parsed === "object") return parsed;
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of request) {
-    length += (chunk as Buffer).length;
-    if (length > MAX_JSON_BYTES) {
-      throw new UploadError("E_UPLOAD_FIELD_TOO_LARGE", `The request body is over ${MAX_JSON_BYTES} bytes.`);
+  try {
+    for await (const chunk of request) {
+      length += (chunk as Buffer).length;
+      if (length > MAX_JSON_BYTES) {
+        throw new UploadError(
+          "E_UPLOAD_FIELD_TOO_LARGE",
+          `The request body is over ${MAX_JSON_BYTES} bytes.`,
+        );
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    // A client that went away mid-body is the client's doing, not an error for the app's onError.
+    if (!UploadError.isInstance(error) && clientGone(request)) {
+      throw new UploadError(
+        "E_UPLOAD_ABORTED",
+        "The client closed the connection before the request ended.",
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));

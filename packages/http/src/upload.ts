@@ -25,6 +25,7 @@ import {
 } from "@storages/core";
 import busboy, { type Busboy, type FileInfo } from "busboy";
 import pLimit from "p-limit";
+import { clientGone } from "./client-gone.js";
 import { UploadError } from "./errors.js";
 import { notMultipart } from "./not-multipart.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
@@ -248,17 +249,6 @@ function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: b
     stream.once("error", onError);
     stream.once("close", onClose);
   });
-}
-
-/**
- * Whether the client went away before its request body ended: the request destroyed (an aborted
- * client, a reset) or its connection closed, with the body incomplete. Not `!request.complete` alone,
- * which is also true while a connected client is still sending (a parser that fails early).
- */
-function clientGone(request: IncomingMessage): boolean {
-  if (request.complete) return false;
-  // Node destroys a request whose client aborted (ECONNRESET "aborted") or whose socket closed.
-  return request.destroyed || request.socket?.destroyed === true;
 }
 
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
