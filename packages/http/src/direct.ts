@@ -79,6 +79,8 @@ interface TokenClaims {
   m: number;
   /** confirmable until (ms since epoch) */
   e: number;
+  /** the staging folder it was issued for (absent in tokens issued before it was signed) */
+  s?: string;
 }
 
 function keyBytes(secret: string | Uint8Array): Buffer {
@@ -175,6 +177,7 @@ export async function issueDirectUpload(
     t: declared,
     m: maxFileSize,
     e: signed.expiresAt.getTime() + (options.confirmWindow ?? 600) * 1000,
+    s: staging(options),
   };
   return {
     method: signed.method,
@@ -212,6 +215,14 @@ export async function confirmDirectUpload(
   // staged name with the key (the same at every confirm of the token, so a replay finds it taken,
   // and one the client cannot aim a name at).
   const prefix = staging(options);
+  // A token of another route with the same secret (another staging folder) would be moved to a
+  // name cut at the wrong place, or accepted into that route's staging folder, which its sweep empties.
+  if ((claims.s ?? (claims.n.startsWith(prefix) ? prefix : undefined)) !== prefix) {
+    throw new UploadError(
+      "E_UPLOAD_TOKEN",
+      "This upload cannot be confirmed: the token was issued for another upload route. Confirm it where it was issued.",
+    );
+  }
   const name =
     prefix === "" ? alternativeName(claims.n, acceptedSuffix(claims.n, key)) : claims.n.slice(prefix.length);
   try {

@@ -183,6 +183,26 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     await media.deleteMany([accepted.name, descriptor.name]);
   });
 
+  it("a token issued by a route with another staging folder (the same secret) is refused and moves nothing", async () => {
+    const issuing = { secret: SECRET, uploadTo: "avatars/", stagingPrefix: "incoming/avatars/" };
+    const descriptor = await issueDirectUpload(
+      media,
+      { filename: "a.png", contentType: "image/png" },
+      issuing,
+    );
+    await media.save(descriptor.name, png(100));
+    for (const stagingPrefix of ["incoming/docs/", ""]) {
+      const other = { secret: SECRET, uploadTo: "docs/", stagingPrefix };
+      const refused = await confirmDirectUpload(media, descriptor.token, other).catch(
+        (error: unknown) => error,
+      );
+      expect(refused, stagingPrefix).toBeInstanceOf(UploadError);
+      expect((refused as UploadError).reason).toBe("E_UPLOAD_TOKEN");
+    }
+    expect(await namesLike(descriptor.name)).toEqual([descriptor.name]);
+    await media.delete(descriptor.name);
+  });
+
   it("sweepDirectUploads deletes only staged uploads no token can confirm any more", async () => {
     const old = await issue({ filename: "old.png", contentType: "image/png" });
     const fresh = await issue({ filename: "fresh.png", contentType: "image/png" });
