@@ -372,11 +372,21 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
-    throw new UploadError(
-      "E_UPLOAD_MALFORMED",
-      'Send a JSON body, e.g. {"filename":"a.png","contentType":"image/png","size":1234}.',
-    );
+    throw notJsonObject();
   }
+}
+
+function notJsonObject(): UploadError {
+  return new UploadError(
+    "E_UPLOAD_MALFORMED",
+    'Send a JSON object, e.g. {"filename":"a.png","contentType":"image/png","size":1234}.',
+  );
+}
+
+/** The body as an object; any other JSON (null, an array, a string, a number) is the client's mistake. */
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw notJsonObject();
+  return body as Record<string, unknown>;
 }
 
 export interface DirectUploadRoutes {
@@ -398,7 +408,7 @@ export function directUploadRoutes(
     (work: (body: Record<string, unknown>) => Promise<unknown>, status: number) =>
     (request: IncomingMessage, response: ServerResponse) => {
       readJsonBody(request)
-        .then((body) => work((body ?? {}) as Record<string, unknown>))
+        .then((body) => work(jsonObject(body)))
         .then((result) => sendJson(response, status, result))
         .catch((error: unknown) => {
           if (!UploadError.isInstance(error)) options.onError?.(error, request);

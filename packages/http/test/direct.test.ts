@@ -129,6 +129,18 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     }
   });
 
+  it("refuses a JSON body that is not an object (null, an array, a string, a number): 400 at both endpoints", async () => {
+    for (const path of ["/direct", "/direct/confirm"]) {
+      for (const text of ["null", "[]", '["a.png"]', '"a.png"', "42"]) {
+        const response = await fetch(`${origin}${path}`, { method: "POST", body: text });
+        expect(response.status, `${path} ${text}`).toBe(400);
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+          "E_UPLOAD_MALFORMED",
+        );
+      }
+    }
+  });
+
   it("names the upload with its declared type's extension, whatever the client called it", async () => {
     for (const filename of ["evil.html", "x.php", "x.svg", "noext"]) {
       const issued = await issue({ filename, contentType: "image/png" });
