@@ -202,13 +202,15 @@ export function uploadName(filename: string, sniffed: SniffedType, uploadTo: Upl
 
 /** Refuses a sniffed type that is not allowed, with a message that names it. */
 export function checkType(sniffed: SniffedType, allowed: readonly string[], filename: string): void {
+  // The client's name, echoed back: at most its first 100 characters, as in every refusal.
+  const shown = JSON.stringify(filename.slice(0, 100));
   if (sniffed.mime === "application/x-empty") {
-    throw new UploadError("E_UPLOAD_TYPE", `The file ${JSON.stringify(filename)} is empty.`);
+    throw new UploadError("E_UPLOAD_TYPE", `The file ${shown} is empty.`);
   }
   if (!isAllowedType(sniffed.mime, allowed)) {
     throw new UploadError(
       "E_UPLOAD_TYPE",
-      `The file ${JSON.stringify(filename.slice(0, 100))} is ${sniffed.mime} (judged by its content, not its name); allowed: ${allowed.join(", ")}.`,
+      `The file ${shown} is ${sniffed.mime} (judged by its content, not its name); allowed: ${allowed.join(", ")}.`,
     );
   }
 }

@@ -85,6 +85,32 @@ describe("file names in part headers", () => {
     expect(stored[0]).toMatch(/^a+\.png$/);
   });
 
+  it("a refusal names a 1,000-character file at most by its first 100 characters (an empty file too)", async () => {
+    const root = await mkdtemp(join(tmpdir(), "storages-http-names-"));
+    roots.push(root);
+    const media = fsStorage({ root });
+    const { server, origin } = await listen(createUploadHandler(media));
+    try {
+      for (const body of [Buffer.alloc(0), Buffer.from("<html></html>")]) {
+        const answer = await sendRaw(`${origin}/upload`, {
+          body: Buffer.concat([
+            Buffer.from(
+              `--${BOUNDARY}\r\nContent-Disposition: form-data; name="f"; filename="${"n".repeat(1000)}.png"\r\n\r\n`,
+            ),
+            body,
+            Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+          ]),
+        });
+        expect(answer.status).toBe(415);
+        expect(answer.text).not.toContain("n".repeat(101));
+      }
+      expect(await names(media)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("a raw NUL or a 90 KB header line: 400 E_UPLOAD_MALFORMED, nothing stored", async () => {
     for (const param of ['filename="a\0b.png"', `filename="${"b".repeat(90_000)}.png"`]) {
       const { status, body, stored } = await upload(`form-data; name="f"; ${param}`);
