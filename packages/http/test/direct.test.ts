@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage } from "@storages/core";
 import { createFsHandler, fsStorage } from "@storages/fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   confirmDirectUpload,
   type DirectUploadDescriptor,
@@ -213,6 +213,34 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     }
     expect(await namesLike(descriptor.name)).toEqual([descriptor.name]);
     await media.delete(descriptor.name);
+  });
+
+  it("a token past expiresIn + confirmWindow is refused (E_UPLOAD_TOKEN) and moves nothing; up to then it confirms", async () => {
+    const rules = { secret: SECRET, uploadTo: "expiry/", expiresIn: 60, confirmWindow: 30 };
+    const late = await issueDirectUpload(media, { filename: "late.png", contentType: "image/png" }, rules);
+    const onTime = await issueDirectUpload(
+      media,
+      { filename: "ontime.png", contentType: "image/png" },
+      rules,
+    );
+    await media.save(late.name, png(100));
+    await media.save(onTime.name, png(100));
+    const deadline = Date.parse(late.expiresAt) + 30_000;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(deadline + 1);
+      const refused = await confirmDirectUpload(media, late.token, rules).catch((error: unknown) => error);
+      expect((refused as UploadError).reason).toBe("E_UPLOAD_TOKEN");
+      expect((refused as UploadError).message).toMatch(/expired/);
+      vi.setSystemTime(Date.parse(onTime.expiresAt) + 30_000);
+      const accepted = await confirmDirectUpload(media, onTime.token, rules);
+      expect(accepted.name).toMatch(/^expiry\/ontime_\w{7}\.png$/);
+      await media.delete(accepted.name);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await media.exists(late.name)).toBe(true);
+    await media.delete(late.name);
   });
 
   it("sweepDirectUploads deletes only staged uploads no token can confirm any more", async () => {
