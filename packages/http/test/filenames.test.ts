@@ -17,21 +17,22 @@ afterAll(async () => {
 });
 
 /** A one-file multipart body whose Content-Disposition is `disposition`, byte for byte (UTF-8). */
-function withDisposition(disposition: string): Buffer {
+function withDisposition(disposition: string, content: Buffer = png()): Buffer {
   return Buffer.concat([
     Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\nContent-Type: image/png\r\n\r\n`),
-    png(),
+    content,
     Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
   ]);
 }
 
-async function upload(disposition: string) {
+/** The answer to that one-file upload (`content`: the file's bytes), on a fresh route and storage. */
+async function upload(disposition: string, content?: Buffer) {
   const root = await mkdtemp(join(tmpdir(), "storages-http-names-"));
   roots.push(root);
   const media = fsStorage({ root });
   const { server, origin } = await listen(createUploadHandler(media));
   try {
-    const answer = await sendRaw(`${origin}/upload`, { body: withDisposition(disposition) });
+    const answer = await sendRaw(`${origin}/upload`, { body: withDisposition(disposition, content) });
     const body = JSON.parse(answer.text) as {
       files?: Array<{ name: string; originalName: string; field: string }>;
       error?: { code: string };
@@ -86,28 +87,12 @@ describe("file names in part headers", () => {
   });
 
   it("a refusal names a 1,000-character file at most by its first 100 characters (an empty file too)", async () => {
-    const root = await mkdtemp(join(tmpdir(), "storages-http-names-"));
-    roots.push(root);
-    const media = fsStorage({ root });
-    const { server, origin } = await listen(createUploadHandler(media));
-    try {
-      for (const body of [Buffer.alloc(0), Buffer.from("<html></html>")]) {
-        const answer = await sendRaw(`${origin}/upload`, {
-          body: Buffer.concat([
-            Buffer.from(
-              `--${BOUNDARY}\r\nContent-Disposition: form-data; name="f"; filename="${"n".repeat(1000)}.png"\r\n\r\n`,
-            ),
-            body,
-            Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
-          ]),
-        });
-        expect(answer.status).toBe(415);
-        expect(answer.text).not.toContain("n".repeat(101));
-      }
-      expect(await names(media)).toEqual([]);
-    } finally {
-      server.closeAllConnections();
-      server.close();
+    for (const content of [Buffer.alloc(0), Buffer.from("<html></html>")]) {
+      const disposition = `form-data; name="f"; filename="${"n".repeat(1000)}.png"`;
+      const { status, body, stored } = await upload(disposition, content);
+      expect(status).toBe(415);
+      expect(JSON.stringify(body)).not.toContain("n".repeat(101));
+      expect(stored).toEqual([]);
     }
   });
 
