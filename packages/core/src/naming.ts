@@ -85,10 +85,11 @@ export function shortenName(
 
 /**
  * A candidate for a taken name: "dir/avatar.jpg" → "dir/avatar_k3Jd9aQ.jpg", shortened when the
- * suffix would push it over the length limits.
+ * suffix would push it over the length limits. `suffix` (default random) is for a name that must
+ * come out the same each time it is derived.
  */
-export function alternativeName(name: string): string {
-  const suffix = `_${randomSuffix()}`;
+export function alternativeName(name: string, suffix: string = randomSuffix()): string {
+  suffix = `_${suffix}`;
   const fitted = shortenName(name, { reserve: Buffer.byteLength(suffix) });
   const { root, ext } = splitExtension(fitted);
   return `${root}${suffix}${ext}`;

@@ -23,6 +23,7 @@ import {
   type Storage,
   StorageError,
 } from "@storages/core";
+import { clientGone } from "./client-gone.js";
 import { UploadError } from "./errors.js";
 import { sendJson, sendUploadError } from "./respond.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, sniffType } from "./sniff.js";
@@ -78,6 +79,8 @@ interface TokenClaims {
   m: number;
   /** confirmable until (ms since epoch) */
   e: number;
+  /** the staging folder it was issued for (absent in tokens issued before it was signed) */
+  s?: string;
 }
 
 function keyBytes(secret: string | Uint8Array): Buffer {
@@ -174,6 +177,7 @@ export async function issueDirectUpload(
     t: declared,
     m: maxFileSize,
     e: signed.expiresAt.getTime() + (options.confirmWindow ?? 600) * 1000,
+    s: staging(options),
   };
   return {
     method: signed.method,
@@ -201,14 +205,26 @@ export async function confirmDirectUpload(
   token: unknown,
   options: DirectUploadOptions,
 ): Promise<UploadedFile> {
-  const claims = verify(token, keyBytes(options.secret));
+  const key = keyBytes(options.secret);
+  const claims = verify(token, key);
   // Checked where the signed upload cannot reach: checked in place, a file could be replaced
   // between the checks, or after them, by another upload to the same signed URL.
   // The accepted name follows from the token (the staged name without the staging folder), so a
   // token confirms once: a second upload to the same signed URL, confirmed again, finds its name
-  // taken. Without a staging folder the two names would be one: then a fresh name.
+  // taken. Without a staging folder the two names would be one: then a suffix derived from the
+  // staged name with the key (the same at every confirm of the token, so a replay finds it taken,
+  // and one the client cannot aim a name at).
   const prefix = staging(options);
-  const name = prefix === "" ? alternativeName(claims.n) : claims.n.slice(prefix.length);
+  // A token of another route with the same secret (another staging folder) would be moved to a
+  // name cut at the wrong place, or accepted into that route's staging folder, which its sweep empties.
+  if ((claims.s ?? (claims.n.startsWith(prefix) ? prefix : undefined)) !== prefix) {
+    throw new UploadError(
+      "E_UPLOAD_TOKEN",
+      "This upload cannot be confirmed: the token was issued for another upload route. Confirm it where it was issued.",
+    );
+  }
+  const name =
+    prefix === "" ? alternativeName(claims.n, acceptedSuffix(claims.n, key)) : claims.n.slice(prefix.length);
   try {
     await storage.move(claims.n, name, { overwrite: false });
   } catch (error) {
@@ -236,6 +252,12 @@ export async function confirmDirectUpload(
     await storage.delete(name).catch(() => {});
     throw error;
   }
+}
+
+/** The suffix of an upload's accepted name when it was not staged: 7 letters and digits of a MAC of its name. */
+function acceptedSuffix(name: string, key: Buffer): string {
+  const mac = createHmac("sha256", key).update(`accepted:${name}`).digest("base64url");
+  return mac.replace(/[^A-Za-z0-9]/g, "").slice(0, 7);
 }
 
 /** The checks of a moved upload: size, then the type sniffed from its first bytes. */
@@ -323,21 +345,48 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   if (parsed !== undefined && typeof parsed === "object") return parsed;
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of request) {
-    length += (chunk as Buffer).length;
-    if (length > MAX_JSON_BYTES) {
-      throw new UploadError("E_UPLOAD_FIELD_TOO_LARGE", `The request body is over ${MAX_JSON_BYTES} bytes.`);
+  try {
+    for await (const chunk of request) {
+      length += (chunk as Buffer).length;
+      if (length > MAX_JSON_BYTES) {
+        throw new UploadError(
+          "E_UPLOAD_FIELD_TOO_LARGE",
+          `The request body is over ${MAX_JSON_BYTES} bytes.`,
+        );
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (error) {
+    // A client that went away mid-body is the client's doing, not an error for the app's onError.
+    if (!UploadError.isInstance(error) && clientGone(request)) {
+      throw new UploadError(
+        "E_UPLOAD_ABORTED",
+        "The client closed the connection before the request ended.",
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
-    throw new UploadError(
-      "E_UPLOAD_MALFORMED",
-      'Send a JSON body, e.g. {"filename":"a.png","contentType":"image/png","size":1234}.',
-    );
+    throw notJsonObject();
   }
+}
+
+function notJsonObject(): UploadError {
+  return new UploadError(
+    "E_UPLOAD_MALFORMED",
+    'Send a JSON object, e.g. {"filename":"a.png","contentType":"image/png","size":1234}.',
+  );
+}
+
+/** The body as an object; any other JSON (null, an array, a string, a number) is the client's mistake. */
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw notJsonObject();
+  return body as Record<string, unknown>;
 }
 
 export interface DirectUploadRoutes {
@@ -359,7 +408,7 @@ export function directUploadRoutes(
     (work: (body: Record<string, unknown>) => Promise<unknown>, status: number) =>
     (request: IncomingMessage, response: ServerResponse) => {
       readJsonBody(request)
-        .then((body) => work((body ?? {}) as Record<string, unknown>))
+        .then((body) => work(jsonObject(body)))
         .then((result) => sendJson(response, status, result))
         .catch((error: unknown) => {
           if (!UploadError.isInstance(error)) options.onError?.(error, request);

@@ -18,8 +18,10 @@ export interface SniffedType {
 
 const MARKUP: Array<[pattern: RegExp, type: SniffedType]> = [
   [/<svg[\s>/]/i, { mime: "image/svg+xml", ext: "svg" }],
+  // The tags WHATWG's MIME sniffing calls HTML, and those that load, run or submit anything, each
+  // ended as a browser ends a tag name (whitespace, ">" or "/": "<script/src=…>" runs too).
   [
-    /<!doctype\s+html|<html[\s>]|<script[\s>]|<body[\s>]|<iframe[\s>]|<head[\s>]/i,
+    /<!doctype\s+html|<(?:html|head|body|script|iframe|frame|frameset|h1|div|font|table|a|style|title|b|br|p|img|object|embed|form|input|button|textarea|meta|link|base|video|audio|math|details|marquee)[\s>/]/i,
     { mime: "text/html", ext: "html" },
   ],
   [/^<\?xml|<!doctype|<[a-z][\w.-]*:[\w.-]+[\s>]/i, { mime: "application/xml", ext: "xml" }],

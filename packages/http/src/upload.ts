@@ -25,6 +25,7 @@ import {
 } from "@storages/core";
 import busboy, { type Busboy, type FileInfo } from "busboy";
 import pLimit from "p-limit";
+import { clientGone } from "./client-gone.js";
 import { UploadError } from "./errors.js";
 import { notMultipart } from "./not-multipart.js";
 import { DEFAULT_ALLOWED_TYPES, isAllowedType, SNIFF_BYTES, type SniffedType, sniffType } from "./sniff.js";
@@ -201,13 +202,15 @@ export function uploadName(filename: string, sniffed: SniffedType, uploadTo: Upl
 
 /** Refuses a sniffed type that is not allowed, with a message that names it. */
 export function checkType(sniffed: SniffedType, allowed: readonly string[], filename: string): void {
+  // The client's name, echoed back: at most its first 100 characters, as in every refusal.
+  const shown = JSON.stringify(filename.slice(0, 100));
   if (sniffed.mime === "application/x-empty") {
-    throw new UploadError("E_UPLOAD_TYPE", `The file ${JSON.stringify(filename)} is empty.`);
+    throw new UploadError("E_UPLOAD_TYPE", `The file ${shown} is empty.`);
   }
   if (!isAllowedType(sniffed.mime, allowed)) {
     throw new UploadError(
       "E_UPLOAD_TYPE",
-      `The file ${JSON.stringify(filename.slice(0, 100))} is ${sniffed.mime} (judged by its content, not its name); allowed: ${allowed.join(", ")}.`,
+      `The file ${shown} is ${sniffed.mime} (judged by its content, not its name); allowed: ${allowed.join(", ")}.`,
     );
   }
 }
@@ -250,28 +253,23 @@ function peek(stream: Readable, bytes: number): Promise<{ head: Buffer; ended: b
   });
 }
 
-/**
- * Whether the client went away before its request body ended: the request destroyed (an aborted
- * client, a reset) or its connection closed, with the body incomplete. Not `!request.complete` alone,
- * which is also true while a connected client is still sending (a parser that fails early).
- */
-function clientGone(request: IncomingMessage): boolean {
-  if (request.complete) return false;
-  // Node destroys a request whose client aborted (ECONNRESET "aborted") or whose socket closed.
-  return request.destroyed || request.socket?.destroyed === true;
-}
-
 function multipartParser(request: IncomingMessage, limits: Required<UploadLimits>): Busboy {
   try {
+    // Busboy's size and parts limits trip on reaching their number (a file of exactly fileSize
+    // bytes is "truncated"), ours on passing it: one more each, so what is at a limit is accepted.
+    // Its files and fields limits already count the part past the limit.
     return busboy({
       headers: request.headers,
+      // Browsers send a file name as UTF-8 bytes (HTML's form-data encoding), not in RFC 2231's
+      // filename*; busboy's default reads such bytes as Latin-1, which garbles any non-ASCII name.
+      defParamCharset: "utf8",
       limits: {
-        fileSize: limits.maxFileSize,
+        fileSize: limits.maxFileSize + 1,
         files: limits.maxFiles,
         fields: limits.maxFields,
-        fieldSize: limits.maxFieldSize,
+        fieldSize: limits.maxFieldSize + 1,
         fieldNameSize: 200,
-        parts: limits.maxFiles + limits.maxFields,
+        parts: limits.maxFiles + limits.maxFields + 1,
       },
     });
   } catch (cause) {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage } from "@storages/core";
 import { createFsHandler, fsStorage } from "@storages/fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   confirmDirectUpload,
   type DirectUploadDescriptor,
@@ -129,6 +129,18 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
     }
   });
 
+  it("refuses a JSON body that is not an object (null, an array, a string, a number): 400 at both endpoints", async () => {
+    for (const path of ["/direct", "/direct/confirm"]) {
+      for (const text of ["null", "[]", '["a.png"]', '"a.png"', "42"]) {
+        const response = await fetch(`${origin}${path}`, { method: "POST", body: text });
+        expect(response.status, `${path} ${text}`).toBe(400);
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+          "E_UPLOAD_MALFORMED",
+        );
+      }
+    }
+  });
+
   it("names the upload with its declared type's extension, whatever the client called it", async () => {
     for (const filename of ["evil.html", "x.php", "x.svg", "noext"]) {
       const issued = await issue({ filename, contentType: "image/png" });
@@ -167,6 +179,68 @@ describe("direct uploads to local storage (the fs handler's signed PUT)", () => 
       expect(await media.exists(descriptor.name)).toBe(false);
       await media.delete(accepted.name);
     }
+  });
+
+  it('without a staging folder (stagingPrefix: "") a token still confirms one file: a replay after another upload is E_UPLOAD_CONFIRMED', async () => {
+    const rules = { secret: SECRET, uploadTo: "nostage/", stagingPrefix: "" };
+    const descriptor = await issueDirectUpload(media, { filename: "a.png", contentType: "image/png" }, rules);
+    await media.save(descriptor.name, png(100));
+    const accepted = await confirmDirectUpload(media, descriptor.token, rules);
+    // The signed upload is still valid: the client sends another file to it and replays the token.
+    await media.save(descriptor.name, png(200));
+    const replay = await confirmDirectUpload(media, descriptor.token, rules).catch((error: unknown) => error);
+    expect(replay).toBeInstanceOf(UploadError);
+    expect((replay as UploadError).reason).toBe("E_UPLOAD_CONFIRMED");
+    expect(await names(media, "nostage/")).toEqual([accepted.name, descriptor.name].sort());
+    await media.deleteMany([accepted.name, descriptor.name]);
+  });
+
+  it("a token issued by a route with another staging folder (the same secret) is refused and moves nothing", async () => {
+    const issuing = { secret: SECRET, uploadTo: "avatars/", stagingPrefix: "incoming/avatars/" };
+    const descriptor = await issueDirectUpload(
+      media,
+      { filename: "a.png", contentType: "image/png" },
+      issuing,
+    );
+    await media.save(descriptor.name, png(100));
+    for (const stagingPrefix of ["incoming/docs/", ""]) {
+      const other = { secret: SECRET, uploadTo: "docs/", stagingPrefix };
+      const refused = await confirmDirectUpload(media, descriptor.token, other).catch(
+        (error: unknown) => error,
+      );
+      expect(refused, stagingPrefix).toBeInstanceOf(UploadError);
+      expect((refused as UploadError).reason).toBe("E_UPLOAD_TOKEN");
+    }
+    expect(await namesLike(descriptor.name)).toEqual([descriptor.name]);
+    await media.delete(descriptor.name);
+  });
+
+  it("a token past expiresIn + confirmWindow is refused (E_UPLOAD_TOKEN) and moves nothing; up to then it confirms", async () => {
+    const rules = { secret: SECRET, uploadTo: "expiry/", expiresIn: 60, confirmWindow: 30 };
+    const late = await issueDirectUpload(media, { filename: "late.png", contentType: "image/png" }, rules);
+    const onTime = await issueDirectUpload(
+      media,
+      { filename: "ontime.png", contentType: "image/png" },
+      rules,
+    );
+    await media.save(late.name, png(100));
+    await media.save(onTime.name, png(100));
+    const deadline = Date.parse(late.expiresAt) + 30_000;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(deadline + 1);
+      const refused = await confirmDirectUpload(media, late.token, rules).catch((error: unknown) => error);
+      expect((refused as UploadError).reason).toBe("E_UPLOAD_TOKEN");
+      expect((refused as UploadError).message).toMatch(/expired/);
+      vi.setSystemTime(Date.parse(onTime.expiresAt) + 30_000);
+      const accepted = await confirmDirectUpload(media, onTime.token, rules);
+      expect(accepted.name).toMatch(/^expiry\/ontime_\w{7}\.png$/);
+      await media.delete(accepted.name);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await media.exists(late.name)).toBe(true);
+    await media.delete(late.name);
   });
 
   it("sweepDirectUploads deletes only staged uploads no token can confirm any more", async () => {
