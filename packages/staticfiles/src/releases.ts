@@ -102,8 +102,8 @@ export async function prune(
 }
 
 /**
- * `--clear`: everything a stored manifest says collectstatic wrote, and those manifests; the names
- * it deletes (or, with `dryRun`, would delete).
+ * `--clear`: everything a stored manifest says collectstatic wrote, and those manifests (the current
+ * one first); the names it deletes (or, with `dryRun`, would delete).
  */
 export async function clearTracked(
   target: Storage,
@@ -116,6 +116,11 @@ export async function clearTracked(
   for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
   const sorted = [...names].sort();
   if (dryRun) return sorted;
+  // The current manifest goes first: once its files are deleted, a manifest still naming them
+  // would be trusted by the next run (an interrupted --clear retried without it, nothing changed)
+  // and nothing republished. Without one, the next run publishes everything; the release manifests,
+  // deleted last, still account for whatever this run had no time to delete.
+  if (previous) await target.deleteMany([MANIFEST_NAME], { signal });
   if (sorted.length > 0) await target.deleteMany(sorted, { signal });
   const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
   if (manifests.length > 0) await target.deleteMany(manifests, { signal });

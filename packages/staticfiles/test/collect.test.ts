@@ -660,6 +660,28 @@ describe("releases and pruning", () => {
     expect(names).toContain(r1.manifest.files["img/bg.png"]!.name);
   });
 
+  it("a --clear interrupted after clearing leaves no manifest naming the deleted files", async () => {
+    // The clearing deletes the current release's files: until the new release is written, the
+    // stored manifest must not say they are published, or the next run (a retry without --clear,
+    // nothing changed) trusts it and publishes nothing, leaving the site without its files.
+    await collectStatic(options());
+    const stop = new AbortController();
+    const error = await collectStatic(
+      options({
+        clear: true,
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (p.phase === "publish") stop.abort();
+        },
+      }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    const retry = await collectStatic(options());
+    for (const entry of Object.values(retry.manifest.files)) {
+      await expect(stat(join(out, entry.name))).resolves.toBeDefined();
+    }
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
