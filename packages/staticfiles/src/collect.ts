@@ -437,6 +437,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       }
       for (const p of sorted) if (!publisher.isQueued(p)) publisher.enqueue(p);
       await publisher.finish();
+      // On a batch-durability folder nothing is synced per save: the files must be on disk before
+      // a manifest naming them is, or a machine crash could leave the release current with its
+      // files empty or missing (the rename of staticfiles.json made durable before their data).
+      await target.flush({ signal });
       out.written = publisher.written;
       const manifestText = serializeManifest(manifest);
       const releaseText = publicManifestText(manifestText) ?? serializeManifest(publicManifest(manifest));

@@ -682,6 +682,29 @@ describe("releases and pruning", () => {
     }
   });
 
+  it("syncs the published files before writing the manifests that name them", async () => {
+    const order: string[] = [];
+    const watched = new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver);
+        if (prop === "flush")
+          return (...args: unknown[]) => {
+            order.push("flush");
+            return value.apply(t, args);
+          };
+        if (prop === "save")
+          return (...args: unknown[]) => {
+            if (args[0] === "staticfiles.json" || String(args[0]).startsWith(RELEASES_PREFIX))
+              order.push(`save ${String(args[0]).startsWith(RELEASES_PREFIX) ? "release" : args[0]}`);
+            return value.apply(t, args);
+          };
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    await collectStatic(collectOptions(src, watched, dir.path));
+    expect(order.slice(0, 3)).toEqual(["flush", "save release", "save staticfiles.json"]);
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
