@@ -705,6 +705,26 @@ describe("releases and pruning", () => {
     expect(order.slice(0, 3)).toEqual(["flush", "save release", "save staticfiles.json"]);
   });
 
+  it("refuses a stored manifest whose names are not names, deleting nothing (--clear too)", async () => {
+    const r1 = await collectStatic(options());
+    const stored = JSON.parse(await readFile(join(out, "staticfiles.json"), "utf8"));
+    const entry = stored.files["img/bg.png"];
+    for (const broken of [
+      { ...stored, originals: [...stored.originals, 42] },
+      { ...stored, files: { ...stored.files, "img/bg.png": { ...entry, encodings: { xz: 3 } } } },
+    ]) {
+      await writeFile(join(out, "staticfiles.json"), JSON.stringify(broken));
+      const before = await files(out);
+      calls = [];
+      const error = await collectStatic(options({ clear: true })).catch((e) => e);
+      expect(error.code).toBe("E_INVALID_ARGUMENT");
+      expect(error.constructor.name).toBe("InvalidManifestError");
+      expect(calls.filter((c) => c.startsWith("save") || c.startsWith("delete"))).toEqual([]);
+      expect(await files(out)).toEqual(before);
+    }
+    expect(r1.deleted).toEqual([]);
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
