@@ -460,6 +460,13 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
       out.deleted.push(...pruned.deleted);
       out.releases = pruned.kept;
+      if (pruned.unreadable.length > 0) {
+        warnings.push({
+          code: "unpruned",
+          file: pruned.unreadable[0]!,
+          message: `Nothing was pruned: ${pruned.unreadable.join(", ")} is not a release manifest this collectstatic reads (written by a newer version, or edited), so the files it keeps are unknown. Run a collectstatic that reads it, or remove the file if its release is gone.`,
+        });
+      }
       await target.flush({ signal });
       if (manifestOut) {
         await writeLocalManifest(manifestOut, releaseText);

@@ -725,6 +725,27 @@ describe("releases and pruning", () => {
     expect(r1.deleted).toEqual([]);
   });
 
+  it("prunes nothing while a stored release manifest does not parse (its files are unknown)", async () => {
+    const r1 = await collectStatic(options({ release: "one" }));
+    const logo = r1.manifest.files["img/logo.png"]!.name;
+    await writeFile(join(src, "img/logo.png"), "png-logo-b");
+    await collectStatic(options({ release: "two" }));
+    await writeFile(join(src, "img/logo.png"), "png-logo"); // a revert: release one's logo again
+    await collectStatic(options({ release: "three" }));
+    // Release three's manifest as a newer collectstatic might write it: unreadable here. Its app
+    // uses release one's logo, which a run with --keep 2 (four and three) must not delete.
+    const three = join(out, RELEASES_PREFIX, "three.json");
+    await writeFile(three, JSON.stringify({ ...JSON.parse(await readFile(three, "utf8")), version: 2 }));
+    await writeFile(join(src, "img/logo.png"), "png-logo-c");
+    const before = await files(out);
+    const r4 = await collectStatic(options({ release: "four", keep: 2 }));
+    expect(r4.deleted).toEqual([]);
+    expect(r4.warnings.map((w) => w.code)).toContain("unpruned");
+    const after = await files(out);
+    for (const name of before) expect(after).toContain(name);
+    expect(after).toContain(logo);
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
