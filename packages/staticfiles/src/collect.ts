@@ -457,7 +457,11 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         signal,
       });
       out.written += 2;
-      const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
+      const pruned = await prune(target, manifest, keep, {
+        previousRelease: previous?.release,
+        signal,
+        onProgress: (p) => progress(p),
+      });
       out.deleted.push(...pruned.deleted);
       out.releases = pruned.kept;
       if (pruned.unreadable.length > 0) {

@@ -85,12 +85,22 @@ export async function prune(
   target: Storage,
   current: StaticManifest,
   keep: number,
-  signal?: AbortSignal,
-  onProgress?: (progress: CollectProgress) => void,
+  options: {
+    /** The release current before this run's: the one running apps and a rollback use. */
+    previousRelease?: string | undefined;
+    signal?: AbortSignal | undefined;
+    onProgress?: ((progress: CollectProgress) => void) | undefined;
+  } = {},
 ): Promise<{ deleted: string[]; kept: string[]; unreadable: string[] }> {
+  const { previousRelease, signal, onProgress } = options;
   const stored = await storedReleases(target, signal);
   const { unreadable } = stored;
-  const releases = stored.releases.filter((r) => r.id !== current.release);
+  // Newest first, but the previous current release ahead of the others: a release manifest newer
+  // than it may be a run's that failed before making it current (no app ever used it), and must
+  // not push the release the running apps use out of the kept ones.
+  const releases = stored.releases
+    .filter((r) => r.id !== current.release)
+    .sort((a, b) => Number(b.id === previousRelease) - Number(a.id === previousRelease));
   const kept = [current.release, ...releases.slice(0, keep - 1).map((r) => r.id)];
   const dropped = releases.slice(keep - 1);
   // A release manifest that does not parse may be a kept release's (a newer collectstatic's, the

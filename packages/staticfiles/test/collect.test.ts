@@ -746,6 +746,32 @@ describe("releases and pruning", () => {
     expect(after).toContain(logo);
   });
 
+  it("a release a failed run never made current does not push the previous one out of --keep", async () => {
+    await collectStatic(options({ release: "one" }));
+    await writeFile(join(src, "img/logo.png"), "png-logo-two");
+    const r2 = await collectStatic(options({ release: "two" }));
+    // Run "x" writes its release manifest, then fails to write staticfiles.json: "two" stays current.
+    await writeFile(join(src, "img/logo.png"), "png-logo-x");
+    const failing = new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver);
+        if (prop === "save")
+          return (...args: unknown[]) => {
+            if (args[0] === "staticfiles.json") return Promise.reject(new Error("connection reset"));
+            return value.apply(t, args);
+          };
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    await expect(collectStatic(collectOptions(src, failing, dir.path, { release: "x" }))).rejects.toThrow();
+    expect((await readManifest(target)).release).toBe("two");
+    // The next deploy with --keep 2 keeps the release the running apps use ("two"), not "x".
+    await writeFile(join(src, "img/logo.png"), "png-logo-three");
+    const r3 = await collectStatic(options({ release: "three", keep: 2 }));
+    expect(r3.releases).toEqual(["three", "two"]);
+    await expect(stat(join(out, r2.manifest.files["img/logo.png"]!.name))).resolves.toBeDefined();
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
