@@ -437,6 +437,10 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
       }
       for (const p of sorted) if (!publisher.isQueued(p)) publisher.enqueue(p);
       await publisher.finish();
+      // On a batch-durability folder nothing is synced per save: the files must be on disk before
+      // a manifest naming them is, or a machine crash could leave the release current with its
+      // files empty or missing (the rename of staticfiles.json made durable before their data).
+      await target.flush({ signal });
       out.written = publisher.written;
       const manifestText = serializeManifest(manifest);
       const releaseText = publicManifestText(manifestText) ?? serializeManifest(publicManifest(manifest));
@@ -453,9 +457,20 @@ async function collect(options: CollectOptions): Promise<CollectResult> {
         signal,
       });
       out.written += 2;
-      const pruned = await prune(target, manifest, keep, signal, (p) => progress(p));
+      const pruned = await prune(target, manifest, keep, {
+        previousRelease: previous?.release,
+        signal,
+        onProgress: (p) => progress(p),
+      });
       out.deleted.push(...pruned.deleted);
       out.releases = pruned.kept;
+      if (pruned.unreadable.length > 0) {
+        warnings.push({
+          code: "unpruned",
+          file: pruned.unreadable[0]!,
+          message: `Nothing was pruned: ${pruned.unreadable.join(", ")} is not a release manifest this collectstatic reads (written by a newer version, or edited), so the files it keeps are unknown. Run a collectstatic that reads it, or remove the file if its release is gone.`,
+        });
+      }
       await target.flush({ signal });
       if (manifestOut) {
         await writeLocalManifest(manifestOut, releaseText);

@@ -127,8 +127,21 @@ export function parseManifest(value: unknown, source: string): StaticManifest {
     ) {
       fail(`the entry of ${JSON.stringify(original)} is incomplete`);
     }
+    // Sibling names are derived from these keys (and deleted by pruning): only the known ones.
+    for (const [encoding, size] of Object.entries(
+      (e as ManifestEntry).encodings as Record<string, unknown>,
+    )) {
+      if (!Object.hasOwn(ENCODING_SUFFIX, encoding) || typeof size !== "number")
+        fail(
+          `the entry of ${JSON.stringify(original)} lists an unknown encoding ${JSON.stringify(encoding)}`,
+        );
+    }
   }
-  if (m.originals !== undefined && !Array.isArray(m.originals)) fail("originals is not a list");
+  if (
+    m.originals !== undefined &&
+    (!Array.isArray(m.originals) || !m.originals.every((name) => typeof name === "string"))
+  )
+    fail("originals is not a list of names");
   return value as StaticManifest;
 }
 

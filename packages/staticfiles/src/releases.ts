@@ -48,12 +48,16 @@ export async function writeLocalManifest(path: string, text: string): Promise<bo
   return true;
 }
 
-/** The kept releases' manifests, newest first. */
+/**
+ * The kept releases' manifests, newest first, and the names of those that do not parse as one (a
+ * newer collectstatic's format, a hand edit): not ours to interpret.
+ */
 async function storedReleases(
   target: Storage,
   signal: AbortSignal | undefined,
-): Promise<{ id: string; manifest: StaticManifest }[]> {
+): Promise<{ releases: { id: string; manifest: StaticManifest }[]; unreadable: string[] }> {
   const releases: { id: string; manifest: StaticManifest }[] = [];
+  const unreadable: string[] = [];
   for await (const entry of target.list(RELEASES_PREFIX, { recursive: false, signal })) {
     if (!entry.name.endsWith(".json")) continue;
     const id = entry.name.slice(RELEASES_PREFIX.length, -".json".length);
@@ -62,12 +66,15 @@ async function storedReleases(
       releases.push({ id, manifest });
     } catch (error) {
       if (NotFoundError.isInstance(error)) continue;
-      // Not ours to interpret, so nothing it lists can be proven ours: it is left, and so are its files.
-      if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) continue;
+      if (error instanceof SyntaxError || InvalidManifestError.isInstance(error)) {
+        unreadable.push(entry.name);
+        continue;
+      }
       throw error;
     }
   }
-  return releases.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? 1 : -1));
+  releases.sort((a, b) => (a.manifest.createdAt < b.manifest.createdAt ? 1 : -1));
+  return { releases, unreadable };
 }
 
 /**
@@ -78,13 +85,28 @@ export async function prune(
   target: Storage,
   current: StaticManifest,
   keep: number,
-  signal?: AbortSignal,
-  onProgress?: (progress: CollectProgress) => void,
-): Promise<{ deleted: string[]; kept: string[] }> {
-  const releases = (await storedReleases(target, signal)).filter((r) => r.id !== current.release);
+  options: {
+    /** The release current before this run's: the one running apps and a rollback use. */
+    previousRelease?: string | undefined;
+    signal?: AbortSignal | undefined;
+    onProgress?: ((progress: CollectProgress) => void) | undefined;
+  } = {},
+): Promise<{ deleted: string[]; kept: string[]; unreadable: string[] }> {
+  const { previousRelease, signal, onProgress } = options;
+  const stored = await storedReleases(target, signal);
+  const { unreadable } = stored;
+  // Newest first, but the previous current release ahead of the others: a release manifest newer
+  // than it may be a run's that failed before making it current (no app ever used it), and must
+  // not push the release the running apps use out of the kept ones.
+  const releases = stored.releases
+    .filter((r) => r.id !== current.release)
+    .sort((a, b) => Number(b.id === previousRelease) - Number(a.id === previousRelease));
   const kept = [current.release, ...releases.slice(0, keep - 1).map((r) => r.id)];
   const dropped = releases.slice(keep - 1);
-  if (dropped.length === 0) return { deleted: [], kept };
+  // A release manifest that does not parse may be a kept release's (a newer collectstatic's, the
+  // one a rolled-back app runs): the files it protects are unknown, and hashed files are shared
+  // between releases, so any deletion could be one of them. Nothing is pruned until it is readable.
+  if (dropped.length === 0 || unreadable.length > 0) return { deleted: [], kept, unreadable };
   const protectedNames = manifestNames(current);
   for (const r of releases.slice(0, keep - 1))
     for (const n of manifestNames(r.manifest)) protectedNames.add(n);
@@ -98,12 +120,12 @@ export async function prune(
     dropped.map((r) => `${RELEASES_PREFIX}${r.id}.json`),
     { signal },
   );
-  return { deleted: names, kept };
+  return { deleted: names, kept, unreadable };
 }
 
 /**
- * `--clear`: everything a stored manifest says collectstatic wrote, and those manifests; the names
- * it deletes (or, with `dryRun`, would delete).
+ * `--clear`: everything a stored manifest says collectstatic wrote, and those manifests (the current
+ * one first); the names it deletes (or, with `dryRun`, would delete).
  */
 export async function clearTracked(
   target: Storage,
@@ -111,11 +133,16 @@ export async function clearTracked(
   signal: AbortSignal | undefined,
   dryRun = false,
 ): Promise<string[]> {
-  const releases = await storedReleases(target, signal);
+  const { releases } = await storedReleases(target, signal);
   const names = new Set<string>(previous ? manifestNames(previous) : []);
   for (const r of releases) for (const n of manifestNames(r.manifest)) names.add(n);
   const sorted = [...names].sort();
   if (dryRun) return sorted;
+  // The current manifest goes first: once its files are deleted, a manifest still naming them
+  // would be trusted by the next run (an interrupted --clear retried without it, nothing changed)
+  // and nothing republished. Without one, the next run publishes everything; the release manifests,
+  // deleted last, still account for whatever this run had no time to delete.
+  if (previous) await target.deleteMany([MANIFEST_NAME], { signal });
   if (sorted.length > 0) await target.deleteMany(sorted, { signal });
   const manifests = releases.map((r) => `${RELEASES_PREFIX}${r.id}.json`);
   if (manifests.length > 0) await target.deleteMany(manifests, { signal });

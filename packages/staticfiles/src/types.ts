@@ -13,7 +13,8 @@ export interface CollectWarning {
    * `reserved`: a source file under a name collectstatic writes itself (not published);
    * `unlocked`: the target cannot create files exclusively, so this run took no lock (`file` is the lock's name);
    * `changed-hashed-name`: a name a bundler hashed (kept as it is) holds other bytes than in the previous release;
-   * `link`: a symbolic link in a source to a folder (not followed) or to nothing: nothing published under it.
+   * `link`: a symbolic link in a source to a folder (not followed) or to nothing: nothing published under it;
+   * `unpruned`: a stored release manifest does not parse, so nothing was pruned (`file` is its name).
    */
   code:
     | "missing-reference"
@@ -24,7 +25,8 @@ export interface CollectWarning {
     | "reserved"
     | "unlocked"
     | "changed-hashed-name"
-    | "link";
+    | "link"
+    | "unpruned";
   /** The original name of the file the warning is about (the referencing file). */
   file: string;
   /** 1-based line of the reference, when it is about one. */

@@ -660,6 +660,118 @@ describe("releases and pruning", () => {
     expect(names).toContain(r1.manifest.files["img/bg.png"]!.name);
   });
 
+  it("a --clear interrupted after clearing leaves no manifest naming the deleted files", async () => {
+    // The clearing deletes the current release's files: until the new release is written, the
+    // stored manifest must not say they are published, or the next run (a retry without --clear,
+    // nothing changed) trusts it and publishes nothing, leaving the site without its files.
+    await collectStatic(options());
+    const stop = new AbortController();
+    const error = await collectStatic(
+      options({
+        clear: true,
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (p.phase === "publish") stop.abort();
+        },
+      }),
+    ).catch((e) => e);
+    expect(error.code).toBe("E_ABORTED");
+    const retry = await collectStatic(options());
+    for (const entry of Object.values(retry.manifest.files)) {
+      await expect(stat(join(out, entry.name))).resolves.toBeDefined();
+    }
+  });
+
+  it("syncs the published files before writing the manifests that name them", async () => {
+    const order: string[] = [];
+    const watched = new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver);
+        if (prop === "flush")
+          return (...args: unknown[]) => {
+            order.push("flush");
+            return value.apply(t, args);
+          };
+        if (prop === "save")
+          return (...args: unknown[]) => {
+            if (args[0] === "staticfiles.json" || String(args[0]).startsWith(RELEASES_PREFIX))
+              order.push(`save ${String(args[0]).startsWith(RELEASES_PREFIX) ? "release" : args[0]}`);
+            return value.apply(t, args);
+          };
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    await collectStatic(collectOptions(src, watched, dir.path));
+    expect(order.slice(0, 3)).toEqual(["flush", "save release", "save staticfiles.json"]);
+  });
+
+  it("refuses a stored manifest whose names are not names, deleting nothing (--clear too)", async () => {
+    const r1 = await collectStatic(options());
+    const stored = JSON.parse(await readFile(join(out, "staticfiles.json"), "utf8"));
+    const entry = stored.files["img/bg.png"];
+    for (const broken of [
+      { ...stored, originals: [...stored.originals, 42] },
+      { ...stored, files: { ...stored.files, "img/bg.png": { ...entry, encodings: { xz: 3 } } } },
+    ]) {
+      await writeFile(join(out, "staticfiles.json"), JSON.stringify(broken));
+      const before = await files(out);
+      calls = [];
+      const error = await collectStatic(options({ clear: true })).catch((e) => e);
+      expect(error.code).toBe("E_INVALID_ARGUMENT");
+      expect(error.constructor.name).toBe("InvalidManifestError");
+      expect(calls.filter((c) => c.startsWith("save") || c.startsWith("delete"))).toEqual([]);
+      expect(await files(out)).toEqual(before);
+    }
+    expect(r1.deleted).toEqual([]);
+  });
+
+  it("prunes nothing while a stored release manifest does not parse (its files are unknown)", async () => {
+    const r1 = await collectStatic(options({ release: "one" }));
+    const logo = r1.manifest.files["img/logo.png"]!.name;
+    await writeFile(join(src, "img/logo.png"), "png-logo-b");
+    await collectStatic(options({ release: "two" }));
+    await writeFile(join(src, "img/logo.png"), "png-logo"); // a revert: release one's logo again
+    await collectStatic(options({ release: "three" }));
+    // Release three's manifest as a newer collectstatic might write it: unreadable here. Its app
+    // uses release one's logo, which a run with --keep 2 (four and three) must not delete.
+    const three = join(out, RELEASES_PREFIX, "three.json");
+    await writeFile(three, JSON.stringify({ ...JSON.parse(await readFile(three, "utf8")), version: 2 }));
+    await writeFile(join(src, "img/logo.png"), "png-logo-c");
+    const before = await files(out);
+    const r4 = await collectStatic(options({ release: "four", keep: 2 }));
+    expect(r4.deleted).toEqual([]);
+    expect(r4.warnings.map((w) => w.code)).toContain("unpruned");
+    const after = await files(out);
+    for (const name of before) expect(after).toContain(name);
+    expect(after).toContain(logo);
+  });
+
+  it("a release a failed run never made current does not push the previous one out of --keep", async () => {
+    await collectStatic(options({ release: "one" }));
+    await writeFile(join(src, "img/logo.png"), "png-logo-two");
+    const r2 = await collectStatic(options({ release: "two" }));
+    // Run "x" writes its release manifest, then fails to write staticfiles.json: "two" stays current.
+    await writeFile(join(src, "img/logo.png"), "png-logo-x");
+    const failing = new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver);
+        if (prop === "save")
+          return (...args: unknown[]) => {
+            if (args[0] === "staticfiles.json") return Promise.reject(new Error("connection reset"));
+            return value.apply(t, args);
+          };
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    await expect(collectStatic(collectOptions(src, failing, dir.path, { release: "x" }))).rejects.toThrow();
+    expect((await readManifest(target)).release).toBe("two");
+    // The next deploy with --keep 2 keeps the release the running apps use ("two"), not "x".
+    await writeFile(join(src, "img/logo.png"), "png-logo-three");
+    const r3 = await collectStatic(options({ release: "three", keep: 2 }));
+    expect(r3.releases).toEqual(["three", "two"]);
+    await expect(stat(join(out, r2.manifest.files["img/logo.png"]!.name))).resolves.toBeDefined();
+  });
+
   it("refuses a target whose staticfiles.json is not a manifest, writing nothing", async () => {
     await writeTree(out, { "staticfiles.json": `{"some":"other file"}` });
     const error = await collectStatic(options()).catch((e) => e);
