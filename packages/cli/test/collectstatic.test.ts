@@ -44,6 +44,35 @@ describe("storages collectstatic", () => {
     expect(again.stdout).toContain("nothing changed: 3 files already published");
   });
 
+  it("--to a folder that is, holds or lies inside the media storage: refused, the uploads untouched", async () => {
+    const media = join(dir, "media");
+    await mkdir(media, { recursive: true });
+    // An upload named like a static file: what a publish there would replace.
+    await writeFile(join(media, "img.png"), "a user's upload");
+    const withMedia = { ...env, STORAGES_DEFAULT: pathToFileURL(media).href };
+    const cases: Array<[string, string]> = [
+      ["media/", 'is where the "default" storage keeps its files'],
+      ["media/static/", 'is inside the "default" storage (its folder "static/")'],
+      [".", `holds the "default" storage's files (in its folder "media/")`],
+      ["default:static/", 'is inside the "default" storage (its folder "static/")'],
+    ];
+    for (const [to, where] of cases) {
+      const r = await cli(["collectstatic", "--source", "assets", "--no-compress", "--to", to], {
+        env: withMedia,
+        cwd: dir,
+      });
+      expect(r.code, `${to}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`--to ${to} ${where}: collectstatic would replace`);
+    }
+    expect(await readFile(join(media, "img.png"), "utf8")).toBe("a user's upload");
+    // A folder of its own is published to.
+    const apart = await cli(["collectstatic", "--source", "assets", "--no-compress", "--to", "static/"], {
+      env: withMedia,
+      cwd: dir,
+    });
+    expect(apart.code, apart.stderr).toBe(0);
+  });
+
   it("--json: one document on stdout; --dry-run writes nothing", async () => {
     const r = await run(["--source", "assets", "--dry-run", "--json", "--manifest-out", "build/m.json"]);
     expect(r.code).toBe(0);

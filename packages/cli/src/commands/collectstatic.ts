@@ -8,8 +8,8 @@ import type {
   parseSourceSpec,
   StaticSource,
 } from "@storages/staticfiles";
-import { parseAddress } from "../address.js";
-import { defineCommand } from "../command.js";
+import { type Location, parseAddress } from "../address.js";
+import { type CommandContext, defineCommand } from "../command.js";
 import { EXIT, UsageError } from "../errors.js";
 import { count, formatBytes } from "../format.js";
 import { capYoungGeneration } from "../young-generation.js";
@@ -33,6 +33,53 @@ function targetAddress(text: string, cwd: string): string {
   const url = pathToFileURL(resolve(cwd, text));
   url.pathname = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
   return `${url.href}?records=false&durability=batch`;
+}
+
+/**
+ * A --to target that is, holds or lies inside another configured storage (`--to ./media/`, `--to
+ * default:static/`) is refused before anything is read or written: collectstatic writes its
+ * original names (css/app.css, favicon.ico) over whatever is there, so an upload named like a
+ * static file would be replaced, and only deletions are limited to what it wrote. The named
+ * staticfiles storage needs no check: overlapping named storages do not load. A configuration
+ * that does not load (a CI job with part of production's environment) leaves nothing to compare.
+ */
+async function refuseOverlapWithStorages(
+  context: CommandContext,
+  typed: string,
+  target: Location,
+): Promise<void> {
+  let names: string[];
+  try {
+    names = (await context.registry().names()).filter((name) => name !== "staticfiles");
+  } catch (error) {
+    context.output.debug(`--to not compared with the configured storages: ${(error as Error).message}`);
+    return;
+  }
+  if (names.length === 0) return;
+  const { overlapOf } = await import("@storages/migrate");
+  for (const name of names) {
+    let other: Location;
+    try {
+      other = await context.resolve(`${name}:`);
+    } catch (error) {
+      context.output.debug(`--to not compared with "${name}": ${(error as Error).message}`);
+      continue;
+    }
+    const overlap = await overlapOf(
+      { storage: other.storage, prefix: "", location: other.place },
+      { storage: target.storage, prefix: target.path, location: target.place },
+    );
+    if (overlap === undefined) continue;
+    const where =
+      overlap.kind === "same"
+        ? `is where the "${name}" storage keeps its files`
+        : overlap.outer === "source"
+          ? `is inside the "${name}" storage (its folder "${overlap.folder}")`
+          : `holds the "${name}" storage's files (in its folder "${overlap.folder}")`;
+    throw new UsageError(
+      `--to ${typed} ${where}: collectstatic would replace any file there named like a static file. Publish static files to a folder or bucket of their own (the staticfiles storage).`,
+    );
+  }
 }
 
 /** The package's ENCODINGS, without loading it for every other command. */
@@ -130,6 +177,7 @@ export const collectstatic = defineCommand({
     const location = await context.resolve(targetAddress(options.to ?? "staticfiles", context.cwd), {
       write: true,
     });
+    if (options.to !== undefined) await refuseOverlapWithStorages(context, options.to, location);
     const target = location.path === "" ? location.storage : prefixed(location.storage, location.path);
     // Both given, one of them is a mistake: say which to drop rather than silently keep the last.
     if (options.encodings !== undefined && options.compress === false)
