@@ -45,13 +45,15 @@ function storages(args: string[], env: Record<string, string>, killAfterCopied?:
     });
     child.stderr!.on("data", (chunk) => {
       stderr += chunk;
-      if (killAfterCopied !== undefined && count(stderr, "debug: copied ") >= killAfterCopied)
-        child.kill("SIGKILL");
+      if (killAfterCopied !== undefined && count(stderr, COPIED) >= killAfterCopied) child.kill("SIGKILL");
     });
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** Under --json, each --verbose note is a JSON line on stderr: one per file copied. */
+const COPIED = '{"debug":{"message":"copied ';
 
 function count(text: string, needle: string): number {
   let n = 0;
@@ -110,7 +112,7 @@ describe("storages copy on RGW", () => {
         env,
         after,
       );
-      const copied = count(run.stderr, "debug: copied ");
+      const copied = count(run.stderr, COPIED);
       kills.push(`${after}→${copied}`);
       left -= copied;
       if (run.signal === "SIGKILL") killed++;
