@@ -214,7 +214,7 @@ describe("storages copy / sync / verify", () => {
     const dst = join(dir, "vanishing-dst");
     await mkdir(dst);
     for (const name of ["a.txt", "old-1.txt", "old-2.txt"]) await writeFile(join(dst, name), name);
-    const preload = join(import.meta.dirname, "fixtures", "vanishing-backend.mjs");
+    const preload = join(import.meta.dirname, "fixtures", "faulty-backends.mjs");
     const env = baseEnv({ NODE_OPTIONS: `--import=${preload}` });
     for (const json of [false, true]) {
       const run = await cli(["sync", ...(json ? ["--json"] : []), "vanishing://", `${dst}/`], { env });
@@ -324,7 +324,7 @@ describe("storages copy / sync / verify", () => {
   });
 
   it("a source listing that fails part-way still prints the summary of the copies made (exit 1)", async () => {
-    const preload = join(import.meta.dirname, "fixtures", "broken-listing-backend.mjs");
+    const preload = join(import.meta.dirname, "fixtures", "faulty-backends.mjs");
     const env = baseEnv({ NODE_OPTIONS: `--import=${preload}` });
     const dst = join(dir, "broken-listing-dst");
     const run = await cli(["copy", "--json", "brokenlisting://", `${dst}/`], { env });
