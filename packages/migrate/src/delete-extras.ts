@@ -3,7 +3,8 @@
  * copy succeeded, never more than `maxDelete`. Its own module because it lists both sides again
  * (rather than remembering the extras of the comparison pass), so memory stays flat.
  */
-import { PartialFailureError, StorageError } from "@storages/core";
+import { hash } from "node:crypto";
+import { PartialFailureError, printableName, StorageError } from "@storages/core";
 import { listFiles, READ_AHEAD, type Side } from "./endpoints.js";
 import { sentence, toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
@@ -13,12 +14,46 @@ import { emptyCount, type MigrationResult, type Outcome } from "./result.js";
 
 const DELETE_BATCH = 1000;
 
+/**
+ * The destination files the comparison pass found extra, in listing order, each as 52 bits of a
+ * hash of its name (8 bytes per extra, never the names): the delete pass deletes only these. It
+ * meets its extras in the same order (the same two listings, joined the same way), so one cursor
+ * walks the record; one it cannot find there is a file the source has lost since.
+ */
+export class ExtrasSeen {
+  readonly #hashes: number[] = [];
+  #next = 0;
+
+  /** `limit`: no more are recorded than maxDelete lets go. */
+  constructor(private readonly limit = Number.POSITIVE_INFINITY) {}
+
+  add(name: string): void {
+    if (this.#hashes.length < this.limit) this.#hashes.push(nameHash(name));
+  }
+
+  /** Whether the comparison found `name` extra, after the last one taken (skipping any since restored at the source). */
+  take(name: string): boolean {
+    const wanted = nameHash(name);
+    for (let i = this.#next; i < this.#hashes.length; i++) {
+      if (this.#hashes[i] === wanted) {
+        this.#next = i + 1;
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+function nameHash(name: string): number {
+  return Number.parseInt(hash("sha1", name, "hex").slice(0, 13), 16);
+}
+
 /** What the comparison pass found: the delete pass may not find the source smaller than this. */
 export interface Compared {
   /** Selected files the source listed. */
   sourceFiles: number;
   /** Destination files the source did not have. */
-  extras: number;
+  extras: ExtrasSeen;
 }
 
 /**
@@ -28,8 +63,8 @@ export interface Compared {
  *
  * The second listing of the source is checked against the first: one that lists no file where the
  * comparison found some (a folder unmounted, credentials that now see an empty bucket), or that
- * leaves more destination files unmatched than the comparison did, has changed — every file it
- * lost would be deleted from the destination. Then nothing more is deleted (a batch not sent yet
+ * leaves a destination file unmatched that the comparison had matched, has changed — every file
+ * it lost would be deleted from the destination. Only files the comparison found extra go. Then nothing more is deleted (a batch not sent yet
  * stays), and `deletesSkipped` says why (E_SOURCE_CHANGED); a listing that fails stops it the same
  * way, with the listing's error. Either way the result counts what was deleted before.
  */
@@ -76,7 +111,7 @@ export async function deleteExtras(
     }
   };
   /** Why the source cannot be trusted now, or undefined: checked before each extra is taken. */
-  const changed = (extras: number): StorageError | undefined => {
+  const changed = (name: string): StorageError | undefined => {
     // The join declares a destination file extra only once the source listed a name past it, or
     // ended: with none listed so far, this source lists nothing at all.
     if (sourceFiles === 0 && compared.sourceFiles > 0)
@@ -84,14 +119,13 @@ export async function deleteExtras(
         "E_SOURCE_CHANGED",
         `The source lists no files now, but it listed ${compared.sourceFiles} when sync compared the two sides: it went away or changed meanwhile (an unmounted folder, other credentials, another prefix), so sync deleted nothing. Check the source, then run sync again.`,
       );
-    if (extras > compared.extras)
+    if (!compared.extras.take(name))
       return new StorageError(
         "E_SOURCE_CHANGED",
-        `The source lacks more destination files now (${extras} so far) than when sync compared the two sides (${compared.extras}): it lost files meanwhile (or the destination gained some), so sync stopped deleting (${result.deleted.files} deleted before). Check the source, then run sync again.`,
+        `The source lacks "${printableName(name.slice(0, 200))}" now, which it had when sync compared the two sides: it lost files meanwhile (or the destination gained some), so sync stopped deleting (${result.deleted.files} deleted before). Check the source, then run sync again.`,
       );
     return undefined;
   };
-  let extras = 0;
   let stopped: StorageError | undefined;
   try {
     for await (const joined of joinListings(
@@ -101,7 +135,7 @@ export async function deleteExtras(
       if (signal?.aborted) break;
       for (const { name, source: s, destination: d } of joined) {
         if (s || !d) continue;
-        stopped ??= changed(++extras);
+        stopped ??= changed(name);
         if (stopped || budget <= 0) {
           settle(name, "extra", d.size);
           continue;

@@ -24,7 +24,7 @@ import { getMaxListeners, setMaxListeners } from "node:events";
 import { type Checksums, InvalidArgumentError, type StorageError, withRetry } from "@storages/core";
 import { sameHashes } from "./checksums.js";
 import { copyFile } from "./copy-file.js";
-import { deleteExtras } from "./delete-extras.js";
+import { deleteExtras, ExtrasSeen } from "./delete-extras.js";
 import { type Endpoint, listFiles, READ_AHEAD, type Side, sameService, side } from "./endpoints.js";
 import { fileRetry, sentence, streamBroken, toStorageError } from "./failures.js";
 import { joinListings, type ListedFile } from "./join.js";
@@ -266,6 +266,8 @@ async function migrate(
   if (signal) setMaxListeners(Math.max(getMaxListeners(signal), concurrency * 4 + 16), signal);
   const pool = new Pool(concurrency);
   let extrasFound = 0;
+  // What sync's delete pass may delete: the extras this comparison finds, no others.
+  const extrasSeen = new ExtrasSeen(options.maxDelete);
   let listingError: unknown;
   /** The side whose listing failed: its error ends the comparison, not the run. */
   let failedSide: "source" | "destination" | undefined;
@@ -317,6 +319,7 @@ async function migrate(
           }
         } else if (d) {
           extrasFound++;
+          if (operation === "sync" && !dryRun) extrasSeen.add(name);
           if (
             operation === "sync" &&
             dryRun &&
@@ -362,7 +365,7 @@ async function migrate(
         destination,
         select,
         options,
-        { sourceFiles: progress.filesKnown, extras: extrasFound },
+        { sourceFiles: progress.filesKnown, extras: extrasSeen },
         result,
         settle,
       );

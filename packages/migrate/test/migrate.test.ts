@@ -263,6 +263,28 @@ describe("sync", () => {
     expect((dst.driver as MemoryDriver).keys()).toEqual(["a.txt", "b.txt", "z.txt"]);
   });
 
+  it("deletes only the files the comparison found extra, even when as many others went missing", async () => {
+    // The comparison finds z/… extra; by the delete pass the source has lost as many a/…, which
+    // come first in name order: a guard counting extras would send them in a delete batch (1,000)
+    // before the count gave the change away.
+    const lost = Array.from({ length: 1100 }, (_, i) => `a/${i}.txt`);
+    const src = new Storage(
+      new RelistingDriver((listing, _page, entries) =>
+        listing === 1 ? entries : entries.filter((entry) => !lost.includes(entry.name)),
+      ),
+      { overwrite: true, retry: false },
+    );
+    // m.txt stays: the source still lists files, only fewer.
+    await fill(src, { ...Object.fromEntries(lost.map((name) => [name, "a"])), "m.txt": "m" });
+    const dst = memory();
+    const extras = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`z/${i}.txt`, "z"]));
+    await fill(dst, { ...Object.fromEntries(lost.map((name) => [name, "a"])), "m.txt": "m", ...extras });
+    const result = await sync(src, dst);
+    expect(result.deletesSkipped?.code).toBe("E_SOURCE_CHANGED");
+    expect(result).toMatchObject({ ok: false, deleted: { files: 0 } });
+    expect((dst.driver as MemoryDriver).size).toBe(2201);
+  });
+
   it("reports what it deleted when a listing fails during the delete pass", async () => {
     const src = memory();
     await fill(src, { "a.txt": "a" });
