@@ -284,7 +284,7 @@ describe("storages copy / sync / verify", () => {
         expect(report.code, what).toBe("E_UNSUPPORTED");
         expect(report.message, what).toContain(`The symbolic link "uploads"`);
         expect(report.message, what).toContain(`points to the folder ${disk2}`);
-        expect(report.message, what).toContain(`storages copy ${disk2} DESTINATION/uploads/`);
+        expect(report.message, what).toContain(`storages copy '${disk2}' 'DESTINATION/uploads/'`);
         expect(report.message, what).toContain("--skip-links");
         // The summary is still printed, saying what stopped the run.
         expect(run.json(), what).toMatchObject({

@@ -16,6 +16,8 @@ import {
   type ListEntry,
   type ListPage,
   type PermissionDeniedError,
+  printableName,
+  shellQuote,
   UnsupportedError,
 } from "@storages/core";
 import { accessRefused } from "./errors.js";
@@ -234,7 +236,7 @@ async function refusedLink(
   let problem: string;
   let fix: string;
   if (target.kind === "unresolved") {
-    problem = `points to ${pointsTo}, which ${target.errno === "ENOENT" ? "does not exist (a disk not mounted, a folder moved?)" : `cannot be resolved (${target.errno ?? "error"})`}: what it held is not listed`;
+    problem = `points to ${printableName(pointsTo)}, which ${target.errno === "ENOENT" ? "does not exist (a disk not mounted, a folder moved?)" : `cannot be resolved (${target.errno ?? "error"})`}: what it held is not listed`;
     fix = `Mount or restore what it points to (or remove the link), then run again, ${leaveOut}`;
   } else if (target.kind === "directory" && paths.contains(target.path)) {
     const inside = relative(paths.real, target.path).split(sep).join("/");
@@ -242,13 +244,17 @@ async function refusedLink(
     problem = `points to ${folder}, which a listing does not follow (no cycles): its files are listed under their own names only, never under "${name}/"`;
     fix = `If nothing needs them under "${name}/", ${leaveOut.replace(/^or /, "")}`;
   } else if (target.kind === "directory") {
-    problem = `points to the folder ${target.path}, outside the storage's root, which a listing never follows: none of its files would be copied or compared`;
-    fix = `Migrate that folder as a source of its own (storages copy ${target.path} DESTINATION/${name}/), ${leaveOut}`;
+    problem = `points to the folder ${printableName(pointsTo)}, outside the storage's root, which a listing never follows: none of its files would be copied or compared`;
+    fix = `Migrate that folder as a source of its own (\`storages copy ${shellQuote(target.path)} ${shellQuote(`DESTINATION/${name}/`)}\`), ${leaveOut}`;
   } else {
-    problem = `points to the file ${target.path}, outside the storage's root, which the storage never reads through a link: it would be neither copied nor compared`;
-    fix = `Copy that file on its own (storages put ${target.path} DESTINATION/${name}), ${leaveOut}`;
+    problem = `points to the file ${printableName(pointsTo)}, outside the storage's root, which the storage never reads through a link: it would be neither copied nor compared`;
+    fix = `Copy that file on its own (\`storages put ${shellQuote(target.path)} ${shellQuote(`DESTINATION/${name}`)}\`), ${leaveOut}`;
   }
-  return new UnsupportedError(`The symbolic link "${name}" (${link}) ${problem}. ${fix}`, { path: name });
+  // Named by its key and by what the link says (as `ls -l` shows it), never by the root's own
+  // path; the commands to run are the one place the target's real path appears.
+  return new UnsupportedError(`The symbolic link "${printableName(name.slice(0, 200))}" ${problem}. ${fix}`, {
+    path: name,
+  });
 }
 
 /**
