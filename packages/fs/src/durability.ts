@@ -144,7 +144,11 @@ export class PendingSyncs {
     const unknown: string[] = [];
     for (const [directory, device] of directories) {
       if (device === undefined) unknown.push(directory);
-      else onDevice.set(device, [...(onDevice.get(device) ?? []), directory]);
+      else {
+        let folders = onDevice.get(device);
+        if (folders === undefined) onDevice.set(device, (folders = []));
+        folders.push(directory);
+      }
     }
     // The folders known to be on a filesystem: the first that is still there stands for all of
     // them (one stat per filesystem, not per folder); the next is tried when it is gone (or on
