@@ -69,9 +69,10 @@ export interface Location {
   /** The named storage, for NAME:path. */
   storageName?: string | undefined;
   /**
-   * Where a URL address's storage keeps its files: lets copy and sync tell two URLs of one bucket
-   * that overlap (named storages on one storage are one key space; local paths are compared by
-   * their real paths).
+   * Where the address's storage keeps its files (a URL's, a named storage's from the
+   * configuration): lets copy, sync and collectstatic tell two addresses of one bucket that
+   * overlap (named storages on one storage are one key space; local paths are compared by their
+   * real paths).
    */
   place?: StorageLocation | undefined;
   /** How people see a name of this storage: `default:a.jpg`, `s3://bucket/a.jpg`, `photos/a.jpg`. */
@@ -150,6 +151,9 @@ async function resolveNamed(
     directory: parsed.path === "" || parsed.path.endsWith("/"),
     basename: lastSegment(parsed.path),
     storageName: name,
+    // Where it keeps its files: copy, sync and collectstatic tell a URL into the same bucket (or
+    // folder) from another one by it, as they do for two URLs.
+    place: await options.registry.location(name),
     display: (key) => `${name}:${key}`,
     close: async () => {},
   };

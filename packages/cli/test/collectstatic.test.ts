@@ -73,6 +73,18 @@ describe("storages collectstatic", () => {
     expect(apart.code, apart.stderr).toBe(0);
   });
 
+  it("--to a URL into the bucket of a named media storage: refused before any request", async () => {
+    // Port 9 (discard): nothing answers there, and nothing is asked — the refusal comes first.
+    const bucket = (prefix: string) =>
+      `s3://media-bucket/${prefix}?endpoint=http://127.0.0.1:9&region=us-east-1`;
+    const r = await cli(["collectstatic", "--source", "assets", "--no-compress", "--to", bucket("static/")], {
+      env: { ...env, STORAGES_DEFAULT: bucket(""), AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" },
+      cwd: dir,
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('is inside the "default" storage (its folder "static/")');
+  });
+
   it("--json: one document on stdout; --dry-run writes nothing", async () => {
     const r = await run(["--source", "assets", "--dry-run", "--json", "--manifest-out", "build/m.json"]);
     expect(r.code).toBe(0);

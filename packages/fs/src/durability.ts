@@ -145,9 +145,9 @@ export class PendingSyncs {
     for (const [directory, device] of directories) {
       if (device === undefined) unknown.push(directory);
       else {
-        let folders = onDevice.get(device);
-        if (folders === undefined) onDevice.set(device, (folders = []));
-        folders.push(directory);
+        const folders = onDevice.get(device);
+        if (folders === undefined) onDevice.set(device, [directory]);
+        else folders.push(directory);
       }
     }
     // The folders known to be on a filesystem: the first that is still there stands for all of

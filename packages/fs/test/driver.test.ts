@@ -466,7 +466,9 @@ describe('links: "refuse", for a migration that may leave nothing out', () => {
       `points to the folder ${join(outside, "uploads")}, outside the storage's root`,
     );
     // The command to run, each argument one shell word.
-    expect(error.message).toContain(`\`storages copy '${join(outside, "uploads")}' 'DESTINATION/media/uploads/'\``);
+    expect(error.message).toContain(
+      `\`storages copy '${join(outside, "uploads")}' 'DESTINATION/media/uploads/'\``,
+    );
     expect(error.message).toContain('links: "skip"');
     expect(error.message).toContain("--skip-links");
     // A listing of that folder alone fails the same way; one of a folder beside it does not.

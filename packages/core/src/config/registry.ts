@@ -103,6 +103,14 @@ export class StorageRegistry {
     return [...state.storages.keys()].sort();
   }
 
+  /**
+   * Where a configured storage keeps its files, as the layout rules see it (see
+   * StorageDescription.locationParts), without building it; undefined for a name not configured.
+   */
+  async location(name: string): Promise<StorageLocation | undefined> {
+    return (await this.#state()).storages.get(name)?.location;
+  }
+
   async has(name: string): Promise<boolean> {
     if (this.#isFaked(name)) return true;
     return (await this.#state()).storages.has(name);
